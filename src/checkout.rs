@@ -1,0 +1,176 @@
+//! Restoring a version's files into a directory, never writing outside it.
+//!
+//! Paths come from the store, which may have been synced from an untrusted machine: every
+//! component is re-validated ([`crate::tree::flatten`]), no existing symlink is followed, and
+//! files are written by rename, which replaces a link instead of writing through it.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::id::ObjectId;
+use crate::object::{FileMeta, Kind};
+use crate::snapshot::is_executable;
+use crate::store::Store;
+use crate::tree::flatten;
+
+/// What a checkout did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CheckoutReport {
+    /// Files written.
+    pub written: Vec<String>,
+    /// Files already identical, left alone.
+    pub unchanged: Vec<String>,
+}
+
+enum Plan {
+    Write,
+    Unchanged,
+}
+
+impl Store {
+    /// Writes the files of tree `tree` into `into` (created if needed).
+    ///
+    /// Without `force`, nothing is written when any existing file differs. Refuses to write
+    /// through a symlink or a non-directory in the way, with or without `force`.
+    pub fn checkout(&self, tree: &ObjectId, into: &Path, force: bool) -> Result<CheckoutReport> {
+        let files = flatten(self, tree)?;
+        // Every blob must be present before anything is written.
+        for (_, meta) in &files {
+            if !self.has_object(&meta.id) {
+                return Err(Error::MissingObject { id: meta.id });
+            }
+        }
+        fs::create_dir_all(into).map_err(|e| Error::io("cannot create", into, e))?;
+        let mut plans = Vec::with_capacity(files.len());
+        let mut differing = Vec::new();
+        for (path, meta) in &files {
+            let plan = plan_file(into, path, meta)?;
+            if let Some(p) = plan {
+                plans.push(p);
+            } else {
+                differing.push(path.clone());
+                plans.push(Plan::Write);
+            }
+        }
+        if !differing.is_empty() && !force {
+            return Err(Error::WouldOverwrite {
+                dir: into.to_path_buf(),
+                paths: differing,
+            });
+        }
+        let mut report = CheckoutReport::default();
+        for ((path, meta), plan) in files.iter().zip(plans) {
+            match plan {
+                Plan::Unchanged => report.unchanged.push(path.clone()),
+                Plan::Write => {
+                    write_file(self, into, path, meta)?;
+                    report.written.push(path.clone());
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// Checks the way to `into/path`: `Some(Write)` when the file is absent, `Some(Unchanged)` when
+/// it is identical, `None` when a different file is there.
+fn plan_file(into: &Path, path: &str, meta: &FileMeta) -> Result<Option<Plan>> {
+    let (dir, target) = safe_parent(into, path, false)?;
+    if dir.is_none() {
+        return Ok(Some(Plan::Write));
+    }
+    match fs::symlink_metadata(&target) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Some(Plan::Write)),
+        Err(e) => Err(Error::io("cannot inspect", target, e)),
+        Ok(m) if m.file_type().is_symlink() => Ok(None),
+        Ok(m) if m.is_dir() => Err(Error::UnsafeCheckout {
+            path: target,
+            reason: "a directory is where a file must go".into(),
+        }),
+        Ok(m) => {
+            if m.len() != meta.size || is_executable(&m) != meta.executable {
+                return Ok(None);
+            }
+            let bytes = fs::read(&target).map_err(|e| Error::io("cannot read", &target, e))?;
+            if ObjectId::compute(Kind::Blob, &bytes) == meta.id {
+                Ok(Some(Plan::Unchanged))
+            } else {
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Walks the parent directories of `into/path` without following symlinks. Returns the parent
+/// directory (None if some part of it does not exist yet) and the target path. With `create`,
+/// missing directories are made.
+fn safe_parent(into: &Path, path: &str, create: bool) -> Result<(Option<PathBuf>, PathBuf)> {
+    let parts: Vec<&str> = path.split('/').collect();
+    let mut dir = into.to_path_buf();
+    let mut exists = true;
+    for part in &parts[..parts.len() - 1] {
+        dir.push(part);
+        if !exists {
+            continue;
+        }
+        match fs::symlink_metadata(&dir) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(Error::UnsafeCheckout {
+                    path: dir,
+                    reason: "it is a symlink, and checkout never writes through one".into(),
+                });
+            }
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(Error::UnsafeCheckout {
+                    path: dir,
+                    reason: "a file is where a directory must go".into(),
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if create {
+                    fs::create_dir(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
+                } else {
+                    exists = false;
+                }
+            }
+            Err(e) => return Err(Error::io("cannot inspect", dir, e)),
+        }
+    }
+    let target = dir.join(parts[parts.len() - 1]);
+    Ok((exists.then_some(dir), target))
+}
+
+fn write_file(store: &Store, into: &Path, path: &str, meta: &FileMeta) -> Result<()> {
+    let bytes = store.read_blob(&meta.id)?;
+    let (dir, target) = safe_parent(into, path, true)?;
+    let dir = dir.unwrap_or_else(|| into.to_path_buf());
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".codever-tmp")
+        .tempfile_in(&dir)
+        .map_err(|e| Error::io("cannot create a temp file in", &dir, e))?;
+    tmp.write_all(&bytes)
+        .map_err(|e| Error::io("cannot write", tmp.path().to_path_buf(), e))?;
+    set_mode(tmp.as_file(), meta.executable)
+        .map_err(|e| Error::io("cannot set the mode of", tmp.path().to_path_buf(), e))?;
+    // rename replaces whatever is at `target` (a symlink is replaced, not followed).
+    tmp.persist(&target)
+        .map_err(|e| Error::io("cannot write", &target, e.error))?;
+    Ok(())
+}
+
+fn set_mode(file: &fs::File, executable: bool) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = if executable { 0o755 } else { 0o644 };
+        file.set_permissions(fs::Permissions::from_mode(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, executable);
+        Ok(())
+    }
+}

@@ -1,0 +1,309 @@
+//! The library's error type: every failure a user can cause or meet, with the facts needed to
+//! explain it and a hint saying what to do.
+
+use std::path::PathBuf;
+
+use crate::id::ObjectId;
+
+/// Result alias used throughout the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in codever, with structured fields.
+///
+/// `Display` gives the one-line message; [`Error::hint`] says what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No store was found walking up from `start`.
+    #[error("no codever store found in {} or any parent directory", start.display())]
+    NoStore {
+        /// Where the search started.
+        start: PathBuf,
+    },
+    /// A path named as a store is not one.
+    #[error("{} is not a codever store ({reason})", path.display())]
+    NotAStore {
+        /// The directory given.
+        path: PathBuf,
+        /// What is missing or wrong.
+        reason: String,
+    },
+    /// The store was written by a newer codever.
+    #[error(
+        "store {} has format {found}, but this codever reads format {supported} at most",
+        path.display()
+    )]
+    NewerFormat {
+        /// The store directory.
+        path: PathBuf,
+        /// The format number found in the store.
+        found: u32,
+        /// The newest format this build understands.
+        supported: u32,
+    },
+    /// `init` on a directory that already holds a store.
+    #[error("a codever store already exists at {}", path.display())]
+    AlreadyExists {
+        /// The existing store directory.
+        path: PathBuf,
+    },
+    /// An artifact name, type, alias or run id is malformed.
+    #[error("invalid {what} {value:?}: {reason}")]
+    InvalidName {
+        /// Which kind of name ("artifact name", "type", "alias", "run id").
+        what: &'static str,
+        /// The rejected value.
+        value: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// A display path is malformed or unsafe.
+    #[error("invalid path {path:?}: {reason}")]
+    InvalidPath {
+        /// The rejected path.
+        path: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// A source given to commit does not exist.
+    #[error("source not found: {path}")]
+    SourceNotFound {
+        /// The source as the user wrote it.
+        path: String,
+    },
+    /// A source is neither a regular file nor a directory.
+    #[error("source {} is not a regular file or directory", path.display())]
+    UnsupportedSource {
+        /// The source path.
+        path: PathBuf,
+    },
+    /// Two sources map to the same display path.
+    #[error("two sources map to the display path {path:?}: {first} and {second}")]
+    DuplicatePath {
+        /// The contested display path.
+        path: String,
+        /// The first source.
+        first: String,
+        /// The second source.
+        second: String,
+    },
+    /// A display path is used both as a file and as a directory.
+    #[error("display path {path:?} is a file, but {child:?} needs it to be a directory")]
+    PathConflict {
+        /// The file path.
+        path: String,
+        /// A path below it.
+        child: String,
+    },
+    /// An include or exclude glob does not parse.
+    #[error("invalid glob {glob:?}: {reason}")]
+    InvalidGlob {
+        /// The glob.
+        glob: String,
+        /// The parser's complaint.
+        reason: String,
+    },
+    /// A filesystem operation failed.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done ("cannot read", "cannot write", …).
+        action: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A version spec does not parse.
+    #[error("invalid version spec {spec:?}: {reason}")]
+    InvalidSpec {
+        /// The spec.
+        spec: String,
+        /// Why it does not parse.
+        reason: String,
+    },
+    /// No artifact has that name (and type).
+    #[error("unknown artifact {artifact:?}")]
+    UnknownArtifact {
+        /// `NAME` or `TYPE/NAME`.
+        artifact: String,
+    },
+    /// A bare name exists under several types.
+    #[error("artifact name {name:?} exists under several types: {}", candidates.join(", "))]
+    AmbiguousName {
+        /// The name.
+        name: String,
+        /// `TYPE/NAME` for each candidate.
+        candidates: Vec<String>,
+    },
+    /// `:vN` beyond the last version.
+    #[error("{artifact} has no version v{requested} (it has v0..v{last})")]
+    VersionOutOfRange {
+        /// `TYPE/NAME`.
+        artifact: String,
+        /// The requested number.
+        requested: u64,
+        /// The last version number.
+        last: usize,
+    },
+    /// The artifact exists but none of its versions is readable yet.
+    #[error("{artifact} has no complete version in this store yet")]
+    NoVersions {
+        /// `TYPE/NAME`.
+        artifact: String,
+    },
+    /// An alias that was never set.
+    #[error("{artifact} has no alias {alias:?}")]
+    UnknownAlias {
+        /// `TYPE/NAME`.
+        artifact: String,
+        /// The alias.
+        alias: String,
+        /// The aliases that exist.
+        known: Vec<String>,
+    },
+    /// No version id starts with the prefix.
+    #[error("no version of {artifact} has an id starting with {prefix}")]
+    UnknownIdPrefix {
+        /// `TYPE/NAME`.
+        artifact: String,
+        /// The prefix.
+        prefix: String,
+    },
+    /// Several version ids start with the prefix.
+    #[error("id prefix {prefix} of {artifact} is ambiguous: {}", candidates.join(", "))]
+    AmbiguousIdPrefix {
+        /// `TYPE/NAME`.
+        artifact: String,
+        /// The prefix.
+        prefix: String,
+        /// `vN@id` for each match.
+        candidates: Vec<String>,
+    },
+    /// An object referenced by the store is not present (yet).
+    #[error("object {id} is not yet synced (missing from this store)")]
+    MissingObject {
+        /// The missing object.
+        id: ObjectId,
+    },
+    /// An object failed verification.
+    #[error("object {id} is corrupt: {reason}")]
+    CorruptObject {
+        /// The object id (its file name).
+        id: ObjectId,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A file path not in the version.
+    #[error("{artifact}:v{version} has no file {path:?}")]
+    NoSuchFile {
+        /// `TYPE/NAME`.
+        artifact: String,
+        /// The version number.
+        version: usize,
+        /// The requested path.
+        path: String,
+    },
+    /// A run id never seen in this store.
+    #[error("unknown run {id:?}")]
+    UnknownRun {
+        /// The run id.
+        id: String,
+    },
+    /// Checkout would have to write through a symlink, a non-directory or outside its target.
+    #[error("refusing to write {}: {reason}", path.display())]
+    UnsafeCheckout {
+        /// The offending path.
+        path: PathBuf,
+        /// Why writing there is refused.
+        reason: String,
+    },
+    /// Checkout would overwrite files whose content differs.
+    #[error("checkout would overwrite {} modified file(s) in {}: {}", paths.len(), dir.display(), preview(paths))]
+    WouldOverwrite {
+        /// The target directory.
+        dir: PathBuf,
+        /// Display paths of the files that differ.
+        paths: Vec<String>,
+    },
+}
+
+fn preview(paths: &[String]) -> String {
+    let mut s = paths.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+    if paths.len() > 3 {
+        s.push_str(&format!(", … ({} more)", paths.len() - 3));
+    }
+    s
+}
+
+impl Error {
+    /// What the user should do next, when there is something useful to say.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Error::NoStore { .. } => {
+                "run `codever init` in your project, or pass --store PATH / set CODEVER_DIR".into()
+            }
+            Error::NotAStore { .. } => {
+                "point --store or CODEVER_DIR at a `.codever` directory made by `codever init`".into()
+            }
+            Error::NewerFormat { .. } => "upgrade codever to read this store".into(),
+            Error::InvalidName { .. } => {
+                "names use letters, digits, `_`, `.` and `-`, 1 to 128 characters".into()
+            }
+            Error::InvalidPath { .. } => {
+                "display paths are relative, `/`-separated, without `..`, e.g. `training/models.py`"
+                    .into()
+            }
+            Error::SourceNotFound { .. } => {
+                "check the path; use PATH=DISPLAY to store a file under another name".into()
+            }
+            Error::DuplicatePath { .. } | Error::PathConflict { .. } => {
+                "give one of the sources another display path with PATH=DISPLAY".into()
+            }
+            Error::InvalidSpec { .. } => {
+                "a spec is [TYPE/]NAME[:vN|:latest|:ALIAS|@IDPREFIX], e.g. `rl_algo_code/ppo:v3`"
+                    .into()
+            }
+            Error::UnknownArtifact { .. } => "`codever list` shows the artifacts in this store".into(),
+            Error::AmbiguousName { candidates, .. } => {
+                format!("say which one, e.g. `{}`", candidates.first()?)
+            }
+            Error::VersionOutOfRange { artifact, .. } | Error::UnknownIdPrefix { artifact, .. } => {
+                format!("`codever versions {artifact}` lists its versions")
+            }
+            Error::AmbiguousIdPrefix { .. } => "give more characters of the id".into(),
+            Error::UnknownAlias { known, .. } => {
+                if known.is_empty() {
+                    "set one with `codever alias SPEC ALIAS`".into()
+                } else {
+                    format!("known aliases: {}", known.join(", "))
+                }
+            }
+            Error::NoVersions { .. } | Error::MissingObject { .. } => {
+                "finish syncing the store from the machine that made it; `codever fsck` lists what is missing"
+                    .into()
+            }
+            Error::CorruptObject { .. } => {
+                "run `codever fsck`; copy the object again from a healthy copy of the store".into()
+            }
+            Error::NoSuchFile { .. } => "`codever show SPEC` lists the files of a version".into(),
+            Error::UnknownRun { .. } => "`codever runs` lists the runs in this store".into(),
+            Error::UnsafeCheckout { .. } => {
+                "remove the symlink or file in the way, or check out into an empty directory".into()
+            }
+            Error::WouldOverwrite { .. } => {
+                "pass --force to overwrite them, or check out into another directory".into()
+            }
+            Error::AlreadyExists { .. } => "use the existing store; nothing was changed".into(),
+            _ => return None,
+        })
+    }
+
+    /// Wraps an I/O error with the action and path it concerns.
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,437 @@
+//! Versions are derived, never stored: `vN` of an artifact is the N-th distinct tree among its
+//! commit records, ordered by the time of each tree's first commit (ties broken by record id).
+//! Aliases are add-only events; the newest event of each alias wins. `latest` is the version of
+//! the most recent commit record.
+//!
+//! Because nothing here depends on which machine wrote a record first, two stores merged by
+//! copying files yield the same version list on both sides.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::id::{Md5, ObjectId};
+use crate::names::{validate_alias, validate_name};
+use crate::object::{AliasRecord, CommitRecord, Kind, Structured};
+use crate::store::Store;
+
+/// An artifact's identity: its type and name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ArtifactKey {
+    /// The type (`rl_algo_code`).
+    pub artifact_type: String,
+    /// The name (`ppo`).
+    pub name: String,
+}
+
+impl ArtifactKey {
+    /// Validates and builds a key.
+    pub fn new(artifact_type: &str, name: &str) -> Result<ArtifactKey> {
+        validate_name("type", artifact_type)?;
+        validate_name("artifact name", name)?;
+        Ok(ArtifactKey {
+            artifact_type: artifact_type.to_string(),
+            name: name.to_string(),
+        })
+    }
+}
+
+impl fmt::Display for ArtifactKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.artifact_type, self.name)
+    }
+}
+
+/// One commit record with its id.
+#[derive(Clone, Debug)]
+pub struct CommitInfo {
+    /// Id of the commit record.
+    pub id: ObjectId,
+    /// The record.
+    pub record: CommitRecord,
+}
+
+impl CommitInfo {
+    fn order_key(&self) -> (i64, ObjectId) {
+        (self.record.time_ns, self.id)
+    }
+}
+
+/// One version: a distinct tree, with every commit that logged it.
+#[derive(Clone, Debug)]
+pub struct Version {
+    /// `N` of `vN`.
+    pub number: usize,
+    /// The content's root tree: the version's id.
+    pub tree: ObjectId,
+    /// W&B artifact digest.
+    pub digest: Md5,
+    /// Commits of this content, oldest first. The first one made the version.
+    pub commits: Vec<CommitInfo>,
+    /// Aliases currently pointing here, sorted.
+    pub aliases: Vec<String>,
+}
+
+impl Version {
+    /// The commit that made the version.
+    pub fn first(&self) -> &CommitInfo {
+        &self.commits[0]
+    }
+
+    /// Creation time: the first commit's time (ns since the epoch).
+    pub fn created_ns(&self) -> i64 {
+        self.first().record.time_ns
+    }
+
+    /// Runs linked to this version, in order of their first commit of it, without repeats.
+    pub fn runs(&self) -> Vec<&str> {
+        let mut seen = Vec::new();
+        for c in &self.commits {
+            if !seen.contains(&c.record.run.as_str()) {
+                seen.push(c.record.run.as_str());
+            }
+        }
+        seen
+    }
+}
+
+/// Everything known of one artifact.
+#[derive(Clone, Debug)]
+pub struct History {
+    /// The artifact.
+    pub key: ArtifactKey,
+    /// Versions, `v0` first.
+    pub versions: Vec<Version>,
+    /// Index of `latest` in `versions`.
+    pub latest: Option<usize>,
+    /// Alias → version index.
+    pub aliases: BTreeMap<String, usize>,
+    /// Records marked in the store whose objects have not arrived yet.
+    pub incomplete: Vec<ObjectId>,
+    /// Records that are present but corrupt or do not belong here, with the reason.
+    pub invalid: Vec<(ObjectId, String)>,
+}
+
+impl History {
+    /// The version whose id (root tree) is `tree`.
+    pub fn by_tree(&self, tree: &ObjectId) -> Option<&Version> {
+        self.versions.iter().find(|v| &v.tree == tree)
+    }
+
+    /// The version `latest` points at.
+    pub fn latest(&self) -> Option<&Version> {
+        self.latest.map(|i| &self.versions[i])
+    }
+
+    /// Whether the commit record `id` is the one that made its version.
+    pub fn made_version(&self, id: &ObjectId) -> bool {
+        self.versions.iter().any(|v| &v.first().id == id)
+    }
+}
+
+/// Which version of an artifact a spec selects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selector {
+    /// The most recently committed version.
+    Latest,
+    /// `vN`.
+    Number(u64),
+    /// A named alias.
+    Alias(String),
+    /// A prefix of the version id (hex).
+    IdPrefix(String),
+}
+
+/// A parsed `[TYPE/]NAME[:vN|:latest|:ALIAS|@HEXPREFIX]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spec {
+    /// The type, when given.
+    pub artifact_type: Option<String>,
+    /// The name.
+    pub name: String,
+    /// The version.
+    pub selector: Selector,
+}
+
+impl Spec {
+    /// Parses a spec; names are validated.
+    pub fn parse(spec: &str) -> Result<Spec> {
+        let fail = |reason: String| Error::InvalidSpec {
+            spec: spec.to_string(),
+            reason,
+        };
+        let (artifact_type, rest) = match spec.split_once('/') {
+            Some((t, r)) => (Some(t), r),
+            None => (None, spec),
+        };
+        let (name, selector) = match rest.find([':', '@']) {
+            None => (rest, Selector::Latest),
+            Some(i) => {
+                let (name, sel) = rest.split_at(i);
+                let body = &sel[1..];
+                let selector = if sel.starts_with('@') {
+                    if body.len() < 4 || !body.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        return Err(fail(format!(
+                            "{body:?} after `@` must be at least 4 hex characters of a version id"
+                        )));
+                    }
+                    Selector::IdPrefix(body.to_ascii_lowercase())
+                } else if body == "latest" {
+                    Selector::Latest
+                } else if let Some(n) = body.strip_prefix('v').filter(|n| {
+                    !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+                }) {
+                    Selector::Number(n.parse().map_err(|_| fail(format!("{n} is too large")))?)
+                } else {
+                    validate_alias(body).map_err(|e| fail(e.to_string()))?;
+                    Selector::Alias(body.to_string())
+                };
+                (name, selector)
+            }
+        };
+        if let Some(t) = artifact_type {
+            validate_name("type", t).map_err(|e| fail(e.to_string()))?;
+        }
+        validate_name("artifact name", name).map_err(|e| fail(e.to_string()))?;
+        Ok(Spec {
+            artifact_type: artifact_type.map(str::to_string),
+            name: name.to_string(),
+            selector,
+        })
+    }
+}
+
+impl Store {
+    /// The artifact a name (and optional type) means: with no type, the name must exist under
+    /// exactly one type.
+    pub fn resolve_key(&self, artifact_type: Option<&str>, name: &str) -> Result<ArtifactKey> {
+        if let Some(t) = artifact_type {
+            let key = ArtifactKey::new(t, name)?;
+            if !self.artifact_dir(t, name).is_dir() {
+                return Err(Error::UnknownArtifact {
+                    artifact: key.to_string(),
+                });
+            }
+            return Ok(key);
+        }
+        let candidates: Vec<(String, String)> = self
+            .artifact_keys()?
+            .into_iter()
+            .filter(|(_, n)| n == name)
+            .collect();
+        match candidates.as_slice() {
+            [] => Err(Error::UnknownArtifact {
+                artifact: name.to_string(),
+            }),
+            [(t, n)] => ArtifactKey::new(t, n),
+            many => Err(Error::AmbiguousName {
+                name: name.to_string(),
+                candidates: many.iter().map(|(t, n)| format!("{t}/{n}")).collect(),
+            }),
+        }
+    }
+
+    /// Loads and derives the history of an artifact. Missing or corrupt records are listed in the
+    /// result, never fatal.
+    pub fn history(&self, key: &ArtifactKey) -> Result<History> {
+        let ids = self.markers(&self.artifact_dir(&key.artifact_type, &key.name))?;
+        let loaded: Vec<(ObjectId, Result<Loaded>)> = ids
+            .par_iter()
+            .map(|id| (*id, self.load_artifact_record(id, key)))
+            .collect();
+        let mut commits = Vec::new();
+        let mut alias_events = Vec::new();
+        let mut incomplete = Vec::new();
+        let mut invalid = Vec::new();
+        for (id, r) in loaded {
+            match r {
+                Ok(Loaded::Commit(record)) => commits.push(CommitInfo { id, record }),
+                Ok(Loaded::Alias(a)) => alias_events.push((id, a)),
+                Err(Error::MissingObject { .. }) => incomplete.push(id),
+                Err(e) => invalid.push((id, e.to_string())),
+            }
+        }
+        Ok(derive(key.clone(), commits, alias_events, incomplete, invalid))
+    }
+
+    fn load_artifact_record(&self, id: &ObjectId, key: &ArtifactKey) -> Result<Loaded> {
+        let (kind, raw) = self.read_object(id)?;
+        let belongs = |t: &str, n: &str| t == key.artifact_type && n == key.name;
+        let misplaced = || Error::CorruptObject {
+            id: *id,
+            reason: format!("record does not belong to {key}"),
+        };
+        match kind {
+            Kind::Commit => {
+                let r = CommitRecord::decode(*id, &raw)?;
+                if !belongs(&r.artifact_type, &r.name) {
+                    return Err(misplaced());
+                }
+                Ok(Loaded::Commit(r))
+            }
+            Kind::Alias => {
+                let a = AliasRecord::decode(*id, &raw)?;
+                if !belongs(&a.artifact_type, &a.name) || validate_alias(&a.alias).is_err() {
+                    return Err(misplaced());
+                }
+                Ok(Loaded::Alias(a))
+            }
+            other => Err(Error::CorruptObject {
+                id: *id,
+                reason: format!("a {} is marked as an artifact record", other.name()),
+            }),
+        }
+    }
+
+    /// Resolves a spec to the artifact's history and the index of the selected version.
+    pub fn resolve(&self, spec: &Spec) -> Result<(History, usize)> {
+        let key = self.resolve_key(spec.artifact_type.as_deref(), &spec.name)?;
+        let history = self.history(&key)?;
+        let index = select(&history, &spec.selector)?;
+        Ok((history, index))
+    }
+}
+
+enum Loaded {
+    Commit(CommitRecord),
+    Alias(AliasRecord),
+}
+
+fn derive(
+    key: ArtifactKey,
+    commits: Vec<CommitInfo>,
+    alias_events: Vec<(ObjectId, AliasRecord)>,
+    incomplete: Vec<ObjectId>,
+    invalid: Vec<(ObjectId, String)>,
+) -> History {
+    let latest_tree = commits.iter().max_by_key(|c| c.order_key()).map(|c| c.record.tree);
+    let mut by_tree: HashMap<ObjectId, Vec<CommitInfo>> = HashMap::new();
+    for c in commits {
+        by_tree.entry(c.record.tree).or_default().push(c);
+    }
+    let mut groups: Vec<Vec<CommitInfo>> = by_tree.into_values().collect();
+    for g in &mut groups {
+        g.sort_by_key(CommitInfo::order_key);
+    }
+    groups.sort_by_key(|g| g[0].order_key());
+    let mut versions: Vec<Version> = groups
+        .into_iter()
+        .enumerate()
+        .map(|(number, commits)| Version {
+            number,
+            tree: commits[0].record.tree,
+            digest: commits[0].record.digest,
+            commits,
+            aliases: Vec::new(),
+        })
+        .collect();
+    let index_of: HashMap<ObjectId, usize> =
+        versions.iter().map(|v| (v.tree, v.number)).collect();
+    let latest = latest_tree.and_then(|t| index_of.get(&t).copied());
+
+    let mut newest: BTreeMap<String, (i64, ObjectId, ObjectId)> = BTreeMap::new();
+    for (id, a) in alias_events {
+        let cand = (a.time_ns, id, a.tree);
+        let e = newest.entry(a.alias).or_insert(cand);
+        if (cand.0, cand.1) > (e.0, e.1) {
+            *e = cand;
+        }
+    }
+    let mut aliases = BTreeMap::new();
+    for (alias, (_, _, tree)) in newest {
+        // An alias whose version has not been synced yet points nowhere for now.
+        if let Some(&i) = index_of.get(&tree) {
+            versions[i].aliases.push(alias.clone());
+            aliases.insert(alias, i);
+        }
+    }
+    History {
+        key,
+        versions,
+        latest,
+        aliases,
+        incomplete,
+        invalid,
+    }
+}
+
+/// The version index a selector picks in `history`.
+pub fn select(history: &History, selector: &Selector) -> Result<usize> {
+    let artifact = history.key.to_string();
+    if history.versions.is_empty() {
+        return Err(Error::NoVersions { artifact });
+    }
+    match selector {
+        Selector::Latest => history.latest.ok_or(Error::NoVersions { artifact }),
+        Selector::Number(n) => {
+            let last = history.versions.len() - 1;
+            usize::try_from(*n)
+                .ok()
+                .filter(|&i| i <= last)
+                .ok_or(Error::VersionOutOfRange {
+                    artifact,
+                    requested: *n,
+                    last,
+                })
+        }
+        Selector::Alias(a) => history
+            .aliases
+            .get(a)
+            .copied()
+            .ok_or_else(|| Error::UnknownAlias {
+                artifact,
+                alias: a.clone(),
+                known: history.aliases.keys().cloned().collect(),
+            }),
+        Selector::IdPrefix(p) => {
+            let matches: Vec<&Version> = history
+                .versions
+                .iter()
+                .filter(|v| v.tree.to_hex().starts_with(p.as_str()))
+                .collect();
+            match matches.as_slice() {
+                [] => Err(Error::UnknownIdPrefix {
+                    artifact,
+                    prefix: p.clone(),
+                }),
+                [v] => Ok(v.number),
+                many => Err(Error::AmbiguousIdPrefix {
+                    artifact,
+                    prefix: p.clone(),
+                    candidates: many
+                        .iter()
+                        .map(|v| format!("v{}@{}", v.number, v.tree.short()))
+                        .collect(),
+                }),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_parsing() {
+        let s = Spec::parse("rl_algo_code/ppo:v3").unwrap();
+        assert_eq!(s.artifact_type.as_deref(), Some("rl_algo_code"));
+        assert_eq!(s.name, "ppo");
+        assert_eq!(s.selector, Selector::Number(3));
+        assert_eq!(Spec::parse("ppo").unwrap().selector, Selector::Latest);
+        assert_eq!(Spec::parse("ppo:latest").unwrap().selector, Selector::Latest);
+        assert_eq!(
+            Spec::parse("ppo:best").unwrap().selector,
+            Selector::Alias("best".into())
+        );
+        assert_eq!(
+            Spec::parse("ppo@3FA9").unwrap().selector,
+            Selector::IdPrefix("3fa9".into())
+        );
+        for bad in ["", "ppo:", "ppo@3f", "ppo@xyzw", "a/b/c", "/ppo", "ppo:a/b", "p p"] {
+            assert!(Spec::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! Content hashes: [`ObjectId`] (BLAKE3, names every object), [`Md5`] (W&B compatibility) and the
+//! W&B artifact digest.
+
+use std::fmt;
+
+use base64::Engine as _;
+use md5::Digest as _;
+use serde::{Deserialize, Serialize};
+
+use crate::object::Kind;
+
+/// The id of a stored object: BLAKE3 of `"<kind> <length>\0"` followed by the raw content.
+///
+/// The prefix means a blob can never be mistaken for a tree with the same bytes, and the id never
+/// depends on how the object is compressed or delta-encoded on disk.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ObjectId([u8; 32]);
+
+impl ObjectId {
+    /// Length of the full hex form.
+    pub const HEX_LEN: usize = 64;
+    /// Length of the short hex form shown beside version numbers.
+    pub const SHORT_LEN: usize = 12;
+
+    /// Computes the id of `content` stored as an object of `kind`.
+    pub fn compute(kind: Kind, content: &[u8]) -> Self {
+        let mut h = blake3::Hasher::new();
+        h.update(kind.name().as_bytes());
+        h.update(b" ");
+        h.update(content.len().to_string().as_bytes());
+        h.update(b"\0");
+        // Large inputs hash faster on several threads; small ones (most source files) are
+        // cheaper on one.
+        if content.len() >= 1 << 20 {
+            h.update_rayon(content);
+        } else {
+            h.update(content);
+        }
+        ObjectId(*h.finalize().as_bytes())
+    }
+
+    /// Wraps raw bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        ObjectId(bytes)
+    }
+
+    /// The raw 32 bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Parses a full 64-character lowercase or uppercase hex id.
+    pub fn from_hex(s: &str) -> Option<Self> {
+        if s.len() != Self::HEX_LEN {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(ObjectId(out))
+    }
+
+    /// Full lowercase hex.
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+
+    /// The first [`Self::SHORT_LEN`] hex characters.
+    pub fn short(&self) -> String {
+        let mut s = self.to_hex();
+        s.truncate(Self::SHORT_LEN);
+        s
+    }
+}
+
+impl fmt::Display for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ObjectId({})", self.short())
+    }
+}
+
+/// An MD5 digest, kept for W&B compatibility (never used as an identity).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Md5([u8; 16]);
+
+impl Md5 {
+    /// MD5 of `data`.
+    pub fn of(data: &[u8]) -> Self {
+        Md5(md5::Md5::digest(data).into())
+    }
+
+    /// Wraps raw bytes.
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Md5(bytes)
+    }
+
+    /// The raw 16 bytes.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+
+    /// Standard base64 with padding, as W&B manifests write a file's digest.
+    pub fn to_base64(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.0)
+    }
+
+    /// Lowercase hex, as W&B writes an artifact digest.
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+}
+
+impl fmt::Debug for Md5 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Md5({})", self.to_hex())
+    }
+}
+
+/// The W&B artifact digest of a manifest: MD5 of `"wandb-artifact-manifest-v1\n"` followed by
+/// `"{path}:{md5_base64}\n"` for each entry, in byte order of the paths.
+///
+/// Entries may be given in any order; they are sorted here.
+pub fn wandb_digest<'a>(entries: impl IntoIterator<Item = (&'a str, Md5)>) -> Md5 {
+    let mut entries: Vec<(&str, Md5)> = entries.into_iter().collect();
+    entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut h = md5::Md5::new();
+    h.update(b"wandb-artifact-manifest-v1\n");
+    for (path, md5) in entries {
+        h.update(path.as_bytes());
+        h.update(b":");
+        h.update(md5.to_base64().as_bytes());
+        h.update(b"\n");
+    }
+    Md5(h.finalize().into())
+}
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wandb_digest_matches_the_published_vectors() {
+        let a = Md5::of(b"print('a')\n");
+        let b = Md5::of(b"x = 1\n");
+        // Order of the input must not matter.
+        let d = wandb_digest([("training/b.py", b), ("a.py", a)]);
+        assert_eq!(d.to_hex(), "74bc2832439434534c7d552dd8787632");
+        assert_eq!(
+            wandb_digest(std::iter::empty()).to_hex(),
+            "64e7c61456b10382e2f3b571ac24b659"
+        );
+    }
+
+    #[test]
+    fn md5_base64_is_standard_with_padding() {
+        // MD5("") = d41d8cd98f00b204e9800998ecf8427e
+        assert_eq!(Md5::of(b"").to_base64(), "1B2M2Y8AsgTpgAmY7PhCfg==");
+    }
+
+    #[test]
+    fn object_id_hex_round_trips_and_kinds_differ() {
+        let blob = ObjectId::compute(Kind::Blob, b"hello");
+        let tree = ObjectId::compute(Kind::Tree, b"hello");
+        assert_ne!(blob, tree);
+        assert_eq!(ObjectId::from_hex(&blob.to_hex()), Some(blob));
+        assert_eq!(ObjectId::from_hex(&blob.to_hex().to_uppercase()), Some(blob));
+        assert_eq!(ObjectId::from_hex("zz"), None);
+        assert_eq!(blob.short().len(), 12);
+        // The id is BLAKE3 of the documented prefix and content.
+        let expected = blake3::hash(b"blob 5\0hello");
+        assert_eq!(blob.as_bytes(), expected.as_bytes());
+    }
+}

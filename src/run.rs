@@ -1,0 +1,241 @@
+//! Runs: ids, what is recorded about a run, and what each run logged.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+
+use crate::error::{Error, Result};
+use crate::history::{ArtifactKey, History};
+use crate::id::ObjectId;
+use crate::names::validate_name;
+use crate::object::{CommitRecord, Kind, RunRecord, Structured};
+use crate::store::Store;
+
+/// A fresh run id: 8 characters of `[a-z0-9]`, like W&B's.
+pub fn new_run_id() -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(&now_ns().to_le_bytes());
+    h.update(&std::process::id().to_le_bytes());
+    h.update(format!("{:?}", std::thread::current().id()).as_bytes());
+    h.update(gethostname::gethostname().as_encoded_bytes());
+    // Differs between calls of one process that share everything else.
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    h.update(&n.to_le_bytes());
+    let mut out = String::with_capacity(8);
+    let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    for b in &h.finalize().as_bytes()[..8] {
+        out.push(digits[(*b as usize) % 36] as char);
+    }
+    out
+}
+
+/// Nanoseconds since the Unix epoch, now.
+pub fn now_ns() -> i64 {
+    let ts = jiff::Timestamp::now().as_nanosecond();
+    i64::try_from(ts).unwrap_or(i64::MAX)
+}
+
+/// Describes a run that starts now in `cwd`: host, user, and the enclosing git repository's HEAD
+/// and dirty flag (when `git` is installed).
+pub fn capture_run(id: &str, cwd: &Path) -> Result<RunRecord> {
+    validate_name("run id", id)?;
+    let (git_commit, git_dirty) = git_state(cwd);
+    Ok(RunRecord {
+        id: id.to_string(),
+        time_ns: now_ns(),
+        host: host_name(),
+        user: std::env::var("USER")
+            .or_else(|_| std::env::var("USERNAME"))
+            .unwrap_or_default(),
+        cwd: cwd.to_string_lossy().into_owned(),
+        git_commit,
+        git_dirty,
+        project: String::new(),
+        config: String::new(),
+        notes: String::new(),
+        tags: Vec::new(),
+    })
+}
+
+/// This machine's host name.
+pub fn host_name() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
+}
+
+fn git_state(cwd: &Path) -> (Option<String>, Option<bool>) {
+    if !cwd.ancestors().any(|a| a.join(".git").exists()) {
+        return (None, None);
+    }
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(cwd)
+        .args(["status", "--porcelain=v2", "--branch", "--untracked-files=no"])
+        .output();
+    let Ok(out) = out else { return (None, None) };
+    if !out.status.success() {
+        return (None, None);
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut commit = None;
+    let mut dirty = false;
+    for line in text.lines() {
+        if let Some(oid) = line.strip_prefix("# branch.oid ") {
+            if oid != "(initial)" {
+                commit = Some(oid.to_string());
+            }
+        } else if !line.starts_with('#') && !line.is_empty() {
+            dirty = true;
+        }
+    }
+    (commit, Some(dirty))
+}
+
+/// One artifact commit made by a run.
+#[derive(Clone, Debug)]
+pub struct RunArtifact {
+    /// The artifact.
+    pub key: ArtifactKey,
+    /// Version number, when the version is complete in this store.
+    pub version: Option<usize>,
+    /// Version id (root tree).
+    pub tree: ObjectId,
+    /// Whether this commit made the version (false: linked to an existing one).
+    pub new: bool,
+    /// The commit record.
+    pub record: ObjectId,
+    /// Commit time, ns since the epoch.
+    pub time_ns: i64,
+}
+
+/// What the store knows of one run.
+#[derive(Clone, Debug)]
+pub struct RunView {
+    /// Run id.
+    pub id: String,
+    /// The run's description (the earliest, if several machines wrote one).
+    pub info: Option<RunRecord>,
+    /// What it logged, in commit order.
+    pub artifacts: Vec<RunArtifact>,
+    /// Records of this run not yet synced.
+    pub incomplete: usize,
+}
+
+impl Store {
+    /// Records run `run` if the store has not seen it; returns the new record's id.
+    pub(crate) fn write_run_if_new(
+        &self,
+        run: &RunRecord,
+        new_dirs: &mut Vec<std::path::PathBuf>,
+    ) -> Result<Option<ObjectId>> {
+        validate_name("run id", &run.id)?;
+        if self.run_dir(&run.id).is_dir() {
+            return Ok(None);
+        }
+        let (id, new) = self.write_structured(run)?;
+        if new && let Some(p) = self.object_path(&id).parent() {
+            new_dirs.push(p.to_path_buf());
+        }
+        Ok(Some(id))
+    }
+
+    /// Every run, sorted by start time.
+    pub fn runs(&self) -> Result<Vec<RunView>> {
+        let mut cache = HashMap::new();
+        let mut out = Vec::new();
+        for id in self.run_ids()? {
+            out.push(self.run_view(&id, &mut cache)?);
+        }
+        out.sort_by_key(|r| (r.start_ns(), r.id.clone()));
+        Ok(out)
+    }
+
+    /// One run.
+    pub fn run(&self, id: &str) -> Result<RunView> {
+        validate_name("run id", id)?;
+        if !self.run_dir(id).is_dir() {
+            return Err(Error::UnknownRun { id: id.to_string() });
+        }
+        self.run_view(id, &mut HashMap::new())
+    }
+
+    fn run_view(&self, id: &str, cache: &mut HashMap<ArtifactKey, History>) -> Result<RunView> {
+        let mut infos: Vec<RunRecord> = Vec::new();
+        let mut commits: Vec<(ObjectId, CommitRecord)> = Vec::new();
+        let mut incomplete = 0;
+        for rid in self.markers(&self.run_dir(id))? {
+            match self.read_object(&rid) {
+                Ok((Kind::Run, raw)) => {
+                    if let Ok(r) = RunRecord::decode(rid, &raw)
+                        && r.id == id
+                    {
+                        infos.push(r);
+                    }
+                }
+                Ok((Kind::Commit, raw)) => {
+                    if let Ok(c) = CommitRecord::decode(rid, &raw)
+                        && c.run == id
+                    {
+                        commits.push((rid, c));
+                    }
+                }
+                Ok(_) => {}
+                Err(Error::MissingObject { .. }) => incomplete += 1,
+                // Corrupt records are never served; fsck reports them.
+                Err(_) => {}
+            }
+        }
+        infos.sort_by_key(|r| r.time_ns);
+        commits.sort_by_key(|(rid, c)| (c.time_ns, *rid));
+        let mut artifacts = Vec::new();
+        for (rid, c) in commits {
+            let Ok(key) = ArtifactKey::new(&c.artifact_type, &c.name) else {
+                continue;
+            };
+            if !cache.contains_key(&key) {
+                let h = self.history(&key)?;
+                cache.insert(key.clone(), h);
+            }
+            let h = &cache[&key];
+            artifacts.push(RunArtifact {
+                version: h.by_tree(&c.tree).map(|v| v.number),
+                new: h.made_version(&rid),
+                tree: c.tree,
+                record: rid,
+                time_ns: c.time_ns,
+                key,
+            });
+        }
+        Ok(RunView {
+            id: id.to_string(),
+            info: infos.into_iter().next(),
+            artifacts,
+            incomplete,
+        })
+    }
+}
+
+impl RunView {
+    /// When the run started: its record's time, else its first commit's.
+    pub fn start_ns(&self) -> i64 {
+        self.info
+            .as_ref()
+            .map(|i| i.time_ns)
+            .or_else(|| self.artifacts.first().map(|a| a.time_ns))
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_are_valid_and_distinct() {
+        let a = new_run_id();
+        let b = new_run_id();
+        assert_eq!(a.len(), 8);
+        validate_name("run id", &a).unwrap();
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,493 @@
+//! Capturing files: sources (`PATH`, `PATH=DISPLAY`, directories) mapped to display paths,
+//! `.gitignore` and glob filtering, and hashing the content.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::id::{Md5, ObjectId, wandb_digest};
+use crate::names::normalize_path;
+use crate::object::{FileMeta, Kind, SourceRecord};
+use crate::store::{STORE_DIR_NAME, Store, absolute};
+
+/// Include and exclude globs applied to files found in directory sources, matched against the
+/// path relative to that directory (`**/*.py`, `data/**`).
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    include: Vec<String>,
+    exclude: Vec<String>,
+    include_set: Option<GlobSet>,
+    exclude_set: Option<GlobSet>,
+}
+
+impl Filter {
+    /// Builds a filter; an empty include list includes everything.
+    pub fn new(include: &[String], exclude: &[String]) -> Result<Filter> {
+        Ok(Filter {
+            include: include.to_vec(),
+            exclude: exclude.to_vec(),
+            include_set: glob_set(include)?,
+            exclude_set: glob_set(exclude)?,
+        })
+    }
+
+    /// Whether a file at `rel` (relative to its directory source) is kept.
+    pub fn accepts(&self, rel: &str) -> bool {
+        self.include_set.as_ref().is_none_or(|s| s.is_match(rel))
+            && !self.exclude_set.as_ref().is_some_and(|s| s.is_match(rel))
+    }
+
+    /// The include globs.
+    pub fn include(&self) -> &[String] {
+        &self.include
+    }
+
+    /// The exclude globs.
+    pub fn exclude(&self) -> &[String] {
+        &self.exclude
+    }
+}
+
+fn glob_set(globs: &[String]) -> Result<Option<GlobSet>> {
+    if globs.is_empty() {
+        return Ok(None);
+    }
+    let mut b = GlobSetBuilder::new();
+    for g in globs {
+        let glob = globset::GlobBuilder::new(g)
+            .literal_separator(false)
+            .build()
+            .map_err(|e| Error::InvalidGlob {
+                glob: g.clone(),
+                reason: e.kind().to_string(),
+            })?;
+        b.add(glob);
+        // `dir/` or `dir` also means everything below it, as in .gitignore.
+        let below = format!("{}/**", g.trim_end_matches('/'));
+        if let Ok(glob) = Glob::new(&below) {
+            b.add(glob);
+        }
+    }
+    b.build().map(Some).map_err(|e| Error::InvalidGlob {
+        glob: globs.join(" "),
+        reason: e.to_string(),
+    })
+}
+
+/// Where a file's bytes come from.
+#[derive(Clone, Debug)]
+enum Content {
+    File(PathBuf),
+    Bytes(Vec<u8>, bool),
+}
+
+#[derive(Clone, Debug)]
+struct Pending {
+    content: Content,
+    /// The source as the user named it, for error messages.
+    origin: String,
+}
+
+/// A set of files to commit, each under its display path.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    files: BTreeMap<String, Pending>,
+    sources: Vec<SourceRecord>,
+    filter: Filter,
+}
+
+/// A file of a snapshot once hashed: its display path and metadata.
+pub type ManifestEntry = (String, FileMeta);
+
+impl Snapshot {
+    /// An empty snapshot whose directory sources are filtered by `filter`.
+    pub fn new(filter: Filter) -> Snapshot {
+        Snapshot {
+            filter,
+            ..Snapshot::default()
+        }
+    }
+
+    /// Adds a source as written on the command line: `PATH` or `PATH=DISPLAY`. A path that
+    /// exists as written is taken whole, even if it contains `=`.
+    pub fn add_source_arg(&mut self, arg: &str) -> Result<()> {
+        let (path, display) = split_source(arg);
+        let meta = fs::metadata(path).map_err(|_| Error::SourceNotFound {
+            path: path.to_string(),
+        })?;
+        if meta.is_dir() {
+            self.add_dir(Path::new(path), display)
+        } else if meta.is_file() {
+            self.add_file(Path::new(path), display)
+        } else {
+            Err(Error::UnsupportedSource { path: path.into() })
+        }
+    }
+
+    /// Adds one file, under `display` or else its basename (W&B's rule).
+    pub fn add_file(&mut self, path: &Path, display: Option<&str>) -> Result<()> {
+        let meta = fs::metadata(path).map_err(|_| Error::SourceNotFound {
+            path: path.display().to_string(),
+        })?;
+        if !meta.is_file() {
+            return Err(Error::UnsupportedSource { path: path.into() });
+        }
+        let display = match display {
+            Some(d) => d.to_string(),
+            None => path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .ok_or_else(|| Error::InvalidPath {
+                    path: path.display().to_string(),
+                    reason: "the file name is not valid UTF-8; give a display path with PATH=DISPLAY"
+                        .into(),
+                })?
+                .to_string(),
+        };
+        let display = normalize_path(&display)?;
+        self.sources.push(SourceRecord {
+            path: absolute(path).to_string_lossy().into_owned(),
+            display: display.clone(),
+            is_dir: false,
+        });
+        self.insert(display, Content::File(path.to_path_buf()), path.display().to_string())
+    }
+
+    /// Adds the files below a directory, with paths relative to it (under `prefix/` if given),
+    /// honouring `.gitignore` (inside it and, in a git repository, the repository's rules) and the
+    /// snapshot's filter. `.git/` and `.codever/` are always skipped; other dotfiles are kept.
+    pub fn add_dir(&mut self, dir: &Path, prefix: Option<&str>) -> Result<()> {
+        let prefix = match prefix {
+            Some(p) if !p.trim_matches('/').trim_start_matches("./").is_empty() => {
+                Some(normalize_path(p)?)
+            }
+            _ => None,
+        };
+        let in_git_repo = absolute(dir).ancestors().any(|a| a.join(".git").exists());
+        let mut walk = ignore::WalkBuilder::new(dir);
+        walk.hidden(false)
+            .ignore(false)
+            .parents(in_git_repo)
+            .git_ignore(true)
+            .git_exclude(true)
+            .git_global(true)
+            .require_git(false)
+            .follow_links(false)
+            .filter_entry(|e| {
+                let n = e.file_name();
+                !(e.depth() > 0 && (n == ".git" || n == STORE_DIR_NAME))
+            });
+        let mut found = Vec::new();
+        for entry in walk.build() {
+            let entry = entry.map_err(|e| walk_error(dir, e))?;
+            let Some(ft) = entry.file_type() else { continue };
+            let path = entry.path();
+            let is_file = if ft.is_symlink() {
+                // A link to a file is stored as that file's bytes; links to directories are not
+                // followed (they could loop or leave the directory).
+                fs::metadata(path).is_ok_and(|m| m.is_file())
+            } else {
+                ft.is_file()
+            };
+            if !is_file {
+                continue;
+            }
+            let rel = path.strip_prefix(dir).unwrap_or(path);
+            let rel = rel_to_slash(rel).ok_or_else(|| Error::InvalidPath {
+                path: path.display().to_string(),
+                reason: "the path is not valid UTF-8; exclude it with --exclude".into(),
+            })?;
+            if !self.filter.accepts(&rel) {
+                continue;
+            }
+            found.push((rel, path.to_path_buf()));
+        }
+        self.sources.push(SourceRecord {
+            path: absolute(dir).to_string_lossy().into_owned(),
+            display: prefix.clone().unwrap_or_default(),
+            is_dir: true,
+        });
+        for (rel, path) in found {
+            let display = match &prefix {
+                Some(p) => format!("{p}/{rel}"),
+                None => rel,
+            };
+            let display = normalize_path(&display)?;
+            let origin = path.display().to_string();
+            self.insert(display, Content::File(path), origin)?;
+        }
+        Ok(())
+    }
+
+    /// Adds in-memory content under `display`.
+    pub fn add_bytes(&mut self, display: &str, bytes: Vec<u8>, executable: bool) -> Result<()> {
+        let display = normalize_path(display)?;
+        self.insert(
+            display.clone(),
+            Content::Bytes(bytes, executable),
+            format!("<generated {display}>"),
+        )
+    }
+
+    fn insert(&mut self, display: String, content: Content, origin: String) -> Result<()> {
+        if let Some(prev) = self.files.get(&display) {
+            return Err(Error::DuplicatePath {
+                path: display,
+                first: prev.origin.clone(),
+                second: origin,
+            });
+        }
+        self.files.insert(display, Pending { content, origin });
+        Ok(())
+    }
+
+    /// Number of files.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Whether there are no files.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Display paths, sorted.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.files.keys().map(String::as_str)
+    }
+
+    /// The sources added, in order.
+    pub fn sources(&self) -> &[SourceRecord] {
+        &self.sources
+    }
+
+    /// The filter applied to directory sources.
+    pub fn filter(&self) -> &Filter {
+        &self.filter
+    }
+
+    /// Fails if a display path is used both as a file and as a directory.
+    pub fn check_conflicts(&self) -> Result<()> {
+        for path in self.files.keys() {
+            let mut end = 0;
+            while let Some(i) = path[end..].find('/') {
+                end += i;
+                let parent = &path[..end];
+                if self.files.contains_key(parent) {
+                    return Err(Error::PathConflict {
+                        path: parent.to_string(),
+                        child: path.clone(),
+                    });
+                }
+                end += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Hashes every file (in parallel) and, with a store, writes the blobs it lacks.
+    /// Returns the entries sorted by path and the directories that received new objects.
+    pub(crate) fn stage(&self, store: Option<&Store>) -> Result<(Vec<ManifestEntry>, Vec<PathBuf>)> {
+        self.check_conflicts()?;
+        let staged: Vec<(ManifestEntry, Option<PathBuf>)> = self
+            .files
+            .par_iter()
+            .map(|(path, pending)| {
+                let (meta, new_dir) = stage_one(store, pending)?;
+                Ok(((path.clone(), meta), new_dir))
+            })
+            .collect::<Result<_>>()?;
+        let mut dirs = Vec::new();
+        let entries = staged
+            .into_iter()
+            .map(|(e, d)| {
+                dirs.extend(d);
+                e
+            })
+            .collect();
+        Ok((entries, dirs))
+    }
+
+    /// The files' metadata (hashes, sizes, modes) without storing anything.
+    pub fn manifest(&self) -> Result<Vec<ManifestEntry>> {
+        Ok(self.stage(None)?.0)
+    }
+
+    /// The W&B artifact digest the snapshot would have.
+    pub fn digest(&self) -> Result<Md5> {
+        let m = self.manifest()?;
+        Ok(wandb_digest(m.iter().map(|(p, f)| (p.as_str(), f.md5))))
+    }
+}
+
+fn stage_one(store: Option<&Store>, pending: &Pending) -> Result<(FileMeta, Option<PathBuf>)> {
+    let read;
+    let (data, executable): (&[u8], bool) = match &pending.content {
+        Content::Bytes(b, x) => (b, *x),
+        Content::File(p) => {
+            read = fs::read(p).map_err(|e| Error::io("cannot read", p, e))?;
+            let meta = fs::metadata(p).map_err(|e| Error::io("cannot read", p, e))?;
+            (&read, is_executable(&meta))
+        }
+    };
+    let (id, md5) = if data.len() >= 1 << 20 {
+        rayon::join(|| ObjectId::compute(Kind::Blob, data), || Md5::of(data))
+    } else {
+        (ObjectId::compute(Kind::Blob, data), Md5::of(data))
+    };
+    let mut new_dir = None;
+    if let Some(store) = store
+        && store.write_known(Kind::Blob, id, data)?
+    {
+        new_dir = store.object_path(&id).parent().map(Path::to_path_buf);
+    }
+    let meta = FileMeta {
+        id,
+        size: data.len() as u64,
+        md5,
+        executable,
+    };
+    Ok((meta, new_dir))
+}
+
+/// Whether a file's mode has an executable bit.
+pub(crate) fn is_executable(meta: &fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        meta.permissions().mode() & 0o111 != 0
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        false
+    }
+}
+
+/// Splits `PATH=DISPLAY`; a path that exists as written wins.
+fn split_source(arg: &str) -> (&str, Option<&str>) {
+    if Path::new(arg).exists() {
+        return (arg, None);
+    }
+    // The first `=` whose left side exists; else the last `=` (so the error names the path).
+    let positions: Vec<usize> = arg.match_indices('=').map(|(i, _)| i).collect();
+    for &i in &positions {
+        if Path::new(&arg[..i]).exists() {
+            return (&arg[..i], Some(&arg[i + 1..]));
+        }
+    }
+    match positions.last() {
+        Some(&i) => (&arg[..i], Some(&arg[i + 1..])),
+        None => (arg, None),
+    }
+}
+
+fn rel_to_slash(rel: &Path) -> Option<String> {
+    let mut parts = Vec::new();
+    for c in rel.components() {
+        parts.push(c.as_os_str().to_str()?);
+    }
+    Some(parts.join("/"))
+}
+
+fn walk_error(dir: &Path, e: ignore::Error) -> Error {
+    match e.io_error() {
+        Some(io) => Error::io(
+            "cannot walk",
+            dir,
+            std::io::Error::new(io.kind(), e.to_string()),
+        ),
+        None => Error::io("cannot walk", dir, std::io::Error::other(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(p: &Path, s: &str) {
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, s).unwrap();
+    }
+
+    #[test]
+    fn basename_default_and_explicit_display() {
+        let d = tempfile::tempdir().unwrap();
+        write(&d.path().join("training/ppo.py"), "ppo");
+        write(&d.path().join("training/models.py"), "m");
+        let mut s = Snapshot::default();
+        s.add_file(&d.path().join("training/ppo.py"), None).unwrap();
+        let arg = format!("{}=nets/./models.py", d.path().join("training/models.py").display());
+        s.add_source_arg(&arg).unwrap();
+        assert_eq!(s.paths().collect::<Vec<_>>(), ["nets/models.py", "ppo.py"]);
+    }
+
+    #[test]
+    fn duplicates_and_conflicts_are_rejected() {
+        let d = tempfile::tempdir().unwrap();
+        write(&d.path().join("a/x.py"), "1");
+        write(&d.path().join("b/x.py"), "2");
+        let mut s = Snapshot::default();
+        s.add_file(&d.path().join("a/x.py"), None).unwrap();
+        let e = s.add_file(&d.path().join("b/x.py"), None).unwrap_err();
+        assert!(matches!(e, Error::DuplicatePath { ref path, .. } if path == "x.py"), "{e}");
+
+        let mut s = Snapshot::default();
+        s.add_file(&d.path().join("a/x.py"), Some("m")).unwrap();
+        s.add_file(&d.path().join("b/x.py"), Some("m/y.py")).unwrap();
+        let e = s.check_conflicts().unwrap_err();
+        assert!(matches!(e, Error::PathConflict { ref path, .. } if path == "m"), "{e}");
+    }
+
+    #[test]
+    fn directories_honour_gitignore_and_globs() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("proj");
+        write(&root.join(".gitignore"), "*.log\nbuild/\n");
+        write(&root.join("main.py"), "m");
+        write(&root.join("run.log"), "l");
+        write(&root.join("build/out.py"), "b");
+        write(&root.join(".env.example"), "e");
+        write(&root.join("training/ppo.py"), "p");
+        write(&root.join("training/notes.txt"), "n");
+        write(&root.join(".git/config"), "g");
+        write(&root.join(".codever/format"), "c");
+        let mut s = Snapshot::default();
+        s.add_dir(&root, None).unwrap();
+        assert_eq!(
+            s.paths().collect::<Vec<_>>(),
+            [".env.example", ".gitignore", "main.py", "training/notes.txt", "training/ppo.py"]
+        );
+        let f = Filter::new(&["*.py".into()], &["training/notes*".into()]).unwrap();
+        let mut s = Snapshot::new(f);
+        s.add_dir(&root, Some("code")).unwrap();
+        assert_eq!(s.paths().collect::<Vec<_>>(), ["code/main.py", "code/training/ppo.py"]);
+        let f = Filter::new(&[], &["training".into()]).unwrap();
+        let mut s = Snapshot::new(f);
+        s.add_dir(&root, None).unwrap();
+        assert!(s.paths().all(|p| !p.starts_with("training")));
+    }
+
+    #[test]
+    fn bad_globs_and_missing_sources_are_clear() {
+        assert!(matches!(
+            Filter::new(&["a[".into()], &[]),
+            Err(Error::InvalidGlob { .. })
+        ));
+        let mut s = Snapshot::default();
+        let e = s.add_source_arg("/no/such/file.py").unwrap_err();
+        assert_eq!(e.to_string(), "source not found: /no/such/file.py");
+    }
+
+    #[test]
+    fn digest_matches_wandb() {
+        let mut s = Snapshot::default();
+        s.add_bytes("a.py", b"print('a')\n".to_vec(), false).unwrap();
+        s.add_bytes("training/b.py", b"x = 1\n".to_vec(), false).unwrap();
+        assert_eq!(s.digest().unwrap().to_hex(), "74bc2832439434534c7d552dd8787632");
+    }
+}

@@ -1,0 +1,399 @@
+//! The store directory: finding and creating it, writing objects atomically, reading them
+//! verified, and the add-only marker indexes under `refs/` and `runs/`.
+//!
+//! ```text
+//! .codever/
+//!   format                          "codever-store-format 1"
+//!   objects/ab/cdef…                every object (blob, tree, commit, run, alias), named by id
+//!   refs/<type>/<name>/<record-id>  empty marker: a commit or alias record of that artifact
+//!   runs/<run-id>/<record-id>       empty marker: the run's run record(s) and commit records
+//!   local/                          this machine only, never synced: temp files, caches
+//! ```
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::id::ObjectId;
+use crate::names::validate_name;
+use crate::object::{Kind, Structured, decode_envelope, encode_envelope};
+
+/// The store format this build writes and the newest it reads.
+pub const FORMAT: u32 = 1;
+/// Name of the store directory inside a project.
+pub const STORE_DIR_NAME: &str = ".codever";
+/// Environment variable naming the store directory.
+pub const STORE_ENV: &str = "CODEVER_DIR";
+const FORMAT_FILE: &str = "format";
+const FORMAT_PREFIX: &str = "codever-store-format ";
+
+/// An open store.
+#[derive(Clone, Debug)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// Creates a store in `project_dir/.codever` (creating `project_dir` if needed).
+    pub fn init(project_dir: &Path) -> Result<Store> {
+        Self::init_at(&project_dir.join(STORE_DIR_NAME))
+    }
+
+    /// Creates a store in exactly the directory `root`.
+    pub fn init_at(root: &Path) -> Result<Store> {
+        if root.join(FORMAT_FILE).exists() {
+            return Err(Error::AlreadyExists {
+                path: root.to_path_buf(),
+            });
+        }
+        for sub in ["objects", "refs", "runs", "local/tmp"] {
+            let p = root.join(sub);
+            fs::create_dir_all(&p).map_err(|e| Error::io("cannot create", p, e))?;
+        }
+        let store = Store {
+            root: absolute(root),
+        };
+        // The format file is written last: a store without it is not yet a store.
+        store.write_atomic(
+            &root.join(FORMAT_FILE),
+            format!("{FORMAT_PREFIX}{FORMAT}\n").as_bytes(),
+        )?;
+        Ok(store)
+    }
+
+    /// Opens the store whose directory is `root` (the `.codever` directory itself).
+    pub fn open(root: &Path) -> Result<Store> {
+        let format_path = root.join(FORMAT_FILE);
+        let text = match fs::read_to_string(&format_path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::NotAStore {
+                    path: root.to_path_buf(),
+                    reason: "it has no `format` file".into(),
+                });
+            }
+            Err(e) => return Err(Error::io("cannot read", format_path, e)),
+        };
+        let found: u32 = text
+            .trim()
+            .strip_prefix(FORMAT_PREFIX)
+            .and_then(|n| n.trim().parse().ok())
+            .ok_or_else(|| Error::NotAStore {
+                path: root.to_path_buf(),
+                reason: format!("its `format` file says {:?}", text.trim()),
+            })?;
+        if found > FORMAT {
+            return Err(Error::NewerFormat {
+                path: root.to_path_buf(),
+                found,
+                supported: FORMAT,
+            });
+        }
+        // local/ is machine-local and may be missing in a store copied without it.
+        let tmp = root.join("local/tmp");
+        fs::create_dir_all(&tmp).map_err(|e| Error::io("cannot create", tmp, e))?;
+        Ok(Store {
+            root: absolute(root),
+        })
+    }
+
+    /// Finds the store for `start`: the nearest `.codever` walking up from it.
+    pub fn discover(start: &Path) -> Result<Store> {
+        let start = absolute(start);
+        let mut dir = Some(start.as_path());
+        while let Some(d) = dir {
+            let candidate = d.join(STORE_DIR_NAME);
+            if candidate.join(FORMAT_FILE).is_file() {
+                return Store::open(&candidate);
+            }
+            dir = d.parent();
+        }
+        Err(Error::NoStore { start })
+    }
+
+    /// Finds the store the way every command does: `explicit` (from `--store`), else
+    /// `CODEVER_DIR`, else walking up from `cwd`.
+    pub fn locate(explicit: Option<&Path>, cwd: &Path) -> Result<Store> {
+        if let Some(p) = explicit {
+            return Store::open(&store_dir_of(p));
+        }
+        if let Some(p) = std::env::var_os(STORE_ENV).filter(|p| !p.is_empty()) {
+            return Store::open(&store_dir_of(Path::new(&p)));
+        }
+        Store::discover(cwd)
+    }
+
+    /// The store directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Path of an object file.
+    pub fn object_path(&self, id: &ObjectId) -> PathBuf {
+        let hex = id.to_hex();
+        self.root.join("objects").join(&hex[..2]).join(&hex[2..])
+    }
+
+    /// Whether an object file is present (not verified).
+    pub fn has_object(&self, id: &ObjectId) -> bool {
+        self.object_path(id).is_file()
+    }
+
+    /// Stores `raw` as an object of `kind`, unless an object with that id is already present.
+    /// Returns the id and whether a new file was written.
+    pub fn write_object(&self, kind: Kind, raw: &[u8]) -> Result<(ObjectId, bool)> {
+        let id = ObjectId::compute(kind, raw);
+        let new = self.write_known(kind, id, raw)?;
+        Ok((id, new))
+    }
+
+    /// Stores `raw` under `id`, which the caller computed as `ObjectId::compute(kind, raw)`.
+    /// Returns whether a new file was written.
+    pub(crate) fn write_known(&self, kind: Kind, id: ObjectId, raw: &[u8]) -> Result<bool> {
+        debug_assert_eq!(id, ObjectId::compute(kind, raw));
+        let path = self.object_path(&id);
+        if path.is_file() {
+            return Ok(false);
+        }
+        self.write_atomic(&path, &encode_envelope(kind, raw))?;
+        Ok(true)
+    }
+
+    /// Stores a structured object.
+    pub fn write_structured<T: Structured>(&self, value: &T) -> Result<(ObjectId, bool)> {
+        self.write_object(T::KIND, &value.encode())
+    }
+
+    /// Reads and verifies an object, returning its kind and raw content.
+    pub fn read_object(&self, id: &ObjectId) -> Result<(Kind, Vec<u8>)> {
+        let path = self.object_path(id);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::MissingObject { id: *id });
+            }
+            Err(e) => return Err(Error::io("cannot read", path, e)),
+        };
+        decode_envelope(*id, &bytes)
+    }
+
+    /// Reads an object that must be of `kind`.
+    pub fn read_kind(&self, id: &ObjectId, kind: Kind) -> Result<Vec<u8>> {
+        let (found, raw) = self.read_object(id)?;
+        if found != kind {
+            return Err(Error::CorruptObject {
+                id: *id,
+                reason: format!("expected a {}, found a {}", kind.name(), found.name()),
+            });
+        }
+        Ok(raw)
+    }
+
+    /// Reads and decodes a structured object.
+    pub fn read_structured<T: Structured>(&self, id: &ObjectId) -> Result<T> {
+        let raw = self.read_kind(id, T::KIND)?;
+        T::decode(*id, &raw)
+    }
+
+    /// Reads a blob (a file's bytes), verified.
+    pub fn read_blob(&self, id: &ObjectId) -> Result<Vec<u8>> {
+        self.read_kind(id, Kind::Blob)
+    }
+
+    /// Writes `bytes` to `path` atomically: temp file in `local/tmp`, fsync, rename.
+    pub(crate) fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        let tmp_dir = self.root.join("local/tmp");
+        let mut tmp = match tempfile::Builder::new().prefix("obj").tempfile_in(&tmp_dir) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(&tmp_dir).map_err(|e| Error::io("cannot create", &tmp_dir, e))?;
+                tempfile::Builder::new()
+                    .prefix("obj")
+                    .tempfile_in(&tmp_dir)
+                    .map_err(|e| Error::io("cannot create a temp file in", &tmp_dir, e))?
+            }
+            Err(e) => return Err(Error::io("cannot create a temp file in", tmp_dir, e)),
+        };
+        tmp.write_all(bytes)
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(|e| Error::io("cannot write", tmp.path().to_path_buf(), e))?;
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
+        }
+        // Rename replaces an existing file atomically; an existing object has the same content.
+        tmp.persist(path)
+            .map_err(|e| Error::io("cannot write", path, e.error))?;
+        Ok(())
+    }
+
+    /// Flushes directory entries (made by renames) to disk, so that a marker written afterwards can
+    /// never survive a crash that loses the objects it names.
+    pub(crate) fn sync_dirs(&self, dirs: &BTreeSet<PathBuf>) -> Result<()> {
+        #[cfg(unix)]
+        for d in dirs {
+            fs::File::open(d)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| Error::io("cannot sync", d, e))?;
+        }
+        #[cfg(not(unix))]
+        let _ = dirs;
+        Ok(())
+    }
+
+    /// Directory of the markers of artifact (`ty`, `name`).
+    pub(crate) fn artifact_dir(&self, ty: &str, name: &str) -> PathBuf {
+        self.root.join("refs").join(ty).join(name)
+    }
+
+    /// Directory of the markers of run `run`.
+    pub(crate) fn run_dir(&self, run: &str) -> PathBuf {
+        self.root.join("runs").join(run)
+    }
+
+    /// Adds an empty marker file `dir/<id>`. An empty file is complete the moment it exists, so
+    /// this needs no temp file.
+    pub(crate) fn add_marker(&self, dir: &Path, id: &ObjectId) -> Result<()> {
+        fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
+        let path = dir.join(id.to_hex());
+        fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io("cannot write", path, e))?;
+        Ok(())
+    }
+
+    /// The record ids marked in `dir`, sorted. Files that are not 64-hex names (an rsync temp
+    /// file, `.DS_Store`) are ignored here and reported by fsck.
+    pub(crate) fn markers(&self, dir: &Path) -> Result<Vec<ObjectId>> {
+        let mut ids: Vec<ObjectId> = list_dir(dir)?
+            .iter()
+            .filter_map(|n| ObjectId::from_hex(n))
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Artifacts present in `refs/`, as sorted (type, name) pairs with valid names.
+    pub fn artifact_keys(&self) -> Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        let refs = self.root.join("refs");
+        for ty in list_dir(&refs)? {
+            if validate_name("type", &ty).is_err() {
+                continue;
+            }
+            for name in list_dir(&refs.join(&ty))? {
+                if validate_name("artifact name", &name).is_ok() {
+                    out.push((ty.clone(), name));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Run ids present in `runs/`, sorted.
+    pub fn run_ids(&self) -> Result<Vec<String>> {
+        let mut ids: Vec<String> = list_dir(&self.root.join("runs"))?
+            .into_iter()
+            .filter(|r| validate_name("run id", r).is_ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+/// `p` itself when it is a store directory, else `p/.codever` when that is one; else `p` (so the
+/// error names what the user gave).
+fn store_dir_of(p: &Path) -> PathBuf {
+    if !p.join(FORMAT_FILE).exists() && p.join(STORE_DIR_NAME).join(FORMAT_FILE).exists() {
+        p.join(STORE_DIR_NAME)
+    } else {
+        p.to_path_buf()
+    }
+}
+
+/// Names of the entries of `dir` that are valid UTF-8; an absent directory is empty.
+pub(crate) fn list_dir(dir: &Path) -> Result<Vec<String>> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("cannot list", dir, e)),
+    };
+    let mut out = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|e| Error::io("cannot list", dir, e))?;
+        if let Ok(name) = entry.file_name().into_string() {
+            out.push(name);
+        }
+    }
+    Ok(out)
+}
+
+/// `p` made absolute against the current directory (without resolving symlinks).
+pub(crate) fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_open_and_refuse_newer_formats() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        assert!(matches!(
+            Store::init(dir.path()),
+            Err(Error::AlreadyExists { .. })
+        ));
+        let (id, new) = store.write_object(Kind::Blob, b"abc").unwrap();
+        assert!(new);
+        assert!(!store.write_object(Kind::Blob, b"abc").unwrap().1);
+        assert_eq!(store.read_blob(&id).unwrap(), b"abc");
+        // A tree read of a blob is an error, not a misinterpretation.
+        assert!(store.read_kind(&id, Kind::Tree).is_err());
+
+        let root = dir.path().join(".codever");
+        fs::write(root.join("format"), "codever-store-format 2\n").unwrap();
+        let e = Store::open(&root).unwrap_err();
+        assert!(matches!(e, Error::NewerFormat { found: 2, supported: 1, .. }), "{e}");
+        fs::write(root.join("format"), "junk").unwrap();
+        assert!(matches!(Store::open(&root), Err(Error::NotAStore { .. })));
+    }
+
+    #[test]
+    fn discover_walks_up_and_locate_accepts_project_dirs() {
+        let dir = tempfile::tempdir().unwrap();
+        Store::init(dir.path()).unwrap();
+        let deep = dir.path().join("a/b/c");
+        fs::create_dir_all(&deep).unwrap();
+        let s = Store::discover(&deep).unwrap();
+        assert_eq!(s.root(), absolute(&dir.path().join(".codever")));
+        let s = Store::locate(Some(dir.path()), Path::new("/")).unwrap();
+        assert_eq!(s.root(), absolute(&dir.path().join(".codever")));
+        let other = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            Store::discover(other.path()),
+            Err(Error::NoStore { .. })
+        ));
+    }
+
+    #[test]
+    fn missing_and_corrupt_objects_are_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let id = ObjectId::compute(Kind::Blob, b"never written");
+        assert!(matches!(store.read_blob(&id), Err(Error::MissingObject { .. })));
+        let (id, _) = store.write_object(Kind::Blob, b"data").unwrap();
+        let path = store.object_path(&id);
+        let mut bytes = fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        fs::write(&path, bytes).unwrap();
+        assert!(matches!(store.read_blob(&id), Err(Error::CorruptObject { .. })));
+    }
+}

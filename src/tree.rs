@@ -1,0 +1,106 @@
+//! Trees: building one tree object per directory from a flat list of files, and reading a tree
+//! back as a flat, validated list.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+use crate::id::ObjectId;
+use crate::names::check_component;
+use crate::object::{FileMeta, Node, Tree, TreeEntry};
+use crate::snapshot::ManifestEntry;
+use crate::store::Store;
+
+#[derive(Default)]
+struct DirNode {
+    files: BTreeMap<String, FileMeta>,
+    dirs: BTreeMap<String, DirNode>,
+}
+
+/// Writes the trees for `files` (display paths already normalised and conflict-free) and returns
+/// the root tree id. Directories that received new objects are appended to `new_dirs`.
+pub(crate) fn write_trees(
+    store: &Store,
+    files: &[ManifestEntry],
+    new_dirs: &mut Vec<PathBuf>,
+) -> Result<ObjectId> {
+    let mut root = DirNode::default();
+    for (path, meta) in files {
+        let mut node = &mut root;
+        let mut parts = path.split('/').peekable();
+        while let Some(part) = parts.next() {
+            if parts.peek().is_none() {
+                node.files.insert(part.to_string(), *meta);
+            } else {
+                node = node.dirs.entry(part.to_string()).or_default();
+            }
+        }
+    }
+    write_node(store, root, new_dirs)
+}
+
+fn write_node(store: &Store, node: DirNode, new_dirs: &mut Vec<PathBuf>) -> Result<ObjectId> {
+    let mut entries = Vec::with_capacity(node.files.len() + node.dirs.len());
+    for (name, meta) in node.files {
+        entries.push(TreeEntry {
+            name,
+            node: Node::File(meta),
+        });
+    }
+    for (name, dir) in node.dirs {
+        let id = write_node(store, dir, new_dirs)?;
+        entries.push(TreeEntry {
+            name,
+            node: Node::Dir(id),
+        });
+    }
+    entries.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    let (id, new) = store.write_structured(&Tree { entries })?;
+    if new && let Some(parent) = store.object_path(&id).parent() {
+        new_dirs.push(parent.to_path_buf());
+    }
+    Ok(id)
+}
+
+/// Reads a tree and everything below it as `(path, meta)` sorted by path bytes.
+///
+/// Names come from a store that may have been synced from elsewhere, so each is checked: a name
+/// that is not one safe path component, a repeated name or a cycle is reported as corruption.
+pub fn flatten(store: &Store, root: &ObjectId) -> Result<Vec<ManifestEntry>> {
+    let mut out = Vec::new();
+    let mut stack = vec![(String::new(), *root, 0usize)];
+    while let Some((prefix, id, depth)) = stack.pop() {
+        if depth > 256 {
+            return Err(Error::CorruptObject {
+                id,
+                reason: "trees nested deeper than 256 levels".into(),
+            });
+        }
+        let tree: Tree = store.read_structured(&id)?;
+        let mut prev: Option<&str> = None;
+        for e in &tree.entries {
+            check_component(&e.name).map_err(|reason| Error::CorruptObject {
+                id,
+                reason: format!("unsafe entry name {:?}: {reason}", e.name),
+            })?;
+            if prev.is_some_and(|p| p.as_bytes() >= e.name.as_bytes()) {
+                return Err(Error::CorruptObject {
+                    id,
+                    reason: format!("entries unsorted or repeated at {:?}", e.name),
+                });
+            }
+            prev = Some(&e.name);
+            let path = if prefix.is_empty() {
+                e.name.clone()
+            } else {
+                format!("{prefix}/{}", e.name)
+            };
+            match e.node {
+                Node::File(meta) => out.push((path, meta)),
+                Node::Dir(sub) => stack.push((path, sub, depth + 1)),
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    Ok(out)
+}
