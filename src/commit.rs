@@ -96,9 +96,7 @@ impl Store {
         let alias_ids = opts
             .aliases
             .iter()
-            .map(|alias| {
-                self.write_alias_record(key, alias, tree, time_ns, &run.id, &mut new_dirs)
-            })
+            .map(|alias| self.write_alias_record(key, alias, tree, time_ns, &run.id, &mut new_dirs))
             .collect::<Result<Vec<_>>>()?;
         self.sync_dirs(&new_dirs.into_iter().collect::<BTreeSet<_>>())?;
 

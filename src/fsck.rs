@@ -169,7 +169,9 @@ impl Checker<'_> {
                 }
                 for (marker, id) in self.markers_in(&dir)? {
                     let needed_by = format!("refs/{ty}/{name}");
-                    let Some(kind) = self.expect(id, &needed_by) else { continue };
+                    let Some(kind) = self.expect(id, &needed_by) else {
+                        continue;
+                    };
                     let raw = self.store.read_object(&id)?.1;
                     match kind {
                         Kind::Commit => match CommitRecord::decode(id, &raw) {
@@ -204,7 +206,9 @@ impl Checker<'_> {
                 continue;
             }
             for (marker, id) in self.markers_in(&dir)? {
-                let Some(kind) = self.expect(id, &format!("runs/{run}")) else { continue };
+                let Some(kind) = self.expect(id, &format!("runs/{run}")) else {
+                    continue;
+                };
                 let raw = self.store.read_object(&id)?.1;
                 let ok = match kind {
                     Kind::Run => RunRecord::decode(id, &raw).map(|r| r.id == run),
@@ -265,7 +269,10 @@ impl Checker<'_> {
             let mut names = BTreeMap::new();
             for e in &tree.entries {
                 if let Err(reason) = check_component(&e.name) {
-                    self.corrupt(path.clone(), format!("unsafe entry name {:?}: {reason}", e.name));
+                    self.corrupt(
+                        path.clone(),
+                        format!("unsafe entry name {:?}: {reason}", e.name),
+                    );
                 }
                 if names.insert(e.name.clone(), ()).is_some() {
                     self.corrupt(path.clone(), format!("repeated entry {:?}", e.name));

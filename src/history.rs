@@ -180,9 +180,10 @@ impl Spec {
                     Selector::IdPrefix(body.to_ascii_lowercase())
                 } else if body == "latest" {
                     Selector::Latest
-                } else if let Some(n) = body.strip_prefix('v').filter(|n| {
-                    !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
-                }) {
+                } else if let Some(n) = body
+                    .strip_prefix('v')
+                    .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                {
                     Selector::Number(n.parse().map_err(|_| fail(format!("{n} is too large")))?)
                 } else {
                     validate_alias(body).map_err(|e| fail(e.to_string()))?;
@@ -253,7 +254,13 @@ impl Store {
                 Err(e) => invalid.push((id, e.to_string())),
             }
         }
-        Ok(derive(key.clone(), commits, alias_events, incomplete, invalid))
+        Ok(derive(
+            key.clone(),
+            commits,
+            alias_events,
+            incomplete,
+            invalid,
+        ))
     }
 
     fn load_artifact_record(&self, id: &ObjectId, key: &ArtifactKey) -> Result<Loaded> {
@@ -306,7 +313,10 @@ fn derive(
     incomplete: Vec<ObjectId>,
     invalid: Vec<(ObjectId, String)>,
 ) -> History {
-    let latest_tree = commits.iter().max_by_key(|c| c.order_key()).map(|c| c.record.tree);
+    let latest_tree = commits
+        .iter()
+        .max_by_key(|c| c.order_key())
+        .map(|c| c.record.tree);
     let mut by_tree: HashMap<ObjectId, Vec<CommitInfo>> = HashMap::new();
     for c in commits {
         by_tree.entry(c.record.tree).or_default().push(c);
@@ -327,8 +337,7 @@ fn derive(
             aliases: Vec::new(),
         })
         .collect();
-    let index_of: HashMap<ObjectId, usize> =
-        versions.iter().map(|v| (v.tree, v.number)).collect();
+    let index_of: HashMap<ObjectId, usize> = versions.iter().map(|v| (v.tree, v.number)).collect();
     let latest = latest_tree.and_then(|t| index_of.get(&t).copied());
 
     let mut newest: BTreeMap<String, (i64, ObjectId, ObjectId)> = BTreeMap::new();
@@ -421,7 +430,10 @@ mod tests {
         assert_eq!(s.name, "ppo");
         assert_eq!(s.selector, Selector::Number(3));
         assert_eq!(Spec::parse("ppo").unwrap().selector, Selector::Latest);
-        assert_eq!(Spec::parse("ppo:latest").unwrap().selector, Selector::Latest);
+        assert_eq!(
+            Spec::parse("ppo:latest").unwrap().selector,
+            Selector::Latest
+        );
         assert_eq!(
             Spec::parse("ppo:best").unwrap().selector,
             Selector::Alias("best".into())
@@ -430,7 +442,9 @@ mod tests {
             Spec::parse("ppo@3FA9").unwrap().selector,
             Selector::IdPrefix("3fa9".into())
         );
-        for bad in ["", "ppo:", "ppo@3f", "ppo@xyzw", "a/b/c", "/ppo", "ppo:a/b", "p p"] {
+        for bad in [
+            "", "ppo:", "ppo@3f", "ppo@xyzw", "a/b/c", "/ppo", "ppo:a/b", "p p",
+        ] {
             assert!(Spec::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -181,7 +181,10 @@ mod tests {
         let tree = ObjectId::compute(Kind::Tree, b"hello");
         assert_ne!(blob, tree);
         assert_eq!(ObjectId::from_hex(&blob.to_hex()), Some(blob));
-        assert_eq!(ObjectId::from_hex(&blob.to_hex().to_uppercase()), Some(blob));
+        assert_eq!(
+            ObjectId::from_hex(&blob.to_hex().to_uppercase()),
+            Some(blob)
+        );
         assert_eq!(ObjectId::from_hex("zz"), None);
         assert_eq!(blob.short().len(), 12);
         // The id is BLAKE3 of the documented prefix and content.

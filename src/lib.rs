@@ -58,4 +58,4 @@ pub use object::{FileMeta, RunRecord};
 pub use run::{RunArtifact, RunView, capture_run, new_run_id};
 pub use snapshot::{Filter, ManifestEntry, Snapshot};
 pub use store::Store;
-pub use tree::flatten;
+pub use tree::{ChangeCounts, change_counts, flatten};

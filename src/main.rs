@@ -1,1 +1,649 @@
-fn main() {}
+//! The `codever` command: parses arguments, calls the library, prints, sets the exit code.
+//!
+//! Exit codes: 0 success; 1 fsck found corruption (or, with `--strict`, missing objects);
+//! 2 any error (the message names what was wrong and a hint says what to do).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use codever::{
+    ArtifactKey, CommitOptions, Error, History, Result, RunView, Snapshot, Spec, Store, Version,
+    capture_run, change_counts, flatten, new_run_id,
+};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(
+    name = "codever",
+    version,
+    about = "Version the code of machine-learning runs",
+    long_about = "Version the code of machine-learning runs.\n\nEach run logs its code as artifacts \
+                  (a type and a name holding files). Unchanged content links the run to the \
+                  existing version; changed content makes the next version."
+)]
+struct Cli {
+    /// The store directory (a `.codever` directory, or a project directory holding one).
+    /// Default: $CODEVER_DIR, else the nearest `.codever` above the working directory.
+    #[arg(long, global = true, value_name = "PATH")]
+    store: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a store in DIR/.codever (DIR defaults to the working directory).
+    Init {
+        /// The project directory.
+        dir: Option<PathBuf>,
+    },
+    /// Log files as a version of an artifact for a run.
+    Commit {
+        /// Artifact name (`[A-Za-z0-9_.-]`, 1-128 characters).
+        name: String,
+        /// Artifact type, e.g. `rl_algo_code`.
+        #[arg(long = "type", short = 't', value_name = "TYPE")]
+        artifact_type: String,
+        /// Files or directories, as PATH or PATH=DISPLAY. A file is stored under its basename
+        /// unless DISPLAY is given; a directory's files keep paths relative to it (under
+        /// DISPLAY/ if given), honouring .gitignore.
+        #[arg(required = true, value_name = "SOURCE")]
+        sources: Vec<String>,
+        /// Run id; default $CODEVER_RUN_ID, else a fresh id.
+        #[arg(long)]
+        run: Option<String>,
+        /// Commit message.
+        #[arg(long, short = 'm', default_value = "")]
+        message: String,
+        /// Point this alias at the committed version (repeatable).
+        #[arg(long = "alias", value_name = "ALIAS")]
+        aliases: Vec<String>,
+        /// Only files of directory sources matching this glob (repeatable).
+        #[arg(long = "include", value_name = "GLOB")]
+        include: Vec<String>,
+        /// Skip files of directory sources matching this glob (repeatable).
+        #[arg(long = "exclude", value_name = "GLOB")]
+        exclude: Vec<String>,
+    },
+    /// List artifacts.
+    List {
+        /// Only artifacts of this type.
+        #[arg(long = "type", short = 't', value_name = "TYPE")]
+        artifact_type: Option<String>,
+    },
+    /// List the versions of an artifact, oldest first.
+    Versions {
+        /// `[TYPE/]NAME` (a version suffix is ignored).
+        spec: String,
+    },
+    /// Show one version and its files.
+    Show {
+        /// `[TYPE/]NAME[:vN|:latest|:ALIAS|@IDPREFIX]`.
+        spec: String,
+    },
+    /// Print a file of a version (raw bytes).
+    Cat {
+        /// `[TYPE/]NAME[:vN|:latest|:ALIAS|@IDPREFIX]`.
+        spec: String,
+        /// The file's display path.
+        path: String,
+    },
+    /// List runs, or show one.
+    Runs {
+        #[command(subcommand)]
+        command: Option<RunsCommand>,
+    },
+    /// Write the files of a version into a directory.
+    Checkout {
+        /// `[TYPE/]NAME[:vN|:latest|:ALIAS|@IDPREFIX]`.
+        spec: String,
+        /// Target directory (created if needed).
+        #[arg(long, value_name = "DIR")]
+        into: PathBuf,
+        /// Overwrite files that differ.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Point an alias at a version.
+    Alias {
+        /// `[TYPE/]NAME[:vN|:latest|:ALIAS|@IDPREFIX]`.
+        spec: String,
+        /// The alias (not `latest`, not `vN`).
+        alias: String,
+    },
+    /// Verify every object and reference of the store.
+    Fsck {
+        /// Also fail (exit 1) when objects are missing (not yet synced).
+        #[arg(long)]
+        strict: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum RunsCommand {
+    /// Show what one run logged.
+    Show {
+        /// The run id.
+        id: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "error: {e}");
+            if let Some(h) = e.hint() {
+                let _ = writeln!(err, "hint: {h}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn cwd() -> Result<PathBuf> {
+    std::env::current_dir().map_err(|e| Error::Io {
+        action: "cannot read the working directory",
+        path: PathBuf::from("."),
+        source: e,
+    })
+}
+
+fn open_store(cli_store: Option<&Path>) -> Result<Store> {
+    Store::locate(cli_store, &cwd()?)
+}
+
+/// Output sink that treats a closed pipe (`codever show … | head`) as success.
+fn out(text: &str) {
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(text.as_bytes());
+}
+
+fn print_json(v: &Value) {
+    out(&format!("{v:#}\n"));
+}
+
+fn run(cli: Cli) -> Result<u8> {
+    let json = cli.json;
+    let store_arg = cli.store.as_deref();
+    match cli.command {
+        Command::Init { dir } => {
+            let store = match (store_arg, dir) {
+                (Some(s), _) => Store::init_at(s)?,
+                (None, Some(d)) => Store::init(&d)?,
+                (None, None) => Store::init(&cwd()?)?,
+            };
+            if json {
+                print_json(&json!({ "store": store.root() }));
+            } else {
+                out(&format!(
+                    "initialized codever store in {}\n",
+                    store.root().display()
+                ));
+            }
+        }
+        Command::Commit {
+            name,
+            artifact_type,
+            sources,
+            run,
+            message,
+            aliases,
+            include,
+            exclude,
+        } => {
+            let key = ArtifactKey::new(&artifact_type, &name)?;
+            let store = open_store(store_arg)?;
+            let mut snapshot = Snapshot::new(codever::Filter::new(&include, &exclude)?);
+            for s in &sources {
+                snapshot.add_source_arg(s)?;
+            }
+            let run_id = match run.or_else(|| std::env::var("CODEVER_RUN_ID").ok()) {
+                Some(r) if !r.is_empty() => r,
+                _ => new_run_id(),
+            };
+            let run = capture_run(&run_id, &cwd()?)?;
+            let opts = CommitOptions {
+                message,
+                aliases,
+                ..CommitOptions::default()
+            };
+            let o = store.commit(&key, &snapshot, &run, &opts)?;
+            if json {
+                print_json(&json!({
+                    "type": o.key.artifact_type,
+                    "name": o.key.name,
+                    "version": o.version,
+                    "id": o.tree.to_hex(),
+                    "new": o.new,
+                    "run": o.run,
+                    "digest": o.digest.to_hex(),
+                }));
+            } else if o.new {
+                out(&format!(
+                    "{}:v{} (new)  id {}  run {}  {} file(s)\n",
+                    o.key.name,
+                    o.version,
+                    o.tree.short(),
+                    o.run,
+                    o.files
+                ));
+            } else {
+                out(&format!(
+                    "{}:v{} (unchanged)  id {}  run {}  linked to the existing version, nothing new stored\n",
+                    o.key.name,
+                    o.version,
+                    o.tree.short(),
+                    o.run
+                ));
+            }
+        }
+        Command::List { artifact_type } => {
+            let store = open_store(store_arg)?;
+            if let Some(t) = &artifact_type {
+                codever::names::validate_name("type", t)?;
+            }
+            let mut rows = Vec::new();
+            for (t, n) in store.artifact_keys()? {
+                if artifact_type.as_ref().is_some_and(|f| f != &t) {
+                    continue;
+                }
+                let h = store.history(&ArtifactKey::new(&t, &n)?)?;
+                warn_incomplete(&h);
+                rows.push(h);
+            }
+            if json {
+                print_json(&Value::Array(
+                    rows.iter()
+                        .map(|h| {
+                            json!({
+                                "type": h.key.artifact_type,
+                                "name": h.key.name,
+                                "versions": h.versions.len(),
+                                "latest": h.latest,
+                            })
+                        })
+                        .collect(),
+                ));
+            } else {
+                let mut s = String::new();
+                for h in &rows {
+                    let latest = h
+                        .latest()
+                        .map(|v| format!("v{}", v.number))
+                        .unwrap_or("-".into());
+                    s.push_str(&format!(
+                        "{:<40} {:>3} version(s)  latest {latest}\n",
+                        h.key.to_string(),
+                        h.versions.len()
+                    ));
+                }
+                if rows.is_empty() {
+                    s.push_str(
+                        "no artifacts yet; log one with `codever commit NAME --type TYPE FILE…`\n",
+                    );
+                }
+                out(&s);
+            }
+        }
+        Command::Versions { spec } => {
+            let store = open_store(store_arg)?;
+            let spec = Spec::parse(&spec)?;
+            let key = store.resolve_key(spec.artifact_type.as_deref(), &spec.name)?;
+            let h = store.history(&key)?;
+            warn_incomplete(&h);
+            if json {
+                print_json(&Value::Array(
+                    h.versions.iter().map(|v| version_json(&h, v)).collect(),
+                ));
+            } else {
+                out(&versions_text(&store, &h));
+            }
+        }
+        Command::Show { spec } => {
+            let store = open_store(store_arg)?;
+            let (h, i) = store.resolve(&Spec::parse(&spec)?)?;
+            warn_incomplete(&h);
+            let v = &h.versions[i];
+            let files = flatten(&store, &v.tree)?;
+            if json {
+                let mut obj = version_json(&h, v);
+                obj["type"] = json!(h.key.artifact_type);
+                obj["name"] = json!(h.key.name);
+                obj["files"] = Value::Array(
+                    files
+                        .iter()
+                        .map(|(p, m)| {
+                            json!({
+                                "path": p,
+                                "size": m.size,
+                                "md5": m.md5.to_base64(),
+                                "blake3": m.id.to_hex(),
+                                "executable": m.executable,
+                            })
+                        })
+                        .collect(),
+                );
+                print_json(&obj);
+            } else {
+                let mut s = format!(
+                    "{}:v{}  id {}\ndigest   {}\ncreated  {}\nruns     {}\n",
+                    h.key,
+                    v.number,
+                    v.tree.to_hex(),
+                    v.digest.to_hex(),
+                    fmt_time(v.created_ns()),
+                    v.runs().join(", "),
+                );
+                let aliases = aliases_of(&h, v);
+                if !aliases.is_empty() {
+                    s.push_str(&format!("aliases  {}\n", aliases.join(", ")));
+                }
+                if !v.first().record.message.is_empty() {
+                    s.push_str(&format!("message  {}\n", v.first().record.message));
+                }
+                s.push_str(&format!("files    {}\n", files.len()));
+                for (p, m) in &files {
+                    let x = if m.executable { "x" } else { " " };
+                    s.push_str(&format!("  {:>10} {x} {p}\n", m.size));
+                }
+                out(&s);
+            }
+        }
+        Command::Cat { spec, path } => {
+            let store = open_store(store_arg)?;
+            let (h, i) = store.resolve(&Spec::parse(&spec)?)?;
+            let v = &h.versions[i];
+            let wanted = codever::names::normalize_path(&path)?;
+            let files = flatten(&store, &v.tree)?;
+            let (_, meta) =
+                files
+                    .iter()
+                    .find(|(p, _)| *p == wanted)
+                    .ok_or_else(|| Error::NoSuchFile {
+                        artifact: h.key.to_string(),
+                        version: v.number,
+                        path: wanted.clone(),
+                    })?;
+            let bytes = store.read_blob(&meta.id)?;
+            let mut o = std::io::stdout().lock();
+            let _ = o.write_all(&bytes);
+        }
+        Command::Runs { command } => {
+            let store = open_store(store_arg)?;
+            match command {
+                None => {
+                    let runs = store.runs()?;
+                    if json {
+                        print_json(&Value::Array(runs.iter().map(run_json).collect()));
+                    } else {
+                        let mut s = String::new();
+                        for r in &runs {
+                            s.push_str(&format!(
+                                "{:<10} {}  {}\n",
+                                r.id,
+                                fmt_time(r.start_ns()),
+                                run_artifacts_text(r)
+                            ));
+                        }
+                        if runs.is_empty() {
+                            s.push_str("no runs yet\n");
+                        }
+                        out(&s);
+                    }
+                }
+                Some(RunsCommand::Show { id }) => {
+                    let r = store.run(&id)?;
+                    if json {
+                        print_json(&run_json(&r));
+                    } else {
+                        out(&run_text(&r));
+                    }
+                }
+            }
+        }
+        Command::Checkout { spec, into, force } => {
+            let store = open_store(store_arg)?;
+            let (h, i) = store.resolve(&Spec::parse(&spec)?)?;
+            let v = &h.versions[i];
+            let report = store.checkout(&v.tree, &into, force)?;
+            if json {
+                print_json(&json!({
+                    "type": h.key.artifact_type,
+                    "name": h.key.name,
+                    "version": v.number,
+                    "id": v.tree.to_hex(),
+                    "into": into,
+                    "written": report.written,
+                    "unchanged": report.unchanged,
+                }));
+            } else {
+                out(&format!(
+                    "checked out {}:v{} into {}: {} file(s) written, {} already up to date\n",
+                    h.key,
+                    v.number,
+                    into.display(),
+                    report.written.len(),
+                    report.unchanged.len()
+                ));
+            }
+        }
+        Command::Alias { spec, alias } => {
+            let store = open_store(store_arg)?;
+            let (key, version) = store.set_alias(&Spec::parse(&spec)?, &alias)?;
+            if json {
+                print_json(&json!({
+                    "type": key.artifact_type,
+                    "name": key.name,
+                    "alias": alias,
+                    "version": version,
+                }));
+            } else {
+                out(&format!("{key}:{alias} -> v{version}\n"));
+            }
+        }
+        Command::Fsck { strict } => {
+            let store = open_store(store_arg)?;
+            let r = store.fsck()?;
+            let failed = r.has_corruption() || (strict && !r.missing.is_empty());
+            if json {
+                print_json(&json!({
+                    "objects": r.objects,
+                    "markers": r.markers,
+                    "corrupt": r.corrupt.iter().map(|c| json!({"path": c.path, "reason": c.reason})).collect::<Vec<_>>(),
+                    "missing": r.missing.iter().map(|m| json!({"id": m.id.to_hex(), "needed_by": m.needed_by})).collect::<Vec<_>>(),
+                    "stray": r.stray,
+                    "ok": !failed,
+                }));
+            } else {
+                let mut s = format!("checked {} object(s), {} marker(s)\n", r.objects, r.markers);
+                for c in &r.corrupt {
+                    s.push_str(&format!("corrupt: {}: {}\n", c.path.display(), c.reason));
+                }
+                for m in &r.missing {
+                    s.push_str(&format!(
+                        "missing (not yet synced): {} needed by {}\n",
+                        m.id, m.needed_by
+                    ));
+                }
+                for p in &r.stray {
+                    s.push_str(&format!("stray file (ignored): {}\n", p.display()));
+                }
+                if !r.has_corruption() && r.missing.is_empty() {
+                    s.push_str("ok\n");
+                }
+                out(&s);
+            }
+            return Ok(u8::from(failed));
+        }
+    }
+    Ok(0)
+}
+
+fn warn_incomplete(h: &History) {
+    let mut err = std::io::stderr().lock();
+    if !h.incomplete.is_empty() {
+        let _ = writeln!(
+            err,
+            "warning: {} record(s) of {} not yet synced (missing objects); versions may be renumbered once they arrive",
+            h.incomplete.len(),
+            h.key
+        );
+    }
+    if !h.invalid.is_empty() {
+        let _ = writeln!(
+            err,
+            "warning: {} corrupt record(s) of {} ignored; run `codever fsck`",
+            h.invalid.len(),
+            h.key
+        );
+    }
+}
+
+fn aliases_of(h: &History, v: &Version) -> Vec<String> {
+    let mut a = Vec::new();
+    if h.latest == Some(v.number) {
+        a.push("latest".to_string());
+    }
+    a.extend(v.aliases.iter().cloned());
+    a
+}
+
+fn version_json(h: &History, v: &Version) -> Value {
+    json!({
+        "version": v.number,
+        "id": v.tree.to_hex(),
+        "digest": v.digest.to_hex(),
+        "created": fmt_time_json(v.created_ns()),
+        "runs": v.runs(),
+        "aliases": aliases_of(h, v),
+        "files": v.first().record.files,
+        "message": v.first().record.message,
+    })
+}
+
+fn versions_text(store: &Store, h: &History) -> String {
+    let mut s = format!("{}\n", h.key);
+    let mut prev: Option<Vec<codever::ManifestEntry>> = None;
+    for v in &h.versions {
+        let files = flatten(store, &v.tree).ok();
+        let changes = match (&prev, &files) {
+            (_, None) => "(not yet synced)".to_string(),
+            (None, Some(f)) => format!("+{}", f.len()),
+            (Some(p), Some(f)) => {
+                let c = change_counts(p, f);
+                let mut parts = Vec::new();
+                if c.added > 0 {
+                    parts.push(format!("+{}", c.added));
+                }
+                if c.modified > 0 {
+                    parts.push(format!("~{}", c.modified));
+                }
+                if c.deleted > 0 {
+                    parts.push(format!("-{}", c.deleted));
+                }
+                if parts.is_empty() {
+                    "=".to_string()
+                } else {
+                    parts.join(" ")
+                }
+            }
+        };
+        if files.is_some() {
+            prev = files;
+        }
+        let aliases = aliases_of(h, v);
+        let aliases = if aliases.is_empty() {
+            String::new()
+        } else {
+            format!("  [{}]", aliases.join(", "))
+        };
+        s.push_str(&format!(
+            "v{:<4} {}  {}  {:<12} runs {}{aliases}\n",
+            v.number,
+            v.tree.short(),
+            fmt_time(v.created_ns()),
+            changes,
+            v.runs().join(", "),
+        ));
+    }
+    s
+}
+
+fn run_json(r: &RunView) -> Value {
+    let info = r.info.as_ref();
+    json!({
+        "id": r.id,
+        "time": fmt_time_json(r.start_ns()),
+        "host": info.map(|i| i.host.clone()),
+        "user": info.map(|i| i.user.clone()),
+        "cwd": info.map(|i| i.cwd.clone()),
+        "git_commit": info.and_then(|i| i.git_commit.clone()),
+        "git_dirty": info.and_then(|i| i.git_dirty),
+        "artifacts": r.artifacts.iter().map(|a| json!({
+            "type": a.key.artifact_type,
+            "name": a.key.name,
+            "version": a.version,
+            "id": a.tree.to_hex(),
+            "new": a.new,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn run_artifacts_text(r: &RunView) -> String {
+    r.artifacts
+        .iter()
+        .map(|a| {
+            let v = a.version.map(|n| format!("v{n}")).unwrap_or("v?".into());
+            let state = if a.new { "new" } else { "unchanged" };
+            format!("{}:{v} ({state})", a.key)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn run_text(r: &RunView) -> String {
+    let mut s = format!("run      {}\nstarted  {}\n", r.id, fmt_time(r.start_ns()));
+    if let Some(i) = &r.info {
+        s.push_str(&format!(
+            "host     {}\nuser     {}\ncwd      {}\n",
+            i.host, i.user, i.cwd
+        ));
+        if let Some(c) = &i.git_commit {
+            let dirty = if i.git_dirty == Some(true) {
+                " (dirty)"
+            } else {
+                ""
+            };
+            s.push_str(&format!("git      {c}{dirty}\n"));
+        }
+    }
+    for a in &r.artifacts {
+        let v = a.version.map(|n| format!("v{n}")).unwrap_or("v?".into());
+        let state = if a.new { "new" } else { "unchanged" };
+        s.push_str(&format!("  {}:{v}  {}  ({state})\n", a.key, a.tree.short()));
+    }
+    if r.incomplete > 0 {
+        s.push_str(&format!("  … {} record(s) not yet synced\n", r.incomplete));
+    }
+    s
+}
+
+fn timestamp(ns: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_nanosecond(i128::from(ns)).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+}
+
+fn fmt_time(ns: i64) -> String {
+    timestamp(ns).strftime("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+fn fmt_time_json(ns: i64) -> String {
+    timestamp(ns).to_string()
+}

@@ -127,7 +127,17 @@ mod tests {
         for ok in ["ppo", "model_code", "a.b-c", "A9", &"x".repeat(128)] {
             validate_name("artifact name", ok).unwrap();
         }
-        for bad in ["", "a/b", "a:b", "a b", "é", ".", "..", "...", &"x".repeat(129)] {
+        for bad in [
+            "",
+            "a/b",
+            "a:b",
+            "a b",
+            "é",
+            ".",
+            "..",
+            "...",
+            &"x".repeat(129),
+        ] {
             assert!(validate_name("artifact name", bad).is_err(), "{bad:?}");
         }
         let e = validate_name("type", "a/b").unwrap_err().to_string();
@@ -150,7 +160,16 @@ mod tests {
         assert_eq!(normalize_path("a//b/").unwrap(), "a/b");
         assert_eq!(normalize_path("a/./b").unwrap(), "a/b");
         for bad in [
-            "", ".", "/a", "../a", "a/../b", "a\\b", "a\0b", ".git/config", "x/.codever/y", "./",
+            "",
+            ".",
+            "/a",
+            "../a",
+            "a/../b",
+            "a\\b",
+            "a\0b",
+            ".git/config",
+            "x/.codever/y",
+            "./",
             "a\nb",
         ] {
             assert!(normalize_path(bad).is_err(), "{bad:?}");

@@ -231,7 +231,11 @@ pub trait Structured: Serialize + DeserializeOwned {
                 if !tail.is_empty() {
                     return Err(Error::CorruptObject {
                         id,
-                        reason: format!("{} trailing bytes after {}", tail.len(), Self::KIND.name()),
+                        reason: format!(
+                            "{} trailing bytes after {}",
+                            tail.len(),
+                            Self::KIND.name()
+                        ),
                     });
                 }
                 Ok(value)
@@ -290,7 +294,8 @@ pub fn decode_envelope(id: ObjectId, bytes: &[u8]) -> Result<(Kind, Vec<u8>)> {
             bytes[4]
         )));
     }
-    let kind = Kind::from_byte(bytes[5]).ok_or_else(|| corrupt(format!("unknown kind {}", bytes[5])))?;
+    let kind =
+        Kind::from_byte(bytes[5]).ok_or_else(|| corrupt(format!("unknown kind {}", bytes[5])))?;
     if bytes[6] != ENCODING_ZSTD {
         return Err(corrupt(format!("unknown encoding {}", bytes[6])));
     }
@@ -340,12 +345,18 @@ mod tests {
         assert_eq!(
             hexs(&raw),
             concat!(
-                "01", "02", // schema, 2 entries
-                "04", "612e7079", "00", // "a.py", Node::File
+                "01",
+                "02", // schema, 2 entries
+                "04",
+                "612e7079",
+                "00", // "a.py", Node::File
                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
                 "ac02", // size 300 as varint
-                "11111111111111111111111111111111", "01", // md5, executable
-                "01", "64", "01", // "d", Node::Dir
+                "11111111111111111111111111111111",
+                "01", // md5, executable
+                "01",
+                "64",
+                "01", // "d", Node::Dir
                 "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
             )
         );
@@ -365,9 +376,13 @@ mod tests {
         assert_eq!(
             hexs(&alias.encode()),
             concat!(
-                "01", "0174", "016e", "0462657374",
+                "01",
+                "0174",
+                "016e",
+                "0462657374",
                 "0101010101010101010101010101010101010101010101010101010101010101",
-                "02", "00" // zigzag(1) = 2, empty run
+                "02",
+                "00" // zigzag(1) = 2, empty run
             )
         );
         let run = RunRecord {
@@ -386,7 +401,8 @@ mod tests {
         assert_eq!(
             hexs(&run.encode()),
             concat!(
-                "01", "0172", "01", "0168", "0175", "012f", // schema, id, time -1, host, user, cwd
+                "01", "0172", "01", "0168", "0175",
+                "012f", // schema, id, time -1, host, user, cwd
                 "010163", "0100", // git_commit Some("c"), git_dirty Some(false)
                 "00", "00", "00", "01", "0178" // project, config, notes, tags ["x"]
             )
@@ -398,7 +414,10 @@ mod tests {
         let bytes = encode_envelope(Kind::Blob, b"hello");
         assert_eq!(&bytes[..7], b"CDVO\x01\x01\x00");
         let id = ObjectId::compute(Kind::Blob, b"hello");
-        assert_eq!(decode_envelope(id, &bytes).unwrap(), (Kind::Blob, b"hello".to_vec()));
+        assert_eq!(
+            decode_envelope(id, &bytes).unwrap(),
+            (Kind::Blob, b"hello".to_vec())
+        );
     }
 
     #[test]

@@ -70,7 +70,12 @@ fn git_state(cwd: &Path) -> (Option<String>, Option<bool>) {
     let out = Command::new("git")
         .arg("-C")
         .arg(cwd)
-        .args(["status", "--porcelain=v2", "--branch", "--untracked-files=no"])
+        .args([
+            "status",
+            "--porcelain=v2",
+            "--branch",
+            "--untracked-files=no",
+        ])
         .output();
     let Ok(out) = out else { return (None, None) };
     if !out.status.success() {

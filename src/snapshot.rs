@@ -143,8 +143,9 @@ impl Snapshot {
                 .and_then(|n| n.to_str())
                 .ok_or_else(|| Error::InvalidPath {
                     path: path.display().to_string(),
-                    reason: "the file name is not valid UTF-8; give a display path with PATH=DISPLAY"
-                        .into(),
+                    reason:
+                        "the file name is not valid UTF-8; give a display path with PATH=DISPLAY"
+                            .into(),
                 })?
                 .to_string(),
         };
@@ -154,7 +155,11 @@ impl Snapshot {
             display: display.clone(),
             is_dir: false,
         });
-        self.insert(display, Content::File(path.to_path_buf()), path.display().to_string())
+        self.insert(
+            display,
+            Content::File(path.to_path_buf()),
+            path.display().to_string(),
+        )
     }
 
     /// Adds the files below a directory, with paths relative to it (under `prefix/` if given),
@@ -184,7 +189,9 @@ impl Snapshot {
         let mut found = Vec::new();
         for entry in walk.build() {
             let entry = entry.map_err(|e| walk_error(dir, e))?;
-            let Some(ft) = entry.file_type() else { continue };
+            let Some(ft) = entry.file_type() else {
+                continue;
+            };
             let path = entry.path();
             let is_file = if ft.is_symlink() {
                 // A link to a file is stored as that file's bytes; links to directories are not
@@ -291,7 +298,10 @@ impl Snapshot {
 
     /// Hashes every file (in parallel) and, with a store, writes the blobs it lacks.
     /// Returns the entries sorted by path and the directories that received new objects.
-    pub(crate) fn stage(&self, store: Option<&Store>) -> Result<(Vec<ManifestEntry>, Vec<PathBuf>)> {
+    pub(crate) fn stage(
+        &self,
+        store: Option<&Store>,
+    ) -> Result<(Vec<ManifestEntry>, Vec<PathBuf>)> {
         self.check_conflicts()?;
         let staged: Vec<(ManifestEntry, Option<PathBuf>)> = self
             .files
@@ -421,7 +431,10 @@ mod tests {
         write(&d.path().join("training/models.py"), "m");
         let mut s = Snapshot::default();
         s.add_file(&d.path().join("training/ppo.py"), None).unwrap();
-        let arg = format!("{}=nets/./models.py", d.path().join("training/models.py").display());
+        let arg = format!(
+            "{}=nets/./models.py",
+            d.path().join("training/models.py").display()
+        );
         s.add_source_arg(&arg).unwrap();
         assert_eq!(s.paths().collect::<Vec<_>>(), ["nets/models.py", "ppo.py"]);
     }
@@ -434,13 +447,20 @@ mod tests {
         let mut s = Snapshot::default();
         s.add_file(&d.path().join("a/x.py"), None).unwrap();
         let e = s.add_file(&d.path().join("b/x.py"), None).unwrap_err();
-        assert!(matches!(e, Error::DuplicatePath { ref path, .. } if path == "x.py"), "{e}");
+        assert!(
+            matches!(e, Error::DuplicatePath { ref path, .. } if path == "x.py"),
+            "{e}"
+        );
 
         let mut s = Snapshot::default();
         s.add_file(&d.path().join("a/x.py"), Some("m")).unwrap();
-        s.add_file(&d.path().join("b/x.py"), Some("m/y.py")).unwrap();
+        s.add_file(&d.path().join("b/x.py"), Some("m/y.py"))
+            .unwrap();
         let e = s.check_conflicts().unwrap_err();
-        assert!(matches!(e, Error::PathConflict { ref path, .. } if path == "m"), "{e}");
+        assert!(
+            matches!(e, Error::PathConflict { ref path, .. } if path == "m"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -460,12 +480,21 @@ mod tests {
         s.add_dir(&root, None).unwrap();
         assert_eq!(
             s.paths().collect::<Vec<_>>(),
-            [".env.example", ".gitignore", "main.py", "training/notes.txt", "training/ppo.py"]
+            [
+                ".env.example",
+                ".gitignore",
+                "main.py",
+                "training/notes.txt",
+                "training/ppo.py"
+            ]
         );
         let f = Filter::new(&["*.py".into()], &["training/notes*".into()]).unwrap();
         let mut s = Snapshot::new(f);
         s.add_dir(&root, Some("code")).unwrap();
-        assert_eq!(s.paths().collect::<Vec<_>>(), ["code/main.py", "code/training/ppo.py"]);
+        assert_eq!(
+            s.paths().collect::<Vec<_>>(),
+            ["code/main.py", "code/training/ppo.py"]
+        );
         let f = Filter::new(&[], &["training".into()]).unwrap();
         let mut s = Snapshot::new(f);
         s.add_dir(&root, None).unwrap();
@@ -486,8 +515,13 @@ mod tests {
     #[test]
     fn digest_matches_wandb() {
         let mut s = Snapshot::default();
-        s.add_bytes("a.py", b"print('a')\n".to_vec(), false).unwrap();
-        s.add_bytes("training/b.py", b"x = 1\n".to_vec(), false).unwrap();
-        assert_eq!(s.digest().unwrap().to_hex(), "74bc2832439434534c7d552dd8787632");
+        s.add_bytes("a.py", b"print('a')\n".to_vec(), false)
+            .unwrap();
+        s.add_bytes("training/b.py", b"x = 1\n".to_vec(), false)
+            .unwrap();
+        assert_eq!(
+            s.digest().unwrap().to_hex(),
+            "74bc2832439434534c7d552dd8787632"
+        );
     }
 }

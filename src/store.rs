@@ -208,7 +208,8 @@ impl Store {
         let mut tmp = match tempfile::Builder::new().prefix("obj").tempfile_in(&tmp_dir) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir_all(&tmp_dir).map_err(|e| Error::io("cannot create", &tmp_dir, e))?;
+                fs::create_dir_all(&tmp_dir)
+                    .map_err(|e| Error::io("cannot create", &tmp_dir, e))?;
                 tempfile::Builder::new()
                     .prefix("obj")
                     .tempfile_in(&tmp_dir)
@@ -360,7 +361,17 @@ mod tests {
         let root = dir.path().join(".codever");
         fs::write(root.join("format"), "codever-store-format 2\n").unwrap();
         let e = Store::open(&root).unwrap_err();
-        assert!(matches!(e, Error::NewerFormat { found: 2, supported: 1, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                Error::NewerFormat {
+                    found: 2,
+                    supported: 1,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         fs::write(root.join("format"), "junk").unwrap();
         assert!(matches!(Store::open(&root), Err(Error::NotAStore { .. })));
     }
@@ -387,13 +398,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::init(dir.path()).unwrap();
         let id = ObjectId::compute(Kind::Blob, b"never written");
-        assert!(matches!(store.read_blob(&id), Err(Error::MissingObject { .. })));
+        assert!(matches!(
+            store.read_blob(&id),
+            Err(Error::MissingObject { .. })
+        ));
         let (id, _) = store.write_object(Kind::Blob, b"data").unwrap();
         let path = store.object_path(&id);
         let mut bytes = fs::read(&path).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 0xff;
         fs::write(&path, bytes).unwrap();
-        assert!(matches!(store.read_blob(&id), Err(Error::CorruptObject { .. })));
+        assert!(matches!(
+            store.read_blob(&id),
+            Err(Error::CorruptObject { .. })
+        ));
     }
 }

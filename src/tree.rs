@@ -104,3 +104,30 @@ pub fn flatten(store: &Store, root: &ObjectId) -> Result<Vec<ManifestEntry>> {
     out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     Ok(out)
 }
+
+/// How many files were added, modified (content or mode) and deleted between two manifests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChangeCounts {
+    /// Paths only in the new manifest.
+    pub added: usize,
+    /// Paths in both whose content or executable bit differ.
+    pub modified: usize,
+    /// Paths only in the old manifest.
+    pub deleted: usize,
+}
+
+/// Counts the changes from `old` to `new` (both as returned by [`flatten`]).
+pub fn change_counts(old: &[ManifestEntry], new: &[ManifestEntry]) -> ChangeCounts {
+    let old: BTreeMap<&str, &FileMeta> = old.iter().map(|(p, m)| (p.as_str(), m)).collect();
+    let mut counts = ChangeCounts::default();
+    for (path, meta) in new {
+        match old.get(path.as_str()) {
+            None => counts.added += 1,
+            Some(o) if o.id != meta.id || o.executable != meta.executable => counts.modified += 1,
+            Some(_) => {}
+        }
+    }
+    let new_paths: std::collections::HashSet<&str> = new.iter().map(|(p, _)| p.as_str()).collect();
+    counts.deleted = old.keys().filter(|p| !new_paths.contains(*p)).count();
+    counts
+}

@@ -1,0 +1,173 @@
+//! Checkout never writes outside its target: not through `..`, not through a symlink already in
+//! the target, not from a hostile store.
+
+use std::fs;
+
+use codever::object::{CommitRecord, FileMeta, Kind, Node, Tree, TreeEntry};
+use codever::{ArtifactKey, CommitOptions, Error, Md5, Snapshot, Spec, Store, capture_run};
+
+use crate::common::{codever, write};
+
+fn store_with(files: &[(&str, &[u8])]) -> (tempfile::TempDir, Store, codever::ObjectId) {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::init(&tmp.path().join("p")).unwrap();
+    let mut s = Snapshot::default();
+    for (p, b) in files {
+        s.add_bytes(p, b.to_vec(), false).unwrap();
+    }
+    let o = store
+        .commit(
+            &ArtifactKey::new("t", "n").unwrap(),
+            &s,
+            &capture_run("r", tmp.path()).unwrap(),
+            &CommitOptions::default(),
+        )
+        .unwrap();
+    (tmp, store, o.tree)
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlinked_directory_in_the_target_is_not_followed() {
+    let (tmp, store, tree) = store_with(&[("training/ppo.py", b"new\n")]);
+    let outside = tmp.path().join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    let into = tmp.path().join("into");
+    fs::create_dir_all(&into).unwrap();
+    std::os::unix::fs::symlink(&outside, into.join("training")).unwrap();
+    for force in [false, true] {
+        let e = store.checkout(&tree, &into, force).unwrap_err();
+        assert!(matches!(e, Error::UnsafeCheckout { .. }), "{e}");
+        assert!(e.to_string().contains("symlink"), "{e}");
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlinked_file_is_replaced_never_written_through() {
+    let (tmp, store, tree) = store_with(&[("ppo.py", b"new\n")]);
+    let secret = tmp.path().join("secret.txt");
+    fs::write(&secret, "keep me\n").unwrap();
+    let into = tmp.path().join("into");
+    fs::create_dir_all(&into).unwrap();
+    std::os::unix::fs::symlink(&secret, into.join("ppo.py")).unwrap();
+    // Without --force: the link is a differing file; nothing is written.
+    let e = store.checkout(&tree, &into, false).unwrap_err();
+    assert!(matches!(e, Error::WouldOverwrite { .. }), "{e}");
+    // With --force: the link itself is replaced by the file.
+    store.checkout(&tree, &into, true).unwrap();
+    assert_eq!(fs::read_to_string(&secret).unwrap(), "keep me\n");
+    assert!(
+        !fs::symlink_metadata(into.join("ppo.py"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(fs::read(into.join("ppo.py")).unwrap(), b"new\n");
+}
+
+#[test]
+fn differing_files_are_kept_unless_forced_and_nothing_is_half_written() {
+    let (tmp, store, tree) = store_with(&[("a.py", b"A\n"), ("b.py", b"B\n")]);
+    let into = tmp.path().join("into");
+    write(&into, "b.py", b"my local edit\n");
+    let e = store.checkout(&tree, &into, false).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "checkout would overwrite 1 modified file(s) in {}: b.py",
+            into.display()
+        )
+    );
+    // a.py was not written either: the check comes before any write.
+    assert!(!into.join("a.py").exists());
+    assert_eq!(fs::read(into.join("b.py")).unwrap(), b"my local edit\n");
+    let r = store.checkout(&tree, &into, true).unwrap();
+    assert_eq!(r.written, ["a.py", "b.py"]);
+    assert_eq!(fs::read(into.join("b.py")).unwrap(), b"B\n");
+}
+
+/// A hostile store: a tree whose entries try to climb out (`..`, `a/b` smuggling a separator,
+/// `.git`). Such records may arrive by sync; checkout must refuse them and write nothing.
+#[test]
+fn a_hostile_tree_from_a_synced_store_is_refused() {
+    for bad in ["..", "../evil", ".git", "a/../../evil", "", "/abs"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("p");
+        let store = Store::init(&root).unwrap();
+        let (blob, _) = store.write_object(Kind::Blob, b"pwned\n").unwrap();
+        let (tree, _) = store
+            .write_structured(&Tree {
+                entries: vec![TreeEntry {
+                    name: bad.to_string(),
+                    node: Node::File(FileMeta {
+                        id: blob,
+                        size: 6,
+                        md5: Md5::of(b"pwned\n"),
+                        executable: false,
+                    }),
+                }],
+            })
+            .unwrap();
+        // Mark it as a version, as a synced commit would.
+        let record = CommitRecord {
+            artifact_type: "t".into(),
+            name: "evil".into(),
+            tree,
+            digest: Md5::of(b""),
+            files: 1,
+            bytes: 6,
+            run: "r".into(),
+            time_ns: 1,
+            host: "h".into(),
+            message: String::new(),
+            description: String::new(),
+            metadata: String::new(),
+            sources: vec![],
+            include: vec![],
+            exclude: vec![],
+        };
+        let (rid, _) = store.write_structured(&record).unwrap();
+        let marker_dir = store.root().join("refs/t/evil");
+        fs::create_dir_all(&marker_dir).unwrap();
+        fs::write(marker_dir.join(rid.to_hex()), b"").unwrap();
+
+        let (h, i) = store.resolve(&Spec::parse("t/evil").unwrap()).unwrap();
+        let into = tmp.path().join("deep/into");
+        let e = store
+            .checkout(&h.versions[i].tree, &into, true)
+            .unwrap_err();
+        assert!(matches!(e, Error::CorruptObject { .. }), "{bad:?}: {e}");
+        assert!(!tmp.path().join("evil").exists());
+        assert!(!tmp.path().join("deep/evil").exists());
+        // The CLI says the same, exit 2, and fsck flags the tree.
+        codever()
+            .arg("--store")
+            .arg(store.root())
+            .args(["checkout", "t/evil", "--into"])
+            .arg(&into)
+            .assert()
+            .code(2)
+            .stderr(predicates::str::contains("unsafe entry name"));
+        let report = store.fsck().unwrap();
+        assert!(
+            report
+                .corrupt
+                .iter()
+                .any(|c| c.reason.contains("unsafe entry name")),
+            "{bad:?}: {report:?}"
+        );
+    }
+}
+
+#[test]
+fn missing_blobs_stop_checkout_before_any_write() {
+    let (tmp, store, tree) = store_with(&[("a.py", b"A\n"), ("b.py", b"B\n")]);
+    let b = codever::ObjectId::compute(Kind::Blob, b"B\n");
+    fs::remove_file(store.object_path(&b)).unwrap();
+    let into = tmp.path().join("into");
+    let e = store.checkout(&tree, &into, false).unwrap_err();
+    assert!(matches!(e, Error::MissingObject { .. }), "{e}");
+    assert!(!into.join("a.py").exists());
+}

@@ -1,0 +1,603 @@
+//! The `codever` command as a user runs it: real processes, exact output, exit codes.
+
+use std::fs;
+
+use predicates::prelude::*;
+use serde_json::json;
+
+use crate::common::{codever, fixture, json, run_ok, write};
+
+fn init() -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    codever()
+        .arg("init")
+        .arg(tmp.path())
+        .assert()
+        .success()
+        .stdout(format!(
+            "initialized codever store in {}\n",
+            tmp.path().join(".codever").display()
+        ));
+    let store = tmp.path().join(".codever");
+    (tmp, store)
+}
+
+#[test]
+fn commit_prints_new_then_unchanged_and_json_has_the_documented_keys() {
+    let (tmp, _store) = init();
+    let repo = fixture("v1");
+    let commit = |run: &str| {
+        codever()
+            .current_dir(&repo)
+            .env("CODEVER_DIR", tmp.path().join(".codever"))
+            .args([
+                "commit",
+                "ppo",
+                "--type",
+                "rl_algo_code",
+                "training/ppo.py",
+                "--run",
+                run,
+            ])
+            .output()
+            .unwrap()
+    };
+    let first = String::from_utf8(commit("r1").stdout).unwrap();
+    assert!(first.starts_with("ppo:v0 (new)  id "), "{first}");
+    assert!(first.ends_with("  run r1  1 file(s)\n"), "{first}");
+    let second = String::from_utf8(commit("r2").stdout).unwrap();
+    assert!(second.starts_with("ppo:v0 (unchanged)  id "), "{second}");
+    assert!(
+        second.contains("run r2  linked to the existing version"),
+        "{second}"
+    );
+
+    let out = codever()
+        .current_dir(fixture("v2"))
+        .env("CODEVER_DIR", tmp.path())
+        .env("CODEVER_RUN_ID", "r3")
+        .args([
+            "commit",
+            "ppo",
+            "--type",
+            "rl_algo_code",
+            "training/ppo.py",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["digest", "id", "name", "new", "run", "type", "version"]
+    );
+    assert_eq!(v["version"], 1);
+    assert_eq!(v["new"], true);
+    assert_eq!(v["run"], "r3");
+    assert_eq!(v["type"], "rl_algo_code");
+    assert_eq!(v["id"].as_str().unwrap().len(), 64);
+    // The W&B digest of {"ppo.py": v2's bytes}.
+    let md5 = codever::Md5::of(&fs::read(fixture("v2").join("training/ppo.py")).unwrap());
+    assert_eq!(
+        v["digest"],
+        codever::wandb_digest([("ppo.py", md5)]).to_hex().as_str()
+    );
+}
+
+#[test]
+fn a_fresh_run_id_is_made_and_printed_when_none_is_given() {
+    let (_tmp, store) = init();
+    let out = json(
+        &store,
+        &[
+            "commit",
+            "m",
+            "--type",
+            "t",
+            fixture("v1").join("main.py").to_str().unwrap(),
+        ],
+    );
+    let run = out["run"].as_str().unwrap();
+    assert_eq!(run.len(), 8);
+    assert_eq!(json(&store, &["runs", "show", run])["id"], run);
+}
+
+#[test]
+fn inspect_commands_report_versions_files_and_runs() {
+    let (tmp, store) = init();
+    for (v, run) in [("v1", "r1"), ("v2", "r2"), ("v4", "r4")] {
+        let src = format!(
+            "{}=models.py",
+            fixture(v).join("training/models.py").display()
+        );
+        let ppo = fixture(v).join("training/ppo.py");
+        run_ok(
+            &store,
+            &[
+                "commit",
+                "model_code",
+                "--type",
+                "model_code",
+                &src,
+                "--run",
+                run,
+            ],
+        );
+        run_ok(
+            &store,
+            &[
+                "commit",
+                "ppo",
+                "--type",
+                "rl_algo_code",
+                ppo.to_str().unwrap(),
+                "--run",
+                run,
+            ],
+        );
+    }
+    assert_eq!(
+        json(&store, &["list"]),
+        json!([
+            {"type": "model_code", "name": "model_code", "versions": 2, "latest": 1},
+            {"type": "rl_algo_code", "name": "ppo", "versions": 2, "latest": 0},
+        ])
+    );
+    assert_eq!(
+        json(&store, &["list", "--type", "model_code"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let versions = json(&store, &["versions", "ppo"]);
+    let versions = versions.as_array().unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[0]["version"], 0);
+    assert_eq!(versions[0]["runs"], json!(["r1", "r4"]));
+    assert_eq!(versions[0]["aliases"], json!(["latest"]));
+    assert_eq!(versions[1]["runs"], json!(["r2"]));
+    for k in ["version", "id", "digest", "created", "runs", "aliases"] {
+        assert!(versions[0].get(k).is_some(), "{k}");
+    }
+    let text = run_ok(&store, &["versions", "ppo"]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "rl_algo_code/ppo");
+    assert!(
+        lines[1].starts_with("v0    ")
+            && lines[1].contains("+1")
+            && lines[1].ends_with("runs r1, r4  [latest]"),
+        "{text}"
+    );
+    assert!(
+        lines[2].contains("~1") && lines[2].ends_with("runs r2"),
+        "{text}"
+    );
+
+    let show = json(&store, &["show", "model_code:v1"]);
+    let bytes = fs::read(fixture("v4").join("training/models.py")).unwrap();
+    assert_eq!(show["type"], "model_code");
+    assert_eq!(show["version"], 1);
+    assert_eq!(show["runs"], json!(["r4"]));
+    assert_eq!(
+        show["files"],
+        json!([{
+            "path": "models.py",
+            "size": bytes.len(),
+            "md5": codever::Md5::of(&bytes).to_base64(),
+            "blake3": codever::ObjectId::compute(codever::object::Kind::Blob, &bytes).to_hex(),
+            "executable": false,
+        }])
+    );
+
+    // cat prints the raw bytes.
+    codever()
+        .arg("--store")
+        .arg(&store)
+        .args(["cat", "model_code:v0", "models.py"])
+        .assert()
+        .success()
+        .stdout(fs::read_to_string(fixture("v1").join("training/models.py")).unwrap());
+
+    let r2 = json(&store, &["runs", "show", "r2"]);
+    assert_eq!(r2["id"], "r2");
+    assert_eq!(
+        r2["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| (
+                a["type"].clone(),
+                a["name"].clone(),
+                a["version"].clone(),
+                a["new"].clone()
+            ))
+            .collect::<Vec<_>>(),
+        [
+            (
+                json!("model_code"),
+                json!("model_code"),
+                json!(0),
+                json!(false)
+            ),
+            (json!("rl_algo_code"), json!("ppo"), json!(1), json!(true)),
+        ]
+    );
+    assert_eq!(r2["cwd"], json!(std::env::current_dir().unwrap()));
+    let runs = json(&store, &["runs"]);
+    assert_eq!(
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].clone())
+            .collect::<Vec<_>>(),
+        [json!("r1"), json!("r2"), json!("r4")]
+    );
+    drop(tmp);
+}
+
+#[test]
+fn directory_sources_keep_relative_paths_modes_and_honour_ignores() {
+    let (tmp, store) = init();
+    let repo = tmp.path().join("repo");
+    write(&repo, "main.py", b"main\n");
+    write(&repo, "training/ppo.py", b"ppo\n");
+    write(&repo, "training/run.sh", b"#!/bin/sh\n");
+    write(&repo, "data/big.bin", b"data");
+    write(&repo, ".gitignore", b"data/\n");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(
+            repo.join("training/run.sh"),
+            fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+    }
+    let src = format!("{}=code", repo.display());
+    run_ok(
+        &store,
+        &[
+            "commit",
+            "repo",
+            "--type",
+            "code",
+            &src,
+            "--exclude",
+            "*.sh",
+            "--run",
+            "a",
+        ],
+    );
+    let files = json(&store, &["show", "repo"])["files"].clone();
+    let paths: Vec<&str> = files
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        ["code/.gitignore", "code/main.py", "code/training/ppo.py"]
+    );
+
+    run_ok(
+        &store,
+        &[
+            "commit",
+            "repo2",
+            "--type",
+            "code",
+            repo.to_str().unwrap(),
+            "--include",
+            "training/**",
+            "--run",
+            "a",
+        ],
+    );
+    let files = json(&store, &["show", "repo2"])["files"].clone();
+    assert_eq!(files[0]["path"], "training/ppo.py");
+    assert_eq!(files[1]["path"], "training/run.sh");
+    #[cfg(unix)]
+    {
+        assert_eq!(files[1]["executable"], true);
+        let out = tmp.path().join("out");
+        run_ok(
+            &store,
+            &["checkout", "repo2", "--into", out.to_str().unwrap()],
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(out.join("training/run.sh"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o755);
+    }
+}
+
+#[test]
+fn the_store_is_found_by_walking_up_or_by_override() {
+    let (tmp, store) = init();
+    let deep = tmp.path().join("a/b");
+    fs::create_dir_all(&deep).unwrap();
+    write(&deep, "x.py", b"x\n");
+    codever()
+        .current_dir(&deep)
+        .args(["commit", "x", "--type", "t", "x.py", "--run", "r"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("x:v0 (new)"));
+    assert_eq!(json(&store, &["list"]).as_array().unwrap().len(), 1);
+    // --store wins over CODEVER_DIR, which wins over walking up.
+    let (_other_tmp, other) = init();
+    codever()
+        .current_dir(&deep)
+        .env("CODEVER_DIR", &other)
+        .args(["--json", "list"])
+        .assert()
+        .success()
+        .stdout("[]\n");
+    codever()
+        .current_dir(&deep)
+        .env("CODEVER_DIR", &other)
+        .arg("--store")
+        .arg(&store)
+        .args(["--json", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\"x\""));
+}
+
+/// Every user error: one line naming the problem, a hint, exit 2, nothing written.
+#[test]
+fn errors_are_one_line_with_a_hint_and_exit_2() {
+    let (tmp, store) = init();
+    let py = fixture("v1").join("main.py");
+    let py = py.to_str().unwrap();
+    run_ok(&store, &["commit", "ppo", "--type", "a", py, "--run", "r"]);
+    run_ok(&store, &["commit", "ppo", "--type", "b", py, "--run", "r"]);
+    let before = crate::common::read_tree(&store);
+    let up = format!("{py}=../x.py");
+    let abs = format!("{py}=/abs.py");
+    let empty = format!("{py}=");
+    let same = format!("{py}=main.py");
+
+    let cases: Vec<(Vec<&str>, &str, &str)> = vec![
+        (
+            vec!["commit", "bad name", "--type", "t", py],
+            "error: invalid artifact name \"bad name\": ' ' is not allowed",
+            "hint: names use",
+        ),
+        (
+            vec!["commit", "n", "--type", "a/b", py],
+            "error: invalid type \"a/b\": '/' is not allowed",
+            "hint:",
+        ),
+        (
+            vec!["commit", "n", "--type", "t", "/no/such.py"],
+            "error: source not found: /no/such.py",
+            "hint: check the path",
+        ),
+        (
+            vec!["commit", "n", "--type", "t", &up],
+            "error: invalid path \"../x.py\": `..` is not allowed",
+            "hint: display paths",
+        ),
+        (
+            vec!["commit", "n", "--type", "t", &abs],
+            "error: invalid path \"/abs.py\": absolute paths are not allowed",
+            "hint:",
+        ),
+        (
+            vec!["commit", "n", "--type", "t", &empty],
+            "error: invalid path \"\": it names no file",
+            "hint:",
+        ),
+        (
+            vec!["commit", "n", "--type", "t", py, &same],
+            "error: two sources map to the display path \"main.py\"",
+            "hint: give one",
+        ),
+        (
+            vec!["commit", "n", "--type", "t", py, "--alias", "latest"],
+            "error: invalid alias \"latest\": `latest` and `vN` are reserved",
+            "hint:",
+        ),
+        (
+            vec!["commit", "n", "--type", "t", py, "--run", "a/b"],
+            "error: invalid run id \"a/b\"",
+            "hint:",
+        ),
+        (
+            vec!["show", "nope"],
+            "error: unknown artifact \"nope\"",
+            "hint: `codever list`",
+        ),
+        (
+            vec!["show", "ppo"],
+            "error: artifact name \"ppo\" exists under several types: a/ppo, b/ppo",
+            "hint: say which one, e.g. `a/ppo`",
+        ),
+        (
+            vec!["show", "a/ppo:v5"],
+            "error: a/ppo has no version v5 (it has v0..v0)",
+            "hint: `codever versions a/ppo`",
+        ),
+        (
+            vec!["show", "a/ppo:best"],
+            "error: a/ppo has no alias \"best\"",
+            "hint: set one with",
+        ),
+        (
+            vec!["show", "a/ppo@ffff"],
+            "error: no version of a/ppo has an id starting with ffff",
+            "hint:",
+        ),
+        (
+            vec!["show", "a/ppo:"],
+            "error: invalid version spec \"a/ppo:\"",
+            "hint: a spec is",
+        ),
+        (
+            vec!["cat", "a/ppo", "nope.py"],
+            "error: a/ppo:v0 has no file \"nope.py\"",
+            "hint: `codever show SPEC`",
+        ),
+        (
+            vec!["runs", "show", "nope"],
+            "error: unknown run \"nope\"",
+            "hint: `codever runs`",
+        ),
+        (
+            vec!["alias", "a/ppo", "v2"],
+            "error: invalid alias \"v2\"",
+            "hint:",
+        ),
+    ];
+    for (args, first, hint) in cases {
+        let out = codever()
+            .arg("--store")
+            .arg(&store)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{args:?}: {err}");
+        assert!(lines[0].starts_with(first), "{args:?}: {err}");
+        assert!(lines[1].starts_with(hint), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    // None of the failed commits wrote anything.
+    assert_eq!(crate::common::read_tree(&store), before);
+
+    // Outside any store.
+    let elsewhere = tempfile::tempdir().unwrap();
+    codever()
+        .current_dir(elsewhere.path())
+        .args(["list"])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("no codever store found")
+                .and(predicate::str::contains("hint: run `codever init`")),
+        );
+    // A newer store format.
+    fs::write(store.join("format"), "codever-store-format 99\n").unwrap();
+    codever()
+        .arg("--store")
+        .arg(&store)
+        .arg("list")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "has format 99, but this codever reads format 1 at most",
+        ));
+    // init twice.
+    codever()
+        .arg("init")
+        .arg(tmp.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("already exists"));
+}
+
+#[test]
+fn checkout_and_alias_from_the_cli() {
+    let (tmp, store) = init();
+    let repo = fixture("v3");
+    run_ok(
+        &store,
+        &[
+            "commit",
+            "safelife",
+            "--type",
+            "code",
+            repo.to_str().unwrap(),
+            "--run",
+            "r",
+            "--alias",
+            "best",
+        ],
+    );
+    let out = tmp.path().join("out");
+    let text = run_ok(
+        &store,
+        &["checkout", "safelife:best", "--into", out.to_str().unwrap()],
+    );
+    assert_eq!(
+        text,
+        format!(
+            "checked out code/safelife:v0 into {}: 5 file(s) written, 0 already up to date\n",
+            out.display()
+        )
+    );
+    assert_eq!(
+        fs::read(out.join("training/models.py")).unwrap(),
+        fs::read(repo.join("training/models.py")).unwrap()
+    );
+    fs::write(out.join("main.py"), "edited\n").unwrap();
+    codever()
+        .arg("--store")
+        .arg(&store)
+        .args(["checkout", "safelife", "--into"])
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("would overwrite 1 modified file(s)")
+                .and(predicate::str::contains("main.py")),
+        );
+    assert_eq!(fs::read_to_string(out.join("main.py")).unwrap(), "edited\n");
+    run_ok(
+        &store,
+        &[
+            "checkout",
+            "safelife",
+            "--into",
+            out.to_str().unwrap(),
+            "--force",
+        ],
+    );
+    assert_eq!(
+        fs::read(out.join("main.py")).unwrap(),
+        fs::read(repo.join("main.py")).unwrap()
+    );
+
+    assert_eq!(
+        run_ok(&store, &["alias", "safelife:v0", "prod"]),
+        "code/safelife:prod -> v0\n"
+    );
+    assert_eq!(
+        json(&store, &["versions", "safelife"])[0]["aliases"],
+        json!(["latest", "best", "prod"])
+    );
+}
+
+#[test]
+fn an_empty_directory_is_an_empty_artifact_with_the_wandb_empty_digest() {
+    let (tmp, store) = init();
+    let empty = tmp.path().join("empty");
+    fs::create_dir_all(&empty).unwrap();
+    let v = json(
+        &store,
+        &[
+            "commit",
+            "nothing",
+            "--type",
+            "t",
+            empty.to_str().unwrap(),
+            "--run",
+            "r",
+        ],
+    );
+    assert_eq!(v["digest"], "64e7c61456b10382e2f3b571ac24b659");
+}

@@ -1,0 +1,298 @@
+//! The user's workflow, through the library: four runs of the example repo.
+
+use std::fs;
+
+use codever::{
+    ArtifactKey, CommitOptions, Error, Filter, Snapshot, Spec, Store, capture_run, flatten,
+};
+
+use crate::common::{fixture, read_tree};
+
+fn commit_file(
+    store: &Store,
+    ty: &str,
+    name: &str,
+    run: &str,
+    files: &[(&str, Option<&str>)],
+    v: &str,
+) -> (usize, bool) {
+    let mut s = Snapshot::default();
+    for (path, display) in files {
+        s.add_file(&fixture(v).join(path), *display).unwrap();
+    }
+    let run = capture_run(run, &fixture(v)).unwrap();
+    let key = ArtifactKey::new(ty, name).unwrap();
+    let o = store
+        .commit(&key, &s, &run, &CommitOptions::default())
+        .unwrap();
+    (o.version, o.new)
+}
+
+#[test]
+fn four_runs_of_the_example_repo() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let mut got = Vec::new();
+    for v in ["v1", "v2", "v3", "v4"] {
+        let run = format!("run-{v}");
+        let ppo = commit_file(
+            &store,
+            "rl_algo_code",
+            "ppo",
+            &run,
+            &[("training/ppo.py", None)],
+            v,
+        );
+        let dqn = commit_file(
+            &store,
+            "rl_algo_code",
+            "dqn",
+            &run,
+            &[("training/dqn.py", None)],
+            v,
+        );
+        let model = commit_file(
+            &store,
+            "model_code",
+            "model_code",
+            &run,
+            &[("training/models.py", Some("models.py"))],
+            v,
+        );
+        let mut s = Snapshot::new(Filter::default());
+        s.add_dir(&fixture(v), None).unwrap();
+        let o = store
+            .commit(
+                &ArtifactKey::new("code", "safelife").unwrap(),
+                &s,
+                &capture_run(&run, &fixture(v)).unwrap(),
+                &CommitOptions::default(),
+            )
+            .unwrap();
+        got.push((v, ppo, dqn, model, (o.version, o.new)));
+    }
+    // v2 changes ppo; v3 changes the model; v4 reverts ppo to v1's content and changes dqn.
+    assert_eq!(
+        got,
+        [
+            ("v1", (0, true), (0, true), (0, true), (0, true)),
+            ("v2", (1, true), (0, false), (0, false), (1, true)),
+            ("v3", (1, false), (0, false), (1, true), (2, true)),
+            ("v4", (0, false), (1, true), (1, false), (3, true)),
+        ]
+    );
+
+    // After the revert, latest is v0 again, and v0 is linked to both runs that used it.
+    let (h, i) = store.resolve(&Spec::parse("ppo").unwrap()).unwrap();
+    assert_eq!(i, 0);
+    assert_eq!(h.versions.len(), 2);
+    assert_eq!(h.versions[0].runs(), ["run-v1", "run-v4"]);
+    assert_eq!(h.versions[1].runs(), ["run-v2", "run-v3"]);
+
+    // Display paths: basename by default, explicit name, directory-relative (gitignore honoured:
+    // v4's __pycache__ is left out).
+    let (h, i) = store
+        .resolve(&Spec::parse("model_code:v1").unwrap())
+        .unwrap();
+    let files = flatten(&store, &h.versions[i].tree).unwrap();
+    assert_eq!(
+        files.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(),
+        ["models.py"]
+    );
+    let (h, i) = store
+        .resolve(&Spec::parse("code/safelife:v3").unwrap())
+        .unwrap();
+    let files = flatten(&store, &h.versions[i].tree).unwrap();
+    assert_eq!(
+        files.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(),
+        [
+            ".gitignore",
+            "main.py",
+            "training/dqn.py",
+            "training/models.py",
+            "training/ppo.py",
+            "training/utils.py"
+        ]
+    );
+
+    // Checkout gives back the committed bytes.
+    let out = dir.path().join("restored");
+    store.checkout(&h.versions[i].tree, &out, false).unwrap();
+    let mut expected = read_tree(&fixture("v4"));
+    expected.retain(|(p, _)| !p.contains("__pycache__"));
+    assert_eq!(read_tree(&out), expected);
+    // A second checkout finds everything up to date.
+    let r = store.checkout(&h.versions[i].tree, &out, false).unwrap();
+    assert_eq!((r.written.len(), r.unchanged.len()), (0, 6));
+
+    // Every run is recorded with what it logged.
+    let runs = store.runs().unwrap();
+    assert_eq!(runs.len(), 4);
+    let r4 = store.run("run-v4").unwrap();
+    let summary: Vec<(String, Option<usize>, bool)> = r4
+        .artifacts
+        .iter()
+        .map(|a| (a.key.to_string(), a.version, a.new))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("rl_algo_code/ppo".to_string(), Some(0), false),
+            ("rl_algo_code/dqn".to_string(), Some(1), true),
+            ("model_code/model_code".to_string(), Some(1), false),
+            ("code/safelife".to_string(), Some(3), true),
+        ]
+    );
+    assert!(store.fsck().unwrap().corrupt.is_empty());
+}
+
+#[test]
+fn same_name_under_two_types_is_two_artifacts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    assert_eq!(
+        commit_file(
+            &store,
+            "rl_algo_code",
+            "ppo",
+            "r1",
+            &[("training/ppo.py", None)],
+            "v1"
+        ),
+        (0, true)
+    );
+    // Same name, other type, same bytes: a separate artifact with its own v0.
+    assert_eq!(
+        commit_file(
+            &store,
+            "baseline",
+            "ppo",
+            "r1",
+            &[("training/ppo.py", None)],
+            "v1"
+        ),
+        (0, true)
+    );
+    assert_eq!(
+        commit_file(
+            &store,
+            "baseline",
+            "ppo",
+            "r2",
+            &[("training/ppo.py", None)],
+            "v2"
+        ),
+        (1, true)
+    );
+    let e = store.resolve(&Spec::parse("ppo").unwrap()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "artifact name \"ppo\" exists under several types: baseline/ppo, rl_algo_code/ppo"
+    );
+    let (h, _) = store
+        .resolve(&Spec::parse("rl_algo_code/ppo").unwrap())
+        .unwrap();
+    assert_eq!(h.versions.len(), 1);
+}
+
+#[test]
+fn digests_match_wandb() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let src = dir.path().join("src");
+    fs::create_dir_all(src.join("training")).unwrap();
+    fs::write(src.join("a.py"), "print('a')\n").unwrap();
+    fs::write(src.join("training/b.py"), "x = 1\n").unwrap();
+    let mut s = Snapshot::default();
+    s.add_dir(&src, None).unwrap();
+    let run = capture_run("r", dir.path()).unwrap();
+    let key = ArtifactKey::new("t", "n").unwrap();
+    let o = store
+        .commit(&key, &s, &run, &CommitOptions::default())
+        .unwrap();
+    assert_eq!(o.digest.to_hex(), "74bc2832439434534c7d552dd8787632");
+    let empty = store
+        .commit(
+            &ArtifactKey::new("t", "empty").unwrap(),
+            &Snapshot::default(),
+            &run,
+            &CommitOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(empty.digest.to_hex(), "64e7c61456b10382e2f3b571ac24b659");
+    let (h, i) = store.resolve(&Spec::parse("t/n").unwrap()).unwrap();
+    let files = flatten(&store, &h.versions[i].tree).unwrap();
+    assert_eq!(
+        files[0].1.md5.to_base64(),
+        codever::Md5::of(b"print('a')\n").to_base64()
+    );
+}
+
+#[test]
+fn aliases_newest_wins_and_reserved_names_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    commit_file(&store, "t", "ppo", "r1", &[("training/ppo.py", None)], "v1");
+    let key = ArtifactKey::new("t", "ppo").unwrap();
+    let mut s = Snapshot::default();
+    s.add_file(&fixture("v2").join("training/ppo.py"), None)
+        .unwrap();
+    let opts = CommitOptions {
+        aliases: vec!["best".into()],
+        ..CommitOptions::default()
+    };
+    let o = store
+        .commit(&key, &s, &capture_run("r2", dir.path()).unwrap(), &opts)
+        .unwrap();
+    assert_eq!(o.version, 1);
+    assert_eq!(
+        store.resolve(&Spec::parse("ppo:best").unwrap()).unwrap().1,
+        1
+    );
+    store
+        .set_alias(&Spec::parse("ppo:v0").unwrap(), "best")
+        .unwrap();
+    assert_eq!(
+        store.resolve(&Spec::parse("ppo:best").unwrap()).unwrap().1,
+        0
+    );
+    for bad in ["latest", "v3", "a/b", "a:b"] {
+        assert!(
+            store
+                .set_alias(&Spec::parse("ppo:v0").unwrap(), bad)
+                .is_err(),
+            "{bad}"
+        );
+    }
+    match store.resolve(&Spec::parse("ppo:prod").unwrap()) {
+        Err(Error::UnknownAlias { known, .. }) => assert_eq!(known, ["best"]),
+        other => panic!("{other:?}"),
+    }
+    // An invalid alias at commit time writes nothing.
+    let bad = CommitOptions {
+        aliases: vec!["latest".into()],
+        ..CommitOptions::default()
+    };
+    let mut s = Snapshot::default();
+    s.add_file(&fixture("v1").join("main.py"), None).unwrap();
+    assert!(
+        store
+            .commit(&key, &s, &capture_run("r3", dir.path()).unwrap(), &bad)
+            .is_err()
+    );
+    assert_eq!(store.history(&key).unwrap().versions.len(), 2);
+}
+
+#[test]
+fn id_prefix_and_out_of_range_specs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    commit_file(&store, "t", "ppo", "r1", &[("training/ppo.py", None)], "v1");
+    commit_file(&store, "t", "ppo", "r2", &[("training/ppo.py", None)], "v2");
+    let (h, _) = store.resolve(&Spec::parse("ppo").unwrap()).unwrap();
+    let id1 = h.versions[1].tree.to_hex();
+    let spec = format!("ppo@{}", &id1[..8]);
+    assert_eq!(store.resolve(&Spec::parse(&spec).unwrap()).unwrap().1, 1);
+    let e = store.resolve(&Spec::parse("ppo:v7").unwrap()).unwrap_err();
+    assert_eq!(e.to_string(), "t/ppo has no version v7 (it has v0..v1)");
+}

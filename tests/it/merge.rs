@@ -1,0 +1,166 @@
+//! Two machines commit independently; their stores are merged by copying missing files (as
+//! rsync --ignore-existing or `cp -rn` would). Nothing may be lost and both sides must agree.
+
+use std::fs;
+use std::path::Path;
+
+use crate::common::{codever, copy_missing, json, run_ok, write};
+
+fn commit(store: &Path, src: &Path, name: &str, run: &str) -> serde_json::Value {
+    json(
+        store,
+        &[
+            "commit",
+            name,
+            "--type",
+            "code",
+            src.to_str().unwrap(),
+            "--run",
+            run,
+        ],
+    )
+}
+
+#[test]
+fn forks_merged_both_ways_lose_nothing_and_agree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("base");
+    codever().arg("init").arg(&base).assert().success();
+    let base_store = base.join(".codever");
+    let src = tmp.path().join("src");
+    write(&src, "train.py", b"lr = 1\n");
+    assert_eq!(commit(&base_store, &src, "train", "r0")["version"], 0);
+
+    // Copy the store to two machines.
+    let m1 = tmp.path().join("machine1");
+    let m2 = tmp.path().join("machine2");
+    for m in [&m1, &m2] {
+        fs::create_dir_all(m).unwrap();
+        copy_missing(&base_store, m);
+    }
+
+    // Each machine commits something of its own, and both commit the same new content.
+    let a = tmp.path().join("a");
+    write(&a, "train.py", b"lr = 2\n");
+    let b = tmp.path().join("b");
+    write(&b, "train.py", b"lr = 3\n");
+    let same = tmp.path().join("same");
+    write(&same, "train.py", b"lr = 4\n");
+    let extra = tmp.path().join("extra");
+    write(&extra, "eval.py", b"print('eval')\n");
+
+    assert_eq!(commit(&m1, &a, "train", "m1-a")["version"], 1);
+    assert_eq!(commit(&m1, &same, "train", "m1-same")["version"], 2);
+    assert_eq!(commit(&m2, &b, "train", "m2-b")["version"], 1);
+    assert_eq!(commit(&m2, &same, "train", "m2-same")["version"], 2);
+    assert_eq!(commit(&m2, &extra, "eval", "m2-extra")["version"], 0);
+    run_ok(&m1, &["alias", "train:v1", "best"]);
+
+    // Merge both ways.
+    let m1_copy = tmp.path().join("m1_copy");
+    fs::create_dir_all(&m1_copy).unwrap();
+    copy_missing(&m1, &m1_copy);
+    copy_missing(&m2, &m1);
+    copy_missing(&m1_copy, &m2);
+
+    // Identical listings on both sides.
+    for args in [
+        &["versions", "code/train"][..],
+        &["versions", "code/eval"],
+        &["list"],
+        &["runs"],
+        &["show", "train:best"],
+    ] {
+        assert_eq!(json(&m1, args), json(&m2, args), "{args:?}");
+        assert_eq!(run_ok(&m1, args), run_ok(&m2, args), "{args:?}");
+    }
+
+    // Nothing lost: lr=1, lr=2, lr=3, lr=4 are all versions; the shared content is ONE version
+    // linked to both machines' runs; every run is there.
+    let versions = json(&m1, &["versions", "code/train"]);
+    let versions = versions.as_array().unwrap();
+    assert_eq!(versions.len(), 4);
+    let mut contents = Vec::new();
+    for v in versions {
+        let spec = format!("code/train:v{}", v["version"]);
+        contents.push(run_ok(&m1, &["cat", &spec, "train.py"]));
+    }
+    contents.sort();
+    assert_eq!(contents, ["lr = 1\n", "lr = 2\n", "lr = 3\n", "lr = 4\n"]);
+    let shared = versions
+        .iter()
+        .find(|v| v["runs"].as_array().unwrap().len() == 2)
+        .unwrap();
+    let mut runs: Vec<&str> = shared["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    runs.sort();
+    assert_eq!(runs, ["m1-same", "m2-same"]);
+    assert_eq!(json(&m1, &["runs"]).as_array().unwrap().len(), 6);
+    // The alias set on machine1 survived the merge and means the same version everywhere.
+    assert_eq!(run_ok(&m2, &["cat", "train:best", "train.py"]), "lr = 2\n");
+    for m in [&m1, &m2] {
+        let f = json(m, &["fsck", "--strict"]);
+        assert_eq!(f["ok"], true, "{f}");
+    }
+}
+
+#[test]
+fn a_partially_synced_store_reports_incomplete_records_without_failing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let full = tmp.path().join("full");
+    codever().arg("init").arg(&full).assert().success();
+    let full_store = full.join(".codever");
+    let src = tmp.path().join("src");
+    write(&src, "train.py", b"lr = 1\n");
+    commit(&full_store, &src, "train", "r1");
+
+    // The other machine has everything up to r1 ...
+    let partial = tmp.path().join("partial");
+    fs::create_dir_all(&partial).unwrap();
+    copy_missing(&full_store, &partial);
+
+    // ... and then only the markers of r2 arrive (refs/ and runs/), not its objects.
+    write(&src, "train.py", b"lr = 2\n");
+    commit(&full_store, &src, "train", "r2");
+    copy_missing(&full_store.join("refs"), &partial.join("refs"));
+    copy_missing(&full_store.join("runs"), &partial.join("runs"));
+
+    // versions works: the complete version is listed and a warning names the rest.
+    let out = codever()
+        .arg("--store")
+        .arg(&partial)
+        .args(["--json", "versions", "train"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let versions: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(versions.as_array().unwrap().len(), 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("1 record(s) of code/train not yet synced"),
+        "{stderr}"
+    );
+    // runs show of the half-arrived run does not fail either.
+    run_ok(&partial, &["runs", "show", "r2"]);
+    // fsck: missing, not corrupt; exit 0, and 1 with --strict.
+    let f = json(&partial, &["fsck"]);
+    assert_eq!(f["corrupt"].as_array().unwrap().len(), 0, "{f}");
+    assert_eq!(f["missing"].as_array().unwrap().len(), 2, "{f}");
+    codever()
+        .arg("--store")
+        .arg(&partial)
+        .args(["fsck", "--strict"])
+        .assert()
+        .code(1);
+
+    // Once the objects arrive, both stores agree.
+    copy_missing(&full_store, &partial);
+    assert_eq!(
+        json(&partial, &["versions", "train"]),
+        json(&full_store, &["versions", "train"])
+    );
+}

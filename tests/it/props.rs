@@ -1,0 +1,202 @@
+//! Property tests: commit then checkout is the identity; encode then decode is the identity.
+
+use std::collections::BTreeMap;
+use std::fs;
+
+use codever::object::{
+    AliasRecord, CommitRecord, FileMeta, Node, RunRecord, SourceRecord, Structured, Tree, TreeEntry,
+};
+use codever::{ArtifactKey, CommitOptions, Md5, ObjectId, Snapshot, Store, capture_run};
+use proptest::prelude::*;
+
+/// A path component: short, from a small alphabet so that directories are shared, plus some
+/// awkward characters (space, unicode, `=`, a leading dot).
+fn component() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-c]{1,2}",
+        "[a-z0-9_]{1,12}(\\.py)?",
+        Just("spa ce".to_string()),
+        Just("ünï".to_string()),
+        Just("a=b".to_string()),
+        Just(".hidden".to_string()),
+    ]
+}
+
+fn contents() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        Just(Vec::new()),
+        proptest::collection::vec(any::<u8>(), 0..300),
+        "[ -~\n]{0,200}".prop_map(String::into_bytes),
+        Just(vec![0xff, 0xfe, 0x00, b'\n', 0x80]),
+    ]
+}
+
+fn tree_spec() -> impl Strategy<Value = BTreeMap<String, (Vec<u8>, bool)>> {
+    proptest::collection::vec(
+        (
+            proptest::collection::vec(component(), 1..7),
+            contents(),
+            any::<bool>(),
+        ),
+        0..20,
+    )
+    .prop_map(|files| {
+        let mut out: BTreeMap<String, (Vec<u8>, bool)> = BTreeMap::new();
+        for (parts, data, exe) in files {
+            let path = parts.join("/");
+            // Drop a file that would sit where a directory is, or the reverse.
+            let clash = out
+                .keys()
+                .any(|p| p.starts_with(&format!("{path}/")) || path.starts_with(&format!("{p}/")));
+            if !clash {
+                out.insert(path, (data, exe));
+            }
+        }
+        out
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+
+    #[test]
+    fn commit_then_checkout_is_the_identity(files in tree_spec()) {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::init(&tmp.path().join("store")).unwrap();
+        let src = tmp.path().join("src");
+        fs::create_dir_all(&src).unwrap();
+        for (path, (data, exe)) in &files {
+            let p = src.join(path);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, data).unwrap();
+            set_exe(&p, *exe);
+        }
+        let mut snap = Snapshot::default();
+        snap.add_dir(&src, None).unwrap();
+        let run = capture_run("prop", tmp.path()).unwrap();
+        let key = ArtifactKey::new("t", "n").unwrap();
+        let o = store.commit(&key, &snap, &run, &CommitOptions::default()).unwrap();
+        prop_assert_eq!(o.files, files.len());
+
+        let out = tmp.path().join("out");
+        store.checkout(&o.tree, &out, false).unwrap();
+        let mut restored = BTreeMap::new();
+        collect(&out, &out, &mut restored);
+        let expected: BTreeMap<String, (Vec<u8>, bool)> = files.clone();
+        prop_assert_eq!(restored, expected);
+
+        // Committing the restored tree again is the same version.
+        let mut again = Snapshot::default();
+        again.add_dir(&out, None).unwrap();
+        let o2 = store.commit(&key, &again, &run, &CommitOptions::default()).unwrap();
+        prop_assert_eq!((o2.version, o2.new, o2.tree), (0, false, o.tree));
+    }
+
+    #[test]
+    fn encode_then_decode_is_the_identity(
+        names in proptest::collection::vec("\\PC{0,20}", 0..6),
+        bytes in any::<[u8; 32]>(),
+        size in any::<u64>(),
+        time in any::<i64>(),
+        flag in any::<bool>(),
+        text in "\\PC{0,40}",
+        opt in proptest::option::of("\\PC{0,10}"),
+    ) {
+        let id = ObjectId::from_bytes(bytes);
+        let md5 = Md5::from_bytes(bytes[..16].try_into().unwrap());
+        let tree = Tree {
+            entries: names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| TreeEntry {
+                    name: n.clone(),
+                    node: if i % 2 == 0 {
+                        Node::File(FileMeta { id, size, md5, executable: flag })
+                    } else {
+                        Node::Dir(id)
+                    },
+                })
+                .collect(),
+        };
+        prop_assert_eq!(Tree::decode(id, &tree.encode()).unwrap(), tree);
+        let commit = CommitRecord {
+            artifact_type: text.clone(),
+            name: text.clone(),
+            tree: id,
+            digest: md5,
+            files: size,
+            bytes: size / 2,
+            run: text.clone(),
+            time_ns: time,
+            host: text.clone(),
+            message: text.clone(),
+            description: String::new(),
+            metadata: text.clone(),
+            sources: names
+                .iter()
+                .map(|n| SourceRecord { path: n.clone(), display: text.clone(), is_dir: flag })
+                .collect(),
+            include: names.clone(),
+            exclude: vec![],
+        };
+        prop_assert_eq!(CommitRecord::decode(id, &commit.encode()).unwrap(), commit);
+        let run = RunRecord {
+            id: text.clone(),
+            time_ns: time,
+            host: text.clone(),
+            user: String::new(),
+            cwd: text.clone(),
+            git_commit: opt.clone(),
+            git_dirty: Some(flag),
+            project: text.clone(),
+            config: text.clone(),
+            notes: String::new(),
+            tags: names.clone(),
+        };
+        prop_assert_eq!(RunRecord::decode(id, &run.encode()).unwrap(), run);
+        let alias = AliasRecord {
+            artifact_type: text.clone(),
+            name: text.clone(),
+            alias: text.clone(),
+            tree: id,
+            time_ns: time,
+            run: opt.unwrap_or_default(),
+        };
+        prop_assert_eq!(AliasRecord::decode(id, &alias.encode()).unwrap(), alias);
+    }
+}
+
+fn set_exe(p: &std::path::Path, exe: bool) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = if exe { 0o755 } else { 0o644 };
+        fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
+    }
+    #[cfg(not(unix))]
+    let _ = (p, exe);
+}
+
+fn collect(
+    root: &std::path::Path,
+    dir: &std::path::Path,
+    out: &mut BTreeMap<String, (Vec<u8>, bool)>,
+) {
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            collect(root, &p, out);
+        } else {
+            let meta = fs::metadata(&p).unwrap();
+            #[cfg(unix)]
+            let exe = {
+                use std::os::unix::fs::PermissionsExt;
+                meta.permissions().mode() & 0o111 != 0
+            };
+            #[cfg(not(unix))]
+            let exe = false;
+            let rel = p.strip_prefix(root).unwrap().to_str().unwrap().to_string();
+            out.insert(rel, (fs::read(&p).unwrap(), exe));
+        }
+    }
+}
