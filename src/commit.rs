@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+use crate::cache::CachedRecord;
 use crate::error::Result;
 use crate::history::{ArtifactKey, Spec};
 use crate::id::{Md5, ObjectId, wandb_digest};
@@ -93,11 +94,14 @@ impl Store {
         if new {
             push_parent(self, &record_id, &mut new_dirs);
         }
-        let alias_ids = opts
-            .aliases
-            .iter()
-            .map(|alias| self.write_alias_record(key, alias, tree, time_ns, &run.id, &mut new_dirs))
-            .collect::<Result<Vec<_>>>()?;
+        let mut known = vec![(record_id, CachedRecord::Commit(record))];
+        let mut alias_ids = Vec::new();
+        for alias in &opts.aliases {
+            let (id, rec) =
+                self.write_alias_record(key, alias, tree, time_ns, &run.id, &mut new_dirs)?;
+            alias_ids.push(id);
+            known.push((id, CachedRecord::Alias(rec)));
+        }
         self.sync_dirs(&new_dirs.into_iter().collect::<BTreeSet<_>>())?;
 
         let run_dir = self.run_dir(&run.id);
@@ -111,7 +115,7 @@ impl Store {
             self.add_marker(&artifact_dir, &id)?;
         }
 
-        let history = self.history(key)?;
+        let history = self.history_with(key, known)?;
         let version = history.by_tree(&tree).map(|v| v.number).unwrap_or_default();
         Ok(CommitOutcome {
             key: key.clone(),
@@ -131,7 +135,8 @@ impl Store {
         let (history, index) = self.resolve(spec)?;
         let tree = history.versions[index].tree;
         let mut dirs = Vec::new();
-        let id = self.write_alias_record(&history.key, alias, tree, now_ns(), "", &mut dirs)?;
+        let (id, _) =
+            self.write_alias_record(&history.key, alias, tree, now_ns(), "", &mut dirs)?;
         self.sync_dirs(&dirs.into_iter().collect())?;
         self.add_marker(
             &self.artifact_dir(&history.key.artifact_type, &history.key.name),
@@ -148,7 +153,7 @@ impl Store {
         time_ns: i64,
         run: &str,
         new_dirs: &mut Vec<PathBuf>,
-    ) -> Result<ObjectId> {
+    ) -> Result<(ObjectId, AliasRecord)> {
         let record = AliasRecord {
             artifact_type: key.artifact_type.clone(),
             name: key.name.clone(),
@@ -161,7 +166,7 @@ impl Store {
         if new {
             push_parent(self, &id, new_dirs);
         }
-        Ok(id)
+        Ok((id, record))
     }
 }
 

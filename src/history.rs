@@ -11,6 +11,7 @@ use std::fmt;
 
 use rayon::prelude::*;
 
+use crate::cache::{self, CachedRecord};
 use crate::error::{Error, Result};
 use crate::id::{Md5, ObjectId};
 use crate::names::{validate_alias, validate_name};
@@ -237,21 +238,54 @@ impl Store {
     /// Loads and derives the history of an artifact. Missing or corrupt records are listed in the
     /// result, never fatal.
     pub fn history(&self, key: &ArtifactKey) -> Result<History> {
+        self.history_with(key, Vec::new())
+    }
+
+    /// [`Store::history`], given records the caller has just written and so need not be read.
+    pub(crate) fn history_with(
+        &self,
+        key: &ArtifactKey,
+        known: Vec<(ObjectId, CachedRecord)>,
+    ) -> Result<History> {
         let ids = self.markers(&self.artifact_dir(&key.artifact_type, &key.name))?;
-        let loaded: Vec<(ObjectId, Result<Loaded>)> = ids
+        let mut cached = cache::load(self, key);
+        let cached_before = cached.len();
+        cached.extend(known);
+        let to_read: Vec<ObjectId> = ids
+            .iter()
+            .filter(|id| !cached.contains_key(id))
+            .copied()
+            .collect();
+        let loaded: Vec<(ObjectId, Result<CachedRecord>)> = to_read
             .par_iter()
             .map(|id| (*id, self.load_artifact_record(id, key)))
             .collect();
-        let mut commits = Vec::new();
-        let mut alias_events = Vec::new();
         let mut incomplete = Vec::new();
         let mut invalid = Vec::new();
         for (id, r) in loaded {
             match r {
-                Ok(Loaded::Commit(record)) => commits.push(CommitInfo { id, record }),
-                Ok(Loaded::Alias(a)) => alias_events.push((id, a)),
+                Ok(rec) => {
+                    cached.insert(id, rec);
+                }
                 Err(Error::MissingObject { .. }) => incomplete.push(id),
                 Err(e) => invalid.push((id, e.to_string())),
+            }
+        }
+        // Only records whose marker exists count (a record known to the caller or the cache but
+        // not marked is not part of the store yet).
+        let records: Vec<(ObjectId, CachedRecord)> = ids
+            .iter()
+            .filter_map(|id| cached.get(id).map(|r| (*id, r.clone())))
+            .collect();
+        if records.len() != cached_before || cached.len() != cached_before {
+            cache::save(self, key, &records);
+        }
+        let mut commits = Vec::new();
+        let mut alias_events = Vec::new();
+        for (id, r) in records {
+            match r {
+                CachedRecord::Commit(record) => commits.push(CommitInfo { id, record }),
+                CachedRecord::Alias(a) => alias_events.push((id, a)),
             }
         }
         Ok(derive(
@@ -263,7 +297,7 @@ impl Store {
         ))
     }
 
-    fn load_artifact_record(&self, id: &ObjectId, key: &ArtifactKey) -> Result<Loaded> {
+    fn load_artifact_record(&self, id: &ObjectId, key: &ArtifactKey) -> Result<CachedRecord> {
         let (kind, raw) = self.read_object(id)?;
         let belongs = |t: &str, n: &str| t == key.artifact_type && n == key.name;
         let misplaced = || Error::CorruptObject {
@@ -276,14 +310,14 @@ impl Store {
                 if !belongs(&r.artifact_type, &r.name) {
                     return Err(misplaced());
                 }
-                Ok(Loaded::Commit(r))
+                Ok(CachedRecord::Commit(r))
             }
             Kind::Alias => {
                 let a = AliasRecord::decode(*id, &raw)?;
                 if !belongs(&a.artifact_type, &a.name) || validate_alias(&a.alias).is_err() {
                     return Err(misplaced());
                 }
-                Ok(Loaded::Alias(a))
+                Ok(CachedRecord::Alias(a))
             }
             other => Err(Error::CorruptObject {
                 id: *id,
@@ -299,11 +333,6 @@ impl Store {
         let index = select(&history, &spec.selector)?;
         Ok((history, index))
     }
-}
-
-enum Loaded {
-    Commit(CommitRecord),
-    Alias(AliasRecord),
 }
 
 fn derive(

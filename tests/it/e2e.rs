@@ -296,3 +296,45 @@ fn id_prefix_and_out_of_range_specs() {
     let e = store.resolve(&Spec::parse("ppo:v7").unwrap()).unwrap_err();
     assert_eq!(e.to_string(), "t/ppo has no version v7 (it has v0..v1)");
 }
+
+#[test]
+fn the_local_cache_never_changes_an_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    for (i, v) in ["v1", "v2", "v1", "v4"].iter().enumerate() {
+        commit_file(
+            &store,
+            "t",
+            "ppo",
+            &format!("r{i}"),
+            &[("training/ppo.py", None)],
+            v,
+        );
+    }
+    let key = ArtifactKey::new("t", "ppo").unwrap();
+    let summary = |h: &codever::History| {
+        h.versions
+            .iter()
+            .map(|v| (v.number, v.tree, v.runs().join(",")))
+            .collect::<Vec<_>>()
+    };
+    let with_cache = summary(&store.history(&key).unwrap());
+    assert_eq!(with_cache.len(), 2); // v4 reverts ppo.py to v1
+    let cache = store.root().join("local/cache/refs/t/ppo");
+    assert!(cache.is_file());
+    // A damaged cache is ignored and rebuilt.
+    fs::write(&cache, b"CDVC\x01garbage-garbage-garbage-garbage-garbage").unwrap();
+    assert_eq!(summary(&store.history(&key).unwrap()), with_cache);
+    // No cache at all: the same answer from the objects.
+    fs::remove_dir_all(store.root().join("local/cache")).unwrap();
+    assert_eq!(summary(&store.history(&key).unwrap()), with_cache);
+    // A cached record whose marker is gone does not count.
+    let first = store.history(&key).unwrap().versions[0].first().id;
+    fs::remove_file(store.root().join("refs/t/ppo").join(first.to_hex())).unwrap();
+    let h = store.history(&key).unwrap();
+    assert!(
+        h.versions
+            .iter()
+            .all(|v| v.commits.iter().all(|c| c.id != first))
+    );
+}
