@@ -6,5 +6,6 @@ mod common;
 mod concurrency;
 mod e2e;
 mod fsck;
+mod git;
 mod merge;
 mod props;
