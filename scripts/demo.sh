@@ -30,9 +30,12 @@ show versions code/safelife
 show runs
 show show rl_algo_code/ppo:v1
 show cat ppo:v1 ppo.py
-printf '\n# what changed in ppo.py between the run that made ppo:v0 and the one that made ppo:v1:\n'
-"$codever" checkout ppo:v0 --into "$work/ppo-v0" >/dev/null
-"$codever" checkout ppo:v1 --into "$work/ppo-v1" >/dev/null
-(cd "$work" && diff -u ppo-v0/ppo.py ppo-v1/ppo.py) || true
+printf '\n# What changed in the PPO code between the run that made v0 and the one that made v1?\n'
+show diff ppo:v0 ppo:v1
+show diff code/safelife:v0 code/safelife:latest --stat
+show diff --runs run-v1 run-v4 --name-status
+show log safelife training/models.py
+printf '\n# Which run introduced each line of ppo.py at v2 of the whole-repo artifact?\n'
+show blame safelife:v2 training/ppo.py
 show fsck
-printf '\nstore and checkouts are in %s\n' "$work"
+printf '\nthe store is in %s (export CODEVER_DIR=%s to explore it)\n' "$work/.codever" "$work/.codever"

@@ -217,6 +217,12 @@ pub enum Error {
         /// Why writing there is refused.
         reason: String,
     },
+    /// A file changed between hashing and reading it.
+    #[error("{} changed while it was being read", path.display())]
+    ChangedWhileReading {
+        /// The file.
+        path: PathBuf,
+    },
     /// Checkout would overwrite files whose content differs.
     #[error("checkout would overwrite {} modified file(s) in {}: {}", paths.len(), dir.display(), preview(paths))]
     WouldOverwrite {
@@ -293,6 +299,7 @@ impl Error {
             Error::WouldOverwrite { .. } => {
                 "pass --force to overwrite them, or check out into another directory".into()
             }
+            Error::ChangedWhileReading { .. } => "run the command again once the file stops changing".into(),
             Error::AlreadyExists { .. } => "use the existing store; nothing was changed".into(),
             _ => return None,
         })

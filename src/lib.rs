@@ -38,12 +38,15 @@
 mod cache;
 pub mod checkout;
 pub mod commit;
+pub mod compare;
+pub mod diff;
 pub mod error;
 pub mod fsck;
 pub mod history;
 pub mod id;
 pub mod names;
 pub mod object;
+pub mod render;
 pub mod run;
 pub mod snapshot;
 pub mod store;

@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use codever::diff::DiffOptions;
 use codever::{
     ArtifactKey, CommitOptions, Error, History, Result, RunView, Snapshot, Spec, Store, Version,
-    capture_run, change_counts, flatten, new_run_id,
+    capture_run, change_counts, flatten, new_run_id, render,
 };
 use serde_json::{Value, json};
 
@@ -116,12 +117,89 @@ enum Command {
         /// The alias (not `latest`, not `vN`).
         alias: String,
     },
+    /// Compare two versions, a version with the files on disk, or two runs (--runs).
+    ///
+    /// The patch is git's format: `codever diff A B | git apply` on a checkout of A gives B.
+    Diff {
+        /// A version spec (or a run id with --runs).
+        left: String,
+        /// A version spec (or a run id with --runs). Without it, LEFT is compared with the files
+        /// on disk it was committed from.
+        right: Option<String>,
+        /// Compare the artifacts logged by two runs, matched by type and name.
+        #[arg(long, requires = "right")]
+        runs: bool,
+        /// Lines of context.
+        #[arg(short = 'U', long = "unified", value_name = "N", default_value_t = 3)]
+        context: usize,
+        /// Show a summary of changed files with +/- bars instead of the patch.
+        #[arg(long)]
+        stat: bool,
+        /// Show only the status letter and path of each changed file.
+        #[arg(long)]
+        name_status: bool,
+        /// Exit 1 when there are differences, 0 when there are none.
+        #[arg(long)]
+        exit_code: bool,
+        /// Colour: auto (only on a terminal, unless NO_COLOR is set), always, never.
+        #[arg(long, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
+        color: ColorWhen,
+        /// Write binary files in git's binary patch format (applies with `git apply`).
+        #[arg(long)]
+        binary: bool,
+        /// Minimum similarity (percent) for a deleted and an added file to count as a rename.
+        #[arg(long, short = 'M', value_name = "PERCENT", default_value_t = 50,
+              value_parser = clap::value_parser!(u8).range(0..=100))]
+        find_renames: u8,
+        /// Detect only exact renames.
+        #[arg(long)]
+        no_renames: bool,
+    },
+    /// List versions newest first with their runs and changes; with PATH, only the versions
+    /// where that file changed (following renames).
+    Log {
+        /// `[TYPE/]NAME` (all versions) or `[TYPE/]NAME:vN` (from vN back).
+        spec: String,
+        /// A file's display path.
+        path: Option<String>,
+        /// Show the changed files of each version with +/- bars.
+        #[arg(long)]
+        stat: bool,
+    },
+    /// Show each line of a file with the version and run that introduced it.
+    Blame {
+        /// `[TYPE/]NAME[:vN|:latest|:ALIAS|@IDPREFIX]`.
+        spec: String,
+        /// The file's display path.
+        path: String,
+    },
     /// Verify every object and reference of the store.
     Fsck {
         /// Also fail (exit 1) when objects are missing (not yet synced).
         #[arg(long)]
         strict: bool,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorWhen {
+    fn enabled(self) -> bool {
+        use std::io::IsTerminal;
+        match self {
+            ColorWhen::Always => true,
+            ColorWhen::Never => false,
+            ColorWhen::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stdout().is_terminal()
+            }
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -449,6 +527,130 @@ fn run(cli: Cli) -> Result<u8> {
                 out(&format!("{key}:{alias} -> v{version}\n"));
             }
         }
+        Command::Diff {
+            left,
+            right,
+            runs,
+            context,
+            stat,
+            name_status,
+            exit_code,
+            color,
+            binary,
+            find_renames,
+            no_renames,
+        } => {
+            let store = open_store(store_arg)?;
+            let opts = DiffOptions {
+                context,
+                rename_threshold: (!no_renames).then_some(find_renames),
+                binary,
+                names_only: name_status,
+                ..DiffOptions::default()
+            };
+            let mut header = String::new();
+            let mut header_json = Value::Null;
+            let diff = if runs {
+                let right = right.unwrap_or_default();
+                let rd = store.diff_runs(&left, &right, &opts)?;
+                header_json = runs_header_json(&rd);
+                header = runs_header_text(&rd, &left, &right);
+                rd.diff
+            } else {
+                let (lh, li) = store.resolve(&Spec::parse(&left)?)?;
+                warn_incomplete(&lh);
+                match right {
+                    Some(r) => {
+                        let (rh, ri) = store.resolve(&Spec::parse(&r)?)?;
+                        warn_incomplete(&rh);
+                        store.diff_versions(lh.versions[li].tree, rh.versions[ri].tree, &opts)?
+                    }
+                    None => store.diff_worktree(&lh, li, &opts)?,
+                }
+            };
+            if json {
+                let mut v = render::diff_json(&diff);
+                if !header_json.is_null() {
+                    v["artifacts"] = header_json;
+                }
+                print_json(&v);
+            } else if name_status {
+                out(&format!("{header}{}", render::name_status(&diff)));
+            } else if stat {
+                out(&format!("{header}{}", render::stat(&diff)));
+            } else {
+                out(&header);
+                let mut o = std::io::stdout().lock();
+                let _ = o.write_all(&render::patch(&diff, color.enabled()));
+            }
+            return Ok(u8::from(exit_code && !diff.is_empty()));
+        }
+        Command::Log { spec, path, stat } => {
+            let store = open_store(store_arg)?;
+            let parsed = Spec::parse(&spec)?;
+            let explicit = spec.contains([':', '@']);
+            let (h, i) = store.resolve(&parsed)?;
+            warn_incomplete(&h);
+            // A bare name lists every version; a spec starts at its version.
+            let upto = if explicit { i } else { h.versions.len() - 1 };
+            let entries = store.log(&h, upto, path.as_deref(), &DiffOptions::default())?;
+            if json {
+                print_json(&Value::Array(
+                    entries
+                        .iter()
+                        .map(|e| {
+                            let mut v = version_json(&h, &h.versions[e.version]);
+                            v["changes"] = Value::Array(
+                                e.diff.files.iter().map(change_summary_json).collect(),
+                            );
+                            v
+                        })
+                        .collect(),
+                ));
+            } else {
+                out(&log_text(&h, &entries, stat));
+            }
+        }
+        Command::Blame { spec, path } => {
+            let store = open_store(store_arg)?;
+            let (h, i) = store.resolve(&Spec::parse(&spec)?)?;
+            warn_incomplete(&h);
+            let lines = store.blame(&h, i, &path)?;
+            let run_of = |v: usize| h.versions[v].first().record.run.clone();
+            if json {
+                print_json(&json!({
+                    "type": h.key.artifact_type,
+                    "name": h.key.name,
+                    "version": i,
+                    "path": codever::names::normalize_path(&path)?,
+                    "lines": lines.iter().map(|l| json!({
+                        "line": l.line,
+                        "version": l.version,
+                        "id": h.versions[l.version].tree.to_hex(),
+                        "run": run_of(l.version),
+                        "text": String::from_utf8_lossy(l.text.strip_suffix(b"\n").unwrap_or(&l.text)),
+                    })).collect::<Vec<_>>(),
+                }));
+            } else {
+                let vw = format!("v{}", h.versions.len().saturating_sub(1)).len();
+                let rw = lines
+                    .iter()
+                    .map(|l| run_of(l.version).len())
+                    .max()
+                    .unwrap_or(0);
+                let nw = lines.len().to_string().len();
+                let mut o = Vec::new();
+                for l in &lines {
+                    let v = format!("v{}", l.version);
+                    o.extend_from_slice(
+                        format!("{v:<vw$} {:<rw$} {:>nw$}) ", run_of(l.version), l.line).as_bytes(),
+                    );
+                    o.extend_from_slice(l.text.strip_suffix(b"\n").unwrap_or(&l.text));
+                    o.push(b'\n');
+                }
+                let _ = std::io::stdout().lock().write_all(&o);
+            }
+        }
         Command::Fsck { strict } => {
             let store = open_store(store_arg)?;
             let r = store.fsck()?;
@@ -573,6 +775,106 @@ fn versions_text(store: &Store, h: &History) -> String {
             changes,
             v.runs().join(", "),
         ));
+    }
+    s
+}
+
+fn runs_header_json(rd: &codever::compare::RunsDiff) -> Value {
+    let side = |s: &Option<(Option<usize>, codever::ObjectId)>| {
+        s.map(|(v, id)| json!({"version": v, "id": id.to_hex()}))
+    };
+    Value::Array(
+        rd.artifacts
+            .iter()
+            .map(|a| {
+                json!({
+                    "type": a.key.artifact_type,
+                    "name": a.key.name,
+                    "left": side(&a.left),
+                    "right": side(&a.right),
+                })
+            })
+            .collect(),
+    )
+}
+
+fn runs_header_text(rd: &codever::compare::RunsDiff, left: &str, right: &str) -> String {
+    let ver = |v: Option<usize>| v.map(|n| format!("v{n}")).unwrap_or("v?".into());
+    let mut s = String::new();
+    for a in &rd.artifacts {
+        let line = match (a.left, a.right) {
+            (Some((lv, lt)), Some((_, rt))) if lt == rt => format!("{}: {} (same)", a.key, ver(lv)),
+            (Some((lv, _)), Some((rv, _))) => format!("{}: {} -> {}", a.key, ver(lv), ver(rv)),
+            (Some((lv, _)), None) => format!("{}:{} only in run {left}", a.key, ver(lv)),
+            (None, Some((rv, _))) => format!("{}:{} only in run {right}", a.key, ver(rv)),
+            (None, None) => continue,
+        };
+        s.push_str(&format!("# {line}\n"));
+    }
+    s
+}
+
+fn change_summary_json(f: &codever::diff::FileDiff) -> Value {
+    json!({
+        "status": f.status,
+        "old_path": f.old_path,
+        "new_path": f.new_path,
+        "similarity": f.similarity,
+        "binary": f.binary,
+        "additions": f.additions,
+        "deletions": f.deletions,
+    })
+}
+
+fn log_text(h: &History, entries: &[codever::compare::LogEntry], stat: bool) -> String {
+    let mut s = String::new();
+    for e in entries {
+        let v = &h.versions[e.version];
+        let aliases = aliases_of(h, v);
+        let aliases = if aliases.is_empty() {
+            String::new()
+        } else {
+            format!("  [{}]", aliases.join(", "))
+        };
+        s.push_str(&format!(
+            "v{}  {}  {}  runs {}{aliases}\n",
+            v.number,
+            v.tree.short(),
+            fmt_time(v.created_ns()),
+            v.runs().join(", ")
+        ));
+        let msg = &v.first().record.message;
+        if !msg.is_empty() {
+            s.push_str(&format!("    {msg}\n"));
+        }
+        if stat {
+            for line in render::stat(&e.diff).lines() {
+                s.push_str(&format!("   {line}\n"));
+            }
+        } else {
+            for f in &e.diff.files {
+                let what = match f.status {
+                    codever::diff::Status::Renamed => format!(
+                        "R {} ({}%)",
+                        render::rename_display(
+                            f.old_path.as_deref().unwrap_or_default(),
+                            f.new_path.as_deref().unwrap_or_default()
+                        ),
+                        f.similarity.unwrap_or(0)
+                    ),
+                    st => format!("{} {}", st.letter(), f.path()),
+                };
+                let counts = if f.binary {
+                    " (binary)".to_string()
+                } else if f.additions + f.deletions > 0 {
+                    format!(" (+{} -{})", f.additions, f.deletions)
+                } else {
+                    String::new()
+                };
+                s.push_str(&format!("    {what}{counts}\n"));
+            }
+        }
+        s.push('\n');
     }
     s
 }

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::id::{Md5, ObjectId, wandb_digest};
 use crate::names::normalize_path;
-use crate::object::{FileMeta, Kind, SourceRecord};
+use crate::object::{CommitRecord, FileMeta, Kind, SourceRecord};
 use crate::store::{STORE_DIR_NAME, Store, absolute};
 
 /// Include and exclude globs applied to files found in directory sources, matched against the
@@ -228,6 +228,39 @@ impl Snapshot {
             self.insert(display, Content::File(path), origin)?;
         }
         Ok(())
+    }
+
+    /// Captures again the sources a commit recorded (paths on this machine), with its include and
+    /// exclude globs: the files on disk "where the version was committed from". A file or
+    /// directory that no longer exists contributes nothing (its files show as deleted).
+    pub fn from_record(record: &CommitRecord) -> Result<Snapshot> {
+        let mut s = Snapshot::new(Filter::new(&record.include, &record.exclude)?);
+        for src in &record.sources {
+            let path = Path::new(&src.path);
+            let display = (!src.display.is_empty()).then_some(src.display.as_str());
+            match fs::metadata(path) {
+                Ok(m) if src.is_dir && m.is_dir() => s.add_dir(path, display)?,
+                Ok(m) if !src.is_dir && m.is_file() => s.add_file(path, display)?,
+                _ => {}
+            }
+        }
+        Ok(s)
+    }
+
+    /// The file on disk behind a display path, if it came from a file.
+    pub(crate) fn file_source(&self, display: &str) -> Option<&Path> {
+        match &self.files.get(display)?.content {
+            Content::File(p) => Some(p),
+            Content::Bytes(..) => None,
+        }
+    }
+
+    /// In-memory content behind a display path, if it was added as bytes.
+    pub(crate) fn bytes_source(&self, display: &str) -> Option<&[u8]> {
+        match &self.files.get(display)?.content {
+            Content::Bytes(b, _) => Some(b),
+            Content::File(_) => None,
+        }
     }
 
     /// Adds in-memory content under `display`.

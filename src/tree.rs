@@ -1,13 +1,13 @@
 //! Trees: building one tree object per directory from a flat list of files, and reading a tree
 //! back as a flat, validated list.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::names::check_component;
-use crate::object::{FileMeta, Node, Tree, TreeEntry};
+use crate::object::{FileMeta, Kind, Node, Structured, Tree, TreeEntry};
 use crate::snapshot::ManifestEntry;
 use crate::store::Store;
 
@@ -24,6 +24,35 @@ pub(crate) fn write_trees(
     files: &[ManifestEntry],
     new_dirs: &mut Vec<PathBuf>,
 ) -> Result<ObjectId> {
+    build_trees(files, &mut |tree| {
+        let (id, new) = store.write_structured(tree)?;
+        if new && let Some(parent) = store.object_path(&id).parent() {
+            new_dirs.push(parent.to_path_buf());
+        }
+        Ok(id)
+    })
+}
+
+/// Computes the trees for `files` without storing them: returns the root id and every tree by id.
+pub(crate) fn hash_trees(files: &[ManifestEntry]) -> (ObjectId, HashMap<ObjectId, Tree>) {
+    let mut trees = HashMap::new();
+    let root = build_trees(files, &mut |tree| {
+        let id = ObjectId::compute(Kind::Tree, &tree.encode());
+        trees.insert(id, tree.clone());
+        Ok(id)
+    });
+    // The sink above cannot fail.
+    (
+        root.unwrap_or_else(|_| ObjectId::compute(Kind::Tree, &Tree::default().encode())),
+        trees,
+    )
+}
+
+/// Builds one tree per directory bottom-up, handing each to `put`, which returns its id.
+fn build_trees(
+    files: &[ManifestEntry],
+    put: &mut dyn FnMut(&Tree) -> Result<ObjectId>,
+) -> Result<ObjectId> {
     let mut root = DirNode::default();
     for (path, meta) in files {
         let mut node = &mut root;
@@ -36,10 +65,10 @@ pub(crate) fn write_trees(
             }
         }
     }
-    write_node(store, root, new_dirs)
+    build_node(root, put)
 }
 
-fn write_node(store: &Store, node: DirNode, new_dirs: &mut Vec<PathBuf>) -> Result<ObjectId> {
+fn build_node(node: DirNode, put: &mut dyn FnMut(&Tree) -> Result<ObjectId>) -> Result<ObjectId> {
     let mut entries = Vec::with_capacity(node.files.len() + node.dirs.len());
     for (name, meta) in node.files {
         entries.push(TreeEntry {
@@ -48,18 +77,14 @@ fn write_node(store: &Store, node: DirNode, new_dirs: &mut Vec<PathBuf>) -> Resu
         });
     }
     for (name, dir) in node.dirs {
-        let id = write_node(store, dir, new_dirs)?;
+        let id = build_node(dir, put)?;
         entries.push(TreeEntry {
             name,
             node: Node::Dir(id),
         });
     }
     entries.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
-    let (id, new) = store.write_structured(&Tree { entries })?;
-    if new && let Some(parent) = store.object_path(&id).parent() {
-        new_dirs.push(parent.to_path_buf());
-    }
-    Ok(id)
+    put(&Tree { entries })
 }
 
 /// Reads a tree and everything below it as `(path, meta)` sorted by path bytes.

@@ -1,9 +1,11 @@
 //! Integration tests: one binary, a module per area.
 
+mod apply;
 mod checkout;
 mod cli;
 mod common;
 mod concurrency;
+mod diff;
 mod e2e;
 mod fsck;
 mod git;

@@ -1,0 +1,253 @@
+//! What users compare: two versions, a version and the files on disk, two runs; the history of
+//! an artifact or of one file in it; and blame ("which run changed this line?").
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use similar::DiffOp;
+
+use crate::diff::{
+    DiffOptions, FileDiff, Objects, Status, TreeDiff, diff_trees, diff_worktree, line_ops,
+    split_lines,
+};
+use crate::error::{Error, Result};
+use crate::history::{ArtifactKey, CommitInfo, History};
+use crate::id::ObjectId;
+use crate::names::normalize_path;
+use crate::store::Store;
+use crate::tree::flatten;
+
+/// One artifact in a comparison of two runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunsArtifact {
+    /// The artifact.
+    pub key: ArtifactKey,
+    /// Version (number, id) the first run logged, if it logged this artifact.
+    pub left: Option<(Option<usize>, ObjectId)>,
+    /// Version (number, id) the second run logged, if it logged this artifact.
+    pub right: Option<(Option<usize>, ObjectId)>,
+}
+
+/// The comparison of two runs: every artifact either logged, and the file changes of those both
+/// logged, with paths under `TYPE/NAME/`.
+#[derive(Clone, Debug)]
+pub struct RunsDiff {
+    /// Artifacts, sorted by type and name.
+    pub artifacts: Vec<RunsArtifact>,
+    /// File changes of the artifacts both runs logged.
+    pub diff: TreeDiff,
+}
+
+/// One entry of `log`: a version and what changed from the version before it.
+#[derive(Clone, Debug)]
+pub struct LogEntry {
+    /// Index of the version in the history.
+    pub version: usize,
+    /// The changes from the previous version (all files, or only the followed file).
+    pub diff: TreeDiff,
+}
+
+/// One line of a blamed file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlameLine {
+    /// 1-based line number in the blamed version.
+    pub line: usize,
+    /// Version that introduced the line.
+    pub version: usize,
+    /// The line's bytes, with its line ending.
+    pub text: Vec<u8>,
+}
+
+impl Store {
+    /// Compares two stored versions (by their tree ids).
+    pub fn diff_versions(
+        &self,
+        left: ObjectId,
+        right: ObjectId,
+        opts: &DiffOptions,
+    ) -> Result<TreeDiff> {
+        diff_trees(&Objects::new(self), Some(left), Some(right), opts)
+    }
+
+    /// Compares a version with the files on disk where it was committed from: the sources of its
+    /// newest commit whose paths exist on this machine (else of its newest commit).
+    pub fn diff_worktree(
+        &self,
+        history: &History,
+        index: usize,
+        opts: &DiffOptions,
+    ) -> Result<TreeDiff> {
+        let v = &history.versions[index];
+        let record = v
+            .commits
+            .iter()
+            .rev()
+            .find(|c| crate::diff::sources_present(&c.record))
+            .or(v.commits.last())
+            .map(|c: &CommitInfo| &c.record)
+            .ok_or_else(|| Error::NoVersions {
+                artifact: history.key.to_string(),
+            })?;
+        diff_worktree(self, v.tree, record, opts)
+    }
+
+    /// Compares what two runs logged, artifact by artifact (matched by type and name). When a run
+    /// logged an artifact several times, its last commit counts.
+    pub fn diff_runs(&self, left: &str, right: &str, opts: &DiffOptions) -> Result<RunsDiff> {
+        let (a, b) = (self.run(left)?, self.run(right)?);
+        let mut by_key: BTreeMap<ArtifactKey, RunsArtifact> = BTreeMap::new();
+        for (run, is_left) in [(&a, true), (&b, false)] {
+            for art in &run.artifacts {
+                let e = by_key
+                    .entry(art.key.clone())
+                    .or_insert_with(|| RunsArtifact {
+                        key: art.key.clone(),
+                        left: None,
+                        right: None,
+                    });
+                let v = Some((art.version, art.tree));
+                if is_left {
+                    e.left = v;
+                } else {
+                    e.right = v;
+                }
+            }
+        }
+        let mut diff = TreeDiff::default();
+        for e in by_key.values() {
+            if let (Some((_, l)), Some((_, r))) = (e.left, e.right) {
+                let mut d = self.diff_versions(l, r, opts)?;
+                d.prefix_paths(&format!("{}/{}", e.key.artifact_type, e.key.name));
+                diff.files.extend(d.files);
+            }
+        }
+        Ok(RunsDiff {
+            artifacts: by_key.into_values().collect(),
+            diff,
+        })
+    }
+
+    /// The versions from `upto` back to `v0`, newest first, each with its changes from the
+    /// version before it. With `path`, only the versions where that file changed, following it
+    /// back through renames; the diff then holds only that file.
+    pub fn log(
+        &self,
+        history: &History,
+        upto: usize,
+        path: Option<&str>,
+        opts: &DiffOptions,
+    ) -> Result<Vec<LogEntry>> {
+        let mut tracked = match path {
+            Some(p) => Some(self.existing_path(history, upto, p)?),
+            None => None,
+        };
+        let objects = Objects::new(self);
+        let mut out = Vec::new();
+        for i in (0..=upto).rev() {
+            let prev = i.checked_sub(1).map(|p| history.versions[p].tree);
+            let mut diff = diff_trees(&objects, prev, Some(history.versions[i].tree), opts)?;
+            match &tracked {
+                None => out.push(LogEntry { version: i, diff }),
+                Some(p) => {
+                    let Some(pos) = diff
+                        .files
+                        .iter()
+                        .position(|f| f.new_path.as_deref() == Some(p))
+                    else {
+                        continue;
+                    };
+                    let f: FileDiff = diff.files.swap_remove(pos);
+                    let next = match f.status {
+                        Status::Renamed => f.old_path.clone(),
+                        Status::Added => None,
+                        _ => tracked.clone(),
+                    };
+                    out.push(LogEntry {
+                        version: i,
+                        diff: TreeDiff { files: vec![f] },
+                    });
+                    match next {
+                        Some(n) => tracked = Some(n),
+                        None => break,
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every line of `path` at version `index`, with the version that introduced it: the file is
+    /// followed back through renames, and a line keeps an older origin only where the (Patience)
+    /// diff between two consecutive versions of the file says it is unchanged.
+    pub fn blame(&self, history: &History, index: usize, path: &str) -> Result<Vec<BlameLine>> {
+        let opts = DiffOptions {
+            context: 0,
+            ..DiffOptions::default()
+        };
+        let chain = self.log(history, index, Some(path), &opts)?;
+        // Oldest first: (version, blob id at that version).
+        let mut steps: Vec<(usize, ObjectId)> = Vec::new();
+        for e in chain.iter().rev() {
+            if let Some(meta) = e.diff.files.first().and_then(|f| f.new) {
+                steps.push((e.version, meta.id));
+            }
+        }
+        let mut origins: Vec<usize> = Vec::new();
+        let mut prev: Vec<u8> = Vec::new();
+        for (k, (version, blob)) in steps.iter().enumerate() {
+            let content = self.read_blob(blob)?;
+            if k == 0 {
+                origins = vec![*version; count_lines(&content)];
+            } else {
+                let ops = line_ops(
+                    &split_lines(&prev),
+                    &split_lines(&content),
+                    Instant::now() + Duration::from_secs(5),
+                );
+                let mut next = Vec::with_capacity(count_lines(&content));
+                for op in &ops {
+                    match *op {
+                        DiffOp::Equal { old_index, len, .. } => {
+                            next.extend_from_slice(&origins[old_index..old_index + len]);
+                        }
+                        DiffOp::Delete { .. } => {}
+                        DiffOp::Insert { new_len, .. } | DiffOp::Replace { new_len, .. } => {
+                            next.extend(std::iter::repeat_n(*version, new_len));
+                        }
+                    }
+                }
+                origins = next;
+            }
+            prev = content;
+        }
+        Ok(prev
+            .split_inclusive(|&b| b == b'\n')
+            .zip(origins)
+            .enumerate()
+            .map(|(i, (text, version))| BlameLine {
+                line: i + 1,
+                version,
+                text: text.to_vec(),
+            })
+            .collect())
+    }
+
+    /// Normalises `path` and checks that version `index` has it.
+    fn existing_path(&self, history: &History, index: usize, path: &str) -> Result<String> {
+        let p = normalize_path(path)?;
+        let files = flatten(self, &history.versions[index].tree)?;
+        if files.iter().any(|(f, _)| *f == p) {
+            Ok(p)
+        } else {
+            Err(Error::NoSuchFile {
+                artifact: history.key.to_string(),
+                version: index,
+                path: p,
+            })
+        }
+    }
+}
+
+fn count_lines(data: &[u8]) -> usize {
+    split_lines(data).len()
+}

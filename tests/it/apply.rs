@@ -1,0 +1,244 @@
+//! The hard requirement: for any two versions A and B, the patch `codever diff A B` applied by
+//! the real `git apply` to a checkout of A reproduces B byte for byte (modes included), and
+//! binary files too with `--binary`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use codever::diff::DiffOptions;
+use codever::{ArtifactKey, CommitOptions, ObjectId, Snapshot, Store, capture_run, render};
+use proptest::prelude::*;
+
+type Files = BTreeMap<String, (Vec<u8>, bool)>;
+
+fn component() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => "[a-c]{1,2}",
+        4 => "[a-z_]{1,8}\\.py",
+        1 => Just("spa ce.py".to_string()),
+        1 => Just("ünï.py".to_string()),
+        1 => Just("q\"uote".to_string()),
+    ]
+}
+
+fn text_line() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-e ]{0,12}",
+        Just("def f():".to_string()),
+        Just("    return x".to_string()),
+        Just(String::new()),
+    ]
+}
+
+/// File contents: text (maybe CRLF, maybe without final newline), empty, or binary.
+fn contents() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        6 => (proptest::collection::vec(text_line(), 0..30), any::<bool>(), any::<bool>()).prop_map(
+            |(lines, final_nl, crlf)| {
+                let eol = if crlf { "\r\n" } else { "\n" };
+                let mut s = lines.join(eol);
+                if final_nl && !lines.is_empty() {
+                    s.push_str(eol);
+                }
+                s.into_bytes()
+            }
+        ),
+        1 => Just(Vec::new()),
+        2 => proptest::collection::vec(any::<u8>(), 1..200).prop_map(|mut v| {
+            v.push(0);
+            v
+        }),
+    ]
+}
+
+fn path() -> impl Strategy<Value = String> {
+    proptest::collection::vec(component(), 1..4).prop_map(|p| p.join("/"))
+}
+
+fn insert(files: &mut Files, path: String, v: (Vec<u8>, bool)) {
+    let clash = files
+        .keys()
+        .any(|p| p.starts_with(&format!("{path}/")) || path.starts_with(&format!("{p}/")));
+    if !clash {
+        files.insert(path, v);
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Edit {
+    Modify(usize, Vec<u8>),
+    AppendLine(usize),
+    DropFinalNewline(usize),
+    Delete(usize),
+    Add(String, Vec<u8>, bool),
+    Rename(usize, String, bool),
+    Chmod(usize),
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        (any::<usize>(), contents()).prop_map(|(i, c)| Edit::Modify(i, c)),
+        any::<usize>().prop_map(Edit::AppendLine),
+        any::<usize>().prop_map(Edit::DropFinalNewline),
+        any::<usize>().prop_map(Edit::Delete),
+        (path(), contents(), any::<bool>()).prop_map(|(p, c, x)| Edit::Add(p, c, x)),
+        (any::<usize>(), path(), any::<bool>()).prop_map(|(i, p, e)| Edit::Rename(i, p, e)),
+        any::<usize>().prop_map(Edit::Chmod),
+    ]
+}
+
+fn apply_edits(a: &Files, edits: &[Edit]) -> Files {
+    let mut b = a.clone();
+    for e in edits {
+        let keys: Vec<String> = b.keys().cloned().collect();
+        let pick = |i: &usize| (!keys.is_empty()).then(|| keys[i % keys.len()].clone());
+        match e {
+            Edit::Modify(i, c) => {
+                if let Some(k) = pick(i) {
+                    b.get_mut(&k).unwrap().0 = c.clone();
+                }
+            }
+            Edit::AppendLine(i) => {
+                if let Some(k) = pick(i) {
+                    b.get_mut(&k)
+                        .unwrap()
+                        .0
+                        .extend_from_slice(b"appended line\n");
+                }
+            }
+            Edit::DropFinalNewline(i) => {
+                if let Some(k) = pick(i) {
+                    let c = &mut b.get_mut(&k).unwrap().0;
+                    if c.last() == Some(&b'\n') {
+                        c.pop();
+                    }
+                }
+            }
+            Edit::Delete(i) => {
+                if let Some(k) = pick(i) {
+                    b.remove(&k);
+                }
+            }
+            Edit::Add(p, c, x) => insert(&mut b, p.clone(), (c.clone(), *x)),
+            Edit::Rename(i, p, also_edit) => {
+                if let Some(k) = pick(i) {
+                    let mut v = b.remove(&k).unwrap();
+                    if *also_edit {
+                        v.0.extend_from_slice(b"one more line\n");
+                    }
+                    insert(&mut b, p.clone(), v);
+                }
+            }
+            Edit::Chmod(i) => {
+                if let Some(k) = pick(i) {
+                    let x = &mut b.get_mut(&k).unwrap().1;
+                    *x = !*x;
+                }
+            }
+        }
+    }
+    b
+}
+
+fn files() -> impl Strategy<Value = Files> {
+    proptest::collection::vec((path(), contents(), any::<bool>()), 0..12).prop_map(|v| {
+        let mut f = Files::new();
+        for (p, c, x) in v {
+            insert(&mut f, p, (c, x));
+        }
+        f
+    })
+}
+
+fn commit(store: &Store, files: &Files, n: &str) -> ObjectId {
+    let mut s = Snapshot::default();
+    for (p, (c, x)) in files {
+        s.add_bytes(p, c.clone(), *x).unwrap();
+    }
+    let run = capture_run(n, Path::new("/")).unwrap();
+    store
+        .commit(
+            &ArtifactKey::new("t", "n").unwrap(),
+            &s,
+            &run,
+            &CommitOptions::default(),
+        )
+        .unwrap()
+        .tree
+}
+
+fn read_dir(root: &Path) -> Files {
+    fn walk(root: &Path, dir: &Path, out: &mut Files) {
+        for e in fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                use std::os::unix::fs::PermissionsExt;
+                let exe = fs::metadata(&p).unwrap().permissions().mode() & 0o100 != 0;
+                let rel = p.strip_prefix(root).unwrap().to_str().unwrap().to_string();
+                out.insert(rel, (fs::read(&p).unwrap(), exe));
+            }
+        }
+    }
+    let mut out = Files::new();
+    walk(root, root, &mut out);
+    out
+}
+
+/// Applies `patch` with `git apply` in `dir`; returns git's stderr on failure. Hunks without
+/// context need `--unidiff-zero`, as for git's own `git diff -U0`.
+pub fn git_apply(dir: &Path, patch: &[u8], zero_context: bool) -> Result<(), String> {
+    let mut args = vec!["apply", "--whitespace=nowarn"];
+    if zero_context {
+        args.push("--unidiff-zero");
+    }
+    args.push("-");
+    let mut child = Command::new("git")
+        .current_dir(dir)
+        .args(&args)
+        .env("GIT_CEILING_DIRECTORIES", dir.parent().unwrap())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(patch).unwrap();
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn git_apply_of_the_patch_reproduces_the_right_side(
+        a in files(),
+        edits in proptest::collection::vec(edit(), 0..8),
+        context in 0usize..4,
+    ) {
+        let b = apply_edits(&a, &edits);
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::init(&tmp.path().join("store")).unwrap();
+        let (ta, tb) = (commit(&store, &a, "a"), commit(&store, &b, "b"));
+        let opts = DiffOptions { context, binary: true, ..DiffOptions::default() };
+        let diff = store.diff_versions(ta, tb, &opts).unwrap();
+        prop_assert_eq!(diff.is_empty(), a == b);
+        let patch = render::patch(&diff, false);
+
+        let work = tmp.path().join("work");
+        store.checkout(&ta, &work, false).unwrap();
+        if !patch.is_empty() {
+            let applied = git_apply(&work, &patch, context == 0);
+            prop_assert!(applied.is_ok(), "git apply failed: {:?}\n{}", applied, String::from_utf8_lossy(&patch));
+        }
+        prop_assert_eq!(read_dir(&work), b);
+    }
+}

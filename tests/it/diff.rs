@@ -1,0 +1,676 @@
+//! Comparing versions: exact output on the fixtures (checked against git itself), renames, modes,
+//! binary files, the working tree, runs, log and blame.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use codever::diff::{DiffOptions, Status};
+use codever::{ArtifactKey, CommitOptions, Snapshot, Spec, Store, capture_run, render};
+use predicates::prelude::*;
+use serde_json::json;
+
+use crate::apply::git_apply;
+use crate::common::{codever, fixture, json, run_ok, write};
+
+/// A store with the four fixture versions logged as code/safelife (v0..v3) by runs r1..r4, plus
+/// ppo (rl_algo_code) from the same runs.
+fn fixture_store() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    codever().arg("init").arg(tmp.path()).assert().success();
+    let store = tmp.path().join(".codever");
+    for (i, v) in ["v1", "v2", "v3", "v4"].iter().enumerate() {
+        let run = format!("r{}", i + 1);
+        let dir = fixture(v);
+        run_ok(
+            &store,
+            &[
+                "commit",
+                "safelife",
+                "--type",
+                "code",
+                dir.to_str().unwrap(),
+                "--run",
+                &run,
+            ],
+        );
+        let ppo = dir.join("training/ppo.py");
+        run_ok(
+            &store,
+            &[
+                "commit",
+                "ppo",
+                "--type",
+                "rl_algo_code",
+                ppo.to_str().unwrap(),
+                "--run",
+                &run,
+            ],
+        );
+    }
+    (tmp, store)
+}
+
+#[test]
+fn the_ppo_change_as_a_user_sees_it() {
+    let (_tmp, store) = fixture_store();
+    assert_eq!(
+        run_ok(&store, &["diff", "ppo:v0", "ppo:v1"]),
+        "diff --git a/ppo.py b/ppo.py
+index 85f4b70..39cd54b 100644
+--- a/ppo.py
++++ b/ppo.py
+@@ -2,9 +2,9 @@ import torch
+ 
+ 
+ class PPO:
+-    learning_rate = 3e-4
++    learning_rate = 1e-3
+     gamma = 0.99
+-    clip_eps = 0.2
++    clip_eps = 0.1
+     epochs = 4
+ 
+     def __init__(self, net):
+"
+    );
+    assert_eq!(
+        run_ok(&store, &["diff", "ppo:v0", "ppo:v1", "-U", "0"]),
+        "diff --git a/ppo.py b/ppo.py
+index 85f4b70..39cd54b 100644
+--- a/ppo.py
++++ b/ppo.py
+@@ -5 +5 @@ class PPO:
+-    learning_rate = 3e-4
++    learning_rate = 1e-3
+@@ -7 +7 @@ class PPO:
+-    clip_eps = 0.2
++    clip_eps = 0.1
+"
+    );
+    assert_eq!(
+        run_ok(
+            &store,
+            &["diff", "code/safelife:v0", "safelife:latest", "--stat"]
+        ),
+        // v4 reverted ppo.py to v1's content, so it is not listed.
+        " training/dqn.py    | 2 +-
+ training/models.py | 1 +
+ training/utils.py  | 3 +++
+ 3 files changed, 5 insertions(+), 1 deletion(-)
+"
+    );
+    assert_eq!(
+        run_ok(
+            &store,
+            &["diff", "safelife:v2", "safelife:v3", "--name-status"]
+        ),
+        "M\ttraining/dqn.py\nM\ttraining/ppo.py\nA\ttraining/utils.py\n"
+    );
+}
+
+fn git(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "core.quotepath=true",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The same trees in a git repository: `git diff --patience` must print exactly what codever
+/// prints, patch, stat and name-status alike.
+#[test]
+fn output_is_identical_to_git_diff_patience_on_the_fixtures() {
+    let (tmp, store) = fixture_store();
+    let repo = tmp.path().join("repo");
+    fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q"]);
+    for v in ["v1", "v2", "v3", "v4"] {
+        for e in fs::read_dir(&repo).unwrap() {
+            let p = e.unwrap().path();
+            if p.file_name().unwrap() != ".git" {
+                if p.is_dir() {
+                    fs::remove_dir_all(&p).unwrap();
+                } else {
+                    fs::remove_file(&p).unwrap();
+                }
+            }
+        }
+        copy_dir(&fixture(v), &repo);
+        git(&repo, &["add", "-A"]);
+        git(&repo, &["commit", "-q", "-m", v]);
+    }
+    for (a, b) in [(0, 1), (1, 2), (2, 3), (0, 3), (3, 0)] {
+        let (ga, gb) = (format!("HEAD~{}", 3 - a), format!("HEAD~{}", 3 - b));
+        let (ca, cb) = (format!("safelife:v{a}"), format!("safelife:v{b}"));
+        for (gflags, cflags) in [
+            (vec!["--patience"], vec![]),
+            (vec!["--stat"], vec!["--stat"]),
+            (vec!["--name-status"], vec!["--name-status"]),
+            (vec!["--patience", "-U1"], vec!["-U1"]),
+        ] {
+            let mut gargs = vec!["diff"];
+            gargs.extend(&gflags);
+            gargs.extend([ga.as_str(), gb.as_str()]);
+            let mut cargs = vec!["diff", ca.as_str(), cb.as_str()];
+            cargs.extend(&cflags);
+            assert_eq!(
+                run_ok(&store, &cargs),
+                String::from_utf8(git(&repo, &gargs)).unwrap(),
+                "{cargs:?}"
+            );
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for e in fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap();
+        if name == "__pycache__" {
+            continue;
+        }
+        let dst = to.join(name);
+        if p.is_dir() {
+            fs::create_dir_all(&dst).unwrap();
+            copy_dir(&p, &dst);
+        } else {
+            fs::copy(&p, &dst).unwrap();
+        }
+    }
+}
+
+/// Commits `files` (path, content, executable) as t/n; returns the version's tree.
+fn commit(store: &Store, files: &[(&str, &[u8], bool)]) -> codever::ObjectId {
+    let mut s = Snapshot::default();
+    for (p, c, x) in files {
+        s.add_bytes(p, c.to_vec(), *x).unwrap();
+    }
+    store
+        .commit(
+            &ArtifactKey::new("t", "n").unwrap(),
+            &s,
+            &capture_run("r", Path::new("/")).unwrap(),
+            &CommitOptions::default(),
+        )
+        .unwrap()
+        .tree
+}
+
+fn lib_store() -> (tempfile::TempDir, Store) {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::init(tmp.path()).unwrap();
+    (tmp, store)
+}
+
+const BODY: &[u8] = b"import torch\n\nclass Net:\n    def forward(self, x):\n        return x\n";
+
+#[test]
+fn renames_modes_and_binary_files() {
+    let (tmp, store) = lib_store();
+    let a = commit(
+        &store,
+        &[
+            ("old.py", BODY, false),
+            ("edit_me.py", b"a\nb\nc\nd\ne\nf\ng\nh\n", false),
+            ("run.sh", b"echo hi\n", false),
+            ("w.bin", b"\x00\x01\x02", false),
+        ],
+    );
+    let b = commit(
+        &store,
+        &[
+            ("nets/new.py", BODY, false),
+            ("edited.py", b"a\nb\nc\nd\ne\nf\ng\nH\n", false),
+            ("run.sh", b"echo hi\n", true),
+            ("w.bin", b"\x00\x01\x03\x04", false),
+        ],
+    );
+    let diff = store.diff_versions(a, b, &DiffOptions::default()).unwrap();
+    let summary: Vec<(Status, Option<u8>, &str)> = diff
+        .files
+        .iter()
+        .map(|f| (f.status, f.similarity, f.path()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (Status::Renamed, Some(87), "edited.py"),
+            (Status::Renamed, Some(100), "nets/new.py"),
+            (Status::Modified, None, "run.sh"),
+            (Status::Modified, None, "w.bin"),
+        ]
+    );
+    // Byte for byte what git prints for the same two trees (checked with git 2.47).
+    let text = String::from_utf8(render::patch(&diff, false)).unwrap();
+    assert_eq!(
+        text,
+        "diff --git a/edit_me.py b/edited.py
+similarity index 87%
+rename from edit_me.py
+rename to edited.py
+index 71ac1b5..b9a82af 100644
+--- a/edit_me.py
++++ b/edited.py
+@@ -5,4 +5,4 @@ d
+ e
+ f
+ g
+-h
++H
+diff --git a/old.py b/nets/new.py
+similarity index 100%
+rename from old.py
+rename to nets/new.py
+diff --git a/run.sh b/run.sh
+old mode 100644
+new mode 100755
+diff --git a/w.bin b/w.bin
+index 8352675..ef2caff 100644
+Binary files a/w.bin and b/w.bin differ
+"
+    );
+    assert_eq!(
+        render::name_status(&diff),
+        "R087\tedit_me.py\tedited.py\nR100\told.py\tnets/new.py\nM\trun.sh\nM\tw.bin\n"
+    );
+    // Exactly what `git diff --stat` prints for the same two trees.
+    assert_eq!(
+        render::stat(&diff),
+        " edit_me.py => edited.py |   2 +-
+ old.py => nets/new.py   |   0
+ run.sh                  |   0
+ w.bin                   | Bin 3 -> 4 bytes
+ 4 files changed, 1 insertion(+), 1 deletion(-)
+"
+    );
+    // Without inexact rename detection the edited file is a delete and an add.
+    let opts = DiffOptions {
+        rename_threshold: None,
+        ..DiffOptions::default()
+    };
+    let plain = store.diff_versions(a, b, &opts).unwrap();
+    assert_eq!(plain.files.len(), 5);
+
+    // With --binary everything, the binary change included, applies with git.
+    let opts = DiffOptions {
+        binary: true,
+        ..DiffOptions::default()
+    };
+    let patch = render::patch(&store.diff_versions(a, b, &opts).unwrap(), false);
+    let work = tmp.path().join("work");
+    store.checkout(&a, &work, false).unwrap();
+    git_apply(&work, &patch, false).unwrap();
+    assert_eq!(fs::read(work.join("w.bin")).unwrap(), b"\x00\x01\x03\x04");
+    assert_eq!(fs::read(work.join("nets/new.py")).unwrap(), BODY);
+    assert!(!work.join("old.py").exists());
+}
+
+#[test]
+fn equal_subtrees_are_never_read() {
+    let (_tmp, store) = lib_store();
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for d in 0..20 {
+        for f in 0..10 {
+            files.push((
+                format!("pkg{d}/mod{f}.py"),
+                format!("x = {d}{f}\n").into_bytes(),
+            ));
+        }
+    }
+    let as_refs = |v: &Vec<(String, Vec<u8>)>| -> Vec<(String, Vec<u8>, bool)> {
+        v.iter()
+            .map(|(p, c)| (p.clone(), c.clone(), false))
+            .collect()
+    };
+    let commit_owned = |files: &[(String, Vec<u8>, bool)]| {
+        let refs: Vec<(&str, &[u8], bool)> = files
+            .iter()
+            .map(|(p, c, x)| (p.as_str(), c.as_slice(), *x))
+            .collect();
+        commit(&store, &refs)
+    };
+    let a = commit_owned(&as_refs(&files));
+    files[0].1 = b"x = changed\n".to_vec();
+    let b = commit_owned(&as_refs(&files));
+    // Delete the tree of an unchanged directory: the diff must not need it.
+    let flat = codever::flatten(&store, &a).unwrap();
+    let root: codever::object::Tree = store.read_structured(&a).unwrap();
+    let pkg7 = root
+        .entries
+        .iter()
+        .find_map(|e| match (&e.name[..], e.node) {
+            ("pkg7", codever::object::Node::Dir(id)) => Some(id),
+            _ => None,
+        })
+        .unwrap();
+    fs::remove_file(store.object_path(&pkg7)).unwrap();
+    let diff = store.diff_versions(a, b, &DiffOptions::default()).unwrap();
+    assert_eq!(diff.files.len(), 1);
+    assert_eq!(diff.files[0].path(), "pkg0/mod0.py");
+    assert_eq!(flat.len(), 200);
+}
+
+#[test]
+fn a_zero_deadline_still_gives_a_patch_that_applies() {
+    let (tmp, store) = lib_store();
+    let old: Vec<u8> = (0..400)
+        .flat_map(|i| format!("line {}\n", i * 7 % 13).into_bytes())
+        .collect();
+    let new: Vec<u8> = (0..400)
+        .flat_map(|i| format!("line {}\n", i * 5 % 11).into_bytes())
+        .collect();
+    let a = commit(&store, &[("f.py", &old, false)]);
+    let b = commit(&store, &[("f.py", &new, false)]);
+    let opts = DiffOptions {
+        deadline: std::time::Duration::ZERO,
+        ..DiffOptions::default()
+    };
+    let patch = render::patch(&store.diff_versions(a, b, &opts).unwrap(), false);
+    let work = tmp.path().join("w");
+    store.checkout(&a, &work, false).unwrap();
+    git_apply(&work, &patch, false).unwrap();
+    assert_eq!(fs::read(work.join("f.py")).unwrap(), new);
+}
+
+#[test]
+fn cli_flags_exit_codes_json_and_colour() {
+    let (_tmp, store) = fixture_store();
+    let s = store.to_str().unwrap();
+    codever()
+        .args(["--store", s, "diff", "ppo:v0", "ppo:v0", "--exit-code"])
+        .assert()
+        .code(0)
+        .stdout("");
+    codever()
+        .args(["--store", s, "diff", "ppo:v0", "ppo:v1", "--exit-code"])
+        .assert()
+        .code(1);
+    codever()
+        .args(["--store", s, "diff", "ppo:v0", "ppo:v1"])
+        .assert()
+        .code(0);
+    codever()
+        .args(["--store", s, "diff", "ppo:v0", "ppo:v9"])
+        .assert()
+        .code(2);
+
+    let v = json(&store, &["diff", "ppo:v0", "ppo:v1"]);
+    let f = &v["files"][0];
+    let mut keys: Vec<&str> = f.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "additions",
+            "binary",
+            "deletions",
+            "hunks",
+            "new_id",
+            "new_mode",
+            "new_path",
+            "old_id",
+            "old_mode",
+            "old_path",
+            "similarity",
+            "status"
+        ]
+    );
+    assert_eq!(f["status"], "modified");
+    assert_eq!(
+        (f["additions"].clone(), f["deletions"].clone()),
+        (json!(2), json!(2))
+    );
+    assert_eq!(f["hunks"][0]["header"], "@@ -2,9 +2,9 @@ import torch");
+    assert_eq!(
+        f["hunks"][0]["lines"][3],
+        json!({"kind": "-", "text": "    learning_rate = 3e-4", "newline": true})
+    );
+
+    let colored = codever()
+        .args(["--store", s, "diff", "ppo:v0", "ppo:v1", "--color=always"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(colored.stdout).unwrap();
+    // Red deletion with the changed words in reverse video, green addition likewise.
+    assert!(
+        text.contains("\x1b[31m-    learning_rate = \x1b[7m3e\x1b[27m-\x1b[7m4\x1b[27m\x1b[m"),
+        "{text:?}"
+    );
+    assert!(
+        text.contains("\x1b[32m+    learning_rate = \x1b[7m1e\x1b[27m-\x1b[7m3\x1b[27m\x1b[m"),
+        "{text:?}"
+    );
+    // auto: not a terminal here, so no colour; NO_COLOR too.
+    codever()
+        .env("NO_COLOR", "1")
+        .args(["--store", s, "diff", "ppo:v0", "ppo:v1"])
+        .assert()
+        .stdout(predicate::str::contains("\x1b[").not());
+}
+
+#[test]
+fn a_version_against_the_files_on_disk() {
+    let tmp = tempfile::tempdir().unwrap();
+    codever().arg("init").arg(tmp.path()).assert().success();
+    let store = tmp.path().join(".codever");
+    let repo = tmp.path().join("repo");
+    write(&repo, "training/ppo.py", b"lr = 1\n");
+    write(&repo, "main.py", b"main\n");
+    let ppo = repo.join("training/ppo.py");
+    run_ok(
+        &store,
+        &[
+            "commit",
+            "code",
+            "--type",
+            "t",
+            repo.to_str().unwrap(),
+            "--run",
+            "r",
+        ],
+    );
+    run_ok(
+        &store,
+        &[
+            "commit",
+            "ppo",
+            "--type",
+            "t",
+            &format!("{}=algo.py", ppo.display()),
+            "--run",
+            "r",
+        ],
+    );
+    let s = store.to_str().unwrap();
+    codever()
+        .args(["--store", s, "diff", "code", "--exit-code"])
+        .assert()
+        .code(0)
+        .stdout("");
+
+    write(&repo, "training/ppo.py", b"lr = 2\n");
+    write(&repo, "training/new.py", b"new\n");
+    fs::remove_file(repo.join("main.py")).unwrap();
+    assert_eq!(
+        run_ok(&store, &["diff", "code", "--name-status"]),
+        "D\tmain.py\nA\ttraining/new.py\nM\ttraining/ppo.py\n"
+    );
+    // A file source keeps its display path.
+    assert_eq!(
+        run_ok(&store, &["diff", "ppo"]),
+        "diff --git a/algo.py b/algo.py\nindex 616f8d9..af33a70 100644\n--- a/algo.py\n+++ b/algo.py\n@@ -1 +1 @@\n-lr = 1\n+lr = 2\n"
+    );
+    codever()
+        .args(["--store", s, "diff", "ppo", "--exit-code"])
+        .assert()
+        .code(1);
+}
+
+#[test]
+fn two_runs_compared_artifact_by_artifact() {
+    let (_tmp, store) = fixture_store();
+    let extra = tempfile::tempdir().unwrap();
+    write(extra.path(), "notes.md", b"n\n");
+    run_ok(
+        &store,
+        &[
+            "commit",
+            "notes",
+            "--type",
+            "doc",
+            extra.path().to_str().unwrap(),
+            "--run",
+            "r4",
+        ],
+    );
+    assert_eq!(
+        run_ok(&store, &["diff", "--runs", "r1", "r4", "--name-status"]),
+        "# code/safelife: v0 -> v3
+# doc/notes:v0 only in run r4
+# rl_algo_code/ppo: v0 (same)
+M\tcode/safelife/training/dqn.py
+M\tcode/safelife/training/models.py
+A\tcode/safelife/training/utils.py
+"
+    );
+    let v = json(&store, &["diff", "--runs", "r1", "r2"]);
+    assert_eq!(v["artifacts"].as_array().unwrap().len(), 2);
+    assert_eq!(v["artifacts"][1]["left"]["version"], 0);
+    assert_eq!(v["artifacts"][1]["right"]["version"], 1);
+    assert_eq!(v["files"][0]["new_path"], "code/safelife/training/ppo.py");
+    assert_eq!(v["files"][1]["new_path"], "rl_algo_code/ppo/ppo.py");
+}
+
+/// A file that is renamed and edited along the way: log follows it, blame is exact.
+#[test]
+fn log_follows_renames_and_blame_names_the_run_of_each_line() {
+    let (_tmp, store) = lib_store();
+    let key = ArtifactKey::new("t", "n").unwrap();
+    type Files<'a> = &'a [(&'a str, &'a [u8])];
+    let versions: [(&str, Files); 4] = [
+        ("r0", &[("a.py", b"a\nb\nc\n"), ("other.py", b"o\n")]),
+        ("r1", &[("a.py", b"a\nB\nc\nd\n"), ("other.py", b"o\n")]),
+        ("r2", &[("a.py", b"a\nB\nc\nd\n"), ("other.py", b"o2\n")]),
+        (
+            "r3",
+            &[("x/b.py", b"z\na\nB\nc\nd\n"), ("other.py", b"o2\n")],
+        ),
+    ];
+    for (run, files) in versions {
+        let mut s = Snapshot::default();
+        for (p, c) in files {
+            s.add_bytes(p, c.to_vec(), false).unwrap();
+        }
+        store
+            .commit(
+                &key,
+                &s,
+                &capture_run(run, Path::new("/")).unwrap(),
+                &CommitOptions::default(),
+            )
+            .unwrap();
+    }
+    let (h, i) = store.resolve(&Spec::parse("n").unwrap()).unwrap();
+    let log = store
+        .log(&h, i, Some("x/b.py"), &DiffOptions::default())
+        .unwrap();
+    let seen: Vec<(usize, Status, Option<String>)> = log
+        .iter()
+        .map(|e| {
+            (
+                e.version,
+                e.diff.files[0].status,
+                e.diff.files[0].old_path.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (3, Status::Renamed, Some("a.py".into())),
+            (1, Status::Modified, Some("a.py".into())),
+            (0, Status::Added, None),
+        ]
+    );
+    assert_eq!(
+        store
+            .log(&h, i, None, &DiffOptions::default())
+            .unwrap()
+            .len(),
+        4
+    );
+
+    let blame = store.blame(&h, i, "x/b.py").unwrap();
+    let got: Vec<(usize, &str)> = blame
+        .iter()
+        .map(|l| (l.version, std::str::from_utf8(&l.text).unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        [(3, "z\n"), (0, "a\n"), (1, "B\n"), (0, "c\n"), (1, "d\n")]
+    );
+    // Blame at an older version, and a file that does not exist there.
+    let at1 = store.blame(&h, 1, "a.py").unwrap();
+    assert_eq!(
+        at1.iter().map(|l| l.version).collect::<Vec<_>>(),
+        [0, 1, 0, 1]
+    );
+    assert!(store.blame(&h, 1, "x/b.py").is_err());
+}
+
+#[test]
+fn log_and_blame_from_the_cli() {
+    let (_tmp, store) = fixture_store();
+    let log = run_ok(&store, &["log", "safelife", "training/models.py"]);
+    let heads: Vec<&str> = log.lines().filter(|l| l.starts_with('v')).collect();
+    assert_eq!(heads.len(), 2);
+    assert!(
+        heads[0].starts_with("v2  ") && heads[0].ends_with("runs r3"),
+        "{log}"
+    );
+    assert!(
+        heads[1].starts_with("v0  ") && heads[1].ends_with("runs r1"),
+        "{log}"
+    );
+    assert!(log.contains("    M training/models.py (+1 -0)\n"), "{log}");
+    let all = json(&store, &["log", "safelife"]);
+    assert_eq!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["version"].clone())
+            .collect::<Vec<_>>(),
+        [json!(3), json!(2), json!(1), json!(0)]
+    );
+    assert_eq!(
+        json(&store, &["log", "safelife:v1"])
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    let blame = run_ok(&store, &["blame", "safelife:v2", "training/ppo.py"]);
+    let lines: Vec<&str> = blame.lines().collect();
+    assert_eq!(lines[4], "v1 r2  5)     learning_rate = 1e-3");
+    assert_eq!(lines[0], "v0 r1  1) import torch");
+    let b = json(&store, &["blame", "safelife:v2", "training/ppo.py"]);
+    assert_eq!(b["lines"][4]["run"], "r2");
+    assert_eq!(b["lines"][4]["version"], 1);
+    assert_eq!(b["lines"][4]["text"], "    learning_rate = 1e-3");
+}
