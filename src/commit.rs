@@ -5,19 +5,24 @@
 //! visible. A crash at any point leaves either an invisible commit (unreferenced objects) or a
 //! complete one.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use crate::cache::CachedRecord;
 use crate::error::Result;
 use crate::history::{ArtifactKey, Spec};
 use crate::id::{Md5, ObjectId, wandb_digest};
 use crate::names::validate_alias;
-use crate::object::{AliasRecord, CommitRecord, RunRecord};
+use crate::object::{
+    AliasRecord, CommitRecord, Kind, MAX_DELTA_DEPTH, RunRecord, Structured, Tree, encode_delta,
+    encode_envelope,
+};
+use crate::pack::PackWriter;
 use crate::run::{host_name, now_ns};
 use crate::snapshot::Snapshot;
 use crate::store::Store;
-use crate::tree::write_trees;
+use crate::tree::{flatten, write_trees};
 
 /// Optional parts of a commit.
 #[derive(Clone, Debug, Default)]
@@ -53,7 +58,82 @@ pub struct CommitOutcome {
     pub files: usize,
 }
 
+/// Where a commit's new blobs and trees go: a [`PackWriter`], with the previous version's blob
+/// of each path as a delta base.
+pub(crate) struct Staging<'a> {
+    store: &'a Store,
+    writer: Mutex<PackWriter<'a>>,
+    bases: HashMap<String, ObjectId>,
+}
+
+impl<'a> Staging<'a> {
+    pub(crate) fn new(store: &'a Store, bases: HashMap<String, ObjectId>) -> Self {
+        Staging {
+            store,
+            writer: Mutex::new(PackWriter::new(store)),
+            bases,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, PackWriter<'a>> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn missing(&self, id: &ObjectId) -> bool {
+        !self.store.has_object(id) && !self.lock().contains(id)
+    }
+
+    /// Stores the blob of `path` unless present: as a delta against the previous version's blob
+    /// of the same path when there is one (and its chain is not too deep), else whole.
+    pub(crate) fn put_blob(&self, path: &str, id: ObjectId, data: &[u8]) -> Result<()> {
+        if !self.missing(&id) {
+            return Ok(());
+        }
+        let bytes = match self.bases.get(path) {
+            Some(base) if *base != id => match self.store.read_with_depth(base) {
+                Ok((_, raw, depth)) if depth < MAX_DELTA_DEPTH => {
+                    encode_delta(Kind::Blob, data, *base, &raw, depth)
+                }
+                _ => encode_envelope(Kind::Blob, data),
+            },
+            _ => encode_envelope(Kind::Blob, data),
+        };
+        self.lock().add(id, bytes)
+    }
+
+    /// Stores a tree unless present; returns its id.
+    pub(crate) fn put_tree(&self, tree: &Tree) -> Result<ObjectId> {
+        let raw = tree.encode();
+        let id = ObjectId::compute(Kind::Tree, &raw);
+        if self.missing(&id) {
+            self.lock().add(id, encode_envelope(Kind::Tree, &raw))?;
+        }
+        Ok(id)
+    }
+
+    /// Writes the pack (or loose objects); returns the directories to sync before markers.
+    pub(crate) fn finish(self) -> Result<Vec<PathBuf>> {
+        self.writer
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .finish()
+    }
+}
+
 impl Store {
+    /// The files of the latest version of `key`, by path: delta bases for the next commit.
+    fn delta_bases(&self, key: &ArtifactKey) -> HashMap<String, ObjectId> {
+        let Ok(history) = self.history(key) else {
+            return HashMap::new();
+        };
+        let Some(latest) = history.latest() else {
+            return HashMap::new();
+        };
+        flatten(self, &latest.tree)
+            .map(|files| files.into_iter().map(|(p, m)| (p, m.id)).collect())
+            .unwrap_or_default()
+    }
+
     /// Commits `snapshot` as artifact `key` for `run`.
     ///
     /// Content identical to any existing version links the run to that version; otherwise a new
@@ -68,8 +148,11 @@ impl Store {
         for a in &opts.aliases {
             validate_alias(a)?;
         }
-        let (files, mut new_dirs) = snapshot.stage(Some(self))?;
-        let tree = write_trees(self, &files, &mut new_dirs)?;
+        snapshot.check_conflicts()?;
+        let staging = Staging::new(self, self.delta_bases(key));
+        let files = snapshot.stage(Some(&staging))?;
+        let tree = write_trees(&staging, &files)?;
+        let mut new_dirs = staging.finish()?;
         let digest = wandb_digest(files.iter().map(|(p, f)| (p.as_str(), f.md5)));
         let run_record = self.write_run_if_new(run, &mut new_dirs)?;
         let time_ns = now_ns();

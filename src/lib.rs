@@ -46,6 +46,7 @@ pub mod history;
 pub mod id;
 pub mod names;
 pub mod object;
+mod pack;
 pub mod render;
 pub mod run;
 pub mod snapshot;

@@ -8,9 +8,14 @@
 //! offset 0  4 bytes  magic "CDVO"
 //! offset 4  1 byte   envelope format (1)
 //! offset 5  1 byte   kind (1 blob, 2 tree, 3 commit, 4 run, 5 alias)
-//! offset 6  1 byte   encoding (0 = one zstd frame of the raw content)
-//! offset 7  …        payload
+//! offset 6  1 byte   encoding: 0 = one zstd frame of the raw content;
+//!                    1 = one zstd frame compressed with a base object's raw content as prefix
+//! offset 7  …        encoding 0: payload
+//!                    encoding 1: base id (32 bytes), delta depth (1 byte, 1..=16), payload
 //! ```
+//!
+//! A delta's id is still the hash of its plain raw content; the base is another object (any kind
+//! of storage), itself possibly a delta, at most [`MAX_DELTA_DEPTH`] deep.
 //!
 //! Postcard's format is stable and documented; the structs below must never have fields
 //! reordered or enum variants renumbered. New fields mean a new schema byte. The golden-byte tests
@@ -29,6 +34,10 @@ pub const ENVELOPE_FORMAT: u8 = 1;
 pub const SCHEMA: u8 = 1;
 /// Envelope encoding: the payload is one zstd frame of the raw content.
 pub const ENCODING_ZSTD: u8 = 0;
+/// Envelope encoding: one zstd frame compressed with a base object's content as prefix.
+pub const ENCODING_ZSTD_DELTA: u8 = 1;
+/// Longest chain of deltas (git caps at 50; shorter chains keep reads cheap).
+pub const MAX_DELTA_DEPTH: u8 = 16;
 /// Length of the envelope header.
 pub const HEADER_LEN: usize = 7;
 /// zstd level for new objects.
@@ -282,8 +291,48 @@ pub fn encode_envelope(kind: Kind, raw: &[u8]) -> Vec<u8> {
     }
 }
 
-/// Parses and verifies the on-disk bytes of object `id`, returning its kind and raw content.
-pub fn decode_envelope(id: ObjectId, bytes: &[u8]) -> Result<(Kind, Vec<u8>)> {
+/// Builds the on-disk bytes of an object stored as a delta against `base` (whose raw content is
+/// `base_raw` and whose own depth is `base_depth`).
+pub fn encode_delta(
+    kind: Kind,
+    raw: &[u8],
+    base: ObjectId,
+    base_raw: &[u8],
+    base_depth: u8,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + 33 + raw.len() / 8 + 32);
+    out.extend_from_slice(&MAGIC);
+    out.push(ENVELOPE_FORMAT);
+    out.push(kind as u8);
+    out.push(ENCODING_ZSTD_DELTA);
+    out.extend_from_slice(base.as_bytes());
+    out.push(base_depth + 1);
+    let encoded = (|| -> std::io::Result<Vec<u8>> {
+        let mut enc = zstd::stream::write::Encoder::with_ref_prefix(out, ZSTD_LEVEL, base_raw)?;
+        enc.set_pledged_src_size(Some(raw.len() as u64))?;
+        std::io::Write::write_all(&mut enc, raw)?;
+        enc.finish()
+    })();
+    match encoded {
+        Ok(v) => v,
+        // In-memory compression does not fail; fall back to a plain object if it ever does.
+        Err(_) => encode_envelope(kind, raw),
+    }
+}
+
+/// What the header of an object file says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// The kind.
+    pub kind: Kind,
+    /// For a delta: its base and its depth.
+    pub base: Option<(ObjectId, u8)>,
+    /// Where the zstd payload starts.
+    pub payload: usize,
+}
+
+/// Parses the header of object `id`'s bytes.
+pub fn parse_header(id: ObjectId, bytes: &[u8]) -> Result<Header> {
     let corrupt = |reason: String| Error::CorruptObject { id, reason };
     if bytes.len() < HEADER_LEN || bytes[..4] != MAGIC {
         return Err(corrupt("not a codever object (bad magic)".into()));
@@ -296,21 +345,109 @@ pub fn decode_envelope(id: ObjectId, bytes: &[u8]) -> Result<(Kind, Vec<u8>)> {
     }
     let kind =
         Kind::from_byte(bytes[5]).ok_or_else(|| corrupt(format!("unknown kind {}", bytes[5])))?;
-    if bytes[6] != ENCODING_ZSTD {
-        return Err(corrupt(format!("unknown encoding {}", bytes[6])));
+    match bytes[6] {
+        ENCODING_ZSTD => Ok(Header {
+            kind,
+            base: None,
+            payload: HEADER_LEN,
+        }),
+        ENCODING_ZSTD_DELTA => {
+            if bytes.len() < HEADER_LEN + 33 {
+                return Err(corrupt("truncated delta header".into()));
+            }
+            let mut b = [0u8; 32];
+            b.copy_from_slice(&bytes[HEADER_LEN..HEADER_LEN + 32]);
+            let depth = bytes[HEADER_LEN + 32];
+            if depth == 0 || depth > MAX_DELTA_DEPTH {
+                return Err(corrupt(format!("delta depth {depth} out of range")));
+            }
+            Ok(Header {
+                kind,
+                base: Some((ObjectId::from_bytes(b), depth)),
+                payload: HEADER_LEN + 33,
+            })
+        }
+        other => Err(corrupt(format!("unknown encoding {other}"))),
     }
-    let raw = zstd::stream::decode_all(&bytes[HEADER_LEN..])
-        .map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
-    let actual = ObjectId::compute(kind, &raw);
+}
+
+/// Parses and verifies the on-disk bytes of object `id`, returning its kind and raw content.
+/// `base` supplies the raw content of a delta's base (verified by the caller).
+pub fn decode_envelope(
+    id: ObjectId,
+    bytes: &[u8],
+    base: &mut dyn FnMut(&ObjectId) -> Result<Vec<u8>>,
+) -> Result<(Kind, Vec<u8>)> {
+    let corrupt = |reason: String| Error::CorruptObject { id, reason };
+    let header = parse_header(id, bytes)?;
+    let payload = &bytes[header.payload..];
+    let raw = match header.base {
+        None => zstd::stream::decode_all(payload)
+            .map_err(|e| corrupt(format!("cannot decompress: {e}")))?,
+        Some((base_id, _)) => {
+            let prefix = base(&base_id)?;
+            let mut out = Vec::new();
+            zstd::stream::read::Decoder::with_ref_prefix(payload, &prefix)
+                .and_then(|mut d| std::io::Read::read_to_end(&mut d, &mut out))
+                .map_err(|e| corrupt(format!("cannot decompress delta: {e}")))?;
+            out
+        }
+    };
+    let actual = ObjectId::compute(header.kind, &raw);
     if actual != id {
         return Err(corrupt(format!("content hashes to {actual}")));
     }
-    Ok((kind, raw))
+    Ok((header.kind, raw))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn no_base(id: &ObjectId) -> Result<Vec<u8>> {
+        Err(Error::MissingObject { id: *id })
+    }
+
+    #[test]
+    fn deltas_round_trip_and_are_small() {
+        // Varied lines, like code (a file of near-identical lines compresses well on its own).
+        let base: Vec<u8> = (0..200)
+            .flat_map(|i| {
+                format!(
+                    "    w_{i} = init({}, \"{}\")\n",
+                    i * 7919 % 1000,
+                    i * 31 % 97
+                )
+                .into_bytes()
+            })
+            .collect();
+        let mut new = base.clone();
+        new.extend_from_slice(b"one more line\n");
+        let base_id = ObjectId::compute(Kind::Blob, &base);
+        let id = ObjectId::compute(Kind::Blob, &new);
+        let delta = encode_delta(Kind::Blob, &new, base_id, &base, 0);
+        let plain = encode_envelope(Kind::Blob, &new);
+        assert!(
+            delta.len() * 5 < plain.len(),
+            "{} vs {}",
+            delta.len(),
+            plain.len()
+        );
+        let h = parse_header(id, &delta).unwrap();
+        assert_eq!(h.base, Some((base_id, 1)));
+        let mut give = |b: &ObjectId| {
+            assert_eq!(*b, base_id);
+            Ok(base.clone())
+        };
+        assert_eq!(decode_envelope(id, &delta, &mut give).unwrap().1, new);
+        // A wrong base is caught by the hash check.
+        let mut wrong = |_: &ObjectId| Ok(b"something else".to_vec());
+        assert!(decode_envelope(id, &delta, &mut wrong).is_err());
+        // Depth bytes out of range are corruption.
+        let mut bad = delta.clone();
+        bad[HEADER_LEN + 32] = MAX_DELTA_DEPTH + 1;
+        assert!(parse_header(id, &bad).is_err());
+    }
 
     fn oid(b: u8) -> ObjectId {
         ObjectId::from_bytes([b; 32])
@@ -415,7 +552,7 @@ mod tests {
         assert_eq!(&bytes[..7], b"CDVO\x01\x01\x00");
         let id = ObjectId::compute(Kind::Blob, b"hello");
         assert_eq!(
-            decode_envelope(id, &bytes).unwrap(),
+            decode_envelope(id, &bytes, &mut no_base).unwrap(),
             (Kind::Blob, b"hello".to_vec())
         );
     }
@@ -426,20 +563,22 @@ mod tests {
         let good = encode_envelope(Kind::Blob, b"hello");
         // Wrong id for the content.
         assert!(matches!(
-            decode_envelope(ObjectId::compute(Kind::Blob, b"other"), &good),
+            decode_envelope(ObjectId::compute(Kind::Blob, b"other"), &good, &mut no_base),
             Err(Error::CorruptObject { .. })
         ));
         // Kind byte changed: the id no longer matches.
         let mut k = good.clone();
         k[5] = Kind::Tree as u8;
-        assert!(decode_envelope(id, &k).is_err());
+        assert!(decode_envelope(id, &k, &mut no_base).is_err());
         // Truncated payload.
-        assert!(decode_envelope(id, &good[..good.len() - 2]).is_err());
+        assert!(decode_envelope(id, &good[..good.len() - 2], &mut no_base).is_err());
         // Bad magic and future formats.
-        assert!(decode_envelope(id, b"XXXX\x01\x01\x00").is_err());
+        assert!(decode_envelope(id, b"XXXX\x01\x01\x00", &mut no_base).is_err());
         let mut f = good.clone();
         f[4] = 9;
-        let err = decode_envelope(id, &f).unwrap_err().to_string();
+        let err = decode_envelope(id, &f, &mut no_base)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("envelope format 9"), "{err}");
     }
 

@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use rayon::prelude::*;
 
+use crate::commit::Staging;
 use crate::error::{Error, Result};
 use crate::id::{Md5, ObjectId, wandb_digest};
 use crate::names::normalize_path;
 use crate::object::{CommitRecord, FileMeta, Kind, SourceRecord};
-use crate::store::{STORE_DIR_NAME, Store, absolute};
+use crate::store::{STORE_DIR_NAME, absolute};
 
 /// Include and exclude globs applied to files found in directory sources, matched against the
 /// path relative to that directory (`**/*.py`, `data/**`).
@@ -329,35 +330,19 @@ impl Snapshot {
         Ok(())
     }
 
-    /// Hashes every file (in parallel) and, with a store, writes the blobs it lacks.
-    /// Returns the entries sorted by path and the directories that received new objects.
-    pub(crate) fn stage(
-        &self,
-        store: Option<&Store>,
-    ) -> Result<(Vec<ManifestEntry>, Vec<PathBuf>)> {
+    /// Hashes every file (in parallel) and, when staging, stores the blobs the store lacks.
+    /// Returns the entries sorted by path.
+    pub(crate) fn stage(&self, staging: Option<&Staging<'_>>) -> Result<Vec<ManifestEntry>> {
         self.check_conflicts()?;
-        let staged: Vec<(ManifestEntry, Option<PathBuf>)> = self
-            .files
+        self.files
             .par_iter()
-            .map(|(path, pending)| {
-                let (meta, new_dir) = stage_one(store, pending)?;
-                Ok(((path.clone(), meta), new_dir))
-            })
-            .collect::<Result<_>>()?;
-        let mut dirs = Vec::new();
-        let entries = staged
-            .into_iter()
-            .map(|(e, d)| {
-                dirs.extend(d);
-                e
-            })
-            .collect();
-        Ok((entries, dirs))
+            .map(|(path, pending)| Ok((path.clone(), stage_one(staging, path, pending)?)))
+            .collect()
     }
 
     /// The files' metadata (hashes, sizes, modes) without storing anything.
     pub fn manifest(&self) -> Result<Vec<ManifestEntry>> {
-        Ok(self.stage(None)?.0)
+        self.stage(None)
     }
 
     /// The W&B artifact digest the snapshot would have.
@@ -367,7 +352,7 @@ impl Snapshot {
     }
 }
 
-fn stage_one(store: Option<&Store>, pending: &Pending) -> Result<(FileMeta, Option<PathBuf>)> {
+fn stage_one(staging: Option<&Staging<'_>>, path: &str, pending: &Pending) -> Result<FileMeta> {
     let read;
     let (data, executable): (&[u8], bool) = match &pending.content {
         Content::Bytes(b, x) => (b, *x),
@@ -382,19 +367,15 @@ fn stage_one(store: Option<&Store>, pending: &Pending) -> Result<(FileMeta, Opti
     } else {
         (ObjectId::compute(Kind::Blob, data), Md5::of(data))
     };
-    let mut new_dir = None;
-    if let Some(store) = store
-        && store.write_known(Kind::Blob, id, data)?
-    {
-        new_dir = store.object_path(&id).parent().map(Path::to_path_buf);
+    if let Some(staging) = staging {
+        staging.put_blob(path, id, data)?;
     }
-    let meta = FileMeta {
+    Ok(FileMeta {
         id,
         size: data.len() as u64,
         md5,
         executable,
-    };
-    Ok((meta, new_dir))
+    })
 }
 
 /// Whether a file's mode has an executable bit.

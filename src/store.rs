@@ -4,7 +4,8 @@
 //! ```text
 //! .codever/
 //!   format                          "codever-store-format 1"
-//!   objects/ab/cdef…                every object (blob, tree, commit, run, alias), named by id
+//!   objects/ab/cdef…                loose objects (records; blobs and trees of small commits)
+//!   packs/<id>.pack, <id>.idx       the new blobs and trees of a larger commit (see `pack`)
 //!   refs/<type>/<name>/<record-id>  empty marker: a commit or alias record of that artifact
 //!   runs/<run-id>/<record-id>       empty marker: the run's run record(s) and commit records
 //!   local/                          this machine only, never synced: temp files, caches
@@ -14,11 +15,15 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::names::validate_name;
-use crate::object::{Kind, Structured, decode_envelope, encode_envelope};
+use crate::object::{
+    Kind, MAX_DELTA_DEPTH, Structured, decode_envelope, encode_envelope, parse_header,
+};
+use crate::pack::{self, Location, PackIndex};
 
 /// The store format this build writes and the newest it reads.
 pub const FORMAT: u32 = 1;
@@ -33,6 +38,7 @@ const FORMAT_PREFIX: &str = "codever-store-format ";
 #[derive(Clone, Debug)]
 pub struct Store {
     root: PathBuf,
+    packs: Arc<RwLock<PackIndex>>,
 }
 
 impl Store {
@@ -48,13 +54,11 @@ impl Store {
                 path: root.to_path_buf(),
             });
         }
-        for sub in ["objects", "refs", "runs", "local/tmp"] {
+        for sub in ["objects", "packs", "refs", "runs", "local/tmp"] {
             let p = root.join(sub);
             fs::create_dir_all(&p).map_err(|e| Error::io("cannot create", p, e))?;
         }
-        let store = Store {
-            root: absolute(root),
-        };
+        let store = Store::new(root);
         // The format file is written last: a store without it is not yet a store.
         store.write_atomic(
             &root.join(FORMAT_FILE),
@@ -94,9 +98,34 @@ impl Store {
         // local/ is machine-local and may be missing in a store copied without it.
         let tmp = root.join("local/tmp");
         fs::create_dir_all(&tmp).map_err(|e| Error::io("cannot create", tmp, e))?;
-        Ok(Store {
+        let store = Store::new(root);
+        store.note_new_pack()?;
+        Ok(store)
+    }
+
+    fn new(root: &Path) -> Store {
+        Store {
             root: absolute(root),
-        })
+            packs: Arc::new(RwLock::new(PackIndex::default())),
+        }
+    }
+
+    /// Loads pack indexes that appeared since the last look (after writing a pack, or when an
+    /// object is not found). Returns whether anything new was found.
+    pub(crate) fn note_new_pack(&self) -> Result<bool> {
+        let mut idx = self.packs.write().unwrap_or_else(|e| e.into_inner());
+        idx.refresh(&self.root.join("packs"))
+    }
+
+    fn pack_location(&self, id: &ObjectId) -> Option<(PathBuf, Location, bool)> {
+        let idx = self.packs.read().unwrap_or_else(|e| e.into_inner());
+        let loc = *idx.objects.get(id)?;
+        let (pack, present) = idx.packs[loc.pack];
+        let path = self
+            .root
+            .join("packs")
+            .join(format!("{}.pack", pack.to_hex()));
+        Some((path, loc, present))
     }
 
     /// Finds the store for `start`: the nearest `.codever` walking up from it.
@@ -136,9 +165,37 @@ impl Store {
         self.root.join("objects").join(&hex[..2]).join(&hex[2..])
     }
 
-    /// Whether an object file is present (not verified).
+    /// Whether an object is present, loose or in a pack whose file is present (not verified).
     pub fn has_object(&self, id: &ObjectId) -> bool {
-        self.object_path(id).is_file()
+        matches!(self.pack_location(id), Some((_, _, true))) || self.object_path(id).is_file()
+    }
+
+    /// The stored bytes of an object (its envelope), from a loose file or a pack.
+    pub(crate) fn object_bytes(&self, id: &ObjectId) -> Result<Vec<u8>> {
+        let path = self.object_path(id);
+        match fs::read(&path) {
+            Ok(b) => return Ok(b),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("cannot read", path, e)),
+        }
+        let mut found = self.pack_location(id);
+        if found.is_none() && self.note_new_pack()? {
+            found = self.pack_location(id);
+        }
+        match found {
+            Some((pack, loc, _)) => match pack::read_at(&pack, loc) {
+                Ok(b) => Ok(b),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    Err(Error::MissingObject { id: *id })
+                }
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Error::CorruptObject {
+                    id: *id,
+                    reason: format!("pack {} is truncated", pack.display()),
+                }),
+                Err(e) => Err(Error::io("cannot read", pack, e)),
+            },
+            None => Err(Error::MissingObject { id: *id }),
+        }
     }
 
     /// Stores `raw` as an object of `kind`, unless an object with that id is already present.
@@ -168,15 +225,39 @@ impl Store {
 
     /// Reads and verifies an object, returning its kind and raw content.
     pub fn read_object(&self, id: &ObjectId) -> Result<(Kind, Vec<u8>)> {
-        let path = self.object_path(id);
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(Error::MissingObject { id: *id });
+        self.read_budget(id, MAX_DELTA_DEPTH + 1)
+            .map(|(k, raw, _)| (k, raw))
+    }
+
+    /// Reads an object and its delta depth (0 when stored whole).
+    pub(crate) fn read_with_depth(&self, id: &ObjectId) -> Result<(Kind, Vec<u8>, u8)> {
+        self.read_budget(id, MAX_DELTA_DEPTH + 1)
+    }
+
+    /// Reads an object following at most `budget` objects of a delta chain, so that a forged
+    /// cycle of deltas is reported as corruption instead of recursing forever.
+    fn read_budget(&self, id: &ObjectId, budget: u8) -> Result<(Kind, Vec<u8>, u8)> {
+        if budget == 0 {
+            return Err(Error::CorruptObject {
+                id: *id,
+                reason: "delta chain longer than allowed".into(),
+            });
+        }
+        let bytes = self.object_bytes(id)?;
+        let header = parse_header(*id, &bytes)?;
+        let depth = header.base.map_or(0, |(_, d)| d);
+        let (kind, raw) = decode_envelope(*id, &bytes, &mut |base| {
+            match self.read_budget(base, budget - 1) {
+                Ok((_, raw, base_depth)) if base_depth < depth => Ok(raw),
+                Ok(_) => Err(Error::CorruptObject {
+                    id: *id,
+                    reason: "delta base is not shallower than the delta".into(),
+                }),
+                // A base that has not arrived makes this object not yet readable, not corrupt.
+                Err(e) => Err(e),
             }
-            Err(e) => return Err(Error::io("cannot read", path, e)),
-        };
-        decode_envelope(*id, &bytes)
+        })?;
+        Ok((kind, raw, depth))
     }
 
     /// Reads an object that must be of `kind`.

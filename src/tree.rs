@@ -2,8 +2,8 @@
 //! back as a flat, validated list.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 
+use crate::commit::Staging;
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::names::check_component;
@@ -17,20 +17,10 @@ struct DirNode {
     dirs: BTreeMap<String, DirNode>,
 }
 
-/// Writes the trees for `files` (display paths already normalised and conflict-free) and returns
-/// the root tree id. Directories that received new objects are appended to `new_dirs`.
-pub(crate) fn write_trees(
-    store: &Store,
-    files: &[ManifestEntry],
-    new_dirs: &mut Vec<PathBuf>,
-) -> Result<ObjectId> {
-    build_trees(files, &mut |tree| {
-        let (id, new) = store.write_structured(tree)?;
-        if new && let Some(parent) = store.object_path(&id).parent() {
-            new_dirs.push(parent.to_path_buf());
-        }
-        Ok(id)
-    })
+/// Stores the trees for `files` (display paths already normalised and conflict-free) and returns
+/// the root tree id.
+pub(crate) fn write_trees(staging: &Staging<'_>, files: &[ManifestEntry]) -> Result<ObjectId> {
+    build_trees(files, &mut |tree| staging.put_tree(tree))
 }
 
 /// Computes the trees for `files` without storing them: returns the root id and every tree by id.

@@ -1,0 +1,271 @@
+//! Packs: the new objects of one commit written as one immutable file with an immutable index
+//! beside it (restic's design), instead of one small file (and one fsync) per object.
+//!
+//! ```text
+//! packs/<pack-id>.pack   "CDVP", version 1, then per object: u32 LE length, object bytes
+//!                        (exactly a loose object file's bytes); pack id = BLAKE3 of the file
+//! packs/<pack-id>.idx    "CDVX", version 1, pack id, u32 LE count, count × (object id,
+//!                        u64 LE offset, u32 LE length) sorted by id, BLAKE3 of all before it
+//! ```
+//!
+//! Both are named by content and never change, so packs merge by copying like everything else.
+//! The pack is made durable before its index: an index is what makes objects visible, and an
+//! index whose pack has not arrived yet means "not yet synced". A commit with only a few new
+//! objects writes them loose (`objects/ab/…`) instead, which keeps small commits to few files.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::id::ObjectId;
+use crate::store::{Store, list_dir};
+
+const PACK_MAGIC: &[u8; 4] = b"CDVP";
+const IDX_MAGIC: &[u8; 4] = b"CDVX";
+const VERSION: u8 = 1;
+const IDX_ENTRY: usize = 32 + 8 + 4;
+/// A commit with fewer new objects than this writes them loose.
+pub const PACK_MIN_OBJECTS: usize = 16;
+
+/// Where an object lives inside a pack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Location {
+    pub pack: usize,
+    pub offset: u64,
+    pub len: u32,
+}
+
+/// The union of every pack index of a store.
+#[derive(Debug, Default)]
+pub(crate) struct PackIndex {
+    /// Pack ids, and whether the pack file itself is present.
+    pub packs: Vec<(ObjectId, bool)>,
+    pub objects: HashMap<ObjectId, Location>,
+    loaded: HashSet<String>,
+}
+
+impl PackIndex {
+    /// Reads the index files of `dir` not yet loaded. Unreadable or damaged indexes are skipped
+    /// (fsck reports them); their objects are then simply not visible.
+    pub fn refresh(&mut self, dir: &Path) -> Result<bool> {
+        let mut changed = false;
+        for name in list_dir(dir)? {
+            let Some(stem) = name.strip_suffix(".idx") else {
+                continue;
+            };
+            if self.loaded.contains(&name) {
+                continue;
+            }
+            let Some(pack_id) = ObjectId::from_hex(stem) else {
+                continue;
+            };
+            let Ok(bytes) = fs::read(dir.join(&name)) else {
+                continue;
+            };
+            let Ok(entries) = parse_index(&bytes, &pack_id) else {
+                continue;
+            };
+            let present = dir.join(format!("{stem}.pack")).is_file();
+            let n = self.packs.len();
+            self.packs.push((pack_id, present));
+            for (id, offset, len) in entries {
+                self.objects.entry(id).or_insert(Location {
+                    pack: n,
+                    offset,
+                    len,
+                });
+            }
+            self.loaded.insert(name);
+            changed = true;
+        }
+        // A pack that was missing may have arrived since.
+        for (id, present) in &mut self.packs {
+            if !*present && dir.join(format!("{}.pack", id.to_hex())).is_file() {
+                *present = true;
+                changed = true;
+            }
+        }
+        Ok(changed)
+    }
+}
+
+/// Parses an index file; checks its checksum and that it names `pack_id`.
+pub(crate) fn parse_index(bytes: &[u8], pack_id: &ObjectId) -> Result<Vec<(ObjectId, u64, u32)>> {
+    let bad = |reason: &str| Error::CorruptObject {
+        id: *pack_id,
+        reason: format!("pack index: {reason}"),
+    };
+    if bytes.len() < 4 + 1 + 32 + 4 + 32 || &bytes[..4] != IDX_MAGIC {
+        return Err(bad("bad magic or too short"));
+    }
+    if bytes[4] != VERSION {
+        return Err(bad(&format!(
+            "version {} is unknown; upgrade codever",
+            bytes[4]
+        )));
+    }
+    let (body, sum) = bytes.split_at(bytes.len() - 32);
+    if blake3::hash(body).as_bytes() != sum {
+        return Err(bad("checksum mismatch"));
+    }
+    if &body[5..37] != pack_id.as_bytes() {
+        return Err(bad("names another pack"));
+    }
+    let count = u32::from_le_bytes(body[37..41].try_into().map_err(|_| bad("count"))?) as usize;
+    let entries = &body[41..];
+    if entries.len() != count * IDX_ENTRY {
+        return Err(bad("length does not match the count"));
+    }
+    let mut out = Vec::with_capacity(count);
+    for e in entries.chunks_exact(IDX_ENTRY) {
+        let mut id = [0u8; 32];
+        id.copy_from_slice(&e[..32]);
+        let offset = u64::from_le_bytes(e[32..40].try_into().map_err(|_| bad("offset"))?);
+        let len = u32::from_le_bytes(e[40..44].try_into().map_err(|_| bad("length"))?);
+        out.push((ObjectId::from_bytes(id), offset, len));
+    }
+    Ok(out)
+}
+
+/// Reads the bytes of one object from a pack file.
+pub(crate) fn read_at(path: &Path, loc: Location) -> std::io::Result<Vec<u8>> {
+    let mut f = File::open(path)?;
+    f.seek(SeekFrom::Start(loc.offset))?;
+    let mut buf = vec![0u8; loc.len as usize];
+    f.read_exact(&mut buf)?;
+    Ok(buf)
+}
+
+/// Collects the new objects of one commit; see the module docs.
+pub(crate) struct PackWriter<'a> {
+    store: &'a Store,
+    pending: Vec<(ObjectId, Vec<u8>)>,
+    file: Option<tempfile::NamedTempFile>,
+    hasher: blake3::Hasher,
+    offset: u64,
+    entries: Vec<(ObjectId, u64, u32)>,
+    seen: HashSet<ObjectId>,
+}
+
+impl<'a> PackWriter<'a> {
+    pub fn new(store: &'a Store) -> Self {
+        PackWriter {
+            store,
+            pending: Vec::new(),
+            file: None,
+            hasher: blake3::Hasher::new(),
+            offset: 0,
+            entries: Vec::new(),
+            seen: HashSet::new(),
+        }
+    }
+
+    /// Whether `id` was already added to this writer.
+    pub fn contains(&self, id: &ObjectId) -> bool {
+        self.seen.contains(id)
+    }
+
+    /// Adds an object's on-disk bytes (an envelope).
+    pub fn add(&mut self, id: ObjectId, bytes: Vec<u8>) -> Result<()> {
+        if !self.seen.insert(id) {
+            return Ok(());
+        }
+        if self.file.is_none() {
+            self.pending.push((id, bytes));
+            if self.pending.len() >= PACK_MIN_OBJECTS {
+                self.start_file()?;
+            }
+            return Ok(());
+        }
+        self.append(id, &bytes)
+    }
+
+    fn start_file(&mut self) -> Result<()> {
+        let tmp_dir = self.store.root().join("local/tmp");
+        let mut f = tempfile::Builder::new()
+            .prefix("pack")
+            .tempfile_in(&tmp_dir)
+            .map_err(|e| Error::io("cannot create a temp file in", &tmp_dir, e))?;
+        let header = [&PACK_MAGIC[..], &[VERSION]].concat();
+        f.write_all(&header)
+            .map_err(|e| Error::io("cannot write", f.path().to_path_buf(), e))?;
+        self.hasher.update(&header);
+        self.offset = header.len() as u64;
+        self.file = Some(f);
+        for (id, bytes) in std::mem::take(&mut self.pending) {
+            self.append(id, &bytes)?;
+        }
+        Ok(())
+    }
+
+    fn append(&mut self, id: ObjectId, bytes: &[u8]) -> Result<()> {
+        let Some(f) = self.file.as_mut() else {
+            return Ok(());
+        };
+        let len = u32::try_from(bytes.len()).map_err(|_| Error::UnsupportedSource {
+            path: PathBuf::from(format!("object {id} larger than 4 GiB")),
+        })?;
+        let path = f.path().to_path_buf();
+        f.write_all(&len.to_le_bytes())
+            .and_then(|()| f.write_all(bytes))
+            .map_err(|e| Error::io("cannot write", path, e))?;
+        self.hasher.update(&len.to_le_bytes());
+        self.hasher.update(bytes);
+        self.entries.push((id, self.offset + 4, len));
+        self.offset += 4 + u64::from(len);
+        Ok(())
+    }
+
+    /// Makes everything added durable and visible (except through markers, which the caller
+    /// writes afterwards). Returns the directories that must be synced before markers.
+    pub fn finish(mut self) -> Result<Vec<PathBuf>> {
+        let mut dirs = Vec::new();
+        let Some(mut file) = self.file.take() else {
+            // Few objects: loose files.
+            for (id, bytes) in std::mem::take(&mut self.pending) {
+                let path = self.store.object_path(&id);
+                if !path.is_file() {
+                    self.store.write_atomic(&path, &bytes)?;
+                    if let Some(p) = path.parent() {
+                        dirs.push(p.to_path_buf());
+                    }
+                }
+            }
+            return Ok(dirs);
+        };
+        let pack_id = ObjectId::from_bytes(*self.hasher.finalize().as_bytes());
+        let packs = self.store.root().join("packs");
+        fs::create_dir_all(&packs).map_err(|e| Error::io("cannot create", &packs, e))?;
+        let tmp_path = file.path().to_path_buf();
+        file.flush()
+            .and_then(|()| file.as_file().sync_all())
+            .map_err(|e| Error::io("cannot write", &tmp_path, e))?;
+        let pack_path = packs.join(format!("{}.pack", pack_id.to_hex()));
+        file.persist(&pack_path)
+            .map_err(|e| Error::io("cannot write", &pack_path, e.error))?;
+        // The pack's name must be durable before the index that makes it visible.
+        self.store
+            .sync_dirs(&[packs.clone()].into_iter().collect())?;
+
+        self.entries.sort_by_key(|e| e.0);
+        let mut idx = Vec::with_capacity(41 + self.entries.len() * IDX_ENTRY + 32);
+        idx.extend_from_slice(IDX_MAGIC);
+        idx.push(VERSION);
+        idx.extend_from_slice(pack_id.as_bytes());
+        idx.extend_from_slice(&(self.entries.len() as u32).to_le_bytes());
+        for (id, offset, len) in &self.entries {
+            idx.extend_from_slice(id.as_bytes());
+            idx.extend_from_slice(&offset.to_le_bytes());
+            idx.extend_from_slice(&len.to_le_bytes());
+        }
+        let sum = blake3::hash(&idx);
+        idx.extend_from_slice(sum.as_bytes());
+        self.store
+            .write_atomic(&packs.join(format!("{}.idx", pack_id.to_hex())), &idx)?;
+        dirs.push(packs);
+        self.store.note_new_pack()?;
+        Ok(dirs)
+    }
+}
