@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use crate::cache::CachedRecord;
 use crate::error::Result;
@@ -21,6 +21,7 @@ use crate::object::{
 use crate::pack::PackWriter;
 use crate::run::{host_name, now_ns};
 use crate::snapshot::Snapshot;
+use crate::statcache::StatCache;
 use crate::store::Store;
 use crate::tree::{flatten, write_trees};
 
@@ -63,16 +64,39 @@ pub struct CommitOutcome {
 pub(crate) struct Staging<'a> {
     store: &'a Store,
     writer: Mutex<PackWriter<'a>>,
-    bases: HashMap<String, ObjectId>,
+    /// The artifact whose latest version supplies delta bases.
+    key: Option<ArtifactKey>,
+    /// Its files by path, computed the first time a new blob needs a base.
+    bases: OnceLock<HashMap<String, ObjectId>>,
+    stat: Option<StatCache>,
 }
 
 impl<'a> Staging<'a> {
-    pub(crate) fn new(store: &'a Store, bases: HashMap<String, ObjectId>) -> Self {
+    pub(crate) fn new(store: &'a Store, key: Option<ArtifactKey>, stat: Option<StatCache>) -> Self {
         Staging {
             store,
             writer: Mutex::new(PackWriter::new(store)),
-            bases,
+            key,
+            bases: OnceLock::new(),
+            stat,
         }
+    }
+
+    fn bases(&self) -> &HashMap<String, ObjectId> {
+        self.bases.get_or_init(|| match &self.key {
+            Some(k) => self.store.delta_bases(k),
+            None => HashMap::new(),
+        })
+    }
+
+    /// The stat cache of this commit's sources.
+    pub(crate) fn stat_cache(&self) -> Option<&StatCache> {
+        self.stat.as_ref()
+    }
+
+    /// Whether the store (or this commit) already has blob `id`.
+    pub(crate) fn has_blob(&self, id: &ObjectId) -> bool {
+        !self.missing(id)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, PackWriter<'a>> {
@@ -89,7 +113,7 @@ impl<'a> Staging<'a> {
         if !self.missing(&id) {
             return Ok(());
         }
-        let bytes = match self.bases.get(path) {
+        let bytes = match self.bases().get(path) {
             Some(base) if *base != id => match self.store.read_with_depth(base) {
                 Ok((_, raw, depth)) if depth < MAX_DELTA_DEPTH => {
                     encode_delta(Kind::Blob, data, *base, &raw, depth)
@@ -113,10 +137,16 @@ impl<'a> Staging<'a> {
 
     /// Writes the pack (or loose objects); returns the directories to sync before markers.
     pub(crate) fn finish(self) -> Result<Vec<PathBuf>> {
-        self.writer
+        let dirs = self
+            .writer
             .into_inner()
             .unwrap_or_else(|e| e.into_inner())
-            .finish()
+            .finish()?;
+        // The stat cache is only an optimisation: saved after the objects it names.
+        if let Some(stat) = self.stat {
+            stat.save();
+        }
+        Ok(dirs)
     }
 }
 
@@ -149,7 +179,8 @@ impl Store {
             validate_alias(a)?;
         }
         snapshot.check_conflicts()?;
-        let staging = Staging::new(self, self.delta_bases(key));
+        let stat = StatCache::load(self, snapshot.sources().iter().map(|s| s.path.as_str()));
+        let staging = Staging::new(self, Some(key.clone()), Some(stat));
         let files = snapshot.stage(Some(&staging))?;
         let tree = write_trees(&staging, &files)?;
         let mut new_dirs = staging.finish()?;

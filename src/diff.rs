@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use sha1::Digest as _;
 use similar::{Algorithm, DiffOp};
@@ -37,7 +38,8 @@ pub struct DiffOptions {
     pub deadline: Duration,
     /// Prepare git's binary patch format for binary files (`--binary`).
     pub binary: bool,
-    /// Skip computing hunks (for `--stat`-free listings such as `--name-status`).
+    /// Only list the changed files: no content is read except to find renames, and no lines are
+    /// counted (`--name-status`).
     pub names_only: bool,
 }
 
@@ -508,24 +510,27 @@ fn basename(p: &str) -> &str {
 }
 
 /// Line fingerprints of a file, for similarity: like git's, the share of bytes the two files
-/// have in common, divided by the size of the larger.
+/// have in common, divided by the size of the larger. Kept as (line hash, count, line length)
+/// sorted by hash, so two signatures are compared by one merge.
 struct Signature {
     size: u64,
-    lines: HashMap<u64, (u64, u64)>, // hash -> (count, bytes per line)
+    lines: Vec<(u64, u64, u64)>,
 }
 
 impl Signature {
     fn of(data: &[u8]) -> Signature {
-        let mut lines: HashMap<u64, (u64, u64)> = HashMap::new();
+        let mut counts: FxHashMap<u64, (u64, u64)> = FxHashMap::default();
         for line in data.split_inclusive(|&b| b == b'\n') {
-            let h = u64::from_le_bytes(
-                blake3::hash(line).as_bytes()[..8]
-                    .try_into()
-                    .unwrap_or([0; 8]),
-            );
-            let e = lines.entry(h).or_insert((0, line.len() as u64));
+            let mut h = rustc_hash::FxHasher::default();
+            std::hash::Hasher::write(&mut h, line);
+            let e = counts
+                .entry(std::hash::Hasher::finish(&h))
+                .or_insert((0, line.len() as u64));
             e.0 += 1;
         }
+        let mut lines: Vec<(u64, u64, u64)> =
+            counts.into_iter().map(|(h, (c, l))| (h, c, l)).collect();
+        lines.sort_unstable();
         Signature {
             size: data.len() as u64,
             lines,
@@ -533,11 +538,19 @@ impl Signature {
     }
 
     fn similarity(&self, other: &Signature) -> u8 {
-        let common: u64 = self
-            .lines
-            .iter()
-            .filter_map(|(h, (c, len))| other.lines.get(h).map(|(c2, _)| (*c).min(*c2) * len))
-            .sum();
+        let (a, b) = (&self.lines, &other.lines);
+        let (mut i, mut j, mut common) = (0, 0, 0u64);
+        while i < a.len() && j < b.len() {
+            match a[i].0.cmp(&b[j].0) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    common += a[i].1.min(b[j].1) * a[i].2;
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
         let max = self.size.max(other.size).max(1);
         u8::try_from(common * 100 / max).unwrap_or(100)
     }
@@ -571,7 +584,9 @@ fn file_diff(
         hunks: Vec::new(),
         binary_patch: None,
     };
-    if !fd.content_changed() {
+    // Without lines to show or count, only whether the content changed matters (as for git's
+    // --name-status).
+    if !fd.content_changed() || opts.names_only {
         return Ok(fd);
     }
     let read = |s: &Option<Side>| -> Result<Vec<u8>> {
@@ -600,9 +615,7 @@ fn file_diff(
             }
         }
     }
-    if !opts.names_only {
-        fd.hunks = hunks;
-    }
+    fd.hunks = hunks;
     Ok(fd)
 }
 
@@ -624,9 +637,102 @@ pub fn split_lines(data: &[u8]) -> Vec<&[u8]> {
     data.split_inclusive(|&c| c == b'\n').collect()
 }
 
+/// Below this many lines in all, a diff cannot take long enough to need a deadline (and checking
+/// the clock is a noticeable share of the work).
+const DEADLINE_FROM_LINES: usize = 4000;
+
 /// The Patience diff operations between the lines of `old` and `new`.
-pub fn line_ops(old: &[&[u8]], new: &[&[u8]], deadline: Instant) -> Vec<DiffOp> {
-    similar::capture_diff_slices_deadline(Algorithm::Patience, old, new, Some(deadline))
+///
+/// Lines are interned to integers first (each line hashed once), and the common prefix and
+/// suffix are matched directly before the algorithm sees the rest, as git's xdiff does.
+pub fn line_ops<'a>(old: &[&'a [u8]], new: &[&'a [u8]], deadline: Instant) -> Vec<DiffOp> {
+    let prefix = old.iter().zip(new).take_while(|(a, b)| a == b).count();
+    let max_suffix = old.len().min(new.len()) - prefix;
+    let suffix = old
+        .iter()
+        .rev()
+        .zip(new.iter().rev())
+        .take(max_suffix)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let (old_mid, new_mid) = (
+        &old[prefix..old.len() - suffix],
+        &new[prefix..new.len() - suffix],
+    );
+    let mut ids: FxHashMap<&'a [u8], u32> =
+        FxHashMap::with_capacity_and_hasher(old_mid.len() + new_mid.len(), Default::default());
+    let mut a = Vec::with_capacity(old_mid.len());
+    let mut b = Vec::with_capacity(new_mid.len());
+    for (lines, out) in [(old_mid, &mut a), (new_mid, &mut b)] {
+        for l in lines {
+            let n = ids.len() as u32;
+            out.push(*ids.entry(*l).or_insert(n));
+        }
+    }
+    let deadline = (a.len() + b.len() > DEADLINE_FROM_LINES).then_some(deadline);
+    let mut ops = Vec::new();
+    if prefix > 0 {
+        ops.push(DiffOp::Equal {
+            old_index: 0,
+            new_index: 0,
+            len: prefix,
+        });
+    }
+    for op in similar::capture_diff_slices_deadline(Algorithm::Patience, &a, &b, deadline) {
+        ops.push(shift(op, prefix));
+    }
+    if suffix > 0 {
+        ops.push(DiffOp::Equal {
+            old_index: old.len() - suffix,
+            new_index: new.len() - suffix,
+            len: suffix,
+        });
+    }
+    ops
+}
+
+/// `op` with both sides moved `by` lines down.
+fn shift(op: DiffOp, by: usize) -> DiffOp {
+    match op {
+        DiffOp::Equal {
+            old_index,
+            new_index,
+            len,
+        } => DiffOp::Equal {
+            old_index: old_index + by,
+            new_index: new_index + by,
+            len,
+        },
+        DiffOp::Delete {
+            old_index,
+            old_len,
+            new_index,
+        } => DiffOp::Delete {
+            old_index: old_index + by,
+            old_len,
+            new_index: new_index + by,
+        },
+        DiffOp::Insert {
+            old_index,
+            new_index,
+            new_len,
+        } => DiffOp::Insert {
+            old_index: old_index + by,
+            new_index: new_index + by,
+            new_len,
+        },
+        DiffOp::Replace {
+            old_index,
+            old_len,
+            new_index,
+            new_len,
+        } => DiffOp::Replace {
+            old_index: old_index + by,
+            old_len,
+            new_index: new_index + by,
+            new_len,
+        },
+    }
 }
 
 /// The Patience line diff of `a` and `b` as hunks with `context` lines around changes.

@@ -61,17 +61,19 @@ impl Store {
     pub fn fsck(&self) -> Result<FsckReport> {
         let mut report = FsckReport::default();
         let kinds = self.check_objects(&mut report)?;
+        let missing_seen = report.missing.iter().map(|m| m.id).collect();
         let mut checker = Checker {
             store: self,
             kinds: &kinds,
             report: &mut report,
             trees_done: HashSet::new(),
-            missing_seen: HashSet::new(),
+            missing_seen,
         };
         checker.check_refs()?;
         checker.check_runs()?;
         report.corrupt.sort_by(|a, b| a.path.cmp(&b.path));
         report.missing.sort_by_key(|m| m.id);
+        report.missing.dedup_by_key(|m| m.id);
         Ok(report)
     }
 
@@ -107,6 +109,17 @@ impl Store {
             match r {
                 Ok(k) => {
                     kinds.insert(id, k);
+                }
+                // A delta whose base has not arrived: the base is missing, this object is not
+                // corrupt (its content cannot be checked until the base arrives).
+                Err(Error::MissingObject { id: base }) => {
+                    if let Ok(h) = self.object_header(&id) {
+                        kinds.insert(id, h.kind);
+                    }
+                    report.missing.push(Missing {
+                        id: base,
+                        needed_by: format!("delta {}", id.short()),
+                    });
                 }
                 Err(Error::CorruptObject { reason, .. }) => {
                     report.corrupt.push(Corruption { path, reason })
@@ -201,7 +214,15 @@ impl Store {
                         kinds.insert(id, k);
                     }
                     // A delta whose base has not arrived is not corruption.
-                    Err(Error::MissingObject { .. }) => {}
+                    Err(Error::MissingObject { id: base }) => {
+                        if let Ok(h) = self.object_header(&id) {
+                            kinds.insert(id, h.kind);
+                        }
+                        report.missing.push(Missing {
+                            id: base,
+                            needed_by: format!("delta {}", id.short()),
+                        });
+                    }
                     Err(e) => report.corrupt.push(Corruption {
                         path: pack_path.clone(),
                         reason: format!("object {id}: {e}"),

@@ -50,6 +50,7 @@ mod pack;
 pub mod render;
 pub mod run;
 pub mod snapshot;
+pub mod statcache;
 pub mod store;
 pub mod tree;
 

@@ -277,6 +277,69 @@ impl Structured for AliasRecord {
     const KIND: Kind = Kind::Alias;
 }
 
+/// Largest raw content a frame may claim; more is treated as corruption rather than allocated.
+const MAX_OBJECT_SIZE: u64 = 1 << 36;
+
+thread_local! {
+    // Creating a zstd context costs more than (de)compressing a typical source file: keep one
+    // per thread.
+    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// One zstd frame of `raw`, with its content size in the frame header.
+fn compress(raw: &[u8]) -> std::io::Result<Vec<u8>> {
+    COMPRESSOR.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.is_none() {
+            *c = Some(zstd::bulk::Compressor::new(ZSTD_LEVEL)?);
+        }
+        match c.as_mut() {
+            Some(c) => c.compress(raw),
+            None => zstd::bulk::compress(raw, ZSTD_LEVEL),
+        }
+    })
+}
+
+/// Decompresses one frame (with an optional prefix), trusting its content size only up to
+/// [`MAX_OBJECT_SIZE`].
+fn decompress(payload: &[u8], prefix: Option<&[u8]>) -> std::result::Result<Vec<u8>, String> {
+    let size = zstd::zstd_safe::get_frame_content_size(payload).map_err(|e| format!("{e:?}"))?;
+    match (size, prefix) {
+        (Some(n), _) if n > MAX_OBJECT_SIZE => Err(format!("frame claims {n} bytes")),
+        (Some(n), None) => DECOMPRESSOR.with(|d| {
+            let mut d = d.borrow_mut();
+            if d.is_none() {
+                *d = Some(zstd::bulk::Decompressor::new().map_err(|e| e.to_string())?);
+            }
+            match d.as_mut() {
+                Some(d) => d.decompress(payload, n as usize).map_err(|e| e.to_string()),
+                None => Err("no decompressor".into()),
+            }
+        }),
+        (Some(n), Some(prefix)) => {
+            let mut dctx = zstd::zstd_safe::DCtx::create();
+            dctx.ref_prefix(prefix)
+                .map_err(|c| zstd::zstd_safe::get_error_name(c).to_string())?;
+            let mut out = Vec::with_capacity(n as usize);
+            dctx.decompress(&mut out, payload)
+                .map_err(|c| zstd::zstd_safe::get_error_name(c).to_string())?;
+            Ok(out)
+        }
+        // Frames without a content size (streamed): decode as a stream.
+        (None, None) => zstd::stream::decode_all(payload).map_err(|e| e.to_string()),
+        (None, Some(prefix)) => {
+            let mut out = Vec::new();
+            zstd::stream::read::Decoder::with_ref_prefix(payload, prefix)
+                .and_then(|mut d| std::io::Read::read_to_end(&mut d, &mut out))
+                .map_err(|e| e.to_string())?;
+            Ok(out)
+        }
+    }
+}
+
 /// Builds the on-disk bytes of an object.
 pub fn encode_envelope(kind: Kind, raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + raw.len() / 2 + 32);
@@ -284,11 +347,12 @@ pub fn encode_envelope(kind: Kind, raw: &[u8]) -> Vec<u8> {
     out.push(ENVELOPE_FORMAT);
     out.push(kind as u8);
     out.push(ENCODING_ZSTD);
-    // Compressing from a slice into a Vec only fails on allocation failure.
-    match zstd::stream::copy_encode(raw, &mut out, ZSTD_LEVEL) {
-        Ok(()) => out,
+    match compress(raw) {
+        Ok(frame) => out.extend_from_slice(&frame),
+        // Compressing into memory only fails on allocation failure.
         Err(e) => unreachable!("zstd compression into memory failed: {e}"),
     }
+    out
 }
 
 /// Builds the on-disk bytes of an object stored as a delta against `base` (whose raw content is
@@ -307,14 +371,17 @@ pub fn encode_delta(
     out.push(ENCODING_ZSTD_DELTA);
     out.extend_from_slice(base.as_bytes());
     out.push(base_depth + 1);
-    let encoded = (|| -> std::io::Result<Vec<u8>> {
-        let mut enc = zstd::stream::write::Encoder::with_ref_prefix(out, ZSTD_LEVEL, base_raw)?;
-        enc.set_pledged_src_size(Some(raw.len() as u64))?;
-        std::io::Write::write_all(&mut enc, raw)?;
-        enc.finish()
-    })();
-    match encoded {
-        Ok(v) => v,
+    let mut cctx = zstd::zstd_safe::CCtx::create();
+    let mut frame = Vec::with_capacity(zstd::zstd_safe::compress_bound(raw.len()));
+    let ok = cctx
+        .set_parameter(zstd::zstd_safe::CParameter::CompressionLevel(ZSTD_LEVEL))
+        .and_then(|_| cctx.ref_prefix(base_raw))
+        .and_then(|_| cctx.compress2(&mut frame, raw));
+    match ok {
+        Ok(_) => {
+            out.extend_from_slice(&frame);
+            out
+        }
         // In-memory compression does not fail; fall back to a plain object if it ever does.
         Err(_) => encode_envelope(kind, raw),
     }
@@ -382,15 +449,13 @@ pub fn decode_envelope(
     let header = parse_header(id, bytes)?;
     let payload = &bytes[header.payload..];
     let raw = match header.base {
-        None => zstd::stream::decode_all(payload)
-            .map_err(|e| corrupt(format!("cannot decompress: {e}")))?,
+        None => {
+            decompress(payload, None).map_err(|e| corrupt(format!("cannot decompress: {e}")))?
+        }
         Some((base_id, _)) => {
             let prefix = base(&base_id)?;
-            let mut out = Vec::new();
-            zstd::stream::read::Decoder::with_ref_prefix(payload, &prefix)
-                .and_then(|mut d| std::io::Read::read_to_end(&mut d, &mut out))
-                .map_err(|e| corrupt(format!("cannot decompress delta: {e}")))?;
-            out
+            decompress(payload, Some(&prefix))
+                .map_err(|e| corrupt(format!("cannot decompress delta: {e}")))?
         }
     };
     let actual = ObjectId::compute(header.kind, &raw);

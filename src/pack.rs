@@ -42,6 +42,8 @@ pub(crate) struct Location {
 pub(crate) struct PackIndex {
     /// Pack ids, and whether the pack file itself is present.
     pub packs: Vec<(ObjectId, bool)>,
+    /// Open handles of pack files, by position in `packs`.
+    pub files: Vec<std::sync::OnceLock<File>>,
     pub objects: HashMap<ObjectId, Location>,
     loaded: HashSet<String>,
 }
@@ -70,6 +72,7 @@ impl PackIndex {
             let present = dir.join(format!("{stem}.pack")).is_file();
             let n = self.packs.len();
             self.packs.push((pack_id, present));
+            self.files.push(std::sync::OnceLock::new());
             for (id, offset, len) in entries {
                 self.objects.entry(id).or_insert(Location {
                     pack: n,
@@ -129,11 +132,18 @@ pub(crate) fn parse_index(bytes: &[u8], pack_id: &ObjectId) -> Result<Vec<(Objec
     Ok(out)
 }
 
-/// Reads the bytes of one object from a pack file.
-pub(crate) fn read_at(path: &Path, loc: Location) -> std::io::Result<Vec<u8>> {
+/// Reads the bytes of one object from a pack file, through an already open handle if given.
+pub(crate) fn read_at(path: &Path, open: Option<&File>, loc: Location) -> std::io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; loc.len as usize];
+    #[cfg(unix)]
+    if let Some(f) = open {
+        use std::os::unix::fs::FileExt;
+        f.read_exact_at(&mut buf, loc.offset)?;
+        return Ok(buf);
+    }
+    let _ = open;
     let mut f = File::open(path)?;
     f.seek(SeekFrom::Start(loc.offset))?;
-    let mut buf = vec![0u8; loc.len as usize];
     f.read_exact(&mut buf)?;
     Ok(buf)
 }

@@ -13,6 +13,8 @@ use crate::error::{Error, Result};
 use crate::id::{Md5, ObjectId, wandb_digest};
 use crate::names::normalize_path;
 use crate::object::{CommitRecord, FileMeta, Kind, SourceRecord};
+use crate::run::now_ns;
+use crate::statcache::{Entry, StatKey};
 use crate::store::{STORE_DIR_NAME, absolute};
 
 /// Include and exclude globs applied to files found in directory sources, matched against the
@@ -91,6 +93,8 @@ struct Pending {
     content: Content,
     /// The source as the user named it, for error messages.
     origin: String,
+    /// Index of the source (in `sources`) the file came from, for the stat cache.
+    source: Option<usize>,
 }
 
 /// A set of files to commit, each under its display path.
@@ -151,6 +155,7 @@ impl Snapshot {
                 .to_string(),
         };
         let display = normalize_path(&display)?;
+        let source = self.sources.len();
         self.sources.push(SourceRecord {
             path: absolute(path).to_string_lossy().into_owned(),
             display: display.clone(),
@@ -160,6 +165,7 @@ impl Snapshot {
             display,
             Content::File(path.to_path_buf()),
             path.display().to_string(),
+            Some(source),
         )
     }
 
@@ -187,33 +193,57 @@ impl Snapshot {
                 let n = e.file_name();
                 !(e.depth() > 0 && (n == ".git" || n == STORE_DIR_NAME))
             });
-        let mut found = Vec::new();
-        for entry in walk.build() {
-            let entry = entry.map_err(|e| walk_error(dir, e))?;
-            let Some(ft) = entry.file_type() else {
-                continue;
-            };
-            let path = entry.path();
-            let is_file = if ft.is_symlink() {
-                // A link to a file is stored as that file's bytes; links to directories are not
-                // followed (they could loop or leave the directory).
-                fs::metadata(path).is_ok_and(|m| m.is_file())
-            } else {
-                ft.is_file()
-            };
-            if !is_file {
-                continue;
-            }
-            let rel = path.strip_prefix(dir).unwrap_or(path);
-            let rel = rel_to_slash(rel).ok_or_else(|| Error::InvalidPath {
-                path: path.display().to_string(),
-                reason: "the path is not valid UTF-8; exclude it with --exclude".into(),
-            })?;
-            if !self.filter.accepts(&rel) {
-                continue;
-            }
-            found.push((rel, path.to_path_buf()));
+        // Walk on every core: on large trees the walk (and reading .gitignore files) is most
+        // of the cost of a commit whose files are in the stat cache.
+        let found: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+        let failure: std::sync::Mutex<Option<Error>> = std::sync::Mutex::new(None);
+        let filter = &self.filter;
+        walk.build_parallel().run(|| {
+            Box::new(|entry| {
+                use ignore::WalkState;
+                let fail = |e: Error| {
+                    *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                    WalkState::Quit
+                };
+                let entry = match entry {
+                    Ok(e) => e,
+                    Err(e) => return fail(walk_error(dir, e)),
+                };
+                let Some(ft) = entry.file_type() else {
+                    return WalkState::Continue;
+                };
+                let path = entry.path();
+                let is_file = if ft.is_symlink() {
+                    // A link to a file is stored as that file's bytes; links to directories are
+                    // not followed (they could loop or leave the directory).
+                    fs::metadata(path).is_ok_and(|m| m.is_file())
+                } else {
+                    ft.is_file()
+                };
+                if !is_file {
+                    return WalkState::Continue;
+                }
+                let rel = path.strip_prefix(dir).unwrap_or(path);
+                let Some(rel) = rel_to_slash(rel) else {
+                    return fail(Error::InvalidPath {
+                        path: path.display().to_string(),
+                        reason: "the path is not valid UTF-8; exclude it with --exclude".into(),
+                    });
+                };
+                if filter.accepts(&rel) {
+                    found
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push((rel, path.to_path_buf()));
+                }
+                WalkState::Continue
+            })
+        });
+        if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            return Err(e);
         }
+        let found = found.into_inner().unwrap_or_else(|p| p.into_inner());
+        let source = self.sources.len();
         self.sources.push(SourceRecord {
             path: absolute(dir).to_string_lossy().into_owned(),
             display: prefix.clone().unwrap_or_default(),
@@ -226,7 +256,7 @@ impl Snapshot {
             };
             let display = normalize_path(&display)?;
             let origin = path.display().to_string();
-            self.insert(display, Content::File(path), origin)?;
+            self.insert(display, Content::File(path), origin, Some(source))?;
         }
         Ok(())
     }
@@ -271,10 +301,17 @@ impl Snapshot {
             display.clone(),
             Content::Bytes(bytes, executable),
             format!("<generated {display}>"),
+            None,
         )
     }
 
-    fn insert(&mut self, display: String, content: Content, origin: String) -> Result<()> {
+    fn insert(
+        &mut self,
+        display: String,
+        content: Content,
+        origin: String,
+        source: Option<usize>,
+    ) -> Result<()> {
         if let Some(prev) = self.files.get(&display) {
             return Err(Error::DuplicatePath {
                 path: display,
@@ -282,7 +319,14 @@ impl Snapshot {
                 second: origin,
             });
         }
-        self.files.insert(display, Pending { content, origin });
+        self.files.insert(
+            display,
+            Pending {
+                content,
+                origin,
+                source,
+            },
+        );
         Ok(())
     }
 
@@ -336,7 +380,10 @@ impl Snapshot {
         self.check_conflicts()?;
         self.files
             .par_iter()
-            .map(|(path, pending)| Ok((path.clone(), stage_one(staging, path, pending)?)))
+            .map(|(path, pending)| {
+                let root = pending.source.map(|i| self.sources[i].path.as_str());
+                Ok((path.clone(), stage_one(staging, path, pending, root)?))
+            })
             .collect()
     }
 
@@ -352,30 +399,73 @@ impl Snapshot {
     }
 }
 
-fn stage_one(staging: Option<&Staging<'_>>, path: &str, pending: &Pending) -> Result<FileMeta> {
+fn stage_one(
+    staging: Option<&Staging<'_>>,
+    path: &str,
+    pending: &Pending,
+    root: Option<&str>,
+) -> Result<FileMeta> {
     let read;
     let (data, executable): (&[u8], bool) = match &pending.content {
         Content::Bytes(b, x) => (b, *x),
         Content::File(p) => {
-            read = fs::read(p).map_err(|e| Error::io("cannot read", p, e))?;
             let meta = fs::metadata(p).map_err(|e| Error::io("cannot read", p, e))?;
-            (&read, is_executable(&meta))
+            let executable = is_executable(&meta);
+            let key = StatKey::of(&meta);
+            let cache = staging.and_then(|s| Some((s, s.stat_cache()?, root?, absolute(p))));
+            if let Some((st, cache, root, abs)) = &cache
+                && let Some((id, md5)) = cache.lookup(root, abs, &key)
+                && st.has_blob(&id)
+            {
+                return Ok(FileMeta {
+                    id,
+                    size: key.size,
+                    md5,
+                    executable,
+                });
+            }
+            let read_at_ns = now_ns();
+            read = fs::read(p).map_err(|e| Error::io("cannot read", p, e))?;
+            let meta = hash_file(&read, executable);
+            if let Some((st, cache, root, abs)) = &cache {
+                st.put_blob(path, meta.id, &read)?;
+                // Remember it only if the file did not change while it was read.
+                if fs::metadata(p).is_ok_and(|m| StatKey::of(&m) == key) {
+                    cache.record(
+                        root,
+                        abs,
+                        Entry {
+                            key,
+                            read_at_ns,
+                            id: meta.id,
+                            md5: meta.md5,
+                        },
+                    );
+                }
+                return Ok(meta);
+            }
+            (&read, executable)
         }
     };
+    let meta = hash_file(data, executable);
+    if let Some(staging) = staging {
+        staging.put_blob(path, meta.id, data)?;
+    }
+    Ok(meta)
+}
+
+fn hash_file(data: &[u8], executable: bool) -> FileMeta {
     let (id, md5) = if data.len() >= 1 << 20 {
         rayon::join(|| ObjectId::compute(Kind::Blob, data), || Md5::of(data))
     } else {
         (ObjectId::compute(Kind::Blob, data), Md5::of(data))
     };
-    if let Some(staging) = staging {
-        staging.put_blob(path, id, data)?;
-    }
-    Ok(FileMeta {
+    FileMeta {
         id,
         size: data.len() as u64,
         md5,
         executable,
-    })
+    }
 }
 
 /// Whether a file's mode has an executable bit.

@@ -12,10 +12,11 @@
 //! ```
 
 use std::collections::BTreeSet;
+use std::collections::{HashMap, VecDeque};
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
@@ -39,6 +40,41 @@ const FORMAT_PREFIX: &str = "codever-store-format ";
 pub struct Store {
     root: PathBuf,
     packs: Arc<RwLock<PackIndex>>,
+    recent: Arc<Mutex<RecentObjects>>,
+}
+
+/// Verified objects read recently (delta bases are read again and again along chains, and by
+/// diff, log and blame walking consecutive versions). Bounded in bytes, oldest out first.
+#[derive(Debug, Default)]
+struct RecentObjects {
+    map: HashMap<ObjectId, (Kind, Arc<Vec<u8>>, u8)>,
+    order: VecDeque<ObjectId>,
+    bytes: usize,
+}
+
+const RECENT_BYTES: usize = 32 << 20;
+
+impl RecentObjects {
+    fn get(&self, id: &ObjectId) -> Option<(Kind, Arc<Vec<u8>>, u8)> {
+        self.map.get(id).cloned()
+    }
+
+    fn put(&mut self, id: ObjectId, kind: Kind, raw: Arc<Vec<u8>>, depth: u8) {
+        if raw.len() > RECENT_BYTES / 8 || self.map.contains_key(&id) {
+            return;
+        }
+        self.bytes += raw.len();
+        self.map.insert(id, (kind, raw, depth));
+        self.order.push_back(id);
+        while self.bytes > RECENT_BYTES {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            if let Some((_, r, _)) = self.map.remove(&old) {
+                self.bytes -= r.len();
+            }
+        }
+    }
 }
 
 impl Store {
@@ -107,6 +143,7 @@ impl Store {
         Store {
             root: absolute(root),
             packs: Arc::new(RwLock::new(PackIndex::default())),
+            recent: Arc::new(Mutex::new(RecentObjects::default())),
         }
     }
 
@@ -115,6 +152,20 @@ impl Store {
     pub(crate) fn note_new_pack(&self) -> Result<bool> {
         let mut idx = self.packs.write().unwrap_or_else(|e| e.into_inner());
         idx.refresh(&self.root.join("packs"))
+    }
+
+    /// Reads from a pack through a handle kept open for the life of this `Store`.
+    fn read_packed(&self, path: &Path, loc: Location) -> io::Result<Vec<u8>> {
+        let idx = self.packs.read().unwrap_or_else(|e| e.into_inner());
+        let handle = idx.files.get(loc.pack).and_then(|cell| {
+            if cell.get().is_none()
+                && let Ok(f) = fs::File::open(path)
+            {
+                let _ = cell.set(f);
+            }
+            cell.get()
+        });
+        pack::read_at(path, handle, loc)
     }
 
     fn pack_location(&self, id: &ObjectId) -> Option<(PathBuf, Location, bool)> {
@@ -183,7 +234,7 @@ impl Store {
             found = self.pack_location(id);
         }
         match found {
-            Some((pack, loc, _)) => match pack::read_at(&pack, loc) {
+            Some((pack, loc, _)) => match self.read_packed(&pack, loc) {
                 Ok(b) => Ok(b),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     Err(Error::MissingObject { id: *id })
@@ -223,6 +274,11 @@ impl Store {
         self.write_object(T::KIND, &value.encode())
     }
 
+    /// How an object is stored: its kind and, for a delta, its base and depth (not verified).
+    pub fn object_header(&self, id: &ObjectId) -> Result<crate::object::Header> {
+        parse_header(*id, &self.object_bytes(id)?)
+    }
+
     /// Reads and verifies an object, returning its kind and raw content.
     pub fn read_object(&self, id: &ObjectId) -> Result<(Kind, Vec<u8>)> {
         self.read_budget(id, MAX_DELTA_DEPTH + 1)
@@ -243,6 +299,9 @@ impl Store {
                 reason: "delta chain longer than allowed".into(),
             });
         }
+        if let Some((kind, raw, depth)) = self.recent().get(id) {
+            return Ok((kind, raw.as_ref().clone(), depth));
+        }
         let bytes = self.object_bytes(id)?;
         let header = parse_header(*id, &bytes)?;
         let depth = header.base.map_or(0, |(_, d)| d);
@@ -257,7 +316,22 @@ impl Store {
                 Err(e) => Err(e),
             }
         })?;
+        // Only delta-encoded objects and their bases are worth keeping: they are what chains
+        // read again.
+        if depth > 0 || kind == Kind::Blob {
+            let raw = Arc::new(raw);
+            self.recent().put(*id, kind, Arc::clone(&raw), depth);
+            return Ok((
+                kind,
+                Arc::try_unwrap(raw).unwrap_or_else(|r| r.as_ref().clone()),
+                depth,
+            ));
+        }
         Ok((kind, raw, depth))
+    }
+
+    fn recent(&self) -> std::sync::MutexGuard<'_, RecentObjects> {
+        self.recent.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Reads an object that must be of `kind`.

@@ -11,3 +11,4 @@ mod fsck;
 mod git;
 mod merge;
 mod props;
+mod storage;

@@ -1,0 +1,251 @@
+//! The stat cache: re-committing an unchanged tree costs `stat` calls, not reads.
+//!
+//! For each file read during a commit it remembers (size, mtime, ctime, inode, device, mode) and
+//! the content's BLAKE3 id and MD5. A later commit trusts an entry only when every one of those
+//! stat fields is unchanged **and** the file's mtime and ctime were at least [`RACY_MARGIN_NS`]
+//! older than the moment its content was read (git's "racy clean" problem: a file changed again
+//! within the timestamp granularity of its first read would otherwise look unchanged).
+//!
+//! Machine-local (`local/statcache/`), one shard per source root so a small commit never loads the
+//! entries of a large tree, checksummed, rebuilt when damaged, never needed for correctness: a
+//! trusted entry is still only used when the store holds its object.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::{Md5, ObjectId};
+use crate::store::Store;
+
+/// How much older than the read a file's timestamps must be for its entry to be trusted: covers
+/// coarse filesystem timestamps (2 s on FAT) and small clock differences on network filesystems.
+pub const RACY_MARGIN_NS: i64 = 2_000_000_000;
+const MAGIC: &[u8; 4] = b"CDVS";
+const VERSION: u8 = 1;
+
+/// The stat fields that must be unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatKey {
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, ns since the epoch.
+    pub mtime_ns: i64,
+    /// Status change time, ns since the epoch.
+    pub ctime_ns: i64,
+    /// Inode number.
+    pub ino: u64,
+    /// Device number.
+    pub dev: u64,
+    /// Mode bits.
+    pub mode: u32,
+}
+
+impl StatKey {
+    /// The key of a file's metadata.
+    pub fn of(meta: &fs::Metadata) -> StatKey {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            StatKey {
+                size: meta.len(),
+                mtime_ns: meta.mtime().saturating_mul(1_000_000_000) + meta.mtime_nsec(),
+                ctime_ns: meta.ctime().saturating_mul(1_000_000_000) + meta.ctime_nsec(),
+                ino: meta.ino(),
+                dev: meta.dev(),
+                mode: meta.mode(),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let ns = |t: std::io::Result<std::time::SystemTime>| {
+                t.ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos() as i64)
+            };
+            StatKey {
+                size: meta.len(),
+                mtime_ns: ns(meta.modified()),
+                ctime_ns: ns(meta.created()),
+                ino: 0,
+                dev: 0,
+                mode: meta.permissions().readonly() as u32,
+            }
+        }
+    }
+}
+
+/// One remembered file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Stat fields when it was read.
+    pub key: StatKey,
+    /// When its content was read (ns since the epoch, taken before reading).
+    pub read_at_ns: i64,
+    /// Blob id of the content.
+    pub id: ObjectId,
+    /// MD5 of the content.
+    pub md5: Md5,
+}
+
+impl Entry {
+    /// Whether this entry may stand for a file whose stat is now `now`.
+    pub fn trusted_for(&self, now: &StatKey) -> bool {
+        self.key == *now
+            && self.key.mtime_ns < self.read_at_ns - RACY_MARGIN_NS
+            && self.key.ctime_ns < self.read_at_ns - RACY_MARGIN_NS
+    }
+}
+
+type Shard = HashMap<String, Entry>;
+
+/// The cache for the sources of one commit.
+pub(crate) struct StatCache {
+    dir: PathBuf,
+    shards: HashMap<String, Shard>,
+    updates: Mutex<HashMap<String, Vec<(String, Entry)>>>,
+}
+
+fn shard_name(source_root: &str) -> String {
+    blake3::hash(source_root.as_bytes()).to_hex()[..32].to_string()
+}
+
+impl StatCache {
+    /// Loads the shards of the given source roots.
+    pub fn load<'a>(store: &Store, roots: impl IntoIterator<Item = &'a str>) -> StatCache {
+        let dir = store.root().join("local/statcache");
+        let mut shards = HashMap::new();
+        for root in roots {
+            let name = shard_name(root);
+            if shards.contains_key(&name) {
+                continue;
+            }
+            let shard = read_shard(&dir.join(&name)).unwrap_or_default();
+            shards.insert(name, shard);
+        }
+        StatCache {
+            dir,
+            shards,
+            updates: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The remembered content of `path` (under source root `root`), if trusted for `now`.
+    pub fn lookup(&self, root: &str, path: &Path, now: &StatKey) -> Option<(ObjectId, Md5)> {
+        let e = self.shards.get(&shard_name(root))?.get(path.to_str()?)?;
+        e.trusted_for(now).then_some((e.id, e.md5))
+    }
+
+    /// Remembers what was read.
+    pub fn record(&self, root: &str, path: &Path, entry: Entry) {
+        let Some(p) = path.to_str() else { return };
+        let mut u = self.updates.lock().unwrap_or_else(|e| e.into_inner());
+        u.entry(shard_name(root))
+            .or_default()
+            .push((p.to_string(), entry));
+    }
+
+    /// Writes the shards that changed (best effort: the cache is an optimisation).
+    pub fn save(self) {
+        let updates = self.updates.into_inner().unwrap_or_else(|e| e.into_inner());
+        if updates.is_empty() || fs::create_dir_all(&self.dir).is_err() {
+            return;
+        }
+        let mut shards = self.shards;
+        for (name, entries) in updates {
+            let shard = shards.entry(name.clone()).or_default();
+            for (p, e) in entries {
+                shard.insert(p, e);
+            }
+            write_shard(&self.dir, &name, shard);
+        }
+    }
+}
+
+fn read_shard(path: &Path) -> Option<Shard> {
+    let bytes = fs::read(path).ok()?;
+    if bytes.len() < 5 + 32 || &bytes[..4] != MAGIC || bytes[4] != VERSION {
+        return None;
+    }
+    let (body, sum) = bytes.split_at(bytes.len() - 32);
+    if blake3::hash(body).as_bytes() != sum {
+        return None;
+    }
+    postcard::from_bytes::<Vec<(String, Entry)>>(&body[5..])
+        .ok()
+        .map(|v| v.into_iter().collect())
+}
+
+fn write_shard(dir: &Path, name: &str, shard: &Shard) {
+    let entries: Vec<(&String, &Entry)> = shard.iter().collect();
+    let Ok(body) = postcard::to_stdvec(&entries) else {
+        return;
+    };
+    let mut bytes = Vec::with_capacity(body.len() + 37);
+    bytes.extend_from_slice(MAGIC);
+    bytes.push(VERSION);
+    bytes.extend_from_slice(&body);
+    let sum = blake3::hash(&bytes);
+    bytes.extend_from_slice(sum.as_bytes());
+    // Temp file + rename, no fsync: a lost cache is only rebuilt.
+    let Ok(mut tmp) = tempfile::Builder::new().prefix(".stat").tempfile_in(dir) else {
+        return;
+    };
+    if tmp.write_all(&bytes).is_ok() {
+        let _ = tmp.persist(dir.join(name));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(mtime_ns: i64) -> StatKey {
+        StatKey {
+            size: 10,
+            mtime_ns,
+            ctime_ns: mtime_ns,
+            ino: 1,
+            dev: 1,
+            mode: 0o100644,
+        }
+    }
+
+    fn entry(k: StatKey, read_at_ns: i64) -> Entry {
+        Entry {
+            key: k,
+            read_at_ns,
+            id: ObjectId::from_bytes([1; 32]),
+            md5: Md5::from_bytes([2; 16]),
+        }
+    }
+
+    /// The racy case: a file read in the same timestamp tick as its last modification is never
+    /// trusted, even when its stat is unchanged later (it may have been rewritten within the tick).
+    #[test]
+    fn racy_entries_are_not_trusted() {
+        let t = 1_700_000_000_000_000_000;
+        // Modified at t, read 1 ms later: racy.
+        assert!(!entry(key(t), t + 1_000_000).trusted_for(&key(t)));
+        // Modified at t, read 3 s later: trusted while the stat is unchanged.
+        let e = entry(key(t), t + 3_000_000_000);
+        assert!(e.trusted_for(&key(t)));
+        // Any stat change means re-reading.
+        assert!(!e.trusted_for(&key(t + 1)));
+        assert!(!e.trusted_for(&StatKey { size: 11, ..key(t) }));
+        assert!(!e.trusted_for(&StatKey { ino: 2, ..key(t) }));
+        assert!(!e.trusted_for(&StatKey {
+            mode: 0o100755,
+            ..key(t)
+        }));
+        // A ctime in the racy window is enough to distrust it.
+        let k = StatKey {
+            ctime_ns: t + 2_500_000_000,
+            ..key(t)
+        };
+        assert!(!entry(k, t + 3_000_000_000).trusted_for(&k));
+    }
+}

@@ -1,0 +1,322 @@
+//! Storage for speed and size: packs, deltas, the stat cache. Behaviour must not change.
+
+use std::fs;
+use std::path::Path;
+
+use codever::object::{Kind, MAX_DELTA_DEPTH};
+use codever::{ArtifactKey, CommitOptions, Snapshot, Spec, Store, capture_run};
+
+use crate::common::{codever, copy_missing, json, read_tree, run_ok, write};
+
+fn commit_dir(store: &Store, dir: &Path, run: &str) -> codever::CommitOutcome {
+    let mut s = Snapshot::default();
+    s.add_dir(dir, None).unwrap();
+    store
+        .commit(
+            &ArtifactKey::new("code", "repo").unwrap(),
+            &s,
+            &capture_run(run, Path::new("/")).unwrap(),
+            &CommitOptions::default(),
+        )
+        .unwrap()
+}
+
+fn files_in(dir: &Path) -> usize {
+    fs::read_dir(dir).map_or(0, |d| d.count())
+}
+
+#[test]
+fn a_large_commit_is_one_pack_and_reads_back_identically() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::init(&tmp.path().join("p")).unwrap();
+    let src = tmp.path().join("src");
+    for i in 0..100 {
+        write(
+            &src,
+            &format!("pkg{}/m{i}.py", i % 7),
+            format!("x = {i}\n").as_bytes(),
+        );
+    }
+    let o = commit_dir(&store, &src, "r1");
+    let packs = store.root().join("packs");
+    assert_eq!(files_in(&packs), 2, "one .pack and one .idx");
+    // Only the run and commit records are loose.
+    let loose: usize = fs::read_dir(store.root().join("objects"))
+        .unwrap()
+        .map(|d| files_in(&d.unwrap().path()))
+        .sum();
+    assert_eq!(loose, 2);
+    let out = tmp.path().join("out");
+    store.checkout(&o.tree, &out, false).unwrap();
+    assert_eq!(read_tree(&out), read_tree(&src));
+    let r = store.fsck().unwrap();
+    assert!(r.corrupt.is_empty() && r.missing.is_empty(), "{r:?}");
+    assert_eq!(r.objects, 100 + 8 + 2); // blobs, trees, records
+}
+
+#[test]
+fn a_damaged_pack_is_corruption_and_a_missing_one_is_not_yet_synced() {
+    let tmp = tempfile::tempdir().unwrap();
+    codever().arg("init").arg(tmp.path()).assert().success();
+    let store = tmp.path().join(".codever");
+    let src = tmp.path().join("src");
+    for i in 0..40 {
+        write(
+            &src,
+            &format!("m{i:02}.py"),
+            format!("value = {i}\n").repeat(20).as_bytes(),
+        );
+    }
+    run_ok(
+        &store,
+        &[
+            "commit",
+            "repo",
+            "--type",
+            "code",
+            src.to_str().unwrap(),
+            "--run",
+            "r",
+        ],
+    );
+    let pack = fs::read_dir(store.join("packs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "pack"))
+        .unwrap();
+    let good = fs::read(&pack).unwrap();
+
+    // Damage one byte of the first entry's payload: blobs are staged before trees, so it is a
+    // blob (pack header 5 bytes, entry length 4, object header 7).
+    let mut bad = good.clone();
+    bad[5 + 4 + 7 + 6] ^= 0x40;
+    fs::write(&pack, &bad).unwrap();
+    let out = codever()
+        .arg("--store")
+        .arg(&store)
+        .arg("fsck")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("does not hash to its name"), "{text}");
+    // The damaged object is never served; the others still are, byte for byte.
+    let mut refused = 0;
+    for i in 0..40 {
+        let out = codever()
+            .arg("--store")
+            .arg(&store)
+            .args(["cat", "repo", &format!("m{i:02}.py")])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            assert_eq!(out.stdout, format!("value = {i}\n").repeat(20).into_bytes());
+        } else {
+            assert!(String::from_utf8_lossy(&out.stderr).contains("is corrupt"));
+            assert!(out.stdout.is_empty());
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 1);
+
+    // The index arrived, the pack did not: missing, not corrupt.
+    fs::remove_file(&pack).unwrap();
+    let f = json(&store, &["fsck"]);
+    assert_eq!(f["corrupt"].as_array().unwrap().len(), 0, "{f}");
+    assert!(!f["missing"].as_array().unwrap().is_empty(), "{f}");
+    codever()
+        .arg("--store")
+        .arg(&store)
+        .args(["cat", "repo", "m00.py"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("not yet synced"));
+    // It arrives: all is well again.
+    fs::write(&pack, &good).unwrap();
+    assert_eq!(json(&store, &["fsck", "--strict"])["ok"], true);
+}
+
+#[test]
+fn edits_are_stored_as_deltas_with_bounded_chains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::init(&tmp.path().join("p")).unwrap();
+    let src = tmp.path().join("src");
+    let mut body: String = (0..300)
+        .map(|i| format!("    w{i} = layer({i}, {})\n", i * 37 % 101))
+        .collect();
+    let mut contents = Vec::new();
+    for v in 0..(usize::from(MAX_DELTA_DEPTH) + 6) {
+        body.push_str(&format!("    extra_{v} = {v}\n"));
+        write(&src, "model.py", body.as_bytes());
+        let o = commit_dir(&store, &src, &format!("r{v}"));
+        assert_eq!(o.version, v);
+        contents.push(body.clone());
+    }
+    let (h, _) = store.resolve(&Spec::parse("repo").unwrap()).unwrap();
+    let mut depths = Vec::new();
+    for (v, content) in h.versions.iter().zip(&contents) {
+        let files = codever::flatten(&store, &v.tree).unwrap();
+        let id = files[0].1.id;
+        assert_eq!(store.read_blob(&id).unwrap(), content.as_bytes());
+        depths.push(store.object_header(&id).unwrap().base.map_or(0, |b| b.1));
+    }
+    assert_eq!(depths[0], 0);
+    assert_eq!(depths[1], 1);
+    assert!(depths.iter().all(|d| *d <= MAX_DELTA_DEPTH), "{depths:?}");
+    assert!(depths.contains(&MAX_DELTA_DEPTH), "{depths:?}");
+    // A chain that reached the cap starts again from a whole object.
+    assert!(
+        depths
+            .windows(2)
+            .any(|w| w[0] == MAX_DELTA_DEPTH && w[1] == 0),
+        "{depths:?}"
+    );
+    assert!(store.fsck().unwrap().corrupt.is_empty());
+}
+
+#[test]
+fn a_delta_whose_base_has_not_arrived_is_not_yet_synced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::init(&tmp.path().join("p")).unwrap();
+    let src = tmp.path().join("src");
+    let base: String = (0..100)
+        .map(|i| format!("line {i} {}\n", i * 13 % 7))
+        .collect();
+    write(&src, "a.py", base.as_bytes());
+    commit_dir(&store, &src, "r0");
+    write(&src, "a.py", format!("{base}more\n").as_bytes());
+    commit_dir(&store, &src, "r1");
+    let base_id = codever::ObjectId::compute(Kind::Blob, base.as_bytes());
+    fs::remove_file(store.object_path(&base_id)).unwrap();
+    // As another process (or machine) sees the store.
+    let store = Store::open(store.root()).unwrap();
+    let (h, _) = store.resolve(&Spec::parse("repo:v1").unwrap()).unwrap();
+    let files = codever::flatten(&store, &h.versions[1].tree).unwrap();
+    assert!(matches!(
+        store.read_blob(&files[0].1.id),
+        Err(codever::Error::MissingObject { .. })
+    ));
+    let r = store.fsck().unwrap();
+    assert!(r.corrupt.is_empty(), "{r:?}");
+    assert_eq!(r.missing.len(), 1);
+    assert_eq!(r.missing[0].id, base_id);
+}
+
+/// An edit in the same timestamp tick as the previous commit's read must still be seen, even
+/// with the size and mtime made identical.
+#[test]
+fn the_stat_cache_never_hides_an_edit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::init(&tmp.path().join("p")).unwrap();
+    let src = tmp.path().join("src");
+    write(&src, "a.py", b"lr = 1\n");
+    let mtime = fs::metadata(src.join("a.py")).unwrap().modified().unwrap();
+    assert_eq!(commit_dir(&store, &src, "r0").version, 0);
+    // Same size, same mtime, new content, right away.
+    write(&src, "a.py", b"lr = 2\n");
+    fs::File::options()
+        .write(true)
+        .open(src.join("a.py"))
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let o = commit_dir(&store, &src, "r1");
+    assert_eq!((o.version, o.new), (1, true));
+
+    // An old file: its entry is trusted while nothing changes, and an edit is still seen.
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    write(&src, "b.py", b"hidden = 64\n");
+    fs::File::options()
+        .write(true)
+        .open(src.join("b.py"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    fs::File::options()
+        .write(true)
+        .open(src.join("a.py"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let o = commit_dir(&store, &src, "r2");
+    assert!(o.new);
+    assert!(!commit_dir(&store, &src, "r3").new);
+    write(&src, "b.py", b"hidden = 32\n");
+    fs::File::options()
+        .write(true)
+        .open(src.join("b.py"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let o = commit_dir(&store, &src, "r4");
+    assert!(o.new);
+    let files = codever::flatten(&store, &o.tree).unwrap();
+    assert_eq!(store.read_blob(&files[1].1.id).unwrap(), b"hidden = 32\n");
+}
+
+#[test]
+fn packed_forks_merge_without_loss() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("base");
+    codever().arg("init").arg(&base).assert().success();
+    let base_store = base.join(".codever");
+    let src = tmp.path().join("src");
+    for i in 0..30 {
+        write(&src, &format!("m{i}.py"), format!("v = {i}\n").as_bytes());
+    }
+    run_ok(
+        &base_store,
+        &[
+            "commit",
+            "repo",
+            "--type",
+            "code",
+            src.to_str().unwrap(),
+            "--run",
+            "r0",
+        ],
+    );
+    let (m1, m2) = (tmp.path().join("m1"), tmp.path().join("m2"));
+    for m in [&m1, &m2] {
+        fs::create_dir_all(m).unwrap();
+        copy_missing(&base_store, m);
+    }
+    for (m, tag) in [(&m1, "one"), (&m2, "two")] {
+        let s = tmp.path().join(tag);
+        for i in 0..30 {
+            write(
+                &s,
+                &format!("m{i}.py"),
+                format!("v = {i} # {tag}\n").as_bytes(),
+            );
+        }
+        run_ok(
+            m,
+            &[
+                "commit",
+                "repo",
+                "--type",
+                "code",
+                s.to_str().unwrap(),
+                "--run",
+                tag,
+            ],
+        );
+    }
+    let copy = tmp.path().join("m1copy");
+    fs::create_dir_all(&copy).unwrap();
+    copy_missing(&m1, &copy);
+    copy_missing(&m2, &m1);
+    copy_missing(&copy, &m2);
+    assert_eq!(
+        json(&m1, &["versions", "repo"]),
+        json(&m2, &["versions", "repo"])
+    );
+    assert_eq!(
+        json(&m1, &["versions", "repo"]).as_array().unwrap().len(),
+        3
+    );
+    for m in [&m1, &m2] {
+        assert_eq!(json(m, &["fsck", "--strict"])["ok"], true);
+    }
+}
