@@ -8,10 +8,10 @@
 //! File layout: magic `CDVC`, version byte, postcard `Vec<(ObjectId, CachedRecord)>`, then the
 //! 32-byte BLAKE3 of everything before it.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::fs;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -39,20 +39,45 @@ fn cache_path(store: &Store, key: &ArtifactKey) -> PathBuf {
 }
 
 /// Reads the cache of `key`; anything unreadable is an empty cache.
-pub(crate) fn load(store: &Store, key: &ArtifactKey) -> HashMap<ObjectId, CachedRecord> {
-    let Ok(bytes) = fs::read(cache_path(store, key)) else {
-        return HashMap::new();
+pub(crate) fn load(store: &Store, key: &ArtifactKey) -> FxHashMap<ObjectId, CachedRecord> {
+    let Some(body) = read_checked(&cache_path(store, key)) else {
+        return FxHashMap::default();
     };
+    match postcard::from_bytes::<Vec<(ObjectId, CachedRecord)>>(&body) {
+        Ok(v) => v.into_iter().filter(|(_, r)| belongs(r, key)).collect(),
+        Err(_) => FxHashMap::default(),
+    }
+}
+
+/// The body of a checksummed cache file (magic, version, body, BLAKE3 of all before it), or
+/// None if it is absent, damaged or of another version.
+pub(crate) fn read_checked(path: &Path) -> Option<Vec<u8>> {
+    let bytes = fs::read(path).ok()?;
     if bytes.len() < 5 + 32 || &bytes[..4] != MAGIC || bytes[4] != VERSION {
-        return HashMap::new();
+        return None;
     }
     let (body, sum) = bytes.split_at(bytes.len() - 32);
-    if blake3::hash(body).as_bytes() != sum {
-        return HashMap::new();
+    (blake3::hash(body).as_bytes() == sum).then(|| body[5..].to_vec())
+}
+
+/// Writes a checksummed cache file atomically (temp file + rename, no fsync: a lost cache is
+/// rebuilt). Failures are ignored: caches are only an optimisation.
+pub(crate) fn write_checked(path: &Path, body: &[u8]) {
+    let mut bytes = Vec::with_capacity(body.len() + 37);
+    bytes.extend_from_slice(MAGIC);
+    bytes.push(VERSION);
+    bytes.extend_from_slice(body);
+    let sum = blake3::hash(&bytes);
+    bytes.extend_from_slice(sum.as_bytes());
+    let Some(dir) = path.parent() else { return };
+    if fs::create_dir_all(dir).is_err() {
+        return;
     }
-    match postcard::from_bytes::<Vec<(ObjectId, CachedRecord)>>(&body[5..]) {
-        Ok(v) => v.into_iter().filter(|(_, r)| belongs(r, key)).collect(),
-        Err(_) => HashMap::new(),
+    let Ok(mut tmp) = tempfile::Builder::new().prefix(".cache").tempfile_in(dir) else {
+        return;
+    };
+    if tmp.write_all(&bytes).is_ok() {
+        let _ = tmp.persist(path);
     }
 }
 
@@ -64,28 +89,9 @@ fn belongs(r: &CachedRecord, key: &ArtifactKey) -> bool {
     *t == key.artifact_type && *n == key.name
 }
 
-/// Replaces the cache of `key`. Failures are ignored: the cache is only an optimisation.
+/// Replaces the cache of `key`.
 pub(crate) fn save(store: &Store, key: &ArtifactKey, records: &[(ObjectId, CachedRecord)]) {
-    let Ok(body) = postcard::to_stdvec(records) else {
-        return;
-    };
-    let mut bytes = Vec::with_capacity(body.len() + 37);
-    bytes.extend_from_slice(MAGIC);
-    bytes.push(VERSION);
-    bytes.extend_from_slice(&body);
-    let sum = blake3::hash(&bytes);
-    bytes.extend_from_slice(sum.as_bytes());
-    let path = cache_path(store, key);
-    let Some(dir) = path.parent() else { return };
-    if fs::create_dir_all(dir).is_err() {
-        return;
-    }
-    // Temp file + rename so readers never see half a cache; no fsync: after a crash a lost or
-    // stale cache is simply rebuilt.
-    let Ok(mut tmp) = tempfile::Builder::new().prefix(".cache").tempfile_in(dir) else {
-        return;
-    };
-    if tmp.write_all(&bytes).is_ok() {
-        let _ = tmp.persist(&path);
+    if let Ok(body) = postcard::to_stdvec(records) {
+        write_checked(&cache_path(store, key), &body);
     }
 }

@@ -1,7 +1,7 @@
 //! What users compare: two versions, a version and the files on disk, two runs; the history of
 //! an artifact or of one file in it; and blame ("which run changed this line?").
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use similar::DiffOp;
@@ -15,7 +15,7 @@ use crate::history::{ArtifactKey, CommitInfo, History};
 use crate::id::ObjectId;
 use crate::names::normalize_path;
 use crate::store::Store;
-use crate::tree::flatten;
+use crate::tree::{ChangeCounts, flatten};
 
 /// One artifact in a comparison of two runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -230,6 +230,68 @@ impl Store {
                 text: text.to_vec(),
             })
             .collect())
+    }
+
+    /// What each version changed against the version before it (v0 against nothing), in file
+    /// counts; `None` where a tree has not been synced yet. Pairs already counted are kept in a
+    /// machine-local cache, so listing a long history does not walk every tree again.
+    pub fn version_changes(&self, history: &History) -> Vec<Option<ChangeCounts>> {
+        let path = self
+            .root()
+            .join("local/cache/changes")
+            .join(&history.key.artifact_type)
+            .join(&history.key.name);
+        type Pair = (Option<ObjectId>, ObjectId, [u64; 3]);
+        let mut known: HashMap<(Option<ObjectId>, ObjectId), [u64; 3]> =
+            crate::cache::read_checked(&path)
+                .and_then(|b| postcard::from_bytes::<Vec<Pair>>(&b).ok())
+                .map(|v| v.into_iter().map(|(a, b, c)| ((a, b), c)).collect())
+                .unwrap_or_default();
+        let opts = DiffOptions {
+            names_only: true,
+            rename_threshold: None,
+            ..DiffOptions::default()
+        };
+        let objects = Objects::new(self);
+        let mut added = false;
+        let mut out = Vec::with_capacity(history.versions.len());
+        for (i, v) in history.versions.iter().enumerate() {
+            let prev = i.checked_sub(1).map(|p| history.versions[p].tree);
+            let counts = match known.get(&(prev, v.tree)) {
+                Some(c) => Some(*c),
+                None => diff_trees(&objects, prev, Some(v.tree), &opts)
+                    .ok()
+                    .map(|d| {
+                        let mut c = [0u64; 3];
+                        for f in &d.files {
+                            match f.status {
+                                Status::Added => c[0] += 1,
+                                Status::Modified => c[1] += 1,
+                                Status::Deleted => c[2] += 1,
+                                Status::Renamed => {
+                                    c[0] += 1;
+                                    c[2] += 1;
+                                }
+                            }
+                        }
+                        known.insert((prev, v.tree), c);
+                        added = true;
+                        c
+                    }),
+            };
+            out.push(counts.map(|c| ChangeCounts {
+                added: c[0] as usize,
+                modified: c[1] as usize,
+                deleted: c[2] as usize,
+            }));
+        }
+        if added {
+            let pairs: Vec<Pair> = known.into_iter().map(|((a, b), c)| (a, b, c)).collect();
+            if let Ok(body) = postcard::to_stdvec(&pairs) {
+                crate::cache::write_checked(&path, &body);
+            }
+        }
+        out
     }
 
     /// Normalises `path` and checks that version `index` has it.

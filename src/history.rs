@@ -6,7 +6,9 @@
 //! Because nothing here depends on which machine wrote a record first, two stores merged by
 //! copying files yield the same version list on both sides.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 use std::fmt;
 
 use rayon::prelude::*;
@@ -17,6 +19,9 @@ use crate::id::{Md5, ObjectId};
 use crate::names::{validate_alias, validate_name};
 use crate::object::{AliasRecord, CommitRecord, Kind, Structured};
 use crate::store::Store;
+
+/// How many records missing from the record cache make it worth rewriting.
+const CACHE_REWRITE_AFTER: usize = 32;
 
 /// An artifact's identity: its type and name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -249,7 +254,7 @@ impl Store {
     ) -> Result<History> {
         let ids = self.markers(&self.artifact_dir(&key.artifact_type, &key.name))?;
         let mut cached = cache::load(self, key);
-        let cached_before = cached.len();
+        let in_cache_file: rustc_hash::FxHashSet<ObjectId> = cached.keys().copied().collect();
         cached.extend(known);
         let to_read: Vec<ObjectId> = ids
             .iter()
@@ -275,9 +280,18 @@ impl Store {
         // not marked is not part of the store yet).
         let records: Vec<(ObjectId, CachedRecord)> = ids
             .iter()
-            .filter_map(|id| cached.get(id).map(|r| (*id, r.clone())))
+            .filter_map(|id| cached.remove(id).map(|r| (*id, r)))
             .collect();
-        if records.len() != cached_before || cached.len() != cached_before {
+        // Rewriting the cache costs as much as reading it, so it is rewritten only once enough
+        // marked records are missing from it (fewer are read from their objects each time), or
+        // when it holds records whose markers are gone.
+        let from_file = records
+            .iter()
+            .filter(|(id, _)| in_cache_file.contains(id))
+            .count();
+        let missing_from_file = records.len() - from_file;
+        let stale = in_cache_file.len() - from_file;
+        if missing_from_file >= CACHE_REWRITE_AFTER || stale > 0 {
             cache::save(self, key, &records);
         }
         let mut commits = Vec::new();
@@ -346,7 +360,7 @@ fn derive(
         .iter()
         .max_by_key(|c| c.order_key())
         .map(|c| c.record.tree);
-    let mut by_tree: HashMap<ObjectId, Vec<CommitInfo>> = HashMap::new();
+    let mut by_tree: FxHashMap<ObjectId, Vec<CommitInfo>> = FxHashMap::default();
     for c in commits {
         by_tree.entry(c.record.tree).or_default().push(c);
     }
@@ -366,7 +380,8 @@ fn derive(
             aliases: Vec::new(),
         })
         .collect();
-    let index_of: HashMap<ObjectId, usize> = versions.iter().map(|v| (v.tree, v.number)).collect();
+    let index_of: FxHashMap<ObjectId, usize> =
+        versions.iter().map(|v| (v.tree, v.number)).collect();
     let latest = latest_tree.and_then(|t| index_of.get(&t).copied());
 
     let mut newest: BTreeMap<String, (i64, ObjectId, ObjectId)> = BTreeMap::new();

@@ -64,4 +64,4 @@ pub use object::{FileMeta, RunRecord};
 pub use run::{RunArtifact, RunView, capture_run, new_run_id};
 pub use snapshot::{Filter, ManifestEntry, Snapshot};
 pub use store::Store;
-pub use tree::{ChangeCounts, change_counts, flatten};
+pub use tree::{ChangeCounts, flatten};

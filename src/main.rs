@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use codever::diff::DiffOptions;
 use codever::{
     ArtifactKey, CommitOptions, Error, History, Result, RunView, Snapshot, Spec, Store, Version,
-    capture_run, change_counts, flatten, new_run_id, render,
+    capture_run, flatten, new_run_id, render,
 };
 use serde_json::{Value, json};
 
@@ -378,9 +378,11 @@ fn run(cli: Cli) -> Result<u8> {
             let h = store.history(&key)?;
             warn_incomplete(&h);
             if json {
-                print_json(&Value::Array(
-                    h.versions.iter().map(|v| version_json(&h, v)).collect(),
-                ));
+                // Streamed from typed rows: a 10,000-version list is not built as a Value tree.
+                let rows: Vec<VersionRow> = h.versions.iter().map(|v| version_row(&h, v)).collect();
+                let mut o = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+                let _ = serde_json::to_writer_pretty(&mut o, &rows);
+                let _ = o.write_all(b"\n");
             } else {
                 out(&versions_text(&store, &h));
             }
@@ -718,6 +720,32 @@ fn aliases_of(h: &History, v: &Version) -> Vec<String> {
     a
 }
 
+/// One row of `versions --json` (the same keys as [`version_json`]).
+#[derive(serde::Serialize)]
+struct VersionRow<'a> {
+    version: usize,
+    id: String,
+    digest: String,
+    created: String,
+    runs: Vec<&'a str>,
+    aliases: Vec<String>,
+    files: u64,
+    message: &'a str,
+}
+
+fn version_row<'a>(h: &History, v: &'a Version) -> VersionRow<'a> {
+    VersionRow {
+        version: v.number,
+        id: v.tree.to_hex(),
+        digest: v.digest.to_hex(),
+        created: fmt_time_json(v.created_ns()),
+        runs: v.runs(),
+        aliases: aliases_of(h, v),
+        files: v.first().record.files,
+        message: &v.first().record.message,
+    }
+}
+
 fn version_json(h: &History, v: &Version) -> Value {
     json!({
         "version": v.number,
@@ -733,14 +761,10 @@ fn version_json(h: &History, v: &Version) -> Value {
 
 fn versions_text(store: &Store, h: &History) -> String {
     let mut s = format!("{}\n", h.key);
-    let mut prev: Option<Vec<codever::ManifestEntry>> = None;
-    for v in &h.versions {
-        let files = flatten(store, &v.tree).ok();
-        let changes = match (&prev, &files) {
-            (_, None) => "(not yet synced)".to_string(),
-            (None, Some(f)) => format!("+{}", f.len()),
-            (Some(p), Some(f)) => {
-                let c = change_counts(p, f);
+    for (v, changes) in h.versions.iter().zip(store.version_changes(h)) {
+        let changes = match changes {
+            None => "(not yet synced)".to_string(),
+            Some(c) => {
                 let mut parts = Vec::new();
                 if c.added > 0 {
                     parts.push(format!("+{}", c.added));
@@ -758,9 +782,6 @@ fn versions_text(store: &Store, h: &History) -> String {
                 }
             }
         };
-        if files.is_some() {
-            prev = files;
-        }
         let aliases = aliases_of(h, v);
         let aliases = if aliases.is_empty() {
             String::new()

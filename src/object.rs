@@ -287,6 +287,25 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
     static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
         const { std::cell::RefCell::new(None) };
+    static DELTA_COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// One zstd frame of `raw` that refers to `base` as history. zstd defines a prefix as a
+/// single-use raw-content dictionary, so the base is loaded (copied) as one into a compressor
+/// kept per thread; the frame decodes with the base as prefix.
+fn compress_against(raw: &[u8], base: &[u8]) -> std::io::Result<Vec<u8>> {
+    DELTA_COMPRESSOR.with(|c| {
+        let mut c = c.borrow_mut();
+        match c.as_mut() {
+            Some(c) => c.set_dictionary(ZSTD_LEVEL, base)?,
+            None => *c = Some(zstd::bulk::Compressor::with_dictionary(ZSTD_LEVEL, base)?),
+        }
+        match c.as_mut() {
+            Some(c) => c.compress(raw),
+            None => Err(std::io::Error::other("no compressor")),
+        }
+    })
 }
 
 /// One zstd frame of `raw`, with its content size in the frame header.
@@ -371,14 +390,8 @@ pub fn encode_delta(
     out.push(ENCODING_ZSTD_DELTA);
     out.extend_from_slice(base.as_bytes());
     out.push(base_depth + 1);
-    let mut cctx = zstd::zstd_safe::CCtx::create();
-    let mut frame = Vec::with_capacity(zstd::zstd_safe::compress_bound(raw.len()));
-    let ok = cctx
-        .set_parameter(zstd::zstd_safe::CParameter::CompressionLevel(ZSTD_LEVEL))
-        .and_then(|_| cctx.ref_prefix(base_raw))
-        .and_then(|_| cctx.compress2(&mut frame, raw));
-    match ok {
-        Ok(_) => {
+    match compress_against(raw, base_raw) {
+        Ok(frame) => {
             out.extend_from_slice(&frame);
             out
         }

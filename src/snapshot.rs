@@ -424,19 +424,24 @@ fn stage_one(
                     executable,
                 });
             }
-            let read_at_ns = now_ns();
+            let read_at = cache
+                .as_ref()
+                .map(|(_, c, _, _)| c.read_time(&key, now_ns()));
             read = fs::read(p).map_err(|e| Error::io("cannot read", p, e))?;
             let meta = hash_file(&read, executable);
             if let Some((st, cache, root, abs)) = &cache {
                 st.put_blob(path, meta.id, &read)?;
                 // Remember it only if the file did not change while it was read.
-                if fs::metadata(p).is_ok_and(|m| StatKey::of(&m) == key) {
+                if let Some((read_at_ns, fs_clock)) = read_at
+                    && fs::metadata(p).is_ok_and(|m| StatKey::of(&m) == key)
+                {
                     cache.record(
                         root,
                         abs,
                         Entry {
                             key,
                             read_at_ns,
+                            fs_clock,
                             id: meta.id,
                             md5: meta.md5,
                         },

@@ -2,9 +2,15 @@
 //!
 //! For each file read during a commit it remembers (size, mtime, ctime, inode, device, mode) and
 //! the content's BLAKE3 id and MD5. A later commit trusts an entry only when every one of those
-//! stat fields is unchanged **and** the file's mtime and ctime were at least [`RACY_MARGIN_NS`]
-//! older than the moment its content was read (git's "racy clean" problem: a file changed again
-//! within the timestamp granularity of its first read would otherwise look unchanged).
+//! stat fields is unchanged **and** the file's mtime and ctime were older than the moment its
+//! content was read (git's "racy clean" problem: a file changed again within the timestamp
+//! granularity of its first read would otherwise look unchanged).
+//!
+//! "The moment it was read" is measured as git measures it: on the filesystem's own clock. Before
+//! reading any file, a commit rewrites `local/statcache/clock` and takes that file's mtime as the
+//! reference; any later change to a file on the same device gets an mtime at or after it, at any
+//! timestamp granularity. For files on another device (another clock, maybe another granularity)
+//! the wall clock is used with a [`RACY_MARGIN_NS`] margin instead.
 //!
 //! Machine-local (`local/statcache/`), one shard per source root so a small commit never loads the
 //! entries of a large tree, checksummed, rebuilt when damaged, never needed for correctness: a
@@ -25,7 +31,7 @@ use crate::store::Store;
 /// coarse filesystem timestamps (2 s on FAT) and small clock differences on network filesystems.
 pub const RACY_MARGIN_NS: i64 = 2_000_000_000;
 const MAGIC: &[u8; 4] = b"CDVS";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
 /// The stat fields that must be unchanged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +91,9 @@ pub struct Entry {
     pub key: StatKey,
     /// When its content was read (ns since the epoch, taken before reading).
     pub read_at_ns: i64,
+    /// Whether `read_at_ns` is the filesystem's own clock on the file's device (exact rule) rather
+    /// than the wall clock (rule with a margin).
+    pub fs_clock: bool,
     /// Blob id of the content.
     pub id: ObjectId,
     /// MD5 of the content.
@@ -94,9 +103,10 @@ pub struct Entry {
 impl Entry {
     /// Whether this entry may stand for a file whose stat is now `now`.
     pub fn trusted_for(&self, now: &StatKey) -> bool {
+        let margin = if self.fs_clock { 0 } else { RACY_MARGIN_NS };
         self.key == *now
-            && self.key.mtime_ns < self.read_at_ns - RACY_MARGIN_NS
-            && self.key.ctime_ns < self.read_at_ns - RACY_MARGIN_NS
+            && self.key.mtime_ns < self.read_at_ns - margin
+            && self.key.ctime_ns < self.read_at_ns - margin
     }
 }
 
@@ -107,6 +117,8 @@ pub(crate) struct StatCache {
     dir: PathBuf,
     shards: HashMap<String, Shard>,
     updates: Mutex<HashMap<String, Vec<(String, Entry)>>>,
+    /// (device, mtime) of the clock file, rewritten before any source is read.
+    reference: Option<(u64, i64)>,
 }
 
 fn shard_name(source_root: &str) -> String {
@@ -126,10 +138,28 @@ impl StatCache {
             let shard = read_shard(&dir.join(&name)).unwrap_or_default();
             shards.insert(name, shard);
         }
+        let reference = fs::create_dir_all(&dir)
+            .and_then(|()| fs::write(dir.join("clock"), b"."))
+            .and_then(|()| fs::metadata(dir.join("clock")))
+            .ok()
+            .map(|m| {
+                let k = StatKey::of(&m);
+                (k.dev, k.mtime_ns)
+            });
         StatCache {
             dir,
             shards,
             updates: Mutex::new(HashMap::new()),
+            reference,
+        }
+    }
+
+    /// The time to record for a file about to be read: the filesystem clock when the file is on
+    /// the clock file's device (exact), else the wall clock `now_ns` (with a margin).
+    pub fn read_time(&self, key: &StatKey, now_ns: i64) -> (i64, bool) {
+        match self.reference {
+            Some((dev, mtime)) if dev == key.dev && cfg!(unix) => (mtime, true),
+            _ => (now_ns, false),
         }
     }
 
@@ -218,9 +248,25 @@ mod tests {
         Entry {
             key: k,
             read_at_ns,
+            fs_clock: false,
             id: ObjectId::from_bytes([1; 32]),
             md5: Md5::from_bytes([2; 16]),
         }
+    }
+
+    /// With the filesystem's own clock as reference the rule is exact, like git's: trusted only
+    /// if the file's timestamps are strictly before the reference.
+    #[test]
+    fn filesystem_clock_entries_use_the_exact_rule() {
+        let t = 1_700_000_000_000_000_000;
+        let exact = |k: StatKey, r: i64| Entry {
+            fs_clock: true,
+            ..entry(k, r)
+        };
+        assert!(exact(key(t), t + 1).trusted_for(&key(t)));
+        // Same tick as the reference: racy.
+        assert!(!exact(key(t), t).trusted_for(&key(t)));
+        assert!(!exact(key(t + 5), t).trusted_for(&key(t + 5)));
     }
 
     /// The racy case: a file read in the same timestamp tick as its last modification is never

@@ -130,19 +130,3 @@ pub struct ChangeCounts {
     /// Paths only in the old manifest.
     pub deleted: usize,
 }
-
-/// Counts the changes from `old` to `new` (both as returned by [`flatten`]).
-pub fn change_counts(old: &[ManifestEntry], new: &[ManifestEntry]) -> ChangeCounts {
-    let old: BTreeMap<&str, &FileMeta> = old.iter().map(|(p, m)| (p.as_str(), m)).collect();
-    let mut counts = ChangeCounts::default();
-    for (path, meta) in new {
-        match old.get(path.as_str()) {
-            None => counts.added += 1,
-            Some(o) if o.id != meta.id || o.executable != meta.executable => counts.modified += 1,
-            Some(_) => {}
-        }
-    }
-    let new_paths: std::collections::HashSet<&str> = new.iter().map(|(p, _)| p.as_str()).collect();
-    counts.deleted = old.keys().filter(|p| !new_paths.contains(*p)).count();
-    counts
-}
