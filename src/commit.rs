@@ -25,9 +25,21 @@ use crate::statcache::StatCache;
 use crate::store::Store;
 use crate::tree::{flatten, write_trees};
 
+/// Called as files are captured: (files done, files in all). Called from several threads.
+#[derive(Clone)]
+pub struct Progress(pub std::sync::Arc<dyn Fn(usize, usize) + Send + Sync>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress(..)")
+    }
+}
+
 /// Optional parts of a commit.
 #[derive(Clone, Debug, Default)]
 pub struct CommitOptions {
+    /// Told how far the capture is (for a progress bar on long captures).
+    pub progress: Option<Progress>,
     /// Commit message.
     pub message: String,
     /// Aliases to point at the committed version.
@@ -63,6 +75,7 @@ pub struct CommitOutcome {
 /// of each path as a delta base.
 pub(crate) struct Staging<'a> {
     store: &'a Store,
+    progress: Option<(Progress, usize, std::sync::atomic::AtomicUsize)>,
     writer: Mutex<PackWriter<'a>>,
     /// The artifact whose latest version supplies delta bases.
     key: Option<ArtifactKey>,
@@ -75,6 +88,7 @@ impl<'a> Staging<'a> {
     pub(crate) fn new(store: &'a Store, key: Option<ArtifactKey>, stat: Option<StatCache>) -> Self {
         Staging {
             store,
+            progress: None,
             writer: Mutex::new(PackWriter::new(store)),
             key,
             bases: OnceLock::new(),
@@ -87,6 +101,20 @@ impl<'a> Staging<'a> {
             Some(k) => self.store.delta_bases(k),
             None => HashMap::new(),
         })
+    }
+
+    /// Reports progress to `p` for a capture of `total` files.
+    pub(crate) fn with_progress(mut self, p: Option<Progress>, total: usize) -> Self {
+        self.progress = p.map(|p| (p, total, std::sync::atomic::AtomicUsize::new(0)));
+        self
+    }
+
+    /// One more file captured.
+    pub(crate) fn file_done(&self) {
+        if let Some((p, total, done)) = &self.progress {
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            (p.0)(n, *total);
+        }
     }
 
     /// The stat cache of this commit's sources.
@@ -180,7 +208,8 @@ impl Store {
         }
         snapshot.check_conflicts()?;
         let stat = StatCache::load(self, snapshot.sources().iter().map(|s| s.path.as_str()));
-        let staging = Staging::new(self, Some(key.clone()), Some(stat));
+        let staging = Staging::new(self, Some(key.clone()), Some(stat))
+            .with_progress(opts.progress.clone(), snapshot.len());
         let files = snapshot.stage(Some(&staging))?;
         let tree = write_trees(&staging, &files)?;
         let mut new_dirs = staging.finish()?;

@@ -55,7 +55,7 @@ pub mod store;
 pub mod tree;
 
 pub use checkout::CheckoutReport;
-pub use commit::{CommitOptions, CommitOutcome};
+pub use commit::{CommitOptions, CommitOutcome, Progress};
 pub use error::{Error, Result};
 pub use fsck::{Corruption, FsckReport, Missing};
 pub use history::{ArtifactKey, CommitInfo, History, Selector, Spec, Version};

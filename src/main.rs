@@ -288,12 +288,18 @@ fn run(cli: Cli) -> Result<u8> {
                 _ => new_run_id(),
             };
             let run = capture_run(&run_id, &cwd()?)?;
+            let bar = progress_bar();
             let opts = CommitOptions {
                 message,
                 aliases,
+                progress: bar.as_ref().map(|(_, p)| p.clone()),
                 ..CommitOptions::default()
             };
-            let o = store.commit(&key, &snapshot, &run, &opts)?;
+            let result = store.commit(&key, &snapshot, &run, &opts);
+            if let Some((b, _)) = bar {
+                b.finish_and_clear();
+            }
+            let o = result?;
             if json {
                 print_json(&json!({
                     "type": o.key.artifact_type,
@@ -689,6 +695,34 @@ fn run(cli: Cli) -> Result<u8> {
         }
     }
     Ok(0)
+}
+
+/// A progress bar for long captures: drawn on stderr, only on a terminal, and only once a
+/// capture has taken more than a second (short commits print nothing extra).
+fn progress_bar() -> Option<(indicatif::ProgressBar, codever::Progress)> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::hidden();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("capturing {bar:30} {pos}/{len} files {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let start = std::time::Instant::now();
+    let shown = std::sync::atomic::AtomicBool::new(false);
+    let b = bar.clone();
+    let report = codever::Progress(std::sync::Arc::new(move |done, total| {
+        if !shown.load(std::sync::atomic::Ordering::Relaxed)
+            && start.elapsed() > std::time::Duration::from_secs(1)
+        {
+            shown.store(true, std::sync::atomic::Ordering::Relaxed);
+            b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+        b.set_length(total as u64);
+        b.set_position(done as u64);
+    }));
+    Some((bar, report))
 }
 
 fn warn_incomplete(h: &History) {

@@ -382,7 +382,11 @@ impl Snapshot {
             .par_iter()
             .map(|(path, pending)| {
                 let root = pending.source.map(|i| self.sources[i].path.as_str());
-                Ok((path.clone(), stage_one(staging, path, pending, root)?))
+                let meta = stage_one(staging, path, pending, root)?;
+                if let Some(s) = staging {
+                    s.file_done();
+                }
+                Ok((path.clone(), meta))
             })
             .collect()
     }

@@ -320,3 +320,37 @@ fn packed_forks_merge_without_loss() {
         assert_eq!(json(m, &["fsck", "--strict"])["ok"], true);
     }
 }
+
+#[test]
+fn progress_is_reported_for_every_file() {
+    use std::sync::{Arc, Mutex};
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::init(&tmp.path().join("p")).unwrap();
+    let src = tmp.path().join("src");
+    for i in 0..25 {
+        write(&src, &format!("m{i}.py"), format!("x = {i}\n").as_bytes());
+    }
+    let seen: Arc<Mutex<Vec<(usize, usize)>>> = Arc::default();
+    let s2 = Arc::clone(&seen);
+    let opts = CommitOptions {
+        progress: Some(codever::Progress(Arc::new(move |d, t| {
+            s2.lock().unwrap().push((d, t))
+        }))),
+        ..CommitOptions::default()
+    };
+    let mut s = Snapshot::default();
+    s.add_dir(&src, None).unwrap();
+    store
+        .commit(
+            &ArtifactKey::new("t", "n").unwrap(),
+            &s,
+            &capture_run("r", Path::new("/")).unwrap(),
+            &opts,
+        )
+        .unwrap();
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(seen.len(), 25);
+    assert!(seen.iter().all(|&(_, t)| t == 25));
+    assert_eq!(seen.last(), Some(&(25, 25)));
+}
