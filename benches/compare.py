@@ -120,18 +120,23 @@ def one_round(codever, releases, work):
         for name, cmd, e in order:
             r[f"snap_{name}"].append(timed(cmd, proj, e))
     # No-op: nothing changed since the last snapshot. Files written less than 2 s before they are
-    # read cannot be trusted from their stat alone (the racy-clean rule), so the first no-op
-    # re-reads them; as a real re-run would, wait past that window. Median of 5 runs.
+    # read may not be trusted from their stat alone (the racy-clean rule), so wait past that, as
+    # a real re-run would. Each codever run is a new run id (a new training run), so it also
+    # records the run (and asks git for HEAD and the dirty flag). The two tools alternate run by
+    # run so that both see the same machine state; medians of 9.
     time.sleep(2.5)
-    r["noop_cv"] = statistics.median(timed(cv_commit(f"noop{k}"), proj, env) for k in range(5))
-    r["noop_git"] = statistics.median(
-        timed("git add -A && git status --porcelain", proj, git_env) for _ in range(5))
-    # Full diff, first release to last.
+    noop_cv, noop_git = [], []
+    for k in range(9):
+        noop_cv.append(timed(cv_commit(f"noop{k}"), proj, env))
+        noop_git.append(timed("git add -A && git status --porcelain", proj, git_env))
+    r["noop_cv"], r["noop_git"] = statistics.median(noop_cv), statistics.median(noop_git)
+    # Full diff, first release to last, alternating likewise.
     last = len(releases) - 1
-    r["diff_git"] = statistics.median(
-        timed(f"git diff HEAD~{last} HEAD", proj, git_env) for _ in range(3))
-    r["diff_cv"] = statistics.median(
-        timed([codever, "diff", "django:v0", f"django:v{last}"], proj, env) for _ in range(3))
+    diff_cv, diff_git = [], []
+    for _ in range(5):
+        diff_git.append(timed(f"git diff HEAD~{last} HEAD", proj, git_env))
+        diff_cv.append(timed([codever, "diff", "django:v0", f"django:v{last}"], proj, env))
+    r["diff_cv"], r["diff_git"] = statistics.median(diff_cv), statistics.median(diff_git)
     # Peak memory of a codever snapshot of the last release into a fresh store.
     fresh = os.path.join(work, "fresh")
     sh([codever, "init", fresh])

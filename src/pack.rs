@@ -13,7 +13,7 @@
 //! index whose pack has not arrived yet means "not yet synced". A commit with only a few new
 //! objects writes them loose (`objects/ab/…`) instead, which keeps small commits to few files.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -37,18 +37,64 @@ pub(crate) struct Location {
     pub len: u32,
 }
 
-/// The union of every pack index of a store.
+/// One loaded pack index: its sorted entries kept as bytes and searched in place (as git does
+/// with its .idx files), so opening a store does not build a map of every packed object.
+#[derive(Debug)]
+pub(crate) struct LoadedPack {
+    pub id: ObjectId,
+    pub present: bool,
+    entries: Vec<u8>,
+    pub file: std::sync::OnceLock<File>,
+}
+
+impl LoadedPack {
+    fn count(&self) -> usize {
+        self.entries.len() / IDX_ENTRY
+    }
+
+    fn entry(&self, i: usize) -> &[u8] {
+        &self.entries[i * IDX_ENTRY..(i + 1) * IDX_ENTRY]
+    }
+
+    /// Binary search for `id`; returns (offset, length).
+    fn find(&self, id: &ObjectId) -> Option<(u64, u32)> {
+        let (mut lo, mut hi) = (0, self.count());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            let e = self.entry(mid);
+            match e[..32].cmp(id.as_bytes()) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => {
+                    let offset = u64::from_le_bytes(e[32..40].try_into().ok()?);
+                    let len = u32::from_le_bytes(e[40..44].try_into().ok()?);
+                    return Some((offset, len));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Every pack index of a store.
 #[derive(Debug, Default)]
 pub(crate) struct PackIndex {
-    /// Pack ids, and whether the pack file itself is present.
-    pub packs: Vec<(ObjectId, bool)>,
-    /// Open handles of pack files, by position in `packs`.
-    pub files: Vec<std::sync::OnceLock<File>>,
-    pub objects: HashMap<ObjectId, Location>,
+    pub packs: Vec<LoadedPack>,
     loaded: HashSet<String>,
 }
 
 impl PackIndex {
+    /// Where `id` is packed, if in any loaded pack.
+    pub fn locate(&self, id: &ObjectId) -> Option<Location> {
+        self.packs.iter().enumerate().find_map(|(n, p)| {
+            p.find(id).map(|(offset, len)| Location {
+                pack: n,
+                offset,
+                len,
+            })
+        })
+    }
+
     /// Reads the index files of `dir` not yet loaded. Unreadable or damaged indexes are skipped
     /// (fsck reports them); their objects are then simply not visible.
     pub fn refresh(&mut self, dir: &Path) -> Result<bool> {
@@ -66,27 +112,22 @@ impl PackIndex {
             let Ok(bytes) = fs::read(dir.join(&name)) else {
                 continue;
             };
-            let Ok(entries) = parse_index(&bytes, &pack_id) else {
+            let Ok(entries) = checked_entries(&bytes, &pack_id) else {
                 continue;
             };
-            let present = dir.join(format!("{stem}.pack")).is_file();
-            let n = self.packs.len();
-            self.packs.push((pack_id, present));
-            self.files.push(std::sync::OnceLock::new());
-            for (id, offset, len) in entries {
-                self.objects.entry(id).or_insert(Location {
-                    pack: n,
-                    offset,
-                    len,
-                });
-            }
+            self.packs.push(LoadedPack {
+                id: pack_id,
+                present: dir.join(format!("{stem}.pack")).is_file(),
+                entries: entries.to_vec(),
+                file: std::sync::OnceLock::new(),
+            });
             self.loaded.insert(name);
             changed = true;
         }
         // A pack that was missing may have arrived since.
-        for (id, present) in &mut self.packs {
-            if !*present && dir.join(format!("{}.pack", id.to_hex())).is_file() {
-                *present = true;
+        for p in &mut self.packs {
+            if !p.present && dir.join(format!("{}.pack", p.id.to_hex())).is_file() {
+                p.present = true;
                 changed = true;
             }
         }
@@ -94,8 +135,9 @@ impl PackIndex {
     }
 }
 
-/// Parses an index file; checks its checksum and that it names `pack_id`.
-pub(crate) fn parse_index(bytes: &[u8], pack_id: &ObjectId) -> Result<Vec<(ObjectId, u64, u32)>> {
+/// Checks an index file (magic, version, checksum, pack id, length, sorted ids) and returns its
+/// entries region.
+fn checked_entries<'b>(bytes: &'b [u8], pack_id: &ObjectId) -> Result<&'b [u8]> {
     let bad = |reason: &str| Error::CorruptObject {
         id: *pack_id,
         reason: format!("pack index: {reason}"),
@@ -121,15 +163,35 @@ pub(crate) fn parse_index(bytes: &[u8], pack_id: &ObjectId) -> Result<Vec<(Objec
     if entries.len() != count * IDX_ENTRY {
         return Err(bad("length does not match the count"));
     }
-    let mut out = Vec::with_capacity(count);
-    for e in entries.chunks_exact(IDX_ENTRY) {
-        let mut id = [0u8; 32];
-        id.copy_from_slice(&e[..32]);
-        let offset = u64::from_le_bytes(e[32..40].try_into().map_err(|_| bad("offset"))?);
-        let len = u32::from_le_bytes(e[40..44].try_into().map_err(|_| bad("length"))?);
-        out.push((ObjectId::from_bytes(id), offset, len));
+    let sorted = entries
+        .chunks_exact(IDX_ENTRY)
+        .zip(entries.chunks_exact(IDX_ENTRY).skip(1))
+        .all(|(a, b)| a[..32] < b[..32]);
+    if !sorted {
+        return Err(bad("entries not sorted"));
     }
-    Ok(out)
+    Ok(entries)
+}
+
+/// Parses an index file into (object id, offset, length) entries, after the same checks.
+pub(crate) fn parse_index(bytes: &[u8], pack_id: &ObjectId) -> Result<Vec<(ObjectId, u64, u32)>> {
+    let entries = checked_entries(bytes, pack_id)?;
+    Ok(entries
+        .chunks_exact(IDX_ENTRY)
+        .map(|e| {
+            let mut id = [0u8; 32];
+            id.copy_from_slice(&e[..32]);
+            let mut off = [0u8; 8];
+            off.copy_from_slice(&e[32..40]);
+            let mut len = [0u8; 4];
+            len.copy_from_slice(&e[40..44]);
+            (
+                ObjectId::from_bytes(id),
+                u64::from_le_bytes(off),
+                u32::from_le_bytes(len),
+            )
+        })
+        .collect())
 }
 
 /// Reads the bytes of one object from a pack file, through an already open handle if given.

@@ -157,7 +157,7 @@ impl Store {
     /// Reads from a pack through a handle kept open for the life of this `Store`.
     fn read_packed(&self, path: &Path, loc: Location) -> io::Result<Vec<u8>> {
         let idx = self.packs.read().unwrap_or_else(|e| e.into_inner());
-        let handle = idx.files.get(loc.pack).and_then(|cell| {
+        let handle = idx.packs.get(loc.pack).map(|p| &p.file).and_then(|cell| {
             if cell.get().is_none()
                 && let Ok(f) = fs::File::open(path)
             {
@@ -170,13 +170,13 @@ impl Store {
 
     fn pack_location(&self, id: &ObjectId) -> Option<(PathBuf, Location, bool)> {
         let idx = self.packs.read().unwrap_or_else(|e| e.into_inner());
-        let loc = *idx.objects.get(id)?;
-        let (pack, present) = idx.packs[loc.pack];
+        let loc = idx.locate(id)?;
+        let pack = &idx.packs[loc.pack];
         let path = self
             .root
             .join("packs")
-            .join(format!("{}.pack", pack.to_hex()));
-        Some((path, loc, present))
+            .join(format!("{}.pack", pack.id.to_hex()));
+        Some((path, loc, pack.present))
     }
 
     /// Finds the store for `start`: the nearest `.codever` walking up from it.
