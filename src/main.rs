@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use codever::diff::DiffOptions;
 use codever::{
-    ArtifactKey, CommitOptions, Error, History, Result, RunView, Snapshot, Spec, Store, Version,
-    capture_run, flatten, new_run_id, render,
+    ArtifactKey, CommitOptions, Error, History, Result, RunCapture, RunView, Snapshot, Spec, Store,
+    Version, flatten, new_run_id, render,
 };
 use serde_json::{Value, json};
 
@@ -279,15 +279,17 @@ fn run(cli: Cli) -> Result<u8> {
         } => {
             let key = ArtifactKey::new(&artifact_type, &name)?;
             let store = open_store(store_arg)?;
-            let mut snapshot = Snapshot::new(codever::Filter::new(&include, &exclude)?);
-            for s in &sources {
-                snapshot.add_source_arg(s)?;
-            }
             let run_id = match run.or_else(|| std::env::var("CODEVER_RUN_ID").ok()) {
                 Some(r) if !r.is_empty() => r,
                 _ => new_run_id(),
             };
-            let run = capture_run(&run_id, &cwd()?)?;
+            // git is asked for HEAD and the dirty flag while the sources are walked.
+            let capture = RunCapture::start(&run_id, &cwd()?, !store.has_run(&run_id))?;
+            let mut snapshot = Snapshot::new(codever::Filter::new(&include, &exclude)?);
+            for s in &sources {
+                snapshot.add_source_arg(s)?;
+            }
+            let run = capture.finish();
             let bar = progress_bar();
             let opts = CommitOptions {
                 message,

@@ -39,23 +39,54 @@ pub fn now_ns() -> i64 {
 /// Describes a run that starts now in `cwd`: host, user, and the enclosing git repository's HEAD
 /// and dirty flag (when `git` is installed).
 pub fn capture_run(id: &str, cwd: &Path) -> Result<RunRecord> {
-    validate_name("run id", id)?;
-    let (git_commit, git_dirty) = git_state(cwd);
-    Ok(RunRecord {
-        id: id.to_string(),
-        time_ns: now_ns(),
-        host: host_name(),
-        user: std::env::var("USER")
-            .or_else(|_| std::env::var("USERNAME"))
-            .unwrap_or_default(),
-        cwd: cwd.to_string_lossy().into_owned(),
-        git_commit,
-        git_dirty,
-        project: String::new(),
-        config: String::new(),
-        notes: String::new(),
-        tags: Vec::new(),
-    })
+    Ok(RunCapture::start(id, cwd, true)?.finish())
+}
+
+/// A run being described. Asking git for HEAD and the dirty flag takes a while on a large
+/// repository, so it runs in the background while the caller captures files.
+pub struct RunCapture {
+    record: RunRecord,
+    git: Option<std::process::Child>,
+}
+
+impl RunCapture {
+    /// Starts describing run `id` in `cwd`; with `ask_git`, starts the git query (skip it for a
+    /// run the store already knows: its record is not written again).
+    pub fn start(id: &str, cwd: &Path, ask_git: bool) -> Result<RunCapture> {
+        validate_name("run id", id)?;
+        let git = if ask_git { spawn_git_status(cwd) } else { None };
+        Ok(RunCapture {
+            record: RunRecord {
+                id: id.to_string(),
+                time_ns: now_ns(),
+                host: host_name(),
+                user: std::env::var("USER")
+                    .or_else(|_| std::env::var("USERNAME"))
+                    .unwrap_or_default(),
+                cwd: cwd.to_string_lossy().into_owned(),
+                git_commit: None,
+                git_dirty: None,
+                project: String::new(),
+                config: String::new(),
+                notes: String::new(),
+                tags: Vec::new(),
+            },
+            git,
+        })
+    }
+
+    /// Waits for the git query and returns the run's record.
+    pub fn finish(mut self) -> RunRecord {
+        if let Some(child) = self.git.take()
+            && let Ok(out) = child.wait_with_output()
+            && out.status.success()
+        {
+            let (commit, dirty) = parse_git_status(&String::from_utf8_lossy(&out.stdout));
+            self.record.git_commit = commit;
+            self.record.git_dirty = Some(dirty);
+        }
+        self.record
+    }
 }
 
 /// This machine's host name.
@@ -63,11 +94,11 @@ pub fn host_name() -> String {
     gethostname::gethostname().to_string_lossy().into_owned()
 }
 
-fn git_state(cwd: &Path) -> (Option<String>, Option<bool>) {
+fn spawn_git_status(cwd: &Path) -> Option<std::process::Child> {
     if !cwd.ancestors().any(|a| a.join(".git").exists()) {
-        return (None, None);
+        return None;
     }
-    let out = Command::new("git")
+    Command::new("git")
         .arg("-C")
         .arg(cwd)
         .args([
@@ -76,12 +107,14 @@ fn git_state(cwd: &Path) -> (Option<String>, Option<bool>) {
             "--branch",
             "--untracked-files=no",
         ])
-        .output();
-    let Ok(out) = out else { return (None, None) };
-    if !out.status.success() {
-        return (None, None);
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()
+}
+
+fn parse_git_status(text: &str) -> (Option<String>, bool) {
     let mut commit = None;
     let mut dirty = false;
     for line in text.lines() {
@@ -93,7 +126,7 @@ fn git_state(cwd: &Path) -> (Option<String>, Option<bool>) {
             dirty = true;
         }
     }
-    (commit, Some(dirty))
+    (commit, dirty)
 }
 
 /// One artifact commit made by a run.
@@ -142,6 +175,11 @@ impl Store {
             new_dirs.push(p.to_path_buf());
         }
         Ok(Some(id))
+    }
+
+    /// Whether the store has seen run `id`.
+    pub fn has_run(&self, id: &str) -> bool {
+        validate_name("run id", id).is_ok() && self.run_dir(id).is_dir()
     }
 
     /// Every run, sorted by start time.
