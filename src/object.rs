@@ -289,6 +289,8 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
     static DELTA_COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
         const { std::cell::RefCell::new(None) };
+    static DELTA_DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 /// One zstd frame of `raw` that refers to `base` as history. zstd defines a prefix as a
@@ -338,15 +340,24 @@ fn decompress(payload: &[u8], prefix: Option<&[u8]>) -> std::result::Result<Vec<
                 None => Err("no decompressor".into()),
             }
         }),
-        (Some(n), Some(prefix)) => {
-            let mut dctx = zstd::zstd_safe::DCtx::create();
-            dctx.ref_prefix(prefix)
-                .map_err(|c| zstd::zstd_safe::get_error_name(c).to_string())?;
-            let mut out = Vec::with_capacity(n as usize);
-            dctx.decompress(&mut out, payload)
-                .map_err(|c| zstd::zstd_safe::get_error_name(c).to_string())?;
-            Ok(out)
-        }
+        // The base, loaded (copied) as a raw-content dictionary, is the prefix the frame was
+        // compressed against; the decompressor is kept per thread.
+        (Some(n), Some(prefix)) => DELTA_DECOMPRESSOR.with(|d| {
+            let mut d = d.borrow_mut();
+            match d.as_mut() {
+                Some(d) => d.set_dictionary(prefix).map_err(|e| e.to_string())?,
+                None => {
+                    *d = Some(
+                        zstd::bulk::Decompressor::with_dictionary(prefix)
+                            .map_err(|e| e.to_string())?,
+                    )
+                }
+            }
+            match d.as_mut() {
+                Some(d) => d.decompress(payload, n as usize).map_err(|e| e.to_string()),
+                None => Err("no decompressor".into()),
+            }
+        }),
         // Frames without a content size (streamed): decode as a stream.
         (None, None) => zstd::stream::decode_all(payload).map_err(|e| e.to_string()),
         (None, Some(prefix)) => {
