@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::history::{ArtifactKey, CommitInfo, History};
 use crate::id::ObjectId;
 use crate::names::normalize_path;
+use crate::snapshot::Snapshot;
 use crate::store::Store;
 use crate::tree::{ChangeCounts, flatten};
 
@@ -89,6 +90,22 @@ impl Store {
                 artifact: history.key.to_string(),
             })?;
         diff_worktree(self, v.tree, record, opts)
+    }
+
+    /// Compares the files under `dir` (as a directory source: every file, `.gitignore` honoured)
+    /// with version `tree`: an empty diff means `dir` holds exactly that version, as after a
+    /// checkout.
+    pub fn verify_dir(&self, tree: ObjectId, dir: &std::path::Path) -> Result<TreeDiff> {
+        let mut snapshot = Snapshot::default();
+        snapshot.add_dir(dir, None)?;
+        let mut objects = Objects::new(self);
+        let disk = objects.add_snapshot(&snapshot)?;
+        let opts = DiffOptions {
+            names_only: true,
+            rename_threshold: None,
+            ..DiffOptions::default()
+        };
+        diff_trees(&objects, Some(tree), Some(disk), &opts)
     }
 
     /// Compares what two runs logged, artifact by artifact (matched by type and name). When a run

@@ -177,6 +177,16 @@ impl Store {
         Ok(Some(id))
     }
 
+    /// Records a run that has started (as `codever.init()` does), unless the store knows it.
+    pub fn start_run(&self, run: &RunRecord) -> Result<()> {
+        let mut dirs = Vec::new();
+        if let Some(id) = self.write_run_if_new(run, &mut dirs)? {
+            self.sync_dirs(&dirs.into_iter().collect())?;
+            self.add_marker(&self.run_dir(&run.id), &id)?;
+        }
+        Ok(())
+    }
+
     /// Whether the store has seen run `id`.
     pub fn has_run(&self, id: &str) -> bool {
         validate_name("run id", id).is_ok() && self.run_dir(id).is_dir()

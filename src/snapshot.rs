@@ -491,6 +491,47 @@ pub(crate) fn is_executable(meta: &fs::Metadata) -> bool {
     }
 }
 
+/// The files below `root` that a code capture considers (W&B's `log_code`), as paths relative to
+/// it: `.gitignore` honoured (and the enclosing repository's rules), `.git/` and `.codever/`
+/// skipped, and no virtualenv entered (a directory holding `pyvenv.cfg`, or named `site-packages`
+/// or `__pycache__`). Sorted.
+pub fn code_files(root: &Path) -> Result<Vec<String>> {
+    let in_git_repo = absolute(root).ancestors().any(|a| a.join(".git").exists());
+    let mut walk = ignore::WalkBuilder::new(root);
+    walk.hidden(false)
+        .ignore(false)
+        .parents(in_git_repo)
+        .git_ignore(true)
+        .git_exclude(true)
+        .git_global(true)
+        .require_git(false)
+        .follow_links(false)
+        .filter_entry(|e| {
+            let n = e.file_name();
+            let is_dir = e.file_type().is_some_and(|t| t.is_dir());
+            !(e.depth() > 0
+                && (n == ".git"
+                    || n == STORE_DIR_NAME
+                    || (is_dir
+                        && (n == "site-packages"
+                            || n == "__pycache__"
+                            || e.path().join("pyvenv.cfg").exists()))))
+        });
+    let mut out = Vec::new();
+    for entry in walk.build() {
+        let entry = entry.map_err(|e| walk_error(root, e))?;
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            continue;
+        }
+        let rel = entry.path().strip_prefix(root).unwrap_or(entry.path());
+        if let Some(rel) = rel_to_slash(rel) {
+            out.push(rel);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// Splits `PATH=DISPLAY`; a path that exists as written wins.
 fn split_source(arg: &str) -> (&str, Option<&str>) {
     if Path::new(arg).exists() {
@@ -623,6 +664,28 @@ mod tests {
         let mut s = Snapshot::default();
         let e = s.add_source_arg("/no/such/file.py").unwrap_err();
         assert_eq!(e.to_string(), "source not found: /no/such/file.py");
+    }
+
+    #[test]
+    fn code_files_skip_virtualenvs_and_ignored_files() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        write(&root.join("main.py"), "m");
+        write(&root.join("training/ppo.py"), "p");
+        write(&root.join(".venv/pyvenv.cfg"), "home = /usr");
+        write(
+            &root.join(".venv/lib/python3.11/site-packages/torch/x.py"),
+            "t",
+        );
+        write(&root.join("env2/pyvenv.cfg"), "home = /usr");
+        write(&root.join("env2/y.py"), "y");
+        write(&root.join("training/__pycache__/ppo.cpython-311.pyc"), "c");
+        write(&root.join(".gitignore"), "wandb/\n");
+        write(&root.join("wandb/run.py"), "w");
+        assert_eq!(
+            code_files(root).unwrap(),
+            [".gitignore", "main.py", "training/ppo.py"]
+        );
     }
 
     #[test]

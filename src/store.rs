@@ -205,6 +205,25 @@ impl Store {
         Store::discover(cwd)
     }
 
+    /// Finds the store as [`Store::locate`] does; if there is none, creates one at the root of
+    /// the git repository enclosing `cwd`, or in `cwd` outside a repository. Returns the store and
+    /// whether it was created (so the caller can say where).
+    pub fn locate_or_create(explicit: Option<&Path>, cwd: &Path) -> Result<(Store, bool)> {
+        match Store::locate(explicit, cwd) {
+            Ok(s) => Ok((s, false)),
+            Err(Error::NoStore { .. }) => {
+                let cwd = absolute(cwd);
+                let root = cwd
+                    .ancestors()
+                    .find(|a| a.join(".git").exists())
+                    .unwrap_or(&cwd)
+                    .to_path_buf();
+                Ok((Store::init(&root)?, true))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// The store directory.
     pub fn root(&self) -> &Path {
         &self.root

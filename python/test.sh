@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Builds the Python extension into a virtualenv (target/pyenv) and runs the pytest suite.
+# Needs only python3 (with venv) and cargo; maturin and pytest come from PyPI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv target/pyenv
+# shellcheck disable=SC1091
+. target/pyenv/bin/activate
+python -m pip install -q --disable-pip-version-check "maturin>=1.5,<2" pytest
+cargo build --locked -q                      # the CLI the tests check results with
+(cd python && maturin develop -q --locked)
+python -m pytest -q python/tests

@@ -1,0 +1,242 @@
+"""The Python API as a training script uses it; results are checked through the real CLI."""
+
+import json
+import multiprocessing
+import os
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import codever
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+FIXTURES = REPO / "fixtures" / "safelife"
+
+
+def cli_binary():
+    found = os.environ.get("CODEVER_BIN") or shutil.which("codever")
+    if found:
+        return found
+    for profile in ("debug", "release"):
+        p = REPO / "target" / profile / "codever"
+        if p.exists():
+            return str(p)
+    pytest.fail("the codever CLI is not built: run `cargo build` first")
+
+
+def cli(store, *args):
+    out = subprocess.run(
+        [cli_binary(), "--store", str(store), "--json", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout)
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch):
+    """A copy of the example repo at v1 as the working directory, with no store around it."""
+    work = tmp_path / "safelife"
+    shutil.copytree(FIXTURES / "v1", work)
+    monkeypatch.chdir(work)
+    monkeypatch.delenv("CODEVER_DIR", raising=False)
+    codever.run = None
+    return work
+
+
+SNIPPET = """
+import codever as wandb            # the only line that differs from the W&B version
+
+wandb.init(project="safelife")
+rl_algo = wandb.Artifact("ppo", type="rl_algo_code")
+rl_algo.add_file("./training/ppo.py")
+wandb.run.log_artifact(rl_algo)
+model_code = wandb.Artifact("model_code", type="model_code")
+model_code.add_file("./training/models.py", name="models.py")
+wandb.run.log_artifact(model_code)
+"""
+
+
+def test_the_wandb_snippet_runs_verbatim(repo):
+    result = subprocess.run(
+        [os.environ.get("PYTHON", "python"), "-c", SNIPPET], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"created a store in {repo / '.codever'}" in result.stderr
+    store = repo / ".codever"
+    listed = cli(store, "list")
+    assert listed == [
+        {"type": "model_code", "name": "model_code", "versions": 1, "latest": 0},
+        {"type": "rl_algo_code", "name": "ppo", "versions": 1, "latest": 0},
+    ]
+    show = cli(store, "show", "model_code:v0")
+    assert [f["path"] for f in show["files"]] == ["models.py"]
+    assert show["files"][0]["size"] == (repo / "training/models.py").stat().st_size
+    runs = cli(store, "runs")
+    assert len(runs) == 1
+    assert [(a["name"], a["version"], a["new"]) for a in runs[0]["artifacts"]] == [
+        ("ppo", 0, True),
+        ("model_code", 0, True),
+    ]
+    # A second run of the same code links to v0; a changed file makes v1.
+    again = subprocess.run(
+        [os.environ.get("PYTHON", "python"), "-c", SNIPPET], capture_output=True, text=True
+    )
+    assert again.returncode == 0, again.stderr
+    assert "ppo:v0 unchanged" in again.stderr
+    assert len(cli(store, "versions", "ppo")) == 1
+    shutil.copy(FIXTURES / "v2" / "training" / "ppo.py", repo / "training" / "ppo.py")
+    subprocess.run([os.environ.get("PYTHON", "python"), "-c", SNIPPET], check=True)
+    assert [v["version"] for v in cli(store, "versions", "ppo")] == [0, 1]
+    assert len(cli(store, "versions", "ppo")[0]["runs"]) == 2
+
+
+def test_versions_dedup_and_revert(repo):
+    with codever.init(project="p", config={"lr": 3e-4}) as run:
+        def log(path):
+            a = codever.Artifact("ppo", type="rl_algo_code")
+            a.add_file(path)
+            return run.log_artifact(a)
+
+        first = log("training/ppo.py")
+        assert (first.version, first.new) == ("v0", True)
+        assert len(first.id) == 64
+        v2 = FIXTURES / "v2" / "training" / "ppo.py"
+        second = log(str(v2))
+        assert (second.version, second.new) == ("v1", True)
+        back = log("training/ppo.py")
+        assert (back.version, back.new) == ("v0", False)
+        assert codever.run is run
+    assert codever.run is None
+    latest = codever.Api().artifact("rl_algo_code/ppo:latest")
+    assert latest.version == "v0"
+    assert [a.version for a in codever.Api().artifact_versions("rl_algo_code", "ppo")] == ["v0", "v1"]
+    record = cli(repo / ".codever", "runs", "show", run.id)
+    assert record["id"] == run.id
+
+
+def test_digest_before_logging_matches_wandb(repo):
+    a = codever.Artifact("vec", type="t")
+    with a.new_file("a.py") as f:
+        f.write("print('a')\n")
+    with a.new_file("training/b.py") as f:
+        f.write("x = 1\n")
+    assert a.digest == "74bc2832439434534c7d552dd8787632"
+    assert [e["path"] for e in a.manifest] == ["a.py", "training/b.py"]
+    import base64
+    import hashlib
+
+    expected_md5 = base64.b64encode(hashlib.md5(b"print('a')\n").digest()).decode()
+    assert a.manifest[0]["md5"] == expected_md5
+    assert codever.Artifact("empty", type="t").digest == "64e7c61456b10382e2f3b571ac24b659"
+    run = codever.init()
+    run.log_artifact(a)
+    assert a.digest == "74bc2832439434534c7d552dd8787632"
+    assert a.read("training/b.py") == b"x = 1\n"
+
+
+def test_download_verify_and_add_dir(repo):
+    run = codever.init(project="p")
+    code = codever.Artifact("safelife", type="code")
+    code.add_dir(".")
+    run.log_artifact(code, aliases=["best"])
+    assert "training/ppo.py" in code.files()
+    fetched = run.use_artifact("safelife:best")
+    assert fetched.version == "v0" and fetched.aliases == ["latest", "best"]
+    root = fetched.download()
+    assert root == os.path.join("artifacts", "safelife:v0")
+    assert (Path(root) / "training/models.py").read_bytes() == (repo / "training/models.py").read_bytes()
+    fetched.verify()
+    (Path(root) / "main.py").write_text("edited\n")
+    with pytest.raises(codever.CodeverError, match="main.py"):
+        fetched.verify()
+
+
+def test_diff_patch_equals_the_cli_and_blame(repo):
+    run = codever.init(project="p")
+    for v in ("v1", "v2"):
+        a = codever.Artifact("ppo", type="rl_algo_code")
+        a.add_file(str(FIXTURES / v / "training" / "ppo.py"))
+        run.log_artifact(a)
+    api = codever.Api()
+    d = api.diff("ppo:v0", "ppo:v1")
+    assert len(d) == 1
+    f = d.files[0]
+    assert (f["status"], f["additions"], f["deletions"]) == ("modified", 2, 2)
+    cli_patch = subprocess.run(
+        [cli_binary(), "--store", str(repo / ".codever"), "diff", "ppo:v0", "ppo:v1"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    assert d.patch_bytes() == cli_patch
+    assert "-    learning_rate = 3e-4" in d.patch()
+    assert "<table" in d._repr_html_() and "learning_rate" in d._repr_html_()
+    assert api.artifact("ppo:v0").diff(api.artifact("ppo:v1")).patch() == d.patch()
+    blame = api.blame("ppo:v1", "ppo.py")
+    assert [(b.line, b.version) for b in blame[3:7]] == [(4, 0), (5, 1), (6, 0), (7, 1)]
+    assert blame[4].text == "    learning_rate = 1e-3"
+
+
+def test_log_code_honours_gitignore_and_skips_virtualenvs(repo):
+    (repo / ".venv" / "lib").mkdir(parents=True)
+    (repo / ".venv" / "pyvenv.cfg").write_text("home = /usr\n")
+    (repo / ".venv" / "lib" / "torch.py").write_text("x = 1\n")
+    (repo / "wandb").mkdir()
+    (repo / "wandb" / "debug.py").write_text("y = 1\n")  # ignored by the fixture's .gitignore
+    (repo / "notes.txt").write_text("not code\n")
+    run = codever.init(project="safelife")
+    art = run.log_code()
+    assert art.type == "code"
+    assert art.name.startswith("source-safelife-")
+    assert art.files() == ["main.py", "training/dqn.py", "training/models.py", "training/ppo.py"]
+    only = run.log_code(name="models-only", include_fn=lambda p: p.endswith("models.py"))
+    assert only.files() == ["training/models.py"]
+
+
+def test_errors_are_codever_errors_with_the_cli_message(repo):
+    with pytest.raises(codever.NotFoundError, match="source not found"):
+        codever.Artifact("x", type="t").add_file("missing.py")
+    run = codever.init()
+    bad = codever.Artifact("bad name", type="t")
+    bad.add_file("main.py")
+    with pytest.raises(codever.InvalidInputError, match=r"invalid artifact name \"bad name\""):
+        run.log_artifact(bad)
+    with pytest.raises(codever.NotFoundError, match="unknown artifact"):
+        codever.Api().artifact("nope:v0")
+    a = codever.Artifact("m", type="t")
+    a.add_file("main.py")
+    run.log_artifact(a)
+    with pytest.raises(codever.NotFoundError, match="has no version v9"):
+        codever.Api().artifact("m:v9")
+    assert issubclass(codever.NotFoundError, codever.CodeverError)
+
+
+def _sweep_worker(args):
+    store, i, content = args
+    import codever as wandb
+
+    os.environ["CODEVER_DIR"] = store
+    wandb.init(project="sweep", id=f"sweep-{i}")
+    art = wandb.Artifact("ppo", type="rl_algo_code")
+    with art.new_file("ppo.py") as f:
+        f.write(content)
+    wandb.run.log_artifact(art)
+    return art.version
+
+
+def test_a_sweep_of_24_processes_keeps_the_guarantees(repo):
+    store = str(codever.init()._store)
+    work = [
+        (store, i, "lr = 3e-4\n" if i < 16 else f"lr = {(i - 16) // 2}\n") for i in range(24)
+    ]
+    with multiprocessing.get_context("spawn").Pool(24) as pool:
+        pool.map(_sweep_worker, work)
+    versions = cli(store, "versions", "ppo")
+    assert len(versions) == 5
+    assert sorted(len(v["runs"]) for v in versions) == [2, 2, 2, 2, 16]
+    assert cli(store, "fsck", "--strict")["ok"] is True
