@@ -8,5 +8,8 @@ python3 -m venv target/pyenv
 . target/pyenv/bin/activate
 python -m pip install -q --disable-pip-version-check "maturin>=1.5,<2" pytest
 cargo build --locked -q                      # the CLI the tests check results with
+target_dir=$(cargo metadata --format-version 1 --no-deps --locked |
+  python -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+export CODEVER_BIN="$target_dir/debug/codever"
 (cd python && maturin develop -q --locked)
 python -m pytest -q python/tests
