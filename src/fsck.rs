@@ -330,6 +330,7 @@ impl Checker<'_> {
                 let ok = match kind {
                     Kind::Run => RunRecord::decode(id, &raw).map(|r| r.id == run),
                     Kind::Commit => CommitRecord::decode(id, &raw).map(|c| c.run == run),
+                    Kind::Use => crate::object::UseRecord::decode(id, &raw).map(|u| u.run == run),
                     other => {
                         self.corrupt(marker, format!("marks a {}", other.name()));
                         continue;

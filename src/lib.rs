@@ -61,7 +61,7 @@ pub use fsck::{Corruption, FsckReport, Missing};
 pub use history::{ArtifactKey, CommitInfo, History, Selector, Spec, Version};
 pub use id::{Md5, ObjectId, wandb_digest};
 pub use object::{FileMeta, RunRecord};
-pub use run::{RunArtifact, RunCapture, RunView, capture_run, new_run_id};
+pub use run::{RunArtifact, RunCapture, RunUse, RunView, capture_run, new_run_id};
 pub use snapshot::{Filter, ManifestEntry, Snapshot, code_files};
 pub use store::Store;
 pub use tree::{ChangeCounts, flatten};

@@ -946,6 +946,18 @@ fn run_json(r: &RunView) -> Value {
         "cwd": info.map(|i| i.cwd.clone()),
         "git_commit": info.and_then(|i| i.git_commit.clone()),
         "git_dirty": info.and_then(|i| i.git_dirty),
+        "project": info.map(|i| i.project.clone()).filter(|p| !p.is_empty()),
+        "config": info
+            .filter(|i| !i.config.is_empty())
+            .and_then(|i| serde_json::from_str::<Value>(&i.config).ok()),
+        "notes": info.map(|i| i.notes.clone()).filter(|n| !n.is_empty()),
+        "tags": info.map(|i| i.tags.clone()).unwrap_or_default(),
+        "used": r.used.iter().map(|u| json!({
+            "type": u.key.artifact_type,
+            "name": u.key.name,
+            "version": u.version,
+            "id": u.tree.to_hex(),
+        })).collect::<Vec<_>>(),
         "artifacts": r.artifacts.iter().map(|a| json!({
             "type": a.key.artifact_type,
             "name": a.key.name,
@@ -988,6 +1000,10 @@ fn run_text(r: &RunView) -> String {
         let v = a.version.map(|n| format!("v{n}")).unwrap_or("v?".into());
         let state = if a.new { "new" } else { "unchanged" };
         s.push_str(&format!("  {}:{v}  {}  ({state})\n", a.key, a.tree.short()));
+    }
+    for u in &r.used {
+        let v = u.version.map(|n| format!("v{n}")).unwrap_or("v?".into());
+        s.push_str(&format!("  used {}:{v}  {}\n", u.key, u.tree.short()));
     }
     if r.incomplete > 0 {
         s.push_str(&format!("  … {} record(s) not yet synced\n", r.incomplete));

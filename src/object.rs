@@ -7,7 +7,7 @@
 //! ```text
 //! offset 0  4 bytes  magic "CDVO"
 //! offset 4  1 byte   envelope format (1)
-//! offset 5  1 byte   kind (1 blob, 2 tree, 3 commit, 4 run, 5 alias)
+//! offset 5  1 byte   kind (1 blob, 2 tree, 3 commit, 4 run, 5 alias, 6 use)
 //! offset 6  1 byte   encoding: 0 = one zstd frame of the raw content;
 //!                    1 = one zstd frame compressed with a base object's raw content as prefix
 //! offset 7  …        encoding 0: payload
@@ -56,6 +56,8 @@ pub enum Kind {
     Run = 4,
     /// An alias event.
     Alias = 5,
+    /// "This run used that version" (W&B's `use_artifact`).
+    Use = 6,
 }
 
 impl Kind {
@@ -67,6 +69,7 @@ impl Kind {
             Kind::Commit => "commit",
             Kind::Run => "run",
             Kind::Alias => "alias",
+            Kind::Use => "use",
         }
     }
 
@@ -78,6 +81,7 @@ impl Kind {
             3 => Kind::Commit,
             4 => Kind::Run,
             5 => Kind::Alias,
+            6 => Kind::Use,
             _ => return None,
         })
     }
@@ -213,6 +217,22 @@ pub struct AliasRecord {
     pub run: String,
 }
 
+/// "Run RUN used the version with tree T of (TYPE, NAME)" — an input of the run, as W&B's
+/// `use_artifact` records.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UseRecord {
+    /// The run.
+    pub run: String,
+    /// Artifact type.
+    pub artifact_type: String,
+    /// Artifact name.
+    pub name: String,
+    /// Tree of the version used.
+    pub tree: ObjectId,
+    /// Nanoseconds since the Unix epoch.
+    pub time_ns: i64,
+}
+
 /// A structured object: knows its kind and (de)serializes with a schema byte.
 pub trait Structured: Serialize + DeserializeOwned {
     /// The object kind.
@@ -275,6 +295,9 @@ impl Structured for RunRecord {
 }
 impl Structured for AliasRecord {
     const KIND: Kind = Kind::Alias;
+}
+impl Structured for UseRecord {
+    const KIND: Kind = Kind::Use;
 }
 
 /// Largest raw content a frame may claim; more is treated as corruption rather than allocated.
@@ -633,6 +656,29 @@ mod tests {
                 "00", "00", "00", "01", "0178" // project, config, notes, tags ["x"]
             )
         );
+    }
+
+    #[test]
+    fn golden_use_encoding() {
+        let u = UseRecord {
+            run: "r".into(),
+            artifact_type: "t".into(),
+            name: "n".into(),
+            tree: oid(0x02),
+            time_ns: 3,
+        };
+        assert_eq!(
+            hexs(&u.encode()),
+            concat!(
+                "01",
+                "0172",
+                "0174",
+                "016e", // schema, run, type, name
+                "0202020202020202020202020202020202020202020202020202020202020202",
+                "06" // zigzag(3)
+            )
+        );
+        assert_eq!(UseRecord::decode(oid(0), &u.encode()).unwrap(), u);
     }
 
     #[test]

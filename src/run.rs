@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::history::{ArtifactKey, History};
 use crate::id::ObjectId;
 use crate::names::validate_name;
-use crate::object::{CommitRecord, Kind, RunRecord, Structured};
+use crate::object::{CommitRecord, Kind, RunRecord, Structured, UseRecord};
 use crate::store::Store;
 
 /// A fresh run id: 8 characters of `[a-z0-9]`, like W&B's.
@@ -146,9 +146,24 @@ pub struct RunArtifact {
     pub time_ns: i64,
 }
 
+/// A version a run used (W&B's `use_artifact`).
+#[derive(Clone, Debug)]
+pub struct RunUse {
+    /// The artifact.
+    pub key: ArtifactKey,
+    /// Version number, when the version is complete in this store.
+    pub version: Option<usize>,
+    /// Version id (root tree).
+    pub tree: ObjectId,
+    /// When it was used, ns since the epoch.
+    pub time_ns: i64,
+}
+
 /// What the store knows of one run.
 #[derive(Clone, Debug)]
 pub struct RunView {
+    /// Versions it used, in order.
+    pub used: Vec<RunUse>,
     /// Run id.
     pub id: String,
     /// The run's description (the earliest, if several machines wrote one).
@@ -187,6 +202,24 @@ impl Store {
         Ok(())
     }
 
+    /// Records that run `run` used the version with tree `tree` of `key` (W&B's `use_artifact`).
+    /// The run need not have logged anything.
+    pub fn record_use(&self, run: &str, key: &ArtifactKey, tree: ObjectId) -> Result<()> {
+        validate_name("run id", run)?;
+        let record = UseRecord {
+            run: run.to_string(),
+            artifact_type: key.artifact_type.clone(),
+            name: key.name.clone(),
+            tree,
+            time_ns: now_ns(),
+        };
+        let (id, _) = self.write_structured(&record)?;
+        if let Some(p) = self.object_path(&id).parent() {
+            self.sync_dirs(&[p.to_path_buf()].into_iter().collect())?;
+        }
+        self.add_marker(&self.run_dir(run), &id)
+    }
+
     /// Whether the store has seen run `id`.
     pub fn has_run(&self, id: &str) -> bool {
         validate_name("run id", id).is_ok() && self.run_dir(id).is_dir()
@@ -214,6 +247,7 @@ impl Store {
 
     fn run_view(&self, id: &str, cache: &mut HashMap<ArtifactKey, History>) -> Result<RunView> {
         let mut infos: Vec<RunRecord> = Vec::new();
+        let mut uses: Vec<UseRecord> = Vec::new();
         let mut commits: Vec<(ObjectId, CommitRecord)> = Vec::new();
         let mut incomplete = 0;
         for rid in self.markers(&self.run_dir(id))? {
@@ -223,6 +257,13 @@ impl Store {
                         && r.id == id
                     {
                         infos.push(r);
+                    }
+                }
+                Ok((Kind::Use, raw)) => {
+                    if let Ok(u) = UseRecord::decode(rid, &raw)
+                        && u.run == id
+                    {
+                        uses.push(u);
                     }
                 }
                 Ok((Kind::Commit, raw)) => {
@@ -259,7 +300,25 @@ impl Store {
                 key,
             });
         }
+        uses.sort_by_key(|u| u.time_ns);
+        let mut used = Vec::new();
+        for u in uses {
+            let Ok(key) = ArtifactKey::new(&u.artifact_type, &u.name) else {
+                continue;
+            };
+            if !cache.contains_key(&key) {
+                let h = self.history(&key)?;
+                cache.insert(key.clone(), h);
+            }
+            used.push(RunUse {
+                version: cache[&key].by_tree(&u.tree).map(|v| v.number),
+                tree: u.tree,
+                time_ns: u.time_ns,
+                key,
+            });
+        }
         Ok(RunView {
+            used,
             id: id.to_string(),
             info: infos.into_iter().next(),
             artifacts,

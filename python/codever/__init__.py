@@ -126,8 +126,9 @@ class Run:
         return artifact
 
     def use_artifact(self, spec):
-        """The artifact version ``spec`` names (``"ppo:v3"``, ``"rl_algo_code/ppo:latest"``)."""
-        return Api(self._store).artifact(spec)
+        """The artifact version ``spec`` names (``"ppo:v3"``, ``"rl_algo_code/ppo:latest"``),
+        recorded as an input of this run (``codever runs show`` lists it under "used")."""
+        return Artifact._from_info(self._store, _loads(_native.use_artifact(self._store, self.id, spec)))
 
     def log_code(self, root=".", name=None, include_fn=None, exclude_fn=None):
         """Logs the code under ``root`` like W&B's Code Tab: ``*.py`` by default, ``.gitignore``

@@ -257,6 +257,19 @@ fn resolve(store: &str, spec: &str) -> PyResult<String> {
     .map_err(py_err)
 }
 
+/// Resolves `spec`, records that run `run_id` used it, and returns the version (with files) as
+/// JSON.
+#[pyfunction]
+fn use_artifact(store: &str, run_id: &str, spec: &str) -> PyResult<String> {
+    (|| {
+        let s = open(store)?;
+        let (h, i) = s.resolve(&Spec::parse(spec)?)?;
+        s.record_use(run_id, &h.key, h.versions[i].tree)?;
+        Ok(version_json(&s, &h, i, true)?.to_string())
+    })()
+    .map_err(py_err)
+}
+
 /// Every version of an artifact, oldest first, as JSON.
 #[pyfunction]
 fn versions(store: &str, spec: &str) -> PyResult<String> {
@@ -391,6 +404,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(manifest, m)?)?;
     m.add_function(wrap_pyfunction!(commit, m)?)?;
     m.add_function(wrap_pyfunction!(resolve, m)?)?;
+    m.add_function(wrap_pyfunction!(use_artifact, m)?)?;
     m.add_function(wrap_pyfunction!(versions, m)?)?;
     m.add_function(wrap_pyfunction!(read_file, m)?)?;
     m.add_function(wrap_pyfunction!(checkout, m)?)?;

@@ -148,6 +148,15 @@ def test_download_verify_and_add_dir(repo):
     assert "training/ppo.py" in code.files()
     fetched = run.use_artifact("safelife:best")
     assert fetched.version == "v0" and fetched.aliases == ["latest", "best"]
+    # The use is recorded with the run, and so are its project and config.
+    reader = codever.init(project="eval", config={"seed": 7}, tags=["eval"])
+    reader.use_artifact("code/safelife:v0")
+    shown = cli(repo / ".codever", "runs", "show", reader.id)
+    assert shown["used"] == [
+        {"type": "code", "name": "safelife", "version": 0, "id": fetched.id}
+    ]
+    assert shown["artifacts"] == []
+    assert (shown["project"], shown["config"], shown["tags"]) == ("eval", {"seed": 7}, ["eval"])
     root = fetched.download()
     assert root == os.path.join("artifacts", "safelife:v0")
     assert (Path(root) / "training/models.py").read_bytes() == (repo / "training/models.py").read_bytes()
@@ -240,3 +249,17 @@ def test_a_sweep_of_24_processes_keeps_the_guarantees(repo):
     assert len(versions) == 5
     assert sorted(len(v["runs"]) for v in versions) == [2, 2, 2, 2, 16]
     assert cli(store, "fsck", "--strict")["ok"] is True
+
+
+def test_a_new_store_goes_to_the_git_repository_root(tmp_path, monkeypatch):
+    repo = tmp_path / "proj"
+    (repo / "training").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    monkeypatch.chdir(repo / "training")
+    monkeypatch.delenv("CODEVER_DIR", raising=False)
+    run = codever.init(project="p")
+    assert Path(run._store) == repo / ".codever"
+    # Found again from anywhere inside, without creating another.
+    monkeypatch.chdir(repo)
+    assert Path(codever.init()._store) == repo / ".codever"
+    assert not (repo / "training" / ".codever").exists()

@@ -601,3 +601,32 @@ fn an_empty_directory_is_an_empty_artifact_with_the_wandb_empty_digest() {
     );
     assert_eq!(v["digest"], "64e7c61456b10382e2f3b571ac24b659");
 }
+
+#[test]
+fn a_run_that_used_a_version_lists_it_and_fsck_checks_it() {
+    let (_tmp, store) = init();
+    let py = fixture("v1").join("main.py");
+    run_ok(
+        &store,
+        &[
+            "commit",
+            "m",
+            "--type",
+            "t",
+            py.to_str().unwrap(),
+            "--run",
+            "maker",
+        ],
+    );
+    let s = codever::Store::open(&store).unwrap();
+    let (h, i) = s.resolve(&codever::Spec::parse("m").unwrap()).unwrap();
+    s.record_use("reader", &h.key, h.versions[i].tree).unwrap();
+    let shown = json(&store, &["runs", "show", "reader"]);
+    assert_eq!(
+        shown["used"],
+        json!([{"type": "t", "name": "m", "version": 0, "id": h.versions[i].tree.to_hex()}])
+    );
+    assert!(run_ok(&store, &["runs", "show", "reader"]).contains("  used t/m:v0  "));
+    assert_eq!(json(&store, &["fsck", "--strict"])["ok"], true);
+    assert!(s.record_use("bad/run", &h.key, h.versions[i].tree).is_err());
+}
