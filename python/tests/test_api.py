@@ -263,3 +263,17 @@ def test_a_new_store_goes_to_the_git_repository_root(tmp_path, monkeypatch):
     monkeypatch.chdir(repo)
     assert Path(codever.init()._store) == repo / ".codever"
     assert not (repo / "training" / ".codever").exists()
+
+
+def test_description_metadata_and_binary_new_files_round_trip(repo):
+    run = codever.init()
+    a = codever.Artifact("cfg", type="config", description="PPO settings", metadata={"lr": 0.001})
+    with a.new_file("weights.bin", mode="wb") as f:
+        f.write(b"\x00\x01\xff")
+    run.log_artifact(a)
+    back = codever.Api().artifact("config/cfg:latest")
+    assert back.description == "PPO settings"
+    assert back.metadata == {"lr": 0.001}
+    assert back.read("weights.bin") == b"\x00\x01\xff"
+    with pytest.raises(codever.InvalidInputError, match="is logged"):
+        a.add_file("main.py")
