@@ -106,29 +106,7 @@ impl Store {
         self.check_packs(report, &mut kinds)?;
         for (id, path, r) in results {
             report.objects += 1;
-            match r {
-                Ok(k) => {
-                    kinds.insert(id, k);
-                }
-                // A delta whose base has not arrived: the base is missing, this object is not
-                // corrupt (its content cannot be checked until the base arrives).
-                Err(Error::MissingObject { id: base }) => {
-                    if let Ok(h) = self.object_header(&id) {
-                        kinds.insert(id, h.kind);
-                    }
-                    report.missing.push(Missing {
-                        id: base,
-                        needed_by: format!("delta {}", id.short()),
-                    });
-                }
-                Err(Error::CorruptObject { reason, .. }) => {
-                    report.corrupt.push(Corruption { path, reason })
-                }
-                Err(e) => report.corrupt.push(Corruption {
-                    path,
-                    reason: e.to_string(),
-                }),
-            }
+            self.note_verified(report, &mut kinds, id, path, r);
         }
         Ok(kinds)
     }
@@ -209,28 +187,46 @@ impl Store {
                 })
                 .collect();
             for (id, r) in results {
-                match r {
-                    Ok(k) => {
-                        kinds.insert(id, k);
-                    }
-                    // A delta whose base has not arrived is not corruption.
-                    Err(Error::MissingObject { id: base }) => {
-                        if let Ok(h) = self.object_header(&id) {
-                            kinds.insert(id, h.kind);
-                        }
-                        report.missing.push(Missing {
-                            id: base,
-                            needed_by: format!("delta {}", id.short()),
-                        });
-                    }
-                    Err(e) => report.corrupt.push(Corruption {
-                        path: pack_path.clone(),
-                        reason: format!("object {id}: {e}"),
-                    }),
-                }
+                self.note_verified(report, kinds, id, pack_path.clone(), r);
             }
         }
         Ok(())
+    }
+}
+
+impl Store {
+    /// Records the outcome of verifying object `id` (stored at `path`): its kind when sound; the
+    /// base as missing when it is a delta whose base has not arrived (not corruption: it cannot
+    /// be checked yet); corruption otherwise.
+    fn note_verified(
+        &self,
+        report: &mut FsckReport,
+        kinds: &mut HashMap<ObjectId, Kind>,
+        id: ObjectId,
+        path: PathBuf,
+        result: Result<Kind>,
+    ) {
+        match result {
+            Ok(k) => {
+                kinds.insert(id, k);
+            }
+            Err(Error::MissingObject { id: base }) => {
+                if let Ok(h) = self.object_header(&id) {
+                    kinds.insert(id, h.kind);
+                }
+                report.missing.push(Missing {
+                    id: base,
+                    needed_by: format!("delta {}", id.short()),
+                });
+            }
+            Err(Error::CorruptObject { reason, .. }) => {
+                report.corrupt.push(Corruption { path, reason })
+            }
+            Err(e) => report.corrupt.push(Corruption {
+                path,
+                reason: format!("object {id}: {e}"),
+            }),
+        }
     }
 }
 

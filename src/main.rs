@@ -782,6 +782,16 @@ fn version_row<'a>(h: &History, v: &'a Version) -> VersionRow<'a> {
     }
 }
 
+/// `  [latest, best]` after a version in listings, or nothing.
+fn aliases_suffix(h: &History, v: &Version) -> String {
+    let aliases = aliases_of(h, v);
+    if aliases.is_empty() {
+        String::new()
+    } else {
+        format!("  [{}]", aliases.join(", "))
+    }
+}
+
 fn version_json(h: &History, v: &Version) -> Value {
     json!({
         "version": v.number,
@@ -818,12 +828,7 @@ fn versions_text(store: &Store, h: &History) -> String {
                 }
             }
         };
-        let aliases = aliases_of(h, v);
-        let aliases = if aliases.is_empty() {
-            String::new()
-        } else {
-            format!("  [{}]", aliases.join(", "))
-        };
+        let aliases = aliases_suffix(h, v);
         s.push_str(&format!(
             "v{:<4} {}  {}  {:<12} runs {}{aliases}\n",
             v.number,
@@ -887,12 +892,7 @@ fn log_text(h: &History, entries: &[codever::compare::LogEntry], stat: bool) -> 
     let mut s = String::new();
     for e in entries {
         let v = &h.versions[e.version];
-        let aliases = aliases_of(h, v);
-        let aliases = if aliases.is_empty() {
-            String::new()
-        } else {
-            format!("  [{}]", aliases.join(", "))
-        };
+        let aliases = aliases_suffix(h, v);
         s.push_str(&format!(
             "v{}  {}  {}  runs {}{aliases}\n",
             v.number,

@@ -179,20 +179,7 @@ impl Snapshot {
             }
             _ => None,
         };
-        let in_git_repo = absolute(dir).ancestors().any(|a| a.join(".git").exists());
-        let mut walk = ignore::WalkBuilder::new(dir);
-        walk.hidden(false)
-            .ignore(false)
-            .parents(in_git_repo)
-            .git_ignore(true)
-            .git_exclude(true)
-            .git_global(true)
-            .require_git(false)
-            .follow_links(false)
-            .filter_entry(|e| {
-                let n = e.file_name();
-                !(e.depth() > 0 && (n == ".git" || n == STORE_DIR_NAME))
-            });
+        let walk = walker(dir, |_| false);
         // Walk on every core: on large trees the walk (and reading .gitignore files) is most
         // of the cost of a commit whose files are in the stat cache.
         let found: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
@@ -496,27 +483,11 @@ pub(crate) fn is_executable(meta: &fs::Metadata) -> bool {
 /// skipped, and no virtualenv entered (a directory holding `pyvenv.cfg`, or named `site-packages`
 /// or `__pycache__`). Sorted.
 pub fn code_files(root: &Path) -> Result<Vec<String>> {
-    let in_git_repo = absolute(root).ancestors().any(|a| a.join(".git").exists());
-    let mut walk = ignore::WalkBuilder::new(root);
-    walk.hidden(false)
-        .ignore(false)
-        .parents(in_git_repo)
-        .git_ignore(true)
-        .git_exclude(true)
-        .git_global(true)
-        .require_git(false)
-        .follow_links(false)
-        .filter_entry(|e| {
-            let n = e.file_name();
-            let is_dir = e.file_type().is_some_and(|t| t.is_dir());
-            !(e.depth() > 0
-                && (n == ".git"
-                    || n == STORE_DIR_NAME
-                    || (is_dir
-                        && (n == "site-packages"
-                            || n == "__pycache__"
-                            || e.path().join("pyvenv.cfg").exists()))))
-        });
+    let walk = walker(root, |e| {
+        let n = e.file_name();
+        e.file_type().is_some_and(|t| t.is_dir())
+            && (n == "site-packages" || n == "__pycache__" || e.path().join("pyvenv.cfg").exists())
+    });
     let mut out = Vec::new();
     for entry in walk.build() {
         let entry = entry.map_err(|e| walk_error(root, e))?;
@@ -530,6 +501,27 @@ pub fn code_files(root: &Path) -> Result<Vec<String>> {
     }
     out.sort();
     Ok(out)
+}
+
+/// A walk of `dir` as every capture does it: `.gitignore` files inside it honoured (and, inside a
+/// git repository, the repository's rules above it), dotfiles kept, links not followed, `.git/`
+/// and `.codever/` never entered, nor anything `skip` rejects.
+fn walker(dir: &Path, skip: fn(&ignore::DirEntry) -> bool) -> ignore::WalkBuilder {
+    let in_git_repo = absolute(dir).ancestors().any(|a| a.join(".git").exists());
+    let mut walk = ignore::WalkBuilder::new(dir);
+    walk.hidden(false)
+        .ignore(false)
+        .parents(in_git_repo)
+        .git_ignore(true)
+        .git_exclude(true)
+        .git_global(true)
+        .require_git(false)
+        .follow_links(false)
+        .filter_entry(move |e| {
+            let n = e.file_name();
+            !(e.depth() > 0 && (n == ".git" || n == STORE_DIR_NAME || skip(e)))
+        });
+    walk
 }
 
 /// Splits `PATH=DISPLAY`; a path that exists as written wins.
