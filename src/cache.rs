@@ -26,7 +26,8 @@ const VERSION: u8 = 1;
 /// A verified, decoded record of an artifact.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) enum CachedRecord {
-    Commit(CommitRecord),
+    // Boxed: records are moved around a lot while a history is derived (same encoding).
+    Commit(Box<CommitRecord>),
     Alias(AliasRecord),
 }
 

@@ -237,7 +237,7 @@ impl Store {
         if new {
             push_parent(self, &record_id, &mut new_dirs);
         }
-        let mut known = vec![(record_id, CachedRecord::Commit(record))];
+        let mut known = vec![(record_id, CachedRecord::Commit(Box::new(record)))];
         let mut alias_ids = Vec::new();
         for alias in &opts.aliases {
             let (id, rec) =

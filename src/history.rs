@@ -56,7 +56,7 @@ pub struct CommitInfo {
     /// Id of the commit record.
     pub id: ObjectId,
     /// The record.
-    pub record: CommitRecord,
+    pub record: Box<CommitRecord>,
 }
 
 impl CommitInfo {
@@ -324,7 +324,7 @@ impl Store {
                 if !belongs(&r.artifact_type, &r.name) {
                     return Err(misplaced());
                 }
-                Ok(CachedRecord::Commit(r))
+                Ok(CachedRecord::Commit(Box::new(r)))
             }
             Kind::Alias => {
                 let a = AliasRecord::decode(*id, &raw)?;

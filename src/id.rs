@@ -51,12 +51,21 @@ impl ObjectId {
 
     /// Parses a full 64-character lowercase or uppercase hex id.
     pub fn from_hex(s: &str) -> Option<Self> {
-        if s.len() != Self::HEX_LEN {
+        fn nibble(c: u8) -> Option<u8> {
+            match c {
+                b'0'..=b'9' => Some(c - b'0'),
+                b'a'..=b'f' => Some(c - b'a' + 10),
+                b'A'..=b'F' => Some(c - b'A' + 10),
+                _ => None,
+            }
+        }
+        let b = s.as_bytes();
+        if b.len() != Self::HEX_LEN {
             return None;
         }
         let mut out = [0u8; 32];
         for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+            *byte = (nibble(b[2 * i])? << 4) | nibble(b[2 * i + 1])?;
         }
         Some(ObjectId(out))
     }

@@ -394,6 +394,9 @@ fn run(cli: Cli) -> Result<u8> {
             } else {
                 out(&versions_text(&store, &h));
             }
+            // The process ends right after: freeing every record of a long history one by one
+            // would only delay the exit.
+            std::mem::forget(h);
         }
         Command::Show { spec } => {
             let store = open_store(store_arg)?;
@@ -806,7 +809,8 @@ fn version_json(h: &History, v: &Version) -> Value {
 }
 
 fn versions_text(store: &Store, h: &History) -> String {
-    let mut s = format!("{}\n", h.key);
+    let mut s = String::with_capacity(64 + h.versions.len() * 96);
+    s.push_str(&format!("{}\n", h.key));
     for (v, changes) in h.versions.iter().zip(store.version_changes(h)) {
         let changes = match changes {
             None => "(not yet synced)".to_string(),
