@@ -133,7 +133,8 @@ impl Store {
         }
         // local/ is machine-local and may be missing in a store copied without it.
         let tmp = root.join("local/tmp");
-        fs::create_dir_all(&tmp).map_err(|e| Error::io("cannot create", tmp, e))?;
+        fs::create_dir_all(&tmp).map_err(|e| Error::io("cannot create", &tmp, e))?;
+        remove_stale_temp_files(&tmp);
         let store = Store::new(root);
         store.note_new_pack()?;
         Ok(store)
@@ -481,6 +482,30 @@ impl Store {
     }
 }
 
+/// How old a temp file must be before it is taken for the leftover of an interrupted write.
+const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes temp files left by writes that were interrupted (a killed process, a crash): they are
+/// never visible as objects, only wasted space. A file younger than an hour may belong to a commit
+/// still running, so it is left alone. Best effort.
+fn remove_stale_temp_files(tmp: &Path) {
+    let Ok(entries) = fs::read_dir(tmp) else {
+        return;
+    };
+    let now = std::time::SystemTime::now();
+    for e in entries.flatten() {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| now.duration_since(t).ok())
+            .is_some_and(|age| age > STALE_TEMP);
+        if old {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
 /// `p` itself when it is a store directory, else `p/.codever` when that is one; else `p` (so the
 /// error names what the user gave).
 fn store_dir_of(p: &Path) -> PathBuf {
@@ -565,6 +590,27 @@ mod tests {
             Store::discover(other.path()),
             Err(Error::NoStore { .. })
         ));
+    }
+
+    #[test]
+    fn leftovers_of_interrupted_writes_are_removed_but_not_running_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let tmp = store.root().join("local/tmp");
+        let old = tmp.join("pack-interrupted");
+        let young = tmp.join("pack-running");
+        fs::write(&old, b"half a pack").unwrap();
+        fs::write(&young, b"being written").unwrap();
+        let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(two_hours_ago)
+            .unwrap();
+        Store::open(store.root()).unwrap();
+        assert!(!old.exists());
+        assert!(young.exists());
     }
 
     #[test]
