@@ -214,40 +214,20 @@ fn the_stat_cache_never_hides_an_edit() {
     assert_eq!(commit_dir(&store, &src, "r0").version, 0);
     // Same size, same mtime, new content, right away.
     write(&src, "a.py", b"lr = 2\n");
-    fs::File::options()
-        .write(true)
-        .open(src.join("a.py"))
-        .unwrap()
-        .set_modified(mtime)
-        .unwrap();
+    set_mtime(&src.join("a.py"), mtime);
     let o = commit_dir(&store, &src, "r1");
     assert_eq!((o.version, o.new), (1, true));
 
     // An old file: its entry is trusted while nothing changes, and an edit is still seen.
     let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
     write(&src, "b.py", b"hidden = 64\n");
-    fs::File::options()
-        .write(true)
-        .open(src.join("b.py"))
-        .unwrap()
-        .set_modified(old)
-        .unwrap();
-    fs::File::options()
-        .write(true)
-        .open(src.join("a.py"))
-        .unwrap()
-        .set_modified(old)
-        .unwrap();
+    set_mtime(&src.join("b.py"), old);
+    set_mtime(&src.join("a.py"), old);
     let o = commit_dir(&store, &src, "r2");
     assert!(o.new);
     assert!(!commit_dir(&store, &src, "r3").new);
     write(&src, "b.py", b"hidden = 32\n");
-    fs::File::options()
-        .write(true)
-        .open(src.join("b.py"))
-        .unwrap()
-        .set_modified(old)
-        .unwrap();
+    set_mtime(&src.join("b.py"), old);
     let o = commit_dir(&store, &src, "r4");
     assert!(o.new);
     let files = codever::flatten(&store, &o.tree).unwrap();
@@ -353,4 +333,14 @@ fn progress_is_reported_for_every_file() {
     assert_eq!(seen.len(), 25);
     assert!(seen.iter().all(|&(_, t)| t == 25));
     assert_eq!(seen.last(), Some(&(25, 25)));
+}
+
+/// Sets a file's modification time (to simulate edits within a timestamp tick, or old files).
+fn set_mtime(path: &Path, t: std::time::SystemTime) {
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(t)
+        .unwrap();
 }
