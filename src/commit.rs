@@ -215,6 +215,7 @@ impl Store {
         let mut new_dirs = staging.finish()?;
         let digest = wandb_digest(files.iter().map(|(p, f)| (p.as_str(), f.md5)));
         let run_record = self.write_run_if_new(run, &mut new_dirs)?;
+        let lock = self.record_lock()?;
         let time_ns = now_ns();
         let record = CommitRecord {
             artifact_type: key.artifact_type.clone(),
@@ -257,6 +258,7 @@ impl Store {
         for id in alias_ids {
             self.add_marker(&artifact_dir, &id)?;
         }
+        drop(lock);
 
         let history = self.history_with(key, known)?;
         let version = history.by_tree(&tree).map(|v| v.number).unwrap_or_default();
@@ -278,6 +280,7 @@ impl Store {
         let (history, index) = self.resolve(spec)?;
         let tree = history.versions[index].tree;
         let mut dirs = Vec::new();
+        let _lock = self.record_lock()?;
         let (id, _) =
             self.write_alias_record(&history.key, alias, tree, now_ns(), "", &mut dirs)?;
         self.sync_dirs(&dirs.into_iter().collect())?;

@@ -6,13 +6,19 @@
 //!
 //! ```text
 //! offset 0  4 bytes  magic "CDVO"
-//! offset 4  1 byte   envelope format (1)
+//! offset 4  1 byte   envelope format (2; format 1 is still read)
 //! offset 5  1 byte   kind (1 blob, 2 tree, 3 commit, 4 run, 5 alias, 6 use)
 //! offset 6  1 byte   encoding: 0 = one zstd frame of the raw content;
 //!                    1 = one zstd frame compressed with a base object's raw content as prefix
 //! offset 7  …        encoding 0: payload
 //!                    encoding 1: base id (32 bytes), delta depth (1 byte, 1..=16), payload
+//! last 16 bytes      format 2 only: the first 16 bytes of the BLAKE3 of every byte before them
 //! ```
+//!
+//! The trailing checksum covers the stored bytes themselves (header and base id included), so a
+//! flipped byte is found without decompressing and without the base: a damaged delta is
+//! "corrupt", never "waiting for its base". Format 1 objects (no checksum) are still verified by
+//! their id after decoding.
 //!
 //! A delta's id is still the hash of its plain raw content; the base is another object (any kind
 //! of storage), itself possibly a delta, at most [`MAX_DELTA_DEPTH`] deep.
@@ -28,8 +34,12 @@ use crate::id::{Md5, ObjectId};
 
 /// Magic bytes at the start of every object file.
 pub const MAGIC: [u8; 4] = *b"CDVO";
-/// Envelope format written by this build.
-pub const ENVELOPE_FORMAT: u8 = 1;
+/// Envelope format written by this build: with a trailing checksum of the stored bytes.
+pub const ENVELOPE_FORMAT: u8 = 2;
+/// The first envelope format (no checksum), still read.
+pub const ENVELOPE_FORMAT_V1: u8 = 1;
+/// Length of the trailing checksum of format-2 envelopes.
+pub const CHECKSUM_LEN: usize = 16;
 /// Schema byte of structured objects written by this build.
 pub const SCHEMA: u8 = 1;
 /// Envelope encoding: the payload is one zstd frame of the raw content.
@@ -301,7 +311,24 @@ impl Structured for UseRecord {
 }
 
 /// Largest raw content a frame may claim; more is treated as corruption rather than allocated.
-const MAX_OBJECT_SIZE: u64 = 1 << 36;
+pub const MAX_OBJECT_SIZE: u64 = 1 << 36;
+/// Largest raw content of a tree or record: far above any real one (a tree of 100,000 entries is
+/// about 10 MB), and small enough that a forged size cannot exhaust memory.
+pub const MAX_STRUCTURED_SIZE: u64 = 256 << 20;
+/// Frames up to this size are decoded in one call into a buffer of the declared size; larger ones
+/// are decoded as a stream into a buffer that grows with what really comes out, so a frame that
+/// lies about its size cannot make a reader allocate what it claims.
+const ONE_SHOT_LIMIT: u64 = 16 << 20;
+
+impl Kind {
+    /// The most raw content an object of this kind may have.
+    pub fn max_size(self) -> u64 {
+        match self {
+            Kind::Blob => MAX_OBJECT_SIZE,
+            _ => MAX_STRUCTURED_SIZE,
+        }
+    }
+}
 
 thread_local! {
     // Creating a zstd context costs more than (de)compressing a typical source file: keep one
@@ -347,25 +374,40 @@ fn compress(raw: &[u8]) -> std::io::Result<Vec<u8>> {
     })
 }
 
-/// Decompresses one frame (with an optional prefix), trusting its content size only up to
-/// [`MAX_OBJECT_SIZE`].
-fn decompress(payload: &[u8], prefix: Option<&[u8]>) -> std::result::Result<Vec<u8>, String> {
+/// Decompresses one frame (with an optional prefix). The frame must declare its content size
+/// (every frame codever writes does), and the size must be at most `limit`.
+fn decompress(
+    payload: &[u8],
+    prefix: Option<&[u8]>,
+    limit: u64,
+) -> std::result::Result<Vec<u8>, String> {
     let size = zstd::zstd_safe::get_frame_content_size(payload).map_err(|e| format!("{e:?}"))?;
-    match (size, prefix) {
-        (Some(n), _) if n > MAX_OBJECT_SIZE => Err(format!("frame claims {n} bytes")),
-        (Some(n), None) => DECOMPRESSOR.with(|d| {
+    let Some(n) = size else {
+        return Err("the frame does not declare its content size".into());
+    };
+    if n > limit {
+        return Err(format!(
+            "frame claims {n} bytes, more than the {limit} allowed here"
+        ));
+    }
+    if n > ONE_SHOT_LIMIT {
+        return decompress_stream(payload, prefix, n);
+    }
+    let n = n as usize;
+    match prefix {
+        None => DECOMPRESSOR.with(|d| {
             let mut d = d.borrow_mut();
             if d.is_none() {
                 *d = Some(zstd::bulk::Decompressor::new().map_err(|e| e.to_string())?);
             }
             match d.as_mut() {
-                Some(d) => d.decompress(payload, n as usize).map_err(|e| e.to_string()),
+                Some(d) => d.decompress(payload, n).map_err(|e| e.to_string()),
                 None => Err("no decompressor".into()),
             }
         }),
         // The base, loaded (copied) as a raw-content dictionary, is the prefix the frame was
         // compressed against; the decompressor is kept per thread.
-        (Some(n), Some(prefix)) => DELTA_DECOMPRESSOR.with(|d| {
+        Some(prefix) => DELTA_DECOMPRESSOR.with(|d| {
             let mut d = d.borrow_mut();
             match d.as_mut() {
                 Some(d) => d.set_dictionary(prefix).map_err(|e| e.to_string())?,
@@ -377,20 +419,50 @@ fn decompress(payload: &[u8], prefix: Option<&[u8]>) -> std::result::Result<Vec<
                 }
             }
             match d.as_mut() {
-                Some(d) => d.decompress(payload, n as usize).map_err(|e| e.to_string()),
+                Some(d) => d.decompress(payload, n).map_err(|e| e.to_string()),
                 None => Err("no decompressor".into()),
             }
         }),
-        // Frames without a content size (streamed): decode as a stream.
-        (None, None) => zstd::stream::decode_all(payload).map_err(|e| e.to_string()),
-        (None, Some(prefix)) => {
-            let mut out = Vec::new();
-            zstd::stream::read::Decoder::with_ref_prefix(payload, prefix)
-                .and_then(|mut d| std::io::Read::read_to_end(&mut d, &mut out))
-                .map_err(|e| e.to_string())?;
-            Ok(out)
-        }
     }
+}
+
+/// Decodes a large frame as a stream, never holding more than what really came out (plus one
+/// byte to notice a frame longer than it declared).
+fn decompress_stream(
+    payload: &[u8],
+    prefix: Option<&[u8]>,
+    n: u64,
+) -> std::result::Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let read = match prefix {
+        None => zstd::stream::read::Decoder::with_buffer(payload)
+            .and_then(|d| d.take(n + 1).read_to_end(&mut out)),
+        Some(p) => zstd::stream::read::Decoder::with_ref_prefix(payload, p)
+            .and_then(|d| d.take(n + 1).read_to_end(&mut out)),
+    };
+    read.map_err(|e| e.to_string())?;
+    if out.len() as u64 != n {
+        return Err(format!(
+            "the frame declares {n} bytes but holds {}",
+            out.len()
+        ));
+    }
+    Ok(out)
+}
+
+/// The checksum that ends a format-2 envelope.
+fn checksum(bytes: &[u8]) -> [u8; CHECKSUM_LEN] {
+    let mut out = [0u8; CHECKSUM_LEN];
+    out.copy_from_slice(&blake3::hash(bytes).as_bytes()[..CHECKSUM_LEN]);
+    out
+}
+
+/// Appends the checksum of everything in `out` so far.
+fn seal(mut out: Vec<u8>) -> Vec<u8> {
+    let sum = checksum(&out);
+    out.extend_from_slice(&sum);
+    out
 }
 
 /// Builds the on-disk bytes of an object.
@@ -405,7 +477,7 @@ pub fn encode_envelope(kind: Kind, raw: &[u8]) -> Vec<u8> {
         // Compressing into memory only fails on allocation failure.
         Err(e) => unreachable!("zstd compression into memory failed: {e}"),
     }
-    out
+    seal(out)
 }
 
 /// Builds the on-disk bytes of an object stored as a delta against `base` (whose raw content is
@@ -427,7 +499,7 @@ pub fn encode_delta(
     match compress_against(raw, base_raw) {
         Ok(frame) => {
             out.extend_from_slice(&frame);
-            out
+            seal(out)
         }
         // In-memory compression does not fail; fall back to a plain object if it ever does.
         Err(_) => encode_envelope(kind, raw),
@@ -443,20 +515,47 @@ pub struct Header {
     pub base: Option<(ObjectId, u8)>,
     /// Where the zstd payload starts.
     pub payload: usize,
+    /// Where it ends (the checksum of a format-2 envelope follows).
+    pub end: usize,
+    /// The envelope format (1 or 2).
+    pub format: u8,
 }
 
-/// Parses the header of object `id`'s bytes.
+impl Header {
+    /// The delta depth: 0 for an object stored whole.
+    pub fn depth(&self) -> u8 {
+        self.base.map_or(0, |(_, d)| d)
+    }
+}
+
+/// Parses the header of object `id`'s bytes. For a format-2 envelope this first checks the
+/// checksum of all the stored bytes, so a header that parses is one that was written.
 pub fn parse_header(id: ObjectId, bytes: &[u8]) -> Result<Header> {
     let corrupt = |reason: String| Error::CorruptObject { id, reason };
     if bytes.len() < HEADER_LEN || bytes[..4] != MAGIC {
         return Err(corrupt("not a codever object (bad magic)".into()));
     }
-    if bytes[4] != ENVELOPE_FORMAT {
-        return Err(corrupt(format!(
-            "envelope format {} is unknown to this codever; upgrade codever",
-            bytes[4]
-        )));
-    }
+    let format = bytes[4];
+    let end = match format {
+        ENVELOPE_FORMAT => {
+            if bytes.len() < HEADER_LEN + CHECKSUM_LEN {
+                return Err(corrupt("truncated object".into()));
+            }
+            let (body, sum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
+            if checksum(body) != sum {
+                return Err(corrupt(
+                    "stored bytes do not match their checksum (damaged on disk)".into(),
+                ));
+            }
+            body.len()
+        }
+        ENVELOPE_FORMAT_V1 => bytes.len(),
+        other => {
+            return Err(corrupt(format!(
+                "envelope format {other} is unknown to this codever; upgrade codever"
+            )));
+        }
+    };
     let kind =
         Kind::from_byte(bytes[5]).ok_or_else(|| corrupt(format!("unknown kind {}", bytes[5])))?;
     match bytes[6] {
@@ -464,9 +563,11 @@ pub fn parse_header(id: ObjectId, bytes: &[u8]) -> Result<Header> {
             kind,
             base: None,
             payload: HEADER_LEN,
+            end,
+            format,
         }),
         ENCODING_ZSTD_DELTA => {
-            if bytes.len() < HEADER_LEN + 33 {
+            if end < HEADER_LEN + 33 {
                 return Err(corrupt("truncated delta header".into()));
             }
             let mut b = [0u8; 32];
@@ -475,10 +576,16 @@ pub fn parse_header(id: ObjectId, bytes: &[u8]) -> Result<Header> {
             if depth == 0 || depth > MAX_DELTA_DEPTH {
                 return Err(corrupt(format!("delta depth {depth} out of range")));
             }
+            let base = ObjectId::from_bytes(b);
+            if base == id {
+                return Err(corrupt("a delta against itself".into()));
+            }
             Ok(Header {
                 kind,
-                base: Some((ObjectId::from_bytes(b), depth)),
+                base: Some((base, depth)),
                 payload: HEADER_LEN + 33,
+                end,
+                format,
             })
         }
         other => Err(corrupt(format!("unknown encoding {other}"))),
@@ -492,16 +599,27 @@ pub fn decode_envelope(
     bytes: &[u8],
     base: &mut dyn FnMut(&ObjectId) -> Result<Vec<u8>>,
 ) -> Result<(Kind, Vec<u8>)> {
+    decode_envelope_limited(id, bytes, base, MAX_OBJECT_SIZE)
+}
+
+/// [`decode_envelope`] for an object whose raw content is known to be at most `limit` bytes
+/// (a blob whose size a tree gives); the kind's own limit applies as well.
+pub fn decode_envelope_limited(
+    id: ObjectId,
+    bytes: &[u8],
+    base: &mut dyn FnMut(&ObjectId) -> Result<Vec<u8>>,
+    limit: u64,
+) -> Result<(Kind, Vec<u8>)> {
     let corrupt = |reason: String| Error::CorruptObject { id, reason };
     let header = parse_header(id, bytes)?;
-    let payload = &bytes[header.payload..];
+    let payload = &bytes[header.payload..header.end];
+    let limit = limit.min(header.kind.max_size());
     let raw = match header.base {
-        None => {
-            decompress(payload, None).map_err(|e| corrupt(format!("cannot decompress: {e}")))?
-        }
+        None => decompress(payload, None, limit)
+            .map_err(|e| corrupt(format!("cannot decompress: {e}")))?,
         Some((base_id, _)) => {
             let prefix = base(&base_id)?;
-            decompress(payload, Some(&prefix))
+            decompress(payload, Some(&prefix), limit)
                 .map_err(|e| corrupt(format!("cannot decompress delta: {e}")))?
         }
     };
@@ -684,7 +802,12 @@ mod tests {
     #[test]
     fn golden_envelope_header() {
         let bytes = encode_envelope(Kind::Blob, b"hello");
-        assert_eq!(&bytes[..7], b"CDVO\x01\x01\x00");
+        assert_eq!(&bytes[..7], b"CDVO\x02\x01\x00");
+        let sum = blake3::hash(&bytes[..bytes.len() - CHECKSUM_LEN]);
+        assert_eq!(
+            &bytes[bytes.len() - CHECKSUM_LEN..],
+            &sum.as_bytes()[..CHECKSUM_LEN]
+        );
         let id = ObjectId::compute(Kind::Blob, b"hello");
         assert_eq!(
             decode_envelope(id, &bytes, &mut no_base).unwrap(),

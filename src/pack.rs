@@ -26,6 +26,8 @@ const PACK_MAGIC: &[u8; 4] = b"CDVP";
 const IDX_MAGIC: &[u8; 4] = b"CDVX";
 const VERSION: u8 = 1;
 const IDX_ENTRY: usize = 32 + 8 + 4;
+/// Largest index file read (100 million objects).
+pub(crate) const MAX_INDEX_FILE: u64 = 100_000_000 * IDX_ENTRY as u64;
 /// A commit with fewer new objects than this writes them loose.
 pub const PACK_MIN_OBJECTS: usize = 16;
 
@@ -84,15 +86,19 @@ pub(crate) struct PackIndex {
 }
 
 impl PackIndex {
-    /// Where `id` is packed, if in any loaded pack.
-    pub fn locate(&self, id: &ObjectId) -> Option<Location> {
-        self.packs.iter().enumerate().find_map(|(n, p)| {
-            p.find(id).map(|(offset, len)| Location {
-                pack: n,
-                offset,
-                len,
+    /// Every loaded pack that holds `id` (merged stores can hold one id in several packs).
+    pub fn locate_all(&self, id: &ObjectId) -> Vec<Location> {
+        self.packs
+            .iter()
+            .enumerate()
+            .filter_map(|(n, p)| {
+                p.find(id).map(|(offset, len)| Location {
+                    pack: n,
+                    offset,
+                    len,
+                })
             })
-        })
+            .collect()
     }
 
     /// Reads the index files of `dir` not yet loaded. Unreadable or damaged indexes are skipped
@@ -109,7 +115,7 @@ impl PackIndex {
             let Some(pack_id) = ObjectId::from_hex(stem) else {
                 continue;
             };
-            let Ok(bytes) = fs::read(dir.join(&name)) else {
+            let Ok(bytes) = crate::store::read_regular(&dir.join(&name), MAX_INDEX_FILE) else {
                 continue;
             };
             let Ok(entries) = checked_entries(&bytes, &pack_id) else {
@@ -204,7 +210,7 @@ pub(crate) fn read_at(path: &Path, open: Option<&File>, loc: Location) -> std::i
         return Ok(buf);
     }
     let _ = open;
-    let mut f = File::open(path)?;
+    let mut f = crate::store::open_regular(path)?;
     f.seek(SeekFrom::Start(loc.offset))?;
     f.read_exact(&mut buf)?;
     Ok(buf)
@@ -255,11 +261,7 @@ impl<'a> PackWriter<'a> {
     }
 
     fn start_file(&mut self) -> Result<()> {
-        let tmp_dir = self.store.root().join("local/tmp");
-        let mut f = tempfile::Builder::new()
-            .prefix("pack")
-            .tempfile_in(&tmp_dir)
-            .map_err(|e| Error::io("cannot create a temp file in", &tmp_dir, e))?;
+        let mut f = self.store.new_temp("pack")?;
         let header = [&PACK_MAGIC[..], &[VERSION]].concat();
         f.write_all(&header)
             .map_err(|e| Error::io("cannot write", f.path().to_path_buf(), e))?;
@@ -298,8 +300,7 @@ impl<'a> PackWriter<'a> {
             // Few objects: loose files.
             for (id, bytes) in std::mem::take(&mut self.pending) {
                 let path = self.store.object_path(&id);
-                if !path.is_file() {
-                    self.store.write_atomic(&path, &bytes)?;
+                if !path.is_file() && self.store.create_atomic(&path, &bytes)? {
                     if let Some(p) = path.parent() {
                         dirs.push(p.to_path_buf());
                     }
@@ -307,6 +308,7 @@ impl<'a> PackWriter<'a> {
             }
             return Ok(dirs);
         };
+        self.store.prepare_write()?;
         let pack_id = ObjectId::from_bytes(*self.hasher.finalize().as_bytes());
         let packs = self.store.root().join("packs");
         fs::create_dir_all(&packs).map_err(|e| Error::io("cannot create", &packs, e))?;
@@ -315,8 +317,12 @@ impl<'a> PackWriter<'a> {
             .and_then(|()| file.as_file().sync_all())
             .map_err(|e| Error::io("cannot write", &tmp_path, e))?;
         let pack_path = packs.join(format!("{}.pack", pack_id.to_hex()));
-        file.persist(&pack_path)
-            .map_err(|e| Error::io("cannot write", &pack_path, e.error))?;
+        // Create-only: a pack of that name already has these bytes.
+        match file.persist_noclobber(&pack_path) {
+            Ok(_) => {}
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io("cannot write", &pack_path, e.error)),
+        }
         // The pack's name must be durable before the index that makes it visible.
         self.store
             .sync_dirs(&[packs.clone()].into_iter().collect())?;
@@ -335,7 +341,7 @@ impl<'a> PackWriter<'a> {
         let sum = blake3::hash(&idx);
         idx.extend_from_slice(sum.as_bytes());
         self.store
-            .write_atomic(&packs.join(format!("{}.idx", pack_id.to_hex())), &idx)?;
+            .create_atomic(&packs.join(format!("{}.idx", pack_id.to_hex())), &idx)?;
         dirs.push(packs);
         self.store.note_new_pack()?;
         Ok(dirs)

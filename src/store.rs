@@ -22,12 +22,15 @@ use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::names::validate_name;
 use crate::object::{
-    Kind, MAX_DELTA_DEPTH, Structured, decode_envelope, encode_envelope, parse_header,
+    Header, Kind, MAX_DELTA_DEPTH, MAX_OBJECT_SIZE, Structured, decode_envelope_limited,
+    encode_envelope, parse_header,
 };
 use crate::pack::{self, Location, PackIndex};
 
-/// The store format this build writes and the newest it reads.
-pub const FORMAT: u32 = 1;
+/// The store format this build writes and the newest it reads. Format 2 added the checksum of
+/// stored bytes to every object; format-1 stores are read as they are and upgraded (the number
+/// in `format` only) by the first command that writes to them.
+pub const FORMAT: u32 = 2;
 /// Name of the store directory inside a project.
 pub const STORE_DIR_NAME: &str = ".codever";
 /// Environment variable naming the store directory.
@@ -41,6 +44,8 @@ pub struct Store {
     root: PathBuf,
     packs: Arc<RwLock<PackIndex>>,
     recent: Arc<Mutex<RecentObjects>>,
+    /// The format number in the `format` file (1 until the first write upgrades it).
+    format: Arc<std::sync::atomic::AtomicU32>,
 }
 
 /// Verified objects read recently (delta bases are read again and again along chains, and by
@@ -96,7 +101,7 @@ impl Store {
         }
         let store = Store::new(root);
         // The format file is written last: a store without it is not yet a store.
-        store.write_atomic(
+        store.replace_atomic(
             &root.join(FORMAT_FILE),
             format!("{FORMAT_PREFIX}{FORMAT}\n").as_bytes(),
         )?;
@@ -106,8 +111,8 @@ impl Store {
     /// Opens the store whose directory is `root` (the `.codever` directory itself).
     pub fn open(root: &Path) -> Result<Store> {
         let format_path = root.join(FORMAT_FILE);
-        let text = match fs::read_to_string(&format_path) {
-            Ok(t) => t,
+        let text = match read_regular(&format_path, 4096) {
+            Ok(t) => String::from_utf8_lossy(&t).into_owned(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(Error::NotAStore {
                     path: root.to_path_buf(),
@@ -131,11 +136,17 @@ impl Store {
                 supported: FORMAT,
             });
         }
-        // local/ is machine-local and may be missing in a store copied without it.
+        // local/ is machine-local and may be missing in a store copied without it. A read-only
+        // store (a teammate's, a mounted snapshot) cannot have it made: reads do not need it, and
+        // a write reports the failure where it happens.
         let tmp = root.join("local/tmp");
-        fs::create_dir_all(&tmp).map_err(|e| Error::io("cannot create", &tmp, e))?;
-        remove_stale_temp_files(&tmp);
+        if fs::create_dir_all(&tmp).is_ok() {
+            remove_stale_temp_files(&tmp);
+        }
         let store = Store::new(root);
+        store
+            .format
+            .store(found, std::sync::atomic::Ordering::Relaxed);
         store.note_new_pack()?;
         Ok(store)
     }
@@ -145,6 +156,7 @@ impl Store {
             root: absolute(root),
             packs: Arc::new(RwLock::new(PackIndex::default())),
             recent: Arc::new(Mutex::new(RecentObjects::default())),
+            format: Arc::new(std::sync::atomic::AtomicU32::new(FORMAT)),
         }
     }
 
@@ -160,7 +172,7 @@ impl Store {
         let idx = self.packs.read().unwrap_or_else(|e| e.into_inner());
         let handle = idx.packs.get(loc.pack).map(|p| &p.file).and_then(|cell| {
             if cell.get().is_none()
-                && let Ok(f) = fs::File::open(path)
+                && let Ok(f) = open_regular(path)
             {
                 let _ = cell.set(f);
             }
@@ -169,15 +181,384 @@ impl Store {
         pack::read_at(path, handle, loc)
     }
 
-    fn pack_location(&self, id: &ObjectId) -> Option<(PathBuf, Location, bool)> {
+    /// Every place object `id` is stored: its loose file first, then each pack that indexes it
+    /// (a merge of stores can leave one id in several places, with different encodings).
+    fn places(&self, id: &ObjectId) -> Result<Vec<Place>> {
+        let mut out = Vec::new();
+        let loose = self.object_path(id);
+        match fs::symlink_metadata(&loose) {
+            Ok(_) => out.push(Place::Loose(loose)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("cannot read", loose, e)),
+        }
+        let mut packed = self.pack_locations(id);
+        if out.is_empty() && packed.is_empty() && self.note_new_pack()? {
+            packed = self.pack_locations(id);
+        }
+        out.extend(
+            packed
+                .into_iter()
+                .map(|(p, l, present)| Place::Packed(p, l, present)),
+        );
+        Ok(out)
+    }
+
+    fn pack_locations(&self, id: &ObjectId) -> Vec<(PathBuf, Location, bool)> {
         let idx = self.packs.read().unwrap_or_else(|e| e.into_inner());
-        let loc = idx.locate(id)?;
-        let pack = &idx.packs[loc.pack];
-        let path = self
-            .root
-            .join("packs")
-            .join(format!("{}.pack", pack.id.to_hex()));
-        Some((path, loc, pack.present))
+        idx.locate_all(id)
+            .into_iter()
+            .map(|loc| {
+                let pack = &idx.packs[loc.pack];
+                let path = self
+                    .root
+                    .join("packs")
+                    .join(format!("{}.pack", pack.id.to_hex()));
+                (path, loc, pack.present)
+            })
+            .collect()
+    }
+
+    /// The stored bytes (an envelope) of `id` at one place.
+    fn place_bytes(&self, id: &ObjectId, place: &Place) -> Result<Vec<u8>> {
+        match place {
+            Place::Loose(path) => read_object_file(id, path),
+            Place::Packed(_, _, false) => Err(Error::MissingObject { id: *id }),
+            Place::Packed(pack, loc, true) => match self.read_packed(pack, *loc) {
+                Ok(b) => Ok(b),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    Err(Error::MissingObject { id: *id })
+                }
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Error::CorruptObject {
+                    id: *id,
+                    reason: format!("pack {} is truncated", pack.display()),
+                }),
+                Err(e) if is_refused(&e) => Err(Error::CorruptObject {
+                    id: *id,
+                    reason: format!("pack {} is not a regular file", pack.display()),
+                }),
+                Err(e) => Err(Error::io("cannot read", pack.clone(), e)),
+            },
+        }
+    }
+
+    /// Path of an object file.
+    pub fn object_path(&self, id: &ObjectId) -> PathBuf {
+        let hex = id.to_hex();
+        self.root.join("objects").join(&hex[..2]).join(&hex[2..])
+    }
+
+    /// Whether an object is present, loose or in a pack whose file is present (not verified).
+    pub fn has_object(&self, id: &ObjectId) -> bool {
+        self.pack_locations(id)
+            .iter()
+            .any(|(_, _, present)| *present)
+            || self.object_path(id).is_file()
+    }
+
+    /// Stores `raw` as an object of `kind`, unless an object with that id is already present.
+    /// Returns the id and whether a new file was written.
+    pub fn write_object(&self, kind: Kind, raw: &[u8]) -> Result<(ObjectId, bool)> {
+        let id = ObjectId::compute(kind, raw);
+        let new = self.write_known(kind, id, raw)?;
+        Ok((id, new))
+    }
+
+    /// Stores `raw` under `id`, which the caller computed as `ObjectId::compute(kind, raw)`.
+    /// Returns whether a new file was written.
+    pub(crate) fn write_known(&self, kind: Kind, id: ObjectId, raw: &[u8]) -> Result<bool> {
+        debug_assert_eq!(id, ObjectId::compute(kind, raw));
+        let path = self.object_path(&id);
+        if path.is_file() {
+            return Ok(false);
+        }
+        self.create_atomic(&path, &encode_envelope(kind, raw))
+    }
+
+    /// Stores a structured object.
+    pub fn write_structured<T: Structured>(&self, value: &T) -> Result<(ObjectId, bool)> {
+        self.write_object(T::KIND, &value.encode())
+    }
+
+    /// How an object is stored at its first readable place: its kind and, for a delta, its base
+    /// and depth (the stored bytes' checksum is verified, the content is not).
+    pub fn object_header(&self, id: &ObjectId) -> Result<Header> {
+        let mut last = Error::MissingObject { id: *id };
+        for place in self.places(id)? {
+            match self
+                .place_bytes(id, &place)
+                .and_then(|b| parse_header(*id, &b))
+            {
+                Ok(h) => return Ok(h),
+                Err(e) => last = worse(last, e),
+            }
+        }
+        Err(last)
+    }
+
+    /// Reads and verifies an object, returning its kind and raw content.
+    pub fn read_object(&self, id: &ObjectId) -> Result<(Kind, Vec<u8>)> {
+        self.read_with_depth(id).map(|(k, raw, _)| (k, raw))
+    }
+
+    /// Reads an object and the delta depth of the encoding that served it (0 when whole).
+    pub(crate) fn read_with_depth(&self, id: &ObjectId) -> Result<(Kind, Vec<u8>, u8)> {
+        self.resolve_object(
+            id,
+            MAX_DELTA_DEPTH + 1,
+            MAX_OBJECT_SIZE,
+            &mut Resolution::default(),
+        )
+    }
+
+    /// Verifies the envelope `bytes` of object `id` as stored at one particular place (fsck
+    /// checks every copy, not only the one a read would pick); bases are resolved from any place.
+    pub(crate) fn decode_stored(&self, id: &ObjectId, bytes: &[u8]) -> Result<(Kind, Vec<u8>)> {
+        let header = parse_header(*id, bytes)?;
+        let depth = header.depth();
+        let mut res = Resolution::default();
+        decode_envelope_limited(
+            *id,
+            bytes,
+            &mut |base| {
+                self.resolve_object(base, depth, MAX_OBJECT_SIZE, &mut res)
+                    .map(|(_, raw, _)| raw)
+            },
+            MAX_OBJECT_SIZE,
+        )
+    }
+
+    /// Resolves `id` through any of its places, using only encodings whose delta depth is below
+    /// `below`.
+    ///
+    /// Every delta was written against a base resolved through a chain of encodings that still
+    /// exist (nothing is ever replaced or deleted), and its depth is one more than that chain's
+    /// depth. So requiring each base to be strictly shallower than its delta always leaves the
+    /// chain the writer used, excludes every cycle (two packs merged from machines that stored
+    /// P→Q and Q→P), and bounds recursion by [`MAX_DELTA_DEPTH`]. Whole copies are tried first,
+    /// then shallower chains; a place that fails (damaged, base absent) moves on to the next.
+    /// Failures are remembered per id and the work is bounded by the number of encodings tried.
+    fn resolve_object(
+        &self,
+        id: &ObjectId,
+        below: u8,
+        limit: u64,
+        res: &mut Resolution,
+    ) -> Result<(Kind, Vec<u8>, u8)> {
+        if let Some((kind, raw, depth)) = self.recent().get(id)
+            && depth < below
+            && raw.len() as u64 <= limit
+        {
+            return Ok((kind, raw.as_ref().clone(), depth));
+        }
+        if let Some((failed_below, e)) = res.failed.get(id)
+            && *failed_below >= below
+        {
+            return Err(e.clone_shallow());
+        }
+        let mut error = Error::MissingObject { id: *id };
+        let mut candidates: Vec<(Header, Vec<u8>)> = Vec::new();
+        for place in self.places(id)? {
+            match self
+                .place_bytes(id, &place)
+                .and_then(|b| parse_header(*id, &b).map(|h| (h, b)))
+            {
+                Ok((h, b)) if h.depth() < below => candidates.push((h, b)),
+                Ok(_) => {
+                    error = worse(
+                        error,
+                        Error::CorruptObject {
+                            id: *id,
+                            reason: "delta base is not shallower than the delta".into(),
+                        },
+                    )
+                }
+                Err(e) => error = worse(error, e),
+            }
+        }
+        candidates.sort_by_key(|(h, _)| h.depth());
+        for (header, bytes) in candidates {
+            res.tried += 1;
+            if res.tried > MAX_ENCODINGS_TRIED {
+                return Err(Error::CorruptObject {
+                    id: *id,
+                    reason: format!(
+                        "resolving it needed more than {MAX_ENCODINGS_TRIED} stored encodings"
+                    ),
+                });
+            }
+            let depth = header.depth();
+            let decoded = decode_envelope_limited(
+                *id,
+                &bytes,
+                &mut |base| {
+                    self.resolve_object(base, depth, limit, res)
+                        .map(|(_, raw, _)| raw)
+                },
+                limit,
+            );
+            match decoded {
+                Ok((kind, raw)) => {
+                    // Blobs and delta-encoded objects are what chains read again.
+                    if depth > 0 || kind == Kind::Blob {
+                        let raw = Arc::new(raw);
+                        self.recent().put(*id, kind, Arc::clone(&raw), depth);
+                        let raw = Arc::try_unwrap(raw).unwrap_or_else(|r| r.as_ref().clone());
+                        return Ok((kind, raw, depth));
+                    }
+                    return Ok((kind, raw, depth));
+                }
+                Err(e) => error = worse(error, e),
+            }
+        }
+        res.failed.insert(*id, (below, error.clone_shallow()));
+        Err(error)
+    }
+
+    fn recent(&self) -> std::sync::MutexGuard<'_, RecentObjects> {
+        self.recent.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reads an object that must be of `kind`.
+    pub fn read_kind(&self, id: &ObjectId, kind: Kind) -> Result<Vec<u8>> {
+        let (found, raw) = self.read_object(id)?;
+        if found != kind {
+            return Err(Error::CorruptObject {
+                id: *id,
+                reason: format!("expected a {}, found a {}", kind.name(), found.name()),
+            });
+        }
+        Ok(raw)
+    }
+
+    /// Reads and decodes a structured object.
+    pub fn read_structured<T: Structured>(&self, id: &ObjectId) -> Result<T> {
+        let raw = self.read_kind(id, T::KIND)?;
+        T::decode(*id, &raw)
+    }
+
+    /// Reads a blob (a file's bytes), verified.
+    pub fn read_blob(&self, id: &ObjectId) -> Result<Vec<u8>> {
+        self.read_kind(id, Kind::Blob)
+    }
+
+    /// Reads the blob of a file whose tree entry says it has `size` bytes: a stored frame that
+    /// claims more is refused before anything is allocated for it, and a blob of another size
+    /// is corruption (the tree and the blob disagree).
+    pub fn read_file_blob(&self, id: &ObjectId, size: u64) -> Result<Vec<u8>> {
+        let (kind, raw, _) =
+            self.resolve_object(id, MAX_DELTA_DEPTH + 1, size, &mut Resolution::default())?;
+        if kind != Kind::Blob {
+            return Err(Error::CorruptObject {
+                id: *id,
+                reason: format!("expected a blob, found a {}", kind.name()),
+            });
+        }
+        if raw.len() as u64 != size {
+            return Err(Error::CorruptObject {
+                id: *id,
+                reason: format!("the tree says {size} bytes, the blob has {}", raw.len()),
+            });
+        }
+        Ok(raw)
+    }
+
+    /// Writes `bytes` as the new file `path`, atomically and create-only: temp file in
+    /// `local/tmp`, fsync, then a rename that never replaces an existing name. Objects, packs
+    /// and indexes are named by their content, so a name that exists already holds that
+    /// content (possibly in another encoding, which must stay: a delta elsewhere may depend on
+    /// it). Returns whether this call created the file.
+    pub(crate) fn create_atomic(&self, path: &Path, bytes: &[u8]) -> Result<bool> {
+        self.prepare_write()?;
+        let tmp = self.temp_file("obj", bytes)?;
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
+        }
+        persist_new(tmp, path)
+    }
+
+    /// Replaces `path` with `bytes` atomically (temp file, fsync, rename). Only for files that
+    /// are not content-named (the `format` file, machine-local caches).
+    pub(crate) fn replace_atomic(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        let tmp = self.temp_file("tmp", bytes)?;
+        tmp.persist(path)
+            .map_err(|e| Error::io("cannot write", path, e.error))?;
+        Ok(())
+    }
+
+    /// A durable temp file in `local/tmp` holding `bytes`, created with the permissions the
+    /// umask allows (objects read-only: 0444 under umask 022), so teammates sharing the store
+    /// can read it.
+    pub(crate) fn temp_file(&self, prefix: &str, bytes: &[u8]) -> Result<tempfile::NamedTempFile> {
+        let mut tmp = self.new_temp(prefix)?;
+        tmp.write_all(bytes)
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(|e| Error::io("cannot write", tmp.path().to_path_buf(), e))?;
+        Ok(tmp)
+    }
+
+    /// An empty temp file in `local/tmp` (made if missing), readable by all that the umask allows.
+    pub(crate) fn new_temp(&self, prefix: &str) -> Result<tempfile::NamedTempFile> {
+        let tmp_dir = self.root.join("local/tmp");
+        let make = || {
+            let mut b = tempfile::Builder::new();
+            b.prefix(prefix);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                b.permissions(fs::Permissions::from_mode(0o444));
+            }
+            b.tempfile_in(&tmp_dir)
+        };
+        match make() {
+            Ok(t) => Ok(t),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(&tmp_dir)
+                    .map_err(|e| Error::io("cannot create", &tmp_dir, e))?;
+                make().map_err(|e| Error::io("cannot create a temp file in", &tmp_dir, e))
+            }
+            Err(e) => Err(Error::io("cannot create a temp file in", tmp_dir, e)),
+        }
+    }
+
+    /// Before the first write to a store of an older format: records that it now holds objects
+    /// of this format (older codevers then refuse it clearly instead of misreading it).
+    pub(crate) fn prepare_write(&self) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        if self.format.load(Ordering::Relaxed) >= FORMAT {
+            return Ok(());
+        }
+        self.replace_atomic(
+            &self.root.join(FORMAT_FILE),
+            format!("{FORMAT_PREFIX}{FORMAT}\n").as_bytes(),
+        )?;
+        self.sync_dirs(&[self.root.clone()].into_iter().collect())?;
+        self.format.store(FORMAT, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Takes the store's record lock (`local/record.lock`), released when the returned file is
+    /// dropped. Held only from the moment a record's time is taken until its markers exist, so
+    /// that on one machine (or one shared folder with working locks) records become visible in
+    /// the order of their times: a process that reads the history right after marking its
+    /// record can never later see an older record appear, and so "new" and the version numbers
+    /// it reports are final. Objects and packs are written before, without the lock.
+    pub(crate) fn record_lock(&self) -> Result<fs::File> {
+        let dir = self.root.join("local");
+        fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
+        let path = dir.join("record.lock");
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io("cannot open", &path, e))?;
+        f.lock().map_err(|e| Error::io("cannot lock", &path, e))?;
+        Ok(f)
+    }
+
+    /// The format number of the store as opened.
+    pub fn format(&self) -> u32 {
+        self.format.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Finds the store for `start`: the nearest `.codever` walking up from it.
@@ -228,180 +609,6 @@ impl Store {
     /// The store directory.
     pub fn root(&self) -> &Path {
         &self.root
-    }
-
-    /// Path of an object file.
-    pub fn object_path(&self, id: &ObjectId) -> PathBuf {
-        let hex = id.to_hex();
-        self.root.join("objects").join(&hex[..2]).join(&hex[2..])
-    }
-
-    /// Whether an object is present, loose or in a pack whose file is present (not verified).
-    pub fn has_object(&self, id: &ObjectId) -> bool {
-        matches!(self.pack_location(id), Some((_, _, true))) || self.object_path(id).is_file()
-    }
-
-    /// The stored bytes of an object (its envelope), from a loose file or a pack.
-    pub(crate) fn object_bytes(&self, id: &ObjectId) -> Result<Vec<u8>> {
-        let path = self.object_path(id);
-        match fs::read(&path) {
-            Ok(b) => return Ok(b),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io("cannot read", path, e)),
-        }
-        let mut found = self.pack_location(id);
-        if found.is_none() && self.note_new_pack()? {
-            found = self.pack_location(id);
-        }
-        match found {
-            Some((pack, loc, _)) => match self.read_packed(&pack, loc) {
-                Ok(b) => Ok(b),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    Err(Error::MissingObject { id: *id })
-                }
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Error::CorruptObject {
-                    id: *id,
-                    reason: format!("pack {} is truncated", pack.display()),
-                }),
-                Err(e) => Err(Error::io("cannot read", pack, e)),
-            },
-            None => Err(Error::MissingObject { id: *id }),
-        }
-    }
-
-    /// Stores `raw` as an object of `kind`, unless an object with that id is already present.
-    /// Returns the id and whether a new file was written.
-    pub fn write_object(&self, kind: Kind, raw: &[u8]) -> Result<(ObjectId, bool)> {
-        let id = ObjectId::compute(kind, raw);
-        let new = self.write_known(kind, id, raw)?;
-        Ok((id, new))
-    }
-
-    /// Stores `raw` under `id`, which the caller computed as `ObjectId::compute(kind, raw)`.
-    /// Returns whether a new file was written.
-    pub(crate) fn write_known(&self, kind: Kind, id: ObjectId, raw: &[u8]) -> Result<bool> {
-        debug_assert_eq!(id, ObjectId::compute(kind, raw));
-        let path = self.object_path(&id);
-        if path.is_file() {
-            return Ok(false);
-        }
-        self.write_atomic(&path, &encode_envelope(kind, raw))?;
-        Ok(true)
-    }
-
-    /// Stores a structured object.
-    pub fn write_structured<T: Structured>(&self, value: &T) -> Result<(ObjectId, bool)> {
-        self.write_object(T::KIND, &value.encode())
-    }
-
-    /// How an object is stored: its kind and, for a delta, its base and depth (not verified).
-    pub fn object_header(&self, id: &ObjectId) -> Result<crate::object::Header> {
-        parse_header(*id, &self.object_bytes(id)?)
-    }
-
-    /// Reads and verifies an object, returning its kind and raw content.
-    pub fn read_object(&self, id: &ObjectId) -> Result<(Kind, Vec<u8>)> {
-        self.read_budget(id, MAX_DELTA_DEPTH + 1)
-            .map(|(k, raw, _)| (k, raw))
-    }
-
-    /// Reads an object and its delta depth (0 when stored whole).
-    pub(crate) fn read_with_depth(&self, id: &ObjectId) -> Result<(Kind, Vec<u8>, u8)> {
-        self.read_budget(id, MAX_DELTA_DEPTH + 1)
-    }
-
-    /// Reads an object following at most `budget` objects of a delta chain, so that a forged
-    /// cycle of deltas is reported as corruption instead of recursing forever.
-    fn read_budget(&self, id: &ObjectId, budget: u8) -> Result<(Kind, Vec<u8>, u8)> {
-        if budget == 0 {
-            return Err(Error::CorruptObject {
-                id: *id,
-                reason: "delta chain longer than allowed".into(),
-            });
-        }
-        if let Some((kind, raw, depth)) = self.recent().get(id) {
-            return Ok((kind, raw.as_ref().clone(), depth));
-        }
-        let bytes = self.object_bytes(id)?;
-        let header = parse_header(*id, &bytes)?;
-        let depth = header.base.map_or(0, |(_, d)| d);
-        let (kind, raw) = decode_envelope(*id, &bytes, &mut |base| {
-            match self.read_budget(base, budget - 1) {
-                Ok((_, raw, base_depth)) if base_depth < depth => Ok(raw),
-                Ok(_) => Err(Error::CorruptObject {
-                    id: *id,
-                    reason: "delta base is not shallower than the delta".into(),
-                }),
-                // A base that has not arrived makes this object not yet readable, not corrupt.
-                Err(e) => Err(e),
-            }
-        })?;
-        // Only delta-encoded objects and their bases are worth keeping: they are what chains
-        // read again.
-        if depth > 0 || kind == Kind::Blob {
-            let raw = Arc::new(raw);
-            self.recent().put(*id, kind, Arc::clone(&raw), depth);
-            return Ok((
-                kind,
-                Arc::try_unwrap(raw).unwrap_or_else(|r| r.as_ref().clone()),
-                depth,
-            ));
-        }
-        Ok((kind, raw, depth))
-    }
-
-    fn recent(&self) -> std::sync::MutexGuard<'_, RecentObjects> {
-        self.recent.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Reads an object that must be of `kind`.
-    pub fn read_kind(&self, id: &ObjectId, kind: Kind) -> Result<Vec<u8>> {
-        let (found, raw) = self.read_object(id)?;
-        if found != kind {
-            return Err(Error::CorruptObject {
-                id: *id,
-                reason: format!("expected a {}, found a {}", kind.name(), found.name()),
-            });
-        }
-        Ok(raw)
-    }
-
-    /// Reads and decodes a structured object.
-    pub fn read_structured<T: Structured>(&self, id: &ObjectId) -> Result<T> {
-        let raw = self.read_kind(id, T::KIND)?;
-        T::decode(*id, &raw)
-    }
-
-    /// Reads a blob (a file's bytes), verified.
-    pub fn read_blob(&self, id: &ObjectId) -> Result<Vec<u8>> {
-        self.read_kind(id, Kind::Blob)
-    }
-
-    /// Writes `bytes` to `path` atomically: temp file in `local/tmp`, fsync, rename.
-    pub(crate) fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<()> {
-        let tmp_dir = self.root.join("local/tmp");
-        let mut tmp = match tempfile::Builder::new().prefix("obj").tempfile_in(&tmp_dir) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir_all(&tmp_dir)
-                    .map_err(|e| Error::io("cannot create", &tmp_dir, e))?;
-                tempfile::Builder::new()
-                    .prefix("obj")
-                    .tempfile_in(&tmp_dir)
-                    .map_err(|e| Error::io("cannot create a temp file in", &tmp_dir, e))?
-            }
-            Err(e) => return Err(Error::io("cannot create a temp file in", tmp_dir, e)),
-        };
-        tmp.write_all(bytes)
-            .and_then(|()| tmp.as_file().sync_all())
-            .map_err(|e| Error::io("cannot write", tmp.path().to_path_buf(), e))?;
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
-        }
-        // Rename replaces an existing file atomically; an existing object has the same content.
-        tmp.persist(path)
-            .map_err(|e| Error::io("cannot write", path, e.error))?;
-        Ok(())
     }
 
     /// Flushes directory entries (made by renames) to disk, so that a marker written afterwards can
@@ -482,6 +689,139 @@ impl Store {
     }
 }
 
+/// Where one stored copy of an object is.
+enum Place {
+    /// `objects/ab/cdef…`.
+    Loose(PathBuf),
+    /// In a pack (path, location, whether the pack file is present).
+    Packed(PathBuf, Location, bool),
+}
+
+/// State of one object resolution: encodings tried, and ids that could not be resolved below a
+/// depth (so a hostile store cannot make the search exponential).
+#[derive(Default)]
+struct Resolution {
+    tried: usize,
+    failed: HashMap<ObjectId, (u8, Error)>,
+}
+
+/// Most stored encodings one read may try (real chains need at most 17).
+const MAX_ENCODINGS_TRIED: usize = 4096;
+
+/// Of two reasons an object could not be read, the one to report: corruption of something
+/// present outranks a missing object, which outranks nothing.
+fn worse(a: Error, b: Error) -> Error {
+    match (&a, &b) {
+        (Error::MissingObject { .. }, _) => b,
+        (_, Error::MissingObject { .. }) => a,
+        _ => a,
+    }
+}
+
+impl Error {
+    /// A copy of the errors a resolution remembers (others become their message).
+    fn clone_shallow(&self) -> Error {
+        match self {
+            Error::MissingObject { id } => Error::MissingObject { id: *id },
+            Error::CorruptObject { id, reason } => Error::CorruptObject {
+                id: *id,
+                reason: reason.clone(),
+            },
+            Error::Io {
+                action,
+                path,
+                source,
+            } => Error::Io {
+                action,
+                path: path.clone(),
+                source: io::Error::new(source.kind(), source.to_string()),
+            },
+            other => Error::Io {
+                action: "cannot read",
+                path: PathBuf::new(),
+                source: io::Error::other(other.to_string()),
+            },
+        }
+    }
+}
+
+/// Moves a durable temp file to `path` unless `path` exists; an existing name counts as done.
+fn persist_new(tmp: tempfile::NamedTempFile, path: &Path) -> Result<bool> {
+    match tmp.persist_noclobber(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(Error::io("cannot write", path, e.error)),
+    }
+}
+
+/// Largest loose object file read (the largest object plus its envelope).
+const MAX_OBJECT_FILE: u64 = MAX_OBJECT_SIZE + (1 << 20);
+
+/// Reads a loose object file, refusing anything that is not a regular file.
+fn read_object_file(id: &ObjectId, path: &Path) -> Result<Vec<u8>> {
+    match read_regular(path, MAX_OBJECT_FILE) {
+        Ok(b) => Ok(b),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::MissingObject { id: *id }),
+        Err(e) if is_refused(&e) => Err(Error::CorruptObject {
+            id: *id,
+            reason: format!("{} is not a regular file ({e})", path.display()),
+        }),
+        Err(e) => Err(Error::io("cannot read", path, e)),
+    }
+}
+
+/// Whether an error from [`open_regular`] means "not a regular file" (a link, a FIFO, a device,
+/// a directory, or larger than allowed) rather than an I/O failure.
+fn is_refused(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::InvalidData
+        || e.raw_os_error() == Some(libc::ELOOP)
+        || e.kind() == io::ErrorKind::IsADirectory
+}
+
+/// Opens a file of the store for reading without following a symbolic link and without
+/// blocking on a FIFO, and refuses anything that is not a regular file (a store copied from
+/// elsewhere is untrusted: a FIFO would hang a reader, a link to `/dev/zero` would never end).
+pub(crate) fn open_regular(path: &Path) -> io::Result<fs::File> {
+    let mut opts = fs::OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let f = opts.open(path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not a regular file",
+        ));
+    }
+    Ok(f)
+}
+
+/// Reads a whole regular file of at most `max` bytes (see [`open_regular`]).
+pub(crate) fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let f = open_regular(path)?;
+    let len = f.metadata()?.len();
+    if len > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{len} bytes, more than the {max} allowed"),
+        ));
+    }
+    let mut out = Vec::with_capacity(len as usize);
+    f.take(max.saturating_add(1)).read_to_end(&mut out)?;
+    if out.len() as u64 > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "grew while read",
+        ));
+    }
+    Ok(out)
+}
+
 /// How old a temp file must be before it is taken for the leftover of an interrupted write.
 const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(3600);
 
@@ -558,14 +898,14 @@ mod tests {
         assert!(store.read_kind(&id, Kind::Tree).is_err());
 
         let root = dir.path().join(".codever");
-        fs::write(root.join("format"), "codever-store-format 2\n").unwrap();
+        fs::write(root.join("format"), "codever-store-format 3\n").unwrap();
         let e = Store::open(&root).unwrap_err();
         assert!(
             matches!(
                 e,
                 Error::NewerFormat {
-                    found: 2,
-                    supported: 1,
+                    found: 3,
+                    supported: 2,
                     ..
                 }
             ),

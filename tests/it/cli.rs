@@ -499,7 +499,7 @@ fn errors_are_one_line_with_a_hint_and_exit_2() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
-            "has format 99, but this codever reads format 1 at most",
+            "has format 99, but this codever reads format 2 at most",
         ));
     // init twice.
     codever()
