@@ -300,10 +300,11 @@ impl<'a> PackWriter<'a> {
             // Few objects: loose files.
             for (id, bytes) in std::mem::take(&mut self.pending) {
                 let path = self.store.object_path(&id);
-                if !path.is_file() && self.store.create_atomic(&path, &bytes)? {
-                    if let Some(p) = path.parent() {
-                        dirs.push(p.to_path_buf());
-                    }
+                if !path.is_file()
+                    && self.store.create_atomic(&path, &bytes)?
+                    && let Some(p) = path.parent()
+                {
+                    dirs.push(p.to_path_buf());
                 }
             }
             return Ok(dirs);
