@@ -973,4 +973,242 @@ mod tests {
             Err(Error::CorruptObject { .. })
         ));
     }
+
+    /// Text of `n` varied code-like lines, so deltas are much smaller than whole objects.
+    fn code(seed: usize, n: usize) -> Vec<u8> {
+        (0..n)
+            .flat_map(|i| {
+                format!("w_{i} = init({}, {})\n", (i * 7919 + seed) % 1000, i * 31).into_bytes()
+            })
+            .collect()
+    }
+
+    /// Writes `objects` (id, envelope) as one pack, as a commit would.
+    fn pack_of(store: &Store, objects: Vec<(ObjectId, Vec<u8>)>) {
+        let mut w = pack::PackWriter::new(store);
+        for (id, bytes) in objects {
+            w.add(id, bytes).unwrap();
+        }
+        w.finish().unwrap();
+    }
+
+    #[test]
+    fn an_id_stored_twice_with_opposite_delta_bases_still_reads() {
+        use crate::object::encode_delta;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let p = code(1, 300);
+        let mut q = p.clone();
+        q.extend_from_slice(b"one more line\n");
+        let (pid, qid) = (
+            ObjectId::compute(Kind::Blob, &p),
+            ObjectId::compute(Kind::Blob, &q),
+        );
+        // Machine A stored P whole and Q against P; machine B the opposite. Padding objects make
+        // each a real pack (16 or more objects).
+        let pad = |seed: usize| -> Vec<(ObjectId, Vec<u8>)> {
+            (0..16)
+                .map(|i| {
+                    let raw = code(seed * 100 + i, 3);
+                    (
+                        ObjectId::compute(Kind::Blob, &raw),
+                        encode_envelope(Kind::Blob, &raw),
+                    )
+                })
+                .collect()
+        };
+        let mut a = vec![
+            (pid, encode_envelope(Kind::Blob, &p)),
+            (qid, encode_delta(Kind::Blob, &q, pid, &p, 0)),
+        ];
+        a.extend(pad(1));
+        let mut b = vec![
+            (qid, encode_envelope(Kind::Blob, &q)),
+            (pid, encode_delta(Kind::Blob, &p, qid, &q, 0)),
+        ];
+        b.extend(pad(2));
+        pack_of(&store, a);
+        pack_of(&store, b);
+        // Both orders of pack discovery.
+        for _ in 0..2 {
+            let fresh = Store::open(store.root()).unwrap();
+            assert_eq!(fresh.read_blob(&pid).unwrap(), p);
+            assert_eq!(fresh.read_blob(&qid).unwrap(), q);
+            assert_eq!(
+                fresh.read_with_depth(&qid).unwrap().2,
+                0,
+                "whole copies first"
+            );
+        }
+        // Every copy checks out on its own.
+        let report = store.fsck().unwrap();
+        assert!(report.corrupt.is_empty(), "{:?}", report.corrupt);
+    }
+
+    #[test]
+    fn a_forged_cycle_of_deltas_is_corruption_not_a_hang() {
+        use crate::object::encode_delta;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let (x, y) = (code(1, 50), code(2, 50));
+        let (xid, yid) = (
+            ObjectId::compute(Kind::Blob, &x),
+            ObjectId::compute(Kind::Blob, &y),
+        );
+        // Each claims depth 1 against the other: no chain ends at a whole object.
+        store
+            .create_atomic(
+                &store.object_path(&xid),
+                &encode_delta(Kind::Blob, &x, yid, &y, 0),
+            )
+            .unwrap();
+        store
+            .create_atomic(
+                &store.object_path(&yid),
+                &encode_delta(Kind::Blob, &y, xid, &x, 0),
+            )
+            .unwrap();
+        let e = store.read_blob(&xid).unwrap_err();
+        assert!(
+            matches!(&e, Error::CorruptObject { reason, .. } if reason.contains("not shallower")),
+            "{e}"
+        );
+        // Deeper forgeries: a loop of depth claims 2 → 1 → 2 is refused the same way.
+        let z = code(3, 50);
+        let zid = ObjectId::compute(Kind::Blob, &z);
+        store
+            .create_atomic(
+                &store.object_path(&zid),
+                &encode_delta(Kind::Blob, &z, xid, &x, 1),
+            )
+            .unwrap();
+        assert!(matches!(
+            store.read_blob(&zid),
+            Err(Error::CorruptObject { .. })
+        ));
+    }
+
+    #[test]
+    fn an_object_name_once_present_is_never_replaced() {
+        use crate::object::encode_delta;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let (base, new) = (code(1, 100), code(1, 101));
+        let (bid, nid) = (
+            ObjectId::compute(Kind::Blob, &base),
+            ObjectId::compute(Kind::Blob, &new),
+        );
+        store.write_object(Kind::Blob, &base).unwrap();
+        store.write_object(Kind::Blob, &new).unwrap();
+        let path = store.object_path(&nid);
+        let first = fs::read(&path).unwrap();
+        // Another encoding of the same id (a concurrent writer's delta) does not replace it.
+        let created = store
+            .create_atomic(&path, &encode_delta(Kind::Blob, &new, bid, &base, 0))
+            .unwrap();
+        assert!(!created);
+        assert_eq!(fs::read(&path).unwrap(), first);
+        assert!(
+            fs::read_dir(store.root().join("local/tmp"))
+                .unwrap()
+                .next()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_flipped_byte_anywhere_in_a_delta_is_corruption_even_without_its_base() {
+        use crate::object::{HEADER_LEN, encode_delta};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let (base, new) = (code(1, 100), code(1, 101));
+        let (bid, nid) = (
+            ObjectId::compute(Kind::Blob, &base),
+            ObjectId::compute(Kind::Blob, &new),
+        );
+        // The base is never stored: only the checksum can tell damage from "not yet synced".
+        let good = encode_delta(Kind::Blob, &new, bid, &base, 0);
+        let path = store.object_path(&nid);
+        for offset in [
+            0,
+            4,
+            5,
+            6,
+            HEADER_LEN,
+            HEADER_LEN + 31,
+            HEADER_LEN + 32,
+            HEADER_LEN + 33,
+            good.len() - 1,
+        ] {
+            let mut bad = good.clone();
+            bad[offset] ^= 0x01;
+            let _ = fs::remove_file(&path);
+            store.create_atomic(&path, &bad).unwrap();
+            let fresh = Store::open(store.root()).unwrap();
+            let e = fresh.read_blob(&nid).unwrap_err();
+            assert!(
+                matches!(e, Error::CorruptObject { .. }),
+                "offset {offset}: {e}"
+            );
+        }
+        let _ = fs::remove_file(&path);
+        store.create_atomic(&path, &good).unwrap();
+        let fresh = Store::open(store.root()).unwrap();
+        assert!(matches!(fresh.read_blob(&nid), Err(Error::MissingObject { id }) if id == bid));
+    }
+
+    #[test]
+    fn fifos_links_and_oversized_claims_are_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let fifo_id = ObjectId::compute(Kind::Blob, b"fifo");
+        let fifo = store.object_path(&fifo_id);
+        fs::create_dir_all(fifo.parent().unwrap()).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        assert!(matches!(
+            store.read_blob(&fifo_id),
+            Err(Error::CorruptObject { .. })
+        ));
+
+        let link_id = ObjectId::compute(Kind::Blob, b"link");
+        let link = store.object_path(&link_id);
+        fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        assert!(matches!(
+            store.read_blob(&link_id),
+            Err(Error::CorruptObject { .. })
+        ));
+
+        // A frame without a content size (streamed) is refused, whatever it would expand to.
+        let raw = vec![0u8; 1 << 20];
+        let mut frame = Vec::new();
+        let mut enc = zstd::stream::write::Encoder::new(&mut frame, 3).unwrap();
+        enc.include_contentsize(false).unwrap();
+        std::io::Write::write_all(&mut enc, &raw).unwrap();
+        enc.finish().unwrap();
+        let mut env = b"CDVO\x02\x01\x00".to_vec();
+        env.extend_from_slice(&frame);
+        let sum = blake3::hash(&env);
+        env.extend_from_slice(&sum.as_bytes()[..16]);
+        let id = ObjectId::compute(Kind::Blob, &raw);
+        store.create_atomic(&store.object_path(&id), &env).unwrap();
+        let e = store.read_blob(&id).unwrap_err();
+        assert!(
+            e.to_string().contains("does not declare its content size"),
+            "{e}"
+        );
+
+        // A blob larger than its tree says is refused before it is decoded.
+        let (id, _) = store.write_object(Kind::Blob, &[7u8; 1000]).unwrap();
+        assert_eq!(store.read_file_blob(&id, 1000).unwrap(), vec![7u8; 1000]);
+        let e = Store::open(store.root())
+            .unwrap()
+            .read_file_blob(&id, 999)
+            .unwrap_err();
+        assert!(e.to_string().contains("claims 1000 bytes"), "{e}");
+    }
 }
