@@ -144,15 +144,20 @@ fn safe_parent(into: &Path, path: &str, create: bool) -> Result<(Option<PathBuf>
 }
 
 fn write_file(store: &Store, into: &Path, path: &str, meta: &FileMeta) -> Result<()> {
-    let bytes = store.read_blob(&meta.id)?;
     let (dir, target) = safe_parent(into, path, true)?;
     let dir = dir.unwrap_or_else(|| into.to_path_buf());
-    let mut tmp = tempfile::Builder::new()
+    let tmp = tempfile::Builder::new()
         .prefix(".codever-tmp")
         .tempfile_in(&dir)
         .map_err(|e| Error::io("cannot create a temp file in", &dir, e))?;
-    tmp.write_all(&bytes)
-        .map_err(|e| Error::io("cannot write", tmp.path().to_path_buf(), e))?;
+    // Streamed for large files; the temp file is only renamed into place once the content has
+    // been verified against its id (a failure drops it).
+    {
+        let mut w = io::BufWriter::with_capacity(1 << 20, tmp.as_file());
+        store.write_blob_to(&meta.id, meta.size, &mut w)?;
+        w.flush()
+            .map_err(|e| Error::io("cannot write", tmp.path().to_path_buf(), e))?;
+    }
     set_mode(tmp.as_file(), meta.executable)
         .map_err(|e| Error::io("cannot set the mode of", tmp.path().to_path_buf(), e))?;
     // rename replaces whatever is at `target` (a symlink is replaced, not followed).

@@ -82,6 +82,8 @@ pub(crate) struct Staging<'a> {
     /// Its files by path, computed the first time a new blob needs a base.
     bases: OnceLock<HashMap<String, ObjectId>>,
     stat: Option<StatCache>,
+    /// Directories that received large blobs (written directly, outside the pack writer).
+    large_dirs: Mutex<Vec<PathBuf>>,
 }
 
 impl<'a> Staging<'a> {
@@ -93,6 +95,7 @@ impl<'a> Staging<'a> {
             key,
             bases: OnceLock::new(),
             stat,
+            large_dirs: Mutex::new(Vec::new()),
         }
     }
 
@@ -153,6 +156,30 @@ impl<'a> Staging<'a> {
         self.lock().add(id, bytes)
     }
 
+    /// Stores a large file's blob unless present, streaming it from `src`. Returns false when the
+    /// file no longer holds that blob (it changed since it was hashed): the caller reads again.
+    pub(crate) fn put_large_file(
+        &self,
+        src: &std::path::Path,
+        meta: &crate::object::FileMeta,
+    ) -> Result<bool> {
+        if !self.missing(&meta.id) {
+            return Ok(true);
+        }
+        match self.store.store_large_file(src, &meta.id, meta.size)? {
+            Some((new, dir)) => {
+                if new {
+                    self.large_dirs
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(dir);
+                }
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     /// Stores a tree unless present; returns its id.
     pub(crate) fn put_tree(&self, tree: &Tree) -> Result<ObjectId> {
         let raw = tree.encode();
@@ -165,11 +192,16 @@ impl<'a> Staging<'a> {
 
     /// Writes the pack (or loose objects); returns the directories to sync before markers.
     pub(crate) fn finish(self) -> Result<Vec<PathBuf>> {
-        let dirs = self
+        let mut dirs = self
             .writer
             .into_inner()
             .unwrap_or_else(|e| e.into_inner())
             .finish()?;
+        dirs.extend(
+            self.large_dirs
+                .into_inner()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
         // The stat cache is only an optimisation: saved after the objects it names.
         if let Some(stat) = self.stat {
             stat.save();

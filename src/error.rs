@@ -77,6 +77,14 @@ pub enum Error {
         /// The source path.
         path: PathBuf,
     },
+    /// A source file kept changing while it was being read, so no consistent copy was taken.
+    #[error("{} changed while it was being read ({tries} tries); nothing was committed", path.display())]
+    SourceChanged {
+        /// The file.
+        path: PathBuf,
+        /// How many times it was read.
+        tries: u32,
+    },
     /// Two sources map to the same display path.
     #[error("two sources map to the display path {path:?}: {first} and {second}")]
     DuplicatePath {
@@ -261,6 +269,11 @@ impl Error {
             }
             Error::SourceNotFound { .. } => {
                 "check the path; use PATH=DISPLAY to store a file under another name".into()
+            }
+            Error::SourceChanged { .. } => {
+                "commit again once the file is no longer being written (a file is stored only as \
+                 it was at one instant, never half old and half new)"
+                    .into()
             }
             Error::DuplicatePath { .. } | Error::PathConflict { .. } => {
                 "give one of the sources another display path with PATH=DISPLAY".into()

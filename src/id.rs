@@ -95,6 +95,48 @@ impl fmt::Debug for ObjectId {
     }
 }
 
+/// Hashes a blob given in pieces: its id and its MD5 in one pass, for files too large to hold.
+pub struct BlobHasher {
+    id: blake3::Hasher,
+    md5: md5::Md5,
+    len: u64,
+    seen: u64,
+}
+
+impl BlobHasher {
+    /// A hasher for a blob of exactly `len` bytes (the length is part of the id).
+    pub fn new(len: u64) -> Self {
+        let mut id = blake3::Hasher::new();
+        id.update(Kind::Blob.name().as_bytes());
+        id.update(b" ");
+        id.update(len.to_string().as_bytes());
+        id.update(b"\0");
+        BlobHasher {
+            id,
+            md5: md5::Md5::default(),
+            len,
+            seen: 0,
+        }
+    }
+
+    /// Feeds the next piece.
+    pub fn update(&mut self, data: &[u8]) {
+        self.id.update(data);
+        self.md5.update(data);
+        self.seen += data.len() as u64;
+    }
+
+    /// The id and MD5, or None when the pieces did not add up to the announced length.
+    pub fn finish(self) -> Option<(ObjectId, Md5)> {
+        (self.seen == self.len).then(|| {
+            (
+                ObjectId(*self.id.finalize().as_bytes()),
+                Md5(self.md5.finalize().into()),
+            )
+        })
+    }
+}
+
 /// An MD5 digest, kept for W&B compatibility (never used as an identity).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Md5([u8; 16]);

@@ -51,7 +51,7 @@ pub const MAX_DELTA_DEPTH: u8 = 16;
 /// Length of the envelope header.
 pub const HEADER_LEN: usize = 7;
 /// zstd level for new objects.
-const ZSTD_LEVEL: i32 = 3;
+pub(crate) const ZSTD_LEVEL: i32 = 3;
 
 /// What an object is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -463,6 +463,19 @@ fn seal(mut out: Vec<u8>) -> Vec<u8> {
     let sum = checksum(&out);
     out.extend_from_slice(&sum);
     out
+}
+
+/// The header of a whole-stored object of `kind` (what precedes its frame).
+pub(crate) fn envelope_header(kind: Kind) -> [u8; HEADER_LEN] {
+    [
+        MAGIC[0],
+        MAGIC[1],
+        MAGIC[2],
+        MAGIC[3],
+        ENVELOPE_FORMAT,
+        kind as u8,
+        ENCODING_ZSTD,
+    ]
 }
 
 /// Builds the on-disk bytes of an object.

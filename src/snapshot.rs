@@ -10,12 +10,12 @@ use rayon::prelude::*;
 
 use crate::commit::Staging;
 use crate::error::{Error, Result};
-use crate::id::{Md5, ObjectId, wandb_digest};
+use crate::id::{BlobHasher, Md5, ObjectId, wandb_digest};
 use crate::names::normalize_path;
 use crate::object::{CommitRecord, FileMeta, Kind, SourceRecord};
 use crate::run::now_ns;
 use crate::statcache::{Entry, StatKey};
-use crate::store::{STORE_DIR_NAME, absolute};
+use crate::store::{LARGE_FILE, STORE_DIR_NAME, absolute};
 
 /// Include and exclude globs applied to files found in directory sources, matched against the
 /// path relative to that directory (`**/*.py`, `data/**`).
@@ -396,58 +396,137 @@ fn stage_one(
     pending: &Pending,
     root: Option<&str>,
 ) -> Result<FileMeta> {
-    let read;
     let (data, executable): (&[u8], bool) = match &pending.content {
         Content::Bytes(b, x) => (b, *x),
-        Content::File(p) => {
-            let meta = fs::metadata(p).map_err(|e| Error::io("cannot read", p, e))?;
-            let executable = is_executable(&meta);
-            let key = StatKey::of(&meta);
-            let cache = staging.and_then(|s| Some((s, s.stat_cache()?, root?, absolute(p))));
-            if let Some((st, cache, root, abs)) = &cache
-                && let Some((id, md5)) = cache.lookup(root, abs, &key)
-                && st.has_blob(&id)
-            {
-                return Ok(FileMeta {
-                    id,
-                    size: key.size,
-                    md5,
-                    executable,
-                });
-            }
-            let read_at = cache
-                .as_ref()
-                .map(|(_, c, _, _)| c.read_time(&key, now_ns()));
-            read = fs::read(p).map_err(|e| Error::io("cannot read", p, e))?;
-            let meta = hash_file(&read, executable);
-            if let Some((st, cache, root, abs)) = &cache {
-                st.put_blob(path, meta.id, &read)?;
-                // Remember it only if the file did not change while it was read.
-                if let Some((read_at_ns, fs_clock)) = read_at
-                    && fs::metadata(p).is_ok_and(|m| StatKey::of(&m) == key)
-                {
-                    cache.record(
-                        root,
-                        abs,
-                        Entry {
-                            key,
-                            read_at_ns,
-                            fs_clock,
-                            id: meta.id,
-                            md5: meta.md5,
-                        },
-                    );
-                }
-                return Ok(meta);
-            }
-            (&read, executable)
-        }
+        Content::File(p) => return stage_file(staging, path, p, root),
     };
     let meta = hash_file(data, executable);
     if let Some(staging) = staging {
         staging.put_blob(path, meta.id, data)?;
     }
     Ok(meta)
+}
+
+/// How many times a file that changes while it is read is read again before the commit fails.
+const READ_TRIES: u32 = 3;
+/// A file whose timestamps are this close to the start of its read may have been written during
+/// the read without its timestamps showing it (they advance by clock ticks of up to 10 ms).
+const RACY_MARGIN: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// Hashes (and, when staging, stores) one file from disk. The file's stat is compared before
+/// and after reading: a file rewritten meanwhile may have been read half old, half new, so it is
+/// read again, and after [`READ_TRIES`] reads the commit fails naming it. Files of
+/// [`LARGE_FILE`] bytes or more are streamed (hashed, then compressed while hashed again).
+fn stage_file(
+    staging: Option<&Staging<'_>>,
+    path: &str,
+    p: &Path,
+    root: Option<&str>,
+) -> Result<FileMeta> {
+    // The id of the previous read when it was racy (see below).
+    let mut racy_read: Option<(StatKey, ObjectId)> = None;
+    for attempt in 0..READ_TRIES + 1 {
+        if attempt > 0 {
+            // Give a writer a moment, and the filesystem clock a tick.
+            std::thread::sleep(RACY_MARGIN);
+        }
+        let started_ns = now_ns();
+        let meta = fs::metadata(p).map_err(|e| Error::io("cannot read", p, e))?;
+        let executable = is_executable(&meta);
+        let key = StatKey::of(&meta);
+        let cache = staging.and_then(|s| Some((s, s.stat_cache()?, root?, absolute(p))));
+        if let Some((st, cache, root, abs)) = &cache
+            && let Some((id, md5)) = cache.lookup(root, abs, &key)
+            && st.has_blob(&id)
+        {
+            return Ok(FileMeta {
+                id,
+                size: key.size,
+                md5,
+                executable,
+            });
+        }
+        let read_at = cache
+            .as_ref()
+            .map(|(_, c, _, _)| c.read_time(&key, now_ns()));
+        let unchanged = || fs::metadata(p).is_ok_and(|m| StatKey::of(&m) == key);
+        let (file, data) = if key.size >= LARGE_FILE {
+            match hash_stream(p, key.size)? {
+                Some((id, md5)) if unchanged() => (
+                    FileMeta {
+                        id,
+                        size: key.size,
+                        md5,
+                        executable,
+                    },
+                    None,
+                ),
+                _ => continue,
+            }
+        } else {
+            let read = fs::read(p).map_err(|e| Error::io("cannot read", p, e))?;
+            if !unchanged() || read.len() as u64 != key.size {
+                continue;
+            }
+            (hash_file(&read, executable), Some(read))
+        };
+        // File timestamps come from a coarse clock: a write during the read within the same tick
+        // leaves the stat unchanged. A file changed that recently is accepted only when a second
+        // read, after a pause, finds the same stat and the same bytes.
+        let margin = RACY_MARGIN.as_nanos() as i64;
+        let racy = key.mtime_ns >= started_ns - margin || key.ctime_ns >= started_ns - margin;
+        if racy && racy_read != Some((key, file.id)) {
+            racy_read = Some((key, file.id));
+            continue;
+        }
+        if let Some(st) = staging {
+            match &data {
+                Some(d) => st.put_blob(path, file.id, d)?,
+                None => {
+                    if !st.put_large_file(p, &file)? {
+                        continue;
+                    }
+                }
+            }
+        }
+        if let Some((_, cache, root, abs)) = &cache
+            && let Some((read_at_ns, fs_clock)) = read_at
+        {
+            cache.record(
+                root,
+                abs,
+                Entry {
+                    key,
+                    read_at_ns,
+                    fs_clock,
+                    id: file.id,
+                    md5: file.md5,
+                },
+            );
+        }
+        return Ok(file);
+    }
+    Err(Error::SourceChanged {
+        path: p.to_path_buf(),
+        tries: READ_TRIES + 1,
+    })
+}
+
+/// The blob id and MD5 of a large file read in pieces; None if it was not `size` bytes long.
+fn hash_stream(p: &Path, size: u64) -> Result<Option<(ObjectId, Md5)>> {
+    use std::io::Read;
+    let mut f = fs::File::open(p).map_err(|e| Error::io("cannot read", p, e))?;
+    let mut hasher = BlobHasher::new(size);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| Error::io("cannot read", p, e))?;
+        if n == 0 {
+            return Ok(hasher.finish());
+        }
+        hasher.update(&buf[..n]);
+    }
 }
 
 fn hash_file(data: &[u8], executable: bool) -> FileMeta {

@@ -10,6 +10,7 @@ mod e2e;
 mod format;
 mod fsck;
 mod git;
+mod large;
 mod merge;
 mod props;
 mod storage;

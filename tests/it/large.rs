@@ -1,0 +1,217 @@
+//! Large files (streamed in bounded memory) and files that change while they are committed.
+
+use std::fs;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::common::{codever, json, run_ok, write};
+
+/// `n` bytes that compress somewhat, like a data or weights file.
+fn big_content(n: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..n)
+        .map(|i| {
+            if i % 4 == 0 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+            }
+            (x >> ((i % 4) * 8)) as u8 & 0x3f
+        })
+        .collect()
+}
+
+fn commit(store: &Path, src: &Path, run: &str) -> serde_json::Value {
+    json(
+        store,
+        &[
+            "commit",
+            "weights",
+            "--type",
+            "model",
+            src.to_str().unwrap(),
+            "--run",
+            run,
+        ],
+    )
+}
+
+#[test]
+fn a_large_file_round_trips_and_damage_is_never_restored() {
+    let tmp = tempfile::tempdir().unwrap();
+    codever().arg("init").arg(tmp.path()).assert().success();
+    let store = tmp.path().join(".codever");
+    let src = tmp.path().join("src");
+    let big = big_content(40 << 20);
+    write(&src, "big.bin", &big);
+    write(&src, "train.py", b"epochs = 3\n");
+    let c = commit(&store, &src, "r1");
+    assert_eq!(
+        (c["version"].as_u64(), c["new"].as_bool()),
+        (Some(0), Some(true))
+    );
+
+    // One byte changed in place: a new version; both read back exactly.
+    let mut changed = big.clone();
+    changed[20 << 20] ^= 0x40;
+    {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .open(src.join("big.bin"))
+            .unwrap();
+        f.seek(SeekFrom::Start(20 << 20)).unwrap();
+        f.write_all(&changed[20 << 20..(20 << 20) + 1]).unwrap();
+    }
+    let c = commit(&store, &src, "r2");
+    assert_eq!(
+        (c["version"].as_u64(), c["new"].as_bool()),
+        (Some(1), Some(true))
+    );
+    for (v, want) in [("v0", &big), ("v1", &changed)] {
+        let out = tmp.path().join(format!("out-{v}"));
+        run_ok(
+            &store,
+            &[
+                "checkout",
+                &format!("weights:{v}"),
+                "--into",
+                out.to_str().unwrap(),
+            ],
+        );
+        assert!(fs::read(out.join("big.bin")).unwrap() == **want, "{v}");
+        let cat = codever()
+            .arg("--store")
+            .arg(&store)
+            .args(["cat", &format!("weights:{v}"), "big.bin"])
+            .output()
+            .unwrap();
+        assert!(cat.status.success());
+        assert!(cat.stdout == **want, "cat {v}");
+    }
+    // Unchanged: linked, nothing stored.
+    let c = commit(&store, &src, "r3");
+    assert_eq!(
+        (c["version"].as_u64(), c["new"].as_bool()),
+        (Some(1), Some(false))
+    );
+    assert_eq!(json(&store, &["fsck", "--strict"])["ok"], true);
+
+    // Damage in the middle of the large object of v0: checkout fails and leaves no file, fsck
+    // exits 1.
+    let files = json(&store, &["show", "weights:v0"]);
+    let id = files["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "big.bin")
+        .unwrap()["blake3"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let obj = store.join("objects").join(&id[..2]).join(&id[2..]);
+    let mut bytes = fs::read(&obj).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    fs::remove_file(&obj).unwrap();
+    fs::write(&obj, &bytes).unwrap();
+    let out = tmp.path().join("out-damaged");
+    let co = codever()
+        .arg("--store")
+        .arg(&store)
+        .args(["checkout", "weights:v0", "--into", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        co.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&co.stderr)
+    );
+    assert!(!out.join("big.bin").exists());
+    let cat = codever()
+        .arg("--store")
+        .arg(&store)
+        .args(["cat", "weights:v0", "big.bin"])
+        .output()
+        .unwrap();
+    assert_ne!(cat.status.code(), Some(0));
+    let fsck = codever()
+        .arg("--store")
+        .arg(&store)
+        .arg("fsck")
+        .output()
+        .unwrap();
+    assert_eq!(fsck.status.code(), Some(1));
+}
+
+#[test]
+fn a_file_rewritten_during_commits_is_stored_as_one_real_state_or_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    codever().arg("init").arg(tmp.path()).assert().success();
+    let store = tmp.path().join(".codever");
+    let src = tmp.path().join("src");
+    let (a, b) = (vec![b'a'; 4 << 20], vec![b'b'; 4 << 20]);
+    write(&src, "log.txt", &a);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (stop, path, a, b) = (Arc::clone(&stop), src.join("log.txt"), a.clone(), b.clone());
+        std::thread::spawn(move || {
+            let mut f = fs::OpenOptions::new().write(true).open(&path).unwrap();
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                // Rewritten in place, in pieces: a reader without checks sees a mix.
+                let content = if n.is_multiple_of(2) { &b } else { &a };
+                for chunk in content.chunks(64 << 10) {
+                    f.write_all(chunk).unwrap();
+                }
+                f.seek(SeekFrom::Start(0)).unwrap();
+                n += 1;
+                // Bursts of rewrites, then a pause in which commits find a settled file.
+                if n.is_multiple_of(4) {
+                    std::thread::sleep(std::time::Duration::from_millis(150));
+                }
+            }
+        })
+    };
+    let mut refused = 0;
+    for i in 0..12 {
+        let out = codever()
+            .arg("--store")
+            .arg(&store)
+            .args(["--json", "commit", "log", "--type", "logs"])
+            .arg(src.join("log.txt"))
+            .args(["--run", &format!("r{i}")])
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("changed while it was being read"), "{err}");
+            refused += 1;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    assert!(refused < 12, "no commit read a settled file");
+    // Whatever was stored is one of the two real contents, never a mix.
+    let versions = json(&store, &["versions", "logs/log"]);
+    for v in versions.as_array().unwrap() {
+        let n = v["version"].as_u64().unwrap();
+        let cat = codever()
+            .arg("--store")
+            .arg(&store)
+            .args(["cat", &format!("logs/log:v{n}"), "log.txt"])
+            .output()
+            .unwrap();
+        let count_a = cat.stdout.iter().filter(|&&c| c == b'a').count();
+        assert!(
+            cat.stdout == a || cat.stdout == b,
+            "v{n} is torn: {} bytes, {count_a} of them 'a'; {}",
+            cat.stdout.len(),
+            String::from_utf8_lossy(&cat.stderr)
+        );
+    }
+    assert!(versions.as_array().unwrap().len() <= 2);
+    eprintln!("{refused} of 12 commits refused while the file was being rewritten");
+}
