@@ -16,11 +16,10 @@ use similar::{Algorithm, DiffOp};
 
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
-use crate::names::check_component;
-use crate::object::{FileMeta, Kind, Node, Tree};
+use crate::object::{FileMeta, Kind, Node, Tree, TreeEntry};
 use crate::snapshot::Snapshot;
 use crate::store::Store;
-use crate::tree::hash_trees;
+use crate::tree::{hash_trees, validate_tree};
 
 /// How many bytes at the start of a file are searched for a NUL to call it binary (git's value).
 pub const BINARY_SNIFF_LEN: usize = 8000;
@@ -247,7 +246,7 @@ impl<'a> Objects<'a> {
             };
             self.files.insert(meta.id, src);
         }
-        let (root, trees) = hash_trees(&manifest);
+        let (root, trees) = hash_trees(&manifest)?;
         self.trees.extend(trees);
         Ok(root)
     }
@@ -294,7 +293,7 @@ pub fn diff_trees(
     opts: &DiffOptions,
 ) -> Result<TreeDiff> {
     let mut pairs: Vec<(Option<Side>, Option<Side>)> = Vec::new();
-    walk(objects, old, new, "", &mut pairs)?;
+    walk(objects, old, new, &mut pairs)?;
     let pairs = detect_renames(objects, pairs, opts)?;
     let mut files = pairs
         .into_par_iter()
@@ -304,82 +303,105 @@ pub fn diff_trees(
     Ok(TreeDiff { files })
 }
 
-/// Walks both trees together, descending only where ids differ.
+/// One directory being walked: the entries of both sides and how far each side has got.
+struct Level {
+    prefix: String,
+    depth: usize,
+    a: Vec<TreeEntry>,
+    b: Vec<TreeEntry>,
+    i: usize,
+    j: usize,
+}
+
+/// Walks both trees together, descending only where ids differ. Iterative (an explicit stack of
+/// directories, visited in the order a recursive walk would take), and every tree read is checked
+/// by [`validate_tree`], so a hostile tree can neither inject lines into a patch nor nest deeper
+/// than [`crate::tree::MAX_TREE_DEPTH`].
 fn walk(
     objects: &Objects<'_>,
     old: Option<ObjectId>,
     new: Option<ObjectId>,
-    prefix: &str,
     out: &mut Vec<(Option<Side>, Option<Side>)>,
 ) -> Result<()> {
+    let load = |id: Option<ObjectId>, depth: usize| -> Result<Vec<TreeEntry>> {
+        let Some(id) = id else { return Ok(Vec::new()) };
+        if depth > crate::tree::MAX_TREE_DEPTH {
+            return Err(crate::tree::too_deep(id));
+        }
+        let tree = objects.tree(&id)?;
+        validate_tree(id, &tree, depth)?;
+        Ok(tree.entries)
+    };
     if old == new {
         return Ok(());
     }
-    let load = |id: Option<ObjectId>| -> Result<Vec<(String, Node)>> {
-        let Some(id) = id else { return Ok(Vec::new()) };
-        let tree = objects.tree(&id)?;
-        tree.entries
-            .into_iter()
-            .map(|e| {
-                check_component(&e.name).map_err(|reason| Error::CorruptObject {
-                    id,
-                    reason: format!("unsafe entry name {:?}: {reason}", e.name),
-                })?;
-                Ok((e.name, e.node))
-            })
-            .collect()
-    };
-    let (a, b) = (load(old)?, load(new)?);
-    let join = |name: &str| {
-        if prefix.is_empty() {
-            name.to_string()
-        } else {
-            format!("{prefix}/{name}")
-        }
-    };
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() || j < b.len() {
-        let order = match (a.get(i), b.get(j)) {
-            (Some(x), Some(y)) => x.0.as_bytes().cmp(y.0.as_bytes()),
+    let mut stack = vec![Level {
+        prefix: String::new(),
+        depth: 0,
+        a: load(old, 0)?,
+        b: load(new, 0)?,
+        i: 0,
+        j: 0,
+    }];
+    while let Some(level) = stack.last_mut() {
+        let order = match (level.a.get(level.i), level.b.get(level.j)) {
+            (None, None) => {
+                stack.pop();
+                continue;
+            }
+            (Some(x), Some(y)) => x.name.as_bytes().cmp(y.name.as_bytes()),
             (Some(_), None) => std::cmp::Ordering::Less,
-            _ => std::cmp::Ordering::Greater,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
         };
         let (left, right) = match order {
             std::cmp::Ordering::Less => {
-                i += 1;
-                (Some(&a[i - 1]), None)
+                level.i += 1;
+                (level.a.get(level.i - 1), None)
             }
             std::cmp::Ordering::Greater => {
-                j += 1;
-                (None, Some(&b[j - 1]))
+                level.j += 1;
+                (None, level.b.get(level.j - 1))
             }
             std::cmp::Ordering::Equal => {
-                i += 1;
-                j += 1;
-                (Some(&a[i - 1]), Some(&b[j - 1]))
+                level.i += 1;
+                level.j += 1;
+                (level.a.get(level.i - 1), level.b.get(level.j - 1))
             }
         };
-        let name = left.or(right).map(|e| e.0.as_str()).unwrap_or_default();
-        let path = join(name);
-        let file = |e: Option<&(String, Node)>| match e {
-            Some((_, Node::File(m))) => Some((path.clone(), *m)),
+        let name = left.or(right).map(|e| e.name.as_str()).unwrap_or_default();
+        let path = if level.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}/{name}", level.prefix)
+        };
+        let file = |e: Option<&TreeEntry>| match e.map(|e| e.node) {
+            Some(Node::File(m)) => Some((path.clone(), m)),
             _ => None,
         };
-        let dir = |e: Option<&(String, Node)>| match e {
-            Some((_, Node::Dir(id))) => Some(*id),
+        let dir = |e: Option<&TreeEntry>| match e.map(|e| e.node) {
+            Some(Node::Dir(id)) => Some(id),
             _ => None,
         };
         let (lf, rf) = (file(left), file(right));
         match (&lf, &rf) {
             (Some(l), Some(r)) if l.1.id == r.1.id && l.1.executable == r.1.executable => {}
             (None, None) => {}
-            _ => out.push((lf.clone(), rf.clone())),
+            _ => out.push((lf, rf)),
         }
         // A path that is a file on one side and a directory on the other: the file is paired
-        // above (added or deleted) and the directory walked here.
+        // above (added or deleted) and the directory walked next.
         let (ld, rd) = (dir(left), dir(right));
-        if ld.is_some() || rd.is_some() {
-            walk(objects, ld, rd, &path, out)?;
+        if ld != rd {
+            let depth = level.depth + 1;
+            let next = Level {
+                a: load(ld, depth)?,
+                b: load(rd, depth)?,
+                prefix: path,
+                depth,
+                i: 0,
+                j: 0,
+            };
+            stack.push(next);
         }
     }
     Ok(())

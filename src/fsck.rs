@@ -1,18 +1,24 @@
 //! Checking a store: every object against its hash, every marker against its record, every
-//! record's tree down to the blobs. Missing objects ("not yet synced") are told apart from
-//! corrupt ones.
+//! record's tree down to the blobs (names, order, depth, sizes and MD5s), and every commit record
+//! against both of its markers (its artifact's and its run's). Missing objects ("not yet synced")
+//! are told apart from corrupt ones. With [`FsckOptions::repair`], the safe repairs are made:
+//! missing markers added, stale temp files and index-less packs removed.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::id::ObjectId;
-use crate::names::{check_component, validate_alias, validate_name};
-use crate::object::{AliasRecord, CommitRecord, Kind, Node, RunRecord, Structured, Tree};
+use crate::id::{Md5, ObjectId};
+use crate::names::{validate_alias, validate_name};
+use crate::object::{
+    AliasRecord, CommitRecord, FileMeta, Kind, Node, RunRecord, Structured, Tree, UseRecord,
+};
 use crate::pack;
 use crate::store::{Store, list_dir};
+use crate::tree::{MAX_TREE_DEPTH, too_deep, validate_tree};
 
 /// A problem with something present in the store.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,6 +38,73 @@ pub struct Missing {
     pub needed_by: String,
 }
 
+/// A commit record marked on one side only: in its artifact's markers but not its run's, or the
+/// reverse (a crash between the two marker writes, or a sync that has copied one directory and
+/// not yet the other). Nothing is lost — the record is there — but the artifact's versions and
+/// the run's view disagree until the missing marker is added.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unlinked {
+    /// The commit record.
+    pub record: ObjectId,
+    /// The marker that exists.
+    pub marker: PathBuf,
+    /// The marker that should exist too.
+    pub missing_marker: PathBuf,
+}
+
+/// What a repair did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RepairAction {
+    /// Added a missing marker (see [`Unlinked`]); markers are add-only, so this is always safe.
+    AddedMarker,
+    /// Removed a temp file of an interrupted write from `local/tmp`.
+    RemovedTempFile,
+    /// Removed a pack file whose index never arrived (its objects were invisible).
+    RemovedPack,
+}
+
+impl RepairAction {
+    /// The name used in JSON output: `add_marker`, `remove_temp_file`, `remove_pack`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RepairAction::AddedMarker => "add_marker",
+            RepairAction::RemovedTempFile => "remove_temp_file",
+            RepairAction::RemovedPack => "remove_pack",
+        }
+    }
+}
+
+/// One repair made by [`Store::fsck_with`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Repair {
+    /// What was done.
+    pub action: RepairAction,
+    /// The file added or removed.
+    pub path: PathBuf,
+}
+
+/// How [`Store::fsck_with`] runs.
+#[derive(Clone, Debug)]
+pub struct FsckOptions {
+    /// Make the safe repairs: add missing markers, remove temp files and index-less packs older
+    /// than `stale_after`.
+    pub repair: bool,
+    /// How old a temp file (by modification time) or an index-less pack (by the later of its
+    /// modification and status-change times, so a pack just copied in with an old mtime is young)
+    /// must be before a repair removes it: younger ones may belong to a command still running or
+    /// a copy still under way. One hour by default.
+    pub stale_after: Duration,
+}
+
+impl Default for FsckOptions {
+    fn default() -> Self {
+        FsckOptions {
+            repair: false,
+            stale_after: Duration::from_secs(3600),
+        }
+    }
+}
+
 /// The result of [`Store::fsck`].
 #[derive(Clone, Debug, Default)]
 pub struct FsckReport {
@@ -39,12 +112,17 @@ pub struct FsckReport {
     pub objects: usize,
     /// Markers checked.
     pub markers: usize,
-    /// Corrupt objects, bad records, unsafe names.
+    /// Corrupt objects, bad records, unsafe names, trees that break the tree rule, files whose
+    /// size or MD5 in their tree differs from their blob.
     pub corrupt: Vec<Corruption>,
     /// Referenced objects that are not (yet) present.
     pub missing: Vec<Missing>,
+    /// Commit records marked on one side only (after a repair: those it could not fix).
+    pub unlinked: Vec<Unlinked>,
     /// Files that are not part of the format (ignored by every command).
     pub stray: Vec<PathBuf>,
+    /// What a repair did (empty without [`FsckOptions::repair`]).
+    pub repaired: Vec<Repair>,
 }
 
 impl FsckReport {
@@ -52,11 +130,22 @@ impl FsckReport {
     pub fn has_corruption(&self) -> bool {
         !self.corrupt.is_empty()
     }
+
+    /// Whether fsck fails: anything corrupt or inconsistent (unlinked); with `strict`, also
+    /// anything missing (not yet synced). Stray files never fail it.
+    pub fn failed(&self, strict: bool) -> bool {
+        self.has_corruption() || !self.unlinked.is_empty() || (strict && !self.missing.is_empty())
+    }
 }
 
 impl Store {
-    /// Verifies the whole store.
+    /// Verifies the whole store (without repairing anything).
     pub fn fsck(&self) -> Result<FsckReport> {
+        self.fsck_with(&FsckOptions::default())
+    }
+
+    /// Verifies the whole store and, with `opts.repair`, makes the safe repairs.
+    pub fn fsck_with(&self, opts: &FsckOptions) -> Result<FsckReport> {
         let mut report = FsckReport::default();
         let kinds = self.check_objects(&mut report)?;
         let missing_seen = report.missing.iter().map(|m| m.id).collect();
@@ -65,18 +154,33 @@ impl Store {
             kinds: &kinds,
             report: &mut report,
             trees_done: HashSet::new(),
+            subtrees: HashMap::new(),
+            heights: HashMap::new(),
             missing_seen,
+            in_refs: HashMap::new(),
+            in_runs: HashMap::new(),
         };
         checker.check_refs()?;
         checker.check_runs()?;
-        report.corrupt.sort_by(|a, b| a.path.cmp(&b.path));
+        checker.check_links();
+        if opts.repair {
+            self.repair(&mut report, opts.stale_after)?;
+        }
+        report
+            .corrupt
+            .sort_by(|a, b| (&a.path, &a.reason).cmp(&(&b.path, &b.reason)));
+        report.corrupt.dedup();
         report.missing.sort_by_key(|m| m.id);
         report.missing.dedup_by_key(|m| m.id);
+        report
+            .unlinked
+            .sort_by(|a, b| a.missing_marker.cmp(&b.missing_marker));
+        report.stray.sort();
         Ok(report)
     }
 
-    /// Verifies every object file; returns the kind of each sound object.
-    fn check_objects(&self, report: &mut FsckReport) -> Result<HashMap<ObjectId, Kind>> {
+    /// Verifies every object file; returns what is known of each sound object.
+    fn check_objects(&self, report: &mut FsckReport) -> Result<HashMap<ObjectId, Sound>> {
         let objects = self.root().join("objects");
         let mut files = Vec::new();
         for fan in list_dir(&objects)? {
@@ -93,11 +197,15 @@ impl Store {
                 }
             }
         }
-        let results: Vec<(ObjectId, PathBuf, Result<Kind>)> = files
+        let results: Vec<(ObjectId, PathBuf, Result<Sound>)> = files
             .into_par_iter()
             .map(|(id, path)| {
                 // Large blobs are verified as a stream, in bounded memory.
                 if let Some(r) = self.verify_large_loose(&id, &path) {
+                    let r = r.map(|(size, md5)| Sound {
+                        kind: Kind::Blob,
+                        content: Some((size, md5)),
+                    });
                     return (id, path, r);
                 }
                 // This copy itself, not whichever copy a read would pick.
@@ -107,7 +215,7 @@ impl Store {
                         reason: format!("cannot read the object file: {e}"),
                     })
                     .and_then(|bytes| self.decode_stored(&id, &bytes))
-                    .map(|(k, _)| k);
+                    .map(|(k, raw)| Sound::of(k, &raw));
                 (id, path, r)
             })
             .collect();
@@ -126,7 +234,7 @@ impl Store {
     fn check_packs(
         &self,
         report: &mut FsckReport,
-        kinds: &mut HashMap<ObjectId, Kind>,
+        kinds: &mut HashMap<ObjectId, Sound>,
     ) -> Result<()> {
         let dir = self.root().join("packs");
         let names = list_dir(&dir)?;
@@ -187,7 +295,7 @@ impl Store {
                     reason: "pack content does not hash to its name".into(),
                 });
             }
-            let results: Vec<(ObjectId, Result<Kind>)> = entries
+            let results: Vec<(ObjectId, Result<Sound>)> = entries
                 .par_iter()
                 .map(|(id, offset, len)| {
                     let r = usize::try_from(*offset)
@@ -198,7 +306,7 @@ impl Store {
                             reason: "index points outside the pack".into(),
                         })
                         .and_then(|obj| self.decode_stored(id, obj))
-                        .map(|(k, _)| k);
+                        .map(|(k, raw)| Sound::of(k, &raw));
                     (*id, r)
                 })
                 .collect();
@@ -217,18 +325,24 @@ impl Store {
     fn note_verified(
         &self,
         report: &mut FsckReport,
-        kinds: &mut HashMap<ObjectId, Kind>,
+        kinds: &mut HashMap<ObjectId, Sound>,
         id: ObjectId,
         path: PathBuf,
-        result: Result<Kind>,
+        result: Result<Sound>,
     ) {
         match result {
-            Ok(k) => {
-                kinds.insert(id, k);
+            Ok(sound) => {
+                kinds.insert(id, sound);
             }
             Err(Error::MissingObject { id: base }) => {
                 if let Ok(h) = self.object_header(&id) {
-                    kinds.insert(id, h.kind);
+                    kinds.insert(
+                        id,
+                        Sound {
+                            kind: h.kind,
+                            content: None,
+                        },
+                    );
                 }
                 report.missing.push(Missing {
                     id: base,
@@ -246,12 +360,60 @@ impl Store {
     }
 }
 
+/// What fsck knows of a sound object: its kind and, for a blob whose content could be read, its
+/// size and MD5 (to check against the trees that name it).
+#[derive(Clone, Copy, Debug)]
+struct Sound {
+    kind: Kind,
+    content: Option<(u64, Md5)>,
+}
+
+impl Sound {
+    fn of(kind: Kind, raw: &[u8]) -> Sound {
+        Sound {
+            kind,
+            content: (kind == Kind::Blob).then(|| (raw.len() as u64, Md5::of(raw))),
+        }
+    }
+}
+
+/// Where a commit record is marked: the artifact (type, name) and the run it names.
+#[derive(Clone, Debug)]
+struct Marked {
+    artifact_type: String,
+    name: String,
+    run: String,
+    marker: PathBuf,
+}
+
 struct Checker<'a> {
     store: &'a Store,
-    kinds: &'a HashMap<ObjectId, Kind>,
+    kinds: &'a HashMap<ObjectId, Sound>,
     report: &'a mut FsckReport,
+    /// Trees entered (each is checked once, whatever refers to it).
     trees_done: HashSet<ObjectId>,
+    /// The subtrees of each tree checked.
+    subtrees: HashMap<ObjectId, Vec<ObjectId>>,
+    /// Levels of trees below each tree checked (0 for a tree without subtrees).
+    heights: HashMap<ObjectId, usize>,
     missing_seen: HashSet<ObjectId>,
+    /// Commit records marked under `refs/`, by id.
+    in_refs: HashMap<ObjectId, Marked>,
+    /// Commit records marked under `runs/`, by id.
+    in_runs: HashMap<ObjectId, Marked>,
+}
+
+/// The reason of a verification error, without the "object … is corrupt" wrapping.
+fn reason_of(e: Error) -> String {
+    match e {
+        Error::CorruptObject { reason, .. } => reason,
+        e => e.to_string(),
+    }
+}
+
+/// Whether `path` is a directory (not following a symlink: a link is not part of the format).
+fn is_real_dir(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
 }
 
 impl Checker<'_> {
@@ -268,10 +430,10 @@ impl Checker<'_> {
         }
     }
 
-    /// The kind of a present, sound object; None (after reporting) otherwise.
-    fn expect(&mut self, id: ObjectId, needed_by: &str) -> Option<Kind> {
+    /// What is known of a present, sound object; None (after reporting) otherwise.
+    fn expect(&mut self, id: ObjectId, needed_by: &str) -> Option<Sound> {
         match self.kinds.get(&id) {
-            Some(k) => Some(*k),
+            Some(s) => Some(*s),
             None => {
                 // Corrupt objects were reported when read; only absent ones are missing.
                 if !self.store.has_object(&id) {
@@ -282,32 +444,56 @@ impl Checker<'_> {
         }
     }
 
+    /// The non-empty subdirectories of `dir` whose names pass `validate_name(what, …)`; anything
+    /// else (a `.DS_Store` file or directory, a name no command would use, an empty directory
+    /// left by a crash) is listed as stray.
+    fn subdirs(&mut self, dir: &Path, what: &'static str) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for name in list_dir(dir)? {
+            let path = dir.join(&name);
+            let non_empty = || std::fs::read_dir(&path).is_ok_and(|mut d| d.next().is_some());
+            if validate_name(what, &name).is_ok() && is_real_dir(&path) && non_empty() {
+                out.push(name);
+            } else {
+                self.report.stray.push(path);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     fn check_refs(&mut self) -> Result<()> {
         let refs = self.store.root().join("refs");
-        for ty in list_dir(&refs)? {
+        for ty in self.subdirs(&refs, "type")? {
             let ty_dir = refs.join(&ty);
-            if let Err(e) = validate_name("type", &ty) {
-                self.corrupt(ty_dir, e.to_string());
-                continue;
-            }
-            for name in list_dir(&ty_dir)? {
+            for name in self.subdirs(&ty_dir, "artifact name")? {
                 let dir = ty_dir.join(&name);
-                if let Err(e) = validate_name("artifact name", &name) {
-                    self.corrupt(dir, e.to_string());
-                    continue;
-                }
                 for (marker, id) in self.markers_in(&dir)? {
                     let needed_by = format!("refs/{ty}/{name}");
-                    let Some(kind) = self.expect(id, &needed_by) else {
+                    let Some(sound) = self.expect(id, &needed_by) else {
                         continue;
                     };
                     let raw = self.store.read_object(&id)?.1;
-                    match kind {
+                    match sound.kind {
                         Kind::Commit => match CommitRecord::decode(id, &raw) {
-                            Ok(c) if c.artifact_type == ty && c.name == name => {
-                                self.check_tree(c.tree, &format!("commit {}", id.short()))?
+                            Ok(c) if c.artifact_type != ty || c.name != name => {
+                                self.corrupt(marker, "commit record of another artifact")
                             }
-                            Ok(_) => self.corrupt(marker, "commit record of another artifact"),
+                            Ok(c) if validate_name("run id", &c.run).is_err() => {
+                                self.corrupt(marker, format!("invalid run id {:?}", c.run))
+                            }
+                            Ok(c) => {
+                                self.check_tree(c.tree, &format!("commit {}", id.short()))?;
+                                self.in_refs.insert(
+                                    id,
+                                    Marked {
+                                        artifact_type: c.artifact_type,
+                                        name: c.name,
+                                        run: c.run,
+                                        marker,
+                                    },
+                                );
+                            }
                             Err(e) => self.corrupt(marker, e.to_string()),
                         },
                         Kind::Alias => match AliasRecord::decode(id, &raw) {
@@ -328,21 +514,38 @@ impl Checker<'_> {
 
     fn check_runs(&mut self) -> Result<()> {
         let runs = self.store.root().join("runs");
-        for run in list_dir(&runs)? {
+        for run in self.subdirs(&runs, "run id")? {
             let dir = runs.join(&run);
-            if let Err(e) = validate_name("run id", &run) {
-                self.corrupt(dir, e.to_string());
-                continue;
-            }
             for (marker, id) in self.markers_in(&dir)? {
-                let Some(kind) = self.expect(id, &format!("runs/{run}")) else {
+                let Some(sound) = self.expect(id, &format!("runs/{run}")) else {
                     continue;
                 };
                 let raw = self.store.read_object(&id)?.1;
-                let ok = match kind {
+                let ok = match sound.kind {
                     Kind::Run => RunRecord::decode(id, &raw).map(|r| r.id == run),
-                    Kind::Commit => CommitRecord::decode(id, &raw).map(|c| c.run == run),
-                    Kind::Use => crate::object::UseRecord::decode(id, &raw).map(|u| u.run == run),
+                    Kind::Use => UseRecord::decode(id, &raw).map(|u| u.run == run),
+                    Kind::Commit => match CommitRecord::decode(id, &raw) {
+                        Ok(c) if c.run != run => Ok(false),
+                        Ok(c) => {
+                            if validate_name("type", &c.artifact_type).is_err()
+                                || validate_name("artifact name", &c.name).is_err()
+                            {
+                                self.corrupt(marker, "commit record of an invalid artifact name");
+                                continue;
+                            }
+                            self.in_runs.insert(
+                                id,
+                                Marked {
+                                    artifact_type: c.artifact_type,
+                                    name: c.name,
+                                    run: c.run,
+                                    marker: marker.clone(),
+                                },
+                            );
+                            Ok(true)
+                        }
+                        Err(e) => Err(e),
+                    },
                     other => {
                         self.corrupt(marker, format!("marks a {}", other.name()));
                         continue;
@@ -358,29 +561,81 @@ impl Checker<'_> {
         Ok(())
     }
 
-    fn markers_in(&mut self, dir: &std::path::Path) -> Result<Vec<(PathBuf, ObjectId)>> {
+    /// Every commit record marked for its artifact must be marked for its run, and the reverse.
+    fn check_links(&mut self) {
+        let root = self.store.root();
+        for (id, m) in &self.in_refs {
+            if !self.in_runs.contains_key(id) {
+                self.report.unlinked.push(Unlinked {
+                    record: *id,
+                    marker: m.marker.clone(),
+                    missing_marker: root.join("runs").join(&m.run).join(id.to_hex()),
+                });
+            }
+        }
+        for (id, m) in &self.in_runs {
+            if !self.in_refs.contains_key(id) {
+                self.report.unlinked.push(Unlinked {
+                    record: *id,
+                    marker: m.marker.clone(),
+                    missing_marker: root
+                        .join("refs")
+                        .join(&m.artifact_type)
+                        .join(&m.name)
+                        .join(id.to_hex()),
+                });
+            }
+        }
+    }
+
+    fn markers_in(&mut self, dir: &Path) -> Result<Vec<(PathBuf, ObjectId)>> {
         let mut out = Vec::new();
         for name in list_dir(dir)? {
             let path = dir.join(&name);
+            let is_file = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
             match ObjectId::from_hex(&name) {
-                Some(id) if path.is_file() => {
+                Some(id) if is_file => {
                     self.report.markers += 1;
                     out.push((path, id));
                 }
                 _ => self.report.stray.push(path),
             }
         }
+        out.sort();
         Ok(out)
     }
 
+    /// Checks tree `root` and everything below it, each tree once: the tree rule
+    /// ([`validate_tree`]), the kind of every object named, each file's size and MD5 against its
+    /// blob, and the nesting depth. Iterative: a post-order walk computes the height of every
+    /// tree (trees are shared between versions, so a depth along one path is not a property of
+    /// the tree; its height is).
     fn check_tree(&mut self, root: ObjectId, needed_by: &str) -> Result<()> {
-        let mut stack = vec![(root, needed_by.to_string())];
-        while let Some((id, needed_by)) = stack.pop() {
+        enum Step {
+            Enter(ObjectId, String),
+            Leave(ObjectId),
+        }
+        let mut stack = vec![Step::Enter(root, needed_by.to_string())];
+        while let Some(step) = stack.pop() {
+            let (id, needed_by) = match step {
+                Step::Leave(id) => {
+                    let height = self.subtrees.get(&id).map_or(0, |subs| {
+                        subs.iter()
+                            .map(|s| self.heights.get(s).copied().unwrap_or(0) + 1)
+                            .max()
+                            .unwrap_or(0)
+                    });
+                    self.heights.insert(id, height);
+                    continue;
+                }
+                Step::Enter(id, needed_by) => (id, needed_by),
+            };
+            // Entered before: done, or (impossible with hashes) an ancestor of itself.
             if !self.trees_done.insert(id) {
                 continue;
             }
             let path = self.store.object_path(&id);
-            match self.expect(id, &needed_by) {
+            match self.expect(id, &needed_by).map(|s| s.kind) {
                 None => continue,
                 Some(Kind::Tree) => {}
                 Some(k) => {
@@ -392,34 +647,171 @@ impl Checker<'_> {
             let tree = match Tree::decode(id, &raw) {
                 Ok(t) => t,
                 Err(e) => {
-                    self.corrupt(path, e.to_string());
+                    self.corrupt(path, reason_of(e));
                     continue;
                 }
             };
-            let mut names = BTreeMap::new();
+            // Depth is checked below, from the heights.
+            if let Err(e) = validate_tree(id, &tree, 0) {
+                self.corrupt(path.clone(), reason_of(e));
+            }
+            stack.push(Step::Leave(id));
+            let by = format!("tree {}", id.short());
+            let mut subs = Vec::new();
             for e in &tree.entries {
-                if let Err(reason) = check_component(&e.name) {
-                    self.corrupt(
-                        path.clone(),
-                        format!("unsafe entry name {:?}: {reason}", e.name),
-                    );
-                }
-                if names.insert(e.name.clone(), ()).is_some() {
-                    self.corrupt(path.clone(), format!("repeated entry {:?}", e.name));
-                }
-                let by = format!("tree {}", id.short());
                 match e.node {
-                    Node::Dir(sub) => stack.push((sub, by)),
-                    Node::File(f) => match self.expect(f.id, &by) {
-                        None | Some(Kind::Blob) => {}
-                        Some(k) => self.corrupt(
-                            self.store.object_path(&f.id),
-                            format!("expected a blob, found a {}", k.name()),
-                        ),
-                    },
+                    Node::Dir(sub) => {
+                        subs.push(sub);
+                        stack.push(Step::Enter(sub, by.clone()));
+                    }
+                    Node::File(f) => self.check_file(&path, &e.name, &f, &by),
                 }
             }
+            self.subtrees.insert(id, subs);
+        }
+        if self.heights.get(&root).is_some_and(|h| *h > MAX_TREE_DEPTH) {
+            // Name the first tree past the limit along a deepest path, as readers do.
+            let mut id = root;
+            for _ in 0..=MAX_TREE_DEPTH {
+                let next = self.subtrees.get(&id).and_then(|subs| {
+                    subs.iter()
+                        .max_by_key(|s| self.heights.get(s).copied().unwrap_or(0))
+                });
+                match next {
+                    Some(n) => id = *n,
+                    None => break,
+                }
+            }
+            self.corrupt(self.store.object_path(&id), reason_of(too_deep(id)));
         }
         Ok(())
+    }
+
+    /// Checks file `name` of the tree stored at `tree_path` against its blob.
+    fn check_file(&mut self, tree_path: &Path, name: &str, f: &FileMeta, by: &str) {
+        let Some(sound) = self.expect(f.id, by) else {
+            return;
+        };
+        if sound.kind != Kind::Blob {
+            self.corrupt(
+                self.store.object_path(&f.id),
+                format!("expected a blob, found a {}", sound.kind.name()),
+            );
+            return;
+        }
+        // A delta whose base has not arrived cannot be read yet: nothing to compare.
+        let Some((size, md5)) = sound.content else {
+            return;
+        };
+        if size != f.size {
+            self.corrupt(
+                tree_path.to_path_buf(),
+                format!(
+                    "file {name:?}: the tree says {} bytes, its blob {} has {size}",
+                    f.size,
+                    f.id.short()
+                ),
+            );
+        } else if md5 != f.md5 {
+            self.corrupt(
+                tree_path.to_path_buf(),
+                format!(
+                    "file {name:?}: the tree says MD5 {}, its blob {} has {}",
+                    f.md5.to_base64(),
+                    f.id.short(),
+                    md5.to_base64()
+                ),
+            );
+        }
+    }
+}
+
+impl Store {
+    /// The safe repairs: adds the missing marker of every unlinked commit record (markers are
+    /// add-only, so adding one can never lose anything), removes temp files in `local/tmp` and
+    /// packs without an index that are older than `stale_after`. Unlinked records fixed and
+    /// packs removed leave the report; everything done is listed in `report.repaired`.
+    fn repair(&self, report: &mut FsckReport, stale_after: Duration) -> Result<()> {
+        let now = SystemTime::now();
+        let older = |t: SystemTime| now.duration_since(t).is_ok_and(|age| age > stale_after);
+        for u in std::mem::take(&mut report.unlinked) {
+            let Some(dir) = u.missing_marker.parent() else {
+                report.unlinked.push(u);
+                continue;
+            };
+            self.add_marker(dir, &u.record)?;
+            // A directory listed as stray because it was empty is not any more.
+            report.stray.retain(|p| !u.missing_marker.starts_with(p));
+            report.repaired.push(Repair {
+                action: RepairAction::AddedMarker,
+                path: u.missing_marker,
+            });
+        }
+        let tmp = self.root().join("local/tmp");
+        let mut temps = list_dir(&tmp)?;
+        temps.sort();
+        for name in temps {
+            let path = tmp.join(name);
+            let stale = std::fs::symlink_metadata(&path)
+                .is_ok_and(|m| m.is_file() && m.modified().is_ok_and(older));
+            if stale {
+                remove(&path)?;
+                report.repaired.push(Repair {
+                    action: RepairAction::RemovedTempFile,
+                    path,
+                });
+            }
+        }
+        let packs = self.root().join("packs");
+        let mut kept = Vec::new();
+        for path in std::mem::take(&mut report.stray) {
+            let indexless = path.parent() == Some(packs.as_path())
+                && path.extension().is_some_and(|e| e == "pack")
+                && !path.with_extension("idx").exists();
+            if indexless
+                && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && older(changed(&m)))
+            {
+                remove(&path)?;
+                report.repaired.push(Repair {
+                    action: RepairAction::RemovedPack,
+                    path,
+                });
+            } else {
+                kept.push(path);
+            }
+        }
+        report.stray = kept;
+        Ok(())
+    }
+}
+
+/// When a file last changed here: the later of its modification time and (on Unix) its status
+/// change time, which a copy that preserves modification times still sets to the copy's time.
+fn changed(m: &std::fs::Metadata) -> SystemTime {
+    let modified = m.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let ctime = u64::try_from(m.ctime())
+            .ok()
+            .and_then(|s| {
+                SystemTime::UNIX_EPOCH.checked_add(Duration::new(
+                    s,
+                    m.ctime_nsec().clamp(0, 999_999_999) as u32,
+                ))
+            })
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        modified.max(ctime)
+    }
+    #[cfg(not(unix))]
+    modified
+}
+
+fn remove(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        // Removed meanwhile (by a store opening): the repair is done either way.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("cannot remove", path, e)),
     }
 }

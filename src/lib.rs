@@ -57,7 +57,7 @@ pub mod tree;
 pub use checkout::CheckoutReport;
 pub use commit::{CommitOptions, CommitOutcome, Progress};
 pub use error::{Error, Result};
-pub use fsck::{Corruption, FsckReport, Missing};
+pub use fsck::{Corruption, FsckOptions, FsckReport, Missing, Repair, RepairAction, Unlinked};
 pub use history::{ArtifactKey, CommitInfo, History, Selector, Spec, Version};
 pub use id::{Md5, ObjectId, wandb_digest};
 pub use object::{FileMeta, RunRecord};

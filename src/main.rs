@@ -1,13 +1,14 @@
 //! The `codever` command: parses arguments, calls the library, prints, sets the exit code.
 //!
-//! Exit codes: 0 success; 1 fsck found corruption (or, with `--strict`, missing objects);
-//! 2 any error (the message names what was wrong and a hint says what to do).
+//! Exit codes: 0 success; 1 fsck found corruption or unlinked records (or, with `--strict`,
+//! missing objects); 2 any error (the message names what was wrong and a hint says what to do).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use codever::RepairAction;
 use codever::diff::DiffOptions;
 use codever::{
     ArtifactKey, CommitOptions, Error, History, Result, RunCapture, RunView, Snapshot, Spec, Store,
@@ -178,6 +179,10 @@ enum Command {
         /// Also fail (exit 1) when objects are missing (not yet synced).
         #[arg(long)]
         strict: bool,
+        /// Make the safe repairs: add missing markers, remove temp files and packs without an
+        /// index older than an hour.
+        #[arg(long)]
+        repair: bool,
     },
 }
 
@@ -664,17 +669,22 @@ fn run(cli: Cli) -> Result<u8> {
                 let _ = std::io::stdout().lock().write_all(&o);
             }
         }
-        Command::Fsck { strict } => {
+        Command::Fsck { strict, repair } => {
             let store = open_store(store_arg)?;
-            let r = store.fsck()?;
-            let failed = r.has_corruption() || (strict && !r.missing.is_empty());
+            let r = store.fsck_with(&codever::FsckOptions {
+                repair,
+                ..Default::default()
+            })?;
+            let failed = r.failed(strict);
             if json {
                 print_json(&json!({
                     "objects": r.objects,
                     "markers": r.markers,
                     "corrupt": r.corrupt.iter().map(|c| json!({"path": c.path, "reason": c.reason})).collect::<Vec<_>>(),
                     "missing": r.missing.iter().map(|m| json!({"id": m.id.to_hex(), "needed_by": m.needed_by})).collect::<Vec<_>>(),
+                    "unlinked": r.unlinked.iter().map(|u| json!({"record": u.record.to_hex(), "marker": u.marker, "missing_marker": u.missing_marker})).collect::<Vec<_>>(),
                     "stray": r.stray,
+                    "repaired": r.repaired.iter().map(|p| json!({"action": p.action.as_str(), "path": p.path})).collect::<Vec<_>>(),
                     "ok": !failed,
                 }));
             } else {
@@ -688,13 +698,31 @@ fn run(cli: Cli) -> Result<u8> {
                         m.id, m.needed_by
                     ));
                 }
+                for u in &r.unlinked {
+                    s.push_str(&format!(
+                        "unlinked: {} has no marker {}\n",
+                        u.marker.display(),
+                        u.missing_marker.display()
+                    ));
+                }
                 for p in &r.stray {
                     s.push_str(&format!("stray file (ignored): {}\n", p.display()));
                 }
-                if !r.has_corruption() && r.missing.is_empty() {
+                for p in &r.repaired {
+                    let what = match p.action {
+                        RepairAction::AddedMarker => "added marker",
+                        RepairAction::RemovedTempFile => "removed temp file",
+                        RepairAction::RemovedPack => "removed pack without index",
+                    };
+                    s.push_str(&format!("repaired: {what} {}\n", p.path.display()));
+                }
+                if !r.failed(true) {
                     s.push_str("ok\n");
                 }
                 out(&s);
+                if !r.unlinked.is_empty() && !repair {
+                    eprintln!("hint: `codever fsck --repair` adds the missing markers");
+                }
             }
             return Ok(u8::from(failed));
         }

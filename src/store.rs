@@ -537,7 +537,7 @@ impl Store {
         if size >= LARGE_FILE {
             for place in self.places(id)? {
                 if let Place::Loose(path) = &place
-                    && let Some(()) = self.stream_whole(id, size, path, out)?
+                    && let Some(_) = self.stream_whole(id, size, path, out)?
                 {
                     return Ok(());
                 }
@@ -550,7 +550,12 @@ impl Store {
 
     /// Verifies a large loose blob file as a stream (fsck): `None` when `path` is not one (small,
     /// a delta, damaged), for the caller to verify it the ordinary way.
-    pub(crate) fn verify_large_loose(&self, id: &ObjectId, path: &Path) -> Option<Result<Kind>> {
+    /// Returns the blob's size and MD5 when it is sound.
+    pub(crate) fn verify_large_loose(
+        &self,
+        id: &ObjectId,
+        path: &Path,
+    ) -> Option<Result<(u64, crate::id::Md5)>> {
         use crate::object::{ENCODING_ZSTD, ENVELOPE_FORMAT, HEADER_LEN, MAGIC};
         use std::io::Read;
         let mut f = open_regular(path).ok()?;
@@ -568,7 +573,7 @@ impl Store {
             return None;
         }
         match self.stream_whole(id, size, path, &mut io::sink()) {
-            Ok(Some(())) => Some(Ok(Kind::Blob)),
+            Ok(Some(md5)) => Some(Ok((size, md5))),
             Ok(None) => None,
             Err(e) => Some(Err(e)),
         }
@@ -582,7 +587,7 @@ impl Store {
         size: u64,
         path: &Path,
         out: &mut dyn Write,
-    ) -> Result<Option<()>> {
+    ) -> Result<Option<crate::id::Md5>> {
         use crate::object::{CHECKSUM_LEN, ENCODING_ZSTD, ENVELOPE_FORMAT, HEADER_LEN, MAGIC};
         use std::io::{Read, Seek};
         let Ok(mut file) = open_regular(path) else {
@@ -634,7 +639,7 @@ impl Store {
                 .map_err(|e| Error::io("cannot write", PathBuf::from("the output"), e))?;
         }
         match blob.finish() {
-            Some((got, _)) if got == *id => Ok(Some(())),
+            Some((got, md5)) if got == *id => Ok(Some(md5)),
             _ => Err(corrupt(
                 "the streamed content does not hash to its id".into(),
             )),
@@ -844,11 +849,13 @@ impl Store {
         let mut out = Vec::new();
         let refs = self.root.join("refs");
         for ty in list_dir(&refs)? {
-            if validate_name("type", &ty).is_err() {
+            if validate_name("type", &ty).is_err() || !is_dir(&refs.join(&ty)) {
                 continue;
             }
             for name in list_dir(&refs.join(&ty))? {
-                if validate_name("artifact name", &name).is_ok() {
+                if validate_name("artifact name", &name).is_ok()
+                    && is_dir(&refs.join(&ty).join(&name))
+                {
                     out.push((ty.clone(), name));
                 }
             }
@@ -861,7 +868,9 @@ impl Store {
     pub fn run_ids(&self) -> Result<Vec<String>> {
         let mut ids: Vec<String> = list_dir(&self.root.join("runs"))?
             .into_iter()
-            .filter(|r| validate_name("run id", r).is_ok())
+            .filter(|r| {
+                validate_name("run id", r).is_ok() && is_dir(&self.root.join("runs").join(r))
+            })
             .collect();
         ids.sort();
         Ok(ids)
@@ -1086,6 +1095,12 @@ pub(crate) fn list_dir(dir: &Path) -> Result<Vec<String>> {
         }
     }
     Ok(out)
+}
+
+/// Whether `p` is a directory itself (not a file, not a link to one): stray files such as a
+/// `.DS_Store` where a directory of markers is expected are ignored.
+fn is_dir(p: &Path) -> bool {
+    fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())
 }
 
 /// `p` made absolute against the current directory (without resolving symlinks).

@@ -1,8 +1,16 @@
-//! fsck tells corrupt from missing; a corrupt object is never served.
+//! fsck tells corrupt from missing and from unlinked; a corrupt object is never served; repairs
+//! are the safe ones only.
 
 use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use codever::object::{Node, Tree, TreeEntry};
+use codever::{FileMeta, FsckOptions, Md5, Repair, RepairAction, Store};
+use serde_json::{Value, json};
 
 use crate::common::{codever, json, run_ok, write};
+use crate::forge;
 
 fn setup() -> (tempfile::TempDir, std::path::PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
@@ -119,4 +127,386 @@ fn stray_files_are_listed_but_harmless() {
         json(&store, &["versions", "ppo"]).as_array().unwrap().len(),
         1
     );
+}
+
+/// `codever --store <store> args…` → (exit code, stdout, stderr).
+fn run(store: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = codever()
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// `codever --store <store> --json args…` → (exit code, parsed stdout).
+fn run_json(store: &Path, args: &[&str]) -> (i32, Value) {
+    let mut a = vec!["--json"];
+    a.extend_from_slice(args);
+    let (code, stdout, stderr) = run(store, &a);
+    let v = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout} {stderr}"));
+    (code, v)
+}
+
+/// A store holding artifact `t/forged` v0 with root `tree` (built by the caller with the
+/// library), committed by run `r1`.
+fn forged(build: impl FnOnce(&Store) -> (Tree, Vec<(&'static str, FileMeta)>)) -> Forged {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::init(tmp.path()).unwrap();
+    let (tree, files) = build(&store);
+    let (tree_id, _) = store.write_structured(&tree).unwrap();
+    forge::commit(
+        &store,
+        ("t", "forged", "r1"),
+        tree_id,
+        &files,
+        1_000_000_000,
+    );
+    let root = store.root().to_path_buf();
+    Forged {
+        _tmp: tmp,
+        tree_path: forge::object_path(&root, &tree_id),
+        root,
+    }
+}
+
+struct Forged {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    tree_path: PathBuf,
+}
+
+fn entry(name: &str, meta: FileMeta) -> TreeEntry {
+    TreeEntry {
+        name: name.into(),
+        node: Node::File(meta),
+    }
+}
+
+#[test]
+fn a_file_whose_size_or_md5_differs_from_its_blob_is_corrupt() {
+    let mut ids = Vec::new();
+    let f = forged(|store| {
+        let mut a = forge::blob(store, b"lr = 1\n");
+        a.size = 8;
+        let mut b = forge::blob(store, b"gamma = 0.99\n");
+        b.md5 = Md5::of(b"gamma = 0.9\n");
+        ids.extend([a.id, b.id]);
+        let tree = Tree {
+            entries: vec![entry("a.py", a), entry("b.py", b)],
+        };
+        (tree, vec![("a.py", a), ("b.py", b)])
+    });
+    let (code, report) = run_json(&f.root, &["fsck"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        report["corrupt"],
+        json!([
+            {
+                "path": f.tree_path,
+                "reason": format!("file \"a.py\": the tree says 8 bytes, its blob {} has 7", ids[0].short()),
+            },
+            {
+                "path": f.tree_path,
+                "reason": format!(
+                    "file \"b.py\": the tree says MD5 {}, its blob {} has {}",
+                    Md5::of(b"gamma = 0.9\n").to_base64(),
+                    ids[1].short(),
+                    Md5::of(b"gamma = 0.99\n").to_base64()
+                ),
+            },
+        ])
+    );
+    assert_eq!(report["ok"], false);
+    let (code, text, _) = run(&f.root, &["fsck"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        text.lines().nth(1),
+        Some(
+            format!(
+                "corrupt: {}: file \"a.py\": the tree says 8 bytes, its blob {} has 7",
+                f.tree_path.display(),
+                ids[0].short()
+            )
+            .as_str()
+        )
+    );
+    assert!(!text.contains("\nok\n"), "{text}");
+}
+
+#[test]
+fn an_implausible_file_size_is_corrupt() {
+    let f = forged(|store| {
+        let mut a = forge::blob(store, b"lr = 1\n");
+        a.size = u64::MAX;
+        let tree = Tree {
+            entries: vec![entry("a.py", a)],
+        };
+        (tree, vec![("a.py", a)])
+    });
+    let (code, report) = run_json(&f.root, &["fsck"]);
+    assert_eq!(code, 1);
+    let reasons: Vec<&str> = report["corrupt"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons[0],
+        "file \"a.py\" claims 18446744073709551615 bytes (at most 68719476736 are possible)"
+    );
+    assert_eq!(reasons.len(), 2, "{reasons:?}"); // and it differs from the blob's 7 bytes
+    let (code, _, stderr) = run(&f.root, &["cat", "forged", "a.py"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("claims 18446744073709551615 bytes"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unsorted_tree_is_corrupt_and_never_served() {
+    let mut tree_id = None;
+    let f = forged(|store| {
+        let a = forge::blob(store, b"a\n");
+        let b = forge::blob(store, b"b\n");
+        let tree = Tree {
+            entries: vec![entry("b.py", b), entry("a.py", a)],
+        };
+        tree_id = Some(store.write_structured(&tree).unwrap().0);
+        (tree, vec![("a.py", a), ("b.py", b)])
+    });
+    let (code, report) = run_json(&f.root, &["fsck"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        report["corrupt"],
+        json!([{"path": f.tree_path, "reason": "entries not sorted by name at \"a.py\""}])
+    );
+    let (code, stdout, stderr) = run(&f.root, &["cat", "forged", "a.py"]);
+    assert_eq!((code, stdout.as_str()), (2, ""));
+    assert_eq!(
+        stderr.lines().next(),
+        Some(
+            format!(
+                "error: object {} is corrupt: entries not sorted by name at \"a.py\"",
+                tree_id.unwrap()
+            )
+            .as_str()
+        )
+    );
+}
+
+/// The id of the only record marked in `refs/t/ppo` of a store made by `setup`.
+fn commit_record(store: &Path) -> String {
+    let names: Vec<String> = fs::read_dir(store.join("refs/t/ppo"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names.len(), 1);
+    names[0].clone()
+}
+
+#[test]
+fn a_commit_its_run_does_not_list_is_unlinked_until_repaired() {
+    let (_tmp, store) = setup();
+    let record = commit_record(&store);
+    let refs_marker = store.join("refs/t/ppo").join(&record);
+    let runs_marker = store.join("runs/r1").join(&record);
+    // A crash between the artifact's marker and the run's marker.
+    fs::remove_file(&runs_marker).unwrap();
+    assert_eq!(
+        json(&store, &["runs", "show", "r1"])["artifacts"],
+        json!([])
+    );
+
+    let (code, report) = run_json(&store, &["fsck"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        report["unlinked"],
+        json!([{"record": record, "marker": refs_marker, "missing_marker": runs_marker}])
+    );
+    assert_eq!(report["corrupt"], json!([]));
+    assert_eq!(report["repaired"], json!([]));
+    assert_eq!(report["ok"], false);
+    assert_eq!(run_json(&store, &["fsck", "--strict"]).0, 1);
+    let (code, text, stderr) = run(&store, &["fsck"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        text,
+        format!(
+            "checked 5 object(s), 2 marker(s)\nunlinked: {} has no marker {}\n",
+            refs_marker.display(),
+            runs_marker.display()
+        )
+    );
+    assert_eq!(
+        stderr,
+        "hint: `codever fsck --repair` adds the missing markers\n"
+    );
+
+    let (code, report) = run_json(&store, &["fsck", "--repair"]);
+    assert_eq!(code, 0);
+    assert_eq!(report["unlinked"], json!([]));
+    assert_eq!(
+        report["repaired"],
+        json!([{"action": "add_marker", "path": runs_marker}])
+    );
+    assert_eq!(report["ok"], true);
+    assert!(runs_marker.is_file());
+    assert_eq!(
+        run_ok(&store, &["fsck", "--strict"]),
+        "checked 5 object(s), 3 marker(s)\nok\n"
+    );
+    let artifacts = &json(&store, &["runs", "show", "r1"])["artifacts"];
+    assert_eq!(artifacts[0]["name"], "ppo");
+    assert_eq!(artifacts[0]["version"], 0);
+}
+
+#[test]
+fn a_commit_its_artifact_does_not_list_is_unlinked_until_repaired() {
+    let (_tmp, store) = setup();
+    let record = commit_record(&store);
+    let refs_marker = store.join("refs/t/ppo").join(&record);
+    let runs_marker = store.join("runs/r1").join(&record);
+    fs::remove_file(&refs_marker).unwrap();
+
+    let (code, report) = run_json(&store, &["fsck"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        report["unlinked"],
+        json!([{"record": record, "marker": runs_marker, "missing_marker": refs_marker}])
+    );
+    // The artifact's directory is left empty: listed, never fatal.
+    assert_eq!(report["stray"], json!([store.join("refs/t/ppo")]));
+
+    let (code, text, _) = run(&store, &["fsck", "--repair"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        text,
+        format!(
+            "checked 5 object(s), 2 marker(s)\nrepaired: added marker {}\nok\n",
+            refs_marker.display()
+        )
+    );
+    assert_eq!(
+        json(&store, &["versions", "t/ppo"])[0]["runs"],
+        json!(["r1"])
+    );
+    let (code, report) = run_json(&store, &["fsck", "--strict"]);
+    assert_eq!(code, 0);
+    assert_eq!(report["stray"], json!([]));
+    assert_eq!(report["markers"], 3);
+}
+
+#[test]
+fn stray_files_anywhere_in_refs_and_runs_are_listed_never_fatal() {
+    let (_tmp, store) = setup();
+    let files = [
+        "refs/.DS_Store",
+        "refs/t/.DS_Store",
+        "refs/t/ppo/.DS_Store",
+        "runs/.DS_Store",
+        "runs/r1/.DS_Store",
+        "runs/r1/rsync.tmp",
+    ];
+    for f in files {
+        fs::write(store.join(f), b"x").unwrap();
+    }
+    let dirs = [
+        "refs/.DS_Store.d",
+        "refs/t/ppo/.DS_Store.d",
+        "runs/not a run",
+    ];
+    for d in dirs {
+        fs::create_dir(store.join(d)).unwrap();
+    }
+    let mut expected: Vec<PathBuf> = files.iter().chain(&dirs).map(|p| store.join(p)).collect();
+    expected.sort();
+
+    let (code, report) = run_json(&store, &["fsck", "--strict"]);
+    assert_eq!(code, 0);
+    assert_eq!(report["stray"], json!(expected));
+    assert_eq!(report["corrupt"], json!([]));
+    assert_eq!(report["markers"], 3);
+    assert_eq!(report["ok"], true);
+    // --repair never removes anything outside local/ and packs/.
+    let (code, report) = run_json(&store, &["fsck", "--repair"]);
+    assert_eq!(code, 0);
+    assert_eq!(report["repaired"], json!([]));
+    assert!(expected.iter().all(|p| p.exists()));
+    assert_eq!(
+        json(&store, &["versions", "t/ppo"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn repair_removes_packs_without_index_only_once_they_are_old() {
+    let (_tmp, store) = setup();
+    let pack = store
+        .join("packs")
+        .join(format!("{}.pack", "ab".repeat(32)));
+    fs::write(
+        &pack,
+        b"CDVP\x01 a pack whose writer stopped before its index",
+    )
+    .unwrap();
+    // Copied in with an old modification time (rsync -a): still young here, kept.
+    fs::File::options()
+        .write(true)
+        .open(&pack)
+        .unwrap()
+        .set_modified(SystemTime::now() - Duration::from_secs(7200))
+        .unwrap();
+    let (code, report) = run_json(&store, &["fsck", "--repair"]);
+    assert_eq!(code, 0);
+    assert_eq!(report["stray"], json!([pack]));
+    assert_eq!(report["repaired"], json!([]));
+    assert!(pack.exists());
+
+    // Through the library, with "old" meaning older than nothing.
+    let tmp_file = store.join("local/tmp/obj-interrupted");
+    fs::write(&tmp_file, b"half an object").unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let s = Store::open(&store).unwrap();
+    let young = s
+        .fsck_with(&FsckOptions {
+            repair: true,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(young.repaired, vec![]);
+    assert!(tmp_file.exists() && pack.exists());
+    let r = s
+        .fsck_with(&FsckOptions {
+            repair: true,
+            stale_after: Duration::ZERO,
+        })
+        .unwrap();
+    assert_eq!(
+        r.repaired,
+        vec![
+            Repair {
+                action: RepairAction::RemovedTempFile,
+                path: tmp_file.clone(),
+            },
+            Repair {
+                action: RepairAction::RemovedPack,
+                path: pack.clone(),
+            },
+        ]
+    );
+    assert_eq!(r.stray, Vec::<PathBuf>::new());
+    assert!(!r.failed(true));
+    assert!(!tmp_file.exists() && !pack.exists());
+    assert_eq!(run_ok(&store, &["cat", "ppo", "ppo.py"]), "lr = 1\n");
 }
