@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::id::{Md5, ObjectId};
 use crate::names::{validate_alias, validate_name};
 use crate::object::{AliasRecord, CommitRecord, Kind, Structured};
+use crate::refs;
 use crate::store::Store;
 
 /// How many records missing from the record cache make it worth rewriting.
@@ -216,28 +217,37 @@ impl Store {
     pub fn resolve_key(&self, artifact_type: Option<&str>, name: &str) -> Result<ArtifactKey> {
         if let Some(t) = artifact_type {
             let key = ArtifactKey::new(t, name)?;
-            if !self.artifact_dir(t, name).is_dir() {
+            if !refs::has_markers(&self.artifact_dir(t, name))? {
                 return Err(Error::UnknownArtifact {
                     artifact: key.to_string(),
                 });
             }
             return Ok(key);
         }
-        let candidates: Vec<(String, String)> = self
-            .artifact_keys()?
+        let candidates: Vec<ArtifactKey> = self
+            .artifacts()?
             .into_iter()
-            .filter(|(_, n)| n == name)
+            .filter(|k| k.name == name)
             .collect();
         match candidates.as_slice() {
             [] => Err(Error::UnknownArtifact {
                 artifact: name.to_string(),
             }),
-            [(t, n)] => ArtifactKey::new(t, n),
+            [key] => Ok(key.clone()),
             many => Err(Error::AmbiguousName {
                 name: name.to_string(),
-                candidates: many.iter().map(|(t, n)| format!("{t}/{n}")).collect(),
+                candidates: many.iter().map(ToString::to_string).collect(),
             }),
         }
+    }
+
+    /// Every artifact of the store, sorted by type and name. Entries of `refs/` that are not an
+    /// artifact's marker directory (`.DS_Store`, a sync tool's temp file) are ignored.
+    pub fn artifacts(&self) -> Result<Vec<ArtifactKey>> {
+        refs::artifact_keys(&self.root().join("refs"))?
+            .iter()
+            .map(|(t, n)| ArtifactKey::new(t, n))
+            .collect()
     }
 
     /// Loads and derives the history of an artifact. Missing or corrupt records are listed in the
@@ -252,7 +262,7 @@ impl Store {
         key: &ArtifactKey,
         known: Vec<(ObjectId, CachedRecord)>,
     ) -> Result<History> {
-        let ids = self.markers(&self.artifact_dir(&key.artifact_type, &key.name))?;
+        let ids = refs::markers_in(self, &self.artifact_dir(&key.artifact_type, &key.name))?;
         let mut cached = cache::load(self, key);
         let in_cache_file: rustc_hash::FxHashSet<ObjectId> = cached.keys().copied().collect();
         cached.extend(known);

@@ -47,6 +47,7 @@ pub mod id;
 pub mod names;
 pub mod object;
 mod pack;
+mod refs;
 pub mod render;
 pub mod run;
 pub mod snapshot;

@@ -9,6 +9,7 @@ use crate::history::{ArtifactKey, History};
 use crate::id::ObjectId;
 use crate::names::validate_name;
 use crate::object::{CommitRecord, Kind, RunRecord, Structured, UseRecord};
+use crate::refs;
 use crate::store::Store;
 
 /// A fresh run id: 8 characters of `[a-z0-9]`, like W&B's.
@@ -182,7 +183,7 @@ impl Store {
         new_dirs: &mut Vec<std::path::PathBuf>,
     ) -> Result<Option<ObjectId>> {
         validate_name("run id", &run.id)?;
-        if self.run_dir(&run.id).is_dir() {
+        if refs::has_markers(&self.run_dir(&run.id))? {
             return Ok(None);
         }
         let (id, new) = self.write_structured(run)?;
@@ -220,16 +221,17 @@ impl Store {
         self.add_marker(&self.run_dir(run), &id)
     }
 
-    /// Whether the store has seen run `id`.
+    /// Whether the store has seen run `id` (some record is marked for it).
     pub fn has_run(&self, id: &str) -> bool {
-        validate_name("run id", id).is_ok() && self.run_dir(id).is_dir()
+        validate_name("run id", id).is_ok() && refs::has_markers(&self.run_dir(id)).unwrap_or(false)
     }
 
-    /// Every run, sorted by start time.
+    /// Every run, sorted by start time. Entries of `runs/` that are not a run's marker directory
+    /// (`.DS_Store`, a sync tool's temp file) are ignored.
     pub fn runs(&self) -> Result<Vec<RunView>> {
         let mut cache = HashMap::new();
         let mut out = Vec::new();
-        for id in self.run_ids()? {
+        for id in refs::run_ids(&self.root().join("runs"))? {
             out.push(self.run_view(&id, &mut cache)?);
         }
         out.sort_by_key(|r| (r.start_ns(), r.id.clone()));
@@ -239,7 +241,7 @@ impl Store {
     /// One run.
     pub fn run(&self, id: &str) -> Result<RunView> {
         validate_name("run id", id)?;
-        if !self.run_dir(id).is_dir() {
+        if !refs::has_markers(&self.run_dir(id))? {
             return Err(Error::UnknownRun { id: id.to_string() });
         }
         self.run_view(id, &mut HashMap::new())
