@@ -212,16 +212,118 @@ enum RunsCommand {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
-        Ok(code) => ExitCode::from(code),
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
         Err(e) => {
-            let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "error: {e}");
-            if let Some(h) = e.hint() {
-                let _ = writeln!(err, "hint: {h}");
+            // Help and version go to stdout: a failed write is an error like any other.
+            return match e.print() {
+                Err(w) if !e.use_stderr() && w.kind() != std::io::ErrorKind::BrokenPipe => {
+                    report(&stdout_error(w))
+                }
+                _ => ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2)),
+            };
+        }
+    };
+    let result = run(cli);
+    let written = output::finish();
+    match (result, written) {
+        (Err(e), _) => report(&e),
+        (Ok(_), Err(w)) => report(&stdout_error(w)),
+        (Ok(code), Ok(())) => ExitCode::from(code),
+    }
+}
+
+/// Prints an error and its hint on stderr; exit code 2.
+fn report(e: &Error) -> ExitCode {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "error: {e}");
+    if let Some(h) = e.hint() {
+        let _ = writeln!(err, "hint: {h}");
+    }
+    ExitCode::from(2)
+}
+
+fn stdout_error(source: std::io::Error) -> Error {
+    Error::Io {
+        action: "cannot write to",
+        path: PathBuf::from("standard output"),
+        source,
+    }
+}
+
+/// Standard output: locked, buffered, and every write checked, the final flush included.
+///
+/// The first write error is kept, later output is dropped, and `main` reports the error when the
+/// command ends (exit 2): a full disk or `> /dev/full` never passes for success with truncated
+/// output. A closed pipe (`codever log | head -1`) is not an error: the rest of the output is
+/// dropped quietly and the command keeps its own exit code.
+mod output {
+    use std::cell::RefCell;
+    use std::io::{self, BufWriter, StdoutLock, Write};
+
+    #[derive(Default)]
+    struct Output {
+        w: Option<BufWriter<StdoutLock<'static>>>,
+        error: Option<io::Error>,
+        closed: bool,
+    }
+
+    impl Output {
+        fn note(&mut self, e: io::Error) {
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                self.closed = true;
+            } else if self.error.is_none() {
+                self.error = Some(e);
             }
-            ExitCode::from(2)
+        }
+    }
+
+    thread_local! {
+        static OUTPUT: RefCell<Output> = RefCell::new(Output::default());
+    }
+
+    /// Writes `bytes` to stdout (see the module documentation for errors).
+    pub fn write(bytes: &[u8]) {
+        OUTPUT.with_borrow_mut(|o| {
+            if o.closed || o.error.is_some() {
+                return;
+            }
+            let w =
+                o.w.get_or_insert_with(|| BufWriter::with_capacity(1 << 16, io::stdout().lock()));
+            if let Err(e) = w.write_all(bytes) {
+                o.note(e);
+            }
+        });
+    }
+
+    /// Flushes stdout; the first write error other than a closed pipe, if any.
+    pub fn finish() -> io::Result<()> {
+        OUTPUT.with_borrow_mut(|o| {
+            if !o.closed
+                && o.error.is_none()
+                && let Some(w) = o.w.as_mut()
+                && let Err(e) = w.flush()
+            {
+                o.note(e);
+            }
+            match o.error.take() {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }
+        })
+    }
+
+    /// [`write`] as an [`io::Write`], for serializers that stream.
+    pub struct Stdout;
+
+    impl Write for Stdout {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            write(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
         }
     }
 }
@@ -238,10 +340,9 @@ fn open_store(cli_store: Option<&Path>) -> Result<Store> {
     Store::locate(cli_store, &cwd()?)
 }
 
-/// Output sink that treats a closed pipe (`codever show … | head`) as success.
+/// Prints text on stdout (checked; see [`output`]).
 fn out(text: &str) {
-    let mut o = std::io::stdout().lock();
-    let _ = o.write_all(text.as_bytes());
+    output::write(text.as_bytes());
 }
 
 fn print_json(v: &Value) {
@@ -464,8 +565,7 @@ fn run(cli: Cli) -> Result<u8> {
                         path: wanted.clone(),
                     })?;
             let bytes = store.read_blob(&meta.id)?;
-            let mut o = std::io::stdout().lock();
-            let _ = o.write_all(&bytes);
+            output::write(&bytes);
         }
         Command::Runs { command } => {
             let store = open_store(store_arg)?;
@@ -593,8 +693,7 @@ fn run(cli: Cli) -> Result<u8> {
                 out(&format!("{header}{}", render::stat(&diff)));
             } else {
                 out(&header);
-                let mut o = std::io::stdout().lock();
-                let _ = o.write_all(&render::patch(&diff, color.enabled()));
+                output::write(&render::patch(&diff, color.enabled()));
             }
             return Ok(u8::from(exit_code && !diff.is_empty()));
         }
@@ -661,7 +760,7 @@ fn run(cli: Cli) -> Result<u8> {
                     o.extend_from_slice(l.text.strip_suffix(b"\n").unwrap_or(&l.text));
                     o.push(b'\n');
                 }
-                let _ = std::io::stdout().lock().write_all(&o);
+                output::write(&o);
             }
         }
         Command::Fsck { strict } => {
