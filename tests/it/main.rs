@@ -10,5 +10,6 @@ mod e2e;
 mod fsck;
 mod git;
 mod merge;
+mod numbers;
 mod props;
 mod storage;
