@@ -13,3 +13,4 @@ mod merge;
 mod numbers;
 mod props;
 mod storage;
+mod strays;
