@@ -11,6 +11,7 @@ mod fsck;
 mod git;
 mod merge;
 mod numbers;
+mod output;
 mod props;
 mod storage;
 mod strays;
