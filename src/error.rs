@@ -224,6 +224,16 @@ pub enum Error {
         /// The requested path.
         path: String,
     },
+    /// A file path not in a version whose number is withheld (its artifact is incomplete).
+    #[error("{artifact}@{} has no file {path:?}", id.short())]
+    NoSuchFileById {
+        /// `TYPE/NAME`.
+        artifact: String,
+        /// The version id.
+        id: ObjectId,
+        /// The requested path.
+        path: String,
+    },
     /// A run id never seen in this store.
     #[error("unknown run {id:?}")]
     UnknownRun {
@@ -382,7 +392,9 @@ impl Error {
                     todo.join(", and ")
                 )
             }
-            Error::NoSuchFile { .. } => "`codever show SPEC` lists the files of a version".into(),
+            Error::NoSuchFile { .. } | Error::NoSuchFileById { .. } => {
+                "`codever show SPEC` lists the files of a version".into()
+            }
             Error::UnknownRun { .. } => "`codever runs` lists the runs in this store".into(),
             Error::UnsafeCheckout { .. } => {
                 "remove the symlink or file in the way, or check out into an empty directory".into()
@@ -394,6 +406,23 @@ impl Error {
             Error::AlreadyExists { .. } => "use the existing store; nothing was changed".into(),
             _ => return None,
         })
+    }
+
+    /// The error for a path missing from a version: named by number when it has one, else by id.
+    pub fn no_such_file(
+        artifact: String,
+        number: Option<usize>,
+        id: ObjectId,
+        path: String,
+    ) -> Self {
+        match number {
+            Some(version) => Error::NoSuchFile {
+                artifact,
+                version,
+                path,
+            },
+            None => Error::NoSuchFileById { artifact, id, path },
+        }
     }
 
     /// Wraps an I/O error with the action and path it concerns.

@@ -511,11 +511,8 @@ fn run(cli: Cli) -> Result<u8> {
                     .iter()
                     .map(|v| version_row(&h, v, &problems))
                     .collect();
-                serde_json::to_writer_pretty(output::Stdout, &rows).map_err(|e| Error::Io {
-                    action: "cannot write to",
-                    path: PathBuf::from("standard output"),
-                    source: e.into(),
-                })?;
+                serde_json::to_writer_pretty(output::Stdout, &rows)
+                    .map_err(|e| stdout_error(e.into()))?;
                 out("\n");
             } else {
                 out(&versions_text(&store, &h));
@@ -585,15 +582,9 @@ fn run(cli: Cli) -> Result<u8> {
             let v = &h.versions[i];
             let wanted = codever::names::normalize_path(&path)?;
             let files = flatten(&store, &v.tree)?;
-            let (_, meta) =
-                files
-                    .iter()
-                    .find(|(p, _)| *p == wanted)
-                    .ok_or_else(|| Error::NoSuchFile {
-                        artifact: h.key.to_string(),
-                        version: v.index,
-                        path: wanted.clone(),
-                    })?;
+            let (_, meta) = files.iter().find(|(p, _)| *p == wanted).ok_or_else(|| {
+                Error::no_such_file(h.key.to_string(), v.number, v.tree, wanted.clone())
+            })?;
             let bytes = store.read_blob(&meta.id)?;
             output::write(&bytes);
         }
@@ -617,23 +608,7 @@ fn run(cli: Cli) -> Result<u8> {
                         if runs.is_empty() {
                             s.push_str("no runs yet\n");
                         }
-                        let mut incomplete: Vec<&ArtifactKey> = runs
-                            .iter()
-                            .flat_map(|r| r.artifacts.iter().map(|a| (&a.key, a.complete)))
-                            .chain(
-                                runs.iter()
-                                    .flat_map(|r| r.used.iter().map(|u| (&u.key, u.complete))),
-                            )
-                            .filter(|(_, complete)| !complete)
-                            .map(|(k, _)| k)
-                            .collect();
-                        incomplete.sort();
-                        incomplete.dedup();
-                        for k in incomplete {
-                            s.push_str(&format!(
-                                "INCOMPLETE {k}: some of its records cannot be read, numbers withheld (v?); `codever fsck` says more\n"
-                            ));
-                        }
+                        s.push_str(&incomplete_artifacts_text(&runs, ""));
                         out(&s);
                     }
                 }
@@ -1259,21 +1234,30 @@ fn run_text(r: &RunView) -> String {
             r.corrupt
         ));
     }
-    let mut incomplete: Vec<&ArtifactKey> = r
-        .artifacts
-        .iter()
-        .filter(|a| !a.complete)
-        .map(|a| &a.key)
-        .chain(r.used.iter().filter(|u| !u.complete).map(|u| &u.key))
-        .collect();
-    incomplete.sort();
-    incomplete.dedup();
-    for k in incomplete {
-        s.push_str(&format!(
-            "  INCOMPLETE {k}: some of its records cannot be read, numbers withheld (v?); `codever fsck` says more\n"
-        ));
-    }
+    s.push_str(&incomplete_artifacts_text(std::slice::from_ref(r), "  "));
     s
+}
+
+/// One `INCOMPLETE` line for each artifact of these runs whose numbers are withheld.
+fn incomplete_artifacts_text(runs: &[RunView], indent: &str) -> String {
+    let mut keys: Vec<&ArtifactKey> = runs
+        .iter()
+        .flat_map(|r| {
+            let logged = r.artifacts.iter().map(|a| (&a.key, a.complete));
+            logged.chain(r.used.iter().map(|u| (&u.key, u.complete)))
+        })
+        .filter(|(_, complete)| !complete)
+        .map(|(k, _)| k)
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys.iter()
+        .map(|k| {
+            format!(
+                "{indent}INCOMPLETE {k}: some of its records cannot be read, numbers withheld (v?); `codever fsck` says more\n"
+            )
+        })
+        .collect()
 }
 
 fn timestamp(ns: i64) -> jiff::Timestamp {

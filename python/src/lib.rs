@@ -65,6 +65,7 @@ fn py_err(e: Error) -> PyErr {
         | Error::UnknownAlias { .. }
         | Error::UnknownIdPrefix { .. }
         | Error::NoSuchFile { .. }
+        | Error::NoSuchFileById { .. }
         | Error::UnknownRun { .. }
         | Error::NoVersions { .. } => NotFoundError::new_err(msg),
         Error::InvalidName { .. }
@@ -306,14 +307,10 @@ fn read_file(store: &str, spec: &str, path: &str) -> PyResult<Vec<u8>> {
         let (h, i) = s.resolve(&Spec::parse(spec)?)?;
         let wanted = codever::names::normalize_path(path)?;
         let files = codever::flatten(&s, &h.versions[i].tree)?;
-        let (_, m) = files
-            .iter()
-            .find(|(p, _)| *p == wanted)
-            .ok_or(Error::NoSuchFile {
-                artifact: h.key.to_string(),
-                version: i,
-                path: wanted.clone(),
-            })?;
+        let (_, m) = files.iter().find(|(p, _)| *p == wanted).ok_or_else(|| {
+            let v = &h.versions[i];
+            Error::no_such_file(h.key.to_string(), v.number, v.tree, wanted.clone())
+        })?;
         s.read_blob(&m.id)
     })()
     .map_err(py_err)

@@ -133,6 +133,19 @@ fn a_corrupt_commit_record_refuses_numbers_latest_and_aliases_but_not_ids() {
         assert_eq!(out.stdout, format!("v = {i}\n").into_bytes());
         assert_eq!(String::from_utf8_lossy(&out.stderr), warning);
     }
+    let out = codever_out(
+        &store,
+        &["cat", &format!("small@{}", &ids[2][..8]), "nope.py"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "{warning}error: t/small@{} has no file \"nope.py\"\nhint: `codever show SPEC` lists \
+             the files of a version\n",
+            &ids[2][..12]
+        )
+    );
     // v1's only record is the damaged one: its id is not found, and the message says why.
     let out = codever_out(
         &store,
