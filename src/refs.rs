@@ -13,7 +13,7 @@
 
 use std::fs;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
@@ -27,9 +27,8 @@ enum Want {
     File,
 }
 
-/// Names (valid UTF-8) of the entries of `dir` of the wanted type, links never followed. A `dir`
-/// that is absent, or is not a directory, has no entries.
-fn entries(dir: &Path, want: Want) -> Result<Vec<String>> {
+/// The entries of `dir`; a `dir` that is absent, or is not a directory, has none.
+fn dir_entries(dir: &Path) -> Result<Vec<fs::DirEntry>> {
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e)
@@ -42,9 +41,14 @@ fn entries(dir: &Path, want: Want) -> Result<Vec<String>> {
         }
         Err(e) => return Err(Error::io("cannot list", dir, e)),
     };
+    rd.map(|e| e.map_err(|e| Error::io("cannot list", dir, e)))
+        .collect()
+}
+
+/// Names (valid UTF-8) of the entries of `dir` of the wanted type, links never followed.
+fn entries(dir: &Path, want: Want) -> Result<Vec<String>> {
     let mut out = Vec::new();
-    for entry in rd {
-        let entry = entry.map_err(|e| Error::io("cannot list", dir, e))?;
+    for entry in dir_entries(dir)? {
         // `file_type` does not follow links (and costs no system call where the directory
         // listing gives the type). An entry that vanished meanwhile is skipped.
         let Ok(ft) = entry.file_type() else { continue };
@@ -121,6 +125,64 @@ pub(crate) fn run_ids(runs: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// Every entry of `refs/` and `runs/` (below the store `root`) that the listings above ignore,
+/// sorted: what `fsck` reports as stray. A directory that holds nothing that counts is listed
+/// itself, not its contents.
+#[allow(dead_code)] // for fsck (fsck.rs), which lists strays
+pub(crate) fn strays(root: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let refs = root.join("refs");
+    let keys = artifact_keys(&refs)?;
+    for ty in dir_entries(&refs)? {
+        let counted = named_dir(&ty, "type").is_some_and(|t| keys.iter().any(|(kt, _)| *kt == t));
+        if !counted {
+            out.push(ty.path());
+            continue;
+        }
+        for name in dir_entries(&ty.path())? {
+            marker_dir_strays(&name, "artifact name", &mut out)?;
+        }
+    }
+    for run in dir_entries(&root.join("runs"))? {
+        marker_dir_strays(&run, "run id", &mut out)?;
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The name of `entry` when it is a directory (not a link) with a valid `what` name.
+fn named_dir(entry: &fs::DirEntry, what: &'static str) -> Option<String> {
+    let name = entry.file_name().into_string().ok()?;
+    let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+    (is_dir && validate_name(what, &name).is_ok()).then_some(name)
+}
+
+/// The strays of an artifact's or a run's marker directory: the directory itself when it counts
+/// for nothing, else its entries that are not markers.
+fn marker_dir_strays(
+    entry: &fs::DirEntry,
+    what: &'static str,
+    out: &mut Vec<PathBuf>,
+) -> Result<()> {
+    let dir = entry.path();
+    let markers = marker_ids(&dir)?;
+    if named_dir(entry, what).is_none() || markers.is_empty() {
+        out.push(dir);
+        return Ok(());
+    }
+    for e in dir_entries(&dir)? {
+        let is_marker = e
+            .file_name()
+            .to_str()
+            .and_then(ObjectId::from_hex)
+            .is_some_and(|id| markers.binary_search(&id).is_ok());
+        if !is_marker {
+            out.push(e.path());
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +223,30 @@ mod tests {
             marker_ids(&refs.join("t/a")).unwrap(),
             [ObjectId::from_hex(ID).unwrap()]
         );
+        let runs = tmp.path().join("runs");
+        touch(&runs.join("r1").join(ID));
+        touch(&runs.join("r1/.DS_Store"));
+        touch(&runs.join(".DS_Store"));
+        fs::create_dir_all(runs.join("r2/.x")).unwrap();
+        assert_eq!(run_ids(&runs).unwrap(), ["r1"]);
+        // Everything that does not count is a stray, a directory without markers as a whole.
+        let mut want: Vec<PathBuf> = [
+            "runs/.DS_Store",
+            "runs/r1/.DS_Store",
+            "runs/r2",
+            "refs/.DS_Store",
+            "refs/u",
+            "refs/t/.DS_Store",
+            "refs/t/a/.DS_Store",
+            "refs/t/a/._x",
+            "refs/t/empty",
+            "refs/t/b",
+        ]
+        .iter()
+        .map(|p| tmp.path().join(p))
+        .collect();
+        want.sort();
+        assert_eq!(strays(tmp.path()).unwrap(), want);
         // A file where a directory belongs lists as empty instead of failing.
         assert!(marker_ids(&refs.join("u")).unwrap().is_empty());
         assert!(marker_ids(&refs.join("absent")).unwrap().is_empty());
