@@ -254,19 +254,15 @@ impl Store {
             }
             return Ok(key);
         }
-        let candidates: Vec<ArtifactKey> = self
-            .artifacts()?
-            .into_iter()
-            .filter(|k| k.name == name)
-            .collect();
+        let candidates = refs::artifact_keys_named(&self.root().join("refs"), Some(name))?;
         match candidates.as_slice() {
             [] => Err(Error::UnknownArtifact {
                 artifact: name.to_string(),
             }),
-            [key] => Ok(key.clone()),
+            [(t, n)] => ArtifactKey::new(t, n),
             many => Err(Error::AmbiguousName {
                 name: name.to_string(),
-                candidates: many.iter().map(ToString::to_string).collect(),
+                candidates: many.iter().map(|(t, n)| format!("{t}/{n}")).collect(),
             }),
         }
     }

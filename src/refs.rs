@@ -86,9 +86,35 @@ pub(crate) fn markers_in(store: &Store, dir: &Path) -> Result<Vec<ObjectId>> {
     }
 }
 
-/// Whether `dir` holds at least one marker.
+/// Whether `dir` holds at least one marker. Stops at the first one: a long history's directory
+/// is not listed to answer this.
 pub(crate) fn has_markers(dir: &Path) -> Result<bool> {
-    Ok(!marker_ids(dir)?.is_empty())
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(false);
+        }
+        Err(e) => return Err(Error::io("cannot list", dir, e)),
+    };
+    for entry in rd {
+        let entry = entry.map_err(|e| Error::io("cannot list", dir, e))?;
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if is_file
+            && entry
+                .file_name()
+                .to_str()
+                .and_then(ObjectId::from_hex)
+                .is_some()
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Subdirectories of `dir` whose names are valid `what` names, sorted.
@@ -101,17 +127,26 @@ fn named_dirs(dir: &Path, what: &'static str) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// Artifacts marked under `refs` (the store's `refs/`), as sorted (type, name) pairs.
-pub(crate) fn artifact_keys(refs: &Path) -> Result<Vec<(String, String)>> {
+/// Artifacts marked under `refs` (the store's `refs/`), as sorted (type, name) pairs; with
+/// `only_name`, only the artifacts of that name (the others' directories are not opened).
+pub(crate) fn artifact_keys_named(
+    refs: &Path,
+    only_name: Option<&str>,
+) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for ty in named_dirs(refs, "type")? {
         for name in named_dirs(&refs.join(&ty), "artifact name")? {
-            if has_markers(&refs.join(&ty).join(&name))? {
+            if only_name.is_none_or(|n| n == name) && has_markers(&refs.join(&ty).join(&name))? {
                 out.push((ty.clone(), name));
             }
         }
     }
     Ok(out)
+}
+
+/// Artifacts marked under `refs` (the store's `refs/`), as sorted (type, name) pairs.
+pub(crate) fn artifact_keys(refs: &Path) -> Result<Vec<(String, String)>> {
+    artifact_keys_named(refs, None)
 }
 
 /// Runs marked under `runs` (the store's `runs/`), sorted.
