@@ -96,3 +96,63 @@ pub(crate) fn save(store: &Store, key: &ArtifactKey, records: &[(ObjectId, Cache
         write_checked(&cache_path(store, key), &body);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CommitOptions, Snapshot, capture_run};
+
+    /// A store holding 33 versions of `t/a` (enough that reading its history rewrites the cache).
+    fn store_with_history() -> (tempfile::TempDir, Store, ArtifactKey) {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::init(tmp.path()).unwrap();
+        let key = ArtifactKey::new("t", "a").unwrap();
+        for i in 0..33 {
+            let mut s = Snapshot::default();
+            s.add_bytes("a.py", format!("a = {i}\n").into_bytes(), false)
+                .unwrap();
+            let run = capture_run(&format!("r{i}"), tmp.path()).unwrap();
+            store
+                .commit(&key, &s, &run, &CommitOptions::default())
+                .unwrap();
+        }
+        fs::remove_dir_all(store.root().join("local/cache")).unwrap();
+        (tmp, store, key)
+    }
+
+    fn check_reads_work_without_a_cache(store: &Store, key: &ArtifactKey) {
+        // Reading the history wants to write the cache (33 records missing from it): it cannot,
+        // and says nothing.
+        let h = store.history(key).unwrap();
+        assert_eq!(h.versions.len(), 33);
+        assert_eq!(h.latest, Some(32));
+        assert!(load(store, key).is_empty());
+        let path = cache_path(store, key);
+        write_checked(&path, b"body");
+        assert_eq!(read_checked(&path), None);
+    }
+
+    #[test]
+    fn a_cache_that_cannot_be_written_is_skipped_quietly() {
+        let (_tmp, store, key) = store_with_history();
+        // `local` is a file: nothing can be created below it, whoever runs the test.
+        fs::remove_dir_all(store.root().join("local")).unwrap();
+        fs::write(store.root().join("local"), b"").unwrap();
+        check_reads_work_without_a_cache(&store, &key);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_read_only_local_directory_is_skipped_quietly() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_tmp, store, key) = store_with_history();
+        let local = store.root().join("local");
+        fs::set_permissions(&local, fs::Permissions::from_mode(0o555)).unwrap();
+        if fs::create_dir(local.join("probe")).is_ok() {
+            eprintln!("skipped: permissions do not bind this user (root)");
+            return;
+        }
+        check_reads_work_without_a_cache(&store, &key);
+        fs::set_permissions(&local, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}

@@ -11,7 +11,7 @@ use std::sync::{Mutex, OnceLock};
 
 use crate::cache::CachedRecord;
 use crate::error::Result;
-use crate::history::{ArtifactKey, Spec};
+use crate::history::{ArtifactKey, History, Spec};
 use crate::id::{Md5, ObjectId, wandb_digest};
 use crate::names::validate_alias;
 use crate::object::{
@@ -55,8 +55,9 @@ pub struct CommitOptions {
 pub struct CommitOutcome {
     /// The artifact.
     pub key: ArtifactKey,
-    /// Version number the content has now.
-    pub version: usize,
+    /// Version number the content has now; `None` while some record of the artifact cannot be
+    /// read (the number could be wrong, see [`crate::History::is_complete`]).
+    pub version: Option<usize>,
     /// Version id (root tree).
     pub tree: ObjectId,
     /// True when this commit made a new version; false when it was linked to an existing one.
@@ -293,7 +294,7 @@ impl Store {
         drop(lock);
 
         let history = self.history_with(key, known)?;
-        let version = history.by_tree(&tree).map(|v| v.number).unwrap_or_default();
+        let version = history.by_tree(&tree).and_then(|v| v.number);
         Ok(CommitOutcome {
             key: key.clone(),
             version,
@@ -306,8 +307,9 @@ impl Store {
         })
     }
 
-    /// Points `alias` at the version `spec` selects. Returns the artifact and version number.
-    pub fn set_alias(&self, spec: &Spec, alias: &str) -> Result<(ArtifactKey, usize)> {
+    /// Points `alias` at the version `spec` selects. Returns the artifact's history (as it was
+    /// before) and the index of the version in it.
+    pub fn set_alias(&self, spec: &Spec, alias: &str) -> Result<(History, usize)> {
         validate_alias(alias)?;
         let (history, index) = self.resolve(spec)?;
         let tree = history.versions[index].tree;
@@ -320,7 +322,7 @@ impl Store {
             &self.artifact_dir(&history.key.artifact_type, &history.key.name),
             &id,
         )?;
-        Ok((history.key, index))
+        Ok((history, index))
     }
 
     fn write_alias_record(

@@ -318,11 +318,13 @@ impl Store {
         if files.iter().any(|(f, _)| *f == p) {
             Ok(p)
         } else {
-            Err(Error::NoSuchFile {
-                artifact: history.key.to_string(),
-                version: index,
-                path: p,
-            })
+            let v = &history.versions[index];
+            Err(Error::no_such_file(
+                history.key.to_string(),
+                v.number,
+                v.tree,
+                p,
+            ))
         }
     }
 }

@@ -170,12 +170,17 @@ pub enum Error {
         known: Vec<String>,
     },
     /// No version id starts with the prefix.
-    #[error("no version of {artifact} has an id starting with {prefix}")]
+    #[error(
+        "no version of {artifact} has an id starting with {prefix}{}",
+        if *unreadable > 0 { format!(" among its readable records ({unreadable} cannot be read)") } else { String::new() }
+    )]
     UnknownIdPrefix {
         /// `TYPE/NAME`.
         artifact: String,
         /// The prefix.
         prefix: String,
+        /// How many records of the artifact cannot be read (the version may be in one of them).
+        unreadable: usize,
     },
     /// Several version ids start with the prefix.
     #[error("id prefix {prefix} of {artifact} is ambiguous: {}", candidates.join(", "))]
@@ -201,6 +206,22 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A version number, `latest` or an alias was asked of an artifact some of whose records
+    /// cannot be read: numbering depends on every record, so the answer could be another version.
+    /// Versions named by id (`NAME@IDPREFIX`) are still served.
+    #[error(
+        "refusing {artifact}:{requested}: {} of {artifact} cannot be read ({}), so its version numbers, `latest` and aliases could name the wrong version",
+        count_records(problems),
+        problem_list(problems)
+    )]
+    IncompleteArtifact {
+        /// `TYPE/NAME`.
+        artifact: String,
+        /// What was asked: `v2`, `latest` or an alias.
+        requested: String,
+        /// The records that cannot be read, and why.
+        problems: Vec<RecordProblem>,
+    },
     /// A file path not in the version.
     #[error("{artifact}:v{version} has no file {path:?}")]
     NoSuchFile {
@@ -208,6 +229,16 @@ pub enum Error {
         artifact: String,
         /// The version number.
         version: usize,
+        /// The requested path.
+        path: String,
+    },
+    /// A file path not in a version whose number is withheld (its artifact is incomplete).
+    #[error("{artifact}@{} has no file {path:?}", id.short())]
+    NoSuchFileById {
+        /// `TYPE/NAME`.
+        artifact: String,
+        /// The version id.
+        id: ObjectId,
         /// The requested path.
         path: String,
     },
@@ -239,6 +270,54 @@ pub enum Error {
         /// Display paths of the files that differ.
         paths: Vec<String>,
     },
+}
+
+/// A record marked for an artifact (or a run) that cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordProblem {
+    /// The record's id (the name of its marker).
+    pub id: ObjectId,
+    /// True when the record has not arrived yet (not yet synced); false when it is present but
+    /// corrupt, undecodable or the record of something else.
+    pub missing: bool,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl RecordProblem {
+    /// Describes why the record `id` could not be read, from the error reading it gave.
+    pub fn from_error(id: ObjectId, e: &Error) -> RecordProblem {
+        let (missing, reason) = match e {
+            Error::MissingObject { .. } => (true, "not yet synced".to_string()),
+            Error::CorruptObject { reason, .. } => (false, format!("corrupt: {reason}")),
+            other => (false, other.to_string()),
+        };
+        RecordProblem {
+            id,
+            missing,
+            reason,
+        }
+    }
+}
+
+fn count_records(problems: &[RecordProblem]) -> String {
+    match problems.len() {
+        1 => "1 record".to_string(),
+        n => format!("{n} records"),
+    }
+}
+
+fn problem_list(problems: &[RecordProblem]) -> String {
+    let mut s = problems
+        .iter()
+        .take(3)
+        .map(|p| format!("{} {}", p.id.short(), p.reason))
+        .collect::<Vec<_>>()
+        .join("; ");
+    if problems.len() > 3 {
+        s.push_str(&format!("; … ({} more)", problems.len() - 3));
+    }
+    s
 }
 
 fn preview(paths: &[String]) -> String {
@@ -286,6 +365,9 @@ impl Error {
             Error::AmbiguousName { candidates, .. } => {
                 format!("say which one, e.g. `{}`", candidates.first()?)
             }
+            Error::UnknownIdPrefix { unreadable, .. } if *unreadable > 0 => {
+                "`codever fsck` lists the records that cannot be read; copy them again from a healthy copy of the store, or finish syncing it".into()
+            }
             Error::VersionOutOfRange { artifact, .. } | Error::UnknownIdPrefix { artifact, .. } => {
                 format!("`codever versions {artifact}` lists its versions")
             }
@@ -304,7 +386,28 @@ impl Error {
             Error::CorruptObject { .. } => {
                 "run `codever fsck`; copy the object again from a healthy copy of the store".into()
             }
-            Error::NoSuchFile { .. } => "`codever show SPEC` lists the files of a version".into(),
+            Error::IncompleteArtifact {
+                artifact,
+                problems,
+                ..
+            } => {
+                let mut todo = Vec::new();
+                if problems.iter().any(|p| !p.missing) {
+                    todo.push(
+                        "run `codever fsck` and copy the damaged records again from a healthy copy of the store",
+                    );
+                }
+                if problems.iter().any(|p| p.missing) {
+                    todo.push("finish syncing the missing records from the machine that made them");
+                }
+                format!(
+                    "{}; meanwhile name the version by id, as `{artifact}@IDPREFIX` (`codever versions {artifact}` lists the ids)",
+                    todo.join(", and ")
+                )
+            }
+            Error::NoSuchFile { .. } | Error::NoSuchFileById { .. } => {
+                "`codever show SPEC` lists the files of a version".into()
+            }
             Error::UnknownRun { .. } => "`codever runs` lists the runs in this store".into(),
             Error::UnsafeCheckout { .. } => {
                 "remove the symlink or file in the way, or check out into an empty directory".into()
@@ -316,6 +419,23 @@ impl Error {
             Error::AlreadyExists { .. } => "use the existing store; nothing was changed".into(),
             _ => return None,
         })
+    }
+
+    /// The error for a path missing from a version: named by number when it has one, else by id.
+    pub fn no_such_file(
+        artifact: String,
+        number: Option<usize>,
+        id: ObjectId,
+        path: String,
+    ) -> Self {
+        match number {
+            Some(version) => Error::NoSuchFile {
+                artifact,
+                version,
+                path,
+            },
+            None => Error::NoSuchFileById { artifact, id, path },
+        }
     }
 
     /// Wraps an I/O error with the action and path it concerns.

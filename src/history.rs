@@ -5,6 +5,13 @@
 //!
 //! Because nothing here depends on which machine wrote a record first, two stores merged by
 //! copying files yield the same version list on both sides.
+//!
+//! **A number means one thing or nothing.** Numbers, `latest` and aliases depend on every record
+//! of the artifact: one record that cannot be read (corrupt, not yet synced, the record of another
+//! artifact) could shift them all. So while any marked record cannot be read, the history is
+//! *incomplete*: its versions carry no number, `latest` and aliases are withheld, and selecting
+//! by `vN`, `latest` or an alias fails with [`Error::IncompleteArtifact`]. Ids never depend on
+//! other records, so `NAME@IDPREFIX` keeps working.
 
 use std::collections::BTreeMap;
 
@@ -14,10 +21,11 @@ use std::fmt;
 use rayon::prelude::*;
 
 use crate::cache::{self, CachedRecord};
-use crate::error::{Error, Result};
+use crate::error::{Error, RecordProblem, Result};
 use crate::id::{Md5, ObjectId};
 use crate::names::{validate_alias, validate_name};
 use crate::object::{AliasRecord, CommitRecord, Kind, Structured};
+use crate::refs;
 use crate::store::Store;
 
 /// How many records missing from the record cache make it worth rewriting.
@@ -68,8 +76,10 @@ impl CommitInfo {
 /// One version: a distinct tree, with every commit that logged it.
 #[derive(Clone, Debug)]
 pub struct Version {
-    /// `N` of `vN`.
-    pub number: usize,
+    /// Position in [`History::versions`] (oldest first).
+    pub index: usize,
+    /// `N` of `vN`; `None` while the history is incomplete (the number could be wrong).
+    pub number: Option<usize>,
     /// The content's root tree: the version's id.
     pub tree: ObjectId,
     /// W&B artifact digest.
@@ -110,9 +120,9 @@ pub struct History {
     pub key: ArtifactKey,
     /// Versions, `v0` first.
     pub versions: Vec<Version>,
-    /// Index of `latest` in `versions`.
+    /// Index of `latest` in `versions`; `None` while the history is incomplete.
     pub latest: Option<usize>,
-    /// Alias → version index.
+    /// Alias → version index; empty while the history is incomplete.
     pub aliases: BTreeMap<String, usize>,
     /// Records marked in the store whose objects have not arrived yet.
     pub incomplete: Vec<ObjectId>,
@@ -134,6 +144,27 @@ impl History {
     /// Whether the commit record `id` is the one that made its version.
     pub fn made_version(&self, id: &ObjectId) -> bool {
         self.versions.iter().any(|v| &v.first().id == id)
+    }
+
+    /// Whether every record marked for the artifact could be read. Only then do version numbers,
+    /// `latest` and aliases mean anything.
+    pub fn is_complete(&self) -> bool {
+        self.incomplete.is_empty() && self.invalid.is_empty()
+    }
+
+    /// The records that cannot be read, and why: not yet synced first, then the others.
+    pub fn problems(&self) -> Vec<RecordProblem> {
+        let missing = self.incomplete.iter().map(|id| RecordProblem {
+            id: *id,
+            missing: true,
+            reason: "not yet synced".to_string(),
+        });
+        let invalid = self.invalid.iter().map(|(id, reason)| RecordProblem {
+            id: *id,
+            missing: false,
+            reason: reason.clone(),
+        });
+        missing.chain(invalid).collect()
     }
 }
 
@@ -216,18 +247,14 @@ impl Store {
     pub fn resolve_key(&self, artifact_type: Option<&str>, name: &str) -> Result<ArtifactKey> {
         if let Some(t) = artifact_type {
             let key = ArtifactKey::new(t, name)?;
-            if !self.artifact_dir(t, name).is_dir() {
+            if !refs::has_markers(&self.artifact_dir(t, name))? {
                 return Err(Error::UnknownArtifact {
                     artifact: key.to_string(),
                 });
             }
             return Ok(key);
         }
-        let candidates: Vec<(String, String)> = self
-            .artifact_keys()?
-            .into_iter()
-            .filter(|(_, n)| n == name)
-            .collect();
+        let candidates = refs::artifact_keys_named(&self.root().join("refs"), Some(name))?;
         match candidates.as_slice() {
             [] => Err(Error::UnknownArtifact {
                 artifact: name.to_string(),
@@ -238,6 +265,15 @@ impl Store {
                 candidates: many.iter().map(|(t, n)| format!("{t}/{n}")).collect(),
             }),
         }
+    }
+
+    /// Every artifact of the store, sorted by type and name. Entries of `refs/` that are not an
+    /// artifact's marker directory (`.DS_Store`, a sync tool's temp file) are ignored.
+    pub fn artifacts(&self) -> Result<Vec<ArtifactKey>> {
+        refs::artifact_keys(&self.root().join("refs"))?
+            .iter()
+            .map(|(t, n)| ArtifactKey::new(t, n))
+            .collect()
     }
 
     /// Loads and derives the history of an artifact. Missing or corrupt records are listed in the
@@ -252,7 +288,7 @@ impl Store {
         key: &ArtifactKey,
         known: Vec<(ObjectId, CachedRecord)>,
     ) -> Result<History> {
-        let ids = self.markers(&self.artifact_dir(&key.artifact_type, &key.name))?;
+        let ids = refs::markers_in(self, &self.artifact_dir(&key.artifact_type, &key.name))?;
         let mut cached = cache::load(self, key);
         let in_cache_file: rustc_hash::FxHashSet<ObjectId> = cached.keys().copied().collect();
         cached.extend(known);
@@ -261,7 +297,7 @@ impl Store {
             .filter(|id| !cached.contains_key(id))
             .copied()
             .collect();
-        let loaded: Vec<(ObjectId, Result<CachedRecord>)> = to_read
+        let loaded: Vec<(ObjectId, std::result::Result<CachedRecord, RecordProblem>)> = to_read
             .par_iter()
             .map(|id| (*id, self.load_artifact_record(id, key)))
             .collect();
@@ -272,8 +308,8 @@ impl Store {
                 Ok(rec) => {
                     cached.insert(id, rec);
                 }
-                Err(Error::MissingObject { .. }) => incomplete.push(id),
-                Err(e) => invalid.push((id, e.to_string())),
+                Err(p) if p.missing => incomplete.push(id),
+                Err(p) => invalid.push((id, p.reason)),
             }
         }
         // Only records whose marker exists count (a record known to the caller or the cache but
@@ -311,32 +347,45 @@ impl Store {
         ))
     }
 
-    fn load_artifact_record(&self, id: &ObjectId, key: &ArtifactKey) -> Result<CachedRecord> {
-        let (kind, raw) = self.read_object(id)?;
-        let belongs = |t: &str, n: &str| t == key.artifact_type && n == key.name;
-        let misplaced = || Error::CorruptObject {
+    /// Reads one record marked for `key`; a record that cannot be used comes back as the problem.
+    fn load_artifact_record(
+        &self,
+        id: &ObjectId,
+        key: &ArtifactKey,
+    ) -> std::result::Result<CachedRecord, RecordProblem> {
+        let problem = |e: Error| RecordProblem::from_error(*id, &e);
+        let misplaced = |t: &str, n: &str| RecordProblem {
             id: *id,
-            reason: format!("record does not belong to {key}"),
+            missing: false,
+            reason: format!("it is a record of {t}/{n}, not of {key}"),
         };
+        let (kind, raw) = self.read_object(id).map_err(problem)?;
+        let belongs = |t: &str, n: &str| t == key.artifact_type && n == key.name;
         match kind {
             Kind::Commit => {
-                let r = CommitRecord::decode(*id, &raw)?;
+                let r = CommitRecord::decode(*id, &raw).map_err(problem)?;
                 if !belongs(&r.artifact_type, &r.name) {
-                    return Err(misplaced());
+                    return Err(misplaced(&r.artifact_type, &r.name));
                 }
                 Ok(CachedRecord::Commit(Box::new(r)))
             }
             Kind::Alias => {
-                let a = AliasRecord::decode(*id, &raw)?;
-                if !belongs(&a.artifact_type, &a.name) || validate_alias(&a.alias).is_err() {
-                    return Err(misplaced());
+                let a = AliasRecord::decode(*id, &raw).map_err(problem)?;
+                if !belongs(&a.artifact_type, &a.name) {
+                    return Err(misplaced(&a.artifact_type, &a.name));
+                }
+                if let Err(e) = validate_alias(&a.alias) {
+                    return Err(problem(Error::CorruptObject {
+                        id: *id,
+                        reason: e.to_string(),
+                    }));
                 }
                 Ok(CachedRecord::Alias(a))
             }
-            other => Err(Error::CorruptObject {
+            other => Err(problem(Error::CorruptObject {
                 id: *id,
                 reason: format!("a {} is marked as an artifact record", other.name()),
-            }),
+            })),
         }
     }
 
@@ -356,6 +405,9 @@ fn derive(
     incomplete: Vec<ObjectId>,
     invalid: Vec<(ObjectId, String)>,
 ) -> History {
+    // A record that cannot be read could be older than any other, or newer, or an alias event:
+    // numbers, `latest` and aliases are then unknown, not merely shifted.
+    let complete = incomplete.is_empty() && invalid.is_empty();
     let latest_tree = commits
         .iter()
         .max_by_key(|c| c.order_key())
@@ -372,32 +424,34 @@ fn derive(
     let mut versions: Vec<Version> = groups
         .into_iter()
         .enumerate()
-        .map(|(number, commits)| Version {
-            number,
+        .map(|(index, commits)| Version {
+            index,
+            number: complete.then_some(index),
             tree: commits[0].record.tree,
             digest: commits[0].record.digest,
             commits,
             aliases: Vec::new(),
         })
         .collect();
-    let index_of: FxHashMap<ObjectId, usize> =
-        versions.iter().map(|v| (v.tree, v.number)).collect();
-    let latest = latest_tree.and_then(|t| index_of.get(&t).copied());
-
-    let mut newest: BTreeMap<String, (i64, ObjectId, ObjectId)> = BTreeMap::new();
-    for (id, a) in alias_events {
-        let cand = (a.time_ns, id, a.tree);
-        let e = newest.entry(a.alias).or_insert(cand);
-        if (cand.0, cand.1) > (e.0, e.1) {
-            *e = cand;
-        }
-    }
+    let index_of: FxHashMap<ObjectId, usize> = versions.iter().map(|v| (v.tree, v.index)).collect();
+    let mut latest = None;
     let mut aliases = BTreeMap::new();
-    for (alias, (_, _, tree)) in newest {
-        // An alias whose version has not been synced yet points nowhere for now.
-        if let Some(&i) = index_of.get(&tree) {
-            versions[i].aliases.push(alias.clone());
-            aliases.insert(alias, i);
+    if complete {
+        latest = latest_tree.and_then(|t| index_of.get(&t).copied());
+        let mut newest: BTreeMap<String, (i64, ObjectId, ObjectId)> = BTreeMap::new();
+        for (id, a) in alias_events {
+            let cand = (a.time_ns, id, a.tree);
+            let e = newest.entry(a.alias).or_insert(cand);
+            if (cand.0, cand.1) > (e.0, e.1) {
+                *e = cand;
+            }
+        }
+        for (alias, (_, _, tree)) in newest {
+            // An alias whose version is not (yet) among the records points nowhere for now.
+            if let Some(&i) = index_of.get(&tree) {
+                versions[i].aliases.push(alias.clone());
+                aliases.insert(alias, i);
+            }
         }
     }
     History {
@@ -410,9 +464,25 @@ fn derive(
     }
 }
 
-/// The version index a selector picks in `history`.
+/// The version index a selector picks in `history`. `vN`, `latest` and aliases are refused while
+/// the history is incomplete ([`Error::IncompleteArtifact`]); id prefixes always work.
 pub fn select(history: &History, selector: &Selector) -> Result<usize> {
     let artifact = history.key.to_string();
+    let requested = match selector {
+        Selector::Latest => Some("latest".to_string()),
+        Selector::Number(n) => Some(format!("v{n}")),
+        Selector::Alias(a) => Some(a.clone()),
+        Selector::IdPrefix(_) => None,
+    };
+    if let Some(requested) = requested
+        && !history.is_complete()
+    {
+        return Err(Error::IncompleteArtifact {
+            artifact,
+            requested,
+            problems: history.problems(),
+        });
+    }
     if history.versions.is_empty() {
         return Err(Error::NoVersions { artifact });
     }
@@ -448,14 +518,18 @@ pub fn select(history: &History, selector: &Selector) -> Result<usize> {
                 [] => Err(Error::UnknownIdPrefix {
                     artifact,
                     prefix: p.clone(),
+                    unreadable: history.incomplete.len() + history.invalid.len(),
                 }),
-                [v] => Ok(v.number),
+                [v] => Ok(v.index),
                 many => Err(Error::AmbiguousIdPrefix {
                     artifact,
                     prefix: p.clone(),
                     candidates: many
                         .iter()
-                        .map(|v| format!("v{}@{}", v.number, v.tree.short()))
+                        .map(|v| match v.number {
+                            Some(n) => format!("v{n}@{}", v.tree.short()),
+                            None => format!("@{}", v.tree.short()),
+                        })
                         .collect(),
                 }),
             }

@@ -17,12 +17,12 @@
 //! code.add_bytes("ppo.py", b"lr = 3e-4\n".to_vec(), false)?;
 //! let run = capture_run("run1", dir.path())?;
 //! let first = store.commit(&key, &code, &run, &CommitOptions::default())?;
-//! assert_eq!((first.version, first.new), (0, true));
+//! assert_eq!((first.version, first.new), (Some(0), true));
 //!
 //! // The same content again: no new version, the run is linked to v0.
 //! let run = capture_run("run2", dir.path())?;
 //! let again = store.commit(&key, &code, &run, &CommitOptions::default())?;
-//! assert_eq!((again.version, again.new), (0, false));
+//! assert_eq!((again.version, again.new), (Some(0), false));
 //!
 //! // Read it back.
 //! let (history, index) = store.resolve(&Spec::parse("ppo:latest")?)?;
@@ -47,6 +47,7 @@ pub mod id;
 pub mod names;
 pub mod object;
 mod pack;
+mod refs;
 pub mod render;
 pub mod run;
 pub mod snapshot;

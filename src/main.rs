@@ -217,16 +217,118 @@ enum RunsCommand {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
-        Ok(code) => ExitCode::from(code),
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
         Err(e) => {
-            let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "error: {e}");
-            if let Some(h) = e.hint() {
-                let _ = writeln!(err, "hint: {h}");
+            // Help and version go to stdout: a failed write is an error like any other.
+            return match e.print() {
+                Err(w) if !e.use_stderr() && w.kind() != std::io::ErrorKind::BrokenPipe => {
+                    report(&stdout_error(w))
+                }
+                _ => ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2)),
+            };
+        }
+    };
+    let result = run(cli);
+    let written = output::finish();
+    match (result, written) {
+        (Err(e), _) => report(&e),
+        (Ok(_), Err(w)) => report(&stdout_error(w)),
+        (Ok(code), Ok(())) => ExitCode::from(code),
+    }
+}
+
+/// Prints an error and its hint on stderr; exit code 2.
+fn report(e: &Error) -> ExitCode {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "error: {e}");
+    if let Some(h) = e.hint() {
+        let _ = writeln!(err, "hint: {h}");
+    }
+    ExitCode::from(2)
+}
+
+fn stdout_error(source: std::io::Error) -> Error {
+    Error::Io {
+        action: "cannot write to",
+        path: PathBuf::from("standard output"),
+        source,
+    }
+}
+
+/// Standard output: locked, buffered, and every write checked, the final flush included.
+///
+/// The first write error is kept, later output is dropped, and `main` reports the error when the
+/// command ends (exit 2): a full disk or `> /dev/full` never passes for success with truncated
+/// output. A closed pipe (`codever log | head -1`) is not an error: the rest of the output is
+/// dropped quietly and the command keeps its own exit code.
+mod output {
+    use std::cell::RefCell;
+    use std::io::{self, BufWriter, StdoutLock, Write};
+
+    #[derive(Default)]
+    struct Output {
+        w: Option<BufWriter<StdoutLock<'static>>>,
+        error: Option<io::Error>,
+        closed: bool,
+    }
+
+    impl Output {
+        fn note(&mut self, e: io::Error) {
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                self.closed = true;
+            } else if self.error.is_none() {
+                self.error = Some(e);
             }
-            ExitCode::from(2)
+        }
+    }
+
+    thread_local! {
+        static OUTPUT: RefCell<Output> = RefCell::new(Output::default());
+    }
+
+    /// Writes `bytes` to stdout (see the module documentation for errors).
+    pub fn write(bytes: &[u8]) {
+        OUTPUT.with_borrow_mut(|o| {
+            if o.closed || o.error.is_some() {
+                return;
+            }
+            let w =
+                o.w.get_or_insert_with(|| BufWriter::with_capacity(1 << 16, io::stdout().lock()));
+            if let Err(e) = w.write_all(bytes) {
+                o.note(e);
+            }
+        });
+    }
+
+    /// Flushes stdout; the first write error other than a closed pipe, if any.
+    pub fn finish() -> io::Result<()> {
+        OUTPUT.with_borrow_mut(|o| {
+            if !o.closed
+                && o.error.is_none()
+                && let Some(w) = o.w.as_mut()
+                && let Err(e) = w.flush()
+            {
+                o.note(e);
+            }
+            match o.error.take() {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }
+        })
+    }
+
+    /// [`write`] as an [`io::Write`], for serializers that stream.
+    pub struct Stdout;
+
+    impl Write for Stdout {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            write(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
         }
     }
 }
@@ -243,10 +345,9 @@ fn open_store(cli_store: Option<&Path>) -> Result<Store> {
     Store::locate(cli_store, &cwd()?)
 }
 
-/// Output sink that treats a closed pipe (`codever show … | head`) as success.
+/// Prints text on stdout (checked; see [`output`]).
 fn out(text: &str) {
-    let mut o = std::io::stdout().lock();
-    let _ = o.write_all(text.as_bytes());
+    output::write(text.as_bytes());
 }
 
 fn print_json(v: &Value) {
@@ -307,6 +408,14 @@ fn run(cli: Cli) -> Result<u8> {
                 b.finish_and_clear();
             }
             let o = result?;
+            if o.version.is_none() {
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "warning: some records of {} cannot be read, so its version numbers are withheld; `codever fsck` says more",
+                    o.key
+                );
+            }
+            let number = o.version.map_or("v?".to_string(), |n| format!("v{n}"));
             if json {
                 print_json(&json!({
                     "type": o.key.artifact_type,
@@ -319,18 +428,16 @@ fn run(cli: Cli) -> Result<u8> {
                 }));
             } else if o.new {
                 out(&format!(
-                    "{}:v{} (new)  id {}  run {}  {} file(s)\n",
+                    "{}:{number} (new)  id {}  run {}  {} file(s)\n",
                     o.key.name,
-                    o.version,
                     o.tree.short(),
                     o.run,
                     o.files
                 ));
             } else {
                 out(&format!(
-                    "{}:v{} (unchanged)  id {}  run {}  linked to the existing version, nothing new stored\n",
+                    "{}:{number} (unchanged)  id {}  run {}  linked to the existing version, nothing new stored\n",
                     o.key.name,
-                    o.version,
                     o.tree.short(),
                     o.run
                 ));
@@ -342,13 +449,14 @@ fn run(cli: Cli) -> Result<u8> {
                 codever::names::validate_name("type", t)?;
             }
             let mut rows = Vec::new();
-            for (t, n) in store.artifact_keys()? {
-                if artifact_type.as_ref().is_some_and(|f| f != &t) {
+            for key in store.artifacts()? {
+                if artifact_type
+                    .as_ref()
+                    .is_some_and(|f| f != &key.artifact_type)
+                {
                     continue;
                 }
-                let h = store.history(&ArtifactKey::new(&t, &n)?)?;
-                warn_incomplete(&h);
-                rows.push(h);
+                rows.push(store.history(&key)?);
             }
             if json {
                 print_json(&Value::Array(
@@ -359,6 +467,8 @@ fn run(cli: Cli) -> Result<u8> {
                                 "name": h.key.name,
                                 "versions": h.versions.len(),
                                 "latest": h.latest,
+                                "complete": h.is_complete(),
+                                "problems": problems_json(h),
                             })
                         })
                         .collect(),
@@ -366,15 +476,23 @@ fn run(cli: Cli) -> Result<u8> {
             } else {
                 let mut s = String::new();
                 for h in &rows {
-                    let latest = h
-                        .latest()
-                        .map(|v| format!("v{}", v.number))
-                        .unwrap_or("-".into());
+                    let latest = match h.latest() {
+                        _ if !h.is_complete() => "?".to_string(),
+                        Some(v) => vnum(v),
+                        None => "-".to_string(),
+                    };
                     s.push_str(&format!(
-                        "{:<40} {:>3} version(s)  latest {latest}\n",
+                        "{:<40} {:>3} version(s)  latest {latest}",
                         h.key.to_string(),
                         h.versions.len()
                     ));
+                    if !h.is_complete() {
+                        s.push_str(&format!(
+                            "  INCOMPLETE ({}): numbers withheld",
+                            problems_summary(h)
+                        ));
+                    }
+                    s.push('\n');
                 }
                 if rows.is_empty() {
                     s.push_str(
@@ -389,13 +507,18 @@ fn run(cli: Cli) -> Result<u8> {
             let spec = Spec::parse(&spec)?;
             let key = store.resolve_key(spec.artifact_type.as_deref(), &spec.name)?;
             let h = store.history(&key)?;
-            warn_incomplete(&h);
             if json {
+                warn_incomplete(&h);
                 // Streamed from typed rows: a 10,000-version list is not built as a Value tree.
-                let rows: Vec<VersionRow> = h.versions.iter().map(|v| version_row(&h, v)).collect();
-                let mut o = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-                let _ = serde_json::to_writer_pretty(&mut o, &rows);
-                let _ = o.write_all(b"\n");
+                let problems = problems_json(&h);
+                let rows: Vec<VersionRow> = h
+                    .versions
+                    .iter()
+                    .map(|v| version_row(&h, v, &problems))
+                    .collect();
+                serde_json::to_writer_pretty(output::Stdout, &rows)
+                    .map_err(|e| stdout_error(e.into()))?;
+                out("\n");
             } else {
                 out(&versions_text(&store, &h));
             }
@@ -406,10 +529,10 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Show { spec } => {
             let store = open_store(store_arg)?;
             let (h, i) = store.resolve(&Spec::parse(&spec)?)?;
-            warn_incomplete(&h);
             let v = &h.versions[i];
             let files = flatten(&store, &v.tree)?;
             if json {
+                warn_incomplete(&h);
                 let mut obj = version_json(&h, v);
                 obj["type"] = json!(h.key.artifact_type);
                 obj["name"] = json!(h.key.name);
@@ -429,15 +552,19 @@ fn run(cli: Cli) -> Result<u8> {
                 );
                 print_json(&obj);
             } else {
-                let mut s = format!(
-                    "{}:v{}  id {}\ndigest   {}\ncreated  {}\nruns     {}\n",
-                    h.key,
-                    v.number,
-                    v.tree.to_hex(),
+                let mut s = format!("{}:{}  id {}\n", h.key, vnum(v), v.tree.to_hex());
+                if !h.is_complete() {
+                    s.push_str(&format!(
+                        "INCOMPLETE  {}: number, latest and aliases withheld; `codever fsck` says more\n",
+                        problems_summary(&h)
+                    ));
+                }
+                s.push_str(&format!(
+                    "digest   {}\ncreated  {}\nruns     {}\n",
                     v.digest.to_hex(),
                     fmt_time(v.created_ns()),
                     v.runs().join(", "),
-                );
+                ));
                 let aliases = aliases_of(&h, v);
                 if !aliases.is_empty() {
                     s.push_str(&format!("aliases  {}\n", aliases.join(", ")));
@@ -456,21 +583,15 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Cat { spec, path } => {
             let store = open_store(store_arg)?;
             let (h, i) = store.resolve(&Spec::parse(&spec)?)?;
+            warn_incomplete(&h);
             let v = &h.versions[i];
             let wanted = codever::names::normalize_path(&path)?;
             let files = flatten(&store, &v.tree)?;
-            let (_, meta) =
-                files
-                    .iter()
-                    .find(|(p, _)| *p == wanted)
-                    .ok_or_else(|| Error::NoSuchFile {
-                        artifact: h.key.to_string(),
-                        version: v.number,
-                        path: wanted.clone(),
-                    })?;
-            let bytes = store.read_blob(&meta.id)?;
-            let mut o = std::io::stdout().lock();
-            let _ = o.write_all(&bytes);
+            let (_, meta) = files.iter().find(|(p, _)| *p == wanted).ok_or_else(|| {
+                Error::no_such_file(h.key.to_string(), v.number, v.tree, wanted.clone())
+            })?;
+            // Streamed for large files: memory stays bounded whatever the size.
+            store.write_blob_to(&meta.id, meta.size, &mut output::Stdout)?;
         }
         Command::Runs { command } => {
             let store = open_store(store_arg)?;
@@ -492,6 +613,7 @@ fn run(cli: Cli) -> Result<u8> {
                         if runs.is_empty() {
                             s.push_str("no runs yet\n");
                         }
+                        s.push_str(&incomplete_artifacts_text(&runs, ""));
                         out(&s);
                     }
                 }
@@ -508,6 +630,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Checkout { spec, into, force } => {
             let store = open_store(store_arg)?;
             let (h, i) = store.resolve(&Spec::parse(&spec)?)?;
+            warn_incomplete(&h);
             let v = &h.versions[i];
             let report = store.checkout(&v.tree, &into, force)?;
             if json {
@@ -522,9 +645,8 @@ fn run(cli: Cli) -> Result<u8> {
                 }));
             } else {
                 out(&format!(
-                    "checked out {}:v{} into {}: {} file(s) written, {} already up to date\n",
-                    h.key,
-                    v.number,
+                    "checked out {} into {}: {} file(s) written, {} already up to date\n",
+                    version_name(&h, v),
                     into.display(),
                     report.written.len(),
                     report.unchanged.len()
@@ -533,16 +655,23 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Command::Alias { spec, alias } => {
             let store = open_store(store_arg)?;
-            let (key, version) = store.set_alias(&Spec::parse(&spec)?, &alias)?;
+            let (h, i) = store.set_alias(&Spec::parse(&spec)?, &alias)?;
+            warn_incomplete(&h);
+            let v = &h.versions[i];
             if json {
                 print_json(&json!({
-                    "type": key.artifact_type,
-                    "name": key.name,
+                    "type": h.key.artifact_type,
+                    "name": h.key.name,
                     "alias": alias,
-                    "version": version,
+                    "version": v.number,
+                    "id": v.tree.to_hex(),
                 }));
             } else {
-                out(&format!("{key}:{alias} -> v{version}\n"));
+                let target = match v.number {
+                    Some(n) => format!("v{n}"),
+                    None => format!("@{}", v.tree.short()),
+                };
+                out(&format!("{}:{alias} -> {target}\n", h.key));
             }
         }
         Command::Diff {
@@ -576,14 +705,19 @@ fn run(cli: Cli) -> Result<u8> {
                 rd.diff
             } else {
                 let (lh, li) = store.resolve(&Spec::parse(&left)?)?;
-                warn_incomplete(&lh);
                 match right {
                     Some(r) => {
                         let (rh, ri) = store.resolve(&Spec::parse(&r)?)?;
-                        warn_incomplete(&rh);
+                        warn_incomplete(&lh);
+                        if rh.key != lh.key {
+                            warn_incomplete(&rh);
+                        }
                         store.diff_versions(lh.versions[li].tree, rh.versions[ri].tree, &opts)?
                     }
-                    None => store.diff_worktree(&lh, li, &opts)?,
+                    None => {
+                        warn_incomplete(&lh);
+                        store.diff_worktree(&lh, li, &opts)?
+                    }
                 }
             };
             if json {
@@ -598,8 +732,7 @@ fn run(cli: Cli) -> Result<u8> {
                 out(&format!("{header}{}", render::stat(&diff)));
             } else {
                 out(&header);
-                let mut o = std::io::stdout().lock();
-                let _ = o.write_all(&render::patch(&diff, color.enabled()));
+                output::write(&render::patch(&diff, color.enabled()));
             }
             return Ok(u8::from(exit_code && !diff.is_empty()));
         }
@@ -607,12 +740,23 @@ fn run(cli: Cli) -> Result<u8> {
             let store = open_store(store_arg)?;
             let parsed = Spec::parse(&spec)?;
             let explicit = spec.contains([':', '@']);
-            let (h, i) = store.resolve(&parsed)?;
-            warn_incomplete(&h);
-            // A bare name lists every version; a spec starts at its version.
-            let upto = if explicit { i } else { h.versions.len() - 1 };
+            // A bare name lists every version (a listing: it works, numbers withheld, on an
+            // incomplete artifact); a spec starts at its version.
+            let (h, upto) = if explicit {
+                store.resolve(&parsed)?
+            } else {
+                let key = store.resolve_key(parsed.artifact_type.as_deref(), &parsed.name)?;
+                let h = store.history(&key)?;
+                let Some(last) = h.versions.len().checked_sub(1) else {
+                    return Err(Error::NoVersions {
+                        artifact: key.to_string(),
+                    });
+                };
+                (h, last)
+            };
             let entries = store.log(&h, upto, path.as_deref(), &DiffOptions::default())?;
             if json {
+                warn_incomplete(&h);
                 print_json(&Value::Array(
                     entries
                         .iter()
@@ -639,18 +783,28 @@ fn run(cli: Cli) -> Result<u8> {
                 print_json(&json!({
                     "type": h.key.artifact_type,
                     "name": h.key.name,
-                    "version": i,
+                    "version": h.versions[i].number,
+                    "id": h.versions[i].tree.to_hex(),
                     "path": codever::names::normalize_path(&path)?,
                     "lines": lines.iter().map(|l| json!({
                         "line": l.line,
-                        "version": l.version,
+                        "version": h.versions[l.version].number,
                         "id": h.versions[l.version].tree.to_hex(),
                         "run": run_of(l.version),
                         "text": String::from_utf8_lossy(l.text.strip_suffix(b"\n").unwrap_or(&l.text)),
                     })).collect::<Vec<_>>(),
                 }));
             } else {
-                let vw = format!("v{}", h.versions.len().saturating_sub(1)).len();
+                // A line's version is its number, or its short id while numbers are withheld.
+                let label = |v: usize| match h.versions[v].number {
+                    Some(n) => format!("v{n}"),
+                    None => h.versions[v].tree.short(),
+                };
+                let vw = lines
+                    .iter()
+                    .map(|l| label(l.version).len())
+                    .max()
+                    .unwrap_or(0);
                 let rw = lines
                     .iter()
                     .map(|l| run_of(l.version).len())
@@ -659,14 +813,14 @@ fn run(cli: Cli) -> Result<u8> {
                 let nw = lines.len().to_string().len();
                 let mut o = Vec::new();
                 for l in &lines {
-                    let v = format!("v{}", l.version);
+                    let v = label(l.version);
                     o.extend_from_slice(
                         format!("{v:<vw$} {:<rw$} {:>nw$}) ", run_of(l.version), l.line).as_bytes(),
                     );
                     o.extend_from_slice(l.text.strip_suffix(b"\n").unwrap_or(&l.text));
                     o.push(b'\n');
                 }
-                let _ = std::io::stdout().lock().write_all(&o);
+                output::write(&o);
             }
         }
         Command::Fsck { strict, repair } => {
@@ -758,29 +912,67 @@ fn progress_bar() -> Option<(indicatif::ProgressBar, codever::Progress)> {
     Some((bar, report))
 }
 
+/// On stderr, when some records of the artifact cannot be read: numbers are withheld.
 fn warn_incomplete(h: &History) {
-    let mut err = std::io::stderr().lock();
-    if !h.incomplete.is_empty() {
+    if !h.is_complete() {
         let _ = writeln!(
-            err,
-            "warning: {} record(s) of {} not yet synced (missing objects); versions may be renumbered once they arrive",
-            h.incomplete.len(),
-            h.key
+            std::io::stderr().lock(),
+            "warning: {} is incomplete ({}): version numbers, `latest` and aliases are withheld; `codever fsck` says more",
+            h.key,
+            problems_summary(h)
         );
     }
+}
+
+/// `1 record not yet synced, 2 unreadable records`.
+fn problems_summary(h: &History) -> String {
+    let plural = |n: usize, what: &str| {
+        if n == 1 {
+            format!("1 {what}")
+        } else {
+            format!("{n} {what}s")
+        }
+    };
+    let mut parts = Vec::new();
+    if !h.incomplete.is_empty() {
+        parts.push(format!(
+            "{} not yet synced",
+            plural(h.incomplete.len(), "record")
+        ));
+    }
     if !h.invalid.is_empty() {
-        let _ = writeln!(
-            err,
-            "warning: {} corrupt record(s) of {} ignored; run `codever fsck`",
-            h.invalid.len(),
-            h.key
-        );
+        parts.push(plural(h.invalid.len(), "unreadable record"));
+    }
+    parts.join(", ")
+}
+
+/// The records of an artifact that cannot be read: `[{"id", "missing", "reason"}]`.
+fn problems_json(h: &History) -> Value {
+    Value::Array(
+        h.problems()
+            .iter()
+            .map(|p| json!({"id": p.id.to_hex(), "missing": p.missing, "reason": p.reason}))
+            .collect(),
+    )
+}
+
+/// `v2`, or `v?` while the number is withheld.
+fn vnum(v: &Version) -> String {
+    v.number.map_or("v?".to_string(), |n| format!("v{n}"))
+}
+
+/// How a version is named in messages: `TYPE/NAME:v2`, or `TYPE/NAME@<short id>` while its
+/// number is withheld.
+fn version_name(h: &History, v: &Version) -> String {
+    match v.number {
+        Some(n) => format!("{}:v{n}", h.key),
+        None => format!("{}@{}", h.key, v.tree.short()),
     }
 }
 
 fn aliases_of(h: &History, v: &Version) -> Vec<String> {
     let mut a = Vec::new();
-    if h.latest == Some(v.number) {
+    if h.latest == Some(v.index) {
         a.push("latest".to_string());
     }
     a.extend(v.aliases.iter().cloned());
@@ -790,7 +982,7 @@ fn aliases_of(h: &History, v: &Version) -> Vec<String> {
 /// One row of `versions --json` (the same keys as [`version_json`]).
 #[derive(serde::Serialize)]
 struct VersionRow<'a> {
-    version: usize,
+    version: Option<usize>,
     id: String,
     digest: String,
     created: String,
@@ -798,9 +990,11 @@ struct VersionRow<'a> {
     aliases: Vec<String>,
     files: u64,
     message: &'a str,
+    complete: bool,
+    problems: &'a Value,
 }
 
-fn version_row<'a>(h: &History, v: &'a Version) -> VersionRow<'a> {
+fn version_row<'a>(h: &History, v: &'a Version, problems: &'a Value) -> VersionRow<'a> {
     VersionRow {
         version: v.number,
         id: v.tree.to_hex(),
@@ -810,6 +1004,8 @@ fn version_row<'a>(h: &History, v: &'a Version) -> VersionRow<'a> {
         aliases: aliases_of(h, v),
         files: v.first().record.files,
         message: &v.first().record.message,
+        complete: h.is_complete(),
+        problems,
     }
 }
 
@@ -833,12 +1029,26 @@ fn version_json(h: &History, v: &Version) -> Value {
         "aliases": aliases_of(h, v),
         "files": v.first().record.files,
         "message": v.first().record.message,
+        "complete": h.is_complete(),
+        "problems": problems_json(h),
     })
+}
+
+/// The line listings print under an incomplete artifact's name.
+fn incomplete_line(h: &History) -> String {
+    format!(
+        "INCOMPLETE: {}; version numbers, `latest` and aliases are withheld (v?); name a version by id, as {}@ID; `codever fsck` says more\n",
+        problems_summary(h),
+        h.key
+    )
 }
 
 fn versions_text(store: &Store, h: &History) -> String {
     let mut s = String::with_capacity(64 + h.versions.len() * 96);
     s.push_str(&format!("{}\n", h.key));
+    if !h.is_complete() {
+        s.push_str(&incomplete_line(h));
+    }
     for (v, changes) in h.versions.iter().zip(store.version_changes(h)) {
         let changes = match changes {
             None => "(not yet synced)".to_string(),
@@ -862,8 +1072,8 @@ fn versions_text(store: &Store, h: &History) -> String {
         };
         let aliases = aliases_suffix(h, v);
         s.push_str(&format!(
-            "v{:<4} {}  {}  {:<12} runs {}{aliases}\n",
-            v.number,
+            "{:<5} {}  {}  {:<12} runs {}{aliases}\n",
+            vnum(v),
             v.tree.short(),
             fmt_time(v.created_ns()),
             changes,
@@ -922,12 +1132,15 @@ fn change_summary_json(f: &codever::diff::FileDiff) -> Value {
 
 fn log_text(h: &History, entries: &[codever::compare::LogEntry], stat: bool) -> String {
     let mut s = String::new();
+    if !h.is_complete() {
+        s.push_str(&incomplete_line(h));
+    }
     for e in entries {
         let v = &h.versions[e.version];
         let aliases = aliases_suffix(h, v);
         s.push_str(&format!(
-            "v{}  {}  {}  runs {}{aliases}\n",
-            v.number,
+            "{}  {}  {}  runs {}{aliases}\n",
+            vnum(v),
             v.tree.short(),
             fmt_time(v.created_ns()),
             v.runs().join(", ")
@@ -984,11 +1197,13 @@ fn run_json(r: &RunView) -> Value {
             .and_then(|i| serde_json::from_str::<Value>(&i.config).ok()),
         "notes": info.map(|i| i.notes.clone()).filter(|n| !n.is_empty()),
         "tags": info.map(|i| i.tags.clone()).unwrap_or_default(),
+        "complete": r.incomplete == 0 && r.corrupt == 0,
         "used": r.used.iter().map(|u| json!({
             "type": u.key.artifact_type,
             "name": u.key.name,
             "version": u.version,
             "id": u.tree.to_hex(),
+            "complete": u.complete,
         })).collect::<Vec<_>>(),
         "artifacts": r.artifacts.iter().map(|a| json!({
             "type": a.key.artifact_type,
@@ -996,6 +1211,7 @@ fn run_json(r: &RunView) -> Value {
             "version": a.version,
             "id": a.tree.to_hex(),
             "new": a.new,
+            "complete": a.complete,
         })).collect::<Vec<_>>(),
     })
 }
@@ -1040,7 +1256,36 @@ fn run_text(r: &RunView) -> String {
     if r.incomplete > 0 {
         s.push_str(&format!("  … {} record(s) not yet synced\n", r.incomplete));
     }
+    if r.corrupt > 0 {
+        s.push_str(&format!(
+            "  … {} unreadable record(s) ignored; `codever fsck` says more\n",
+            r.corrupt
+        ));
+    }
+    s.push_str(&incomplete_artifacts_text(std::slice::from_ref(r), "  "));
     s
+}
+
+/// One `INCOMPLETE` line for each artifact of these runs whose numbers are withheld.
+fn incomplete_artifacts_text(runs: &[RunView], indent: &str) -> String {
+    let mut keys: Vec<&ArtifactKey> = runs
+        .iter()
+        .flat_map(|r| {
+            let logged = r.artifacts.iter().map(|a| (&a.key, a.complete));
+            logged.chain(r.used.iter().map(|u| (&u.key, u.complete)))
+        })
+        .filter(|(_, complete)| !complete)
+        .map(|(k, _)| k)
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys.iter()
+        .map(|k| {
+            format!(
+                "{indent}INCOMPLETE {k}: some of its records cannot be read, numbers withheld (v?); `codever fsck` says more\n"
+            )
+        })
+        .collect()
 }
 
 fn timestamp(ns: i64) -> jiff::Timestamp {

@@ -9,6 +9,7 @@ use crate::history::{ArtifactKey, History};
 use crate::id::ObjectId;
 use crate::names::validate_name;
 use crate::object::{CommitRecord, Kind, RunRecord, Structured, UseRecord};
+use crate::refs;
 use crate::store::Store;
 
 /// A fresh run id: 8 characters of `[a-z0-9]`, like W&B's.
@@ -134,8 +135,11 @@ fn parse_git_status(text: &str) -> (Option<String>, bool) {
 pub struct RunArtifact {
     /// The artifact.
     pub key: ArtifactKey,
-    /// Version number, when the version is complete in this store.
+    /// Version number, when it is known: `None` while the version's records have not arrived
+    /// or while some record of the artifact cannot be read (see `complete`).
     pub version: Option<usize>,
+    /// Whether every record of the artifact can be read (only then are numbers given).
+    pub complete: bool,
     /// Version id (root tree).
     pub tree: ObjectId,
     /// Whether this commit made the version (false: linked to an existing one).
@@ -151,8 +155,10 @@ pub struct RunArtifact {
 pub struct RunUse {
     /// The artifact.
     pub key: ArtifactKey,
-    /// Version number, when the version is complete in this store.
+    /// Version number, when it is known (as for [`RunArtifact::version`]).
     pub version: Option<usize>,
+    /// Whether every record of the artifact can be read.
+    pub complete: bool,
     /// Version id (root tree).
     pub tree: ObjectId,
     /// When it was used, ns since the epoch.
@@ -172,6 +178,9 @@ pub struct RunView {
     pub artifacts: Vec<RunArtifact>,
     /// Records of this run not yet synced.
     pub incomplete: usize,
+    /// Records marked for this run that are corrupt or are not records of this run (ignored;
+    /// `fsck` says more).
+    pub corrupt: usize,
 }
 
 impl Store {
@@ -182,7 +191,7 @@ impl Store {
         new_dirs: &mut Vec<std::path::PathBuf>,
     ) -> Result<Option<ObjectId>> {
         validate_name("run id", &run.id)?;
-        if self.run_dir(&run.id).is_dir() {
+        if refs::has_markers(&self.run_dir(&run.id))? {
             return Ok(None);
         }
         let (id, new) = self.write_structured(run)?;
@@ -220,16 +229,17 @@ impl Store {
         self.add_marker(&self.run_dir(run), &id)
     }
 
-    /// Whether the store has seen run `id`.
+    /// Whether the store has seen run `id` (some record is marked for it).
     pub fn has_run(&self, id: &str) -> bool {
-        validate_name("run id", id).is_ok() && self.run_dir(id).is_dir()
+        validate_name("run id", id).is_ok() && refs::has_markers(&self.run_dir(id)).unwrap_or(false)
     }
 
-    /// Every run, sorted by start time.
+    /// Every run, sorted by start time. Entries of `runs/` that are not a run's marker directory
+    /// (`.DS_Store`, a sync tool's temp file) are ignored.
     pub fn runs(&self) -> Result<Vec<RunView>> {
         let mut cache = HashMap::new();
         let mut out = Vec::new();
-        for id in self.run_ids()? {
+        for id in refs::run_ids(&self.root().join("runs"))? {
             out.push(self.run_view(&id, &mut cache)?);
         }
         out.sort_by_key(|r| (r.start_ns(), r.id.clone()));
@@ -239,7 +249,7 @@ impl Store {
     /// One run.
     pub fn run(&self, id: &str) -> Result<RunView> {
         validate_name("run id", id)?;
-        if !self.run_dir(id).is_dir() {
+        if !refs::has_markers(&self.run_dir(id))? {
             return Err(Error::UnknownRun { id: id.to_string() });
         }
         self.run_view(id, &mut HashMap::new())
@@ -250,33 +260,26 @@ impl Store {
         let mut uses: Vec<UseRecord> = Vec::new();
         let mut commits: Vec<(ObjectId, CommitRecord)> = Vec::new();
         let mut incomplete = 0;
-        for rid in self.markers(&self.run_dir(id))? {
+        let mut corrupt = 0;
+        for rid in refs::markers_in(self, &self.run_dir(id))? {
+            // Corrupt records, and records of something else, are never served; fsck reports
+            // them.
             match self.read_object(&rid) {
-                Ok((Kind::Run, raw)) => {
-                    if let Ok(r) = RunRecord::decode(rid, &raw)
-                        && r.id == id
-                    {
-                        infos.push(r);
-                    }
-                }
-                Ok((Kind::Use, raw)) => {
-                    if let Ok(u) = UseRecord::decode(rid, &raw)
-                        && u.run == id
-                    {
-                        uses.push(u);
-                    }
-                }
-                Ok((Kind::Commit, raw)) => {
-                    if let Ok(c) = CommitRecord::decode(rid, &raw)
-                        && c.run == id
-                    {
-                        commits.push((rid, c));
-                    }
-                }
-                Ok(_) => {}
+                Ok((Kind::Run, raw)) => match RunRecord::decode(rid, &raw) {
+                    Ok(r) if r.id == id => infos.push(r),
+                    _ => corrupt += 1,
+                },
+                Ok((Kind::Use, raw)) => match UseRecord::decode(rid, &raw) {
+                    Ok(u) if u.run == id => uses.push(u),
+                    _ => corrupt += 1,
+                },
+                Ok((Kind::Commit, raw)) => match CommitRecord::decode(rid, &raw) {
+                    Ok(c) if c.run == id => commits.push((rid, c)),
+                    _ => corrupt += 1,
+                },
+                Ok(_) => corrupt += 1,
                 Err(Error::MissingObject { .. }) => incomplete += 1,
-                // Corrupt records are never served; fsck reports them.
-                Err(_) => {}
+                Err(_) => corrupt += 1,
             }
         }
         infos.sort_by_key(|r| r.time_ns);
@@ -292,7 +295,8 @@ impl Store {
             }
             let h = &cache[&key];
             artifacts.push(RunArtifact {
-                version: h.by_tree(&c.tree).map(|v| v.number),
+                version: h.by_tree(&c.tree).and_then(|v| v.number),
+                complete: h.is_complete(),
                 new: h.made_version(&rid),
                 tree: c.tree,
                 record: rid,
@@ -311,7 +315,8 @@ impl Store {
                 cache.insert(key.clone(), h);
             }
             used.push(RunUse {
-                version: cache[&key].by_tree(&u.tree).map(|v| v.number),
+                version: cache[&key].by_tree(&u.tree).and_then(|v| v.number),
+                complete: cache[&key].is_complete(),
                 tree: u.tree,
                 time_ns: u.time_ns,
                 key,
@@ -323,6 +328,7 @@ impl Store {
             info: infos.into_iter().next(),
             artifacts,
             incomplete,
+            corrupt,
         })
     }
 }

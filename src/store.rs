@@ -20,7 +20,6 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
-use crate::names::validate_name;
 use crate::object::{
     Header, Kind, MAX_DELTA_DEPTH, MAX_OBJECT_SIZE, Structured, decode_envelope_limited,
     encode_envelope, parse_header,
@@ -836,44 +835,18 @@ impl Store {
     /// The record ids marked in `dir`, sorted. Files that are not 64-hex names (an rsync temp
     /// file, `.DS_Store`) are ignored here and reported by fsck.
     pub(crate) fn markers(&self, dir: &Path) -> Result<Vec<ObjectId>> {
-        let mut ids: Vec<ObjectId> = list_dir(dir)?
-            .iter()
-            .filter_map(|n| ObjectId::from_hex(n))
-            .collect();
-        ids.sort();
-        Ok(ids)
+        crate::refs::marker_ids(dir)
     }
 
-    /// Artifacts present in `refs/`, as sorted (type, name) pairs with valid names.
+    /// Artifacts present in `refs/`, as sorted (type, name) pairs: conforming entries only (see
+    /// `refs`), so a stray `.DS_Store` is never taken for an artifact.
     pub fn artifact_keys(&self) -> Result<Vec<(String, String)>> {
-        let mut out = Vec::new();
-        let refs = self.root.join("refs");
-        for ty in list_dir(&refs)? {
-            if validate_name("type", &ty).is_err() || !is_dir(&refs.join(&ty)) {
-                continue;
-            }
-            for name in list_dir(&refs.join(&ty))? {
-                if validate_name("artifact name", &name).is_ok()
-                    && is_dir(&refs.join(&ty).join(&name))
-                {
-                    out.push((ty.clone(), name));
-                }
-            }
-        }
-        out.sort();
-        Ok(out)
+        crate::refs::artifact_keys(&self.root.join("refs"))
     }
 
-    /// Run ids present in `runs/`, sorted.
+    /// Run ids present in `runs/`, sorted (conforming entries only).
     pub fn run_ids(&self) -> Result<Vec<String>> {
-        let mut ids: Vec<String> = list_dir(&self.root.join("runs"))?
-            .into_iter()
-            .filter(|r| {
-                validate_name("run id", r).is_ok() && is_dir(&self.root.join("runs").join(r))
-            })
-            .collect();
-        ids.sort();
-        Ok(ids)
+        crate::refs::run_ids(&self.root.join("runs"))
     }
 }
 
@@ -1095,12 +1068,6 @@ pub(crate) fn list_dir(dir: &Path) -> Result<Vec<String>> {
         }
     }
     Ok(out)
-}
-
-/// Whether `p` is a directory itself (not a file, not a link to one): stray files such as a
-/// `.DS_Store` where a directory of markers is expected are ignored.
-fn is_dir(p: &Path) -> bool {
-    fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())
 }
 
 /// `p` made absolute against the current directory (without resolving symlinks).

@@ -18,6 +18,7 @@ from . import _native
 from ._native import (
     CodeverError,
     CorruptStoreError,
+    IncompleteArtifactError,
     InvalidInputError,
     NotFoundError,
     NotYetSyncedError,
@@ -30,6 +31,7 @@ __all__ = [
     "CodeverError",
     "CorruptStoreError",
     "Diff",
+    "IncompleteArtifactError",
     "InvalidInputError",
     "NotFoundError",
     "NotYetSyncedError",
@@ -118,9 +120,14 @@ class Run:
             )
         )
         artifact._set_logged(self._store, out)
+        if artifact.version is None:
+            _say(
+                f"some records of {artifact.type}/{artifact.name} cannot be read, so its version "
+                "numbers are withheld (artifact.version is None); `codever fsck` says more"
+            )
         if not out["new"]:
             _say(
-                f"{artifact.name}:v{out['version']} unchanged: run {self.id} linked to the "
+                f"{artifact._label()} unchanged: run {self.id} linked to the "
                 "existing version, nothing new stored"
             )
         return artifact
@@ -204,7 +211,12 @@ class Artifact:
         self.new = None
 
     def __repr__(self):
-        v = f":{self.version}" if self.version else ""
+        if self.version:
+            v = f":{self.version}"
+        elif self.id:
+            v = f"@{self.id[:12]}"
+        else:
+            v = ""
         return f"<codever.Artifact {self.type}/{self.name}{v}>"
 
     # -- building ---------------------------------------------------------------------------
@@ -251,25 +263,32 @@ class Artifact:
     # -- a logged or fetched version ----------------------------------------------------------
     def _set_logged(self, store, out):
         self._store = store
-        self._info = _loads(_native.resolve(store, self._spec(out["version"])))
-        self.version = f"v{out['version']}"
         self.id = out["id"]
+        self._info = _loads(_native.resolve(store, self._spec()))
+        self.version = _version_name(out["version"])
         self.new = out["new"]
 
     @classmethod
     def _from_info(cls, store, info):
         a = cls(info["name"], info["type"], description=info.get("description") or None)
         a._store, a._info = store, info
-        a.version, a.id, a.new = f"v{info['version']}", info["id"], None
+        a.version, a.id, a.new = _version_name(info["version"]), info["id"], None
         if info.get("metadata"):
             a.metadata = _loads(info["metadata"])
         if "files" not in info:
-            a._info = _loads(_native.resolve(store, a._spec(info["version"])))
+            a._info = _loads(_native.resolve(store, a._spec()))
         return a
 
-    def _spec(self, number=None):
-        number = number if number is not None else int(self.version[1:])
-        return f"{self.type}/{self.name}:v{number}"
+    def _spec(self):
+        # By id: an id names one content forever, while a number can move when a merge brings
+        # older versions, and is refused while some record of the artifact cannot be read.
+        return f"{self.type}/{self.name}@{self.id}"
+
+    def _label(self):
+        """``name:v3``, or ``name@<short id>`` while the number is withheld."""
+        if self.version:
+            return f"{self.name}:{self.version}"
+        return f"{self.name}@{self.id[:12]}"
 
     def _need_logged(self):
         if self._info is None:
@@ -294,17 +313,17 @@ class Artifact:
         """Writes the files into ``root`` (default ``./artifacts/<name>:vN``, W&B's place) and
         returns it. Never writes outside ``root``; files that differ are kept unless ``force``."""
         self._need_logged()
-        root = root or _os.path.join("artifacts", f"{self.name}:{self.version}")
+        root = root or _os.path.join("artifacts", self._label())
         _native.checkout(self._store, self._spec(), root, force)
         return root
 
     def verify(self, root=None):
         """Checks that ``root`` holds exactly this version; raises CodeverError otherwise."""
         self._need_logged()
-        root = root or _os.path.join("artifacts", f"{self.name}:{self.version}")
+        root = root or _os.path.join("artifacts", self._label())
         differ = _native.verify(self._store, self._spec(), root)
         if differ:
-            raise CodeverError(f"{root} differs from {self._spec()}: {', '.join(differ)}")
+            raise CodeverError(f"{root} differs from {self._label()}: {', '.join(differ)}")
 
     def diff(self, other, context=3):
         """What changed from this version to ``other`` (an Artifact or a spec)."""
@@ -395,6 +414,11 @@ class Diff:
         return "".join(out)
 
 
+def _version_name(number):
+    """``"v3"``, or None while the artifact's numbers are withheld (some record unreadable)."""
+    return None if number is None else f"v{number}"
+
+
 class BlameLine:
     """One line of a blamed file."""
 
@@ -402,4 +426,5 @@ class BlameLine:
         self.line, self.version, self.id, self.run, self.text = line, version, id, run, text
 
     def __repr__(self):
-        return f"<BlameLine {self.line} v{self.version} run={self.run} {self.text!r}>"
+        v = f"v{self.version}" if self.version is not None else f"@{self.id[:12]}"
+        return f"<BlameLine {self.line} {v} run={self.run} {self.text!r}>"

@@ -7,6 +7,7 @@ class NotFoundError(CodeverError): ...
 class InvalidInputError(CodeverError): ...
 class NotYetSyncedError(CodeverError): ...
 class CorruptStoreError(CodeverError): ...
+class IncompleteArtifactError(CodeverError): ...
 
 run: Optional["Run"]
 
@@ -86,7 +87,7 @@ class Diff:
 
 class BlameLine:
     line: int
-    version: int
+    version: Optional[int]
     id: str
     run: str
     text: str

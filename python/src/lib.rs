@@ -43,6 +43,13 @@ create_exception!(
     CodeverError,
     "An object failed verification."
 );
+create_exception!(
+    codever,
+    IncompleteArtifactError,
+    CodeverError,
+    "A version number, `latest` or an alias was asked of an artifact some of whose records cannot \
+     be read (corrupt or not yet synced); name the version by id instead."
+);
 
 /// The CLI's message (and hint) as the matching Python exception.
 fn py_err(e: Error) -> PyErr {
@@ -58,6 +65,7 @@ fn py_err(e: Error) -> PyErr {
         | Error::UnknownAlias { .. }
         | Error::UnknownIdPrefix { .. }
         | Error::NoSuchFile { .. }
+        | Error::NoSuchFileById { .. }
         | Error::UnknownRun { .. }
         | Error::NoVersions { .. } => NotFoundError::new_err(msg),
         Error::InvalidName { .. }
@@ -71,6 +79,7 @@ fn py_err(e: Error) -> PyErr {
         | Error::UnsupportedSource { .. } => InvalidInputError::new_err(msg),
         Error::MissingObject { .. } => NotYetSyncedError::new_err(msg),
         Error::CorruptObject { .. } => CorruptStoreError::new_err(msg),
+        Error::IncompleteArtifact { .. } => IncompleteArtifactError::new_err(msg),
         _ => CodeverError::new_err(msg),
     }
 }
@@ -134,6 +143,10 @@ fn version_json(store: &Store, h: &History, i: usize, with_files: bool) -> R<Val
         "aliases": aliases,
         "description": v.first().record.description,
         "metadata": v.first().record.metadata,
+        "complete": h.is_complete(),
+        "problems": h.problems().iter().map(|p| json!({
+            "id": p.id.to_hex(), "missing": p.missing, "reason": p.reason,
+        })).collect::<Vec<_>>(),
     });
     if with_files {
         let files = codever::flatten(store, &v.tree)?;
@@ -294,14 +307,10 @@ fn read_file(store: &str, spec: &str, path: &str) -> PyResult<Vec<u8>> {
         let (h, i) = s.resolve(&Spec::parse(spec)?)?;
         let wanted = codever::names::normalize_path(path)?;
         let files = codever::flatten(&s, &h.versions[i].tree)?;
-        let (_, m) = files
-            .iter()
-            .find(|(p, _)| *p == wanted)
-            .ok_or(Error::NoSuchFile {
-                artifact: h.key.to_string(),
-                version: i,
-                path: wanted.clone(),
-            })?;
+        let (_, m) = files.iter().find(|(p, _)| *p == wanted).ok_or_else(|| {
+            let v = &h.versions[i];
+            Error::no_such_file(h.key.to_string(), v.number, v.tree, wanted.clone())
+        })?;
         s.read_blob(&m.id)
     })()
     .map_err(py_err)
@@ -373,7 +382,7 @@ fn blame(store: &str, spec: &str, path: &str) -> PyResult<String> {
                 .iter()
                 .map(|l| {
                     let v = &h.versions[l.version];
-                    json!({"line": l.line, "version": l.version, "id": v.tree.to_hex(),
+                    json!({"line": l.line, "version": v.number, "id": v.tree.to_hex(),
                            "run": v.first().record.run,
                            "text": String::from_utf8_lossy(l.text.strip_suffix(b"\n").unwrap_or(&l.text))})
                 })
@@ -399,6 +408,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("InvalidInputError", py.get_type::<InvalidInputError>())?;
     m.add("NotYetSyncedError", py.get_type::<NotYetSyncedError>())?;
     m.add("CorruptStoreError", py.get_type::<CorruptStoreError>())?;
+    m.add(
+        "IncompleteArtifactError",
+        py.get_type::<IncompleteArtifactError>(),
+    )?;
     m.add_function(wrap_pyfunction!(locate_store, m)?)?;
     m.add_function(wrap_pyfunction!(start_run, m)?)?;
     m.add_function(wrap_pyfunction!(manifest, m)?)?;

@@ -71,8 +71,10 @@ def test_the_wandb_snippet_runs_verbatim(repo):
     store = repo / ".codever"
     listed = cli(store, "list")
     assert listed == [
-        {"type": "model_code", "name": "model_code", "versions": 1, "latest": 0},
-        {"type": "rl_algo_code", "name": "ppo", "versions": 1, "latest": 0},
+        {"type": "model_code", "name": "model_code", "versions": 1, "latest": 0,
+         "complete": True, "problems": []},
+        {"type": "rl_algo_code", "name": "ppo", "versions": 1, "latest": 0,
+         "complete": True, "problems": []},
     ]
     show = cli(store, "show", "model_code:v0")
     assert [f["path"] for f in show["files"]] == ["models.py"]
@@ -153,7 +155,7 @@ def test_download_verify_and_add_dir(repo):
     reader.use_artifact("code/safelife:v0")
     shown = cli(repo / ".codever", "runs", "show", reader.id)
     assert shown["used"] == [
-        {"type": "code", "name": "safelife", "version": 0, "id": fetched.id}
+        {"type": "code", "name": "safelife", "version": 0, "id": fetched.id, "complete": True}
     ]
     assert shown["artifacts"] == []
     assert (shown["project"], shown["config"], shown["tags"]) == ("eval", {"seed": 7}, ["eval"])
@@ -223,6 +225,52 @@ def test_errors_are_codever_errors_with_the_cli_message(repo):
     with pytest.raises(codever.NotFoundError, match="has no version v9"):
         codever.Api().artifact("m:v9")
     assert issubclass(codever.NotFoundError, codever.CodeverError)
+
+
+def _flip_last_byte(path):
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+
+
+def test_an_unreadable_record_withholds_numbers_and_ids_keep_working(repo):
+    logged = []
+    for i in range(4):
+        run = codever.init(id=f"r{i}")
+        art = codever.Artifact("small", type="t")
+        with art.new_file("ppo.py") as f:
+            f.write(f"v = {i}\n")
+        run.log_artifact(art)
+        logged.append(art)
+    assert [a.version for a in logged] == ["v0", "v1", "v2", "v3"]
+    store = Path(run._store)
+    # Flip a byte in v1's commit record: v2 would now be taken for v1, so numbers are refused.
+    marked = {m.name for m in (store / "refs" / "t" / "small").iterdir()}
+    (record,) = marked & {m.name for m in (store / "runs" / "r1").iterdir()}
+    _flip_last_byte(store / "objects" / record[:2] / record[2:])
+    api = codever.Api()
+    for spec, requested in [("small:v2", "v2"), ("small", "latest"), ("t/small:latest", "latest")]:
+        with pytest.raises(
+            codever.IncompleteArtifactError,
+            match=rf"^refusing t/small:{requested}: 1 record of t/small cannot be read "
+            rf"\({record[:12]} corrupt: ",
+        ):
+            api.artifact(spec)
+    assert issubclass(codever.IncompleteArtifactError, codever.CodeverError)
+    # By id the same version is still served, and artifacts fetched before keep reading by id.
+    v2 = api.artifact(f"small@{logged[2].id[:8]}")
+    assert (v2.version, v2.id, v2.read("ppo.py")) == (None, logged[2].id, b"v = 2\n")
+    assert logged[3].read("ppo.py") == b"v = 3\n"
+    listed = api.artifact_versions("t", "small")
+    assert [(a.version, a.id) for a in listed] == [(None, logged[i].id) for i in (0, 2, 3)]
+    # Logging still works; the number is withheld.
+    again = codever.Artifact("small", type="t")
+    with again.new_file("ppo.py") as f:
+        f.write("v = 4\n")
+    run.log_artifact(again)
+    assert (again.version, again.new) == (None, True)
+    assert again.read("ppo.py") == b"v = 4\n"
+    assert repr(again) == f"<codever.Artifact t/small@{again.id[:12]}>"
 
 
 def _sweep_worker(args):

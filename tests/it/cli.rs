@@ -145,8 +145,10 @@ fn inspect_commands_report_versions_files_and_runs() {
     assert_eq!(
         json(&store, &["list"]),
         json!([
-            {"type": "model_code", "name": "model_code", "versions": 2, "latest": 1},
-            {"type": "rl_algo_code", "name": "ppo", "versions": 2, "latest": 0},
+            {"type": "model_code", "name": "model_code", "versions": 2, "latest": 1,
+             "complete": true, "problems": []},
+            {"type": "rl_algo_code", "name": "ppo", "versions": 2, "latest": 0,
+             "complete": true, "problems": []},
         ])
     );
     assert_eq!(
@@ -164,6 +166,8 @@ fn inspect_commands_report_versions_files_and_runs() {
     assert_eq!(versions[0]["runs"], json!(["r1", "r4"]));
     assert_eq!(versions[0]["aliases"], json!(["latest"]));
     assert_eq!(versions[1]["runs"], json!(["r2"]));
+    assert_eq!(versions[0]["complete"], true);
+    assert_eq!(versions[0]["problems"], json!([]));
     for k in ["version", "id", "digest", "created", "runs", "aliases"] {
         assert!(versions[0].get(k).is_some(), "{k}");
     }
@@ -624,7 +628,8 @@ fn a_run_that_used_a_version_lists_it_and_fsck_checks_it() {
     let shown = json(&store, &["runs", "show", "reader"]);
     assert_eq!(
         shown["used"],
-        json!([{"type": "t", "name": "m", "version": 0, "id": h.versions[i].tree.to_hex()}])
+        json!([{"type": "t", "name": "m", "version": 0, "id": h.versions[i].tree.to_hex(),
+                "complete": true}])
     );
     assert!(run_ok(&store, &["runs", "show", "reader"]).contains("  used t/m:v0  "));
     assert_eq!(json(&store, &["fsck", "--strict"])["ok"], true);

@@ -25,7 +25,10 @@ fn commit_file(
     let o = store
         .commit(&key, &s, &run, &CommitOptions::default())
         .unwrap();
-    (o.version, o.new)
+    (
+        o.version.expect("a complete history numbers its versions"),
+        o.new,
+    )
 }
 
 #[test]
@@ -69,7 +72,7 @@ fn four_runs_of_the_example_repo() {
                 &CommitOptions::default(),
             )
             .unwrap();
-        got.push((v, ppo, dqn, model, (o.version, o.new)));
+        got.push((v, ppo, dqn, model, (o.version.expect("numbered"), o.new)));
     }
     // v2 changes ppo; v3 changes the model; v4 reverts ppo to v1's content and changes dqn.
     assert_eq!(
@@ -244,7 +247,7 @@ fn aliases_newest_wins_and_reserved_names_are_refused() {
     let o = store
         .commit(&key, &s, &capture_run("r2", dir.path()).unwrap(), &opts)
         .unwrap();
-    assert_eq!(o.version, 1);
+    assert_eq!(o.version, Some(1));
     assert_eq!(
         store.resolve(&Spec::parse("ppo:best").unwrap()).unwrap().1,
         1

@@ -109,14 +109,14 @@ fn forks_merged_both_ways_lose_nothing_and_agree() {
 }
 
 #[test]
-fn a_partially_synced_store_reports_incomplete_records_without_failing() {
+fn a_partially_synced_store_lists_what_it_has_and_withholds_numbers() {
     let tmp = tempfile::tempdir().unwrap();
     let full = tmp.path().join("full");
     codever().arg("init").arg(&full).assert().success();
     let full_store = full.join(".codever");
     let src = tmp.path().join("src");
     write(&src, "train.py", b"lr = 1\n");
-    commit(&full_store, &src, "train", "r1");
+    let first = commit(&full_store, &src, "train", "r1");
 
     // The other machine has everything up to r1 ...
     let partial = tmp.path().join("partial");
@@ -125,27 +125,68 @@ fn a_partially_synced_store_reports_incomplete_records_without_failing() {
 
     // ... and then only the markers of r2 arrive (refs/ and runs/), not its objects.
     write(&src, "train.py", b"lr = 2\n");
-    commit(&full_store, &src, "train", "r2");
+    let second = commit(&full_store, &src, "train", "r2");
     copy_missing(&full_store.join("refs"), &partial.join("refs"));
     copy_missing(&full_store.join("runs"), &partial.join("runs"));
+    let missing_record = fs::read_dir(full_store.join("refs/code/train"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|m| !partial.join("objects").join(&m[..2]).join(&m[2..]).exists())
+        .unwrap();
 
-    // versions works: the complete version is listed and a warning names the rest.
+    // versions works: the version that arrived is listed, without a number (the missing record
+    // could be older and shift it), and the artifact is marked incomplete.
     let out = codever()
         .arg("--store")
         .arg(&partial)
         .args(["--json", "versions", "train"])
         .output()
         .unwrap();
-    assert!(out.status.success());
+    assert_eq!(out.status.code(), Some(0));
     let versions: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(versions.as_array().unwrap().len(), 1);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("1 record(s) of code/train not yet synced"),
-        "{stderr}"
+    let versions = versions.as_array().unwrap();
+    assert_eq!(versions.len(), 1);
+    assert_eq!(versions[0]["id"], first["id"]);
+    assert_eq!(versions[0]["version"], serde_json::Value::Null);
+    assert_eq!(versions[0]["aliases"], serde_json::json!([]));
+    assert_eq!(versions[0]["complete"], false);
+    assert_eq!(
+        versions[0]["problems"],
+        serde_json::json!([{"id": missing_record, "missing": true, "reason": "not yet synced"}])
     );
-    // runs show of the half-arrived run does not fail either.
-    run_ok(&partial, &["runs", "show", "r2"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "warning: code/train is incomplete (1 record not yet synced): version numbers, `latest` \
+         and aliases are withheld; `codever fsck` says more\n"
+    );
+    // Numbers, latest and aliases are refused, saying why and what to do; the id still works.
+    for spec in ["train:v0", "train", "train:latest"] {
+        let out = codever()
+            .arg("--store")
+            .arg(&partial)
+            .args(["cat", spec, "train.py"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{spec}");
+        assert!(out.stdout.is_empty());
+        let requested = spec.split_once(':').map_or("latest", |(_, r)| r);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!(
+                "error: refusing code/train:{requested}: 1 record of code/train cannot be read \
+                 ({} not yet synced), so its version numbers, `latest` and aliases could name the \
+                 wrong version\n\
+                 hint: finish syncing the missing records from the machine that made them; \
+                 meanwhile name the version by id, as `code/train@IDPREFIX` (`codever versions \
+                 code/train` lists the ids)\n",
+                &missing_record[..12]
+            )
+        );
+    }
+    let by_id = format!("train@{}", &first["id"].as_str().unwrap()[..8]);
+    assert_eq!(run_ok(&partial, &["cat", &by_id, "train.py"]), "lr = 1\n");
+    // runs show of the half-arrived run (its run and commit records missing) does not fail either.
+    assert!(run_ok(&partial, &["runs", "show", "r2"]).contains("  … 2 record(s) not yet synced\n"));
     // fsck: missing, not corrupt; exit 0, and 1 with --strict.
     let f = json(&partial, &["fsck"]);
     assert_eq!(f["corrupt"].as_array().unwrap().len(), 0, "{f}");
@@ -157,10 +198,12 @@ fn a_partially_synced_store_reports_incomplete_records_without_failing() {
         .assert()
         .code(1);
 
-    // Once the objects arrive, both stores agree.
+    // Once the objects arrive, both stores agree, and numbers are back.
     copy_missing(&full_store, &partial);
     assert_eq!(
         json(&partial, &["versions", "train"]),
         json(&full_store, &["versions", "train"])
     );
+    assert_eq!(json(&partial, &["show", "train:v1"])["id"], second["id"]);
+    assert_eq!(run_ok(&partial, &["cat", "train", "train.py"]), "lr = 2\n");
 }

@@ -89,7 +89,7 @@ proptest! {
         let mut again = Snapshot::default();
         again.add_dir(&out, None).unwrap();
         let o2 = store.commit(&key, &again, &run, &CommitOptions::default()).unwrap();
-        prop_assert_eq!((o2.version, o2.new, o2.tree), (0, false, o.tree));
+        prop_assert_eq!((o2.version, o2.new, o2.tree), (Some(0), false, o.tree));
     }
 
     #[test]

@@ -149,7 +149,7 @@ fn edits_are_stored_as_deltas_with_bounded_chains() {
         body.push_str(&format!("    extra_{v} = {v}\n"));
         write(&src, "model.py", body.as_bytes());
         let o = commit_dir(&store, &src, &format!("r{v}"));
-        assert_eq!(o.version, v);
+        assert_eq!(o.version, Some(v));
         contents.push(body.clone());
     }
     let (h, _) = store.resolve(&Spec::parse("repo").unwrap()).unwrap();
@@ -211,12 +211,12 @@ fn the_stat_cache_never_hides_an_edit() {
     let src = tmp.path().join("src");
     write(&src, "a.py", b"lr = 1\n");
     let mtime = fs::metadata(src.join("a.py")).unwrap().modified().unwrap();
-    assert_eq!(commit_dir(&store, &src, "r0").version, 0);
+    assert_eq!(commit_dir(&store, &src, "r0").version, Some(0));
     // Same size, same mtime, new content, right away.
     write(&src, "a.py", b"lr = 2\n");
     set_mtime(&src.join("a.py"), mtime);
     let o = commit_dir(&store, &src, "r1");
-    assert_eq!((o.version, o.new), (1, true));
+    assert_eq!((o.version, o.new), (Some(1), true));
 
     // An old file: its entry is trusted while nothing changes, and an edit is still seen.
     let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);

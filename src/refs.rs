@@ -1,0 +1,281 @@
+//! Listing `refs/` and `runs/`: which artifacts, runs and records are marked.
+//!
+//! Both trees are synced by copying files, so they can hold anything a file manager or a sync
+//! tool leaves behind (`.DS_Store`, `._x`, an rsync temp file, a file where a directory belongs,
+//! a directory where a marker belongs). Only conforming entries count:
+//!
+//! - `refs/<type>/` and `refs/<type>/<name>/`: directories (not links) with valid names;
+//! - `runs/<run>/`: directories (not links) with valid run ids;
+//! - markers: regular files (not links) named by a 64-hex record id;
+//! - an artifact or a run exists when its directory holds at least one marker.
+//!
+//! Everything else is ignored by every command; `fsck` lists it as stray.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::id::ObjectId;
+use crate::names::validate_name;
+use crate::store::Store;
+
+/// What an entry of a marker tree must be to count.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Want {
+    Dir,
+    File,
+}
+
+/// The entries of `dir`; a `dir` that is absent, or is not a directory, has none.
+fn dir_entries(dir: &Path) -> Result<Vec<fs::DirEntry>> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(Error::io("cannot list", dir, e)),
+    };
+    rd.map(|e| e.map_err(|e| Error::io("cannot list", dir, e)))
+        .collect()
+}
+
+/// Names (valid UTF-8) of the entries of `dir` of the wanted type, links never followed.
+fn entries(dir: &Path, want: Want) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for entry in dir_entries(dir)? {
+        // `file_type` does not follow links (and costs no system call where the directory
+        // listing gives the type). An entry that vanished meanwhile is skipped.
+        let Ok(ft) = entry.file_type() else { continue };
+        let wanted = match want {
+            Want::Dir => ft.is_dir(),
+            Want::File => ft.is_file(),
+        };
+        if wanted && let Ok(name) = entry.file_name().into_string() {
+            out.push(name);
+        }
+    }
+    Ok(out)
+}
+
+/// The record ids marked in `dir`, sorted: regular files named by 64 hex characters.
+pub(crate) fn marker_ids(dir: &Path) -> Result<Vec<ObjectId>> {
+    let mut ids: Vec<ObjectId> = entries(dir, Want::File)?
+        .iter()
+        .filter_map(|n| ObjectId::from_hex(n))
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+/// The record ids marked in `dir` (see [`marker_ids`]).
+pub(crate) fn markers_in(store: &Store, dir: &Path) -> Result<Vec<ObjectId>> {
+    store.markers(dir)
+}
+
+/// Whether `dir` holds at least one marker. Stops at the first one: a long history's directory
+/// is not listed to answer this.
+pub(crate) fn has_markers(dir: &Path) -> Result<bool> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(false);
+        }
+        Err(e) => return Err(Error::io("cannot list", dir, e)),
+    };
+    for entry in rd {
+        let entry = entry.map_err(|e| Error::io("cannot list", dir, e))?;
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if is_file
+            && entry
+                .file_name()
+                .to_str()
+                .and_then(ObjectId::from_hex)
+                .is_some()
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Subdirectories of `dir` whose names are valid `what` names, sorted.
+fn named_dirs(dir: &Path, what: &'static str) -> Result<Vec<String>> {
+    let mut names: Vec<String> = entries(dir, Want::Dir)?
+        .into_iter()
+        .filter(|n| validate_name(what, n).is_ok())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// Artifacts marked under `refs` (the store's `refs/`), as sorted (type, name) pairs; with
+/// `only_name`, only the artifacts of that name (the others' directories are not opened).
+pub(crate) fn artifact_keys_named(
+    refs: &Path,
+    only_name: Option<&str>,
+) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for ty in named_dirs(refs, "type")? {
+        for name in named_dirs(&refs.join(&ty), "artifact name")? {
+            if only_name.is_none_or(|n| n == name) && has_markers(&refs.join(&ty).join(&name))? {
+                out.push((ty.clone(), name));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Artifacts marked under `refs` (the store's `refs/`), as sorted (type, name) pairs.
+pub(crate) fn artifact_keys(refs: &Path) -> Result<Vec<(String, String)>> {
+    artifact_keys_named(refs, None)
+}
+
+/// Runs marked under `runs` (the store's `runs/`), sorted.
+pub(crate) fn run_ids(runs: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for id in named_dirs(runs, "run id")? {
+        if has_markers(&runs.join(&id))? {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+/// Every entry of `refs/` and `runs/` (below the store `root`) that the listings above ignore,
+/// sorted: what `fsck` reports as stray. A directory that holds nothing that counts is listed
+/// itself, not its contents.
+#[allow(dead_code)] // for fsck (fsck.rs), which lists strays
+pub(crate) fn strays(root: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let refs = root.join("refs");
+    let keys = artifact_keys(&refs)?;
+    for ty in dir_entries(&refs)? {
+        let counted = named_dir(&ty, "type").is_some_and(|t| keys.iter().any(|(kt, _)| *kt == t));
+        if !counted {
+            out.push(ty.path());
+            continue;
+        }
+        for name in dir_entries(&ty.path())? {
+            marker_dir_strays(&name, "artifact name", &mut out)?;
+        }
+    }
+    for run in dir_entries(&root.join("runs"))? {
+        marker_dir_strays(&run, "run id", &mut out)?;
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The name of `entry` when it is a directory (not a link) with a valid `what` name.
+fn named_dir(entry: &fs::DirEntry, what: &'static str) -> Option<String> {
+    let name = entry.file_name().into_string().ok()?;
+    let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+    (is_dir && validate_name(what, &name).is_ok()).then_some(name)
+}
+
+/// The strays of an artifact's or a run's marker directory: the directory itself when it counts
+/// for nothing, else its entries that are not markers.
+fn marker_dir_strays(
+    entry: &fs::DirEntry,
+    what: &'static str,
+    out: &mut Vec<PathBuf>,
+) -> Result<()> {
+    let dir = entry.path();
+    let markers = marker_ids(&dir)?;
+    if named_dir(entry, what).is_none() || markers.is_empty() {
+        out.push(dir);
+        return Ok(());
+    }
+    for e in dir_entries(&dir)? {
+        let is_marker = e
+            .file_name()
+            .to_str()
+            .and_then(ObjectId::from_hex)
+            .is_some_and(|id| markers.binary_search(&id).is_ok());
+        if !is_marker {
+            out.push(e.path());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "14cc0fbb8a27b9d400580a38ea79e246d8d91a1617d04bdd5c017c4b745f04a8";
+
+    fn touch(p: &Path) {
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, b"").unwrap();
+    }
+
+    #[test]
+    fn only_conforming_entries_count() {
+        let tmp = tempfile::tempdir().unwrap();
+        let refs = tmp.path().join("refs");
+        touch(&refs.join("t/a").join(ID));
+        // Strays at every level, as files and as directories.
+        touch(&refs.join(".DS_Store"));
+        fs::create_dir_all(refs.join("t/.DS_Store")).unwrap();
+        touch(&refs.join("t/a/.DS_Store"));
+        fs::create_dir_all(refs.join("t/a/._x")).unwrap();
+        // A directory named like a marker is not a marker; a file named like a type is not one.
+        fs::create_dir_all(refs.join("t/empty").join(ID.replace('1', "2"))).unwrap();
+        touch(&refs.join("u"));
+        // A link to a marker is not a marker.
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(refs.join("t/a").join(ID), refs.join("t/b").join(ID))
+            .or_else(|_| {
+                fs::create_dir_all(refs.join("t/b"))?;
+                std::os::unix::fs::symlink(refs.join("t/a").join(ID), refs.join("t/b").join(ID))
+            })
+            .unwrap();
+        assert_eq!(
+            artifact_keys(&refs).unwrap(),
+            [("t".to_string(), "a".to_string())]
+        );
+        assert_eq!(
+            marker_ids(&refs.join("t/a")).unwrap(),
+            [ObjectId::from_hex(ID).unwrap()]
+        );
+        let runs = tmp.path().join("runs");
+        touch(&runs.join("r1").join(ID));
+        touch(&runs.join("r1/.DS_Store"));
+        touch(&runs.join(".DS_Store"));
+        fs::create_dir_all(runs.join("r2/.x")).unwrap();
+        assert_eq!(run_ids(&runs).unwrap(), ["r1"]);
+        // Everything that does not count is a stray, a directory without markers as a whole.
+        let mut want: Vec<PathBuf> = [
+            "runs/.DS_Store",
+            "runs/r1/.DS_Store",
+            "runs/r2",
+            "refs/.DS_Store",
+            "refs/u",
+            "refs/t/.DS_Store",
+            "refs/t/a/.DS_Store",
+            "refs/t/a/._x",
+            "refs/t/empty",
+            "refs/t/b",
+        ]
+        .iter()
+        .map(|p| tmp.path().join(p))
+        .collect();
+        want.sort();
+        assert_eq!(strays(tmp.path()).unwrap(), want);
+        // A file where a directory belongs lists as empty instead of failing.
+        assert!(marker_ids(&refs.join("u")).unwrap().is_empty());
+        assert!(marker_ids(&refs.join("absent")).unwrap().is_empty());
+    }
+}

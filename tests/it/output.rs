@@ -1,0 +1,148 @@
+//! Writing the output: a write error (a full disk, `> /dev/full`) exits 2 with one line naming
+//! it, never 0 with truncated output; a reader that goes away (`| head -1`) is not an error.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::common::{codever, run_ok, write};
+
+/// A store with artifact `t/a`: v0 holds `big.txt` (1 MiB, more than a pipe buffer) and `a.py`,
+/// v1 changes `a.py`.
+fn store() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    codever().arg("init").arg(tmp.path()).assert().success();
+    let store = tmp.path().join(".codever");
+    let src = tmp.path().join("src");
+    let big: String = (0..1 << 20)
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
+    write(&src, "big.txt", big.as_bytes());
+    for (run, body) in [("r1", "a = 1\n"), ("r2", "a = 2\n")] {
+        write(&src, "a.py", body.as_bytes());
+        run_ok(
+            &store,
+            &[
+                "commit",
+                "a",
+                "--type",
+                "t",
+                src.to_str().unwrap(),
+                "--run",
+                run,
+            ],
+        );
+    }
+    (tmp, store)
+}
+
+fn bin(store: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(assert_cmd::cargo::cargo_bin!("codever"));
+    c.env_remove("CODEVER_DIR")
+        .env_remove("CODEVER_RUN_ID")
+        .arg("--store")
+        .arg(store)
+        .args(args);
+    c
+}
+
+/// Commands whose output is small (written only by the final flush) or large.
+const COMMANDS: [&[&str]; 11] = [
+    &["list"],
+    &["--json", "list"],
+    &["runs"],
+    &["versions", "a"],
+    &["--json", "versions", "a"],
+    &["show", "a"],
+    &["cat", "a:v0", "a.py"],
+    &["cat", "a:v0", "big.txt"],
+    &["diff", "a:v0", "a:v1"],
+    &["log", "a"],
+    &["blame", "a", "big.txt"],
+];
+
+#[test]
+fn a_full_device_is_an_error_for_every_command() {
+    if !Path::new("/dev/full").exists() {
+        eprintln!("skipped: no /dev/full on this system");
+        return;
+    }
+    let (_tmp, store) = store();
+    let mut commands: Vec<Vec<&str>> = COMMANDS.iter().map(|c| c.to_vec()).collect();
+    commands.push(vec!["fsck"]);
+    for args in commands {
+        let full = fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = bin(&store, &args).stdout(full).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "error: cannot write to standard output: No space left on device (os error 28)\n",
+            "{args:?}"
+        );
+    }
+    // clap's own output (help) too.
+    let full = fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = bin(&store, &["--help"]).stdout(full).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: cannot write to standard output: No space left on device (os error 28)\n"
+    );
+}
+
+/// Runs a command whose stdout is a pipe nobody reads any more (the reader closed it before the
+/// command wrote anything): every write gets EPIPE.
+fn with_closed_pipe(store: &Path, args: &[&str]) -> std::process::Output {
+    let mut child = bin(store, args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_closed_pipe_is_quiet_and_keeps_the_exit_code() {
+    let (_tmp, store) = store();
+    for args in COMMANDS.iter().chain([&["--help"][..]].iter()) {
+        let out = with_closed_pipe(&store, args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
+    }
+    // A reader that takes the first line and leaves (`codever cat … | head -1`).
+    let mut child = bin(&store, &["cat", "a:v0", "big.txt"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 26];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(&first, b"abcdefghijklmnopqrstuvwxyz");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+
+    // The exit code is the command's own: fsck piped into `head` still fails on corruption.
+    let objects = store.join("objects");
+    let fan = fs::read_dir(&objects)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let victim = fs::read_dir(fan).unwrap().next().unwrap().unwrap().path();
+    let mut bytes = fs::read(&victim).unwrap();
+    *bytes.last_mut().unwrap() ^= 1;
+    fs::write(&victim, bytes).unwrap();
+    let out = with_closed_pipe(&store, &["fsck"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}

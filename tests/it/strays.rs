@@ -1,0 +1,203 @@
+//! Stray entries in `refs/` and `runs/` (a `.DS_Store`, a sync tool's leftovers, a file where a
+//! directory belongs or the reverse) are ignored by every command: output is byte for byte what
+//! it is without them.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::common::{codever, json, run_ok, write};
+
+/// A store with artifact `t/a` (two versions, runs r1 and r2); returns (tmp, store).
+fn store() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    codever().arg("init").arg(tmp.path()).assert().success();
+    let store = tmp.path().join(".codever");
+    let src = tmp.path().join("src");
+    for (run, body) in [("r1", "a = 1\n"), ("r2", "a = 2\n")] {
+        write(&src, "a.py", body.as_bytes());
+        let a = src.join("a.py");
+        run_ok(
+            &store,
+            &[
+                "commit",
+                "a",
+                "--type",
+                "t",
+                a.to_str().unwrap(),
+                "--run",
+                run,
+            ],
+        );
+    }
+    (tmp, store)
+}
+
+/// Where strays are met, relative to the store.
+const LOCATIONS: [&str; 5] = ["refs", "refs/t", "refs/t/a", "runs", "runs/r1"];
+
+/// Every read command, text and JSON.
+const COMMANDS: [&[&str]; 14] = [
+    &["list"],
+    &["--json", "list"],
+    &["list", "--type", "t"],
+    &["runs"],
+    &["--json", "runs"],
+    &["runs", "show", "r1"],
+    &["--json", "runs", "show", "r2"],
+    &["versions", "a"],
+    &["--json", "versions", "t/a"],
+    &["show", "a:v1"],
+    &["--json", "show", "t/a"],
+    &["cat", "a:v0", "a.py"],
+    &["log", "a"],
+    &["diff", "a:v0", "a:v1"],
+];
+
+fn outputs(store: &Path) -> Vec<(i32, Vec<u8>, Vec<u8>)> {
+    COMMANDS
+        .iter()
+        .map(|args| {
+            let out = codever()
+                .arg("--store")
+                .arg(store)
+                .args(*args)
+                .output()
+                .unwrap();
+            (out.status.code().unwrap_or(-1), out.stdout, out.stderr)
+        })
+        .collect()
+}
+
+#[test]
+fn ds_store_files_and_directories_are_ignored_everywhere() {
+    let (_tmp, store) = store();
+    let clean = outputs(&store);
+    assert!(
+        clean
+            .iter()
+            .all(|(code, _, err)| *code == 0 && err.is_empty())
+    );
+    for loc in LOCATIONS {
+        for as_dir in [false, true] {
+            let stray = store.join(loc).join(".DS_Store");
+            if as_dir {
+                fs::create_dir(&stray).unwrap();
+                fs::write(stray.join("x"), b"junk").unwrap();
+            } else {
+                fs::write(&stray, b"\0\0\0\x01Bud1").unwrap();
+            }
+            let got = outputs(&store);
+            for ((args, want), got) in COMMANDS.iter().zip(&clean).zip(&got) {
+                assert_eq!(
+                    got,
+                    want,
+                    "{args:?} with {loc}/.DS_Store as a {}: {}",
+                    if as_dir { "directory" } else { "file" },
+                    String::from_utf8_lossy(&got.2)
+                );
+            }
+            if as_dir {
+                fs::remove_dir_all(&stray).unwrap();
+            } else {
+                fs::remove_file(&stray).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn files_where_directories_belong_are_not_artifacts_or_runs() {
+    let (_tmp, store) = store();
+    let clean = outputs(&store);
+    // Names that are valid artifact types, names and run ids, but files, not directories.
+    fs::write(store.join("refs/u"), b"").unwrap();
+    fs::write(store.join("refs/t/b"), b"").unwrap();
+    fs::write(store.join("runs/r3"), b"").unwrap();
+    // Directories without a marker are not artifacts or runs either.
+    fs::create_dir_all(store.join("refs/t/empty/.hidden")).unwrap();
+    fs::create_dir_all(store.join("runs/r4")).unwrap();
+    assert_eq!(outputs(&store), clean);
+    for (args, what) in [
+        (&["show", "t/b"][..], "error: unknown artifact \"t/b\"\n"),
+        (
+            &["show", "empty"][..],
+            "error: unknown artifact \"empty\"\n",
+        ),
+        (&["runs", "show", "r3"][..], "error: unknown run \"r3\"\n"),
+        (&["runs", "show", "r4"][..], "error: unknown run \"r4\"\n"),
+    ] {
+        let out = codever()
+            .arg("--store")
+            .arg(&store)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.starts_with(what), "{args:?}: {stderr}");
+    }
+    // A run whose directory is empty is still recorded when it commits.
+    let src = store.parent().unwrap().join("src/a.py");
+    run_ok(
+        &store,
+        &[
+            "commit",
+            "a",
+            "--type",
+            "t",
+            src.to_str().unwrap(),
+            "--run",
+            "r4",
+        ],
+    );
+    assert_eq!(
+        json(&store, &["runs", "show", "r4"])["host"],
+        codever::run::host_name()
+    );
+}
+
+#[test]
+fn a_directory_named_like_a_marker_is_not_a_marker() {
+    let (_tmp, store) = store();
+    let clean = outputs(&store);
+    let fake = "ab".repeat(32);
+    fs::create_dir(store.join("refs/t/a").join(&fake)).unwrap();
+    fs::create_dir(store.join("runs/r1").join(&fake)).unwrap();
+    assert_eq!(outputs(&store), clean);
+}
+
+#[test]
+fn fsck_lists_strays_and_passes() {
+    let (_tmp, store) = store();
+    let mut strays = Vec::new();
+    for loc in LOCATIONS {
+        let file = store.join(loc).join(".DS_Store");
+        fs::write(&file, b"x").unwrap();
+        strays.push(file);
+    }
+    let dir = store.join("refs/.Trash");
+    fs::create_dir(&dir).unwrap();
+    strays.push(dir);
+    let out = codever()
+        .arg("--store")
+        .arg(&store)
+        .args(["--json", "fsck", "--strict"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut listed: Vec<PathBuf> = report["stray"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| PathBuf::from(p.as_str().unwrap()))
+        .collect();
+    listed.sort();
+    strays.sort();
+    assert_eq!(listed, strays);
+}
