@@ -12,3 +12,4 @@ mod git;
 mod merge;
 mod props;
 mod storage;
+mod sweep;
