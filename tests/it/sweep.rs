@@ -107,7 +107,7 @@ fn a_sweep_of_64_processes_with_packs_and_deltas_loses_nothing_in_10_rounds() {
 
         // Every commit succeeded; all commits of one content got one id; exactly one was new.
         let mut ids: Vec<BTreeSet<String>> = vec![BTreeSet::new(); CONTENTS];
-        let mut news = vec![0usize; CONTENTS];
+        let mut news = [0usize; CONTENTS];
         for (i, f) in done.iter().enumerate() {
             if f.code() != Some(0) {
                 problems.push(f.describe());
