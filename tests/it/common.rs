@@ -106,20 +106,25 @@ impl Finished {
         self.status.and_then(|s| s.code())
     }
 
-    /// One paragraph for an assertion message: the command, how it ended, its stderr.
-    pub fn describe(&self) -> String {
+    /// How it ended: "exit N", "killed by signal N", or "hung: …".
+    pub fn how(&self) -> String {
         use std::os::unix::process::ExitStatusExt;
-        let how = match self.status {
+        match self.status {
             None => "hung: still running at the deadline, killed".to_string(),
             Some(s) => match (s.code(), s.signal()) {
                 (Some(c), _) => format!("exit {c}"),
                 (None, Some(sig)) => format!("killed by signal {sig}"),
                 (None, None) => "ended without a code".to_string(),
             },
-        };
+        }
+    }
+
+    /// One paragraph for an assertion message: the command, how it ended, its stderr.
+    pub fn describe(&self) -> String {
         format!(
-            "{}: {how}; stderr: {}",
+            "{}: {}; stderr: {}",
             self.what,
+            self.how(),
             String::from_utf8_lossy(&self.stderr).trim_end()
         )
     }
