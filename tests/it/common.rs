@@ -213,14 +213,14 @@ pub fn codever_cmd(store: &Path, args: &[&str]) -> std::process::Command {
     c
 }
 
-/// As [`codever_cmd`], but with its address space limited to 1 GiB (`ulimit -v`), so that a
-/// runaway allocation fails fast instead of taking the machine's memory.
+/// As [`codever_cmd`], but with its address space limited to 1 GiB (`ulimit -v`) and no core
+/// dumps, so that a runaway allocation fails fast instead of taking the machine's memory.
 pub fn codever_limited(store: &Path, args: &[&str]) -> std::process::Command {
     let mut c = std::process::Command::new("sh");
     c.env_remove("CODEVER_DIR")
         .env_remove("CODEVER_RUN_ID")
         .arg("-c")
-        .arg("ulimit -v 1048576 && exec \"$0\" \"$@\"")
+        .arg("ulimit -v 1048576 && ulimit -c 0 && exec \"$0\" \"$@\"")
         .arg(assert_cmd::cargo::cargo_bin!("codever"))
         .arg("--store")
         .arg(store)

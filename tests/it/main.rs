@@ -10,6 +10,7 @@ mod e2e;
 mod flips;
 mod fsck;
 mod git;
+mod hostile;
 mod merge;
 mod props;
 mod storage;
