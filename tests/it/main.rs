@@ -7,6 +7,7 @@ mod common;
 mod concurrency;
 mod diff;
 mod e2e;
+mod faults;
 mod flips;
 mod fsck;
 mod git;
