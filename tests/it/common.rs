@@ -87,3 +87,252 @@ pub fn read_tree(root: &Path) -> Vec<(String, Vec<u8>)> {
     out.sort();
     out
 }
+
+/// How a process started by [`run_all_within`] ended.
+pub struct Finished {
+    /// What the command was, for messages.
+    pub what: String,
+    /// Its exit status; `None` when it was still running at the deadline (then it was killed).
+    pub status: Option<std::process::ExitStatus>,
+    /// Everything it wrote on stdout.
+    pub stdout: Vec<u8>,
+    /// Everything it wrote on stderr.
+    pub stderr: Vec<u8>,
+}
+
+impl Finished {
+    /// The exit code; `None` when it hung or was killed by a signal.
+    pub fn code(&self) -> Option<i32> {
+        self.status.and_then(|s| s.code())
+    }
+
+    /// How it ended: "exit N", "killed by signal N", or "hung: …".
+    pub fn how(&self) -> String {
+        use std::os::unix::process::ExitStatusExt;
+        match self.status {
+            None => "hung: still running at the deadline, killed".to_string(),
+            Some(s) => match (s.code(), s.signal()) {
+                (Some(c), _) => format!("exit {c}"),
+                (None, Some(sig)) => format!("killed by signal {sig}"),
+                (None, None) => "ended without a code".to_string(),
+            },
+        }
+    }
+
+    /// One paragraph for an assertion message: the command, how it ended, its stderr.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}: {}; stderr: {}",
+            self.what,
+            self.how(),
+            String::from_utf8_lossy(&self.stderr).trim_end()
+        )
+    }
+}
+
+/// Starts every command at once (stdin closed, stdout and stderr captured) and waits for them
+/// until `limit` has passed; a process still running then is killed and reported as hung.
+pub fn run_all_within(
+    cmds: Vec<std::process::Command>,
+    limit: std::time::Duration,
+) -> Vec<Finished> {
+    use std::io::Read;
+    use std::process::Stdio;
+    fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    }
+    let deadline = std::time::Instant::now() + limit;
+    let mut running = Vec::new();
+    for mut cmd in cmds {
+        let what = format!(
+            "{} {}",
+            cmd.get_program().to_string_lossy(),
+            cmd.get_args()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+        let out = drain(child.stdout.take().unwrap());
+        let err = drain(child.stderr.take().unwrap());
+        running.push((what, child, out, err, None));
+    }
+    loop {
+        let mut pending = false;
+        for (_, child, _, _, status) in running.iter_mut() {
+            if status.is_none() {
+                *status = child.try_wait().unwrap();
+                pending |= status.is_none();
+            }
+        }
+        if !pending || std::time::Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    running
+        .into_iter()
+        .map(|(what, mut child, out, err, status)| {
+            if status.is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Finished {
+                what,
+                status,
+                stdout: out.join().unwrap(),
+                stderr: err.join().unwrap(),
+            }
+        })
+        .collect()
+}
+
+/// [`run_all_within`] for one command.
+pub fn run_within(cmd: std::process::Command, limit: std::time::Duration) -> Finished {
+    run_all_within(vec![cmd], limit).pop().unwrap()
+}
+
+/// `codever --store <store> args…` as a plain process (for [`run_all_within`]), with a clean
+/// environment.
+pub fn codever_cmd(store: &Path, args: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin!("codever"));
+    c.env_remove("CODEVER_DIR")
+        .env_remove("CODEVER_RUN_ID")
+        .arg("--store")
+        .arg(store)
+        .args(args);
+    c
+}
+
+/// As [`codever_cmd`], but with its address space limited to 1 GiB (`ulimit -v`) and no core
+/// dumps, so that a runaway allocation fails fast instead of taking the machine's memory.
+pub fn codever_limited(store: &Path, args: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new("sh");
+    c.env_remove("CODEVER_DIR")
+        .env_remove("CODEVER_RUN_ID")
+        .arg("-c")
+        .arg("ulimit -v 1048576 && ulimit -c 0 && exec \"$0\" \"$@\"")
+        .arg(assert_cmd::cargo::cargo_bin!("codever"))
+        .arg("--store")
+        .arg(store)
+        .args(args);
+    c
+}
+
+/// A deterministic stream of numbers (splitmix64), so generated contents vary with a seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next number.
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// One line of Python-like code, varied enough that zstd cannot squeeze a file to nothing.
+fn code_line(rng: &mut Rng, tag: &str) -> String {
+    const WORDS: [&str; 12] = [
+        "policy",
+        "value",
+        "hidden",
+        "reward",
+        "gamma",
+        "entropy",
+        "critic",
+        "actor",
+        "buffer",
+        "target",
+        "optimizer",
+        "scheduler",
+    ];
+    let w = WORDS[rng.below(12) as usize];
+    let v = WORDS[rng.below(12) as usize];
+    match rng.below(4) {
+        0 => format!(
+            "    {w}_{} = nn.Linear({}, {})  # {tag}\n",
+            rng.below(100),
+            rng.below(1024),
+            rng.below(1024)
+        ),
+        1 => format!(
+            "    self.{w} = {v}.clamp({}e-{}, {})  # {tag}\n",
+            rng.below(10),
+            rng.below(9),
+            rng.below(50)
+        ),
+        2 => format!(
+            "    if {w}_{} > {v}[{}]:\n        return {w} * {}.{}\n",
+            rng.below(64),
+            rng.below(32),
+            rng.below(10),
+            rng.below(1000)
+        ),
+        _ => format!(
+            "def {w}_{v}_{}(x, lr={}e-4):  # {tag}\n",
+            rng.below(10_000),
+            rng.below(9) + 1
+        ),
+    }
+}
+
+/// `files` files of code-like lines (2 to 4 KiB each, under a few subdirectories), at `step` of
+/// a chain: step s is step s−1 with one line added or changed in each file, so consecutive steps
+/// delta well against each other. The same (seed, files, step) always gives the same bytes.
+pub fn code_files(seed: u64, files: usize, step: usize) -> Vec<(String, Vec<u8>)> {
+    (0..files)
+        .map(|f| {
+            let mut rng = Rng(seed.wrapping_mul(1_000_003).wrapping_add(f as u64));
+            let n = 40 + rng.below(30) as usize;
+            let mut lines: Vec<String> = (0..n)
+                .map(|_| code_line(&mut rng, &format!("f{f}")))
+                .collect();
+            for s in 1..=step {
+                let mut r = Rng(seed ^ ((f as u64) << 20) ^ ((s as u64) << 40));
+                let at = r.below(lines.len() as u64) as usize;
+                let line = code_line(&mut r, &format!("step {s}"));
+                if s % 2 == 1 {
+                    lines.insert(at, line);
+                } else {
+                    lines[at] = line;
+                }
+            }
+            (
+                format!("pkg{}/mod_{f}.py", f % 4),
+                lines.concat().into_bytes(),
+            )
+        })
+        .collect()
+}
+
+/// Writes `files` under `root` (which is created).
+pub fn write_files(root: &Path, files: &[(String, Vec<u8>)]) {
+    fs::create_dir_all(root).unwrap();
+    for (rel, bytes) in files {
+        write(root, rel, bytes);
+    }
+}
+
+/// `files` sorted, as [`read_tree`] returns a directory.
+pub fn sorted(files: &[(String, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
+    let mut v = files.to_vec();
+    v.sort();
+    v
+}

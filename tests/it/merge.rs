@@ -207,3 +207,131 @@ fn a_partially_synced_store_lists_what_it_has_and_withholds_numbers() {
     assert_eq!(json(&partial, &["show", "train:v1"])["id"], second["id"]);
     assert_eq!(run_ok(&partial, &["cat", "train", "train.py"]), "lr = 2\n");
 }
+
+/// Machine A logs P then Q, machine B logs Q then P (Q = P with a line added or changed in each
+/// of 24 files, so both commits are packs and the second of each machine is stored as deltas).
+/// Each blob then exists in two packs with opposite delta bases; merged both ways by copying
+/// what is missing, both stores must still read both versions, byte for byte. 20 trials with
+/// different contents, so the packs' names (and the order they are listed in) vary.
+#[test]
+fn opposite_order_commits_merged_both_ways_stay_readable_in_20_trials() {
+    const TRIALS: u64 = 20;
+    // Trials wait mostly on fsync, so a few run side by side.
+    let failures: Vec<String> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|w| {
+                s.spawn(move || {
+                    (w..TRIALS)
+                        .step_by(4)
+                        .filter_map(opposite_order_trial)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    assert!(
+        failures.is_empty(),
+        "{} of {TRIALS} trials lost data:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// One trial of the test above; returns what went wrong.
+fn opposite_order_trial(trial: u64) -> Option<String> {
+    use std::time::Duration;
+
+    use crate::common::{code_files, codever_cmd, read_tree, run_all_within, sorted, write_files};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let p_files = code_files(1000 + trial, 24, 0);
+    let q_files = code_files(1000 + trial, 24, 1);
+    let p = tmp.path().join("p");
+    let q = tmp.path().join("q");
+    write_files(&p, &p_files);
+    write_files(&q, &q_files);
+    let a = tmp.path().join("a/.codever");
+    let b = tmp.path().join("b/.codever");
+    for m in [&a, &b] {
+        codever()
+            .arg("init")
+            .arg(m.parent().unwrap())
+            .assert()
+            .success();
+    }
+    let p_id = commit(&a, &p, "model", "a-p")["id"].clone();
+    let q_id = commit(&a, &q, "model", "a-q")["id"].clone();
+    assert_eq!(commit(&b, &q, "model", "b-q")["id"], q_id);
+    assert_eq!(commit(&b, &p, "model", "b-p")["id"], p_id);
+    for m in [&a, &b] {
+        let packs = fs::read_dir(m.join("packs"))
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().extension() == Some("pack".as_ref()))
+            .count();
+        assert_eq!(
+            packs, 2,
+            "trial {trial}: both commits of a machine are packs"
+        );
+    }
+
+    copy_missing(&b, &a);
+    copy_missing(&a, &b);
+
+    // Both list the same versions: P first (committed first, on A), then Q.
+    let mut problems = Vec::new();
+    let listed: Vec<_> = [&a, &b]
+        .iter()
+        .map(|m| json(m, &["versions", "code/model"]))
+        .collect();
+    if listed[0] != listed[1] {
+        problems.push(format!(
+            "the stores list different versions:\n{}\n{}",
+            listed[0], listed[1]
+        ));
+    }
+    for (m, l) in ["a", "b"].iter().zip(&listed) {
+        let ids: Vec<_> = l
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| (v["version"].clone(), v["id"].clone()))
+            .collect();
+        if ids != [(0.into(), p_id.clone()), (1.into(), q_id.clone())] {
+            problems.push(format!("{m} lists {ids:?}"));
+        }
+    }
+    // Every version byte for byte on both, and fsck clean on both.
+    let mut cmds = Vec::new();
+    let mut checks = Vec::new();
+    for (m, store) in [("a", &a), ("b", &b)] {
+        for (n, files) in [(0, &p_files), (1, &q_files)] {
+            let into = tmp.path().join(format!("out-{m}-v{n}"));
+            let spec = format!("code/model:v{n}");
+            let mut c = codever_cmd(store, &["checkout", &spec, "--into"]);
+            c.arg(&into);
+            cmds.push(c);
+            checks.push(Some((into, files)));
+        }
+        cmds.push(codever_cmd(store, &["fsck", "--strict"]));
+        checks.push(None);
+    }
+    for (f, check) in run_all_within(cmds, Duration::from_secs(120))
+        .iter()
+        .zip(checks)
+    {
+        if f.code() != Some(0) {
+            let stdout = String::from_utf8_lossy(&f.stdout);
+            let head: Vec<&str> = stdout.lines().take(3).collect();
+            problems.push(format!("{} {}", f.describe(), head.join(" | ")));
+        } else if let Some((into, files)) = check
+            && read_tree(&into) != sorted(files)
+        {
+            problems.push(format!("{} wrote other bytes than were committed", f.what));
+        }
+    }
+    (!problems.is_empty()).then(|| format!("trial {trial}:\n{}", problems.join("\n")))
+}

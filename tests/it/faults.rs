@@ -1,0 +1,290 @@
+//! Everyday faults (issue 15's smaller breaks): a full output device, a crash between the two
+//! markers of a commit, the umask, a file rewritten while it is committed.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::common::{
+    code_files, codever, codever_cmd, run_all_within, run_ok, run_within, write, write_files,
+};
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A store with artifact code/ppo v0 (committed by run r1) and v1 (run r2).
+fn base() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    codever().arg("init").arg(tmp.path()).assert().success();
+    let store = tmp.path().join(".codever");
+    let src = tmp.path().join("src");
+    for (run, lr) in [("r1", "1"), ("r2", "2")] {
+        write(&src, "ppo.py", format!("lr = {lr}\n").as_bytes());
+        run_ok(
+            &store,
+            &[
+                "commit",
+                "ppo",
+                "--type",
+                "code",
+                src.to_str().unwrap(),
+                "--run",
+                run,
+            ],
+        );
+    }
+    (tmp, store)
+}
+
+#[test]
+fn output_to_a_full_device_is_an_error() {
+    let (_tmp, store) = base();
+    let mut problems = Vec::new();
+    for args in [
+        &["cat", "ppo:v0", "ppo.py"][..],
+        &["show", "ppo:v1"],
+        &["diff", "ppo:v0", "ppo:v1"],
+        &["versions", "ppo"],
+    ] {
+        let out = codever_cmd(&store, args)
+            .stdout(fs::File::create("/dev/full").unwrap())
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        if out.status.code() != Some(2) || out.stderr.is_empty() {
+            problems.push(format!(
+                "{args:?} > /dev/full: {}, stderr {:?}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+/// The commit record of run `run` (the marker in runs/<run>/ that is also in refs/).
+fn commit_marker(store: &Path, run: &str) -> String {
+    let refs = store.join("refs/code/ppo");
+    fs::read_dir(store.join("runs").join(run))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|name| refs.join(name).exists())
+        .unwrap()
+}
+
+#[test]
+fn a_commit_marked_for_its_artifact_but_not_its_run_fails_strict_fsck() {
+    // What a crash between the artifact's marker and the run's marker leaves.
+    let (_tmp, store) = base();
+    let record = commit_marker(&store, "r2");
+    fs::remove_file(store.join("runs/r2").join(&record)).unwrap();
+    let f = run_within(codever_cmd(&store, &["fsck", "--strict"]), DEADLINE);
+    assert_eq!(
+        f.code(),
+        Some(1),
+        "{}\n{}",
+        f.describe(),
+        String::from_utf8_lossy(&f.stdout)
+    );
+}
+
+#[test]
+fn a_commit_marked_for_its_run_but_not_its_artifact_fails_strict_fsck() {
+    let (_tmp, store) = base();
+    let record = commit_marker(&store, "r2");
+    fs::remove_file(store.join("refs/code/ppo").join(&record)).unwrap();
+    let f = run_within(codever_cmd(&store, &["fsck", "--strict"]), DEADLINE);
+    assert_eq!(
+        f.code(),
+        Some(1),
+        "{}\n{}",
+        f.describe(),
+        String::from_utf8_lossy(&f.stdout)
+    );
+}
+
+/// Every file and directory below `root` whose permission bits miss `want` (or, for `deny`,
+/// have any of them), as "path mode" lines.
+fn modes_not_matching(root: &Path, want: u32, deny: u32) -> Vec<String> {
+    let mut bad = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let m = fs::symlink_metadata(&p).unwrap();
+        let mode = m.permissions().mode() & 0o777;
+        // Directories need x where files need r; compare the read bits of both.
+        if mode & want != want || mode & deny != 0 {
+            bad.push(format!("{} {mode:o}", p.display()));
+        }
+        if m.is_dir() {
+            for e in fs::read_dir(&p).unwrap() {
+                let e = e.unwrap();
+                if e.file_name() != "local" {
+                    stack.push(e.path());
+                }
+            }
+        }
+    }
+    bad.sort();
+    bad
+}
+
+/// Makes a store (loose objects, a pack, markers) with `umask` and returns the store.
+fn store_made_with_umask(tmp: &Path, umask: &str) -> PathBuf {
+    let small = tmp.join("small");
+    write(&small, "ppo.py", b"lr = 1\n");
+    let big = tmp.join("big");
+    write_files(&big, &code_files(5, 20, 0));
+    let sh = |args: &[&str]| {
+        let mut c = std::process::Command::new("sh");
+        c.env_remove("CODEVER_DIR")
+            .env_remove("CODEVER_RUN_ID")
+            .arg("-c")
+            .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+            .arg(assert_cmd::cargo::cargo_bin!("codever"))
+            .args(args);
+        let f = run_within(c, DEADLINE);
+        assert_eq!(f.code(), Some(0), "{}", f.describe());
+    };
+    let project = tmp.join("project");
+    sh(&["init", project.to_str().unwrap()]);
+    let store = project.join(".codever");
+    let s = store.to_str().unwrap();
+    sh(&[
+        "--store",
+        s,
+        "commit",
+        "ppo",
+        "--type",
+        "code",
+        small.to_str().unwrap(),
+        "--run",
+        "r1",
+    ]);
+    sh(&[
+        "--store",
+        s,
+        "commit",
+        "big",
+        "--type",
+        "code",
+        big.to_str().unwrap(),
+        "--run",
+        "r1",
+    ]);
+    assert!(
+        fs::read_dir(store.join("packs")).unwrap().count() > 0,
+        "the big commit is expected to write a pack"
+    );
+    store
+}
+
+#[test]
+fn store_files_honour_a_umask_of_022_so_a_team_can_read_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store_made_with_umask(tmp.path(), "022");
+    let bad = modes_not_matching(&store, 0o044, 0o022);
+    assert!(
+        bad.is_empty(),
+        "not readable by group and others (or writable by them) under umask 022:\n{}",
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn store_files_honour_a_umask_of_077_so_nobody_else_can_read_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store_made_with_umask(tmp.path(), "077");
+    let bad = modes_not_matching(&store, 0o400, 0o077);
+    assert!(
+        bad.is_empty(),
+        "accessible to group or others under umask 077:\n{}",
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn a_file_rewritten_while_it_is_committed_is_never_stored_torn() {
+    // Two contents of one size; a writer rewrites the file in place, alternating, in small
+    // pieces, for as long as the commits run. Each commit must store one of the two exactly,
+    // or fail naming the file.
+    let tmp = tempfile::tempdir().unwrap();
+    codever().arg("init").arg(tmp.path()).assert().success();
+    let store = tmp.path().join(".codever");
+    let size = 4 << 20;
+    let a: Vec<u8> = (0..size).map(|i| b"abcdefghij\n"[i % 11]).collect();
+    let b: Vec<u8> = (0..size).map(|i| b"ABCDEFGHIJ\n"[i % 11]).collect();
+    let src = tmp.path().join("src");
+    write(&src, "weights.py", &a);
+    let path = src.join("weights.py");
+
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let results = std::thread::scope(|s| {
+        s.spawn(|| {
+            use std::io::{Seek, SeekFrom, Write};
+            let mut f = fs::OpenOptions::new().write(true).open(&path).unwrap();
+            let mut n = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let content = if n.is_multiple_of(2) { &b } else { &a };
+                f.seek(SeekFrom::Start(0)).unwrap();
+                for chunk in content.chunks(64 << 10) {
+                    f.write_all(chunk).unwrap();
+                }
+                n += 1;
+            }
+        });
+        let mut results = Vec::new();
+        for i in 0..8 {
+            let run = format!("r{i}");
+            let f = run_within(
+                codever_cmd(
+                    &store,
+                    &[
+                        "--json",
+                        "commit",
+                        "weights",
+                        "--type",
+                        "code",
+                        src.to_str().unwrap(),
+                        "--run",
+                        &run,
+                    ],
+                ),
+                Duration::from_secs(60),
+            );
+            results.push(f);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        results
+    });
+
+    let mut problems = Vec::new();
+    let mut versions = Vec::new();
+    for f in &results {
+        match f.code() {
+            Some(0) => {
+                let out: serde_json::Value = serde_json::from_slice(&f.stdout).unwrap();
+                versions.push(format!("weights@{}", out["id"].as_str().unwrap()));
+            }
+            Some(2) if String::from_utf8_lossy(&f.stderr).contains("weights.py") => {}
+            _ => problems.push(f.describe()),
+        }
+    }
+    let cats: Vec<_> = versions
+        .iter()
+        .map(|v| codever_cmd(&store, &["cat", v, "weights.py"]))
+        .collect();
+    for (v, f) in versions.iter().zip(run_all_within(cats, DEADLINE)) {
+        if f.code() != Some(0) {
+            problems.push(f.describe());
+        } else if f.stdout != a && f.stdout != b {
+            let prefix = |c: &[u8]| f.stdout.iter().zip(c).take_while(|(x, y)| x == y).count();
+            problems.push(format!(
+                "{v} stored a torn file of {} bytes: the first {} come from one content, later \
+                 ones from the other",
+                f.stdout.len(),
+                prefix(&a).max(prefix(&b))
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}

@@ -1,0 +1,603 @@
+//! Hostile store files (a store is synced from machines that may be broken or hostile): special
+//! files in place of objects, decompression bombs, trees built to exhaust the stack or to lie,
+//! and stray files in the marker directories. No command may hang, crash, exhaust memory or
+//! serve wrong bytes; fsck must report each of them.
+//!
+//! Commands run with a deadline and, where memory is at stake, under `ulimit -v 1 GiB`: a hang is
+//! reported as such, an allocation that runs away as a signal.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use codever::object::{CommitRecord, FileMeta, Kind, Node, RunRecord, Tree, TreeEntry};
+use codever::{Md5, ObjectId, Store, wandb_digest};
+
+use crate::common::{
+    Finished, codever, codever_cmd, codever_limited, copy_missing, json, read_tree, run_all_within,
+    run_ok, write,
+};
+
+const DEADLINE: Duration = Duration::from_secs(10);
+
+const PPO: &[u8] = b"print('hello')\n";
+const MODELS: &[u8] = b"hidden = 64\n";
+
+/// A store with artifact code/ppo v0 = {ppo.py, models.py}, committed by run r1.
+fn base() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    codever().arg("init").arg(tmp.path()).assert().success();
+    let store = tmp.path().join(".codever");
+    let src = tmp.path().join("src");
+    write(&src, "ppo.py", PPO);
+    write(&src, "models.py", MODELS);
+    run_ok(
+        &store,
+        &[
+            "commit",
+            "ppo",
+            "--type",
+            "code",
+            src.to_str().unwrap(),
+            "--run",
+            "r1",
+        ],
+    );
+    (tmp, store)
+}
+
+fn object_file(store: &Path, id: &ObjectId) -> PathBuf {
+    let hex = id.to_hex();
+    store.join("objects").join(&hex[..2]).join(&hex[2..])
+}
+
+fn blob_id(content: &[u8]) -> ObjectId {
+    ObjectId::compute(Kind::Blob, content)
+}
+
+/// The commit record marked for run `run`.
+fn commit_record_of(store: &Path, run: &str) -> ObjectId {
+    let s = Store::open(store).unwrap();
+    fs::read_dir(store.join("runs").join(run))
+        .unwrap()
+        .map(|e| ObjectId::from_hex(&e.unwrap().file_name().into_string().unwrap()).unwrap())
+        .find(|id| s.object_header(id).unwrap().kind == Kind::Commit)
+        .unwrap()
+}
+
+fn stdout(f: &Finished) -> String {
+    String::from_utf8_lossy(&f.stdout).into_owned()
+}
+
+/// Problems if `f` did not end by itself with one of `codes`.
+fn expect_code(f: &Finished, codes: &[i32], problems: &mut Vec<String>) {
+    if !f.code().is_some_and(|c| codes.contains(&c)) {
+        problems.push(format!(
+            "expected exit {codes:?}: {} | stdout: {}",
+            f.describe(),
+            stdout(f).lines().take(3).collect::<Vec<_>>().join(" | ")
+        ));
+    }
+}
+
+fn assert_no_problems(problems: Vec<String>) {
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forging versions with the library, as a hostile machine could.
+
+/// A file entry whose blob holds `content`.
+fn file(store: &Store, name: &str, content: &[u8]) -> TreeEntry {
+    let (id, _) = store.write_object(Kind::Blob, content).unwrap();
+    TreeEntry {
+        name: name.into(),
+        node: Node::File(FileMeta {
+            id,
+            size: content.len() as u64,
+            md5: Md5::of(content),
+            executable: false,
+        }),
+    }
+}
+
+fn dir(name: &str, tree: ObjectId) -> TreeEntry {
+    TreeEntry {
+        name: name.into(),
+        node: Node::Dir(tree),
+    }
+}
+
+fn tree(store: &Store, entries: Vec<TreeEntry>) -> ObjectId {
+    store.write_structured(&Tree { entries }).unwrap().0
+}
+
+/// Makes `root` a version of code/`name` committed by run `run`, with the markers a real commit
+/// writes (refs/<type>/<name>/<record>, runs/<run>/<record>, runs/<run>/<run record>). `files`
+/// are the (path, meta) the tree claims, for the record's digest and counts.
+fn forge_version(
+    store: &Store,
+    name: &str,
+    run: &str,
+    root: ObjectId,
+    files: &[(&str, FileMeta)],
+    order: i64,
+) -> ObjectId {
+    let time_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64
+        + order;
+    let record = CommitRecord {
+        artifact_type: "code".into(),
+        name: name.into(),
+        tree: root,
+        digest: wandb_digest(files.iter().map(|(p, m)| (*p, m.md5))),
+        files: files.len() as u64,
+        bytes: files
+            .iter()
+            .fold(0u64, |a, (_, m)| a.saturating_add(m.size)),
+        run: run.into(),
+        time_ns,
+        host: "forger".into(),
+        message: String::new(),
+        description: String::new(),
+        metadata: String::new(),
+        sources: Vec::new(),
+        include: Vec::new(),
+        exclude: Vec::new(),
+    };
+    let run_record = RunRecord {
+        id: run.into(),
+        time_ns,
+        host: "forger".into(),
+        user: "forger".into(),
+        cwd: "/".into(),
+        git_commit: None,
+        git_dirty: None,
+        project: String::new(),
+        config: String::new(),
+        notes: String::new(),
+        tags: Vec::new(),
+    };
+    let (record_id, _) = store.write_structured(&record).unwrap();
+    let (run_id, _) = store.write_structured(&run_record).unwrap();
+    let refs = store.root().join("refs/code").join(name);
+    let runs = store.root().join("runs").join(run);
+    fs::create_dir_all(&refs).unwrap();
+    fs::create_dir_all(&runs).unwrap();
+    fs::write(refs.join(record_id.to_hex()), b"").unwrap();
+    fs::write(runs.join(record_id.to_hex()), b"").unwrap();
+    fs::write(runs.join(run_id.to_hex()), b"").unwrap();
+    record_id
+}
+
+fn meta(e: &TreeEntry) -> FileMeta {
+    match e.node {
+        Node::File(m) => m,
+        Node::Dir(_) => unreachable!(),
+    }
+}
+
+/// The forging above makes versions every command accepts when the tree is sound; without this
+/// control the tests below could pass or fail for the wrong reason.
+#[test]
+fn a_forged_sound_version_is_accepted_by_every_command() {
+    let (tmp, root) = base();
+    let store = Store::open(&root).unwrap();
+    let a = file(&store, "a.py", b"a = 1\n");
+    let b = file(&store, "b.py", b"b = 2\n");
+    let sub = tree(&store, vec![b.clone()]);
+    let top = tree(&store, vec![a.clone(), dir("sub", sub)]);
+    forge_version(
+        &store,
+        "forged",
+        "f1",
+        top,
+        &[("a.py", meta(&a)), ("sub/b.py", meta(&b))],
+        0,
+    );
+    let f = json(&root, &["fsck", "--strict"]);
+    assert_eq!(f["ok"], true, "{f}");
+    assert_eq!(run_ok(&root, &["cat", "forged:v0", "sub/b.py"]), "b = 2\n");
+    let into = tmp.path().join("out");
+    run_ok(
+        &root,
+        &["checkout", "forged:v0", "--into", into.to_str().unwrap()],
+    );
+    assert_eq!(
+        read_tree(&into),
+        [
+            ("a.py".to_string(), b"a = 1\n".to_vec()),
+            ("sub/b.py".to_string(), b"b = 2\n".to_vec())
+        ]
+    );
+    let shown = json(&root, &["show", "forged:v0"]);
+    assert_eq!(shown["files"].as_array().unwrap().len(), 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Special files in place of object files.
+
+/// Replaces the blob of ppo.py (store 1) and the commit record (store 2) with a special file
+/// made by `make`; cat, checkout, versions and fsck must end quickly with an error. Returns how
+/// each command ended.
+fn special_object_files(make: fn(&Path)) -> Vec<Finished> {
+    let (tmp, one) = base();
+    let two = tmp.path().join("two");
+    fs::create_dir_all(&two).unwrap();
+    copy_missing(&one, &two);
+    let blob = object_file(&one, &blob_id(PPO));
+    fs::remove_file(&blob).unwrap();
+    make(&blob);
+    let record = object_file(&two, &commit_record_of(&two, "r1"));
+    fs::remove_file(&record).unwrap();
+    make(&record);
+
+    let into = tmp.path().join("out");
+    let mut checkout = codever_limited(&one, &["checkout", "ppo", "--into"]);
+    checkout.arg(&into);
+    let done = run_all_within(
+        vec![
+            codever_limited(&one, &["cat", "ppo", "ppo.py"]),
+            checkout,
+            codever_limited(&one, &["fsck"]),
+            codever_limited(&two, &["versions", "ppo"]),
+            codever_limited(&two, &["cat", "ppo", "models.py"]),
+            codever_limited(&two, &["fsck"]),
+        ],
+        DEADLINE,
+    );
+    let mut problems = Vec::new();
+    expect_code(&done[0], &[2], &mut problems);
+    if !done[0].stdout.is_empty() {
+        problems.push("cat printed bytes of a special file".into());
+    }
+    expect_code(&done[1], &[2], &mut problems);
+    expect_code(&done[2], &[1], &mut problems);
+    // versions may list the artifact as incomplete (exit 0 with a warning) or refuse (exit 2).
+    expect_code(&done[3], &[0, 2], &mut problems);
+    if done[3].code() == Some(0)
+        && done[3].stderr.is_empty()
+        && !stdout(&done[3]).contains("INCOMPLETE")
+    {
+        problems.push("versions said nothing about the unreadable record".into());
+    }
+    expect_code(&done[4], &[2], &mut problems);
+    expect_code(&done[5], &[1], &mut problems);
+    assert_no_problems(problems);
+    done
+}
+
+#[test]
+fn an_object_file_that_is_a_fifo_is_refused_without_hanging() {
+    special_object_files(|p| {
+        let ok = std::process::Command::new("mkfifo")
+            .arg(p)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mkfifo failed");
+    });
+}
+
+#[test]
+fn an_object_file_that_links_to_dev_zero_is_refused_without_reading_it() {
+    let done = special_object_files(|p| std::os::unix::fs::symlink("/dev/zero", p).unwrap());
+    // Under the 1 GiB limit, reading the link until memory runs out ends in a clean "out of
+    // memory" error, which the exit codes alone would accept: it must not be read at all.
+    let read_it: Vec<String> = done
+        .iter()
+        .filter(|f| {
+            let text = format!("{}{}", stdout(f), String::from_utf8_lossy(&f.stderr));
+            text.contains("out of memory")
+        })
+        .map(|f| f.describe())
+        .collect();
+    assert!(
+        read_it.is_empty(),
+        "/dev/zero was read until memory ran out:\n{}",
+        read_it.join("\n")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// zstd frames without a content size.
+
+/// A format-1 envelope of a blob around `frame` (magic, format 1, kind blob, encoding 0).
+fn envelope_around(frame: &[u8]) -> Vec<u8> {
+    let mut out = b"CDVO\x01\x01\x00".to_vec();
+    out.extend_from_slice(frame);
+    out
+}
+
+/// Replaces ppo.py's blob with `envelope` and checks that cat, checkout and fsck refuse it, in
+/// bounded time and memory.
+fn refuse_blob_envelope(envelope: &[u8]) {
+    let (tmp, root) = base();
+    fs::write(object_file(&root, &blob_id(PPO)), envelope).unwrap();
+    let into = tmp.path().join("out");
+    let mut checkout = codever_limited(&root, &["checkout", "ppo", "--into"]);
+    checkout.arg(&into);
+    let done = run_all_within(
+        vec![
+            codever_limited(&root, &["cat", "ppo", "ppo.py"]),
+            checkout,
+            codever_limited(&root, &["fsck"]),
+        ],
+        DEADLINE,
+    );
+    let mut problems = Vec::new();
+    expect_code(&done[0], &[2], &mut problems);
+    if !done[0].stdout.is_empty() {
+        problems.push(format!(
+            "cat printed {} bytes of a frame without a content size",
+            done[0].stdout.len()
+        ));
+    }
+    expect_code(&done[1], &[2], &mut problems);
+    expect_code(&done[2], &[1], &mut problems);
+    assert_no_problems(problems);
+}
+
+#[test]
+fn a_frame_without_a_content_size_is_refused() {
+    // The right content, streamed: the frame header does not say how large it is.
+    let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+    std::io::Write::write_all(&mut enc, PPO).unwrap();
+    let frame = enc.finish().unwrap();
+    assert_eq!(
+        zstd::zstd_safe::get_frame_content_size(&frame).unwrap(),
+        None,
+        "the streaming encoder is expected to leave the content size out"
+    );
+    refuse_blob_envelope(&envelope_around(&frame));
+}
+
+/// A valid zstd frame without a content size that decodes to `blocks` × 128 KiB of zeros: RLE
+/// blocks of 4 bytes each (zstd format: magic, a header without content size, window 128 KiB).
+fn zero_bomb(blocks: usize) -> Vec<u8> {
+    let mut f = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 7 << 3];
+    for i in 0..blocks {
+        let last = u32::from(i + 1 == blocks);
+        let header = last | (1 << 1) | ((128 * 1024) << 3);
+        f.extend_from_slice(&header.to_le_bytes()[..3]);
+        f.push(0);
+    }
+    f
+}
+
+#[test]
+fn a_decompression_bomb_without_a_content_size_is_refused_in_bounded_memory() {
+    let bomb = zero_bomb(32 * 1024); // 4 GiB of zeros in 128 KiB
+    assert_eq!(
+        zstd::zstd_safe::get_frame_content_size(&bomb).unwrap(),
+        None
+    );
+    // It is a valid frame: the first MiB decodes to zeros.
+    let mut head = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(
+            zstd::stream::read::Decoder::new(&bomb[..]).unwrap(),
+            1 << 20,
+        ),
+        &mut head,
+    )
+    .unwrap();
+    assert!(head.len() == 1 << 20 && head.iter().all(|b| *b == 0));
+    // It claims to be ppo.py (15 bytes in the tree).
+    refuse_blob_envelope(&envelope_around(&bomb));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trees that lie: too deep, unsorted, impossible sizes.
+
+/// A chain of `depth` directories `d/d/…/d/x.py` above the file; returns the root tree. The
+/// trees are written as loose files without fsync (`Store::write_structured` syncs each one,
+/// which for 10,000 trees takes longer than the whole test budget).
+fn deep_tree(store: &Store, depth: usize) -> (ObjectId, TreeEntry) {
+    use codever::object::Structured;
+    let leaf = file(store, "x.py", b"x = 1\n");
+    let mut t = tree(store, vec![leaf.clone()]);
+    for _ in 0..depth {
+        let raw = Tree {
+            entries: vec![dir("d", t)],
+        }
+        .encode();
+        t = ObjectId::compute(Kind::Tree, &raw);
+        let path = store.object_path(&t);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, codever::object::encode_envelope(Kind::Tree, &raw)).unwrap();
+    }
+    (t, leaf)
+}
+
+#[test]
+fn a_tree_nested_10000_deep_is_an_error_not_a_crash() {
+    let (tmp, root) = base();
+    let store = Store::open(&root).unwrap();
+    let a = file(&store, "a.py", b"a = 1\n");
+    let shallow = tree(&store, vec![a.clone()]);
+    forge_version(&store, "deep", "f1", shallow, &[("a.py", meta(&a))], 0);
+    let (deep, leaf) = deep_tree(&store, 10_000);
+    let path = format!("{}x.py", "d/".repeat(10_000));
+    forge_version(&store, "deep", "f2", deep, &[(&path, meta(&leaf))], 1);
+
+    let into = tmp.path().join("out");
+    let mut checkout = codever_limited(&root, &["checkout", "deep:v1", "--into"]);
+    checkout.arg(&into);
+    let done = run_all_within(
+        vec![
+            codever_limited(&root, &["diff", "deep:v0", "deep:v1"]),
+            codever_limited(&root, &["log", "deep"]),
+            checkout,
+            codever_limited(&root, &["show", "deep:v1"]),
+            codever_limited(&root, &["fsck"]),
+            codever_limited(&root, &["versions", "deep"]),
+        ],
+        Duration::from_secs(60),
+    );
+    let mut problems = Vec::new();
+    for f in &done[..4] {
+        expect_code(f, &[1, 2], &mut problems);
+        if f.code().is_some_and(|c| c != 0) && f.stderr.is_empty() {
+            problems.push(format!("{}: no message", f.what));
+        }
+    }
+    expect_code(&done[4], &[1], &mut problems);
+    // A listing: it may show the version or refuse, but must not crash.
+    expect_code(&done[5], &[0, 2], &mut problems);
+    assert_no_problems(problems);
+}
+
+#[test]
+fn a_tree_deeper_than_256_fails_fsck() {
+    let (tmp, root) = base();
+    let store = Store::open(&root).unwrap();
+    let (deep, leaf) = deep_tree(&store, 300);
+    let path = format!("{}x.py", "d/".repeat(300));
+    forge_version(&store, "deep", "f1", deep, &[(&path, meta(&leaf))], 0);
+    let into = tmp.path().join("out");
+    let mut checkout = codever_cmd(&root, &["checkout", "deep:v0", "--into"]);
+    checkout.arg(&into);
+    let done = run_all_within(vec![codever_cmd(&root, &["fsck"]), checkout], DEADLINE);
+    let mut problems = Vec::new();
+    expect_code(&done[0], &[1], &mut problems);
+    expect_code(&done[1], &[2], &mut problems);
+    assert_no_problems(problems);
+}
+
+#[test]
+fn an_unsorted_tree_fails_fsck_and_is_never_served_wrong() {
+    let (tmp, root) = base();
+    let store = Store::open(&root).unwrap();
+    let a = file(&store, "a.py", b"a = 1\n");
+    let b = file(&store, "b.py", b"b = 2\n");
+    let unsorted = tree(&store, vec![b.clone(), a.clone()]);
+    forge_version(
+        &store,
+        "unsorted",
+        "f1",
+        unsorted,
+        &[("b.py", meta(&b)), ("a.py", meta(&a))],
+        0,
+    );
+    let into = tmp.path().join("out");
+    let mut checkout = codever_cmd(&root, &["checkout", "unsorted", "--into"]);
+    checkout.arg(&into);
+    let done = run_all_within(
+        vec![
+            codever_cmd(&root, &["fsck"]),
+            codever_cmd(&root, &["cat", "unsorted", "a.py"]),
+            checkout,
+        ],
+        DEADLINE,
+    );
+    let mut problems = Vec::new();
+    expect_code(&done[0], &[1], &mut problems);
+    expect_code(&done[1], &[0, 2], &mut problems);
+    if done[1].code() == Some(0) && done[1].stdout != b"a = 1\n" {
+        problems.push("cat served wrong bytes".into());
+    }
+    expect_code(&done[2], &[0, 2], &mut problems);
+    assert_no_problems(problems);
+}
+
+#[test]
+fn a_file_size_of_u64_max_fails_fsck_and_crashes_nothing() {
+    let (tmp, root) = base();
+    let store = Store::open(&root).unwrap();
+    let mut a = file(&store, "a.py", b"a = 1\n");
+    let mut b = file(&store, "b.py", b"b = 2\n");
+    for e in [&mut a, &mut b] {
+        if let Node::File(m) = &mut e.node {
+            m.size = u64::MAX;
+        }
+    }
+    let t = tree(&store, vec![a.clone(), b.clone()]);
+    forge_version(
+        &store,
+        "huge",
+        "f1",
+        t,
+        &[("a.py", meta(&a)), ("b.py", meta(&b))],
+        0,
+    );
+    let into = tmp.path().join("out");
+    let mut checkout = codever_limited(&root, &["checkout", "huge", "--into"]);
+    checkout.arg(&into);
+    let done = run_all_within(
+        vec![
+            codever_limited(&root, &["fsck"]),
+            codever_limited(&root, &["show", "huge"]),
+            codever_limited(&root, &["--json", "show", "huge"]),
+            codever_limited(&root, &["versions", "huge"]),
+            codever_limited(&root, &["list"]),
+            codever_limited(&root, &["cat", "huge", "a.py"]),
+            checkout,
+        ],
+        DEADLINE,
+    );
+    let mut problems = Vec::new();
+    expect_code(&done[0], &[1], &mut problems);
+    for f in &done[1..] {
+        expect_code(f, &[0, 2], &mut problems);
+    }
+    assert_no_problems(problems);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stray files in the marker directories.
+
+#[test]
+fn ds_store_files_and_directories_are_ignored_and_listed_as_stray() {
+    let (tmp, pristine) = base();
+    let commands: [&[&str]; 3] = [&["list"], &["runs"], &["versions", "ppo"]];
+    let expected: Vec<String> = commands.iter().map(|a| run_ok(&pristine, a)).collect();
+    let mut problems = Vec::new();
+    for (i, place) in ["refs", "refs/code", "refs/code/ppo", "runs", "runs/r1"]
+        .iter()
+        .enumerate()
+    {
+        for as_dir in [false, true] {
+            let store = tmp.path().join(format!("copy{i}-{as_dir}"));
+            fs::create_dir_all(&store).unwrap();
+            copy_missing(&pristine, &store);
+            let stray = store.join(place).join(".DS_Store");
+            if as_dir {
+                fs::create_dir(&stray).unwrap();
+            } else {
+                fs::write(&stray, b"\0\0\0\x01Bud1").unwrap();
+            }
+            let what = format!(
+                "{place}/.DS_Store as a {}",
+                if as_dir { "directory" } else { "file" }
+            );
+            let mut cmds: Vec<_> = commands.iter().map(|a| codever_cmd(&store, a)).collect();
+            cmds.push(codever_cmd(&store, &["--json", "fsck"]));
+            let done = run_all_within(cmds, DEADLINE);
+            for (f, want) in done.iter().zip(&expected) {
+                if f.code() != Some(0) {
+                    problems.push(format!("{what}: {}", f.describe()));
+                } else if stdout(f) != *want {
+                    problems.push(format!("{what}: {} printed something else", f.what));
+                }
+            }
+            let fsck = &done[3];
+            if fsck.code() != Some(0) {
+                problems.push(format!("{what}: {}", fsck.describe()));
+                continue;
+            }
+            let report: serde_json::Value = serde_json::from_slice(&fsck.stdout).unwrap();
+            let listed = report["stray"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| Path::new(p.as_str().unwrap()).starts_with(&stray));
+            if !listed || report["ok"] != true {
+                problems.push(format!("{what}: fsck reported {report}"));
+            }
+        }
+    }
+    assert_no_problems(problems);
+}
