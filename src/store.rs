@@ -301,12 +301,22 @@ impl Store {
 
     /// Reads an object and the delta depth of the encoding that served it (0 when whole).
     pub(crate) fn read_with_depth(&self, id: &ObjectId) -> Result<(Kind, Vec<u8>, u8)> {
-        self.resolve_object(
-            id,
-            MAX_DELTA_DEPTH + 1,
-            MAX_OBJECT_SIZE,
-            &mut Resolution::default(),
-        )
+        self.resolve_fresh(id, MAX_OBJECT_SIZE)
+    }
+
+    /// Resolves `id`; when that fails, looks for pack indexes written since the store was opened
+    /// and, if there are any, tries once more. A delta written by another process may need the
+    /// copy of its base that process read, in a pack this process has not loaded yet (an id can
+    /// be in several packs, so finding *some* copy of the base says nothing about newer ones).
+    fn resolve_fresh(&self, id: &ObjectId, limit: u64) -> Result<(Kind, Vec<u8>, u8)> {
+        let first = self.resolve_object(id, MAX_DELTA_DEPTH + 1, limit, &mut Resolution::default());
+        match first {
+            Err(e) if self.note_new_pack()? => {
+                drop(e);
+                self.resolve_object(id, MAX_DELTA_DEPTH + 1, limit, &mut Resolution::default())
+            }
+            r => r,
+        }
     }
 
     /// Verifies the envelope `bytes` of object `id` as stored at one particular place (fsck
@@ -314,16 +324,22 @@ impl Store {
     pub(crate) fn decode_stored(&self, id: &ObjectId, bytes: &[u8]) -> Result<(Kind, Vec<u8>)> {
         let header = parse_header(*id, bytes)?;
         let depth = header.depth();
-        let mut res = Resolution::default();
-        decode_envelope_limited(
-            *id,
-            bytes,
-            &mut |base| {
-                self.resolve_object(base, depth, MAX_OBJECT_SIZE, &mut res)
-                    .map(|(_, raw, _)| raw)
-            },
-            MAX_OBJECT_SIZE,
-        )
+        let attempt = || {
+            let mut res = Resolution::default();
+            decode_envelope_limited(
+                *id,
+                bytes,
+                &mut |base| {
+                    self.resolve_object(base, depth, MAX_OBJECT_SIZE, &mut res)
+                        .map(|(_, raw, _)| raw)
+                },
+                MAX_OBJECT_SIZE,
+            )
+        };
+        match attempt() {
+            Err(_) if self.note_new_pack()? => attempt(),
+            r => r,
+        }
     }
 
     /// Resolves `id` through any of its places, using only encodings whose delta depth is below
@@ -444,8 +460,7 @@ impl Store {
     /// claims more is refused before anything is allocated for it, and a blob of another size
     /// is corruption (the tree and the blob disagree).
     pub fn read_file_blob(&self, id: &ObjectId, size: u64) -> Result<Vec<u8>> {
-        let (kind, raw, _) =
-            self.resolve_object(id, MAX_DELTA_DEPTH + 1, size, &mut Resolution::default())?;
+        let (kind, raw, _) = self.resolve_fresh(id, size)?;
         if kind != Kind::Blob {
             return Err(Error::CorruptObject {
                 id: *id,
