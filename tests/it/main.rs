@@ -5,6 +5,7 @@ mod checkout;
 mod cli;
 mod common;
 mod concurrency;
+mod crash;
 mod diff;
 mod e2e;
 mod fsck;
