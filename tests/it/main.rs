@@ -7,6 +7,7 @@ mod common;
 mod concurrency;
 mod crash;
 mod diff;
+mod disk_full;
 mod e2e;
 mod fsck;
 mod git;
