@@ -10,6 +10,7 @@ mod diff;
 mod disk_full;
 mod e2e;
 mod fsck;
+mod fuzz_corpus;
 mod git;
 mod merge;
 mod props;
