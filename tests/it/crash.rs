@@ -230,7 +230,15 @@ impl Lab {
             let files = self.new_content(art);
             let run = format!("run-{}", self.step);
             let log = self.root.join("kill.trace");
-            let mode = self.before_marker(art, &run, k, &log);
+            let Some(mode) = self.before_marker(art, &run, k, &log) else {
+                eprintln!(
+                    "a commit creates fewer than {} markers: no kill before marker {k}",
+                    k + 1
+                );
+                // The content is on disk: commit it, so that the next step starts from a version.
+                self.commit_and_check(art, &run, files, Mode::Plain);
+                return;
+            };
             self.commit_and_check(art, &run, files, mode.clone());
             let text = fs::read_to_string(&log).unwrap_or_default();
             let made = parse_trace(&text)
@@ -523,10 +531,12 @@ impl Lab {
     }
 
     /// A kill just before the main thread creates its `k`-th marker. A dry run of the same
-    /// commit on a copy of the store, traced, gives the main thread's calls; the kill is put on
-    /// the last call before that marker exists (the creating call itself when it can be) whose
-    /// per-thread number no other thread reaches, since strace counts calls per thread.
-    fn before_marker(&self, art: usize, run: &str, k: usize, log: &Path) -> Mode {
+    /// commit on a copy of the store, traced, gives the main thread's calls. The kill goes on a
+    /// call between marker k-1 and marker k whose number (strace counts calls per thread and
+    /// syscall) no other thread reaches, the one with the fewest calls of its syscall before it,
+    /// so that the real run, whose earlier calls may differ a little, still stops there.
+    /// `None` when the dry run made fewer than `k + 1` markers.
+    fn before_marker(&self, art: usize, run: &str, k: usize, log: &Path) -> Option<Mode> {
         let scratch = tempfile::tempdir().unwrap();
         let copy = scratch.path().join(".codever");
         copy_all(&self.store, &copy);
@@ -559,19 +569,16 @@ impl Lab {
             let n = totals.entry((c.pid, c.name)).or_default();
             *n += 1;
             if c.pid == main {
-                seq.push(Call { ..*c });
+                seq.push(*c);
                 numbers.push(*n);
             }
         }
         let markers: Vec<usize> = (0..seq.len())
             .filter(|&i| creates_marker(&copy, &seq[i]))
             .collect();
-        assert!(
-            markers.len() > k,
-            "a dry run of the commit created {} markers, fewer than {}",
-            markers.len(),
-            k + 1
-        );
+        if markers.len() <= k {
+            return None;
+        }
         // Of the calls between marker k-1 and marker k that no other thread makes as often, the
         // one with the smallest number: the fewer calls before it, the less a real run drifts.
         let from = if k == 0 { 0 } else { markers[k - 1] + 1 };
@@ -586,11 +593,11 @@ impl Lab {
         let Some(i) = best else {
             panic!("no call of the main thread before marker {k} can be singled out");
         };
-        Mode::Inject {
+        Some(Mode::Inject {
             syscall: seq[i].name.to_string(),
             n: numbers[i],
             log: Some(log.to_path_buf()),
-        }
+        })
     }
 
     /// Commits `art` plainly under strace, counting calls per syscall: (the main thread's count,
