@@ -417,6 +417,14 @@ impl Error {
             }
             Error::ChangedWhileReading { .. } => "run the command again once the file stops changing".into(),
             Error::AlreadyExists { .. } => "use the existing store; nothing was changed".into(),
+            Error::Io { source, .. }
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+                ) =>
+            {
+                "free some space on that disk, then run the command again".into()
+            }
             _ => return None,
         })
     }
