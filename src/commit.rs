@@ -281,16 +281,30 @@ impl Store {
         }
         self.sync_dirs(&new_dirs.into_iter().collect::<BTreeSet<_>>())?;
 
+        // The run's markers first, the artifact's last: the artifact's marker is the commit
+        // point. A crash before it leaves a record only the run marks, which every view ignores
+        // (fsck lists it as interrupted); after it, the commit is complete everywhere.
         let run_dir = self.run_dir(&run.id);
+        let artifact_dir = self.artifact_dir(&key.artifact_type, &key.name);
+        let new_dirs = [
+            (!run_dir.exists()).then(|| self.root().join("runs")),
+            (!artifact_dir.exists()).then(|| self.root().join("refs").join(&key.artifact_type)),
+            (!artifact_dir.exists()).then(|| self.root().join("refs")),
+        ];
         if let Some(rid) = run_record {
             self.add_marker(&run_dir, &rid)?;
         }
-        let artifact_dir = self.artifact_dir(&key.artifact_type, &key.name);
-        self.add_marker(&artifact_dir, &record_id)?;
         self.add_marker(&run_dir, &record_id)?;
+        self.add_marker(&artifact_dir, &record_id)?;
         for id in alias_ids {
             self.add_marker(&artifact_dir, &id)?;
         }
+        // A commit reported done must survive a power loss: flush the marker directories (and
+        // the directories that received new ones).
+        let mut marker_dirs: BTreeSet<PathBuf> = new_dirs.into_iter().flatten().collect();
+        marker_dirs.insert(run_dir);
+        marker_dirs.insert(artifact_dir);
+        self.sync_dirs(&marker_dirs)?;
         drop(lock);
 
         let history = self.history_with(key, known)?;

@@ -117,8 +117,14 @@ pub struct FsckReport {
     pub corrupt: Vec<Corruption>,
     /// Referenced objects that are not (yet) present.
     pub missing: Vec<Missing>,
-    /// Commit records marked on one side only (after a repair: those it could not fix).
+    /// Commit records marked for their artifact but not their run (after a repair: those it
+    /// could not fix). A commit marks its run first, so no crash leaves this state.
     pub unlinked: Vec<Unlinked>,
+    /// Commit records marked for their run but not (yet) their artifact: a commit interrupted
+    /// before its last marker (the artifact's, which is what makes a commit visible), or a copy
+    /// that has brought `runs/` before `refs/`. Invisible everywhere, so nothing disagrees;
+    /// listed, never a failure, and left alone by repair.
+    pub interrupted: Vec<Unlinked>,
     /// Files that are not part of the format (ignored by every command).
     pub stray: Vec<PathBuf>,
     /// What a repair did (empty without [`FsckOptions::repair`]).
@@ -300,7 +306,7 @@ impl Store {
                 .map(|(id, offset, len)| {
                     let r = usize::try_from(*offset)
                         .ok()
-                        .and_then(|o| bytes.get(o..o + *len as usize))
+                        .and_then(|o| bytes.get(o..o.checked_add(*len as usize)?))
                         .ok_or_else(|| Error::CorruptObject {
                             id: *id,
                             reason: "index points outside the pack".into(),
@@ -561,7 +567,8 @@ impl Checker<'_> {
         Ok(())
     }
 
-    /// Every commit record marked for its artifact must be marked for its run, and the reverse.
+    /// Every commit record marked for its artifact must be marked for its run; one marked for
+    /// its run only is an interrupted (invisible) commit.
     fn check_links(&mut self) {
         let root = self.store.root();
         for (id, m) in &self.in_refs {
@@ -575,7 +582,7 @@ impl Checker<'_> {
         }
         for (id, m) in &self.in_runs {
             if !self.in_refs.contains_key(id) {
-                self.report.unlinked.push(Unlinked {
+                self.report.interrupted.push(Unlinked {
                     record: *id,
                     marker: m.marker.clone(),
                     missing_marker: root

@@ -837,6 +837,7 @@ fn run(cli: Cli) -> Result<u8> {
                     "corrupt": r.corrupt.iter().map(|c| json!({"path": c.path, "reason": c.reason})).collect::<Vec<_>>(),
                     "missing": r.missing.iter().map(|m| json!({"id": m.id.to_hex(), "needed_by": m.needed_by})).collect::<Vec<_>>(),
                     "unlinked": r.unlinked.iter().map(|u| json!({"record": u.record.to_hex(), "marker": u.marker, "missing_marker": u.missing_marker})).collect::<Vec<_>>(),
+                    "interrupted": r.interrupted.iter().map(|u| json!({"record": u.record.to_hex(), "marker": u.marker, "missing_marker": u.missing_marker})).collect::<Vec<_>>(),
                     "stray": r.stray,
                     "repaired": r.repaired.iter().map(|p| json!({"action": p.action.as_str(), "path": p.path})).collect::<Vec<_>>(),
                     "ok": !failed,
@@ -855,6 +856,13 @@ fn run(cli: Cli) -> Result<u8> {
                 for u in &r.unlinked {
                     s.push_str(&format!(
                         "unlinked: {} has no marker {}\n",
+                        u.marker.display(),
+                        u.missing_marker.display()
+                    ));
+                }
+                for u in &r.interrupted {
+                    s.push_str(&format!(
+                        "interrupted commit (invisible): {} has no marker {}\n",
                         u.marker.display(),
                         u.missing_marker.display()
                     ));

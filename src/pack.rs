@@ -201,16 +201,31 @@ pub(crate) fn parse_index(bytes: &[u8], pack_id: &ObjectId) -> Result<Vec<(Objec
 }
 
 /// Reads the bytes of one object from a pack file, through an already open handle if given.
+/// An index entry that points past the end of its pack is reported as a truncated pack before
+/// anything is allocated for it (an index is untrusted input: it could claim 4 GiB).
 pub(crate) fn read_at(path: &Path, open: Option<&File>, loc: Location) -> std::io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; loc.len as usize];
+    let fits = |f: &File| -> std::io::Result<()> {
+        let len = f.metadata()?.len();
+        match loc.offset.checked_add(u64::from(loc.len)) {
+            Some(end) if end <= len => Ok(()),
+            _ => Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the index points past the end of the pack",
+            )),
+        }
+    };
     #[cfg(unix)]
     if let Some(f) = open {
         use std::os::unix::fs::FileExt;
+        fits(f)?;
+        let mut buf = vec![0u8; loc.len as usize];
         f.read_exact_at(&mut buf, loc.offset)?;
         return Ok(buf);
     }
     let _ = open;
     let mut f = crate::store::open_regular(path)?;
+    fits(&f)?;
+    let mut buf = vec![0u8; loc.len as usize];
     f.seek(SeekFrom::Start(loc.offset))?;
     f.read_exact(&mut buf)?;
     Ok(buf)
@@ -263,7 +278,8 @@ impl<'a> PackWriter<'a> {
     fn start_file(&mut self) -> Result<()> {
         let mut f = self.store.new_temp("pack")?;
         let header = [&PACK_MAGIC[..], &[VERSION]].concat();
-        f.write_all(&header)
+        f.as_file_mut()
+            .write_all(&header)
             .map_err(|e| Error::io("cannot write", f.path().to_path_buf(), e))?;
         self.hasher.update(&header);
         self.offset = header.len() as u64;
@@ -282,8 +298,9 @@ impl<'a> PackWriter<'a> {
             path: PathBuf::from(format!("object {id} larger than 4 GiB")),
         })?;
         let path = f.path().to_path_buf();
-        f.write_all(&len.to_le_bytes())
-            .and_then(|()| f.write_all(bytes))
+        f.as_file_mut()
+            .write_all(&len.to_le_bytes())
+            .and_then(|()| f.as_file_mut().write_all(bytes))
             .map_err(|e| Error::io("cannot write", path, e))?;
         self.hasher.update(&len.to_le_bytes());
         self.hasher.update(bytes);

@@ -289,6 +289,15 @@ impl Store {
             let Ok(key) = ArtifactKey::new(&c.artifact_type, &c.name) else {
                 continue;
             };
+            // Not marked for its artifact (yet): an interrupted commit, or `refs/` not synced
+            // yet. The artifact's marker is the commit point, so the run does not list it.
+            if !self
+                .artifact_dir(&key.artifact_type, &key.name)
+                .join(rid.to_hex())
+                .is_file()
+            {
+                continue;
+            }
             if !cache.contains_key(&key) {
                 let h = self.history(&key)?;
                 cache.insert(key.clone(), h);

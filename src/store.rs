@@ -406,7 +406,7 @@ impl Store {
                 *id,
                 &bytes,
                 &mut |base| {
-                    self.resolve_object(base, depth, limit, res)
+                    self.resolve_object(base, depth, MAX_OBJECT_SIZE, res)
                         .map(|(_, raw, _)| raw)
                 },
                 limit,
@@ -688,7 +688,8 @@ impl Store {
     /// can read it.
     pub(crate) fn temp_file(&self, prefix: &str, bytes: &[u8]) -> Result<tempfile::NamedTempFile> {
         let mut tmp = self.new_temp(prefix)?;
-        tmp.write_all(bytes)
+        tmp.as_file_mut()
+            .write_all(bytes)
             .and_then(|()| tmp.as_file().sync_all())
             .map_err(|e| Error::io("cannot write", tmp.path().to_path_buf(), e))?;
         Ok(tmp)
@@ -1422,5 +1423,28 @@ mod tests {
             .read_file_blob(&id, 999)
             .unwrap_err();
         assert!(e.to_string().contains("claims 1000 bytes"), "{e}");
+    }
+
+    #[test]
+    fn a_small_file_stored_against_a_larger_base_reads_at_its_own_size() {
+        use crate::object::encode_delta;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let base = code(1, 200);
+        let small = base[..base.len() / 2].to_vec();
+        let (bid, _) = store.write_object(Kind::Blob, &base).unwrap();
+        let sid = ObjectId::compute(Kind::Blob, &small);
+        store
+            .create_atomic(
+                &store.object_path(&sid),
+                &encode_delta(Kind::Blob, &small, bid, &base, 0),
+            )
+            .unwrap();
+        // The tree's size bounds this blob's frame, not its base's.
+        let fresh = Store::open(store.root()).unwrap();
+        assert_eq!(
+            fresh.read_file_blob(&sid, small.len() as u64).unwrap(),
+            small
+        );
     }
 }

@@ -369,39 +369,41 @@ fn a_commit_its_run_does_not_list_is_unlinked_until_repaired() {
 }
 
 #[test]
-fn a_commit_its_artifact_does_not_list_is_unlinked_until_repaired() {
+fn a_commit_only_its_run_marks_is_an_interrupted_invisible_commit() {
+    // What a crash just before the artifact's marker (the commit point) leaves.
     let (_tmp, store) = setup();
     let record = commit_record(&store);
     let refs_marker = store.join("refs/t/ppo").join(&record);
     let runs_marker = store.join("runs/r1").join(&record);
     fs::remove_file(&refs_marker).unwrap();
 
-    let (code, report) = run_json(&store, &["fsck"]);
-    assert_eq!(code, 1);
+    let (code, report) = run_json(&store, &["fsck", "--strict"]);
+    assert_eq!(code, 0);
+    assert_eq!(report["unlinked"], json!([]));
     assert_eq!(
-        report["unlinked"],
+        report["interrupted"],
         json!([{"record": record, "marker": runs_marker, "missing_marker": refs_marker}])
     );
-    // The artifact's directory is left empty: listed, never fatal.
-    assert_eq!(report["stray"], json!([store.join("refs/t/ppo")]));
+    // Invisible everywhere: the run lists no commit, the artifact has no version.
+    assert_eq!(
+        json(&store, &["runs", "show", "r1"])["artifacts"],
+        json!([])
+    );
+    assert_eq!(json(&store, &["list"]), json!([]));
 
+    // Repair leaves it alone (it never completed; a sync may still bring the marker).
     let (code, text, _) = run(&store, &["fsck", "--repair"]);
     assert_eq!(code, 0);
     assert_eq!(
         text,
         format!(
-            "checked 5 object(s), 2 marker(s)\nrepaired: added marker {}\nok\n",
-            refs_marker.display()
+            "checked 5 object(s), 2 marker(s)\ninterrupted commit (invisible): {} has no marker {}\nstray file (ignored): {}\nok\n",
+            runs_marker.display(),
+            refs_marker.display(),
+            store.join("refs/t/ppo").display()
         )
     );
-    assert_eq!(
-        json(&store, &["versions", "t/ppo"])[0]["runs"],
-        json!(["r1"])
-    );
-    let (code, report) = run_json(&store, &["fsck", "--strict"]);
-    assert_eq!(code, 0);
-    assert_eq!(report["stray"], json!([]));
-    assert_eq!(report["markers"], 3);
+    assert!(!refs_marker.exists());
 }
 
 #[test]
