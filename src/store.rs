@@ -1196,6 +1196,18 @@ mod tests {
             .collect()
     }
 
+    /// Stores `raw` as a loose delta against `base` (whose own depth is `base_depth`), whatever
+    /// is already stored; returns its id.
+    fn put_delta(store: &Store, raw: &[u8], base: &[u8], base_depth: u8) -> ObjectId {
+        let id = ObjectId::compute(Kind::Blob, raw);
+        let bid = ObjectId::compute(Kind::Blob, base);
+        let bytes = crate::object::encode_delta(Kind::Blob, raw, bid, base, base_depth);
+        store
+            .create_atomic(&store.object_path(&id), &bytes)
+            .unwrap();
+        id
+    }
+
     /// Writes `objects` (id, envelope) as one pack, as a commit would.
     fn pack_of(store: &Store, objects: Vec<(ObjectId, Vec<u8>)>) {
         let mut w = pack::PackWriter::new(store);
@@ -1260,41 +1272,19 @@ mod tests {
 
     #[test]
     fn a_forged_cycle_of_deltas_is_corruption_not_a_hang() {
-        use crate::object::encode_delta;
         let dir = tempfile::tempdir().unwrap();
         let store = Store::init(dir.path()).unwrap();
         let (x, y) = (code(1, 50), code(2, 50));
-        let (xid, yid) = (
-            ObjectId::compute(Kind::Blob, &x),
-            ObjectId::compute(Kind::Blob, &y),
-        );
         // Each claims depth 1 against the other: no chain ends at a whole object.
-        store
-            .create_atomic(
-                &store.object_path(&xid),
-                &encode_delta(Kind::Blob, &x, yid, &y, 0),
-            )
-            .unwrap();
-        store
-            .create_atomic(
-                &store.object_path(&yid),
-                &encode_delta(Kind::Blob, &y, xid, &x, 0),
-            )
-            .unwrap();
+        let xid = put_delta(&store, &x, &y, 0);
+        put_delta(&store, &y, &x, 0);
         let e = store.read_blob(&xid).unwrap_err();
         assert!(
             matches!(&e, Error::CorruptObject { reason, .. } if reason.contains("not shallower")),
             "{e}"
         );
         // Deeper forgeries: a loop of depth claims 2 → 1 → 2 is refused the same way.
-        let z = code(3, 50);
-        let zid = ObjectId::compute(Kind::Blob, &z);
-        store
-            .create_atomic(
-                &store.object_path(&zid),
-                &encode_delta(Kind::Blob, &z, xid, &x, 1),
-            )
-            .unwrap();
+        let zid = put_delta(&store, &code(3, 50), &x, 1);
         assert!(matches!(
             store.read_blob(&zid),
             Err(Error::CorruptObject { .. })
@@ -1427,19 +1417,12 @@ mod tests {
 
     #[test]
     fn a_small_file_stored_against_a_larger_base_reads_at_its_own_size() {
-        use crate::object::encode_delta;
         let dir = tempfile::tempdir().unwrap();
         let store = Store::init(dir.path()).unwrap();
         let base = code(1, 200);
         let small = base[..base.len() / 2].to_vec();
-        let (bid, _) = store.write_object(Kind::Blob, &base).unwrap();
-        let sid = ObjectId::compute(Kind::Blob, &small);
-        store
-            .create_atomic(
-                &store.object_path(&sid),
-                &encode_delta(Kind::Blob, &small, bid, &base, 0),
-            )
-            .unwrap();
+        store.write_object(Kind::Blob, &base).unwrap();
+        let sid = put_delta(&store, &small, &base, 0);
         // The tree's size bounds this blob's frame, not its base's.
         let fresh = Store::open(store.root()).unwrap();
         assert_eq!(
