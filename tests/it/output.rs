@@ -79,7 +79,8 @@ fn a_full_device_is_an_error_for_every_command() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert_eq!(
             String::from_utf8_lossy(&out.stderr),
-            "error: cannot write to standard output: No space left on device (os error 28)\n",
+            "error: cannot write to standard output: No space left on device (os error 28)\n\
+             hint: free some space on that disk, then run the command again\n",
             "{args:?}"
         );
     }
@@ -92,7 +93,8 @@ fn a_full_device_is_an_error_for_every_command() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "error: cannot write to standard output: No space left on device (os error 28)\n"
+        "error: cannot write to standard output: No space left on device (os error 28)\n\
+         hint: free some space on that disk, then run the command again\n"
     );
 }
 
