@@ -754,7 +754,9 @@ impl Store {
                 path: u.missing_marker,
             });
         }
-        let tmp = self.root().join("local/tmp");
+        // Only inside the store's own directories: never through a link out of it.
+        let tmp = crate::store::own_dir(self.root(), "local/tmp")
+            .unwrap_or_else(|| self.root().join("local/tmp/(not a directory)"));
         let mut temps = list_dir(&tmp)?;
         temps.sort();
         for name in temps {
@@ -772,7 +774,8 @@ impl Store {
         let packs = self.root().join("packs");
         let mut kept = Vec::new();
         for path in std::mem::take(&mut report.stray) {
-            let indexless = path.parent() == Some(packs.as_path())
+            let indexless = crate::store::own_dir(self.root(), "packs").is_some()
+                && path.parent() == Some(packs.as_path())
                 && path.extension().is_some_and(|e| e == "pack")
                 && !path.with_extension("idx").exists();
             if indexless

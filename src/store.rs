@@ -139,7 +139,9 @@ impl Store {
         // store (a teammate's, a mounted snapshot) cannot have it made: reads do not need it, and
         // a write reports the failure where it happens.
         let tmp = root.join("local/tmp");
-        if fs::create_dir_all(&tmp).is_ok() {
+        if fs::create_dir_all(&tmp).is_ok()
+            && let Some(tmp) = own_dir(root, "local/tmp")
+        {
             remove_stale_temp_files(&tmp);
         }
         let store = Store::new(root);
@@ -1033,6 +1035,20 @@ pub(crate) fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
         ));
     }
     Ok(out)
+}
+
+/// `root/rel` when every directory from `root` down to it is a real directory, not a symbolic
+/// link. A store copied from elsewhere is untrusted: anything that deletes (leftover temp files,
+/// packs without an index) must never follow a link out of the store.
+pub(crate) fn own_dir(root: &Path, rel: &str) -> Option<PathBuf> {
+    let mut p = root.to_path_buf();
+    for part in rel.split('/') {
+        p.push(part);
+        if !fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) {
+            return None;
+        }
+    }
+    Some(p)
 }
 
 /// How old a temp file must be before it is taken for the leftover of an interrupted write.

@@ -601,3 +601,38 @@ fn ds_store_files_and_directories_are_ignored_and_listed_as_stray() {
     }
     assert_no_problems(problems);
 }
+
+#[test]
+fn links_inside_the_store_never_let_a_command_delete_outside_it() {
+    // Clean-ups (old temp files on open, packs without an index on repair) run on a store that
+    // may come from elsewhere with `local/` and links in it.
+    let (tmp, store) = base();
+    let victim = tmp.path().join("victim");
+    fs::create_dir_all(&victim).unwrap();
+    let two_days_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 86400);
+    for name in ["thesis.tex", "old.pack"] {
+        let p = victim.join(name);
+        fs::write(&p, b"precious\n").unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(two_days_ago)
+            .unwrap();
+    }
+    fs::remove_dir_all(store.join("local/tmp")).unwrap();
+    std::os::unix::fs::symlink(&victim, store.join("local/tmp")).unwrap();
+    for args in [&["list"][..], &["fsck", "--repair"]] {
+        let f = crate::common::run_within(codever_cmd(&store, args), DEADLINE);
+        assert_eq!(f.code(), Some(0), "{}", f.describe());
+    }
+    // packs/ itself a link to a folder holding an old, index-less pack.
+    let packs = store.join("packs");
+    let kept = tmp.path().join("packs-kept");
+    fs::rename(&packs, &kept).unwrap();
+    std::os::unix::fs::symlink(&victim, &packs).unwrap();
+    let f = crate::common::run_within(codever_cmd(&store, &["fsck", "--repair"]), DEADLINE);
+    assert!(f.code().is_some(), "{}", f.describe());
+    assert_eq!(fs::read(victim.join("thesis.tex")).unwrap(), b"precious\n");
+    assert_eq!(fs::read(victim.join("old.pack")).unwrap(), b"precious\n");
+}

@@ -344,3 +344,71 @@ fn set_mtime(path: &Path, t: std::time::SystemTime) {
         .set_modified(t)
         .unwrap();
 }
+
+#[test]
+fn files_that_shrink_or_grow_between_versions_read_back_from_their_deltas() {
+    // A delta's base is the previous version of the file: larger or smaller than the file itself.
+    let tmp = tempfile::tempdir().unwrap();
+    codever().arg("init").arg(tmp.path()).assert().success();
+    let store = tmp.path().join(".codever");
+    let src = tmp.path().join("src");
+    let lines = |n: usize| -> String { (1..=n).map(|i| format!("x_{i} = {i}\n")).collect() };
+    // 20 files (a pack) and one more commit of 1 file (loose), each shrinking, then growing.
+    let sizes = [1000, 900, 950, 10];
+    for (round, n) in sizes.iter().enumerate() {
+        for f in 0..20 {
+            write(&src, &format!("m{f}.py"), lines(n + f).as_bytes());
+        }
+        let c = json(
+            &store,
+            &[
+                "commit",
+                "lib",
+                "--type",
+                "code",
+                src.to_str().unwrap(),
+                "--run",
+                &format!("r{round}"),
+            ],
+        );
+        assert_eq!(c["version"], round);
+        write(&tmp.path().join("one"), "a.py", lines(*n).as_bytes());
+        json(
+            &store,
+            &[
+                "commit",
+                "a",
+                "--type",
+                "code",
+                tmp.path().join("one/a.py").to_str().unwrap(),
+                "--run",
+                &format!("r{round}"),
+            ],
+        );
+    }
+    for (v, n) in sizes.iter().enumerate() {
+        assert_eq!(
+            run_ok(&store, &["cat", &format!("a:v{v}"), "a.py"]),
+            lines(*n)
+        );
+        assert_eq!(
+            run_ok(&store, &["cat", &format!("lib:v{v}"), "m7.py"]),
+            lines(n + 7)
+        );
+        let out = tmp.path().join(format!("co{v}"));
+        run_ok(
+            &store,
+            &[
+                "checkout",
+                &format!("lib:v{v}"),
+                "--into",
+                out.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(
+            fs::read_to_string(out.join("m19.py")).unwrap(),
+            lines(n + 19)
+        );
+    }
+    assert_eq!(json(&store, &["fsck", "--strict"])["ok"], true);
+}
