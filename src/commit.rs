@@ -244,6 +244,7 @@ impl Store {
         let staging = Staging::new(self, Some(key.clone()), Some(stat))
             .with_progress(opts.progress.clone(), snapshot.len());
         let files = snapshot.stage(Some(&staging))?;
+        check_entries(&files)?;
         let tree = write_trees(&staging, &files)?;
         let mut new_dirs = staging.finish()?;
         let digest = wandb_digest(files.iter().map(|(p, f)| (p.as_str(), f.md5)));
@@ -367,5 +368,60 @@ impl Store {
 fn push_parent(store: &Store, id: &ObjectId, dirs: &mut Vec<PathBuf>) {
     if let Some(p) = store.object_path(id).parent() {
         dirs.push(p.to_path_buf());
+    }
+}
+
+/// Refuses a snapshot that expands to more entries (files and directories) than readers accept
+/// ([`crate::tree::MAX_ENTRIES`]), before anything makes it visible.
+fn check_entries(files: &[crate::snapshot::ManifestEntry]) -> Result<()> {
+    let mut dirs = std::collections::HashSet::new();
+    for (path, _) in files {
+        let mut p = path.as_str();
+        while let Some((parent, _)) = p.rsplit_once('/') {
+            if !dirs.insert(parent) {
+                break;
+            }
+            p = parent;
+        }
+    }
+    let entries = (files.len() + dirs.len()) as u64;
+    if entries > crate::tree::MAX_ENTRIES {
+        return Err(crate::error::Error::TooManyEntries {
+            entries,
+            limit: crate::tree::MAX_ENTRIES,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::FileMeta;
+
+    fn entry(path: String) -> crate::snapshot::ManifestEntry {
+        let meta = FileMeta {
+            id: ObjectId::compute(Kind::Blob, b""),
+            size: 0,
+            md5: Md5::of(b""),
+            executable: false,
+        };
+        (path, meta)
+    }
+
+    #[test]
+    fn snapshots_are_counted_with_their_directories_against_the_limit() {
+        let n = crate::tree::MAX_ENTRIES as usize;
+        // n - 2 files in one directory: n - 1 entries with it, accepted.
+        let ok: Vec<_> = (0..n - 2).map(|i| entry(format!("d/f{i}"))).collect();
+        assert!(check_entries(&ok).is_ok());
+        // One more file and one more directory: n + 1 entries, refused.
+        let mut over = ok;
+        over.push(entry("e/g".into()));
+        let e = check_entries(&over).unwrap_err();
+        assert!(
+            matches!(e, crate::error::Error::TooManyEntries { entries, .. } if entries == crate::tree::MAX_ENTRIES + 1),
+            "{e}"
+        );
     }
 }

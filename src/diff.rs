@@ -323,13 +323,29 @@ fn walk(
     new: Option<ObjectId>,
     out: &mut Vec<(Option<Side>, Option<Side>)>,
 ) -> Result<()> {
+    let entries = std::cell::Cell::new(0u64);
+    let seen: std::cell::RefCell<std::collections::HashMap<ObjectId, Tree>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
     let load = |id: Option<ObjectId>, depth: usize| -> Result<Vec<TreeEntry>> {
         let Some(id) = id else { return Ok(Vec::new()) };
         if depth > crate::tree::MAX_TREE_DEPTH {
             return Err(crate::tree::too_deep(id));
         }
-        let tree = objects.tree(&id)?;
+        let cached = seen.borrow().get(&id).cloned();
+        let tree = match cached {
+            Some(t) => t,
+            None => {
+                let t = objects.tree(&id)?;
+                seen.borrow_mut().insert(id, t.clone());
+                t
+            }
+        };
         validate_tree(id, &tree, depth)?;
+        // Bounded however often a forged tree names the same subtree (see MAX_ENTRIES).
+        entries.set(entries.get() + tree.entries.len() as u64);
+        if entries.get() > 2 * crate::tree::MAX_ENTRIES {
+            return Err(crate::tree::too_many_entries(id));
+        }
         Ok(tree.entries)
     };
     if old == new {

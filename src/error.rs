@@ -85,6 +85,14 @@ pub enum Error {
         /// How many times it was read.
         tries: u32,
     },
+    /// A snapshot larger than one version may hold.
+    #[error("{entries} files and directories are more than the {limit} one version may hold")]
+    TooManyEntries {
+        /// Files and directories in the snapshot.
+        entries: u64,
+        /// The limit (`tree::MAX_ENTRIES`).
+        limit: u64,
+    },
     /// Two sources map to the same display path.
     #[error("two sources map to the display path {path:?}: {first} and {second}")]
     DuplicatePath {
@@ -348,6 +356,10 @@ impl Error {
             }
             Error::SourceNotFound { .. } => {
                 "check the path; use PATH=DISPLAY to store a file under another name".into()
+            }
+            Error::TooManyEntries { .. } => {
+                "commit a narrower folder, or exclude generated files with include/exclude globs"
+                    .into()
             }
             Error::SourceChanged { .. } => {
                 "commit again once the file is no longer being written (a file is stored only as \

@@ -162,6 +162,8 @@ impl Store {
             trees_done: HashSet::new(),
             subtrees: HashMap::new(),
             heights: HashMap::new(),
+            expands: HashMap::new(),
+            entry_counts: HashMap::new(),
             missing_seen,
             in_refs: HashMap::new(),
             in_runs: HashMap::new(),
@@ -402,6 +404,11 @@ struct Checker<'a> {
     subtrees: HashMap<ObjectId, Vec<ObjectId>>,
     /// Levels of trees below each tree checked (0 for a tree without subtrees).
     heights: HashMap<ObjectId, usize>,
+    /// Entries (files and directories) each tree checked expands to, counting shared subtrees
+    /// once per path (saturating).
+    expands: HashMap<ObjectId, u64>,
+    /// Entries of each tree checked.
+    entry_counts: HashMap<ObjectId, u64>,
     missing_seen: HashSet<ObjectId>,
     /// Commit records marked under `refs/`, by id.
     in_refs: HashMap<ObjectId, Marked>,
@@ -633,6 +640,13 @@ impl Checker<'_> {
                             .unwrap_or(0)
                     });
                     self.heights.insert(id, height);
+                    let below: u64 = self.subtrees.get(&id).map_or(0, |subs| {
+                        subs.iter()
+                            .map(|s| self.expands.get(s).copied().unwrap_or(0))
+                            .fold(0u64, u64::saturating_add)
+                    });
+                    let own = self.entry_counts.get(&id).copied().unwrap_or(0);
+                    self.expands.insert(id, below.saturating_add(own));
                     continue;
                 }
                 Step::Enter(id, needed_by) => (id, needed_by),
@@ -674,7 +688,18 @@ impl Checker<'_> {
                     Node::File(f) => self.check_file(&path, &e.name, &f, &by),
                 }
             }
+            self.entry_counts.insert(id, tree.entries.len() as u64);
             self.subtrees.insert(id, subs);
+        }
+        if self
+            .expands
+            .get(&root)
+            .is_some_and(|n| *n > crate::tree::MAX_ENTRIES)
+        {
+            self.corrupt(
+                self.store.object_path(&root),
+                reason_of(crate::tree::too_many_entries(root)),
+            );
         }
         if self.heights.get(&root).is_some_and(|h| *h > MAX_TREE_DEPTH) {
             // Name the first tree past the limit along a deepest path, as readers do.

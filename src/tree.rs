@@ -81,6 +81,23 @@ fn build_node(node: DirNode, put: &mut dyn FnMut(&Tree) -> Result<ObjectId>) -> 
 /// most `MAX_TREE_DEPTH + 1` components. Bounds every traversal whatever a store holds.
 pub const MAX_TREE_DEPTH: usize = 256;
 
+/// Most entries (files and directories) one version may expand to. Trees are shared by id, so a
+/// forged tree of a few objects can name the same subtree four times at each of twenty levels:
+/// 4^20 paths. Every reader that expands a version stops here instead of hanging; commit refuses
+/// larger snapshots, and fsck reports trees that expand past it.
+pub const MAX_ENTRIES: u64 = 1_000_000;
+
+/// The error for tree `id` that expands to more than [`MAX_ENTRIES`] entries.
+pub(crate) fn too_many_entries(id: ObjectId) -> Error {
+    Error::CorruptObject {
+        id,
+        reason: format!(
+            "the version expands to more than {MAX_ENTRIES} files and directories (a tree that \
+             names the same subtree many times?)"
+        ),
+    }
+}
+
 /// Largest file size a tree may claim (64 GiB, the largest object a frame may declare).
 pub const MAX_FILE_SIZE: u64 = crate::object::MAX_OBJECT_SIZE;
 
@@ -153,13 +170,29 @@ pub(crate) fn check_path_depth(path: &str) -> Result<()> {
 pub fn flatten(store: &Store, root: &ObjectId) -> Result<Vec<ManifestEntry>> {
     let mut out = Vec::new();
     let mut stack = vec![(String::new(), *root, 0usize)];
+    let mut entries = 0u64;
+    let mut seen: std::collections::HashMap<ObjectId, std::rc::Rc<Tree>> =
+        std::collections::HashMap::new();
     while let Some((prefix, id, depth)) = stack.pop() {
         if depth > MAX_TREE_DEPTH {
             return Err(too_deep(id));
         }
-        let tree: Tree = store.read_structured(&id)?;
+        // Each distinct tree is read and checked once, however often it is named.
+        let tree = match seen.get(&id) {
+            Some(t) => std::rc::Rc::clone(t),
+            None => {
+                let t: Tree = store.read_structured(&id)?;
+                let t = std::rc::Rc::new(t);
+                seen.insert(id, std::rc::Rc::clone(&t));
+                t
+            }
+        };
         validate_tree(id, &tree, depth)?;
-        for e in tree.entries {
+        entries += tree.entries.len() as u64;
+        if entries > MAX_ENTRIES {
+            return Err(too_many_entries(*root));
+        }
+        for e in tree.entries.iter().cloned() {
             let path = if prefix.is_empty() {
                 e.name
             } else {

@@ -636,3 +636,49 @@ fn links_inside_the_store_never_let_a_command_delete_outside_it() {
     assert_eq!(fs::read(victim.join("thesis.tex")).unwrap(), b"precious\n");
     assert_eq!(fs::read(victim.join("old.pack")).unwrap(), b"precious\n");
 }
+
+#[test]
+fn a_tree_naming_one_subtree_many_times_is_refused_not_expanded() {
+    // 20 levels, each naming the level below four times: 21 objects, 4^20 paths.
+    let (tmp, root) = base();
+    let store = Store::open(&root).unwrap();
+    let leaf = file(&store, "x.py", b"x = 1\n");
+    let mut t = tree(&store, vec![leaf.clone()]);
+    for _ in 0..20 {
+        t = tree(&store, ["a", "b", "c", "d"].map(|n| dir(n, t)).to_vec());
+    }
+    forge_version(&store, "bomb", "f1", t, &[("a/x.py", meta(&leaf))], 0);
+    let into = tmp.path().join("out");
+    let mut checkout = codever_limited(&root, &["checkout", "bomb", "--into"]);
+    checkout.arg(&into);
+    let done = run_all_within(
+        vec![
+            codever_limited(&root, &["show", "bomb"]),
+            codever_limited(&root, &["cat", "bomb", "a/x.py"]),
+            checkout,
+            codever_limited(&root, &["diff", "ppo", "bomb"]),
+            codever_limited(&root, &["log", "bomb"]),
+            codever_limited(&root, &["fsck"]),
+            codever_limited(&root, &["versions", "bomb"]),
+        ],
+        DEADLINE,
+    );
+    let mut problems = Vec::new();
+    // A listing needs no expansion: it must answer.
+    expect_code(&done[6], &[0], &mut problems);
+    for f in &done[..5] {
+        expect_code(f, &[2], &mut problems);
+        if !String::from_utf8_lossy(&f.stderr).contains("expands to more than 1000000") {
+            problems.push(format!(
+                "{}: {}",
+                f.what,
+                String::from_utf8_lossy(&f.stderr)
+            ));
+        }
+    }
+    expect_code(&done[5], &[1], &mut problems);
+    if !stdout(&done[5]).contains("expands to more than 1000000") {
+        problems.push(format!("fsck: {}", stdout(&done[5])));
+    }
+    assert_no_problems(problems);
+}
