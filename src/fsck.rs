@@ -13,6 +13,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::id::{Md5, ObjectId};
 use crate::names::{validate_alias, validate_name};
+use crate::object::MAX_OBJECT_SIZE;
 use crate::object::{
     AliasRecord, CommitRecord, FileMeta, Kind, Node, RunRecord, Structured, Tree, UseRecord,
 };
@@ -217,11 +218,7 @@ impl Store {
                     return (id, path, r);
                 }
                 // This copy itself, not whichever copy a read would pick.
-                let r = crate::store::read_regular(&path, u64::MAX)
-                    .map_err(|e| Error::CorruptObject {
-                        id,
-                        reason: format!("cannot read the object file: {e}"),
-                    })
+                let r = crate::store::read_object_file(&id, &path, MAX_OBJECT_SIZE)
                     .and_then(|bytes| self.decode_stored(&id, &bytes))
                     .map(|(k, raw)| Sound::of(k, &raw));
                 (id, path, r)
@@ -284,8 +281,10 @@ impl Store {
                 }
             };
             let pack_path = dir.join(format!("{stem}.pack"));
-            let bytes = match crate::store::read_regular(&pack_path, u64::MAX) {
-                Ok(b) => b,
+            // The pack is hashed as a stream and its objects read one by one: a forged sparse
+            // pack of many gigabytes costs time, never that much memory.
+            let file = match crate::store::open_regular(&pack_path) {
+                Ok(f) => f,
                 // Not yet synced: objects only it holds count as missing where referenced.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => {
@@ -297,7 +296,9 @@ impl Store {
                 }
             };
             report.objects += entries.len();
-            if blake3::hash(&bytes).as_bytes() != pack_id.as_bytes() {
+            let mut hasher = blake3::Hasher::new();
+            let hashed = std::io::copy(&mut &file, &mut hasher);
+            if hashed.is_err() || hasher.finalize().as_bytes() != pack_id.as_bytes() {
                 report.corrupt.push(Corruption {
                     path: pack_path.clone(),
                     reason: "pack content does not hash to its name".into(),
@@ -306,14 +307,17 @@ impl Store {
             let results: Vec<(ObjectId, Result<Sound>)> = entries
                 .par_iter()
                 .map(|(id, offset, len)| {
-                    let r = usize::try_from(*offset)
-                        .ok()
-                        .and_then(|o| bytes.get(o..o.checked_add(*len as usize)?))
-                        .ok_or_else(|| Error::CorruptObject {
+                    let loc = pack::Location {
+                        pack: 0,
+                        offset: *offset,
+                        len: *len,
+                    };
+                    let r = pack::read_at(&pack_path, Some(&file), loc, MAX_OBJECT_SIZE)
+                        .map_err(|e| Error::CorruptObject {
                             id: *id,
-                            reason: "index points outside the pack".into(),
+                            reason: format!("index entry: {e}"),
                         })
-                        .and_then(|obj| self.decode_stored(id, obj))
+                        .and_then(|obj| self.decode_stored(id, &obj))
                         .map(|(k, raw)| Sound::of(k, &raw));
                     (*id, r)
                 })

@@ -465,6 +465,19 @@ fn seal(mut out: Vec<u8>) -> Vec<u8> {
     out
 }
 
+/// The most stored bytes an object whose envelope starts with `head` (at least its first 6
+/// bytes) can take when its raw content is at most `limit` bytes (and within its kind's limit):
+/// zstd never expands data by more than about 1/256 plus a block header, and the envelope adds
+/// at most 56 bytes. A store file larger than that is refused before it is read into memory (a
+/// sparse 10 GiB "record" must not cost 10 GiB).
+pub(crate) fn stored_bound(head: &[u8], limit: u64) -> u64 {
+    let cap = match head.get(5).and_then(|b| Kind::from_byte(*b)) {
+        Some(k) => limit.min(k.max_size()),
+        None => limit,
+    };
+    cap.saturating_add(cap / 128).saturating_add(4096)
+}
+
 /// The header of a whole-stored object of `kind` (what precedes its frame).
 pub(crate) fn envelope_header(kind: Kind) -> [u8; HEADER_LEN] {
     [

@@ -15,7 +15,9 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
+#[cfg(not(unix))]
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -26,8 +28,9 @@ const PACK_MAGIC: &[u8; 4] = b"CDVP";
 const IDX_MAGIC: &[u8; 4] = b"CDVX";
 const VERSION: u8 = 1;
 const IDX_ENTRY: usize = 32 + 8 + 4;
-/// Largest index file read (100 million objects).
-pub(crate) const MAX_INDEX_FILE: u64 = 100_000_000 * IDX_ENTRY as u64;
+/// Largest index file read: 4 million objects (176 MB), far above any real commit (the first
+/// snapshot of Django is 6,627 objects), so that a forged sparse index cannot exhaust memory.
+pub(crate) const MAX_INDEX_FILE: u64 = 41 + 32 + 4_000_000 * IDX_ENTRY as u64;
 /// A commit with fewer new objects than this writes them loose.
 pub const PACK_MIN_OBJECTS: usize = 16;
 
@@ -201,34 +204,65 @@ pub(crate) fn parse_index(bytes: &[u8], pack_id: &ObjectId) -> Result<Vec<(Objec
 }
 
 /// Reads the bytes of one object from a pack file, through an already open handle if given.
-/// An index entry that points past the end of its pack is reported as a truncated pack before
-/// anything is allocated for it (an index is untrusted input: it could claim 4 GiB).
-pub(crate) fn read_at(path: &Path, open: Option<&File>, loc: Location) -> std::io::Result<Vec<u8>> {
-    let fits = |f: &File| -> std::io::Result<()> {
-        let len = f.metadata()?.len();
-        match loc.offset.checked_add(u64::from(loc.len)) {
-            Some(end) if end <= len => Ok(()),
-            _ => Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "the index points past the end of the pack",
-            )),
+/// An index entry that points past the end of its pack is reported as a truncated pack, and one
+/// longer than an object of its kind within `limit` can be stored in is refused, before anything
+/// is allocated for it (an index is untrusted input: it could claim 4 GiB).
+pub(crate) fn read_at(
+    path: &Path,
+    open: Option<&File>,
+    loc: Location,
+    limit: u64,
+) -> std::io::Result<Vec<u8>> {
+    let owned;
+    let f = match open {
+        Some(f) => f,
+        None => {
+            owned = crate::store::open_regular(path)?;
+            &owned
         }
     };
-    #[cfg(unix)]
-    if let Some(f) = open {
-        use std::os::unix::fs::FileExt;
-        fits(f)?;
-        let mut buf = vec![0u8; loc.len as usize];
-        f.read_exact_at(&mut buf, loc.offset)?;
-        return Ok(buf);
+    let len = f.metadata()?.len();
+    if loc
+        .offset
+        .checked_add(u64::from(loc.len))
+        .is_none_or(|end| end > len)
+    {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "the index points past the end of the pack",
+        ));
     }
-    let _ = open;
-    let mut f = crate::store::open_regular(path)?;
-    fits(&f)?;
+    let mut head = [0u8; crate::object::HEADER_LEN];
+    let n = head.len().min(loc.len as usize);
+    read_exact_at(f, &mut head[..n], loc.offset)?;
+    let bound = crate::object::stored_bound(&head[..n], limit);
+    if u64::from(loc.len) > bound {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "an entry of {} bytes, more than such an object can be stored in ({bound})",
+                loc.len
+            ),
+        ));
+    }
     let mut buf = vec![0u8; loc.len as usize];
-    f.seek(SeekFrom::Start(loc.offset))?;
-    f.read_exact(&mut buf)?;
+    read_exact_at(f, &mut buf, loc.offset)?;
     Ok(buf)
+}
+
+/// Reads exactly `buf.len()` bytes at `offset`.
+fn read_exact_at(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        f.read_exact_at(buf, offset)
+    }
+    #[cfg(not(unix))]
+    {
+        let mut f = f;
+        f.seek(SeekFrom::Start(offset))?;
+        f.read_exact(buf)
+    }
 }
 
 /// Collects the new objects of one commit; see the module docs.

@@ -169,7 +169,7 @@ impl Store {
     }
 
     /// Reads from a pack through a handle kept open for the life of this `Store`.
-    fn read_packed(&self, path: &Path, loc: Location) -> io::Result<Vec<u8>> {
+    fn read_packed(&self, path: &Path, loc: Location, limit: u64) -> io::Result<Vec<u8>> {
         let idx = self.packs.read().unwrap_or_else(|e| e.into_inner());
         let handle = idx.packs.get(loc.pack).map(|p| &p.file).and_then(|cell| {
             if cell.get().is_none()
@@ -179,7 +179,7 @@ impl Store {
             }
             cell.get()
         });
-        pack::read_at(path, handle, loc)
+        pack::read_at(path, handle, loc, limit)
     }
 
     /// Every place object `id` is stored: its loose file first, then each pack that indexes it
@@ -220,11 +220,11 @@ impl Store {
     }
 
     /// The stored bytes (an envelope) of `id` at one place.
-    fn place_bytes(&self, id: &ObjectId, place: &Place) -> Result<Vec<u8>> {
+    fn place_bytes(&self, id: &ObjectId, place: &Place, limit: u64) -> Result<Vec<u8>> {
         match place {
-            Place::Loose(path) => read_object_file(id, path),
+            Place::Loose(path) => read_object_file(id, path, limit),
             Place::Packed(_, _, false) => Err(Error::MissingObject { id: *id }),
-            Place::Packed(pack, loc, true) => match self.read_packed(pack, *loc) {
+            Place::Packed(pack, loc, true) => match self.read_packed(pack, *loc, limit) {
                 Ok(b) => Ok(b),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     Err(Error::MissingObject { id: *id })
@@ -235,7 +235,7 @@ impl Store {
                 }),
                 Err(e) if is_refused(&e) => Err(Error::CorruptObject {
                     id: *id,
-                    reason: format!("pack {} is not a regular file", pack.display()),
+                    reason: format!("in pack {}: {e}", pack.display()),
                 }),
                 Err(e) => Err(Error::io("cannot read", pack.clone(), e)),
             },
@@ -286,7 +286,7 @@ impl Store {
         let mut last = Error::MissingObject { id: *id };
         for place in self.places(id)? {
             match self
-                .place_bytes(id, &place)
+                .place_bytes(id, &place, MAX_OBJECT_SIZE)
                 .and_then(|b| parse_header(*id, &b))
             {
                 Ok(h) => return Ok(h),
@@ -376,7 +376,7 @@ impl Store {
         let mut candidates: Vec<(Header, Vec<u8>)> = Vec::new();
         for place in self.places(id)? {
             match self
-                .place_bytes(id, &place)
+                .place_bytes(id, &place, limit)
                 .and_then(|b| parse_header(*id, &b).map(|h| (h, b)))
             {
                 Ok((h, b)) if h.depth() < below => candidates.push((h, b)),
@@ -585,6 +585,13 @@ impl Store {
             return None;
         }
         let size = zstd::zstd_safe::get_frame_content_size(&head[HEADER_LEN..]).ok()??;
+        let len = f.metadata().ok()?.len();
+        if len > crate::object::stored_bound(&head, size) {
+            return Some(Err(Error::CorruptObject {
+                id: *id,
+                reason: format!("{len} bytes, more than {size} bytes of content can be stored in"),
+            }));
+        }
         if size < LARGE_FILE {
             return None;
         }
@@ -972,14 +979,40 @@ fn persist_new(tmp: tempfile::NamedTempFile, path: &Path) -> Result<bool> {
 /// Largest loose object file read (the largest object plus its envelope).
 const MAX_OBJECT_FILE: u64 = MAX_OBJECT_SIZE + (1 << 20);
 
-/// Reads a loose object file, refusing anything that is not a regular file.
-fn read_object_file(id: &ObjectId, path: &Path) -> Result<Vec<u8>> {
-    match read_regular(path, MAX_OBJECT_FILE) {
+/// Reads a loose object file, refusing anything that is not a regular file, and anything larger
+/// than an object of its kind within `limit` can be stored in (checked before reading).
+pub(crate) fn read_object_file(id: &ObjectId, path: &Path, limit: u64) -> Result<Vec<u8>> {
+    let read = || -> io::Result<Vec<u8>> {
+        use std::io::Read;
+        let mut f = open_regular(path)?;
+        let len = f.metadata()?.len();
+        let mut head = [0u8; crate::object::HEADER_LEN];
+        let n = f.read(&mut head)?;
+        let bound = crate::object::stored_bound(&head[..n], limit).min(MAX_OBJECT_FILE);
+        if len > bound {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{len} bytes, more than such an object can be stored in ({bound})"),
+            ));
+        }
+        let mut out = Vec::with_capacity(len as usize);
+        out.extend_from_slice(&head[..n]);
+        f.take(bound.saturating_sub(n as u64).saturating_add(1))
+            .read_to_end(&mut out)?;
+        if out.len() as u64 > bound {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "grew while read",
+            ));
+        }
+        Ok(out)
+    };
+    match read() {
         Ok(b) => Ok(b),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::MissingObject { id: *id }),
         Err(e) if is_refused(&e) => Err(Error::CorruptObject {
             id: *id,
-            reason: format!("{} is not a regular file ({e})", path.display()),
+            reason: format!("{}: {e}", path.display()),
         }),
         Err(e) => Err(Error::io("cannot read", path, e)),
     }

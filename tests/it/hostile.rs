@@ -682,3 +682,48 @@ fn a_tree_naming_one_subtree_many_times_is_refused_not_expanded() {
     }
     assert_no_problems(problems);
 }
+
+#[test]
+fn huge_sparse_store_files_are_refused_without_being_read() {
+    let (tmp, root) = base();
+    let record = commit_record_of(&root, "r1");
+    // A commit record grown to a sparse 10 GiB, and a sparse 2 GiB pack index.
+    fs::File::options()
+        .write(true)
+        .open(object_file(&root, &record))
+        .unwrap()
+        .set_len(10 << 30)
+        .unwrap();
+    let idx = root.join("packs").join(format!("{}.idx", "ab".repeat(32)));
+    let mut head = b"CDVX\x01".to_vec();
+    head.extend_from_slice(&[0xab; 32]);
+    head.extend_from_slice(&u32::MAX.to_le_bytes());
+    fs::write(&idx, &head).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&idx)
+        .unwrap()
+        .set_len(2 << 30)
+        .unwrap();
+    let done = run_all_within(
+        vec![
+            codever_limited(&root, &["list"]),
+            codever_limited(&root, &["versions", "ppo"]),
+            codever_limited(&root, &["cat", "ppo", "ppo.py"]),
+            codever_limited(&root, &["fsck"]),
+        ],
+        DEADLINE,
+    );
+    let mut problems = Vec::new();
+    // Listings answer (marking the artifact incomplete); reading a number is refused; fsck
+    // reports the record as corrupt.
+    expect_code(&done[0], &[0], &mut problems);
+    expect_code(&done[1], &[0], &mut problems);
+    expect_code(&done[2], &[2], &mut problems);
+    expect_code(&done[3], &[1], &mut problems);
+    if !stdout(&done[3]).contains("more than such an object can be stored in") {
+        problems.push(format!("fsck: {}", stdout(&done[3])));
+    }
+    assert_no_problems(problems);
+    drop(tmp);
+}
