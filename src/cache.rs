@@ -45,15 +45,31 @@ pub(crate) fn load(store: &Store, key: &ArtifactKey) -> FxHashMap<ObjectId, Cach
         return FxHashMap::default();
     };
     match postcard::from_bytes::<Vec<(ObjectId, CachedRecord)>>(&body) {
-        Ok(v) => v.into_iter().filter(|(_, r)| belongs(r, key)).collect(),
+        // Each entry must hash to its id: a cache is never authoritative, and one copied from
+        // elsewhere (a shared folder holds `local/` too) could map a record id to other content.
+        Ok(v) => v
+            .into_iter()
+            .filter(|(id, r)| belongs(r, key) && hashes_to(r, id))
+            .collect(),
         Err(_) => FxHashMap::default(),
     }
+}
+
+/// Whether `r` is the record `id` names.
+fn hashes_to(r: &CachedRecord, id: &ObjectId) -> bool {
+    use crate::object::Structured;
+    let (kind, raw) = match r {
+        CachedRecord::Commit(c) => (crate::object::Kind::Commit, c.encode()),
+        CachedRecord::Alias(a) => (crate::object::Kind::Alias, a.encode()),
+    };
+    ObjectId::compute(kind, &raw) == *id
 }
 
 /// The body of a checksummed cache file (magic, version, body, BLAKE3 of all before it), or
 /// None if it is absent, damaged or of another version.
 pub(crate) fn read_checked(path: &Path) -> Option<Vec<u8>> {
-    let bytes = fs::read(path).ok()?;
+    // Not following links, not blocking on a FIFO, not reading a forged sparse giant.
+    let bytes = crate::store::read_regular(path, 1 << 30).ok()?;
     if bytes.len() < 5 + 32 || &bytes[..4] != MAGIC || bytes[4] != VERSION {
         return None;
     }
@@ -154,5 +170,28 @@ mod tests {
         }
         check_reads_work_without_a_cache(&store, &key);
         fs::set_permissions(&local, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[test]
+    fn a_cache_entry_that_is_not_its_record_is_ignored() {
+        let (_tmp, store, key) = store_with_history();
+        let history = store.history(&key).unwrap();
+        let (v0, v1) = (&history.versions[0], &history.versions[1]);
+        assert_eq!(load(&store, &key).len(), 33);
+        // A forged cache: v0's record id mapped to v1's record.
+        let mut forged = load(&store, &key)
+            .into_iter()
+            .collect::<Vec<(ObjectId, CachedRecord)>>();
+        let v1_record = CachedRecord::Commit(v1.first().record.clone());
+        for (id, r) in forged.iter_mut() {
+            if *id == v0.first().id {
+                *r = v1_record.clone();
+            }
+        }
+        save(&store, &key, &forged);
+        assert_eq!(load(&store, &key).len(), 32);
+        let again = store.history(&key).unwrap();
+        assert_eq!(again.versions.len(), 33);
+        assert_eq!(again.versions[0].tree, v0.tree);
     }
 }
