@@ -380,15 +380,9 @@ impl Store {
                 .and_then(|b| parse_header(*id, &b).map(|h| (h, b)))
             {
                 Ok((h, b)) if h.depth() < below => candidates.push((h, b)),
-                Ok(_) => {
-                    error = worse(
-                        error,
-                        Error::CorruptObject {
-                            id: *id,
-                            reason: "delta base is not shallower than the delta".into(),
-                        },
-                    )
-                }
+                // Too deep to serve this delta: the copy its writer used (shallower) is not here
+                // yet, which is "missing" (a sync still bringing it), as when no copy is here.
+                Ok(_) => {}
                 Err(e) => error = worse(error, e),
             }
         }
@@ -1327,17 +1321,23 @@ mod tests {
         // Each claims depth 1 against the other: no chain ends at a whole object.
         let xid = put_delta(&store, &x, &y, 0);
         put_delta(&store, &y, &x, 0);
+        // Each needs a whole (depth 0) copy of the other, which is not here: missing, reported
+        // at once (as "not yet synced": a sync could still bring it), never a hang.
         let e = store.read_blob(&xid).unwrap_err();
         assert!(
-            matches!(&e, Error::CorruptObject { reason, .. } if reason.contains("not shallower")),
+            matches!(&e, Error::MissingObject { id } if *id == ObjectId::compute(Kind::Blob, &y)),
             "{e}"
         );
-        // Deeper forgeries: a loop of depth claims 2 → 1 → 2 is refused the same way.
+        // Deeper forgeries: a loop of depth claims 2 → 1 → 2 ends the same way.
         let zid = put_delta(&store, &code(3, 50), &x, 1);
         assert!(matches!(
             store.read_blob(&zid),
-            Err(Error::CorruptObject { .. })
+            Err(Error::MissingObject { .. })
         ));
+        // fsck names what is missing and fails with --strict.
+        let report = store.fsck().unwrap();
+        assert!(!report.missing.is_empty());
+        assert!(report.failed(true));
     }
 
     #[test]
