@@ -171,3 +171,29 @@ fn missing_blobs_stop_checkout_before_any_write() {
     assert!(matches!(e, Error::MissingObject { .. }), "{e}");
     assert!(!into.join("a.py").exists());
 }
+
+#[test]
+fn a_fifo_where_a_file_must_go_differs_and_never_blocks() {
+    let (tmp, store, tree) = store_with(&[("empty.txt", b""), ("a.py", b"a = 1\n")]);
+    let into = tmp.path().join("out");
+    fs::create_dir_all(&into).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(into.join("empty.txt"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // Without --force: the FIFO differs, so nothing is written; with it, it is replaced.
+    let e = store.checkout(&tree, &into, false).unwrap_err();
+    assert!(e.to_string().contains("empty.txt"), "{e}");
+    assert!(!into.join("a.py").exists());
+    store.checkout(&tree, &into, true).unwrap();
+    assert!(
+        fs::symlink_metadata(into.join("empty.txt"))
+            .unwrap()
+            .is_file()
+    );
+    assert_eq!(fs::read(into.join("a.py")).unwrap(), b"a = 1\n");
+    // Already in place: recognised as unchanged (hashed in pieces).
+    let report = store.checkout(&tree, &into, false).unwrap();
+    assert_eq!(report.unchanged, ["a.py", "empty.txt"], "{report:?}");
+}
