@@ -33,5 +33,6 @@ measure "commit (one byte changed)" "$bin" commit weights --type model src --run
 measure "commit (unchanged)" "$bin" commit weights --type model src --run r3
 measure "checkout" "$bin" checkout weights:v0 --into out
 measure "cat > /dev/null" "$bin" cat weights:v1 weights.bin
+measure "diff v0 v1" "$bin" diff weights:v0 weights:v1
 measure "fsck" "$bin" fsck
 echo "file: ${size} MiB; store: $(du -sm .codever | cut -f1) MiB"

@@ -279,6 +279,51 @@ impl<'a> Objects<'a> {
     }
 }
 
+/// Feeds what is written to a SHA-1 (git's blob id of a streamed file).
+struct Sha1Writer(sha1::Sha1);
+
+impl std::io::Write for Sha1Writer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Objects<'_> {
+    /// git's blob id of file `meta`, read in pieces (for large files).
+    fn git_id(&self, meta: &FileMeta) -> Result<String> {
+        let mut w = Sha1Writer(sha1::Sha1::new());
+        w.0.update(format!("blob {}\0", meta.size).as_bytes());
+        match self.files.get(&meta.id) {
+            Some(Source::Bytes(b)) => return Ok(git_blob_id(b)),
+            Some(Source::Path(p)) => {
+                // The working tree: hashed as it is now, checked against the id it had.
+                let mut f = std::fs::File::open(p).map_err(|e| Error::io("cannot read", p, e))?;
+                let mut check = crate::id::BlobHasher::new(meta.size);
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    let n = std::io::Read::read(&mut f, &mut buf)
+                        .map_err(|e| Error::io("cannot read", p, e))?;
+                    if n == 0 {
+                        break;
+                    }
+                    check.update(&buf[..n]);
+                    w.0.update(&buf[..n]);
+                }
+                if check.finish().map(|(id, _)| id) != Some(meta.id) {
+                    return Err(Error::ChangedWhileReading { path: p.clone() });
+                }
+            }
+            None => self.store.write_blob_to(&meta.id, meta.size, &mut w)?,
+        }
+        Ok(crate::id::hex(&w.0.finalize()))
+    }
+}
+
 /// A file present on one side before pairing.
 type Side = (String, FileMeta);
 
@@ -477,7 +522,9 @@ fn detect_renames(
         && rest_deleted.len() * rest_added.len() <= 1_000_000
     {
         let sig = |s: &Side| -> Result<Option<Signature>> {
-            if s.1.size == 0 {
+            // Empty files are never paired; large ones only when identical (read in pieces
+            // elsewhere, never whole for a similarity score).
+            if s.1.size == 0 || s.1.size >= crate::store::LARGE_FILE {
                 return Ok(None);
             }
             Ok(Some(Signature::of(&objects.blob(&s.1.id)?)))
@@ -625,6 +672,21 @@ fn file_diff(
     // Without lines to show or count, only whether the content changed matters (as for git's
     // --name-status).
     if !fd.content_changed() || opts.names_only {
+        return Ok(fd);
+    }
+    // Large files are shown as binary, their git ids hashed in pieces: neither side is held in
+    // memory (unless a binary patch is asked for, which needs both).
+    let large = |s: &Option<Side>| {
+        s.as_ref()
+            .is_some_and(|(_, m)| m.size >= crate::store::LARGE_FILE)
+    };
+    if (large(&old) || large(&new)) && !opts.binary {
+        let git = |s: &Option<Side>| -> Result<Option<String>> {
+            s.as_ref().map(|(_, m)| objects.git_id(m)).transpose()
+        };
+        fd.old_git = git(&old)?;
+        fd.new_git = git(&new)?;
+        fd.binary = true;
         return Ok(fd);
     }
     let read = |s: &Option<Side>| -> Result<Vec<u8>> {

@@ -88,6 +88,27 @@ fn a_large_file_round_trips_and_damage_is_never_restored() {
         assert!(cat.status.success());
         assert!(cat.stdout == **want, "cat {v}");
     }
+    // Compared as binary, with git's ids hashed in pieces (the same ids `git hash-object` gives).
+    let diff = run_ok(&store, &["diff", "weights:v0", "weights:v1"]);
+    let git_id = |bytes: &[u8]| {
+        let p = tmp.path().join("for-git");
+        fs::write(&p, bytes).unwrap();
+        let out = std::process::Command::new("git")
+            .args(["hash-object"])
+            .arg(&p)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let (g0, g1) = (git_id(&big), git_id(&changed));
+    assert_eq!(
+        diff,
+        format!(
+            "diff --git a/big.bin b/big.bin\nindex {}..{} 100644\nBinary files a/big.bin and b/big.bin differ\n",
+            &g0[..7],
+            &g1[..7]
+        )
+    );
     // Unchanged: linked, nothing stored.
     let c = commit(&store, &src, "r3");
     assert_eq!(
