@@ -221,6 +221,13 @@ impl Spec {
                     .strip_prefix('v')
                     .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
                 {
+                    // One spelling per number: `v01` would silently name v1.
+                    if n.len() > 1 && n.starts_with('0') {
+                        return Err(fail(format!(
+                            "write version numbers without leading zeros (v{})",
+                            n.trim_start_matches('0').parse::<u64>().unwrap_or(0)
+                        )));
+                    }
                     Selector::Number(n.parse().map_err(|_| fail(format!("{n} is too large")))?)
                 } else {
                     validate_alias(body).map_err(|e| fail(e.to_string()))?;
@@ -548,6 +555,10 @@ mod tests {
         assert_eq!(s.name, "ppo");
         assert_eq!(s.selector, Selector::Number(3));
         assert_eq!(Spec::parse("ppo").unwrap().selector, Selector::Latest);
+        assert_eq!(Spec::parse("ppo:v0").unwrap().selector, Selector::Number(0));
+        let e = Spec::parse("ppo:v01").unwrap_err().to_string();
+        assert!(e.contains("without leading zeros (v1)"), "{e}");
+        assert!(Spec::parse("ppo:v00").is_err());
         assert_eq!(
             Spec::parse("ppo:latest").unwrap().selector,
             Selector::Latest

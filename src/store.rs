@@ -769,7 +769,9 @@ impl Store {
         let mut dir = Some(start.as_path());
         while let Some(d) = dir {
             let candidate = d.join(STORE_DIR_NAME);
-            if candidate.join(FORMAT_FILE).is_file() {
+            // A `format` of any kind makes this the store: a damaged one (a FIFO, a directory)
+            // is an error here, never a reason to write into a store further up.
+            if fs::symlink_metadata(candidate.join(FORMAT_FILE)).is_ok() {
                 return Store::open(&candidate);
             }
             dir = d.parent();

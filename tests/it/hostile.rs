@@ -727,3 +727,22 @@ fn huge_sparse_store_files_are_refused_without_being_read() {
     assert_no_problems(problems);
     drop(tmp);
 }
+
+#[test]
+fn a_damaged_format_file_is_an_error_never_a_reason_to_use_a_store_further_up() {
+    let (tmp, outer) = base();
+    let inner = tmp.path().join("proj");
+    codever().arg("init").arg(&inner).assert().success();
+    let format = inner.join(".codever/format");
+    fs::remove_file(&format).unwrap();
+    fs::create_dir(&format).unwrap();
+    write(&inner, "f.py", b"f = 1\n");
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("codever"));
+    cmd.env_remove("CODEVER_DIR")
+        .env_remove("CODEVER_RUN_ID")
+        .current_dir(&inner)
+        .args(["commit", "f", "--type", "code", "f.py", "--run", "r9"]);
+    let f = crate::common::run_within(cmd, DEADLINE);
+    assert_eq!(f.code(), Some(2), "{}", f.describe());
+    assert!(!outer.join("refs/code/f").exists());
+}
