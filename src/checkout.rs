@@ -60,15 +60,24 @@ impl Store {
                 paths: differing,
             });
         }
+        // Two phases: every file is first written and verified into a temp file beside its
+        // target, then all are renamed into place. A blob found corrupt on the way leaves the
+        // target as it was (the temp files are dropped), never half checked out.
         let mut report = CheckoutReport::default();
+        let mut staged = Vec::new();
         for ((path, meta), plan) in files.iter().zip(plans) {
             match plan {
                 Plan::Unchanged => report.unchanged.push(path.clone()),
                 Plan::Write => {
-                    write_file(self, into, path, meta)?;
+                    staged.push(stage_file(self, into, path, meta)?);
                     report.written.push(path.clone());
                 }
             }
+        }
+        for (tmp, target) in staged {
+            // rename replaces whatever is at `target` (a symlink is replaced, not followed).
+            tmp.persist(&target)
+                .map_err(|e| Error::io("cannot write", &target, e.error))?;
         }
         Ok(report)
     }
@@ -162,15 +171,22 @@ fn safe_parent(into: &Path, path: &str, create: bool) -> Result<(Option<PathBuf>
     Ok((exists.then_some(dir), target))
 }
 
-fn write_file(store: &Store, into: &Path, path: &str, meta: &FileMeta) -> Result<()> {
+/// Writes the file `path` of a version into a temp file beside its target, verified against its
+/// id and with its mode set; returns it (closed: a checkout of many files holds no descriptors)
+/// and the target it must be renamed to.
+fn stage_file(
+    store: &Store,
+    into: &Path,
+    path: &str,
+    meta: &FileMeta,
+) -> Result<(tempfile::TempPath, PathBuf)> {
     let (dir, target) = safe_parent(into, path, true)?;
     let dir = dir.unwrap_or_else(|| into.to_path_buf());
     let tmp = tempfile::Builder::new()
         .prefix(".codever-tmp")
         .tempfile_in(&dir)
         .map_err(|e| Error::io("cannot create a temp file in", &dir, e))?;
-    // Streamed for large files; the temp file is only renamed into place once the content has
-    // been verified against its id (a failure drops it).
+    // Streamed for large files; verified against the id as it is written.
     {
         let mut w = io::BufWriter::with_capacity(1 << 20, tmp.as_file());
         store.write_blob_to(&meta.id, meta.size, &mut w)?;
@@ -179,10 +195,7 @@ fn write_file(store: &Store, into: &Path, path: &str, meta: &FileMeta) -> Result
     }
     set_mode(tmp.as_file(), meta.executable)
         .map_err(|e| Error::io("cannot set the mode of", tmp.path().to_path_buf(), e))?;
-    // rename replaces whatever is at `target` (a symlink is replaced, not followed).
-    tmp.persist(&target)
-        .map_err(|e| Error::io("cannot write", &target, e.error))?;
-    Ok(())
+    Ok((tmp.into_temp_path(), target))
 }
 
 fn set_mode(file: &fs::File, executable: bool) -> io::Result<()> {

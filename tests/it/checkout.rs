@@ -197,3 +197,27 @@ fn a_fifo_where_a_file_must_go_differs_and_never_blocks() {
     let report = store.checkout(&tree, &into, false).unwrap();
     assert_eq!(report.unchanged, ["a.py", "empty.txt"], "{report:?}");
 }
+
+#[test]
+fn a_corrupt_blob_leaves_the_target_as_it_was() {
+    let (tmp, store, tree) = store_with(&[
+        ("a.py", b"a = 1\n"),
+        ("b.py", b"b = 2\n"),
+        ("c.py", b"c = 3\n"),
+    ]);
+    let b = codever::flatten(&store, &tree).unwrap()[1].1.id;
+    let path = store.object_path(&b);
+    let mut bytes = fs::read(&path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x10;
+    fs::remove_file(&path).unwrap();
+    fs::write(&path, bytes).unwrap();
+    let into = tmp.path().join("out");
+    let e = Store::open(store.root())
+        .unwrap()
+        .checkout(&tree, &into, false)
+        .unwrap_err();
+    assert!(matches!(e, Error::CorruptObject { .. }), "{e}");
+    // Nothing written: not a.py before the damage, no temp file left.
+    assert_eq!(fs::read_dir(&into).unwrap().count(), 0);
+}
