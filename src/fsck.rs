@@ -119,7 +119,8 @@ pub struct FsckReport {
     /// Referenced objects that are not (yet) present.
     pub missing: Vec<Missing>,
     /// Commit records marked for their artifact but not their run (after a repair: those it
-    /// could not fix). A commit marks its run first, so no crash leaves this state.
+    /// could not fix). A commit marks its run first, so no crash leaves this state; a copy under
+    /// way does (rsync copies `refs/` before `runs/`), so it fails only a strict check.
     pub unlinked: Vec<Unlinked>,
     /// Commit records marked for their run but not (yet) their artifact: a commit interrupted
     /// before its last marker (the artifact's, which is what makes a commit visible), or a copy
@@ -138,10 +139,11 @@ impl FsckReport {
         !self.corrupt.is_empty()
     }
 
-    /// Whether fsck fails: anything corrupt or inconsistent (unlinked); with `strict`, also
-    /// anything missing (not yet synced). Stray files never fail it.
+    /// Whether fsck fails: anything corrupt; with `strict`, also anything missing (not yet
+    /// synced) or unlinked (a copy that has brought `refs/` before `runs/`, as rsync's sorted
+    /// order does, looks exactly like this). Stray files never fail it.
     pub fn failed(&self, strict: bool) -> bool {
-        self.has_corruption() || !self.unlinked.is_empty() || (strict && !self.missing.is_empty())
+        self.has_corruption() || (strict && (!self.missing.is_empty() || !self.unlinked.is_empty()))
     }
 }
 

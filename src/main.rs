@@ -1,6 +1,6 @@
 //! The `codever` command: parses arguments, calls the library, prints, sets the exit code.
 //!
-//! Exit codes: 0 success; 1 fsck found corruption or unlinked records (or, with `--strict`,
+//! Exit codes: 0 success; 1 fsck found corruption (or, with `--strict`, unlinked records or
 //! missing objects); 2 any error (the message names what was wrong and a hint says what to do).
 
 use std::io::Write;

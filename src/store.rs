@@ -115,7 +115,7 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(Error::NotAStore {
                     path: root.to_path_buf(),
-                    reason: "it has no `format` file".into(),
+                    reason: "it has no `format` file: a copy not finished, or not a store".into(),
                 });
             }
             Err(e) => return Err(Error::io("cannot read", format_path, e)),
@@ -769,9 +769,10 @@ impl Store {
         let mut dir = Some(start.as_path());
         while let Some(d) = dir {
             let candidate = d.join(STORE_DIR_NAME);
-            // A `format` of any kind makes this the store: a damaged one (a FIFO, a directory)
-            // is an error here, never a reason to write into a store further up.
-            if fs::symlink_metadata(candidate.join(FORMAT_FILE)).is_ok() {
+            // A `.codever` directory is the store, whatever state it is in: a damaged or missing
+            // `format` (a copy under way, a FIFO) is an error here, never a reason to read from
+            // or write into a store further up.
+            if fs::metadata(&candidate).is_ok_and(|m| m.is_dir()) {
                 return Store::open(&candidate);
             }
             dir = d.parent();

@@ -325,18 +325,20 @@ fn a_commit_its_run_does_not_list_is_unlinked_until_repaired() {
         json!([])
     );
 
+    // What a copy under way leaves too (rsync brings refs/ before runs/): only a strict check
+    // fails on it.
     let (code, report) = run_json(&store, &["fsck"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 0);
     assert_eq!(
         report["unlinked"],
         json!([{"record": record, "marker": refs_marker, "missing_marker": runs_marker}])
     );
     assert_eq!(report["corrupt"], json!([]));
     assert_eq!(report["repaired"], json!([]));
-    assert_eq!(report["ok"], false);
+    assert_eq!(report["ok"], true);
     assert_eq!(run_json(&store, &["fsck", "--strict"]).0, 1);
     let (code, text, stderr) = run(&store, &["fsck"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 0);
     assert_eq!(
         text,
         format!(
