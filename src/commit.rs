@@ -146,12 +146,14 @@ impl<'a> Staging<'a> {
             return Ok(());
         }
         let bytes = match self.bases().get(path) {
-            Some(base) if *base != id => match self.store.read_with_depth(base) {
-                Ok((_, raw, depth)) if depth < MAX_DELTA_DEPTH => {
-                    encode_delta(Kind::Blob, data, *base, &raw, depth)
+            Some(base) if *base != id && (data.len() as u64) < crate::store::LARGE_FILE => {
+                match self.store.read_with_depth(base) {
+                    Ok((_, raw, depth)) if depth < MAX_DELTA_DEPTH => {
+                        encode_delta(Kind::Blob, data, *base, &raw, depth)
+                    }
+                    _ => encode_envelope(Kind::Blob, data),
                 }
-                _ => encode_envelope(Kind::Blob, data),
-            },
+            }
             _ => encode_envelope(Kind::Blob, data),
         };
         self.lock().add(id, bytes)
@@ -221,7 +223,14 @@ impl Store {
             return HashMap::new();
         };
         flatten(self, &latest.tree)
-            .map(|files| files.into_iter().map(|(p, m)| (p, m.id)).collect())
+            // Only bases small enough for both sides of a delta to be held (see LARGE_FILE).
+            .map(|files| {
+                files
+                    .into_iter()
+                    .filter(|(_, m)| m.size < crate::store::LARGE_FILE)
+                    .map(|(p, m)| (p, m.id))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

@@ -206,6 +206,18 @@ impl Store {
         let mut steps: Vec<(usize, ObjectId)> = Vec::new();
         for e in chain.iter().rev() {
             if let Some(meta) = e.diff.files.first().and_then(|f| f.new) {
+                // Blame holds two versions of the file and its lines: text files only.
+                if meta.size >= crate::store::LARGE_FILE {
+                    return Err(Error::NotText {
+                        path: path.to_string(),
+                        reason: format!(
+                            "{} bytes at v{}; blame reads files under {} bytes",
+                            meta.size,
+                            e.version,
+                            crate::store::LARGE_FILE
+                        ),
+                    });
+                }
                 steps.push((e.version, meta.id));
             }
         }
@@ -213,6 +225,12 @@ impl Store {
         let mut prev: Vec<u8> = Vec::new();
         for (k, (version, blob)) in steps.iter().enumerate() {
             let content = self.read_blob(blob)?;
+            if crate::diff::is_binary(&content) {
+                return Err(Error::NotText {
+                    path: path.to_string(),
+                    reason: format!("binary at v{version}"),
+                });
+            }
             if k == 0 {
                 origins = vec![*version; count_lines(&content)];
             } else {

@@ -85,6 +85,24 @@ pub enum Error {
         /// How many times it was read.
         tries: u32,
     },
+    /// A record or tree larger than readers accept (a huge message, metadata or config).
+    #[error("the {what} would be {size} bytes, more than the {limit} a {what} may have")]
+    TooLarge {
+        /// The kind of object.
+        what: &'static str,
+        /// Its encoded size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// A file that blame cannot show line by line.
+    #[error("cannot blame {path:?}: {reason}")]
+    NotText {
+        /// The file.
+        path: String,
+        /// Why (binary, too large).
+        reason: String,
+    },
     /// A snapshot larger than one version may hold.
     #[error("{entries} files and directories are more than the {limit} one version may hold")]
     TooManyEntries {
@@ -356,6 +374,15 @@ impl Error {
             }
             Error::SourceNotFound { .. } => {
                 "check the path; use PATH=DISPLAY to store a file under another name".into()
+            }
+            Error::TooLarge { .. } => {
+                "keep messages, descriptions, metadata and config small (put large data in a file \
+                 of the artifact instead)"
+                    .into()
+            }
+            Error::NotText { .. } => {
+                "blame shows text files; use `diff` to see whether a binary or large file changed"
+                    .into()
             }
             Error::TooManyEntries { .. } => {
                 "commit a narrower folder, or exclude generated files with include/exclude globs"

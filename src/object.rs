@@ -315,6 +315,16 @@ pub const MAX_OBJECT_SIZE: u64 = 1 << 36;
 /// Largest raw content of a tree or record: far above any real one (a tree of 100,000 entries is
 /// about 10 MB), and small enough that a forged size cannot exhaust memory.
 pub const MAX_STRUCTURED_SIZE: u64 = 256 << 20;
+/// Largest raw content of a commit, run, alias or use record: far above any real one (a run's
+/// config is a few kilobytes), and small enough that thousands of forged records that claim it
+/// (each a few bytes on disk) cannot exhaust memory when an artifact's history is read.
+pub const MAX_RECORD_SIZE: u64 = 1 << 20;
+/// Largest raw content of a delta's base in a format-2 store: codever never writes a delta
+/// against a base of [`crate::store::LARGE_FILE`] bytes or more. Format-1 deltas (written before
+/// that rule) may have bases up to [`MAX_V1_DELTA_BASE`].
+pub const MAX_DELTA_BASE: u64 = 32 << 20;
+/// Largest base of a format-1 delta.
+pub const MAX_V1_DELTA_BASE: u64 = 256 << 20;
 /// Frames up to this size are decoded in one call into a buffer of the declared size; larger ones
 /// are decoded as a stream into a buffer that grows with what really comes out, so a frame that
 /// lies about its size cannot make a reader allocate what it claims.
@@ -325,7 +335,8 @@ impl Kind {
     pub fn max_size(self) -> u64 {
         match self {
             Kind::Blob => MAX_OBJECT_SIZE,
-            _ => MAX_STRUCTURED_SIZE,
+            Kind::Tree => MAX_STRUCTURED_SIZE,
+            Kind::Commit | Kind::Run | Kind::Alias | Kind::Use => MAX_RECORD_SIZE,
         }
     }
 }

@@ -275,9 +275,17 @@ impl Store {
         self.create_atomic(&path, &encode_envelope(kind, raw))
     }
 
-    /// Stores a structured object.
+    /// Stores a structured object; one larger than readers accept for its kind is refused.
     pub fn write_structured<T: Structured>(&self, value: &T) -> Result<(ObjectId, bool)> {
-        self.write_object(T::KIND, &value.encode())
+        let raw = value.encode();
+        if raw.len() as u64 > T::KIND.max_size() {
+            return Err(Error::TooLarge {
+                what: T::KIND.name(),
+                size: raw.len() as u64,
+                limit: T::KIND.max_size(),
+            });
+        }
+        self.write_object(T::KIND, &raw)
     }
 
     /// How an object is stored at its first readable place: its kind and, for a delta, its base
@@ -332,7 +340,12 @@ impl Store {
                 *id,
                 bytes,
                 &mut |base| {
-                    self.resolve_object(base, depth, MAX_OBJECT_SIZE, &mut res)
+                    let base_limit = if header.format == crate::object::ENVELOPE_FORMAT_V1 {
+                        crate::object::MAX_V1_DELTA_BASE
+                    } else {
+                        crate::object::MAX_DELTA_BASE
+                    };
+                    self.resolve_object(base, depth, base_limit, &mut res)
                         .map(|(_, raw, _)| raw)
                 },
                 MAX_OBJECT_SIZE,
@@ -398,11 +411,18 @@ impl Store {
                 });
             }
             let depth = header.depth();
+            // A base is never large (both sides of a delta must be held): a forged delta on a
+            // base that claims gigabytes is refused before the base is decoded.
+            let base_limit = if header.format == crate::object::ENVELOPE_FORMAT_V1 {
+                crate::object::MAX_V1_DELTA_BASE
+            } else {
+                crate::object::MAX_DELTA_BASE
+            };
             let decoded = decode_envelope_limited(
                 *id,
                 &bytes,
                 &mut |base| {
-                    self.resolve_object(base, depth, MAX_OBJECT_SIZE, res)
+                    self.resolve_object(base, depth, base_limit, res)
                         .map(|(_, raw, _)| raw)
                 },
                 limit,
@@ -1481,5 +1501,49 @@ mod tests {
             fresh.read_file_blob(&sid, small.len() as u64).unwrap(),
             small
         );
+    }
+
+    #[test]
+    fn a_delta_on_a_base_larger_than_any_base_is_refused_before_decoding_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        // Zeros: a tiny object on disk that claims 40 MiB.
+        let base = vec![0u8; 40 << 20];
+        store.write_object(Kind::Blob, &base).unwrap();
+        let small = vec![0u8; 100];
+        let sid = put_delta(&store, &small, &base, 0);
+        let e = Store::open(store.root())
+            .unwrap()
+            .read_file_blob(&sid, 100)
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("more than the 33554432 allowed"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn records_larger_than_readers_accept_are_refused_when_written() {
+        use crate::object::{MAX_RECORD_SIZE, RunRecord};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let run = |notes: usize| RunRecord {
+            id: "r".into(),
+            time_ns: 0,
+            host: String::new(),
+            user: String::new(),
+            cwd: String::new(),
+            git_commit: None,
+            git_dirty: None,
+            project: String::new(),
+            config: String::new(),
+            notes: "n".repeat(notes),
+            tags: Vec::new(),
+        };
+        assert!(store.write_structured(&run(1000)).is_ok());
+        let e = store
+            .write_structured(&run(MAX_RECORD_SIZE as usize))
+            .unwrap_err();
+        assert!(matches!(e, Error::TooLarge { what: "run", .. }), "{e}");
     }
 }

@@ -109,6 +109,18 @@ fn a_large_file_round_trips_and_damage_is_never_restored() {
             &g1[..7]
         )
     );
+    // Blame is for text: a large (or binary) file is refused, not read whole.
+    let blame = codever()
+        .arg("--store")
+        .arg(&store)
+        .args(["blame", "weights:v1", "big.bin"])
+        .output()
+        .unwrap();
+    assert_eq!(blame.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&blame.stderr)
+            .starts_with("error: cannot blame \"big.bin\": 41943040 bytes at v0")
+    );
     // Unchanged: linked, nothing stored.
     let c = commit(&store, &src, "r3");
     assert_eq!(
