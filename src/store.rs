@@ -566,9 +566,15 @@ impl Store {
     pub fn write_blob_to(&self, id: &ObjectId, size: u64, out: &mut dyn Write) -> Result<()> {
         if size >= LARGE_FILE {
             for place in self.places(id)? {
-                if let Place::Loose(path) = &place
-                    && let Some(_) = self.stream_whole(id, size, path, out)?
-                {
+                let streamed = match &place {
+                    Place::Loose(path) => self.stream_whole(id, size, path, out)?.is_some(),
+                    Place::Packed(pack, loc, true) => match open_regular(pack) {
+                        Ok(f) => self.stream_packed(id, pack, &f, *loc, out)?.is_some(),
+                        Err(_) => false,
+                    },
+                    Place::Packed(_, _, false) => false,
+                };
+                if streamed {
                     return Ok(());
                 }
             }
@@ -625,15 +631,46 @@ impl Store {
         path: &Path,
         out: &mut dyn Write,
     ) -> Result<Option<crate::id::Md5>> {
-        use crate::object::{CHECKSUM_LEN, ENCODING_ZSTD, ENVELOPE_FORMAT, HEADER_LEN, MAGIC};
-        use std::io::{Read, Seek};
-        let Ok(mut file) = open_regular(path) else {
+        let Ok(file) = open_regular(path) else {
             return Ok(None);
         };
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("cannot read", path, e))?
+            .len();
+        self.stream_range(id, size, path, &file, 0, len, out)
+    }
+
+    /// Streams the whole-stored blob `id` whose envelope is `len` bytes at `offset` of `file`
+    /// (a loose object file, or an entry of a pack); `Ok(None)` when those bytes are not such an
+    /// object or fail their checksum, leaving the caller to try the other ways.
+    #[allow(clippy::too_many_arguments)]
+    fn stream_range(
+        &self,
+        id: &ObjectId,
+        size: u64,
+        path: &Path,
+        file: &fs::File,
+        offset: u64,
+        len: u64,
+        out: &mut dyn Write,
+    ) -> Result<Option<crate::id::Md5>> {
+        use crate::object::{CHECKSUM_LEN, ENCODING_ZSTD, ENVELOPE_FORMAT, HEADER_LEN, MAGIC};
+        use std::io::Read;
         let rerr = |e: io::Error| Error::io("cannot read", path, e);
-        let len = file.metadata().map_err(rerr)?.len();
+        let file_len = file.metadata().map_err(rerr)?.len();
+        if len < (HEADER_LEN + CHECKSUM_LEN) as u64
+            || offset.checked_add(len).is_none_or(|end| end > file_len)
+        {
+            return Ok(None);
+        }
+        let range = |from: u64, n: u64| RangeReader {
+            file,
+            pos: offset + from,
+            end: offset + from + n,
+        };
         let mut head = [0u8; HEADER_LEN];
-        if len < (HEADER_LEN + CHECKSUM_LEN) as u64 || file.read_exact(&mut head).is_err() {
+        if range(0, HEADER_LEN as u64).read_exact(&mut head).is_err() {
             return Ok(None);
         }
         if head[..4] != MAGIC
@@ -643,23 +680,18 @@ impl Store {
         {
             return Ok(None);
         }
-        // The stored bytes first: a damaged file is never decoded.
+        // The stored bytes first: a damaged copy is never decoded.
         let body = len - CHECKSUM_LEN as u64;
         let mut hasher = blake3::Hasher::new();
-        hasher.update(&head);
-        io::copy(
-            &mut (&mut file).take(body - HEADER_LEN as u64),
-            &mut HashSink(&mut hasher),
-        )
-        .map_err(rerr)?;
+        io::copy(&mut range(0, body), &mut HashSink(&mut hasher)).map_err(rerr)?;
         let mut sum = [0u8; CHECKSUM_LEN];
-        file.read_exact(&mut sum).map_err(rerr)?;
+        range(body, CHECKSUM_LEN as u64)
+            .read_exact(&mut sum)
+            .map_err(rerr)?;
         if hasher.finalize().as_bytes()[..CHECKSUM_LEN] != sum {
             return Ok(None);
         }
-        file.seek(io::SeekFrom::Start(HEADER_LEN as u64))
-            .map_err(rerr)?;
-        let frame = (&mut file).take(body - HEADER_LEN as u64);
+        let frame = range(HEADER_LEN as u64, body - HEADER_LEN as u64);
         let mut dec = zstd::stream::read::Decoder::new(frame).map_err(rerr)?;
         let mut blob = crate::id::BlobHasher::new(size);
         let mut buf = vec![0u8; 1 << 20];
@@ -681,6 +713,46 @@ impl Store {
                 "the streamed content does not hash to its id".into(),
             )),
         }
+    }
+
+    /// Streams the large whole blob `id` if the pack entry `loc` of `pack` holds one (fsck and
+    /// reads of packed large blobs); `Ok(None)` otherwise.
+    pub(crate) fn stream_packed(
+        &self,
+        id: &ObjectId,
+        pack: &Path,
+        file: &fs::File,
+        loc: Location,
+        out: &mut dyn Write,
+    ) -> Result<Option<(u64, crate::id::Md5)>> {
+        use crate::object::HEADER_LEN;
+        use std::io::Read;
+        let mut head = [0u8; HEADER_LEN + 18];
+        let n = head.len().min(loc.len as usize);
+        if (RangeReader {
+            file,
+            pos: loc.offset,
+            end: loc.offset + n as u64,
+        })
+        .read_exact(&mut head[..n])
+        .is_err()
+            || n < head.len()
+            || head[5] != Kind::Blob as u8
+        {
+            return Ok(None);
+        }
+        let Some(size) = zstd::zstd_safe::get_frame_content_size(&head[HEADER_LEN..])
+            .ok()
+            .flatten()
+        else {
+            return Ok(None);
+        };
+        if size < LARGE_FILE {
+            return Ok(None);
+        }
+        Ok(self
+            .stream_range(id, size, pack, file, loc.offset, u64::from(loc.len), out)?
+            .map(|md5| (size, md5)))
     }
 
     /// Writes `bytes` as the new file `path`, atomically and create-only: temp file in
@@ -911,6 +983,36 @@ impl<W: Write> Write for ChecksumWriter<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+/// Reads the bytes `pos..end` of a file with positioned reads (no shared cursor).
+struct RangeReader<'a> {
+    file: &'a fs::File,
+    pos: u64,
+    end: u64,
+}
+
+impl std::io::Read for RangeReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = (self.end.saturating_sub(self.pos)).min(buf.len() as u64) as usize;
+        if want == 0 {
+            return Ok(0);
+        }
+        #[cfg(unix)]
+        let n = {
+            use std::os::unix::fs::FileExt;
+            self.file.read_at(&mut buf[..want], self.pos)?
+        };
+        #[cfg(not(unix))]
+        let n = {
+            use std::io::{Seek, SeekFrom};
+            let mut f = self.file;
+            f.seek(SeekFrom::Start(self.pos))?;
+            std::io::Read::read(&mut f, &mut buf[..want])?
+        };
+        self.pos += n as u64;
+        Ok(n)
     }
 }
 

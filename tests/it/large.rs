@@ -176,3 +176,47 @@ fn a_large_file_round_trips_and_damage_is_never_restored() {
         .unwrap();
     assert_eq!(fsck.status.code(), Some(1));
 }
+
+#[test]
+fn a_large_blob_stored_in_a_pack_reads_back_and_checks() {
+    // Bytes given in memory (Python's add_bytes) are packed like small files, large or not.
+    use codever::{ArtifactKey, CommitOptions, Snapshot, Store, capture_run};
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::init(tmp.path()).unwrap();
+    let big = big_content(40 << 20);
+    let mut s = Snapshot::default();
+    s.add_bytes("big.bin", big.clone(), false).unwrap();
+    for i in 0..20 {
+        s.add_bytes(
+            &format!("m{i}.py"),
+            format!("m = {i}\n").into_bytes(),
+            false,
+        )
+        .unwrap();
+    }
+    let key = ArtifactKey::new("model", "packed").unwrap();
+    let run = capture_run("r1", tmp.path()).unwrap();
+    store
+        .commit(&key, &s, &run, &CommitOptions::default())
+        .unwrap();
+    assert!(
+        fs::read_dir(store.root().join("packs")).unwrap().count() >= 2,
+        "expected a pack"
+    );
+    let root = store.root().to_path_buf();
+    let cat = codever()
+        .arg("--store")
+        .arg(&root)
+        .args(["cat", "packed", "big.bin"])
+        .output()
+        .unwrap();
+    assert!(cat.status.success());
+    assert!(cat.stdout == big);
+    let out = tmp.path().join("co");
+    run_ok(
+        &root,
+        &["checkout", "packed", "--into", out.to_str().unwrap()],
+    );
+    assert!(fs::read(out.join("big.bin")).unwrap() == big);
+    assert_eq!(json(&root, &["fsck", "--strict"])["ok"], true);
+}
