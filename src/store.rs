@@ -732,7 +732,7 @@ impl Store {
         if (RangeReader {
             file,
             pos: loc.offset,
-            end: loc.offset + n as u64,
+            end: loc.offset.saturating_add(n as u64),
         })
         .read_exact(&mut head[..n])
         .is_err()
@@ -1647,5 +1647,25 @@ mod tests {
             .write_structured(&run(MAX_RECORD_SIZE as usize))
             .unwrap_err();
         assert!(matches!(e, Error::TooLarge { what: "run", .. }), "{e}");
+    }
+
+    #[test]
+    fn a_pack_entry_past_any_end_is_not_streamed_and_does_not_overflow() {
+        // Found by the pack_index fuzz target: an offset near u64::MAX.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let path = dir.path().join("p");
+        fs::write(&path, b"CDVP\x01").unwrap();
+        let file = fs::File::open(&path).unwrap();
+        let id = ObjectId::compute(Kind::Blob, b"x");
+        for offset in [u64::MAX, u64::MAX - 3, 1 << 40] {
+            let loc = Location {
+                pack: 0,
+                offset,
+                len: u32::MAX,
+            };
+            let r = store.stream_packed(&id, &path, &file, loc, &mut io::sink());
+            assert!(matches!(r, Ok(None)), "{offset}");
+        }
     }
 }
