@@ -798,12 +798,16 @@ impl Store {
             });
         }
         // Only inside the store's own directories: never through a link out of it.
-        let tmp = crate::store::own_dir(self.root(), "local/tmp")
-            .unwrap_or_else(|| self.root().join("local/tmp/(not a directory)"));
-        let mut temps = list_dir(&tmp)?;
+        let tmp = crate::store::own_dir(self.root(), "local/tmp");
+        let mut temps = match &tmp {
+            Some(dir) => list_dir(dir)?,
+            None => Vec::new(),
+        };
         temps.sort();
         for name in temps {
-            let path = tmp.join(name);
+            let Some(path) = tmp.as_ref().map(|d| d.join(name)) else {
+                break;
+            };
             let stale = std::fs::symlink_metadata(&path)
                 .is_ok_and(|m| m.is_file() && m.modified().is_ok_and(older));
             if stale {

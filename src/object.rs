@@ -325,6 +325,17 @@ pub const MAX_RECORD_SIZE: u64 = 1 << 20;
 pub const MAX_DELTA_BASE: u64 = 32 << 20;
 /// Largest base of a format-1 delta.
 pub const MAX_V1_DELTA_BASE: u64 = 256 << 20;
+
+impl Header {
+    /// The most raw content this delta's base may have (see [`MAX_DELTA_BASE`]).
+    pub fn base_limit(&self) -> u64 {
+        if self.format == ENVELOPE_FORMAT_V1 {
+            MAX_V1_DELTA_BASE
+        } else {
+            MAX_DELTA_BASE
+        }
+    }
+}
 /// Frames up to this size are decoded in one call into a buffer of the declared size; larger ones
 /// are decoded as a stream into a buffer that grows with what really comes out, so a frame that
 /// lies about its size cannot make a reader allocate what it claims.

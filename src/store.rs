@@ -340,12 +340,7 @@ impl Store {
                 *id,
                 bytes,
                 &mut |base| {
-                    let base_limit = if header.format == crate::object::ENVELOPE_FORMAT_V1 {
-                        crate::object::MAX_V1_DELTA_BASE
-                    } else {
-                        crate::object::MAX_DELTA_BASE
-                    };
-                    self.resolve_object(base, depth, base_limit, &mut res)
+                    self.resolve_object(base, depth, header.base_limit(), &mut res)
                         .map(|(_, raw, _)| raw)
                 },
                 MAX_OBJECT_SIZE,
@@ -413,11 +408,7 @@ impl Store {
             let depth = header.depth();
             // A base is never large (both sides of a delta must be held): a forged delta on a
             // base that claims gigabytes is refused before the base is decoded.
-            let base_limit = if header.format == crate::object::ENVELOPE_FORMAT_V1 {
-                crate::object::MAX_V1_DELTA_BASE
-            } else {
-                crate::object::MAX_DELTA_BASE
-            };
+            let base_limit = header.base_limit();
             let decoded = decode_envelope_limited(
                 *id,
                 &bytes,
@@ -1376,6 +1367,16 @@ mod tests {
         id
     }
 
+    /// Two consecutive versions of a file and their blob ids (base first).
+    fn two_versions() -> (Vec<u8>, Vec<u8>, ObjectId, ObjectId) {
+        let (base, new) = (code(1, 100), code(1, 101));
+        let (bid, nid) = (
+            ObjectId::compute(Kind::Blob, &base),
+            ObjectId::compute(Kind::Blob, &new),
+        );
+        (base, new, bid, nid)
+    }
+
     /// Writes `objects` (id, envelope) as one pack, as a commit would.
     fn pack_of(store: &Store, objects: Vec<(ObjectId, Vec<u8>)>) {
         let mut w = pack::PackWriter::new(store);
@@ -1470,11 +1471,7 @@ mod tests {
         use crate::object::encode_delta;
         let dir = tempfile::tempdir().unwrap();
         let store = Store::init(dir.path()).unwrap();
-        let (base, new) = (code(1, 100), code(1, 101));
-        let (bid, nid) = (
-            ObjectId::compute(Kind::Blob, &base),
-            ObjectId::compute(Kind::Blob, &new),
-        );
+        let (base, new, bid, nid) = two_versions();
         store.write_object(Kind::Blob, &base).unwrap();
         store.write_object(Kind::Blob, &new).unwrap();
         let path = store.object_path(&nid);
@@ -1498,11 +1495,7 @@ mod tests {
         use crate::object::{HEADER_LEN, encode_delta};
         let dir = tempfile::tempdir().unwrap();
         let store = Store::init(dir.path()).unwrap();
-        let (base, new) = (code(1, 100), code(1, 101));
-        let (bid, nid) = (
-            ObjectId::compute(Kind::Blob, &base),
-            ObjectId::compute(Kind::Blob, &new),
-        );
+        let (base, new, bid, nid) = two_versions();
         // The base is never stored: only the checksum can tell damage from "not yet synced".
         let good = encode_delta(Kind::Blob, &new, bid, &base, 0);
         let path = store.object_path(&nid);

@@ -35,6 +35,24 @@ fn module(i: usize, r: usize) -> Vec<u8> {
     s.into_bytes()
 }
 
+/// Commits a third content of `ppo.py` (`lr = 5e-5`) to the fixture's store as run r3; returns
+/// the commit's JSON.
+fn commit_ppo_v2(tmp: &tempfile::TempDir, store: &Path) -> serde_json::Value {
+    let src = tmp.path().join("src");
+    write(&src, "ppo.py", b"lr = 5e-5\n");
+    let file = src.join("ppo.py");
+    let args = [
+        "commit",
+        "ppo",
+        "--type",
+        "rl_algo_code",
+        file.to_str().unwrap(),
+        "--run",
+        "r3",
+    ];
+    json(store, &args)
+}
+
 fn format_number(store: &Path) -> String {
     fs::read_to_string(store.join("format")).unwrap()
 }
@@ -76,20 +94,7 @@ fn a_format_1_store_is_read_byte_for_byte_and_upgraded_by_the_first_write() {
     assert_eq!(format_number(&store), "codever-store-format 1\n");
 
     // The first write upgrades the number, and everything old still reads.
-    let src = tmp.path().join("src");
-    write(&src, "ppo.py", b"lr = 5e-5\n");
-    let c = json(
-        &store,
-        &[
-            "commit",
-            "ppo",
-            "--type",
-            "rl_algo_code",
-            src.join("ppo.py").to_str().unwrap(),
-            "--run",
-            "r3",
-        ],
-    );
+    let c = commit_ppo_v2(&tmp, &store);
     assert_eq!(
         (c["version"].as_u64(), c["new"].as_bool()),
         (Some(2), Some(true))
@@ -192,20 +197,8 @@ fn chmod_tree(p: &Path, dir_mode: u32, file_mode: u32) {
 fn a_read_only_store_without_local_serves_every_read_command() {
     let (tmp, store) = format1_copy();
     // Upgrade it and add a version, then take local/ away and make it read-only for `nobody`.
+    commit_ppo_v2(&tmp, &store);
     let src = tmp.path().join("src");
-    write(&src, "ppo.py", b"lr = 5e-5\n");
-    run_ok(
-        &store,
-        &[
-            "commit",
-            "ppo",
-            "--type",
-            "rl_algo_code",
-            src.join("ppo.py").to_str().unwrap(),
-            "--run",
-            "r3",
-        ],
-    );
     fs::remove_dir_all(store.join("local")).unwrap();
     chmod_tree(tmp.path(), 0o755, 0o444);
     let out_dir = tempfile::tempdir().unwrap();

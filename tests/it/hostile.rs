@@ -737,22 +737,21 @@ fn a_damaged_format_file_is_an_error_never_a_reason_to_use_a_store_further_up() 
     fs::remove_file(&format).unwrap();
     fs::create_dir(&format).unwrap();
     write(&inner, "f.py", b"f = 1\n");
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("codever"));
-    cmd.env_remove("CODEVER_DIR")
-        .env_remove("CODEVER_RUN_ID")
-        .current_dir(&inner)
-        .args(["commit", "f", "--type", "code", "f.py", "--run", "r9"]);
-    let f = crate::common::run_within(cmd, DEADLINE);
+    // A commit from inside the project, finding its store by walking up.
+    let commit = || {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("codever"));
+        cmd.env_remove("CODEVER_DIR")
+            .env_remove("CODEVER_RUN_ID")
+            .current_dir(&inner)
+            .args(["commit", "f", "--type", "code", "f.py", "--run", "r9"]);
+        crate::common::run_within(cmd, DEADLINE)
+    };
+    let f = commit();
     assert_eq!(f.code(), Some(2), "{}", f.describe());
     assert!(!outer.join("refs/code/f").exists());
     // No format file at all (a copy that has not brought it yet): the same.
     fs::remove_dir(&format).unwrap();
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("codever"));
-    cmd.env_remove("CODEVER_DIR")
-        .env_remove("CODEVER_RUN_ID")
-        .current_dir(&inner)
-        .args(["commit", "f", "--type", "code", "f.py", "--run", "r9"]);
-    let f = crate::common::run_within(cmd, DEADLINE);
+    let f = commit();
     assert_eq!(f.code(), Some(2), "{}", f.describe());
     assert!(String::from_utf8_lossy(&f.stderr).contains("no `format` file"));
     assert!(!outer.join("refs/code/f").exists());
