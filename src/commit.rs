@@ -9,10 +9,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
-use crate::cache::CachedRecord;
 use crate::error::Result;
-use crate::history::{ArtifactKey, History, Spec};
+use crate::history::CachedRecord;
+use crate::history::{History, Spec};
 use crate::id::{Md5, ObjectId, wandb_digest};
+use crate::key::ArtifactKey;
 use crate::names::validate_alias;
 use crate::object::{
     AliasRecord, CommitRecord, Kind, MAX_DELTA_DEPTH, RunRecord, Structured, Tree, encode_delta,

@@ -11,8 +11,9 @@ use crate::diff::{
     split_lines,
 };
 use crate::error::{Error, Result};
-use crate::history::{ArtifactKey, CommitInfo, History};
+use crate::history::{CommitInfo, History};
 use crate::id::ObjectId;
+use crate::key::ArtifactKey;
 use crate::names::normalize_path;
 use crate::snapshot::Snapshot;
 use crate::store::Store;
@@ -278,7 +279,7 @@ impl Store {
             .join(&history.key.name);
         type Pair = (Option<ObjectId>, ObjectId, [u64; 3]);
         let mut known: HashMap<(Option<ObjectId>, ObjectId), [u64; 3]> =
-            crate::cache::read_checked(&path)
+            crate::history::read_checked(&path)
                 .and_then(|b| postcard::from_bytes::<Vec<Pair>>(&b).ok())
                 .map(|v| v.into_iter().map(|(a, b, c)| ((a, b), c)).collect())
                 .unwrap_or_default();
@@ -323,7 +324,7 @@ impl Store {
         if added {
             let pairs: Vec<Pair> = known.into_iter().map(|((a, b), c)| (a, b, c)).collect();
             if let Ok(body) = postcard::to_stdvec(&pairs) {
-                crate::cache::write_checked(&path, &body);
+                crate::history::write_checked(&path, &body);
             }
         }
         out

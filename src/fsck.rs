@@ -12,6 +12,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::id::{Md5, ObjectId};
+use crate::key::ArtifactKey;
 use crate::names::{validate_alias, validate_name};
 use crate::object::MAX_OBJECT_SIZE;
 use crate::object::{
@@ -499,6 +500,10 @@ impl Checker<'_> {
             let ty_dir = refs.join(&ty);
             for name in self.subdirs(&ty_dir, "artifact name")? {
                 let dir = ty_dir.join(&name);
+                let key = ArtifactKey {
+                    artifact_type: ty.clone(),
+                    name: name.clone(),
+                };
                 for (marker, id) in self.markers_in(&dir)? {
                     let needed_by = format!("refs/{ty}/{name}");
                     let Some(sound) = self.expect(id, &needed_by) else {
@@ -507,7 +512,7 @@ impl Checker<'_> {
                     let raw = self.store.read_object(&id)?.1;
                     match sound.kind {
                         Kind::Commit => match CommitRecord::decode(id, &raw) {
-                            Ok(c) if c.artifact_type != ty || c.name != name => {
+                            Ok(c) if !key.owns(&c.artifact_type, &c.name) => {
                                 self.corrupt(marker, "commit record of another artifact")
                             }
                             Ok(c) if validate_name("run id", &c.run).is_err() => {
@@ -529,8 +534,7 @@ impl Checker<'_> {
                         },
                         Kind::Alias => match AliasRecord::decode(id, &raw) {
                             Ok(a)
-                                if a.artifact_type == ty
-                                    && a.name == name
+                                if key.owns(&a.artifact_type, &a.name)
                                     && validate_alias(&a.alias).is_ok() => {}
                             Ok(_) => self.corrupt(marker, "invalid alias record"),
                             Err(e) => self.corrupt(marker, e.to_string()),

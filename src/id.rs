@@ -7,7 +7,7 @@ use base64::Engine as _;
 use md5::Digest as _;
 use serde::{Deserialize, Serialize};
 
-use crate::object::Kind;
+use crate::kind::Kind;
 
 /// The id of a stored object: BLAKE3 of `"<kind> <length>\0"` followed by the raw content.
 ///

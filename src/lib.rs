@@ -35,7 +35,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod cache;
 pub mod checkout;
 pub mod commit;
 pub mod compare;
@@ -44,6 +43,8 @@ pub mod error;
 pub mod fsck;
 pub mod history;
 pub mod id;
+mod key;
+mod kind;
 pub mod names;
 pub mod object;
 mod pack;
@@ -59,8 +60,9 @@ pub use checkout::CheckoutReport;
 pub use commit::{CommitOptions, CommitOutcome, Progress};
 pub use error::{Error, Result};
 pub use fsck::{Corruption, FsckOptions, FsckReport, Missing, Repair, RepairAction, Unlinked};
-pub use history::{ArtifactKey, CommitInfo, History, Selector, Spec, Version};
+pub use history::{CommitInfo, History, Selector, Spec, Version};
 pub use id::{Md5, ObjectId, wandb_digest};
+pub use key::ArtifactKey;
 pub use object::{FileMeta, RunRecord};
 pub use run::{RunArtifact, RunCapture, RunUse, RunView, capture_run, new_run_id};
 pub use snapshot::{Filter, ManifestEntry, Snapshot, code_files};

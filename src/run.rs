@@ -5,8 +5,9 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::error::{Error, Result};
-use crate::history::{ArtifactKey, History};
+use crate::history::History;
 use crate::id::ObjectId;
+use crate::key::ArtifactKey;
 use crate::names::validate_name;
 use crate::object::{CommitRecord, Kind, RunRecord, Structured, UseRecord};
 use crate::refs;

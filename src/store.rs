@@ -955,9 +955,7 @@ impl Store {
     }
 }
 
-/// Files of at least this many bytes are hashed, stored and restored as streams, in bounded
-/// memory; they are stored whole (never as deltas) in loose objects.
-pub const LARGE_FILE: u64 = 32 << 20;
+pub use crate::object::LARGE_FILE;
 
 /// A writer that also hashes what goes through it (the checksum of a streamed envelope).
 struct ChecksumWriter<W: Write> {

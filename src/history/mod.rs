@@ -16,47 +16,25 @@
 use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
-use std::fmt;
 
 use rayon::prelude::*;
 
-use crate::cache::{self, CachedRecord};
+mod cache;
+mod spec;
+
+pub(crate) use cache::{CachedRecord, read_checked, write_checked};
+pub use spec::{Selector, Spec};
+
 use crate::error::{Error, RecordProblem, Result};
 use crate::id::{Md5, ObjectId};
-use crate::names::{validate_alias, validate_name};
+pub use crate::key::ArtifactKey;
+use crate::names::validate_alias;
 use crate::object::{AliasRecord, CommitRecord, Kind, Structured};
 use crate::refs;
 use crate::store::Store;
 
 /// How many records missing from the record cache make it worth rewriting.
 const CACHE_REWRITE_AFTER: usize = 32;
-
-/// An artifact's identity: its type and name.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ArtifactKey {
-    /// The type (`rl_algo_code`).
-    pub artifact_type: String,
-    /// The name (`ppo`).
-    pub name: String,
-}
-
-impl ArtifactKey {
-    /// Validates and builds a key.
-    pub fn new(artifact_type: &str, name: &str) -> Result<ArtifactKey> {
-        validate_name("type", artifact_type)?;
-        validate_name("artifact name", name)?;
-        Ok(ArtifactKey {
-            artifact_type: artifact_type.to_string(),
-            name: name.to_string(),
-        })
-    }
-}
-
-impl fmt::Display for ArtifactKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.artifact_type, self.name)
-    }
-}
 
 /// One commit record with its id.
 #[derive(Clone, Debug)]
@@ -165,86 +143,6 @@ impl History {
             reason: reason.clone(),
         });
         missing.chain(invalid).collect()
-    }
-}
-
-/// Which version of an artifact a spec selects.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Selector {
-    /// The most recently committed version.
-    Latest,
-    /// `vN`.
-    Number(u64),
-    /// A named alias.
-    Alias(String),
-    /// A prefix of the version id (hex).
-    IdPrefix(String),
-}
-
-/// A parsed `[TYPE/]NAME[:vN|:latest|:ALIAS|@HEXPREFIX]`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Spec {
-    /// The type, when given.
-    pub artifact_type: Option<String>,
-    /// The name.
-    pub name: String,
-    /// The version.
-    pub selector: Selector,
-}
-
-impl Spec {
-    /// Parses a spec; names are validated.
-    pub fn parse(spec: &str) -> Result<Spec> {
-        let fail = |reason: String| Error::InvalidSpec {
-            spec: spec.to_string(),
-            reason,
-        };
-        let (artifact_type, rest) = match spec.split_once('/') {
-            Some((t, r)) => (Some(t), r),
-            None => (None, spec),
-        };
-        let (name, selector) = match rest.find([':', '@']) {
-            None => (rest, Selector::Latest),
-            Some(i) => {
-                let (name, sel) = rest.split_at(i);
-                let body = &sel[1..];
-                let selector = if sel.starts_with('@') {
-                    if body.len() < 4 || !body.bytes().all(|b| b.is_ascii_hexdigit()) {
-                        return Err(fail(format!(
-                            "{body:?} after `@` must be at least 4 hex characters of a version id"
-                        )));
-                    }
-                    Selector::IdPrefix(body.to_ascii_lowercase())
-                } else if body == "latest" {
-                    Selector::Latest
-                } else if let Some(n) = body
-                    .strip_prefix('v')
-                    .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-                {
-                    // One spelling per number: `v01` would silently name v1.
-                    if n.len() > 1 && n.starts_with('0') {
-                        return Err(fail(format!(
-                            "write version numbers without leading zeros (v{})",
-                            n.trim_start_matches('0').parse::<u64>().unwrap_or(0)
-                        )));
-                    }
-                    Selector::Number(n.parse().map_err(|_| fail(format!("{n} is too large")))?)
-                } else {
-                    validate_alias(body).map_err(|e| fail(e.to_string()))?;
-                    Selector::Alias(body.to_string())
-                };
-                (name, selector)
-            }
-        };
-        if let Some(t) = artifact_type {
-            validate_name("type", t).map_err(|e| fail(e.to_string()))?;
-        }
-        validate_name("artifact name", name).map_err(|e| fail(e.to_string()))?;
-        Ok(Spec {
-            artifact_type: artifact_type.map(str::to_string),
-            name: name.to_string(),
-            selector,
-        })
     }
 }
 
@@ -367,18 +265,17 @@ impl Store {
             reason: format!("it is a record of {t}/{n}, not of {key}"),
         };
         let (kind, raw) = self.read_object(id).map_err(problem)?;
-        let belongs = |t: &str, n: &str| t == key.artifact_type && n == key.name;
         match kind {
             Kind::Commit => {
                 let r = CommitRecord::decode(*id, &raw).map_err(problem)?;
-                if !belongs(&r.artifact_type, &r.name) {
+                if !key.owns(&r.artifact_type, &r.name) {
                     return Err(misplaced(&r.artifact_type, &r.name));
                 }
                 Ok(CachedRecord::Commit(Box::new(r)))
             }
             Kind::Alias => {
                 let a = AliasRecord::decode(*id, &raw).map_err(problem)?;
-                if !belongs(&a.artifact_type, &a.name) {
+                if !key.owns(&a.artifact_type, &a.name) {
                     return Err(misplaced(&a.artifact_type, &a.name));
                 }
                 if let Err(e) = validate_alias(&a.alias) {

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::history::ArtifactKey;
 use crate::id::ObjectId;
+use crate::key::ArtifactKey;
 use crate::object::{AliasRecord, CommitRecord};
 use crate::store::Store;
 
@@ -103,7 +103,7 @@ fn belongs(r: &CachedRecord, key: &ArtifactKey) -> bool {
         CachedRecord::Commit(c) => (&c.artifact_type, &c.name),
         CachedRecord::Alias(a) => (&a.artifact_type, &a.name),
     };
-    *t == key.artifact_type && *n == key.name
+    key.owns(t, n)
 }
 
 /// Replaces the cache of `key`.

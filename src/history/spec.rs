@@ -1,0 +1,84 @@
+//! Parsing `[TYPE/]NAME[:vN|:latest|:ALIAS|@HEXPREFIX]`.
+
+use crate::error::{Error, Result};
+use crate::names::{validate_alias, validate_name};
+
+/// Which version of an artifact a spec selects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selector {
+    /// The most recently committed version.
+    Latest,
+    /// `vN`.
+    Number(u64),
+    /// A named alias.
+    Alias(String),
+    /// A prefix of the version id (hex).
+    IdPrefix(String),
+}
+
+/// A parsed `[TYPE/]NAME[:vN|:latest|:ALIAS|@HEXPREFIX]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spec {
+    /// The type, when given.
+    pub artifact_type: Option<String>,
+    /// The name.
+    pub name: String,
+    /// The version.
+    pub selector: Selector,
+}
+
+impl Spec {
+    /// Parses a spec; names are validated.
+    pub fn parse(spec: &str) -> Result<Spec> {
+        let fail = |reason: String| Error::InvalidSpec {
+            spec: spec.to_string(),
+            reason,
+        };
+        let (artifact_type, rest) = match spec.split_once('/') {
+            Some((t, r)) => (Some(t), r),
+            None => (None, spec),
+        };
+        let (name, selector) = match rest.find([':', '@']) {
+            None => (rest, Selector::Latest),
+            Some(i) => {
+                let (name, sel) = rest.split_at(i);
+                let body = &sel[1..];
+                let selector = if sel.starts_with('@') {
+                    if body.len() < 4 || !body.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        return Err(fail(format!(
+                            "{body:?} after `@` must be at least 4 hex characters of a version id"
+                        )));
+                    }
+                    Selector::IdPrefix(body.to_ascii_lowercase())
+                } else if body == "latest" {
+                    Selector::Latest
+                } else if let Some(n) = body
+                    .strip_prefix('v')
+                    .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                {
+                    // One spelling per number: `v01` would silently name v1.
+                    if n.len() > 1 && n.starts_with('0') {
+                        return Err(fail(format!(
+                            "write version numbers without leading zeros (v{})",
+                            n.trim_start_matches('0').parse::<u64>().unwrap_or(0)
+                        )));
+                    }
+                    Selector::Number(n.parse().map_err(|_| fail(format!("{n} is too large")))?)
+                } else {
+                    validate_alias(body).map_err(|e| fail(e.to_string()))?;
+                    Selector::Alias(body.to_string())
+                };
+                (name, selector)
+            }
+        };
+        if let Some(t) = artifact_type {
+            validate_name("type", t).map_err(|e| fail(e.to_string()))?;
+        }
+        validate_name("artifact name", name).map_err(|e| fail(e.to_string()))?;
+        Ok(Spec {
+            artifact_type: artifact_type.map(str::to_string),
+            name: name.to_string(),
+            selector,
+        })
+    }
+}
