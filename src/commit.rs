@@ -19,11 +19,11 @@ use crate::object::{
     AliasRecord, CommitRecord, Kind, MAX_DELTA_DEPTH, RunRecord, Structured, Tree, encode_delta,
     encode_envelope,
 };
-use crate::pack::PackWriter;
 use crate::run::{host_name, now_ns};
 use crate::snapshot::Snapshot;
 use crate::statcache::StatCache;
 use crate::store::Store;
+use crate::store::pack::PackWriter;
 use crate::tree::{flatten, write_trees};
 
 /// Called as files are captured: (files done, files in all). Called from several threads.
@@ -93,7 +93,7 @@ impl<'a> Staging<'a> {
         Staging {
             store,
             progress: None,
-            writer: Mutex::new(PackWriter::new(store)),
+            writer: Mutex::new(PackWriter::new(store.layout())),
             key,
             bases: OnceLock::new(),
             stat,
@@ -196,11 +196,10 @@ impl<'a> Staging<'a> {
 
     /// Writes the pack (or loose objects); returns the directories to sync before markers.
     pub(crate) fn finish(self) -> Result<Vec<PathBuf>> {
-        let mut dirs = self
-            .writer
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner())
-            .finish()?;
+        let writer = self.writer.into_inner().unwrap_or_else(|e| e.into_inner());
+        self.store.prepare_write()?;
+        let mut dirs = writer.finish()?;
+        self.store.note_new_pack()?;
         dirs.extend(
             self.large_dirs
                 .into_inner()
@@ -298,9 +297,9 @@ impl Store {
         let run_dir = self.run_dir(&run.id);
         let artifact_dir = self.artifact_dir(&key.artifact_type, &key.name);
         let new_dirs = [
-            (!run_dir.exists()).then(|| self.root().join("runs")),
-            (!artifact_dir.exists()).then(|| self.root().join("refs").join(&key.artifact_type)),
-            (!artifact_dir.exists()).then(|| self.root().join("refs")),
+            (!run_dir.exists()).then(|| self.layout().runs_dir()),
+            (!artifact_dir.exists()).then(|| self.layout().refs_dir().join(&key.artifact_type)),
+            (!artifact_dir.exists()).then(|| self.layout().refs_dir()),
         ];
         if let Some(rid) = run_record {
             self.add_marker(&run_dir, &rid)?;

@@ -17,6 +17,7 @@ use crate::key::ArtifactKey;
 use crate::names::normalize_path;
 use crate::snapshot::Snapshot;
 use crate::store::Store;
+use crate::store::read_checked;
 use crate::tree::{ChangeCounts, flatten};
 
 /// One artifact in a comparison of two runs.
@@ -59,6 +60,11 @@ pub struct BlameLine {
     /// The line's bytes, with its line ending.
     pub text: Vec<u8>,
 }
+
+/// The change-count cache (`local/cache/changes/<type>/<name>`): pairs of trees with their
+/// [`ChangeCounts`]. Its layout is that of the record cache, under the same magic.
+const CACHE_MAGIC: &[u8; 4] = b"CDVC";
+const CACHE_VERSION: u8 = 1;
 
 impl Store {
     /// Compares two stored versions (by their tree ids).
@@ -273,13 +279,13 @@ impl Store {
     /// machine-local cache, so listing a long history does not walk every tree again.
     pub fn version_changes(&self, history: &History) -> Vec<Option<ChangeCounts>> {
         let path = self
-            .root()
-            .join("local/cache/changes")
+            .layout()
+            .changes_cache_dir()
             .join(&history.key.artifact_type)
             .join(&history.key.name);
-        type Pair = (Option<ObjectId>, ObjectId, [u64; 3]);
-        let mut known: HashMap<(Option<ObjectId>, ObjectId), [u64; 3]> =
-            crate::history::read_checked(&path)
+        type Pair = (Option<ObjectId>, ObjectId, ChangeCounts);
+        let mut known: HashMap<(Option<ObjectId>, ObjectId), ChangeCounts> =
+            read_checked(&path, CACHE_MAGIC, CACHE_VERSION)
                 .and_then(|b| postcard::from_bytes::<Vec<Pair>>(&b).ok())
                 .map(|v| v.into_iter().map(|(a, b, c)| ((a, b), c)).collect())
                 .unwrap_or_default();
@@ -298,33 +304,19 @@ impl Store {
                 None => diff_trees(&objects, prev, Some(v.tree), &opts)
                     .ok()
                     .map(|d| {
-                        let mut c = [0u64; 3];
-                        for f in &d.files {
-                            match f.status {
-                                Status::Added => c[0] += 1,
-                                Status::Modified => c[1] += 1,
-                                Status::Deleted => c[2] += 1,
-                                Status::Renamed => {
-                                    c[0] += 1;
-                                    c[2] += 1;
-                                }
-                            }
-                        }
+                        let c = d.change_counts();
                         known.insert((prev, v.tree), c);
                         added = true;
                         c
                     }),
             };
-            out.push(counts.map(|c| ChangeCounts {
-                added: c[0] as usize,
-                modified: c[1] as usize,
-                deleted: c[2] as usize,
-            }));
+            out.push(counts);
         }
         if added {
             let pairs: Vec<Pair> = known.into_iter().map(|((a, b), c)| (a, b, c)).collect();
             if let Ok(body) = postcard::to_stdvec(&pairs) {
-                crate::history::write_checked(&path, &body);
+                self.layout()
+                    .write_checked(&path, CACHE_MAGIC, CACHE_VERSION, &body);
             }
         }
         out

@@ -19,7 +19,7 @@ use crate::id::ObjectId;
 use crate::object::{FileMeta, Kind, Node, Tree, TreeEntry};
 use crate::snapshot::Snapshot;
 use crate::store::Store;
-use crate::tree::{hash_trees, validate_tree};
+use crate::tree::{ChangeCounts, hash_trees, validate_tree};
 
 /// How many bytes at the start of a file are searched for a NUL to call it binary (git's value).
 pub const BINARY_SNIFF_LEN: usize = 8000;
@@ -200,6 +200,23 @@ impl TreeDiff {
     /// Total deleted lines.
     pub fn deletions(&self) -> usize {
         self.files.iter().map(|f| f.deletions).sum()
+    }
+
+    /// Files added, modified and deleted (a rename counts as one added and one deleted).
+    pub fn change_counts(&self) -> ChangeCounts {
+        let mut c = ChangeCounts::default();
+        for f in &self.files {
+            match f.status {
+                Status::Added => c.added += 1,
+                Status::Modified => c.modified += 1,
+                Status::Deleted => c.deleted += 1,
+                Status::Renamed => {
+                    c.added += 1;
+                    c.deleted += 1;
+                }
+            }
+        }
+        c
     }
 
     /// Puts every path under `prefix/` (used to combine the diffs of several artifacts).

@@ -18,7 +18,7 @@ use crate::object::MAX_OBJECT_SIZE;
 use crate::object::{
     AliasRecord, CommitRecord, FileMeta, Kind, Node, RunRecord, Structured, Tree, UseRecord,
 };
-use crate::pack;
+use crate::store::pack;
 use crate::store::{Store, list_dir};
 use crate::tree::{MAX_TREE_DEPTH, too_deep, validate_tree};
 
@@ -193,7 +193,7 @@ impl Store {
 
     /// Verifies every object file; returns what is known of each sound object.
     fn check_objects(&self, report: &mut FsckReport) -> Result<HashMap<ObjectId, Sound>> {
-        let objects = self.root().join("objects");
+        let objects = self.layout().objects_dir();
         let mut files = Vec::new();
         for fan in list_dir(&objects)? {
             let dir = objects.join(&fan);
@@ -244,7 +244,7 @@ impl Store {
         report: &mut FsckReport,
         kinds: &mut HashMap<ObjectId, Sound>,
     ) -> Result<()> {
-        let dir = self.root().join("packs");
+        let dir = self.layout().packs_dir();
         let names = list_dir(&dir)?;
         for name in &names {
             let path = dir.join(name);
@@ -495,7 +495,7 @@ impl Checker<'_> {
     }
 
     fn check_refs(&mut self) -> Result<()> {
-        let refs = self.store.root().join("refs");
+        let refs = self.store.layout().refs_dir();
         for ty in self.subdirs(&refs, "type")? {
             let ty_dir = refs.join(&ty);
             for name in self.subdirs(&ty_dir, "artifact name")? {
@@ -548,7 +548,7 @@ impl Checker<'_> {
     }
 
     fn check_runs(&mut self) -> Result<()> {
-        let runs = self.store.root().join("runs");
+        let runs = self.store.layout().runs_dir();
         for run in self.subdirs(&runs, "run id")? {
             let dir = runs.join(&run);
             for (marker, id) in self.markers_in(&dir)? {
@@ -822,7 +822,7 @@ impl Store {
                 });
             }
         }
-        let packs = self.root().join("packs");
+        let packs = self.layout().packs_dir();
         let mut kept = Vec::new();
         for path in std::mem::take(&mut report.stray) {
             let indexless = crate::store::own_dir(self.root(), "packs").is_some()

@@ -47,8 +47,6 @@ mod key;
 mod kind;
 pub mod names;
 pub mod object;
-mod pack;
-mod refs;
 pub mod render;
 pub mod run;
 pub mod snapshot;

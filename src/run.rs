@@ -10,8 +10,8 @@ use crate::id::ObjectId;
 use crate::key::ArtifactKey;
 use crate::names::validate_name;
 use crate::object::{CommitRecord, Kind, RunRecord, Structured, UseRecord};
-use crate::refs;
 use crate::store::Store;
+use crate::store::markers as refs;
 
 /// A fresh run id: 8 characters of `[a-z0-9]`, like W&B's.
 pub fn new_run_id() -> String {
@@ -240,7 +240,7 @@ impl Store {
     pub fn runs(&self) -> Result<Vec<RunView>> {
         let mut cache = HashMap::new();
         let mut out = Vec::new();
-        for id in refs::run_ids(&self.root().join("runs"))? {
+        for id in refs::run_ids(&self.layout().runs_dir())? {
             out.push(self.run_view(&id, &mut cache)?);
         }
         out.sort_by_key(|r| (r.start_ns(), r.id.clone()));

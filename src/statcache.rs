@@ -18,14 +18,13 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
 use crate::id::{Md5, ObjectId};
-use crate::store::Store;
+use crate::store::{Layout, Store, read_checked};
 
 /// How much older than the read a file's timestamps must be for its entry to be trusted: covers
 /// coarse filesystem timestamps (2 s on FAT) and small clock differences on network filesystems.
@@ -114,7 +113,7 @@ type Shard = HashMap<String, Entry>;
 
 /// The cache for the sources of one commit.
 pub(crate) struct StatCache {
-    dir: PathBuf,
+    layout: Layout,
     shards: HashMap<String, Shard>,
     updates: Mutex<HashMap<String, Vec<(String, Entry)>>>,
     /// (device, mtime) of the clock file, rewritten before any source is read.
@@ -128,7 +127,7 @@ fn shard_name(source_root: &str) -> String {
 impl StatCache {
     /// Loads the shards of the given source roots.
     pub fn load<'a>(store: &Store, roots: impl IntoIterator<Item = &'a str>) -> StatCache {
-        let dir = store.root().join("local/statcache");
+        let dir = store.layout().statcache_dir();
         let mut shards = HashMap::new();
         for root in roots {
             let name = shard_name(root);
@@ -147,7 +146,7 @@ impl StatCache {
                 (k.dev, k.mtime_ns)
             });
         StatCache {
-            dir,
+            layout: store.layout().clone(),
             shards,
             updates: Mutex::new(HashMap::new()),
             reference,
@@ -181,7 +180,7 @@ impl StatCache {
     /// Writes the shards that changed (best effort: the cache is an optimisation).
     pub fn save(self) {
         let updates = self.updates.into_inner().unwrap_or_else(|e| e.into_inner());
-        if updates.is_empty() || fs::create_dir_all(&self.dir).is_err() {
+        if updates.is_empty() {
             return;
         }
         let mut shards = self.shards;
@@ -190,42 +189,22 @@ impl StatCache {
             for (p, e) in entries {
                 shard.insert(p, e);
             }
-            write_shard(&self.dir, &name, shard);
+            write_shard(&self.layout, &name, shard);
         }
     }
 }
 
 fn read_shard(path: &Path) -> Option<Shard> {
-    let bytes = fs::read(path).ok()?;
-    if bytes.len() < 5 + 32 || &bytes[..4] != MAGIC || bytes[4] != VERSION {
-        return None;
-    }
-    let (body, sum) = bytes.split_at(bytes.len() - 32);
-    if blake3::hash(body).as_bytes() != sum {
-        return None;
-    }
-    postcard::from_bytes::<Vec<(String, Entry)>>(&body[5..])
+    let body = read_checked(path, MAGIC, VERSION)?;
+    postcard::from_bytes::<Vec<(String, Entry)>>(&body)
         .ok()
         .map(|v| v.into_iter().collect())
 }
 
-fn write_shard(dir: &Path, name: &str, shard: &Shard) {
+fn write_shard(layout: &Layout, name: &str, shard: &Shard) {
     let entries: Vec<(&String, &Entry)> = shard.iter().collect();
-    let Ok(body) = postcard::to_stdvec(&entries) else {
-        return;
-    };
-    let mut bytes = Vec::with_capacity(body.len() + 37);
-    bytes.extend_from_slice(MAGIC);
-    bytes.push(VERSION);
-    bytes.extend_from_slice(&body);
-    let sum = blake3::hash(&bytes);
-    bytes.extend_from_slice(sum.as_bytes());
-    // Temp file + rename, no fsync: a lost cache is only rebuilt.
-    let Ok(mut tmp) = tempfile::Builder::new().prefix(".stat").tempfile_in(dir) else {
-        return;
-    };
-    if tmp.write_all(&bytes).is_ok() {
-        let _ = tmp.persist(dir.join(name));
+    if let Ok(body) = postcard::to_stdvec(&entries) {
+        layout.write_checked(&layout.statcache_dir().join(name), MAGIC, VERSION, &body);
     }
 }
 

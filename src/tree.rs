@@ -209,7 +209,7 @@ pub fn flatten(store: &Store, root: &ObjectId) -> Result<Vec<ManifestEntry>> {
 }
 
 /// How many files were added, modified (content or mode) and deleted between two manifests.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChangeCounts {
     /// Paths only in the new manifest.
     pub added: usize,

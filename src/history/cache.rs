@@ -9,16 +9,13 @@
 //! 32-byte BLAKE3 of everything before it.
 
 use rustc_hash::FxHashMap;
-use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::id::ObjectId;
 use crate::key::ArtifactKey;
 use crate::object::{AliasRecord, CommitRecord};
-use crate::store::Store;
+use crate::store::{Store, read_checked};
 
 const MAGIC: &[u8; 4] = b"CDVC";
 const VERSION: u8 = 1;
@@ -31,17 +28,9 @@ pub(crate) enum CachedRecord {
     Alias(AliasRecord),
 }
 
-fn cache_path(store: &Store, key: &ArtifactKey) -> PathBuf {
-    store
-        .root()
-        .join("local/cache/refs")
-        .join(&key.artifact_type)
-        .join(&key.name)
-}
-
 /// Reads the cache of `key`; anything unreadable is an empty cache.
 pub(crate) fn load(store: &Store, key: &ArtifactKey) -> FxHashMap<ObjectId, CachedRecord> {
-    let Some(body) = read_checked(&cache_path(store, key)) else {
+    let Some(body) = read_checked(&store.layout().record_cache_file(key), MAGIC, VERSION) else {
         return FxHashMap::default();
     };
     match postcard::from_bytes::<Vec<(ObjectId, CachedRecord)>>(&body) {
@@ -65,39 +54,6 @@ fn hashes_to(r: &CachedRecord, id: &ObjectId) -> bool {
     ObjectId::compute(kind, &raw) == *id
 }
 
-/// The body of a checksummed cache file (magic, version, body, BLAKE3 of all before it), or
-/// None if it is absent, damaged or of another version.
-pub(crate) fn read_checked(path: &Path) -> Option<Vec<u8>> {
-    // Not following links, not blocking on a FIFO, not reading a forged sparse giant.
-    let bytes = crate::store::read_regular(path, 1 << 30).ok()?;
-    if bytes.len() < 5 + 32 || &bytes[..4] != MAGIC || bytes[4] != VERSION {
-        return None;
-    }
-    let (body, sum) = bytes.split_at(bytes.len() - 32);
-    (blake3::hash(body).as_bytes() == sum).then(|| body[5..].to_vec())
-}
-
-/// Writes a checksummed cache file atomically (temp file + rename, no fsync: a lost cache is
-/// rebuilt). Failures are ignored: caches are only an optimisation.
-pub(crate) fn write_checked(path: &Path, body: &[u8]) {
-    let mut bytes = Vec::with_capacity(body.len() + 37);
-    bytes.extend_from_slice(MAGIC);
-    bytes.push(VERSION);
-    bytes.extend_from_slice(body);
-    let sum = blake3::hash(&bytes);
-    bytes.extend_from_slice(sum.as_bytes());
-    let Some(dir) = path.parent() else { return };
-    if fs::create_dir_all(dir).is_err() {
-        return;
-    }
-    let Ok(mut tmp) = tempfile::Builder::new().prefix(".cache").tempfile_in(dir) else {
-        return;
-    };
-    if tmp.write_all(&bytes).is_ok() {
-        let _ = tmp.persist(path);
-    }
-}
-
 fn belongs(r: &CachedRecord, key: &ArtifactKey) -> bool {
     let (t, n) = match r {
         CachedRecord::Commit(c) => (&c.artifact_type, &c.name),
@@ -109,7 +65,12 @@ fn belongs(r: &CachedRecord, key: &ArtifactKey) -> bool {
 /// Replaces the cache of `key`.
 pub(crate) fn save(store: &Store, key: &ArtifactKey, records: &[(ObjectId, CachedRecord)]) {
     if let Ok(body) = postcard::to_stdvec(records) {
-        write_checked(&cache_path(store, key), &body);
+        store.layout().write_checked(
+            &store.layout().record_cache_file(key),
+            MAGIC,
+            VERSION,
+            &body,
+        );
     }
 }
 
@@ -117,6 +78,7 @@ pub(crate) fn save(store: &Store, key: &ArtifactKey, records: &[(ObjectId, Cache
 mod tests {
     use super::*;
     use crate::{CommitOptions, Snapshot, capture_run};
+    use std::fs;
 
     /// A store holding 33 versions of `t/a` (enough that reading its history rewrites the cache).
     fn store_with_history() -> (tempfile::TempDir, Store, ArtifactKey) {
@@ -143,9 +105,9 @@ mod tests {
         assert_eq!(h.versions.len(), 33);
         assert_eq!(h.latest, Some(32));
         assert!(load(store, key).is_empty());
-        let path = cache_path(store, key);
-        write_checked(&path, b"body");
-        assert_eq!(read_checked(&path), None);
+        let path = store.layout().record_cache_file(key);
+        store.layout().write_checked(&path, MAGIC, VERSION, b"body");
+        assert_eq!(read_checked(&path, MAGIC, VERSION), None);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use rayon::prelude::*;
 mod cache;
 mod spec;
 
-pub(crate) use cache::{CachedRecord, read_checked, write_checked};
+pub(crate) use cache::CachedRecord;
 pub use spec::{Selector, Spec};
 
 use crate::error::{Error, RecordProblem, Result};
@@ -30,8 +30,8 @@ use crate::id::{Md5, ObjectId};
 pub use crate::key::ArtifactKey;
 use crate::names::validate_alias;
 use crate::object::{AliasRecord, CommitRecord, Kind, Structured};
-use crate::refs;
 use crate::store::Store;
+use crate::store::markers as refs;
 
 /// How many records missing from the record cache make it worth rewriting.
 const CACHE_REWRITE_AFTER: usize = 32;
@@ -159,7 +159,7 @@ impl Store {
             }
             return Ok(key);
         }
-        let candidates = refs::artifact_keys_named(&self.root().join("refs"), Some(name))?;
+        let candidates = refs::artifact_keys_named(&self.layout().refs_dir(), Some(name))?;
         match candidates.as_slice() {
             [] => Err(Error::UnknownArtifact {
                 artifact: name.to_string(),
@@ -175,7 +175,7 @@ impl Store {
     /// Every artifact of the store, sorted by type and name. Entries of `refs/` that are not an
     /// artifact's marker directory (`.DS_Store`, a sync tool's temp file) are ignored.
     pub fn artifacts(&self) -> Result<Vec<ArtifactKey>> {
-        refs::artifact_keys(&self.root().join("refs"))?
+        refs::artifact_keys(&self.layout().refs_dir())?
             .iter()
             .map(|(t, n)| ArtifactKey::new(t, n))
             .collect()

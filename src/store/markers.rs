@@ -11,6 +11,7 @@
 //!
 //! Everything else is ignored by every command; `fsck` lists it as stray.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -22,13 +23,13 @@ use crate::store::Store;
 
 /// What an entry of a marker tree must be to count.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Want {
+pub(super) enum Want {
     Dir,
     File,
 }
 
 /// The entries of `dir`; a `dir` that is absent, or is not a directory, has none.
-fn dir_entries(dir: &Path) -> Result<Vec<fs::DirEntry>> {
+pub(super) fn dir_entries(dir: &Path) -> Result<Vec<fs::DirEntry>> {
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e)
@@ -46,7 +47,7 @@ fn dir_entries(dir: &Path) -> Result<Vec<fs::DirEntry>> {
 }
 
 /// Names (valid UTF-8) of the entries of `dir` of the wanted type, links never followed.
-fn entries(dir: &Path, want: Want) -> Result<Vec<String>> {
+pub(super) fn entries(dir: &Path, want: Want) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for entry in dir_entries(dir)? {
         // `file_type` does not follow links (and costs no system call where the directory
@@ -110,7 +111,7 @@ pub(crate) fn has_markers(dir: &Path) -> Result<bool> {
 }
 
 /// Subdirectories of `dir` whose names are valid `what` names, sorted.
-fn named_dirs(dir: &Path, what: &'static str) -> Result<Vec<String>> {
+pub(super) fn named_dirs(dir: &Path, what: &'static str) -> Result<Vec<String>> {
     let mut names: Vec<String> = entries(dir, Want::Dir)?
         .into_iter()
         .filter(|n| validate_name(what, n).is_ok())
@@ -178,7 +179,7 @@ pub(crate) fn strays(root: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// The name of `entry` when it is a directory (not a link) with a valid `what` name.
-fn named_dir(entry: &fs::DirEntry, what: &'static str) -> Option<String> {
+pub(super) fn named_dir(entry: &fs::DirEntry, what: &'static str) -> Option<String> {
     let name = entry.file_name().into_string().ok()?;
     let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
     (is_dir && validate_name(what, &name).is_ok()).then_some(name)
@@ -186,7 +187,7 @@ fn named_dir(entry: &fs::DirEntry, what: &'static str) -> Option<String> {
 
 /// The strays of an artifact's or a run's marker directory: the directory itself when it counts
 /// for nothing, else its entries that are not markers.
-fn marker_dir_strays(
+pub(super) fn marker_dir_strays(
     entry: &fs::DirEntry,
     what: &'static str,
     out: &mut Vec<PathBuf>,
@@ -208,6 +209,55 @@ fn marker_dir_strays(
         }
     }
     Ok(())
+}
+
+impl Store {
+    /// Flushes directory entries (made by renames) to disk, so that a marker written afterwards can
+    /// never survive a crash that loses the objects it names.
+    pub(crate) fn sync_dirs(&self, dirs: &BTreeSet<PathBuf>) -> Result<()> {
+        self.layout.sync_dirs(dirs)
+    }
+
+    /// Directory of the markers of artifact (`ty`, `name`).
+    pub(crate) fn artifact_dir(&self, ty: &str, name: &str) -> PathBuf {
+        self.layout.artifact_dir(ty, name)
+    }
+
+    /// Directory of the markers of run `run`.
+    pub(crate) fn run_dir(&self, run: &str) -> PathBuf {
+        self.layout.run_dir(run)
+    }
+
+    /// Adds an empty marker file `dir/<id>`. An empty file is complete the moment it exists, so
+    /// this needs no temp file.
+    pub(crate) fn add_marker(&self, dir: &Path, id: &ObjectId) -> Result<()> {
+        fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
+        let path = dir.join(id.to_hex());
+        fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io("cannot write", path, e))?;
+        Ok(())
+    }
+
+    /// The record ids marked in `dir`, sorted. Files that are not 64-hex names (an rsync temp
+    /// file, `.DS_Store`) are ignored here and reported by fsck.
+    pub(crate) fn markers(&self, dir: &Path) -> Result<Vec<ObjectId>> {
+        self::marker_ids(dir)
+    }
+
+    /// Artifacts present in `refs/`, as sorted (type, name) pairs: conforming entries only (see
+    /// `refs`), so a stray `.DS_Store` is never taken for an artifact.
+    pub fn artifact_keys(&self) -> Result<Vec<(String, String)>> {
+        self::artifact_keys(&self.layout.refs_dir())
+    }
+
+    /// Run ids present in `runs/`, sorted (conforming entries only).
+    pub fn run_ids(&self) -> Result<Vec<String>> {
+        self::run_ids(&self.layout.runs_dir())
+    }
 }
 
 #[cfg(test)]

@@ -20,9 +20,9 @@ use std::io::Write;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
+use super::layout::{Layout, list_dir, open_regular, read_regular};
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
-use crate::store::{Store, list_dir};
 
 const PACK_MAGIC: &[u8; 4] = b"CDVP";
 const IDX_MAGIC: &[u8; 4] = b"CDVX";
@@ -118,7 +118,7 @@ impl PackIndex {
             let Some(pack_id) = ObjectId::from_hex(stem) else {
                 continue;
             };
-            let Ok(bytes) = crate::store::read_regular(&dir.join(&name), MAX_INDEX_FILE) else {
+            let Ok(bytes) = read_regular(&dir.join(&name), MAX_INDEX_FILE) else {
                 continue;
             };
             let Ok(entries) = checked_entries(&bytes, &pack_id) else {
@@ -217,7 +217,7 @@ pub(crate) fn read_at(
     let f = match open {
         Some(f) => f,
         None => {
-            owned = crate::store::open_regular(path)?;
+            owned = open_regular(path)?;
             &owned
         }
     };
@@ -267,7 +267,7 @@ fn read_exact_at(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
 
 /// Collects the new objects of one commit; see the module docs.
 pub(crate) struct PackWriter<'a> {
-    store: &'a Store,
+    layout: &'a Layout,
     pending: Vec<(ObjectId, Vec<u8>)>,
     file: Option<tempfile::NamedTempFile>,
     hasher: blake3::Hasher,
@@ -277,9 +277,9 @@ pub(crate) struct PackWriter<'a> {
 }
 
 impl<'a> PackWriter<'a> {
-    pub fn new(store: &'a Store) -> Self {
+    pub fn new(layout: &'a Layout) -> Self {
         PackWriter {
-            store,
+            layout,
             pending: Vec::new(),
             file: None,
             hasher: blake3::Hasher::new(),
@@ -310,7 +310,7 @@ impl<'a> PackWriter<'a> {
     }
 
     fn start_file(&mut self) -> Result<()> {
-        let mut f = self.store.new_temp("pack")?;
+        let mut f = self.layout.new_temp("pack")?;
         let header = [&PACK_MAGIC[..], &[VERSION]].concat();
         f.as_file_mut()
             .write_all(&header)
@@ -344,15 +344,17 @@ impl<'a> PackWriter<'a> {
     }
 
     /// Makes everything added durable and visible (except through markers, which the caller
-    /// writes afterwards). Returns the directories that must be synced before markers.
+    /// writes afterwards). Returns the directories that must be synced before markers. The caller
+    /// upgrades an older store's format number before (`Store::prepare_write`) and loads the new
+    /// index after (`Store::note_new_pack`).
     pub fn finish(mut self) -> Result<Vec<PathBuf>> {
         let mut dirs = Vec::new();
         let Some(mut file) = self.file.take() else {
             // Few objects: loose files.
             for (id, bytes) in std::mem::take(&mut self.pending) {
-                let path = self.store.object_path(&id);
+                let path = self.layout.object_path(&id);
                 if !path.is_file()
-                    && self.store.create_atomic(&path, &bytes)?
+                    && self.layout.create_new(&path, &bytes)?
                     && let Some(p) = path.parent()
                 {
                     dirs.push(p.to_path_buf());
@@ -360,9 +362,8 @@ impl<'a> PackWriter<'a> {
             }
             return Ok(dirs);
         };
-        self.store.prepare_write()?;
         let pack_id = ObjectId::from_bytes(*self.hasher.finalize().as_bytes());
-        let packs = self.store.root().join("packs");
+        let packs = self.layout.packs_dir();
         fs::create_dir_all(&packs).map_err(|e| Error::io("cannot create", &packs, e))?;
         let tmp_path = file.path().to_path_buf();
         file.flush()
@@ -376,7 +377,7 @@ impl<'a> PackWriter<'a> {
             Err(e) => return Err(Error::io("cannot write", &pack_path, e.error)),
         }
         // The pack's name must be durable before the index that makes it visible.
-        self.store
+        self.layout
             .sync_dirs(&[packs.clone()].into_iter().collect())?;
 
         self.entries.sort_by_key(|e| e.0);
@@ -392,10 +393,9 @@ impl<'a> PackWriter<'a> {
         }
         let sum = blake3::hash(&idx);
         idx.extend_from_slice(sum.as_bytes());
-        self.store
-            .create_atomic(&packs.join(format!("{}.idx", pack_id.to_hex())), &idx)?;
+        self.layout
+            .create_new(&packs.join(format!("{}.idx", pack_id.to_hex())), &idx)?;
         dirs.push(packs);
-        self.store.note_new_pack()?;
         Ok(dirs)
     }
 }

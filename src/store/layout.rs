@@ -1,0 +1,348 @@
+//! The store's files on disk: every path of the layout, and the file operations that write into
+//! it. Nothing outside this module spells a path under the store root.
+//!
+//! Writes go through a temp file in `local/tmp` (so the clean-up of interrupted writes sees every
+//! leftover), then a rename: create-only for content-named files ([`Layout::create_new`]),
+//! replacing for the `format` file and machine-local caches ([`Layout::replace`],
+//! [`Layout::write_checked`]).
+
+use std::collections::BTreeSet;
+use std::io::Write;
+
+use super::*;
+use crate::key::ArtifactKey;
+
+/// The paths of one store directory.
+#[derive(Clone, Debug)]
+pub(crate) struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    /// The layout of the store directory `root` (made absolute).
+    pub fn new(root: &Path) -> Layout {
+        Layout {
+            root: absolute(root),
+        }
+    }
+
+    /// The store directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `format`: the store's format number.
+    pub fn format_file(&self) -> PathBuf {
+        self.root.join(FORMAT_FILE)
+    }
+
+    /// `objects/`: loose objects.
+    pub fn objects_dir(&self) -> PathBuf {
+        self.root.join("objects")
+    }
+
+    /// `objects/ab/cdef…`: the loose file of object `id`.
+    pub fn object_path(&self, id: &ObjectId) -> PathBuf {
+        let hex = id.to_hex();
+        self.objects_dir().join(&hex[..2]).join(&hex[2..])
+    }
+
+    /// `packs/`: packs and their indexes.
+    pub fn packs_dir(&self) -> PathBuf {
+        self.root.join("packs")
+    }
+
+    /// `packs/<id>.<ext>`: a pack (`pack`) or its index (`idx`).
+    pub fn pack_file(&self, id: &ObjectId, ext: &str) -> PathBuf {
+        self.packs_dir().join(format!("{}.{ext}", id.to_hex()))
+    }
+
+    /// `refs/`: one directory per artifact type, then name, holding markers.
+    pub fn refs_dir(&self) -> PathBuf {
+        self.root.join("refs")
+    }
+
+    /// `refs/<type>/<name>/`: the markers of one artifact's records.
+    pub fn artifact_dir(&self, ty: &str, name: &str) -> PathBuf {
+        self.refs_dir().join(ty).join(name)
+    }
+
+    /// `runs/`: one directory per run, holding markers.
+    pub fn runs_dir(&self) -> PathBuf {
+        self.root.join("runs")
+    }
+
+    /// `runs/<run>/`: the markers of one run's records.
+    pub fn run_dir(&self, run: &str) -> PathBuf {
+        self.runs_dir().join(run)
+    }
+
+    /// `local/`: this machine only, never synced.
+    pub fn local_dir(&self) -> PathBuf {
+        self.root.join("local")
+    }
+
+    /// `local/tmp/`: temp files of writes under way (leftovers older than an hour are removed).
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.local_dir().join("tmp")
+    }
+
+    /// `local/record.lock`: see [`Store::record_lock`].
+    pub fn record_lock_file(&self) -> PathBuf {
+        self.local_dir().join("record.lock")
+    }
+
+    /// `local/statcache/`: the stat cache's shards and its clock file.
+    pub fn statcache_dir(&self) -> PathBuf {
+        self.local_dir().join("statcache")
+    }
+
+    /// `local/cache/refs/<type>/<name>`: the record cache of one artifact.
+    pub fn record_cache_file(&self, key: &ArtifactKey) -> PathBuf {
+        self.local_dir()
+            .join("cache/refs")
+            .join(&key.artifact_type)
+            .join(&key.name)
+    }
+
+    /// `local/cache/changes/`: cached per-version change counts.
+    pub fn changes_cache_dir(&self) -> PathBuf {
+        self.local_dir().join("cache/changes")
+    }
+
+    /// An empty temp file in `local/tmp` (made if missing), readable by all that the umask
+    /// allows (objects read-only: 0444 under umask 022), so teammates sharing the store can read
+    /// what it becomes.
+    pub fn new_temp(&self, prefix: &str) -> Result<tempfile::NamedTempFile> {
+        let tmp_dir = self.tmp_dir();
+        let make = || {
+            let mut b = tempfile::Builder::new();
+            b.prefix(prefix);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                b.permissions(fs::Permissions::from_mode(0o444));
+            }
+            b.tempfile_in(&tmp_dir)
+        };
+        match make() {
+            Ok(t) => Ok(t),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(&tmp_dir)
+                    .map_err(|e| Error::io("cannot create", &tmp_dir, e))?;
+                make().map_err(|e| Error::io("cannot create a temp file in", &tmp_dir, e))
+            }
+            Err(e) => Err(Error::io("cannot create a temp file in", tmp_dir, e)),
+        }
+    }
+
+    /// A durable (fsynced) temp file in `local/tmp` holding `bytes`.
+    pub fn temp_file(&self, prefix: &str, bytes: &[u8]) -> Result<tempfile::NamedTempFile> {
+        let mut tmp = self.new_temp(prefix)?;
+        tmp.as_file_mut()
+            .write_all(bytes)
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(|e| Error::io("cannot write", tmp.path().to_path_buf(), e))?;
+        Ok(tmp)
+    }
+
+    /// Writes a content-named file: temp file, fsync, then a rename that never replaces an
+    /// existing name (a name that exists already holds that content, possibly in another
+    /// encoding, which must stay: a delta elsewhere may depend on it). Returns whether this call
+    /// created the file.
+    pub fn create_new(&self, path: &Path, bytes: &[u8]) -> Result<bool> {
+        let tmp = self.temp_file("obj", bytes)?;
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
+        }
+        persist_new(tmp, path)
+    }
+
+    /// Replaces `path` with `bytes` atomically (temp file, fsync, rename). Only for files that
+    /// are not content-named (the `format` file).
+    pub fn replace(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        let tmp = self.temp_file("tmp", bytes)?;
+        tmp.persist(path)
+            .map_err(|e| Error::io("cannot write", path, e.error))?;
+        Ok(())
+    }
+
+    /// Flushes directory entries (made by renames) to disk, so that a marker written afterwards
+    /// can never survive a crash that loses the objects it names.
+    pub fn sync_dirs(&self, dirs: &BTreeSet<PathBuf>) -> Result<()> {
+        #[cfg(unix)]
+        for d in dirs {
+            fs::File::open(d)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| Error::io("cannot sync", d, e))?;
+        }
+        #[cfg(not(unix))]
+        let _ = dirs;
+        Ok(())
+    }
+
+    /// Writes a checksummed machine-local file (`magic`, `version`, `body`, then the BLAKE3 of
+    /// all before it) atomically, without fsync: a lost cache is rebuilt. Failures are ignored:
+    /// caches are only an optimisation.
+    pub fn write_checked(&self, path: &Path, magic: &[u8; 4], version: u8, body: &[u8]) {
+        let mut bytes = Vec::with_capacity(body.len() + 37);
+        bytes.extend_from_slice(magic);
+        bytes.push(version);
+        bytes.extend_from_slice(body);
+        let sum = blake3::hash(&bytes);
+        bytes.extend_from_slice(sum.as_bytes());
+        let Some(dir) = path.parent() else { return };
+        if fs::create_dir_all(dir).is_err() {
+            return;
+        }
+        let Ok(mut tmp) = self.new_temp("cache") else {
+            return;
+        };
+        if tmp.write_all(&bytes).is_ok() {
+            let _ = tmp.persist(path);
+        }
+    }
+}
+
+/// The body of a file written by [`Layout::write_checked`] with this `magic` and `version`, or
+/// None if it is absent, not a regular file, damaged or of another version.
+pub(crate) fn read_checked(path: &Path, magic: &[u8; 4], version: u8) -> Option<Vec<u8>> {
+    // Not following links, not blocking on a FIFO, not reading a forged sparse giant.
+    let bytes = read_regular(path, 1 << 30).ok()?;
+    if bytes.len() < 5 + 32 || &bytes[..4] != magic || bytes[4] != version {
+        return None;
+    }
+    let (body, sum) = bytes.split_at(bytes.len() - 32);
+    (blake3::hash(body).as_bytes() == sum).then(|| body[5..].to_vec())
+}
+
+/// Moves a durable temp file to `path` unless `path` exists; an existing name counts as done.
+pub(super) fn persist_new(tmp: tempfile::NamedTempFile, path: &Path) -> Result<bool> {
+    match tmp.persist_noclobber(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(Error::io("cannot write", path, e.error)),
+    }
+}
+
+/// Whether an error from [`open_regular`] means "not a regular file" (a link, a FIFO, a device,
+/// a directory, or larger than allowed) rather than an I/O failure.
+pub(super) fn is_refused(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::InvalidData
+        || e.raw_os_error() == Some(libc::ELOOP)
+        || e.kind() == io::ErrorKind::IsADirectory
+}
+
+/// Opens a file of the store for reading without following a symbolic link and without
+/// blocking on a FIFO, and refuses anything that is not a regular file (a store copied from
+/// elsewhere is untrusted: a FIFO would hang a reader, a link to `/dev/zero` would never end).
+pub(crate) fn open_regular(path: &Path) -> io::Result<fs::File> {
+    let mut opts = fs::OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let f = opts.open(path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not a regular file",
+        ));
+    }
+    Ok(f)
+}
+
+/// Reads a whole regular file of at most `max` bytes (see [`open_regular`]).
+pub(crate) fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let f = open_regular(path)?;
+    let len = f.metadata()?.len();
+    if len > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{len} bytes, more than the {max} allowed"),
+        ));
+    }
+    let mut out = Vec::with_capacity(len as usize);
+    f.take(max.saturating_add(1)).read_to_end(&mut out)?;
+    if out.len() as u64 > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "grew while read",
+        ));
+    }
+    Ok(out)
+}
+
+/// `root/rel` when every directory from `root` down to it is a real directory, not a symbolic
+/// link. A store copied from elsewhere is untrusted: anything that deletes (leftover temp files,
+/// packs without an index) must never follow a link out of the store.
+pub(crate) fn own_dir(root: &Path, rel: &str) -> Option<PathBuf> {
+    let mut p = root.to_path_buf();
+    for part in rel.split('/') {
+        p.push(part);
+        if !fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) {
+            return None;
+        }
+    }
+    Some(p)
+}
+
+/// How old a temp file must be before it is taken for the leftover of an interrupted write.
+pub(super) const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes temp files left by writes that were interrupted (a killed process, a crash): they are
+/// never visible as objects, only wasted space. A file younger than an hour may belong to a commit
+/// still running, so it is left alone. Best effort.
+pub(super) fn remove_stale_temp_files(tmp: &Path) {
+    let Ok(entries) = fs::read_dir(tmp) else {
+        return;
+    };
+    let now = std::time::SystemTime::now();
+    for e in entries.flatten() {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| now.duration_since(t).ok())
+            .is_some_and(|age| age > STALE_TEMP);
+        if old {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
+/// `p` itself when it is a store directory, else `p/.codever` when that is one; else `p` (so the
+/// error names what the user gave).
+pub(super) fn store_dir_of(p: &Path) -> PathBuf {
+    if !p.join(FORMAT_FILE).exists() && p.join(STORE_DIR_NAME).join(FORMAT_FILE).exists() {
+        p.join(STORE_DIR_NAME)
+    } else {
+        p.to_path_buf()
+    }
+}
+
+/// Names of the entries of `dir` that are valid UTF-8; an absent directory is empty.
+pub(crate) fn list_dir(dir: &Path) -> Result<Vec<String>> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("cannot list", dir, e)),
+    };
+    let mut out = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|e| Error::io("cannot list", dir, e))?;
+        if let Ok(name) = entry.file_name().into_string() {
+            out.push(name);
+        }
+    }
+    Ok(out)
+}
+
+/// `p` made absolute against the current directory (without resolving symlinks).
+pub(crate) fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}

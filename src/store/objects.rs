@@ -1,0 +1,833 @@
+//! Reading and writing objects: every stored copy (loose or packed) is a candidate, verified
+//! on read; writes are create-only.
+
+use super::*;
+
+impl Store {
+    /// Reads from a pack through a handle kept open for the life of this `Store`.
+    pub(super) fn read_packed(
+        &self,
+        path: &Path,
+        loc: Location,
+        limit: u64,
+    ) -> io::Result<Vec<u8>> {
+        let idx = self.packs.read().unwrap_or_else(|e| e.into_inner());
+        let handle = idx.packs.get(loc.pack).map(|p| &p.file).and_then(|cell| {
+            if cell.get().is_none()
+                && let Ok(f) = open_regular(path)
+            {
+                let _ = cell.set(f);
+            }
+            cell.get()
+        });
+        pack::read_at(path, handle, loc, limit)
+    }
+
+    /// Every place object `id` is stored: its loose file first, then each pack that indexes it
+    /// (a merge of stores can leave one id in several places, with different encodings).
+    pub(super) fn places(&self, id: &ObjectId) -> Result<Vec<Place>> {
+        let mut out = Vec::new();
+        let loose = self.object_path(id);
+        match fs::symlink_metadata(&loose) {
+            Ok(_) => out.push(Place::Loose(loose)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("cannot read", loose, e)),
+        }
+        let mut packed = self.pack_locations(id);
+        if out.is_empty() && packed.is_empty() && self.note_new_pack()? {
+            packed = self.pack_locations(id);
+        }
+        out.extend(
+            packed
+                .into_iter()
+                .map(|(p, l, present)| Place::Packed(p, l, present)),
+        );
+        Ok(out)
+    }
+
+    pub(super) fn pack_locations(&self, id: &ObjectId) -> Vec<(PathBuf, Location, bool)> {
+        let idx = self.packs.read().unwrap_or_else(|e| e.into_inner());
+        idx.locate_all(id)
+            .into_iter()
+            .map(|loc| {
+                let pack = &idx.packs[loc.pack];
+                let path = self.layout.pack_file(&pack.id, "pack");
+                (path, loc, pack.present)
+            })
+            .collect()
+    }
+
+    /// The stored bytes (an envelope) of `id` at one place.
+    pub(super) fn place_bytes(&self, id: &ObjectId, place: &Place, limit: u64) -> Result<Vec<u8>> {
+        match place {
+            Place::Loose(path) => read_object_file(id, path, limit),
+            Place::Packed(_, _, false) => Err(Error::MissingObject { id: *id }),
+            Place::Packed(pack, loc, true) => match self.read_packed(pack, *loc, limit) {
+                Ok(b) => Ok(b),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    Err(Error::MissingObject { id: *id })
+                }
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Error::CorruptObject {
+                    id: *id,
+                    reason: format!("pack {} is truncated", pack.display()),
+                }),
+                Err(e) if is_refused(&e) => Err(Error::CorruptObject {
+                    id: *id,
+                    reason: format!("in pack {}: {e}", pack.display()),
+                }),
+                Err(e) => Err(Error::io("cannot read", pack.clone(), e)),
+            },
+        }
+    }
+
+    /// Path of an object file.
+    pub fn object_path(&self, id: &ObjectId) -> PathBuf {
+        self.layout.object_path(id)
+    }
+
+    /// Whether an object is present, loose or in a pack whose file is present (not verified).
+    pub fn has_object(&self, id: &ObjectId) -> bool {
+        self.pack_locations(id)
+            .iter()
+            .any(|(_, _, present)| *present)
+            || self.object_path(id).is_file()
+    }
+
+    /// Stores `raw` as an object of `kind`, unless an object with that id is already present.
+    /// Returns the id and whether a new file was written.
+    pub fn write_object(&self, kind: Kind, raw: &[u8]) -> Result<(ObjectId, bool)> {
+        let id = ObjectId::compute(kind, raw);
+        let new = self.write_known(kind, id, raw)?;
+        Ok((id, new))
+    }
+
+    /// Stores `raw` under `id`, which the caller computed as `ObjectId::compute(kind, raw)`.
+    /// Returns whether a new file was written.
+    pub(crate) fn write_known(&self, kind: Kind, id: ObjectId, raw: &[u8]) -> Result<bool> {
+        debug_assert_eq!(id, ObjectId::compute(kind, raw));
+        let path = self.object_path(&id);
+        if path.is_file() {
+            return Ok(false);
+        }
+        self.create_atomic(&path, &encode_envelope(kind, raw))
+    }
+
+    /// Stores a structured object; one larger than readers accept for its kind is refused.
+    pub fn write_structured<T: Structured>(&self, value: &T) -> Result<(ObjectId, bool)> {
+        let raw = value.encode();
+        if raw.len() as u64 > T::KIND.max_size() {
+            return Err(Error::TooLarge {
+                what: T::KIND.name(),
+                size: raw.len() as u64,
+                limit: T::KIND.max_size(),
+            });
+        }
+        self.write_object(T::KIND, &raw)
+    }
+
+    /// How an object is stored at its first readable place: its kind and, for a delta, its base
+    /// and depth (the stored bytes' checksum is verified, the content is not).
+    pub fn object_header(&self, id: &ObjectId) -> Result<Header> {
+        let mut last = Error::MissingObject { id: *id };
+        for place in self.places(id)? {
+            match self
+                .place_bytes(id, &place, MAX_OBJECT_SIZE)
+                .and_then(|b| parse_header(*id, &b))
+            {
+                Ok(h) => return Ok(h),
+                Err(e) => last = worse(last, e),
+            }
+        }
+        Err(last)
+    }
+
+    /// Reads and verifies an object, returning its kind and raw content.
+    pub fn read_object(&self, id: &ObjectId) -> Result<(Kind, Vec<u8>)> {
+        self.read_with_depth(id).map(|(k, raw, _)| (k, raw))
+    }
+
+    /// Reads an object and the delta depth of the encoding that served it (0 when whole).
+    pub(crate) fn read_with_depth(&self, id: &ObjectId) -> Result<(Kind, Vec<u8>, u8)> {
+        self.resolve_fresh(id, MAX_OBJECT_SIZE)
+    }
+
+    /// Resolves `id`; when that fails, looks for pack indexes written since the store was opened
+    /// and, if there are any, tries once more. A delta written by another process may need the
+    /// copy of its base that process read, in a pack this process has not loaded yet (an id can
+    /// be in several packs, so finding *some* copy of the base says nothing about newer ones).
+    pub(super) fn resolve_fresh(&self, id: &ObjectId, limit: u64) -> Result<(Kind, Vec<u8>, u8)> {
+        let first = self.resolve_object(id, MAX_DELTA_DEPTH + 1, limit, &mut Resolution::default());
+        match first {
+            Err(e) if self.note_new_pack()? => {
+                drop(e);
+                self.resolve_object(id, MAX_DELTA_DEPTH + 1, limit, &mut Resolution::default())
+            }
+            r => r,
+        }
+    }
+
+    /// Verifies the envelope `bytes` of object `id` as stored at one particular place (fsck
+    /// checks every copy, not only the one a read would pick); bases are resolved from any place.
+    pub(crate) fn decode_stored(&self, id: &ObjectId, bytes: &[u8]) -> Result<(Kind, Vec<u8>)> {
+        let header = parse_header(*id, bytes)?;
+        let depth = header.depth();
+        let attempt = || {
+            let mut res = Resolution::default();
+            decode_envelope_limited(
+                *id,
+                bytes,
+                &mut |base| {
+                    self.resolve_object(base, depth, header.base_limit(), &mut res)
+                        .map(|(_, raw, _)| raw)
+                },
+                MAX_OBJECT_SIZE,
+            )
+        };
+        match attempt() {
+            Err(_) if self.note_new_pack()? => attempt(),
+            r => r,
+        }
+    }
+
+    /// Resolves `id` through any of its places, using only encodings whose delta depth is below
+    /// `below`.
+    ///
+    /// Every delta was written against a base resolved through a chain of encodings that still
+    /// exist (nothing is ever replaced or deleted), and its depth is one more than that chain's
+    /// depth. So requiring each base to be strictly shallower than its delta always leaves the
+    /// chain the writer used, excludes every cycle (two packs merged from machines that stored
+    /// P→Q and Q→P), and bounds recursion by [`MAX_DELTA_DEPTH`]. Whole copies are tried first,
+    /// then shallower chains; a place that fails (damaged, base absent) moves on to the next.
+    /// Failures are remembered per id and the work is bounded by the number of encodings tried.
+    pub(super) fn resolve_object(
+        &self,
+        id: &ObjectId,
+        below: u8,
+        limit: u64,
+        res: &mut Resolution,
+    ) -> Result<(Kind, Vec<u8>, u8)> {
+        if let Some((kind, raw, depth)) = self.recent().get(id)
+            && depth < below
+            && raw.len() as u64 <= limit
+        {
+            return Ok((kind, raw.as_ref().clone(), depth));
+        }
+        if let Some((failed_below, e)) = res.failed.get(id)
+            && *failed_below >= below
+        {
+            return Err(e.clone_shallow());
+        }
+        let mut error = Error::MissingObject { id: *id };
+        let mut candidates: Vec<(Header, Vec<u8>)> = Vec::new();
+        for place in self.places(id)? {
+            match self
+                .place_bytes(id, &place, limit)
+                .and_then(|b| parse_header(*id, &b).map(|h| (h, b)))
+            {
+                Ok((h, b)) if h.depth() < below => candidates.push((h, b)),
+                // Too deep to serve this delta: the copy its writer used (shallower) is not here
+                // yet, which is "missing" (a sync still bringing it), as when no copy is here.
+                Ok(_) => {}
+                Err(e) => error = worse(error, e),
+            }
+        }
+        candidates.sort_by_key(|(h, _)| h.depth());
+        for (header, bytes) in candidates {
+            res.tried += 1;
+            if res.tried > MAX_ENCODINGS_TRIED {
+                return Err(Error::CorruptObject {
+                    id: *id,
+                    reason: format!(
+                        "resolving it needed more than {MAX_ENCODINGS_TRIED} stored encodings"
+                    ),
+                });
+            }
+            let depth = header.depth();
+            // A base is never large (both sides of a delta must be held): a forged delta on a
+            // base that claims gigabytes is refused before the base is decoded.
+            let base_limit = header.base_limit();
+            let decoded = decode_envelope_limited(
+                *id,
+                &bytes,
+                &mut |base| {
+                    self.resolve_object(base, depth, base_limit, res)
+                        .map(|(_, raw, _)| raw)
+                },
+                limit,
+            );
+            match decoded {
+                Ok((kind, raw)) => {
+                    // Blobs and delta-encoded objects are what chains read again.
+                    if depth > 0 || kind == Kind::Blob {
+                        let raw = Arc::new(raw);
+                        self.recent().put(*id, kind, Arc::clone(&raw), depth);
+                        let raw = Arc::try_unwrap(raw).unwrap_or_else(|r| r.as_ref().clone());
+                        return Ok((kind, raw, depth));
+                    }
+                    return Ok((kind, raw, depth));
+                }
+                Err(e) => error = worse(error, e),
+            }
+        }
+        res.failed.insert(*id, (below, error.clone_shallow()));
+        Err(error)
+    }
+
+    pub(super) fn recent(&self) -> std::sync::MutexGuard<'_, RecentObjects> {
+        self.recent.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reads an object that must be of `kind`.
+    pub fn read_kind(&self, id: &ObjectId, kind: Kind) -> Result<Vec<u8>> {
+        let (found, raw) = self.read_object(id)?;
+        if found != kind {
+            return Err(Error::CorruptObject {
+                id: *id,
+                reason: format!("expected a {}, found a {}", kind.name(), found.name()),
+            });
+        }
+        Ok(raw)
+    }
+
+    /// Reads and decodes a structured object.
+    pub fn read_structured<T: Structured>(&self, id: &ObjectId) -> Result<T> {
+        let raw = self.read_kind(id, T::KIND)?;
+        T::decode(*id, &raw)
+    }
+
+    /// Reads a blob (a file's bytes), verified.
+    pub fn read_blob(&self, id: &ObjectId) -> Result<Vec<u8>> {
+        self.read_kind(id, Kind::Blob)
+    }
+
+    /// Reads the blob of a file whose tree entry says it has `size` bytes: a stored frame that
+    /// claims more is refused before anything is allocated for it, and a blob of another size
+    /// is corruption (the tree and the blob disagree).
+    pub fn read_file_blob(&self, id: &ObjectId, size: u64) -> Result<Vec<u8>> {
+        let (kind, raw, _) = self.resolve_fresh(id, size)?;
+        if kind != Kind::Blob {
+            return Err(Error::CorruptObject {
+                id: *id,
+                reason: format!("expected a blob, found a {}", kind.name()),
+            });
+        }
+        if raw.len() as u64 != size {
+            return Err(Error::CorruptObject {
+                id: *id,
+                reason: format!("the tree says {size} bytes, the blob has {}", raw.len()),
+            });
+        }
+        Ok(raw)
+    }
+}
+
+/// Where one stored copy of an object is.
+pub(super) enum Place {
+    /// `objects/ab/cdef…`.
+    Loose(PathBuf),
+    /// In a pack (path, location, whether the pack file is present).
+    Packed(PathBuf, Location, bool),
+}
+
+/// State of one object resolution: encodings tried, and ids that could not be resolved below a
+/// depth (so a hostile store cannot make the search exponential).
+#[derive(Default)]
+pub(super) struct Resolution {
+    tried: usize,
+    failed: HashMap<ObjectId, (u8, Error)>,
+}
+
+/// Most stored encodings one read may try (real chains need at most 17).
+pub(super) const MAX_ENCODINGS_TRIED: usize = 4096;
+
+/// Of two reasons an object could not be read, the one to report: corruption of something
+/// present outranks a missing object, which outranks nothing.
+pub(super) fn worse(a: Error, b: Error) -> Error {
+    match (&a, &b) {
+        (Error::MissingObject { .. }, _) => b,
+        (_, Error::MissingObject { .. }) => a,
+        _ => a,
+    }
+}
+
+impl Error {
+    /// A copy of the errors a resolution remembers (others become their message).
+    fn clone_shallow(&self) -> Error {
+        match self {
+            Error::MissingObject { id } => Error::MissingObject { id: *id },
+            Error::CorruptObject { id, reason } => Error::CorruptObject {
+                id: *id,
+                reason: reason.clone(),
+            },
+            Error::Io {
+                action,
+                path,
+                source,
+            } => Error::Io {
+                action,
+                path: path.clone(),
+                source: io::Error::new(source.kind(), source.to_string()),
+            },
+            other => Error::Io {
+                action: "cannot read",
+                path: PathBuf::new(),
+                source: io::Error::other(other.to_string()),
+            },
+        }
+    }
+}
+
+/// Largest loose object file read (the largest object plus its envelope).
+pub(super) const MAX_OBJECT_FILE: u64 = MAX_OBJECT_SIZE + (1 << 20);
+
+/// Reads a loose object file, refusing anything that is not a regular file, and anything larger
+/// than an object of its kind within `limit` can be stored in (checked before reading).
+pub(crate) fn read_object_file(id: &ObjectId, path: &Path, limit: u64) -> Result<Vec<u8>> {
+    let read = || -> io::Result<Vec<u8>> {
+        use std::io::Read;
+        let mut f = open_regular(path)?;
+        let len = f.metadata()?.len();
+        let mut head = [0u8; crate::object::HEADER_LEN];
+        let n = f.read(&mut head)?;
+        let bound = crate::object::stored_bound(&head[..n], limit).min(MAX_OBJECT_FILE);
+        if len > bound {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{len} bytes, more than such an object can be stored in ({bound})"),
+            ));
+        }
+        let mut out = Vec::with_capacity(len as usize);
+        out.extend_from_slice(&head[..n]);
+        f.take(bound.saturating_sub(n as u64).saturating_add(1))
+            .read_to_end(&mut out)?;
+        if out.len() as u64 > bound {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "grew while read",
+            ));
+        }
+        Ok(out)
+    };
+    match read() {
+        Ok(b) => Ok(b),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::MissingObject { id: *id }),
+        Err(e) if is_refused(&e) => Err(Error::CorruptObject {
+            id: *id,
+            reason: format!("{}: {e}", path.display()),
+        }),
+        Err(e) => Err(Error::io("cannot read", path, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_open_and_refuse_newer_formats() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        assert!(matches!(
+            Store::init(dir.path()),
+            Err(Error::AlreadyExists { .. })
+        ));
+        let (id, new) = store.write_object(Kind::Blob, b"abc").unwrap();
+        assert!(new);
+        assert!(!store.write_object(Kind::Blob, b"abc").unwrap().1);
+        assert_eq!(store.read_blob(&id).unwrap(), b"abc");
+        // A tree read of a blob is an error, not a misinterpretation.
+        assert!(store.read_kind(&id, Kind::Tree).is_err());
+
+        let root = dir.path().join(".codever");
+        fs::write(root.join("format"), "codever-store-format 3\n").unwrap();
+        let e = Store::open(&root).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::NewerFormat {
+                    found: 3,
+                    supported: 2,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        fs::write(root.join("format"), "junk").unwrap();
+        assert!(matches!(Store::open(&root), Err(Error::NotAStore { .. })));
+    }
+
+    #[test]
+    fn discover_walks_up_and_locate_accepts_project_dirs() {
+        let dir = tempfile::tempdir().unwrap();
+        Store::init(dir.path()).unwrap();
+        let deep = dir.path().join("a/b/c");
+        fs::create_dir_all(&deep).unwrap();
+        let s = Store::discover(&deep).unwrap();
+        assert_eq!(s.root(), absolute(&dir.path().join(".codever")));
+        let s = Store::locate(Some(dir.path()), Path::new("/")).unwrap();
+        assert_eq!(s.root(), absolute(&dir.path().join(".codever")));
+        let other = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            Store::discover(other.path()),
+            Err(Error::NoStore { .. })
+        ));
+    }
+
+    #[test]
+    fn leftovers_of_interrupted_writes_are_removed_but_not_running_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let tmp = store.root().join("local/tmp");
+        let old = tmp.join("pack-interrupted");
+        let young = tmp.join("pack-running");
+        fs::write(&old, b"half a pack").unwrap();
+        fs::write(&young, b"being written").unwrap();
+        let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(two_hours_ago)
+            .unwrap();
+        Store::open(store.root()).unwrap();
+        assert!(!old.exists());
+        assert!(young.exists());
+    }
+
+    #[test]
+    fn missing_and_corrupt_objects_are_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let id = ObjectId::compute(Kind::Blob, b"never written");
+        assert!(matches!(
+            store.read_blob(&id),
+            Err(Error::MissingObject { .. })
+        ));
+        let (id, _) = store.write_object(Kind::Blob, b"data").unwrap();
+        let path = store.object_path(&id);
+        let mut bytes = fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        fs::write(&path, bytes).unwrap();
+        assert!(matches!(
+            store.read_blob(&id),
+            Err(Error::CorruptObject { .. })
+        ));
+    }
+
+    /// Text of `n` varied code-like lines, so deltas are much smaller than whole objects.
+    fn code(seed: usize, n: usize) -> Vec<u8> {
+        (0..n)
+            .flat_map(|i| {
+                format!("w_{i} = init({}, {})\n", (i * 7919 + seed) % 1000, i * 31).into_bytes()
+            })
+            .collect()
+    }
+
+    /// Stores `raw` as a loose delta against `base` (whose own depth is `base_depth`), whatever
+    /// is already stored; returns its id.
+    fn put_delta(store: &Store, raw: &[u8], base: &[u8], base_depth: u8) -> ObjectId {
+        let id = ObjectId::compute(Kind::Blob, raw);
+        let bid = ObjectId::compute(Kind::Blob, base);
+        let bytes = crate::object::encode_delta(Kind::Blob, raw, bid, base, base_depth);
+        store
+            .create_atomic(&store.object_path(&id), &bytes)
+            .unwrap();
+        id
+    }
+
+    /// Two consecutive versions of a file and their blob ids (base first).
+    fn two_versions() -> (Vec<u8>, Vec<u8>, ObjectId, ObjectId) {
+        let (base, new) = (code(1, 100), code(1, 101));
+        let (bid, nid) = (
+            ObjectId::compute(Kind::Blob, &base),
+            ObjectId::compute(Kind::Blob, &new),
+        );
+        (base, new, bid, nid)
+    }
+
+    /// Writes `objects` (id, envelope) as one pack, as a commit would.
+    fn pack_of(store: &Store, objects: Vec<(ObjectId, Vec<u8>)>) {
+        let mut w = pack::PackWriter::new(store.layout());
+        for (id, bytes) in objects {
+            w.add(id, bytes).unwrap();
+        }
+        w.finish().unwrap();
+    }
+
+    #[test]
+    fn an_id_stored_twice_with_opposite_delta_bases_still_reads() {
+        use crate::object::encode_delta;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let p = code(1, 300);
+        let mut q = p.clone();
+        q.extend_from_slice(b"one more line\n");
+        let (pid, qid) = (
+            ObjectId::compute(Kind::Blob, &p),
+            ObjectId::compute(Kind::Blob, &q),
+        );
+        // Machine A stored P whole and Q against P; machine B the opposite. Padding objects make
+        // each a real pack (16 or more objects).
+        let pad = |seed: usize| -> Vec<(ObjectId, Vec<u8>)> {
+            (0..16)
+                .map(|i| {
+                    let raw = code(seed * 100 + i, 3);
+                    (
+                        ObjectId::compute(Kind::Blob, &raw),
+                        encode_envelope(Kind::Blob, &raw),
+                    )
+                })
+                .collect()
+        };
+        let mut a = vec![
+            (pid, encode_envelope(Kind::Blob, &p)),
+            (qid, encode_delta(Kind::Blob, &q, pid, &p, 0)),
+        ];
+        a.extend(pad(1));
+        let mut b = vec![
+            (qid, encode_envelope(Kind::Blob, &q)),
+            (pid, encode_delta(Kind::Blob, &p, qid, &q, 0)),
+        ];
+        b.extend(pad(2));
+        pack_of(&store, a);
+        pack_of(&store, b);
+        // Both orders of pack discovery.
+        for _ in 0..2 {
+            let fresh = Store::open(store.root()).unwrap();
+            assert_eq!(fresh.read_blob(&pid).unwrap(), p);
+            assert_eq!(fresh.read_blob(&qid).unwrap(), q);
+            assert_eq!(
+                fresh.read_with_depth(&qid).unwrap().2,
+                0,
+                "whole copies first"
+            );
+        }
+        // Every copy checks out on its own.
+        let report = store.fsck().unwrap();
+        assert!(report.corrupt.is_empty(), "{:?}", report.corrupt);
+    }
+
+    #[test]
+    fn a_forged_cycle_of_deltas_is_corruption_not_a_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let (x, y) = (code(1, 50), code(2, 50));
+        // Each claims depth 1 against the other: no chain ends at a whole object.
+        let xid = put_delta(&store, &x, &y, 0);
+        put_delta(&store, &y, &x, 0);
+        // Each needs a whole (depth 0) copy of the other, which is not here: missing, reported
+        // at once (as "not yet synced": a sync could still bring it), never a hang.
+        let e = store.read_blob(&xid).unwrap_err();
+        assert!(
+            matches!(&e, Error::MissingObject { id } if *id == ObjectId::compute(Kind::Blob, &y)),
+            "{e}"
+        );
+        // Deeper forgeries: a loop of depth claims 2 → 1 → 2 ends the same way.
+        let zid = put_delta(&store, &code(3, 50), &x, 1);
+        assert!(matches!(
+            store.read_blob(&zid),
+            Err(Error::MissingObject { .. })
+        ));
+        // fsck names what is missing and fails with --strict.
+        let report = store.fsck().unwrap();
+        assert!(!report.missing.is_empty());
+        assert!(report.failed(true));
+    }
+
+    #[test]
+    fn an_object_name_once_present_is_never_replaced() {
+        use crate::object::encode_delta;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let (base, new, bid, nid) = two_versions();
+        store.write_object(Kind::Blob, &base).unwrap();
+        store.write_object(Kind::Blob, &new).unwrap();
+        let path = store.object_path(&nid);
+        let first = fs::read(&path).unwrap();
+        // Another encoding of the same id (a concurrent writer's delta) does not replace it.
+        let created = store
+            .create_atomic(&path, &encode_delta(Kind::Blob, &new, bid, &base, 0))
+            .unwrap();
+        assert!(!created);
+        assert_eq!(fs::read(&path).unwrap(), first);
+        assert!(
+            fs::read_dir(store.root().join("local/tmp"))
+                .unwrap()
+                .next()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_flipped_byte_anywhere_in_a_delta_is_corruption_even_without_its_base() {
+        use crate::object::{HEADER_LEN, encode_delta};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let (base, new, bid, nid) = two_versions();
+        // The base is never stored: only the checksum can tell damage from "not yet synced".
+        let good = encode_delta(Kind::Blob, &new, bid, &base, 0);
+        let path = store.object_path(&nid);
+        for offset in [
+            0,
+            4,
+            5,
+            6,
+            HEADER_LEN,
+            HEADER_LEN + 31,
+            HEADER_LEN + 32,
+            HEADER_LEN + 33,
+            good.len() - 1,
+        ] {
+            let mut bad = good.clone();
+            bad[offset] ^= 0x01;
+            let _ = fs::remove_file(&path);
+            store.create_atomic(&path, &bad).unwrap();
+            let fresh = Store::open(store.root()).unwrap();
+            let e = fresh.read_blob(&nid).unwrap_err();
+            assert!(
+                matches!(e, Error::CorruptObject { .. }),
+                "offset {offset}: {e}"
+            );
+        }
+        let _ = fs::remove_file(&path);
+        store.create_atomic(&path, &good).unwrap();
+        let fresh = Store::open(store.root()).unwrap();
+        assert!(matches!(fresh.read_blob(&nid), Err(Error::MissingObject { id }) if id == bid));
+    }
+
+    #[test]
+    fn fifos_links_and_oversized_claims_are_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let fifo_id = ObjectId::compute(Kind::Blob, b"fifo");
+        let fifo = store.object_path(&fifo_id);
+        fs::create_dir_all(fifo.parent().unwrap()).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        assert!(matches!(
+            store.read_blob(&fifo_id),
+            Err(Error::CorruptObject { .. })
+        ));
+
+        let link_id = ObjectId::compute(Kind::Blob, b"link");
+        let link = store.object_path(&link_id);
+        fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        assert!(matches!(
+            store.read_blob(&link_id),
+            Err(Error::CorruptObject { .. })
+        ));
+
+        // A frame without a content size (streamed) is refused, whatever it would expand to.
+        let raw = vec![0u8; 1 << 20];
+        let mut frame = Vec::new();
+        let mut enc = zstd::stream::write::Encoder::new(&mut frame, 3).unwrap();
+        enc.include_contentsize(false).unwrap();
+        std::io::Write::write_all(&mut enc, &raw).unwrap();
+        enc.finish().unwrap();
+        let mut env = b"CDVO\x02\x01\x00".to_vec();
+        env.extend_from_slice(&frame);
+        let sum = blake3::hash(&env);
+        env.extend_from_slice(&sum.as_bytes()[..16]);
+        let id = ObjectId::compute(Kind::Blob, &raw);
+        store.create_atomic(&store.object_path(&id), &env).unwrap();
+        let e = store.read_blob(&id).unwrap_err();
+        assert!(
+            e.to_string().contains("does not declare its content size"),
+            "{e}"
+        );
+
+        // A blob larger than its tree says is refused before it is decoded.
+        let (id, _) = store.write_object(Kind::Blob, &[7u8; 1000]).unwrap();
+        assert_eq!(store.read_file_blob(&id, 1000).unwrap(), vec![7u8; 1000]);
+        let e = Store::open(store.root())
+            .unwrap()
+            .read_file_blob(&id, 999)
+            .unwrap_err();
+        assert!(e.to_string().contains("claims 1000 bytes"), "{e}");
+    }
+
+    #[test]
+    fn a_small_file_stored_against_a_larger_base_reads_at_its_own_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let base = code(1, 200);
+        let small = base[..base.len() / 2].to_vec();
+        store.write_object(Kind::Blob, &base).unwrap();
+        let sid = put_delta(&store, &small, &base, 0);
+        // The tree's size bounds this blob's frame, not its base's.
+        let fresh = Store::open(store.root()).unwrap();
+        assert_eq!(
+            fresh.read_file_blob(&sid, small.len() as u64).unwrap(),
+            small
+        );
+    }
+
+    #[test]
+    fn a_delta_on_a_base_larger_than_any_base_is_refused_before_decoding_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        // Zeros: a tiny object on disk that claims 40 MiB.
+        let base = vec![0u8; 40 << 20];
+        store.write_object(Kind::Blob, &base).unwrap();
+        let small = vec![0u8; 100];
+        let sid = put_delta(&store, &small, &base, 0);
+        let e = Store::open(store.root())
+            .unwrap()
+            .read_file_blob(&sid, 100)
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("more than the 33554432 allowed"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn records_larger_than_readers_accept_are_refused_when_written() {
+        use crate::object::{MAX_RECORD_SIZE, RunRecord};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let run = |notes: usize| RunRecord {
+            id: "r".into(),
+            time_ns: 0,
+            host: String::new(),
+            user: String::new(),
+            cwd: String::new(),
+            git_commit: None,
+            git_dirty: None,
+            project: String::new(),
+            config: String::new(),
+            notes: "n".repeat(notes),
+            tags: Vec::new(),
+        };
+        assert!(store.write_structured(&run(1000)).is_ok());
+        let e = store
+            .write_structured(&run(MAX_RECORD_SIZE as usize))
+            .unwrap_err();
+        assert!(matches!(e, Error::TooLarge { what: "run", .. }), "{e}");
+    }
+
+    #[test]
+    fn a_pack_entry_past_any_end_is_not_streamed_and_does_not_overflow() {
+        // Found by the pack_index fuzz target: an offset near u64::MAX.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let path = dir.path().join("p");
+        fs::write(&path, b"CDVP\x01").unwrap();
+        let file = fs::File::open(&path).unwrap();
+        let id = ObjectId::compute(Kind::Blob, b"x");
+        for offset in [u64::MAX, u64::MAX - 3, 1 << 40] {
+            let loc = Location {
+                pack: 0,
+                offset,
+                len: u32::MAX,
+            };
+            let r = store.stream_packed(&id, &path, &file, loc, &mut io::sink());
+            assert!(matches!(r, Ok(None)), "{offset}");
+        }
+    }
+}
