@@ -225,6 +225,11 @@ proptest! {
         context in 0usize..4,
     ) {
         let b = apply_edits(&a, &edits);
+        // `git apply --unidiff-zero` misplaces a zero-context hunk that removes a last line
+        // without newline (it does so with `git diff -U0`'s own, identical, patch: see the
+        // regression file), so context 0 is only checked where every last line ends in one.
+        let no_eol = |f: &Files| f.values().any(|(c, _)| !c.is_empty() && !c.ends_with(b"\n"));
+        let context = if no_eol(&a) || no_eol(&b) { context.max(1) } else { context };
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::init(&tmp.path().join("store")).unwrap();
         let (ta, tb) = (commit(&store, &a, "a"), commit(&store, &b, "b"));
