@@ -5,7 +5,7 @@
 //! visible. A crash at any point leaves either an invisible commit (unreferenced objects) or a
 //! complete one.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
@@ -23,6 +23,7 @@ use crate::run::{host_name, now_ns};
 use crate::snapshot::Snapshot;
 use crate::statcache::StatCache;
 use crate::store::Store;
+use crate::store::markers::Publication;
 use crate::store::pack::PackWriter;
 use crate::tree::{flatten, write_trees};
 
@@ -255,9 +256,10 @@ impl Store {
         let files = snapshot.stage(Some(&staging))?;
         check_entries(&files)?;
         let tree = write_trees(&staging, &files)?;
-        let mut new_dirs = staging.finish()?;
+        let mut publication = Publication::default();
+        publication.objects_in(staging.finish()?);
         let digest = wandb_digest(files.iter().map(|(p, f)| (p.as_str(), f.md5)));
-        let run_record = self.write_run_if_new(run, &mut new_dirs)?;
+        let run_record = self.write_run_if_new(run, &mut publication)?;
         let lock = self.record_lock()?;
         let time_ns = now_ns();
         let record = CommitRecord {
@@ -277,44 +279,30 @@ impl Store {
             include: snapshot.filter().include().to_vec(),
             exclude: snapshot.filter().exclude().to_vec(),
         };
-        let (record_id, new) = self.write_structured(&record)?;
-        if new {
-            push_parent(self, &record_id, &mut new_dirs);
-        }
+        let record_id = self.write_record(&record, &mut publication)?;
         let mut known = vec![(record_id, CachedRecord::Commit(Box::new(record)))];
         let mut alias_ids = Vec::new();
         for alias in &opts.aliases {
             let (id, rec) =
-                self.write_alias_record(key, alias, tree, time_ns, &run.id, &mut new_dirs)?;
+                self.write_alias_record(key, alias, tree, time_ns, &run.id, &mut publication)?;
             alias_ids.push(id);
             known.push((id, CachedRecord::Alias(rec)));
         }
-        self.sync_dirs(&new_dirs.into_iter().collect::<BTreeSet<_>>())?;
-
         // The run's markers first, the artifact's last: the artifact's marker is the commit
         // point. A crash before it leaves a record only the run marks, which every view ignores
-        // (fsck lists it as interrupted); after it, the commit is complete everywhere.
+        // (fsck lists it as interrupted); after it, the commit is complete everywhere. A commit
+        // reported done survives a power loss (`publish` flushes the marker directories).
         let run_dir = self.run_dir(&run.id);
         let artifact_dir = self.artifact_dir(&key.artifact_type, &key.name);
-        let new_dirs = [
-            (!run_dir.exists()).then(|| self.layout().runs_dir()),
-            (!artifact_dir.exists()).then(|| self.layout().refs_dir().join(&key.artifact_type)),
-            (!artifact_dir.exists()).then(|| self.layout().refs_dir()),
-        ];
         if let Some(rid) = run_record {
-            self.add_marker(&run_dir, &rid)?;
+            publication.mark(run_dir.clone(), rid);
         }
-        self.add_marker(&run_dir, &record_id)?;
-        self.add_marker(&artifact_dir, &record_id)?;
+        publication.mark(run_dir, record_id);
+        publication.mark(artifact_dir.clone(), record_id);
         for id in alias_ids {
-            self.add_marker(&artifact_dir, &id)?;
+            publication.mark(artifact_dir.clone(), id);
         }
-        // A commit reported done must survive a power loss: flush the marker directories (and
-        // the directories that received new ones).
-        let mut marker_dirs: BTreeSet<PathBuf> = new_dirs.into_iter().flatten().collect();
-        marker_dirs.insert(run_dir);
-        marker_dirs.insert(artifact_dir);
-        self.sync_dirs(&marker_dirs)?;
+        self.publish(publication)?;
         drop(lock);
 
         let history = self.history_with(key, known)?;
@@ -337,15 +325,15 @@ impl Store {
         validate_alias(alias)?;
         let (history, index) = self.resolve(spec)?;
         let tree = history.versions[index].tree;
-        let mut dirs = Vec::new();
+        let mut publication = Publication::default();
         let _lock = self.record_lock()?;
         let (id, _) =
-            self.write_alias_record(&history.key, alias, tree, now_ns(), "", &mut dirs)?;
-        self.sync_dirs(&dirs.into_iter().collect())?;
-        self.add_marker(
-            &self.artifact_dir(&history.key.artifact_type, &history.key.name),
-            &id,
-        )?;
+            self.write_alias_record(&history.key, alias, tree, now_ns(), "", &mut publication)?;
+        publication.mark(
+            self.artifact_dir(&history.key.artifact_type, &history.key.name),
+            id,
+        );
+        self.publish(publication)?;
         Ok((history, index))
     }
 
@@ -356,7 +344,7 @@ impl Store {
         tree: ObjectId,
         time_ns: i64,
         run: &str,
-        new_dirs: &mut Vec<PathBuf>,
+        publication: &mut Publication,
     ) -> Result<(ObjectId, AliasRecord)> {
         let record = AliasRecord {
             artifact_type: key.artifact_type.clone(),
@@ -366,22 +354,11 @@ impl Store {
             time_ns,
             run: run.to_string(),
         };
-        let (id, new) = self.write_structured(&record)?;
-        if new {
-            push_parent(self, &id, new_dirs);
-        }
+        let id = self.write_record(&record, publication)?;
         Ok((id, record))
     }
 }
 
-fn push_parent(store: &Store, id: &ObjectId, dirs: &mut Vec<PathBuf>) {
-    if let Some(p) = store.object_path(id).parent() {
-        dirs.push(p.to_path_buf());
-    }
-}
-
-/// Refuses a snapshot that expands to more entries (files and directories) than readers accept
-/// ([`crate::tree::MAX_ENTRIES`]), before anything makes it visible.
 fn check_entries(files: &[crate::snapshot::ManifestEntry]) -> Result<()> {
     let mut dirs = std::collections::HashSet::new();
     for (path, _) in files {

@@ -11,7 +11,7 @@ use crate::key::ArtifactKey;
 use crate::names::validate_name;
 use crate::object::{CommitRecord, Kind, RunRecord, Structured, UseRecord};
 use crate::store::Store;
-use crate::store::markers as refs;
+use crate::store::markers::{self as refs, Publication};
 
 /// A fresh run id: 8 characters of `[a-z0-9]`, like W&B's.
 pub fn new_run_id() -> String {
@@ -189,25 +189,21 @@ impl Store {
     pub(crate) fn write_run_if_new(
         &self,
         run: &RunRecord,
-        new_dirs: &mut Vec<std::path::PathBuf>,
+        publication: &mut Publication,
     ) -> Result<Option<ObjectId>> {
         validate_name("run id", &run.id)?;
         if refs::has_markers(&self.run_dir(&run.id))? {
             return Ok(None);
         }
-        let (id, new) = self.write_structured(run)?;
-        if new && let Some(p) = self.object_path(&id).parent() {
-            new_dirs.push(p.to_path_buf());
-        }
-        Ok(Some(id))
+        self.write_record(run, publication).map(Some)
     }
 
     /// Records a run that has started (as `codever.init()` does), unless the store knows it.
     pub fn start_run(&self, run: &RunRecord) -> Result<()> {
-        let mut dirs = Vec::new();
-        if let Some(id) = self.write_run_if_new(run, &mut dirs)? {
-            self.sync_dirs(&dirs.into_iter().collect())?;
-            self.add_marker(&self.run_dir(&run.id), &id)?;
+        let mut publication = Publication::default();
+        if let Some(id) = self.write_run_if_new(run, &mut publication)? {
+            publication.mark(self.run_dir(&run.id), id);
+            self.publish(publication)?;
         }
         Ok(())
     }
@@ -223,11 +219,10 @@ impl Store {
             tree,
             time_ns: now_ns(),
         };
-        let (id, _) = self.write_structured(&record)?;
-        if let Some(p) = self.object_path(&id).parent() {
-            self.sync_dirs(&[p.to_path_buf()].into_iter().collect())?;
-        }
-        self.add_marker(&self.run_dir(run), &id)
+        let mut publication = Publication::default();
+        let id = self.write_record(&record, &mut publication)?;
+        publication.mark(self.run_dir(run), id);
+        self.publish(publication)
     }
 
     /// Whether the store has seen run `id` (some record is marked for it).

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::names::validate_name;
+use crate::object::Structured;
 use crate::store::Store;
 
 /// What an entry of a marker tree must be to count.
@@ -212,12 +213,6 @@ pub(super) fn marker_dir_strays(
 }
 
 impl Store {
-    /// Flushes directory entries (made by renames) to disk, so that a marker written afterwards can
-    /// never survive a crash that loses the objects it names.
-    pub(crate) fn sync_dirs(&self, dirs: &BTreeSet<PathBuf>) -> Result<()> {
-        self.layout.sync_dirs(dirs)
-    }
-
     /// Directory of the markers of artifact (`ty`, `name`).
     pub(crate) fn artifact_dir(&self, ty: &str, name: &str) -> PathBuf {
         self.layout.artifact_dir(ty, name)
@@ -257,6 +252,68 @@ impl Store {
     /// Run ids present in `runs/`, sorted (conforming entries only).
     pub fn run_ids(&self) -> Result<Vec<String>> {
         self::run_ids(&self.layout.runs_dir())
+    }
+}
+
+/// Records written and the markers that will make them visible: the one way records are
+/// published. [`Store::publish`] makes the records durable, then adds the markers in the order
+/// given (the commit point last), then makes the markers durable.
+#[derive(Debug, Default)]
+pub(crate) struct Publication {
+    object_dirs: BTreeSet<PathBuf>,
+    markers: Vec<(PathBuf, ObjectId)>,
+}
+
+impl Publication {
+    /// Directories that received new objects (blobs, trees, packs) to sync before any marker.
+    pub fn objects_in(&mut self, dirs: impl IntoIterator<Item = PathBuf>) {
+        self.object_dirs.extend(dirs);
+    }
+
+    /// Marks record `id` in `dir` (markers are added in the order they are asked for).
+    pub fn mark(&mut self, dir: PathBuf, id: ObjectId) {
+        self.markers.push((dir, id));
+    }
+}
+
+impl Store {
+    /// Writes record `value` (create-only; an identical record already stored is reused) and
+    /// notes its directory for [`Store::publish`].
+    pub(crate) fn write_record<T: Structured>(
+        &self,
+        value: &T,
+        publication: &mut Publication,
+    ) -> Result<ObjectId> {
+        let (id, new) = self.write_structured(value)?;
+        if new && let Some(p) = self.object_path(&id).parent() {
+            publication.object_dirs.insert(p.to_path_buf());
+        }
+        Ok(id)
+    }
+
+    /// Publishes records: syncs the directories of their objects, adds the markers in order,
+    /// then syncs the marker directories and the directories that received new ones, so a
+    /// record reported published survives a power loss and a marker never survives without
+    /// its record.
+    pub(crate) fn publish(&self, publication: Publication) -> Result<()> {
+        self.layout.sync_dirs(&publication.object_dirs)?;
+        let mut marker_dirs = BTreeSet::new();
+        for (dir, id) in &publication.markers {
+            if !marker_dirs.contains(dir) {
+                // A marker directory made now is itself an entry of its parents to flush.
+                let mut d = dir.as_path();
+                while !d.exists()
+                    && let Some(parent) = d.parent()
+                    && parent.starts_with(self.root())
+                {
+                    marker_dirs.insert(parent.to_path_buf());
+                    d = parent;
+                }
+                marker_dirs.insert(dir.clone());
+            }
+            self.add_marker(dir, id)?;
+        }
+        self.layout.sync_dirs(&marker_dirs)
     }
 }
 
