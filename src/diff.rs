@@ -14,10 +14,10 @@ use serde::Serialize;
 use sha1::Digest as _;
 use similar::{Algorithm, DiffOp};
 
+use crate::capture::snapshot::Snapshot;
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::object::{FileMeta, Kind, Node, Tree, TreeEntry};
-use crate::snapshot::Snapshot;
 use crate::store::Store;
 use crate::tree::{ChangeCounts, hash_trees, validate_tree};
 

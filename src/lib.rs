@@ -35,27 +35,31 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod checkout;
-pub mod commit;
-pub mod compare;
+pub mod capture;
 pub mod diff;
 pub mod error;
-pub mod fsck;
 pub mod history;
 pub mod id;
 mod key;
 mod kind;
 pub mod names;
 pub mod object;
+pub mod ops;
 pub mod render;
-pub mod run;
-pub mod snapshot;
-pub mod statcache;
 pub mod store;
 pub mod tree;
 
+pub use capture::{snapshot, statcache};
+pub use ops::{checkout, commit, compare, fsck};
+/// Runs: capturing one ([`capture::run`]) and what each logged ([`ops::run`]).
+pub mod run {
+    pub use crate::capture::run::*;
+    pub use crate::ops::run::*;
+}
+
+pub use capture::Progress;
 pub use checkout::CheckoutReport;
-pub use commit::{CommitOptions, CommitOutcome, Progress};
+pub use commit::{CommitOptions, CommitOutcome};
 pub use error::{Error, Result};
 pub use fsck::{Corruption, FsckOptions, FsckReport, Missing, Repair, RepairAction, Unlinked};
 pub use history::{CommitInfo, History, Selector, Spec, Version};

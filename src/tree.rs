@@ -3,24 +3,19 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::commit::Staging;
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::names::check_component;
 use crate::object::{FileMeta, Kind, Node, Structured, Tree, TreeEntry};
-use crate::snapshot::ManifestEntry;
 use crate::store::Store;
+
+/// One file of a version: its display path and metadata.
+pub type ManifestEntry = (String, FileMeta);
 
 #[derive(Default)]
 struct DirNode {
     files: BTreeMap<String, FileMeta>,
     dirs: BTreeMap<String, DirNode>,
-}
-
-/// Stores the trees for `files` (display paths already normalised and conflict-free) and returns
-/// the root tree id.
-pub(crate) fn write_trees(staging: &Staging<'_>, files: &[ManifestEntry]) -> Result<ObjectId> {
-    build_trees(files, &mut |tree| staging.put_tree(tree))
 }
 
 /// Computes the trees for `files` without storing them: returns the root id and every tree by id.
@@ -35,7 +30,7 @@ pub(crate) fn hash_trees(files: &[ManifestEntry]) -> Result<(ObjectId, HashMap<O
 }
 
 /// Builds one tree per directory bottom-up, handing each to `put`, which returns its id.
-fn build_trees(
+pub(crate) fn build_trees(
     files: &[ManifestEntry],
     put: &mut dyn FnMut(&Tree) -> Result<ObjectId>,
 ) -> Result<ObjectId> {

@@ -8,13 +8,13 @@ use std::path::{Path, PathBuf};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use rayon::prelude::*;
 
-use crate::commit::Staging;
+use super::run::now_ns;
+use super::staging::Staging;
+use super::statcache::{Entry, StatKey};
 use crate::error::{Error, Result};
 use crate::id::{BlobHasher, Md5, ObjectId, wandb_digest};
 use crate::names::normalize_path;
 use crate::object::{CommitRecord, FileMeta, Kind, SourceRecord};
-use crate::run::now_ns;
-use crate::statcache::{Entry, StatKey};
 use crate::store::{LARGE_FILE, STORE_DIR_NAME, absolute};
 
 /// Include and exclude globs applied to files found in directory sources, matched against the
@@ -105,8 +105,7 @@ pub struct Snapshot {
     filter: Filter,
 }
 
-/// A file of a snapshot once hashed: its display path and metadata.
-pub type ManifestEntry = (String, FileMeta);
+pub use crate::tree::ManifestEntry;
 
 impl Snapshot {
     /// An empty snapshot whose directory sources are filtered by `filter`.

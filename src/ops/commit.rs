@@ -5,37 +5,20 @@
 //! visible. A crash at any point leaves either an invisible commit (unreferenced objects) or a
 //! complete one.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
-
+use crate::capture::snapshot::Snapshot;
+pub use crate::capture::staging::Progress;
+use crate::capture::staging::Staging;
+use crate::capture::statcache::StatCache;
+use crate::capture::{host_name, now_ns};
 use crate::error::Result;
 use crate::history::CachedRecord;
 use crate::history::{History, Spec};
 use crate::id::{Md5, ObjectId, wandb_digest};
 use crate::key::ArtifactKey;
 use crate::names::validate_alias;
-use crate::object::{
-    AliasRecord, CommitRecord, Kind, MAX_DELTA_DEPTH, RunRecord, Structured, Tree, encode_delta,
-    encode_envelope,
-};
-use crate::run::{host_name, now_ns};
-use crate::snapshot::Snapshot;
-use crate::statcache::StatCache;
+use crate::object::{AliasRecord, CommitRecord, RunRecord};
 use crate::store::Store;
 use crate::store::markers::Publication;
-use crate::store::pack::PackWriter;
-use crate::tree::{flatten, write_trees};
-
-/// Called as files are captured: (files done, files in all). Called from several threads.
-#[derive(Clone)]
-pub struct Progress(pub std::sync::Arc<dyn Fn(usize, usize) + Send + Sync>);
-
-impl std::fmt::Debug for Progress {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Progress(..)")
-    }
-}
 
 /// Optional parts of a commit.
 #[derive(Clone, Debug, Default)]
@@ -74,167 +57,7 @@ pub struct CommitOutcome {
     pub files: usize,
 }
 
-/// Where a commit's new blobs and trees go: a [`PackWriter`], with the previous version's blob
-/// of each path as a delta base.
-pub(crate) struct Staging<'a> {
-    store: &'a Store,
-    progress: Option<(Progress, usize, std::sync::atomic::AtomicUsize)>,
-    writer: Mutex<PackWriter<'a>>,
-    /// The artifact whose latest version supplies delta bases.
-    key: Option<ArtifactKey>,
-    /// Its files by path, computed the first time a new blob needs a base.
-    bases: OnceLock<HashMap<String, ObjectId>>,
-    stat: Option<StatCache>,
-    /// Directories that received large blobs (written directly, outside the pack writer).
-    large_dirs: Mutex<Vec<PathBuf>>,
-}
-
-impl<'a> Staging<'a> {
-    pub(crate) fn new(store: &'a Store, key: Option<ArtifactKey>, stat: Option<StatCache>) -> Self {
-        Staging {
-            store,
-            progress: None,
-            writer: Mutex::new(PackWriter::new(store.layout())),
-            key,
-            bases: OnceLock::new(),
-            stat,
-            large_dirs: Mutex::new(Vec::new()),
-        }
-    }
-
-    fn bases(&self) -> &HashMap<String, ObjectId> {
-        self.bases.get_or_init(|| match &self.key {
-            Some(k) => self.store.delta_bases(k),
-            None => HashMap::new(),
-        })
-    }
-
-    /// Reports progress to `p` for a capture of `total` files.
-    pub(crate) fn with_progress(mut self, p: Option<Progress>, total: usize) -> Self {
-        self.progress = p.map(|p| (p, total, std::sync::atomic::AtomicUsize::new(0)));
-        self
-    }
-
-    /// One more file captured.
-    pub(crate) fn file_done(&self) {
-        if let Some((p, total, done)) = &self.progress {
-            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            (p.0)(n, *total);
-        }
-    }
-
-    /// The stat cache of this commit's sources.
-    pub(crate) fn stat_cache(&self) -> Option<&StatCache> {
-        self.stat.as_ref()
-    }
-
-    /// Whether the store (or this commit) already has blob `id`.
-    pub(crate) fn has_blob(&self, id: &ObjectId) -> bool {
-        !self.missing(id)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, PackWriter<'a>> {
-        self.writer.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn missing(&self, id: &ObjectId) -> bool {
-        !self.store.has_object(id) && !self.lock().contains(id)
-    }
-
-    /// Stores the blob of `path` unless present: as a delta against the previous version's blob
-    /// of the same path when there is one (and its chain is not too deep), else whole.
-    pub(crate) fn put_blob(&self, path: &str, id: ObjectId, data: &[u8]) -> Result<()> {
-        if !self.missing(&id) {
-            return Ok(());
-        }
-        let bytes = match self.bases().get(path) {
-            Some(base) if *base != id && (data.len() as u64) < crate::store::LARGE_FILE => {
-                match self.store.read_with_depth(base) {
-                    Ok((_, raw, depth)) if depth < MAX_DELTA_DEPTH => {
-                        encode_delta(Kind::Blob, data, *base, &raw, depth)
-                    }
-                    _ => encode_envelope(Kind::Blob, data),
-                }
-            }
-            _ => encode_envelope(Kind::Blob, data),
-        };
-        self.lock().add(id, bytes)
-    }
-
-    /// Stores a large file's blob unless present, streaming it from `src`. Returns false when the
-    /// file no longer holds that blob (it changed since it was hashed): the caller reads again.
-    pub(crate) fn put_large_file(
-        &self,
-        src: &std::path::Path,
-        meta: &crate::object::FileMeta,
-    ) -> Result<bool> {
-        if !self.missing(&meta.id) {
-            return Ok(true);
-        }
-        match self.store.store_large_file(src, &meta.id, meta.size)? {
-            Some((new, dir)) => {
-                if new {
-                    self.large_dirs
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(dir);
-                }
-                Ok(true)
-            }
-            None => Ok(false),
-        }
-    }
-
-    /// Stores a tree unless present; returns its id.
-    pub(crate) fn put_tree(&self, tree: &Tree) -> Result<ObjectId> {
-        let raw = tree.encode();
-        let id = ObjectId::compute(Kind::Tree, &raw);
-        if self.missing(&id) {
-            self.lock().add(id, encode_envelope(Kind::Tree, &raw))?;
-        }
-        Ok(id)
-    }
-
-    /// Writes the pack (or loose objects); returns the directories to sync before markers.
-    pub(crate) fn finish(self) -> Result<Vec<PathBuf>> {
-        let writer = self.writer.into_inner().unwrap_or_else(|e| e.into_inner());
-        self.store.prepare_write()?;
-        let mut dirs = writer.finish()?;
-        self.store.note_new_pack()?;
-        dirs.extend(
-            self.large_dirs
-                .into_inner()
-                .unwrap_or_else(|e| e.into_inner()),
-        );
-        // The stat cache is only an optimisation: saved after the objects it names.
-        if let Some(stat) = self.stat {
-            stat.save();
-        }
-        Ok(dirs)
-    }
-}
-
 impl Store {
-    /// The files of the latest version of `key`, by path: delta bases for the next commit.
-    fn delta_bases(&self, key: &ArtifactKey) -> HashMap<String, ObjectId> {
-        let Ok(history) = self.history(key) else {
-            return HashMap::new();
-        };
-        let Some(latest) = history.latest() else {
-            return HashMap::new();
-        };
-        flatten(self, &latest.tree)
-            // Only bases small enough for both sides of a delta to be held (see LARGE_FILE).
-            .map(|files| {
-                files
-                    .into_iter()
-                    .filter(|(_, m)| m.size < crate::store::LARGE_FILE)
-                    .map(|(p, m)| (p, m.id))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
     /// Commits `snapshot` as artifact `key` for `run`.
     ///
     /// Content identical to any existing version links the run to that version; otherwise a new
@@ -255,7 +78,7 @@ impl Store {
             .with_progress(opts.progress.clone(), snapshot.len());
         let files = snapshot.stage(Some(&staging))?;
         check_entries(&files)?;
-        let tree = write_trees(&staging, &files)?;
+        let tree = staging.write_trees(&files)?;
         let mut publication = Publication::default();
         publication.objects_in(staging.finish()?);
         let digest = wandb_digest(files.iter().map(|(p, f)| (p.as_str(), f.md5)));
@@ -359,7 +182,7 @@ impl Store {
     }
 }
 
-fn check_entries(files: &[crate::snapshot::ManifestEntry]) -> Result<()> {
+fn check_entries(files: &[crate::capture::snapshot::ManifestEntry]) -> Result<()> {
     let mut dirs = std::collections::HashSet::new();
     for (path, _) in files {
         let mut p = path.as_str();
@@ -384,8 +207,9 @@ fn check_entries(files: &[crate::snapshot::ManifestEntry]) -> Result<()> {
 mod tests {
     use super::*;
     use crate::object::FileMeta;
+    use crate::object::Kind;
 
-    fn entry(path: String) -> crate::snapshot::ManifestEntry {
+    fn entry(path: String) -> crate::capture::snapshot::ManifestEntry {
         let meta = FileMeta {
             id: ObjectId::compute(Kind::Blob, b""),
             size: 0,

@@ -8,10 +8,10 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use crate::capture::snapshot::is_executable;
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::object::FileMeta;
-use crate::snapshot::is_executable;
 use crate::store::Store;
 use crate::tree::flatten;
 

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use similar::DiffOp;
 
+use crate::capture::snapshot::Snapshot;
 use crate::diff::{
     DiffOptions, FileDiff, Objects, Status, TreeDiff, diff_trees, diff_worktree, line_ops,
     split_lines,
@@ -15,7 +16,6 @@ use crate::history::{CommitInfo, History};
 use crate::id::ObjectId;
 use crate::key::ArtifactKey;
 use crate::names::normalize_path;
-use crate::snapshot::Snapshot;
 use crate::store::Store;
 use crate::store::read_checked;
 use crate::tree::{ChangeCounts, flatten};

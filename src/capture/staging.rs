@@ -1,0 +1,192 @@
+//! Where a capture's new blobs and trees go: [`Staging`] collects them into one pack (or a few
+//! loose objects), storing each new blob as a delta against the previous version's blob of the
+//! same path when it has one.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+
+use super::statcache::StatCache;
+use crate::error::Result;
+use crate::id::ObjectId;
+use crate::key::ArtifactKey;
+use crate::object::{
+    FileMeta, Kind, LARGE_FILE, MAX_DELTA_DEPTH, Structured, Tree, encode_delta, encode_envelope,
+};
+use crate::store::Store;
+use crate::store::pack::PackWriter;
+use crate::tree::{ManifestEntry, build_trees, flatten};
+
+/// Called as files are captured: (files done, files in all). Called from several threads.
+#[derive(Clone)]
+pub struct Progress(pub std::sync::Arc<dyn Fn(usize, usize) + Send + Sync>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress(..)")
+    }
+}
+
+/// Where a commit's new blobs and trees go: a [`PackWriter`], with the previous version's blob
+/// of each path as a delta base.
+pub(crate) struct Staging<'a> {
+    store: &'a Store,
+    progress: Option<(Progress, usize, std::sync::atomic::AtomicUsize)>,
+    writer: Mutex<PackWriter<'a>>,
+    /// The artifact whose latest version supplies delta bases.
+    key: Option<ArtifactKey>,
+    /// Its files by path, computed the first time a new blob needs a base.
+    bases: OnceLock<HashMap<String, ObjectId>>,
+    stat: Option<StatCache>,
+    /// Directories that received large blobs (written directly, outside the pack writer).
+    large_dirs: Mutex<Vec<PathBuf>>,
+}
+
+impl<'a> Staging<'a> {
+    pub(crate) fn new(store: &'a Store, key: Option<ArtifactKey>, stat: Option<StatCache>) -> Self {
+        Staging {
+            store,
+            progress: None,
+            writer: Mutex::new(PackWriter::new(store.layout())),
+            key,
+            bases: OnceLock::new(),
+            stat,
+            large_dirs: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn bases(&self) -> &HashMap<String, ObjectId> {
+        self.bases.get_or_init(|| match &self.key {
+            Some(k) => self.store.delta_bases(k),
+            None => HashMap::new(),
+        })
+    }
+
+    /// Reports progress to `p` for a capture of `total` files.
+    pub(crate) fn with_progress(mut self, p: Option<Progress>, total: usize) -> Self {
+        self.progress = p.map(|p| (p, total, std::sync::atomic::AtomicUsize::new(0)));
+        self
+    }
+
+    /// One more file captured.
+    pub(crate) fn file_done(&self) {
+        if let Some((p, total, done)) = &self.progress {
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            (p.0)(n, *total);
+        }
+    }
+
+    /// The stat cache of this commit's sources.
+    pub(crate) fn stat_cache(&self) -> Option<&StatCache> {
+        self.stat.as_ref()
+    }
+
+    /// Whether the store (or this commit) already has blob `id`.
+    pub(crate) fn has_blob(&self, id: &ObjectId) -> bool {
+        !self.missing(id)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, PackWriter<'a>> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn missing(&self, id: &ObjectId) -> bool {
+        !self.store.has_object(id) && !self.lock().contains(id)
+    }
+
+    /// Stores the blob of `path` unless present: as a delta against the previous version's blob
+    /// of the same path when there is one (and its chain is not too deep), else whole.
+    pub(crate) fn put_blob(&self, path: &str, id: ObjectId, data: &[u8]) -> Result<()> {
+        if !self.missing(&id) {
+            return Ok(());
+        }
+        let bytes = match self.bases().get(path) {
+            Some(base) if *base != id && (data.len() as u64) < LARGE_FILE => {
+                match self.store.read_with_depth(base) {
+                    Ok((_, raw, depth)) if depth < MAX_DELTA_DEPTH => {
+                        encode_delta(Kind::Blob, data, *base, &raw, depth)
+                    }
+                    _ => encode_envelope(Kind::Blob, data),
+                }
+            }
+            _ => encode_envelope(Kind::Blob, data),
+        };
+        self.lock().add(id, bytes)
+    }
+
+    /// Stores a large file's blob unless present, streaming it from `src`. Returns false when the
+    /// file no longer holds that blob (it changed since it was hashed): the caller reads again.
+    pub(crate) fn put_large_file(&self, src: &std::path::Path, meta: &FileMeta) -> Result<bool> {
+        if !self.missing(&meta.id) {
+            return Ok(true);
+        }
+        match self.store.store_large_file(src, &meta.id, meta.size)? {
+            Some((new, dir)) => {
+                if new {
+                    self.large_dirs
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(dir);
+                }
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Stores the trees for `files` (display paths already normalised and conflict-free) and
+    /// returns the root tree id.
+    pub(crate) fn write_trees(&self, files: &[ManifestEntry]) -> Result<ObjectId> {
+        build_trees(files, &mut |tree| self.put_tree(tree))
+    }
+
+    /// Stores a tree unless present; returns its id.
+    pub(crate) fn put_tree(&self, tree: &Tree) -> Result<ObjectId> {
+        let raw = tree.encode();
+        let id = ObjectId::compute(Kind::Tree, &raw);
+        if self.missing(&id) {
+            self.lock().add(id, encode_envelope(Kind::Tree, &raw))?;
+        }
+        Ok(id)
+    }
+
+    /// Writes the pack (or loose objects); returns the directories to sync before markers.
+    pub(crate) fn finish(self) -> Result<Vec<PathBuf>> {
+        let writer = self.writer.into_inner().unwrap_or_else(|e| e.into_inner());
+        self.store.prepare_write()?;
+        let mut dirs = writer.finish()?;
+        self.store.note_new_pack()?;
+        dirs.extend(
+            self.large_dirs
+                .into_inner()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        // The stat cache is only an optimisation: saved after the objects it names.
+        if let Some(stat) = self.stat {
+            stat.save();
+        }
+        Ok(dirs)
+    }
+}
+
+impl Store {
+    /// The files of the latest version of `key`, by path: delta bases for the next commit.
+    fn delta_bases(&self, key: &ArtifactKey) -> HashMap<String, ObjectId> {
+        let Ok(history) = self.history(key) else {
+            return HashMap::new();
+        };
+        let Some(latest) = history.latest() else {
+            return HashMap::new();
+        };
+        flatten(self, &latest.tree)
+            // Only bases small enough for both sides of a delta to be held (see LARGE_FILE).
+            .map(|files| {
+                files
+                    .into_iter()
+                    .filter(|(_, m)| m.size < LARGE_FILE)
+                    .map(|(p, m)| (p, m.id))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
