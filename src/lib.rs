@@ -45,11 +45,12 @@ mod kind;
 pub mod names;
 pub mod object;
 pub mod ops;
-pub mod render;
+
 pub mod store;
 pub mod tree;
 
 pub use capture::{snapshot, statcache};
+pub use diff::render;
 pub use ops::{checkout, commit, compare, fsck};
 /// Runs: capturing one ([`capture::run`]) and what each logged ([`ops::run`]).
 pub mod run {
@@ -60,6 +61,7 @@ pub mod run {
 pub use capture::Progress;
 pub use checkout::CheckoutReport;
 pub use commit::{CommitOptions, CommitOutcome};
+pub use diff::ChangeCounts;
 pub use error::{Error, Result};
 pub use fsck::{Corruption, FsckOptions, FsckReport, Missing, Repair, RepairAction, Unlinked};
 pub use history::{CommitInfo, History, Selector, Spec, Version};
@@ -69,4 +71,4 @@ pub use object::{FileMeta, RunRecord};
 pub use run::{RunArtifact, RunCapture, RunUse, RunView, capture_run, new_run_id};
 pub use snapshot::{Filter, ManifestEntry, Snapshot, code_files};
 pub use store::Store;
-pub use tree::{ChangeCounts, flatten};
+pub use tree::flatten;

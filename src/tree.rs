@@ -203,17 +203,6 @@ pub fn flatten(store: &Store, root: &ObjectId) -> Result<Vec<ManifestEntry>> {
     Ok(out)
 }
 
-/// How many files were added, modified (content or mode) and deleted between two manifests.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ChangeCounts {
-    /// Paths only in the new manifest.
-    pub added: usize,
-    /// Paths in both whose content or executable bit differ.
-    pub modified: usize,
-    /// Paths only in the old manifest.
-    pub deleted: usize,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

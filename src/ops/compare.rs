@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use similar::DiffOp;
 
 use crate::capture::snapshot::Snapshot;
+use crate::diff::ChangeCounts;
 use crate::diff::{
     DiffOptions, FileDiff, Objects, Status, TreeDiff, diff_trees, diff_worktree, line_ops,
     split_lines,
@@ -18,7 +19,7 @@ use crate::key::ArtifactKey;
 use crate::names::normalize_path;
 use crate::store::Store;
 use crate::store::read_checked;
-use crate::tree::{ChangeCounts, flatten};
+use crate::tree::flatten;
 
 /// One artifact in a comparison of two runs.
 #[derive(Clone, Debug, PartialEq, Eq)]

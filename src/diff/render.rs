@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use crate::diff::{FileDiff, Hunk, LineKind, Status, TreeDiff};
+use super::{FileDiff, Hunk, LineKind, Status, TreeDiff};
 use crate::object::FileMeta;
 
 const RESET: &str = "\x1b[m";
