@@ -599,13 +599,13 @@ impl Checker<'_> {
     /// Every commit record marked for its artifact must be marked for its run; one marked for
     /// its run only is an interrupted (invisible) commit.
     fn check_links(&mut self) {
-        let root = self.store.root();
+        let layout = self.store.layout();
         for (id, m) in &self.in_refs {
             if !self.in_runs.contains_key(id) {
                 self.report.unlinked.push(Unlinked {
                     record: *id,
                     marker: m.marker.clone(),
-                    missing_marker: root.join("runs").join(&m.run).join(id.to_hex()),
+                    missing_marker: layout.run_dir(&m.run).join(id.to_hex()),
                 });
             }
         }
@@ -614,10 +614,8 @@ impl Checker<'_> {
                 self.report.interrupted.push(Unlinked {
                     record: *id,
                     marker: m.marker.clone(),
-                    missing_marker: root
-                        .join("refs")
-                        .join(&m.artifact_type)
-                        .join(&m.name)
+                    missing_marker: layout
+                        .artifact_dir(&m.artifact_type, &m.name)
                         .join(id.to_hex()),
                 });
             }
@@ -802,7 +800,7 @@ impl Store {
             });
         }
         // Only inside the store's own directories: never through a link out of it.
-        let tmp = crate::store::own_dir(self.root(), "local/tmp");
+        let tmp = self.layout().own_dir(self.layout().tmp_dir());
         let mut temps = match &tmp {
             Some(dir) => list_dir(dir)?,
             None => Vec::new(),
@@ -825,7 +823,7 @@ impl Store {
         let packs = self.layout().packs_dir();
         let mut kept = Vec::new();
         for path in std::mem::take(&mut report.stray) {
-            let indexless = crate::store::own_dir(self.root(), "packs").is_some()
+            let indexless = self.layout().own_dir(packs.clone()).is_some()
                 && path.parent() == Some(packs.as_path())
                 && path.extension().is_some_and(|e| e == "pack")
                 && !path.with_extension("idx").exists();

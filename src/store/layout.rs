@@ -110,6 +110,22 @@ impl Layout {
         self.local_dir().join("cache/changes")
     }
 
+    /// `dir` (a directory of this layout) when every directory from the root down to it is a
+    /// real directory, not a symbolic link. A store copied from elsewhere is untrusted: anything
+    /// that deletes (leftover temp files, packs without an index) must never follow a link out
+    /// of the store.
+    pub fn own_dir(&self, dir: PathBuf) -> Option<PathBuf> {
+        let rel = dir.strip_prefix(&self.root).ok()?;
+        let mut p = self.root.clone();
+        for part in rel.components() {
+            p.push(part);
+            if !fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) {
+                return None;
+            }
+        }
+        Some(dir)
+    }
+
     /// An empty temp file in `local/tmp` (made if missing), readable by all that the umask
     /// allows (objects read-only: 0444 under umask 022), so teammates sharing the store can read
     /// what it becomes.
@@ -275,20 +291,6 @@ pub(crate) fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
         ));
     }
     Ok(out)
-}
-
-/// `root/rel` when every directory from `root` down to it is a real directory, not a symbolic
-/// link. A store copied from elsewhere is untrusted: anything that deletes (leftover temp files,
-/// packs without an index) must never follow a link out of the store.
-pub(crate) fn own_dir(root: &Path, rel: &str) -> Option<PathBuf> {
-    let mut p = root.to_path_buf();
-    for part in rel.split('/') {
-        p.push(part);
-        if !fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) {
-            return None;
-        }
-    }
-    Some(p)
 }
 
 /// How old a temp file must be before it is taken for the leftover of an interrupted write.

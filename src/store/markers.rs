@@ -154,64 +154,6 @@ pub(crate) fn run_ids(runs: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// Every entry of `refs/` and `runs/` (below the store `root`) that the listings above ignore,
-/// sorted: what `fsck` reports as stray. A directory that holds nothing that counts is listed
-/// itself, not its contents.
-#[allow(dead_code)] // for fsck (fsck.rs), which lists strays
-pub(crate) fn strays(root: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let refs = root.join("refs");
-    let keys = artifact_keys(&refs)?;
-    for ty in dir_entries(&refs)? {
-        let counted = named_dir(&ty, "type").is_some_and(|t| keys.iter().any(|(kt, _)| *kt == t));
-        if !counted {
-            out.push(ty.path());
-            continue;
-        }
-        for name in dir_entries(&ty.path())? {
-            marker_dir_strays(&name, "artifact name", &mut out)?;
-        }
-    }
-    for run in dir_entries(&root.join("runs"))? {
-        marker_dir_strays(&run, "run id", &mut out)?;
-    }
-    out.sort();
-    Ok(out)
-}
-
-/// The name of `entry` when it is a directory (not a link) with a valid `what` name.
-pub(super) fn named_dir(entry: &fs::DirEntry, what: &'static str) -> Option<String> {
-    let name = entry.file_name().into_string().ok()?;
-    let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-    (is_dir && validate_name(what, &name).is_ok()).then_some(name)
-}
-
-/// The strays of an artifact's or a run's marker directory: the directory itself when it counts
-/// for nothing, else its entries that are not markers.
-pub(super) fn marker_dir_strays(
-    entry: &fs::DirEntry,
-    what: &'static str,
-    out: &mut Vec<PathBuf>,
-) -> Result<()> {
-    let dir = entry.path();
-    let markers = marker_ids(&dir)?;
-    if named_dir(entry, what).is_none() || markers.is_empty() {
-        out.push(dir);
-        return Ok(());
-    }
-    for e in dir_entries(&dir)? {
-        let is_marker = e
-            .file_name()
-            .to_str()
-            .and_then(ObjectId::from_hex)
-            .is_some_and(|id| markers.binary_search(&id).is_ok());
-        if !is_marker {
-            out.push(e.path());
-        }
-    }
-    Ok(())
-}
-
 impl Store {
     /// Directory of the markers of artifact (`ty`, `name`).
     pub(crate) fn artifact_dir(&self, ty: &str, name: &str) -> PathBuf {
@@ -363,24 +305,6 @@ mod tests {
         touch(&runs.join(".DS_Store"));
         fs::create_dir_all(runs.join("r2/.x")).unwrap();
         assert_eq!(run_ids(&runs).unwrap(), ["r1"]);
-        // Everything that does not count is a stray, a directory without markers as a whole.
-        let mut want: Vec<PathBuf> = [
-            "runs/.DS_Store",
-            "runs/r1/.DS_Store",
-            "runs/r2",
-            "refs/.DS_Store",
-            "refs/u",
-            "refs/t/.DS_Store",
-            "refs/t/a/.DS_Store",
-            "refs/t/a/._x",
-            "refs/t/empty",
-            "refs/t/b",
-        ]
-        .iter()
-        .map(|p| tmp.path().join(p))
-        .collect();
-        want.sort();
-        assert_eq!(strays(tmp.path()).unwrap(), want);
         // A file where a directory belongs lists as empty instead of failing.
         assert!(marker_ids(&refs.join("u")).unwrap().is_empty());
         assert!(marker_ids(&refs.join("absent")).unwrap().is_empty());

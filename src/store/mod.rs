@@ -30,9 +30,7 @@ mod objects;
 pub(crate) mod pack;
 
 use layout::*;
-pub(crate) use layout::{
-    Layout, absolute, list_dir, open_regular, own_dir, read_checked, read_regular,
-};
+pub(crate) use layout::{Layout, absolute, list_dir, open_regular, read_checked, read_regular};
 pub(crate) use objects::read_object_file;
 use objects::*;
 use pack::{Location, PackIndex};
@@ -155,13 +153,13 @@ impl Store {
         // local/ is machine-local and may be missing in a store copied without it. A read-only
         // store (a teammate's, a mounted snapshot) cannot have it made: reads do not need it, and
         // a write reports the failure where it happens.
-        let tmp = root.join("local/tmp");
+        let store = Store::new(root);
+        let tmp = store.layout.tmp_dir();
         if fs::create_dir_all(&tmp).is_ok()
-            && let Some(tmp) = own_dir(root, "local/tmp")
+            && let Some(tmp) = store.layout.own_dir(tmp)
         {
             remove_stale_temp_files(&tmp);
         }
-        let store = Store::new(root);
         store
             .format
             .store(found, std::sync::atomic::Ordering::Relaxed);
