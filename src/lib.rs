@@ -27,7 +27,7 @@
 //! // Read it back.
 //! let (history, index) = store.resolve(&Spec::parse("ppo:latest")?)?;
 //! let files = codever::flatten(&store, &history.versions[index].tree)?;
-//! assert_eq!(store.read_blob(&files[0].1.id)?, b"lr = 3e-4\n");
+//! assert_eq!(store.read_blob(&files[0].meta.id)?, b"lr = 3e-4\n");
 //! # Ok(())
 //! # }
 //! ```

@@ -539,7 +539,7 @@ fn run(cli: Cli) -> Result<u8> {
                 obj["files"] = Value::Array(
                     files
                         .iter()
-                        .map(|(p, m)| {
+                        .map(|codever::ManifestEntry { path: p, meta: m }| {
                             json!({
                                 "path": p,
                                 "size": m.size,
@@ -573,7 +573,7 @@ fn run(cli: Cli) -> Result<u8> {
                     s.push_str(&format!("message  {}\n", v.first().record.message));
                 }
                 s.push_str(&format!("files    {}\n", files.len()));
-                for (p, m) in &files {
+                for codever::ManifestEntry { path: p, meta: m } in &files {
                     let x = if m.executable { "x" } else { " " };
                     s.push_str(&format!("  {:>10} {x} {p}\n", m.size));
                 }
@@ -587,9 +587,13 @@ fn run(cli: Cli) -> Result<u8> {
             let v = &h.versions[i];
             let wanted = codever::names::normalize_path(&path)?;
             let files = flatten(&store, &v.tree)?;
-            let (_, meta) = files.iter().find(|(p, _)| *p == wanted).ok_or_else(|| {
-                Error::no_such_file(h.key.to_string(), v.number, v.tree, wanted.clone())
-            })?;
+            let meta = &files
+                .iter()
+                .find(|e| e.path == wanted)
+                .ok_or_else(|| {
+                    Error::no_such_file(h.key.to_string(), v.number, v.tree, wanted.clone())
+                })?
+                .meta;
             // Streamed for large files: memory stays bounded whatever the size.
             store.write_blob_to(&meta.id, meta.size, &mut output::Stdout)?;
         }

@@ -10,7 +10,13 @@ use crate::object::{FileMeta, Kind, Node, Structured, Tree, TreeEntry};
 use crate::store::Store;
 
 /// One file of a version: its display path and metadata.
-pub type ManifestEntry = (String, FileMeta);
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestEntry {
+    /// The display path (`/`-separated, normalised).
+    pub path: String,
+    /// Blob id, size, MD5 and executable bit.
+    pub meta: FileMeta,
+}
 
 #[derive(Default)]
 struct DirNode {
@@ -35,7 +41,7 @@ pub(crate) fn build_trees(
     put: &mut dyn FnMut(&Tree) -> Result<ObjectId>,
 ) -> Result<ObjectId> {
     let mut root = DirNode::default();
-    for (path, meta) in files {
+    for ManifestEntry { path, meta } in files {
         check_path_depth(path)?;
         let mut node = &mut root;
         let mut parts = path.split('/').peekable();
@@ -194,12 +200,12 @@ pub fn flatten(store: &Store, root: &ObjectId) -> Result<Vec<ManifestEntry>> {
                 format!("{prefix}/{}", e.name)
             };
             match e.node {
-                Node::File(meta) => out.push((path, meta)),
+                Node::File(meta) => out.push(ManifestEntry { path, meta }),
                 Node::Dir(sub) => stack.push((path, sub, depth + 1)),
             }
         }
     }
-    out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    out.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
     Ok(out)
 }
 

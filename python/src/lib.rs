@@ -153,7 +153,7 @@ fn version_json(store: &Store, h: &History, i: usize, with_files: bool) -> R<Val
         out["files"] = Value::Array(
             files
                 .iter()
-                .map(|(p, m)| {
+                .map(|codever::ManifestEntry { path: p, meta: m }| {
                     json!({"path": p, "size": m.size, "md5": m.md5.to_base64(),
                            "blake3": m.id.to_hex(), "executable": m.executable})
                 })
@@ -210,10 +210,10 @@ fn manifest(py: Python<'_>, entries: Entries, dirs: Dirs) -> PyResult<String> {
     py.detach(|| {
         let s = snapshot(&entries, &dirs)?;
         let m = s.manifest()?;
-        let digest = codever::wandb_digest(m.iter().map(|(p, f)| (p.as_str(), f.md5)));
+        let digest = codever::wandb_digest(m.iter().map(|e| (e.path.as_str(), e.meta.md5)));
         Ok(json!({
             "digest": digest.to_hex(),
-            "files": m.iter().map(|(p, f)| json!({"path": p, "size": f.size,
+            "files": m.iter().map(|codever::ManifestEntry { path: p, meta: f }| json!({"path": p, "size": f.size,
                 "md5": f.md5.to_base64(), "blake3": f.id.to_hex(), "executable": f.executable}))
                 .collect::<Vec<_>>(),
         })
@@ -307,10 +307,14 @@ fn read_file(store: &str, spec: &str, path: &str) -> PyResult<Vec<u8>> {
         let (h, i) = s.resolve(&Spec::parse(spec)?)?;
         let wanted = codever::names::normalize_path(path)?;
         let files = codever::flatten(&s, &h.versions[i].tree)?;
-        let (_, m) = files.iter().find(|(p, _)| *p == wanted).ok_or_else(|| {
-            let v = &h.versions[i];
-            Error::no_such_file(h.key.to_string(), v.number, v.tree, wanted.clone())
-        })?;
+        let m = &files
+            .iter()
+            .find(|e| e.path == wanted)
+            .ok_or_else(|| {
+                let v = &h.versions[i];
+                Error::no_such_file(h.key.to_string(), v.number, v.tree, wanted.clone())
+            })?
+            .meta;
         s.read_blob(&m.id)
     })()
     .map_err(py_err)

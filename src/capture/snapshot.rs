@@ -372,7 +372,10 @@ impl Snapshot {
                 if let Some(s) = staging {
                     s.file_done();
                 }
-                Ok((path.clone(), meta))
+                Ok(ManifestEntry {
+                    path: path.clone(),
+                    meta,
+                })
             })
             .collect()
     }
@@ -385,7 +388,9 @@ impl Snapshot {
     /// The W&B artifact digest the snapshot would have.
     pub fn digest(&self) -> Result<Md5> {
         let m = self.manifest()?;
-        Ok(wandb_digest(m.iter().map(|(p, f)| (p.as_str(), f.md5))))
+        Ok(wandb_digest(
+            m.iter().map(|e| (e.path.as_str(), e.meta.md5)),
+        ))
     }
 }
 

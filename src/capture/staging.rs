@@ -183,8 +183,8 @@ impl Store {
             .map(|files| {
                 files
                     .into_iter()
-                    .filter(|(_, m)| m.size < LARGE_FILE)
-                    .map(|(p, m)| (p, m.id))
+                    .filter(|e| e.meta.size < LARGE_FILE)
+                    .map(|e| (e.path, e.meta.id))
                     .collect()
             })
             .unwrap_or_default()

@@ -2,6 +2,7 @@
 //! but not stored (a diff against the files on disk).
 
 use super::*;
+use crate::tree::ManifestEntry;
 
 /// Where objects come from: the store, plus trees and files of a capture that was hashed but not
 /// stored (the working tree).
@@ -29,7 +30,7 @@ impl<'a> Objects<'a> {
     /// Hashes a snapshot (without storing it) so it can be compared; returns its root tree id.
     pub fn add_snapshot(&mut self, snapshot: &Snapshot) -> Result<ObjectId> {
         let manifest = snapshot.manifest()?;
-        for (path, meta) in &manifest {
+        for ManifestEntry { path, meta } in &manifest {
             let src = match (snapshot.file_source(path), snapshot.bytes_source(path)) {
                 (Some(p), _) => Source::Path(p.to_path_buf()),
                 (None, Some(b)) => Source::Bytes(b.to_vec()),

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::object::FileMeta;
 use crate::store::Store;
+use crate::tree::ManifestEntry;
 use crate::tree::flatten;
 
 /// What a checkout did.
@@ -37,7 +38,7 @@ impl Store {
     pub fn checkout(&self, tree: &ObjectId, into: &Path, force: bool) -> Result<CheckoutReport> {
         let files = flatten(self, tree)?;
         // Every blob must be present before anything is written.
-        for (_, meta) in &files {
+        for ManifestEntry { meta, .. } in &files {
             if !self.has_object(&meta.id) {
                 return Err(Error::MissingObject { id: meta.id });
             }
@@ -45,7 +46,7 @@ impl Store {
         fs::create_dir_all(into).map_err(|e| Error::io("cannot create", into, e))?;
         let mut plans = Vec::with_capacity(files.len());
         let mut differing = Vec::new();
-        for (path, meta) in &files {
+        for ManifestEntry { path, meta } in &files {
             let plan = plan_file(into, path, meta)?;
             if let Some(p) = plan {
                 plans.push(p);
@@ -65,7 +66,7 @@ impl Store {
         // target as it was (the temp files are dropped), never half checked out.
         let mut report = CheckoutReport::default();
         let mut staged = Vec::new();
-        for ((path, meta), plan) in files.iter().zip(plans) {
+        for (ManifestEntry { path, meta }, plan) in files.iter().zip(plans) {
             match plan {
                 Plan::Unchanged => report.unchanged.push(path.clone()),
                 Plan::Write => {

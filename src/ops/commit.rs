@@ -19,6 +19,7 @@ use crate::names::validate_alias;
 use crate::object::{AliasRecord, CommitRecord, RunRecord};
 use crate::store::Store;
 use crate::store::markers::Publication;
+use crate::tree::ManifestEntry;
 
 /// Optional parts of a commit.
 #[derive(Clone, Debug, Default)]
@@ -81,7 +82,7 @@ impl Store {
         let tree = staging.write_trees(&files)?;
         let mut publication = Publication::default();
         publication.objects_in(staging.finish()?);
-        let digest = wandb_digest(files.iter().map(|(p, f)| (p.as_str(), f.md5)));
+        let digest = wandb_digest(files.iter().map(|e| (e.path.as_str(), e.meta.md5)));
         let run_record = self.write_run_if_new(run, &mut publication)?;
         let lock = self.record_lock()?;
         let time_ns = now_ns();
@@ -91,7 +92,7 @@ impl Store {
             tree,
             digest,
             files: files.len() as u64,
-            bytes: files.iter().map(|(_, f)| f.size).sum(),
+            bytes: files.iter().map(|e| e.meta.size).sum(),
             run: run.id.clone(),
             time_ns,
             host: host_name(),
@@ -182,9 +183,9 @@ impl Store {
     }
 }
 
-fn check_entries(files: &[crate::capture::snapshot::ManifestEntry]) -> Result<()> {
+fn check_entries(files: &[ManifestEntry]) -> Result<()> {
     let mut dirs = std::collections::HashSet::new();
-    for (path, _) in files {
+    for ManifestEntry { path, .. } in files {
         let mut p = path.as_str();
         while let Some((parent, _)) = p.rsplit_once('/') {
             if !dirs.insert(parent) {
@@ -209,14 +210,14 @@ mod tests {
     use crate::object::FileMeta;
     use crate::object::Kind;
 
-    fn entry(path: String) -> crate::capture::snapshot::ManifestEntry {
+    fn entry(path: String) -> ManifestEntry {
         let meta = FileMeta {
             id: ObjectId::compute(Kind::Blob, b""),
             size: 0,
             md5: Md5::of(b""),
             executable: false,
         };
-        (path, meta)
+        ManifestEntry { path, meta }
     }
 
     #[test]

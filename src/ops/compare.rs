@@ -327,7 +327,7 @@ impl Store {
     fn existing_path(&self, history: &History, index: usize, path: &str) -> Result<String> {
         let p = normalize_path(path)?;
         let files = flatten(self, &history.versions[index].tree)?;
-        if files.iter().any(|(f, _)| *f == p) {
+        if files.iter().any(|e| e.path == p) {
             Ok(p)
         } else {
             let v = &history.versions[index];

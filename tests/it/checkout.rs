@@ -205,7 +205,7 @@ fn a_corrupt_blob_leaves_the_target_as_it_was() {
         ("b.py", b"b = 2\n"),
         ("c.py", b"c = 3\n"),
     ]);
-    let b = codever::flatten(&store, &tree).unwrap()[1].1.id;
+    let b = codever::flatten(&store, &tree).unwrap()[1].meta.id;
     let path = store.object_path(&b);
     let mut bytes = fs::read(&path).unwrap();
     let mid = bytes.len() / 2;

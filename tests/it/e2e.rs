@@ -99,7 +99,7 @@ fn four_runs_of_the_example_repo() {
         .unwrap();
     let files = flatten(&store, &h.versions[i].tree).unwrap();
     assert_eq!(
-        files.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(),
+        files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
         ["models.py"]
     );
     let (h, i) = store
@@ -107,7 +107,7 @@ fn four_runs_of_the_example_repo() {
         .unwrap();
     let files = flatten(&store, &h.versions[i].tree).unwrap();
     assert_eq!(
-        files.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(),
+        files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
         [
             ".gitignore",
             "main.py",
@@ -226,7 +226,7 @@ fn digests_match_wandb() {
     let (h, i) = store.resolve(&Spec::parse("t/n").unwrap()).unwrap();
     let files = flatten(&store, &h.versions[i].tree).unwrap();
     assert_eq!(
-        files[0].1.md5.to_base64(),
+        files[0].meta.md5.to_base64(),
         codever::Md5::of(b"print('a')\n").to_base64()
     );
 }

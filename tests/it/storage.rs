@@ -156,7 +156,7 @@ fn edits_are_stored_as_deltas_with_bounded_chains() {
     let mut depths = Vec::new();
     for (v, content) in h.versions.iter().zip(&contents) {
         let files = codever::flatten(&store, &v.tree).unwrap();
-        let id = files[0].1.id;
+        let id = files[0].meta.id;
         assert_eq!(store.read_blob(&id).unwrap(), content.as_bytes());
         depths.push(store.object_header(&id).unwrap().base.map_or(0, |b| b.1));
     }
@@ -193,7 +193,7 @@ fn a_delta_whose_base_has_not_arrived_is_not_yet_synced() {
     let (h, _) = store.resolve(&Spec::parse("repo:v1").unwrap()).unwrap();
     let files = codever::flatten(&store, &h.versions[1].tree).unwrap();
     assert!(matches!(
-        store.read_blob(&files[0].1.id),
+        store.read_blob(&files[0].meta.id),
         Err(codever::Error::MissingObject { .. })
     ));
     let r = store.fsck().unwrap();
@@ -231,7 +231,10 @@ fn the_stat_cache_never_hides_an_edit() {
     let o = commit_dir(&store, &src, "r4");
     assert!(o.new);
     let files = codever::flatten(&store, &o.tree).unwrap();
-    assert_eq!(store.read_blob(&files[1].1.id).unwrap(), b"hidden = 32\n");
+    assert_eq!(
+        store.read_blob(&files[1].meta.id).unwrap(),
+        b"hidden = 32\n"
+    );
 }
 
 #[test]
