@@ -1,11 +1,13 @@
 //! Rename detection: exact (same blob id) first, then by similarity of content.
 
 use super::*;
+use crate::object::LARGE_FILE;
+use crate::tree::ManifestEntry;
 
 /// Pairs deleted and added files into renames: identical content first, then by similarity.
 pub(super) fn detect_renames(
     objects: &Objects<'_>,
-    pairs: Vec<(Option<Side>, Option<Side>)>,
+    pairs: Vec<(Option<ManifestEntry>, Option<ManifestEntry>)>,
     opts: &DiffOptions,
 ) -> Result<Vec<Paired>> {
     let mut out = Vec::new();
@@ -15,33 +17,41 @@ pub(super) fn detect_renames(
         match p {
             (Some(o), None) => deleted.push(o),
             (None, Some(n)) => added.push(n),
-            (o, n) => out.push((o, n, None)),
+            (old, new) => out.push(Paired {
+                old,
+                new,
+                similarity: None,
+            }),
         }
     }
     // Exact: same blob. Among several candidates, prefer the same basename.
     let mut by_id: HashMap<ObjectId, Vec<usize>> = HashMap::new();
     for (i, d) in deleted.iter().enumerate() {
-        by_id.entry(d.1.id).or_default().push(i);
+        by_id.entry(d.meta.id).or_default().push(i);
     }
     let mut used_del = vec![false; deleted.len()];
     let mut rest_added = Vec::new();
     for a in added {
-        let cands = by_id.get(&a.1.id).cloned().unwrap_or_default();
+        let cands = by_id.get(&a.meta.id).cloned().unwrap_or_default();
         let free: Vec<usize> = cands.into_iter().filter(|&i| !used_del[i]).collect();
         let pick = free
             .iter()
             .copied()
-            .find(|&i| basename(&deleted[i].0) == basename(&a.0))
+            .find(|&i| basename(&deleted[i].path) == basename(&a.path))
             .or_else(|| free.first().copied());
         match pick {
-            Some(i) if a.1.size > 0 => {
+            Some(i) if a.meta.size > 0 => {
                 used_del[i] = true;
-                out.push((Some(deleted[i].clone()), Some(a), Some(100)));
+                out.push(Paired {
+                    old: Some(deleted[i].clone()),
+                    new: Some(a),
+                    similarity: Some(100),
+                });
             }
             _ => rest_added.push(a),
         }
     }
-    let rest_deleted: Vec<Side> = deleted
+    let rest_deleted: Vec<ManifestEntry> = deleted
         .into_iter()
         .zip(used_del)
         .filter(|(_, u)| !u)
@@ -55,13 +65,13 @@ pub(super) fn detect_renames(
         && !rest_added.is_empty()
         && rest_deleted.len() * rest_added.len() <= 1_000_000
     {
-        let sig = |s: &Side| -> Result<Option<Signature>> {
+        let sig = |s: &ManifestEntry| -> Result<Option<Signature>> {
             // Empty files are never paired; large ones only when identical (read in pieces
             // elsewhere, never whole for a similarity score).
-            if s.1.size == 0 || s.1.size >= crate::store::LARGE_FILE {
+            if s.meta.size == 0 || s.meta.size >= LARGE_FILE {
                 return Ok(None);
             }
-            Ok(Some(Signature::of(&objects.blob(&s.1.id)?)))
+            Ok(Some(Signature::of(&objects.blob(&s.meta.id)?)))
         };
         let dsig = rest_deleted
             .par_iter()
@@ -80,7 +90,8 @@ pub(super) fn detect_renames(
                 }
                 let score = d.similarity(a);
                 if score >= threshold {
-                    let same_base = basename(&rest_deleted[i].0) == basename(&rest_added[j].0);
+                    let same_base =
+                        basename(&rest_deleted[i].path) == basename(&rest_added[j].path);
                     cands.push((score, same_base, i, j));
                 }
             }
@@ -88,8 +99,8 @@ pub(super) fn detect_renames(
         cands.sort_by(|x, y| {
             y.0.cmp(&x.0)
                 .then(y.1.cmp(&x.1))
-                .then(rest_deleted[x.2].0.cmp(&rest_deleted[y.2].0))
-                .then(rest_added[x.3].0.cmp(&rest_added[y.3].0))
+                .then(rest_deleted[x.2].path.cmp(&rest_deleted[y.2].path))
+                .then(rest_added[x.3].path.cmp(&rest_added[y.3].path))
         });
         let mut dused = vec![false; rest_deleted.len()];
         let mut aused = vec![false; rest_added.len()];
@@ -101,25 +112,25 @@ pub(super) fn detect_renames(
             }
         }
         for (i, j, score) in &inexact {
-            out.push((
-                Some(rest_deleted[*i].clone()),
-                Some(rest_added[*j].clone()),
-                Some(*score),
-            ));
+            out.push(Paired {
+                old: Some(rest_deleted[*i].clone()),
+                new: Some(rest_added[*j].clone()),
+                similarity: Some(*score),
+            });
         }
         for (i, d) in rest_deleted.into_iter().enumerate() {
             if !dused[i] {
-                out.push((Some(d), None, None));
+                out.push(Paired::deleted(d));
             }
         }
         for (j, a) in rest_added.into_iter().enumerate() {
             if !aused[j] {
-                out.push((None, Some(a), None));
+                out.push(Paired::added(a));
             }
         }
     } else {
-        out.extend(rest_deleted.into_iter().map(|d| (Some(d), None, None)));
-        out.extend(rest_added.into_iter().map(|a| (None, Some(a), None)));
+        out.extend(rest_deleted.into_iter().map(Paired::deleted));
+        out.extend(rest_added.into_iter().map(Paired::added));
     }
     Ok(out)
 }

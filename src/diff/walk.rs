@@ -2,12 +2,36 @@
 //! paired by path, then renames are detected and each file's line diff is made.
 
 use super::*;
+use crate::object::LARGE_FILE;
+use crate::tree::ManifestEntry;
 
-/// A file present on one side before pairing.
-pub(super) type Side = (String, FileMeta);
+/// A left/right pair of files (either may be absent: added or deleted), with the rename
+/// similarity when paired as a rename.
+pub(super) struct Paired {
+    pub old: Option<ManifestEntry>,
+    pub new: Option<ManifestEntry>,
+    pub similarity: Option<u8>,
+}
 
-/// A left/right pair of files with the rename similarity, if paired as a rename.
-pub(super) type Paired = (Option<Side>, Option<Side>, Option<u8>);
+impl Paired {
+    /// A file only on the old side.
+    pub fn deleted(old: ManifestEntry) -> Paired {
+        Paired {
+            old: Some(old),
+            new: None,
+            similarity: None,
+        }
+    }
+
+    /// A file only on the new side.
+    pub fn added(new: ManifestEntry) -> Paired {
+        Paired {
+            old: None,
+            new: Some(new),
+            similarity: None,
+        }
+    }
+}
 
 /// Compares two trees (either may be absent: everything added or deleted).
 pub fn diff_trees(
@@ -16,12 +40,12 @@ pub fn diff_trees(
     new: Option<ObjectId>,
     opts: &DiffOptions,
 ) -> Result<TreeDiff> {
-    let mut pairs: Vec<(Option<Side>, Option<Side>)> = Vec::new();
+    let mut pairs: Vec<(Option<ManifestEntry>, Option<ManifestEntry>)> = Vec::new();
     walk(objects, old, new, &mut pairs)?;
     let pairs = detect_renames(objects, pairs, opts)?;
     let mut files = pairs
         .into_par_iter()
-        .map(|(o, n, sim)| file_diff(objects, o, n, sim, opts))
+        .map(|p| file_diff(objects, p.old, p.new, p.similarity, opts))
         .collect::<Result<Vec<_>>>()?;
     files.sort_by(|a, b| a.path().as_bytes().cmp(b.path().as_bytes()));
     Ok(TreeDiff { files })
@@ -45,7 +69,7 @@ pub(super) fn walk(
     objects: &Objects<'_>,
     old: Option<ObjectId>,
     new: Option<ObjectId>,
-    out: &mut Vec<(Option<Side>, Option<Side>)>,
+    out: &mut Vec<(Option<ManifestEntry>, Option<ManifestEntry>)>,
 ) -> Result<()> {
     let entries = std::cell::Cell::new(0u64);
     let seen: std::cell::RefCell<std::collections::HashMap<ObjectId, Tree>> =
@@ -115,7 +139,10 @@ pub(super) fn walk(
             format!("{}/{name}", level.prefix)
         };
         let file = |e: Option<&TreeEntry>| match e.map(|e| e.node) {
-            Some(Node::File(m)) => Some((path.clone(), m)),
+            Some(Node::File(meta)) => Some(ManifestEntry {
+                path: path.clone(),
+                meta,
+            }),
             _ => None,
         };
         let dir = |e: Option<&TreeEntry>| match e.map(|e| e.node) {
@@ -124,7 +151,8 @@ pub(super) fn walk(
         };
         let (lf, rf) = (file(left), file(right));
         match (&lf, &rf) {
-            (Some(l), Some(r)) if l.1.id == r.1.id && l.1.executable == r.1.executable => {}
+            (Some(l), Some(r))
+                if l.meta.id == r.meta.id && l.meta.executable == r.meta.executable => {}
             (None, None) => {}
             _ => out.push((lf, rf)),
         }
@@ -149,23 +177,23 @@ pub(super) fn walk(
 
 pub(super) fn file_diff(
     objects: &Objects<'_>,
-    old: Option<Side>,
-    new: Option<Side>,
+    old: Option<ManifestEntry>,
+    new: Option<ManifestEntry>,
     similarity: Option<u8>,
     opts: &DiffOptions,
 ) -> Result<FileDiff> {
     let status = match (&old, &new) {
         (None, _) => Status::Added,
         (_, None) => Status::Deleted,
-        (Some(o), Some(n)) if o.0 != n.0 => Status::Renamed,
+        (Some(o), Some(n)) if o.path != n.path => Status::Renamed,
         _ => Status::Modified,
     };
     let mut fd = FileDiff {
         status,
-        old_path: old.as_ref().map(|s| s.0.clone()),
-        new_path: new.as_ref().map(|s| s.0.clone()),
-        old: old.as_ref().map(|s| s.1),
-        new: new.as_ref().map(|s| s.1),
+        old_path: old.as_ref().map(|s| s.path.clone()),
+        new_path: new.as_ref().map(|s| s.path.clone()),
+        old: old.as_ref().map(|s| s.meta),
+        new: new.as_ref().map(|s| s.meta),
         old_git: None,
         new_git: None,
         similarity,
@@ -182,22 +210,19 @@ pub(super) fn file_diff(
     }
     // Large files are shown as binary, their git ids hashed in pieces: neither side is held in
     // memory (unless a binary patch is asked for, which needs both).
-    let large = |s: &Option<Side>| {
-        s.as_ref()
-            .is_some_and(|(_, m)| m.size >= crate::store::LARGE_FILE)
-    };
+    let large = |s: &Option<ManifestEntry>| s.as_ref().is_some_and(|e| e.meta.size >= LARGE_FILE);
     if (large(&old) || large(&new)) && !opts.binary {
-        let git = |s: &Option<Side>| -> Result<Option<String>> {
-            s.as_ref().map(|(_, m)| objects.git_id(m)).transpose()
+        let git = |s: &Option<ManifestEntry>| -> Result<Option<String>> {
+            s.as_ref().map(|e| objects.git_id(&e.meta)).transpose()
         };
         fd.old_git = git(&old)?;
         fd.new_git = git(&new)?;
         fd.binary = true;
         return Ok(fd);
     }
-    let read = |s: &Option<Side>| -> Result<Vec<u8>> {
+    let read = |s: &Option<ManifestEntry>| -> Result<Vec<u8>> {
         match s {
-            Some((_, m)) => objects.blob(&m.id),
+            Some(e) => objects.blob(&e.meta.id),
             None => Ok(Vec::new()),
         }
     };
