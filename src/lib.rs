@@ -72,3 +72,80 @@ pub use run::{RunArtifact, RunCapture, RunUse, RunView, capture_run, new_run_id}
 pub use snapshot::{Filter, ManifestEntry, Snapshot, code_files};
 pub use store::Store;
 pub use tree::flatten;
+
+/// The library's floors: each top-level module may import only modules on lower floors, so the
+/// drawing of its imports has arrows pointing one way (see ARCHITECTURE.md, "Module map").
+#[cfg(test)]
+mod floors {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    const FLOORS: &[(&str, u8)] = &[
+        ("kind", 0),
+        ("id", 1),
+        ("error", 2),
+        ("names", 3),
+        ("key", 4),
+        ("object", 5),
+        ("store", 6),
+        ("tree", 7),
+        ("history", 7),
+        ("capture", 8),
+        ("diff", 9),
+        ("ops", 10),
+    ];
+
+    fn floor(module: &str) -> u8 {
+        match FLOORS.iter().find(|(m, _)| *m == module) {
+            Some((_, f)) => *f,
+            None => panic!("module `{module}` has no floor: add it to FLOORS in src/lib.rs"),
+        }
+    }
+
+    /// The top-level modules named by `crate::…` paths in `text` (tests and comments excluded).
+    fn imports(text: &str) -> BTreeSet<String> {
+        let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or(text);
+        let mut out = BTreeSet::new();
+        for line in code.lines() {
+            let line = line.split("//").next().unwrap_or("");
+            for (i, _) in line.match_indices("crate::") {
+                let name: String = line[i + 7..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                out.insert(name);
+            }
+        }
+        out
+    }
+
+    fn visit(dir: &Path, top: Option<&str>, bad: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_stem().unwrap().to_str().unwrap().to_string();
+            if path.is_dir() {
+                if name != "bin" {
+                    visit(&path, Some(top.unwrap_or(&name)), bad);
+                }
+                continue;
+            }
+            let module = top.unwrap_or(&name).to_string();
+            if module == "lib" || module == "main" {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for used in imports(&text) {
+                if used != module && floor(&used) >= floor(&module) {
+                    bad.push(format!("{} imports crate::{used}", path.display()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_import_points_to_a_lower_floor() {
+        let mut bad = Vec::new();
+        visit(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), None, &mut bad);
+        assert!(bad.is_empty(), "imports against the floors:\n{}", bad.join("\n"));
+    }
+}
