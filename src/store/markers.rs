@@ -29,22 +29,30 @@ pub(super) enum Want {
     File,
 }
 
-/// The entries of `dir`; a `dir` that is absent, or is not a directory, has none.
-pub(super) fn dir_entries(dir: &Path) -> Result<Vec<fs::DirEntry>> {
+/// The entries of `dir` as they are read; a `dir` that is absent, or is not a directory, has
+/// none.
+fn read_entries(dir: &Path) -> Result<impl Iterator<Item = Result<fs::DirEntry>> + '_> {
     let rd = match fs::read_dir(dir) {
-        Ok(rd) => rd,
+        Ok(rd) => Some(rd),
         Err(e)
             if matches!(
                 e.kind(),
                 io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
             ) =>
         {
-            return Ok(Vec::new());
+            None
         }
         Err(e) => return Err(Error::io("cannot list", dir, e)),
     };
-    rd.map(|e| e.map_err(|e| Error::io("cannot list", dir, e)))
-        .collect()
+    Ok(rd
+        .into_iter()
+        .flatten()
+        .map(move |e| e.map_err(|e| Error::io("cannot list", dir, e))))
+}
+
+/// The entries of `dir`; a `dir` that is absent, or is not a directory, has none.
+pub(super) fn dir_entries(dir: &Path) -> Result<Vec<fs::DirEntry>> {
+    read_entries(dir)?.collect()
 }
 
 /// Names (valid UTF-8) of the entries of `dir` of the wanted type, links never followed.
@@ -83,20 +91,8 @@ pub(crate) fn markers_in(store: &Store, dir: &Path) -> Result<Vec<ObjectId>> {
 /// Whether `dir` holds at least one marker. Stops at the first one: a long history's directory
 /// is not listed to answer this.
 pub(crate) fn has_markers(dir: &Path) -> Result<bool> {
-    let rd = match fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-            ) =>
-        {
-            return Ok(false);
-        }
-        Err(e) => return Err(Error::io("cannot list", dir, e)),
-    };
-    for entry in rd {
-        let entry = entry.map_err(|e| Error::io("cannot list", dir, e))?;
+    for entry in read_entries(dir)? {
+        let entry = entry?;
         let is_file = entry.file_type().is_ok_and(|t| t.is_file());
         if is_file
             && entry
