@@ -145,7 +145,15 @@ mod floors {
     #[test]
     fn every_import_points_to_a_lower_floor() {
         let mut bad = Vec::new();
-        visit(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), None, &mut bad);
-        assert!(bad.is_empty(), "imports against the floors:\n{}", bad.join("\n"));
+        visit(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            None,
+            &mut bad,
+        );
+        assert!(
+            bad.is_empty(),
+            "imports against the floors:\n{}",
+            bad.join("\n")
+        );
     }
 }

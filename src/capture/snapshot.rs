@@ -493,6 +493,9 @@ fn stage_file(
                 }
             }
         }
+        if let Some(st) = staging {
+            st.file_read();
+        }
         if let Some((_, cache, root, abs)) = &cache
             && let Some((read_at_ns, fs_clock)) = read_at
         {

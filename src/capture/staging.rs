@@ -32,6 +32,8 @@ impl std::fmt::Debug for Progress {
 pub(crate) struct Staging<'a> {
     store: &'a Store,
     progress: Option<(Progress, usize, std::sync::atomic::AtomicUsize)>,
+    /// Source files whose bytes were read (the others were trusted from the stat cache).
+    read: std::sync::atomic::AtomicUsize,
     writer: Mutex<PackWriter<'a>>,
     /// The artifact whose latest version supplies delta bases.
     key: Option<ArtifactKey>,
@@ -47,6 +49,7 @@ impl<'a> Staging<'a> {
         Staging {
             store,
             progress: None,
+            read: std::sync::atomic::AtomicUsize::new(0),
             writer: Mutex::new(PackWriter::new(store.layout())),
             key,
             bases: OnceLock::new(),
@@ -66,6 +69,16 @@ impl<'a> Staging<'a> {
     pub(crate) fn with_progress(mut self, p: Option<Progress>, total: usize) -> Self {
         self.progress = p.map(|p| (p, total, std::sync::atomic::AtomicUsize::new(0)));
         self
+    }
+
+    /// One more source file read from disk (not trusted from the stat cache).
+    pub(crate) fn file_read(&self) {
+        self.read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many source files were read from disk so far.
+    pub(crate) fn files_read(&self) -> usize {
+        self.read.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// One more file captured.

@@ -56,6 +56,9 @@ pub struct CommitOutcome {
     pub record: ObjectId,
     /// Number of files.
     pub files: usize,
+    /// How many of them were read from disk; the others were unchanged since an earlier commit
+    /// read them and were trusted from the stat cache (files given as bytes are not counted).
+    pub files_read: usize,
 }
 
 impl Store {
@@ -81,6 +84,7 @@ impl Store {
         check_entries(&files)?;
         let tree = staging.write_trees(&files)?;
         let mut publication = Publication::default();
+        let files_read = staging.files_read();
         publication.objects_in(staging.finish()?);
         let digest = wandb_digest(files.iter().map(|e| (e.path.as_str(), e.meta.md5)));
         let run_record = self.write_run_if_new(run, &mut publication)?;
@@ -140,6 +144,7 @@ impl Store {
             digest,
             record: record_id,
             files: files.len(),
+            files_read,
         })
     }
 

@@ -22,6 +22,7 @@ mod merge;
 mod numbers;
 mod output;
 mod props;
+mod statcache;
 mod storage;
 mod strays;
 mod sweep;

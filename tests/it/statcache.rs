@@ -1,0 +1,79 @@
+//! The stat cache: files unchanged since a commit read them are trusted from their stat and not
+//! read again; any change to a file's stat (content, mode, even a rewrite that restores the
+//! mtime) makes it read.
+
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use codever::{ArtifactKey, CommitOptions, CommitOutcome, Snapshot, Store, capture_run};
+
+/// Sets the mtime of `path` an hour back: well outside the racy window of any read.
+fn age(path: &Path) {
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+}
+
+fn commit(store: &Store, src: &Path, run: &str) -> CommitOutcome {
+    let mut s = Snapshot::default();
+    s.add_dir(src, None).unwrap();
+    let run = capture_run(run, src).unwrap();
+    let key = ArtifactKey::new("code", "train").unwrap();
+    store
+        .commit(&key, &s, &run, &CommitOptions::default())
+        .unwrap()
+}
+
+#[test]
+fn an_unchanged_tree_is_not_read_again_and_every_change_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir(&src).unwrap();
+    for i in 0..20 {
+        let p = src.join(format!("m{i}.py"));
+        fs::write(&p, format!("lr = {i}e-4\n")).unwrap();
+        age(&p);
+    }
+    let store = Store::init(&tmp.path().join("proj")).unwrap();
+    let first = commit(&store, &src, "r1");
+    assert_eq!(
+        (first.version, first.new, first.files, first.files_read),
+        (Some(0), true, 20, 20)
+    );
+    let again = commit(&store, &src, "r2");
+    assert_eq!(
+        (again.version, again.new, again.files, again.files_read),
+        (Some(0), false, 20, 0)
+    );
+    // Same size, mtime put back: the ctime still moved, so the file is read and the edit seen.
+    let edited = src.join("m3.py");
+    fs::write(&edited, "lr = 9e-4\n").unwrap();
+    age(&edited);
+    let third = commit(&store, &src, "r3");
+    assert_eq!(
+        (third.version, third.new, third.files_read),
+        (Some(1), true, 1)
+    );
+    // Only the executable bit: read again (the mode is part of the stat), a new version.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&edited, fs::Permissions::from_mode(0o755)).unwrap();
+        let fourth = commit(&store, &src, "r4");
+        assert_eq!(
+            (fourth.version, fourth.new, fourth.files_read),
+            (Some(2), true, 1)
+        );
+    }
+    // A store whose stat cache is lost reads everything again and finds the same version.
+    fs::remove_dir_all(store.root().join("local/statcache")).unwrap();
+    let rebuilt = commit(&store, &src, "r5");
+    assert_eq!(
+        (rebuilt.version, rebuilt.new, rebuilt.files_read),
+        (Some(2), false, 20)
+    );
+}
