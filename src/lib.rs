@@ -41,6 +41,7 @@ pub mod commit;
 pub mod compare;
 pub mod diff;
 pub mod error;
+pub mod frontend;
 pub mod fsck;
 pub mod history;
 pub mod id;
@@ -54,6 +55,7 @@ pub mod snapshot;
 pub mod statcache;
 pub mod store;
 pub mod tree;
+pub mod view;
 
 pub use checkout::CheckoutReport;
 pub use commit::{CommitOptions, CommitOutcome, Progress};
