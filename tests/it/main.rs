@@ -26,3 +26,4 @@ mod storage;
 mod strays;
 mod sweep;
 mod traversal;
+mod view;
