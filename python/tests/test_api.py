@@ -45,6 +45,7 @@ def repo(tmp_path, monkeypatch):
     shutil.copytree(FIXTURES / "v1", work)
     monkeypatch.chdir(work)
     monkeypatch.delenv("CODEVER_DIR", raising=False)
+    monkeypatch.delenv("CODEVER_RUN_ID", raising=False)
     codever.run = None
     return work
 
@@ -325,3 +326,36 @@ def test_description_metadata_and_binary_new_files_round_trip(repo):
     assert back.read("weights.bin") == b"\x00\x01\xff"
     with pytest.raises(codever.InvalidInputError, match="is logged"):
         a.add_file("main.py")
+
+
+def test_native_results_are_the_cli_json(repo):
+    """Python reads the very documents `codever --json` prints (one definition serves both)."""
+    from codever import _native
+
+    run = codever.init(id="r1")
+    a = codever.Artifact("ppo", type="rl_algo_code", description="d", metadata={"k": 1})
+    a.add_file("training/ppo.py")
+    run.log_artifact(a, aliases=["best"])
+    store = run._store
+    assert json.loads(_native.versions(store, "ppo")) == cli(store, "versions", "ppo")
+    detail = json.loads(_native.resolve(store, "ppo:v0"))
+    assert (detail.pop("description"), detail.pop("metadata")) == ("d", '{"k": 1}')
+    assert detail == cli(store, "show", "ppo:v0")
+    assert json.loads(_native.blame(store, "ppo:v0", "./ppo.py")) == cli(
+        store, "blame", "ppo:v0", "./ppo.py"
+    )
+    out = str(repo / "out")
+    checked = json.loads(_native.checkout(store, "ppo:v0", out, False))
+    again = cli(store, "checkout", "ppo:v0", "--into", out)  # nothing left to write
+    assert (again.pop("written"), again.pop("unchanged")) == ([], ["ppo.py"])
+    assert checked == again | {"written": ["ppo.py"], "unchanged": []}
+    row = cli(store, "versions", "ppo")[0]
+    assert (a.version, a.id, a.aliases) == ("v0", row["id"], row["aliases"])
+
+
+def test_init_takes_the_run_id_from_codever_run_id(repo, monkeypatch):
+    monkeypatch.setenv("CODEVER_RUN_ID", "from-env")
+    assert codever.init().id == "from-env"
+    assert codever.init(id="given").id == "given"
+    monkeypatch.setenv("CODEVER_RUN_ID", "")
+    assert len(codever.init().id) == 8
