@@ -59,7 +59,7 @@ pub mod view;
 
 pub use checkout::CheckoutReport;
 pub use commit::{CommitOptions, CommitOutcome, Progress};
-pub use error::{Error, Result};
+pub use error::{Error, Remedy, Result};
 pub use fsck::{Corruption, FsckOptions, FsckReport, Missing, Repair, RepairAction, Unlinked};
 pub use history::{ArtifactKey, CommitInfo, History, Selector, Spec, Version};
 pub use id::{Md5, ObjectId, wandb_digest};

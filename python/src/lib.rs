@@ -6,7 +6,9 @@
 use std::path::Path;
 
 use codever::diff::DiffOptions;
-use codever::{ArtifactKey, CommitOptions, Error, RunCapture, Snapshot, Spec, Store, render};
+use codever::{
+    ArtifactKey, CommitOptions, Error, Remedy, RunCapture, Snapshot, Spec, Store, render,
+};
 use codever::{frontend, view};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
@@ -50,9 +52,31 @@ create_exception!(
      be read (corrupt or not yet synced); name the version by id instead."
 );
 
-/// The CLI's message (and hint) as the matching Python exception.
+/// The error's hint, options named as Python spells them (`force=True`, `dir=`, `name=`); the
+/// library's own words for every other hint.
+fn hint(e: &Error) -> Option<String> {
+    let python = match e.remedy() {
+        Some(Remedy::Force) => {
+            "pass force=True to overwrite them, or download into another directory"
+        }
+        Some(Remedy::NameStore) => {
+            "call codever.init() in your project, or pass dir=PATH / set CODEVER_DIR"
+        }
+        Some(Remedy::PointAtStore) => {
+            "point dir= or CODEVER_DIR at a `.codever` directory made by codever.init()"
+        }
+        Some(Remedy::DisplayPath) => {
+            "check the path; pass name= to store a file under another name"
+        }
+        Some(Remedy::OtherDisplayPath) => "give one of the files another name with name=",
+        _ => return e.hint(),
+    };
+    Some(python.to_string())
+}
+
+/// The library's message, with a hint in Python's terms, as the matching Python exception.
 fn py_err(e: Error) -> PyErr {
-    let msg = match e.hint() {
+    let msg = match hint(&e) {
         Some(h) => format!("{e} (hint: {h})"),
         None => e.to_string(),
     };
@@ -66,7 +90,8 @@ fn py_err(e: Error) -> PyErr {
         | Error::NoSuchFile { .. }
         | Error::NoSuchFileById { .. }
         | Error::UnknownRun { .. }
-        | Error::NoVersions { .. } => NotFoundError::new_err(msg),
+        | Error::NoVersions { .. }
+        | Error::NoCommit { .. } => NotFoundError::new_err(msg),
         Error::InvalidName { .. }
         | Error::InvalidPath { .. }
         | Error::InvalidSpec { .. }

@@ -359,3 +359,22 @@ def test_init_takes_the_run_id_from_codever_run_id(repo, monkeypatch):
     assert codever.init(id="given").id == "given"
     monkeypatch.setenv("CODEVER_RUN_ID", "")
     assert len(codever.init().id) == 8
+
+
+def test_hints_name_python_options_not_cli_flags(repo):
+    run = codever.init()
+    a = codever.Artifact("m", type="t")
+    a.add_file("main.py")
+    run.log_artifact(a)
+    root = a.download()
+    (Path(root) / "main.py").write_text("edited\n")
+    with pytest.raises(codever.CodeverError, match=r"hint: pass force=True to overwrite") as e:
+        a.download()
+    assert "--force" not in str(e.value)
+    a.download(force=True)
+    assert (Path(root) / "main.py").read_bytes() == (repo / "main.py").read_bytes()
+    twice = codever.Artifact("m", type="t")
+    twice.add_file("main.py")
+    twice.add_file("training/../main.py")
+    with pytest.raises(codever.InvalidInputError, match=r"another name with name=\)$"):
+        run.log_artifact(twice)

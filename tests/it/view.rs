@@ -161,3 +161,56 @@ fn find_file_names_the_version_by_number_or_by_id() {
         Err(codever::Error::InvalidPath { .. })
     ));
 }
+
+/// The library's hints name operations; the CLI words the ones that ask for an option with its
+/// own flags, exactly as it always has.
+#[test]
+fn the_cli_words_option_hints_with_its_flags() {
+    let (tmp, store) = store();
+    let dirty = tmp.path().join("dirty");
+    std::fs::create_dir(&dirty).unwrap();
+    std::fs::write(dirty.join("ppo.py"), "edited\n").unwrap();
+    let nowhere = tempfile::tempdir().unwrap();
+    let main = fixture("v1").join("main.py");
+    let (main, dirty) = (main.to_str().unwrap(), dirty.to_str().unwrap());
+    let with_store = |args: &[&str]| {
+        let mut c = codever();
+        c.arg("--store").arg(&store).args(args);
+        c
+    };
+    let mut not_a_store = codever();
+    not_a_store.args(["--store", dirty, "list"]);
+    let mut no_store = codever();
+    no_store.current_dir(nowhere.path()).arg("list");
+    let cases = [
+        (
+            with_store(&["checkout", "ppo:v1", "--into", dirty]),
+            "pass --force to overwrite them, or check out into another directory",
+        ),
+        (
+            with_store(&["commit", "x", "--type", "t", "/nonexistent/a.py"]),
+            "check the path; use PATH=DISPLAY to store a file under another name",
+        ),
+        (
+            with_store(&["commit", "x", "--type", "t", main, main]),
+            "give one of the sources another display path with PATH=DISPLAY",
+        ),
+        (
+            not_a_store,
+            "point --store or CODEVER_DIR at a `.codever` directory made by `codever init`",
+        ),
+        (
+            no_store,
+            "run `codever init` in your project, or pass --store PATH / set CODEVER_DIR",
+        ),
+    ];
+    for (mut c, hint) in cases {
+        let out = c.output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{c:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{c:?}: {err}");
+        assert!(lines[0].starts_with("error: "), "{c:?}: {err}");
+        assert_eq!(lines[1], format!("hint: {hint}"), "{c:?}");
+    }
+}

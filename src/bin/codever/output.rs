@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use codever::{Error, History, Result, Version, view};
+use codever::{Error, History, Remedy, Result, Version, view};
 use serde::Serialize;
 
 #[derive(Default)]
@@ -117,10 +117,34 @@ pub fn stdout_error(source: io::Error) -> Error {
 pub fn report(e: &Error) -> ExitCode {
     let mut err = io::stderr().lock();
     let _ = writeln!(err, "error: {e}");
-    if let Some(h) = e.hint() {
+    if let Some(h) = hint(e) {
         let _ = writeln!(err, "hint: {h}");
     }
     ExitCode::from(2)
+}
+
+/// The error's hint, options named as this command spells them (`--force`, `--store PATH`,
+/// `PATH=DISPLAY`); the library's own words for every other hint.
+fn hint(e: &Error) -> Option<String> {
+    let cli = match e.remedy() {
+        Some(Remedy::Force) => {
+            "pass --force to overwrite them, or check out into another directory"
+        }
+        Some(Remedy::NameStore) => {
+            "run `codever init` in your project, or pass --store PATH / set CODEVER_DIR"
+        }
+        Some(Remedy::PointAtStore) => {
+            "point --store or CODEVER_DIR at a `.codever` directory made by `codever init`"
+        }
+        Some(Remedy::DisplayPath) => {
+            "check the path; use PATH=DISPLAY to store a file under another name"
+        }
+        Some(Remedy::OtherDisplayPath) => {
+            "give one of the sources another display path with PATH=DISPLAY"
+        }
+        _ => return e.hint(),
+    };
+    Some(cli.to_string())
 }
 
 /// Prints a line on stderr (a warning or a hint beside the output).
