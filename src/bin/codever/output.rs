@@ -91,9 +91,16 @@ pub fn out(text: &str) {
 
 /// Prints a JSON document on stdout, indented, objects with their keys sorted.
 pub fn print_json(row: &impl Serialize) -> Result<()> {
-    let value = serde_json::to_value(row).map_err(|e| stdout_error(e.into()))?;
+    let value = to_value(row)?;
     out(&format!("{value:#}\n"));
     Ok(())
+}
+
+/// A row as a JSON value, to print or to add to another document. Rows hold only strings,
+/// numbers, booleans and JSON values, so this does not fail in practice; if it did, the output
+/// could not be written.
+pub fn to_value(row: &impl Serialize) -> Result<serde_json::Value> {
+    serde_json::to_value(row).map_err(|e| stdout_error(e.into()))
 }
 
 /// Prints a JSON document on stdout as it is serialized, fields in their declared order (a

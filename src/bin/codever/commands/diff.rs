@@ -59,8 +59,7 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
         let right = args.right.as_deref().unwrap_or_default();
         let rd = store.diff_runs(&args.left, right, &opts)?;
         let header = runs_header_text(&rd, &args.left, right);
-        let json = serde_json::to_value(view::RunsArtifactRow::all(&rd))
-            .map_err(|e| output::stdout_error(e.into()))?;
+        let json = output::to_value(&view::RunsArtifactRow::all(&rd))?;
         (rd.diff, header, Some(json))
     } else {
         let diff = diff_versions(&store, &args.left, args.right.as_deref(), &opts)?;
