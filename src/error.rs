@@ -1,5 +1,10 @@
 //! The library's error type: every failure a user can cause or meet, with the facts needed to
 //! explain it and a hint saying what to do.
+//!
+//! Hints speak of operations, never of one front-end's spelling of them: "check out with
+//! force", not "pass --force". Where a hint asks for an option of the operation,
+//! [`Error::remedy`] says which [`Remedy`], and each front-end words it in its own terms (the
+//! CLI's `--force`, Python's `force=True`).
 
 use std::path::PathBuf;
 
@@ -185,6 +190,15 @@ pub enum Error {
         /// `TYPE/NAME`.
         artifact: String,
     },
+    /// A version none of whose commit records can be read, where one is needed (comparing a
+    /// version with the files on disk reads the sources its commit recorded).
+    #[error("{artifact}@{} has no readable commit record in this store yet", id.short())]
+    NoCommit {
+        /// `TYPE/NAME`.
+        artifact: String,
+        /// The version id.
+        id: ObjectId,
+    },
     /// An alias that was never set.
     #[error("{artifact} has no alias {alias:?}")]
     UnknownAlias {
@@ -346,6 +360,42 @@ fn problem_list(problems: &[RecordProblem]) -> String {
     s
 }
 
+/// What a hint asks for when it needs an option of the operation. Front-ends name options their
+/// own way, so each words these hints itself ([`Remedy::hint`] is the library's wording).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Remedy {
+    /// Overwrite the files that differ (checkout's force option), or choose another target.
+    Force,
+    /// No store was found: create one, or say where one is.
+    NameStore,
+    /// The store named is not one: name a store directory instead.
+    PointAtStore,
+    /// A source is not there: check it, or store a file under a display path of one's choosing.
+    DisplayPath,
+    /// Two sources want one display path: give one of them another.
+    OtherDisplayPath,
+}
+
+impl Remedy {
+    /// The hint in the library's words, naming the operation rather than a flag.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Remedy::Force => "check out with force to overwrite them, or into another directory",
+            Remedy::NameStore => {
+                "create a store in your project (init), or give the path of one / set CODEVER_DIR"
+            }
+            Remedy::PointAtStore => {
+                "give the path of a `.codever` directory made by init, or set CODEVER_DIR to one"
+            }
+            Remedy::DisplayPath => {
+                "check the path; give a display path to store a file under another name"
+            }
+            Remedy::OtherDisplayPath => "give one of the sources another display path",
+        }
+    }
+}
+
 fn preview(paths: &[String]) -> String {
     let mut s = paths.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
     if paths.len() > 3 {
@@ -355,15 +405,26 @@ fn preview(paths: &[String]) -> String {
 }
 
 impl Error {
-    /// What the user should do next, when there is something useful to say.
-    pub fn hint(&self) -> Option<String> {
+    /// The option of the operation this error's hint asks for, if any: front-ends word those
+    /// hints in their own terms and take [`Error::hint`] for every other.
+    pub fn remedy(&self) -> Option<Remedy> {
         Some(match self {
-            Error::NoStore { .. } => {
-                "run `codever init` in your project, or pass --store PATH / set CODEVER_DIR".into()
-            }
-            Error::NotAStore { .. } => {
-                "point --store or CODEVER_DIR at a `.codever` directory made by `codever init`".into()
-            }
+            Error::WouldOverwrite { .. } => Remedy::Force,
+            Error::NoStore { .. } => Remedy::NameStore,
+            Error::NotAStore { .. } => Remedy::PointAtStore,
+            Error::SourceNotFound { .. } => Remedy::DisplayPath,
+            Error::DuplicatePath { .. } | Error::PathConflict { .. } => Remedy::OtherDisplayPath,
+            _ => return None,
+        })
+    }
+
+    /// What the user should do next, when there is something useful to say, in the library's
+    /// words (see [`Error::remedy`] for the hints a front-end words itself).
+    pub fn hint(&self) -> Option<String> {
+        if let Some(remedy) = self.remedy() {
+            return Some(remedy.hint().into());
+        }
+        Some(match self {
             Error::NewerFormat { .. } => "upgrade codever to read this store".into(),
             Error::InvalidName { .. } => {
                 "names use letters, digits, `_`, `.` and `-`, 1 to 128 characters".into()
@@ -371,9 +432,6 @@ impl Error {
             Error::InvalidPath { .. } => {
                 "display paths are relative, `/`-separated, without `..`, e.g. `training/models.py`"
                     .into()
-            }
-            Error::SourceNotFound { .. } => {
-                "check the path; use PATH=DISPLAY to store a file under another name".into()
             }
             Error::TooLarge { .. } => {
                 "keep messages, descriptions, metadata and config small (put large data in a file \
@@ -392,9 +450,6 @@ impl Error {
                 "commit again once the file is no longer being written (a file is stored only as \
                  it was at one instant, never half old and half new)"
                     .into()
-            }
-            Error::DuplicatePath { .. } | Error::PathConflict { .. } => {
-                "give one of the sources another display path with PATH=DISPLAY".into()
             }
             Error::InvalidSpec { .. } => {
                 "a spec is [TYPE/]NAME[:vN|:latest|:ALIAS|@IDPREFIX], e.g. `rl_algo_code/ppo:v3`"
@@ -418,7 +473,7 @@ impl Error {
                     format!("known aliases: {}", known.join(", "))
                 }
             }
-            Error::NoVersions { .. } | Error::MissingObject { .. } => {
+            Error::NoVersions { .. } | Error::NoCommit { .. } | Error::MissingObject { .. } => {
                 "finish syncing the store from the machine that made it; `codever fsck` lists what is missing"
                     .into()
             }
@@ -450,9 +505,6 @@ impl Error {
             Error::UnknownRun { .. } => "`codever runs` lists the runs in this store".into(),
             Error::UnsafeCheckout { .. } => {
                 "remove the symlink or file in the way, or check out into an empty directory".into()
-            }
-            Error::WouldOverwrite { .. } => {
-                "pass --force to overwrite them, or check out into another directory".into()
             }
             Error::ChangedWhileReading { .. } => "run the command again once the file stops changing".into(),
             Error::AlreadyExists { .. } => "use the existing store; nothing was changed".into(),
@@ -496,5 +548,71 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_hints_name_operations_not_flags() {
+        let errors = [
+            Error::WouldOverwrite {
+                dir: PathBuf::from("out"),
+                paths: vec!["a.py".into()],
+            },
+            Error::NoStore {
+                start: PathBuf::from("."),
+            },
+            Error::NotAStore {
+                path: PathBuf::from("x"),
+                reason: "no format file".into(),
+            },
+            Error::SourceNotFound {
+                path: "a.py".into(),
+            },
+            Error::DuplicatePath {
+                path: "a.py".into(),
+                first: "x/a.py".into(),
+                second: "y/a.py".into(),
+            },
+            Error::PathConflict {
+                path: "a".into(),
+                child: "a/b".into(),
+            },
+        ];
+        for e in &errors {
+            let remedy = e.remedy().expect("an option hint");
+            let hint = e.hint().expect("a hint");
+            assert_eq!(hint, remedy.hint());
+            for flag in ["--", "PATH=DISPLAY", "force=", "dir="] {
+                assert!(!hint.contains(flag), "{e:?}: {hint}");
+            }
+        }
+        assert_eq!(
+            errors[0].hint().as_deref(),
+            Some("check out with force to overwrite them, or into another directory")
+        );
+        let other = Error::UnknownRun { id: "r".into() };
+        assert_eq!(other.remedy(), None);
+        assert!(other.hint().is_some());
+    }
+
+    #[test]
+    fn a_version_without_a_commit_is_not_an_artifact_without_versions() {
+        let id = ObjectId::from_bytes([7; 32]);
+        let e = Error::NoCommit {
+            artifact: "code/x".into(),
+            id,
+        };
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "code/x@{} has no readable commit record in this store yet",
+                id.short()
+            )
+        );
+        assert!(e.hint().is_some_and(|h| h.contains("finish syncing")));
     }
 }

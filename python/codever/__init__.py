@@ -8,7 +8,8 @@
     wandb.run.log_artifact(rl_algo)
 
 Everything is done by the Rust library (``codever._native``); this module only shapes its
-results into W&B-like objects. Results cross as JSON text, the same shapes as the CLI's --json.
+results into W&B-like objects. Results cross as JSON text, the very shapes of the CLI's --json
+(one definition, ``codever::view``, serves both).
 """
 
 import os as _os
@@ -65,8 +66,10 @@ def init(project=None, dir=None, id=None, config=None, notes=None, tags=None, **
 
     The store is found like the CLI finds it (``dir``, ``CODEVER_DIR``, walking up); if there is
     none, one is created at the root of the enclosing git repository, or in the working directory
-    outside one, and a line says where. W&B keyword arguments codever has no use for are accepted
-    and ignored.
+    outside one, and a line says where. The run id is ``id``, else ``CODEVER_RUN_ID``, else a
+    fresh one, as for the CLI's ``commit --run``: every process of a run started with the same
+    ``CODEVER_RUN_ID`` logs to the same run. W&B keyword arguments codever has no use for are
+    accepted and ignored.
     """
     global run
     root, created = _native.locate_store(dir, True)
@@ -270,13 +273,13 @@ class Artifact:
 
     @classmethod
     def _from_info(cls, store, info):
-        a = cls(info["name"], info["type"], description=info.get("description") or None)
+        """An artifact from a version as ``_native.resolve`` gives it: ``show --json`` plus the
+        description and metadata."""
+        a = cls(info["name"], info["type"], description=info["description"] or None)
         a._store, a._info = store, info
         a.version, a.id, a.new = _version_name(info["version"]), info["id"], None
-        if info.get("metadata"):
+        if info["metadata"]:
             a.metadata = _loads(info["metadata"])
-        if "files" not in info:
-            a._info = _loads(_native.resolve(store, a._spec()))
         return a
 
     def _spec(self):
@@ -344,9 +347,12 @@ class Api:
 
     def artifact_versions(self, type, name):
         """Every version, oldest first."""
+        rows = _loads(_native.versions(self._store, f"{type}/{name}"))  # `versions --json`
         return [
-            Artifact._from_info(self._store, info)
-            for info in _loads(_native.versions(self._store, f"{type}/{name}"))
+            Artifact._from_info(
+                self._store, _loads(_native.resolve(self._store, f"{type}/{name}@{row['id']}"))
+            )
+            for row in rows
         ]
 
     def diff(self, left, right, context=3):
@@ -356,7 +362,8 @@ class Api:
 
     def blame(self, spec, path):
         """Every line of ``path`` at ``spec`` with the version and run that introduced it."""
-        return [BlameLine(**d) for d in _loads(_native.blame(self._store, spec, path))]
+        blamed = _loads(_native.blame(self._store, spec, path))  # `blame --json`
+        return [BlameLine(**d) for d in blamed["lines"]]
 
 
 class Diff:

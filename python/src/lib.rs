@@ -1,17 +1,18 @@
 //! `codever._native`: the Python extension. Conversions only — every operation is a call into the
-//! `codever` crate; rich results cross as JSON text (the same shapes as the CLI's `--json`), which
-//! the pure-Python layer in `codever/__init__.py` turns into objects.
+//! `codever` crate; rich results cross as JSON text built from the rows of `codever::view`, the
+//! very shapes of the CLI's `--json`, which the pure-Python layer in `codever/__init__.py` turns
+//! into objects.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use codever::diff::DiffOptions;
 use codever::{
-    ArtifactKey, CommitOptions, Error, History, RunCapture, Snapshot, Spec, Store, render,
+    ArtifactKey, CommitOptions, Error, Remedy, RunCapture, Snapshot, Spec, Store, render,
 };
+use codever::{frontend, view};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
-use serde_json::{Value, json};
 
 create_exception!(
     codever,
@@ -51,9 +52,31 @@ create_exception!(
      be read (corrupt or not yet synced); name the version by id instead."
 );
 
-/// The CLI's message (and hint) as the matching Python exception.
+/// The error's hint, options named as Python spells them (`force=True`, `dir=`, `name=`); the
+/// library's own words for every other hint.
+fn hint(e: &Error) -> Option<String> {
+    let python = match e.remedy() {
+        Some(Remedy::Force) => {
+            "pass force=True to overwrite them, or download into another directory"
+        }
+        Some(Remedy::NameStore) => {
+            "call codever.init() in your project, or pass dir=PATH / set CODEVER_DIR"
+        }
+        Some(Remedy::PointAtStore) => {
+            "point dir= or CODEVER_DIR at a `.codever` directory made by codever.init()"
+        }
+        Some(Remedy::DisplayPath) => {
+            "check the path; pass name= to store a file under another name"
+        }
+        Some(Remedy::OtherDisplayPath) => "give one of the files another name with name=",
+        _ => return e.hint(),
+    };
+    Some(python.to_string())
+}
+
+/// The library's message, with a hint in Python's terms, as the matching Python exception.
 fn py_err(e: Error) -> PyErr {
-    let msg = match e.hint() {
+    let msg = match hint(&e) {
         Some(h) => format!("{e} (hint: {h})"),
         None => e.to_string(),
     };
@@ -67,7 +90,8 @@ fn py_err(e: Error) -> PyErr {
         | Error::NoSuchFile { .. }
         | Error::NoSuchFileById { .. }
         | Error::UnknownRun { .. }
-        | Error::NoVersions { .. } => NotFoundError::new_err(msg),
+        | Error::NoVersions { .. }
+        | Error::NoCommit { .. } => NotFoundError::new_err(msg),
         Error::InvalidName { .. }
         | Error::InvalidPath { .. }
         | Error::InvalidSpec { .. }
@@ -90,11 +114,13 @@ fn open(store: &str) -> R<Store> {
     Store::open(Path::new(store))
 }
 
-fn cwd() -> R<PathBuf> {
-    std::env::current_dir().map_err(|e| Error::Io {
-        action: "cannot read the working directory",
-        path: PathBuf::from("."),
-        source: e,
+/// A row of `codever::view` as JSON text. Rows hold only strings, numbers, booleans and JSON
+/// values (paths are made strings), so this does not fail in practice.
+fn to_json(row: &impl serde::Serialize) -> R<String> {
+    serde_json::to_string(row).map_err(|e| Error::Io {
+        action: "cannot encode",
+        path: "the result as JSON".into(),
+        source: e.into(),
     })
 }
 
@@ -119,48 +145,16 @@ fn snapshot(entries: &Entries, dirs: &Dirs) -> R<Snapshot> {
     Ok(s)
 }
 
-fn time_json(ns: i64) -> String {
-    jiff::Timestamp::from_nanosecond(i128::from(ns))
-        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
-        .to_string()
-}
-
-fn version_json(store: &Store, h: &History, i: usize, with_files: bool) -> R<Value> {
-    let v = &h.versions[i];
-    let mut aliases: Vec<String> = Vec::new();
-    if h.latest == Some(i) {
-        aliases.push("latest".into());
-    }
-    aliases.extend(v.aliases.iter().cloned());
-    let mut out = json!({
-        "type": h.key.artifact_type,
-        "name": h.key.name,
-        "version": v.number,
-        "id": v.tree.to_hex(),
-        "digest": v.digest.to_hex(),
-        "created": time_json(v.created_ns()),
-        "runs": v.runs(),
-        "aliases": aliases,
-        "description": v.first().record.description,
-        "metadata": v.first().record.metadata,
-        "complete": h.is_complete(),
-        "problems": h.problems().iter().map(|p| json!({
-            "id": p.id.to_hex(), "missing": p.missing, "reason": p.reason,
-        })).collect::<Vec<_>>(),
-    });
-    if with_files {
-        let files = codever::flatten(store, &v.tree)?;
-        out["files"] = Value::Array(
-            files
-                .iter()
-                .map(|codever::ManifestEntry { path: p, meta: m }| {
-                    json!({"path": p, "size": m.size, "md5": m.md5.to_base64(),
-                           "blake3": m.id.to_hex(), "executable": m.executable})
-                })
-                .collect(),
-        );
-    }
-    Ok(out)
+/// Version `index` of `h` with its files, as Python's `Artifact` reads it: `show --json` plus
+/// the description and metadata.
+fn version_json(store: &Store, h: &codever::History, index: usize) -> R<String> {
+    let v = &h.versions[index];
+    let files = codever::flatten(store, &v.tree)?;
+    let rows = files
+        .iter()
+        .map(|e| view::FileRow::new(&e.path, &e.meta))
+        .collect();
+    to_json(&view::VersionDetail::new(h, v, rows))
 }
 
 /// Finds the store (explicit dir, CODEVER_DIR, walking up) or creates one at the enclosing git
@@ -168,7 +162,7 @@ fn version_json(store: &Store, h: &History, i: usize, with_files: bool) -> R<Val
 #[pyfunction]
 #[pyo3(signature = (dir=None, create=true))]
 fn locate_store(dir: Option<String>, create: bool) -> PyResult<(String, bool)> {
-    let cwd = cwd().map_err(py_err)?;
+    let cwd = frontend::working_dir().map_err(py_err)?;
     let explicit = dir.as_deref().map(Path::new);
     let (s, created) = if create {
         Store::locate_or_create(explicit, &cwd)
@@ -179,7 +173,8 @@ fn locate_store(dir: Option<String>, create: bool) -> PyResult<(String, bool)> {
     Ok((s.root().to_string_lossy().into_owned(), created))
 }
 
-/// Records a run that starts now. Returns the run id (a fresh one when `run_id` is None).
+/// Records a run that starts now. Returns the run id: `run_id`, else `$CODEVER_RUN_ID`, else a
+/// fresh one (as the CLI's `commit --run`).
 #[pyfunction]
 #[pyo3(signature = (store, run_id, project, config_json, notes, tags))]
 fn start_run(
@@ -192,8 +187,8 @@ fn start_run(
 ) -> PyResult<String> {
     (|| {
         let s = open(store)?;
-        let id = run_id.unwrap_or_else(codever::new_run_id);
-        let mut run = RunCapture::start(&id, &cwd()?, !s.has_run(&id))?.finish();
+        let id = frontend::run_id(run_id);
+        let mut run = RunCapture::start(&id, &frontend::working_dir()?, !s.has_run(&id))?.finish();
         run.project = project;
         run.config = config_json;
         run.notes = notes;
@@ -211,13 +206,11 @@ fn manifest(py: Python<'_>, entries: Entries, dirs: Dirs) -> PyResult<String> {
         let s = snapshot(&entries, &dirs)?;
         let m = s.manifest()?;
         let digest = codever::wandb_digest(m.iter().map(|e| (e.path.as_str(), e.meta.md5)));
-        Ok(json!({
-            "digest": digest.to_hex(),
-            "files": m.iter().map(|codever::ManifestEntry { path: p, meta: f }| json!({"path": p, "size": f.size,
-                "md5": f.md5.to_base64(), "blake3": f.id.to_hex(), "executable": f.executable}))
-                .collect::<Vec<_>>(),
-        })
-        .to_string())
+        let files = m
+            .iter()
+            .map(|e| view::FileRow::new(&e.path, &e.meta))
+            .collect();
+        to_json(&view::ManifestRow::new(digest, files))
     })
     .map_err(py_err)
 }
@@ -242,7 +235,8 @@ fn commit(
         let s = open(store)?;
         let key = ArtifactKey::new(artifact_type, name)?;
         let snap = snapshot(&entries, &dirs)?;
-        let run = RunCapture::start(run_id, &cwd()?, !s.has_run(run_id))?.finish();
+        let run =
+            RunCapture::start(run_id, &frontend::working_dir()?, !s.has_run(run_id))?.finish();
         let opts = CommitOptions {
             aliases,
             description,
@@ -250,22 +244,18 @@ fn commit(
             ..CommitOptions::default()
         };
         let o = s.commit(&key, &snap, &run, &opts)?;
-        Ok(
-            json!({"type": o.key.artifact_type, "name": o.key.name, "version": o.version,
-                  "id": o.tree.to_hex(), "new": o.new, "run": o.run, "digest": o.digest.to_hex()})
-            .to_string(),
-        )
+        to_json(&view::CommitRow::new(&o))
     })
     .map_err(py_err)
 }
 
-/// One version and its files, as JSON.
+/// One version and its files, as JSON (`show --json` plus description and metadata).
 #[pyfunction]
 fn resolve(store: &str, spec: &str) -> PyResult<String> {
     (|| {
         let s = open(store)?;
         let (h, i) = s.resolve(&Spec::parse(spec)?)?;
-        Ok(version_json(&s, &h, i, true)?.to_string())
+        version_json(&s, &h, i)
     })()
     .map_err(py_err)
 }
@@ -278,12 +268,12 @@ fn use_artifact(store: &str, run_id: &str, spec: &str) -> PyResult<String> {
         let s = open(store)?;
         let (h, i) = s.resolve(&Spec::parse(spec)?)?;
         s.record_use(run_id, &h.key, h.versions[i].tree)?;
-        Ok(version_json(&s, &h, i, true)?.to_string())
+        version_json(&s, &h, i)
     })()
     .map_err(py_err)
 }
 
-/// Every version of an artifact, oldest first, as JSON.
+/// Every version of an artifact, oldest first, as JSON (the rows of `versions --json`).
 #[pyfunction]
 fn versions(store: &str, spec: &str) -> PyResult<String> {
     (|| {
@@ -291,10 +281,7 @@ fn versions(store: &str, spec: &str) -> PyResult<String> {
         let sp = Spec::parse(spec)?;
         let key = s.resolve_key(sp.artifact_type.as_deref(), &sp.name)?;
         let h = s.history(&key)?;
-        let all = (0..h.versions.len())
-            .map(|i| version_json(&s, &h, i, false))
-            .collect::<R<Vec<_>>>()?;
-        Ok(Value::Array(all).to_string())
+        to_json(&view::VersionList::new(&h))
     })()
     .map_err(py_err)
 }
@@ -305,35 +292,21 @@ fn read_file(store: &str, spec: &str, path: &str) -> PyResult<Vec<u8>> {
     (|| {
         let s = open(store)?;
         let (h, i) = s.resolve(&Spec::parse(spec)?)?;
-        let wanted = codever::names::normalize_path(path)?;
-        let files = codever::flatten(&s, &h.versions[i].tree)?;
-        let m = &files
-            .iter()
-            .find(|e| e.path == wanted)
-            .ok_or_else(|| {
-                let v = &h.versions[i];
-                Error::no_such_file(h.key.to_string(), v.number, v.tree, wanted.clone())
-            })?
-            .meta;
-        s.read_blob(&m.id)
+        let meta = frontend::find_file(&s, &h, i, path)?;
+        s.read_blob(&meta.id)
     })()
     .map_err(py_err)
 }
 
-/// Writes a version's files into `into`; returns the paths written.
+/// Writes a version's files into `into`; JSON like `checkout --json`.
 #[pyfunction]
-fn checkout(
-    py: Python<'_>,
-    store: &str,
-    spec: &str,
-    into: &str,
-    force: bool,
-) -> PyResult<Vec<String>> {
+fn checkout(py: Python<'_>, store: &str, spec: &str, into: &str, force: bool) -> PyResult<String> {
     py.detach(|| {
         let s = open(store)?;
         let (h, i) = s.resolve(&Spec::parse(spec)?)?;
-        Ok(s.checkout(&h.versions[i].tree, Path::new(into), force)?
-            .written)
+        let v = &h.versions[i];
+        let report = s.checkout(&v.tree, Path::new(into), force)?;
+        to_json(&view::CheckoutRow::new(&h.key, v, Path::new(into), &report))
     })
     .map_err(py_err)
 }
@@ -374,25 +347,16 @@ fn diff(
     .map_err(py_err)
 }
 
-/// Every line of a file with the version and run that introduced it, as JSON.
+/// Every line of a file with the version and run that introduced it: JSON like
+/// `blame --json`.
 #[pyfunction]
 fn blame(store: &str, spec: &str, path: &str) -> PyResult<String> {
     (|| {
         let s = open(store)?;
         let (h, i) = s.resolve(&Spec::parse(spec)?)?;
         let lines = s.blame(&h, i, path)?;
-        Ok(Value::Array(
-            lines
-                .iter()
-                .map(|l| {
-                    let v = &h.versions[l.version];
-                    json!({"line": l.line, "version": v.number, "id": v.tree.to_hex(),
-                           "run": v.first().record.run,
-                           "text": String::from_utf8_lossy(l.text.strip_suffix(b"\n").unwrap_or(&l.text))})
-                })
-                .collect(),
-        )
-        .to_string())
+        let path = codever::names::normalize_path(path)?;
+        to_json(&view::BlameRow::new(&h, i, &path, &lines))
     })()
     .map_err(py_err)
 }

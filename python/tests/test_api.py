@@ -45,6 +45,7 @@ def repo(tmp_path, monkeypatch):
     shutil.copytree(FIXTURES / "v1", work)
     monkeypatch.chdir(work)
     monkeypatch.delenv("CODEVER_DIR", raising=False)
+    monkeypatch.delenv("CODEVER_RUN_ID", raising=False)
     codever.run = None
     return work
 
@@ -325,3 +326,55 @@ def test_description_metadata_and_binary_new_files_round_trip(repo):
     assert back.read("weights.bin") == b"\x00\x01\xff"
     with pytest.raises(codever.InvalidInputError, match="is logged"):
         a.add_file("main.py")
+
+
+def test_native_results_are_the_cli_json(repo):
+    """Python reads the very documents `codever --json` prints (one definition serves both)."""
+    from codever import _native
+
+    run = codever.init(id="r1")
+    a = codever.Artifact("ppo", type="rl_algo_code", description="d", metadata={"k": 1})
+    a.add_file("training/ppo.py")
+    run.log_artifact(a, aliases=["best"])
+    store = run._store
+    assert json.loads(_native.versions(store, "ppo")) == cli(store, "versions", "ppo")
+    detail = json.loads(_native.resolve(store, "ppo:v0"))
+    assert (detail.pop("description"), detail.pop("metadata")) == ("d", '{"k": 1}')
+    assert detail == cli(store, "show", "ppo:v0")
+    assert json.loads(_native.blame(store, "ppo:v0", "./ppo.py")) == cli(
+        store, "blame", "ppo:v0", "./ppo.py"
+    )
+    out = str(repo / "out")
+    checked = json.loads(_native.checkout(store, "ppo:v0", out, False))
+    again = cli(store, "checkout", "ppo:v0", "--into", out)  # nothing left to write
+    assert (again.pop("written"), again.pop("unchanged")) == ([], ["ppo.py"])
+    assert checked == again | {"written": ["ppo.py"], "unchanged": []}
+    row = cli(store, "versions", "ppo")[0]
+    assert (a.version, a.id, a.aliases) == ("v0", row["id"], row["aliases"])
+
+
+def test_init_takes_the_run_id_from_codever_run_id(repo, monkeypatch):
+    monkeypatch.setenv("CODEVER_RUN_ID", "from-env")
+    assert codever.init().id == "from-env"
+    assert codever.init(id="given").id == "given"
+    monkeypatch.setenv("CODEVER_RUN_ID", "")
+    assert len(codever.init().id) == 8
+
+
+def test_hints_name_python_options_not_cli_flags(repo):
+    run = codever.init()
+    a = codever.Artifact("m", type="t")
+    a.add_file("main.py")
+    run.log_artifact(a)
+    root = a.download()
+    (Path(root) / "main.py").write_text("edited\n")
+    with pytest.raises(codever.CodeverError, match=r"hint: pass force=True to overwrite") as e:
+        a.download()
+    assert "--force" not in str(e.value)
+    a.download(force=True)
+    assert (Path(root) / "main.py").read_bytes() == (repo / "main.py").read_bytes()
+    twice = codever.Artifact("m", type="t")
+    twice.add_file("main.py")
+    twice.add_file("training/../main.py")
+    with pytest.raises(codever.InvalidInputError, match=r"another name with name=\)$"):
+        run.log_artifact(twice)

@@ -27,3 +27,4 @@ mod storage;
 mod strays;
 mod sweep;
 mod traversal;
+mod view;

@@ -1,0 +1,39 @@
+//! One module per command: its arguments (`Args`) and `run`, which calls the library, prints
+//! text or JSON (`--json`) and returns the exit code.
+
+pub mod alias;
+pub mod blame;
+pub mod cat;
+pub mod checkout;
+pub mod commit;
+pub mod diff;
+pub mod fsck;
+pub mod init;
+pub mod list;
+pub mod log;
+pub mod runs;
+pub mod show;
+pub mod versions;
+
+use std::path::PathBuf;
+
+use codever::{Result, Store};
+
+// The options every command takes.
+#[derive(clap::Args)]
+pub struct Global {
+    /// The store directory (a `.codever` directory, or a project directory holding one).
+    /// Default: $CODEVER_DIR, else the nearest `.codever` above the working directory.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub store: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+impl Global {
+    /// The store: `--store`, else `$CODEVER_DIR`, else the nearest above the working directory.
+    pub fn open_store(&self) -> Result<Store> {
+        Store::locate(self.store.as_deref(), &codever::frontend::working_dir()?)
+    }
+}

@@ -1,0 +1,62 @@
+//! `codever show SPEC`: one version and its files.
+
+use codever::{History, ManifestEntry, Result, Spec, Version, flatten, view};
+
+use super::Global;
+use crate::output::{fmt_time, out, print_json, problems_summary, warn_incomplete};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// `[TYPE/]NAME[:vN|:latest|:ALIAS|@IDPREFIX]`.
+    spec: String,
+}
+
+pub fn run(global: &Global, args: Args) -> Result<u8> {
+    let store = global.open_store()?;
+    let (h, i) = store.resolve(&Spec::parse(&args.spec)?)?;
+    let v = &h.versions[i];
+    let files = flatten(&store, &v.tree)?;
+    if global.json {
+        warn_incomplete(&h);
+        let rows = files.iter().map(|e| view::FileRow::new(&e.path, &e.meta));
+        print_json(&view::VersionShow::new(&h, v, rows.collect()))?;
+    } else {
+        out(&text(&h, v, &files));
+    }
+    Ok(0)
+}
+
+fn text(h: &History, v: &Version, files: &[ManifestEntry]) -> String {
+    let mut s = format!(
+        "{}:{}  id {}\n",
+        h.key,
+        view::number(v.number),
+        v.tree.to_hex()
+    );
+    if !h.is_complete() {
+        s.push_str(&format!(
+            "INCOMPLETE  {}: number, latest and aliases withheld; `codever fsck` says more\n",
+            problems_summary(h)
+        ));
+    }
+    s.push_str(&format!(
+        "digest   {}\ncreated  {}\nruns     {}\n",
+        v.digest.to_hex(),
+        fmt_time(v.created_ns()),
+        v.runs().join(", "),
+    ));
+    let aliases = view::aliases(h, v);
+    if !aliases.is_empty() {
+        s.push_str(&format!("aliases  {}\n", aliases.join(", ")));
+    }
+    let message = &v.first().record.message;
+    if !message.is_empty() {
+        s.push_str(&format!("message  {message}\n"));
+    }
+    s.push_str(&format!("files    {}\n", files.len()));
+    for ManifestEntry { path: p, meta: m } in files {
+        let x = if m.executable { "x" } else { " " };
+        s.push_str(&format!("  {:>10} {x} {p}\n", m.size));
+    }
+    s
+}

@@ -1,0 +1,108 @@
+//! The `codever` command: the arguments, and which command runs. Each command lives in
+//! `commands/` (its own arguments and `run`, which calls the library and prints); `output`
+//! holds the printing every command shares.
+//!
+//! Exit codes: 0 success; 1 fsck found corruption (or, with `--strict`, unlinked records or
+//! missing objects), or `diff --exit-code` found differences; 2 any error (the message names
+//! what was wrong and a hint says what to do).
+
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use commands::{
+    Global, alias, blame, cat, checkout, commit, diff, fsck, init, list, log, runs, show, versions,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "codever",
+    version,
+    about = "Version the code of machine-learning runs",
+    long_about = "Version the code of machine-learning runs.\n\nEach run logs its code as artifacts \
+                  (a type and a name holding files). Unchanged content links the run to the \
+                  existing version; changed content makes the next version."
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a store in DIR/.codever (DIR defaults to the working directory).
+    Init(init::Args),
+    /// Log files as a version of an artifact for a run.
+    Commit(commit::Args),
+    /// List artifacts.
+    List(list::Args),
+    /// List the versions of an artifact, oldest first.
+    Versions(versions::Args),
+    /// Show one version and its files.
+    Show(show::Args),
+    /// Print a file of a version (raw bytes).
+    Cat(cat::Args),
+    /// List runs, or show one.
+    Runs(runs::Args),
+    /// Write the files of a version into a directory.
+    Checkout(checkout::Args),
+    /// Point an alias at a version.
+    Alias(alias::Args),
+    /// Compare two versions, a version with the files on disk, or two runs (--runs).
+    ///
+    /// The patch is git's format: `codever diff A B | git apply` on a checkout of A gives B.
+    Diff(diff::Args),
+    /// List versions newest first with their runs and changes; with PATH, only the versions
+    /// where that file changed (following renames).
+    Log(log::Args),
+    /// Show each line of a file with the version and run that introduced it.
+    Blame(blame::Args),
+    /// Verify every object and reference of the store.
+    Fsck(fsck::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout: a failed write is an error like any other.
+            return match e.print() {
+                Err(w) if !e.use_stderr() && w.kind() != std::io::ErrorKind::BrokenPipe => {
+                    output::report(&output::stdout_error(w))
+                }
+                _ => ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2)),
+            };
+        }
+    };
+    let result = run(&cli.global, cli.command);
+    let written = output::finish();
+    match (result, written) {
+        (Err(e), _) => output::report(&e),
+        (Ok(_), Err(w)) => output::report(&output::stdout_error(w)),
+        (Ok(code), Ok(())) => ExitCode::from(code),
+    }
+}
+
+/// Runs the command; its exit code (0, or 1 for `fsck` and `diff --exit-code` findings).
+fn run(global: &Global, command: Command) -> codever::Result<u8> {
+    match command {
+        Command::Init(args) => init::run(global, args),
+        Command::Commit(args) => commit::run(global, args),
+        Command::List(args) => list::run(global, args),
+        Command::Versions(args) => versions::run(global, args),
+        Command::Show(args) => show::run(global, args),
+        Command::Cat(args) => cat::run(global, args),
+        Command::Runs(args) => runs::run(global, args),
+        Command::Checkout(args) => checkout::run(global, args),
+        Command::Alias(args) => alias::run(global, args),
+        Command::Diff(args) => diff::run(global, args),
+        Command::Log(args) => log::run(global, args),
+        Command::Blame(args) => blame::run(global, args),
+        Command::Fsck(args) => fsck::run(global, args),
+    }
+}

@@ -1,0 +1,275 @@
+//! Printing: checked standard output, JSON, errors and warnings on stderr, times, colour and the
+//! progress bar, and the lines several commands print about incomplete artifacts.
+//!
+//! Standard output is locked, buffered, and every write checked, the final flush included. The
+//! first write error is kept, later output is dropped, and `main` reports the error when the
+//! command ends (exit 2): a full disk or `> /dev/full` never passes for success with truncated
+//! output. A closed pipe (`codever log | head -1`) is not an error: the rest of the output is
+//! dropped quietly and the command keeps its own exit code.
+
+use std::cell::RefCell;
+use std::io::{self, BufWriter, IsTerminal, StdoutLock, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use codever::{Error, History, Remedy, Result, Version, view};
+use serde::Serialize;
+
+#[derive(Default)]
+struct Output {
+    w: Option<BufWriter<StdoutLock<'static>>>,
+    error: Option<io::Error>,
+    closed: bool,
+}
+
+impl Output {
+    fn note(&mut self, e: io::Error) {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            self.closed = true;
+        } else if self.error.is_none() {
+            self.error = Some(e);
+        }
+    }
+}
+
+thread_local! {
+    static OUTPUT: RefCell<Output> = RefCell::new(Output::default());
+}
+
+/// Writes `bytes` to stdout (see the module documentation for errors).
+pub fn write(bytes: &[u8]) {
+    OUTPUT.with_borrow_mut(|o| {
+        if o.closed || o.error.is_some() {
+            return;
+        }
+        let w =
+            o.w.get_or_insert_with(|| BufWriter::with_capacity(1 << 16, io::stdout().lock()));
+        if let Err(e) = w.write_all(bytes) {
+            o.note(e);
+        }
+    });
+}
+
+/// Flushes stdout; the first write error other than a closed pipe, if any.
+pub fn finish() -> io::Result<()> {
+    OUTPUT.with_borrow_mut(|o| {
+        if !o.closed
+            && o.error.is_none()
+            && let Some(w) = o.w.as_mut()
+            && let Err(e) = w.flush()
+        {
+            o.note(e);
+        }
+        match o.error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    })
+}
+
+/// [`write`] as an [`io::Write`], for serializers and blobs that stream.
+pub struct Stdout;
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        write(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Prints text on stdout (checked).
+pub fn out(text: &str) {
+    write(text.as_bytes());
+}
+
+/// Prints a JSON document on stdout, indented, objects with their keys sorted.
+pub fn print_json(row: &impl Serialize) -> Result<()> {
+    let value = to_value(row)?;
+    out(&format!("{value:#}\n"));
+    Ok(())
+}
+
+/// A row as a JSON value, to print or to add to another document. Rows hold only strings,
+/// numbers, booleans and JSON values, so this does not fail in practice; if it did, the output
+/// could not be written.
+pub fn to_value(row: &impl Serialize) -> Result<serde_json::Value> {
+    serde_json::to_value(row).map_err(|e| stdout_error(e.into()))
+}
+
+/// Prints a JSON document on stdout as it is serialized, fields in their declared order (a
+/// long listing is never held whole in memory).
+pub fn stream_json(rows: &impl Serialize) -> Result<()> {
+    serde_json::to_writer_pretty(Stdout, rows).map_err(|e| stdout_error(e.into()))?;
+    out("\n");
+    Ok(())
+}
+
+/// The error of a failed write to stdout.
+pub fn stdout_error(source: io::Error) -> Error {
+    Error::Io {
+        action: "cannot write to",
+        path: PathBuf::from("standard output"),
+        source,
+    }
+}
+
+/// Prints an error and its hint on stderr; exit code 2.
+pub fn report(e: &Error) -> ExitCode {
+    let mut err = io::stderr().lock();
+    let _ = writeln!(err, "error: {e}");
+    if let Some(h) = hint(e) {
+        let _ = writeln!(err, "hint: {h}");
+    }
+    ExitCode::from(2)
+}
+
+/// The error's hint, options named as this command spells them (`--force`, `--store PATH`,
+/// `PATH=DISPLAY`); the library's own words for every other hint.
+fn hint(e: &Error) -> Option<String> {
+    let cli = match e.remedy() {
+        Some(Remedy::Force) => {
+            "pass --force to overwrite them, or check out into another directory"
+        }
+        Some(Remedy::NameStore) => {
+            "run `codever init` in your project, or pass --store PATH / set CODEVER_DIR"
+        }
+        Some(Remedy::PointAtStore) => {
+            "point --store or CODEVER_DIR at a `.codever` directory made by `codever init`"
+        }
+        Some(Remedy::DisplayPath) => {
+            "check the path; use PATH=DISPLAY to store a file under another name"
+        }
+        Some(Remedy::OtherDisplayPath) => {
+            "give one of the sources another display path with PATH=DISPLAY"
+        }
+        _ => return e.hint(),
+    };
+    Some(cli.to_string())
+}
+
+/// Prints a line on stderr (a warning or a hint beside the output).
+pub fn note(line: &str) {
+    let _ = writeln!(io::stderr().lock(), "{line}");
+}
+
+/// A time as text lists show it: `2025-03-01 12:00:00` (UTC).
+pub fn fmt_time(ns: i64) -> String {
+    view::timestamp(ns)
+        .strftime("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+/// When `--color` colours output.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorWhen {
+    /// Whether to colour: `auto` only on a terminal, and not when `NO_COLOR` is set.
+    pub fn enabled(self) -> bool {
+        match self {
+            ColorWhen::Always => true,
+            ColorWhen::Never => false,
+            ColorWhen::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && io::stdout().is_terminal()
+            }
+        }
+    }
+}
+
+/// A progress bar for long captures: drawn on stderr, only on a terminal, and only once a
+/// capture has taken more than a second (short commits print nothing extra).
+pub fn progress_bar() -> Option<(indicatif::ProgressBar, codever::Progress)> {
+    if !io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::hidden();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("capturing {bar:30} {pos}/{len} files {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let start = Instant::now();
+    let shown = AtomicBool::new(false);
+    let b = bar.clone();
+    let report = codever::Progress(Arc::new(move |done, total| {
+        if !shown.load(Ordering::Relaxed) && start.elapsed() > Duration::from_secs(1) {
+            shown.store(true, Ordering::Relaxed);
+            b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+        b.set_length(total as u64);
+        b.set_position(done as u64);
+    }));
+    Some((bar, report))
+}
+
+/// On stderr, when some records of the artifact cannot be read: numbers are withheld.
+pub fn warn_incomplete(h: &History) {
+    if !h.is_complete() {
+        note(&format!(
+            "warning: {} is incomplete ({}): version numbers, `latest` and aliases are withheld; `codever fsck` says more",
+            h.key,
+            problems_summary(h)
+        ));
+    }
+}
+
+/// `1 record not yet synced, 2 unreadable records`.
+pub fn problems_summary(h: &History) -> String {
+    let plural = |n: usize, what: &str| {
+        if n == 1 {
+            format!("1 {what}")
+        } else {
+            format!("{n} {what}s")
+        }
+    };
+    let mut parts = Vec::new();
+    if !h.incomplete.is_empty() {
+        parts.push(format!(
+            "{} not yet synced",
+            plural(h.incomplete.len(), "record")
+        ));
+    }
+    if !h.invalid.is_empty() {
+        parts.push(plural(h.invalid.len(), "unreadable record"));
+    }
+    parts.join(", ")
+}
+
+/// The line listings print under an incomplete artifact's name.
+pub fn incomplete_line(h: &History) -> String {
+    format!(
+        "INCOMPLETE: {}; version numbers, `latest` and aliases are withheld (v?); name a version by id, as {}@ID; `codever fsck` says more\n",
+        problems_summary(h),
+        h.key
+    )
+}
+
+/// `  [latest, best]` after a version in listings, or nothing.
+pub fn aliases_suffix(h: &History, v: &Version) -> String {
+    let aliases = view::aliases(h, v);
+    if aliases.is_empty() {
+        String::new()
+    } else {
+        format!("  [{}]", aliases.join(", "))
+    }
+}
+
+/// How a version is named in messages: `TYPE/NAME:v2`, or `TYPE/NAME@<short id>` while its
+/// number is withheld.
+pub fn version_name(h: &History, v: &Version) -> String {
+    match v.number {
+        Some(n) => format!("{}:v{n}", h.key),
+        None => format!("{}@{}", h.key, v.tree.short()),
+    }
+}

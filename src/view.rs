@@ -1,0 +1,728 @@
+//! What the front-ends show: the JSON documents of the CLI's `--json` and of the Python
+//! extension, defined once here so that the two cannot drift, and the labels both print.
+//!
+//! Each row borrows from a library result and only serializes it (`serde::Serialize`); the keys
+//! are those README's "JSON" section documents. A front-end builds the rows from what it
+//! asked the library and writes them out as it likes: the CLI prints objects with their keys
+//! sorted (as `serde_json::Value` holds them) and streams `versions` rows in field order; Python
+//! receives them as JSON text.
+//!
+//! ```
+//! # fn main() -> codever::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let store = codever::Store::init(dir.path())?;
+//! # let key = codever::ArtifactKey::new("code", "ppo")?;
+//! # let mut code = codever::Snapshot::default();
+//! # code.add_bytes("ppo.py", b"lr = 3e-4\n".to_vec(), false)?;
+//! # let run = codever::capture_run("run1", dir.path())?;
+//! # store.commit(&key, &code, &run, &codever::CommitOptions::default())?;
+//! use codever::view::{VersionList, number};
+//!
+//! let history = store.history(&key)?;
+//! let rows = serde_json::to_value(VersionList::new(&history)).unwrap();
+//! assert_eq!(rows[0]["version"], 0);
+//! assert_eq!(rows[0]["runs"], serde_json::json!(["run1"]));
+//! assert_eq!(number(history.versions[0].number), "v0");
+//! # Ok(())
+//! # }
+//! ```
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use serde::Serialize;
+use serde::ser::{SerializeSeq, Serializer};
+use serde_json::Value;
+
+use crate::checkout::CheckoutReport;
+use crate::commit::CommitOutcome;
+use crate::compare::{BlameLine, RunsDiff};
+use crate::diff::{FileDiff, Status};
+use crate::error::RecordProblem;
+use crate::fsck::FsckReport;
+use crate::history::{ArtifactKey, History, Version};
+use crate::id::{Md5, ObjectId};
+use crate::object::FileMeta;
+use crate::run::RunView;
+
+/// `v2`, or `v?` while the artifact's numbers are withheld (some of its records cannot be read).
+pub fn number(n: Option<usize>) -> String {
+    n.map_or_else(|| "v?".to_string(), |n| format!("v{n}"))
+}
+
+/// The instant `ns` nanoseconds after the Unix epoch (the epoch itself if out of range).
+pub fn timestamp(ns: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_nanosecond(i128::from(ns)).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+}
+
+/// A time as JSON shows it: RFC 3339 in UTC, e.g. `2025-03-01T12:00:00.5Z`.
+pub fn time(ns: i64) -> String {
+    timestamp(ns).to_string()
+}
+
+/// The aliases of version `v` as listings show them: `latest` first when it points here, then
+/// the aliases set on it.
+pub fn aliases(h: &History, v: &Version) -> Vec<String> {
+    let mut a = Vec::with_capacity(v.aliases.len() + 1);
+    if h.latest == Some(v.index) {
+        a.push("latest".to_string());
+    }
+    a.extend(v.aliases.iter().cloned());
+    a
+}
+
+/// A path in JSON: a string (a path that is not UTF-8 is shown with U+FFFD in place of the
+/// bytes that are not).
+fn path<S: Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&p.to_string_lossy())
+}
+
+fn paths<S: Serializer, P: AsRef<Path>>(ps: &[P], s: S) -> Result<S::Ok, S::Error> {
+    let mut seq = s.serialize_seq(Some(ps.len()))?;
+    for p in ps {
+        seq.serialize_element(&p.as_ref().to_string_lossy())?;
+    }
+    seq.end()
+}
+
+/// `init`: `{"store"}`, the store directory.
+#[derive(Serialize)]
+pub struct StoreRow<'a> {
+    #[serde(serialize_with = "path")]
+    store: &'a Path,
+}
+
+impl<'a> StoreRow<'a> {
+    /// The row of a store whose directory is `root`.
+    pub fn new(root: &'a Path) -> Self {
+        StoreRow { store: root }
+    }
+}
+
+/// `commit`: `{"type", "name", "version", "id", "new", "run", "digest"}`.
+#[derive(Serialize)]
+pub struct CommitRow<'a> {
+    #[serde(rename = "type")]
+    artifact_type: &'a str,
+    name: &'a str,
+    version: Option<usize>,
+    id: String,
+    new: bool,
+    run: &'a str,
+    digest: String,
+}
+
+impl<'a> CommitRow<'a> {
+    /// The row of a commit's outcome.
+    pub fn new(o: &'a CommitOutcome) -> Self {
+        CommitRow {
+            artifact_type: &o.key.artifact_type,
+            name: &o.key.name,
+            version: o.version,
+            id: o.tree.to_hex(),
+            new: o.new,
+            run: &o.run,
+            digest: o.digest.to_hex(),
+        }
+    }
+}
+
+/// A record of an artifact that cannot be read: `{"id", "missing", "reason"}` (`missing`: not
+/// yet synced, as opposed to corrupt).
+#[derive(Clone, Serialize)]
+pub struct ProblemRow {
+    id: String,
+    missing: bool,
+    reason: String,
+}
+
+impl ProblemRow {
+    /// The rows of an artifact's unreadable records (empty when its history is complete).
+    pub fn all(h: &History) -> Vec<ProblemRow> {
+        h.problems().iter().map(ProblemRow::new).collect()
+    }
+
+    /// The row of one record problem.
+    pub fn new(p: &RecordProblem) -> Self {
+        ProblemRow {
+            id: p.id.to_hex(),
+            missing: p.missing,
+            reason: p.reason.clone(),
+        }
+    }
+}
+
+/// `list`: `{"type", "name", "versions", "latest", "complete", "problems"}`; `versions` counts
+/// the versions that can be read.
+#[derive(Serialize)]
+pub struct ArtifactRow<'a> {
+    #[serde(rename = "type")]
+    artifact_type: &'a str,
+    name: &'a str,
+    versions: usize,
+    latest: Option<usize>,
+    complete: bool,
+    problems: Vec<ProblemRow>,
+}
+
+impl<'a> ArtifactRow<'a> {
+    /// The row of an artifact.
+    pub fn new(h: &'a History) -> Self {
+        ArtifactRow {
+            artifact_type: &h.key.artifact_type,
+            name: &h.key.name,
+            versions: h.versions.len(),
+            latest: h.latest,
+            complete: h.is_complete(),
+            problems: ProblemRow::all(h),
+        }
+    }
+}
+
+/// One version: `{"version", "id", "digest", "created", "runs", "aliases", "files", "message",
+/// "complete", "problems"}`, fields in that order. `files` is the number of files in listings
+/// (`F = u64`) and the files themselves in [`VersionShow`]; `aliases` includes `latest`;
+/// `complete` and `problems` are the artifact's.
+#[derive(Serialize)]
+pub struct VersionRow<'a, F = u64> {
+    version: Option<usize>,
+    id: String,
+    digest: String,
+    created: String,
+    runs: Vec<&'a str>,
+    aliases: Vec<String>,
+    files: F,
+    message: &'a str,
+    complete: bool,
+    problems: Cow<'a, [ProblemRow]>,
+}
+
+impl<'a> VersionRow<'a> {
+    /// The row of version `v` of `h`.
+    pub fn new(h: &History, v: &'a Version) -> Self {
+        VersionRow::with(h, v, v.first().record.files, Cow::Owned(ProblemRow::all(h)))
+    }
+}
+
+impl<'a, F> VersionRow<'a, F> {
+    fn with(h: &History, v: &'a Version, files: F, problems: Cow<'a, [ProblemRow]>) -> Self {
+        VersionRow {
+            version: v.number,
+            id: v.tree.to_hex(),
+            digest: v.digest.to_hex(),
+            created: time(v.created_ns()),
+            runs: v.runs(),
+            aliases: aliases(h, v),
+            files,
+            message: &v.first().record.message,
+            complete: h.is_complete(),
+            problems,
+        }
+    }
+}
+
+/// `versions`: every version of an artifact, oldest first, as [`VersionRow`]s. Rows are made
+/// while they are serialized, so a long history is written without building them all first.
+pub struct VersionList<'a> {
+    history: &'a History,
+    problems: Vec<ProblemRow>,
+}
+
+impl<'a> VersionList<'a> {
+    /// The versions of `history`.
+    pub fn new(history: &'a History) -> Self {
+        VersionList {
+            history,
+            problems: ProblemRow::all(history),
+        }
+    }
+}
+
+impl Serialize for VersionList<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let h = self.history;
+        let mut seq = s.serialize_seq(Some(h.versions.len()))?;
+        for v in &h.versions {
+            let problems = Cow::Borrowed(self.problems.as_slice());
+            seq.serialize_element(&VersionRow::with(h, v, v.first().record.files, problems))?;
+        }
+        seq.end()
+    }
+}
+
+/// A file of a version: `{"path", "size", "md5", "blake3", "executable"}` (`md5` base64 as in
+/// W&B manifests, `blake3` the hex id of the file's blob).
+#[derive(Serialize)]
+pub struct FileRow<'a> {
+    path: &'a str,
+    size: u64,
+    md5: String,
+    blake3: String,
+    executable: bool,
+}
+
+impl<'a> FileRow<'a> {
+    /// The row of the file at display path `path`.
+    pub fn new(path: &'a str, meta: &FileMeta) -> Self {
+        FileRow {
+            path,
+            size: meta.size,
+            md5: meta.md5.to_base64(),
+            blake3: meta.id.to_hex(),
+            executable: meta.executable,
+        }
+    }
+}
+
+/// `show`: the [`VersionRow`] plus `"type"`, `"name"` and `"files"`, the files themselves.
+#[derive(Serialize)]
+pub struct VersionShow<'a> {
+    #[serde(rename = "type")]
+    artifact_type: &'a str,
+    name: &'a str,
+    #[serde(flatten)]
+    version: VersionRow<'a, Vec<FileRow<'a>>>,
+}
+
+impl<'a> VersionShow<'a> {
+    /// Version `v` of `h`, holding `files`.
+    pub fn new(h: &'a History, v: &'a Version, files: Vec<FileRow<'a>>) -> Self {
+        VersionShow {
+            artifact_type: &h.key.artifact_type,
+            name: &h.key.name,
+            version: VersionRow::with(h, v, files, Cow::Owned(ProblemRow::all(h))),
+        }
+    }
+}
+
+/// What Python's `Artifact` reads of a version: [`VersionShow`] plus the `"description"` and
+/// `"metadata"` (JSON text, empty for none) it was logged with.
+#[derive(Serialize)]
+pub struct VersionDetail<'a> {
+    #[serde(flatten)]
+    show: VersionShow<'a>,
+    description: &'a str,
+    metadata: &'a str,
+}
+
+impl<'a> VersionDetail<'a> {
+    /// Version `v` of `h`, holding `files`.
+    pub fn new(h: &'a History, v: &'a Version, files: Vec<FileRow<'a>>) -> Self {
+        let record = &v.first().record;
+        VersionDetail {
+            show: VersionShow::new(h, v, files),
+            description: &record.description,
+            metadata: &record.metadata,
+        }
+    }
+}
+
+/// A snapshot not yet logged (Python's `Artifact.manifest` and `digest`): `{"digest", "files"}`.
+#[derive(Serialize)]
+pub struct ManifestRow<'a> {
+    digest: String,
+    files: Vec<FileRow<'a>>,
+}
+
+impl<'a> ManifestRow<'a> {
+    /// The manifest of `files`, whose W&B digest is `digest`.
+    pub fn new(digest: Md5, files: Vec<FileRow<'a>>) -> Self {
+        ManifestRow {
+            digest: digest.to_hex(),
+            files,
+        }
+    }
+}
+
+/// `log`: the [`VersionRow`] plus `"changes"`, the files changed from the version before.
+#[derive(Serialize)]
+pub struct LogRow<'a> {
+    #[serde(flatten)]
+    version: VersionRow<'a>,
+    changes: Vec<ChangeRow<'a>>,
+}
+
+impl<'a> LogRow<'a> {
+    /// Version `v` of `h`, with the changes `files`.
+    pub fn new(h: &History, v: &'a Version, files: &'a [FileDiff]) -> Self {
+        LogRow {
+            version: VersionRow::new(h, v),
+            changes: files.iter().map(ChangeRow::new).collect(),
+        }
+    }
+}
+
+/// A changed file in `log`: `{"status", "old_path", "new_path", "similarity", "binary",
+/// "additions", "deletions"}`.
+#[derive(Serialize)]
+pub struct ChangeRow<'a> {
+    status: Status,
+    old_path: Option<&'a str>,
+    new_path: Option<&'a str>,
+    similarity: Option<u8>,
+    binary: bool,
+    additions: usize,
+    deletions: usize,
+}
+
+impl<'a> ChangeRow<'a> {
+    /// The row of one file's change.
+    pub fn new(f: &'a FileDiff) -> Self {
+        ChangeRow {
+            status: f.status,
+            old_path: f.old_path.as_deref(),
+            new_path: f.new_path.as_deref(),
+            similarity: f.similarity,
+            binary: f.binary,
+            additions: f.additions,
+            deletions: f.deletions,
+        }
+    }
+}
+
+/// `runs` and `runs show`: `{"id", "time", "host", "user", "cwd", "git_commit", "git_dirty",
+/// "project", "config", "notes", "tags", "complete", "artifacts", "used"}`. Without the run's
+/// own record (not yet synced) the fields it holds are null; `complete` is false when some
+/// record of the run cannot be read.
+#[derive(Serialize)]
+pub struct RunRow<'a> {
+    id: &'a str,
+    time: String,
+    host: Option<&'a str>,
+    user: Option<&'a str>,
+    cwd: Option<&'a str>,
+    git_commit: Option<&'a str>,
+    git_dirty: Option<bool>,
+    project: Option<&'a str>,
+    config: Option<Value>,
+    notes: Option<&'a str>,
+    tags: &'a [String],
+    complete: bool,
+    artifacts: Vec<RunArtifactRow<'a>>,
+    used: Vec<RunUseRow<'a>>,
+}
+
+impl<'a> RunRow<'a> {
+    /// The row of a run.
+    pub fn new(r: &'a RunView) -> Self {
+        let info = r.info.as_ref();
+        let text = |f: fn(&crate::RunRecord) -> &String| {
+            info.map(|i| f(i).as_str()).filter(|s| !s.is_empty())
+        };
+        RunRow {
+            id: &r.id,
+            time: time(r.start_ns()),
+            host: info.map(|i| i.host.as_str()),
+            user: info.map(|i| i.user.as_str()),
+            cwd: info.map(|i| i.cwd.as_str()),
+            git_commit: info.and_then(|i| i.git_commit.as_deref()),
+            git_dirty: info.and_then(|i| i.git_dirty),
+            project: text(|i| &i.project),
+            // Config that is not JSON (a forged record) is shown as null rather than failing.
+            config: text(|i| &i.config).and_then(|c| serde_json::from_str(c).ok()),
+            notes: text(|i| &i.notes),
+            tags: info.map_or(&[], |i| i.tags.as_slice()),
+            complete: r.incomplete == 0 && r.corrupt == 0,
+            artifacts: r
+                .artifacts
+                .iter()
+                .map(|a| RunArtifactRow {
+                    artifact_type: &a.key.artifact_type,
+                    name: &a.key.name,
+                    version: a.version,
+                    id: a.tree.to_hex(),
+                    new: a.new,
+                    complete: a.complete,
+                })
+                .collect(),
+            used: r
+                .used
+                .iter()
+                .map(|u| RunUseRow {
+                    artifact_type: &u.key.artifact_type,
+                    name: &u.key.name,
+                    version: u.version,
+                    id: u.tree.to_hex(),
+                    complete: u.complete,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// What a run logged: `{"type", "name", "version", "id", "new", "complete"}`.
+#[derive(Serialize)]
+pub struct RunArtifactRow<'a> {
+    #[serde(rename = "type")]
+    artifact_type: &'a str,
+    name: &'a str,
+    version: Option<usize>,
+    id: String,
+    new: bool,
+    complete: bool,
+}
+
+/// What a run used (Python's `use_artifact`): `{"type", "name", "version", "id", "complete"}`.
+#[derive(Serialize)]
+pub struct RunUseRow<'a> {
+    #[serde(rename = "type")]
+    artifact_type: &'a str,
+    name: &'a str,
+    version: Option<usize>,
+    id: String,
+    complete: bool,
+}
+
+/// `checkout`: `{"type", "name", "version", "id", "into", "written", "unchanged"}`.
+#[derive(Serialize)]
+pub struct CheckoutRow<'a> {
+    #[serde(rename = "type")]
+    artifact_type: &'a str,
+    name: &'a str,
+    version: Option<usize>,
+    id: String,
+    #[serde(serialize_with = "path")]
+    into: &'a Path,
+    written: &'a [String],
+    unchanged: &'a [String],
+}
+
+impl<'a> CheckoutRow<'a> {
+    /// Version `v` of `key` checked out into `into`.
+    pub fn new(key: &'a ArtifactKey, v: &Version, into: &'a Path, r: &'a CheckoutReport) -> Self {
+        CheckoutRow {
+            artifact_type: &key.artifact_type,
+            name: &key.name,
+            version: v.number,
+            id: v.tree.to_hex(),
+            into,
+            written: &r.written,
+            unchanged: &r.unchanged,
+        }
+    }
+}
+
+/// `alias`: `{"type", "name", "alias", "version", "id"}`.
+#[derive(Serialize)]
+pub struct AliasRow<'a> {
+    #[serde(rename = "type")]
+    artifact_type: &'a str,
+    name: &'a str,
+    alias: &'a str,
+    version: Option<usize>,
+    id: String,
+}
+
+impl<'a> AliasRow<'a> {
+    /// `alias` of `key` set on version `v`.
+    pub fn new(key: &'a ArtifactKey, alias: &'a str, v: &Version) -> Self {
+        AliasRow {
+            artifact_type: &key.artifact_type,
+            name: &key.name,
+            alias,
+            version: v.number,
+            id: v.tree.to_hex(),
+        }
+    }
+}
+
+/// `diff --runs`: one artifact the two runs logged, `{"type", "name", "left", "right"}`, each
+/// side `{"version", "id"}` or null when that run did not log it.
+#[derive(Serialize)]
+pub struct RunsArtifactRow<'a> {
+    #[serde(rename = "type")]
+    artifact_type: &'a str,
+    name: &'a str,
+    left: Option<SideRow>,
+    right: Option<SideRow>,
+}
+
+/// One side of a [`RunsArtifactRow`].
+#[derive(Serialize)]
+pub struct SideRow {
+    version: Option<usize>,
+    id: String,
+}
+
+impl<'a> RunsArtifactRow<'a> {
+    /// The rows of the artifacts two runs logged.
+    pub fn all(rd: &'a RunsDiff) -> Vec<Self> {
+        let side = |s: &Option<(Option<usize>, ObjectId)>| {
+            s.map(|(version, id)| SideRow {
+                version,
+                id: id.to_hex(),
+            })
+        };
+        rd.artifacts
+            .iter()
+            .map(|a| RunsArtifactRow {
+                artifact_type: &a.key.artifact_type,
+                name: &a.key.name,
+                left: side(&a.left),
+                right: side(&a.right),
+            })
+            .collect()
+    }
+}
+
+/// `blame`: `{"type", "name", "version", "id", "path", "lines"}`, each line `{"line",
+/// "version", "id", "run", "text"}` (the version and run that introduced it; the text without
+/// its newline, invalid UTF-8 replaced by U+FFFD).
+#[derive(Serialize)]
+pub struct BlameRow<'a> {
+    #[serde(rename = "type")]
+    artifact_type: &'a str,
+    name: &'a str,
+    version: Option<usize>,
+    id: String,
+    path: &'a str,
+    lines: Vec<BlameLineRow<'a>>,
+}
+
+/// One line of a [`BlameRow`].
+#[derive(Serialize)]
+pub struct BlameLineRow<'a> {
+    line: usize,
+    version: Option<usize>,
+    id: String,
+    run: &'a str,
+    text: Cow<'a, str>,
+}
+
+impl<'a> BlameRow<'a> {
+    /// The blame of `path` (normalised) at version `index` of `h`.
+    pub fn new(h: &'a History, index: usize, path: &'a str, lines: &'a [BlameLine]) -> Self {
+        let v = &h.versions[index];
+        BlameRow {
+            artifact_type: &h.key.artifact_type,
+            name: &h.key.name,
+            version: v.number,
+            id: v.tree.to_hex(),
+            path,
+            lines: lines
+                .iter()
+                .map(|l| {
+                    let origin = &h.versions[l.version];
+                    BlameLineRow {
+                        line: l.line,
+                        version: origin.number,
+                        id: origin.tree.to_hex(),
+                        run: &origin.first().record.run,
+                        text: String::from_utf8_lossy(
+                            l.text.strip_suffix(b"\n").unwrap_or(&l.text),
+                        ),
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `fsck`: `{"objects", "markers", "corrupt": [{"path", "reason"}], "missing": [{"id",
+/// "needed_by"}], "unlinked": [{"record", "marker", "missing_marker"}], "interrupted": [same],
+/// "stray", "repaired": [{"action", "path"}], "ok"}`.
+#[derive(Serialize)]
+pub struct FsckRow<'a> {
+    objects: usize,
+    markers: usize,
+    corrupt: Vec<CorruptRow<'a>>,
+    missing: Vec<MissingRow<'a>>,
+    unlinked: Vec<UnlinkedRow<'a>>,
+    interrupted: Vec<UnlinkedRow<'a>>,
+    #[serde(serialize_with = "paths")]
+    stray: &'a [std::path::PathBuf],
+    repaired: Vec<RepairRow<'a>>,
+    ok: bool,
+}
+
+#[derive(Serialize)]
+struct CorruptRow<'a> {
+    #[serde(serialize_with = "path")]
+    path: &'a Path,
+    reason: &'a str,
+}
+
+#[derive(Serialize)]
+struct MissingRow<'a> {
+    id: String,
+    needed_by: &'a str,
+}
+
+#[derive(Serialize)]
+struct UnlinkedRow<'a> {
+    record: String,
+    #[serde(serialize_with = "path")]
+    marker: &'a Path,
+    #[serde(serialize_with = "path")]
+    missing_marker: &'a Path,
+}
+
+#[derive(Serialize)]
+struct RepairRow<'a> {
+    action: &'static str,
+    #[serde(serialize_with = "path")]
+    path: &'a Path,
+}
+
+impl<'a> FsckRow<'a> {
+    /// The row of a report; `ok` is false exactly when the report fails at this strictness.
+    pub fn new(r: &'a FsckReport, strict: bool) -> Self {
+        let unlinked = |u: &'a crate::Unlinked| UnlinkedRow {
+            record: u.record.to_hex(),
+            marker: &u.marker,
+            missing_marker: &u.missing_marker,
+        };
+        FsckRow {
+            objects: r.objects,
+            markers: r.markers,
+            corrupt: (r.corrupt.iter())
+                .map(|c| CorruptRow {
+                    path: &c.path,
+                    reason: &c.reason,
+                })
+                .collect(),
+            missing: (r.missing.iter())
+                .map(|m| MissingRow {
+                    id: m.id.to_hex(),
+                    needed_by: &m.needed_by,
+                })
+                .collect(),
+            unlinked: r.unlinked.iter().map(unlinked).collect(),
+            interrupted: r.interrupted.iter().map(unlinked).collect(),
+            stray: &r.stray,
+            repaired: (r.repaired.iter())
+                .map(|p| RepairRow {
+                    action: p.action.as_str(),
+                    path: &p.path,
+                })
+                .collect(),
+            ok: !r.failed(strict),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_withheld_as_v_question_mark() {
+        assert_eq!(number(Some(3)), "v3");
+        assert_eq!(number(None), "v?");
+    }
+
+    #[test]
+    fn times_are_rfc3339_in_utc() {
+        assert_eq!(time(0), "1970-01-01T00:00:00Z");
+        assert_eq!(time(1_500_000_000), "1970-01-01T00:00:01.5Z");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn paths_that_are_not_utf8_are_shown_lossily() {
+        use std::os::unix::ffi::OsStrExt;
+        let p = Path::new(std::ffi::OsStr::from_bytes(b"/tmp/a\xffb"));
+        let v = serde_json::to_value(StoreRow::new(p)).unwrap();
+        assert_eq!(v, serde_json::json!({"store": "/tmp/a\u{fffd}b"}));
+    }
+}

@@ -1,0 +1,216 @@
+//! The JSON rows front-ends share (`codever::view`) and what the CLI and Python do the same way
+//! (`codever::frontend`): one shape per thing, whichever command shows it.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::common::{codever, fixture, json, run_ok};
+
+/// A store with `rl_algo_code/ppo` v0 (run r1), v1 (run r2) and v0 again (run r3), alias `best`
+/// on v1.
+fn store() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    codever().arg("init").arg(tmp.path()).assert().success();
+    let store = tmp.path().join(".codever");
+    for (v, run) in [("v1", "r1"), ("v2", "r2"), ("v1", "r3")] {
+        let ppo = fixture(v).join("training/ppo.py");
+        let args = ["commit", "ppo", "--type", "rl_algo_code"];
+        let mut args = args.to_vec();
+        args.extend([ppo.to_str().unwrap(), "--run", run, "-m", v]);
+        run_ok(&store, &args);
+    }
+    run_ok(&store, &["alias", "ppo:v1", "best"]);
+    (tmp, store)
+}
+
+fn without(v: &Value, drop: &[&str]) -> Value {
+    let mut v = v.clone();
+    let o = v.as_object_mut().unwrap();
+    for k in drop {
+        o.remove(*k);
+    }
+    v
+}
+
+#[test]
+fn versions_show_and_log_rows_are_one_shape() {
+    let (_tmp, store) = store();
+    // versions streams its rows with the fields in their declared order.
+    let text = run_ok(&store, &["--json", "versions", "ppo"]);
+    let first_row: Vec<&str> = text
+        .lines()
+        .take_while(|l| *l != "  },")
+        .filter_map(|l| l.strip_prefix("    \"")?.split('"').next())
+        .collect();
+    assert_eq!(
+        first_row,
+        [
+            "version", "id", "digest", "created", "runs", "aliases", "files", "message",
+            "complete", "problems"
+        ]
+    );
+    let versions: Value = serde_json::from_str(&text).unwrap();
+    let v1 = &versions[1];
+    assert_eq!(v1["aliases"], serde_json::json!(["best"]));
+    assert_eq!(versions[0]["aliases"], serde_json::json!(["latest"]));
+    assert_eq!(versions[0]["runs"], serde_json::json!(["r1", "r3"]));
+
+    // show: the same row plus type, name and the files themselves.
+    let show = json(&store, &["show", "ppo:v1"]);
+    assert_eq!(show["type"], "rl_algo_code");
+    assert_eq!(show["name"], "ppo");
+    assert_eq!(show["files"][0]["path"], "ppo.py");
+    assert_eq!(
+        without(&show, &["type", "name", "files"]),
+        without(v1, &["files"])
+    );
+    assert_eq!(v1["files"], 1);
+
+    // log: the same rows, newest first, plus the changes.
+    let log = json(&store, &["log", "ppo"]);
+    assert_eq!(without(&log[0], &["changes"]), versions[1]);
+    assert_eq!(without(&log[1], &["changes"]), versions[0]);
+    assert_eq!(log[0]["changes"][0]["status"], "modified");
+    assert_eq!(log[1]["changes"][0]["status"], "added");
+}
+
+#[test]
+fn every_json_document_is_sorted_and_indented_like_before() {
+    let (_tmp, store) = store();
+    let out = run_ok(&store, &["--json", "alias", "ppo:v0", "prod"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        out,
+        format!(
+            "{{\n  \"alias\": \"prod\",\n  \"id\": \"{}\",\n  \"name\": \"ppo\",\n  \"type\": \"rl_algo_code\",\n  \"version\": 0\n}}\n",
+            v["id"].as_str().unwrap()
+        )
+    );
+}
+
+#[test]
+fn a_checkout_into_a_path_that_is_not_utf8_reports_it_lossily() {
+    use std::os::unix::ffi::OsStrExt;
+    let (tmp, store) = store();
+    let into = tmp.path().join(std::ffi::OsStr::from_bytes(b"out-\xff"));
+    let out = codever()
+        .arg("--store")
+        .arg(&store)
+        .args(["--json", "checkout", "ppo:v1", "--into"])
+        .arg(&into)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["into"], into.to_string_lossy().as_ref());
+    assert_eq!(v["written"], serde_json::json!(["ppo.py"]));
+    assert!(into.join("ppo.py").is_file());
+}
+
+fn commit_run(store: &Path, run_arg: Option<&str>, env: Option<&str>) -> String {
+    let mut c = codever();
+    c.arg("--store")
+        .arg(store)
+        .args(["--json", "commit", "m", "--type", "t"]);
+    c.arg(fixture("v1").join("main.py"));
+    if let Some(r) = run_arg {
+        c.args(["--run", r]);
+    }
+    if let Some(e) = env {
+        c.env("CODEVER_RUN_ID", e);
+    }
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["run"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn the_run_id_is_the_flag_else_codever_run_id_else_fresh() {
+    let (_tmp, store) = store();
+    assert_eq!(commit_run(&store, Some("flag"), Some("env")), "flag");
+    assert_eq!(commit_run(&store, None, Some("env")), "env");
+    let fresh = commit_run(&store, None, Some(""));
+    assert_eq!(fresh.len(), 8);
+    assert_ne!(fresh, commit_run(&store, None, None));
+}
+
+#[test]
+fn find_file_names_the_version_by_number_or_by_id() {
+    let (_tmp, store) = store();
+    let s = codever::Store::open(&store).unwrap();
+    let (h, i) = s.resolve(&codever::Spec::parse("ppo:v1").unwrap()).unwrap();
+    let meta = codever::frontend::find_file(&s, &h, i, "./ppo.py").unwrap();
+    assert_eq!(
+        s.read_blob(&meta.id).unwrap(),
+        std::fs::read(fixture("v2").join("training/ppo.py")).unwrap()
+    );
+    let e = codever::frontend::find_file(&s, &h, i, "nope.py").unwrap_err();
+    assert_eq!(e.to_string(), "rl_algo_code/ppo:v1 has no file \"nope.py\"");
+    assert!(matches!(
+        codever::frontend::find_file(&s, &h, i, "../x"),
+        Err(codever::Error::InvalidPath { .. })
+    ));
+}
+
+/// The library's hints name operations; the CLI words the ones that ask for an option with its
+/// own flags, exactly as it always has.
+#[test]
+fn the_cli_words_option_hints_with_its_flags() {
+    let (tmp, store) = store();
+    let dirty = tmp.path().join("dirty");
+    std::fs::create_dir(&dirty).unwrap();
+    std::fs::write(dirty.join("ppo.py"), "edited\n").unwrap();
+    let nowhere = tempfile::tempdir().unwrap();
+    let main = fixture("v1").join("main.py");
+    let (main, dirty) = (main.to_str().unwrap(), dirty.to_str().unwrap());
+    let with_store = |args: &[&str]| {
+        let mut c = codever();
+        c.arg("--store").arg(&store).args(args);
+        c
+    };
+    let mut not_a_store = codever();
+    not_a_store.args(["--store", dirty, "list"]);
+    let mut no_store = codever();
+    no_store.current_dir(nowhere.path()).arg("list");
+    let cases = [
+        (
+            with_store(&["checkout", "ppo:v1", "--into", dirty]),
+            "pass --force to overwrite them, or check out into another directory",
+        ),
+        (
+            with_store(&["commit", "x", "--type", "t", "/nonexistent/a.py"]),
+            "check the path; use PATH=DISPLAY to store a file under another name",
+        ),
+        (
+            with_store(&["commit", "x", "--type", "t", main, main]),
+            "give one of the sources another display path with PATH=DISPLAY",
+        ),
+        (
+            not_a_store,
+            "point --store or CODEVER_DIR at a `.codever` directory made by `codever init`",
+        ),
+        (
+            no_store,
+            "run `codever init` in your project, or pass --store PATH / set CODEVER_DIR",
+        ),
+    ];
+    for (mut c, hint) in cases {
+        let out = c.output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{c:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{c:?}: {err}");
+        assert!(lines[0].starts_with("error: "), "{c:?}: {err}");
+        assert_eq!(lines[1], format!("hint: {hint}"), "{c:?}");
+    }
+}
