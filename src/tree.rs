@@ -279,4 +279,280 @@ mod tests {
             Err(Error::InvalidPath { .. })
         ));
     }
+
+    fn dir(name: &str, id: ObjectId) -> TreeEntry {
+        TreeEntry {
+            name: name.into(),
+            node: Node::Dir(id),
+        }
+    }
+
+    fn manifest(path: &str, content: &[u8]) -> ManifestEntry {
+        ManifestEntry {
+            path: path.into(),
+            meta: FileMeta {
+                id: ObjectId::compute(Kind::Blob, content),
+                size: content.len() as u64,
+                md5: Md5::of(content),
+                executable: path.ends_with(".sh"),
+            },
+        }
+    }
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    /// The error of `r`, which must be `CorruptObject` about `id`.
+    fn corrupt_reason<T: std::fmt::Debug>(r: Result<T>, id: ObjectId) -> String {
+        match r {
+            Err(Error::CorruptObject { id: got, reason }) => {
+                assert_eq!(got, id, "{reason}");
+                reason
+            }
+            other => panic!("expected CorruptObject, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_unsafe_name_is_refused_with_its_reason() {
+        for (name, why) in [
+            ("", "\"\" is not a file name"),
+            (".", "\".\" is not a file name"),
+            ("..", "\"..\" is not a file name"),
+            ("a/b", "a name contains `/`"),
+            ("/", "a name contains `/`"),
+            ("a\\b", "backslashes are not allowed (use `/`)"),
+            ("a\nb", "control characters are not allowed"),
+            ("\u{0}", "control characters are not allowed"),
+            (".git", "\".git\" is reserved"),
+            (".GIT", "\".GIT\" is reserved"),
+            (".codever", "\".codever\" is reserved"),
+        ] {
+            // As a file and as a directory alike.
+            for entry in [file(name, 1), dir(name, ObjectId::compute(Kind::Tree, b""))] {
+                let tree = Tree {
+                    entries: vec![entry],
+                };
+                assert_eq!(
+                    reason(&tree, 0),
+                    format!("unsafe entry name {name:?}: {why}"),
+                    "{name:?}"
+                );
+            }
+        }
+        // Names that look odd but are safe.
+        let odd = Tree {
+            entries: vec![file("...", 1), file(".gitignore", 1), file("a b", 1)],
+        };
+        validate_tree(ObjectId::compute(Kind::Tree, &odd.encode()), &odd, 0).unwrap();
+    }
+
+    #[test]
+    fn order_is_by_name_bytes_and_the_first_broken_rule_is_reported() {
+        let sub = ObjectId::compute(Kind::Tree, b"");
+        // Bytes, not characters or case: "B" < "a" < "a.py" < "z" < "é".
+        let ok = Tree {
+            entries: vec![
+                file("B", 1),
+                dir("a", sub),
+                file("a.py", 1),
+                file("z", 1),
+                file("é", 1),
+            ],
+        };
+        validate_tree(ObjectId::compute(Kind::Tree, &ok.encode()), &ok, 0).unwrap();
+        let unsorted = Tree {
+            entries: vec![file("a", 1), file("B", 1)],
+        };
+        assert_eq!(reason(&unsorted, 0), "entries not sorted by name at \"B\"");
+        // A file and a directory of one name are repeated too.
+        let repeated = Tree {
+            entries: vec![dir("a", sub), file("a", 1)],
+        };
+        assert_eq!(reason(&repeated, 0), "repeated entry \"a\"");
+        // Entries are checked in order; depth before anything.
+        let many = Tree {
+            entries: vec![file("b", 1), file("a", u64::MAX), file("..", 1)],
+        };
+        assert_eq!(reason(&many, 0), "entries not sorted by name at \"a\"");
+        assert_eq!(
+            reason(&many, MAX_TREE_DEPTH + 1),
+            "trees nested deeper than 256 levels"
+        );
+        let size_first = Tree {
+            entries: vec![file("a", MAX_FILE_SIZE + 1), file("..", 1)],
+        };
+        assert_eq!(
+            reason(&size_first, 0),
+            "file \"a\" claims 68719476737 bytes (at most 68719476736 are possible)"
+        );
+        let empty = Tree { entries: vec![] };
+        validate_tree(ObjectId::compute(Kind::Tree, &empty.encode()), &empty, 0).unwrap();
+    }
+
+    #[test]
+    fn trees_are_built_sorted_bottom_up_and_hash_as_stored() {
+        let files = vec![
+            manifest("b.py", b"b"),
+            manifest("a/y/z.py", b"z"),
+            manifest("a.py", b"a"),
+            manifest("B", b"B"),
+            manifest("a/x.sh", b"x"),
+            manifest("a/y/é", b"e"),
+        ];
+        let (root, trees) = hash_trees(&files).unwrap();
+        assert_eq!(trees.len(), 3);
+        for (id, tree) in &trees {
+            assert_eq!(ObjectId::compute(Kind::Tree, &tree.encode()), *id);
+            validate_tree(*id, tree, 0).unwrap();
+        }
+        let names = |id: &ObjectId| -> Vec<String> {
+            trees[id].entries.iter().map(|e| e.name.clone()).collect()
+        };
+        assert_eq!(names(&root), ["B", "a", "a.py", "b.py"]);
+        let Node::Dir(a) = trees[&root].entries[1].node else {
+            panic!("a is a directory")
+        };
+        assert_eq!(names(&a), ["x.sh", "y"]);
+        let Node::Dir(y) = trees[&a].entries[1].node else {
+            panic!("y is a directory")
+        };
+        assert_eq!(names(&y), ["z.py", "é"]);
+        assert_eq!(
+            trees[&a].entries[0].node,
+            Node::File(files[4].meta),
+            "file metadata kept, executable bit included"
+        );
+
+        // Bottom-up: every subtree is handed over before the tree naming it.
+        let mut order = Vec::new();
+        let same = build_trees(&files, &mut |t| {
+            let id = ObjectId::compute(Kind::Tree, &t.encode());
+            for e in &t.entries {
+                if let Node::Dir(sub) = e.node {
+                    assert!(order.contains(&sub));
+                }
+            }
+            order.push(id);
+            Ok(id)
+        })
+        .unwrap();
+        assert_eq!((same, order.last()), (root, Some(&root)));
+        // The order of the input does not matter.
+        let mut reversed = files.clone();
+        reversed.reverse();
+        assert_eq!(hash_trees(&reversed).unwrap().0, root);
+
+        // Stored through a store: the same root, which flattens back to the files.
+        let (_dir, store) = store();
+        let staging = crate::capture::staging::Staging::new(&store, None, None);
+        assert_eq!(staging.write_trees(&files).unwrap(), root);
+        staging.finish().unwrap();
+        let mut sorted = files.clone();
+        sorted.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+        assert_eq!(flatten(&store, &root).unwrap(), sorted);
+
+        // No files: the empty tree.
+        let (empty, trees) = hash_trees(&[]).unwrap();
+        assert_eq!(
+            empty,
+            ObjectId::compute(Kind::Tree, &Tree::default().encode())
+        );
+        assert_eq!(trees.len(), 1);
+        // A path deeper than trees may nest is refused before any tree is made.
+        let deep = format!("{}f", "d/".repeat(MAX_TREE_DEPTH + 1));
+        let e = build_trees(&[manifest(&deep, b"")], &mut |_| panic!("no tree")).unwrap_err();
+        assert!(
+            matches!(&e, Error::InvalidPath { path, reason } if *path == deep
+                && reason == "more than 257 components (trees nest at most 256 levels)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn flatten_refuses_what_breaks_the_tree_rule_naming_the_tree() {
+        let (_dir, store) = store();
+        let bad = Tree {
+            entries: vec![file("b", 1), file("a", 1)],
+        };
+        let (bad_id, _) = store.write_structured(&bad).unwrap();
+        let root = Tree {
+            entries: vec![file("f", 1), dir("sub", bad_id)],
+        };
+        let (root_id, _) = store.write_structured(&root).unwrap();
+        assert_eq!(
+            corrupt_reason(flatten(&store, &root_id), bad_id),
+            "entries not sorted by name at \"a\""
+        );
+        // A blob where a tree must be.
+        let (blob, _) = store.write_object(Kind::Blob, b"not a tree").unwrap();
+        assert_eq!(
+            corrupt_reason(flatten(&store, &blob), blob),
+            "expected a tree, found a blob"
+        );
+        // An absent subtree is missing, not corrupt.
+        let absent = ObjectId::compute(Kind::Tree, b"absent");
+        let (root_id, _) = store
+            .write_structured(&Tree {
+                entries: vec![dir("d", absent)],
+            })
+            .unwrap();
+        assert!(matches!(
+            flatten(&store, &root_id),
+            Err(Error::MissingObject { id }) if id == absent
+        ));
+    }
+
+    #[test]
+    fn flatten_refuses_nesting_deeper_than_the_limit() {
+        let (_dir, store) = store();
+        // A chain of MAX_TREE_DEPTH + 2 trees: the deepest is MAX_TREE_DEPTH + 1 levels down.
+        let staging = crate::capture::staging::Staging::new(&store, None, None);
+        let mut chain = vec![staging.put_tree(&Tree::default()).unwrap()];
+        for _ in 0..=MAX_TREE_DEPTH {
+            let below = *chain.last().unwrap();
+            chain.push(
+                staging
+                    .put_tree(&Tree {
+                        entries: vec![dir("d", below)],
+                    })
+                    .unwrap(),
+            );
+        }
+        staging.finish().unwrap();
+        // chain[i] has height i: from chain[MAX_TREE_DEPTH] the deepest is at the limit.
+        assert_eq!(flatten(&store, &chain[MAX_TREE_DEPTH]).unwrap(), []);
+        let root = chain[MAX_TREE_DEPTH + 1];
+        assert_eq!(
+            corrupt_reason(flatten(&store, &root), chain[0]),
+            "trees nested deeper than 256 levels"
+        );
+    }
+
+    #[test]
+    fn flatten_refuses_a_tree_expanding_past_the_entries_limit() {
+        let (_dir, store) = store();
+        // Three small objects: a root naming one subtree 1,001 times, which names the empty
+        // tree 1,000 times: 1,001 + 1,001 × 1,000 entries.
+        let names = |n: usize| (0..n).map(|i| format!("{i:04}"));
+        let (empty, _) = store.write_structured(&Tree::default()).unwrap();
+        let wide = Tree {
+            entries: names(1000).map(|n| dir(&n, empty)).collect(),
+        };
+        let (wide, _) = store.write_structured(&wide).unwrap();
+        let root = Tree {
+            entries: names(1001).map(|n| dir(&n, wide)).collect(),
+        };
+        let (root, _) = store.write_structured(&root).unwrap();
+        assert_eq!(
+            corrupt_reason(flatten(&store, &root), root),
+            "the version expands to more than 1000000 files and directories (a tree that \
+             names the same subtree many times?)"
+        );
+        // The subtree alone is well within it.
+        assert_eq!(flatten(&store, &wide).unwrap(), []);
+    }
 }

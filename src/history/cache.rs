@@ -80,22 +80,59 @@ mod tests {
     use crate::{CommitOptions, Snapshot, capture_run};
     use std::fs;
 
-    /// A store holding 33 versions of `t/a` (enough that reading its history rewrites the cache).
+    /// A store holding 33 versions of `t/a` (enough that reading its history rewrites the cache),
+    /// and no record cache.
     fn store_with_history() -> (tempfile::TempDir, Store, ArtifactKey) {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::init(tmp.path()).unwrap();
         let key = ArtifactKey::new("t", "a").unwrap();
-        for i in 0..33 {
-            let mut s = Snapshot::default();
-            s.add_bytes("a.py", format!("a = {i}\n").into_bytes(), false)
-                .unwrap();
-            let run = capture_run(&format!("r{i}"), tmp.path()).unwrap();
-            store
-                .commit(&key, &s, &run, &CommitOptions::default())
-                .unwrap();
-        }
-        fs::remove_dir_all(store.root().join("local/cache")).unwrap();
+        write_versions(&store, &key, 0..33);
+        assert!(!store.root().join("local/cache").exists());
         (tmp, store, key)
+    }
+
+    /// Writes the commit records of versions `range` of `key` (run `r<i>`, a tree of its own,
+    /// time `i`) with their artifact markers: what history and its cache read, in one pack
+    /// instead of one commit (and its fsyncs) each, so that these tests stay fast. Returns
+    /// the record ids.
+    fn write_versions(
+        store: &Store,
+        key: &ArtifactKey,
+        range: std::ops::Range<usize>,
+    ) -> Vec<ObjectId> {
+        use crate::object::{Kind, Structured, encode_envelope};
+        let mut pack = crate::store::pack::PackWriter::new(store.layout());
+        let mut ids = Vec::new();
+        for i in range {
+            let record = CommitRecord {
+                artifact_type: key.artifact_type.clone(),
+                name: key.name.clone(),
+                tree: ObjectId::compute(Kind::Tree, format!("tree {i}").as_bytes()),
+                digest: crate::id::Md5::of(b""),
+                files: 1,
+                bytes: 1,
+                run: format!("r{i}"),
+                time_ns: 1_000 + i as i64,
+                host: "h".into(),
+                message: String::new(),
+                description: String::new(),
+                metadata: String::new(),
+                sources: Vec::new(),
+                include: Vec::new(),
+                exclude: Vec::new(),
+            };
+            let raw = record.encode();
+            let id = ObjectId::compute(Kind::Commit, &raw);
+            pack.add(id, encode_envelope(Kind::Commit, &raw)).unwrap();
+            ids.push(id);
+        }
+        pack.finish().unwrap();
+        store.note_new_pack().unwrap();
+        let dir = store.artifact_dir(&key.artifact_type, &key.name);
+        for id in &ids {
+            store.add_marker(&dir, id).unwrap();
+        }
+        ids
     }
 
     fn check_reads_work_without_a_cache(store: &Store, key: &ArtifactKey) {
@@ -155,5 +192,137 @@ mod tests {
         let again = store.history(&key).unwrap();
         assert_eq!(again.versions.len(), 33);
         assert_eq!(again.versions[0].tree, v0.tree);
+    }
+
+    /// Commits versions `range` of `t/a` (file `a.py` holding `a = i`); returns the record ids.
+    fn commit_versions(
+        store: &Store,
+        key: &ArtifactKey,
+        range: std::ops::Range<usize>,
+    ) -> Vec<ObjectId> {
+        range
+            .map(|i| {
+                let mut s = Snapshot::default();
+                s.add_bytes("a.py", format!("a = {i}\n").into_bytes(), false)
+                    .unwrap();
+                let run = capture_run(&format!("r{i}"), store.root()).unwrap();
+                store
+                    .commit(key, &s, &run, &CommitOptions::default())
+                    .unwrap()
+                    .record
+            })
+            .collect()
+    }
+
+    /// The inode of the cache file of `key`: a rewrite (temp file, rename) changes it.
+    fn cache_inode(store: &Store, key: &ArtifactKey) -> Option<u64> {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata(store.layout().record_cache_file(key))
+            .ok()
+            .map(|m| m.ino())
+    }
+
+    fn sorted(mut ids: Vec<ObjectId>) -> Vec<ObjectId> {
+        ids.sort();
+        ids
+    }
+
+    fn cached_ids(store: &Store, key: &ArtifactKey) -> Vec<ObjectId> {
+        sorted(load(store, key).into_keys().collect())
+    }
+
+    #[test]
+    fn the_cache_is_rewritten_only_when_enough_records_are_missing_or_some_are_stale() {
+        use crate::history::CACHE_REWRITE_AFTER;
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::init(tmp.path()).unwrap();
+        let key = ArtifactKey::new("t", "a").unwrap();
+        let mut records = write_versions(&store, &key, 0..CACHE_REWRITE_AFTER - 1);
+        // One record short of the threshold: a read does not write the cache (the records
+        // are read from their objects each time).
+        assert_eq!(cache_inode(&store, &key), None);
+        let h = store.history(&key).unwrap();
+        assert_eq!(h.versions.len(), CACHE_REWRITE_AFTER - 1);
+        assert_eq!(cache_inode(&store, &key), None);
+        // The commit that makes it CACHE_REWRITE_AFTER missing (its own record, known without
+        // reading, included) writes it.
+        records.extend(commit_versions(
+            &store,
+            &key,
+            CACHE_REWRITE_AFTER - 1..CACHE_REWRITE_AFTER,
+        ));
+        let written = cache_inode(&store, &key).expect("cache written");
+        assert_eq!(cached_ids(&store, &key), sorted(records.clone()));
+        // One more record: read from its object each time, the cache left as it is.
+        records.extend(commit_versions(
+            &store,
+            &key,
+            CACHE_REWRITE_AFTER..CACHE_REWRITE_AFTER + 1,
+        ));
+        let h = store.history(&key).unwrap();
+        assert_eq!(h.versions.len(), CACHE_REWRITE_AFTER + 1);
+        assert_eq!(h.latest, Some(CACHE_REWRITE_AFTER));
+        assert_eq!(cache_inode(&store, &key), Some(written));
+        assert_eq!(cached_ids(&store, &key).len(), CACHE_REWRITE_AFTER);
+        // A cached record whose marker is gone is stale: the cache is rewritten at once, to the
+        // marked records only.
+        let v0 = records.remove(0);
+        fs::remove_file(store.artifact_dir("t", "a").join(v0.to_hex())).unwrap();
+        let h = store.history(&key).unwrap();
+        assert_eq!(h.versions.len(), CACHE_REWRITE_AFTER);
+        assert!(h.versions.iter().all(|v| v.first().id != v0));
+        let rewritten = cache_inode(&store, &key).unwrap();
+        assert_ne!(rewritten, written);
+        assert_eq!(cached_ids(&store, &key), sorted(records.clone()));
+        // Nothing missing, nothing stale: left alone.
+        store.history(&key).unwrap();
+        assert_eq!(cache_inode(&store, &key), Some(rewritten));
+    }
+
+    #[test]
+    fn a_damaged_or_foreign_cache_is_ignored_and_the_history_stays_right() {
+        let (_tmp, store, key) = store_with_history();
+        let right = store.history(&key).unwrap();
+        let ids = |h: &crate::History| -> Vec<(ObjectId, ObjectId)> {
+            h.versions.iter().map(|v| (v.tree, v.first().id)).collect()
+        };
+        let path = store.layout().record_cache_file(&key);
+        let good = fs::read(&path).unwrap();
+        assert_eq!(load(&store, &key).len(), 33);
+        let check = |what: &str| {
+            assert!(load(&store, &key).is_empty(), "{what}");
+            let h = store.history(&key).unwrap();
+            assert_eq!(ids(&h), ids(&right), "{what}");
+            assert_eq!(h.latest, Some(32), "{what}");
+            assert!(h.is_complete(), "{what}");
+            // Rebuilt: all 33 records were missing from it.
+            assert_eq!(load(&store, &key).len(), 33, "{what}");
+        };
+        let mut flipped = good.clone();
+        flipped[good.len() / 2] ^= 0x01;
+        fs::remove_file(&path).unwrap();
+        fs::write(&path, &flipped).unwrap();
+        check("a flipped byte");
+        fs::remove_file(&path).unwrap();
+        fs::write(&path, &good[..good.len() - 1]).unwrap();
+        check("truncated");
+        store
+            .layout()
+            .write_checked(&path, MAGIC, VERSION + 1, &good[5..good.len() - 32]);
+        check("another version");
+        store
+            .layout()
+            .write_checked(&path, MAGIC, VERSION, b"\xff\xff\xff");
+        check("a body that does not decode");
+        // Another artifact's cache copied over this one: its records are not this artifact's.
+        let other = ArtifactKey::new("t", "b").unwrap();
+        write_versions(&store, &other, 0..1);
+        let records: Vec<(ObjectId, CachedRecord)> = load(&store, &key).into_iter().collect();
+        save(&store, &other, &records);
+        assert!(load(&store, &other).is_empty());
+        let h = store.history(&other).unwrap();
+        assert_eq!(h.versions.len(), 1);
+        assert!(h.is_complete());
+        assert_eq!(ids(&store.history(&key).unwrap()), ids(&right));
     }
 }

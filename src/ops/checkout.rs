@@ -212,3 +212,267 @@ fn set_mode(file: &fs::File, executable: bool) -> io::Result<()> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ArtifactKey, CommitOptions, Snapshot, capture_run};
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A store holding one version of `files` (path, content, executable); returns its tree.
+    fn store_with(files: &[(&str, &[u8], bool)]) -> (tempfile::TempDir, Store, ObjectId) {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::init(&tmp.path().join("project")).unwrap();
+        let mut s = Snapshot::default();
+        for (path, content, exec) in files {
+            s.add_bytes(path, content.to_vec(), *exec).unwrap();
+        }
+        let run = capture_run("r1", tmp.path()).unwrap();
+        let key = ArtifactKey::new("code", "c").unwrap();
+        let tree = store
+            .commit(&key, &s, &run, &CommitOptions::default())
+            .unwrap()
+            .tree;
+        (tmp, store, tree)
+    }
+
+    const FILES: &[(&str, &[u8], bool)] = &[
+        ("a.py", b"a = 1\n", false),
+        ("run.sh", b"#!/bin/sh\n", true),
+        ("sub/c.py", b"c = 3\n", false),
+    ];
+
+    /// Every path below `root` (directories with a trailing `/`, links with ` -> target`),
+    /// with file contents: what a checkout must leave alone when it refuses.
+    fn listing(root: &Path) -> Vec<(String, Vec<u8>)> {
+        fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+            let mut entries: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap()).collect();
+            entries.sort_by_key(|e| e.file_name());
+            for e in entries {
+                let p = e.path();
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                let m = fs::symlink_metadata(&p).unwrap();
+                if m.is_symlink() {
+                    let to = fs::read_link(&p).unwrap();
+                    out.push((format!("{rel} -> {}", to.display()), Vec::new()));
+                } else if m.is_dir() {
+                    out.push((format!("{rel}/"), Vec::new()));
+                    walk(root, &p, out);
+                } else if m.is_file() {
+                    out.push((rel, fs::read(&p).unwrap()));
+                } else {
+                    out.push((format!("{rel} (special)"), Vec::new()));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(root, root, &mut out);
+        out
+    }
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    fn mkfifo(path: &Path) {
+        let made = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+    }
+
+    /// Asserts `e` is `UnsafeCheckout` at `path` for `reason`.
+    fn assert_unsafe(e: Error, path: &Path, reason: &str) {
+        match e {
+            Error::UnsafeCheckout { path: p, reason: r } => {
+                assert_eq!((p.as_path(), r.as_str()), (path, reason));
+            }
+            e => panic!("expected UnsafeCheckout, got {e}"),
+        }
+    }
+
+    #[test]
+    fn a_different_file_is_kept_unless_forced_and_nothing_else_is_written() {
+        let (tmp, store, tree) = store_with(FILES);
+        let into = tmp.path().join("out");
+        fs::create_dir_all(&into).unwrap();
+        fs::write(into.join("run.sh"), b"edited\n").unwrap();
+        let before = listing(&into);
+        match store.checkout(&tree, &into, false).unwrap_err() {
+            Error::WouldOverwrite { dir, paths } => {
+                assert_eq!(dir, into);
+                assert_eq!(paths, ["run.sh"]);
+            }
+            e => panic!("{e}"),
+        }
+        assert_eq!(listing(&into), before);
+        let report = store.checkout(&tree, &into, true).unwrap();
+        assert_eq!(report.written, ["a.py", "run.sh", "sub/c.py"]);
+        assert!(report.unchanged.is_empty());
+        assert_eq!(fs::read(into.join("run.sh")).unwrap(), b"#!/bin/sh\n");
+        assert_eq!(mode(&into.join("run.sh")), 0o755);
+        assert_eq!(mode(&into.join("a.py")), 0o644);
+        // Everything in place: nothing written, nothing refused.
+        let report = store.checkout(&tree, &into, false).unwrap();
+        assert!(report.written.is_empty());
+        assert_eq!(report.unchanged, ["a.py", "run.sh", "sub/c.py"]);
+        // No temp file left beside any target.
+        assert_eq!(
+            listing(&into)
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect::<Vec<_>>(),
+            ["a.py", "run.sh", "sub/", "sub/c.py"]
+        );
+    }
+
+    #[test]
+    fn an_executable_bit_difference_is_an_update_other_mode_bits_are_not() {
+        let (tmp, store, tree) = store_with(FILES);
+        let into = tmp.path().join("out");
+        store.checkout(&tree, &into, false).unwrap();
+        // Same bytes, executable bit lost (run.sh) and gained (a.py).
+        fs::set_permissions(into.join("run.sh"), fs::Permissions::from_mode(0o644)).unwrap();
+        fs::set_permissions(into.join("a.py"), fs::Permissions::from_mode(0o744)).unwrap();
+        // Only read and write bits differ: the same file.
+        fs::set_permissions(into.join("sub/c.py"), fs::Permissions::from_mode(0o600)).unwrap();
+        match store.checkout(&tree, &into, false).unwrap_err() {
+            Error::WouldOverwrite { paths, .. } => assert_eq!(paths, ["a.py", "run.sh"]),
+            e => panic!("{e}"),
+        }
+        assert_eq!(mode(&into.join("run.sh")), 0o644);
+        let report = store.checkout(&tree, &into, true).unwrap();
+        assert_eq!(report.written, ["a.py", "run.sh"]);
+        assert_eq!(report.unchanged, ["sub/c.py"]);
+        assert_eq!(mode(&into.join("run.sh")), 0o755);
+        assert_eq!(mode(&into.join("a.py")), 0o644);
+        assert_eq!(mode(&into.join("sub/c.py")), 0o600);
+    }
+
+    #[test]
+    fn a_parent_that_is_a_symlink_or_a_file_is_refused_even_with_force() {
+        let (tmp, store, tree) = store_with(FILES);
+        let outside = tmp.path().join("outside");
+        fs::create_dir_all(&outside).unwrap();
+        for force in [false, true] {
+            let into = tmp.path().join(format!("out-{force}"));
+            fs::create_dir_all(&into).unwrap();
+            std::os::unix::fs::symlink(&outside, into.join("sub")).unwrap();
+            let before = listing(&into);
+            assert_unsafe(
+                store.checkout(&tree, &into, force).unwrap_err(),
+                &into.join("sub"),
+                "it is a symlink, and checkout never writes through one",
+            );
+            assert_eq!(listing(&into), before, "force {force}");
+            assert_eq!(listing(&outside), []);
+
+            fs::remove_file(into.join("sub")).unwrap();
+            fs::write(into.join("sub"), b"a file").unwrap();
+            let before = listing(&into);
+            assert_unsafe(
+                store.checkout(&tree, &into, force).unwrap_err(),
+                &into.join("sub"),
+                "a file is where a directory must go",
+            );
+            assert_eq!(listing(&into), before, "force {force}");
+
+            fs::remove_file(into.join("sub")).unwrap();
+            fs::create_dir(into.join("a.py")).unwrap();
+            let before = listing(&into);
+            assert_unsafe(
+                store.checkout(&tree, &into, force).unwrap_err(),
+                &into.join("a.py"),
+                "a directory is where a file must go",
+            );
+            assert_eq!(listing(&into), before, "force {force}");
+        }
+        // A link deeper down, to a directory inside the target itself, is refused the same.
+        let (tmp, store, tree) =
+            store_with(&[("a/b/c.py", b"c\n", false), ("z.py", b"z\n", false)]);
+        let into = tmp.path().join("out");
+        fs::create_dir_all(into.join("a/real")).unwrap();
+        std::os::unix::fs::symlink(into.join("a/real"), into.join("a/b")).unwrap();
+        let before = listing(&into);
+        assert_unsafe(
+            store.checkout(&tree, &into, true).unwrap_err(),
+            &into.join("a/b"),
+            "it is a symlink, and checkout never writes through one",
+        );
+        assert_eq!(listing(&into), before);
+    }
+
+    #[test]
+    fn a_fifo_or_a_link_where_a_file_goes_differs_and_is_replaced_only_with_force() {
+        let (tmp, store, tree) = store_with(FILES);
+        let into = tmp.path().join("out");
+        fs::create_dir_all(into.join("sub")).unwrap();
+        mkfifo(&into.join("a.py"));
+        let target = tmp.path().join("link-target");
+        fs::write(&target, b"#!/bin/sh\n").unwrap();
+        std::os::unix::fs::symlink(&target, into.join("run.sh")).unwrap();
+        let before = listing(&into);
+        match store.checkout(&tree, &into, false).unwrap_err() {
+            Error::WouldOverwrite { paths, .. } => assert_eq!(paths, ["a.py", "run.sh"]),
+            e => panic!("{e}"),
+        }
+        assert_eq!(listing(&into), before);
+        let report = store.checkout(&tree, &into, true).unwrap();
+        assert_eq!(report.written, ["a.py", "run.sh", "sub/c.py"]);
+        for f in ["a.py", "run.sh"] {
+            assert!(fs::symlink_metadata(into.join(f)).unwrap().is_file(), "{f}");
+        }
+        assert_eq!(fs::read(into.join("a.py")).unwrap(), b"a = 1\n");
+        // The link was replaced, never written through.
+        assert_eq!(fs::read(&target).unwrap(), b"#!/bin/sh\n");
+        assert_eq!(mode(&target), 0o644);
+    }
+
+    #[test]
+    fn a_missing_blob_stops_checkout_before_the_target_is_made() {
+        let (tmp, store, tree) = store_with(FILES);
+        let c = ObjectId::compute(crate::object::Kind::Blob, b"c = 3\n");
+        fs::remove_file(store.object_path(&c)).unwrap();
+        let into = tmp.path().join("out");
+        assert!(matches!(
+            store.checkout(&tree, &into, true),
+            Err(Error::MissingObject { id }) if id == c
+        ));
+        assert!(!into.exists());
+    }
+
+    /// BUG: a blob found corrupt while staging leaves behind the directories `stage_file` made
+    /// for the files staged so far, its own included (here `d/` and `z/`, both empty), although
+    /// the checkout failed and `Store::checkout` promises the target is left as it was (the temp
+    /// files are removed, the directories are not).
+    #[test]
+    #[ignore = "BUG: a failed checkout leaves empty directories it made while staging"]
+    fn a_corrupt_blob_leaves_the_target_exactly_as_it_was() {
+        let (tmp, store, tree) = store_with(&[
+            ("a.py", b"a = 1\n", false),
+            ("d/b.py", b"b = 2\n", false),
+            ("z/c.py", b"c = 3\n", false),
+        ]);
+        let c = ObjectId::compute(crate::object::Kind::Blob, b"c = 3\n");
+        let path = store.object_path(&c);
+        let mut bytes = fs::read(&path).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x10;
+        fs::remove_file(&path).unwrap();
+        fs::write(&path, bytes).unwrap();
+        let into = tmp.path().join("out");
+        fs::create_dir_all(&into).unwrap();
+        fs::write(into.join("keep"), b"mine").unwrap();
+        let before = listing(&into);
+        let e = Store::open(store.root())
+            .unwrap()
+            .checkout(&tree, &into, true)
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::CorruptObject { id, .. } if id == c),
+            "{e}"
+        );
+        assert_eq!(listing(&into), before);
+    }
+}

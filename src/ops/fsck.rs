@@ -874,3 +874,425 @@ fn remove(path: &Path) -> Result<()> {
         Err(e) => Err(Error::io("cannot remove", path, e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CommitOptions, Snapshot, capture_run};
+    use std::fs;
+
+    /// One commit of `t/a` by run `r1`: the store and what each object and marker is.
+    struct Fixture {
+        tmp: tempfile::TempDir,
+        store: Store,
+        tree: ObjectId,
+        record: ObjectId,
+        a: ObjectId,
+        b: ObjectId,
+    }
+
+    impl Fixture {
+        fn new() -> Fixture {
+            let tmp = tempfile::tempdir().unwrap();
+            let store = Store::init(tmp.path()).unwrap();
+            let mut s = Snapshot::default();
+            s.add_bytes("a.py", b"a = 1\n".to_vec(), false).unwrap();
+            s.add_bytes("b.py", b"b = 2\n".to_vec(), false).unwrap();
+            let run = capture_run("r1", tmp.path()).unwrap();
+            let key = ArtifactKey::new("t", "a").unwrap();
+            let out = store
+                .commit(&key, &s, &run, &CommitOptions::default())
+                .unwrap();
+            Fixture {
+                tmp,
+                store,
+                tree: out.tree,
+                record: out.record,
+                a: ObjectId::compute(Kind::Blob, b"a = 1\n"),
+                b: ObjectId::compute(Kind::Blob, b"b = 2\n"),
+            }
+        }
+
+        fn refs_marker(&self) -> PathBuf {
+            self.store.artifact_dir("t", "a").join(self.record.to_hex())
+        }
+
+        fn runs_marker(&self) -> PathBuf {
+            self.store.run_dir("r1").join(self.record.to_hex())
+        }
+
+        fn fsck(&self) -> FsckReport {
+            // A fresh handle: nothing remembered from before the damage.
+            Store::open(self.store.root()).unwrap().fsck().unwrap()
+        }
+
+        /// fsck --repair through the handle opened before the damage (opening a store removes
+        /// stale temp files itself).
+        fn repair(&self, stale_after: Duration) -> FsckReport {
+            self.store
+                .fsck_with(&FsckOptions {
+                    repair: true,
+                    stale_after,
+                })
+                .unwrap()
+        }
+    }
+
+    /// (failed, failed --strict).
+    fn verdicts(r: &FsckReport) -> (bool, bool) {
+        (r.failed(false), r.failed(true))
+    }
+
+    /// Sets a file's modification time two hours back.
+    fn age(path: &Path) {
+        let then = SystemTime::now() - Duration::from_secs(7200);
+        fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(then)
+            .unwrap();
+    }
+
+    #[test]
+    fn each_finding_fails_fsck_as_documented() {
+        let id = ObjectId::compute(Kind::Blob, b"x");
+        let path = PathBuf::from("p");
+        let link = Unlinked {
+            record: id,
+            marker: path.clone(),
+            missing_marker: path.clone(),
+        };
+        let clean = FsckReport::default();
+        assert_eq!(verdicts(&clean), (false, false));
+        assert!(!clean.has_corruption());
+        let corrupt = FsckReport {
+            corrupt: vec![Corruption {
+                path: path.clone(),
+                reason: "r".into(),
+            }],
+            ..FsckReport::default()
+        };
+        assert_eq!(verdicts(&corrupt), (true, true));
+        assert!(corrupt.has_corruption());
+        let missing = FsckReport {
+            missing: vec![Missing {
+                id,
+                needed_by: "n".into(),
+            }],
+            ..FsckReport::default()
+        };
+        assert_eq!(verdicts(&missing), (false, true));
+        let unlinked = FsckReport {
+            unlinked: vec![link.clone()],
+            ..FsckReport::default()
+        };
+        assert_eq!(verdicts(&unlinked), (false, true));
+        // Never a failure: an interrupted commit is invisible, a stray file ignored, a repair
+        // done.
+        let interrupted = FsckReport {
+            interrupted: vec![link],
+            ..FsckReport::default()
+        };
+        assert_eq!(verdicts(&interrupted), (false, false));
+        let stray = FsckReport {
+            stray: vec![path.clone()],
+            ..FsckReport::default()
+        };
+        assert_eq!(verdicts(&stray), (false, false));
+        let repaired = FsckReport {
+            repaired: vec![Repair {
+                action: RepairAction::AddedMarker,
+                path,
+            }],
+            ..FsckReport::default()
+        };
+        assert_eq!(verdicts(&repaired), (false, false));
+        assert_eq!(
+            [
+                RepairAction::AddedMarker,
+                RepairAction::RemovedTempFile,
+                RepairAction::RemovedPack
+            ]
+            .map(RepairAction::as_str),
+            ["add_marker", "remove_temp_file", "remove_pack"]
+        );
+    }
+
+    #[test]
+    fn a_clean_store_passes_strictly() {
+        let f = Fixture::new();
+        let r = f.fsck();
+        // Two blobs, a tree, the run record and the commit record; the commit's marker in refs/
+        // and in runs/, and the run record's marker.
+        assert_eq!((r.objects, r.markers), (5, 3));
+        assert_eq!(r.corrupt, []);
+        assert_eq!(r.missing, []);
+        assert_eq!(r.unlinked, []);
+        assert_eq!(r.interrupted, []);
+        assert_eq!(r.stray, Vec::<PathBuf>::new());
+        assert_eq!(r.repaired, []);
+        assert_eq!(verdicts(&r), (false, false));
+    }
+
+    #[test]
+    fn a_damaged_object_is_corrupt_and_fails() {
+        let f = Fixture::new();
+        let path = f.store.object_path(&f.a);
+        let mut bytes = fs::read(&path).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x01;
+        fs::remove_file(&path).unwrap();
+        fs::write(&path, bytes).unwrap();
+        let r = f.fsck();
+        assert_eq!(
+            r.corrupt,
+            [Corruption {
+                path,
+                reason: "stored bytes do not match their checksum (damaged on disk)".into(),
+            }]
+        );
+        // Present, so not missing as well.
+        assert_eq!(r.missing, []);
+        assert_eq!(verdicts(&r), (true, true));
+    }
+
+    #[test]
+    fn a_missing_object_fails_only_a_strict_check() {
+        let f = Fixture::new();
+        fs::remove_file(f.store.object_path(&f.b)).unwrap();
+        let r = f.fsck();
+        assert_eq!(r.corrupt, []);
+        assert_eq!(
+            r.missing,
+            [Missing {
+                id: f.b,
+                needed_by: format!("tree {}", f.tree.short()),
+            }]
+        );
+        assert_eq!(verdicts(&r), (false, true));
+        // Nothing a repair can do.
+        let r = f.repair(Duration::ZERO);
+        assert_eq!(r.repaired, []);
+        assert_eq!(verdicts(&r), (false, true));
+    }
+
+    #[test]
+    fn an_unlinked_commit_fails_strictly_until_repair_adds_its_marker() {
+        let f = Fixture::new();
+        fs::remove_file(f.runs_marker()).unwrap();
+        let r = f.fsck();
+        assert_eq!(
+            r.unlinked,
+            [Unlinked {
+                record: f.record,
+                marker: f.refs_marker(),
+                missing_marker: f.runs_marker(),
+            }]
+        );
+        assert_eq!(r.interrupted, []);
+        assert_eq!(verdicts(&r), (false, true));
+        let r = f.repair(FsckOptions::default().stale_after);
+        assert_eq!(
+            r.repaired,
+            [Repair {
+                action: RepairAction::AddedMarker,
+                path: f.runs_marker(),
+            }]
+        );
+        assert_eq!(r.unlinked, []);
+        assert_eq!(verdicts(&r), (false, false));
+        assert!(f.runs_marker().is_file());
+        let r = f.fsck();
+        assert_eq!((r.unlinked.len(), r.repaired.len()), (0, 0));
+        assert_eq!(verdicts(&r), (false, false));
+    }
+
+    #[test]
+    fn an_interrupted_commit_is_listed_never_failed_and_left_alone() {
+        let f = Fixture::new();
+        fs::remove_file(f.refs_marker()).unwrap();
+        let r = f.fsck();
+        assert_eq!(
+            r.interrupted,
+            [Unlinked {
+                record: f.record,
+                marker: f.runs_marker(),
+                missing_marker: f.refs_marker(),
+            }]
+        );
+        assert_eq!(r.unlinked, []);
+        // The artifact's marker directory is now empty: listed as stray.
+        assert_eq!(r.stray, [f.store.artifact_dir("t", "a")]);
+        assert_eq!(verdicts(&r), (false, false));
+        let r = f.repair(Duration::ZERO);
+        assert_eq!(r.repaired, []);
+        assert_eq!(r.interrupted.len(), 1);
+        assert!(!f.refs_marker().exists());
+    }
+
+    #[test]
+    fn stray_files_are_listed_and_never_fail() {
+        let f = Fixture::new();
+        let root = f.store.root();
+        let strays = [
+            root.join("objects/.DS_Store"),
+            root.join("objects/ab/not-an-object"),
+            root.join("packs/notes.txt"),
+            root.join("refs/t/.DS_Store"),
+            f.store.run_dir("r1").join("rsync.tmp"),
+        ];
+        for p in &strays {
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, b"").unwrap();
+        }
+        let r = f.fsck();
+        let mut expected = strays.to_vec();
+        expected.sort();
+        assert_eq!(r.stray, expected);
+        assert_eq!(r.corrupt, []);
+        assert_eq!(verdicts(&r), (false, false));
+        // A repair removes none of them.
+        let r = f.repair(Duration::ZERO);
+        assert_eq!(r.repaired, []);
+        assert!(strays.iter().all(|p| p.exists()));
+    }
+
+    #[test]
+    fn repair_removes_stale_temp_files_only_inside_the_store() {
+        let f = Fixture::new();
+        let tmp = f.store.layout().tmp_dir();
+        let (old, young) = (tmp.join("obj-old"), tmp.join("obj-young"));
+        fs::write(&old, b"interrupted").unwrap();
+        fs::write(&young, b"running").unwrap();
+        age(&old);
+        let r = f.repair(FsckOptions::default().stale_after);
+        assert_eq!(
+            r.repaired,
+            [Repair {
+                action: RepairAction::RemovedTempFile,
+                path: old.clone(),
+            }]
+        );
+        assert!(!old.exists());
+        assert!(young.exists());
+        // Without repair, nothing is touched.
+        age(&young);
+        assert_eq!(f.store.fsck().unwrap().repaired, []);
+        assert!(young.exists());
+
+        // local/tmp a link out of the store: never followed.
+        let outside = f.tmp.path().join("outside");
+        fs::create_dir_all(&outside).unwrap();
+        fs::write(outside.join("precious"), b"").unwrap();
+        age(&outside.join("precious"));
+        fs::remove_dir_all(&tmp).unwrap();
+        std::os::unix::fs::symlink(&outside, &tmp).unwrap();
+        let r = f.repair(Duration::ZERO);
+        assert_eq!(r.repaired, []);
+        assert!(outside.join("precious").exists());
+        // Nor by the clean-up on opening.
+        Store::open(f.store.root()).unwrap();
+        assert!(outside.join("precious").exists());
+    }
+
+    #[test]
+    fn repair_removes_a_pack_without_index_once_it_is_old() {
+        let f = Fixture::new();
+        let id = ObjectId::compute(Kind::Blob, b"a pack whose index never came");
+        let pack = f.store.layout().pack_file(&id, "pack");
+        fs::write(&pack, b"CDVP\x01").unwrap();
+        age(&pack);
+        let r = f.fsck();
+        assert_eq!(r.stray, std::slice::from_ref(&pack));
+        assert_eq!(verdicts(&r), (false, false));
+        // Old by its modification time, but just copied here (its status-change time): kept.
+        let r = f.repair(FsckOptions::default().stale_after);
+        assert_eq!(r.repaired, []);
+        assert_eq!(r.stray, std::slice::from_ref(&pack));
+        assert!(pack.exists());
+        std::thread::sleep(Duration::from_millis(20));
+        let r = f.repair(Duration::from_millis(10));
+        assert_eq!(
+            r.repaired,
+            [Repair {
+                action: RepairAction::RemovedPack,
+                path: pack.clone(),
+            }]
+        );
+        assert_eq!(r.stray, Vec::<PathBuf>::new());
+        assert!(!pack.exists());
+    }
+
+    #[test]
+    fn a_damaged_pack_index_or_pack_is_corrupt() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::init(tmp.path()).unwrap();
+        let mut s = Snapshot::default();
+        for i in 0..20 {
+            s.add_bytes(
+                &format!("f{i:02}.py"),
+                format!("x = {i}\n").into_bytes(),
+                false,
+            )
+            .unwrap();
+        }
+        let run = capture_run("r1", tmp.path()).unwrap();
+        let key = ArtifactKey::new("t", "a").unwrap();
+        store
+            .commit(&key, &s, &run, &CommitOptions::default())
+            .unwrap();
+        let packs = store.layout().packs_dir();
+        let idx_name = list_dir(&packs)
+            .unwrap()
+            .into_iter()
+            .find(|n| n.ends_with(".idx"))
+            .unwrap();
+        let pack_id = ObjectId::from_hex(idx_name.strip_suffix(".idx").unwrap()).unwrap();
+        let (idx, pack) = (
+            store.layout().pack_file(&pack_id, "idx"),
+            store.layout().pack_file(&pack_id, "pack"),
+        );
+        assert_eq!(verdicts(&store.fsck().unwrap()), (false, false));
+
+        // A pack cut short: it no longer hashes to its name, and its last entry is past its end.
+        let good_pack = fs::read(&pack).unwrap();
+        fs::remove_file(&pack).unwrap();
+        fs::write(&pack, &good_pack[..good_pack.len() - 1]).unwrap();
+        let r = Store::open(store.root()).unwrap().fsck().unwrap();
+        assert_eq!(
+            r.corrupt[0],
+            Corruption {
+                path: pack.clone(),
+                reason: "index entry: the index points past the end of the pack".into(),
+            }
+        );
+        assert_eq!(
+            r.corrupt[1],
+            Corruption {
+                path: pack.clone(),
+                reason: "pack content does not hash to its name".into(),
+            }
+        );
+        assert_eq!(r.corrupt.len(), 2, "{:?}", r.corrupt);
+        assert_eq!(verdicts(&r), (true, true));
+        fs::remove_file(&pack).unwrap();
+        fs::write(&pack, &good_pack).unwrap();
+
+        // A flipped byte in the index.
+        let mut bytes = fs::read(&idx).unwrap();
+        bytes[60] ^= 0x01;
+        fs::remove_file(&idx).unwrap();
+        fs::write(&idx, bytes).unwrap();
+        let r = Store::open(store.root()).unwrap().fsck().unwrap();
+        assert!(
+            r.corrupt.contains(&Corruption {
+                path: idx.clone(),
+                reason: format!("object {pack_id} is corrupt: pack index: checksum mismatch"),
+            }),
+            "{:?}",
+            r.corrupt
+        );
+        assert_eq!(verdicts(&r), (true, true));
+    }
+}

@@ -348,3 +348,240 @@ pub(crate) fn list_dir(dir: &Path) -> Result<Vec<String>> {
 pub(crate) fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAGIC: &[u8; 4] = b"TEST";
+
+    fn layout() -> (tempfile::TempDir, Layout) {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(&dir.path().join(".codever"));
+        fs::create_dir_all(layout.tmp_dir()).unwrap();
+        (dir, layout)
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut n = list_dir(dir).unwrap();
+        n.sort();
+        n
+    }
+
+    fn mkfifo(path: &Path) {
+        let made = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+    }
+
+    #[test]
+    fn checked_files_round_trip_in_their_documented_bytes() {
+        let (_dir, l) = layout();
+        let path = l.local_dir().join("cache/x/y");
+        for body in [&b""[..], b"body", &[0u8; 10_000]] {
+            l.write_checked(&path, MAGIC, 3, body);
+            let mut expected = b"TEST\x03".to_vec();
+            expected.extend_from_slice(body);
+            let sum = blake3::hash(&expected);
+            expected.extend_from_slice(sum.as_bytes());
+            assert_eq!(fs::read(&path).unwrap(), expected);
+            assert_eq!(read_checked(&path, MAGIC, 3).as_deref(), Some(body));
+        }
+        // Rewriting replaces; no temp file is left.
+        assert_eq!(names(&l.tmp_dir()), Vec::<String>::new());
+        assert_eq!(read_checked(&l.local_dir().join("absent"), MAGIC, 3), None);
+    }
+
+    #[test]
+    fn damaged_foreign_or_truncated_checked_files_read_as_nothing() {
+        let (_dir, l) = layout();
+        let path = l.local_dir().join("cache/c");
+        l.write_checked(&path, MAGIC, 1, b"some cached body");
+        let good = fs::read(&path).unwrap();
+        assert!(read_checked(&path, MAGIC, 1).is_some());
+        for i in 0..good.len() {
+            let mut bad = good.clone();
+            bad[i] ^= 0x01;
+            fs::write(&path, &bad).unwrap();
+            assert_eq!(read_checked(&path, MAGIC, 1), None, "byte {i} flipped");
+        }
+        for n in 0..good.len() {
+            fs::write(&path, &good[..n]).unwrap();
+            assert_eq!(read_checked(&path, MAGIC, 1), None, "{n} bytes");
+        }
+        fs::write(&path, &good).unwrap();
+        assert_eq!(read_checked(&path, b"CDVC", 1), None);
+        assert_eq!(read_checked(&path, MAGIC, 2), None);
+        // Another version, correctly checksummed, is not this one.
+        l.write_checked(&path, MAGIC, 2, b"some cached body");
+        assert_eq!(read_checked(&path, MAGIC, 1), None);
+        assert_eq!(
+            read_checked(&path, MAGIC, 2).as_deref(),
+            Some(&b"some cached body"[..])
+        );
+    }
+
+    #[test]
+    fn checked_files_behind_links_or_fifos_read_as_nothing_at_once() {
+        let (dir, l) = layout();
+        let real = dir.path().join("outside");
+        l.write_checked(&real, MAGIC, 1, b"body");
+        assert!(read_checked(&real, MAGIC, 1).is_some());
+        let link = l.local_dir().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert_eq!(read_checked(&link, MAGIC, 1), None);
+        // A FIFO would block a reader that opened it normally.
+        let fifo = l.local_dir().join("fifo");
+        mkfifo(&fifo);
+        assert_eq!(read_checked(&fifo, MAGIC, 1), None);
+        assert_eq!(read_checked(&l.local_dir(), MAGIC, 1), None);
+    }
+
+    #[test]
+    fn temp_files_are_made_in_local_tmp_only() {
+        let (_dir, l) = layout();
+        let t = l.new_temp("probe").unwrap();
+        assert_eq!(t.path().parent(), Some(l.tmp_dir().as_path()));
+        assert!(
+            t.path()
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("probe")
+        );
+        drop(t);
+        // A missing local/tmp is made again by every kind of write.
+        let target = l.local_dir().join("cache/file");
+        fs::remove_dir_all(l.tmp_dir()).unwrap();
+        l.write_checked(&target, MAGIC, 1, b"x");
+        assert!(l.tmp_dir().is_dir());
+        fs::remove_dir_all(l.tmp_dir()).unwrap();
+        assert!(l.create_new(&l.root().join("objects/ab/cd"), b"y").unwrap());
+        assert!(l.tmp_dir().is_dir());
+        fs::remove_dir_all(l.tmp_dir()).unwrap();
+        l.replace(&l.format_file(), b"z").unwrap();
+        assert!(l.tmp_dir().is_dir());
+        assert_eq!(names(&l.tmp_dir()), Vec::<String>::new());
+
+        // When local/tmp cannot be used, nothing falls back to a temp file elsewhere: a cache
+        // is not written, and a store write fails naming local/tmp.
+        fs::remove_dir_all(l.tmp_dir()).unwrap();
+        fs::write(l.tmp_dir(), b"a file where local/tmp belongs").unwrap();
+        let other = l.local_dir().join("cache/other");
+        l.write_checked(&other, MAGIC, 1, b"x");
+        assert!(!other.exists());
+        assert_eq!(names(&l.local_dir().join("cache")), ["file"]);
+        let e = l
+            .create_new(&l.root().join("objects/ab/ef"), b"y")
+            .unwrap_err();
+        match e {
+            Error::Io { action, path, .. } => {
+                assert_eq!(action, "cannot create a temp file in");
+                assert_eq!(path, l.tmp_dir());
+            }
+            e => panic!("{e}"),
+        }
+        assert!(!l.root().join("objects/ab/ef").exists());
+        assert_eq!(names(&l.root().join("objects/ab")), ["cd"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn temp_files_are_readable_as_the_umask_allows_and_read_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_dir, l) = layout();
+        // The umask of this process (umask(2) is not in std: read it back from a file).
+        let probe = l.local_dir().join("probe");
+        fs::write(&probe, b"").unwrap();
+        let umask = !fs::metadata(&probe).unwrap().permissions().mode() & 0o666;
+        assert!(l.create_new(&l.root().join("objects/ab/cd"), b"y").unwrap());
+        let mode = fs::metadata(l.root().join("objects/ab/cd"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o444 & !umask);
+    }
+
+    #[test]
+    fn create_new_never_replaces_an_existing_name() {
+        let (dir, l) = layout();
+        let path = l.root().join("objects/ab/cdef");
+        assert!(l.create_new(&path, b"first").unwrap());
+        assert!(!l.create_new(&path, b"second").unwrap());
+        assert_eq!(fs::read(&path).unwrap(), b"first");
+        // A link in its place (even a dangling one) is kept, never written through.
+        let linked = l.root().join("objects/ab/link");
+        let outside = dir.path().join("outside");
+        std::os::unix::fs::symlink(&outside, &linked).unwrap();
+        assert!(!l.create_new(&linked, b"third").unwrap());
+        assert!(!outside.exists());
+        assert!(fs::symlink_metadata(&linked).unwrap().is_symlink());
+        assert_eq!(names(&l.tmp_dir()), Vec::<String>::new());
+        // `replace` does replace (the format file).
+        l.replace(&path, b"replaced").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"replaced");
+        assert_eq!(names(&l.tmp_dir()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn own_dir_refuses_a_path_through_a_link_or_outside_the_store() {
+        let (dir, l) = layout();
+        assert_eq!(l.own_dir(l.tmp_dir()), Some(l.tmp_dir()));
+        assert_eq!(
+            l.own_dir(l.root().to_path_buf()),
+            Some(l.root().to_path_buf())
+        );
+        assert_eq!(l.own_dir(l.packs_dir()), None, "absent");
+        assert_eq!(l.own_dir(dir.path().join("elsewhere")), None);
+        // local/tmp a link to a real directory elsewhere.
+        let elsewhere = dir.path().join("elsewhere");
+        fs::create_dir_all(elsewhere.join("tmp")).unwrap();
+        fs::remove_dir_all(l.tmp_dir()).unwrap();
+        std::os::unix::fs::symlink(elsewhere.join("tmp"), l.tmp_dir()).unwrap();
+        assert_eq!(l.own_dir(l.tmp_dir()), None);
+        // local a link, local/tmp a real directory in its target.
+        fs::remove_file(l.tmp_dir()).unwrap();
+        fs::remove_dir_all(l.local_dir()).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, l.local_dir()).unwrap();
+        assert!(l.tmp_dir().is_dir());
+        assert_eq!(l.own_dir(l.tmp_dir()), None);
+        // A file where a directory belongs.
+        fs::create_dir_all(l.root().join("packs")).unwrap();
+        fs::write(l.root().join("objects"), b"").unwrap();
+        assert_eq!(l.own_dir(l.objects_dir()), None);
+        assert_eq!(l.own_dir(l.packs_dir()), Some(l.packs_dir()));
+    }
+
+    #[test]
+    fn regular_reads_refuse_what_is_not_a_bounded_regular_file() {
+        let (dir, l) = layout();
+        let file = dir.path().join("f");
+        fs::write(&file, b"12345").unwrap();
+        assert_eq!(read_regular(&file, 5).unwrap(), b"12345");
+        let e = read_regular(&file, 4).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(e.to_string(), "5 bytes, more than the 4 allowed");
+        assert!(is_refused(&e));
+        let fifo = l.local_dir().join("fifo");
+        mkfifo(&fifo);
+        let e = read_regular(&fifo, 100).unwrap_err();
+        assert_eq!(e.to_string(), "not a regular file");
+        assert!(is_refused(&e));
+        let link = l.local_dir().join("link");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert!(is_refused(&read_regular(&link, 100).unwrap_err()));
+        assert!(is_refused(&read_regular(&l.local_dir(), 100).unwrap_err()));
+        let absent = read_regular(&l.local_dir().join("absent"), 100).unwrap_err();
+        assert_eq!(absent.kind(), io::ErrorKind::NotFound);
+        assert!(!is_refused(&absent));
+        // An absent directory lists as empty; names are listed, not paths.
+        assert_eq!(
+            list_dir(&dir.path().join("absent")).unwrap(),
+            Vec::<String>::new()
+        );
+        assert_eq!(names(dir.path()), [".codever", "f"]);
+    }
+}

@@ -399,3 +399,520 @@ impl<'a> PackWriter<'a> {
         Ok(dirs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::{Kind, encode_envelope};
+    use crate::store::Store;
+
+    /// Object `i`: its id and its envelope (what a pack or a loose file holds).
+    fn object(i: usize) -> (ObjectId, Vec<u8>) {
+        let raw = format!("object number {i}\n").into_bytes();
+        (
+            ObjectId::compute(Kind::Blob, &raw),
+            encode_envelope(Kind::Blob, &raw),
+        )
+    }
+
+    fn objects(range: std::ops::Range<usize>) -> Vec<(ObjectId, Vec<u8>)> {
+        range.map(object).collect()
+    }
+
+    /// An index file as the module docs describe it, with `count` written as given (a forger
+    /// can make it lie and still fix the checksum).
+    fn index_bytes(pack_id: &ObjectId, count: u32, entries: &[(ObjectId, u64, u32)]) -> Vec<u8> {
+        let mut idx = IDX_MAGIC.to_vec();
+        idx.push(VERSION);
+        idx.extend_from_slice(pack_id.as_bytes());
+        idx.extend_from_slice(&count.to_le_bytes());
+        for (id, offset, len) in entries {
+            idx.extend_from_slice(id.as_bytes());
+            idx.extend_from_slice(&offset.to_le_bytes());
+            idx.extend_from_slice(&len.to_le_bytes());
+        }
+        let sum = blake3::hash(&idx);
+        idx.extend_from_slice(sum.as_bytes());
+        idx
+    }
+
+    /// Sorted entries for `ids` at made-up places.
+    fn entries_for(ids: &[ObjectId]) -> Vec<(ObjectId, u64, u32)> {
+        let mut ids = ids.to_vec();
+        ids.sort();
+        ids.iter()
+            .enumerate()
+            .map(|(i, id)| (*id, 5 + 100 * i as u64, 96))
+            .collect()
+    }
+
+    /// The reason `parse_index` refuses `bytes` with, checking the error names the pack.
+    fn refusal(bytes: &[u8], pack_id: &ObjectId) -> String {
+        match parse_index(bytes, pack_id) {
+            Err(Error::CorruptObject { id, reason }) => {
+                assert_eq!(id, *pack_id);
+                reason
+            }
+            other => panic!("expected CorruptObject, got {other:?}"),
+        }
+    }
+
+    /// Writes `objects` through a `PackWriter`; returns what `finish` returned.
+    fn write_all(layout: &Layout, objects: &[(ObjectId, Vec<u8>)]) -> Vec<PathBuf> {
+        let mut w = PackWriter::new(layout);
+        for (id, bytes) in objects {
+            w.add(*id, bytes.clone()).unwrap();
+        }
+        w.finish().unwrap()
+    }
+
+    /// The sorted names in `dir` (empty when absent).
+    fn names(dir: &Path) -> Vec<String> {
+        let mut n = list_dir(dir).unwrap();
+        n.sort();
+        n
+    }
+
+    fn load(dir: &Path) -> PackIndex {
+        let mut index = PackIndex::default();
+        assert!(index.refresh(dir).unwrap());
+        index
+    }
+
+    #[test]
+    fn index_search_finds_every_id_its_first_and_last_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let objs = objects(0..40);
+        write_all(&layout, &objs);
+        let packs = layout.packs_dir();
+        let index = load(&packs);
+        assert_eq!(index.packs.len(), 1);
+        assert!(index.packs[0].present);
+        let pack_id = index.packs[0].id;
+        let pack_path = layout.pack_file(&pack_id, "pack");
+        let idx = fs::read(layout.pack_file(&pack_id, "idx")).unwrap();
+        let parsed = parse_index(&idx, &pack_id).unwrap();
+        assert_eq!(parsed.len(), 40);
+        // Sorted by id, so the first and last entries are the smallest and largest ids: the
+        // ends of the binary search.
+        let mut ids: Vec<ObjectId> = objs.iter().map(|(id, _)| *id).collect();
+        ids.sort();
+        assert_eq!(parsed.first().unwrap().0, ids[0]);
+        assert_eq!(parsed.last().unwrap().0, ids[39]);
+        for (id, offset, len) in &parsed {
+            assert_eq!(
+                index.locate_all(id),
+                [Location {
+                    pack: 0,
+                    offset: *offset,
+                    len: *len
+                }]
+            );
+        }
+        // Every object reads back byte for byte from where its entry says.
+        for (id, bytes) in &objs {
+            let loc = index.locate_all(id)[0];
+            assert_eq!(
+                &read_at(&pack_path, None, loc, crate::object::MAX_OBJECT_SIZE).unwrap(),
+                bytes
+            );
+        }
+        // Absent ids: below the first, above the last, between two, and a near miss of one.
+        let mut near = *ids[20].as_bytes();
+        near[31] ^= 1;
+        for absent in [
+            ObjectId::from_bytes([0; 32]),
+            ObjectId::from_bytes([0xff; 32]),
+            object(40).0,
+            ObjectId::compute(Kind::Tree, b"object number 3\n"),
+            ObjectId::from_bytes(near),
+        ] {
+            assert!(index.locate_all(&absent).is_empty(), "{absent}");
+        }
+        // Nothing new on a second look.
+        let mut index = index;
+        assert!(!index.refresh(&packs).unwrap());
+        assert_eq!(index.packs.len(), 1);
+    }
+
+    #[test]
+    fn an_id_in_two_packs_is_found_in_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        // Objects 10..20 are in both packs (two machines logged the same files).
+        write_all(&layout, &objects(0..20));
+        write_all(&layout, &objects(10..30));
+        let index = load(&layout.packs_dir());
+        assert_eq!(index.packs.len(), 2);
+        for i in 0..30 {
+            let (id, bytes) = object(i);
+            let found = index.locate_all(&id);
+            let mut packs: Vec<usize> = found.iter().map(|l| l.pack).collect();
+            packs.dedup();
+            let copies = if (10..20).contains(&i) { 2 } else { 1 };
+            assert_eq!(packs.len(), copies, "object {i}: {found:?}");
+            for loc in found {
+                let path = layout.pack_file(&index.packs[loc.pack].id, "pack");
+                assert_eq!(read_at(&path, None, loc, u64::MAX).unwrap(), bytes);
+            }
+        }
+    }
+
+    #[test]
+    fn an_index_with_no_entries_finds_nothing() {
+        let pack_id = ObjectId::compute(Kind::Blob, b"pack");
+        let idx = index_bytes(&pack_id, 0, &[]);
+        assert_eq!(idx.len(), 4 + 1 + 32 + 4 + 32);
+        assert_eq!(parse_index(&idx, &pack_id).unwrap(), []);
+    }
+
+    #[test]
+    fn every_truncation_of_an_index_is_refused_never_a_panic() {
+        let pack_id = ObjectId::compute(Kind::Blob, b"pack");
+        let ids: Vec<ObjectId> = objects(0..3).into_iter().map(|(id, _)| id).collect();
+        let idx = index_bytes(&pack_id, 3, &entries_for(&ids));
+        assert_eq!(parse_index(&idx, &pack_id).unwrap(), entries_for(&ids));
+        for n in 0..idx.len() {
+            let expected = if n < 4 + 1 + 32 + 4 + 32 {
+                "pack index: bad magic or too short"
+            } else {
+                "pack index: checksum mismatch"
+            };
+            assert_eq!(refusal(&idx[..n], &pack_id), expected, "{n} bytes");
+        }
+        // Too long: trailing bytes after the checksum.
+        let mut longer = idx.clone();
+        longer.push(0);
+        assert_eq!(refusal(&longer, &pack_id), "pack index: checksum mismatch");
+    }
+
+    #[test]
+    fn a_damaged_or_forged_index_is_refused_with_its_reason() {
+        let pack_id = ObjectId::compute(Kind::Blob, b"pack");
+        let ids: Vec<ObjectId> = objects(0..3).into_iter().map(|(id, _)| id).collect();
+        let entries = entries_for(&ids);
+        let good = index_bytes(&pack_id, 3, &entries);
+        // A flipped byte anywhere: the checksum (magic and version are checked first).
+        for i in 0..good.len() {
+            let mut bad = good.clone();
+            bad[i] ^= 0x20;
+            let expected = match i {
+                0..4 => "pack index: bad magic or too short".to_string(),
+                4 => "pack index: version 33 is unknown; upgrade codever".to_string(),
+                _ => "pack index: checksum mismatch".to_string(),
+            };
+            assert_eq!(refusal(&bad, &pack_id), expected, "byte {i}");
+        }
+        // Forgeries with a correct checksum.
+        let mut other_magic = good.clone();
+        other_magic[..4].copy_from_slice(PACK_MAGIC);
+        assert_eq!(
+            refusal(&other_magic, &pack_id),
+            "pack index: bad magic or too short"
+        );
+        let mut v2 = index_bytes(&pack_id, 3, &entries);
+        v2[4] = 2;
+        assert_eq!(
+            refusal(&v2, &pack_id),
+            "pack index: version 2 is unknown; upgrade codever"
+        );
+        let other = ObjectId::compute(Kind::Blob, b"another pack");
+        assert_eq!(
+            refusal(&index_bytes(&other, 3, &entries), &pack_id),
+            "pack index: names another pack"
+        );
+        // An entry count that lies, either way.
+        for count in [0, 2, 4, 1 << 20, u32::MAX] {
+            assert_eq!(
+                refusal(&index_bytes(&pack_id, count, &entries), &pack_id),
+                "pack index: length does not match the count",
+                "count {count}"
+            );
+        }
+        // A partial entry.
+        let mut partial = index_bytes(&pack_id, 3, &entries);
+        partial.truncate(partial.len() - 32 - 1);
+        let sum = blake3::hash(&partial);
+        partial.extend_from_slice(sum.as_bytes());
+        assert_eq!(
+            refusal(&partial, &pack_id),
+            "pack index: length does not match the count"
+        );
+        // Unsorted, and one id twice (a binary search could miss either copy).
+        let mut unsorted = entries.clone();
+        unsorted.swap(0, 2);
+        assert_eq!(
+            refusal(&index_bytes(&pack_id, 3, &unsorted), &pack_id),
+            "pack index: entries not sorted"
+        );
+        let repeated = [entries[0], entries[0], entries[1]];
+        assert_eq!(
+            refusal(&index_bytes(&pack_id, 3, &repeated), &pack_id),
+            "pack index: entries not sorted"
+        );
+    }
+
+    #[test]
+    fn damaged_indexes_are_skipped_and_a_late_pack_is_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        let packs = dir.path().join("packs");
+        fs::create_dir_all(&packs).unwrap();
+        let ids: Vec<ObjectId> = objects(0..3).into_iter().map(|(id, _)| id).collect();
+        let entries = entries_for(&ids);
+        // A damaged index, an index named by no id, an index naming another pack, a directory
+        // named like an index: none is loaded.
+        let damaged = ObjectId::compute(Kind::Blob, b"damaged");
+        let mut bytes = index_bytes(&damaged, 3, &entries);
+        bytes[50] ^= 1;
+        fs::write(packs.join(format!("{}.idx", damaged.to_hex())), bytes).unwrap();
+        fs::write(
+            packs.join("not-an-id.idx"),
+            index_bytes(&damaged, 3, &entries),
+        )
+        .unwrap();
+        let elsewhere = ObjectId::compute(Kind::Blob, b"elsewhere");
+        fs::write(
+            packs.join(format!("{}.idx", elsewhere.to_hex())),
+            index_bytes(&damaged, 3, &entries),
+        )
+        .unwrap();
+        let a_dir = ObjectId::compute(Kind::Blob, b"a directory");
+        fs::create_dir(packs.join(format!("{}.idx", a_dir.to_hex()))).unwrap();
+        let mut index = PackIndex::default();
+        assert!(!index.refresh(&packs).unwrap());
+        assert!(index.packs.is_empty());
+        assert!(index.locate_all(&ids[0]).is_empty());
+
+        // A sound index whose pack has not arrived: loaded, not present.
+        let late = ObjectId::compute(Kind::Blob, b"late");
+        fs::write(
+            packs.join(format!("{}.idx", late.to_hex())),
+            index_bytes(&late, 3, &entries),
+        )
+        .unwrap();
+        assert!(index.refresh(&packs).unwrap());
+        assert_eq!(index.packs.len(), 1);
+        assert!(!index.packs[0].present);
+        assert_eq!(index.locate_all(&ids[1]).len(), 1);
+        assert!(!index.refresh(&packs).unwrap());
+        // Its pack arrives.
+        fs::write(packs.join(format!("{}.pack", late.to_hex())), b"CDVP\x01").unwrap();
+        assert!(index.refresh(&packs).unwrap());
+        assert!(index.packs[0].present);
+        assert!(!index.refresh(&packs).unwrap());
+    }
+
+    #[test]
+    fn entries_past_the_end_of_their_pack_are_refused_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.pack");
+        let (_, envelope) = object(1);
+        let mut pack = b"CDVP\x01".to_vec();
+        pack.extend_from_slice(&(envelope.len() as u32).to_le_bytes());
+        pack.extend_from_slice(&envelope);
+        fs::write(&path, &pack).unwrap();
+        let end = pack.len() as u64;
+        let whole = Location {
+            pack: 0,
+            offset: 9,
+            len: envelope.len() as u32,
+        };
+        assert_eq!(read_at(&path, None, whole, u64::MAX).unwrap(), envelope);
+        for (offset, len) in [
+            (9, envelope.len() as u32 + 1),
+            (end, 1),
+            (end + 1, 0),
+            (u64::MAX, 1),
+            (u64::MAX - 3, u32::MAX),
+            (0, u32::MAX),
+        ] {
+            let loc = Location {
+                pack: 0,
+                offset,
+                len,
+            };
+            let e = read_at(&path, None, loc, u64::MAX).unwrap_err();
+            assert_eq!(
+                e.kind(),
+                std::io::ErrorKind::UnexpectedEof,
+                "{offset} {len}"
+            );
+            assert_eq!(e.to_string(), "the index points past the end of the pack");
+        }
+        // Longer than an object of its kind within the limit can be stored in.
+        let mut big = b"CDVP\x01".to_vec();
+        big.extend_from_slice(&crate::object::envelope_header(Kind::Blob));
+        big.resize(5 + 5000, 0);
+        fs::write(&path, &big).unwrap();
+        let loc = Location {
+            pack: 0,
+            offset: 5,
+            len: 5000,
+        };
+        let e = read_at(&path, None, loc, 10).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+        assert_eq!(
+            e.to_string(),
+            "an entry of 5000 bytes, more than such an object can be stored in (4106)"
+        );
+        // A FIFO or a link is not a pack.
+        let link = dir.path().join("link.pack");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        let e = read_at(&link, None, whole, u64::MAX).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ELOOP), "{e}");
+    }
+
+    #[test]
+    fn a_truncated_pack_or_a_lying_entry_is_a_corrupt_object_to_readers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let objs = objects(0..20);
+        write_all(store.layout(), &objs);
+        let pack_id = {
+            let n = names(&store.layout().packs_dir());
+            ObjectId::from_hex(n[0].strip_suffix(".idx").unwrap()).unwrap()
+        };
+        let pack_path = store.layout().pack_file(&pack_id, "pack");
+        // The last object added is the last in the pack: cut its final byte.
+        let bytes = fs::read(&pack_path).unwrap();
+        fs::remove_file(&pack_path).unwrap();
+        fs::write(&pack_path, &bytes[..bytes.len() - 1]).unwrap();
+        let store = Store::open(store.root()).unwrap();
+        let (last, _) = &objs[19];
+        let e = store.read_blob(last).unwrap_err();
+        match e {
+            Error::CorruptObject { id, reason } => {
+                assert_eq!(id, *last);
+                assert_eq!(reason, format!("pack {} is truncated", pack_path.display()));
+            }
+            e => panic!("{e}"),
+        }
+        // The others are whole.
+        assert_eq!(store.read_blob(&objs[0].0).unwrap(), b"object number 0\n");
+
+        // A forged index pointing a small file's blob at a larger entry: refused by the size the
+        // tree states, before it is read.
+        let forged_pack = ObjectId::compute(Kind::Blob, b"forged");
+        let mut pack = b"CDVP\x01".to_vec();
+        pack.extend_from_slice(&crate::object::envelope_header(Kind::Blob));
+        pack.resize(5 + 5000, 0);
+        let forged_path = store.layout().pack_file(&forged_pack, "pack");
+        fs::write(&forged_path, &pack).unwrap();
+        let victim = ObjectId::compute(Kind::Blob, b"ten bytes!");
+        fs::write(
+            store.layout().pack_file(&forged_pack, "idx"),
+            index_bytes(&forged_pack, 1, &[(victim, 5, 5000)]),
+        )
+        .unwrap();
+        let store = Store::open(store.root()).unwrap();
+        match store.read_file_blob(&victim, 10).unwrap_err() {
+            Error::CorruptObject { id, reason } => {
+                assert_eq!(id, victim);
+                assert_eq!(
+                    reason,
+                    format!(
+                        "in pack {}: an entry of 5000 bytes, more than such an object can be \
+                         stored in (4106)",
+                        forged_path.display()
+                    )
+                );
+            }
+            e => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn fewer_than_the_minimum_objects_are_written_loose() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let objs = objects(0..PACK_MIN_OBJECTS - 1);
+        let mut w = PackWriter::new(&layout);
+        for (id, bytes) in &objs {
+            assert!(!w.contains(id));
+            w.add(*id, bytes.clone()).unwrap();
+            assert!(w.contains(id));
+            // The same id again (even another encoding of it) is stored once, and does not
+            // count towards a pack.
+            w.add(*id, b"another encoding".to_vec()).unwrap();
+        }
+        let mut dirs = w.finish().unwrap();
+        dirs.sort();
+        dirs.dedup();
+        let mut expected: Vec<PathBuf> = objs
+            .iter()
+            .map(|(id, _)| layout.object_path(id).parent().unwrap().to_path_buf())
+            .collect();
+        expected.sort();
+        expected.dedup();
+        assert_eq!(dirs, expected);
+        for (id, bytes) in &objs {
+            assert_eq!(&fs::read(layout.object_path(id)).unwrap(), bytes);
+        }
+        assert_eq!(names(&layout.packs_dir()), Vec::<String>::new());
+        assert_eq!(names(&layout.tmp_dir()), Vec::<String>::new());
+
+        // A loose file already there is kept as it is (it may be another encoding a delta
+        // elsewhere depends on), and its directory is not reported as new.
+        let (id, bytes) = object(100);
+        let path = layout.object_path(&id);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, b"already here").unwrap();
+        let mut w = PackWriter::new(&layout);
+        w.add(id, bytes).unwrap();
+        assert_eq!(w.finish().unwrap(), Vec::<PathBuf>::new());
+        assert_eq!(fs::read(&path).unwrap(), b"already here");
+    }
+
+    #[test]
+    fn the_minimum_objects_make_one_pack_and_index_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let objs = objects(0..PACK_MIN_OBJECTS + 4);
+        let mut w = PackWriter::new(&layout);
+        for (i, (id, bytes)) in objs.iter().enumerate() {
+            w.add(*id, bytes.clone()).unwrap();
+            // Before and after the pack file is started: duplicates are dropped.
+            if i == 3 || i == PACK_MIN_OBJECTS + 1 {
+                w.add(*id, b"another encoding".to_vec()).unwrap();
+            }
+        }
+        let dirs = w.finish().unwrap();
+        assert_eq!(dirs, [layout.packs_dir()]);
+        // The pack: magic, version, then each object in the order added.
+        let mut expected = b"CDVP\x01".to_vec();
+        let mut entries = Vec::new();
+        for (id, bytes) in &objs {
+            expected.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+            entries.push((*id, expected.len() as u64, bytes.len() as u32));
+            expected.extend_from_slice(bytes);
+        }
+        let pack_id = ObjectId::from_bytes(*blake3::hash(&expected).as_bytes());
+        assert_eq!(
+            names(&layout.packs_dir()),
+            [
+                format!("{}.idx", pack_id.to_hex()),
+                format!("{}.pack", pack_id.to_hex())
+            ]
+        );
+        assert_eq!(
+            fs::read(layout.pack_file(&pack_id, "pack")).unwrap(),
+            expected
+        );
+        entries.sort_by_key(|e| e.0);
+        let idx = fs::read(layout.pack_file(&pack_id, "idx")).unwrap();
+        assert_eq!(idx, index_bytes(&pack_id, entries.len() as u32, &entries));
+        assert_eq!(parse_index(&idx, &pack_id).unwrap(), entries);
+        // No loose objects, no temp file left.
+        assert_eq!(names(&layout.objects_dir()), Vec::<String>::new());
+        assert_eq!(names(&layout.tmp_dir()), Vec::<String>::new());
+
+        // Writing the same objects again makes the same pack, which is kept as it is.
+        write_all(&layout, &objs);
+        assert_eq!(names(&layout.packs_dir()).len(), 2);
+        assert_eq!(
+            fs::read(layout.pack_file(&pack_id, "pack")).unwrap(),
+            expected
+        );
+    }
+}
