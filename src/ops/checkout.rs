@@ -43,51 +43,77 @@ impl Store {
                 return Err(Error::MissingObject { id: meta.id });
             }
         }
+        // Directories made by this checkout, outermost first: removed again (when still empty)
+        // if it fails, so a failed checkout leaves the target as it was.
+        let mut created: Vec<PathBuf> = into
+            .ancestors()
+            .take_while(|d| !d.as_os_str().is_empty() && fs::symlink_metadata(d).is_err())
+            .map(Path::to_path_buf)
+            .collect();
+        created.reverse();
         fs::create_dir_all(into).map_err(|e| Error::io("cannot create", into, e))?;
-        let mut plans = Vec::with_capacity(files.len());
-        let mut differing = Vec::new();
-        for ManifestEntry { path, meta } in &files {
-            let plan = plan_file(into, path, meta)?;
-            if let Some(p) = plan {
-                plans.push(p);
-            } else {
-                differing.push(path.clone());
-                plans.push(Plan::Write);
+        let result = write_files(self, into, &files, force, &mut created);
+        if result.is_err() {
+            for dir in created.iter().rev() {
+                let _ = fs::remove_dir(dir);
             }
         }
-        if !differing.is_empty() && !force {
-            return Err(Error::WouldOverwrite {
-                dir: into.to_path_buf(),
-                paths: differing,
-            });
-        }
-        // Two phases: every file is first written and verified into a temp file beside its
-        // target, then all are renamed into place. A blob found corrupt on the way leaves the
-        // target as it was (the temp files are dropped), never half checked out.
-        let mut report = CheckoutReport::default();
-        let mut staged = Vec::new();
-        for (ManifestEntry { path, meta }, plan) in files.iter().zip(plans) {
-            match plan {
-                Plan::Unchanged => report.unchanged.push(path.clone()),
-                Plan::Write => {
-                    staged.push(stage_file(self, into, path, meta)?);
-                    report.written.push(path.clone());
-                }
-            }
-        }
-        for (tmp, target) in staged {
-            // rename replaces whatever is at `target` (a symlink is replaced, not followed).
-            tmp.persist(&target)
-                .map_err(|e| Error::io("cannot write", &target, e.error))?;
-        }
-        Ok(report)
+        result
     }
+}
+
+/// The checkout of `files` into the existing directory `into`; records every directory it
+/// makes in `created`.
+fn write_files(
+    store: &Store,
+    into: &Path,
+    files: &[ManifestEntry],
+    force: bool,
+    created: &mut Vec<PathBuf>,
+) -> Result<CheckoutReport> {
+    let mut plans = Vec::with_capacity(files.len());
+    let mut differing = Vec::new();
+    for ManifestEntry { path, meta } in files {
+        let plan = plan_file(into, path, meta)?;
+        if let Some(p) = plan {
+            plans.push(p);
+        } else {
+            differing.push(path.clone());
+            plans.push(Plan::Write);
+        }
+    }
+    if !differing.is_empty() && !force {
+        return Err(Error::WouldOverwrite {
+            dir: into.to_path_buf(),
+            paths: differing,
+        });
+    }
+    // Two phases: every file is first written and verified into a temp file beside its
+    // target, then all are renamed into place. A blob found corrupt on the way leaves the
+    // target as it was (the temp files are dropped), never half checked out.
+    let mut report = CheckoutReport::default();
+    let mut staged = Vec::new();
+    for (ManifestEntry { path, meta }, plan) in files.iter().zip(plans) {
+        match plan {
+            Plan::Unchanged => report.unchanged.push(path.clone()),
+            Plan::Write => {
+                staged.push(stage_file(store, into, path, meta, created)?);
+                report.written.push(path.clone());
+            }
+        }
+    }
+    for (tmp, target) in staged {
+        // rename replaces whatever is at `target` (a symlink is replaced, not followed).
+        tmp.persist(&target)
+            .map_err(|e| Error::io("cannot write", &target, e.error))?;
+    }
+    Ok(report)
 }
 
 /// Checks the way to `into/path`: `Some(Write)` when the file is absent, `Some(Unchanged)` when
 /// it is identical, `None` when a different file is there.
 fn plan_file(into: &Path, path: &str, meta: &FileMeta) -> Result<Option<Plan>> {
-    let (dir, target) = safe_parent(into, path, false)?;
+    let (dir, target) = safe_parent(into, path, None)?;
     if dir.is_none() {
         return Ok(Some(Plan::Write));
     }
@@ -134,8 +160,12 @@ fn same_content(target: &Path, meta: &FileMeta) -> io::Result<bool> {
 
 /// Walks the parent directories of `into/path` without following symlinks. Returns the parent
 /// directory (None if some part of it does not exist yet) and the target path. With `create`,
-/// missing directories are made.
-fn safe_parent(into: &Path, path: &str, create: bool) -> Result<(Option<PathBuf>, PathBuf)> {
+/// missing directories are made and pushed onto it.
+fn safe_parent(
+    into: &Path,
+    path: &str,
+    mut create: Option<&mut Vec<PathBuf>>,
+) -> Result<(Option<PathBuf>, PathBuf)> {
     let parts: Vec<&str> = path.split('/').collect();
     let mut dir = into.to_path_buf();
     let mut exists = true;
@@ -159,8 +189,9 @@ fn safe_parent(into: &Path, path: &str, create: bool) -> Result<(Option<PathBuf>
                 });
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                if create {
+                if let Some(created) = create.as_deref_mut() {
                     fs::create_dir(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
+                    created.push(dir.clone());
                 } else {
                     exists = false;
                 }
@@ -180,8 +211,9 @@ fn stage_file(
     into: &Path,
     path: &str,
     meta: &FileMeta,
+    created: &mut Vec<PathBuf>,
 ) -> Result<(tempfile::TempPath, PathBuf)> {
-    let (dir, target) = safe_parent(into, path, true)?;
+    let (dir, target) = safe_parent(into, path, Some(created))?;
     let dir = dir.unwrap_or_else(|| into.to_path_buf());
     let tmp = tempfile::Builder::new()
         .prefix(".codever-tmp")
@@ -442,12 +474,10 @@ mod tests {
         assert!(!into.exists());
     }
 
-    /// BUG: a blob found corrupt while staging leaves behind the directories `stage_file` made
-    /// for the files staged so far, its own included (here `d/` and `z/`, both empty), although
-    /// the checkout failed and `Store::checkout` promises the target is left as it was (the temp
-    /// files are removed, the directories are not).
+    /// A blob found corrupt while staging: the temp files are removed and so are the
+    /// directories made for the files staged so far (here `d/` and `z/`), so the target is
+    /// exactly as it was.
     #[test]
-    #[ignore = "BUG: a failed checkout leaves empty directories it made while staging"]
     fn a_corrupt_blob_leaves_the_target_exactly_as_it_was() {
         let (tmp, store, tree) = store_with(&[
             ("a.py", b"a = 1\n", false),
@@ -474,5 +504,12 @@ mod tests {
             "{e}"
         );
         assert_eq!(listing(&into), before);
+        // A target the checkout made itself is removed again too.
+        let fresh = tmp.path().join("new/out");
+        Store::open(store.root())
+            .unwrap()
+            .checkout(&tree, &fresh, true)
+            .unwrap_err();
+        assert!(!tmp.path().join("new").exists());
     }
 }

@@ -118,6 +118,10 @@ impl Layout {
         let rel = dir.strip_prefix(&self.root).ok()?;
         let mut p = self.root.clone();
         for part in rel.components() {
+            // Only plain names: `..` would climb out of the store.
+            if !matches!(part, std::path::Component::Normal(_)) {
+                return None;
+            }
             p.push(part);
             if !fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) {
                 return None;
@@ -553,6 +557,9 @@ mod tests {
         fs::write(l.root().join("objects"), b"").unwrap();
         assert_eq!(l.own_dir(l.objects_dir()), None);
         assert_eq!(l.own_dir(l.packs_dir()), Some(l.packs_dir()));
+        // `..` never climbs out, even through real directories.
+        assert_eq!(l.own_dir(l.packs_dir().join("..").join("packs")), None);
+        assert_eq!(l.own_dir(l.root().join("..")), None);
     }
 
     #[test]
