@@ -6,6 +6,7 @@
 //! [`Error::remedy`] says which [`Remedy`], and each front-end words it in its own terms (the
 //! CLI's `--force`, Python's `force=True`).
 
+use std::fmt;
 use std::path::PathBuf;
 
 use crate::id::ObjectId;
@@ -101,12 +102,17 @@ pub enum Error {
         limit: u64,
     },
     /// A file that blame cannot show line by line.
-    #[error("cannot blame {path:?}: {reason}")]
+    #[error("cannot blame {path:?}: {reason} at v{version}{}", match reason {
+        NotTextReason::Large { limit, .. } => format!("; blame reads files under {limit} bytes"),
+        NotTextReason::Binary => String::new(),
+    })]
     NotText {
         /// The file.
         path: String,
-        /// Why (binary, too large).
-        reason: String,
+        /// The version where it is not text.
+        version: u64,
+        /// Why.
+        reason: NotTextReason,
     },
     /// A snapshot larger than one version may hold.
     #[error("{entries} files and directories are more than the {limit} one version may hold")]
@@ -293,8 +299,8 @@ pub enum Error {
     UnsafeCheckout {
         /// The offending path.
         path: PathBuf,
-        /// Why writing there is refused.
-        reason: String,
+        /// What is in the way.
+        reason: Obstacle,
     },
     /// A file changed between hashing and reading it.
     #[error("{} changed while it was being read", path.display())]
@@ -310,6 +316,50 @@ pub enum Error {
         /// Display paths of the files that differ.
         paths: Vec<String>,
     },
+}
+
+/// Why blame cannot show a file line by line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotTextReason {
+    /// The content is binary.
+    Binary,
+    /// The file is too large for blame to hold two versions of it.
+    Large {
+        /// Its size in bytes.
+        size: u64,
+        /// Blame reads files under this many bytes.
+        limit: u64,
+    },
+}
+
+impl fmt::Display for NotTextReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotTextReason::Binary => write!(f, "binary"),
+            NotTextReason::Large { size, .. } => write!(f, "{size} bytes"),
+        }
+    }
+}
+
+/// What is in the way of a checkout that never writes through links or over directories.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Obstacle {
+    /// A symbolic link where a directory must go.
+    Symlink,
+    /// A file (or anything not a directory) where a directory must go.
+    FileForDirectory,
+    /// A directory where a file must go.
+    DirectoryForFile,
+}
+
+impl fmt::Display for Obstacle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Obstacle::Symlink => "it is a symlink, and checkout never writes through one",
+            Obstacle::FileForDirectory => "a file is where a directory must go",
+            Obstacle::DirectoryForFile => "a directory is where a file must go",
+        })
+    }
 }
 
 /// A record marked for an artifact (or a run) that cannot be used.

@@ -63,7 +63,7 @@ pub use capture::Progress;
 pub use checkout::CheckoutReport;
 pub use commit::{CommitOptions, CommitOutcome};
 pub use diff::ChangeCounts;
-pub use error::{Error, Remedy, Result};
+pub use error::{Error, NotTextReason, Obstacle, Remedy, Result};
 pub use fsck::{Corruption, FsckOptions, FsckReport, Missing, Repair, RepairAction, Unlinked};
 pub use history::{CommitInfo, History, Selector, Spec, Version};
 pub use id::{Md5, ObjectId, wandb_digest};

@@ -213,7 +213,8 @@ impl Snapshot {
                 let Some(rel) = rel_to_slash(rel) else {
                     return fail(Error::InvalidPath {
                         path: path.display().to_string(),
-                        reason: "the path is not valid UTF-8; exclude it with --exclude".into(),
+                        reason: "the path is not valid UTF-8 (exclude it to commit the rest)"
+                            .into(),
                     });
                 };
                 if filter.accepts(&rel) {

@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::capture::snapshot::is_executable;
-use crate::error::{Error, Result};
+use crate::error::{Error, Obstacle, Result};
 use crate::id::ObjectId;
 use crate::object::FileMeta;
 use crate::store::Store;
@@ -123,7 +123,7 @@ fn plan_file(into: &Path, path: &str, meta: &FileMeta) -> Result<Option<Plan>> {
         Ok(m) if m.file_type().is_symlink() => Ok(None),
         Ok(m) if m.is_dir() => Err(Error::UnsafeCheckout {
             path: target,
-            reason: "a directory is where a file must go".into(),
+            reason: Obstacle::DirectoryForFile,
         }),
         // A FIFO, socket or device where a file must go differs (it is never opened: a FIFO
         // would block the checkout).
@@ -178,14 +178,14 @@ fn safe_parent(
             Ok(m) if m.file_type().is_symlink() => {
                 return Err(Error::UnsafeCheckout {
                     path: dir,
-                    reason: "it is a symlink, and checkout never writes through one".into(),
+                    reason: Obstacle::Symlink,
                 });
             }
             Ok(m) if m.is_dir() => {}
             Ok(_) => {
                 return Err(Error::UnsafeCheckout {
                     path: dir,
-                    reason: "a file is where a directory must go".into(),
+                    reason: Obstacle::FileForDirectory,
                 });
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -318,7 +318,7 @@ mod tests {
     fn assert_unsafe(e: Error, path: &Path, reason: &str) {
         match e {
             Error::UnsafeCheckout { path: p, reason: r } => {
-                assert_eq!((p.as_path(), r.as_str()), (path, reason));
+                assert_eq!((p.as_path(), r.to_string().as_str()), (path, reason));
             }
             e => panic!("expected UnsafeCheckout, got {e}"),
         }

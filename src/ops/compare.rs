@@ -12,7 +12,7 @@ use crate::diff::{
     DiffOptions, FileDiff, Objects, Status, TreeDiff, diff_trees, diff_worktree, line_ops,
     split_lines,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, NotTextReason, Result};
 use crate::history::{CommitInfo, History};
 use crate::id::ObjectId;
 use crate::key::ArtifactKey;
@@ -94,8 +94,9 @@ impl Store {
             .find(|c| crate::diff::sources_present(&c.record))
             .or(v.commits.last())
             .map(|c: &CommitInfo| &c.record)
-            .ok_or_else(|| Error::NoVersions {
+            .ok_or_else(|| Error::NoCommit {
                 artifact: history.key.to_string(),
+                id: v.tree,
             })?;
         diff_worktree(self, v.tree, record, opts)
     }
@@ -218,12 +219,11 @@ impl Store {
                 if meta.size >= crate::store::LARGE_FILE {
                     return Err(Error::NotText {
                         path: path.to_string(),
-                        reason: format!(
-                            "{} bytes at v{}; blame reads files under {} bytes",
-                            meta.size,
-                            e.version,
-                            crate::store::LARGE_FILE
-                        ),
+                        version: e.version as u64,
+                        reason: NotTextReason::Large {
+                            size: meta.size,
+                            limit: crate::store::LARGE_FILE,
+                        },
                     });
                 }
                 steps.push((e.version, meta.id));
@@ -236,7 +236,8 @@ impl Store {
             if crate::diff::is_binary(&content) {
                 return Err(Error::NotText {
                     path: path.to_string(),
-                    reason: format!("binary at v{version}"),
+                    version: *version as u64,
+                    reason: NotTextReason::Binary,
                 });
             }
             if k == 0 {
