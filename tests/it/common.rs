@@ -2,6 +2,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
 use assert_cmd::Command;
 
@@ -12,34 +13,123 @@ pub fn fixture(v: &str) -> PathBuf {
         .join(v)
 }
 
-/// The `codever` binary with a clean environment (no store or run from the caller).
+/// The `codever` binary with a clean environment (no store or run from the caller), for
+/// commands that name no store (`init`, or a store found from the working directory).
 pub fn codever() -> Command {
     let mut c = Command::new(assert_cmd::cargo::cargo_bin!("codever"));
     c.env_remove("CODEVER_DIR").env_remove("CODEVER_RUN_ID");
     c
 }
 
-/// `codever --store <store> args…`, asserting success; returns stdout.
-pub fn run_ok(store: &Path, args: &[&str]) -> String {
-    let out = codever()
-        .arg("--store")
-        .arg(store)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "codever {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+/// The `codever` binary as a plain process with a clean environment, for a caller that sets the
+/// working directory or environment itself, or starts it with [`run_all_within`].
+pub fn codever_process() -> std::process::Command {
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin!("codever"));
+    c.env_remove("CODEVER_DIR").env_remove("CODEVER_RUN_ID");
+    c
 }
 
-/// Parses JSON printed by a command.
+/// `codever --store <store> args…` as a plain process (for [`run_all_within`], or to give it
+/// other stdin/stdout/stderr), with a clean environment.
+pub fn codever_cmd(store: &Path, args: &[&str]) -> std::process::Command {
+    let mut c = codever_process();
+    c.arg("--store").arg(store).args(args);
+    c
+}
+
+/// `codever --store <store> args…`, whatever its outcome: the raw output, for stdout that is not
+/// text or a caller that checks the exit status itself.
+pub fn output(store: &Path, args: &[&str]) -> Output {
+    codever_cmd(store, args).output().unwrap()
+}
+
+/// `codever --store <store> args…`, whatever its outcome: (exit code, -1 when killed by a
+/// signal; stdout; stderr).
+pub fn run_any(store: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = output(store, args);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// `codever --store <store> --json args…`, whatever its outcome: (exit code, parsed stdout).
+pub fn run_any_json(store: &Path, args: &[&str]) -> (i32, serde_json::Value) {
+    let mut a = vec!["--json"];
+    a.extend_from_slice(args);
+    let (code, stdout, stderr) = run_any(store, &a);
+    let v = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout} {stderr}"));
+    (code, v)
+}
+
+/// `codever --store <store> args…`, asserting success; returns stdout.
+pub fn run_ok(store: &Path, args: &[&str]) -> String {
+    let (code, stdout, stderr) = run_any(store, args);
+    assert_eq!(code, 0, "codever {args:?} failed: {stderr}");
+    stdout
+}
+
+/// `codever --store <store> args…`, asserting that it fails as every user error does: exit 2
+/// and nothing on stdout. Returns stderr.
+pub fn run_err(store: &Path, args: &[&str]) -> String {
+    let (code, stdout, stderr) = run_any(store, args);
+    assert_eq!(code, 2, "codever {args:?}: {stderr}");
+    assert_eq!(stdout, "", "codever {args:?} printed a result: {stderr}");
+    stderr
+}
+
+/// Parses JSON printed by a command (`codever --store <store> --json args…`), asserting success.
 pub fn json(store: &Path, args: &[&str]) -> serde_json::Value {
     let mut a = vec!["--json"];
     a.extend_from_slice(args);
     serde_json::from_str(&run_ok(store, &a)).unwrap()
+}
+
+/// `codever init <dir>`, asserting what it prints; returns the store, `<dir>/.codever`.
+pub fn init_at(dir: &Path) -> PathBuf {
+    let store = dir.join(".codever");
+    codever()
+        .arg("init")
+        .arg(dir)
+        .assert()
+        .success()
+        .stdout(format!(
+            "initialized codever store in {}\n",
+            store.display()
+        ));
+    store
+}
+
+/// A fresh temporary directory with a store made by `codever init` in it: (the directory, the
+/// store `<dir>/.codever`).
+pub fn init_store() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = init_at(tmp.path());
+    (tmp, store)
+}
+
+/// The arguments of `codever commit` of `source` as artifact `key` (`type/name`) by run `run`.
+fn commit_args<'a>(key: &'a str, source: &'a Path, run: &'a str) -> [&'a str; 7] {
+    let (ty, name) = key.split_once('/').expect("an artifact key is `type/name`");
+    let source = source.to_str().unwrap();
+    ["commit", name, "--type", ty, source, "--run", run]
+}
+
+/// `codever commit` of `source` (a file or a directory; `path=display` names its display path)
+/// as artifact `key` (`type/name`) by run `run`, asserting success; returns what it prints.
+pub fn commit_ok(store: &Path, key: &str, source: impl AsRef<Path>, run: &str) -> String {
+    run_ok(store, &commit_args(key, source.as_ref(), run))
+}
+
+/// [`commit_ok`] with `--json`: what the commit reports (`version`, `id`, `new`, …).
+pub fn commit_json(
+    store: &Path,
+    key: &str,
+    source: impl AsRef<Path>,
+    run: &str,
+) -> serde_json::Value {
+    json(store, &commit_args(key, source.as_ref(), run))
 }
 
 /// Writes `content` at `root/rel`, creating directories.
@@ -199,18 +289,6 @@ pub fn run_all_within(
 /// [`run_all_within`] for one command.
 pub fn run_within(cmd: std::process::Command, limit: std::time::Duration) -> Finished {
     run_all_within(vec![cmd], limit).pop().unwrap()
-}
-
-/// `codever --store <store> args…` as a plain process (for [`run_all_within`]), with a clean
-/// environment.
-pub fn codever_cmd(store: &Path, args: &[&str]) -> std::process::Command {
-    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin!("codever"));
-    c.env_remove("CODEVER_DIR")
-        .env_remove("CODEVER_RUN_ID")
-        .arg("--store")
-        .arg(store)
-        .args(args);
-    c
 }
 
 /// As [`codever_cmd`], but with its address space limited to 1 GiB (`ulimit -v`) and no core

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{codever, read_tree, write};
+use crate::common::{init_at, json, output, read_tree, run_any, write};
 
 /// Syscalls a kill is injected at (x86-64 and aarch64 names; the ones a build never calls get
 /// no kill, except one link, see [`points`]).
@@ -97,9 +97,8 @@ impl Lab {
     fn new(seed: u64) -> Lab {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().to_path_buf();
-        codever().arg("init").arg(&root).assert().success();
         Lab {
-            store: root.join(".codever"),
+            store: init_at(&root),
             root,
             _tmp: tmp,
             committed: Vec::new(),
@@ -207,7 +206,7 @@ impl Lab {
 
     fn versions(&self, art: usize) -> Vec<Value> {
         let a = &ARTIFACTS[art];
-        let v = ok_json(&self.store, &["versions", &format!("{}/{}", a.ty, a.name)]);
+        let v = json(&self.store, &["versions", &format!("{}/{}", a.ty, a.name)]);
         v.as_array().unwrap().clone()
     }
 
@@ -373,15 +372,10 @@ impl Lab {
         }
 
         // The run's view says the same.
-        let out = codever()
-            .arg("--store")
-            .arg(&self.store)
-            .args(["--json", "runs", "show", run])
-            .output()
-            .unwrap();
+        let (code, stdout, stderr) = run_any(&self.store, &["--json", "runs", "show", run]);
         let mut in_run = BTreeSet::new();
-        if out.status.success() {
-            let view: Value = serde_json::from_slice(&out.stdout).unwrap();
+        if code == 0 {
+            let view: Value = serde_json::from_str(&stdout).unwrap();
             for a in view["artifacts"].as_array().unwrap() {
                 in_run.insert((
                     a["type"].as_str().unwrap().to_string(),
@@ -391,9 +385,9 @@ impl Lab {
                 ));
             }
         } else {
-            assert_eq!(out.status.code(), Some(2), "{ctx}");
+            assert_eq!(code, 2, "{ctx}");
             assert_eq!(
-                String::from_utf8_lossy(&out.stderr).lines().next(),
+                stderr.lines().next(),
                 Some(format!("error: unknown run {run:?}").as_str()),
                 "{ctx}"
             );
@@ -423,12 +417,7 @@ impl Lab {
             let a = &ARTIFACTS[c.art];
             let spec = format!("{}/{}:v{}", a.ty, a.name, c.version);
             let (path, bytes) = &c.files[pick % c.files.len()];
-            let out = codever()
-                .arg("--store")
-                .arg(&self.store)
-                .args(["cat", &spec, path])
-                .output()
-                .unwrap();
+            let out = output(&self.store, &["cat", &spec, path]);
             assert!(
                 out.status.success(),
                 "{ctx}: cat {spec} {path}: {}",
@@ -467,12 +456,7 @@ impl Lab {
     /// `fsck --strict` exits 0 with nothing corrupt or missing; the only stray files allowed are
     /// packs whose index was never written (an interrupted writer's leftovers, invisible).
     fn check_fsck(&self, ctx: &str) {
-        let out = codever()
-            .arg("--store")
-            .arg(&self.store)
-            .args(["--json", "fsck", "--strict"])
-            .output()
-            .unwrap();
+        let out = output(&self.store, &["--json", "fsck", "--strict"]);
         let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
             panic!("{ctx}: fsck: {e}: {}", String::from_utf8_lossy(&out.stderr))
         });
@@ -502,13 +486,10 @@ impl Lab {
     fn checkout(&self, spec: &str) -> Vec<(String, Vec<u8>)> {
         let into = tempfile::tempdir().unwrap();
         let dir = into.path().join("co");
-        let out = codever()
-            .arg("--store")
-            .arg(&self.store)
-            .args(["checkout", spec, "--into"])
-            .arg(&dir)
-            .output()
-            .unwrap();
+        let out = output(
+            &self.store,
+            &["checkout", spec, "--into", dir.to_str().unwrap()],
+        );
         assert!(
             out.status.success(),
             "checkout {spec}: {}",
@@ -698,22 +679,6 @@ fn creates_marker(store: &Path, call: &Call) -> bool {
             call.line
                 .contains(&format!("\"{}/", store.join(d).display()))
         })
-}
-
-fn ok_json(store: &Path, args: &[&str]) -> Value {
-    let out = codever()
-        .arg("--store")
-        .arg(store)
-        .arg("--json")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "codever {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Whether strace is installed and may ptrace here; prints why not.

@@ -7,45 +7,26 @@ use std::process::Command;
 
 use codever::diff::{DiffOptions, Status};
 use codever::{ArtifactKey, CommitOptions, Snapshot, Spec, Store, capture_run, render};
-use predicates::prelude::*;
 use serde_json::json;
 
 use crate::apply::git_apply;
-use crate::common::{codever, fixture, json, run_ok, write};
+use crate::common::{
+    codever_cmd, commit_ok, fixture, init_store, json, run_any, run_err, run_ok, write,
+};
 
 /// A store with the four fixture versions logged as code/safelife (v0..v3) by runs r1..r4, plus
 /// ppo (rl_algo_code) from the same runs.
 fn fixture_store() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    codever().arg("init").arg(tmp.path()).assert().success();
-    let store = tmp.path().join(".codever");
+    let (tmp, store) = init_store();
     for (i, v) in ["v1", "v2", "v3", "v4"].iter().enumerate() {
         let run = format!("r{}", i + 1);
         let dir = fixture(v);
-        run_ok(
+        commit_ok(&store, "code/safelife", &dir, &run);
+        commit_ok(
             &store,
-            &[
-                "commit",
-                "safelife",
-                "--type",
-                "code",
-                dir.to_str().unwrap(),
-                "--run",
-                &run,
-            ],
-        );
-        let ppo = dir.join("training/ppo.py");
-        run_ok(
-            &store,
-            &[
-                "commit",
-                "ppo",
-                "--type",
-                "rl_algo_code",
-                ppo.to_str().unwrap(),
-                "--run",
-                &run,
-            ],
+            "rl_algo_code/ppo",
+            dir.join("training/ppo.py"),
+            &run,
         );
     }
     (tmp, store)
@@ -387,24 +368,14 @@ fn a_zero_deadline_still_gives_a_patch_that_applies() {
 #[test]
 fn cli_flags_exit_codes_json_and_colour() {
     let (_tmp, store) = fixture_store();
-    let s = store.to_str().unwrap();
-    codever()
-        .args(["--store", s, "diff", "ppo:v0", "ppo:v0", "--exit-code"])
-        .assert()
-        .code(0)
-        .stdout("");
-    codever()
-        .args(["--store", s, "diff", "ppo:v0", "ppo:v1", "--exit-code"])
-        .assert()
-        .code(1);
-    codever()
-        .args(["--store", s, "diff", "ppo:v0", "ppo:v1"])
-        .assert()
-        .code(0);
-    codever()
-        .args(["--store", s, "diff", "ppo:v0", "ppo:v9"])
-        .assert()
-        .code(2);
+    assert_eq!(
+        run_any(&store, &["diff", "ppo:v0", "ppo:v0", "--exit-code"]),
+        (0, String::new(), String::new())
+    );
+    let (code, patch, _) = run_any(&store, &["diff", "ppo:v0", "ppo:v1", "--exit-code"]);
+    assert_eq!(code, 1);
+    assert_eq!(patch, run_ok(&store, &["diff", "ppo:v0", "ppo:v1"]));
+    run_err(&store, &["diff", "ppo:v0", "ppo:v9"]);
 
     let v = json(&store, &["diff", "ppo:v0", "ppo:v1"]);
     let f = &v["files"][0];
@@ -438,11 +409,7 @@ fn cli_flags_exit_codes_json_and_colour() {
         json!({"kind": "-", "text": "    learning_rate = 3e-4", "newline": true})
     );
 
-    let colored = codever()
-        .args(["--store", s, "diff", "ppo:v0", "ppo:v1", "--color=always"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8(colored.stdout).unwrap();
+    let text = run_ok(&store, &["diff", "ppo:v0", "ppo:v1", "--color=always"]);
     // Red deletion with the changed words in reverse video, green addition likewise.
     assert!(
         text.contains("\x1b[31m-    learning_rate = \x1b[7m3e\x1b[27m-\x1b[7m4\x1b[27m\x1b[m"),
@@ -453,52 +420,27 @@ fn cli_flags_exit_codes_json_and_colour() {
         "{text:?}"
     );
     // auto: not a terminal here, so no colour; NO_COLOR too.
-    codever()
+    let plain = codever_cmd(&store, &["diff", "ppo:v0", "ppo:v1"])
         .env("NO_COLOR", "1")
-        .args(["--store", s, "diff", "ppo:v0", "ppo:v1"])
-        .assert()
-        .stdout(predicate::str::contains("\x1b[").not());
+        .output()
+        .unwrap();
+    assert_eq!(plain.status.code(), Some(0));
+    assert!(!String::from_utf8(plain.stdout).unwrap().contains("\x1b["));
 }
 
 #[test]
 fn a_version_against_the_files_on_disk() {
-    let tmp = tempfile::tempdir().unwrap();
-    codever().arg("init").arg(tmp.path()).assert().success();
-    let store = tmp.path().join(".codever");
+    let (tmp, store) = init_store();
     let repo = tmp.path().join("repo");
     write(&repo, "training/ppo.py", b"lr = 1\n");
     write(&repo, "main.py", b"main\n");
     let ppo = repo.join("training/ppo.py");
-    run_ok(
-        &store,
-        &[
-            "commit",
-            "code",
-            "--type",
-            "t",
-            repo.to_str().unwrap(),
-            "--run",
-            "r",
-        ],
+    commit_ok(&store, "t/code", &repo, "r");
+    commit_ok(&store, "t/ppo", format!("{}=algo.py", ppo.display()), "r");
+    assert_eq!(
+        run_any(&store, &["diff", "code", "--exit-code"]),
+        (0, String::new(), String::new())
     );
-    run_ok(
-        &store,
-        &[
-            "commit",
-            "ppo",
-            "--type",
-            "t",
-            &format!("{}=algo.py", ppo.display()),
-            "--run",
-            "r",
-        ],
-    );
-    let s = store.to_str().unwrap();
-    codever()
-        .args(["--store", s, "diff", "code", "--exit-code"])
-        .assert()
-        .code(0)
-        .stdout("");
 
     write(&repo, "training/ppo.py", b"lr = 2\n");
     write(&repo, "training/new.py", b"new\n");
@@ -512,10 +454,7 @@ fn a_version_against_the_files_on_disk() {
         run_ok(&store, &["diff", "ppo"]),
         "diff --git a/algo.py b/algo.py\nindex 616f8d9..af33a70 100644\n--- a/algo.py\n+++ b/algo.py\n@@ -1 +1 @@\n-lr = 1\n+lr = 2\n"
     );
-    codever()
-        .args(["--store", s, "diff", "ppo", "--exit-code"])
-        .assert()
-        .code(1);
+    assert_eq!(run_any(&store, &["diff", "ppo", "--exit-code"]).0, 1);
 }
 
 #[test]
@@ -523,18 +462,7 @@ fn two_runs_compared_artifact_by_artifact() {
     let (_tmp, store) = fixture_store();
     let extra = tempfile::tempdir().unwrap();
     write(extra.path(), "notes.md", b"n\n");
-    run_ok(
-        &store,
-        &[
-            "commit",
-            "notes",
-            "--type",
-            "doc",
-            extra.path().to_str().unwrap(),
-            "--run",
-            "r4",
-        ],
-    );
+    commit_ok(&store, "doc/notes", extra.path(), "r4");
     assert_eq!(
         run_ok(&store, &["diff", "--runs", "r1", "r4", "--name-status"]),
         "# code/safelife: v0 -> v3

@@ -7,31 +7,18 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::common::{
-    code_files, codever, codever_cmd, run_all_within, run_ok, run_within, write, write_files,
+    code_files, codever_cmd, commit_ok, init_store, run_all_within, run_within, write, write_files,
 };
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
 /// A store with artifact code/ppo v0 (committed by run r1) and v1 (run r2).
 fn base() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    codever().arg("init").arg(tmp.path()).assert().success();
-    let store = tmp.path().join(".codever");
+    let (tmp, store) = init_store();
     let src = tmp.path().join("src");
     for (run, lr) in [("r1", "1"), ("r2", "2")] {
         write(&src, "ppo.py", format!("lr = {lr}\n").as_bytes());
-        run_ok(
-            &store,
-            &[
-                "commit",
-                "ppo",
-                "--type",
-                "code",
-                src.to_str().unwrap(),
-                "--run",
-                run,
-            ],
-        );
+        commit_ok(&store, "code/ppo", &src, run);
     }
     (tmp, store)
 }
@@ -195,9 +182,7 @@ fn a_file_rewritten_while_it_is_committed_is_never_stored_torn() {
     // Two contents of one size; a writer rewrites the file in place, alternating, in small
     // pieces, for as long as the commits run. Each commit must store one of the two exactly,
     // or fail naming the file.
-    let tmp = tempfile::tempdir().unwrap();
-    codever().arg("init").arg(tmp.path()).assert().success();
-    let store = tmp.path().join(".codever");
+    let (tmp, store) = init_store();
     let size = 4 << 20;
     let a: Vec<u8> = (0..size).map(|i| b"abcdefghij\n"[i % 11]).collect();
     let b: Vec<u8> = (0..size).map(|i| b"ABCDEFGHIJ\n"[i % 11]).collect();

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::common::{
-    code_files, codever, codever_cmd, copy_missing, json, read_tree, run_all_within, run_ok,
-    sorted, write_files,
+    code_files, codever_cmd, commit_json, commit_ok, copy_missing, init_store, read_tree,
+    run_all_within, run_ok, sorted, write_files,
 };
 
 type Files = Vec<(String, Vec<u8>)>;
@@ -52,9 +52,7 @@ fn ppo_content(n: usize) -> Vec<u8> {
 /// small: 3 files, v0..v3 changing `ppo.py` (loose objects, `ppo.py` as loose deltas from v1
 /// on), alias `best` on v2; big: 24 files, v0 and v1 (two packs, v1's blobs deltas of v0's).
 fn pristine() -> Pristine {
-    let tmp = tempfile::tempdir().unwrap();
-    codever().arg("init").arg(tmp.path()).assert().success();
-    let store = tmp.path().join(".codever");
+    let (tmp, store) = init_store();
     let mut versions = Vec::new();
     let mut ppo = Vec::new();
     let mut small_trees = Vec::new();
@@ -66,18 +64,7 @@ fn pristine() -> Pristine {
         ];
         let src = tmp.path().join(format!("small{n}"));
         write_files(&src, &files);
-        let out = json(
-            &store,
-            &[
-                "commit",
-                "small",
-                "--type",
-                "code",
-                src.to_str().unwrap(),
-                "--run",
-                &format!("s{n}"),
-            ],
-        );
+        let out = commit_json(&store, "code/small", &src, &format!("s{n}"));
         assert_eq!(out["version"], n);
         small_trees.push(out["id"].as_str().unwrap().to_string());
         ppo.push(files[1].1.clone());
@@ -90,18 +77,7 @@ fn pristine() -> Pristine {
         let src = tmp.path().join(format!("big{n}"));
         write_files(&src, &files);
         let before = pack_ids(&store);
-        run_ok(
-            &store,
-            &[
-                "commit",
-                "big",
-                "--type",
-                "code",
-                src.to_str().unwrap(),
-                "--run",
-                &format!("b{n}"),
-            ],
-        );
+        commit_ok(&store, "code/big", &src, &format!("b{n}"));
         let new: Vec<String> = pack_ids(&store)
             .into_iter()
             .filter(|p| !before.contains(p))

@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{codever, copy_missing, json, run_ok, write};
+use crate::common::{commit_json, copy_missing, json, run_ok, write};
 
 /// A copy of the format-1 fixture store (tests/fixtures/store-format1) in a temp dir.
 fn format1_copy() -> (tempfile::TempDir, PathBuf) {
@@ -40,17 +40,7 @@ fn module(i: usize, r: usize) -> Vec<u8> {
 fn commit_ppo_v2(tmp: &tempfile::TempDir, store: &Path) -> serde_json::Value {
     let src = tmp.path().join("src");
     write(&src, "ppo.py", b"lr = 5e-5\n");
-    let file = src.join("ppo.py");
-    let args = [
-        "commit",
-        "ppo",
-        "--type",
-        "rl_algo_code",
-        file.to_str().unwrap(),
-        "--run",
-        "r3",
-    ];
-    json(store, &args)
+    commit_json(store, "rl_algo_code/ppo", src.join("ppo.py"), "r3")
 }
 
 fn format_number(store: &Path) -> String {
@@ -253,5 +243,4 @@ fn a_read_only_store_without_local_serves_every_read_command() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("Permission denied"), "{err}");
-    let _ = codever;
 }

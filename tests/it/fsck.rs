@@ -7,30 +7,18 @@ use std::time::{Duration, SystemTime};
 
 use codever::object::{Node, Tree, TreeEntry};
 use codever::{FileMeta, FsckOptions, Md5, Repair, RepairAction, Store};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::common::{codever, json, run_ok, write};
+use crate::common::{commit_ok, init_store, json, run_any, run_any_json, run_err, run_ok, write};
 use crate::forge;
 
-fn setup() -> (tempfile::TempDir, std::path::PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    codever().arg("init").arg(tmp.path()).assert().success();
-    let store = tmp.path().join(".codever");
+/// A store with artifact t/ppo v0 = {ppo.py, models.py}, committed by run r1.
+fn setup() -> (tempfile::TempDir, PathBuf) {
+    let (tmp, store) = init_store();
     let src = tmp.path().join("src");
     write(&src, "ppo.py", b"lr = 1\n");
     write(&src, "models.py", b"hidden = 64\n");
-    run_ok(
-        &store,
-        &[
-            "commit",
-            "ppo",
-            "--type",
-            "t",
-            src.to_str().unwrap(),
-            "--run",
-            "r1",
-        ],
-    );
+    commit_ok(&store, "t/ppo", &src, "r1");
     (tmp, store)
 }
 
@@ -57,34 +45,19 @@ fn corruption_is_reported_exit_1_and_never_served() {
     bytes[n - 3] ^= 0x55;
     fs::write(&p, bytes).unwrap();
 
-    let out = codever()
-        .arg("--store")
-        .arg(&store)
-        .arg("fsck")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let text = String::from_utf8_lossy(&out.stdout);
+    let (code, text, _) = run_any(&store, &["fsck"]);
+    assert_eq!(code, 1);
     assert!(text.contains("corrupt: "), "{text}");
     assert!(text.contains(&p.display().to_string()), "{text}");
 
     // cat and checkout refuse to hand out the bad bytes.
-    codever()
-        .arg("--store")
-        .arg(&store)
-        .args(["cat", "ppo", "ppo.py"])
-        .assert()
-        .code(2)
-        .stdout("")
-        .stderr(predicates::str::contains("is corrupt"));
+    let err = run_err(&store, &["cat", "ppo", "ppo.py"]);
+    assert!(err.contains("is corrupt"), "{err}");
     let into = store.parent().unwrap().join("out");
-    codever()
-        .arg("--store")
-        .arg(&store)
-        .args(["checkout", "ppo", "--into"])
-        .arg(&into)
-        .assert()
-        .code(2);
+    run_err(
+        &store,
+        &["checkout", "ppo", "--into", into.to_str().unwrap()],
+    );
     // The other file is still readable.
     assert_eq!(
         run_ok(&store, &["cat", "ppo", "models.py"]),
@@ -100,20 +73,11 @@ fn missing_objects_are_not_corruption() {
     assert_eq!(report["ok"], true);
     assert_eq!(report["corrupt"].as_array().unwrap().len(), 0);
     assert_eq!(report["missing"].as_array().unwrap().len(), 1);
-    codever()
-        .arg("--store")
-        .arg(&store)
-        .args(["fsck", "--strict"])
-        .assert()
-        .code(1)
-        .stdout(predicates::str::contains("missing (not yet synced)"));
-    codever()
-        .arg("--store")
-        .arg(&store)
-        .args(["cat", "ppo", "models.py"])
-        .assert()
-        .code(2)
-        .stderr(predicates::str::contains("not yet synced"));
+    let (code, text, _) = run_any(&store, &["fsck", "--strict"]);
+    assert_eq!(code, 1);
+    assert!(text.contains("missing (not yet synced)"), "{text}");
+    let err = run_err(&store, &["cat", "ppo", "models.py"]);
+    assert!(err.contains("not yet synced"), "{err}");
 }
 
 #[test]
@@ -127,30 +91,6 @@ fn stray_files_are_listed_but_harmless() {
         json(&store, &["versions", "ppo"]).as_array().unwrap().len(),
         1
     );
-}
-
-/// `codever --store <store> args…` → (exit code, stdout, stderr).
-fn run(store: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = codever()
-        .arg("--store")
-        .arg(store)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
-/// `codever --store <store> --json args…` → (exit code, parsed stdout).
-fn run_json(store: &Path, args: &[&str]) -> (i32, Value) {
-    let mut a = vec!["--json"];
-    a.extend_from_slice(args);
-    let (code, stdout, stderr) = run(store, &a);
-    let v = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout} {stderr}"));
-    (code, v)
 }
 
 /// A store holding artifact `t/forged` v0 with root `tree` (built by the caller with the
@@ -202,7 +142,7 @@ fn a_file_whose_size_or_md5_differs_from_its_blob_is_corrupt() {
         };
         (tree, vec![("a.py", a), ("b.py", b)])
     });
-    let (code, report) = run_json(&f.root, &["fsck"]);
+    let (code, report) = run_any_json(&f.root, &["fsck"]);
     assert_eq!(code, 1);
     assert_eq!(
         report["corrupt"],
@@ -223,7 +163,7 @@ fn a_file_whose_size_or_md5_differs_from_its_blob_is_corrupt() {
         ])
     );
     assert_eq!(report["ok"], false);
-    let (code, text, _) = run(&f.root, &["fsck"]);
+    let (code, text, _) = run_any(&f.root, &["fsck"]);
     assert_eq!(code, 1);
     assert_eq!(
         text.lines().nth(1),
@@ -249,7 +189,7 @@ fn an_implausible_file_size_is_corrupt() {
         };
         (tree, vec![("a.py", a)])
     });
-    let (code, report) = run_json(&f.root, &["fsck"]);
+    let (code, report) = run_any_json(&f.root, &["fsck"]);
     assert_eq!(code, 1);
     let reasons: Vec<&str> = report["corrupt"]
         .as_array()
@@ -262,8 +202,7 @@ fn an_implausible_file_size_is_corrupt() {
         "file \"a.py\" claims 18446744073709551615 bytes (at most 68719476736 are possible)"
     );
     assert_eq!(reasons.len(), 2, "{reasons:?}"); // and it differs from the blob's 7 bytes
-    let (code, _, stderr) = run(&f.root, &["cat", "forged", "a.py"]);
-    assert_eq!(code, 2);
+    let stderr = run_err(&f.root, &["cat", "forged", "a.py"]);
     assert!(
         stderr.contains("claims 18446744073709551615 bytes"),
         "{stderr}"
@@ -282,14 +221,13 @@ fn an_unsorted_tree_is_corrupt_and_never_served() {
         tree_id = Some(store.write_structured(&tree).unwrap().0);
         (tree, vec![("a.py", a), ("b.py", b)])
     });
-    let (code, report) = run_json(&f.root, &["fsck"]);
+    let (code, report) = run_any_json(&f.root, &["fsck"]);
     assert_eq!(code, 1);
     assert_eq!(
         report["corrupt"],
         json!([{"path": f.tree_path, "reason": "entries not sorted by name at \"a.py\""}])
     );
-    let (code, stdout, stderr) = run(&f.root, &["cat", "forged", "a.py"]);
-    assert_eq!((code, stdout.as_str()), (2, ""));
+    let stderr = run_err(&f.root, &["cat", "forged", "a.py"]);
     assert_eq!(
         stderr.lines().next(),
         Some(
@@ -327,7 +265,7 @@ fn a_commit_its_run_does_not_list_is_unlinked_until_repaired() {
 
     // What a copy under way leaves too (rsync brings refs/ before runs/): only a strict check
     // fails on it.
-    let (code, report) = run_json(&store, &["fsck"]);
+    let (code, report) = run_any_json(&store, &["fsck"]);
     assert_eq!(code, 0);
     assert_eq!(
         report["unlinked"],
@@ -336,8 +274,8 @@ fn a_commit_its_run_does_not_list_is_unlinked_until_repaired() {
     assert_eq!(report["corrupt"], json!([]));
     assert_eq!(report["repaired"], json!([]));
     assert_eq!(report["ok"], true);
-    assert_eq!(run_json(&store, &["fsck", "--strict"]).0, 1);
-    let (code, text, stderr) = run(&store, &["fsck"]);
+    assert_eq!(run_any_json(&store, &["fsck", "--strict"]).0, 1);
+    let (code, text, stderr) = run_any(&store, &["fsck"]);
     assert_eq!(code, 0);
     assert_eq!(
         text,
@@ -352,7 +290,7 @@ fn a_commit_its_run_does_not_list_is_unlinked_until_repaired() {
         "hint: `codever fsck --repair` adds the missing markers\n"
     );
 
-    let (code, report) = run_json(&store, &["fsck", "--repair"]);
+    let (code, report) = run_any_json(&store, &["fsck", "--repair"]);
     assert_eq!(code, 0);
     assert_eq!(report["unlinked"], json!([]));
     assert_eq!(
@@ -379,7 +317,7 @@ fn a_commit_only_its_run_marks_is_an_interrupted_invisible_commit() {
     let runs_marker = store.join("runs/r1").join(&record);
     fs::remove_file(&refs_marker).unwrap();
 
-    let (code, report) = run_json(&store, &["fsck", "--strict"]);
+    let (code, report) = run_any_json(&store, &["fsck", "--strict"]);
     assert_eq!(code, 0);
     assert_eq!(report["unlinked"], json!([]));
     assert_eq!(
@@ -394,7 +332,7 @@ fn a_commit_only_its_run_marks_is_an_interrupted_invisible_commit() {
     assert_eq!(json(&store, &["list"]), json!([]));
 
     // Repair leaves it alone (it never completed; a sync may still bring the marker).
-    let (code, text, _) = run(&store, &["fsck", "--repair"]);
+    let (code, text, _) = run_any(&store, &["fsck", "--repair"]);
     assert_eq!(code, 0);
     assert_eq!(
         text,
@@ -433,14 +371,14 @@ fn stray_files_anywhere_in_refs_and_runs_are_listed_never_fatal() {
     let mut expected: Vec<PathBuf> = files.iter().chain(&dirs).map(|p| store.join(p)).collect();
     expected.sort();
 
-    let (code, report) = run_json(&store, &["fsck", "--strict"]);
+    let (code, report) = run_any_json(&store, &["fsck", "--strict"]);
     assert_eq!(code, 0);
     assert_eq!(report["stray"], json!(expected));
     assert_eq!(report["corrupt"], json!([]));
     assert_eq!(report["markers"], 3);
     assert_eq!(report["ok"], true);
     // --repair never removes anything outside local/ and packs/.
-    let (code, report) = run_json(&store, &["fsck", "--repair"]);
+    let (code, report) = run_any_json(&store, &["fsck", "--repair"]);
     assert_eq!(code, 0);
     assert_eq!(report["repaired"], json!([]));
     assert!(expected.iter().all(|p| p.exists()));
@@ -471,7 +409,7 @@ fn repair_removes_packs_without_index_only_once_they_are_old() {
         .unwrap()
         .set_modified(SystemTime::now() - Duration::from_secs(7200))
         .unwrap();
-    let (code, report) = run_json(&store, &["fsck", "--repair"]);
+    let (code, report) = run_any_json(&store, &["fsck", "--repair"]);
     assert_eq!(code, 0);
     assert_eq!(report["stray"], json!([pack]));
     assert_eq!(report["repaired"], json!([]));

@@ -14,8 +14,8 @@ use codever::object::{CommitRecord, FileMeta, Kind, Node, RunRecord, Tree, TreeE
 use codever::{Md5, ObjectId, Store, wandb_digest};
 
 use crate::common::{
-    Finished, codever, codever_cmd, codever_limited, copy_missing, json, read_tree, run_all_within,
-    run_ok, write,
+    Finished, codever_cmd, codever_limited, codever_process, commit_ok, copy_missing, init_at,
+    init_store, json, read_tree, run_all_within, run_ok, run_within, write,
 };
 
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -25,24 +25,11 @@ const MODELS: &[u8] = b"hidden = 64\n";
 
 /// A store with artifact code/ppo v0 = {ppo.py, models.py}, committed by run r1.
 fn base() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    codever().arg("init").arg(tmp.path()).assert().success();
-    let store = tmp.path().join(".codever");
+    let (tmp, store) = init_store();
     let src = tmp.path().join("src");
     write(&src, "ppo.py", PPO);
     write(&src, "models.py", MODELS);
-    run_ok(
-        &store,
-        &[
-            "commit",
-            "ppo",
-            "--type",
-            "code",
-            src.to_str().unwrap(),
-            "--run",
-            "r1",
-        ],
-    );
+    commit_ok(&store, "code/ppo", &src, "r1");
     (tmp, store)
 }
 
@@ -623,7 +610,7 @@ fn links_inside_the_store_never_let_a_command_delete_outside_it() {
     fs::remove_dir_all(store.join("local/tmp")).unwrap();
     std::os::unix::fs::symlink(&victim, store.join("local/tmp")).unwrap();
     for args in [&["list"][..], &["fsck", "--repair"]] {
-        let f = crate::common::run_within(codever_cmd(&store, args), DEADLINE);
+        let f = run_within(codever_cmd(&store, args), DEADLINE);
         assert_eq!(f.code(), Some(0), "{}", f.describe());
     }
     // packs/ itself a link to a folder holding an old, index-less pack.
@@ -631,7 +618,7 @@ fn links_inside_the_store_never_let_a_command_delete_outside_it() {
     let kept = tmp.path().join("packs-kept");
     fs::rename(&packs, &kept).unwrap();
     std::os::unix::fs::symlink(&victim, &packs).unwrap();
-    let f = crate::common::run_within(codever_cmd(&store, &["fsck", "--repair"]), DEADLINE);
+    let f = run_within(codever_cmd(&store, &["fsck", "--repair"]), DEADLINE);
     assert!(f.code().is_some(), "{}", f.describe());
     assert_eq!(fs::read(victim.join("thesis.tex")).unwrap(), b"precious\n");
     assert_eq!(fs::read(victim.join("old.pack")).unwrap(), b"precious\n");
@@ -732,19 +719,16 @@ fn huge_sparse_store_files_are_refused_without_being_read() {
 fn a_damaged_format_file_is_an_error_never_a_reason_to_use_a_store_further_up() {
     let (tmp, outer) = base();
     let inner = tmp.path().join("proj");
-    codever().arg("init").arg(&inner).assert().success();
-    let format = inner.join(".codever/format");
+    let format = init_at(&inner).join("format");
     fs::remove_file(&format).unwrap();
     fs::create_dir(&format).unwrap();
     write(&inner, "f.py", b"f = 1\n");
     // A commit from inside the project, finding its store by walking up.
     let commit = || {
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("codever"));
-        cmd.env_remove("CODEVER_DIR")
-            .env_remove("CODEVER_RUN_ID")
-            .current_dir(&inner)
+        let mut cmd = codever_process();
+        cmd.current_dir(&inner)
             .args(["commit", "f", "--type", "code", "f.py", "--run", "r9"]);
-        crate::common::run_within(cmd, DEADLINE)
+        run_within(cmd, DEADLINE)
     };
     let f = commit();
     assert_eq!(f.code(), Some(2), "{}", f.describe());

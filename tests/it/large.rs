@@ -2,9 +2,8 @@
 
 use std::fs;
 use std::io::{Seek, SeekFrom, Write};
-use std::path::Path;
 
-use crate::common::{codever, json, run_ok, write};
+use crate::common::{commit_json, init_store, json, output, run_err, run_ok, write};
 
 /// `n` bytes that compress somewhat, like a data or weights file.
 fn big_content(n: usize) -> Vec<u8> {
@@ -21,31 +20,14 @@ fn big_content(n: usize) -> Vec<u8> {
         .collect()
 }
 
-fn commit(store: &Path, src: &Path, run: &str) -> serde_json::Value {
-    json(
-        store,
-        &[
-            "commit",
-            "weights",
-            "--type",
-            "model",
-            src.to_str().unwrap(),
-            "--run",
-            run,
-        ],
-    )
-}
-
 #[test]
 fn a_large_file_round_trips_and_damage_is_never_restored() {
-    let tmp = tempfile::tempdir().unwrap();
-    codever().arg("init").arg(tmp.path()).assert().success();
-    let store = tmp.path().join(".codever");
+    let (tmp, store) = init_store();
     let src = tmp.path().join("src");
     let big = big_content(40 << 20);
     write(&src, "big.bin", &big);
     write(&src, "train.py", b"epochs = 3\n");
-    let c = commit(&store, &src, "r1");
+    let c = commit_json(&store, "model/weights", &src, "r1");
     assert_eq!(
         (c["version"].as_u64(), c["new"].as_bool()),
         (Some(0), Some(true))
@@ -62,7 +44,7 @@ fn a_large_file_round_trips_and_damage_is_never_restored() {
         f.seek(SeekFrom::Start(20 << 20)).unwrap();
         f.write_all(&changed[20 << 20..(20 << 20) + 1]).unwrap();
     }
-    let c = commit(&store, &src, "r2");
+    let c = commit_json(&store, "model/weights", &src, "r2");
     assert_eq!(
         (c["version"].as_u64(), c["new"].as_bool()),
         (Some(1), Some(true))
@@ -79,12 +61,7 @@ fn a_large_file_round_trips_and_damage_is_never_restored() {
             ],
         );
         assert!(fs::read(out.join("big.bin")).unwrap() == **want, "{v}");
-        let cat = codever()
-            .arg("--store")
-            .arg(&store)
-            .args(["cat", &format!("weights:{v}"), "big.bin"])
-            .output()
-            .unwrap();
+        let cat = output(&store, &["cat", &format!("weights:{v}"), "big.bin"]);
         assert!(cat.status.success());
         assert!(cat.stdout == **want, "cat {v}");
     }
@@ -110,19 +87,13 @@ fn a_large_file_round_trips_and_damage_is_never_restored() {
         )
     );
     // Blame is for text: a large (or binary) file is refused, not read whole.
-    let blame = codever()
-        .arg("--store")
-        .arg(&store)
-        .args(["blame", "weights:v1", "big.bin"])
-        .output()
-        .unwrap();
-    assert_eq!(blame.status.code(), Some(2));
+    let blame = run_err(&store, &["blame", "weights:v1", "big.bin"]);
     assert!(
-        String::from_utf8_lossy(&blame.stderr)
-            .starts_with("error: cannot blame \"big.bin\": 41943040 bytes at v0")
+        blame.starts_with("error: cannot blame \"big.bin\": 41943040 bytes at v0"),
+        "{blame}"
     );
     // Unchanged: linked, nothing stored.
-    let c = commit(&store, &src, "r3");
+    let c = commit_json(&store, "model/weights", &src, "r3");
     assert_eq!(
         (c["version"].as_u64(), c["new"].as_bool()),
         (Some(1), Some(false))
@@ -148,33 +119,14 @@ fn a_large_file_round_trips_and_damage_is_never_restored() {
     fs::remove_file(&obj).unwrap();
     fs::write(&obj, &bytes).unwrap();
     let out = tmp.path().join("out-damaged");
-    let co = codever()
-        .arg("--store")
-        .arg(&store)
-        .args(["checkout", "weights:v0", "--into", out.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(
-        co.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&co.stderr)
+    run_err(
+        &store,
+        &["checkout", "weights:v0", "--into", out.to_str().unwrap()],
     );
     assert!(!out.join("big.bin").exists());
-    let cat = codever()
-        .arg("--store")
-        .arg(&store)
-        .args(["cat", "weights:v0", "big.bin"])
-        .output()
-        .unwrap();
+    let cat = output(&store, &["cat", "weights:v0", "big.bin"]);
     assert_ne!(cat.status.code(), Some(0));
-    let fsck = codever()
-        .arg("--store")
-        .arg(&store)
-        .arg("fsck")
-        .output()
-        .unwrap();
-    assert_eq!(fsck.status.code(), Some(1));
+    assert_eq!(output(&store, &["fsck"]).status.code(), Some(1));
 }
 
 #[test]
@@ -204,12 +156,7 @@ fn a_large_blob_stored_in_a_pack_reads_back_and_checks() {
         "expected a pack"
     );
     let root = store.root().to_path_buf();
-    let cat = codever()
-        .arg("--store")
-        .arg(&root)
-        .args(["cat", "packed", "big.bin"])
-        .output()
-        .unwrap();
+    let cat = output(&root, &["cat", "packed", "big.bin"]);
     assert!(cat.status.success());
     assert!(cat.stdout == big);
     let out = tmp.path().join("co");

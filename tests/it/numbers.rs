@@ -7,32 +7,17 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::common::{codever, json, run_ok, write};
+use crate::common::{commit_json, init_store, json, run_any, run_err, run_ok, write};
 
 /// A store with `t/small` at v0..v3 (`v = N\n` in `ppo.py`, committed by runs r0..r3), alias
 /// `best` on v2. Returns (tmp, store, version ids).
 fn four_versions() -> (tempfile::TempDir, PathBuf, Vec<String>) {
-    let tmp = tempfile::tempdir().unwrap();
-    codever().arg("init").arg(tmp.path()).assert().success();
-    let store = tmp.path().join(".codever");
+    let (tmp, store) = init_store();
     let src = tmp.path().join("src");
     let mut ids = Vec::new();
     for i in 0..4 {
         write(&src, "ppo.py", format!("v = {i}\n").as_bytes());
-        let ppo = src.join("ppo.py");
-        let run = format!("r{i}");
-        let o = json(
-            &store,
-            &[
-                "commit",
-                "small",
-                "--type",
-                "t",
-                ppo.to_str().unwrap(),
-                "--run",
-                &run,
-            ],
-        );
+        let o = commit_json(&store, "t/small", src.join("ppo.py"), &format!("r{i}"));
         assert_eq!(o["version"], i);
         ids.push(o["id"].as_str().unwrap().to_string());
     }
@@ -65,15 +50,6 @@ fn flip_last_byte(path: &Path) -> Vec<u8> {
     good
 }
 
-fn codever_out(store: &Path, args: &[&str]) -> std::process::Output {
-    codever()
-        .arg("--store")
-        .arg(store)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn a_corrupt_commit_record_refuses_numbers_latest_and_aliases_but_not_ids() {
     let (_tmp, store, ids) = four_versions();
@@ -100,10 +76,7 @@ fn a_corrupt_commit_record_refuses_numbers_latest_and_aliases_but_not_ids() {
         (&["log", "small:v2"], "v2"),
     ];
     for (args, requested) in cases {
-        let out = codever_out(&store, args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(out.stdout.is_empty(), "{args:?}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = run_err(&store, args);
         let (message, hint) = stderr.split_once('\n').unwrap();
         assert!(
             message.starts_with(&format!(
@@ -128,18 +101,16 @@ fn a_corrupt_commit_record_refuses_numbers_latest_and_aliases_but_not_ids() {
     let warning = "warning: t/small is incomplete (1 unreadable record): version numbers, \
                    `latest` and aliases are withheld; `codever fsck` says more\n";
     for (i, id) in ids.iter().enumerate().filter(|(i, _)| *i != 1) {
-        let out = codever_out(&store, &["cat", &format!("small@{}", &id[..8]), "ppo.py"]);
-        assert_eq!(out.status.code(), Some(0));
-        assert_eq!(out.stdout, format!("v = {i}\n").into_bytes());
-        assert_eq!(String::from_utf8_lossy(&out.stderr), warning);
+        assert_eq!(
+            run_any(&store, &["cat", &format!("small@{}", &id[..8]), "ppo.py"]),
+            (0, format!("v = {i}\n"), warning.to_string())
+        );
     }
-    let out = codever_out(
-        &store,
-        &["cat", &format!("small@{}", &ids[2][..8]), "nope.py"],
-    );
-    assert_eq!(out.status.code(), Some(2));
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
+        run_err(
+            &store,
+            &["cat", &format!("small@{}", &ids[2][..8]), "nope.py"]
+        ),
         format!(
             "{warning}error: t/small@{} has no file \"nope.py\"\nhint: `codever show SPEC` lists \
              the files of a version\n",
@@ -147,13 +118,11 @@ fn a_corrupt_commit_record_refuses_numbers_latest_and_aliases_but_not_ids() {
         )
     );
     // v1's only record is the damaged one: its id is not found, and the message says why.
-    let out = codever_out(
-        &store,
-        &["cat", &format!("small@{}", &ids[1][..8]), "ppo.py"],
-    );
-    assert_eq!(out.status.code(), Some(2));
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
+        run_err(
+            &store,
+            &["cat", &format!("small@{}", &ids[1][..8]), "ppo.py"]
+        ),
         format!(
             "error: no version of t/small has an id starting with {} among its readable records \
              (1 cannot be read)\nhint: `codever fsck` lists the records that cannot be read; copy \
@@ -254,12 +223,12 @@ fn a_corrupt_commit_record_refuses_numbers_latest_and_aliases_but_not_ids() {
     assert!(log.starts_with("INCOMPLETE: "), "{log}");
     assert!(log.contains(&format!("\nv?  {}  ", &ids[3][..12])), "{log}");
     // fsck names the damage.
-    assert_eq!(codever_out(&store, &["fsck"]).status.code(), Some(1));
+    assert_eq!(run_any(&store, &["fsck"]).0, 1);
 
     // Committing still works; the number it reports is withheld.
     let src = store.parent().unwrap().join("src/ppo.py");
     fs::write(&src, "v = 4\n").unwrap();
-    let out = codever_out(
+    let (code, out, stderr) = run_any(
         &store,
         &[
             "--json",
@@ -270,11 +239,11 @@ fn a_corrupt_commit_record_refuses_numbers_latest_and_aliases_but_not_ids() {
             src.to_str().unwrap(),
         ],
     );
-    assert_eq!(out.status.code(), Some(0));
-    let o: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(code, 0);
+    let o: Value = serde_json::from_str(&out).unwrap();
     assert_eq!((&o["version"], &o["new"]), (&Value::Null, &json!(true)));
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
+        stderr,
         "warning: some records of t/small cannot be read, so its version numbers are withheld; \
          `codever fsck` says more\n"
     );
@@ -309,9 +278,7 @@ fn a_record_of_another_artifact_marked_here_is_refused() {
         .into_string()
         .unwrap();
     fs::write(store.join("refs/t/small").join(&stray), b"").unwrap();
-    let out = codever_out(&store, &["cat", "small:v3", "ppo.py"]);
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = run_err(&store, &["cat", "small:v3", "ppo.py"]);
     assert!(
         stderr.starts_with(&format!(
             "error: refusing t/small:v3: 1 record of t/small cannot be read ({} it is a record \

@@ -6,7 +6,10 @@ use std::path::Path;
 use codever::object::{Kind, MAX_DELTA_DEPTH};
 use codever::{ArtifactKey, CommitOptions, Snapshot, Spec, Store, capture_run};
 
-use crate::common::{codever, copy_missing, json, read_tree, run_ok, write};
+use crate::common::{
+    commit_json, commit_ok, copy_missing, init_at, init_store, json, read_tree, run_any, run_err,
+    run_ok, write,
+};
 
 fn commit_dir(store: &Store, dir: &Path, run: &str) -> codever::CommitOutcome {
     let mut s = Snapshot::default();
@@ -56,9 +59,7 @@ fn a_large_commit_is_one_pack_and_reads_back_identically() {
 
 #[test]
 fn a_damaged_pack_is_corruption_and_a_missing_one_is_not_yet_synced() {
-    let tmp = tempfile::tempdir().unwrap();
-    codever().arg("init").arg(tmp.path()).assert().success();
-    let store = tmp.path().join(".codever");
+    let (tmp, store) = init_store();
     let src = tmp.path().join("src");
     for i in 0..40 {
         write(
@@ -67,18 +68,7 @@ fn a_damaged_pack_is_corruption_and_a_missing_one_is_not_yet_synced() {
             format!("value = {i}\n").repeat(20).as_bytes(),
         );
     }
-    run_ok(
-        &store,
-        &[
-            "commit",
-            "repo",
-            "--type",
-            "code",
-            src.to_str().unwrap(),
-            "--run",
-            "r",
-        ],
-    );
+    commit_ok(&store, "code/repo", &src, "r");
     let pack = fs::read_dir(store.join("packs"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -91,29 +81,19 @@ fn a_damaged_pack_is_corruption_and_a_missing_one_is_not_yet_synced() {
     let mut bad = good.clone();
     bad[5 + 4 + 7 + 6] ^= 0x40;
     fs::write(&pack, &bad).unwrap();
-    let out = codever()
-        .arg("--store")
-        .arg(&store)
-        .arg("fsck")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let text = String::from_utf8_lossy(&out.stdout);
+    let (code, text, _) = run_any(&store, &["fsck"]);
+    assert_eq!(code, 1);
     assert!(text.contains("does not hash to its name"), "{text}");
     // The damaged object is never served; the others still are, byte for byte.
     let mut refused = 0;
     for i in 0..40 {
-        let out = codever()
-            .arg("--store")
-            .arg(&store)
-            .args(["cat", "repo", &format!("m{i:02}.py")])
-            .output()
-            .unwrap();
-        if out.status.success() {
-            assert_eq!(out.stdout, format!("value = {i}\n").repeat(20).into_bytes());
+        let (code, stdout, stderr) = run_any(&store, &["cat", "repo", &format!("m{i:02}.py")]);
+        if code == 0 {
+            assert_eq!(stdout, format!("value = {i}\n").repeat(20));
         } else {
-            assert!(String::from_utf8_lossy(&out.stderr).contains("is corrupt"));
-            assert!(out.stdout.is_empty());
+            assert_eq!(code, 2, "{stderr}");
+            assert!(stderr.contains("is corrupt"), "{stderr}");
+            assert_eq!(stdout, "");
             refused += 1;
         }
     }
@@ -124,13 +104,8 @@ fn a_damaged_pack_is_corruption_and_a_missing_one_is_not_yet_synced() {
     let f = json(&store, &["fsck"]);
     assert_eq!(f["corrupt"].as_array().unwrap().len(), 0, "{f}");
     assert!(!f["missing"].as_array().unwrap().is_empty(), "{f}");
-    codever()
-        .arg("--store")
-        .arg(&store)
-        .args(["cat", "repo", "m00.py"])
-        .assert()
-        .code(2)
-        .stderr(predicates::str::contains("not yet synced"));
+    let err = run_err(&store, &["cat", "repo", "m00.py"]);
+    assert!(err.contains("not yet synced"), "{err}");
     // It arrives: all is well again.
     fs::write(&pack, &good).unwrap();
     assert_eq!(json(&store, &["fsck", "--strict"])["ok"], true);
@@ -240,25 +215,12 @@ fn the_stat_cache_never_hides_an_edit() {
 #[test]
 fn packed_forks_merge_without_loss() {
     let tmp = tempfile::tempdir().unwrap();
-    let base = tmp.path().join("base");
-    codever().arg("init").arg(&base).assert().success();
-    let base_store = base.join(".codever");
+    let base_store = init_at(&tmp.path().join("base"));
     let src = tmp.path().join("src");
     for i in 0..30 {
         write(&src, &format!("m{i}.py"), format!("v = {i}\n").as_bytes());
     }
-    run_ok(
-        &base_store,
-        &[
-            "commit",
-            "repo",
-            "--type",
-            "code",
-            src.to_str().unwrap(),
-            "--run",
-            "r0",
-        ],
-    );
+    commit_ok(&base_store, "code/repo", &src, "r0");
     let (m1, m2) = (tmp.path().join("m1"), tmp.path().join("m2"));
     for m in [&m1, &m2] {
         fs::create_dir_all(m).unwrap();
@@ -273,18 +235,7 @@ fn packed_forks_merge_without_loss() {
                 format!("v = {i} # {tag}\n").as_bytes(),
             );
         }
-        run_ok(
-            m,
-            &[
-                "commit",
-                "repo",
-                "--type",
-                "code",
-                s.to_str().unwrap(),
-                "--run",
-                tag,
-            ],
-        );
+        commit_ok(m, "code/repo", &s, tag);
     }
     let copy = tmp.path().join("m1copy");
     fs::create_dir_all(&copy).unwrap();
@@ -351,9 +302,7 @@ fn set_mtime(path: &Path, t: std::time::SystemTime) {
 #[test]
 fn files_that_shrink_or_grow_between_versions_read_back_from_their_deltas() {
     // A delta's base is the previous version of the file: larger or smaller than the file itself.
-    let tmp = tempfile::tempdir().unwrap();
-    codever().arg("init").arg(tmp.path()).assert().success();
-    let store = tmp.path().join(".codever");
+    let (tmp, store) = init_store();
     let src = tmp.path().join("src");
     let lines = |n: usize| -> String { (1..=n).map(|i| format!("x_{i} = {i}\n")).collect() };
     // 20 files (a pack) and one more commit of 1 file (loose), each shrinking, then growing.
@@ -362,32 +311,13 @@ fn files_that_shrink_or_grow_between_versions_read_back_from_their_deltas() {
         for f in 0..20 {
             write(&src, &format!("m{f}.py"), lines(n + f).as_bytes());
         }
-        let c = json(
-            &store,
-            &[
-                "commit",
-                "lib",
-                "--type",
-                "code",
-                src.to_str().unwrap(),
-                "--run",
-                &format!("r{round}"),
-            ],
+        let run = format!("r{round}");
+        assert_eq!(
+            commit_json(&store, "code/lib", &src, &run)["version"],
+            round
         );
-        assert_eq!(c["version"], round);
         write(&tmp.path().join("one"), "a.py", lines(*n).as_bytes());
-        json(
-            &store,
-            &[
-                "commit",
-                "a",
-                "--type",
-                "code",
-                tmp.path().join("one/a.py").to_str().unwrap(),
-                "--run",
-                &format!("r{round}"),
-            ],
-        );
+        commit_ok(&store, "code/a", tmp.path().join("one/a.py"), &run);
     }
     for (v, n) in sizes.iter().enumerate() {
         assert_eq!(

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use codever::object::{Node, Tree, TreeEntry};
 use codever::{ObjectId, Store};
 
-use crate::common::{codever, json, run_ok, write};
+use crate::common::{commit_ok, init_store, json, read_tree, run_any_json, run_err, run_ok, write};
 use crate::forge::{self, object_path};
 
 const CONTENT: &[u8] = b"x = 1\n";
@@ -49,34 +49,15 @@ fn nested_store(levels: usize) -> (tempfile::TempDir, PathBuf, Vec<ObjectId>) {
 
     let src = tmp.path().join("src");
     write(&src, "ppo.py", b"lr = 1\n");
-    run_ok(
-        &root,
-        &[
-            "commit",
-            "deep",
-            "--type",
-            "t",
-            src.join("ppo.py").to_str().unwrap(),
-            "--run",
-            "r2",
-        ],
-    );
+    commit_ok(&root, "t/deep", src.join("ppo.py"), "r2");
     (tmp, root, trees)
 }
 
-/// Runs `codever --store <store> args…`, asserting exit code 2 and exactly `error` on stderr's
-/// first line; returns stdout.
-fn fails_with(store: &Path, args: &[&str], error: &str) -> String {
-    let out = codever()
-        .arg("--store")
-        .arg(store)
-        .args(args)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+/// Runs `codever --store <store> args…`, asserting that it fails as a user error (exit 2, nothing
+/// on stdout) with exactly `error` on stderr's first line.
+fn fails_with(store: &Path, args: &[&str], error: &str) {
+    let stderr = run_err(store, args);
     assert_eq!(stderr.lines().next(), Some(error), "{args:?}: {stderr}");
-    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]
@@ -87,44 +68,26 @@ fn a_tree_nested_10000_deep_is_refused_by_every_command_without_overflowing() {
         "error: object {} is corrupt: trees nested deeper than 256 levels",
         trees[257]
     );
-    assert_eq!(
-        fails_with(&store, &["diff", "deep:v0", "deep:v1"], &error),
-        ""
-    );
-    assert_eq!(
-        fails_with(&store, &["diff", "deep:v1", "deep:v0"], &error),
-        ""
-    );
-    assert_eq!(fails_with(&store, &["log", "deep"], &error), "");
-    assert_eq!(fails_with(&store, &["log", "deep", "ppo.py"], &error), "");
-    assert_eq!(
-        fails_with(&store, &["blame", "deep:v1", "ppo.py"], &error),
-        ""
-    );
-    assert_eq!(fails_with(&store, &["show", "deep:v0"], &error), "");
-    assert_eq!(fails_with(&store, &["cat", "deep:v0", "f.py"], &error), "");
+    fails_with(&store, &["diff", "deep:v0", "deep:v1"], &error);
+    fails_with(&store, &["diff", "deep:v1", "deep:v0"], &error);
+    fails_with(&store, &["log", "deep"], &error);
+    fails_with(&store, &["log", "deep", "ppo.py"], &error);
+    fails_with(&store, &["blame", "deep:v1", "ppo.py"], &error);
+    fails_with(&store, &["show", "deep:v0"], &error);
+    fails_with(&store, &["cat", "deep:v0", "f.py"], &error);
     let into = tmp.path().join("out");
-    assert_eq!(
-        fails_with(
-            &store,
-            &["checkout", "deep:v0", "--into", into.to_str().unwrap()],
-            &error
-        ),
-        ""
+    fails_with(
+        &store,
+        &["checkout", "deep:v0", "--into", into.to_str().unwrap()],
+        &error,
     );
     assert!(!into.join("d").exists());
     // v1 is unaffected.
     assert_eq!(run_ok(&store, &["cat", "deep:v1", "ppo.py"]), "lr = 1\n");
 
     // fsck names the same tree, with the same reason, and exits 1.
-    let out = codever()
-        .arg("--store")
-        .arg(&store)
-        .args(["--json", "fsck"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (code, report) = run_any_json(&store, &["fsck"]);
+    assert_eq!(code, 1);
     assert_eq!(
         report["corrupt"],
         serde_json::json!([{
@@ -163,46 +126,32 @@ fn a_tree_nested_257_deep_is_refused() {
         "error: object {} is corrupt: trees nested deeper than 256 levels",
         trees[257]
     );
+    fails_with(&store, &["diff", "deep:v0", "deep:v1"], &error);
+    fails_with(&store, &["show", "deep:v0"], &error);
+    let (code, report) = run_any_json(&store, &["fsck"]);
+    assert_eq!(code, 1);
     assert_eq!(
-        fails_with(&store, &["diff", "deep:v0", "deep:v1"], &error),
-        ""
+        report["corrupt"],
+        serde_json::json!([{
+            "path": object_path(&store, &trees[257]),
+            "reason": "trees nested deeper than 256 levels",
+        }])
     );
-    assert_eq!(fails_with(&store, &["show", "deep:v0"], &error), "");
-    let out = codever()
-        .arg("--store")
-        .arg(&store)
-        .args(["fsck"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
 }
 
 #[test]
 fn committing_paths_deeper_than_the_limit_is_refused_before_writing() {
-    let tmp = tempfile::tempdir().unwrap();
-    codever().arg("init").arg(tmp.path()).assert().success();
-    let store = tmp.path().join(".codever");
+    let (tmp, store) = init_store();
     let src = tmp.path().join("src");
     // 257 components (256 directories and the file) is the deepest a path may be.
     let ok = format!("{}f.py", "d/".repeat(256));
     write(&src, &ok, CONTENT);
-    run_ok(
-        &store,
-        &[
-            "commit",
-            "ok",
-            "--type",
-            "t",
-            src.to_str().unwrap(),
-            "--run",
-            "r1",
-        ],
-    );
+    commit_ok(&store, "t/ok", &src, "r1");
     assert_eq!(run_ok(&store, &["cat", "ok", &ok]), "x = 1\n");
 
     let deep = format!("{}f.py", "d/".repeat(257));
     write(&src, &deep, CONTENT);
-    let objects_before = crate::common::read_tree(&store.join("objects")).len();
+    let objects_before = read_tree(&store.join("objects")).len();
     let error = format!(
         "error: invalid path {deep:?}: more than 257 components (trees nest at most 256 levels)"
     );
@@ -221,8 +170,5 @@ fn committing_paths_deeper_than_the_limit_is_refused_before_writing() {
     );
     assert!(!store.join("refs/t/bad").exists());
     assert!(!store.join("runs/r2").exists());
-    assert_eq!(
-        crate::common::read_tree(&store.join("objects")).len(),
-        objects_before
-    );
+    assert_eq!(read_tree(&store.join("objects")).len(), objects_before);
 }
