@@ -3,10 +3,10 @@
 
 use std::fs;
 
-use codever::object::{CommitRecord, FileMeta, Kind, Node, Tree, TreeEntry};
-use codever::{ArtifactKey, CommitOptions, Error, Md5, Snapshot, Spec, Store, capture_run};
+use codever::object::Kind;
+use codever::{ArtifactKey, CommitOptions, Error, Snapshot, Spec, Store, capture_run};
 
-use crate::common::{run_err, write};
+use crate::common::{file_entry, forge_version, run_err, write, write_blob, write_tree};
 
 fn store_with(files: &[(&str, &[u8])]) -> (tempfile::TempDir, Store, codever::ObjectId) {
     let tmp = tempfile::tempdir().unwrap();
@@ -96,42 +96,10 @@ fn a_hostile_tree_from_a_synced_store_is_refused() {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("p");
         let store = Store::init(&root).unwrap();
-        let (blob, _) = store.write_object(Kind::Blob, b"pwned\n").unwrap();
-        let (tree, _) = store
-            .write_structured(&Tree {
-                entries: vec![TreeEntry {
-                    name: bad.to_string(),
-                    node: Node::File(FileMeta {
-                        id: blob,
-                        size: 6,
-                        md5: Md5::of(b"pwned\n"),
-                        executable: false,
-                    }),
-                }],
-            })
-            .unwrap();
+        let blob = write_blob(&store, b"pwned\n");
+        let tree = write_tree(&store, vec![file_entry(bad, blob)]);
         // Mark it as a version, as a synced commit would.
-        let record = CommitRecord {
-            artifact_type: "t".into(),
-            name: "evil".into(),
-            tree,
-            digest: Md5::of(b""),
-            files: 1,
-            bytes: 6,
-            run: "r".into(),
-            time_ns: 1,
-            host: "h".into(),
-            message: String::new(),
-            description: String::new(),
-            metadata: String::new(),
-            sources: vec![],
-            include: vec![],
-            exclude: vec![],
-        };
-        let (rid, _) = store.write_structured(&record).unwrap();
-        let marker_dir = store.root().join("refs/t/evil");
-        fs::create_dir_all(&marker_dir).unwrap();
-        fs::write(marker_dir.join(rid.to_hex()), b"").unwrap();
+        forge_version(&store, "t/evil", "r", tree, &[(bad, blob)], 1);
 
         let (h, i) = store.resolve(&Spec::parse("t/evil").unwrap()).unwrap();
         let into = tmp.path().join("deep/into");

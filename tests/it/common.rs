@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use assert_cmd::Command;
+use codever::object::{CommitRecord, Kind, Node, RunRecord, Tree, TreeEntry};
+use codever::{FileMeta, Md5, ObjectId, Store, wandb_digest};
 
 /// The bundled example repo at version `v` (`v1`..`v4`).
 pub fn fixture(v: &str) -> PathBuf {
@@ -177,6 +179,129 @@ pub fn read_tree(root: &Path) -> Vec<(String, Vec<u8>)> {
     out.sort();
     out
 }
+
+// ---------------------------------------------------------------------------------------------
+// Store contents forged with the library, as a store synced from another (possibly broken or
+// hostile) machine could hold them: objects, records and markers written directly.
+
+/// Writes `content` as a blob; returns the metadata a tree holds for it (not executable).
+pub fn write_blob(store: &Store, content: &[u8]) -> FileMeta {
+    let (id, _) = store.write_object(Kind::Blob, content).unwrap();
+    FileMeta {
+        id,
+        size: content.len() as u64,
+        md5: Md5::of(content),
+        executable: false,
+    }
+}
+
+/// A tree entry naming a file.
+pub fn file_entry(name: &str, meta: FileMeta) -> TreeEntry {
+    TreeEntry {
+        name: name.into(),
+        node: Node::File(meta),
+    }
+}
+
+/// A tree entry naming a directory whose tree is `tree`.
+pub fn dir_entry(name: &str, tree: ObjectId) -> TreeEntry {
+    TreeEntry {
+        name: name.into(),
+        node: Node::Dir(tree),
+    }
+}
+
+/// Writes a tree holding `entries` as given (unsorted or repeated names stay so); returns its id.
+pub fn write_tree(store: &Store, entries: Vec<TreeEntry>) -> ObjectId {
+    store.write_structured(&Tree { entries }).unwrap().0
+}
+
+/// Makes `tree` a version of artifact `key` (`type/name`) committed by run `run` at `time_ns`,
+/// as a commit does: a run record and a commit record, marked in `runs/<run>/` (both) and
+/// `refs/<type>/<name>/` (the commit record). `files` are the (path, metadata) the tree claims,
+/// for the record's digest and counts. Returns the commit record's id.
+pub fn forge_version(
+    store: &Store,
+    key: &str,
+    run: &str,
+    tree: ObjectId,
+    files: &[(&str, FileMeta)],
+    time_ns: i64,
+) -> ObjectId {
+    let (ty, name) = key.split_once('/').expect("an artifact key is `type/name`");
+    let run_record = RunRecord {
+        id: run.into(),
+        time_ns,
+        host: "h".into(),
+        user: "u".into(),
+        cwd: "/".into(),
+        git_commit: None,
+        git_dirty: None,
+        project: String::new(),
+        config: String::new(),
+        notes: String::new(),
+        tags: Vec::new(),
+    };
+    let record = CommitRecord {
+        artifact_type: ty.into(),
+        name: name.into(),
+        tree,
+        digest: wandb_digest(files.iter().map(|(p, m)| (*p, m.md5))),
+        files: files.len() as u64,
+        // Forged sizes may be absurd (u64::MAX): the record says as much as it can.
+        bytes: files
+            .iter()
+            .fold(0u64, |sum, (_, m)| sum.saturating_add(m.size)),
+        run: run.into(),
+        time_ns,
+        host: "h".into(),
+        message: String::new(),
+        description: String::new(),
+        metadata: String::new(),
+        sources: Vec::new(),
+        include: Vec::new(),
+        exclude: Vec::new(),
+    };
+    let (run_id, _) = store.write_structured(&run_record).unwrap();
+    let (record_id, _) = store.write_structured(&record).unwrap();
+    let root = store.root();
+    mark(&root.join("runs").join(run), &run_id);
+    mark(&root.join("runs").join(run), &record_id);
+    mark(&root.join("refs").join(ty).join(name), &record_id);
+    record_id
+}
+
+/// Creates the empty marker file `dir/<id>`.
+pub fn mark(dir: &Path, id: &ObjectId) {
+    fs::create_dir_all(dir).unwrap();
+    fs::write(dir.join(id.to_hex()), b"").unwrap();
+}
+
+/// Nanoseconds since the Unix epoch, now (the time a commit made now would record).
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding store files.
+
+/// Where the loose object `id` (an [`ObjectId`] or its 64 hex digits) is, or would be, stored.
+pub fn object_path(store: &Path, id: impl std::fmt::Display) -> PathBuf {
+    let hex = id.to_string();
+    assert_eq!(hex.len(), 64, "not a whole object id: {hex}");
+    store.join("objects").join(&hex[..2]).join(&hex[2..])
+}
+
+/// The id of the blob holding `content`.
+pub fn blob_id(content: &[u8]) -> ObjectId {
+    ObjectId::compute(Kind::Blob, content)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes with a deadline.
 
 /// How a process started by [`run_all_within`] ended.
 pub struct Finished {

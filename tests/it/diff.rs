@@ -11,7 +11,8 @@ use serde_json::json;
 
 use crate::apply::git_apply;
 use crate::common::{
-    codever_cmd, commit_ok, fixture, init_store, json, run_any, run_err, run_ok, write,
+    codever_cmd, commit_ok, dir_entry, file_entry, fixture, init_store, json, run_any, run_err,
+    run_ok, write, write_blob, write_tree,
 };
 
 /// A store with the four fixture versions logged as code/safelife (v0..v3) by runs r1..r4, plus
@@ -305,35 +306,20 @@ Binary files a/w.bin and b/w.bin differ
 /// proves an equal subtree is skipped without being read.
 #[test]
 fn equal_subtrees_are_never_read() {
-    use codever::object::{FileMeta, Kind, Node, Tree, TreeEntry};
     let (_tmp, store) = lib_store();
-    let never_stored =
-        codever::ObjectId::compute(Kind::Tree, b"a subtree that is not in the store");
-    let file = |content: &[u8]| {
-        let (id, _) = store.write_object(Kind::Blob, content).unwrap();
-        Node::File(FileMeta {
-            id,
-            size: content.len() as u64,
-            md5: codever::Md5::of(content),
-            executable: false,
-        })
-    };
+    let never_stored = codever::ObjectId::compute(
+        codever::object::Kind::Tree,
+        b"a subtree that is not in the store",
+    );
     let root = |content: &[u8]| {
-        let (id, _) = store
-            .write_structured(&Tree {
-                entries: vec![
-                    TreeEntry {
-                        name: "big".into(),
-                        node: Node::Dir(never_stored),
-                    },
-                    TreeEntry {
-                        name: "small.py".into(),
-                        node: file(content),
-                    },
-                ],
-            })
-            .unwrap();
-        id
+        let small = write_blob(&store, content);
+        write_tree(
+            &store,
+            vec![
+                dir_entry("big", never_stored),
+                file_entry("small.py", small),
+            ],
+        )
     };
     let (a, b) = (root(b"x = 1\n"), root(b"x = 2\n"));
     let diff = store.diff_versions(a, b, &DiffOptions::default()).unwrap();

@@ -5,12 +5,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use codever::object::{Node, Tree, TreeEntry};
-use codever::{FileMeta, FsckOptions, Md5, Repair, RepairAction, Store};
+use codever::object::TreeEntry;
+use codever::{FileMeta, FsckOptions, Md5, ObjectId, Repair, RepairAction, Store};
 use serde_json::json;
 
-use crate::common::{commit_ok, init_store, json, run_any, run_any_json, run_err, run_ok, write};
-use crate::forge;
+use crate::common::{
+    blob_id, commit_ok, file_entry, forge_version, init_store, json, object_path, run_any,
+    run_any_json, run_err, run_ok, write, write_blob, write_tree,
+};
 
 /// A store with artifact t/ppo v0 = {ppo.py, models.py}, committed by run r1.
 fn setup() -> (tempfile::TempDir, PathBuf) {
@@ -20,11 +22,6 @@ fn setup() -> (tempfile::TempDir, PathBuf) {
     write(&src, "models.py", b"hidden = 64\n");
     commit_ok(&store, "t/ppo", &src, "r1");
     (tmp, store)
-}
-
-fn blob_path(store: &std::path::Path, content: &[u8]) -> std::path::PathBuf {
-    let id = codever::ObjectId::compute(codever::object::Kind::Blob, content).to_hex();
-    store.join("objects").join(&id[..2]).join(&id[2..])
 }
 
 #[test]
@@ -39,7 +36,7 @@ fn a_clean_store_passes() {
 #[test]
 fn corruption_is_reported_exit_1_and_never_served() {
     let (_tmp, store) = setup();
-    let p = blob_path(&store, b"lr = 1\n");
+    let p = object_path(&store, blob_id(b"lr = 1\n"));
     let mut bytes = fs::read(&p).unwrap();
     let n = bytes.len();
     bytes[n - 3] ^= 0x55;
@@ -68,7 +65,7 @@ fn corruption_is_reported_exit_1_and_never_served() {
 #[test]
 fn missing_objects_are_not_corruption() {
     let (_tmp, store) = setup();
-    fs::remove_file(blob_path(&store, b"hidden = 64\n")).unwrap();
+    fs::remove_file(object_path(&store, blob_id(b"hidden = 64\n"))).unwrap();
     let report = json(&store, &["fsck"]);
     assert_eq!(report["ok"], true);
     assert_eq!(report["corrupt"].as_array().unwrap().len(), 0);
@@ -93,24 +90,19 @@ fn stray_files_are_listed_but_harmless() {
     );
 }
 
-/// A store holding artifact `t/forged` v0 with root `tree` (built by the caller with the
-/// library), committed by run `r1`.
-fn forged(build: impl FnOnce(&Store) -> (Tree, Vec<(&'static str, FileMeta)>)) -> Forged {
+/// A store holding artifact `t/forged` v0, committed by run `r1`, whose root tree holds the
+/// entries `build` returns (made with the library) and claims the files it returns.
+fn forged(build: impl FnOnce(&Store) -> (Vec<TreeEntry>, Vec<(&'static str, FileMeta)>)) -> Forged {
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::init(tmp.path()).unwrap();
-    let (tree, files) = build(&store);
-    let (tree_id, _) = store.write_structured(&tree).unwrap();
-    forge::commit(
-        &store,
-        ("t", "forged", "r1"),
-        tree_id,
-        &files,
-        1_000_000_000,
-    );
+    let (entries, files) = build(&store);
+    let tree = write_tree(&store, entries);
+    forge_version(&store, "t/forged", "r1", tree, &files, 1_000_000_000);
     let root = store.root().to_path_buf();
     Forged {
         _tmp: tmp,
-        tree_path: forge::object_path(&root, &tree_id),
+        tree,
+        tree_path: object_path(&root, tree),
         root,
     }
 }
@@ -118,29 +110,22 @@ fn forged(build: impl FnOnce(&Store) -> (Tree, Vec<(&'static str, FileMeta)>)) -
 struct Forged {
     _tmp: tempfile::TempDir,
     root: PathBuf,
+    /// The root tree, and its object file.
+    tree: ObjectId,
     tree_path: PathBuf,
-}
-
-fn entry(name: &str, meta: FileMeta) -> TreeEntry {
-    TreeEntry {
-        name: name.into(),
-        node: Node::File(meta),
-    }
 }
 
 #[test]
 fn a_file_whose_size_or_md5_differs_from_its_blob_is_corrupt() {
     let mut ids = Vec::new();
     let f = forged(|store| {
-        let mut a = forge::blob(store, b"lr = 1\n");
+        let mut a = write_blob(store, b"lr = 1\n");
         a.size = 8;
-        let mut b = forge::blob(store, b"gamma = 0.99\n");
+        let mut b = write_blob(store, b"gamma = 0.99\n");
         b.md5 = Md5::of(b"gamma = 0.9\n");
         ids.extend([a.id, b.id]);
-        let tree = Tree {
-            entries: vec![entry("a.py", a), entry("b.py", b)],
-        };
-        (tree, vec![("a.py", a), ("b.py", b)])
+        let entries = vec![file_entry("a.py", a), file_entry("b.py", b)];
+        (entries, vec![("a.py", a), ("b.py", b)])
     });
     let (code, report) = run_any_json(&f.root, &["fsck"]);
     assert_eq!(code, 1);
@@ -182,12 +167,9 @@ fn a_file_whose_size_or_md5_differs_from_its_blob_is_corrupt() {
 #[test]
 fn an_implausible_file_size_is_corrupt() {
     let f = forged(|store| {
-        let mut a = forge::blob(store, b"lr = 1\n");
+        let mut a = write_blob(store, b"lr = 1\n");
         a.size = u64::MAX;
-        let tree = Tree {
-            entries: vec![entry("a.py", a)],
-        };
-        (tree, vec![("a.py", a)])
+        (vec![file_entry("a.py", a)], vec![("a.py", a)])
     });
     let (code, report) = run_any_json(&f.root, &["fsck"]);
     assert_eq!(code, 1);
@@ -211,15 +193,11 @@ fn an_implausible_file_size_is_corrupt() {
 
 #[test]
 fn an_unsorted_tree_is_corrupt_and_never_served() {
-    let mut tree_id = None;
     let f = forged(|store| {
-        let a = forge::blob(store, b"a\n");
-        let b = forge::blob(store, b"b\n");
-        let tree = Tree {
-            entries: vec![entry("b.py", b), entry("a.py", a)],
-        };
-        tree_id = Some(store.write_structured(&tree).unwrap().0);
-        (tree, vec![("a.py", a), ("b.py", b)])
+        let a = write_blob(store, b"a\n");
+        let b = write_blob(store, b"b\n");
+        let entries = vec![file_entry("b.py", b), file_entry("a.py", a)];
+        (entries, vec![("a.py", a), ("b.py", b)])
     });
     let (code, report) = run_any_json(&f.root, &["fsck"]);
     assert_eq!(code, 1);
@@ -233,7 +211,7 @@ fn an_unsorted_tree_is_corrupt_and_never_served() {
         Some(
             format!(
                 "error: object {} is corrupt: entries not sorted by name at \"a.py\"",
-                tree_id.unwrap()
+                f.tree
             )
             .as_str()
         )

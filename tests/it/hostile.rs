@@ -10,12 +10,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use codever::object::{CommitRecord, FileMeta, Kind, Node, RunRecord, Tree, TreeEntry};
-use codever::{Md5, ObjectId, Store, wandb_digest};
+use codever::object::{FileMeta, Kind, Tree};
+use codever::{ObjectId, Store};
 
 use crate::common::{
-    Finished, codever_cmd, codever_limited, codever_process, commit_ok, copy_missing, init_at,
-    init_store, json, read_tree, run_all_within, run_ok, run_within, write,
+    Finished, blob_id, codever_cmd, codever_limited, codever_process, commit_ok, copy_missing,
+    dir_entry, file_entry, forge_version, init_at, init_store, json, now_ns, object_path,
+    read_tree, run_all_within, run_ok, run_within, write, write_blob, write_tree,
 };
 
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -31,15 +32,6 @@ fn base() -> (tempfile::TempDir, PathBuf) {
     write(&src, "models.py", MODELS);
     commit_ok(&store, "code/ppo", &src, "r1");
     (tmp, store)
-}
-
-fn object_file(store: &Path, id: &ObjectId) -> PathBuf {
-    let hex = id.to_hex();
-    store.join("objects").join(&hex[..2]).join(&hex[2..])
-}
-
-fn blob_id(content: &[u8]) -> ObjectId {
-    ObjectId::compute(Kind::Blob, content)
 }
 
 /// The commit record marked for run `run`.
@@ -72,117 +64,25 @@ fn assert_no_problems(problems: Vec<String>) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Forging versions with the library, as a hostile machine could.
+// Versions forged with the library, as a hostile machine could make them.
 
-/// A file entry whose blob holds `content`.
-fn file(store: &Store, name: &str, content: &[u8]) -> TreeEntry {
-    let (id, _) = store.write_object(Kind::Blob, content).unwrap();
-    TreeEntry {
-        name: name.into(),
-        node: Node::File(FileMeta {
-            id,
-            size: content.len() as u64,
-            md5: Md5::of(content),
-            executable: false,
-        }),
-    }
-}
-
-fn dir(name: &str, tree: ObjectId) -> TreeEntry {
-    TreeEntry {
-        name: name.into(),
-        node: Node::Dir(tree),
-    }
-}
-
-fn tree(store: &Store, entries: Vec<TreeEntry>) -> ObjectId {
-    store.write_structured(&Tree { entries }).unwrap().0
-}
-
-/// Makes `root` a version of code/`name` committed by run `run`, with the markers a real commit
-/// writes (refs/<type>/<name>/<record>, runs/<run>/<record>, runs/<run>/<run record>). `files`
-/// are the (path, meta) the tree claims, for the record's digest and counts.
-fn forge_version(
-    store: &Store,
-    name: &str,
-    run: &str,
-    root: ObjectId,
-    files: &[(&str, FileMeta)],
-    order: i64,
-) -> ObjectId {
-    let time_ns = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as i64
-        + order;
-    let record = CommitRecord {
-        artifact_type: "code".into(),
-        name: name.into(),
-        tree: root,
-        digest: wandb_digest(files.iter().map(|(p, m)| (*p, m.md5))),
-        files: files.len() as u64,
-        bytes: files
-            .iter()
-            .fold(0u64, |a, (_, m)| a.saturating_add(m.size)),
-        run: run.into(),
-        time_ns,
-        host: "forger".into(),
-        message: String::new(),
-        description: String::new(),
-        metadata: String::new(),
-        sources: Vec::new(),
-        include: Vec::new(),
-        exclude: Vec::new(),
-    };
-    let run_record = RunRecord {
-        id: run.into(),
-        time_ns,
-        host: "forger".into(),
-        user: "forger".into(),
-        cwd: "/".into(),
-        git_commit: None,
-        git_dirty: None,
-        project: String::new(),
-        config: String::new(),
-        notes: String::new(),
-        tags: Vec::new(),
-    };
-    let (record_id, _) = store.write_structured(&record).unwrap();
-    let (run_id, _) = store.write_structured(&run_record).unwrap();
-    let refs = store.root().join("refs/code").join(name);
-    let runs = store.root().join("runs").join(run);
-    fs::create_dir_all(&refs).unwrap();
-    fs::create_dir_all(&runs).unwrap();
-    fs::write(refs.join(record_id.to_hex()), b"").unwrap();
-    fs::write(runs.join(record_id.to_hex()), b"").unwrap();
-    fs::write(runs.join(run_id.to_hex()), b"").unwrap();
-    record_id
-}
-
-fn meta(e: &TreeEntry) -> FileMeta {
-    match e.node {
-        Node::File(m) => m,
-        Node::Dir(_) => unreachable!(),
-    }
-}
-
-/// The forging above makes versions every command accepts when the tree is sound; without this
-/// control the tests below could pass or fail for the wrong reason.
+/// Forging makes versions every command accepts when the tree is sound; without this control
+/// the tests below could pass or fail for the wrong reason.
 #[test]
 fn a_forged_sound_version_is_accepted_by_every_command() {
     let (tmp, root) = base();
     let store = Store::open(&root).unwrap();
-    let a = file(&store, "a.py", b"a = 1\n");
-    let b = file(&store, "b.py", b"b = 2\n");
-    let sub = tree(&store, vec![b.clone()]);
-    let top = tree(&store, vec![a.clone(), dir("sub", sub)]);
+    let a = write_blob(&store, b"a = 1\n");
+    let b = write_blob(&store, b"b = 2\n");
+    let sub = write_tree(&store, vec![file_entry("b.py", b)]);
+    let top = write_tree(&store, vec![file_entry("a.py", a), dir_entry("sub", sub)]);
     forge_version(
         &store,
-        "forged",
+        "code/forged",
         "f1",
         top,
-        &[("a.py", meta(&a)), ("sub/b.py", meta(&b))],
-        0,
+        &[("a.py", a), ("sub/b.py", b)],
+        now_ns(),
     );
     let f = json(&root, &["fsck", "--strict"]);
     assert_eq!(f["ok"], true, "{f}");
@@ -214,10 +114,10 @@ fn special_object_files(make: fn(&Path)) -> Vec<Finished> {
     let two = tmp.path().join("two");
     fs::create_dir_all(&two).unwrap();
     copy_missing(&one, &two);
-    let blob = object_file(&one, &blob_id(PPO));
+    let blob = object_path(&one, blob_id(PPO));
     fs::remove_file(&blob).unwrap();
     make(&blob);
-    let record = object_file(&two, &commit_record_of(&two, "r1"));
+    let record = object_path(&two, commit_record_of(&two, "r1"));
     fs::remove_file(&record).unwrap();
     make(&record);
 
@@ -302,7 +202,7 @@ fn envelope_around(frame: &[u8]) -> Vec<u8> {
 /// bounded time and memory.
 fn refuse_blob_envelope(envelope: &[u8]) {
     let (tmp, root) = base();
-    fs::write(object_file(&root, &blob_id(PPO)), envelope).unwrap();
+    fs::write(object_path(&root, blob_id(PPO)), envelope).unwrap();
     let into = tmp.path().join("out");
     let mut checkout = codever_limited(&root, &["checkout", "ppo", "--into"]);
     checkout.arg(&into);
@@ -382,13 +282,13 @@ fn a_decompression_bomb_without_a_content_size_is_refused_in_bounded_memory() {
 /// A chain of `depth` directories `d/d/…/d/x.py` above the file; returns the root tree. The
 /// trees are written as loose files without fsync (`Store::write_structured` syncs each one,
 /// which for 10,000 trees takes longer than the whole test budget).
-fn deep_tree(store: &Store, depth: usize) -> (ObjectId, TreeEntry) {
+fn deep_tree(store: &Store, depth: usize) -> (ObjectId, FileMeta) {
     use codever::object::Structured;
-    let leaf = file(store, "x.py", b"x = 1\n");
-    let mut t = tree(store, vec![leaf.clone()]);
+    let leaf = write_blob(store, b"x = 1\n");
+    let mut t = write_tree(store, vec![file_entry("x.py", leaf)]);
     for _ in 0..depth {
         let raw = Tree {
-            entries: vec![dir("d", t)],
+            entries: vec![dir_entry("d", t)],
         }
         .encode();
         t = ObjectId::compute(Kind::Tree, &raw);
@@ -403,12 +303,13 @@ fn deep_tree(store: &Store, depth: usize) -> (ObjectId, TreeEntry) {
 fn a_tree_nested_10000_deep_is_an_error_not_a_crash() {
     let (tmp, root) = base();
     let store = Store::open(&root).unwrap();
-    let a = file(&store, "a.py", b"a = 1\n");
-    let shallow = tree(&store, vec![a.clone()]);
-    forge_version(&store, "deep", "f1", shallow, &[("a.py", meta(&a))], 0);
+    let a = write_blob(&store, b"a = 1\n");
+    let shallow = write_tree(&store, vec![file_entry("a.py", a)]);
+    let t = now_ns();
+    forge_version(&store, "code/deep", "f1", shallow, &[("a.py", a)], t);
     let (deep, leaf) = deep_tree(&store, 10_000);
     let path = format!("{}x.py", "d/".repeat(10_000));
-    forge_version(&store, "deep", "f2", deep, &[(&path, meta(&leaf))], 1);
+    forge_version(&store, "code/deep", "f2", deep, &[(&path, leaf)], t + 1);
 
     let into = tmp.path().join("out");
     let mut checkout = codever_limited(&root, &["checkout", "deep:v1", "--into"]);
@@ -443,7 +344,7 @@ fn a_tree_deeper_than_256_fails_fsck() {
     let store = Store::open(&root).unwrap();
     let (deep, leaf) = deep_tree(&store, 300);
     let path = format!("{}x.py", "d/".repeat(300));
-    forge_version(&store, "deep", "f1", deep, &[(&path, meta(&leaf))], 0);
+    forge_version(&store, "code/deep", "f1", deep, &[(&path, leaf)], now_ns());
     let into = tmp.path().join("out");
     let mut checkout = codever_cmd(&root, &["checkout", "deep:v0", "--into"]);
     checkout.arg(&into);
@@ -458,16 +359,16 @@ fn a_tree_deeper_than_256_fails_fsck() {
 fn an_unsorted_tree_fails_fsck_and_is_never_served_wrong() {
     let (tmp, root) = base();
     let store = Store::open(&root).unwrap();
-    let a = file(&store, "a.py", b"a = 1\n");
-    let b = file(&store, "b.py", b"b = 2\n");
-    let unsorted = tree(&store, vec![b.clone(), a.clone()]);
+    let a = write_blob(&store, b"a = 1\n");
+    let b = write_blob(&store, b"b = 2\n");
+    let unsorted = write_tree(&store, vec![file_entry("b.py", b), file_entry("a.py", a)]);
     forge_version(
         &store,
-        "unsorted",
+        "code/unsorted",
         "f1",
         unsorted,
-        &[("b.py", meta(&b)), ("a.py", meta(&a))],
-        0,
+        &[("b.py", b), ("a.py", a)],
+        now_ns(),
     );
     let into = tmp.path().join("out");
     let mut checkout = codever_cmd(&root, &["checkout", "unsorted", "--into"]);
@@ -494,21 +395,18 @@ fn an_unsorted_tree_fails_fsck_and_is_never_served_wrong() {
 fn a_file_size_of_u64_max_fails_fsck_and_crashes_nothing() {
     let (tmp, root) = base();
     let store = Store::open(&root).unwrap();
-    let mut a = file(&store, "a.py", b"a = 1\n");
-    let mut b = file(&store, "b.py", b"b = 2\n");
-    for e in [&mut a, &mut b] {
-        if let Node::File(m) = &mut e.node {
-            m.size = u64::MAX;
-        }
-    }
-    let t = tree(&store, vec![a.clone(), b.clone()]);
+    let mut a = write_blob(&store, b"a = 1\n");
+    let mut b = write_blob(&store, b"b = 2\n");
+    a.size = u64::MAX;
+    b.size = u64::MAX;
+    let t = write_tree(&store, vec![file_entry("a.py", a), file_entry("b.py", b)]);
     forge_version(
         &store,
-        "huge",
+        "code/huge",
         "f1",
         t,
-        &[("a.py", meta(&a)), ("b.py", meta(&b))],
-        0,
+        &[("a.py", a), ("b.py", b)],
+        now_ns(),
     );
     let into = tmp.path().join("out");
     let mut checkout = codever_limited(&root, &["checkout", "huge", "--into"]);
@@ -629,12 +527,15 @@ fn a_tree_naming_one_subtree_many_times_is_refused_not_expanded() {
     // 20 levels, each naming the level below four times: 21 objects, 4^20 paths.
     let (tmp, root) = base();
     let store = Store::open(&root).unwrap();
-    let leaf = file(&store, "x.py", b"x = 1\n");
-    let mut t = tree(&store, vec![leaf.clone()]);
+    let leaf = write_blob(&store, b"x = 1\n");
+    let mut t = write_tree(&store, vec![file_entry("x.py", leaf)]);
     for _ in 0..20 {
-        t = tree(&store, ["a", "b", "c", "d"].map(|n| dir(n, t)).to_vec());
+        t = write_tree(
+            &store,
+            ["a", "b", "c", "d"].map(|n| dir_entry(n, t)).to_vec(),
+        );
     }
-    forge_version(&store, "bomb", "f1", t, &[("a/x.py", meta(&leaf))], 0);
+    forge_version(&store, "code/bomb", "f1", t, &[("a/x.py", leaf)], now_ns());
     let into = tmp.path().join("out");
     let mut checkout = codever_limited(&root, &["checkout", "bomb", "--into"]);
     checkout.arg(&into);
@@ -677,7 +578,7 @@ fn huge_sparse_store_files_are_refused_without_being_read() {
     // A commit record grown to a sparse 10 GiB, and a sparse 2 GiB pack index.
     fs::File::options()
         .write(true)
-        .open(object_file(&root, &record))
+        .open(object_path(&root, record))
         .unwrap()
         .set_len(10 << 30)
         .unwrap();

@@ -5,11 +5,12 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use codever::object::{Node, Tree, TreeEntry};
 use codever::{ObjectId, Store};
 
-use crate::common::{commit_ok, init_store, json, read_tree, run_any_json, run_err, run_ok, write};
-use crate::forge::{self, object_path};
+use crate::common::{
+    commit_ok, dir_entry, file_entry, forge_version, init_store, json, object_path, read_tree,
+    run_any_json, run_err, run_ok, write, write_blob, write_tree,
+};
 
 const CONTENT: &[u8] = b"x = 1\n";
 
@@ -20,27 +21,18 @@ const CONTENT: &[u8] = b"x = 1\n";
 fn nested_store(levels: usize) -> (tempfile::TempDir, PathBuf, Vec<ObjectId>) {
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::init(tmp.path()).unwrap();
-    let meta = forge::blob(&store, CONTENT);
-    let mut node = Node::File(meta);
-    let mut name = "f.py";
-    let mut trees = Vec::with_capacity(levels + 1);
-    for _ in 0..=levels {
-        let tree = Tree {
-            entries: vec![TreeEntry {
-                name: name.into(),
-                node,
-            }],
-        };
-        let (id, _) = store.write_structured(&tree).unwrap();
-        trees.push(id);
-        node = Node::Dir(id);
-        name = "d";
+    let meta = write_blob(&store, CONTENT);
+    let mut trees = vec![write_tree(&store, vec![file_entry("f.py", meta)])];
+    for _ in 0..levels {
+        let below = *trees.last().unwrap();
+        trees.push(write_tree(&store, vec![dir_entry("d", below)]));
     }
     trees.reverse();
     let path = format!("{}f.py", "d/".repeat(levels));
-    forge::commit(
+    forge_version(
         &store,
-        ("t", "deep", "r1"),
+        "t/deep",
+        "r1",
         trees[0],
         &[(path.as_str(), meta)],
         1_000_000_000,
@@ -91,7 +83,7 @@ fn a_tree_nested_10000_deep_is_refused_by_every_command_without_overflowing() {
     assert_eq!(
         report["corrupt"],
         serde_json::json!([{
-            "path": object_path(&store, &trees[257]),
+            "path": object_path(&store, trees[257]),
             "reason": "trees nested deeper than 256 levels",
         }])
     );
@@ -133,7 +125,7 @@ fn a_tree_nested_257_deep_is_refused() {
     assert_eq!(
         report["corrupt"],
         serde_json::json!([{
-            "path": object_path(&store, &trees[257]),
+            "path": object_path(&store, trees[257]),
             "reason": "trees nested deeper than 256 levels",
         }])
     );
