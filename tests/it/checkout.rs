@@ -6,7 +6,9 @@ use std::fs;
 use codever::object::Kind;
 use codever::{ArtifactKey, CommitOptions, Error, Snapshot, Spec, Store, capture_run};
 
-use crate::common::{file_entry, forge_version, run_err, write, write_blob, write_tree};
+use crate::common::{
+    file_entry, forge_version, mkfifo, rewrite, run_err, write, write_blob, write_tree,
+};
 
 fn store_with(files: &[(&str, &[u8])]) -> (tempfile::TempDir, Store, codever::ObjectId) {
     let tmp = tempfile::tempdir().unwrap();
@@ -142,11 +144,7 @@ fn a_fifo_where_a_file_must_go_differs_and_never_blocks() {
     let (tmp, store, tree) = store_with(&[("empty.txt", b""), ("a.py", b"a = 1\n")]);
     let into = tmp.path().join("out");
     fs::create_dir_all(&into).unwrap();
-    let made = std::process::Command::new("mkfifo")
-        .arg(into.join("empty.txt"))
-        .status()
-        .unwrap();
-    assert!(made.success());
+    mkfifo(&into.join("empty.txt"));
     // Without --force: the FIFO differs, so nothing is written; with it, it is replaced.
     let e = store.checkout(&tree, &into, false).unwrap_err();
     assert!(e.to_string().contains("empty.txt"), "{e}");
@@ -171,12 +169,10 @@ fn a_corrupt_blob_leaves_the_target_as_it_was() {
         ("c.py", b"c = 3\n"),
     ]);
     let b = codever::flatten(&store, &tree).unwrap()[1].meta.id;
-    let path = store.object_path(&b);
-    let mut bytes = fs::read(&path).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x10;
-    fs::remove_file(&path).unwrap();
-    fs::write(&path, bytes).unwrap();
+    rewrite(&store.object_path(&b), |bytes| {
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x10;
+    });
     let into = tmp.path().join("out");
     let e = Store::open(store.root())
         .unwrap()

@@ -300,6 +300,72 @@ pub fn blob_id(content: &[u8]) -> ObjectId {
     ObjectId::compute(Kind::Blob, content)
 }
 
+/// The names in directory `dir`, sorted: marker ids in `refs/…` and `runs/…`, pack files, ….
+pub fn file_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The `.pack` files of a store, sorted.
+pub fn pack_files(store: &Path) -> Vec<PathBuf> {
+    file_names(&store.join("packs"))
+        .into_iter()
+        .filter(|n| n.ends_with(".pack"))
+        .map(|n| store.join("packs").join(n))
+        .collect()
+}
+
+/// The commit record that run `run` wrote: the one record marked in `runs/<run>/` that is a
+/// commit record (the other is the run record).
+pub fn commit_record_of(store: &Path, run: &str) -> ObjectId {
+    let s = Store::open(store).unwrap();
+    let commits: Vec<ObjectId> = file_names(&store.join("runs").join(run))
+        .iter()
+        .map(|name| ObjectId::from_hex(name).unwrap())
+        .filter(|id| s.object_header(id).unwrap().kind == Kind::Commit)
+        .collect();
+    assert_eq!(commits.len(), 1, "run {run} marks {commits:?}");
+    commits[0]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Damaging files.
+
+/// Replaces the file at `path` with its bytes changed by `change` (a new file, as a sync tool
+/// writes one: store files are read-only); returns the bytes it had.
+pub fn rewrite(path: &Path, change: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let old = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut new = old.clone();
+    change(&mut new);
+    fs::remove_file(path).unwrap();
+    fs::write(path, new).unwrap();
+    old
+}
+
+/// Sets the modification time of the file at `path` (an edit within one timestamp tick, a file
+/// copied in with an old time, …).
+pub fn set_mtime(path: &Path, t: std::time::SystemTime) {
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(t)
+        .unwrap();
+}
+
+/// Makes a named pipe (FIFO) at `path`.
+pub fn mkfifo(path: &Path) {
+    let made = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo {} failed", path.display());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Processes with a deadline.
 

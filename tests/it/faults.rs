@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::common::{
-    code_files, codever_cmd, commit_ok, init_store, run_all_within, run_within, write, write_files,
+    code_files, codever_cmd, commit_ok, commit_record_of, init_store, pack_files, run_all_within,
+    run_within, write, write_files,
 };
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -49,22 +50,12 @@ fn output_to_a_full_device_is_an_error() {
     assert!(problems.is_empty(), "\n{}", problems.join("\n"));
 }
 
-/// The commit record of run `run` (the marker in runs/<run>/ that is also in refs/).
-fn commit_marker(store: &Path, run: &str) -> String {
-    let refs = store.join("refs/code/ppo");
-    fs::read_dir(store.join("runs").join(run))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .find(|name| refs.join(name).exists())
-        .unwrap()
-}
-
 #[test]
 fn a_commit_marked_for_its_artifact_but_not_its_run_fails_strict_fsck() {
     // What a crash between the artifact's marker and the run's marker leaves.
     let (_tmp, store) = base();
-    let record = commit_marker(&store, "r2");
-    fs::remove_file(store.join("runs/r2").join(&record)).unwrap();
+    let record = commit_record_of(&store, "r2");
+    fs::remove_file(store.join("runs/r2").join(record.to_hex())).unwrap();
     let f = run_within(codever_cmd(&store, &["fsck", "--strict"]), DEADLINE);
     assert_eq!(
         f.code(),
@@ -147,7 +138,7 @@ fn store_made_with_umask(tmp: &Path, umask: &str) -> PathBuf {
         "r1",
     ]);
     assert!(
-        fs::read_dir(store.join("packs")).unwrap().count() > 0,
+        !pack_files(&store).is_empty(),
         "the big commit is expected to write a pack"
     );
     store

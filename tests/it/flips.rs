@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::common::{
-    code_files, codever_cmd, commit_json, commit_ok, copy_missing, init_store, read_tree,
-    run_all_within, run_ok, sorted, write_files,
+    blob_id, code_files, codever_cmd, commit_json, commit_ok, commit_record_of, copy_missing,
+    init_store, object_path, pack_files, read_tree, rewrite, run_all_within, run_ok, sorted,
+    write_files,
 };
 
 type Files = Vec<(String, Vec<u8>)>;
@@ -76,14 +77,14 @@ fn pristine() -> Pristine {
         let files = code_files(42, 24, n);
         let src = tmp.path().join(format!("big{n}"));
         write_files(&src, &files);
-        let before = pack_ids(&store);
+        let before = pack_files(&store);
         commit_ok(&store, "code/big", &src, &format!("b{n}"));
-        let new: Vec<String> = pack_ids(&store)
+        let new: Vec<PathBuf> = pack_files(&store)
             .into_iter()
             .filter(|p| !before.contains(p))
             .collect();
         assert_eq!(new.len(), 1, "big:v{n} is one pack");
-        packs.push(new[0].clone());
+        packs.push(new[0].file_stem().unwrap().to_str().unwrap().to_string());
         versions.push((format!("code/big:v{n}"), files));
     }
     Pristine {
@@ -94,24 +95,6 @@ fn pristine() -> Pristine {
         small_trees,
         packs: [packs[0].clone(), packs[1].clone()],
     }
-}
-
-fn pack_ids(store: &Path) -> Vec<String> {
-    fs::read_dir(store.join("packs"))
-        .unwrap()
-        .filter_map(|e| {
-            let name = e.unwrap().file_name().into_string().unwrap();
-            name.strip_suffix(".idx").map(str::to_string)
-        })
-        .collect()
-}
-
-fn loose_path(store: &Path, hex: &str) -> PathBuf {
-    store.join("objects").join(&hex[..2]).join(&hex[2..])
-}
-
-fn blob_hex(content: &[u8]) -> String {
-    codever::ObjectId::compute(codever::object::Kind::Blob, content).to_hex()
 }
 
 /// Offsets of each region of an object envelope, relative to its start.
@@ -207,7 +190,7 @@ fn loose_targets(
     scope: Scope,
 ) -> Vec<Target> {
     let file = format!("objects/{}/{}", &hex[..2], &hex[2..]);
-    let bytes = fs::read(loose_path(&p.store, hex))
+    let bytes = fs::read(object_path(&p.store, hex))
         .unwrap_or_else(|e| panic!("{what} is expected loose: {e}"));
     assert_eq!(
         bytes[6] == 1,
@@ -218,29 +201,13 @@ fn loose_targets(
     envelope_targets(what, &file, &bytes, 0, scope)
 }
 
-/// The commit record of run `run` (a loose object marked in runs/<run>/).
-fn commit_record_hex(store: &Path, run: &str) -> String {
-    fs::read_dir(store.join("runs").join(run))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .find(|hex| fs::read(loose_path(store, hex)).unwrap()[5] == 3)
-        .expect("a commit record")
-}
-
 /// Flips byte `t.offset` of `t.file` in a fresh copy of the store and returns what went wrong.
 fn damage_and_check(p: &Pristine, t: &Target, scratch: &Path) -> Vec<String> {
     let _ = fs::remove_dir_all(scratch);
     let store = scratch.join("store");
     fs::create_dir_all(&store).unwrap();
     copy_missing(&p.store, &store);
-    let path = store.join(&t.file);
-    let mut bytes = fs::read(&path).unwrap();
-    bytes[t.offset] ^= 0x01;
-    let mut perm = fs::metadata(&path).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perm.set_readonly(false);
-    fs::set_permissions(&path, perm).unwrap();
-    fs::write(&path, bytes).unwrap();
+    rewrite(&store.join(&t.file), |bytes| bytes[t.offset] ^= 0x01);
 
     // (command, the files it must produce if it exits 0): a checkout directory or cat's stdout.
     enum Expect<'a> {
@@ -361,14 +328,14 @@ fn a_flipped_byte_in_a_loose_object_is_caught_and_never_served() {
     targets.extend(loose_targets(
         &p,
         "loose whole blob (small:v0 ppo.py)",
-        &blob_hex(&p.ppo[0]),
+        &blob_id(&p.ppo[0]).to_hex(),
         false,
         Scope::Small,
     ));
     targets.extend(loose_targets(
         &p,
         "loose delta blob (small:v2 ppo.py)",
-        &blob_hex(&p.ppo[2]),
+        &blob_id(&p.ppo[2]).to_hex(),
         true,
         Scope::Small,
     ));
@@ -387,7 +354,7 @@ fn a_flipped_byte_in_a_commit_record_never_gives_another_versions_bytes() {
     let p = pristine();
     let mut targets = Vec::new();
     for n in 0..4 {
-        let hex = commit_record_hex(&p.store, &format!("s{n}"));
+        let hex = commit_record_of(&p.store, &format!("s{n}")).to_hex();
         targets.extend(loose_targets(
             &p,
             &format!("commit record of small:v{n}"),

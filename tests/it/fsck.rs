@@ -2,7 +2,7 @@
 //! are the safe ones only.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use codever::object::TreeEntry;
@@ -10,8 +10,8 @@ use codever::{FileMeta, FsckOptions, Md5, ObjectId, Repair, RepairAction, Store}
 use serde_json::json;
 
 use crate::common::{
-    blob_id, commit_ok, file_entry, forge_version, init_store, json, object_path, run_any,
-    run_any_json, run_err, run_ok, write, write_blob, write_tree,
+    blob_id, commit_ok, commit_record_of, file_entry, forge_version, init_store, json, object_path,
+    rewrite, run_any, run_any_json, run_err, run_ok, set_mtime, write, write_blob, write_tree,
 };
 
 /// A store with artifact t/ppo v0 = {ppo.py, models.py}, committed by run r1.
@@ -37,10 +37,10 @@ fn a_clean_store_passes() {
 fn corruption_is_reported_exit_1_and_never_served() {
     let (_tmp, store) = setup();
     let p = object_path(&store, blob_id(b"lr = 1\n"));
-    let mut bytes = fs::read(&p).unwrap();
-    let n = bytes.len();
-    bytes[n - 3] ^= 0x55;
-    fs::write(&p, bytes).unwrap();
+    rewrite(&p, |bytes| {
+        let n = bytes.len();
+        bytes[n - 3] ^= 0x55;
+    });
 
     let (code, text, _) = run_any(&store, &["fsck"]);
     assert_eq!(code, 1);
@@ -218,20 +218,10 @@ fn an_unsorted_tree_is_corrupt_and_never_served() {
     );
 }
 
-/// The id of the only record marked in `refs/t/ppo` of a store made by `setup`.
-fn commit_record(store: &Path) -> String {
-    let names: Vec<String> = fs::read_dir(store.join("refs/t/ppo"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    assert_eq!(names.len(), 1);
-    names[0].clone()
-}
-
 #[test]
 fn a_commit_its_run_does_not_list_is_unlinked_until_repaired() {
     let (_tmp, store) = setup();
-    let record = commit_record(&store);
+    let record = commit_record_of(&store, "r1").to_hex();
     let refs_marker = store.join("refs/t/ppo").join(&record);
     let runs_marker = store.join("runs/r1").join(&record);
     // A crash between the artifact's marker and the run's marker.
@@ -290,7 +280,7 @@ fn a_commit_its_run_does_not_list_is_unlinked_until_repaired() {
 fn a_commit_only_its_run_marks_is_an_interrupted_invisible_commit() {
     // What a crash just before the artifact's marker (the commit point) leaves.
     let (_tmp, store) = setup();
-    let record = commit_record(&store);
+    let record = commit_record_of(&store, "r1").to_hex();
     let refs_marker = store.join("refs/t/ppo").join(&record);
     let runs_marker = store.join("runs/r1").join(&record);
     fs::remove_file(&refs_marker).unwrap();
@@ -381,12 +371,7 @@ fn repair_removes_packs_without_index_only_once_they_are_old() {
     )
     .unwrap();
     // Copied in with an old modification time (rsync -a): still young here, kept.
-    fs::File::options()
-        .write(true)
-        .open(&pack)
-        .unwrap()
-        .set_modified(SystemTime::now() - Duration::from_secs(7200))
-        .unwrap();
+    set_mtime(&pack, SystemTime::now() - Duration::from_secs(7200));
     let (code, report) = run_any_json(&store, &["fsck", "--repair"]);
     assert_eq!(code, 0);
     assert_eq!(report["stray"], json!([pack]));

@@ -14,9 +14,10 @@ use codever::object::{FileMeta, Kind, Tree};
 use codever::{ObjectId, Store};
 
 use crate::common::{
-    Finished, blob_id, codever_cmd, codever_limited, codever_process, commit_ok, copy_missing,
-    dir_entry, file_entry, forge_version, init_at, init_store, json, now_ns, object_path,
-    read_tree, run_all_within, run_ok, run_within, write, write_blob, write_tree,
+    Finished, blob_id, codever_cmd, codever_limited, codever_process, commit_ok, commit_record_of,
+    copy_missing, dir_entry, file_entry, forge_version, init_at, init_store, json, mkfifo, now_ns,
+    object_path, read_tree, run_all_within, run_ok, run_within, set_mtime, write, write_blob,
+    write_tree,
 };
 
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -32,16 +33,6 @@ fn base() -> (tempfile::TempDir, PathBuf) {
     write(&src, "models.py", MODELS);
     commit_ok(&store, "code/ppo", &src, "r1");
     (tmp, store)
-}
-
-/// The commit record marked for run `run`.
-fn commit_record_of(store: &Path, run: &str) -> ObjectId {
-    let s = Store::open(store).unwrap();
-    fs::read_dir(store.join("runs").join(run))
-        .unwrap()
-        .map(|e| ObjectId::from_hex(&e.unwrap().file_name().into_string().unwrap()).unwrap())
-        .find(|id| s.object_header(id).unwrap().kind == Kind::Commit)
-        .unwrap()
 }
 
 fn stdout(f: &Finished) -> String {
@@ -158,14 +149,7 @@ fn special_object_files(make: fn(&Path)) -> Vec<Finished> {
 
 #[test]
 fn an_object_file_that_is_a_fifo_is_refused_without_hanging() {
-    special_object_files(|p| {
-        let ok = std::process::Command::new("mkfifo")
-            .arg(p)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "mkfifo failed");
-    });
+    special_object_files(mkfifo);
 }
 
 #[test]
@@ -498,12 +482,7 @@ fn links_inside_the_store_never_let_a_command_delete_outside_it() {
     for name in ["thesis.tex", "old.pack"] {
         let p = victim.join(name);
         fs::write(&p, b"precious\n").unwrap();
-        fs::File::options()
-            .write(true)
-            .open(&p)
-            .unwrap()
-            .set_modified(two_days_ago)
-            .unwrap();
+        set_mtime(&p, two_days_ago);
     }
     fs::remove_dir_all(store.join("local/tmp")).unwrap();
     std::os::unix::fs::symlink(&victim, store.join("local/tmp")).unwrap();

@@ -3,7 +3,9 @@
 use std::fs;
 use std::io::{Seek, SeekFrom, Write};
 
-use crate::common::{commit_json, init_store, json, output, run_err, run_ok, write};
+use crate::common::{
+    commit_json, init_store, json, object_path, output, pack_files, rewrite, run_err, run_ok, write,
+};
 
 /// `n` bytes that compress somewhat, like a data or weights file.
 fn big_content(n: usize) -> Vec<u8> {
@@ -112,12 +114,10 @@ fn a_large_file_round_trips_and_damage_is_never_restored() {
         .as_str()
         .unwrap()
         .to_string();
-    let obj = store.join("objects").join(&id[..2]).join(&id[2..]);
-    let mut bytes = fs::read(&obj).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x01;
-    fs::remove_file(&obj).unwrap();
-    fs::write(&obj, &bytes).unwrap();
+    rewrite(&object_path(&store, &id), |bytes| {
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x01;
+    });
     let out = tmp.path().join("out-damaged");
     run_err(
         &store,
@@ -151,10 +151,7 @@ fn a_large_blob_stored_in_a_pack_reads_back_and_checks() {
     store
         .commit(&key, &s, &run, &CommitOptions::default())
         .unwrap();
-    assert!(
-        fs::read_dir(store.root().join("packs")).unwrap().count() >= 2,
-        "expected a pack"
-    );
+    assert!(!pack_files(store.root()).is_empty(), "expected a pack");
     let root = store.root().to_path_buf();
     let cat = output(&root, &["cat", "packed", "big.bin"]);
     assert!(cat.status.success());

@@ -5,8 +5,8 @@ use std::fs;
 use std::time::Duration;
 
 use crate::common::{
-    code_files, codever_cmd, commit_json, copy_missing, init_at, json, read_tree, run_all_within,
-    run_any, run_err, run_ok, sorted, write, write_files,
+    code_files, codever_cmd, commit_json, copy_missing, file_names, init_at, json, object_path,
+    pack_files, read_tree, run_all_within, run_any, run_err, run_ok, sorted, write, write_files,
 };
 
 #[test]
@@ -124,10 +124,9 @@ fn a_partially_synced_store_lists_what_it_has_and_withholds_numbers() {
     let second = commit_json(&full_store, "code/train", &src, "r2");
     copy_missing(&full_store.join("refs"), &partial.join("refs"));
     copy_missing(&full_store.join("runs"), &partial.join("runs"));
-    let missing_record = fs::read_dir(full_store.join("refs/code/train"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .find(|m| !partial.join("objects").join(&m[..2]).join(&m[2..]).exists())
+    let missing_record = file_names(&full_store.join("refs/code/train"))
+        .into_iter()
+        .find(|m| !object_path(&partial, m).exists())
         .unwrap();
 
     // versions works: the version that arrived is listed, without a number (the missing record
@@ -236,12 +235,9 @@ fn opposite_order_trial(trial: u64) -> Option<String> {
     assert_eq!(commit_json(&b, "code/model", &q, "b-q")["id"], q_id);
     assert_eq!(commit_json(&b, "code/model", &p, "b-p")["id"], p_id);
     for m in [&a, &b] {
-        let packs = fs::read_dir(m.join("packs"))
-            .unwrap()
-            .filter(|e| e.as_ref().unwrap().path().extension() == Some("pack".as_ref()))
-            .count();
         assert_eq!(
-            packs, 2,
+            pack_files(m).len(),
+            2,
             "trial {trial}: both commits of a machine are packs"
         );
     }

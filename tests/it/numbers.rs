@@ -3,11 +3,14 @@
 //! listings show what is known without numbers.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use crate::common::{commit_json, init_store, json, run_any, run_err, run_ok, write};
+use crate::common::{
+    commit_json, commit_record_of, file_names, init_store, json, object_path, rewrite, run_any,
+    run_err, run_ok, write,
+};
 
 /// A store with `t/small` at v0..v3 (`v = N\n` in `ppo.py`, committed by runs r0..r3), alias
 /// `best` on v2. Returns (tmp, store, version ids).
@@ -25,36 +28,12 @@ fn four_versions() -> (tempfile::TempDir, PathBuf, Vec<String>) {
     (tmp, store, ids)
 }
 
-/// The object file of the record marked both for `t/small` and for run `run`.
-fn commit_record_of(store: &Path, run: &str) -> (String, PathBuf) {
-    let names = |d: PathBuf| -> Vec<String> {
-        fs::read_dir(d)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect()
-    };
-    let in_run = names(store.join("runs").join(run));
-    let id = names(store.join("refs/t/small"))
-        .into_iter()
-        .find(|m| in_run.contains(m))
-        .unwrap();
-    let path = store.join("objects").join(&id[..2]).join(&id[2..]);
-    (id, path)
-}
-
-fn flip_last_byte(path: &Path) -> Vec<u8> {
-    let good = fs::read(path).unwrap();
-    let mut bad = good.clone();
-    *bad.last_mut().unwrap() ^= 1;
-    fs::write(path, bad).unwrap();
-    good
-}
-
 #[test]
 fn a_corrupt_commit_record_refuses_numbers_latest_and_aliases_but_not_ids() {
     let (_tmp, store, ids) = four_versions();
-    let (record, path) = commit_record_of(&store, "r1");
-    let good = flip_last_byte(&path);
+    let record = commit_record_of(&store, "r1").to_hex();
+    let path = object_path(&store, &record);
+    let good = rewrite(&path, |bytes| *bytes.last_mut().unwrap() ^= 1);
     let short = &record[..12];
     let v0_by_id = format!("small@{}", &ids[0][..8]);
     let into = store.parent().unwrap().join("unused");
@@ -269,14 +248,7 @@ fn a_record_of_another_artifact_marked_here_is_refused() {
     );
     // A marker of t/big copied into t/small's directory (what a case-insensitive filesystem
     // makes of two names differing only by case).
-    let stray = fs::read_dir(store.join("refs/t/big"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .file_name()
-        .into_string()
-        .unwrap();
+    let stray = file_names(&store.join("refs/t/big")).remove(0);
     fs::write(store.join("refs/t/small").join(&stray), b"").unwrap();
     let stderr = run_err(&store, &["cat", "small:v3", "ppo.py"]);
     assert!(

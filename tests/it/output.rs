@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use crate::common::{codever_cmd, commit_ok, init_store, write};
+use crate::common::{codever_cmd, commit_ok, file_names, init_store, rewrite, write};
 
 /// A store with artifact `t/a`: v0 holds `big.txt` (1 MiB, more than a pipe buffer) and `a.py`,
 /// v1 changes `a.py`.
@@ -113,17 +113,11 @@ fn a_closed_pipe_is_quiet_and_keeps_the_exit_code() {
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 
     // The exit code is the command's own: fsck piped into `head` still fails on corruption.
-    let objects = store.join("objects");
-    let fan = fs::read_dir(&objects)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let victim = fs::read_dir(fan).unwrap().next().unwrap().unwrap().path();
-    let mut bytes = fs::read(&victim).unwrap();
-    *bytes.last_mut().unwrap() ^= 1;
-    fs::write(&victim, bytes).unwrap();
+    let fan = store
+        .join("objects")
+        .join(&file_names(&store.join("objects"))[0]);
+    let victim = fan.join(&file_names(&fan)[0]);
+    rewrite(&victim, |bytes| *bytes.last_mut().unwrap() ^= 1);
     let out = with_closed_pipe(&store, &["fsck"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");

@@ -7,8 +7,8 @@ use codever::object::{Kind, MAX_DELTA_DEPTH};
 use codever::{ArtifactKey, CommitOptions, Snapshot, Spec, Store, capture_run};
 
 use crate::common::{
-    commit_json, commit_ok, copy_missing, init_at, init_store, json, read_tree, run_any, run_err,
-    run_ok, write,
+    commit_json, commit_ok, copy_missing, init_at, init_store, json, pack_files, read_tree,
+    rewrite, run_any, run_err, run_ok, set_mtime, write,
 };
 
 fn commit_dir(store: &Store, dir: &Path, run: &str) -> codever::CommitOutcome {
@@ -69,18 +69,11 @@ fn a_damaged_pack_is_corruption_and_a_missing_one_is_not_yet_synced() {
         );
     }
     commit_ok(&store, "code/repo", &src, "r");
-    let pack = fs::read_dir(store.join("packs"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "pack"))
-        .unwrap();
-    let good = fs::read(&pack).unwrap();
+    let pack = pack_files(&store).remove(0);
 
     // Damage one byte of the first entry's payload: blobs are staged before trees, so it is a
     // blob (pack header 5 bytes, entry length 4, object header 7).
-    let mut bad = good.clone();
-    bad[5 + 4 + 7 + 6] ^= 0x40;
-    fs::write(&pack, &bad).unwrap();
+    let good = rewrite(&pack, |bytes| bytes[5 + 4 + 7 + 6] ^= 0x40);
     let (code, text, _) = run_any(&store, &["fsck"]);
     assert_eq!(code, 1);
     assert!(text.contains("does not hash to its name"), "{text}");
@@ -287,16 +280,6 @@ fn progress_is_reported_for_every_file() {
     assert_eq!(seen.len(), 25);
     assert!(seen.iter().all(|&(_, t)| t == 25));
     assert_eq!(seen.last(), Some(&(25, 25)));
-}
-
-/// Sets a file's modification time (to simulate edits within a timestamp tick, or old files).
-fn set_mtime(path: &Path, t: std::time::SystemTime) {
-    fs::File::options()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_modified(t)
-        .unwrap();
 }
 
 #[test]
