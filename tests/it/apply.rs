@@ -9,8 +9,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use codever::diff::DiffOptions;
-use codever::{ArtifactKey, CommitOptions, ObjectId, Snapshot, Store, capture_run, render};
+use codever::{ObjectId, Store, render};
 use proptest::prelude::*;
+
+use crate::common::{commit_snapshot, lib_store, snapshot};
 
 type Files = BTreeMap<String, (Vec<u8>, bool)>;
 
@@ -153,21 +155,13 @@ fn files() -> impl Strategy<Value = Files> {
     })
 }
 
-fn commit(store: &Store, files: &Files, n: &str) -> ObjectId {
-    let mut s = Snapshot::default();
-    for (p, (c, x)) in files {
-        s.add_bytes(p, c.clone(), *x).unwrap();
-    }
-    let run = capture_run(n, Path::new("/")).unwrap();
-    store
-        .commit(
-            &ArtifactKey::new("t", "n").unwrap(),
-            &s,
-            &run,
-            &CommitOptions::default(),
-        )
-        .unwrap()
-        .tree
+/// Commits `files` as t/n by run `run`; returns the version's tree.
+fn commit(store: &Store, files: &Files, run: &str) -> ObjectId {
+    let files: Vec<(&str, &[u8], bool)> = files
+        .iter()
+        .map(|(p, (c, x))| (p.as_str(), c.as_slice(), *x))
+        .collect();
+    commit_snapshot(store, "t/n", &snapshot(&files), run).tree
 }
 
 fn read_dir(root: &Path) -> Files {
@@ -230,8 +224,7 @@ proptest! {
         // regression file), so context 0 is only checked where every last line ends in one.
         let no_eol = |f: &Files| f.values().any(|(c, _)| !c.is_empty() && !c.ends_with(b"\n"));
         let context = if no_eol(&a) || no_eol(&b) { context.max(1) } else { context };
-        let tmp = tempfile::tempdir().unwrap();
-        let store = Store::init(&tmp.path().join("store")).unwrap();
+        let (tmp, store) = lib_store();
         let (ta, tb) = (commit(&store, &a, "a"), commit(&store, &b, "b"));
         let opts = DiffOptions { context, binary: true, ..DiffOptions::default() };
         let diff = store.diff_versions(ta, tb, &opts).unwrap();

@@ -4,28 +4,19 @@
 use std::fs;
 
 use codever::object::Kind;
-use codever::{ArtifactKey, CommitOptions, Error, Snapshot, Spec, Store, capture_run};
+use codever::{Error, Spec, Store};
 
 use crate::common::{
-    file_entry, forge_version, mkfifo, rewrite, run_err, write, write_blob, write_tree,
+    commit_snapshot, file_entry, forge_version, lib_store, mkfifo, rewrite, run_err, snapshot,
+    write, write_blob, write_tree,
 };
 
+/// A store holding t/n v0 = `files` (none executable): (temp dir, store, the version's tree).
 fn store_with(files: &[(&str, &[u8])]) -> (tempfile::TempDir, Store, codever::ObjectId) {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::init(&tmp.path().join("p")).unwrap();
-    let mut s = Snapshot::default();
-    for (p, b) in files {
-        s.add_bytes(p, b.to_vec(), false).unwrap();
-    }
-    let o = store
-        .commit(
-            &ArtifactKey::new("t", "n").unwrap(),
-            &s,
-            &capture_run("r", tmp.path()).unwrap(),
-            &CommitOptions::default(),
-        )
-        .unwrap();
-    (tmp, store, o.tree)
+    let (tmp, store) = lib_store();
+    let files: Vec<(&str, &[u8], bool)> = files.iter().map(|(p, c)| (*p, *c, false)).collect();
+    let tree = commit_snapshot(&store, "t/n", &snapshot(&files), "r").tree;
+    (tmp, store, tree)
 }
 
 #[cfg(unix)]
@@ -95,9 +86,7 @@ fn differing_files_are_kept_unless_forced_and_nothing_is_half_written() {
 #[test]
 fn a_hostile_tree_from_a_synced_store_is_refused() {
     for bad in ["..", "../evil", ".git", "a/../../evil", "", "/abs"] {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().join("p");
-        let store = Store::init(&root).unwrap();
+        let (tmp, store) = lib_store();
         let blob = write_blob(&store, b"pwned\n");
         let tree = write_tree(&store, vec![file_entry(bad, blob)]);
         // Mark it as a version, as a synced commit would.

@@ -6,7 +6,10 @@ use std::process::Output;
 
 use assert_cmd::Command;
 use codever::object::{CommitRecord, Kind, Node, RunRecord, Tree, TreeEntry};
-use codever::{FileMeta, Md5, ObjectId, Store, wandb_digest};
+use codever::{
+    ArtifactKey, CommitOptions, CommitOutcome, FileMeta, Md5, ObjectId, Snapshot, Store,
+    capture_run, wandb_digest,
+};
 
 /// The bundled example repo at version `v` (`v1`..`v4`).
 pub fn fixture(v: &str) -> PathBuf {
@@ -178,6 +181,47 @@ pub fn read_tree(root: &Path) -> Vec<(String, Vec<u8>)> {
     walk(root, root, &mut out);
     out.sort();
     out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stores made with the library.
+
+/// A fresh temporary directory with a store made by the library in it (`<dir>/.codever`).
+pub fn lib_store() -> (tempfile::TempDir, Store) {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::init(tmp.path()).unwrap();
+    (tmp, store)
+}
+
+/// The artifact `key` names (`type/name`).
+pub fn artifact(key: &str) -> ArtifactKey {
+    let (ty, name) = key.split_once('/').expect("an artifact key is `type/name`");
+    ArtifactKey::new(ty, name).unwrap()
+}
+
+/// A snapshot of files given in memory: (path, content, executable).
+pub fn snapshot(files: &[(&str, &[u8], bool)]) -> Snapshot {
+    let mut s = Snapshot::default();
+    for (path, content, executable) in files {
+        s.add_bytes(path, content.to_vec(), *executable).unwrap();
+    }
+    s
+}
+
+/// Commits `snapshot` as artifact `key` (`type/name`) by run `run`, with the default options.
+/// The run is captured in `/`, outside any git repository.
+pub fn commit_snapshot(store: &Store, key: &str, snapshot: &Snapshot, run: &str) -> CommitOutcome {
+    let run = capture_run(run, Path::new("/")).unwrap();
+    store
+        .commit(&artifact(key), snapshot, &run, &CommitOptions::default())
+        .unwrap()
+}
+
+/// [`commit_snapshot`] of the files below `dir` (its ignore rules honoured).
+pub fn commit_dir(store: &Store, key: &str, dir: &Path, run: &str) -> CommitOutcome {
+    let mut s = Snapshot::default();
+    s.add_dir(dir, None).unwrap();
+    commit_snapshot(store, key, &s, run)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use codever::diff::{DiffOptions, Status};
-use codever::{ArtifactKey, CommitOptions, Snapshot, Spec, Store, capture_run, render};
+use codever::{Spec, render};
 use serde_json::json;
 
 use crate::apply::git_apply;
 use crate::common::{
-    codever_cmd, commit_ok, dir_entry, file_entry, fixture, init_store, json, run_any, run_err,
-    run_ok, write, write_blob, write_tree,
+    codever_cmd, commit_ok, commit_snapshot, dir_entry, file_entry, fixture, init_store, json,
+    lib_store, run_any, run_err, run_ok, snapshot, write, write_blob, write_tree,
 };
 
 /// A store with the four fixture versions logged as code/safelife (v0..v3) by runs r1..r4, plus
@@ -176,52 +176,25 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Commits `files` (path, content, executable) as t/n; returns the version's tree.
-fn commit(store: &Store, files: &[(&str, &[u8], bool)]) -> codever::ObjectId {
-    let mut s = Snapshot::default();
-    for (p, c, x) in files {
-        s.add_bytes(p, c.to_vec(), *x).unwrap();
-    }
-    store
-        .commit(
-            &ArtifactKey::new("t", "n").unwrap(),
-            &s,
-            &capture_run("r", Path::new("/")).unwrap(),
-            &CommitOptions::default(),
-        )
-        .unwrap()
-        .tree
-}
-
-fn lib_store() -> (tempfile::TempDir, Store) {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::init(tmp.path()).unwrap();
-    (tmp, store)
-}
-
 const BODY: &[u8] = b"import torch\n\nclass Net:\n    def forward(self, x):\n        return x\n";
 
 #[test]
 fn renames_modes_and_binary_files() {
     let (tmp, store) = lib_store();
-    let a = commit(
-        &store,
-        &[
-            ("old.py", BODY, false),
-            ("edit_me.py", b"a\nb\nc\nd\ne\nf\ng\nh\n", false),
-            ("run.sh", b"echo hi\n", false),
-            ("w.bin", b"\x00\x01\x02", false),
-        ],
-    );
-    let b = commit(
-        &store,
-        &[
-            ("nets/new.py", BODY, false),
-            ("edited.py", b"a\nb\nc\nd\ne\nf\ng\nH\n", false),
-            ("run.sh", b"echo hi\n", true),
-            ("w.bin", b"\x00\x01\x03\x04", false),
-        ],
-    );
+    let a = snapshot(&[
+        ("old.py", BODY, false),
+        ("edit_me.py", b"a\nb\nc\nd\ne\nf\ng\nh\n", false),
+        ("run.sh", b"echo hi\n", false),
+        ("w.bin", b"\x00\x01\x02", false),
+    ]);
+    let b = snapshot(&[
+        ("nets/new.py", BODY, false),
+        ("edited.py", b"a\nb\nc\nd\ne\nf\ng\nH\n", false),
+        ("run.sh", b"echo hi\n", true),
+        ("w.bin", b"\x00\x01\x03\x04", false),
+    ]);
+    let a = commit_snapshot(&store, "t/n", &a, "r").tree;
+    let b = commit_snapshot(&store, "t/n", &b, "r").tree;
     let diff = store.diff_versions(a, b, &DiffOptions::default()).unwrap();
     let summary: Vec<(Status, Option<u8>, &str)> = diff
         .files
@@ -338,8 +311,8 @@ fn a_zero_deadline_still_gives_a_patch_that_applies() {
     let new: Vec<u8> = (0..400)
         .flat_map(|i| format!("line {}\n", i * 5 % 11).into_bytes())
         .collect();
-    let a = commit(&store, &[("f.py", &old, false)]);
-    let b = commit(&store, &[("f.py", &new, false)]);
+    let a = commit_snapshot(&store, "t/n", &snapshot(&[("f.py", &old, false)]), "r").tree;
+    let b = commit_snapshot(&store, "t/n", &snapshot(&[("f.py", &new, false)]), "r").tree;
     let opts = DiffOptions {
         deadline: std::time::Duration::ZERO,
         ..DiffOptions::default()
@@ -471,7 +444,6 @@ A\tcode/safelife/training/utils.py
 #[test]
 fn log_follows_renames_and_blame_names_the_run_of_each_line() {
     let (_tmp, store) = lib_store();
-    let key = ArtifactKey::new("t", "n").unwrap();
     type Files<'a> = &'a [(&'a str, &'a [u8])];
     let versions: [(&str, Files); 4] = [
         ("r0", &[("a.py", b"a\nb\nc\n"), ("other.py", b"o\n")]),
@@ -483,18 +455,8 @@ fn log_follows_renames_and_blame_names_the_run_of_each_line() {
         ),
     ];
     for (run, files) in versions {
-        let mut s = Snapshot::default();
-        for (p, c) in files {
-            s.add_bytes(p, c.to_vec(), false).unwrap();
-        }
-        store
-            .commit(
-                &key,
-                &s,
-                &capture_run(run, Path::new("/")).unwrap(),
-                &CommitOptions::default(),
-            )
-            .unwrap();
+        let files: Vec<(&str, &[u8], bool)> = files.iter().map(|(p, c)| (*p, *c, false)).collect();
+        commit_snapshot(&store, "t/n", &snapshot(&files), run);
     }
     let (h, i) = store.resolve(&Spec::parse("n").unwrap()).unwrap();
     let log = store

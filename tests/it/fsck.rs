@@ -10,8 +10,9 @@ use codever::{FileMeta, FsckOptions, Md5, ObjectId, Repair, RepairAction, Store}
 use serde_json::json;
 
 use crate::common::{
-    blob_id, commit_ok, commit_record_of, file_entry, forge_version, init_store, json, object_path,
-    rewrite, run_any, run_any_json, run_err, run_ok, set_mtime, write, write_blob, write_tree,
+    blob_id, commit_ok, commit_record_of, file_entry, forge_version, init_store, json, lib_store,
+    object_path, rewrite, run_any, run_any_json, run_err, run_ok, set_mtime, write, write_blob,
+    write_tree,
 };
 
 /// A store with artifact t/ppo v0 = {ppo.py, models.py}, committed by run r1.
@@ -93,8 +94,7 @@ fn stray_files_are_listed_but_harmless() {
 /// A store holding artifact `t/forged` v0, committed by run `r1`, whose root tree holds the
 /// entries `build` returns (made with the library) and claims the files it returns.
 fn forged(build: impl FnOnce(&Store) -> (Vec<TreeEntry>, Vec<(&'static str, FileMeta)>)) -> Forged {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::init(tmp.path()).unwrap();
+    let (tmp, store) = lib_store();
     let (entries, files) = build(&store);
     let tree = write_tree(&store, entries);
     forge_version(&store, "t/forged", "r1", tree, &files, 1_000_000_000);

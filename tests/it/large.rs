@@ -3,8 +3,11 @@
 use std::fs;
 use std::io::{Seek, SeekFrom, Write};
 
+use codever::Snapshot;
+
 use crate::common::{
-    commit_json, init_store, json, object_path, output, pack_files, rewrite, run_err, run_ok, write,
+    commit_json, commit_snapshot, init_store, json, lib_store, object_path, output, pack_files,
+    rewrite, run_err, run_ok, write,
 };
 
 /// `n` bytes that compress somewhat, like a data or weights file.
@@ -132,9 +135,7 @@ fn a_large_file_round_trips_and_damage_is_never_restored() {
 #[test]
 fn a_large_blob_stored_in_a_pack_reads_back_and_checks() {
     // Bytes given in memory (Python's add_bytes) are packed like small files, large or not.
-    use codever::{ArtifactKey, CommitOptions, Snapshot, Store, capture_run};
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::init(tmp.path()).unwrap();
+    let (tmp, store) = lib_store();
     let big = big_content(40 << 20);
     let mut s = Snapshot::default();
     s.add_bytes("big.bin", big.clone(), false).unwrap();
@@ -146,11 +147,7 @@ fn a_large_blob_stored_in_a_pack_reads_back_and_checks() {
         )
         .unwrap();
     }
-    let key = ArtifactKey::new("model", "packed").unwrap();
-    let run = capture_run("r1", tmp.path()).unwrap();
-    store
-        .commit(&key, &s, &run, &CommitOptions::default())
-        .unwrap();
+    commit_snapshot(&store, "model/packed", &s, "r1");
     assert!(!pack_files(store.root()).is_empty(), "expected a pack");
     let root = store.root().to_path_buf();
     let cat = output(&root, &["cat", "packed", "big.bin"]);

@@ -6,8 +6,10 @@ use std::fs;
 use codever::object::{
     AliasRecord, CommitRecord, FileMeta, Node, RunRecord, SourceRecord, Structured, Tree, TreeEntry,
 };
-use codever::{ArtifactKey, CommitOptions, Md5, ObjectId, Snapshot, Store, capture_run};
+use codever::{Md5, ObjectId};
 use proptest::prelude::*;
+
+use crate::common::{commit_dir, lib_store};
 
 /// A path component: short, from a small alphabet so that directories are shared, plus some
 /// awkward characters (space, unicode, `=`, a leading dot).
@@ -61,8 +63,7 @@ proptest! {
 
     #[test]
     fn commit_then_checkout_is_the_identity(files in tree_spec()) {
-        let tmp = tempfile::tempdir().unwrap();
-        let store = Store::init(&tmp.path().join("store")).unwrap();
+        let (tmp, store) = lib_store();
         let src = tmp.path().join("src");
         fs::create_dir_all(&src).unwrap();
         for (path, (data, exe)) in &files {
@@ -71,11 +72,7 @@ proptest! {
             fs::write(&p, data).unwrap();
             set_exe(&p, *exe);
         }
-        let mut snap = Snapshot::default();
-        snap.add_dir(&src, None).unwrap();
-        let run = capture_run("prop", tmp.path()).unwrap();
-        let key = ArtifactKey::new("t", "n").unwrap();
-        let o = store.commit(&key, &snap, &run, &CommitOptions::default()).unwrap();
+        let o = commit_dir(&store, "t/n", &src, "prop");
         prop_assert_eq!(o.files, files.len());
 
         let out = tmp.path().join("out");
@@ -86,9 +83,7 @@ proptest! {
         prop_assert_eq!(restored, expected);
 
         // Committing the restored tree again is the same version.
-        let mut again = Snapshot::default();
-        again.add_dir(&out, None).unwrap();
-        let o2 = store.commit(&key, &again, &run, &CommitOptions::default()).unwrap();
+        let o2 = commit_dir(&store, "t/n", &out, "prop");
         prop_assert_eq!((o2.version, o2.new, o2.tree), (Some(0), false, o.tree));
     }
 

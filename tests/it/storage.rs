@@ -4,25 +4,12 @@ use std::fs;
 use std::path::Path;
 
 use codever::object::{Kind, MAX_DELTA_DEPTH};
-use codever::{ArtifactKey, CommitOptions, Snapshot, Spec, Store, capture_run};
+use codever::{CommitOptions, Snapshot, Spec, Store, capture_run};
 
 use crate::common::{
-    commit_json, commit_ok, copy_missing, init_at, init_store, json, pack_files, read_tree,
-    rewrite, run_any, run_err, run_ok, set_mtime, write,
+    artifact, commit_dir, commit_json, commit_ok, copy_missing, init_at, init_store, json,
+    lib_store, pack_files, read_tree, rewrite, run_any, run_err, run_ok, set_mtime, write,
 };
-
-fn commit_dir(store: &Store, dir: &Path, run: &str) -> codever::CommitOutcome {
-    let mut s = Snapshot::default();
-    s.add_dir(dir, None).unwrap();
-    store
-        .commit(
-            &ArtifactKey::new("code", "repo").unwrap(),
-            &s,
-            &capture_run(run, Path::new("/")).unwrap(),
-            &CommitOptions::default(),
-        )
-        .unwrap()
-}
 
 fn files_in(dir: &Path) -> usize {
     fs::read_dir(dir).map_or(0, |d| d.count())
@@ -30,8 +17,7 @@ fn files_in(dir: &Path) -> usize {
 
 #[test]
 fn a_large_commit_is_one_pack_and_reads_back_identically() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::init(&tmp.path().join("p")).unwrap();
+    let (tmp, store) = lib_store();
     let src = tmp.path().join("src");
     for i in 0..100 {
         write(
@@ -40,7 +26,7 @@ fn a_large_commit_is_one_pack_and_reads_back_identically() {
             format!("x = {i}\n").as_bytes(),
         );
     }
-    let o = commit_dir(&store, &src, "r1");
+    let o = commit_dir(&store, "code/repo", &src, "r1");
     let packs = store.root().join("packs");
     assert_eq!(files_in(&packs), 2, "one .pack and one .idx");
     // Only the run and commit records are loose.
@@ -106,8 +92,7 @@ fn a_damaged_pack_is_corruption_and_a_missing_one_is_not_yet_synced() {
 
 #[test]
 fn edits_are_stored_as_deltas_with_bounded_chains() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::init(&tmp.path().join("p")).unwrap();
+    let (tmp, store) = lib_store();
     let src = tmp.path().join("src");
     let mut body: String = (0..300)
         .map(|i| format!("    w{i} = layer({i}, {})\n", i * 37 % 101))
@@ -116,7 +101,7 @@ fn edits_are_stored_as_deltas_with_bounded_chains() {
     for v in 0..(usize::from(MAX_DELTA_DEPTH) + 6) {
         body.push_str(&format!("    extra_{v} = {v}\n"));
         write(&src, "model.py", body.as_bytes());
-        let o = commit_dir(&store, &src, &format!("r{v}"));
+        let o = commit_dir(&store, "code/repo", &src, &format!("r{v}"));
         assert_eq!(o.version, Some(v));
         contents.push(body.clone());
     }
@@ -144,16 +129,15 @@ fn edits_are_stored_as_deltas_with_bounded_chains() {
 
 #[test]
 fn a_delta_whose_base_has_not_arrived_is_not_yet_synced() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::init(&tmp.path().join("p")).unwrap();
+    let (tmp, store) = lib_store();
     let src = tmp.path().join("src");
     let base: String = (0..100)
         .map(|i| format!("line {i} {}\n", i * 13 % 7))
         .collect();
     write(&src, "a.py", base.as_bytes());
-    commit_dir(&store, &src, "r0");
+    commit_dir(&store, "code/repo", &src, "r0");
     write(&src, "a.py", format!("{base}more\n").as_bytes());
-    commit_dir(&store, &src, "r1");
+    commit_dir(&store, "code/repo", &src, "r1");
     let base_id = codever::ObjectId::compute(Kind::Blob, base.as_bytes());
     fs::remove_file(store.object_path(&base_id)).unwrap();
     // As another process (or machine) sees the store.
@@ -174,16 +158,15 @@ fn a_delta_whose_base_has_not_arrived_is_not_yet_synced() {
 /// with the size and mtime made identical.
 #[test]
 fn the_stat_cache_never_hides_an_edit() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::init(&tmp.path().join("p")).unwrap();
+    let (tmp, store) = lib_store();
     let src = tmp.path().join("src");
     write(&src, "a.py", b"lr = 1\n");
     let mtime = fs::metadata(src.join("a.py")).unwrap().modified().unwrap();
-    assert_eq!(commit_dir(&store, &src, "r0").version, Some(0));
+    assert_eq!(commit_dir(&store, "code/repo", &src, "r0").version, Some(0));
     // Same size, same mtime, new content, right away.
     write(&src, "a.py", b"lr = 2\n");
     set_mtime(&src.join("a.py"), mtime);
-    let o = commit_dir(&store, &src, "r1");
+    let o = commit_dir(&store, "code/repo", &src, "r1");
     assert_eq!((o.version, o.new), (Some(1), true));
 
     // An old file: its entry is trusted while nothing changes, and an edit is still seen.
@@ -191,12 +174,12 @@ fn the_stat_cache_never_hides_an_edit() {
     write(&src, "b.py", b"hidden = 64\n");
     set_mtime(&src.join("b.py"), old);
     set_mtime(&src.join("a.py"), old);
-    let o = commit_dir(&store, &src, "r2");
+    let o = commit_dir(&store, "code/repo", &src, "r2");
     assert!(o.new);
-    assert!(!commit_dir(&store, &src, "r3").new);
+    assert!(!commit_dir(&store, "code/repo", &src, "r3").new);
     write(&src, "b.py", b"hidden = 32\n");
     set_mtime(&src.join("b.py"), old);
-    let o = commit_dir(&store, &src, "r4");
+    let o = commit_dir(&store, "code/repo", &src, "r4");
     assert!(o.new);
     let files = codever::flatten(&store, &o.tree).unwrap();
     assert_eq!(
@@ -251,8 +234,7 @@ fn packed_forks_merge_without_loss() {
 #[test]
 fn progress_is_reported_for_every_file() {
     use std::sync::{Arc, Mutex};
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::init(&tmp.path().join("p")).unwrap();
+    let (tmp, store) = lib_store();
     let src = tmp.path().join("src");
     for i in 0..25 {
         write(&src, &format!("m{i}.py"), format!("x = {i}\n").as_bytes());
@@ -269,7 +251,7 @@ fn progress_is_reported_for_every_file() {
     s.add_dir(&src, None).unwrap();
     store
         .commit(
-            &ArtifactKey::new("t", "n").unwrap(),
+            &artifact("t/n"),
             &s,
             &capture_run("r", Path::new("/")).unwrap(),
             &opts,

@@ -5,11 +5,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use codever::{ObjectId, Store};
+use codever::ObjectId;
 
 use crate::common::{
-    commit_ok, dir_entry, file_entry, forge_version, init_store, json, object_path, read_tree,
-    run_any_json, run_err, run_ok, write, write_blob, write_tree,
+    commit_ok, dir_entry, file_entry, forge_version, init_store, json, lib_store, object_path,
+    read_tree, run_any_json, run_err, run_ok, write, write_blob, write_tree,
 };
 
 const CONTENT: &[u8] = b"x = 1\n";
@@ -19,8 +19,7 @@ const CONTENT: &[u8] = b"x = 1\n";
 /// committed with the CLI) has one file `ppo.py`. Returns the temp dir, the store, and the tree
 /// ids from the root (index 0) down to the innermost tree (index `levels`).
 fn nested_store(levels: usize) -> (tempfile::TempDir, PathBuf, Vec<ObjectId>) {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::init(tmp.path()).unwrap();
+    let (tmp, store) = lib_store();
     let meta = write_blob(&store, CONTENT);
     let mut trees = vec![write_tree(&store, vec![file_entry("f.py", meta)])];
     for _ in 0..levels {
