@@ -6,7 +6,8 @@ use predicates::prelude::*;
 use serde_json::json;
 
 use crate::common::{
-    codever, commit_json, commit_ok, fixture, init_store, json, read_tree, run_err, run_ok, write,
+    assert_fsck_clean, codever, commit_json, commit_ok, fixture, init_store, json, read_tree,
+    run_err, run_ok, set_executable, write,
 };
 
 #[test]
@@ -218,15 +219,7 @@ fn directory_sources_keep_relative_paths_modes_and_honour_ignores() {
     write(&repo, "training/run.sh", b"#!/bin/sh\n");
     write(&repo, "data/big.bin", b"data");
     write(&repo, ".gitignore", b"data/\n");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(
-            repo.join("training/run.sh"),
-            fs::Permissions::from_mode(0o755),
-        )
-        .unwrap();
-    }
+    set_executable(&repo.join("training/run.sh"), true);
     let src = format!("{}=code", repo.display());
     run_ok(
         &store,
@@ -556,6 +549,6 @@ fn a_run_that_used_a_version_lists_it_and_fsck_checks_it() {
                 "complete": true}])
     );
     assert!(run_ok(&store, &["runs", "show", "reader"]).contains("  used t/m:v0  "));
-    assert_eq!(json(&store, &["fsck", "--strict"])["ok"], true);
+    assert_fsck_clean(&store, "a run that used a version");
     assert!(s.record_use("bad/run", &h.key, h.versions[i].tree).is_err());
 }

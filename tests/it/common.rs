@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -11,12 +12,8 @@ use codever::{
     capture_run, wandb_digest,
 };
 
-/// The bundled example repo at version `v` (`v1`..`v4`).
-pub fn fixture(v: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/safelife")
-        .join(v)
-}
+// ---------------------------------------------------------------------------------------------
+// Running the CLI.
 
 /// The `codever` binary with a clean environment (no store or run from the caller), for
 /// commands that name no store (`init`, or a store found from the working directory).
@@ -91,6 +88,9 @@ pub fn json(store: &Path, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&run_ok(store, &a)).unwrap()
 }
 
+// ---------------------------------------------------------------------------------------------
+// Stores made with the CLI.
+
 /// `codever init <dir>`, asserting what it prints; returns the store, `<dir>/.codever`.
 pub fn init_at(dir: &Path) -> PathBuf {
     let store = dir.join(".codever");
@@ -137,50 +137,26 @@ pub fn commit_json(
     json(store, &commit_args(key, source.as_ref(), run))
 }
 
-/// Writes `content` at `root/rel`, creating directories.
-pub fn write(root: &Path, rel: &str, content: &[u8]) {
-    let p = root.join(rel);
-    fs::create_dir_all(p.parent().unwrap()).unwrap();
-    fs::write(p, content).unwrap();
+/// Every file of version `spec`, checked out with the CLI into a fresh directory, as
+/// [`read_tree`] gives them.
+pub fn checked_out(store: &Path, spec: &str) -> Vec<(String, Vec<u8>)> {
+    let into = tempfile::tempdir().unwrap();
+    let dir = into.path().join("co");
+    run_ok(store, &["checkout", spec, "--into", dir.to_str().unwrap()]);
+    read_tree(&dir)
 }
 
-/// Copies every file of `src` that `dst` lacks, skipping `local/`: what
-/// `rsync -a --ignore-existing --exclude local/` or `cp -rn` does.
-pub fn copy_missing(src: &Path, dst: &Path) {
-    for entry in fs::read_dir(src).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name();
-        if src.join("format").exists() && name == "local" {
-            continue;
-        }
-        let from = entry.path();
-        let to = dst.join(&name);
-        if entry.file_type().unwrap().is_dir() {
-            fs::create_dir_all(&to).unwrap();
-            copy_missing(&from, &to);
-        } else if !to.exists() {
-            fs::copy(&from, &to).unwrap();
-        }
-    }
-}
-
-/// Every file below `root` as (relative path, bytes), sorted.
-pub fn read_tree(root: &Path) -> Vec<(String, Vec<u8>)> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-        for e in fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-                out.push((rel, fs::read(&p).unwrap()));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(root, root, &mut out);
-    out.sort();
-    out
+/// `codever --json fsck --strict`, asserting a clean store: exit 0, `ok`, nothing corrupt or
+/// missing. `ctx` opens every failure message. Returns the report (its stray files, counts, …).
+pub fn assert_fsck_clean(store: &Path, ctx: &str) -> serde_json::Value {
+    let (code, stdout, stderr) = run_any(store, &["--json", "fsck", "--strict"]);
+    let report: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{ctx}: fsck: {e}: {stdout} {stderr}"));
+    assert_eq!(code, 0, "{ctx}: fsck: {report}");
+    assert_eq!(report["ok"], true, "{ctx}: {report}");
+    assert_eq!(report["corrupt"], serde_json::json!([]), "{ctx}: {report}");
+    assert_eq!(report["missing"], serde_json::json!([]), "{ctx}: {report}");
+    report
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -377,7 +353,7 @@ pub fn commit_record_of(store: &Path, run: &str) -> ObjectId {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Damaging files.
+// Changing files behind the store's back.
 
 /// Replaces the file at `path` with its bytes changed by `change` (a new file, as a sync tool
 /// writes one: store files are read-only); returns the bytes it had.
@@ -408,6 +384,111 @@ pub fn mkfifo(path: &Path) {
         .status()
         .unwrap();
     assert!(made.success(), "mkfifo {} failed", path.display());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files on disk.
+
+/// The bundled example repo at version `v` (`v1`..`v4`).
+pub fn fixture(v: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/safelife")
+        .join(v)
+}
+
+/// Writes `content` at `root/rel`, creating directories.
+pub fn write(root: &Path, rel: &str, content: &[u8]) {
+    let p = root.join(rel);
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    fs::write(p, content).unwrap();
+}
+
+/// Writes `files` under `root` (which is created).
+pub fn write_files(root: &Path, files: &[(String, Vec<u8>)]) {
+    fs::create_dir_all(root).unwrap();
+    for (rel, bytes) in files {
+        write(root, rel, bytes);
+    }
+}
+
+/// Sets or clears the executable bits of the file at `path` (mode 755 or 644).
+pub fn set_executable(path: &Path, executable: bool) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = if executable { 0o755 } else { 0o644 };
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Every file below `root` as (relative path, bytes), sorted.
+pub fn read_tree(root: &Path) -> Vec<(String, Vec<u8>)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                out.push((rel, fs::read(&p).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out.sort();
+    out
+}
+
+/// Every file below `root` as relative path → (bytes, executable by its owner).
+pub fn read_tree_modes(root: &Path) -> BTreeMap<String, (Vec<u8>, bool)> {
+    use std::os::unix::fs::PermissionsExt;
+    read_tree(root)
+        .into_iter()
+        .map(|(rel, bytes)| {
+            let mode = fs::metadata(root.join(&rel)).unwrap().permissions().mode();
+            (rel, (bytes, mode & 0o100 != 0))
+        })
+        .collect()
+}
+
+/// `files` sorted, as [`read_tree`] returns a directory.
+pub fn sorted(files: &[(String, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
+    let mut v = files.to_vec();
+    v.sort();
+    v
+}
+
+/// Copies the directory `from` to `to`, every file (`local/` of a store too: unlike
+/// [`copy_missing`], this is a copy of the machine, not a sync).
+pub fn copy_all(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_all(&e.path(), &target);
+        } else {
+            fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Copies every file of `src` that `dst` lacks, skipping `local/`: what
+/// `rsync -a --ignore-existing --exclude local/` or `cp -rn` does.
+pub fn copy_missing(src: &Path, dst: &Path) {
+    for entry in fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if src.join("format").exists() && name == "local" {
+            continue;
+        }
+        let from = entry.path();
+        let to = dst.join(&name);
+        if entry.file_type().unwrap().is_dir() {
+            fs::create_dir_all(&to).unwrap();
+            copy_missing(&from, &to);
+        } else if !to.exists() {
+            fs::copy(&from, &to).unwrap();
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -442,6 +523,11 @@ impl Finished {
                 (None, None) => "ended without a code".to_string(),
             },
         }
+    }
+
+    /// Its stdout as text (invalid UTF-8 replaced).
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
     }
 
     /// One paragraph for an assertion message: the command, how it ended, its stderr.
@@ -526,20 +612,102 @@ pub fn run_within(cmd: std::process::Command, limit: std::time::Duration) -> Fin
     run_all_within(vec![cmd], limit).pop().unwrap()
 }
 
-/// As [`codever_cmd`], but with its address space limited to 1 GiB (`ulimit -v`) and no core
-/// dumps, so that a runaway allocation fails fast instead of taking the machine's memory.
-pub fn codever_limited(store: &Path, args: &[&str]) -> std::process::Command {
+/// `codever` started by `sh` after `setup` (say `umask 077`), with a clean environment; the
+/// caller adds codever's arguments.
+pub fn codever_in_shell(setup: &str) -> std::process::Command {
     let mut c = std::process::Command::new("sh");
     c.env_remove("CODEVER_DIR")
         .env_remove("CODEVER_RUN_ID")
         .arg("-c")
-        .arg("ulimit -v 1048576 && ulimit -c 0 && exec \"$0\" \"$@\"")
-        .arg(assert_cmd::cargo::cargo_bin!("codever"))
-        .arg("--store")
-        .arg(store)
-        .args(args);
+        .arg(format!("{setup} && exec \"$0\" \"$@\""))
+        .arg(assert_cmd::cargo::cargo_bin!("codever"));
     c
 }
+
+/// As [`codever_cmd`], but with its address space limited to 1 GiB (`ulimit -v`) and no core
+/// dumps, so that a runaway allocation fails fast instead of taking the machine's memory.
+pub fn codever_limited(store: &Path, args: &[&str]) -> std::process::Command {
+    let mut c = codever_in_shell("ulimit -v 1048576 && ulimit -c 0");
+    c.arg("--store").arg(store).args(args);
+    c
+}
+
+/// Adds a problem (with the start of stdout) unless `f` ended by itself with one of `codes`.
+pub fn expect_code(f: &Finished, codes: &[i32], problems: &mut Vec<String>) {
+    if !f.code().is_some_and(|c| codes.contains(&c)) {
+        problems.push(format!(
+            "expected exit {codes:?}: {} | stdout: {}",
+            f.describe(),
+            f.stdout_text()
+                .lines()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" | ")
+        ));
+    }
+}
+
+/// Fails with every problem collected, one a line; a test that collects them shows all of them
+/// at once rather than the first.
+pub fn assert_no_problems(problems: Vec<String>) {
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// git.
+
+/// `git args…` in `dir` with a fixed identity and quoted paths (whatever the user's
+/// configuration says), asserting success; returns stdout.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "core.quotepath=true",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Applies `patch` with `git apply` in `dir`; returns git's stderr on failure. Hunks without
+/// context need `--unidiff-zero`, as for git's own `git diff -U0`.
+pub fn git_apply(dir: &Path, patch: &[u8], zero_context: bool) -> Result<(), String> {
+    let mut args = vec!["apply", "--whitespace=nowarn"];
+    if zero_context {
+        args.push("--unidiff-zero");
+    }
+    args.push("-");
+    let mut child = std::process::Command::new("git")
+        .current_dir(dir)
+        .args(&args)
+        .env("GIT_CEILING_DIRECTORIES", dir.parent().unwrap())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), patch).unwrap();
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generated content.
 
 /// A deterministic stream of numbers (splitmix64), so generated contents vary with a seed.
 pub struct Rng(pub u64);
@@ -633,19 +801,4 @@ pub fn code_files(seed: u64, files: usize, step: usize) -> Vec<(String, Vec<u8>)
             )
         })
         .collect()
-}
-
-/// Writes `files` under `root` (which is created).
-pub fn write_files(root: &Path, files: &[(String, Vec<u8>)]) {
-    fs::create_dir_all(root).unwrap();
-    for (rel, bytes) in files {
-        write(root, rel, bytes);
-    }
-}
-
-/// `files` sorted, as [`read_tree`] returns a directory.
-pub fn sorted(files: &[(String, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
-    let mut v = files.to_vec();
-    v.sort();
-    v
 }

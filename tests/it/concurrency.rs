@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::common::{codever_process, init_store, json, run_all_within, write};
+use crate::common::{assert_fsck_clean, codever_process, init_store, json, run_all_within, write};
 
 #[test]
 fn a_sweep_of_24_processes_makes_one_version_per_distinct_content() {
@@ -57,6 +57,5 @@ fn a_sweep_of_24_processes_makes_one_version_per_distinct_content() {
         .filter(|r| r["artifacts"][0]["new"] == true)
         .count();
     assert_eq!(new_count, 5);
-    let f = json(&store, &["fsck", "--strict"]);
-    assert_eq!(f["ok"], true, "{f}");
+    assert_fsck_clean(&store, "after the sweep");
 }

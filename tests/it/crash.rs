@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{init_at, json, output, read_tree, run_any, write};
+use crate::common::{
+    Rng, assert_fsck_clean, checked_out, copy_all, init_at, json, output, run_any, write,
+};
 
 /// Syscalls a kill is injected at (x86-64 and aarch64 names; the ones a build never calls get
 /// no kill, except one link, see [`points`]).
@@ -84,7 +86,8 @@ struct Lab {
     store: PathBuf,
     committed: Vec<Committed>,
     step: usize,
-    rng: u64,
+    /// Reproducible from the printed seed.
+    rng: Rng,
     /// Durations of plain commits, to pick random kill instants within one.
     durations: Vec<Duration>,
     kills: usize,
@@ -103,21 +106,12 @@ impl Lab {
             _tmp: tmp,
             committed: Vec::new(),
             step: 0,
-            rng: seed,
+            rng: Rng(seed),
             durations: Vec::new(),
             kills: 0,
             visible_kills: 0,
             disagreements: Vec::new(),
         }
-    }
-
-    fn random(&mut self) -> u64 {
-        // splitmix64: reproducible from the printed seed.
-        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
     }
 
     fn src(&self, art: usize) -> PathBuf {
@@ -412,7 +406,7 @@ impl Lab {
         sample.sort();
         sample.dedup();
         for i in sample {
-            let pick = self.random() as usize;
+            let pick = self.rng.next() as usize;
             let c = &self.committed[i];
             let a = &ARTIFACTS[c.art];
             let spec = format!("{}/{}:v{}", a.ty, a.name, c.version);
@@ -438,7 +432,7 @@ impl Lab {
             assert_eq!(version, known, "{ctx}");
             let a = &ARTIFACTS[art];
             assert_eq!(
-                self.checkout(&format!("{}/{}:v{version}", a.ty, a.name)),
+                checked_out(&self.store, &format!("{}/{}:v{version}", a.ty, a.name)),
                 files,
                 "{ctx}: the killed commit is visible but incomplete"
             );
@@ -456,14 +450,7 @@ impl Lab {
     /// `fsck --strict` exits 0 with nothing corrupt or missing; the only stray files allowed are
     /// packs whose index was never written (an interrupted writer's leftovers, invisible).
     fn check_fsck(&self, ctx: &str) {
-        let out = output(&self.store, &["--json", "fsck", "--strict"]);
-        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!("{ctx}: fsck: {e}: {}", String::from_utf8_lossy(&out.stderr))
-        });
-        assert_eq!(out.status.code(), Some(0), "{ctx}: fsck: {report}");
-        assert_eq!(report["ok"], true, "{ctx}: {report}");
-        assert_eq!(report["corrupt"], Value::Array(vec![]), "{ctx}: {report}");
-        assert_eq!(report["missing"], Value::Array(vec![]), "{ctx}: {report}");
+        let report = assert_fsck_clean(&self.store, ctx);
         for s in report["stray"].as_array().unwrap() {
             let p = Path::new(s.as_str().unwrap());
             let in_packs = p.parent().and_then(|d| d.file_name()) == Some("packs".as_ref());
@@ -482,29 +469,13 @@ impl Lab {
         }
     }
 
-    /// Every file of a version, checked out into a fresh directory.
-    fn checkout(&self, spec: &str) -> Vec<(String, Vec<u8>)> {
-        let into = tempfile::tempdir().unwrap();
-        let dir = into.path().join("co");
-        let out = output(
-            &self.store,
-            &["checkout", spec, "--into", dir.to_str().unwrap()],
-        );
-        assert!(
-            out.status.success(),
-            "checkout {spec}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        read_tree(&dir)
-    }
-
     /// Every commit that succeeded, byte for byte.
     fn check_all(&self) {
         self.check_fsck("at the end");
         for c in &self.committed {
             let a = &ARTIFACTS[c.art];
             let spec = format!("{}/{}:v{}", a.ty, a.name, c.version);
-            assert_eq!(self.checkout(&spec), c.files, "{spec}");
+            assert_eq!(checked_out(&self.store, &spec), c.files, "{spec}");
         }
         for (a, art) in ARTIFACTS.iter().enumerate() {
             let ids: Vec<Value> = self.versions(a).iter().map(|v| v["id"].clone()).collect();
@@ -627,20 +598,6 @@ impl Lab {
                 (*name, (on_main, max))
             })
             .collect()
-    }
-}
-
-/// Copies the directory `from` to `to`, every file.
-fn copy_all(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_all(&e.path(), &target);
-        } else {
-            fs::copy(e.path(), &target).unwrap();
-        }
     }
 }
 
@@ -776,7 +733,7 @@ fn commits_killed_at_any_write_fsync_rename_or_instant_never_damage_the_store() 
     let typical = sorted[sorted.len() / 2].max(Duration::from_millis(5));
     for i in 0..12 {
         let art = i % ARTIFACTS.len();
-        let micros = lab.random() % (typical.as_micros() as u64 * 3 / 2 + 1);
+        let micros = lab.rng.below(typical.as_micros() as u64 * 3 / 2 + 1);
         lab.attempt(art, Mode::Sleep(Duration::from_micros(micros)));
     }
 

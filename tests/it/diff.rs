@@ -2,17 +2,16 @@
 //! binary files, the working tree, runs, log and blame.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use codever::diff::{DiffOptions, Status};
 use codever::{Spec, render};
 use serde_json::json;
 
-use crate::apply::git_apply;
 use crate::common::{
-    codever_cmd, commit_ok, commit_snapshot, dir_entry, file_entry, fixture, init_store, json,
-    lib_store, run_any, run_err, run_ok, snapshot, write, write_blob, write_tree,
+    codever_cmd, commit_ok, commit_snapshot, copy_all, dir_entry, file_entry, fixture, git,
+    git_apply, init_store, json, lib_store, run_any, run_err, run_ok, snapshot, write, write_blob,
+    write_tree,
 };
 
 /// A store with the four fixture versions logged as code/safelife (v0..v3) by runs r1..r4, plus
@@ -91,28 +90,6 @@ index 85f4b70..39cd54b 100644
     );
 }
 
-fn git(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.com",
-            "-c",
-            "core.quotepath=true",
-        ])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
 /// The same trees in a git repository: `git diff --patience` must print exactly what codever
 /// prints, patch, stat and name-status alike.
 #[test]
@@ -132,7 +109,7 @@ fn output_is_identical_to_git_diff_patience_on_the_fixtures() {
                 }
             }
         }
-        copy_dir(&fixture(v), &repo);
+        copy_all(&fixture(v), &repo);
         git(&repo, &["add", "-A"]);
         git(&repo, &["commit", "-q", "-m", v]);
     }
@@ -150,28 +127,7 @@ fn output_is_identical_to_git_diff_patience_on_the_fixtures() {
             gargs.extend([ga.as_str(), gb.as_str()]);
             let mut cargs = vec!["diff", ca.as_str(), cb.as_str()];
             cargs.extend(&cflags);
-            assert_eq!(
-                run_ok(&store, &cargs),
-                String::from_utf8(git(&repo, &gargs)).unwrap(),
-                "{cargs:?}"
-            );
-        }
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for e in fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        let name = p.file_name().unwrap();
-        if name == "__pycache__" {
-            continue;
-        }
-        let dst = to.join(name);
-        if p.is_dir() {
-            fs::create_dir_all(&dst).unwrap();
-            copy_dir(&p, &dst);
-        } else {
-            fs::copy(&p, &dst).unwrap();
+            assert_eq!(run_ok(&store, &cargs), git(&repo, &gargs), "{cargs:?}");
         }
     }
 }

@@ -12,7 +12,9 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use crate::common::{commit_ok, init_at, json, output, read_tree, write};
+use crate::common::{
+    assert_fsck_clean, commit_ok, file_names, init_at, json, output, read_tree, write,
+};
 
 /// A tmpfs mounted at a directory, unmounted when dropped (also when a test fails).
 struct Tmpfs {
@@ -203,16 +205,8 @@ fn check_failed_commit(ctx: &str, out: &Output) {
 /// fsck --strict clean (no temp file left in `local/tmp` to hold the space), the versions exactly
 /// `expected`, byte for byte (every file, or with `!all` the first and last of each version).
 fn check_store(ctx: &str, store: &Path, expected: &[Vec<(String, Vec<u8>)>], all: bool) {
-    let out = output(store, &["--json", "fsck", "--strict"]);
-    let report: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{ctx}: {e}: {}", String::from_utf8_lossy(&out.stderr)));
-    assert_eq!(out.status.code(), Some(0), "{ctx}: {report}");
-    assert_eq!(report["corrupt"], Value::Array(vec![]), "{ctx}: {report}");
-    assert_eq!(report["missing"], Value::Array(vec![]), "{ctx}: {report}");
-    let leftovers: Vec<_> = fs::read_dir(store.join("local/tmp"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    assert_fsck_clean(store, ctx);
+    let leftovers = file_names(&store.join("local/tmp"));
     assert!(
         leftovers.is_empty(),
         "{ctx}: temp files left: {leftovers:?}"

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::common::{
-    code_files, codever_cmd, commit_ok, commit_record_of, init_store, pack_files, run_all_within,
-    run_within, write, write_files,
+    assert_no_problems, code_files, codever_cmd, codever_in_shell, commit_ok, commit_record_of,
+    init_store, pack_files, run_all_within, run_within, write, write_files,
 };
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -47,7 +47,7 @@ fn output_to_a_full_device_is_an_error() {
             ));
         }
     }
-    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+    assert_no_problems(problems);
 }
 
 #[test]
@@ -101,13 +101,8 @@ fn store_made_with_umask(tmp: &Path, umask: &str) -> PathBuf {
     let big = tmp.join("big");
     write_files(&big, &code_files(5, 20, 0));
     let sh = |args: &[&str]| {
-        let mut c = std::process::Command::new("sh");
-        c.env_remove("CODEVER_DIR")
-            .env_remove("CODEVER_RUN_ID")
-            .arg("-c")
-            .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
-            .arg(assert_cmd::cargo::cargo_bin!("codever"))
-            .args(args);
+        let mut c = codever_in_shell(&format!("umask {umask}"));
+        c.args(args);
         let f = run_within(c, DEADLINE);
         assert_eq!(f.code(), Some(0), "{}", f.describe());
     };
@@ -261,5 +256,5 @@ fn a_file_rewritten_while_it_is_committed_is_never_stored_torn() {
             ));
         }
     }
-    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+    assert_no_problems(problems);
 }

@@ -14,10 +14,10 @@ use codever::object::{FileMeta, Kind, Tree};
 use codever::{ObjectId, Store};
 
 use crate::common::{
-    Finished, blob_id, codever_cmd, codever_limited, codever_process, commit_ok, commit_record_of,
-    copy_missing, dir_entry, file_entry, forge_version, init_at, init_store, json, mkfifo, now_ns,
-    object_path, read_tree, run_all_within, run_ok, run_within, set_mtime, write, write_blob,
-    write_tree,
+    Finished, assert_fsck_clean, assert_no_problems, blob_id, checked_out, codever_cmd,
+    codever_limited, codever_process, commit_ok, commit_record_of, copy_missing, dir_entry,
+    expect_code, file_entry, forge_version, init_at, init_store, json, mkfifo, now_ns, object_path,
+    run_all_within, run_ok, run_within, set_mtime, write, write_blob, write_tree,
 };
 
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -35,25 +35,6 @@ fn base() -> (tempfile::TempDir, PathBuf) {
     (tmp, store)
 }
 
-fn stdout(f: &Finished) -> String {
-    String::from_utf8_lossy(&f.stdout).into_owned()
-}
-
-/// Problems if `f` did not end by itself with one of `codes`.
-fn expect_code(f: &Finished, codes: &[i32], problems: &mut Vec<String>) {
-    if !f.code().is_some_and(|c| codes.contains(&c)) {
-        problems.push(format!(
-            "expected exit {codes:?}: {} | stdout: {}",
-            f.describe(),
-            stdout(f).lines().take(3).collect::<Vec<_>>().join(" | ")
-        ));
-    }
-}
-
-fn assert_no_problems(problems: Vec<String>) {
-    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
-}
-
 // ---------------------------------------------------------------------------------------------
 // Versions forged with the library, as a hostile machine could make them.
 
@@ -61,7 +42,7 @@ fn assert_no_problems(problems: Vec<String>) {
 /// the tests below could pass or fail for the wrong reason.
 #[test]
 fn a_forged_sound_version_is_accepted_by_every_command() {
-    let (tmp, root) = base();
+    let (_tmp, root) = base();
     let store = Store::open(&root).unwrap();
     let a = write_blob(&store, b"a = 1\n");
     let b = write_blob(&store, b"b = 2\n");
@@ -75,16 +56,10 @@ fn a_forged_sound_version_is_accepted_by_every_command() {
         &[("a.py", a), ("sub/b.py", b)],
         now_ns(),
     );
-    let f = json(&root, &["fsck", "--strict"]);
-    assert_eq!(f["ok"], true, "{f}");
+    assert_fsck_clean(&root, "a sound forged version");
     assert_eq!(run_ok(&root, &["cat", "forged:v0", "sub/b.py"]), "b = 2\n");
-    let into = tmp.path().join("out");
-    run_ok(
-        &root,
-        &["checkout", "forged:v0", "--into", into.to_str().unwrap()],
-    );
     assert_eq!(
-        read_tree(&into),
+        checked_out(&root, "forged:v0"),
         [
             ("a.py".to_string(), b"a = 1\n".to_vec()),
             ("sub/b.py".to_string(), b"b = 2\n".to_vec())
@@ -137,7 +112,7 @@ fn special_object_files(make: fn(&Path)) -> Vec<Finished> {
     expect_code(&done[3], &[0, 2], &mut problems);
     if done[3].code() == Some(0)
         && done[3].stderr.is_empty()
-        && !stdout(&done[3]).contains("INCOMPLETE")
+        && !done[3].stdout_text().contains("INCOMPLETE")
     {
         problems.push("versions said nothing about the unreadable record".into());
     }
@@ -160,7 +135,7 @@ fn an_object_file_that_links_to_dev_zero_is_refused_without_reading_it() {
     let read_it: Vec<String> = done
         .iter()
         .filter(|f| {
-            let text = format!("{}{}", stdout(f), String::from_utf8_lossy(&f.stderr));
+            let text = format!("{}{}", f.stdout_text(), String::from_utf8_lossy(&f.stderr));
             text.contains("out of memory")
         })
         .map(|f| f.describe())
@@ -448,7 +423,7 @@ fn ds_store_files_and_directories_are_ignored_and_listed_as_stray() {
             for (f, want) in done.iter().zip(&expected) {
                 if f.code() != Some(0) {
                     problems.push(format!("{what}: {}", f.describe()));
-                } else if stdout(f) != *want {
+                } else if f.stdout_text() != *want {
                     problems.push(format!("{what}: {} printed something else", f.what));
                 }
             }
@@ -544,8 +519,11 @@ fn a_tree_naming_one_subtree_many_times_is_refused_not_expanded() {
         }
     }
     expect_code(&done[5], &[1], &mut problems);
-    if !stdout(&done[5]).contains("expands to more than 1000000") {
-        problems.push(format!("fsck: {}", stdout(&done[5])));
+    if !done[5]
+        .stdout_text()
+        .contains("expands to more than 1000000")
+    {
+        problems.push(format!("fsck: {}", done[5].stdout_text()));
     }
     assert_no_problems(problems);
 }
@@ -588,8 +566,11 @@ fn huge_sparse_store_files_are_refused_without_being_read() {
     expect_code(&done[1], &[0], &mut problems);
     expect_code(&done[2], &[2], &mut problems);
     expect_code(&done[3], &[1], &mut problems);
-    if !stdout(&done[3]).contains("more than such an object can be stored in") {
-        problems.push(format!("fsck: {}", stdout(&done[3])));
+    if !done[3]
+        .stdout_text()
+        .contains("more than such an object can be stored in")
+    {
+        problems.push(format!("fsck: {}", done[3].stdout_text()));
     }
     assert_no_problems(problems);
     drop(tmp);

@@ -6,8 +6,8 @@ use std::io::{Seek, SeekFrom, Write};
 use codever::Snapshot;
 
 use crate::common::{
-    commit_json, commit_snapshot, init_store, json, lib_store, object_path, output, pack_files,
-    rewrite, run_err, run_ok, write,
+    assert_fsck_clean, commit_json, commit_snapshot, git, init_store, json, lib_store, object_path,
+    output, pack_files, rewrite, run_err, run_ok, write,
 };
 
 /// `n` bytes that compress somewhat, like a data or weights file.
@@ -73,14 +73,10 @@ fn a_large_file_round_trips_and_damage_is_never_restored() {
     // Compared as binary, with git's ids hashed in pieces (the same ids `git hash-object` gives).
     let diff = run_ok(&store, &["diff", "weights:v0", "weights:v1"]);
     let git_id = |bytes: &[u8]| {
-        let p = tmp.path().join("for-git");
-        fs::write(&p, bytes).unwrap();
-        let out = std::process::Command::new("git")
-            .args(["hash-object"])
-            .arg(&p)
-            .output()
-            .unwrap();
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+        fs::write(tmp.path().join("for-git"), bytes).unwrap();
+        git(tmp.path(), &["hash-object", "for-git"])
+            .trim()
+            .to_string()
     };
     let (g0, g1) = (git_id(&big), git_id(&changed));
     assert_eq!(
@@ -103,7 +99,7 @@ fn a_large_file_round_trips_and_damage_is_never_restored() {
         (c["version"].as_u64(), c["new"].as_bool()),
         (Some(1), Some(false))
     );
-    assert_eq!(json(&store, &["fsck", "--strict"])["ok"], true);
+    assert_fsck_clean(&store, "after three commits");
 
     // Damage in the middle of the large object of v0: checkout fails and leaves no file, fsck
     // exits 1.
@@ -159,5 +155,5 @@ fn a_large_blob_stored_in_a_pack_reads_back_and_checks() {
         &["checkout", "packed", "--into", out.to_str().unwrap()],
     );
     assert!(fs::read(out.join("big.bin")).unwrap() == big);
-    assert_eq!(json(&root, &["fsck", "--strict"])["ok"], true);
+    assert_fsck_clean(&root, "a large blob in a pack");
 }

@@ -9,7 +9,7 @@ use codever::object::{
 use codever::{Md5, ObjectId};
 use proptest::prelude::*;
 
-use crate::common::{commit_dir, lib_store};
+use crate::common::{commit_dir, lib_store, read_tree_modes, set_executable};
 
 /// A path component: short, from a small alphabet so that directories are shared, plus some
 /// awkward characters (space, unicode, `=`, a leading dot).
@@ -70,17 +70,14 @@ proptest! {
             let p = src.join(path);
             fs::create_dir_all(p.parent().unwrap()).unwrap();
             fs::write(&p, data).unwrap();
-            set_exe(&p, *exe);
+            set_executable(&p, *exe);
         }
         let o = commit_dir(&store, "t/n", &src, "prop");
         prop_assert_eq!(o.files, files.len());
 
         let out = tmp.path().join("out");
         store.checkout(&o.tree, &out, false).unwrap();
-        let mut restored = BTreeMap::new();
-        collect(&out, &out, &mut restored);
-        let expected: BTreeMap<String, (Vec<u8>, bool)> = files.clone();
-        prop_assert_eq!(restored, expected);
+        prop_assert_eq!(read_tree_modes(&out), files);
 
         // Committing the restored tree again is the same version.
         let o2 = commit_dir(&store, "t/n", &out, "prop");
@@ -158,40 +155,5 @@ proptest! {
             run: opt.unwrap_or_default(),
         };
         prop_assert_eq!(AliasRecord::decode(id, &alias.encode()).unwrap(), alias);
-    }
-}
-
-fn set_exe(p: &std::path::Path, exe: bool) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = if exe { 0o755 } else { 0o644 };
-        fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
-    }
-    #[cfg(not(unix))]
-    let _ = (p, exe);
-}
-
-fn collect(
-    root: &std::path::Path,
-    dir: &std::path::Path,
-    out: &mut BTreeMap<String, (Vec<u8>, bool)>,
-) {
-    for e in fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            collect(root, &p, out);
-        } else {
-            let meta = fs::metadata(&p).unwrap();
-            #[cfg(unix)]
-            let exe = {
-                use std::os::unix::fs::PermissionsExt;
-                meta.permissions().mode() & 0o111 != 0
-            };
-            #[cfg(not(unix))]
-            let exe = false;
-            let rel = p.strip_prefix(root).unwrap().to_str().unwrap().to_string();
-            out.insert(rel, (fs::read(&p).unwrap(), exe));
-        }
     }
 }

@@ -7,8 +7,9 @@ use codever::object::{Kind, MAX_DELTA_DEPTH};
 use codever::{CommitOptions, Snapshot, Spec, Store, capture_run};
 
 use crate::common::{
-    artifact, commit_dir, commit_json, commit_ok, copy_missing, init_at, init_store, json,
-    lib_store, pack_files, read_tree, rewrite, run_any, run_err, run_ok, set_mtime, write,
+    artifact, assert_fsck_clean, commit_dir, commit_json, commit_ok, copy_missing, init_at,
+    init_store, json, lib_store, pack_files, read_tree, rewrite, run_any, run_err, run_ok,
+    set_mtime, write,
 };
 
 fn files_in(dir: &Path) -> usize {
@@ -87,7 +88,7 @@ fn a_damaged_pack_is_corruption_and_a_missing_one_is_not_yet_synced() {
     assert!(err.contains("not yet synced"), "{err}");
     // It arrives: all is well again.
     fs::write(&pack, &good).unwrap();
-    assert_eq!(json(&store, &["fsck", "--strict"])["ok"], true);
+    assert_fsck_clean(&store, "the pack arrived");
 }
 
 #[test]
@@ -226,9 +227,8 @@ fn packed_forks_merge_without_loss() {
         json(&m1, &["versions", "repo"]).as_array().unwrap().len(),
         3
     );
-    for m in [&m1, &m2] {
-        assert_eq!(json(m, &["fsck", "--strict"])["ok"], true);
-    }
+    assert_fsck_clean(&m1, "m1 after the merge");
+    assert_fsck_clean(&m2, "m2 after the merge");
 }
 
 #[test]
@@ -308,5 +308,5 @@ fn files_that_shrink_or_grow_between_versions_read_back_from_their_deltas() {
             lines(n + 19)
         );
     }
-    assert_eq!(json(&store, &["fsck", "--strict"])["ok"], true);
+    assert_fsck_clean(&store, "after shrinking and growing");
 }
