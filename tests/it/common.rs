@@ -612,6 +612,34 @@ pub fn run_within(cmd: std::process::Command, limit: std::time::Duration) -> Fin
     run_all_within(vec![cmd], limit).pop().unwrap()
 }
 
+/// `f(worker, item)` for every item, on `workers` threads side by side (item `i` on worker
+/// `i % workers`, each worker taking its items in order); the results in item order.
+pub fn on_threads<T: Sync, R: Send>(
+    items: &[T],
+    workers: usize,
+    f: impl Fn(usize, &T) -> R + Sync,
+) -> Vec<R> {
+    let f = &f;
+    let mut done: Vec<(usize, R)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                s.spawn(move || {
+                    (w..items.len())
+                        .step_by(workers)
+                        .map(|i| (i, f(w, &items[i])))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
 /// `codever` started by `sh` after `setup` (say `umask 077`), with a clean environment; the
 /// caller adds codever's arguments.
 pub fn codever_in_shell(setup: &str) -> std::process::Command {

@@ -6,15 +6,14 @@
 //! kind (1), encoding (1), then for a delta the base id (32) and depth (1); an envelope of format
 //! 2 or later ends with a 16-byte checksum. Pack objects are located through the pack's index.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::common::{
     blob_id, code_files, codever_cmd, commit_json, commit_ok, commit_record_of, copy_missing,
-    init_store, object_path, pack_files, read_tree, rewrite, run_all_within, run_ok, sorted,
-    write_files,
+    init_store, object_path, on_threads, pack_files, read_tree, rewrite, run_all_within, run_ok,
+    sorted, write_files,
 };
 
 type Files = Vec<(String, Vec<u8>)>;
@@ -226,8 +225,10 @@ fn damage_and_check(p: &Pristine, t: &Target, scratch: &Path) -> Vec<String> {
             continue;
         }
         let into = scratch.join(format!("out{i}"));
-        let mut c = codever_cmd(&store, &["checkout", spec, "--into"]);
-        c.arg(&into);
+        let c = codever_cmd(
+            &store,
+            &["checkout", spec, "--into", into.to_str().unwrap()],
+        );
         cmds.push(c);
         expect.push(Expect::Tree(into, files));
     }
@@ -280,44 +281,27 @@ fn damage_and_check(p: &Pristine, t: &Target, scratch: &Path) -> Vec<String> {
 /// Runs every target (a few side by side) and fails with all the problems found.
 fn check_all(p: &Pristine, targets: Vec<Target>) {
     let scratch = tempfile::tempdir().unwrap();
-    let n = targets.len();
-    let failures: BTreeMap<usize, String> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..3)
-            .map(|w| {
-                let targets = &targets;
-                let dir = scratch.path().join(format!("w{w}"));
-                s.spawn(move || {
-                    let mut out = Vec::new();
-                    for i in (w..targets.len()).step_by(3) {
-                        let t = &targets[i];
-                        let problems = damage_and_check(p, t, &dir);
-                        if !problems.is_empty() {
-                            out.push((
-                                i,
-                                format!(
-                                    "{} (byte {} of {}):\n  {}",
-                                    t.what,
-                                    t.offset,
-                                    t.file,
-                                    problems.join("\n  ")
-                                ),
-                            ));
-                        }
-                    }
-                    out
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap())
-            .collect()
-    });
+    let failures: Vec<String> = on_threads(&targets, 3, |w, t| {
+        let problems = damage_and_check(p, t, &scratch.path().join(format!("w{w}")));
+        (!problems.is_empty()).then(|| {
+            format!(
+                "{} (byte {} of {}):\n  {}",
+                t.what,
+                t.offset,
+                t.file,
+                problems.join("\n  ")
+            )
+        })
+    })
+    .into_iter()
+    .flatten()
+    .collect();
     assert!(
         failures.is_empty(),
-        "{} of {n} flipped bytes were mishandled:\n{}",
+        "{} of {} flipped bytes were mishandled:\n{}",
         failures.len(),
-        failures.into_values().collect::<Vec<_>>().join("\n")
+        targets.len(),
+        failures.join("\n")
     );
 }
 

@@ -88,8 +88,7 @@ fn special_object_files(make: fn(&Path)) -> Vec<Finished> {
     make(&record);
 
     let into = tmp.path().join("out");
-    let mut checkout = codever_limited(&one, &["checkout", "ppo", "--into"]);
-    checkout.arg(&into);
+    let checkout = codever_limited(&one, &["checkout", "ppo", "--into", into.to_str().unwrap()]);
     let done = run_all_within(
         vec![
             codever_limited(&one, &["cat", "ppo", "ppo.py"]),
@@ -163,8 +162,10 @@ fn refuse_blob_envelope(envelope: &[u8]) {
     let (tmp, root) = base();
     fs::write(object_path(&root, blob_id(PPO)), envelope).unwrap();
     let into = tmp.path().join("out");
-    let mut checkout = codever_limited(&root, &["checkout", "ppo", "--into"]);
-    checkout.arg(&into);
+    let checkout = codever_limited(
+        &root,
+        &["checkout", "ppo", "--into", into.to_str().unwrap()],
+    );
     let done = run_all_within(
         vec![
             codever_limited(&root, &["cat", "ppo", "ppo.py"]),
@@ -271,8 +272,10 @@ fn a_tree_nested_10000_deep_is_an_error_not_a_crash() {
     forge_version(&store, "code/deep", "f2", deep, &[(&path, leaf)], t + 1);
 
     let into = tmp.path().join("out");
-    let mut checkout = codever_limited(&root, &["checkout", "deep:v1", "--into"]);
-    checkout.arg(&into);
+    let checkout = codever_limited(
+        &root,
+        &["checkout", "deep:v1", "--into", into.to_str().unwrap()],
+    );
     let done = run_all_within(
         vec![
             codever_limited(&root, &["diff", "deep:v0", "deep:v1"]),
@@ -305,8 +308,10 @@ fn a_tree_deeper_than_256_fails_fsck() {
     let path = format!("{}x.py", "d/".repeat(300));
     forge_version(&store, "code/deep", "f1", deep, &[(&path, leaf)], now_ns());
     let into = tmp.path().join("out");
-    let mut checkout = codever_cmd(&root, &["checkout", "deep:v0", "--into"]);
-    checkout.arg(&into);
+    let checkout = codever_cmd(
+        &root,
+        &["checkout", "deep:v0", "--into", into.to_str().unwrap()],
+    );
     let done = run_all_within(vec![codever_cmd(&root, &["fsck"]), checkout], DEADLINE);
     let mut problems = Vec::new();
     expect_code(&done[0], &[1], &mut problems);
@@ -330,8 +335,10 @@ fn an_unsorted_tree_fails_fsck_and_is_never_served_wrong() {
         now_ns(),
     );
     let into = tmp.path().join("out");
-    let mut checkout = codever_cmd(&root, &["checkout", "unsorted", "--into"]);
-    checkout.arg(&into);
+    let checkout = codever_cmd(
+        &root,
+        &["checkout", "unsorted", "--into", into.to_str().unwrap()],
+    );
     let done = run_all_within(
         vec![
             codever_cmd(&root, &["fsck"]),
@@ -368,8 +375,10 @@ fn a_file_size_of_u64_max_fails_fsck_and_crashes_nothing() {
         now_ns(),
     );
     let into = tmp.path().join("out");
-    let mut checkout = codever_limited(&root, &["checkout", "huge", "--into"]);
-    checkout.arg(&into);
+    let checkout = codever_limited(
+        &root,
+        &["checkout", "huge", "--into", into.to_str().unwrap()],
+    );
     let done = run_all_within(
         vec![
             codever_limited(&root, &["fsck"]),
@@ -491,8 +500,10 @@ fn a_tree_naming_one_subtree_many_times_is_refused_not_expanded() {
     }
     forge_version(&store, "code/bomb", "f1", t, &[("a/x.py", leaf)], now_ns());
     let into = tmp.path().join("out");
-    let mut checkout = codever_limited(&root, &["checkout", "bomb", "--into"]);
-    checkout.arg(&into);
+    let checkout = codever_limited(
+        &root,
+        &["checkout", "bomb", "--into", into.to_str().unwrap()],
+    );
     let done = run_all_within(
         vec![
             codever_limited(&root, &["show", "bomb"]),

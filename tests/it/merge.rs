@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crate::common::{
     assert_fsck_clean, code_files, codever_cmd, commit_json, copy_missing, file_names, init_at,
-    json, object_path, pack_files, read_tree, run_all_within, run_any, run_err, run_ok, sorted,
-    write, write_files,
+    json, object_path, on_threads, pack_files, read_tree, run_all_within, run_any, run_err, run_ok,
+    sorted, write, write_files,
 };
 
 #[test]
@@ -194,22 +194,11 @@ fn a_partially_synced_store_lists_what_it_has_and_withholds_numbers() {
 fn opposite_order_commits_merged_both_ways_stay_readable_in_20_trials() {
     const TRIALS: u64 = 20;
     // Trials wait mostly on fsync, so a few run side by side.
-    let failures: Vec<String> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..4)
-            .map(|w| {
-                s.spawn(move || {
-                    (w..TRIALS)
-                        .step_by(4)
-                        .filter_map(opposite_order_trial)
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap())
-            .collect()
-    });
+    let trials: Vec<u64> = (0..TRIALS).collect();
+    let failures: Vec<String> = on_threads(&trials, 4, |_, &t| opposite_order_trial(t))
+        .into_iter()
+        .flatten()
+        .collect();
     assert!(
         failures.is_empty(),
         "{} of {TRIALS} trials lost data:\n{}",
@@ -274,8 +263,10 @@ fn opposite_order_trial(trial: u64) -> Option<String> {
         for (n, files) in [(0, &p_files), (1, &q_files)] {
             let into = tmp.path().join(format!("out-{m}-v{n}"));
             let spec = format!("code/model:v{n}");
-            let mut c = codever_cmd(store, &["checkout", &spec, "--into"]);
-            c.arg(&into);
+            let c = codever_cmd(
+                store,
+                &["checkout", &spec, "--into", into.to_str().unwrap()],
+            );
             cmds.push(c);
             checks.push(Some((into, files)));
         }

@@ -49,8 +49,10 @@ fn check_out_exact(
     for (n, _) in numbers {
         let into = scratch.join(format!("checkout-v{n}"));
         let spec = format!("code/sweep:v{n}");
-        let mut c = codever_cmd(store, &["checkout", &spec, "--into"]);
-        c.arg(&into);
+        let c = codever_cmd(
+            store,
+            &["checkout", &spec, "--into", into.to_str().unwrap()],
+        );
         cmds.push(c);
     }
     let done = run_all_within(cmds, Duration::from_secs(120));

@@ -52,14 +52,31 @@ fn fails_with(store: &Path, args: &[&str], error: &str) {
     assert_eq!(stderr.lines().next(), Some(error), "{args:?}: {stderr}");
 }
 
+/// What every command says of a tree nested too deep; `tree` is the first one past the limit.
+fn too_deep(tree: ObjectId) -> String {
+    format!("error: object {tree} is corrupt: trees nested deeper than 256 levels")
+}
+
+/// fsck exits 1 naming `tree`, the first tree past the limit, with the same reason, and nothing
+/// else.
+fn assert_fsck_finds_too_deep(store: &Path, tree: ObjectId) {
+    let (code, report) = run_any_json(store, &["fsck"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        report["corrupt"],
+        serde_json::json!([{
+            "path": object_path(store, tree),
+            "reason": "trees nested deeper than 256 levels",
+        }])
+    );
+    assert_eq!(report["ok"], false);
+}
+
 #[test]
 fn a_tree_nested_10000_deep_is_refused_by_every_command_without_overflowing() {
     let (tmp, store, trees) = nested_store(10_000);
     // The first tree past the limit is the one named: the root is level 0, so index 257.
-    let error = format!(
-        "error: object {} is corrupt: trees nested deeper than 256 levels",
-        trees[257]
-    );
+    let error = too_deep(trees[257]);
     fails_with(&store, &["diff", "deep:v0", "deep:v1"], &error);
     fails_with(&store, &["diff", "deep:v1", "deep:v0"], &error);
     fails_with(&store, &["log", "deep"], &error);
@@ -77,17 +94,7 @@ fn a_tree_nested_10000_deep_is_refused_by_every_command_without_overflowing() {
     // v1 is unaffected.
     assert_eq!(run_ok(&store, &["cat", "deep:v1", "ppo.py"]), "lr = 1\n");
 
-    // fsck names the same tree, with the same reason, and exits 1.
-    let (code, report) = run_any_json(&store, &["fsck"]);
-    assert_eq!(code, 1);
-    assert_eq!(
-        report["corrupt"],
-        serde_json::json!([{
-            "path": object_path(&store, trees[257]),
-            "reason": "trees nested deeper than 256 levels",
-        }])
-    );
-    assert_eq!(report["ok"], false);
+    assert_fsck_finds_too_deep(&store, trees[257]);
 }
 
 #[test]
@@ -112,21 +119,10 @@ fn a_tree_nested_exactly_256_deep_works_everywhere() {
 #[test]
 fn a_tree_nested_257_deep_is_refused() {
     let (_tmp, store, trees) = nested_store(257);
-    let error = format!(
-        "error: object {} is corrupt: trees nested deeper than 256 levels",
-        trees[257]
-    );
+    let error = too_deep(trees[257]);
     fails_with(&store, &["diff", "deep:v0", "deep:v1"], &error);
     fails_with(&store, &["show", "deep:v0"], &error);
-    let (code, report) = run_any_json(&store, &["fsck"]);
-    assert_eq!(code, 1);
-    assert_eq!(
-        report["corrupt"],
-        serde_json::json!([{
-            "path": object_path(&store, trees[257]),
-            "reason": "trees nested deeper than 256 levels",
-        }])
-    );
+    assert_fsck_finds_too_deep(&store, trees[257]);
 }
 
 #[test]
