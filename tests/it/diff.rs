@@ -290,7 +290,11 @@ fn cli_flags_exit_codes_json_and_colour() {
     let (code, patch, _) = run_any(&store, &["diff", "ppo:v0", "ppo:v1", "--exit-code"]);
     assert_eq!(code, 1);
     assert_eq!(patch, run_ok(&store, &["diff", "ppo:v0", "ppo:v1"]));
-    run_err(&store, &["diff", "ppo:v0", "ppo:v9"]);
+    assert_eq!(
+        run_err(&store, &["diff", "ppo:v0", "ppo:v9"]),
+        "error: rl_algo_code/ppo has no version v9 (it has v0..v1)\n\
+         hint: `codever versions rl_algo_code/ppo` lists its versions\n"
+    );
 
     let v = json(&store, &["diff", "ppo:v0", "ppo:v1"]);
     let f = &v["files"][0];

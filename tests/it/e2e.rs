@@ -30,6 +30,7 @@ fn commit_file(
 fn four_runs_of_the_example_repo() {
     let (dir, store) = lib_store();
     let mut got = Vec::new();
+    let mut latest_ppo = Vec::new();
     for v in ["v1", "v2", "v3", "v4"] {
         let run = format!("run-{v}");
         let ppo = commit_file(
@@ -55,6 +56,7 @@ fn four_runs_of_the_example_repo() {
         );
         let o = commit_dir(&store, "code/safelife", &fixture(v), &run);
         got.push((v, ppo, dqn, model, (o.version.expect("numbered"), o.new)));
+        latest_ppo.push(store.resolve(&Spec::parse("ppo").unwrap()).unwrap().1);
     }
     // v2 changes ppo; v3 changes the model; v4 reverts ppo to v1's content and changes dqn.
     assert_eq!(
@@ -67,7 +69,10 @@ fn four_runs_of_the_example_repo() {
         ]
     );
 
-    // After the revert, latest is v0 again, and v0 is linked to both runs that used it.
+    // `latest` is the version the newest commit made or linked: v1 while runs 2 and 3 used it,
+    // v0 again after the revert (not merely the oldest version).
+    assert_eq!(latest_ppo, [0, 1, 1, 0]);
+    // After the revert v0 is linked to both runs that used it.
     let (h, i) = store.resolve(&Spec::parse("ppo").unwrap()).unwrap();
     assert_eq!(i, 0);
     assert_eq!(h.versions.len(), 2);

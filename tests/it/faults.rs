@@ -39,7 +39,11 @@ fn output_to_a_full_device_is_an_error() {
             .stderr(std::process::Stdio::piped())
             .output()
             .unwrap();
-        if out.status.code() != Some(2) || out.stderr.is_empty() {
+        if out.status.code() != Some(2)
+            || out.stderr
+                != b"error: cannot write to standard output: No space left on device (os error \
+                      28)\nhint: free some space on that disk, then run the command again\n"
+        {
             problems.push(format!(
                 "{args:?} > /dev/full: {}, stderr {:?}",
                 out.status,
