@@ -3,14 +3,12 @@
 //! binary files too with `--binary`.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
 
 use codever::diff::DiffOptions;
-use codever::{ArtifactKey, CommitOptions, ObjectId, Snapshot, Store, capture_run, render};
+use codever::{ObjectId, Store, render};
 use proptest::prelude::*;
+
+use crate::common::{commit_snapshot, git_apply, lib_store, read_tree_modes, snapshot};
 
 type Files = BTreeMap<String, (Vec<u8>, bool)>;
 
@@ -153,66 +151,13 @@ fn files() -> impl Strategy<Value = Files> {
     })
 }
 
-fn commit(store: &Store, files: &Files, n: &str) -> ObjectId {
-    let mut s = Snapshot::default();
-    for (p, (c, x)) in files {
-        s.add_bytes(p, c.clone(), *x).unwrap();
-    }
-    let run = capture_run(n, Path::new("/")).unwrap();
-    store
-        .commit(
-            &ArtifactKey::new("t", "n").unwrap(),
-            &s,
-            &run,
-            &CommitOptions::default(),
-        )
-        .unwrap()
-        .tree
-}
-
-fn read_dir(root: &Path) -> Files {
-    fn walk(root: &Path, dir: &Path, out: &mut Files) {
-        for e in fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                use std::os::unix::fs::PermissionsExt;
-                let exe = fs::metadata(&p).unwrap().permissions().mode() & 0o100 != 0;
-                let rel = p.strip_prefix(root).unwrap().to_str().unwrap().to_string();
-                out.insert(rel, (fs::read(&p).unwrap(), exe));
-            }
-        }
-    }
-    let mut out = Files::new();
-    walk(root, root, &mut out);
-    out
-}
-
-/// Applies `patch` with `git apply` in `dir`; returns git's stderr on failure. Hunks without
-/// context need `--unidiff-zero`, as for git's own `git diff -U0`.
-pub fn git_apply(dir: &Path, patch: &[u8], zero_context: bool) -> Result<(), String> {
-    let mut args = vec!["apply", "--whitespace=nowarn"];
-    if zero_context {
-        args.push("--unidiff-zero");
-    }
-    args.push("-");
-    let mut child = Command::new("git")
-        .current_dir(dir)
-        .args(&args)
-        .env("GIT_CEILING_DIRECTORIES", dir.parent().unwrap())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(patch).unwrap();
-    let out = child.wait_with_output().unwrap();
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
+/// Commits `files` as t/n by run `run`; returns the version's tree.
+fn commit(store: &Store, files: &Files, run: &str) -> ObjectId {
+    let files: Vec<(&str, &[u8], bool)> = files
+        .iter()
+        .map(|(p, (c, x))| (p.as_str(), c.as_slice(), *x))
+        .collect();
+    commit_snapshot(store, "t/n", &snapshot(&files), run).tree
 }
 
 proptest! {
@@ -230,8 +175,7 @@ proptest! {
         // regression file), so context 0 is only checked where every last line ends in one.
         let no_eol = |f: &Files| f.values().any(|(c, _)| !c.is_empty() && !c.ends_with(b"\n"));
         let context = if no_eol(&a) || no_eol(&b) { context.max(1) } else { context };
-        let tmp = tempfile::tempdir().unwrap();
-        let store = Store::init(&tmp.path().join("store")).unwrap();
+        let (tmp, store) = lib_store();
         let (ta, tb) = (commit(&store, &a, "a"), commit(&store, &b, "b"));
         let opts = DiffOptions { context, binary: true, ..DiffOptions::default() };
         let diff = store.diff_versions(ta, tb, &opts).unwrap();
@@ -244,6 +188,6 @@ proptest! {
             let applied = git_apply(&work, &patch, context == 0);
             prop_assert!(applied.is_ok(), "git apply failed: {:?}\n{}", applied, String::from_utf8_lossy(&patch));
         }
-        prop_assert_eq!(read_dir(&work), b);
+        prop_assert_eq!(read_tree_modes(&work), b);
     }
 }

@@ -5,26 +5,14 @@ use std::fs;
 use predicates::prelude::*;
 use serde_json::json;
 
-use crate::common::{codever, fixture, json, run_ok, write};
-
-fn init() -> (tempfile::TempDir, std::path::PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    codever()
-        .arg("init")
-        .arg(tmp.path())
-        .assert()
-        .success()
-        .stdout(format!(
-            "initialized codever store in {}\n",
-            tmp.path().join(".codever").display()
-        ));
-    let store = tmp.path().join(".codever");
-    (tmp, store)
-}
+use crate::common::{
+    assert_fsck_clean, codever, commit_json, commit_ok, fixture, init_store, json, read_tree,
+    run_err, run_ok, set_executable, write,
+};
 
 #[test]
 fn commit_prints_new_then_unchanged_and_json_has_the_documented_keys() {
-    let (tmp, _store) = init();
+    let (tmp, _store) = init_store();
     let repo = fixture("v1");
     let commit = |run: &str| {
         codever()
@@ -92,7 +80,7 @@ fn commit_prints_new_then_unchanged_and_json_has_the_documented_keys() {
 
 #[test]
 fn a_fresh_run_id_is_made_and_printed_when_none_is_given() {
-    let (_tmp, store) = init();
+    let (_tmp, store) = init_store();
     let out = json(
         &store,
         &[
@@ -110,37 +98,15 @@ fn a_fresh_run_id_is_made_and_printed_when_none_is_given() {
 
 #[test]
 fn inspect_commands_report_versions_files_and_runs() {
-    let (tmp, store) = init();
+    let (tmp, store) = init_store();
     for (v, run) in [("v1", "r1"), ("v2", "r2"), ("v4", "r4")] {
         let src = format!(
             "{}=models.py",
             fixture(v).join("training/models.py").display()
         );
         let ppo = fixture(v).join("training/ppo.py");
-        run_ok(
-            &store,
-            &[
-                "commit",
-                "model_code",
-                "--type",
-                "model_code",
-                &src,
-                "--run",
-                run,
-            ],
-        );
-        run_ok(
-            &store,
-            &[
-                "commit",
-                "ppo",
-                "--type",
-                "rl_algo_code",
-                ppo.to_str().unwrap(),
-                "--run",
-                run,
-            ],
-        );
+        commit_ok(&store, "model_code/model_code", src, run);
+        commit_ok(&store, "rl_algo_code/ppo", ppo, run);
     }
     assert_eq!(
         json(&store, &["list"]),
@@ -202,13 +168,10 @@ fn inspect_commands_report_versions_files_and_runs() {
     );
 
     // cat prints the raw bytes.
-    codever()
-        .arg("--store")
-        .arg(&store)
-        .args(["cat", "model_code:v0", "models.py"])
-        .assert()
-        .success()
-        .stdout(fs::read_to_string(fixture("v1").join("training/models.py")).unwrap());
+    assert_eq!(
+        run_ok(&store, &["cat", "model_code:v0", "models.py"]),
+        fs::read_to_string(fixture("v1").join("training/models.py")).unwrap()
+    );
 
     let r2 = json(&store, &["runs", "show", "r2"]);
     assert_eq!(r2["id"], "r2");
@@ -249,22 +212,14 @@ fn inspect_commands_report_versions_files_and_runs() {
 
 #[test]
 fn directory_sources_keep_relative_paths_modes_and_honour_ignores() {
-    let (tmp, store) = init();
+    let (tmp, store) = init_store();
     let repo = tmp.path().join("repo");
     write(&repo, "main.py", b"main\n");
     write(&repo, "training/ppo.py", b"ppo\n");
     write(&repo, "training/run.sh", b"#!/bin/sh\n");
     write(&repo, "data/big.bin", b"data");
     write(&repo, ".gitignore", b"data/\n");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(
-            repo.join("training/run.sh"),
-            fs::Permissions::from_mode(0o755),
-        )
-        .unwrap();
-    }
+    set_executable(&repo.join("training/run.sh"), true);
     let src = format!("{}=code", repo.display());
     run_ok(
         &store,
@@ -328,7 +283,7 @@ fn directory_sources_keep_relative_paths_modes_and_honour_ignores() {
 
 #[test]
 fn the_store_is_found_by_walking_up_or_by_override() {
-    let (tmp, store) = init();
+    let (tmp, store) = init_store();
     let deep = tmp.path().join("a/b");
     fs::create_dir_all(&deep).unwrap();
     write(&deep, "x.py", b"x\n");
@@ -340,7 +295,7 @@ fn the_store_is_found_by_walking_up_or_by_override() {
         .stdout(predicate::str::starts_with("x:v0 (new)"));
     assert_eq!(json(&store, &["list"]).as_array().unwrap().len(), 1);
     // --store wins over CODEVER_DIR, which wins over walking up.
-    let (_other_tmp, other) = init();
+    let (_other_tmp, other) = init_store();
     codever()
         .current_dir(&deep)
         .env("CODEVER_DIR", &other)
@@ -359,70 +314,77 @@ fn the_store_is_found_by_walking_up_or_by_override() {
         .stdout(predicate::str::contains("\"x\""));
 }
 
-/// Every user error: one line naming the problem, a hint, exit 2, nothing written.
+/// Every user error: exit 2, one line naming the problem and one hint, exactly as a user reads
+/// them; nothing written.
 #[test]
 fn errors_are_one_line_with_a_hint_and_exit_2() {
-    let (tmp, store) = init();
+    let (tmp, store) = init_store();
     let py = fixture("v1").join("main.py");
     let py = py.to_str().unwrap();
-    run_ok(&store, &["commit", "ppo", "--type", "a", py, "--run", "r"]);
-    run_ok(&store, &["commit", "ppo", "--type", "b", py, "--run", "r"]);
-    let before = crate::common::read_tree(&store);
+    commit_ok(&store, "a/ppo", py, "r");
+    commit_ok(&store, "b/ppo", py, "r");
+    let before = read_tree(&store);
     let up = format!("{py}=../x.py");
     let abs = format!("{py}=/abs.py");
     let empty = format!("{py}=");
     let same = format!("{py}=main.py");
 
+    let two_sources =
+        format!("error: two sources map to the display path \"main.py\": {py} and {py}");
+    let names = "hint: names use letters, digits, `_`, `.` and `-`, 1 to 128 characters";
+    let display =
+        "hint: display paths are relative, `/`-separated, without `..`, e.g. `training/models.py`";
+
     let cases: Vec<(Vec<&str>, &str, &str)> = vec![
         (
             vec!["commit", "bad name", "--type", "t", py],
             "error: invalid artifact name \"bad name\": ' ' is not allowed",
-            "hint: names use",
+            names,
         ),
         (
             vec!["commit", "n", "--type", "a/b", py],
             "error: invalid type \"a/b\": '/' is not allowed",
-            "hint:",
+            names,
         ),
         (
             vec!["commit", "n", "--type", "t", "/no/such.py"],
             "error: source not found: /no/such.py",
-            "hint: check the path",
+            "hint: check the path; use PATH=DISPLAY to store a file under another name",
         ),
         (
             vec!["commit", "n", "--type", "t", &up],
             "error: invalid path \"../x.py\": `..` is not allowed",
-            "hint: display paths",
+            display,
         ),
         (
             vec!["commit", "n", "--type", "t", &abs],
             "error: invalid path \"/abs.py\": absolute paths are not allowed",
-            "hint:",
+            display,
         ),
         (
             vec!["commit", "n", "--type", "t", &empty],
             "error: invalid path \"\": it names no file",
-            "hint:",
+            display,
         ),
         (
             vec!["commit", "n", "--type", "t", py, &same],
-            "error: two sources map to the display path \"main.py\"",
-            "hint: give one",
+            &two_sources,
+            "hint: give one of the sources another display path with PATH=DISPLAY",
         ),
         (
             vec!["commit", "n", "--type", "t", py, "--alias", "latest"],
             "error: invalid alias \"latest\": `latest` and `vN` are reserved",
-            "hint:",
+            names,
         ),
         (
             vec!["commit", "n", "--type", "t", py, "--run", "a/b"],
-            "error: invalid run id \"a/b\"",
-            "hint:",
+            "error: invalid run id \"a/b\": '/' is not allowed",
+            names,
         ),
         (
             vec!["show", "nope"],
             "error: unknown artifact \"nope\"",
-            "hint: `codever list`",
+            "hint: `codever list` shows the artifacts in this store",
         ),
         (
             vec!["show", "ppo"],
@@ -432,56 +394,45 @@ fn errors_are_one_line_with_a_hint_and_exit_2() {
         (
             vec!["show", "a/ppo:v5"],
             "error: a/ppo has no version v5 (it has v0..v0)",
-            "hint: `codever versions a/ppo`",
+            "hint: `codever versions a/ppo` lists its versions",
         ),
         (
             vec!["show", "a/ppo:best"],
             "error: a/ppo has no alias \"best\"",
-            "hint: set one with",
+            "hint: set one with `codever alias SPEC ALIAS`",
         ),
         (
             vec!["show", "a/ppo@ffff"],
             "error: no version of a/ppo has an id starting with ffff",
-            "hint:",
+            "hint: `codever versions a/ppo` lists its versions",
         ),
         (
             vec!["show", "a/ppo:"],
-            "error: invalid version spec \"a/ppo:\"",
-            "hint: a spec is",
+            "error: invalid version spec \"a/ppo:\": invalid alias \"\": it is empty",
+            "hint: a spec is [TYPE/]NAME[:vN|:latest|:ALIAS|@IDPREFIX], e.g. `rl_algo_code/ppo:v3`",
         ),
         (
             vec!["cat", "a/ppo", "nope.py"],
             "error: a/ppo:v0 has no file \"nope.py\"",
-            "hint: `codever show SPEC`",
+            "hint: `codever show SPEC` lists the files of a version",
         ),
         (
             vec!["runs", "show", "nope"],
             "error: unknown run \"nope\"",
-            "hint: `codever runs`",
+            "hint: `codever runs` lists the runs in this store",
         ),
         (
             vec!["alias", "a/ppo", "v2"],
-            "error: invalid alias \"v2\"",
-            "hint:",
+            "error: invalid alias \"v2\": `latest` and `vN` are reserved",
+            names,
         ),
     ];
-    for (args, first, hint) in cases {
-        let out = codever()
-            .arg("--store")
-            .arg(&store)
-            .args(&args)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let err = String::from_utf8(out.stderr).unwrap();
-        let lines: Vec<&str> = err.lines().collect();
-        assert_eq!(lines.len(), 2, "{args:?}: {err}");
-        assert!(lines[0].starts_with(first), "{args:?}: {err}");
-        assert!(lines[1].starts_with(hint), "{args:?}: {err}");
-        assert!(out.stdout.is_empty(), "{args:?}");
+    for (args, error, hint) in cases {
+        let err = run_err(&store, &args);
+        assert_eq!(err.lines().collect::<Vec<_>>(), [error, hint], "{args:?}");
     }
     // None of the failed commits wrote anything.
-    assert_eq!(crate::common::read_tree(&store), before);
+    assert_eq!(read_tree(&store), before);
 
     // Outside any store.
     let elsewhere = tempfile::tempdir().unwrap();
@@ -490,33 +441,39 @@ fn errors_are_one_line_with_a_hint_and_exit_2() {
         .args(["list"])
         .assert()
         .code(2)
-        .stderr(
-            predicate::str::contains("no codever store found")
-                .and(predicate::str::contains("hint: run `codever init`")),
-        );
+        .stdout("")
+        .stderr(format!(
+            "error: no codever store found in {} or any parent directory\n\
+             hint: run `codever init` in your project, or pass --store PATH / set CODEVER_DIR\n",
+            elsewhere.path().display()
+        ));
     // A newer store format.
     fs::write(store.join("format"), "codever-store-format 99\n").unwrap();
-    codever()
-        .arg("--store")
-        .arg(&store)
-        .arg("list")
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
-            "has format 99, but this codever reads format 2 at most",
-        ));
+    assert_eq!(
+        run_err(&store, &["list"]),
+        format!(
+            "error: store {} has format 99, but this codever reads format 2 at most\n\
+             hint: upgrade codever to read this store\n",
+            store.display()
+        )
+    );
     // init twice.
     codever()
         .arg("init")
         .arg(tmp.path())
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("already exists"));
+        .stdout("")
+        .stderr(format!(
+            "error: a codever store already exists at {}\n\
+             hint: use the existing store; nothing was changed\n",
+            store.display()
+        ));
 }
 
 #[test]
 fn checkout_and_alias_from_the_cli() {
-    let (tmp, store) = init();
+    let (tmp, store) = init_store();
     let repo = fixture("v3");
     run_ok(
         &store,
@@ -549,17 +506,14 @@ fn checkout_and_alias_from_the_cli() {
         fs::read(repo.join("training/models.py")).unwrap()
     );
     fs::write(out.join("main.py"), "edited\n").unwrap();
-    codever()
-        .arg("--store")
-        .arg(&store)
-        .args(["checkout", "safelife", "--into"])
-        .arg(&out)
-        .assert()
-        .code(2)
-        .stderr(
-            predicate::str::contains("would overwrite 1 modified file(s)")
-                .and(predicate::str::contains("main.py")),
-        );
+    let err = run_err(
+        &store,
+        &["checkout", "safelife", "--into", out.to_str().unwrap()],
+    );
+    assert!(
+        err.contains("would overwrite 1 modified file(s)") && err.contains("main.py"),
+        "{err}"
+    );
     assert_eq!(fs::read_to_string(out.join("main.py")).unwrap(), "edited\n");
     run_ok(
         &store,
@@ -588,40 +542,17 @@ fn checkout_and_alias_from_the_cli() {
 
 #[test]
 fn an_empty_directory_is_an_empty_artifact_with_the_wandb_empty_digest() {
-    let (tmp, store) = init();
+    let (tmp, store) = init_store();
     let empty = tmp.path().join("empty");
     fs::create_dir_all(&empty).unwrap();
-    let v = json(
-        &store,
-        &[
-            "commit",
-            "nothing",
-            "--type",
-            "t",
-            empty.to_str().unwrap(),
-            "--run",
-            "r",
-        ],
-    );
+    let v = commit_json(&store, "t/nothing", &empty, "r");
     assert_eq!(v["digest"], "64e7c61456b10382e2f3b571ac24b659");
 }
 
 #[test]
 fn a_run_that_used_a_version_lists_it_and_fsck_checks_it() {
-    let (_tmp, store) = init();
-    let py = fixture("v1").join("main.py");
-    run_ok(
-        &store,
-        &[
-            "commit",
-            "m",
-            "--type",
-            "t",
-            py.to_str().unwrap(),
-            "--run",
-            "maker",
-        ],
-    );
+    let (_tmp, store) = init_store();
+    commit_ok(&store, "t/m", fixture("v1").join("main.py"), "maker");
     let s = codever::Store::open(&store).unwrap();
     let (h, i) = s.resolve(&codever::Spec::parse("m").unwrap()).unwrap();
     s.record_use("reader", &h.key, h.versions[i].tree).unwrap();
@@ -632,6 +563,6 @@ fn a_run_that_used_a_version_lists_it_and_fsck_checks_it() {
                 "complete": true}])
     );
     assert!(run_ok(&store, &["runs", "show", "reader"]).contains("  used t/m:v0  "));
-    assert_eq!(json(&store, &["fsck", "--strict"])["ok"], true);
+    assert_fsck_clean(&store, "a run that used a version");
     assert!(s.record_use("bad/run", &h.key, h.versions[i].tree).is_err());
 }

@@ -1,14 +1,12 @@
 //! A sweep: many processes commit the same artifact at once, without any lock.
 
-use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use crate::common::{codever, json, write};
+use crate::common::{assert_fsck_clean, codever_process, init_store, json, run_all_within, write};
 
 #[test]
 fn a_sweep_of_24_processes_makes_one_version_per_distinct_content() {
-    let tmp = tempfile::tempdir().unwrap();
-    codever().arg("init").arg(tmp.path()).assert().success();
-    let store = tmp.path().join(".codever");
+    let (tmp, store) = init_store();
 
     // 16 workers share one content; 8 more use four other contents (two each).
     let mut sources = Vec::new();
@@ -23,37 +21,21 @@ fn a_sweep_of_24_processes_makes_one_version_per_distinct_content() {
         write(&dir, "training/models.py", b"hidden = 128\n");
         sources.push(dir);
     }
-    let bin = assert_cmd::cargo::cargo_bin!("codever");
-    let children: Vec<_> = sources
+    let commits = sources
         .iter()
         .enumerate()
         .map(|(i, dir)| {
-            Command::new(bin)
-                .current_dir(dir)
-                .env_remove("CODEVER_RUN_ID")
+            let mut c = codever_process();
+            c.current_dir(dir)
                 .env("CODEVER_DIR", &store)
-                .args([
-                    "commit",
-                    "ppo",
-                    "--type",
-                    "rl_algo_code",
-                    "training",
-                    "--run",
-                ])
-                .arg(format!("sweep-{i}"))
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
+                .args(["commit", "ppo", "--type", "rl_algo_code", "training"])
+                .arg("--run")
+                .arg(format!("sweep-{i}"));
+            c
         })
         .collect();
-    for c in children {
-        let out = c.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    for f in run_all_within(commits, Duration::from_secs(120)) {
+        assert_eq!(f.code(), Some(0), "{}", f.describe());
     }
 
     let versions = json(&store, &["versions", "rl_algo_code/ppo"]);
@@ -75,6 +57,5 @@ fn a_sweep_of_24_processes_makes_one_version_per_distinct_content() {
         .filter(|r| r["artifacts"][0]["new"] == true)
         .count();
     assert_eq!(new_count, 5);
-    let f = json(&store, &["fsck", "--strict"]);
-    assert_eq!(f["ok"], true, "{f}");
+    assert_fsck_clean(&store, "after the sweep");
 }

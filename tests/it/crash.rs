@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{codever, read_tree, write};
+use crate::common::{
+    Rng, assert_fsck_clean, checked_out, copy_all, init_at, json, output, run_any, write,
+};
 
 /// Syscalls a kill is injected at (x86-64 and aarch64 names; the ones a build never calls get
 /// no kill, except one link, see [`points`]).
@@ -84,7 +86,8 @@ struct Lab {
     store: PathBuf,
     committed: Vec<Committed>,
     step: usize,
-    rng: u64,
+    /// Reproducible from the printed seed.
+    rng: Rng,
     /// Durations of plain commits, to pick random kill instants within one.
     durations: Vec<Duration>,
     kills: usize,
@@ -97,28 +100,18 @@ impl Lab {
     fn new(seed: u64) -> Lab {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().to_path_buf();
-        codever().arg("init").arg(&root).assert().success();
         Lab {
-            store: root.join(".codever"),
+            store: init_at(&root),
             root,
             _tmp: tmp,
             committed: Vec::new(),
             step: 0,
-            rng: seed,
+            rng: Rng(seed),
             durations: Vec::new(),
             kills: 0,
             visible_kills: 0,
             disagreements: Vec::new(),
         }
-    }
-
-    fn random(&mut self) -> u64 {
-        // splitmix64: reproducible from the printed seed.
-        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
     }
 
     fn src(&self, art: usize) -> PathBuf {
@@ -207,7 +200,7 @@ impl Lab {
 
     fn versions(&self, art: usize) -> Vec<Value> {
         let a = &ARTIFACTS[art];
-        let v = ok_json(&self.store, &["versions", &format!("{}/{}", a.ty, a.name)]);
+        let v = json(&self.store, &["versions", &format!("{}/{}", a.ty, a.name)]);
         v.as_array().unwrap().clone()
     }
 
@@ -373,15 +366,10 @@ impl Lab {
         }
 
         // The run's view says the same.
-        let out = codever()
-            .arg("--store")
-            .arg(&self.store)
-            .args(["--json", "runs", "show", run])
-            .output()
-            .unwrap();
+        let (code, stdout, stderr) = run_any(&self.store, &["--json", "runs", "show", run]);
         let mut in_run = BTreeSet::new();
-        if out.status.success() {
-            let view: Value = serde_json::from_slice(&out.stdout).unwrap();
+        if code == 0 {
+            let view: Value = serde_json::from_str(&stdout).unwrap();
             for a in view["artifacts"].as_array().unwrap() {
                 in_run.insert((
                     a["type"].as_str().unwrap().to_string(),
@@ -391,9 +379,9 @@ impl Lab {
                 ));
             }
         } else {
-            assert_eq!(out.status.code(), Some(2), "{ctx}");
+            assert_eq!(code, 2, "{ctx}");
             assert_eq!(
-                String::from_utf8_lossy(&out.stderr).lines().next(),
+                stderr.lines().next(),
                 Some(format!("error: unknown run {run:?}").as_str()),
                 "{ctx}"
             );
@@ -418,17 +406,12 @@ impl Lab {
         sample.sort();
         sample.dedup();
         for i in sample {
-            let pick = self.random() as usize;
+            let pick = self.rng.next() as usize;
             let c = &self.committed[i];
             let a = &ARTIFACTS[c.art];
             let spec = format!("{}/{}:v{}", a.ty, a.name, c.version);
             let (path, bytes) = &c.files[pick % c.files.len()];
-            let out = codever()
-                .arg("--store")
-                .arg(&self.store)
-                .args(["cat", &spec, path])
-                .output()
-                .unwrap();
+            let out = output(&self.store, &["cat", &spec, path]);
             assert!(
                 out.status.success(),
                 "{ctx}: cat {spec} {path}: {}",
@@ -449,7 +432,7 @@ impl Lab {
             assert_eq!(version, known, "{ctx}");
             let a = &ARTIFACTS[art];
             assert_eq!(
-                self.checkout(&format!("{}/{}:v{version}", a.ty, a.name)),
+                checked_out(&self.store, &format!("{}/{}:v{version}", a.ty, a.name)),
                 files,
                 "{ctx}: the killed commit is visible but incomplete"
             );
@@ -467,19 +450,7 @@ impl Lab {
     /// `fsck --strict` exits 0 with nothing corrupt or missing; the only stray files allowed are
     /// packs whose index was never written (an interrupted writer's leftovers, invisible).
     fn check_fsck(&self, ctx: &str) {
-        let out = codever()
-            .arg("--store")
-            .arg(&self.store)
-            .args(["--json", "fsck", "--strict"])
-            .output()
-            .unwrap();
-        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!("{ctx}: fsck: {e}: {}", String::from_utf8_lossy(&out.stderr))
-        });
-        assert_eq!(out.status.code(), Some(0), "{ctx}: fsck: {report}");
-        assert_eq!(report["ok"], true, "{ctx}: {report}");
-        assert_eq!(report["corrupt"], Value::Array(vec![]), "{ctx}: {report}");
-        assert_eq!(report["missing"], Value::Array(vec![]), "{ctx}: {report}");
+        let report = assert_fsck_clean(&self.store, ctx);
         for s in report["stray"].as_array().unwrap() {
             let p = Path::new(s.as_str().unwrap());
             let in_packs = p.parent().and_then(|d| d.file_name()) == Some("packs".as_ref());
@@ -498,32 +469,13 @@ impl Lab {
         }
     }
 
-    /// Every file of a version, checked out into a fresh directory.
-    fn checkout(&self, spec: &str) -> Vec<(String, Vec<u8>)> {
-        let into = tempfile::tempdir().unwrap();
-        let dir = into.path().join("co");
-        let out = codever()
-            .arg("--store")
-            .arg(&self.store)
-            .args(["checkout", spec, "--into"])
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "checkout {spec}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        read_tree(&dir)
-    }
-
     /// Every commit that succeeded, byte for byte.
     fn check_all(&self) {
         self.check_fsck("at the end");
         for c in &self.committed {
             let a = &ARTIFACTS[c.art];
             let spec = format!("{}/{}:v{}", a.ty, a.name, c.version);
-            assert_eq!(self.checkout(&spec), c.files, "{spec}");
+            assert_eq!(checked_out(&self.store, &spec), c.files, "{spec}");
         }
         for (a, art) in ARTIFACTS.iter().enumerate() {
             let ids: Vec<Value> = self.versions(a).iter().map(|v| v["id"].clone()).collect();
@@ -649,20 +601,6 @@ impl Lab {
     }
 }
 
-/// Copies the directory `from` to `to`, every file.
-fn copy_all(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_all(&e.path(), &target);
-        } else {
-            fs::copy(e.path(), &target).unwrap();
-        }
-    }
-}
-
 /// One call in an `strace -f` log.
 #[derive(Clone, Copy)]
 struct Call<'a> {
@@ -698,22 +636,6 @@ fn creates_marker(store: &Path, call: &Call) -> bool {
             call.line
                 .contains(&format!("\"{}/", store.join(d).display()))
         })
-}
-
-fn ok_json(store: &Path, args: &[&str]) -> Value {
-    let out = codever()
-        .arg("--store")
-        .arg(store)
-        .arg("--json")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "codever {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Whether strace is installed and may ptrace here; prints why not.
@@ -811,7 +733,7 @@ fn commits_killed_at_any_write_fsync_rename_or_instant_never_damage_the_store() 
     let typical = sorted[sorted.len() / 2].max(Duration::from_millis(5));
     for i in 0..12 {
         let art = i % ARTIFACTS.len();
-        let micros = lab.random() % (typical.as_micros() as u64 * 3 / 2 + 1);
+        let micros = lab.rng.below(typical.as_micros() as u64 * 3 / 2 + 1);
         lab.attempt(art, Mode::Sleep(Duration::from_micros(micros)));
     }
 

@@ -2,50 +2,31 @@
 //! binary files, the working tree, runs, log and blame.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use codever::diff::{DiffOptions, Status};
-use codever::{ArtifactKey, CommitOptions, Snapshot, Spec, Store, capture_run, render};
-use predicates::prelude::*;
+use codever::{Spec, render};
 use serde_json::json;
 
-use crate::apply::git_apply;
-use crate::common::{codever, fixture, json, run_ok, write};
+use crate::common::{
+    codever_cmd, commit_ok, commit_snapshot, copy_all, dir_entry, file_entry, fixture, git,
+    git_apply, init_store, json, lib_store, run_any, run_err, run_ok, snapshot, write, write_blob,
+    write_tree,
+};
 
 /// A store with the four fixture versions logged as code/safelife (v0..v3) by runs r1..r4, plus
 /// ppo (rl_algo_code) from the same runs.
 fn fixture_store() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    codever().arg("init").arg(tmp.path()).assert().success();
-    let store = tmp.path().join(".codever");
+    let (tmp, store) = init_store();
     for (i, v) in ["v1", "v2", "v3", "v4"].iter().enumerate() {
         let run = format!("r{}", i + 1);
         let dir = fixture(v);
-        run_ok(
+        commit_ok(&store, "code/safelife", &dir, &run);
+        commit_ok(
             &store,
-            &[
-                "commit",
-                "safelife",
-                "--type",
-                "code",
-                dir.to_str().unwrap(),
-                "--run",
-                &run,
-            ],
-        );
-        let ppo = dir.join("training/ppo.py");
-        run_ok(
-            &store,
-            &[
-                "commit",
-                "ppo",
-                "--type",
-                "rl_algo_code",
-                ppo.to_str().unwrap(),
-                "--run",
-                &run,
-            ],
+            "rl_algo_code/ppo",
+            dir.join("training/ppo.py"),
+            &run,
         );
     }
     (tmp, store)
@@ -109,28 +90,6 @@ index 85f4b70..39cd54b 100644
     );
 }
 
-fn git(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.com",
-            "-c",
-            "core.quotepath=true",
-        ])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
 /// The same trees in a git repository: `git diff --patience` must print exactly what codever
 /// prints, patch, stat and name-status alike.
 #[test]
@@ -150,7 +109,7 @@ fn output_is_identical_to_git_diff_patience_on_the_fixtures() {
                 }
             }
         }
-        copy_dir(&fixture(v), &repo);
+        copy_all(&fixture(v), &repo);
         git(&repo, &["add", "-A"]);
         git(&repo, &["commit", "-q", "-m", v]);
     }
@@ -168,53 +127,9 @@ fn output_is_identical_to_git_diff_patience_on_the_fixtures() {
             gargs.extend([ga.as_str(), gb.as_str()]);
             let mut cargs = vec!["diff", ca.as_str(), cb.as_str()];
             cargs.extend(&cflags);
-            assert_eq!(
-                run_ok(&store, &cargs),
-                String::from_utf8(git(&repo, &gargs)).unwrap(),
-                "{cargs:?}"
-            );
+            assert_eq!(run_ok(&store, &cargs), git(&repo, &gargs), "{cargs:?}");
         }
     }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for e in fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        let name = p.file_name().unwrap();
-        if name == "__pycache__" {
-            continue;
-        }
-        let dst = to.join(name);
-        if p.is_dir() {
-            fs::create_dir_all(&dst).unwrap();
-            copy_dir(&p, &dst);
-        } else {
-            fs::copy(&p, &dst).unwrap();
-        }
-    }
-}
-
-/// Commits `files` (path, content, executable) as t/n; returns the version's tree.
-fn commit(store: &Store, files: &[(&str, &[u8], bool)]) -> codever::ObjectId {
-    let mut s = Snapshot::default();
-    for (p, c, x) in files {
-        s.add_bytes(p, c.to_vec(), *x).unwrap();
-    }
-    store
-        .commit(
-            &ArtifactKey::new("t", "n").unwrap(),
-            &s,
-            &capture_run("r", Path::new("/")).unwrap(),
-            &CommitOptions::default(),
-        )
-        .unwrap()
-        .tree
-}
-
-fn lib_store() -> (tempfile::TempDir, Store) {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::init(tmp.path()).unwrap();
-    (tmp, store)
 }
 
 const BODY: &[u8] = b"import torch\n\nclass Net:\n    def forward(self, x):\n        return x\n";
@@ -222,24 +137,20 @@ const BODY: &[u8] = b"import torch\n\nclass Net:\n    def forward(self, x):\n   
 #[test]
 fn renames_modes_and_binary_files() {
     let (tmp, store) = lib_store();
-    let a = commit(
-        &store,
-        &[
-            ("old.py", BODY, false),
-            ("edit_me.py", b"a\nb\nc\nd\ne\nf\ng\nh\n", false),
-            ("run.sh", b"echo hi\n", false),
-            ("w.bin", b"\x00\x01\x02", false),
-        ],
-    );
-    let b = commit(
-        &store,
-        &[
-            ("nets/new.py", BODY, false),
-            ("edited.py", b"a\nb\nc\nd\ne\nf\ng\nH\n", false),
-            ("run.sh", b"echo hi\n", true),
-            ("w.bin", b"\x00\x01\x03\x04", false),
-        ],
-    );
+    let a = snapshot(&[
+        ("old.py", BODY, false),
+        ("edit_me.py", b"a\nb\nc\nd\ne\nf\ng\nh\n", false),
+        ("run.sh", b"echo hi\n", false),
+        ("w.bin", b"\x00\x01\x02", false),
+    ]);
+    let b = snapshot(&[
+        ("nets/new.py", BODY, false),
+        ("edited.py", b"a\nb\nc\nd\ne\nf\ng\nH\n", false),
+        ("run.sh", b"echo hi\n", true),
+        ("w.bin", b"\x00\x01\x03\x04", false),
+    ]);
+    let a = commit_snapshot(&store, "t/n", &a, "r").tree;
+    let b = commit_snapshot(&store, "t/n", &b, "r").tree;
     let diff = store.diff_versions(a, b, &DiffOptions::default()).unwrap();
     let summary: Vec<(Status, Option<u8>, &str)> = diff
         .files
@@ -324,35 +235,20 @@ Binary files a/w.bin and b/w.bin differ
 /// proves an equal subtree is skipped without being read.
 #[test]
 fn equal_subtrees_are_never_read() {
-    use codever::object::{FileMeta, Kind, Node, Tree, TreeEntry};
     let (_tmp, store) = lib_store();
-    let never_stored =
-        codever::ObjectId::compute(Kind::Tree, b"a subtree that is not in the store");
-    let file = |content: &[u8]| {
-        let (id, _) = store.write_object(Kind::Blob, content).unwrap();
-        Node::File(FileMeta {
-            id,
-            size: content.len() as u64,
-            md5: codever::Md5::of(content),
-            executable: false,
-        })
-    };
+    let never_stored = codever::ObjectId::compute(
+        codever::object::Kind::Tree,
+        b"a subtree that is not in the store",
+    );
     let root = |content: &[u8]| {
-        let (id, _) = store
-            .write_structured(&Tree {
-                entries: vec![
-                    TreeEntry {
-                        name: "big".into(),
-                        node: Node::Dir(never_stored),
-                    },
-                    TreeEntry {
-                        name: "small.py".into(),
-                        node: file(content),
-                    },
-                ],
-            })
-            .unwrap();
-        id
+        let small = write_blob(&store, content);
+        write_tree(
+            &store,
+            vec![
+                dir_entry("big", never_stored),
+                file_entry("small.py", small),
+            ],
+        )
     };
     let (a, b) = (root(b"x = 1\n"), root(b"x = 2\n"));
     let diff = store.diff_versions(a, b, &DiffOptions::default()).unwrap();
@@ -371,8 +267,8 @@ fn a_zero_deadline_still_gives_a_patch_that_applies() {
     let new: Vec<u8> = (0..400)
         .flat_map(|i| format!("line {}\n", i * 5 % 11).into_bytes())
         .collect();
-    let a = commit(&store, &[("f.py", &old, false)]);
-    let b = commit(&store, &[("f.py", &new, false)]);
+    let a = commit_snapshot(&store, "t/n", &snapshot(&[("f.py", &old, false)]), "r").tree;
+    let b = commit_snapshot(&store, "t/n", &snapshot(&[("f.py", &new, false)]), "r").tree;
     let opts = DiffOptions {
         deadline: std::time::Duration::ZERO,
         ..DiffOptions::default()
@@ -387,24 +283,18 @@ fn a_zero_deadline_still_gives_a_patch_that_applies() {
 #[test]
 fn cli_flags_exit_codes_json_and_colour() {
     let (_tmp, store) = fixture_store();
-    let s = store.to_str().unwrap();
-    codever()
-        .args(["--store", s, "diff", "ppo:v0", "ppo:v0", "--exit-code"])
-        .assert()
-        .code(0)
-        .stdout("");
-    codever()
-        .args(["--store", s, "diff", "ppo:v0", "ppo:v1", "--exit-code"])
-        .assert()
-        .code(1);
-    codever()
-        .args(["--store", s, "diff", "ppo:v0", "ppo:v1"])
-        .assert()
-        .code(0);
-    codever()
-        .args(["--store", s, "diff", "ppo:v0", "ppo:v9"])
-        .assert()
-        .code(2);
+    assert_eq!(
+        run_any(&store, &["diff", "ppo:v0", "ppo:v0", "--exit-code"]),
+        (0, String::new(), String::new())
+    );
+    let (code, patch, _) = run_any(&store, &["diff", "ppo:v0", "ppo:v1", "--exit-code"]);
+    assert_eq!(code, 1);
+    assert_eq!(patch, run_ok(&store, &["diff", "ppo:v0", "ppo:v1"]));
+    assert_eq!(
+        run_err(&store, &["diff", "ppo:v0", "ppo:v9"]),
+        "error: rl_algo_code/ppo has no version v9 (it has v0..v1)\n\
+         hint: `codever versions rl_algo_code/ppo` lists its versions\n"
+    );
 
     let v = json(&store, &["diff", "ppo:v0", "ppo:v1"]);
     let f = &v["files"][0];
@@ -438,11 +328,7 @@ fn cli_flags_exit_codes_json_and_colour() {
         json!({"kind": "-", "text": "    learning_rate = 3e-4", "newline": true})
     );
 
-    let colored = codever()
-        .args(["--store", s, "diff", "ppo:v0", "ppo:v1", "--color=always"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8(colored.stdout).unwrap();
+    let text = run_ok(&store, &["diff", "ppo:v0", "ppo:v1", "--color=always"]);
     // Red deletion with the changed words in reverse video, green addition likewise.
     assert!(
         text.contains("\x1b[31m-    learning_rate = \x1b[7m3e\x1b[27m-\x1b[7m4\x1b[27m\x1b[m"),
@@ -453,52 +339,27 @@ fn cli_flags_exit_codes_json_and_colour() {
         "{text:?}"
     );
     // auto: not a terminal here, so no colour; NO_COLOR too.
-    codever()
+    let plain = codever_cmd(&store, &["diff", "ppo:v0", "ppo:v1"])
         .env("NO_COLOR", "1")
-        .args(["--store", s, "diff", "ppo:v0", "ppo:v1"])
-        .assert()
-        .stdout(predicate::str::contains("\x1b[").not());
+        .output()
+        .unwrap();
+    assert_eq!(plain.status.code(), Some(0));
+    assert!(!String::from_utf8(plain.stdout).unwrap().contains("\x1b["));
 }
 
 #[test]
 fn a_version_against_the_files_on_disk() {
-    let tmp = tempfile::tempdir().unwrap();
-    codever().arg("init").arg(tmp.path()).assert().success();
-    let store = tmp.path().join(".codever");
+    let (tmp, store) = init_store();
     let repo = tmp.path().join("repo");
     write(&repo, "training/ppo.py", b"lr = 1\n");
     write(&repo, "main.py", b"main\n");
     let ppo = repo.join("training/ppo.py");
-    run_ok(
-        &store,
-        &[
-            "commit",
-            "code",
-            "--type",
-            "t",
-            repo.to_str().unwrap(),
-            "--run",
-            "r",
-        ],
+    commit_ok(&store, "t/code", &repo, "r");
+    commit_ok(&store, "t/ppo", format!("{}=algo.py", ppo.display()), "r");
+    assert_eq!(
+        run_any(&store, &["diff", "code", "--exit-code"]),
+        (0, String::new(), String::new())
     );
-    run_ok(
-        &store,
-        &[
-            "commit",
-            "ppo",
-            "--type",
-            "t",
-            &format!("{}=algo.py", ppo.display()),
-            "--run",
-            "r",
-        ],
-    );
-    let s = store.to_str().unwrap();
-    codever()
-        .args(["--store", s, "diff", "code", "--exit-code"])
-        .assert()
-        .code(0)
-        .stdout("");
 
     write(&repo, "training/ppo.py", b"lr = 2\n");
     write(&repo, "training/new.py", b"new\n");
@@ -512,10 +373,7 @@ fn a_version_against_the_files_on_disk() {
         run_ok(&store, &["diff", "ppo"]),
         "diff --git a/algo.py b/algo.py\nindex 616f8d9..af33a70 100644\n--- a/algo.py\n+++ b/algo.py\n@@ -1 +1 @@\n-lr = 1\n+lr = 2\n"
     );
-    codever()
-        .args(["--store", s, "diff", "ppo", "--exit-code"])
-        .assert()
-        .code(1);
+    assert_eq!(run_any(&store, &["diff", "ppo", "--exit-code"]).0, 1);
 }
 
 #[test]
@@ -523,18 +381,7 @@ fn two_runs_compared_artifact_by_artifact() {
     let (_tmp, store) = fixture_store();
     let extra = tempfile::tempdir().unwrap();
     write(extra.path(), "notes.md", b"n\n");
-    run_ok(
-        &store,
-        &[
-            "commit",
-            "notes",
-            "--type",
-            "doc",
-            extra.path().to_str().unwrap(),
-            "--run",
-            "r4",
-        ],
-    );
+    commit_ok(&store, "doc/notes", extra.path(), "r4");
     assert_eq!(
         run_ok(&store, &["diff", "--runs", "r1", "r4", "--name-status"]),
         "# code/safelife: v0 -> v3
@@ -557,7 +404,6 @@ A\tcode/safelife/training/utils.py
 #[test]
 fn log_follows_renames_and_blame_names_the_run_of_each_line() {
     let (_tmp, store) = lib_store();
-    let key = ArtifactKey::new("t", "n").unwrap();
     type Files<'a> = &'a [(&'a str, &'a [u8])];
     let versions: [(&str, Files); 4] = [
         ("r0", &[("a.py", b"a\nb\nc\n"), ("other.py", b"o\n")]),
@@ -569,18 +415,8 @@ fn log_follows_renames_and_blame_names_the_run_of_each_line() {
         ),
     ];
     for (run, files) in versions {
-        let mut s = Snapshot::default();
-        for (p, c) in files {
-            s.add_bytes(p, c.to_vec(), false).unwrap();
-        }
-        store
-            .commit(
-                &key,
-                &s,
-                &capture_run(run, Path::new("/")).unwrap(),
-                &CommitOptions::default(),
-            )
-            .unwrap();
+        let files: Vec<(&str, &[u8], bool)> = files.iter().map(|(p, c)| (*p, *c, false)).collect();
+        commit_snapshot(&store, "t/n", &snapshot(&files), run);
     }
     let (h, i) = store.resolve(&Spec::parse("n").unwrap()).unwrap();
     let log = store

@@ -12,7 +12,9 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use crate::common::{codever, json, read_tree, run_ok, write};
+use crate::common::{
+    assert_fsck_clean, commit_ok, file_names, init_at, json, output, read_tree, write,
+};
 
 /// A tmpfs mounted at a directory, unmounted when dropped (also when a test fails).
 struct Tmpfs {
@@ -82,15 +84,22 @@ fn noise(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// A commit of `src` as dataset_code/data by run `run`, which may fail.
 fn commit(store: &Path, src: &Path, run: &str) -> Output {
-    codever()
-        .arg("--store")
-        .arg(store)
-        .args(["--json", "commit", "data", "--type", "dataset_code"])
-        .arg(src)
-        .args(["--run", run])
-        .output()
-        .unwrap()
+    let src = src.to_str().unwrap();
+    output(
+        store,
+        &[
+            "--json",
+            "commit",
+            "data",
+            "--type",
+            "dataset_code",
+            src,
+            "--run",
+            run,
+        ],
+    )
 }
 
 /// Commits of a pack-sized and of a loose-sized content while the disk has 0, 4 KiB, 8 KiB, …
@@ -106,23 +115,10 @@ fn a_full_disk_fails_the_commit_cleanly_and_keeps_the_store_valid() {
             return;
         }
     };
-    codever().arg("init").arg(&disk.dir).assert().success();
-    let store = disk.dir.join(".codever");
+    let store = init_at(&disk.dir);
     let src = tmp.path().join("src");
     write(&src, "prep.py", b"rows = 10\n");
-    let src_arg = src.to_str().unwrap();
-    let first = run_ok(
-        &store,
-        &[
-            "commit",
-            "data",
-            "--type",
-            "dataset_code",
-            src_arg,
-            "--run",
-            "r0",
-        ],
-    );
+    let first = commit_ok(&store, "dataset_code/data", &src, "r0");
     assert!(first.starts_with("data:v0 (new)"), "{first}");
     let v0 = read_tree(&src);
 
@@ -209,21 +205,8 @@ fn check_failed_commit(ctx: &str, out: &Output) {
 /// fsck --strict clean (no temp file left in `local/tmp` to hold the space), the versions exactly
 /// `expected`, byte for byte (every file, or with `!all` the first and last of each version).
 fn check_store(ctx: &str, store: &Path, expected: &[Vec<(String, Vec<u8>)>], all: bool) {
-    let out = codever()
-        .arg("--store")
-        .arg(store)
-        .args(["--json", "fsck", "--strict"])
-        .output()
-        .unwrap();
-    let report: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{ctx}: {e}: {}", String::from_utf8_lossy(&out.stderr)));
-    assert_eq!(out.status.code(), Some(0), "{ctx}: {report}");
-    assert_eq!(report["corrupt"], Value::Array(vec![]), "{ctx}: {report}");
-    assert_eq!(report["missing"], Value::Array(vec![]), "{ctx}: {report}");
-    let leftovers: Vec<_> = fs::read_dir(store.join("local/tmp"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    assert_fsck_clean(store, ctx);
+    let leftovers = file_names(&store.join("local/tmp"));
     assert!(
         leftovers.is_empty(),
         "{ctx}: temp files left: {leftovers:?}"
@@ -241,12 +224,7 @@ fn check_store(ctx: &str, store: &Path, expected: &[Vec<(String, Vec<u8>)>], all
             sample.into_iter().flatten().collect()
         };
         for (path, bytes) in files {
-            let out = codever()
-                .arg("--store")
-                .arg(store)
-                .args(["cat", &format!("dataset_code/data:v{n}"), path])
-                .output()
-                .unwrap();
+            let out = output(store, &["cat", &format!("dataset_code/data:v{n}"), path]);
             assert!(
                 out.status.success(),
                 "{ctx}: cat v{n} {path}: {}",

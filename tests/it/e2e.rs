@@ -2,16 +2,15 @@
 
 use std::fs;
 
-use codever::{
-    ArtifactKey, CommitOptions, Error, Filter, Snapshot, Spec, Store, capture_run, flatten,
-};
+use codever::{CommitOptions, Error, Snapshot, Spec, Store, capture_run, flatten};
 
-use crate::common::{fixture, read_tree};
+use crate::common::{artifact, commit_dir, commit_snapshot, fixture, lib_store, read_tree};
 
+/// Commits `files` (path in fixture `v`, display path) as artifact `key` by run `run`; returns
+/// (version number, new).
 fn commit_file(
     store: &Store,
-    ty: &str,
-    name: &str,
+    key: &str,
     run: &str,
     files: &[(&str, Option<&str>)],
     v: &str,
@@ -20,11 +19,7 @@ fn commit_file(
     for (path, display) in files {
         s.add_file(&fixture(v).join(path), *display).unwrap();
     }
-    let run = capture_run(run, &fixture(v)).unwrap();
-    let key = ArtifactKey::new(ty, name).unwrap();
-    let o = store
-        .commit(&key, &s, &run, &CommitOptions::default())
-        .unwrap();
+    let o = commit_snapshot(store, key, &s, run);
     (
         o.version.expect("a complete history numbers its versions"),
         o.new,
@@ -33,46 +28,35 @@ fn commit_file(
 
 #[test]
 fn four_runs_of_the_example_repo() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::init(dir.path()).unwrap();
+    let (dir, store) = lib_store();
     let mut got = Vec::new();
+    let mut latest_ppo = Vec::new();
     for v in ["v1", "v2", "v3", "v4"] {
         let run = format!("run-{v}");
         let ppo = commit_file(
             &store,
-            "rl_algo_code",
-            "ppo",
+            "rl_algo_code/ppo",
             &run,
             &[("training/ppo.py", None)],
             v,
         );
         let dqn = commit_file(
             &store,
-            "rl_algo_code",
-            "dqn",
+            "rl_algo_code/dqn",
             &run,
             &[("training/dqn.py", None)],
             v,
         );
         let model = commit_file(
             &store,
-            "model_code",
-            "model_code",
+            "model_code/model_code",
             &run,
             &[("training/models.py", Some("models.py"))],
             v,
         );
-        let mut s = Snapshot::new(Filter::default());
-        s.add_dir(&fixture(v), None).unwrap();
-        let o = store
-            .commit(
-                &ArtifactKey::new("code", "safelife").unwrap(),
-                &s,
-                &capture_run(&run, &fixture(v)).unwrap(),
-                &CommitOptions::default(),
-            )
-            .unwrap();
+        let o = commit_dir(&store, "code/safelife", &fixture(v), &run);
         got.push((v, ppo, dqn, model, (o.version.expect("numbered"), o.new)));
+        latest_ppo.push(store.resolve(&Spec::parse("ppo").unwrap()).unwrap().1);
     }
     // v2 changes ppo; v3 changes the model; v4 reverts ppo to v1's content and changes dqn.
     assert_eq!(
@@ -85,7 +69,10 @@ fn four_runs_of_the_example_repo() {
         ]
     );
 
-    // After the revert, latest is v0 again, and v0 is linked to both runs that used it.
+    // `latest` is the version the newest commit made or linked: v1 while runs 2 and 3 used it,
+    // v0 again after the revert (not merely the oldest version).
+    assert_eq!(latest_ppo, [0, 1, 1, 0]);
+    // After the revert v0 is linked to both runs that used it.
     let (h, i) = store.resolve(&Spec::parse("ppo").unwrap()).unwrap();
     assert_eq!(i, 0);
     assert_eq!(h.versions.len(), 2);
@@ -151,13 +138,11 @@ fn four_runs_of_the_example_repo() {
 
 #[test]
 fn same_name_under_two_types_is_two_artifacts() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::init(dir.path()).unwrap();
+    let (_dir, store) = lib_store();
     assert_eq!(
         commit_file(
             &store,
-            "rl_algo_code",
-            "ppo",
+            "rl_algo_code/ppo",
             "r1",
             &[("training/ppo.py", None)],
             "v1"
@@ -168,8 +153,7 @@ fn same_name_under_two_types_is_two_artifacts() {
     assert_eq!(
         commit_file(
             &store,
-            "baseline",
-            "ppo",
+            "baseline/ppo",
             "r1",
             &[("training/ppo.py", None)],
             "v1"
@@ -179,8 +163,7 @@ fn same_name_under_two_types_is_two_artifacts() {
     assert_eq!(
         commit_file(
             &store,
-            "baseline",
-            "ppo",
+            "baseline/ppo",
             "r2",
             &[("training/ppo.py", None)],
             "v2"
@@ -200,28 +183,14 @@ fn same_name_under_two_types_is_two_artifacts() {
 
 #[test]
 fn digests_match_wandb() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::init(dir.path()).unwrap();
+    let (dir, store) = lib_store();
     let src = dir.path().join("src");
     fs::create_dir_all(src.join("training")).unwrap();
     fs::write(src.join("a.py"), "print('a')\n").unwrap();
     fs::write(src.join("training/b.py"), "x = 1\n").unwrap();
-    let mut s = Snapshot::default();
-    s.add_dir(&src, None).unwrap();
-    let run = capture_run("r", dir.path()).unwrap();
-    let key = ArtifactKey::new("t", "n").unwrap();
-    let o = store
-        .commit(&key, &s, &run, &CommitOptions::default())
-        .unwrap();
+    let o = commit_dir(&store, "t/n", &src, "r");
     assert_eq!(o.digest.to_hex(), "74bc2832439434534c7d552dd8787632");
-    let empty = store
-        .commit(
-            &ArtifactKey::new("t", "empty").unwrap(),
-            &Snapshot::default(),
-            &run,
-            &CommitOptions::default(),
-        )
-        .unwrap();
+    let empty = commit_snapshot(&store, "t/empty", &Snapshot::default(), "r");
     assert_eq!(empty.digest.to_hex(), "64e7c61456b10382e2f3b571ac24b659");
     let (h, i) = store.resolve(&Spec::parse("t/n").unwrap()).unwrap();
     let files = flatten(&store, &h.versions[i].tree).unwrap();
@@ -233,10 +202,9 @@ fn digests_match_wandb() {
 
 #[test]
 fn aliases_newest_wins_and_reserved_names_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::init(dir.path()).unwrap();
-    commit_file(&store, "t", "ppo", "r1", &[("training/ppo.py", None)], "v1");
-    let key = ArtifactKey::new("t", "ppo").unwrap();
+    let (dir, store) = lib_store();
+    commit_file(&store, "t/ppo", "r1", &[("training/ppo.py", None)], "v1");
+    let key = artifact("t/ppo");
     let mut s = Snapshot::default();
     s.add_file(&fixture("v2").join("training/ppo.py"), None)
         .unwrap();
@@ -288,10 +256,9 @@ fn aliases_newest_wins_and_reserved_names_are_refused() {
 
 #[test]
 fn id_prefix_and_out_of_range_specs() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::init(dir.path()).unwrap();
-    commit_file(&store, "t", "ppo", "r1", &[("training/ppo.py", None)], "v1");
-    commit_file(&store, "t", "ppo", "r2", &[("training/ppo.py", None)], "v2");
+    let (_dir, store) = lib_store();
+    commit_file(&store, "t/ppo", "r1", &[("training/ppo.py", None)], "v1");
+    commit_file(&store, "t/ppo", "r2", &[("training/ppo.py", None)], "v2");
     let (h, _) = store.resolve(&Spec::parse("ppo").unwrap()).unwrap();
     let id1 = h.versions[1].tree.to_hex();
     let spec = format!("ppo@{}", &id1[..8]);
@@ -302,21 +269,19 @@ fn id_prefix_and_out_of_range_specs() {
 
 #[test]
 fn the_local_cache_never_changes_an_answer() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::init(dir.path()).unwrap();
+    let (_dir, store) = lib_store();
     // Enough commits for the record cache to be written (it is rewritten in batches).
     for i in 0..40 {
         let v = ["v1", "v2", "v1", "v4"][i % 4];
         commit_file(
             &store,
-            "t",
-            "ppo",
+            "t/ppo",
             &format!("r{i}"),
             &[("training/ppo.py", None)],
             v,
         );
     }
-    let key = ArtifactKey::new("t", "ppo").unwrap();
+    let key = artifact("t/ppo");
     let summary = |h: &codever::History| {
         h.versions
             .iter()

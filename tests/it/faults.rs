@@ -7,31 +7,19 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::common::{
-    code_files, codever, codever_cmd, run_all_within, run_ok, run_within, write, write_files,
+    assert_no_problems, code_files, codever_cmd, codever_in_shell, commit_ok, commit_record_of,
+    init_store, pack_files, run_all_within, run_within, write, write_files,
 };
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
 /// A store with artifact code/ppo v0 (committed by run r1) and v1 (run r2).
 fn base() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    codever().arg("init").arg(tmp.path()).assert().success();
-    let store = tmp.path().join(".codever");
+    let (tmp, store) = init_store();
     let src = tmp.path().join("src");
     for (run, lr) in [("r1", "1"), ("r2", "2")] {
         write(&src, "ppo.py", format!("lr = {lr}\n").as_bytes());
-        run_ok(
-            &store,
-            &[
-                "commit",
-                "ppo",
-                "--type",
-                "code",
-                src.to_str().unwrap(),
-                "--run",
-                run,
-            ],
-        );
+        commit_ok(&store, "code/ppo", &src, run);
     }
     (tmp, store)
 }
@@ -51,7 +39,11 @@ fn output_to_a_full_device_is_an_error() {
             .stderr(std::process::Stdio::piped())
             .output()
             .unwrap();
-        if out.status.code() != Some(2) || out.stderr.is_empty() {
+        if out.status.code() != Some(2)
+            || out.stderr
+                != b"error: cannot write to standard output: No space left on device (os error \
+                      28)\nhint: free some space on that disk, then run the command again\n"
+        {
             problems.push(format!(
                 "{args:?} > /dev/full: {}, stderr {:?}",
                 out.status,
@@ -59,25 +51,15 @@ fn output_to_a_full_device_is_an_error() {
             ));
         }
     }
-    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
-}
-
-/// The commit record of run `run` (the marker in runs/<run>/ that is also in refs/).
-fn commit_marker(store: &Path, run: &str) -> String {
-    let refs = store.join("refs/code/ppo");
-    fs::read_dir(store.join("runs").join(run))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .find(|name| refs.join(name).exists())
-        .unwrap()
+    assert_no_problems(problems);
 }
 
 #[test]
 fn a_commit_marked_for_its_artifact_but_not_its_run_fails_strict_fsck() {
     // What a crash between the artifact's marker and the run's marker leaves.
     let (_tmp, store) = base();
-    let record = commit_marker(&store, "r2");
-    fs::remove_file(store.join("runs/r2").join(&record)).unwrap();
+    let record = commit_record_of(&store, "r2");
+    fs::remove_file(store.join("runs/r2").join(record.to_hex())).unwrap();
     let f = run_within(codever_cmd(&store, &["fsck", "--strict"]), DEADLINE);
     assert_eq!(
         f.code(),
@@ -123,13 +105,8 @@ fn store_made_with_umask(tmp: &Path, umask: &str) -> PathBuf {
     let big = tmp.join("big");
     write_files(&big, &code_files(5, 20, 0));
     let sh = |args: &[&str]| {
-        let mut c = std::process::Command::new("sh");
-        c.env_remove("CODEVER_DIR")
-            .env_remove("CODEVER_RUN_ID")
-            .arg("-c")
-            .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
-            .arg(assert_cmd::cargo::cargo_bin!("codever"))
-            .args(args);
+        let mut c = codever_in_shell(&format!("umask {umask}"));
+        c.args(args);
         let f = run_within(c, DEADLINE);
         assert_eq!(f.code(), Some(0), "{}", f.describe());
     };
@@ -160,7 +137,7 @@ fn store_made_with_umask(tmp: &Path, umask: &str) -> PathBuf {
         "r1",
     ]);
     assert!(
-        fs::read_dir(store.join("packs")).unwrap().count() > 0,
+        !pack_files(&store).is_empty(),
         "the big commit is expected to write a pack"
     );
     store
@@ -195,9 +172,7 @@ fn a_file_rewritten_while_it_is_committed_is_never_stored_torn() {
     // Two contents of one size; a writer rewrites the file in place, alternating, in small
     // pieces, for as long as the commits run. Each commit must store one of the two exactly,
     // or fail naming the file.
-    let tmp = tempfile::tempdir().unwrap();
-    codever().arg("init").arg(tmp.path()).assert().success();
-    let store = tmp.path().join(".codever");
+    let (tmp, store) = init_store();
     let size = 4 << 20;
     let a: Vec<u8> = (0..size).map(|i| b"abcdefghij\n"[i % 11]).collect();
     let b: Vec<u8> = (0..size).map(|i| b"ABCDEFGHIJ\n"[i % 11]).collect();
@@ -285,5 +260,5 @@ fn a_file_rewritten_while_it_is_committed_is_never_stored_torn() {
             ));
         }
     }
-    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+    assert_no_problems(problems);
 }

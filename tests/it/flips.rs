@@ -6,13 +6,13 @@
 //! kind (1), encoding (1), then for a delta the base id (32) and depth (1); an envelope of format
 //! 2 or later ends with a 16-byte checksum. Pack objects are located through the pack's index.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::common::{
-    code_files, codever, codever_cmd, copy_missing, json, read_tree, run_all_within, run_ok,
+    blob_id, code_files, codever_cmd, commit_json, commit_ok, commit_record_of, copy_missing,
+    init_store, object_path, on_threads, pack_files, read_tree, rewrite, run_all_within, run_ok,
     sorted, write_files,
 };
 
@@ -52,9 +52,7 @@ fn ppo_content(n: usize) -> Vec<u8> {
 /// small: 3 files, v0..v3 changing `ppo.py` (loose objects, `ppo.py` as loose deltas from v1
 /// on), alias `best` on v2; big: 24 files, v0 and v1 (two packs, v1's blobs deltas of v0's).
 fn pristine() -> Pristine {
-    let tmp = tempfile::tempdir().unwrap();
-    codever().arg("init").arg(tmp.path()).assert().success();
-    let store = tmp.path().join(".codever");
+    let (tmp, store) = init_store();
     let mut versions = Vec::new();
     let mut ppo = Vec::new();
     let mut small_trees = Vec::new();
@@ -66,18 +64,7 @@ fn pristine() -> Pristine {
         ];
         let src = tmp.path().join(format!("small{n}"));
         write_files(&src, &files);
-        let out = json(
-            &store,
-            &[
-                "commit",
-                "small",
-                "--type",
-                "code",
-                src.to_str().unwrap(),
-                "--run",
-                &format!("s{n}"),
-            ],
-        );
+        let out = commit_json(&store, "code/small", &src, &format!("s{n}"));
         assert_eq!(out["version"], n);
         small_trees.push(out["id"].as_str().unwrap().to_string());
         ppo.push(files[1].1.clone());
@@ -89,25 +76,14 @@ fn pristine() -> Pristine {
         let files = code_files(42, 24, n);
         let src = tmp.path().join(format!("big{n}"));
         write_files(&src, &files);
-        let before = pack_ids(&store);
-        run_ok(
-            &store,
-            &[
-                "commit",
-                "big",
-                "--type",
-                "code",
-                src.to_str().unwrap(),
-                "--run",
-                &format!("b{n}"),
-            ],
-        );
-        let new: Vec<String> = pack_ids(&store)
+        let before = pack_files(&store);
+        commit_ok(&store, "code/big", &src, &format!("b{n}"));
+        let new: Vec<PathBuf> = pack_files(&store)
             .into_iter()
             .filter(|p| !before.contains(p))
             .collect();
         assert_eq!(new.len(), 1, "big:v{n} is one pack");
-        packs.push(new[0].clone());
+        packs.push(new[0].file_stem().unwrap().to_str().unwrap().to_string());
         versions.push((format!("code/big:v{n}"), files));
     }
     Pristine {
@@ -118,24 +94,6 @@ fn pristine() -> Pristine {
         small_trees,
         packs: [packs[0].clone(), packs[1].clone()],
     }
-}
-
-fn pack_ids(store: &Path) -> Vec<String> {
-    fs::read_dir(store.join("packs"))
-        .unwrap()
-        .filter_map(|e| {
-            let name = e.unwrap().file_name().into_string().unwrap();
-            name.strip_suffix(".idx").map(str::to_string)
-        })
-        .collect()
-}
-
-fn loose_path(store: &Path, hex: &str) -> PathBuf {
-    store.join("objects").join(&hex[..2]).join(&hex[2..])
-}
-
-fn blob_hex(content: &[u8]) -> String {
-    codever::ObjectId::compute(codever::object::Kind::Blob, content).to_hex()
 }
 
 /// Offsets of each region of an object envelope, relative to its start.
@@ -231,7 +189,7 @@ fn loose_targets(
     scope: Scope,
 ) -> Vec<Target> {
     let file = format!("objects/{}/{}", &hex[..2], &hex[2..]);
-    let bytes = fs::read(loose_path(&p.store, hex))
+    let bytes = fs::read(object_path(&p.store, hex))
         .unwrap_or_else(|e| panic!("{what} is expected loose: {e}"));
     assert_eq!(
         bytes[6] == 1,
@@ -242,29 +200,13 @@ fn loose_targets(
     envelope_targets(what, &file, &bytes, 0, scope)
 }
 
-/// The commit record of run `run` (a loose object marked in runs/<run>/).
-fn commit_record_hex(store: &Path, run: &str) -> String {
-    fs::read_dir(store.join("runs").join(run))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .find(|hex| fs::read(loose_path(store, hex)).unwrap()[5] == 3)
-        .expect("a commit record")
-}
-
 /// Flips byte `t.offset` of `t.file` in a fresh copy of the store and returns what went wrong.
 fn damage_and_check(p: &Pristine, t: &Target, scratch: &Path) -> Vec<String> {
     let _ = fs::remove_dir_all(scratch);
     let store = scratch.join("store");
     fs::create_dir_all(&store).unwrap();
     copy_missing(&p.store, &store);
-    let path = store.join(&t.file);
-    let mut bytes = fs::read(&path).unwrap();
-    bytes[t.offset] ^= 0x01;
-    let mut perm = fs::metadata(&path).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perm.set_readonly(false);
-    fs::set_permissions(&path, perm).unwrap();
-    fs::write(&path, bytes).unwrap();
+    rewrite(&store.join(&t.file), |bytes| bytes[t.offset] ^= 0x01);
 
     // (command, the files it must produce if it exits 0): a checkout directory or cat's stdout.
     enum Expect<'a> {
@@ -283,8 +225,10 @@ fn damage_and_check(p: &Pristine, t: &Target, scratch: &Path) -> Vec<String> {
             continue;
         }
         let into = scratch.join(format!("out{i}"));
-        let mut c = codever_cmd(&store, &["checkout", spec, "--into"]);
-        c.arg(&into);
+        let c = codever_cmd(
+            &store,
+            &["checkout", spec, "--into", into.to_str().unwrap()],
+        );
         cmds.push(c);
         expect.push(Expect::Tree(into, files));
     }
@@ -337,44 +281,27 @@ fn damage_and_check(p: &Pristine, t: &Target, scratch: &Path) -> Vec<String> {
 /// Runs every target (a few side by side) and fails with all the problems found.
 fn check_all(p: &Pristine, targets: Vec<Target>) {
     let scratch = tempfile::tempdir().unwrap();
-    let n = targets.len();
-    let failures: BTreeMap<usize, String> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..3)
-            .map(|w| {
-                let targets = &targets;
-                let dir = scratch.path().join(format!("w{w}"));
-                s.spawn(move || {
-                    let mut out = Vec::new();
-                    for i in (w..targets.len()).step_by(3) {
-                        let t = &targets[i];
-                        let problems = damage_and_check(p, t, &dir);
-                        if !problems.is_empty() {
-                            out.push((
-                                i,
-                                format!(
-                                    "{} (byte {} of {}):\n  {}",
-                                    t.what,
-                                    t.offset,
-                                    t.file,
-                                    problems.join("\n  ")
-                                ),
-                            ));
-                        }
-                    }
-                    out
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap())
-            .collect()
-    });
+    let failures: Vec<String> = on_threads(&targets, 3, |w, t| {
+        let problems = damage_and_check(p, t, &scratch.path().join(format!("w{w}")));
+        (!problems.is_empty()).then(|| {
+            format!(
+                "{} (byte {} of {}):\n  {}",
+                t.what,
+                t.offset,
+                t.file,
+                problems.join("\n  ")
+            )
+        })
+    })
+    .into_iter()
+    .flatten()
+    .collect();
     assert!(
         failures.is_empty(),
-        "{} of {n} flipped bytes were mishandled:\n{}",
+        "{} of {} flipped bytes were mishandled:\n{}",
         failures.len(),
-        failures.into_values().collect::<Vec<_>>().join("\n")
+        targets.len(),
+        failures.join("\n")
     );
 }
 
@@ -385,14 +312,14 @@ fn a_flipped_byte_in_a_loose_object_is_caught_and_never_served() {
     targets.extend(loose_targets(
         &p,
         "loose whole blob (small:v0 ppo.py)",
-        &blob_hex(&p.ppo[0]),
+        &blob_id(&p.ppo[0]).to_hex(),
         false,
         Scope::Small,
     ));
     targets.extend(loose_targets(
         &p,
         "loose delta blob (small:v2 ppo.py)",
-        &blob_hex(&p.ppo[2]),
+        &blob_id(&p.ppo[2]).to_hex(),
         true,
         Scope::Small,
     ));
@@ -411,7 +338,7 @@ fn a_flipped_byte_in_a_commit_record_never_gives_another_versions_bytes() {
     let p = pristine();
     let mut targets = Vec::new();
     for n in 0..4 {
-        let hex = commit_record_hex(&p.store, &format!("s{n}"));
+        let hex = commit_record_of(&p.store, &format!("s{n}")).to_hex();
         targets.extend(loose_targets(
             &p,
             &format!("commit record of small:v{n}"),

@@ -6,7 +6,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{codever, copy_missing, json, run_ok, write};
+use crate::common::{
+    assert_fsck_clean, codever_in_shell, commit_json, copy_missing, json, run_ok, write,
+};
 
 /// A copy of the format-1 fixture store (tests/fixtures/store-format1) in a temp dir.
 fn format1_copy() -> (tempfile::TempDir, PathBuf) {
@@ -40,17 +42,7 @@ fn module(i: usize, r: usize) -> Vec<u8> {
 fn commit_ppo_v2(tmp: &tempfile::TempDir, store: &Path) -> serde_json::Value {
     let src = tmp.path().join("src");
     write(&src, "ppo.py", b"lr = 5e-5\n");
-    let file = src.join("ppo.py");
-    let args = [
-        "commit",
-        "ppo",
-        "--type",
-        "rl_algo_code",
-        file.to_str().unwrap(),
-        "--run",
-        "r3",
-    ];
-    json(store, &args)
+    commit_json(store, "rl_algo_code/ppo", src.join("ppo.py"), "r3")
 }
 
 fn format_number(store: &Path) -> String {
@@ -90,7 +82,7 @@ fn a_format_1_store_is_read_byte_for_byte_and_upgraded_by_the_first_write() {
             "mod{i}.py"
         );
     }
-    assert_eq!(json(&store, &["fsck", "--strict"])["ok"], true);
+    assert_fsck_clean(&store, "format 1");
     assert_eq!(format_number(&store), "codever-store-format 1\n");
 
     // The first write upgrades the number, and everything old still reads.
@@ -102,7 +94,7 @@ fn a_format_1_store_is_read_byte_for_byte_and_upgraded_by_the_first_write() {
     assert_eq!(format_number(&store), "codever-store-format 2\n");
     assert_eq!(run_ok(&store, &["cat", "ppo:v2", "ppo.py"]), "lr = 5e-5\n");
     assert_eq!(run_ok(&store, &["cat", "ppo:v0", "ppo.py"]), "lr = 3e-4\n");
-    assert_eq!(json(&store, &["fsck", "--strict"])["ok"], true);
+    assert_fsck_clean(&store, "upgraded to format 2");
 }
 
 fn mode(p: &Path) -> u32 {
@@ -132,21 +124,23 @@ fn stored_files_honour_the_umask_so_teammates_can_read_them() {
             // 20 files: one pack and its index, plus loose records.
             write(&src, &format!("m{i}.py"), format!("x = {i}\n").as_bytes());
         }
-        let bin = assert_cmd::cargo::cargo_bin!("codever");
-        let status = Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "umask {umask} && \"$0\" init \"$1\" && \"$0\" --store \"$1\" commit lib --type code \"$2\" --run r1"
-            ))
-            .arg(bin)
+        let store = tmp.path().join(".codever");
+        let umask = format!("umask {umask}");
+        let init = codever_in_shell(&umask)
+            .arg("init")
             .arg(tmp.path())
-            .arg(&src)
-            .env_remove("CODEVER_DIR")
-            .env_remove("CODEVER_RUN_ID")
             .status()
             .unwrap();
-        assert!(status.success());
-        let store = tmp.path().join(".codever");
+        assert!(init.success());
+        let commit = codever_in_shell(&umask)
+            .arg("--store")
+            .arg(&store)
+            .args(["commit", "lib", "--type", "code"])
+            .arg(&src)
+            .args(["--run", "r1"])
+            .status()
+            .unwrap();
+        assert!(commit.success());
         let objects: Vec<PathBuf> = files_below(&store.join("objects"))
             .into_iter()
             .chain(files_below(&store.join("packs")))
@@ -253,5 +247,4 @@ fn a_read_only_store_without_local_serves_every_read_command() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("Permission denied"), "{err}");
-    let _ = codever;
 }

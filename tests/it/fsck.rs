@@ -2,41 +2,27 @@
 //! are the safe ones only.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use codever::object::{Node, Tree, TreeEntry};
-use codever::{FileMeta, FsckOptions, Md5, Repair, RepairAction, Store};
-use serde_json::{Value, json};
+use codever::object::TreeEntry;
+use codever::{FileMeta, FsckOptions, Md5, ObjectId, Repair, RepairAction, Store};
+use serde_json::json;
 
-use crate::common::{codever, json, run_ok, write};
-use crate::forge;
+use crate::common::{
+    blob_id, commit_ok, commit_record_of, file_entry, forge_version, init_store, json, lib_store,
+    object_path, rewrite, run_any, run_any_json, run_err, run_ok, set_mtime, write, write_blob,
+    write_tree,
+};
 
-fn setup() -> (tempfile::TempDir, std::path::PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    codever().arg("init").arg(tmp.path()).assert().success();
-    let store = tmp.path().join(".codever");
+/// A store with artifact t/ppo v0 = {ppo.py, models.py}, committed by run r1.
+fn setup() -> (tempfile::TempDir, PathBuf) {
+    let (tmp, store) = init_store();
     let src = tmp.path().join("src");
     write(&src, "ppo.py", b"lr = 1\n");
     write(&src, "models.py", b"hidden = 64\n");
-    run_ok(
-        &store,
-        &[
-            "commit",
-            "ppo",
-            "--type",
-            "t",
-            src.to_str().unwrap(),
-            "--run",
-            "r1",
-        ],
-    );
+    commit_ok(&store, "t/ppo", &src, "r1");
     (tmp, store)
-}
-
-fn blob_path(store: &std::path::Path, content: &[u8]) -> std::path::PathBuf {
-    let id = codever::ObjectId::compute(codever::object::Kind::Blob, content).to_hex();
-    store.join("objects").join(&id[..2]).join(&id[2..])
 }
 
 #[test]
@@ -51,40 +37,25 @@ fn a_clean_store_passes() {
 #[test]
 fn corruption_is_reported_exit_1_and_never_served() {
     let (_tmp, store) = setup();
-    let p = blob_path(&store, b"lr = 1\n");
-    let mut bytes = fs::read(&p).unwrap();
-    let n = bytes.len();
-    bytes[n - 3] ^= 0x55;
-    fs::write(&p, bytes).unwrap();
+    let p = object_path(&store, blob_id(b"lr = 1\n"));
+    rewrite(&p, |bytes| {
+        let n = bytes.len();
+        bytes[n - 3] ^= 0x55;
+    });
 
-    let out = codever()
-        .arg("--store")
-        .arg(&store)
-        .arg("fsck")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let text = String::from_utf8_lossy(&out.stdout);
+    let (code, text, _) = run_any(&store, &["fsck"]);
+    assert_eq!(code, 1);
     assert!(text.contains("corrupt: "), "{text}");
     assert!(text.contains(&p.display().to_string()), "{text}");
 
     // cat and checkout refuse to hand out the bad bytes.
-    codever()
-        .arg("--store")
-        .arg(&store)
-        .args(["cat", "ppo", "ppo.py"])
-        .assert()
-        .code(2)
-        .stdout("")
-        .stderr(predicates::str::contains("is corrupt"));
+    let err = run_err(&store, &["cat", "ppo", "ppo.py"]);
+    assert!(err.contains("is corrupt"), "{err}");
     let into = store.parent().unwrap().join("out");
-    codever()
-        .arg("--store")
-        .arg(&store)
-        .args(["checkout", "ppo", "--into"])
-        .arg(&into)
-        .assert()
-        .code(2);
+    run_err(
+        &store,
+        &["checkout", "ppo", "--into", into.to_str().unwrap()],
+    );
     // The other file is still readable.
     assert_eq!(
         run_ok(&store, &["cat", "ppo", "models.py"]),
@@ -95,25 +66,16 @@ fn corruption_is_reported_exit_1_and_never_served() {
 #[test]
 fn missing_objects_are_not_corruption() {
     let (_tmp, store) = setup();
-    fs::remove_file(blob_path(&store, b"hidden = 64\n")).unwrap();
+    fs::remove_file(object_path(&store, blob_id(b"hidden = 64\n"))).unwrap();
     let report = json(&store, &["fsck"]);
     assert_eq!(report["ok"], true);
     assert_eq!(report["corrupt"].as_array().unwrap().len(), 0);
     assert_eq!(report["missing"].as_array().unwrap().len(), 1);
-    codever()
-        .arg("--store")
-        .arg(&store)
-        .args(["fsck", "--strict"])
-        .assert()
-        .code(1)
-        .stdout(predicates::str::contains("missing (not yet synced)"));
-    codever()
-        .arg("--store")
-        .arg(&store)
-        .args(["cat", "ppo", "models.py"])
-        .assert()
-        .code(2)
-        .stderr(predicates::str::contains("not yet synced"));
+    let (code, text, _) = run_any(&store, &["fsck", "--strict"]);
+    assert_eq!(code, 1);
+    assert!(text.contains("missing (not yet synced)"), "{text}");
+    let err = run_err(&store, &["cat", "ppo", "models.py"]);
+    assert!(err.contains("not yet synced"), "{err}");
 }
 
 #[test]
@@ -129,48 +91,18 @@ fn stray_files_are_listed_but_harmless() {
     );
 }
 
-/// `codever --store <store> args…` → (exit code, stdout, stderr).
-fn run(store: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = codever()
-        .arg("--store")
-        .arg(store)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
-/// `codever --store <store> --json args…` → (exit code, parsed stdout).
-fn run_json(store: &Path, args: &[&str]) -> (i32, Value) {
-    let mut a = vec!["--json"];
-    a.extend_from_slice(args);
-    let (code, stdout, stderr) = run(store, &a);
-    let v = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout} {stderr}"));
-    (code, v)
-}
-
-/// A store holding artifact `t/forged` v0 with root `tree` (built by the caller with the
-/// library), committed by run `r1`.
-fn forged(build: impl FnOnce(&Store) -> (Tree, Vec<(&'static str, FileMeta)>)) -> Forged {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::init(tmp.path()).unwrap();
-    let (tree, files) = build(&store);
-    let (tree_id, _) = store.write_structured(&tree).unwrap();
-    forge::commit(
-        &store,
-        ("t", "forged", "r1"),
-        tree_id,
-        &files,
-        1_000_000_000,
-    );
+/// A store holding artifact `t/forged` v0, committed by run `r1`, whose root tree holds the
+/// entries `build` returns (made with the library) and claims the files it returns.
+fn forged(build: impl FnOnce(&Store) -> (Vec<TreeEntry>, Vec<(&'static str, FileMeta)>)) -> Forged {
+    let (tmp, store) = lib_store();
+    let (entries, files) = build(&store);
+    let tree = write_tree(&store, entries);
+    forge_version(&store, "t/forged", "r1", tree, &files, 1_000_000_000);
     let root = store.root().to_path_buf();
     Forged {
         _tmp: tmp,
-        tree_path: forge::object_path(&root, &tree_id),
+        tree,
+        tree_path: object_path(&root, tree),
         root,
     }
 }
@@ -178,31 +110,24 @@ fn forged(build: impl FnOnce(&Store) -> (Tree, Vec<(&'static str, FileMeta)>)) -
 struct Forged {
     _tmp: tempfile::TempDir,
     root: PathBuf,
+    /// The root tree, and its object file.
+    tree: ObjectId,
     tree_path: PathBuf,
-}
-
-fn entry(name: &str, meta: FileMeta) -> TreeEntry {
-    TreeEntry {
-        name: name.into(),
-        node: Node::File(meta),
-    }
 }
 
 #[test]
 fn a_file_whose_size_or_md5_differs_from_its_blob_is_corrupt() {
     let mut ids = Vec::new();
     let f = forged(|store| {
-        let mut a = forge::blob(store, b"lr = 1\n");
+        let mut a = write_blob(store, b"lr = 1\n");
         a.size = 8;
-        let mut b = forge::blob(store, b"gamma = 0.99\n");
+        let mut b = write_blob(store, b"gamma = 0.99\n");
         b.md5 = Md5::of(b"gamma = 0.9\n");
         ids.extend([a.id, b.id]);
-        let tree = Tree {
-            entries: vec![entry("a.py", a), entry("b.py", b)],
-        };
-        (tree, vec![("a.py", a), ("b.py", b)])
+        let entries = vec![file_entry("a.py", a), file_entry("b.py", b)];
+        (entries, vec![("a.py", a), ("b.py", b)])
     });
-    let (code, report) = run_json(&f.root, &["fsck"]);
+    let (code, report) = run_any_json(&f.root, &["fsck"]);
     assert_eq!(code, 1);
     assert_eq!(
         report["corrupt"],
@@ -223,7 +148,7 @@ fn a_file_whose_size_or_md5_differs_from_its_blob_is_corrupt() {
         ])
     );
     assert_eq!(report["ok"], false);
-    let (code, text, _) = run(&f.root, &["fsck"]);
+    let (code, text, _) = run_any(&f.root, &["fsck"]);
     assert_eq!(code, 1);
     assert_eq!(
         text.lines().nth(1),
@@ -242,14 +167,11 @@ fn a_file_whose_size_or_md5_differs_from_its_blob_is_corrupt() {
 #[test]
 fn an_implausible_file_size_is_corrupt() {
     let f = forged(|store| {
-        let mut a = forge::blob(store, b"lr = 1\n");
+        let mut a = write_blob(store, b"lr = 1\n");
         a.size = u64::MAX;
-        let tree = Tree {
-            entries: vec![entry("a.py", a)],
-        };
-        (tree, vec![("a.py", a)])
+        (vec![file_entry("a.py", a)], vec![("a.py", a)])
     });
-    let (code, report) = run_json(&f.root, &["fsck"]);
+    let (code, report) = run_any_json(&f.root, &["fsck"]);
     assert_eq!(code, 1);
     let reasons: Vec<&str> = report["corrupt"]
         .as_array()
@@ -257,65 +179,60 @@ fn an_implausible_file_size_is_corrupt() {
         .iter()
         .map(|c| c["reason"].as_str().unwrap())
         .collect();
+    // Implausible, and unlike the blob's 7 bytes.
+    let blob = blob_id(b"lr = 1\n").short();
     assert_eq!(
-        reasons[0],
-        "file \"a.py\" claims 18446744073709551615 bytes (at most 68719476736 are possible)"
+        reasons,
+        [
+            "file \"a.py\" claims 18446744073709551615 bytes (at most 68719476736 are possible)"
+                .to_string(),
+            format!(
+                "file \"a.py\": the tree says 18446744073709551615 bytes, its blob {blob} has 7"
+            ),
+        ]
     );
-    assert_eq!(reasons.len(), 2, "{reasons:?}"); // and it differs from the blob's 7 bytes
-    let (code, _, stderr) = run(&f.root, &["cat", "forged", "a.py"]);
-    assert_eq!(code, 2);
-    assert!(
-        stderr.contains("claims 18446744073709551615 bytes"),
-        "{stderr}"
+    assert_eq!(
+        run_err(&f.root, &["cat", "forged", "a.py"]),
+        format!(
+            "error: object {} is corrupt: file \"a.py\" claims 18446744073709551615 bytes (at most \
+             68719476736 are possible)\n\
+             hint: run `codever fsck`; copy the object again from a healthy copy of the store\n",
+            f.tree
+        )
     );
 }
 
 #[test]
 fn an_unsorted_tree_is_corrupt_and_never_served() {
-    let mut tree_id = None;
     let f = forged(|store| {
-        let a = forge::blob(store, b"a\n");
-        let b = forge::blob(store, b"b\n");
-        let tree = Tree {
-            entries: vec![entry("b.py", b), entry("a.py", a)],
-        };
-        tree_id = Some(store.write_structured(&tree).unwrap().0);
-        (tree, vec![("a.py", a), ("b.py", b)])
+        let a = write_blob(store, b"a\n");
+        let b = write_blob(store, b"b\n");
+        let entries = vec![file_entry("b.py", b), file_entry("a.py", a)];
+        (entries, vec![("a.py", a), ("b.py", b)])
     });
-    let (code, report) = run_json(&f.root, &["fsck"]);
+    let (code, report) = run_any_json(&f.root, &["fsck"]);
     assert_eq!(code, 1);
     assert_eq!(
         report["corrupt"],
         json!([{"path": f.tree_path, "reason": "entries not sorted by name at \"a.py\""}])
     );
-    let (code, stdout, stderr) = run(&f.root, &["cat", "forged", "a.py"]);
-    assert_eq!((code, stdout.as_str()), (2, ""));
+    let stderr = run_err(&f.root, &["cat", "forged", "a.py"]);
     assert_eq!(
         stderr.lines().next(),
         Some(
             format!(
                 "error: object {} is corrupt: entries not sorted by name at \"a.py\"",
-                tree_id.unwrap()
+                f.tree
             )
             .as_str()
         )
     );
 }
 
-/// The id of the only record marked in `refs/t/ppo` of a store made by `setup`.
-fn commit_record(store: &Path) -> String {
-    let names: Vec<String> = fs::read_dir(store.join("refs/t/ppo"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    assert_eq!(names.len(), 1);
-    names[0].clone()
-}
-
 #[test]
 fn a_commit_its_run_does_not_list_is_unlinked_until_repaired() {
     let (_tmp, store) = setup();
-    let record = commit_record(&store);
+    let record = commit_record_of(&store, "r1").to_hex();
     let refs_marker = store.join("refs/t/ppo").join(&record);
     let runs_marker = store.join("runs/r1").join(&record);
     // A crash between the artifact's marker and the run's marker.
@@ -327,7 +244,7 @@ fn a_commit_its_run_does_not_list_is_unlinked_until_repaired() {
 
     // What a copy under way leaves too (rsync brings refs/ before runs/): only a strict check
     // fails on it.
-    let (code, report) = run_json(&store, &["fsck"]);
+    let (code, report) = run_any_json(&store, &["fsck"]);
     assert_eq!(code, 0);
     assert_eq!(
         report["unlinked"],
@@ -336,8 +253,8 @@ fn a_commit_its_run_does_not_list_is_unlinked_until_repaired() {
     assert_eq!(report["corrupt"], json!([]));
     assert_eq!(report["repaired"], json!([]));
     assert_eq!(report["ok"], true);
-    assert_eq!(run_json(&store, &["fsck", "--strict"]).0, 1);
-    let (code, text, stderr) = run(&store, &["fsck"]);
+    assert_eq!(run_any_json(&store, &["fsck", "--strict"]).0, 1);
+    let (code, text, stderr) = run_any(&store, &["fsck"]);
     assert_eq!(code, 0);
     assert_eq!(
         text,
@@ -352,7 +269,7 @@ fn a_commit_its_run_does_not_list_is_unlinked_until_repaired() {
         "hint: `codever fsck --repair` adds the missing markers\n"
     );
 
-    let (code, report) = run_json(&store, &["fsck", "--repair"]);
+    let (code, report) = run_any_json(&store, &["fsck", "--repair"]);
     assert_eq!(code, 0);
     assert_eq!(report["unlinked"], json!([]));
     assert_eq!(
@@ -374,12 +291,12 @@ fn a_commit_its_run_does_not_list_is_unlinked_until_repaired() {
 fn a_commit_only_its_run_marks_is_an_interrupted_invisible_commit() {
     // What a crash just before the artifact's marker (the commit point) leaves.
     let (_tmp, store) = setup();
-    let record = commit_record(&store);
+    let record = commit_record_of(&store, "r1").to_hex();
     let refs_marker = store.join("refs/t/ppo").join(&record);
     let runs_marker = store.join("runs/r1").join(&record);
     fs::remove_file(&refs_marker).unwrap();
 
-    let (code, report) = run_json(&store, &["fsck", "--strict"]);
+    let (code, report) = run_any_json(&store, &["fsck", "--strict"]);
     assert_eq!(code, 0);
     assert_eq!(report["unlinked"], json!([]));
     assert_eq!(
@@ -394,7 +311,7 @@ fn a_commit_only_its_run_marks_is_an_interrupted_invisible_commit() {
     assert_eq!(json(&store, &["list"]), json!([]));
 
     // Repair leaves it alone (it never completed; a sync may still bring the marker).
-    let (code, text, _) = run(&store, &["fsck", "--repair"]);
+    let (code, text, _) = run_any(&store, &["fsck", "--repair"]);
     assert_eq!(code, 0);
     assert_eq!(
         text,
@@ -433,14 +350,14 @@ fn stray_files_anywhere_in_refs_and_runs_are_listed_never_fatal() {
     let mut expected: Vec<PathBuf> = files.iter().chain(&dirs).map(|p| store.join(p)).collect();
     expected.sort();
 
-    let (code, report) = run_json(&store, &["fsck", "--strict"]);
+    let (code, report) = run_any_json(&store, &["fsck", "--strict"]);
     assert_eq!(code, 0);
     assert_eq!(report["stray"], json!(expected));
     assert_eq!(report["corrupt"], json!([]));
     assert_eq!(report["markers"], 3);
     assert_eq!(report["ok"], true);
     // --repair never removes anything outside local/ and packs/.
-    let (code, report) = run_json(&store, &["fsck", "--repair"]);
+    let (code, report) = run_any_json(&store, &["fsck", "--repair"]);
     assert_eq!(code, 0);
     assert_eq!(report["repaired"], json!([]));
     assert!(expected.iter().all(|p| p.exists()));
@@ -465,13 +382,8 @@ fn repair_removes_packs_without_index_only_once_they_are_old() {
     )
     .unwrap();
     // Copied in with an old modification time (rsync -a): still young here, kept.
-    fs::File::options()
-        .write(true)
-        .open(&pack)
-        .unwrap()
-        .set_modified(SystemTime::now() - Duration::from_secs(7200))
-        .unwrap();
-    let (code, report) = run_json(&store, &["fsck", "--repair"]);
+    set_mtime(&pack, SystemTime::now() - Duration::from_secs(7200));
+    let (code, report) = run_any_json(&store, &["fsck", "--repair"]);
     assert_eq!(code, 0);
     assert_eq!(report["stray"], json!([pack]));
     assert_eq!(report["repaired"], json!([]));

@@ -1,26 +1,8 @@
 //! Behaviour inside a real git repository: its ignore rules, and the HEAD/dirty state of a run.
 
-use std::process::Command;
-
 use codever::{Snapshot, capture_run};
 
-use crate::common::write;
-
-fn git(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use crate::common::{git, write};
 
 #[test]
 fn a_directory_inside_a_repo_honours_the_repos_ignore_rules() {

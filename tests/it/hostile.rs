@@ -10,12 +10,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use codever::object::{CommitRecord, FileMeta, Kind, Node, RunRecord, Tree, TreeEntry};
-use codever::{Md5, ObjectId, Store, wandb_digest};
+use codever::object::{FileMeta, Kind, Tree};
+use codever::{ObjectId, Store};
 
 use crate::common::{
-    Finished, codever, codever_cmd, codever_limited, copy_missing, json, read_tree, run_all_within,
-    run_ok, write,
+    Finished, assert_fsck_clean, assert_no_problems, blob_id, checked_out, codever_cmd,
+    codever_limited, codever_process, commit_ok, commit_record_of, copy_missing, dir_entry,
+    expect_code, file_entry, forge_version, init_at, init_store, json, mkfifo, now_ns, object_path,
+    run_all_within, run_ok, run_within, set_mtime, write, write_blob, write_tree,
 };
 
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -25,188 +27,39 @@ const MODELS: &[u8] = b"hidden = 64\n";
 
 /// A store with artifact code/ppo v0 = {ppo.py, models.py}, committed by run r1.
 fn base() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    codever().arg("init").arg(tmp.path()).assert().success();
-    let store = tmp.path().join(".codever");
+    let (tmp, store) = init_store();
     let src = tmp.path().join("src");
     write(&src, "ppo.py", PPO);
     write(&src, "models.py", MODELS);
-    run_ok(
-        &store,
-        &[
-            "commit",
-            "ppo",
-            "--type",
-            "code",
-            src.to_str().unwrap(),
-            "--run",
-            "r1",
-        ],
-    );
+    commit_ok(&store, "code/ppo", &src, "r1");
     (tmp, store)
 }
 
-fn object_file(store: &Path, id: &ObjectId) -> PathBuf {
-    let hex = id.to_hex();
-    store.join("objects").join(&hex[..2]).join(&hex[2..])
-}
-
-fn blob_id(content: &[u8]) -> ObjectId {
-    ObjectId::compute(Kind::Blob, content)
-}
-
-/// The commit record marked for run `run`.
-fn commit_record_of(store: &Path, run: &str) -> ObjectId {
-    let s = Store::open(store).unwrap();
-    fs::read_dir(store.join("runs").join(run))
-        .unwrap()
-        .map(|e| ObjectId::from_hex(&e.unwrap().file_name().into_string().unwrap()).unwrap())
-        .find(|id| s.object_header(id).unwrap().kind == Kind::Commit)
-        .unwrap()
-}
-
-fn stdout(f: &Finished) -> String {
-    String::from_utf8_lossy(&f.stdout).into_owned()
-}
-
-/// Problems if `f` did not end by itself with one of `codes`.
-fn expect_code(f: &Finished, codes: &[i32], problems: &mut Vec<String>) {
-    if !f.code().is_some_and(|c| codes.contains(&c)) {
-        problems.push(format!(
-            "expected exit {codes:?}: {} | stdout: {}",
-            f.describe(),
-            stdout(f).lines().take(3).collect::<Vec<_>>().join(" | ")
-        ));
-    }
-}
-
-fn assert_no_problems(problems: Vec<String>) {
-    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
-}
-
 // ---------------------------------------------------------------------------------------------
-// Forging versions with the library, as a hostile machine could.
+// Versions forged with the library, as a hostile machine could make them.
 
-/// A file entry whose blob holds `content`.
-fn file(store: &Store, name: &str, content: &[u8]) -> TreeEntry {
-    let (id, _) = store.write_object(Kind::Blob, content).unwrap();
-    TreeEntry {
-        name: name.into(),
-        node: Node::File(FileMeta {
-            id,
-            size: content.len() as u64,
-            md5: Md5::of(content),
-            executable: false,
-        }),
-    }
-}
-
-fn dir(name: &str, tree: ObjectId) -> TreeEntry {
-    TreeEntry {
-        name: name.into(),
-        node: Node::Dir(tree),
-    }
-}
-
-fn tree(store: &Store, entries: Vec<TreeEntry>) -> ObjectId {
-    store.write_structured(&Tree { entries }).unwrap().0
-}
-
-/// Makes `root` a version of code/`name` committed by run `run`, with the markers a real commit
-/// writes (refs/<type>/<name>/<record>, runs/<run>/<record>, runs/<run>/<run record>). `files`
-/// are the (path, meta) the tree claims, for the record's digest and counts.
-fn forge_version(
-    store: &Store,
-    name: &str,
-    run: &str,
-    root: ObjectId,
-    files: &[(&str, FileMeta)],
-    order: i64,
-) -> ObjectId {
-    let time_ns = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as i64
-        + order;
-    let record = CommitRecord {
-        artifact_type: "code".into(),
-        name: name.into(),
-        tree: root,
-        digest: wandb_digest(files.iter().map(|(p, m)| (*p, m.md5))),
-        files: files.len() as u64,
-        bytes: files
-            .iter()
-            .fold(0u64, |a, (_, m)| a.saturating_add(m.size)),
-        run: run.into(),
-        time_ns,
-        host: "forger".into(),
-        message: String::new(),
-        description: String::new(),
-        metadata: String::new(),
-        sources: Vec::new(),
-        include: Vec::new(),
-        exclude: Vec::new(),
-    };
-    let run_record = RunRecord {
-        id: run.into(),
-        time_ns,
-        host: "forger".into(),
-        user: "forger".into(),
-        cwd: "/".into(),
-        git_commit: None,
-        git_dirty: None,
-        project: String::new(),
-        config: String::new(),
-        notes: String::new(),
-        tags: Vec::new(),
-    };
-    let (record_id, _) = store.write_structured(&record).unwrap();
-    let (run_id, _) = store.write_structured(&run_record).unwrap();
-    let refs = store.root().join("refs/code").join(name);
-    let runs = store.root().join("runs").join(run);
-    fs::create_dir_all(&refs).unwrap();
-    fs::create_dir_all(&runs).unwrap();
-    fs::write(refs.join(record_id.to_hex()), b"").unwrap();
-    fs::write(runs.join(record_id.to_hex()), b"").unwrap();
-    fs::write(runs.join(run_id.to_hex()), b"").unwrap();
-    record_id
-}
-
-fn meta(e: &TreeEntry) -> FileMeta {
-    match e.node {
-        Node::File(m) => m,
-        Node::Dir(_) => unreachable!(),
-    }
-}
-
-/// The forging above makes versions every command accepts when the tree is sound; without this
-/// control the tests below could pass or fail for the wrong reason.
+/// Forging makes versions every command accepts when the tree is sound; without this control
+/// the tests below could pass or fail for the wrong reason.
 #[test]
 fn a_forged_sound_version_is_accepted_by_every_command() {
-    let (tmp, root) = base();
+    let (_tmp, root) = base();
     let store = Store::open(&root).unwrap();
-    let a = file(&store, "a.py", b"a = 1\n");
-    let b = file(&store, "b.py", b"b = 2\n");
-    let sub = tree(&store, vec![b.clone()]);
-    let top = tree(&store, vec![a.clone(), dir("sub", sub)]);
+    let a = write_blob(&store, b"a = 1\n");
+    let b = write_blob(&store, b"b = 2\n");
+    let sub = write_tree(&store, vec![file_entry("b.py", b)]);
+    let top = write_tree(&store, vec![file_entry("a.py", a), dir_entry("sub", sub)]);
     forge_version(
         &store,
-        "forged",
+        "code/forged",
         "f1",
         top,
-        &[("a.py", meta(&a)), ("sub/b.py", meta(&b))],
-        0,
+        &[("a.py", a), ("sub/b.py", b)],
+        now_ns(),
     );
-    let f = json(&root, &["fsck", "--strict"]);
-    assert_eq!(f["ok"], true, "{f}");
+    assert_fsck_clean(&root, "a sound forged version");
     assert_eq!(run_ok(&root, &["cat", "forged:v0", "sub/b.py"]), "b = 2\n");
-    let into = tmp.path().join("out");
-    run_ok(
-        &root,
-        &["checkout", "forged:v0", "--into", into.to_str().unwrap()],
-    );
     assert_eq!(
-        read_tree(&into),
+        checked_out(&root, "forged:v0"),
         [
             ("a.py".to_string(), b"a = 1\n".to_vec()),
             ("sub/b.py".to_string(), b"b = 2\n".to_vec())
@@ -227,16 +80,15 @@ fn special_object_files(make: fn(&Path)) -> Vec<Finished> {
     let two = tmp.path().join("two");
     fs::create_dir_all(&two).unwrap();
     copy_missing(&one, &two);
-    let blob = object_file(&one, &blob_id(PPO));
+    let blob = object_path(&one, blob_id(PPO));
     fs::remove_file(&blob).unwrap();
     make(&blob);
-    let record = object_file(&two, &commit_record_of(&two, "r1"));
+    let record = object_path(&two, commit_record_of(&two, "r1"));
     fs::remove_file(&record).unwrap();
     make(&record);
 
     let into = tmp.path().join("out");
-    let mut checkout = codever_limited(&one, &["checkout", "ppo", "--into"]);
-    checkout.arg(&into);
+    let checkout = codever_limited(&one, &["checkout", "ppo", "--into", into.to_str().unwrap()]);
     let done = run_all_within(
         vec![
             codever_limited(&one, &["cat", "ppo", "ppo.py"]),
@@ -259,7 +111,7 @@ fn special_object_files(make: fn(&Path)) -> Vec<Finished> {
     expect_code(&done[3], &[0, 2], &mut problems);
     if done[3].code() == Some(0)
         && done[3].stderr.is_empty()
-        && !stdout(&done[3]).contains("INCOMPLETE")
+        && !done[3].stdout_text().contains("INCOMPLETE")
     {
         problems.push("versions said nothing about the unreadable record".into());
     }
@@ -271,14 +123,7 @@ fn special_object_files(make: fn(&Path)) -> Vec<Finished> {
 
 #[test]
 fn an_object_file_that_is_a_fifo_is_refused_without_hanging() {
-    special_object_files(|p| {
-        let ok = std::process::Command::new("mkfifo")
-            .arg(p)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "mkfifo failed");
-    });
+    special_object_files(mkfifo);
 }
 
 #[test]
@@ -289,7 +134,7 @@ fn an_object_file_that_links_to_dev_zero_is_refused_without_reading_it() {
     let read_it: Vec<String> = done
         .iter()
         .filter(|f| {
-            let text = format!("{}{}", stdout(f), String::from_utf8_lossy(&f.stderr));
+            let text = format!("{}{}", f.stdout_text(), String::from_utf8_lossy(&f.stderr));
             text.contains("out of memory")
         })
         .map(|f| f.describe())
@@ -315,10 +160,12 @@ fn envelope_around(frame: &[u8]) -> Vec<u8> {
 /// bounded time and memory.
 fn refuse_blob_envelope(envelope: &[u8]) {
     let (tmp, root) = base();
-    fs::write(object_file(&root, &blob_id(PPO)), envelope).unwrap();
+    fs::write(object_path(&root, blob_id(PPO)), envelope).unwrap();
     let into = tmp.path().join("out");
-    let mut checkout = codever_limited(&root, &["checkout", "ppo", "--into"]);
-    checkout.arg(&into);
+    let checkout = codever_limited(
+        &root,
+        &["checkout", "ppo", "--into", into.to_str().unwrap()],
+    );
     let done = run_all_within(
         vec![
             codever_limited(&root, &["cat", "ppo", "ppo.py"]),
@@ -395,13 +242,13 @@ fn a_decompression_bomb_without_a_content_size_is_refused_in_bounded_memory() {
 /// A chain of `depth` directories `d/d/…/d/x.py` above the file; returns the root tree. The
 /// trees are written as loose files without fsync (`Store::write_structured` syncs each one,
 /// which for 10,000 trees takes longer than the whole test budget).
-fn deep_tree(store: &Store, depth: usize) -> (ObjectId, TreeEntry) {
+fn deep_tree(store: &Store, depth: usize) -> (ObjectId, FileMeta) {
     use codever::object::Structured;
-    let leaf = file(store, "x.py", b"x = 1\n");
-    let mut t = tree(store, vec![leaf.clone()]);
+    let leaf = write_blob(store, b"x = 1\n");
+    let mut t = write_tree(store, vec![file_entry("x.py", leaf)]);
     for _ in 0..depth {
         let raw = Tree {
-            entries: vec![dir("d", t)],
+            entries: vec![dir_entry("d", t)],
         }
         .encode();
         t = ObjectId::compute(Kind::Tree, &raw);
@@ -416,16 +263,19 @@ fn deep_tree(store: &Store, depth: usize) -> (ObjectId, TreeEntry) {
 fn a_tree_nested_10000_deep_is_an_error_not_a_crash() {
     let (tmp, root) = base();
     let store = Store::open(&root).unwrap();
-    let a = file(&store, "a.py", b"a = 1\n");
-    let shallow = tree(&store, vec![a.clone()]);
-    forge_version(&store, "deep", "f1", shallow, &[("a.py", meta(&a))], 0);
+    let a = write_blob(&store, b"a = 1\n");
+    let shallow = write_tree(&store, vec![file_entry("a.py", a)]);
+    let t = now_ns();
+    forge_version(&store, "code/deep", "f1", shallow, &[("a.py", a)], t);
     let (deep, leaf) = deep_tree(&store, 10_000);
     let path = format!("{}x.py", "d/".repeat(10_000));
-    forge_version(&store, "deep", "f2", deep, &[(&path, meta(&leaf))], 1);
+    forge_version(&store, "code/deep", "f2", deep, &[(&path, leaf)], t + 1);
 
     let into = tmp.path().join("out");
-    let mut checkout = codever_limited(&root, &["checkout", "deep:v1", "--into"]);
-    checkout.arg(&into);
+    let checkout = codever_limited(
+        &root,
+        &["checkout", "deep:v1", "--into", into.to_str().unwrap()],
+    );
     let done = run_all_within(
         vec![
             codever_limited(&root, &["diff", "deep:v0", "deep:v1"]),
@@ -456,10 +306,12 @@ fn a_tree_deeper_than_256_fails_fsck() {
     let store = Store::open(&root).unwrap();
     let (deep, leaf) = deep_tree(&store, 300);
     let path = format!("{}x.py", "d/".repeat(300));
-    forge_version(&store, "deep", "f1", deep, &[(&path, meta(&leaf))], 0);
+    forge_version(&store, "code/deep", "f1", deep, &[(&path, leaf)], now_ns());
     let into = tmp.path().join("out");
-    let mut checkout = codever_cmd(&root, &["checkout", "deep:v0", "--into"]);
-    checkout.arg(&into);
+    let checkout = codever_cmd(
+        &root,
+        &["checkout", "deep:v0", "--into", into.to_str().unwrap()],
+    );
     let done = run_all_within(vec![codever_cmd(&root, &["fsck"]), checkout], DEADLINE);
     let mut problems = Vec::new();
     expect_code(&done[0], &[1], &mut problems);
@@ -471,20 +323,22 @@ fn a_tree_deeper_than_256_fails_fsck() {
 fn an_unsorted_tree_fails_fsck_and_is_never_served_wrong() {
     let (tmp, root) = base();
     let store = Store::open(&root).unwrap();
-    let a = file(&store, "a.py", b"a = 1\n");
-    let b = file(&store, "b.py", b"b = 2\n");
-    let unsorted = tree(&store, vec![b.clone(), a.clone()]);
+    let a = write_blob(&store, b"a = 1\n");
+    let b = write_blob(&store, b"b = 2\n");
+    let unsorted = write_tree(&store, vec![file_entry("b.py", b), file_entry("a.py", a)]);
     forge_version(
         &store,
-        "unsorted",
+        "code/unsorted",
         "f1",
         unsorted,
-        &[("b.py", meta(&b)), ("a.py", meta(&a))],
-        0,
+        &[("b.py", b), ("a.py", a)],
+        now_ns(),
     );
     let into = tmp.path().join("out");
-    let mut checkout = codever_cmd(&root, &["checkout", "unsorted", "--into"]);
-    checkout.arg(&into);
+    let checkout = codever_cmd(
+        &root,
+        &["checkout", "unsorted", "--into", into.to_str().unwrap()],
+    );
     let done = run_all_within(
         vec![
             codever_cmd(&root, &["fsck"]),
@@ -507,25 +361,24 @@ fn an_unsorted_tree_fails_fsck_and_is_never_served_wrong() {
 fn a_file_size_of_u64_max_fails_fsck_and_crashes_nothing() {
     let (tmp, root) = base();
     let store = Store::open(&root).unwrap();
-    let mut a = file(&store, "a.py", b"a = 1\n");
-    let mut b = file(&store, "b.py", b"b = 2\n");
-    for e in [&mut a, &mut b] {
-        if let Node::File(m) = &mut e.node {
-            m.size = u64::MAX;
-        }
-    }
-    let t = tree(&store, vec![a.clone(), b.clone()]);
+    let mut a = write_blob(&store, b"a = 1\n");
+    let mut b = write_blob(&store, b"b = 2\n");
+    a.size = u64::MAX;
+    b.size = u64::MAX;
+    let t = write_tree(&store, vec![file_entry("a.py", a), file_entry("b.py", b)]);
     forge_version(
         &store,
-        "huge",
+        "code/huge",
         "f1",
         t,
-        &[("a.py", meta(&a)), ("b.py", meta(&b))],
-        0,
+        &[("a.py", a), ("b.py", b)],
+        now_ns(),
     );
     let into = tmp.path().join("out");
-    let mut checkout = codever_limited(&root, &["checkout", "huge", "--into"]);
-    checkout.arg(&into);
+    let checkout = codever_limited(
+        &root,
+        &["checkout", "huge", "--into", into.to_str().unwrap()],
+    );
     let done = run_all_within(
         vec![
             codever_limited(&root, &["fsck"]),
@@ -579,7 +432,7 @@ fn ds_store_files_and_directories_are_ignored_and_listed_as_stray() {
             for (f, want) in done.iter().zip(&expected) {
                 if f.code() != Some(0) {
                     problems.push(format!("{what}: {}", f.describe()));
-                } else if stdout(f) != *want {
+                } else if f.stdout_text() != *want {
                     problems.push(format!("{what}: {} printed something else", f.what));
                 }
             }
@@ -613,17 +466,12 @@ fn links_inside_the_store_never_let_a_command_delete_outside_it() {
     for name in ["thesis.tex", "old.pack"] {
         let p = victim.join(name);
         fs::write(&p, b"precious\n").unwrap();
-        fs::File::options()
-            .write(true)
-            .open(&p)
-            .unwrap()
-            .set_modified(two_days_ago)
-            .unwrap();
+        set_mtime(&p, two_days_ago);
     }
     fs::remove_dir_all(store.join("local/tmp")).unwrap();
     std::os::unix::fs::symlink(&victim, store.join("local/tmp")).unwrap();
     for args in [&["list"][..], &["fsck", "--repair"]] {
-        let f = crate::common::run_within(codever_cmd(&store, args), DEADLINE);
+        let f = run_within(codever_cmd(&store, args), DEADLINE);
         assert_eq!(f.code(), Some(0), "{}", f.describe());
     }
     // packs/ itself a link to a folder holding an old, index-less pack.
@@ -631,7 +479,7 @@ fn links_inside_the_store_never_let_a_command_delete_outside_it() {
     let kept = tmp.path().join("packs-kept");
     fs::rename(&packs, &kept).unwrap();
     std::os::unix::fs::symlink(&victim, &packs).unwrap();
-    let f = crate::common::run_within(codever_cmd(&store, &["fsck", "--repair"]), DEADLINE);
+    let f = run_within(codever_cmd(&store, &["fsck", "--repair"]), DEADLINE);
     assert!(f.code().is_some(), "{}", f.describe());
     assert_eq!(fs::read(victim.join("thesis.tex")).unwrap(), b"precious\n");
     assert_eq!(fs::read(victim.join("old.pack")).unwrap(), b"precious\n");
@@ -642,15 +490,20 @@ fn a_tree_naming_one_subtree_many_times_is_refused_not_expanded() {
     // 20 levels, each naming the level below four times: 21 objects, 4^20 paths.
     let (tmp, root) = base();
     let store = Store::open(&root).unwrap();
-    let leaf = file(&store, "x.py", b"x = 1\n");
-    let mut t = tree(&store, vec![leaf.clone()]);
+    let leaf = write_blob(&store, b"x = 1\n");
+    let mut t = write_tree(&store, vec![file_entry("x.py", leaf)]);
     for _ in 0..20 {
-        t = tree(&store, ["a", "b", "c", "d"].map(|n| dir(n, t)).to_vec());
+        t = write_tree(
+            &store,
+            ["a", "b", "c", "d"].map(|n| dir_entry(n, t)).to_vec(),
+        );
     }
-    forge_version(&store, "bomb", "f1", t, &[("a/x.py", meta(&leaf))], 0);
+    forge_version(&store, "code/bomb", "f1", t, &[("a/x.py", leaf)], now_ns());
     let into = tmp.path().join("out");
-    let mut checkout = codever_limited(&root, &["checkout", "bomb", "--into"]);
-    checkout.arg(&into);
+    let checkout = codever_limited(
+        &root,
+        &["checkout", "bomb", "--into", into.to_str().unwrap()],
+    );
     let done = run_all_within(
         vec![
             codever_limited(&root, &["show", "bomb"]),
@@ -677,8 +530,11 @@ fn a_tree_naming_one_subtree_many_times_is_refused_not_expanded() {
         }
     }
     expect_code(&done[5], &[1], &mut problems);
-    if !stdout(&done[5]).contains("expands to more than 1000000") {
-        problems.push(format!("fsck: {}", stdout(&done[5])));
+    if !done[5]
+        .stdout_text()
+        .contains("expands to more than 1000000")
+    {
+        problems.push(format!("fsck: {}", done[5].stdout_text()));
     }
     assert_no_problems(problems);
 }
@@ -690,7 +546,7 @@ fn huge_sparse_store_files_are_refused_without_being_read() {
     // A commit record grown to a sparse 10 GiB, and a sparse 2 GiB pack index.
     fs::File::options()
         .write(true)
-        .open(object_file(&root, &record))
+        .open(object_path(&root, record))
         .unwrap()
         .set_len(10 << 30)
         .unwrap();
@@ -721,8 +577,11 @@ fn huge_sparse_store_files_are_refused_without_being_read() {
     expect_code(&done[1], &[0], &mut problems);
     expect_code(&done[2], &[2], &mut problems);
     expect_code(&done[3], &[1], &mut problems);
-    if !stdout(&done[3]).contains("more than such an object can be stored in") {
-        problems.push(format!("fsck: {}", stdout(&done[3])));
+    if !done[3]
+        .stdout_text()
+        .contains("more than such an object can be stored in")
+    {
+        problems.push(format!("fsck: {}", done[3].stdout_text()));
     }
     assert_no_problems(problems);
     drop(tmp);
@@ -732,19 +591,16 @@ fn huge_sparse_store_files_are_refused_without_being_read() {
 fn a_damaged_format_file_is_an_error_never_a_reason_to_use_a_store_further_up() {
     let (tmp, outer) = base();
     let inner = tmp.path().join("proj");
-    codever().arg("init").arg(&inner).assert().success();
-    let format = inner.join(".codever/format");
+    let format = init_at(&inner).join("format");
     fs::remove_file(&format).unwrap();
     fs::create_dir(&format).unwrap();
     write(&inner, "f.py", b"f = 1\n");
     // A commit from inside the project, finding its store by walking up.
     let commit = || {
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("codever"));
-        cmd.env_remove("CODEVER_DIR")
-            .env_remove("CODEVER_RUN_ID")
-            .current_dir(&inner)
+        let mut cmd = codever_process();
+        cmd.current_dir(&inner)
             .args(["commit", "f", "--type", "code", "f.py", "--run", "r9"]);
-        crate::common::run_within(cmd, DEADLINE)
+        run_within(cmd, DEADLINE)
     };
     let f = commit();
     assert_eq!(f.code(), Some(2), "{}", f.describe());

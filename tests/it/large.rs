@@ -2,9 +2,13 @@
 
 use std::fs;
 use std::io::{Seek, SeekFrom, Write};
-use std::path::Path;
 
-use crate::common::{codever, json, run_ok, write};
+use codever::Snapshot;
+
+use crate::common::{
+    assert_fsck_clean, commit_json, commit_snapshot, git, init_store, json, lib_store, object_path,
+    output, pack_files, rewrite, run_err, run_ok, write,
+};
 
 /// `n` bytes that compress somewhat, like a data or weights file.
 fn big_content(n: usize) -> Vec<u8> {
@@ -21,31 +25,14 @@ fn big_content(n: usize) -> Vec<u8> {
         .collect()
 }
 
-fn commit(store: &Path, src: &Path, run: &str) -> serde_json::Value {
-    json(
-        store,
-        &[
-            "commit",
-            "weights",
-            "--type",
-            "model",
-            src.to_str().unwrap(),
-            "--run",
-            run,
-        ],
-    )
-}
-
 #[test]
 fn a_large_file_round_trips_and_damage_is_never_restored() {
-    let tmp = tempfile::tempdir().unwrap();
-    codever().arg("init").arg(tmp.path()).assert().success();
-    let store = tmp.path().join(".codever");
+    let (tmp, store) = init_store();
     let src = tmp.path().join("src");
     let big = big_content(40 << 20);
     write(&src, "big.bin", &big);
     write(&src, "train.py", b"epochs = 3\n");
-    let c = commit(&store, &src, "r1");
+    let c = commit_json(&store, "model/weights", &src, "r1");
     assert_eq!(
         (c["version"].as_u64(), c["new"].as_bool()),
         (Some(0), Some(true))
@@ -62,7 +49,7 @@ fn a_large_file_round_trips_and_damage_is_never_restored() {
         f.seek(SeekFrom::Start(20 << 20)).unwrap();
         f.write_all(&changed[20 << 20..(20 << 20) + 1]).unwrap();
     }
-    let c = commit(&store, &src, "r2");
+    let c = commit_json(&store, "model/weights", &src, "r2");
     assert_eq!(
         (c["version"].as_u64(), c["new"].as_bool()),
         (Some(1), Some(true))
@@ -79,26 +66,17 @@ fn a_large_file_round_trips_and_damage_is_never_restored() {
             ],
         );
         assert!(fs::read(out.join("big.bin")).unwrap() == **want, "{v}");
-        let cat = codever()
-            .arg("--store")
-            .arg(&store)
-            .args(["cat", &format!("weights:{v}"), "big.bin"])
-            .output()
-            .unwrap();
+        let cat = output(&store, &["cat", &format!("weights:{v}"), "big.bin"]);
         assert!(cat.status.success());
         assert!(cat.stdout == **want, "cat {v}");
     }
     // Compared as binary, with git's ids hashed in pieces (the same ids `git hash-object` gives).
     let diff = run_ok(&store, &["diff", "weights:v0", "weights:v1"]);
     let git_id = |bytes: &[u8]| {
-        let p = tmp.path().join("for-git");
-        fs::write(&p, bytes).unwrap();
-        let out = std::process::Command::new("git")
-            .args(["hash-object"])
-            .arg(&p)
-            .output()
-            .unwrap();
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+        fs::write(tmp.path().join("for-git"), bytes).unwrap();
+        git(tmp.path(), &["hash-object", "for-git"])
+            .trim()
+            .to_string()
     };
     let (g0, g1) = (git_id(&big), git_id(&changed));
     assert_eq!(
@@ -110,24 +88,18 @@ fn a_large_file_round_trips_and_damage_is_never_restored() {
         )
     );
     // Blame is for text: a large (or binary) file is refused, not read whole.
-    let blame = codever()
-        .arg("--store")
-        .arg(&store)
-        .args(["blame", "weights:v1", "big.bin"])
-        .output()
-        .unwrap();
-    assert_eq!(blame.status.code(), Some(2));
+    let blame = run_err(&store, &["blame", "weights:v1", "big.bin"]);
     assert!(
-        String::from_utf8_lossy(&blame.stderr)
-            .starts_with("error: cannot blame \"big.bin\": 41943040 bytes at v0")
+        blame.starts_with("error: cannot blame \"big.bin\": 41943040 bytes at v0"),
+        "{blame}"
     );
     // Unchanged: linked, nothing stored.
-    let c = commit(&store, &src, "r3");
+    let c = commit_json(&store, "model/weights", &src, "r3");
     assert_eq!(
         (c["version"].as_u64(), c["new"].as_bool()),
         (Some(1), Some(false))
     );
-    assert_eq!(json(&store, &["fsck", "--strict"])["ok"], true);
+    assert_fsck_clean(&store, "after three commits");
 
     // Damage in the middle of the large object of v0: checkout fails and leaves no file, fsck
     // exits 1.
@@ -141,48 +113,25 @@ fn a_large_file_round_trips_and_damage_is_never_restored() {
         .as_str()
         .unwrap()
         .to_string();
-    let obj = store.join("objects").join(&id[..2]).join(&id[2..]);
-    let mut bytes = fs::read(&obj).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x01;
-    fs::remove_file(&obj).unwrap();
-    fs::write(&obj, &bytes).unwrap();
+    rewrite(&object_path(&store, &id), |bytes| {
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x01;
+    });
     let out = tmp.path().join("out-damaged");
-    let co = codever()
-        .arg("--store")
-        .arg(&store)
-        .args(["checkout", "weights:v0", "--into", out.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(
-        co.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&co.stderr)
+    run_err(
+        &store,
+        &["checkout", "weights:v0", "--into", out.to_str().unwrap()],
     );
     assert!(!out.join("big.bin").exists());
-    let cat = codever()
-        .arg("--store")
-        .arg(&store)
-        .args(["cat", "weights:v0", "big.bin"])
-        .output()
-        .unwrap();
+    let cat = output(&store, &["cat", "weights:v0", "big.bin"]);
     assert_ne!(cat.status.code(), Some(0));
-    let fsck = codever()
-        .arg("--store")
-        .arg(&store)
-        .arg("fsck")
-        .output()
-        .unwrap();
-    assert_eq!(fsck.status.code(), Some(1));
+    assert_eq!(output(&store, &["fsck"]).status.code(), Some(1));
 }
 
 #[test]
 fn a_large_blob_stored_in_a_pack_reads_back_and_checks() {
     // Bytes given in memory (Python's add_bytes) are packed like small files, large or not.
-    use codever::{ArtifactKey, CommitOptions, Snapshot, Store, capture_run};
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::init(tmp.path()).unwrap();
+    let (tmp, store) = lib_store();
     let big = big_content(40 << 20);
     let mut s = Snapshot::default();
     s.add_bytes("big.bin", big.clone(), false).unwrap();
@@ -194,22 +143,10 @@ fn a_large_blob_stored_in_a_pack_reads_back_and_checks() {
         )
         .unwrap();
     }
-    let key = ArtifactKey::new("model", "packed").unwrap();
-    let run = capture_run("r1", tmp.path()).unwrap();
-    store
-        .commit(&key, &s, &run, &CommitOptions::default())
-        .unwrap();
-    assert!(
-        fs::read_dir(store.root().join("packs")).unwrap().count() >= 2,
-        "expected a pack"
-    );
+    commit_snapshot(&store, "model/packed", &s, "r1");
+    assert!(!pack_files(store.root()).is_empty(), "expected a pack");
     let root = store.root().to_path_buf();
-    let cat = codever()
-        .arg("--store")
-        .arg(&root)
-        .args(["cat", "packed", "big.bin"])
-        .output()
-        .unwrap();
+    let cat = output(&root, &["cat", "packed", "big.bin"]);
     assert!(cat.status.success());
     assert!(cat.stdout == big);
     let out = tmp.path().join("co");
@@ -218,5 +155,5 @@ fn a_large_blob_stored_in_a_pack_reads_back_and_checks() {
         &["checkout", "packed", "--into", out.to_str().unwrap()],
     );
     assert!(fs::read(out.join("big.bin")).unwrap() == big);
-    assert_eq!(json(&root, &["fsck", "--strict"])["ok"], true);
+    assert_fsck_clean(&root, "a large blob in a pack");
 }

@@ -11,7 +11,6 @@ mod disk_full;
 mod e2e;
 mod faults;
 mod flips;
-mod forge;
 mod format;
 mod fsck;
 mod fuzz_corpus;

@@ -2,34 +2,24 @@
 //! rsync --ignore-existing or `cp -rn` would). Nothing may be lost and both sides must agree.
 
 use std::fs;
-use std::path::Path;
+use std::time::Duration;
 
-use crate::common::{codever, copy_missing, json, run_ok, write};
-
-fn commit(store: &Path, src: &Path, name: &str, run: &str) -> serde_json::Value {
-    json(
-        store,
-        &[
-            "commit",
-            name,
-            "--type",
-            "code",
-            src.to_str().unwrap(),
-            "--run",
-            run,
-        ],
-    )
-}
+use crate::common::{
+    assert_fsck_clean, code_files, codever_cmd, commit_json, copy_missing, file_names, init_at,
+    json, object_path, on_threads, pack_files, read_tree, run_all_within, run_any, run_err, run_ok,
+    sorted, write, write_files,
+};
 
 #[test]
 fn forks_merged_both_ways_lose_nothing_and_agree() {
     let tmp = tempfile::tempdir().unwrap();
-    let base = tmp.path().join("base");
-    codever().arg("init").arg(&base).assert().success();
-    let base_store = base.join(".codever");
+    let base_store = init_at(&tmp.path().join("base"));
     let src = tmp.path().join("src");
     write(&src, "train.py", b"lr = 1\n");
-    assert_eq!(commit(&base_store, &src, "train", "r0")["version"], 0);
+    assert_eq!(
+        commit_json(&base_store, "code/train", &src, "r0")["version"],
+        0
+    );
 
     // Copy the store to two machines.
     let m1 = tmp.path().join("machine1");
@@ -49,11 +39,20 @@ fn forks_merged_both_ways_lose_nothing_and_agree() {
     let extra = tmp.path().join("extra");
     write(&extra, "eval.py", b"print('eval')\n");
 
-    assert_eq!(commit(&m1, &a, "train", "m1-a")["version"], 1);
-    assert_eq!(commit(&m1, &same, "train", "m1-same")["version"], 2);
-    assert_eq!(commit(&m2, &b, "train", "m2-b")["version"], 1);
-    assert_eq!(commit(&m2, &same, "train", "m2-same")["version"], 2);
-    assert_eq!(commit(&m2, &extra, "eval", "m2-extra")["version"], 0);
+    assert_eq!(commit_json(&m1, "code/train", &a, "m1-a")["version"], 1);
+    assert_eq!(
+        commit_json(&m1, "code/train", &same, "m1-same")["version"],
+        2
+    );
+    assert_eq!(commit_json(&m2, "code/train", &b, "m2-b")["version"], 1);
+    assert_eq!(
+        commit_json(&m2, "code/train", &same, "m2-same")["version"],
+        2
+    );
+    assert_eq!(
+        commit_json(&m2, "code/eval", &extra, "m2-extra")["version"],
+        0
+    );
     run_ok(&m1, &["alias", "train:v1", "best"]);
 
     // Merge both ways.
@@ -102,21 +101,17 @@ fn forks_merged_both_ways_lose_nothing_and_agree() {
     assert_eq!(json(&m1, &["runs"]).as_array().unwrap().len(), 6);
     // The alias set on machine1 survived the merge and means the same version everywhere.
     assert_eq!(run_ok(&m2, &["cat", "train:best", "train.py"]), "lr = 2\n");
-    for m in [&m1, &m2] {
-        let f = json(m, &["fsck", "--strict"]);
-        assert_eq!(f["ok"], true, "{f}");
-    }
+    assert_fsck_clean(&m1, "machine1 after the merge");
+    assert_fsck_clean(&m2, "machine2 after the merge");
 }
 
 #[test]
 fn a_partially_synced_store_lists_what_it_has_and_withholds_numbers() {
     let tmp = tempfile::tempdir().unwrap();
-    let full = tmp.path().join("full");
-    codever().arg("init").arg(&full).assert().success();
-    let full_store = full.join(".codever");
+    let full_store = init_at(&tmp.path().join("full"));
     let src = tmp.path().join("src");
     write(&src, "train.py", b"lr = 1\n");
-    let first = commit(&full_store, &src, "train", "r1");
+    let first = commit_json(&full_store, "code/train", &src, "r1");
 
     // The other machine has everything up to r1 ...
     let partial = tmp.path().join("partial");
@@ -125,25 +120,19 @@ fn a_partially_synced_store_lists_what_it_has_and_withholds_numbers() {
 
     // ... and then only the markers of r2 arrive (refs/ and runs/), not its objects.
     write(&src, "train.py", b"lr = 2\n");
-    let second = commit(&full_store, &src, "train", "r2");
+    let second = commit_json(&full_store, "code/train", &src, "r2");
     copy_missing(&full_store.join("refs"), &partial.join("refs"));
     copy_missing(&full_store.join("runs"), &partial.join("runs"));
-    let missing_record = fs::read_dir(full_store.join("refs/code/train"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .find(|m| !partial.join("objects").join(&m[..2]).join(&m[2..]).exists())
+    let missing_record = file_names(&full_store.join("refs/code/train"))
+        .into_iter()
+        .find(|m| !object_path(&partial, m).exists())
         .unwrap();
 
     // versions works: the version that arrived is listed, without a number (the missing record
     // could be older and shift it), and the artifact is marked incomplete.
-    let out = codever()
-        .arg("--store")
-        .arg(&partial)
-        .args(["--json", "versions", "train"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let versions: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (code, versions, stderr) = run_any(&partial, &["--json", "versions", "train"]);
+    assert_eq!(code, 0);
+    let versions: serde_json::Value = serde_json::from_str(&versions).unwrap();
     let versions = versions.as_array().unwrap();
     assert_eq!(versions.len(), 1);
     assert_eq!(versions[0]["id"], first["id"]);
@@ -155,23 +144,16 @@ fn a_partially_synced_store_lists_what_it_has_and_withholds_numbers() {
         serde_json::json!([{"id": missing_record, "missing": true, "reason": "not yet synced"}])
     );
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
+        stderr,
         "warning: code/train is incomplete (1 record not yet synced): version numbers, `latest` \
          and aliases are withheld; `codever fsck` says more\n"
     );
     // Numbers, latest and aliases are refused, saying why and what to do; the id still works.
     for spec in ["train:v0", "train", "train:latest"] {
-        let out = codever()
-            .arg("--store")
-            .arg(&partial)
-            .args(["cat", spec, "train.py"])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{spec}");
-        assert!(out.stdout.is_empty());
+        let stderr = run_err(&partial, &["cat", spec, "train.py"]);
         let requested = spec.split_once(':').map_or("latest", |(_, r)| r);
         assert_eq!(
-            String::from_utf8_lossy(&out.stderr),
+            stderr,
             format!(
                 "error: refusing code/train:{requested}: 1 record of code/train cannot be read \
                  ({} not yet synced), so its version numbers, `latest` and aliases could name the \
@@ -191,12 +173,7 @@ fn a_partially_synced_store_lists_what_it_has_and_withholds_numbers() {
     let f = json(&partial, &["fsck"]);
     assert_eq!(f["corrupt"].as_array().unwrap().len(), 0, "{f}");
     assert_eq!(f["missing"].as_array().unwrap().len(), 2, "{f}");
-    codever()
-        .arg("--store")
-        .arg(&partial)
-        .args(["fsck", "--strict"])
-        .assert()
-        .code(1);
+    assert_eq!(run_any(&partial, &["fsck", "--strict"]).0, 1);
 
     // Once the objects arrive, both stores agree, and numbers are back.
     copy_missing(&full_store, &partial);
@@ -217,22 +194,11 @@ fn a_partially_synced_store_lists_what_it_has_and_withholds_numbers() {
 fn opposite_order_commits_merged_both_ways_stay_readable_in_20_trials() {
     const TRIALS: u64 = 20;
     // Trials wait mostly on fsync, so a few run side by side.
-    let failures: Vec<String> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..4)
-            .map(|w| {
-                s.spawn(move || {
-                    (w..TRIALS)
-                        .step_by(4)
-                        .filter_map(opposite_order_trial)
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap())
-            .collect()
-    });
+    let trials: Vec<u64> = (0..TRIALS).collect();
+    let failures: Vec<String> = on_threads(&trials, 4, |_, &t| opposite_order_trial(t))
+        .into_iter()
+        .flatten()
+        .collect();
     assert!(
         failures.is_empty(),
         "{} of {TRIALS} trials lost data:\n{}",
@@ -243,10 +209,6 @@ fn opposite_order_commits_merged_both_ways_stay_readable_in_20_trials() {
 
 /// One trial of the test above; returns what went wrong.
 fn opposite_order_trial(trial: u64) -> Option<String> {
-    use std::time::Duration;
-
-    use crate::common::{code_files, codever_cmd, read_tree, run_all_within, sorted, write_files};
-
     let tmp = tempfile::tempdir().unwrap();
     let p_files = code_files(1000 + trial, 24, 0);
     let q_files = code_files(1000 + trial, 24, 1);
@@ -254,26 +216,16 @@ fn opposite_order_trial(trial: u64) -> Option<String> {
     let q = tmp.path().join("q");
     write_files(&p, &p_files);
     write_files(&q, &q_files);
-    let a = tmp.path().join("a/.codever");
-    let b = tmp.path().join("b/.codever");
+    let a = init_at(&tmp.path().join("a"));
+    let b = init_at(&tmp.path().join("b"));
+    let p_id = commit_json(&a, "code/model", &p, "a-p")["id"].clone();
+    let q_id = commit_json(&a, "code/model", &q, "a-q")["id"].clone();
+    assert_eq!(commit_json(&b, "code/model", &q, "b-q")["id"], q_id);
+    assert_eq!(commit_json(&b, "code/model", &p, "b-p")["id"], p_id);
     for m in [&a, &b] {
-        codever()
-            .arg("init")
-            .arg(m.parent().unwrap())
-            .assert()
-            .success();
-    }
-    let p_id = commit(&a, &p, "model", "a-p")["id"].clone();
-    let q_id = commit(&a, &q, "model", "a-q")["id"].clone();
-    assert_eq!(commit(&b, &q, "model", "b-q")["id"], q_id);
-    assert_eq!(commit(&b, &p, "model", "b-p")["id"], p_id);
-    for m in [&a, &b] {
-        let packs = fs::read_dir(m.join("packs"))
-            .unwrap()
-            .filter(|e| e.as_ref().unwrap().path().extension() == Some("pack".as_ref()))
-            .count();
         assert_eq!(
-            packs, 2,
+            pack_files(m).len(),
+            2,
             "trial {trial}: both commits of a machine are packs"
         );
     }
@@ -311,8 +263,10 @@ fn opposite_order_trial(trial: u64) -> Option<String> {
         for (n, files) in [(0, &p_files), (1, &q_files)] {
             let into = tmp.path().join(format!("out-{m}-v{n}"));
             let spec = format!("code/model:v{n}");
-            let mut c = codever_cmd(store, &["checkout", &spec, "--into"]);
-            c.arg(&into);
+            let c = codever_cmd(
+                store,
+                &["checkout", &spec, "--into", into.to_str().unwrap()],
+            );
             cmds.push(c);
             checks.push(Some((into, files)));
         }

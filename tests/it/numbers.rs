@@ -3,36 +3,24 @@
 //! listings show what is known without numbers.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use crate::common::{codever, json, run_ok, write};
+use crate::common::{
+    commit_json, commit_record_of, file_names, init_store, json, object_path, rewrite, run_any,
+    run_err, run_ok, write,
+};
 
 /// A store with `t/small` at v0..v3 (`v = N\n` in `ppo.py`, committed by runs r0..r3), alias
 /// `best` on v2. Returns (tmp, store, version ids).
 fn four_versions() -> (tempfile::TempDir, PathBuf, Vec<String>) {
-    let tmp = tempfile::tempdir().unwrap();
-    codever().arg("init").arg(tmp.path()).assert().success();
-    let store = tmp.path().join(".codever");
+    let (tmp, store) = init_store();
     let src = tmp.path().join("src");
     let mut ids = Vec::new();
     for i in 0..4 {
         write(&src, "ppo.py", format!("v = {i}\n").as_bytes());
-        let ppo = src.join("ppo.py");
-        let run = format!("r{i}");
-        let o = json(
-            &store,
-            &[
-                "commit",
-                "small",
-                "--type",
-                "t",
-                ppo.to_str().unwrap(),
-                "--run",
-                &run,
-            ],
-        );
+        let o = commit_json(&store, "t/small", src.join("ppo.py"), &format!("r{i}"));
         assert_eq!(o["version"], i);
         ids.push(o["id"].as_str().unwrap().to_string());
     }
@@ -40,45 +28,12 @@ fn four_versions() -> (tempfile::TempDir, PathBuf, Vec<String>) {
     (tmp, store, ids)
 }
 
-/// The object file of the record marked both for `t/small` and for run `run`.
-fn commit_record_of(store: &Path, run: &str) -> (String, PathBuf) {
-    let names = |d: PathBuf| -> Vec<String> {
-        fs::read_dir(d)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect()
-    };
-    let in_run = names(store.join("runs").join(run));
-    let id = names(store.join("refs/t/small"))
-        .into_iter()
-        .find(|m| in_run.contains(m))
-        .unwrap();
-    let path = store.join("objects").join(&id[..2]).join(&id[2..]);
-    (id, path)
-}
-
-fn flip_last_byte(path: &Path) -> Vec<u8> {
-    let good = fs::read(path).unwrap();
-    let mut bad = good.clone();
-    *bad.last_mut().unwrap() ^= 1;
-    fs::write(path, bad).unwrap();
-    good
-}
-
-fn codever_out(store: &Path, args: &[&str]) -> std::process::Output {
-    codever()
-        .arg("--store")
-        .arg(store)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn a_corrupt_commit_record_refuses_numbers_latest_and_aliases_but_not_ids() {
     let (_tmp, store, ids) = four_versions();
-    let (record, path) = commit_record_of(&store, "r1");
-    let good = flip_last_byte(&path);
+    let record = commit_record_of(&store, "r1").to_hex();
+    let path = object_path(&store, &record);
+    let good = rewrite(&path, |bytes| *bytes.last_mut().unwrap() ^= 1);
     let short = &record[..12];
     let v0_by_id = format!("small@{}", &ids[0][..8]);
     let into = store.parent().unwrap().join("unused");
@@ -100,10 +55,7 @@ fn a_corrupt_commit_record_refuses_numbers_latest_and_aliases_but_not_ids() {
         (&["log", "small:v2"], "v2"),
     ];
     for (args, requested) in cases {
-        let out = codever_out(&store, args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(out.stdout.is_empty(), "{args:?}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = run_err(&store, args);
         let (message, hint) = stderr.split_once('\n').unwrap();
         assert!(
             message.starts_with(&format!(
@@ -128,18 +80,16 @@ fn a_corrupt_commit_record_refuses_numbers_latest_and_aliases_but_not_ids() {
     let warning = "warning: t/small is incomplete (1 unreadable record): version numbers, \
                    `latest` and aliases are withheld; `codever fsck` says more\n";
     for (i, id) in ids.iter().enumerate().filter(|(i, _)| *i != 1) {
-        let out = codever_out(&store, &["cat", &format!("small@{}", &id[..8]), "ppo.py"]);
-        assert_eq!(out.status.code(), Some(0));
-        assert_eq!(out.stdout, format!("v = {i}\n").into_bytes());
-        assert_eq!(String::from_utf8_lossy(&out.stderr), warning);
+        assert_eq!(
+            run_any(&store, &["cat", &format!("small@{}", &id[..8]), "ppo.py"]),
+            (0, format!("v = {i}\n"), warning.to_string())
+        );
     }
-    let out = codever_out(
-        &store,
-        &["cat", &format!("small@{}", &ids[2][..8]), "nope.py"],
-    );
-    assert_eq!(out.status.code(), Some(2));
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
+        run_err(
+            &store,
+            &["cat", &format!("small@{}", &ids[2][..8]), "nope.py"]
+        ),
         format!(
             "{warning}error: t/small@{} has no file \"nope.py\"\nhint: `codever show SPEC` lists \
              the files of a version\n",
@@ -147,13 +97,11 @@ fn a_corrupt_commit_record_refuses_numbers_latest_and_aliases_but_not_ids() {
         )
     );
     // v1's only record is the damaged one: its id is not found, and the message says why.
-    let out = codever_out(
-        &store,
-        &["cat", &format!("small@{}", &ids[1][..8]), "ppo.py"],
-    );
-    assert_eq!(out.status.code(), Some(2));
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
+        run_err(
+            &store,
+            &["cat", &format!("small@{}", &ids[1][..8]), "ppo.py"]
+        ),
         format!(
             "error: no version of t/small has an id starting with {} among its readable records \
              (1 cannot be read)\nhint: `codever fsck` lists the records that cannot be read; copy \
@@ -254,12 +202,12 @@ fn a_corrupt_commit_record_refuses_numbers_latest_and_aliases_but_not_ids() {
     assert!(log.starts_with("INCOMPLETE: "), "{log}");
     assert!(log.contains(&format!("\nv?  {}  ", &ids[3][..12])), "{log}");
     // fsck names the damage.
-    assert_eq!(codever_out(&store, &["fsck"]).status.code(), Some(1));
+    assert_eq!(run_any(&store, &["fsck"]).0, 1);
 
     // Committing still works; the number it reports is withheld.
     let src = store.parent().unwrap().join("src/ppo.py");
     fs::write(&src, "v = 4\n").unwrap();
-    let out = codever_out(
+    let (code, out, stderr) = run_any(
         &store,
         &[
             "--json",
@@ -270,11 +218,11 @@ fn a_corrupt_commit_record_refuses_numbers_latest_and_aliases_but_not_ids() {
             src.to_str().unwrap(),
         ],
     );
-    assert_eq!(out.status.code(), Some(0));
-    let o: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(code, 0);
+    let o: Value = serde_json::from_str(&out).unwrap();
     assert_eq!((&o["version"], &o["new"]), (&Value::Null, &json!(true)));
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
+        stderr,
         "warning: some records of t/small cannot be read, so its version numbers are withheld; \
          `codever fsck` says more\n"
     );
@@ -300,25 +248,19 @@ fn a_record_of_another_artifact_marked_here_is_refused() {
     );
     // A marker of t/big copied into t/small's directory (what a case-insensitive filesystem
     // makes of two names differing only by case).
-    let stray = fs::read_dir(store.join("refs/t/big"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .file_name()
-        .into_string()
-        .unwrap();
+    let stray = file_names(&store.join("refs/t/big")).remove(0);
     fs::write(store.join("refs/t/small").join(&stray), b"").unwrap();
-    let out = codever_out(&store, &["cat", "small:v3", "ppo.py"]);
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.starts_with(&format!(
+    assert_eq!(
+        run_err(&store, &["cat", "small:v3", "ppo.py"]),
+        format!(
             "error: refusing t/small:v3: 1 record of t/small cannot be read ({} it is a record \
-             of t/big, not of t/small), so",
+             of t/big, not of t/small), so its version numbers, `latest` and aliases could name \
+             the wrong version\n\
+             hint: run `codever fsck` and copy the damaged records again from a healthy copy of \
+             the store; meanwhile name the version by id, as `t/small@IDPREFIX` (`codever \
+             versions t/small` lists the ids)\n",
             &stray[..12]
-        )),
-        "{stderr}"
+        )
     );
     let versions = json(&store, &["versions", "small"]);
     assert_eq!(versions.as_array().unwrap().len(), 4);

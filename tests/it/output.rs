@@ -3,16 +3,14 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use crate::common::{codever, run_ok, write};
+use crate::common::{codever_cmd, commit_ok, file_names, init_store, rewrite, write};
 
 /// A store with artifact `t/a`: v0 holds `big.txt` (1 MiB, more than a pipe buffer) and `a.py`,
 /// v1 changes `a.py`.
 fn store() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    codever().arg("init").arg(tmp.path()).assert().success();
-    let store = tmp.path().join(".codever");
+    let (tmp, store) = init_store();
     let src = tmp.path().join("src");
     let big: String = (0..1 << 20)
         .map(|i| (b'a' + (i % 26) as u8) as char)
@@ -20,30 +18,9 @@ fn store() -> (tempfile::TempDir, PathBuf) {
     write(&src, "big.txt", big.as_bytes());
     for (run, body) in [("r1", "a = 1\n"), ("r2", "a = 2\n")] {
         write(&src, "a.py", body.as_bytes());
-        run_ok(
-            &store,
-            &[
-                "commit",
-                "a",
-                "--type",
-                "t",
-                src.to_str().unwrap(),
-                "--run",
-                run,
-            ],
-        );
+        commit_ok(&store, "t/a", &src, run);
     }
     (tmp, store)
-}
-
-fn bin(store: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(assert_cmd::cargo::cargo_bin!("codever"));
-    c.env_remove("CODEVER_DIR")
-        .env_remove("CODEVER_RUN_ID")
-        .arg("--store")
-        .arg(store)
-        .args(args);
-    c
 }
 
 /// Commands whose output is small (written only by the final flush) or large.
@@ -75,7 +52,7 @@ fn a_full_device_is_an_error_for_every_command() {
             .write(true)
             .open("/dev/full")
             .unwrap();
-        let out = bin(&store, &args).stdout(full).output().unwrap();
+        let out = codever_cmd(&store, &args).stdout(full).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert_eq!(
             String::from_utf8_lossy(&out.stderr),
@@ -89,7 +66,10 @@ fn a_full_device_is_an_error_for_every_command() {
         .write(true)
         .open("/dev/full")
         .unwrap();
-    let out = bin(&store, &["--help"]).stdout(full).output().unwrap();
+    let out = codever_cmd(&store, &["--help"])
+        .stdout(full)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
@@ -101,7 +81,7 @@ fn a_full_device_is_an_error_for_every_command() {
 /// Runs a command whose stdout is a pipe nobody reads any more (the reader closed it before the
 /// command wrote anything): every write gets EPIPE.
 fn with_closed_pipe(store: &Path, args: &[&str]) -> std::process::Output {
-    let mut child = bin(store, args)
+    let mut child = codever_cmd(store, args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -119,7 +99,7 @@ fn a_closed_pipe_is_quiet_and_keeps_the_exit_code() {
         assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
     }
     // A reader that takes the first line and leaves (`codever cat … | head -1`).
-    let mut child = bin(&store, &["cat", "a:v0", "big.txt"])
+    let mut child = codever_cmd(&store, &["cat", "a:v0", "big.txt"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -133,17 +113,11 @@ fn a_closed_pipe_is_quiet_and_keeps_the_exit_code() {
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 
     // The exit code is the command's own: fsck piped into `head` still fails on corruption.
-    let objects = store.join("objects");
-    let fan = fs::read_dir(&objects)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let victim = fs::read_dir(fan).unwrap().next().unwrap().unwrap().path();
-    let mut bytes = fs::read(&victim).unwrap();
-    *bytes.last_mut().unwrap() ^= 1;
-    fs::write(&victim, bytes).unwrap();
+    let fan = store
+        .join("objects")
+        .join(&file_names(&store.join("objects"))[0]);
+    let victim = fan.join(&file_names(&fan)[0]);
+    rewrite(&victim, |bytes| *bytes.last_mut().unwrap() ^= 1);
     let out = with_closed_pipe(&store, &["fsck"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");

@@ -6,8 +6,10 @@ use std::fs;
 use codever::object::{
     AliasRecord, CommitRecord, FileMeta, Node, RunRecord, SourceRecord, Structured, Tree, TreeEntry,
 };
-use codever::{ArtifactKey, CommitOptions, Md5, ObjectId, Snapshot, Store, capture_run};
+use codever::{Md5, ObjectId};
 use proptest::prelude::*;
+
+use crate::common::{commit_dir, lib_store, read_tree_modes, set_executable};
 
 /// A path component: short, from a small alphabet so that directories are shared, plus some
 /// awkward characters (space, unicode, `=`, a leading dot).
@@ -61,34 +63,24 @@ proptest! {
 
     #[test]
     fn commit_then_checkout_is_the_identity(files in tree_spec()) {
-        let tmp = tempfile::tempdir().unwrap();
-        let store = Store::init(&tmp.path().join("store")).unwrap();
+        let (tmp, store) = lib_store();
         let src = tmp.path().join("src");
         fs::create_dir_all(&src).unwrap();
         for (path, (data, exe)) in &files {
             let p = src.join(path);
             fs::create_dir_all(p.parent().unwrap()).unwrap();
             fs::write(&p, data).unwrap();
-            set_exe(&p, *exe);
+            set_executable(&p, *exe);
         }
-        let mut snap = Snapshot::default();
-        snap.add_dir(&src, None).unwrap();
-        let run = capture_run("prop", tmp.path()).unwrap();
-        let key = ArtifactKey::new("t", "n").unwrap();
-        let o = store.commit(&key, &snap, &run, &CommitOptions::default()).unwrap();
+        let o = commit_dir(&store, "t/n", &src, "prop");
         prop_assert_eq!(o.files, files.len());
 
         let out = tmp.path().join("out");
         store.checkout(&o.tree, &out, false).unwrap();
-        let mut restored = BTreeMap::new();
-        collect(&out, &out, &mut restored);
-        let expected: BTreeMap<String, (Vec<u8>, bool)> = files.clone();
-        prop_assert_eq!(restored, expected);
+        prop_assert_eq!(read_tree_modes(&out), files);
 
         // Committing the restored tree again is the same version.
-        let mut again = Snapshot::default();
-        again.add_dir(&out, None).unwrap();
-        let o2 = store.commit(&key, &again, &run, &CommitOptions::default()).unwrap();
+        let o2 = commit_dir(&store, "t/n", &out, "prop");
         prop_assert_eq!((o2.version, o2.new, o2.tree), (Some(0), false, o.tree));
     }
 
@@ -163,40 +155,5 @@ proptest! {
             run: opt.unwrap_or_default(),
         };
         prop_assert_eq!(AliasRecord::decode(id, &alias.encode()).unwrap(), alias);
-    }
-}
-
-fn set_exe(p: &std::path::Path, exe: bool) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = if exe { 0o755 } else { 0o644 };
-        fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
-    }
-    #[cfg(not(unix))]
-    let _ = (p, exe);
-}
-
-fn collect(
-    root: &std::path::Path,
-    dir: &std::path::Path,
-    out: &mut BTreeMap<String, (Vec<u8>, bool)>,
-) {
-    for e in fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            collect(root, &p, out);
-        } else {
-            let meta = fs::metadata(&p).unwrap();
-            #[cfg(unix)]
-            let exe = {
-                use std::os::unix::fs::PermissionsExt;
-                meta.permissions().mode() & 0o111 != 0
-            };
-            #[cfg(not(unix))]
-            let exe = false;
-            let rel = p.strip_prefix(root).unwrap().to_str().unwrap().to_string();
-            out.insert(rel, (fs::read(&p).unwrap(), exe));
-        }
     }
 }

@@ -4,22 +4,13 @@ use std::fs;
 use std::path::Path;
 
 use codever::object::{Kind, MAX_DELTA_DEPTH};
-use codever::{ArtifactKey, CommitOptions, Snapshot, Spec, Store, capture_run};
+use codever::{CommitOptions, Snapshot, Spec, Store, capture_run};
 
-use crate::common::{codever, copy_missing, json, read_tree, run_ok, write};
-
-fn commit_dir(store: &Store, dir: &Path, run: &str) -> codever::CommitOutcome {
-    let mut s = Snapshot::default();
-    s.add_dir(dir, None).unwrap();
-    store
-        .commit(
-            &ArtifactKey::new("code", "repo").unwrap(),
-            &s,
-            &capture_run(run, Path::new("/")).unwrap(),
-            &CommitOptions::default(),
-        )
-        .unwrap()
-}
+use crate::common::{
+    artifact, assert_fsck_clean, commit_dir, commit_json, commit_ok, copy_missing, init_at,
+    init_store, json, lib_store, pack_files, read_tree, rewrite, run_any, run_err, run_ok,
+    set_mtime, write,
+};
 
 fn files_in(dir: &Path) -> usize {
     fs::read_dir(dir).map_or(0, |d| d.count())
@@ -27,8 +18,7 @@ fn files_in(dir: &Path) -> usize {
 
 #[test]
 fn a_large_commit_is_one_pack_and_reads_back_identically() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::init(&tmp.path().join("p")).unwrap();
+    let (tmp, store) = lib_store();
     let src = tmp.path().join("src");
     for i in 0..100 {
         write(
@@ -37,7 +27,7 @@ fn a_large_commit_is_one_pack_and_reads_back_identically() {
             format!("x = {i}\n").as_bytes(),
         );
     }
-    let o = commit_dir(&store, &src, "r1");
+    let o = commit_dir(&store, "code/repo", &src, "r1");
     let packs = store.root().join("packs");
     assert_eq!(files_in(&packs), 2, "one .pack and one .idx");
     // Only the run and commit records are loose.
@@ -56,9 +46,7 @@ fn a_large_commit_is_one_pack_and_reads_back_identically() {
 
 #[test]
 fn a_damaged_pack_is_corruption_and_a_missing_one_is_not_yet_synced() {
-    let tmp = tempfile::tempdir().unwrap();
-    codever().arg("init").arg(tmp.path()).assert().success();
-    let store = tmp.path().join(".codever");
+    let (tmp, store) = init_store();
     let src = tmp.path().join("src");
     for i in 0..40 {
         write(
@@ -67,53 +55,25 @@ fn a_damaged_pack_is_corruption_and_a_missing_one_is_not_yet_synced() {
             format!("value = {i}\n").repeat(20).as_bytes(),
         );
     }
-    run_ok(
-        &store,
-        &[
-            "commit",
-            "repo",
-            "--type",
-            "code",
-            src.to_str().unwrap(),
-            "--run",
-            "r",
-        ],
-    );
-    let pack = fs::read_dir(store.join("packs"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "pack"))
-        .unwrap();
-    let good = fs::read(&pack).unwrap();
+    commit_ok(&store, "code/repo", &src, "r");
+    let pack = pack_files(&store).remove(0);
 
     // Damage one byte of the first entry's payload: blobs are staged before trees, so it is a
     // blob (pack header 5 bytes, entry length 4, object header 7).
-    let mut bad = good.clone();
-    bad[5 + 4 + 7 + 6] ^= 0x40;
-    fs::write(&pack, &bad).unwrap();
-    let out = codever()
-        .arg("--store")
-        .arg(&store)
-        .arg("fsck")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let text = String::from_utf8_lossy(&out.stdout);
+    let good = rewrite(&pack, |bytes| bytes[5 + 4 + 7 + 6] ^= 0x40);
+    let (code, text, _) = run_any(&store, &["fsck"]);
+    assert_eq!(code, 1);
     assert!(text.contains("does not hash to its name"), "{text}");
     // The damaged object is never served; the others still are, byte for byte.
     let mut refused = 0;
     for i in 0..40 {
-        let out = codever()
-            .arg("--store")
-            .arg(&store)
-            .args(["cat", "repo", &format!("m{i:02}.py")])
-            .output()
-            .unwrap();
-        if out.status.success() {
-            assert_eq!(out.stdout, format!("value = {i}\n").repeat(20).into_bytes());
+        let (code, stdout, stderr) = run_any(&store, &["cat", "repo", &format!("m{i:02}.py")]);
+        if code == 0 {
+            assert_eq!(stdout, format!("value = {i}\n").repeat(20));
         } else {
-            assert!(String::from_utf8_lossy(&out.stderr).contains("is corrupt"));
-            assert!(out.stdout.is_empty());
+            assert_eq!(code, 2, "{stderr}");
+            assert!(stderr.contains("is corrupt"), "{stderr}");
+            assert_eq!(stdout, "");
             refused += 1;
         }
     }
@@ -124,22 +84,16 @@ fn a_damaged_pack_is_corruption_and_a_missing_one_is_not_yet_synced() {
     let f = json(&store, &["fsck"]);
     assert_eq!(f["corrupt"].as_array().unwrap().len(), 0, "{f}");
     assert!(!f["missing"].as_array().unwrap().is_empty(), "{f}");
-    codever()
-        .arg("--store")
-        .arg(&store)
-        .args(["cat", "repo", "m00.py"])
-        .assert()
-        .code(2)
-        .stderr(predicates::str::contains("not yet synced"));
+    let err = run_err(&store, &["cat", "repo", "m00.py"]);
+    assert!(err.contains("not yet synced"), "{err}");
     // It arrives: all is well again.
     fs::write(&pack, &good).unwrap();
-    assert_eq!(json(&store, &["fsck", "--strict"])["ok"], true);
+    assert_fsck_clean(&store, "the pack arrived");
 }
 
 #[test]
 fn edits_are_stored_as_deltas_with_bounded_chains() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::init(&tmp.path().join("p")).unwrap();
+    let (tmp, store) = lib_store();
     let src = tmp.path().join("src");
     let mut body: String = (0..300)
         .map(|i| format!("    w{i} = layer({i}, {})\n", i * 37 % 101))
@@ -148,7 +102,7 @@ fn edits_are_stored_as_deltas_with_bounded_chains() {
     for v in 0..(usize::from(MAX_DELTA_DEPTH) + 6) {
         body.push_str(&format!("    extra_{v} = {v}\n"));
         write(&src, "model.py", body.as_bytes());
-        let o = commit_dir(&store, &src, &format!("r{v}"));
+        let o = commit_dir(&store, "code/repo", &src, &format!("r{v}"));
         assert_eq!(o.version, Some(v));
         contents.push(body.clone());
     }
@@ -176,16 +130,15 @@ fn edits_are_stored_as_deltas_with_bounded_chains() {
 
 #[test]
 fn a_delta_whose_base_has_not_arrived_is_not_yet_synced() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::init(&tmp.path().join("p")).unwrap();
+    let (tmp, store) = lib_store();
     let src = tmp.path().join("src");
     let base: String = (0..100)
         .map(|i| format!("line {i} {}\n", i * 13 % 7))
         .collect();
     write(&src, "a.py", base.as_bytes());
-    commit_dir(&store, &src, "r0");
+    commit_dir(&store, "code/repo", &src, "r0");
     write(&src, "a.py", format!("{base}more\n").as_bytes());
-    commit_dir(&store, &src, "r1");
+    commit_dir(&store, "code/repo", &src, "r1");
     let base_id = codever::ObjectId::compute(Kind::Blob, base.as_bytes());
     fs::remove_file(store.object_path(&base_id)).unwrap();
     // As another process (or machine) sees the store.
@@ -206,16 +159,15 @@ fn a_delta_whose_base_has_not_arrived_is_not_yet_synced() {
 /// with the size and mtime made identical.
 #[test]
 fn the_stat_cache_never_hides_an_edit() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::init(&tmp.path().join("p")).unwrap();
+    let (tmp, store) = lib_store();
     let src = tmp.path().join("src");
     write(&src, "a.py", b"lr = 1\n");
     let mtime = fs::metadata(src.join("a.py")).unwrap().modified().unwrap();
-    assert_eq!(commit_dir(&store, &src, "r0").version, Some(0));
+    assert_eq!(commit_dir(&store, "code/repo", &src, "r0").version, Some(0));
     // Same size, same mtime, new content, right away.
     write(&src, "a.py", b"lr = 2\n");
     set_mtime(&src.join("a.py"), mtime);
-    let o = commit_dir(&store, &src, "r1");
+    let o = commit_dir(&store, "code/repo", &src, "r1");
     assert_eq!((o.version, o.new), (Some(1), true));
 
     // An old file: its entry is trusted while nothing changes, and an edit is still seen.
@@ -223,12 +175,12 @@ fn the_stat_cache_never_hides_an_edit() {
     write(&src, "b.py", b"hidden = 64\n");
     set_mtime(&src.join("b.py"), old);
     set_mtime(&src.join("a.py"), old);
-    let o = commit_dir(&store, &src, "r2");
+    let o = commit_dir(&store, "code/repo", &src, "r2");
     assert!(o.new);
-    assert!(!commit_dir(&store, &src, "r3").new);
+    assert!(!commit_dir(&store, "code/repo", &src, "r3").new);
     write(&src, "b.py", b"hidden = 32\n");
     set_mtime(&src.join("b.py"), old);
-    let o = commit_dir(&store, &src, "r4");
+    let o = commit_dir(&store, "code/repo", &src, "r4");
     assert!(o.new);
     let files = codever::flatten(&store, &o.tree).unwrap();
     assert_eq!(
@@ -240,25 +192,12 @@ fn the_stat_cache_never_hides_an_edit() {
 #[test]
 fn packed_forks_merge_without_loss() {
     let tmp = tempfile::tempdir().unwrap();
-    let base = tmp.path().join("base");
-    codever().arg("init").arg(&base).assert().success();
-    let base_store = base.join(".codever");
+    let base_store = init_at(&tmp.path().join("base"));
     let src = tmp.path().join("src");
     for i in 0..30 {
         write(&src, &format!("m{i}.py"), format!("v = {i}\n").as_bytes());
     }
-    run_ok(
-        &base_store,
-        &[
-            "commit",
-            "repo",
-            "--type",
-            "code",
-            src.to_str().unwrap(),
-            "--run",
-            "r0",
-        ],
-    );
+    commit_ok(&base_store, "code/repo", &src, "r0");
     let (m1, m2) = (tmp.path().join("m1"), tmp.path().join("m2"));
     for m in [&m1, &m2] {
         fs::create_dir_all(m).unwrap();
@@ -273,18 +212,7 @@ fn packed_forks_merge_without_loss() {
                 format!("v = {i} # {tag}\n").as_bytes(),
             );
         }
-        run_ok(
-            m,
-            &[
-                "commit",
-                "repo",
-                "--type",
-                "code",
-                s.to_str().unwrap(),
-                "--run",
-                tag,
-            ],
-        );
+        commit_ok(m, "code/repo", &s, tag);
     }
     let copy = tmp.path().join("m1copy");
     fs::create_dir_all(&copy).unwrap();
@@ -299,16 +227,14 @@ fn packed_forks_merge_without_loss() {
         json(&m1, &["versions", "repo"]).as_array().unwrap().len(),
         3
     );
-    for m in [&m1, &m2] {
-        assert_eq!(json(m, &["fsck", "--strict"])["ok"], true);
-    }
+    assert_fsck_clean(&m1, "m1 after the merge");
+    assert_fsck_clean(&m2, "m2 after the merge");
 }
 
 #[test]
 fn progress_is_reported_for_every_file() {
     use std::sync::{Arc, Mutex};
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::init(&tmp.path().join("p")).unwrap();
+    let (tmp, store) = lib_store();
     let src = tmp.path().join("src");
     for i in 0..25 {
         write(&src, &format!("m{i}.py"), format!("x = {i}\n").as_bytes());
@@ -325,7 +251,7 @@ fn progress_is_reported_for_every_file() {
     s.add_dir(&src, None).unwrap();
     store
         .commit(
-            &ArtifactKey::new("t", "n").unwrap(),
+            &artifact("t/n"),
             &s,
             &capture_run("r", Path::new("/")).unwrap(),
             &opts,
@@ -338,22 +264,10 @@ fn progress_is_reported_for_every_file() {
     assert_eq!(seen.last(), Some(&(25, 25)));
 }
 
-/// Sets a file's modification time (to simulate edits within a timestamp tick, or old files).
-fn set_mtime(path: &Path, t: std::time::SystemTime) {
-    fs::File::options()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_modified(t)
-        .unwrap();
-}
-
 #[test]
 fn files_that_shrink_or_grow_between_versions_read_back_from_their_deltas() {
     // A delta's base is the previous version of the file: larger or smaller than the file itself.
-    let tmp = tempfile::tempdir().unwrap();
-    codever().arg("init").arg(tmp.path()).assert().success();
-    let store = tmp.path().join(".codever");
+    let (tmp, store) = init_store();
     let src = tmp.path().join("src");
     let lines = |n: usize| -> String { (1..=n).map(|i| format!("x_{i} = {i}\n")).collect() };
     // 20 files (a pack) and one more commit of 1 file (loose), each shrinking, then growing.
@@ -362,32 +276,13 @@ fn files_that_shrink_or_grow_between_versions_read_back_from_their_deltas() {
         for f in 0..20 {
             write(&src, &format!("m{f}.py"), lines(n + f).as_bytes());
         }
-        let c = json(
-            &store,
-            &[
-                "commit",
-                "lib",
-                "--type",
-                "code",
-                src.to_str().unwrap(),
-                "--run",
-                &format!("r{round}"),
-            ],
+        let run = format!("r{round}");
+        assert_eq!(
+            commit_json(&store, "code/lib", &src, &run)["version"],
+            round
         );
-        assert_eq!(c["version"], round);
         write(&tmp.path().join("one"), "a.py", lines(*n).as_bytes());
-        json(
-            &store,
-            &[
-                "commit",
-                "a",
-                "--type",
-                "code",
-                tmp.path().join("one/a.py").to_str().unwrap(),
-                "--run",
-                &format!("r{round}"),
-            ],
-        );
+        commit_ok(&store, "code/a", tmp.path().join("one/a.py"), &run);
     }
     for (v, n) in sizes.iter().enumerate() {
         assert_eq!(
@@ -413,5 +308,5 @@ fn files_that_shrink_or_grow_between_versions_read_back_from_their_deltas() {
             lines(n + 19)
         );
     }
-    assert_eq!(json(&store, &["fsck", "--strict"])["ok"], true);
+    assert_fsck_clean(&store, "after shrinking and growing");
 }

@@ -5,29 +5,15 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::common::{codever, json, run_ok, write};
+use crate::common::{assert_fsck_clean, commit_ok, init_store, json, output, run_err, write};
 
 /// A store with artifact `t/a` (two versions, runs r1 and r2); returns (tmp, store).
 fn store() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    codever().arg("init").arg(tmp.path()).assert().success();
-    let store = tmp.path().join(".codever");
+    let (tmp, store) = init_store();
     let src = tmp.path().join("src");
     for (run, body) in [("r1", "a = 1\n"), ("r2", "a = 2\n")] {
         write(&src, "a.py", body.as_bytes());
-        let a = src.join("a.py");
-        run_ok(
-            &store,
-            &[
-                "commit",
-                "a",
-                "--type",
-                "t",
-                a.to_str().unwrap(),
-                "--run",
-                run,
-            ],
-        );
+        commit_ok(&store, "t/a", src.join("a.py"), run);
     }
     (tmp, store)
 }
@@ -57,12 +43,7 @@ fn outputs(store: &Path) -> Vec<(i32, Vec<u8>, Vec<u8>)> {
     COMMANDS
         .iter()
         .map(|args| {
-            let out = codever()
-                .arg("--store")
-                .arg(store)
-                .args(*args)
-                .output()
-                .unwrap();
+            let out = output(store, args);
             (out.status.code().unwrap_or(-1), out.stdout, out.stderr)
         })
         .collect()
@@ -126,29 +107,15 @@ fn files_where_directories_belong_are_not_artifacts_or_runs() {
         (&["runs", "show", "r3"][..], "error: unknown run \"r3\"\n"),
         (&["runs", "show", "r4"][..], "error: unknown run \"r4\"\n"),
     ] {
-        let out = codever()
-            .arg("--store")
-            .arg(&store)
-            .args(args)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = run_err(&store, args);
         assert!(stderr.starts_with(what), "{args:?}: {stderr}");
     }
     // A run whose directory is empty is still recorded when it commits.
-    let src = store.parent().unwrap().join("src/a.py");
-    run_ok(
+    commit_ok(
         &store,
-        &[
-            "commit",
-            "a",
-            "--type",
-            "t",
-            src.to_str().unwrap(),
-            "--run",
-            "r4",
-        ],
+        "t/a",
+        store.parent().unwrap().join("src/a.py"),
+        "r4",
     );
     assert_eq!(
         json(&store, &["runs", "show", "r4"])["host"],
@@ -178,19 +145,7 @@ fn fsck_lists_strays_and_passes() {
     let dir = store.join("refs/.Trash");
     fs::create_dir(&dir).unwrap();
     strays.push(dir);
-    let out = codever()
-        .arg("--store")
-        .arg(&store)
-        .args(["--json", "fsck", "--strict"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = assert_fsck_clean(&store, "strays everywhere");
     let mut listed: Vec<PathBuf> = report["stray"]
         .as_array()
         .unwrap()

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::common::{
-    code_files, codever, codever_cmd, read_tree, run_all_within, run_within, sorted, write_files,
+    code_files, codever_cmd, init_store, read_tree, run_all_within, run_within, sorted, write_files,
 };
 
 const PROCESSES: usize = 64;
@@ -49,8 +49,10 @@ fn check_out_exact(
     for (n, _) in numbers {
         let into = scratch.join(format!("checkout-v{n}"));
         let spec = format!("code/sweep:v{n}");
-        let mut c = codever_cmd(store, &["checkout", &spec, "--into"]);
-        c.arg(&into);
+        let c = codever_cmd(
+            store,
+            &["checkout", &spec, "--into", into.to_str().unwrap()],
+        );
         cmds.push(c);
     }
     let done = run_all_within(cmds, Duration::from_secs(120));
@@ -71,9 +73,7 @@ fn check_out_exact(
 
 #[test]
 fn a_sweep_of_64_processes_with_packs_and_deltas_loses_nothing_in_10_rounds() {
-    let tmp = tempfile::tempdir().unwrap();
-    codever().arg("init").arg(tmp.path()).assert().success();
-    let store = tmp.path().join(".codever");
+    let (tmp, store) = init_store();
     let scratch = tmp.path().join("scratch");
     // Version id -> the files it was committed from.
     let mut source_of: BTreeMap<String, Vec<(String, Vec<u8>)>> = BTreeMap::new();

@@ -5,11 +5,13 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use codever::object::{Node, Tree, TreeEntry};
-use codever::{ObjectId, Store};
+use codever::ObjectId;
 
-use crate::common::{codever, json, run_ok, write};
-use crate::forge::{self, object_path};
+use crate::common::{
+    assert_fsck_clean, commit_ok, dir_entry, file_entry, forge_version, init_store, json,
+    lib_store, object_path, read_tree, run_any_json, run_err, run_ok, write, write_blob,
+    write_tree,
+};
 
 const CONTENT: &[u8] = b"x = 1\n";
 
@@ -18,29 +20,19 @@ const CONTENT: &[u8] = b"x = 1\n";
 /// committed with the CLI) has one file `ppo.py`. Returns the temp dir, the store, and the tree
 /// ids from the root (index 0) down to the innermost tree (index `levels`).
 fn nested_store(levels: usize) -> (tempfile::TempDir, PathBuf, Vec<ObjectId>) {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::init(tmp.path()).unwrap();
-    let meta = forge::blob(&store, CONTENT);
-    let mut node = Node::File(meta);
-    let mut name = "f.py";
-    let mut trees = Vec::with_capacity(levels + 1);
-    for _ in 0..=levels {
-        let tree = Tree {
-            entries: vec![TreeEntry {
-                name: name.into(),
-                node,
-            }],
-        };
-        let (id, _) = store.write_structured(&tree).unwrap();
-        trees.push(id);
-        node = Node::Dir(id);
-        name = "d";
+    let (tmp, store) = lib_store();
+    let meta = write_blob(&store, CONTENT);
+    let mut trees = vec![write_tree(&store, vec![file_entry("f.py", meta)])];
+    for _ in 0..levels {
+        let below = *trees.last().unwrap();
+        trees.push(write_tree(&store, vec![dir_entry("d", below)]));
     }
     trees.reverse();
     let path = format!("{}f.py", "d/".repeat(levels));
-    forge::commit(
+    forge_version(
         &store,
-        ("t", "deep", "r1"),
+        "t/deep",
+        "r1",
         trees[0],
         &[(path.as_str(), meta)],
         1_000_000_000,
@@ -49,90 +41,60 @@ fn nested_store(levels: usize) -> (tempfile::TempDir, PathBuf, Vec<ObjectId>) {
 
     let src = tmp.path().join("src");
     write(&src, "ppo.py", b"lr = 1\n");
-    run_ok(
-        &root,
-        &[
-            "commit",
-            "deep",
-            "--type",
-            "t",
-            src.join("ppo.py").to_str().unwrap(),
-            "--run",
-            "r2",
-        ],
-    );
+    commit_ok(&root, "t/deep", src.join("ppo.py"), "r2");
     (tmp, root, trees)
 }
 
-/// Runs `codever --store <store> args…`, asserting exit code 2 and exactly `error` on stderr's
-/// first line; returns stdout.
-fn fails_with(store: &Path, args: &[&str], error: &str) -> String {
-    let out = codever()
-        .arg("--store")
-        .arg(store)
-        .args(args)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+/// Runs `codever --store <store> args…`, asserting that it fails as a user error (exit 2, nothing
+/// on stdout) with exactly `error` on stderr's first line.
+fn fails_with(store: &Path, args: &[&str], error: &str) {
+    let stderr = run_err(store, args);
     assert_eq!(stderr.lines().next(), Some(error), "{args:?}: {stderr}");
-    String::from_utf8(out.stdout).unwrap()
+}
+
+/// What every command says of a tree nested too deep; `tree` is the first one past the limit.
+fn too_deep(tree: ObjectId) -> String {
+    format!("error: object {tree} is corrupt: trees nested deeper than 256 levels")
+}
+
+/// fsck exits 1 naming `tree`, the first tree past the limit, with the same reason, and nothing
+/// else.
+fn assert_fsck_finds_too_deep(store: &Path, tree: ObjectId) {
+    let (code, report) = run_any_json(store, &["fsck"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        report["corrupt"],
+        serde_json::json!([{
+            "path": object_path(store, tree),
+            "reason": "trees nested deeper than 256 levels",
+        }])
+    );
+    assert_eq!(report["ok"], false);
 }
 
 #[test]
 fn a_tree_nested_10000_deep_is_refused_by_every_command_without_overflowing() {
     let (tmp, store, trees) = nested_store(10_000);
     // The first tree past the limit is the one named: the root is level 0, so index 257.
-    let error = format!(
-        "error: object {} is corrupt: trees nested deeper than 256 levels",
-        trees[257]
-    );
-    assert_eq!(
-        fails_with(&store, &["diff", "deep:v0", "deep:v1"], &error),
-        ""
-    );
-    assert_eq!(
-        fails_with(&store, &["diff", "deep:v1", "deep:v0"], &error),
-        ""
-    );
-    assert_eq!(fails_with(&store, &["log", "deep"], &error), "");
-    assert_eq!(fails_with(&store, &["log", "deep", "ppo.py"], &error), "");
-    assert_eq!(
-        fails_with(&store, &["blame", "deep:v1", "ppo.py"], &error),
-        ""
-    );
-    assert_eq!(fails_with(&store, &["show", "deep:v0"], &error), "");
-    assert_eq!(fails_with(&store, &["cat", "deep:v0", "f.py"], &error), "");
+    let error = too_deep(trees[257]);
+    fails_with(&store, &["diff", "deep:v0", "deep:v1"], &error);
+    fails_with(&store, &["diff", "deep:v1", "deep:v0"], &error);
+    fails_with(&store, &["log", "deep"], &error);
+    fails_with(&store, &["log", "deep", "ppo.py"], &error);
+    fails_with(&store, &["blame", "deep:v1", "ppo.py"], &error);
+    fails_with(&store, &["show", "deep:v0"], &error);
+    fails_with(&store, &["cat", "deep:v0", "f.py"], &error);
     let into = tmp.path().join("out");
-    assert_eq!(
-        fails_with(
-            &store,
-            &["checkout", "deep:v0", "--into", into.to_str().unwrap()],
-            &error
-        ),
-        ""
+    fails_with(
+        &store,
+        &["checkout", "deep:v0", "--into", into.to_str().unwrap()],
+        &error,
     );
     assert!(!into.join("d").exists());
     // v1 is unaffected.
     assert_eq!(run_ok(&store, &["cat", "deep:v1", "ppo.py"]), "lr = 1\n");
 
-    // fsck names the same tree, with the same reason, and exits 1.
-    let out = codever()
-        .arg("--store")
-        .arg(&store)
-        .args(["--json", "fsck"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        report["corrupt"],
-        serde_json::json!([{
-            "path": object_path(&store, &trees[257]),
-            "reason": "trees nested deeper than 256 levels",
-        }])
-    );
-    assert_eq!(report["ok"], false);
+    assert_fsck_finds_too_deep(&store, trees[257]);
 }
 
 #[test]
@@ -151,58 +113,31 @@ fn a_tree_nested_exactly_256_deep_works_everywhere() {
     );
     assert_eq!(fs::read(into.join(&path)).unwrap(), CONTENT);
     assert_eq!(json(&store, &["log", "deep"]).as_array().unwrap().len(), 2);
-    let report = json(&store, &["fsck", "--strict"]);
-    assert_eq!(report["corrupt"], serde_json::json!([]));
-    assert_eq!(report["ok"], true);
+    assert_fsck_clean(&store, "256 levels");
 }
 
 #[test]
 fn a_tree_nested_257_deep_is_refused() {
     let (_tmp, store, trees) = nested_store(257);
-    let error = format!(
-        "error: object {} is corrupt: trees nested deeper than 256 levels",
-        trees[257]
-    );
-    assert_eq!(
-        fails_with(&store, &["diff", "deep:v0", "deep:v1"], &error),
-        ""
-    );
-    assert_eq!(fails_with(&store, &["show", "deep:v0"], &error), "");
-    let out = codever()
-        .arg("--store")
-        .arg(&store)
-        .args(["fsck"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    let error = too_deep(trees[257]);
+    fails_with(&store, &["diff", "deep:v0", "deep:v1"], &error);
+    fails_with(&store, &["show", "deep:v0"], &error);
+    assert_fsck_finds_too_deep(&store, trees[257]);
 }
 
 #[test]
 fn committing_paths_deeper_than_the_limit_is_refused_before_writing() {
-    let tmp = tempfile::tempdir().unwrap();
-    codever().arg("init").arg(tmp.path()).assert().success();
-    let store = tmp.path().join(".codever");
+    let (tmp, store) = init_store();
     let src = tmp.path().join("src");
     // 257 components (256 directories and the file) is the deepest a path may be.
     let ok = format!("{}f.py", "d/".repeat(256));
     write(&src, &ok, CONTENT);
-    run_ok(
-        &store,
-        &[
-            "commit",
-            "ok",
-            "--type",
-            "t",
-            src.to_str().unwrap(),
-            "--run",
-            "r1",
-        ],
-    );
+    commit_ok(&store, "t/ok", &src, "r1");
     assert_eq!(run_ok(&store, &["cat", "ok", &ok]), "x = 1\n");
 
     let deep = format!("{}f.py", "d/".repeat(257));
     write(&src, &deep, CONTENT);
-    let objects_before = crate::common::read_tree(&store.join("objects")).len();
+    let objects_before = read_tree(&store.join("objects")).len();
     let error = format!(
         "error: invalid path {deep:?}: more than 257 components (trees nest at most 256 levels)"
     );
@@ -221,8 +156,5 @@ fn committing_paths_deeper_than_the_limit_is_refused_before_writing() {
     );
     assert!(!store.join("refs/t/bad").exists());
     assert!(!store.join("runs/r2").exists());
-    assert_eq!(
-        crate::common::read_tree(&store.join("objects")).len(),
-        objects_before
-    );
+    assert_eq!(read_tree(&store.join("objects")).len(), objects_before);
 }
