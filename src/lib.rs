@@ -25,8 +25,8 @@
 //! assert_eq!((again.version, again.new), (Some(0), false));
 //!
 //! // Read it back.
-//! let (history, index) = store.resolve(&Spec::parse("ppo:latest")?)?;
-//! let files = codever::flatten(&store, &history.versions[index].tree)?;
+//! let resolved = store.resolve(&Spec::parse("ppo:latest")?)?;
+//! let files = codever::flatten(&store, &resolved.version().tree)?;
 //! assert_eq!(store.read_blob(&files[0].meta.id)?, b"lr = 3e-4\n");
 //! # Ok(())
 //! # }
@@ -65,7 +65,7 @@ pub use commit::{CommitOptions, CommitOutcome};
 pub use diff::ChangeCounts;
 pub use error::{Error, NotTextReason, Obstacle, Remedy, Result};
 pub use fsck::{Corruption, FsckOptions, FsckReport, Missing, Repair, RepairAction, Unlinked};
-pub use history::{CommitInfo, History, Selector, Spec, Version};
+pub use history::{CommitInfo, History, Resolved, Selector, Spec, Version};
 pub use id::{Md5, ObjectId, wandb_digest};
 pub use key::ArtifactKey;
 pub use object::{FileMeta, RunRecord};

@@ -254,7 +254,10 @@ fn commit(
 fn resolve(store: &str, spec: &str) -> PyResult<String> {
     (|| {
         let s = open(store)?;
-        let (h, i) = s.resolve(&Spec::parse(spec)?)?;
+        let codever::Resolved {
+            history: h,
+            index: i,
+        } = s.resolve(&Spec::parse(spec)?)?;
         version_json(&s, &h, i)
     })()
     .map_err(py_err)
@@ -266,7 +269,10 @@ fn resolve(store: &str, spec: &str) -> PyResult<String> {
 fn use_artifact(store: &str, run_id: &str, spec: &str) -> PyResult<String> {
     (|| {
         let s = open(store)?;
-        let (h, i) = s.resolve(&Spec::parse(spec)?)?;
+        let codever::Resolved {
+            history: h,
+            index: i,
+        } = s.resolve(&Spec::parse(spec)?)?;
         s.record_use(run_id, &h.key, h.versions[i].tree)?;
         version_json(&s, &h, i)
     })()
@@ -291,7 +297,10 @@ fn versions(store: &str, spec: &str) -> PyResult<String> {
 fn read_file(store: &str, spec: &str, path: &str) -> PyResult<Vec<u8>> {
     (|| {
         let s = open(store)?;
-        let (h, i) = s.resolve(&Spec::parse(spec)?)?;
+        let codever::Resolved {
+            history: h,
+            index: i,
+        } = s.resolve(&Spec::parse(spec)?)?;
         let meta = frontend::find_file(&s, &h, i, path)?;
         s.read_blob(&meta.id)
     })()
@@ -303,7 +312,10 @@ fn read_file(store: &str, spec: &str, path: &str) -> PyResult<Vec<u8>> {
 fn checkout(py: Python<'_>, store: &str, spec: &str, into: &str, force: bool) -> PyResult<String> {
     py.detach(|| {
         let s = open(store)?;
-        let (h, i) = s.resolve(&Spec::parse(spec)?)?;
+        let codever::Resolved {
+            history: h,
+            index: i,
+        } = s.resolve(&Spec::parse(spec)?)?;
         let v = &h.versions[i];
         let report = s.checkout(&v.tree, Path::new(into), force)?;
         to_json(&view::CheckoutRow::new(&h.key, v, Path::new(into), &report))
@@ -316,7 +328,10 @@ fn checkout(py: Python<'_>, store: &str, spec: &str, into: &str, force: bool) ->
 fn verify(py: Python<'_>, store: &str, spec: &str, root: &str) -> PyResult<Vec<String>> {
     py.detach(|| {
         let s = open(store)?;
-        let (h, i) = s.resolve(&Spec::parse(spec)?)?;
+        let codever::Resolved {
+            history: h,
+            index: i,
+        } = s.resolve(&Spec::parse(spec)?)?;
         let d = s.verify_dir(h.versions[i].tree, Path::new(root))?;
         Ok(d.files.iter().map(|f| f.path().to_string()).collect())
     })
@@ -335,8 +350,14 @@ fn diff(
 ) -> PyResult<(String, Vec<u8>)> {
     py.detach(|| {
         let s = open(store)?;
-        let (lh, li) = s.resolve(&Spec::parse(left)?)?;
-        let (rh, ri) = s.resolve(&Spec::parse(right)?)?;
+        let codever::Resolved {
+            history: lh,
+            index: li,
+        } = s.resolve(&Spec::parse(left)?)?;
+        let codever::Resolved {
+            history: rh,
+            index: ri,
+        } = s.resolve(&Spec::parse(right)?)?;
         let opts = DiffOptions {
             context,
             ..DiffOptions::default()
@@ -353,7 +374,10 @@ fn diff(
 fn blame(store: &str, spec: &str, path: &str) -> PyResult<String> {
     (|| {
         let s = open(store)?;
-        let (h, i) = s.resolve(&Spec::parse(spec)?)?;
+        let codever::Resolved {
+            history: h,
+            index: i,
+        } = s.resolve(&Spec::parse(spec)?)?;
         let lines = s.blame(&h, i, path)?;
         let path = codever::names::normalize_path(path)?;
         to_json(&view::BlameRow::new(&h, i, &path, &lines))

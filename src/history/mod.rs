@@ -293,12 +293,28 @@ impl Store {
         }
     }
 
-    /// Resolves a spec to the artifact's history and the index of the selected version.
-    pub fn resolve(&self, spec: &Spec) -> Result<(History, usize)> {
+    /// Resolves a spec to the artifact's history and the selected version.
+    pub fn resolve(&self, spec: &Spec) -> Result<Resolved> {
         let key = self.resolve_key(spec.artifact_type.as_deref(), &spec.name)?;
         let history = self.history(&key)?;
         let index = select(&history, &spec.selector)?;
-        Ok((history, index))
+        Ok(Resolved { history, index })
+    }
+}
+
+/// A spec resolved: the artifact's history and which of its versions the spec selects.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    /// The artifact's history.
+    pub history: History,
+    /// The index of the selected version in `history.versions`.
+    pub index: usize,
+}
+
+impl Resolved {
+    /// The selected version.
+    pub fn version(&self) -> &Version {
+        &self.history.versions[self.index]
     }
 }
 

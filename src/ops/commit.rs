@@ -12,7 +12,7 @@ use crate::capture::statcache::StatCache;
 use crate::capture::{host_name, now_ns};
 use crate::error::Result;
 use crate::history::CachedRecord;
-use crate::history::{History, Spec};
+use crate::history::{Resolved, Spec};
 use crate::id::{Md5, ObjectId, wandb_digest};
 use crate::key::ArtifactKey;
 use crate::names::validate_alias;
@@ -149,10 +149,10 @@ impl Store {
     }
 
     /// Points `alias` at the version `spec` selects. Returns the artifact's history (as it was
-    /// before) and the index of the version in it.
-    pub fn set_alias(&self, spec: &Spec, alias: &str) -> Result<(History, usize)> {
+    /// before) and the selected version.
+    pub fn set_alias(&self, spec: &Spec, alias: &str) -> Result<Resolved> {
         validate_alias(alias)?;
-        let (history, index) = self.resolve(spec)?;
+        let Resolved { history, index } = self.resolve(spec)?;
         let tree = history.versions[index].tree;
         let mut publication = Publication::default();
         let _lock = self.record_lock()?;
@@ -163,7 +163,7 @@ impl Store {
             id,
         );
         self.publish(publication)?;
-        Ok((history, index))
+        Ok(Resolved { history, index })
     }
 
     fn write_alias_record(

@@ -98,7 +98,10 @@ fn a_hostile_tree_from_a_synced_store_is_refused() {
         // Mark it as a version, as a synced commit would.
         forge_version(&store, "t/evil", "r", tree, &[(bad, blob)], 1);
 
-        let (h, i) = store.resolve(&Spec::parse("t/evil").unwrap()).unwrap();
+        let codever::Resolved {
+            history: h,
+            index: i,
+        } = store.resolve(&Spec::parse("t/evil").unwrap()).unwrap();
         let into = tmp.path().join("deep/into");
         let e = store
             .checkout(&h.versions[i].tree, &into, true)

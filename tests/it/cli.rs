@@ -554,7 +554,10 @@ fn a_run_that_used_a_version_lists_it_and_fsck_checks_it() {
     let (_tmp, store) = init_store();
     commit_ok(&store, "t/m", fixture("v1").join("main.py"), "maker");
     let s = codever::Store::open(&store).unwrap();
-    let (h, i) = s.resolve(&codever::Spec::parse("m").unwrap()).unwrap();
+    let codever::Resolved {
+        history: h,
+        index: i,
+    } = s.resolve(&codever::Spec::parse("m").unwrap()).unwrap();
     s.record_use("reader", &h.key, h.versions[i].tree).unwrap();
     let shown = json(&store, &["runs", "show", "reader"]);
     assert_eq!(

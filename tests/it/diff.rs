@@ -418,7 +418,10 @@ fn log_follows_renames_and_blame_names_the_run_of_each_line() {
         let files: Vec<(&str, &[u8], bool)> = files.iter().map(|(p, c)| (*p, *c, false)).collect();
         commit_snapshot(&store, "t/n", &snapshot(&files), run);
     }
-    let (h, i) = store.resolve(&Spec::parse("n").unwrap()).unwrap();
+    let codever::Resolved {
+        history: h,
+        index: i,
+    } = store.resolve(&Spec::parse("n").unwrap()).unwrap();
     let log = store
         .log(&h, i, Some("x/b.py"), &DiffOptions::default())
         .unwrap();

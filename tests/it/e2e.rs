@@ -56,7 +56,7 @@ fn four_runs_of_the_example_repo() {
         );
         let o = commit_dir(&store, "code/safelife", &fixture(v), &run);
         got.push((v, ppo, dqn, model, (o.version.expect("numbered"), o.new)));
-        latest_ppo.push(store.resolve(&Spec::parse("ppo").unwrap()).unwrap().1);
+        latest_ppo.push(store.resolve(&Spec::parse("ppo").unwrap()).unwrap().index);
     }
     // v2 changes ppo; v3 changes the model; v4 reverts ppo to v1's content and changes dqn.
     assert_eq!(
@@ -73,7 +73,10 @@ fn four_runs_of_the_example_repo() {
     // v0 again after the revert (not merely the oldest version).
     assert_eq!(latest_ppo, [0, 1, 1, 0]);
     // After the revert v0 is linked to both runs that used it.
-    let (h, i) = store.resolve(&Spec::parse("ppo").unwrap()).unwrap();
+    let codever::Resolved {
+        history: h,
+        index: i,
+    } = store.resolve(&Spec::parse("ppo").unwrap()).unwrap();
     assert_eq!(i, 0);
     assert_eq!(h.versions.len(), 2);
     assert_eq!(h.versions[0].runs(), ["run-v1", "run-v4"]);
@@ -81,7 +84,10 @@ fn four_runs_of_the_example_repo() {
 
     // Display paths: basename by default, explicit name, directory-relative (gitignore honoured:
     // v4's __pycache__ is left out).
-    let (h, i) = store
+    let codever::Resolved {
+        history: h,
+        index: i,
+    } = store
         .resolve(&Spec::parse("model_code:v1").unwrap())
         .unwrap();
     let files = flatten(&store, &h.versions[i].tree).unwrap();
@@ -89,7 +95,10 @@ fn four_runs_of_the_example_repo() {
         files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
         ["models.py"]
     );
-    let (h, i) = store
+    let codever::Resolved {
+        history: h,
+        index: i,
+    } = store
         .resolve(&Spec::parse("code/safelife:v3").unwrap())
         .unwrap();
     let files = flatten(&store, &h.versions[i].tree).unwrap();
@@ -175,7 +184,7 @@ fn same_name_under_two_types_is_two_artifacts() {
         e.to_string(),
         "artifact name \"ppo\" exists under several types: baseline/ppo, rl_algo_code/ppo"
     );
-    let (h, _) = store
+    let codever::Resolved { history: h, .. } = store
         .resolve(&Spec::parse("rl_algo_code/ppo").unwrap())
         .unwrap();
     assert_eq!(h.versions.len(), 1);
@@ -192,7 +201,10 @@ fn digests_match_wandb() {
     assert_eq!(o.digest.to_hex(), "74bc2832439434534c7d552dd8787632");
     let empty = commit_snapshot(&store, "t/empty", &Snapshot::default(), "r");
     assert_eq!(empty.digest.to_hex(), "64e7c61456b10382e2f3b571ac24b659");
-    let (h, i) = store.resolve(&Spec::parse("t/n").unwrap()).unwrap();
+    let codever::Resolved {
+        history: h,
+        index: i,
+    } = store.resolve(&Spec::parse("t/n").unwrap()).unwrap();
     let files = flatten(&store, &h.versions[i].tree).unwrap();
     assert_eq!(
         files[0].meta.md5.to_base64(),
@@ -217,14 +229,20 @@ fn aliases_newest_wins_and_reserved_names_are_refused() {
         .unwrap();
     assert_eq!(o.version, Some(1));
     assert_eq!(
-        store.resolve(&Spec::parse("ppo:best").unwrap()).unwrap().1,
+        store
+            .resolve(&Spec::parse("ppo:best").unwrap())
+            .unwrap()
+            .index,
         1
     );
     store
         .set_alias(&Spec::parse("ppo:v0").unwrap(), "best")
         .unwrap();
     assert_eq!(
-        store.resolve(&Spec::parse("ppo:best").unwrap()).unwrap().1,
+        store
+            .resolve(&Spec::parse("ppo:best").unwrap())
+            .unwrap()
+            .index,
         0
     );
     for bad in ["latest", "v3", "a/b", "a:b"] {
@@ -259,10 +277,13 @@ fn id_prefix_and_out_of_range_specs() {
     let (_dir, store) = lib_store();
     commit_file(&store, "t/ppo", "r1", &[("training/ppo.py", None)], "v1");
     commit_file(&store, "t/ppo", "r2", &[("training/ppo.py", None)], "v2");
-    let (h, _) = store.resolve(&Spec::parse("ppo").unwrap()).unwrap();
+    let codever::Resolved { history: h, .. } = store.resolve(&Spec::parse("ppo").unwrap()).unwrap();
     let id1 = h.versions[1].tree.to_hex();
     let spec = format!("ppo@{}", &id1[..8]);
-    assert_eq!(store.resolve(&Spec::parse(&spec).unwrap()).unwrap().1, 1);
+    assert_eq!(
+        store.resolve(&Spec::parse(&spec).unwrap()).unwrap().index,
+        1
+    );
     let e = store.resolve(&Spec::parse("ppo:v7").unwrap()).unwrap_err();
     assert_eq!(e.to_string(), "t/ppo has no version v7 (it has v0..v1)");
 }

@@ -106,7 +106,8 @@ fn edits_are_stored_as_deltas_with_bounded_chains() {
         assert_eq!(o.version, Some(v));
         contents.push(body.clone());
     }
-    let (h, _) = store.resolve(&Spec::parse("repo").unwrap()).unwrap();
+    let codever::Resolved { history: h, .. } =
+        store.resolve(&Spec::parse("repo").unwrap()).unwrap();
     let mut depths = Vec::new();
     for (v, content) in h.versions.iter().zip(&contents) {
         let files = codever::flatten(&store, &v.tree).unwrap();
@@ -143,7 +144,8 @@ fn a_delta_whose_base_has_not_arrived_is_not_yet_synced() {
     fs::remove_file(store.object_path(&base_id)).unwrap();
     // As another process (or machine) sees the store.
     let store = Store::open(store.root()).unwrap();
-    let (h, _) = store.resolve(&Spec::parse("repo:v1").unwrap()).unwrap();
+    let codever::Resolved { history: h, .. } =
+        store.resolve(&Spec::parse("repo:v1").unwrap()).unwrap();
     let files = codever::flatten(&store, &h.versions[1].tree).unwrap();
     assert!(matches!(
         store.read_blob(&files[0].meta.id),

@@ -148,7 +148,10 @@ fn the_run_id_is_the_flag_else_codever_run_id_else_fresh() {
 fn find_file_names_the_version_by_number_or_by_id() {
     let (_tmp, store) = store();
     let s = codever::Store::open(&store).unwrap();
-    let (h, i) = s.resolve(&codever::Spec::parse("ppo:v1").unwrap()).unwrap();
+    let codever::Resolved {
+        history: h,
+        index: i,
+    } = s.resolve(&codever::Spec::parse("ppo:v1").unwrap()).unwrap();
     let meta = codever::frontend::find_file(&s, &h, i, "./ppo.py").unwrap();
     assert_eq!(
         s.read_blob(&meta.id).unwrap(),

@@ -15,7 +15,10 @@ pub struct Args {
 
 pub fn run(global: &Global, args: Args) -> Result<u8> {
     let store = global.open_store()?;
-    let (h, i) = store.set_alias(&Spec::parse(&args.spec)?, &args.alias)?;
+    let codever::Resolved {
+        history: h,
+        index: i,
+    } = store.set_alias(&Spec::parse(&args.spec)?, &args.alias)?;
     warn_incomplete(&h);
     let v = &h.versions[i];
     if global.json {

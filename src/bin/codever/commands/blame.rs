@@ -16,7 +16,10 @@ pub struct Args {
 
 pub fn run(global: &Global, args: Args) -> Result<u8> {
     let store = global.open_store()?;
-    let (h, i) = store.resolve(&Spec::parse(&args.spec)?)?;
+    let codever::Resolved {
+        history: h,
+        index: i,
+    } = store.resolve(&Spec::parse(&args.spec)?)?;
     warn_incomplete(&h);
     let lines = store.blame(&h, i, &args.path)?;
     if global.json {

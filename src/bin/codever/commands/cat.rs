@@ -15,7 +15,10 @@ pub struct Args {
 
 pub fn run(global: &Global, args: Args) -> Result<u8> {
     let store = global.open_store()?;
-    let (h, i) = store.resolve(&Spec::parse(&args.spec)?)?;
+    let codever::Resolved {
+        history: h,
+        index: i,
+    } = store.resolve(&Spec::parse(&args.spec)?)?;
     warn_incomplete(&h);
     let meta = codever::frontend::find_file(&store, &h, i, &args.path)?;
     // Streamed for large files: memory stays bounded whatever the size.

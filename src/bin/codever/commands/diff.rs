@@ -89,10 +89,16 @@ fn diff_versions(
     right: Option<&str>,
     opts: &DiffOptions,
 ) -> Result<TreeDiff> {
-    let (lh, li) = store.resolve(&Spec::parse(left)?)?;
+    let codever::Resolved {
+        history: lh,
+        index: li,
+    } = store.resolve(&Spec::parse(left)?)?;
     match right {
         Some(r) => {
-            let (rh, ri) = store.resolve(&Spec::parse(r)?)?;
+            let codever::Resolved {
+                history: rh,
+                index: ri,
+            } = store.resolve(&Spec::parse(r)?)?;
             warn_incomplete(&lh);
             if rh.key != lh.key {
                 warn_incomplete(&rh);

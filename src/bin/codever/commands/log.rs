@@ -3,7 +3,7 @@
 
 use codever::compare::LogEntry;
 use codever::diff::{DiffOptions, FileDiff, Status};
-use codever::{Error, History, Result, Spec, Store, render, view};
+use codever::{Error, History, Resolved, Result, Spec, Store, render, view};
 
 use super::Global;
 use crate::output::{aliases_suffix, fmt_time, incomplete_line, out, print_json, warn_incomplete};
@@ -21,7 +21,10 @@ pub struct Args {
 
 pub fn run(global: &Global, args: Args) -> Result<u8> {
     let store = global.open_store()?;
-    let (h, upto) = start(&store, &args.spec)?;
+    let Resolved {
+        history: h,
+        index: upto,
+    } = start(&store, &args.spec)?;
     let entries = store.log(&h, upto, args.path.as_deref(), &DiffOptions::default())?;
     if global.json {
         warn_incomplete(&h);
@@ -37,7 +40,7 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
 
 /// The history and the version the log starts at. A bare name lists every version (a listing:
 /// it works, numbers withheld, on an incomplete artifact); a spec starts at its version.
-fn start(store: &Store, spec: &str) -> Result<(History, usize)> {
+fn start(store: &Store, spec: &str) -> Result<Resolved> {
     let parsed = Spec::parse(spec)?;
     if spec.contains([':', '@']) {
         return store.resolve(&parsed);
@@ -45,7 +48,10 @@ fn start(store: &Store, spec: &str) -> Result<(History, usize)> {
     let key = store.resolve_key(parsed.artifact_type.as_deref(), &parsed.name)?;
     let h = store.history(&key)?;
     match h.versions.len().checked_sub(1) {
-        Some(last) => Ok((h, last)),
+        Some(last) => Ok(Resolved {
+            history: h,
+            index: last,
+        }),
         None => Err(Error::NoVersions {
             artifact: key.to_string(),
         }),

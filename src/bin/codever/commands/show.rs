@@ -13,7 +13,10 @@ pub struct Args {
 
 pub fn run(global: &Global, args: Args) -> Result<u8> {
     let store = global.open_store()?;
-    let (h, i) = store.resolve(&Spec::parse(&args.spec)?)?;
+    let codever::Resolved {
+        history: h,
+        index: i,
+    } = store.resolve(&Spec::parse(&args.spec)?)?;
     let v = &h.versions[i];
     let files = flatten(&store, &v.tree)?;
     if global.json {
