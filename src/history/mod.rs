@@ -262,7 +262,7 @@ impl Store {
         let misplaced = |t: &str, n: &str| RecordProblem {
             id: *id,
             missing: false,
-            reason: format!("it is a record of {t}/{n}, not of {key}"),
+            reason: format!("misplaced: a record of {t}/{n}, not of {key}"),
         };
         let (kind, raw) = self.read_object(id).map_err(problem)?;
         match kind {

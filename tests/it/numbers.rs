@@ -253,8 +253,8 @@ fn a_record_of_another_artifact_marked_here_is_refused() {
     assert_eq!(
         run_err(&store, &["cat", "small:v3", "ppo.py"]),
         format!(
-            "error: refusing t/small:v3: 1 record of t/small cannot be read ({} it is a record \
-             of t/big, not of t/small), so its version numbers, `latest` and aliases could name \
+            "error: refusing t/small:v3: 1 record of t/small cannot be read ({} misplaced: a \
+             record of t/big, not of t/small), so its version numbers, `latest` and aliases could name \
              the wrong version\n\
              hint: run `codever fsck` and copy the damaged records again from a healthy copy of \
              the store; meanwhile name the version by id, as `t/small@IDPREFIX` (`codever \
@@ -266,7 +266,7 @@ fn a_record_of_another_artifact_marked_here_is_refused() {
     assert_eq!(versions.as_array().unwrap().len(), 4);
     assert_eq!(
         versions[0]["problems"],
-        json!([{"id": stray, "missing": false, "reason": "it is a record of t/big, not of t/small"}])
+        json!([{"id": stray, "missing": false, "reason": "misplaced: a record of t/big, not of t/small"}])
     );
     // Ids still work; t/big itself is complete.
     let by_id = format!("small@{}", &ids[3][..8]);
