@@ -208,6 +208,14 @@ def test_log_code_honours_gitignore_and_skips_virtualenvs(repo):
     assert art.files() == ["main.py", "training/dqn.py", "training/models.py", "training/ppo.py"]
     only = run.log_code(name="models-only", include_fn=lambda p: p.endswith("models.py"))
     assert only.files() == ["training/models.py"]
+    # exclude_fn gets absolute paths, and wins over the default include.
+    seen = []
+    rest = run.log_code(
+        name="no-training",
+        exclude_fn=lambda p: seen.append(p) or os.sep + "training" + os.sep in p,
+    )
+    assert rest.files() == ["main.py"]
+    assert all(os.path.isabs(p) for p in seen) and len(seen) == 4
 
 
 def test_errors_are_codever_errors_with_the_cli_message(repo):

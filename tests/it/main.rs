@@ -20,6 +20,7 @@ mod large;
 mod merge;
 mod numbers;
 mod output;
+mod pinned;
 mod props;
 mod statcache;
 mod storage;
