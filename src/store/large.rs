@@ -66,7 +66,7 @@ impl Store {
             return Ok(None);
         }
         tmp.as_file().sync_all().map_err(werr)?;
-        fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
+        self.layout.make_dir(&dir)?;
         Ok(Some((persist_new(tmp, &path)?, dir)))
     }
 

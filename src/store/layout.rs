@@ -173,7 +173,7 @@ impl Layout {
     pub fn create_new(&self, path: &Path, bytes: &[u8]) -> Result<bool> {
         let tmp = self.temp_file("obj", bytes)?;
         if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
+            self.make_dir(parent)?;
         }
         persist_new(tmp, path)
     }
@@ -185,6 +185,25 @@ impl Layout {
         tmp.persist(path)
             .map_err(|e| Error::io("cannot write", path, e.error))?;
         Ok(())
+    }
+
+    /// Makes `dir` and any missing parents durably: each directory made is a new entry of its
+    /// parent, so the parents are flushed too (a fan-out directory `objects/ab` made for a new
+    /// object must not vanish in a power loss that keeps a marker naming the object).
+    pub fn make_dir(&self, dir: &Path) -> Result<()> {
+        if dir.is_dir() {
+            return Ok(());
+        }
+        let mut parents = BTreeSet::new();
+        let mut d = dir;
+        while !d.exists()
+            && let Some(parent) = d.parent()
+        {
+            parents.insert(parent.to_path_buf());
+            d = parent;
+        }
+        fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
+        self.sync_dirs(&parents)
     }
 
     /// Flushes directory entries (made by renames) to disk, so that a marker written afterwards

@@ -164,7 +164,7 @@ impl Store {
     /// Adds an empty marker file `dir/<id>`. An empty file is complete the moment it exists, so
     /// this needs no temp file.
     pub(crate) fn add_marker(&self, dir: &Path, id: &ObjectId) -> Result<()> {
-        fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
+        self.layout.make_dir(dir)?;
         let path = dir.join(id.to_hex());
         fs::OpenOptions::new()
             .create(true)
@@ -235,21 +235,11 @@ impl Store {
     /// its record.
     pub(crate) fn publish(&self, publication: Publication) -> Result<()> {
         self.layout.sync_dirs(&publication.object_dirs)?;
+        // A marker directory made now is flushed into its parents as it is made (`make_dir`).
         let mut marker_dirs = BTreeSet::new();
         for (dir, id) in &publication.markers {
-            if !marker_dirs.contains(dir) {
-                // A marker directory made now is itself an entry of its parents to flush.
-                let mut d = dir.as_path();
-                while !d.exists()
-                    && let Some(parent) = d.parent()
-                    && parent.starts_with(self.root())
-                {
-                    marker_dirs.insert(parent.to_path_buf());
-                    d = parent;
-                }
-                marker_dirs.insert(dir.clone());
-            }
             self.add_marker(dir, id)?;
+            marker_dirs.insert(dir.clone());
         }
         self.layout.sync_dirs(&marker_dirs)
     }

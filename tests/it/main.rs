@@ -8,6 +8,7 @@ mod concurrency;
 mod crash;
 mod diff;
 mod disk_full;
+mod durability;
 mod e2e;
 mod faults;
 mod flips;
