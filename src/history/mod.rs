@@ -490,4 +490,58 @@ mod tests {
             assert!(Spec::parse(bad).is_err(), "{bad:?}");
         }
     }
+    fn commit(tree: u8, time_ns: i64) -> CommitInfo {
+        let record = CommitRecord {
+            artifact_type: "t".into(),
+            name: "n".into(),
+            tree: ObjectId::from_bytes([tree; 32]),
+            digest: Md5::from_bytes([0; 16]),
+            files: 1,
+            bytes: 1,
+            run: format!("r{time_ns}"),
+            time_ns,
+            host: "h".into(),
+            message: String::new(),
+            description: String::new(),
+            metadata: String::new(),
+            sources: Vec::new(),
+            include: Vec::new(),
+            exclude: Vec::new(),
+        };
+        CommitInfo {
+            id: ObjectId::compute(Kind::Commit, &record.encode()),
+            record: Box::new(record),
+        }
+    }
+
+    fn alias(tree: u8, time_ns: i64) -> (ObjectId, AliasRecord) {
+        let a = AliasRecord {
+            artifact_type: "t".into(),
+            name: "n".into(),
+            alias: "best".into(),
+            tree: ObjectId::from_bytes([tree; 32]),
+            time_ns,
+            run: String::new(),
+        };
+        (ObjectId::compute(Kind::Alias, &a.encode()), a)
+    }
+
+    /// The newest event of an alias wins, whatever order the records are read in (a directory
+    /// listing, a merge of two stores).
+    #[test]
+    fn the_newest_alias_event_wins_in_any_order() {
+        let key = ArtifactKey::new("t", "n").unwrap();
+        let commits = || vec![commit(1, 10), commit(2, 20), commit(3, 30)];
+        // best: v0 at 40, v2 at 50, v1 at 60 (newest), v0 at 45.
+        let events = vec![alias(1, 40), alias(3, 50), alias(2, 60), alias(1, 45)];
+        for rotation in 0..events.len() {
+            let mut e = events.clone();
+            e.rotate_left(rotation);
+            for order in [e.clone(), e.into_iter().rev().collect()] {
+                let h = derive(key.clone(), commits(), order, Vec::new(), Vec::new());
+                assert_eq!(h.aliases.get("best"), Some(&1), "rotation {rotation}");
+                assert_eq!(h.latest, Some(2));
+            }
+        }
+    }
 }

@@ -1137,6 +1137,8 @@ mod tests {
         let root = f.store.root();
         let strays = [
             root.join("objects/.DS_Store"),
+            root.join("objects/zz"),
+            root.join("objects/abc/x"),
             root.join("objects/ab/not-an-object"),
             root.join("packs/notes.txt"),
             root.join("refs/t/.DS_Store"),
@@ -1147,7 +1149,18 @@ mod tests {
             fs::write(p, b"").unwrap();
         }
         let r = f.fsck();
-        let mut expected = strays.to_vec();
+        // A fan-out directory must be a directory named by two characters: `objects/abc` is a
+        // stray as a whole.
+        let mut expected: Vec<PathBuf> = strays
+            .iter()
+            .map(|p| {
+                if p.starts_with(root.join("objects/abc")) {
+                    root.join("objects/abc")
+                } else {
+                    p.clone()
+                }
+            })
+            .collect();
         expected.sort();
         assert_eq!(r.stray, expected);
         assert_eq!(r.corrupt, []);
@@ -1294,5 +1307,49 @@ mod tests {
             r.corrupt
         );
         assert_eq!(verdicts(&r), (true, true));
+    }
+
+    /// A pack that is not a regular file (a FIFO, a directory) is reported, never skipped as
+    /// "not yet synced" and never read (a FIFO would hang fsck).
+    #[cfg(unix)]
+    #[test]
+    fn a_pack_that_is_not_a_regular_file_is_corrupt() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::init(tmp.path()).unwrap();
+        let mut s = Snapshot::default();
+        for i in 0..20 {
+            s.add_bytes(
+                &format!("m{i}.py"),
+                format!("x = {i}\n").into_bytes(),
+                false,
+            )
+            .unwrap();
+        }
+        let run = capture_run("r1", tmp.path()).unwrap();
+        let key = ArtifactKey::new("t", "a").unwrap();
+        store
+            .commit(&key, &s, &run, &CommitOptions::default())
+            .unwrap();
+        let pack = list_dir(&store.layout().packs_dir())
+            .unwrap()
+            .into_iter()
+            .find(|n| n.ends_with(".pack"))
+            .map(|n| store.layout().packs_dir().join(n))
+            .unwrap();
+        fs::remove_file(&pack).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&pack)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let r = Store::open(store.root()).unwrap().fsck().unwrap();
+        assert_eq!(
+            r.corrupt,
+            [Corruption {
+                path: pack.clone(),
+                reason: "cannot read the pack: not a regular file".into(),
+            }]
+        );
+        assert!(r.failed(false));
     }
 }
