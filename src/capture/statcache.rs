@@ -272,5 +272,23 @@ mod tests {
             ..key(t)
         };
         assert!(!entry(k, t + 3_000_000_000).trusted_for(&k));
+        // An mtime in the future (a clock set wrong, `touch -d`) is never trusted, whatever the
+        // ctime, with either clock.
+        let future = StatKey {
+            mtime_ns: t + 10_000_000_000,
+            ..key(t)
+        };
+        assert!(!entry(future, t + 3_000_000_000).trusted_for(&future));
+        let exact = Entry {
+            fs_clock: true,
+            ..entry(future, t + 3_000_000_000)
+        };
+        assert!(!exact.trusted_for(&future));
+        // The mtime alone in the racy window (an old ctime) is enough to distrust it too.
+        let k = StatKey {
+            mtime_ns: t + 2_500_000_000,
+            ..key(t)
+        };
+        assert!(!entry(k, t + 3_000_000_000).trusted_for(&k));
     }
 }

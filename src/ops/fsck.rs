@@ -1352,4 +1352,30 @@ mod tests {
         );
         assert!(r.failed(false));
     }
+
+    /// An alias record marked under an artifact it does not name is corrupt, even when its
+    /// alias is valid (it would move another artifact's alias).
+    #[test]
+    fn an_alias_record_of_another_artifact_is_corrupt() {
+        let f = Fixture::new();
+        let record = AliasRecord {
+            artifact_type: "t".into(),
+            name: "b".into(),
+            alias: "best".into(),
+            tree: f.tree,
+            time_ns: 1,
+            run: String::new(),
+        };
+        let (id, _) = f.store.write_structured(&record).unwrap();
+        let marker = f.store.artifact_dir("t", "a").join(id.to_hex());
+        fs::write(&marker, b"").unwrap();
+        let r = f.fsck();
+        assert_eq!(
+            r.corrupt,
+            [Corruption {
+                path: marker,
+                reason: "invalid alias record".into(),
+            }]
+        );
+    }
 }

@@ -180,17 +180,6 @@ impl Store {
     pub(crate) fn markers(&self, dir: &Path) -> Result<Vec<ObjectId>> {
         self::marker_ids(dir)
     }
-
-    /// Artifacts present in `refs/`, as sorted (type, name) pairs: conforming entries only (see
-    /// `refs`), so a stray `.DS_Store` is never taken for an artifact.
-    pub fn artifact_keys(&self) -> Result<Vec<(String, String)>> {
-        self::artifact_keys(&self.layout.refs_dir())
-    }
-
-    /// Run ids present in `runs/`, sorted (conforming entries only).
-    pub fn run_ids(&self) -> Result<Vec<String>> {
-        self::run_ids(&self.layout.runs_dir())
-    }
 }
 
 /// Records written and the markers that will make them visible: the one way records are

@@ -559,6 +559,24 @@ mod tests {
         }
     }
 
+    /// The index of a large commit (200,000 objects, 8.8 MB) is loaded: the size limit on index
+    /// files is that of 4,000,000 entries.
+    #[test]
+    fn the_index_of_a_large_commit_is_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let pack_id = ObjectId::compute(Kind::Blob, b"a large pack");
+        let ids: Vec<ObjectId> = (0..200_000u32)
+            .map(|i| ObjectId::compute(Kind::Blob, &i.to_le_bytes()))
+            .collect();
+        let idx = index_bytes(&pack_id, ids.len() as u32, &entries_for(&ids));
+        assert!(idx.len() > 8_000_000);
+        fs::write(dir.path().join(format!("{}.idx", pack_id.to_hex())), idx).unwrap();
+        let index = load(dir.path());
+        for id in [ids[0], ids[123_456], ids[199_999]] {
+            assert_eq!(index.locate_all(&id).len(), 1);
+        }
+    }
+
     #[test]
     fn an_index_with_no_entries_finds_nothing() {
         let pack_id = ObjectId::compute(Kind::Blob, b"pack");
