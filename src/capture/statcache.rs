@@ -245,6 +245,12 @@ mod tests {
         assert!(exact(key(t), t + 1).trusted_for(&key(t)));
         // Same tick as the reference: racy.
         assert!(!exact(key(t), t).trusted_for(&key(t)));
+        // The ctime alone in the reference's tick (an mtime set back) is racy too.
+        let k = StatKey {
+            mtime_ns: t - 1_000_000_000,
+            ..key(t)
+        };
+        assert!(!exact(k, t).trusted_for(&k));
         assert!(!exact(key(t + 5), t).trusted_for(&key(t + 5)));
     }
 

@@ -349,6 +349,17 @@ mod tests {
         let report = store.checkout(&tree, &into, false).unwrap();
         assert!(report.written.is_empty());
         assert_eq!(report.unchanged, ["a.py", "run.sh", "sub/c.py"]);
+        // Same size and mode, other bytes: different (the content is hashed, not trusted).
+        fs::write(into.join("a.py"), b"a = 9\n").unwrap();
+        match store.checkout(&tree, &into, false).unwrap_err() {
+            Error::WouldOverwrite { paths, .. } => assert_eq!(paths, ["a.py"]),
+            e => panic!("{e}"),
+        }
+        assert_eq!(
+            store.checkout(&tree, &into, true).unwrap().written,
+            ["a.py"]
+        );
+        assert_eq!(fs::read(into.join("a.py")).unwrap(), b"a = 1\n");
         // No temp file left beside any target.
         assert_eq!(
             listing(&into)
