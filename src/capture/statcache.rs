@@ -245,6 +245,12 @@ mod tests {
         assert!(exact(key(t), t + 1).trusted_for(&key(t)));
         // Same tick as the reference: racy.
         assert!(!exact(key(t), t).trusted_for(&key(t)));
+        // The mtime alone in the reference's tick (set there by hand, the ctime older) is racy.
+        let k = StatKey {
+            ctime_ns: t - 1_000_000_000,
+            ..key(t)
+        };
+        assert!(!exact(k, t).trusted_for(&k));
         // The ctime alone in the reference's tick (an mtime set back) is racy too.
         let k = StatKey {
             mtime_ns: t - 1_000_000_000,

@@ -1330,6 +1330,10 @@ mod tests {
         store
             .commit(&key, &s, &run, &CommitOptions::default())
             .unwrap();
+        // Intact, a packed store is clean: its pack and index are neither strays nor corrupt.
+        let clean = Store::open(store.root()).unwrap().fsck().unwrap();
+        assert_eq!((clean.stray.len(), clean.corrupt.len()), (0, 0));
+        assert!(!clean.failed(true));
         let pack = list_dir(&store.layout().packs_dir())
             .unwrap()
             .into_iter()

@@ -431,6 +431,8 @@ mod tests {
             Store::init(dir.path()),
             Err(Error::AlreadyExists { .. })
         ));
+        assert_eq!(store.format(), FORMAT);
+        assert_eq!(Store::open(store.root()).unwrap().format(), FORMAT);
         let (id, new) = store.write_object(Kind::Blob, b"abc").unwrap();
         assert!(new);
         assert!(!store.write_object(Kind::Blob, b"abc").unwrap().1);
