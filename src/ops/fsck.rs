@@ -938,6 +938,23 @@ mod tests {
         }
     }
 
+    /// A store with one commit of 20 files: its blobs and trees are in one pack.
+    fn packed_store() -> (tempfile::TempDir, Store) {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::init(tmp.path()).unwrap();
+        let mut s = Snapshot::default();
+        for i in 0..20 {
+            let content = format!("x = {i}\n").into_bytes();
+            s.add_bytes(&format!("f{i:02}.py"), content, false).unwrap();
+        }
+        let run = capture_run("r1", tmp.path()).unwrap();
+        let key = ArtifactKey::new("t", "a").unwrap();
+        store
+            .commit(&key, &s, &run, &CommitOptions::default())
+            .unwrap();
+        (tmp, store)
+    }
+
     /// (failed, failed --strict).
     fn verdicts(r: &FsckReport) -> (bool, bool) {
         (r.failed(false), r.failed(true))
@@ -1239,22 +1256,7 @@ mod tests {
 
     #[test]
     fn a_damaged_pack_index_or_pack_is_corrupt() {
-        let tmp = tempfile::tempdir().unwrap();
-        let store = Store::init(tmp.path()).unwrap();
-        let mut s = Snapshot::default();
-        for i in 0..20 {
-            s.add_bytes(
-                &format!("f{i:02}.py"),
-                format!("x = {i}\n").into_bytes(),
-                false,
-            )
-            .unwrap();
-        }
-        let run = capture_run("r1", tmp.path()).unwrap();
-        let key = ArtifactKey::new("t", "a").unwrap();
-        store
-            .commit(&key, &s, &run, &CommitOptions::default())
-            .unwrap();
+        let (_tmp, store) = packed_store();
         let packs = store.layout().packs_dir();
         let idx_name = list_dir(&packs)
             .unwrap()
@@ -1314,22 +1316,7 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_pack_that_is_not_a_regular_file_is_corrupt() {
-        let tmp = tempfile::tempdir().unwrap();
-        let store = Store::init(tmp.path()).unwrap();
-        let mut s = Snapshot::default();
-        for i in 0..20 {
-            s.add_bytes(
-                &format!("m{i}.py"),
-                format!("x = {i}\n").into_bytes(),
-                false,
-            )
-            .unwrap();
-        }
-        let run = capture_run("r1", tmp.path()).unwrap();
-        let key = ArtifactKey::new("t", "a").unwrap();
-        store
-            .commit(&key, &s, &run, &CommitOptions::default())
-            .unwrap();
+        let (_tmp, store) = packed_store();
         // Intact, a packed store is clean: its pack and index are neither strays nor corrupt.
         let clean = Store::open(store.root()).unwrap().fsck().unwrap();
         assert_eq!((clean.stray.len(), clean.corrupt.len()), (0, 0));

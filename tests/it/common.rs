@@ -830,3 +830,25 @@ pub fn code_files(seed: u64, files: usize, step: usize) -> Vec<(String, Vec<u8>)
         })
         .collect()
 }
+
+/// Whether strace is installed and may ptrace here; prints why not.
+pub fn strace_works() -> bool {
+    match std::process::Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "true"])
+        .stdin(std::process::Stdio::null())
+        .output()
+    {
+        Ok(o) if o.status.success() => true,
+        Ok(o) => {
+            eprintln!(
+                "skipped: strace cannot trace here: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+            false
+        }
+        Err(e) => {
+            eprintln!("skipped: strace is not installed ({e}); `apt-get install strace`");
+            false
+        }
+    }
+}

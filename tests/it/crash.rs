@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::{
-    Rng, assert_fsck_clean, checked_out, copy_all, init_at, json, output, run_any, write,
+    Rng, assert_fsck_clean, checked_out, copy_all, init_at, json, output, run_any, strace_works,
+    write,
 };
 
 /// Syscalls a kill is injected at (x86-64 and aarch64 names; the ones a build never calls get
@@ -636,28 +637,6 @@ fn creates_marker(store: &Path, call: &Call) -> bool {
             call.line
                 .contains(&format!("\"{}/", store.join(d).display()))
         })
-}
-
-/// Whether strace is installed and may ptrace here; prints why not.
-fn strace_works() -> bool {
-    match Command::new("strace")
-        .args(["-f", "-qq", "-o", "/dev/null", "true"])
-        .stdin(Stdio::null())
-        .output()
-    {
-        Ok(o) if o.status.success() => true,
-        Ok(o) => {
-            eprintln!(
-                "skipped: strace cannot trace here: {}",
-                String::from_utf8_lossy(&o.stderr).trim()
-            );
-            false
-        }
-        Err(e) => {
-            eprintln!("skipped: strace is not installed ({e}); `apt-get install strace`");
-            false
-        }
-    }
 }
 
 /// Which `N`s to kill at for a syscall with `main` calls on the main thread and `max` on the

@@ -8,31 +8,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use crate::common::*;
-
-/// Whether strace is installed and may ptrace here; prints why not.
-fn strace_works() -> bool {
-    match std::process::Command::new("strace")
-        .args(["-f", "-qq", "-o", "/dev/null", "true"])
-        .stdin(Stdio::null())
-        .output()
-    {
-        Ok(o) if o.status.success() => true,
-        Ok(o) => {
-            eprintln!(
-                "skipped: strace cannot trace here: {}",
-                String::from_utf8_lossy(&o.stderr).trim()
-            );
-            false
-        }
-        Err(e) => {
-            eprintln!("skipped: strace is not installed ({e})");
-            false
-        }
-    }
-}
 
 /// The calls of `codever --store STORE args…` that touch names or flush them, in order, with
 /// the halves of calls interrupted by another thread joined again.

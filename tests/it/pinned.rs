@@ -37,18 +37,7 @@ fn symlinked_files_are_captured_with_their_target_content() {
     let src = tmp.path().join("src");
     write(&src, "real.py", b"lr = 3e-4\n");
     std::os::unix::fs::symlink(src.join("real.py"), src.join("link.py")).unwrap();
-    run_ok(
-        &store,
-        &[
-            "commit",
-            "m",
-            "--type",
-            "code",
-            src.to_str().unwrap(),
-            "--run",
-            "r1",
-        ],
-    );
+    commit_ok(&store, "code/m", &src, "r1");
     let files = json(&store, &["show", "m"])["files"].clone();
     let paths: Vec<&str> = files
         .as_array()
@@ -75,18 +64,7 @@ fn two_versions(
         for (p, c) in files.iter() {
             write(&src, p, c);
         }
-        run_ok(
-            &store,
-            &[
-                "commit",
-                "m",
-                "--type",
-                "code",
-                src.to_str().unwrap(),
-                "--run",
-                &format!("r{i}"),
-            ],
-        );
+        commit_ok(&store, "code/m", &src, &format!("r{i}"));
     }
     (tmp, store)
 }
