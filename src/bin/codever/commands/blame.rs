@@ -1,10 +1,10 @@
 //! `codever blame SPEC PATH`: each line of a file with the version and run that introduced it.
 
 use codever::compare::BlameLine;
-use codever::{History, Result, Spec, view};
+use codever::{History, Result, view};
 
 use super::Global;
-use crate::output::{self, print_json, warn_incomplete};
+use crate::output::{self, print_json};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -15,12 +15,13 @@ pub struct Args {
 }
 
 pub fn run(global: &Global, args: Args) -> Result<u8> {
-    let store = global.open_store()?;
-    let codever::Resolved {
-        history: h,
-        index: i,
-    } = store.resolve(&Spec::parse(&args.spec)?)?;
-    warn_incomplete(&h);
+    let (
+        store,
+        codever::Resolved {
+            history: h,
+            index: i,
+        },
+    ) = global.resolve(&args.spec)?;
     let lines = store.blame(&h, i, &args.path)?;
     if global.json {
         let path = codever::names::normalize_path(&args.path)?;

@@ -1,9 +1,9 @@
 //! `codever cat SPEC PATH`: a file's raw bytes.
 
-use codever::{Result, Spec};
+use codever::Result;
 
 use super::Global;
-use crate::output::{Stdout, warn_incomplete};
+use crate::output::Stdout;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -14,12 +14,13 @@ pub struct Args {
 }
 
 pub fn run(global: &Global, args: Args) -> Result<u8> {
-    let store = global.open_store()?;
-    let codever::Resolved {
-        history: h,
-        index: i,
-    } = store.resolve(&Spec::parse(&args.spec)?)?;
-    warn_incomplete(&h);
+    let (
+        store,
+        codever::Resolved {
+            history: h,
+            index: i,
+        },
+    ) = global.resolve(&args.spec)?;
     let meta = codever::frontend::find_file(&store, &h, i, &args.path)?;
     // Streamed for large files: memory stays bounded whatever the size.
     store.write_blob_to(&meta.id, meta.size, &mut Stdout)?;

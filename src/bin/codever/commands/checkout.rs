@@ -2,10 +2,10 @@
 
 use std::path::PathBuf;
 
-use codever::{Result, Spec, view};
+use codever::{Result, view};
 
 use super::Global;
-use crate::output::{out, print_json, version_name, warn_incomplete};
+use crate::output::{out, print_json, version_name};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -20,12 +20,13 @@ pub struct Args {
 }
 
 pub fn run(global: &Global, args: Args) -> Result<u8> {
-    let store = global.open_store()?;
-    let codever::Resolved {
-        history: h,
-        index: i,
-    } = store.resolve(&Spec::parse(&args.spec)?)?;
-    warn_incomplete(&h);
+    let (
+        store,
+        codever::Resolved {
+            history: h,
+            index: i,
+        },
+    ) = global.resolve(&args.spec)?;
     let v = &h.versions[i];
     let report = store.checkout(&v.tree, &args.into, args.force)?;
     if global.json {

@@ -36,4 +36,13 @@ impl Global {
     pub fn open_store(&self) -> Result<Store> {
         Store::locate(self.store.as_deref(), &codever::frontend::working_dir()?)
     }
+
+    /// The store and the version `spec` names in it, after warning on stderr when the
+    /// artifact's history is incomplete.
+    pub fn resolve(&self, spec: &str) -> Result<(Store, codever::Resolved)> {
+        let store = self.open_store()?;
+        let resolved = store.resolve(&codever::Spec::parse(spec)?)?;
+        crate::output::warn_incomplete(&resolved.history);
+        Ok((store, resolved))
+    }
 }
