@@ -104,23 +104,12 @@ mod tests {
         let mut pack = crate::store::pack::PackWriter::new(store.layout());
         let mut ids = Vec::new();
         for i in range {
-            let record = CommitRecord {
-                artifact_type: key.artifact_type.clone(),
-                name: key.name.clone(),
-                tree: ObjectId::compute(Kind::Tree, format!("tree {i}").as_bytes()),
-                digest: crate::id::Md5::of(b""),
-                files: 1,
-                bytes: 1,
-                run: format!("r{i}"),
-                time_ns: 1_000 + i as i64,
-                host: "h".into(),
-                message: String::new(),
-                description: String::new(),
-                metadata: String::new(),
-                sources: Vec::new(),
-                include: Vec::new(),
-                exclude: Vec::new(),
-            };
+            let record = CommitRecord::for_test(
+                (&key.artifact_type, &key.name),
+                ObjectId::compute(Kind::Tree, format!("tree {i}").as_bytes()),
+                &format!("r{i}"),
+                1_000 + i as i64,
+            );
             let raw = record.encode();
             let id = ObjectId::compute(Kind::Commit, &raw);
             pack.add(id, encode_envelope(Kind::Commit, &raw)).unwrap();

@@ -491,23 +491,12 @@ mod tests {
         }
     }
     fn commit(tree: u8, time_ns: i64) -> CommitInfo {
-        let record = CommitRecord {
-            artifact_type: "t".into(),
-            name: "n".into(),
-            tree: ObjectId::from_bytes([tree; 32]),
-            digest: Md5::from_bytes([0; 16]),
-            files: 1,
-            bytes: 1,
-            run: format!("r{time_ns}"),
+        let record = CommitRecord::for_test(
+            ("t", "n"),
+            ObjectId::from_bytes([tree; 32]),
+            &format!("r{time_ns}"),
             time_ns,
-            host: "h".into(),
-            message: String::new(),
-            description: String::new(),
-            metadata: String::new(),
-            sources: Vec::new(),
-            include: Vec::new(),
-            exclude: Vec::new(),
-        };
+        );
         CommitInfo {
             id: ObjectId::compute(Kind::Commit, &record.encode()),
             record: Box::new(record),

@@ -95,6 +95,31 @@ pub struct CommitRecord {
     pub exclude: Vec<String>,
 }
 
+#[cfg(test)]
+impl CommitRecord {
+    /// A minimal commit record of `artifact_type/name` with `tree` by `run` at `time_ns`, for
+    /// tests that need records without committing.
+    pub(crate) fn for_test(key: (&str, &str), tree: ObjectId, run: &str, time_ns: i64) -> Self {
+        CommitRecord {
+            artifact_type: key.0.into(),
+            name: key.1.into(),
+            tree,
+            digest: Md5::from_bytes([0; 16]),
+            files: 1,
+            bytes: 1,
+            run: run.into(),
+            time_ns,
+            host: "h".into(),
+            message: String::new(),
+            description: String::new(),
+            metadata: String::new(),
+            sources: Vec::new(),
+            include: Vec::new(),
+            exclude: Vec::new(),
+        }
+    }
+}
+
 /// What is known of a run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunRecord {
