@@ -103,18 +103,13 @@ impl Store {
         id: &ObjectId,
         path: &Path,
     ) -> Option<Result<(u64, crate::id::Md5)>> {
-        use crate::object::{ENCODING_ZSTD, ENVELOPE_FORMAT, HEADER_LEN, MAGIC};
+        use crate::object::HEADER_LEN;
         use std::io::Read;
         let mut f = open_regular(path).ok()?;
         let mut head = [0u8; HEADER_LEN + 18];
         f.read_exact(&mut head).ok()?;
-        if head[..4] != MAGIC
-            || head[4] != ENVELOPE_FORMAT
-            || head[5] != Kind::Blob as u8
-            || head[6] != ENCODING_ZSTD
-        {
-            return None;
-        }
+        // The header itself is checked by `stream_range`, the one place that decides whether
+        // bytes are a whole-stored blob; a file it refuses is verified the ordinary way.
         let size = zstd::zstd_safe::get_frame_content_size(&head[HEADER_LEN..]).ok()??;
         let len = f.metadata().ok()?.len();
         if len > crate::object::stored_bound(&head, size) {
@@ -326,5 +321,151 @@ impl Write for HashSink<'_> {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::{CHECKSUM_LEN, HEADER_LEN};
+
+    /// A whole-stored blob envelope of `content`, as `store_large_file` writes it.
+    fn streamed_envelope(store: &Store, dir: &Path, content: &[u8]) -> (ObjectId, Vec<u8>) {
+        let src = dir.join("content");
+        fs::write(&src, content).unwrap();
+        let id = ObjectId::compute(Kind::Blob, content);
+        let stored = store
+            .store_large_file(&src, &id, content.len() as u64)
+            .unwrap();
+        assert!(matches!(stored, Some((true, _))), "{stored:?}");
+        (id, fs::read(store.object_path(&id)).unwrap())
+    }
+
+    /// Streams the first `len` of `bytes` placed at `offset` of a file (after `offset` bytes of
+    /// other data, as in a pack); returns the result and what was written out.
+    fn stream_at(
+        store: &Store,
+        dir: &Path,
+        id: &ObjectId,
+        size: u64,
+        offset: usize,
+        bytes: &[u8],
+        len: usize,
+    ) -> (Result<Option<crate::id::Md5>>, Vec<u8>) {
+        let path = dir.join("holder");
+        let mut all = vec![0x5a; offset];
+        all.extend_from_slice(bytes);
+        fs::write(&path, &all).unwrap();
+        let file = fs::File::open(&path).unwrap();
+        let mut out = Vec::new();
+        let r = store.stream_range(id, size, &path, &file, offset as u64, len as u64, &mut out);
+        (r, out)
+    }
+
+    #[test]
+    fn a_streamed_blob_reads_back_at_any_offset_and_ends_exactly_at_its_file_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let content: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let (id, env) = streamed_envelope(&store, dir.path(), &content);
+        // Loose (offset 0, the object is the whole file) and inside a larger file (offset 4099,
+        // other bytes after it): the same bytes and the same MD5.
+        for (offset, trailer) in [(0usize, 0usize), (4099, 0), (4099, 77)] {
+            let mut bytes = env.clone();
+            bytes.extend(std::iter::repeat_n(0xa5, trailer));
+            let (r, out) = stream_at(
+                &store,
+                dir.path(),
+                &id,
+                content.len() as u64,
+                offset,
+                &bytes,
+                env.len(),
+            );
+            let md5 = r.unwrap();
+            assert_eq!(
+                md5,
+                Some(crate::id::Md5::of(&content)),
+                "{offset} {trailer}"
+            );
+            assert!(out == content, "{offset} {trailer}");
+        }
+        // A range that runs one byte past the end of the file is not such an object.
+        let path = dir.path().join("short");
+        fs::write(&path, &env).unwrap();
+        let file = fs::File::open(&path).unwrap();
+        let r = store.stream_range(&id, 0, &path, &file, 1, env.len() as u64, &mut Vec::new());
+        assert!(matches!(r, Ok(None)), "{r:?}");
+    }
+
+    #[test]
+    fn a_damaged_or_foreign_header_is_not_streamed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let content = vec![7u8; 100_000];
+        let (id, env) = streamed_envelope(&store, dir.path(), &content);
+        let size = content.len() as u64;
+        // Each of magic, envelope format, kind and encoding changed: left to the ordinary read
+        // (`Ok(None)`), nothing written.
+        for at in [0, 3, 4, 5, 6] {
+            let mut bad = env.clone();
+            bad[at] ^= 0x10;
+            let (r, out) = stream_at(&store, dir.path(), &id, size, 0, &bad, bad.len());
+            assert!(matches!(r, Ok(None)), "byte {at}: {r:?}");
+            assert!(out.is_empty(), "byte {at}");
+        }
+        // A stored byte flipped fails the stored checksum: never decoded, nothing written.
+        let mut bad = env.clone();
+        bad[env.len() / 2] ^= 1;
+        let (r, out) = stream_at(&store, dir.path(), &id, size, 0, &bad, bad.len());
+        assert!(matches!(r, Ok(None)) && out.is_empty(), "{r:?}");
+        // Truncated to a header and a few bytes, or to nothing past the header: not an object
+        // (and no arithmetic on its length may overflow).
+        for keep in [HEADER_LEN, HEADER_LEN + 3, HEADER_LEN + CHECKSUM_LEN - 1] {
+            let (r, out) = stream_at(&store, dir.path(), &id, size, 0, &env[..keep], keep);
+            assert!(matches!(r, Ok(None)) && out.is_empty(), "{keep}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn sound_stored_bytes_that_are_not_the_blob_are_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let content = vec![3u8; 50_000];
+        let (id, env) = streamed_envelope(&store, dir.path(), &content);
+        // A header with an empty frame and a correct checksum: the checksum passes, the content
+        // (none) does not hash to the id, and that is an error, not a silent fallback.
+        let mut empty = env[..HEADER_LEN].to_vec();
+        let sum = blake3::hash(&empty);
+        empty.extend_from_slice(&sum.as_bytes()[..CHECKSUM_LEN]);
+        let (r, _) = stream_at(
+            &store,
+            dir.path(),
+            &id,
+            content.len() as u64,
+            0,
+            &empty,
+            empty.len(),
+        );
+        assert!(matches!(r, Err(Error::CorruptObject { .. })), "{r:?}");
+        // The right envelope asked for under another id: corrupt as well.
+        let other = ObjectId::compute(Kind::Blob, b"another blob");
+        let (r, out) = stream_at(
+            &store,
+            dir.path(),
+            &other,
+            content.len() as u64,
+            0,
+            &env,
+            env.len(),
+        );
+        match r {
+            Err(Error::CorruptObject { id, reason }) => {
+                assert_eq!(id, other);
+                assert_eq!(reason, "the streamed content does not hash to its id");
+            }
+            r => panic!("{r:?}"),
+        }
+        assert!(out == content);
     }
 }
