@@ -35,7 +35,9 @@ fn without(v: &Value, drop: &[&str]) -> Value {
 
 #[test]
 fn versions_show_and_log_rows_are_one_shape() {
+    let before = jiff::Timestamp::now();
     let (_tmp, store) = store();
+    let after = jiff::Timestamp::now();
     // versions streams its rows with the fields in their declared order.
     let text = run_ok(&store, &["--json", "versions", "ppo"]);
     let first_row: Vec<&str> = text
@@ -55,6 +57,14 @@ fn versions_show_and_log_rows_are_one_shape() {
     assert_eq!(v1["aliases"], serde_json::json!(["best"]));
     assert_eq!(versions[0]["aliases"], serde_json::json!(["latest"]));
     assert_eq!(versions[0]["runs"], serde_json::json!(["r1", "r3"]));
+    // A version was created by its first commit (r1 for v0, not r3's later link to it).
+    let created =
+        |v: &Value| -> jiff::Timestamp { v["created"].as_str().unwrap().parse().unwrap() };
+    let (c0, c1) = (created(&versions[0]), created(&versions[1]));
+    assert!(
+        before <= c0 && c0 < c1 && c1 <= after,
+        "{before} {c0} {c1} {after}"
+    );
 
     // show: the same row plus type, name and the files themselves.
     let show = json(&store, &["show", "ppo:v1"]);
