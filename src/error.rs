@@ -605,6 +605,46 @@ impl Error {
 mod tests {
     use super::*;
 
+    /// An artifact refused for unreadable records names at most three of them, then says how
+    /// many more there are.
+    #[test]
+    fn an_incomplete_artifact_lists_three_records_then_a_count() {
+        let problem = |i: u8| RecordProblem {
+            id: ObjectId::compute(crate::kind::Kind::Blob, &[i]),
+            missing: true,
+            reason: "not yet synced".into(),
+        };
+        let message = |n: u8| {
+            Error::IncompleteArtifact {
+                artifact: "t/a".into(),
+                requested: "latest".into(),
+                problems: (0..n).map(problem).collect(),
+            }
+            .to_string()
+        };
+        let listed = |n: u8| {
+            (0..n)
+                .map(|i| format!("{} not yet synced", problem(i).id.short()))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let tail = "so its version numbers, `latest` and aliases could name the wrong version";
+        assert_eq!(
+            message(3),
+            format!(
+                "refusing t/a:latest: 3 records of t/a cannot be read ({}), {tail}",
+                listed(3)
+            )
+        );
+        assert_eq!(
+            message(4),
+            format!(
+                "refusing t/a:latest: 4 records of t/a cannot be read ({}; … (1 more)), {tail}",
+                listed(3)
+            )
+        );
+    }
+
     #[test]
     fn library_hints_name_operations_not_flags() {
         let errors = [

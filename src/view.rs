@@ -42,7 +42,7 @@ use crate::error::RecordProblem;
 use crate::fsck::FsckReport;
 use crate::history::{ArtifactKey, History, Version};
 use crate::id::{Md5, ObjectId};
-use crate::object::FileMeta;
+use crate::object::{FileMeta, SourceRecord};
 use crate::run::RunView;
 
 /// `v2`, or `v?` while the artifact's numbers are withheld (some of its records cannot be read).
@@ -274,7 +274,10 @@ impl<'a> FileRow<'a> {
     }
 }
 
-/// `show`: the [`VersionRow`] plus `"type"`, `"name"` and `"files"`, the files themselves.
+/// `show`: the [`VersionRow`] plus `"type"`, `"name"`, `"files"` (the files themselves) and how
+/// the version was captured by its first commit: `"sources"` (`[{"path", "display", "dir"}]`,
+/// each source as given on the committing machine and where its files went) and the
+/// `"include"`/`"exclude"` globs applied to directory sources.
 #[derive(Serialize)]
 pub struct VersionShow<'a> {
     #[serde(rename = "type")]
@@ -282,15 +285,62 @@ pub struct VersionShow<'a> {
     name: &'a str,
     #[serde(flatten)]
     version: VersionRow<'a, Vec<FileRow<'a>>>,
+    sources: Vec<SourceRow<'a>>,
+    include: &'a [String],
+    exclude: &'a [String],
 }
 
 impl<'a> VersionShow<'a> {
     /// Version `v` of `h`, holding `files`.
     pub fn new(h: &'a History, v: &'a Version, files: Vec<FileRow<'a>>) -> Self {
+        let record = &v.first().record;
         VersionShow {
             artifact_type: &h.key.artifact_type,
             name: &h.key.name,
             version: VersionRow::with(h, v, files, Cow::Owned(ProblemRow::all(h))),
+            sources: record.sources.iter().map(SourceRow::new).collect(),
+            include: &record.include,
+            exclude: &record.exclude,
+        }
+    }
+}
+
+/// A source of a commit: `{"path", "display", "dir"}`: the path as given on the committing
+/// machine (absolute), the display path (file) or prefix (directory; empty for none) its files
+/// were stored under, and whether it was a directory.
+#[derive(Serialize)]
+pub struct SourceRow<'a> {
+    path: &'a str,
+    display: &'a str,
+    dir: bool,
+}
+
+impl<'a> SourceRow<'a> {
+    /// The row of `source`.
+    pub fn new(source: &'a SourceRecord) -> Self {
+        SourceRow {
+            path: &source.path,
+            display: &source.display,
+            dir: source.is_dir,
+        }
+    }
+
+    /// One line of text: `PATH` when its files kept their names (a directory stored at the top,
+    /// a file under its own name), else `PATH as DISPLAY`; a directory's path and prefix end
+    /// in `/`.
+    pub fn text(&self) -> String {
+        let slash = if self.dir { "/" } else { "" };
+        let path = self.path.trim_end_matches('/');
+        let display = self.display.trim_end_matches('/');
+        let kept = if self.dir {
+            display.is_empty()
+        } else {
+            Path::new(path).file_name().is_some_and(|n| n == display)
+        };
+        if kept {
+            format!("{path}{slash}")
+        } else {
+            format!("{path}{slash} as {display}{slash}")
         }
     }
 }

@@ -80,3 +80,32 @@ fn an_unchanged_tree_is_not_read_again_and_every_change_is() {
         (Some(2), false, 20)
     );
 }
+
+/// The stat cache vouches for a file's content, not for the store: a blob lost from the store
+/// (deleted by hand, or by a sync that replaced `objects/`) is read and stored again by the
+/// next commit of the unchanged file, so the store heals instead of pointing at nothing.
+#[test]
+fn a_cached_file_whose_blob_is_gone_is_stored_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir(&src).unwrap();
+    for (name, body) in [("ppo.py", "lr = 3e-4\n"), ("dqn.py", "gamma = 0.99\n")] {
+        fs::write(src.join(name), body).unwrap();
+        age(&src.join(name));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let store = Store::init(&tmp.path().join("proj")).unwrap();
+    let first = commit(&store, &src, "r1");
+    assert_eq!((first.files_read, first.new), (2, true));
+    let lost = crate::common::blob_id(b"lr = 3e-4\n");
+    let path = store.object_path(&lost);
+    fs::remove_file(&path).unwrap();
+    let again = commit(&store, &src, "r2");
+    assert_eq!(
+        (again.version, again.new, again.files_read),
+        (Some(0), false, 1)
+    );
+    assert!(path.is_file(), "the lost blob is stored again");
+    let fsck = store.fsck().unwrap();
+    assert!(!fsck.failed(true), "{fsck:?}");
+}

@@ -117,9 +117,46 @@ fn files_where_directories_belong_are_not_artifacts_or_runs() {
         store.parent().unwrap().join("src/a.py"),
         "r4",
     );
+    // The host is this machine's name as the kernel has it (what `hostname` prints).
+    let host = json(&store, &["runs", "show", "r4"])["host"].clone();
+    #[cfg(target_os = "linux")]
     assert_eq!(
-        json(&store, &["runs", "show", "r4"])["host"],
-        codever::run::host_name()
+        host,
+        fs::read_to_string("/proc/sys/kernel/hostname")
+            .unwrap()
+            .trim()
+    );
+    assert!(host.as_str().is_some_and(|h| !h.is_empty()), "{host}");
+}
+
+/// Records of one run filed (by a copy, a sync tool) under another run's directory are never
+/// shown as that run's, and are counted: the run says it is not complete.
+#[test]
+fn records_of_another_run_are_counted_not_shown() {
+    let (_tmp, store) = store();
+    let lib = codever::Store::open(&store).unwrap();
+    let tree = codever::ObjectId::from_hex(json(&store, &["show", "a:v0"])["id"].as_str().unwrap())
+        .unwrap();
+    lib.record_use("r2", &crate::common::artifact("t/a"), tree)
+        .unwrap();
+    let before = json(&store, &["runs", "show", "r1"]);
+    assert_eq!(before["complete"], true);
+    // r2 holds its run record, its commit and its use: each copied under r1.
+    let markers = crate::common::file_names(&store.join("runs/r2"));
+    assert_eq!(markers.len(), 3, "{markers:?}");
+    for m in &markers {
+        fs::copy(store.join("runs/r2").join(m), store.join("runs/r1").join(m)).unwrap();
+    }
+    let after = json(&store, &["runs", "show", "r1"]);
+    assert_eq!(after["complete"], false);
+    assert_eq!(
+        (&after["artifacts"], &after["used"], &after["time"]),
+        (&before["artifacts"], &before["used"], &before["time"])
+    );
+    let text = crate::common::run_ok(&store, &["runs", "show", "r1"]);
+    assert!(
+        text.ends_with("  … 3 unreadable record(s) ignored; `codever fsck` says more\n"),
+        "{text}"
     );
 }
 

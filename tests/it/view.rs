@@ -72,7 +72,10 @@ fn versions_show_and_log_rows_are_one_shape() {
     assert_eq!(show["name"], "ppo");
     assert_eq!(show["files"][0]["path"], "ppo.py");
     assert_eq!(
-        without(&show, &["type", "name", "files"]),
+        without(
+            &show,
+            &["type", "name", "files", "sources", "include", "exclude"]
+        ),
         without(v1, &["files"])
     );
     assert_eq!(v1["files"], 1);
@@ -226,4 +229,110 @@ fn the_cli_words_option_hints_with_its_flags() {
         assert!(lines[0].starts_with("error: "), "{c:?}: {err}");
         assert_eq!(lines[1], format!("hint: {hint}"), "{c:?}");
     }
+}
+
+/// `show` says how a version was captured by the commit that made it: each source as given,
+/// where its files went, and the globs that filtered directories.
+#[test]
+fn show_says_where_a_version_came_from() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(tmp.path()).unwrap();
+    crate::common::write(&root, "repo/training/ppo.py", b"lr = 3e-4\n");
+    crate::common::write(&root, "repo/training/ppo.pyc", b"\0junk");
+    crate::common::write(&root, "repo/main.py", b"import training\n");
+    codever().arg("init").arg(&root).assert().success();
+    let store = root.join(".codever");
+    let repo = root.join("repo");
+    let arg = |rel: &str| repo.join(rel).to_str().unwrap().to_string();
+    let (training, main) = (arg("training"), arg("main.py"));
+    let main_as = format!("{main}=entry.py");
+    let args = [
+        "commit",
+        "code",
+        "--type",
+        "t",
+        &training,
+        &main_as,
+        "--exclude",
+        "*.pyc",
+        "--include",
+        "*.py",
+        "--run",
+        "r1",
+    ];
+    run_ok(&store, &args);
+    let show = json(&store, &["show", "code"]);
+    assert_eq!(
+        (&show["sources"], &show["include"], &show["exclude"]),
+        (
+            &serde_json::json!([
+                {"path": training, "display": "", "dir": true},
+                {"path": main, "display": "entry.py", "dir": false},
+            ]),
+            &serde_json::json!(["*.py"]),
+            &serde_json::json!(["*.pyc"])
+        )
+    );
+    let text = run_ok(&store, &["show", "code"]);
+    let from = text.find("source").unwrap();
+    let to = text.find("files ").unwrap();
+    assert_eq!(
+        &text[from..to],
+        format!(
+            "source   {training}/\nsource   {main} as entry.py\ninclude  *.py\nexclude  *.pyc\n"
+        )
+    );
+    // A later commit of the same content (another filter, same files) links to the version,
+    // which still says how it was made.
+    let relog = [
+        "commit",
+        "code",
+        "--type",
+        "t",
+        &training,
+        &main_as,
+        "--exclude",
+        "*.pyc",
+        "--run",
+        "r2",
+    ];
+    run_ok(&store, &relog);
+    let again = json(&store, &["show", "code"]);
+    assert_eq!(
+        (&again["version"], &again["runs"]),
+        (&serde_json::json!(0), &serde_json::json!(["r1", "r2"]))
+    );
+    assert_eq!(again["include"], serde_json::json!(["*.py"]));
+}
+
+/// `runs` lists runs by when they started (not by id), each with its start time.
+#[test]
+fn runs_are_listed_by_start_time() {
+    let (_tmp, store) = crate::common::init_store();
+    let src = store.parent().unwrap().join("src");
+    let mut started = Vec::new();
+    for (i, run) in ["zeta", "alpha", "mid"].into_iter().enumerate() {
+        crate::common::write(&src, "a.py", format!("a = {i}\n").as_bytes());
+        let before = jiff::Timestamp::now();
+        crate::common::commit_ok(&store, "t/a", src.join("a.py"), run);
+        started.push((before, jiff::Timestamp::now()));
+    }
+    let runs = json(&store, &["runs"]);
+    let ids: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["zeta", "alpha", "mid"]);
+    for (r, (before, after)) in runs.as_array().unwrap().iter().zip(started) {
+        let t: jiff::Timestamp = r["time"].as_str().unwrap().parse().unwrap();
+        assert!(before <= t && t <= after, "{r}");
+    }
+    let text = run_ok(&store, &["runs"]);
+    let order: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(order, ["zeta", "alpha", "mid"], "{text}");
 }

@@ -56,6 +56,18 @@ fn text(h: &History, v: &Version, files: &[ManifestEntry]) -> String {
     if !message.is_empty() {
         s.push_str(&format!("message  {message}\n"));
     }
+    let record = &v.first().record;
+    for source in &record.sources {
+        s.push_str(&format!(
+            "source   {}\n",
+            view::SourceRow::new(source).text()
+        ));
+    }
+    for (label, globs) in [("include", &record.include), ("exclude", &record.exclude)] {
+        if !globs.is_empty() {
+            s.push_str(&format!("{label}  {}\n", globs.join(" ")));
+        }
+    }
     s.push_str(&format!("files    {}\n", files.len()));
     for ManifestEntry { path: p, meta: m } in files {
         let x = if m.executable { "x" } else { " " };
