@@ -108,8 +108,13 @@ impl Store {
         let mut f = open_regular(path).ok()?;
         let mut head = [0u8; HEADER_LEN + 18];
         f.read_exact(&mut head).ok()?;
-        // The header itself is checked by `stream_range`, the one place that decides whether
-        // bytes are a whole-stored blob; a file it refuses is verified the ordinary way.
+        // Only blobs are streamed (other kinds are small, and the ordinary check says what is
+        // wrong with them). The rest of the header is checked by `stream_range`, which decides
+        // whether the bytes are a whole-stored blob; a file it refuses is verified the ordinary
+        // way.
+        if head[5] != Kind::Blob as u8 {
+            return None;
+        }
         let size = zstd::zstd_safe::get_frame_content_size(&head[HEADER_LEN..]).ok()??;
         let len = f.metadata().ok()?.len();
         if len > crate::object::stored_bound(&head, size) {
