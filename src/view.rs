@@ -40,7 +40,7 @@ use crate::compare::{BlameLine, RunsDiff};
 use crate::diff::{FileDiff, Status};
 use crate::error::RecordProblem;
 use crate::fsck::FsckReport;
-use crate::history::{ArtifactKey, History, Version};
+use crate::history::{ArtifactKey, CommitInfo, History, Version};
 use crate::id::{Md5, ObjectId};
 use crate::object::{FileMeta, SourceRecord};
 use crate::run::RunView;
@@ -288,6 +288,7 @@ pub struct VersionShow<'a> {
     sources: Vec<SourceRow<'a>>,
     include: &'a [String],
     exclude: &'a [String],
+    commits: Vec<VersionCommitRow<'a>>,
 }
 
 impl<'a> VersionShow<'a> {
@@ -301,6 +302,27 @@ impl<'a> VersionShow<'a> {
             sources: record.sources.iter().map(SourceRow::new).collect(),
             include: &record.include,
             exclude: &record.exclude,
+            commits: v.commits.iter().map(VersionCommitRow::new).collect(),
+        }
+    }
+}
+
+/// A commit of a version's content, oldest first (the first made the version, later ones
+/// linked to it): `{"run", "time", "message"}`.
+#[derive(Serialize)]
+pub struct VersionCommitRow<'a> {
+    run: &'a str,
+    time: String,
+    message: &'a str,
+}
+
+impl<'a> VersionCommitRow<'a> {
+    /// The row of commit `c`.
+    pub fn new(c: &'a CommitInfo) -> Self {
+        VersionCommitRow {
+            run: &c.record.run,
+            time: time(c.record.time_ns),
+            message: &c.record.message,
         }
     }
 }
@@ -462,9 +484,9 @@ impl<'a> RunRow<'a> {
         RunRow {
             id: &r.id,
             time: time(r.start_ns()),
-            host: info.map(|i| i.host.as_str()),
-            user: info.map(|i| i.user.as_str()),
-            cwd: info.map(|i| i.cwd.as_str()),
+            host: text(|i| &i.host),
+            user: text(|i| &i.user),
+            cwd: text(|i| &i.cwd),
             git_commit: info.and_then(|i| i.git_commit.as_deref()),
             git_dirty: info.and_then(|i| i.git_dirty),
             project: text(|i| &i.project),
@@ -483,6 +505,7 @@ impl<'a> RunRow<'a> {
                     id: a.tree.to_hex(),
                     new: a.new,
                     complete: a.complete,
+                    message: &a.message,
                 })
                 .collect(),
             used: r
@@ -500,7 +523,8 @@ impl<'a> RunRow<'a> {
     }
 }
 
-/// What a run logged: `{"type", "name", "version", "id", "new", "complete"}`.
+/// What a run logged: `{"type", "name", "version", "id", "new", "complete", "message"}` (the
+/// message of the run's commit, kept when it only linked to an existing version).
 #[derive(Serialize)]
 pub struct RunArtifactRow<'a> {
     #[serde(rename = "type")]
@@ -510,6 +534,7 @@ pub struct RunArtifactRow<'a> {
     id: String,
     new: bool,
     complete: bool,
+    message: &'a str,
 }
 
 /// What a run used (Python's `use_artifact`): `{"type", "name", "version", "id", "complete"}`.

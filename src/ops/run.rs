@@ -30,6 +30,8 @@ pub struct RunArtifact {
     pub record: ObjectId,
     /// Commit time, ns since the epoch.
     pub time_ns: i64,
+    /// The commit's message (`-m`), kept whether or not it made the version.
+    pub message: String,
 }
 
 /// A version a run used (W&B's `use_artifact`).
@@ -187,6 +189,7 @@ impl Store {
                 tree: c.tree,
                 record: rid,
                 time_ns: c.time_ns,
+                message: c.message,
                 key,
             });
         }

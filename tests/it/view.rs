@@ -66,7 +66,8 @@ fn versions_show_and_log_rows_are_one_shape() {
         "{before} {c0} {c1} {after}"
     );
 
-    // show: the same row plus type, name and the files themselves.
+    // show: the same row plus type, name, the files themselves, how they were captured and
+    // every commit of the content.
     let show = json(&store, &["show", "ppo:v1"]);
     assert_eq!(show["type"], "rl_algo_code");
     assert_eq!(show["name"], "ppo");
@@ -74,7 +75,9 @@ fn versions_show_and_log_rows_are_one_shape() {
     assert_eq!(
         without(
             &show,
-            &["type", "name", "files", "sources", "include", "exclude"]
+            &[
+                "type", "name", "files", "sources", "include", "exclude", "commits"
+            ]
         ),
         without(v1, &["files"])
     );
@@ -335,4 +338,55 @@ fn runs_are_listed_by_start_time() {
         .filter_map(|l| l.split_whitespace().next())
         .collect();
     assert_eq!(order, ["zeta", "alpha", "mid"], "{text}");
+}
+
+/// `-m` on a commit whose content is unchanged is kept with the run's link to the version:
+/// `runs show` gives it for that run, `show` lists it under the version's own message.
+#[test]
+fn a_message_on_an_unchanged_commit_is_kept() {
+    let (_tmp, store) = store();
+    let ppo = fixture("v2").join("training/ppo.py");
+    let args = [
+        "commit",
+        "ppo",
+        "--type",
+        "rl_algo_code",
+        ppo.to_str().unwrap(),
+    ];
+    let mut args = args.to_vec();
+    args.extend(["--run", "r4", "-m", "same code, seed 2"]);
+    let out = run_ok(&store, &args);
+    assert!(out.starts_with("ppo:v1 (unchanged)"), "{out}");
+    let run = json(&store, &["runs", "show", "r4"]);
+    assert_eq!(
+        (
+            &run["artifacts"][0]["version"],
+            &run["artifacts"][0]["new"],
+            &run["artifacts"][0]["message"]
+        ),
+        (
+            &serde_json::json!(1),
+            &serde_json::json!(false),
+            &serde_json::json!("same code, seed 2")
+        )
+    );
+    let text = run_ok(&store, &["runs", "show", "r4"]);
+    assert!(text.contains("  rl_algo_code/ppo:v1  "), "{text}");
+    assert!(
+        text.contains("  (unchanged)  same code, seed 2\n"),
+        "{text}"
+    );
+    let show = json(&store, &["show", "ppo:v1"]);
+    let commits: Vec<(&str, &str)> = show["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["run"].as_str().unwrap(), c["message"].as_str().unwrap()))
+        .collect();
+    assert_eq!(commits, [("r2", "v2"), ("r4", "same code, seed 2")]);
+    let text = run_ok(&store, &["show", "ppo:v1"]);
+    assert!(
+        text.contains("\nmessage  v2\n         r4: same code, seed 2\n"),
+        "{text}"
+    );
 }

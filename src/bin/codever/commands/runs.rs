@@ -70,10 +70,11 @@ fn list_text(runs: &[RunView]) -> String {
 fn run_text(r: &RunView) -> String {
     let mut s = format!("run      {}\nstarted  {}\n", r.id, fmt_time(r.start_ns()));
     if let Some(i) = &r.info {
-        s.push_str(&format!(
-            "host     {}\nuser     {}\ncwd      {}\n",
-            i.host, i.user, i.cwd
-        ));
+        for (label, value) in [("host", &i.host), ("user", &i.user), ("cwd", &i.cwd)] {
+            if !value.is_empty() {
+                s.push_str(&format!("{label:<9}{value}\n"));
+            }
+        }
         if let Some(c) = &i.git_commit {
             let dirty = if i.git_dirty == Some(true) {
                 " (dirty)"
@@ -86,7 +87,16 @@ fn run_text(r: &RunView) -> String {
     for a in &r.artifacts {
         let state = if a.new { "new" } else { "unchanged" };
         let v = view::number(a.version);
-        s.push_str(&format!("  {}:{v}  {}  ({state})\n", a.key, a.tree.short()));
+        let message = if a.message.is_empty() {
+            String::new()
+        } else {
+            format!("  {}", a.message)
+        };
+        s.push_str(&format!(
+            "  {}:{v}  {}  ({state}){message}\n",
+            a.key,
+            a.tree.short()
+        ));
     }
     for u in &r.used {
         let v = view::number(u.version);

@@ -52,9 +52,18 @@ fn text(h: &History, v: &Version, files: &[ManifestEntry]) -> String {
     if !aliases.is_empty() {
         s.push_str(&format!("aliases  {}\n", aliases.join(", ")));
     }
-    let message = &v.first().record.message;
-    if !message.is_empty() {
-        s.push_str(&format!("message  {message}\n"));
+    // Every commit's message: the first one's as it is, later ones (runs that linked to the
+    // version) after their run id.
+    let messages = v.commits.iter().enumerate().filter_map(|(i, c)| {
+        let m = &c.record.message;
+        (!m.is_empty()).then(|| match i {
+            0 => m.clone(),
+            _ => format!("{}: {m}", c.record.run),
+        })
+    });
+    for (i, m) in messages.enumerate() {
+        let label = if i == 0 { "message" } else { "" };
+        s.push_str(&format!("{label:<9}{m}\n"));
     }
     let record = &v.first().record;
     for source in &record.sources {
