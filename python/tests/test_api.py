@@ -42,7 +42,7 @@ def cli(store, *args):
 def repo(tmp_path, monkeypatch):
     """A copy of the example repo at v1 as the working directory, with no store around it."""
     work = tmp_path / "safelife"
-    shutil.copytree(FIXTURES / "v1", work)
+    shutil.copytree(FIXTURES / "baseline", work)
     monkeypatch.chdir(work)
     monkeypatch.delenv("CODEVER_DIR", raising=False)
     monkeypatch.delenv("CODEVER_RUN_ID", raising=False)
@@ -93,7 +93,7 @@ def test_the_wandb_snippet_runs_verbatim(repo):
     assert again.returncode == 0, again.stderr
     assert "ppo:v0 unchanged" in again.stderr
     assert len(cli(store, "versions", "ppo")) == 1
-    shutil.copy(FIXTURES / "v2" / "training" / "ppo.py", repo / "training" / "ppo.py")
+    shutil.copy(FIXTURES / "ppo-lr" / "training" / "ppo.py", repo / "training" / "ppo.py")
     subprocess.run([os.environ.get("PYTHON", "python"), "-c", SNIPPET], check=True)
     assert [v["version"] for v in cli(store, "versions", "ppo")] == [0, 1]
     assert len(cli(store, "versions", "ppo")[0]["runs"]) == 2
@@ -109,7 +109,7 @@ def test_versions_dedup_and_revert(repo):
         first = log("training/ppo.py")
         assert (first.version, first.new) == ("v0", True)
         assert len(first.id) == 64
-        v2 = FIXTURES / "v2" / "training" / "ppo.py"
+        v2 = FIXTURES / "ppo-lr" / "training" / "ppo.py"
         second = log(str(v2))
         assert (second.version, second.new) == ("v1", True)
         back = log("training/ppo.py")
@@ -171,7 +171,7 @@ def test_download_verify_and_add_dir(repo):
 
 def test_diff_patch_equals_the_cli_and_blame(repo):
     run = codever.init(project="p")
-    for v in ("v1", "v2"):
+    for v in ("baseline", "ppo-lr"):
         a = codever.Artifact("ppo", type="rl_algo_code")
         a.add_file(str(FIXTURES / v / "training" / "ppo.py"))
         run.log_artifact(a)

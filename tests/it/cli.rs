@@ -13,7 +13,7 @@ use crate::common::{
 #[test]
 fn commit_prints_new_then_unchanged_and_json_has_the_documented_keys() {
     let (tmp, _store) = init_store();
-    let repo = fixture("v1");
+    let repo = fixture("baseline");
     let commit = |run: &str| {
         codever()
             .current_dir(&repo)
@@ -41,7 +41,7 @@ fn commit_prints_new_then_unchanged_and_json_has_the_documented_keys() {
     );
 
     let out = codever()
-        .current_dir(fixture("v2"))
+        .current_dir(fixture("ppo-lr"))
         .env("CODEVER_DIR", tmp.path())
         .env("CODEVER_RUN_ID", "r3")
         .args([
@@ -71,7 +71,7 @@ fn commit_prints_new_then_unchanged_and_json_has_the_documented_keys() {
     assert_eq!(v["type"], "rl_algo_code");
     assert_eq!(v["id"].as_str().unwrap().len(), 64);
     // The W&B digest of {"ppo.py": v2's bytes}.
-    let md5 = codever::Md5::of(&fs::read(fixture("v2").join("training/ppo.py")).unwrap());
+    let md5 = codever::Md5::of(&fs::read(fixture("ppo-lr").join("training/ppo.py")).unwrap());
     assert_eq!(
         v["digest"],
         codever::wandb_digest([("ppo.py", md5)]).to_hex().as_str()
@@ -88,7 +88,7 @@ fn a_fresh_run_id_is_made_and_printed_when_none_is_given() {
             "m",
             "--type",
             "t",
-            fixture("v1").join("main.py").to_str().unwrap(),
+            fixture("baseline").join("main.py").to_str().unwrap(),
         ],
     );
     let run = out["run"].as_str().unwrap();
@@ -99,7 +99,7 @@ fn a_fresh_run_id_is_made_and_printed_when_none_is_given() {
 #[test]
 fn inspect_commands_report_versions_files_and_runs() {
     let (tmp, store) = init_store();
-    for (v, run) in [("v1", "r1"), ("v2", "r2"), ("v4", "r4")] {
+    for (v, run) in [("baseline", "r1"), ("ppo-lr", "r2"), ("tuned", "r4")] {
         let src = format!(
             "{}=models.py",
             fixture(v).join("training/models.py").display()
@@ -152,7 +152,7 @@ fn inspect_commands_report_versions_files_and_runs() {
     );
 
     let show = json(&store, &["show", "model_code:v1"]);
-    let bytes = fs::read(fixture("v4").join("training/models.py")).unwrap();
+    let bytes = fs::read(fixture("tuned").join("training/models.py")).unwrap();
     assert_eq!(show["type"], "model_code");
     assert_eq!(show["version"], 1);
     assert_eq!(show["runs"], json!(["r4"]));
@@ -170,7 +170,7 @@ fn inspect_commands_report_versions_files_and_runs() {
     // cat prints the raw bytes.
     assert_eq!(
         run_ok(&store, &["cat", "model_code:v0", "models.py"]),
-        fs::read_to_string(fixture("v1").join("training/models.py")).unwrap()
+        fs::read_to_string(fixture("baseline").join("training/models.py")).unwrap()
     );
 
     let r2 = json(&store, &["runs", "show", "r2"]);
@@ -319,7 +319,7 @@ fn the_store_is_found_by_walking_up_or_by_override() {
 #[test]
 fn errors_are_one_line_with_a_hint_and_exit_2() {
     let (tmp, store) = init_store();
-    let py = fixture("v1").join("main.py");
+    let py = fixture("baseline").join("main.py");
     let py = py.to_str().unwrap();
     commit_ok(&store, "a/ppo", py, "r");
     commit_ok(&store, "b/ppo", py, "r");
@@ -474,7 +474,7 @@ fn errors_are_one_line_with_a_hint_and_exit_2() {
 #[test]
 fn checkout_and_alias_from_the_cli() {
     let (tmp, store) = init_store();
-    let repo = fixture("v3");
+    let repo = fixture("layernorm");
     run_ok(
         &store,
         &[
@@ -552,7 +552,7 @@ fn an_empty_directory_is_an_empty_artifact_with_the_wandb_empty_digest() {
 #[test]
 fn a_run_that_used_a_version_lists_it_and_fsck_checks_it() {
     let (_tmp, store) = init_store();
-    commit_ok(&store, "t/m", fixture("v1").join("main.py"), "maker");
+    commit_ok(&store, "t/m", fixture("baseline").join("main.py"), "maker");
     let s = codever::Store::open(&store).unwrap();
     let codever::Resolved {
         history: h,

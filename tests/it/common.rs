@@ -389,7 +389,8 @@ pub fn mkfifo(path: &Path) {
 // ---------------------------------------------------------------------------------------------
 // Files on disk.
 
-/// The bundled example repo at version `v` (`v1`..`v4`).
+/// The bundled example repo at step `v`: `baseline`, `ppo-lr` (PPO's learning rate),
+/// `layernorm` (the model gains a LayerNorm), `tuned` (PPO back to baseline, DQN and utils).
 pub fn fixture(v: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/safelife")

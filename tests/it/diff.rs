@@ -18,7 +18,10 @@ use crate::common::{
 /// ppo (rl_algo_code) from the same runs.
 fn fixture_store() -> (tempfile::TempDir, PathBuf) {
     let (tmp, store) = init_store();
-    for (i, v) in ["v1", "v2", "v3", "v4"].iter().enumerate() {
+    for (i, v) in ["baseline", "ppo-lr", "layernorm", "tuned"]
+        .iter()
+        .enumerate()
+    {
         let run = format!("r{}", i + 1);
         let dir = fixture(v);
         commit_ok(&store, "code/safelife", &dir, &run);
@@ -98,7 +101,7 @@ fn output_is_identical_to_git_diff_patience_on_the_fixtures() {
     let repo = tmp.path().join("repo");
     fs::create_dir_all(&repo).unwrap();
     git(&repo, &["init", "-q"]);
-    for v in ["v1", "v2", "v3", "v4"] {
+    for v in ["baseline", "ppo-lr", "layernorm", "tuned"] {
         for e in fs::read_dir(&repo).unwrap() {
             let p = e.unwrap().path();
             if p.file_name().unwrap() != ".git" {

@@ -31,7 +31,7 @@ fn four_runs_of_the_example_repo() {
     let (dir, store) = lib_store();
     let mut got = Vec::new();
     let mut latest_ppo = Vec::new();
-    for v in ["v1", "v2", "v3", "v4"] {
+    for v in ["baseline", "ppo-lr", "layernorm", "tuned"] {
         let run = format!("run-{v}");
         let ppo = commit_file(
             &store,
@@ -58,14 +58,15 @@ fn four_runs_of_the_example_repo() {
         got.push((v, ppo, dqn, model, (o.version.expect("numbered"), o.new)));
         latest_ppo.push(store.resolve(&Spec::parse("ppo").unwrap()).unwrap().index);
     }
-    // v2 changes ppo; v3 changes the model; v4 reverts ppo to v1's content and changes dqn.
+    // ppo-lr changes ppo; layernorm changes the model; tuned reverts ppo to the baseline's content
+    // and changes dqn.
     assert_eq!(
         got,
         [
-            ("v1", (0, true), (0, true), (0, true), (0, true)),
-            ("v2", (1, true), (0, false), (0, false), (1, true)),
-            ("v3", (1, false), (0, false), (1, true), (2, true)),
-            ("v4", (0, false), (1, true), (1, false), (3, true)),
+            ("baseline", (0, true), (0, true), (0, true), (0, true)),
+            ("ppo-lr", (1, true), (0, false), (0, false), (1, true)),
+            ("layernorm", (1, false), (0, false), (1, true), (2, true)),
+            ("tuned", (0, false), (1, true), (1, false), (3, true)),
         ]
     );
 
@@ -79,8 +80,8 @@ fn four_runs_of_the_example_repo() {
     } = store.resolve(&Spec::parse("ppo").unwrap()).unwrap();
     assert_eq!(i, 0);
     assert_eq!(h.versions.len(), 2);
-    assert_eq!(h.versions[0].runs(), ["run-v1", "run-v4"]);
-    assert_eq!(h.versions[1].runs(), ["run-v2", "run-v3"]);
+    assert_eq!(h.versions[0].runs(), ["run-baseline", "run-tuned"]);
+    assert_eq!(h.versions[1].runs(), ["run-ppo-lr", "run-layernorm"]);
 
     // Display paths: basename by default, explicit name, directory-relative (gitignore honoured:
     // v4's __pycache__ is left out).
@@ -117,7 +118,7 @@ fn four_runs_of_the_example_repo() {
     // Checkout gives back the committed bytes.
     let out = dir.path().join("restored");
     store.checkout(&h.versions[i].tree, &out, false).unwrap();
-    let mut expected = read_tree(&fixture("v4"));
+    let mut expected = read_tree(&fixture("tuned"));
     expected.retain(|(p, _)| !p.contains("__pycache__"));
     assert_eq!(read_tree(&out), expected);
     // A second checkout finds everything up to date.
@@ -127,7 +128,7 @@ fn four_runs_of_the_example_repo() {
     // Every run is recorded with what it logged.
     let runs = store.runs().unwrap();
     assert_eq!(runs.len(), 4);
-    let r4 = store.run("run-v4").unwrap();
+    let r4 = store.run("run-tuned").unwrap();
     let summary: Vec<(String, Option<usize>, bool)> = r4
         .artifacts
         .iter()
@@ -154,7 +155,7 @@ fn same_name_under_two_types_is_two_artifacts() {
             "rl_algo_code/ppo",
             "r1",
             &[("training/ppo.py", None)],
-            "v1"
+            "baseline"
         ),
         (0, true)
     );
@@ -165,7 +166,7 @@ fn same_name_under_two_types_is_two_artifacts() {
             "baseline/ppo",
             "r1",
             &[("training/ppo.py", None)],
-            "v1"
+            "baseline"
         ),
         (0, true)
     );
@@ -175,7 +176,7 @@ fn same_name_under_two_types_is_two_artifacts() {
             "baseline/ppo",
             "r2",
             &[("training/ppo.py", None)],
-            "v2"
+            "ppo-lr"
         ),
         (1, true)
     );
@@ -215,10 +216,16 @@ fn digests_match_wandb() {
 #[test]
 fn aliases_newest_wins_and_reserved_names_are_refused() {
     let (dir, store) = lib_store();
-    commit_file(&store, "t/ppo", "r1", &[("training/ppo.py", None)], "v1");
+    commit_file(
+        &store,
+        "t/ppo",
+        "r1",
+        &[("training/ppo.py", None)],
+        "baseline",
+    );
     let key = artifact("t/ppo");
     let mut s = Snapshot::default();
-    s.add_file(&fixture("v2").join("training/ppo.py"), None)
+    s.add_file(&fixture("ppo-lr").join("training/ppo.py"), None)
         .unwrap();
     let opts = CommitOptions {
         aliases: vec!["best".into()],
@@ -263,7 +270,8 @@ fn aliases_newest_wins_and_reserved_names_are_refused() {
         ..CommitOptions::default()
     };
     let mut s = Snapshot::default();
-    s.add_file(&fixture("v1").join("main.py"), None).unwrap();
+    s.add_file(&fixture("baseline").join("main.py"), None)
+        .unwrap();
     assert!(
         store
             .commit(&key, &s, &capture_run("r3", dir.path()).unwrap(), &bad)
@@ -275,8 +283,20 @@ fn aliases_newest_wins_and_reserved_names_are_refused() {
 #[test]
 fn id_prefix_and_out_of_range_specs() {
     let (_dir, store) = lib_store();
-    commit_file(&store, "t/ppo", "r1", &[("training/ppo.py", None)], "v1");
-    commit_file(&store, "t/ppo", "r2", &[("training/ppo.py", None)], "v2");
+    commit_file(
+        &store,
+        "t/ppo",
+        "r1",
+        &[("training/ppo.py", None)],
+        "baseline",
+    );
+    commit_file(
+        &store,
+        "t/ppo",
+        "r2",
+        &[("training/ppo.py", None)],
+        "ppo-lr",
+    );
     let codever::Resolved { history: h, .. } = store.resolve(&Spec::parse("ppo").unwrap()).unwrap();
     let id1 = h.versions[1].tree.to_hex();
     let spec = format!("ppo@{}", &id1[..8]);
@@ -293,7 +313,7 @@ fn the_local_cache_never_changes_an_answer() {
     let (_dir, store) = lib_store();
     // Enough commits for the record cache to be written (it is rewritten in batches).
     for i in 0..40 {
-        let v = ["v1", "v2", "v1", "v4"][i % 4];
+        let v = ["baseline", "ppo-lr", "baseline", "tuned"][i % 4];
         commit_file(
             &store,
             "t/ppo",

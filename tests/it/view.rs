@@ -13,7 +13,7 @@ fn store() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     codever().arg("init").arg(tmp.path()).assert().success();
     let store = tmp.path().join(".codever");
-    for (v, run) in [("v1", "r1"), ("v2", "r2"), ("v1", "r3")] {
+    for (v, run) in [("baseline", "r1"), ("ppo-lr", "r2"), ("baseline", "r3")] {
         let ppo = fixture(v).join("training/ppo.py");
         let args = ["commit", "ppo", "--type", "rl_algo_code"];
         let mut args = args.to_vec();
@@ -133,7 +133,7 @@ fn commit_run(store: &Path, run_arg: Option<&str>, env: Option<&str>) -> String 
     c.arg("--store")
         .arg(store)
         .args(["--json", "commit", "m", "--type", "t"]);
-    c.arg(fixture("v1").join("main.py"));
+    c.arg(fixture("baseline").join("main.py"));
     if let Some(r) = run_arg {
         c.args(["--run", r]);
     }
@@ -171,7 +171,7 @@ fn find_file_names_the_version_by_number_or_by_id() {
     let meta = codever::frontend::find_file(&s, &h, i, "./ppo.py").unwrap();
     assert_eq!(
         s.read_blob(&meta.id).unwrap(),
-        std::fs::read(fixture("v2").join("training/ppo.py")).unwrap()
+        std::fs::read(fixture("ppo-lr").join("training/ppo.py")).unwrap()
     );
     let e = codever::frontend::find_file(&s, &h, i, "nope.py").unwrap_err();
     assert_eq!(e.to_string(), "rl_algo_code/ppo:v1 has no file \"nope.py\"");
@@ -190,7 +190,7 @@ fn the_cli_words_option_hints_with_its_flags() {
     std::fs::create_dir(&dirty).unwrap();
     std::fs::write(dirty.join("ppo.py"), "edited\n").unwrap();
     let nowhere = tempfile::tempdir().unwrap();
-    let main = fixture("v1").join("main.py");
+    let main = fixture("baseline").join("main.py");
     let (main, dirty) = (main.to_str().unwrap(), dirty.to_str().unwrap());
     let with_store = |args: &[&str]| {
         let mut c = codever();
@@ -345,7 +345,7 @@ fn runs_are_listed_by_start_time() {
 #[test]
 fn a_message_on_an_unchanged_commit_is_kept() {
     let (_tmp, store) = store();
-    let ppo = fixture("v2").join("training/ppo.py");
+    let ppo = fixture("ppo-lr").join("training/ppo.py");
     let args = [
         "commit",
         "ppo",
@@ -383,10 +383,10 @@ fn a_message_on_an_unchanged_commit_is_kept() {
         .iter()
         .map(|c| (c["run"].as_str().unwrap(), c["message"].as_str().unwrap()))
         .collect();
-    assert_eq!(commits, [("r2", "v2"), ("r4", "same code, seed 2")]);
+    assert_eq!(commits, [("r2", "ppo-lr"), ("r4", "same code, seed 2")]);
     let text = run_ok(&store, &["show", "ppo:v1"]);
     assert!(
-        text.contains("\nmessage  v2\n         r4: same code, seed 2\n"),
+        text.contains("\nmessage  ppo-lr\n         r4: same code, seed 2\n"),
         "{text}"
     );
 }
