@@ -106,7 +106,7 @@ impl Store {
         use crate::object::HEADER_LEN;
         use std::io::Read;
         let mut f = open_regular(path).ok()?;
-        let mut head = [0u8; HEADER_LEN + 18];
+        let mut head = [0u8; PEEK_LEN];
         f.read_exact(&mut head).ok()?;
         // Only blobs are streamed (other kinds are small, and the ordinary check says what is
         // wrong with them). The rest of the header is checked by `stream_range`, which decides
@@ -238,7 +238,7 @@ impl Store {
     ) -> Result<Option<(u64, crate::id::Md5)>> {
         use crate::object::HEADER_LEN;
         use std::io::Read;
-        let mut head = [0u8; HEADER_LEN + 18];
+        let mut head = [0u8; PEEK_LEN];
         let n = head.len().min(loc.len as usize);
         if (RangeReader {
             file,
@@ -266,6 +266,10 @@ impl Store {
             .map(|md5| (size, md5)))
     }
 }
+
+/// The bytes read to learn a whole-stored object's content size: its envelope header and the
+/// longest zstd frame header (18 bytes), which holds the content size.
+const PEEK_LEN: usize = crate::object::HEADER_LEN + 18;
 
 /// A writer that also hashes what goes through it (the checksum of a streamed envelope).
 pub(super) struct ChecksumWriter<W: Write> {
@@ -429,6 +433,36 @@ mod tests {
         for keep in [HEADER_LEN, HEADER_LEN + 3, HEADER_LEN + CHECKSUM_LEN - 1] {
             let (r, out) = stream_at(&store, dir.path(), &id, size, 0, &env[..keep], keep);
             assert!(matches!(r, Ok(None)) && out.is_empty(), "{keep}: {r:?}");
+        }
+    }
+
+    /// fsck refuses an object file longer than any encoding of its content could be without
+    /// reading it, and the limit is exact: a file of exactly that length is read and judged by
+    /// its checksum.
+    #[test]
+    fn an_object_file_longer_than_its_content_allows_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let content = vec![9u8; 50_000];
+        let (id, env) = streamed_envelope(&store, dir.path(), &content);
+        let bound = crate::object::stored_bound(&env, content.len() as u64);
+        let path = store.object_path(&id);
+        let grow = |len: u64| {
+            let f = fs::OpenOptions::new().write(true).open(&path).unwrap();
+            f.set_len(len).unwrap();
+        };
+        grow(bound);
+        assert!(store.verify_large_loose(&id, &path).is_none());
+        grow(bound + 1);
+        match store.verify_large_loose(&id, &path) {
+            Some(Err(Error::CorruptObject { reason, .. })) => assert_eq!(
+                reason,
+                format!(
+                    "{} bytes, more than 50000 bytes of content can be stored in",
+                    bound + 1
+                )
+            ),
+            r => panic!("{r:?}"),
         }
     }
 
