@@ -171,6 +171,9 @@ pub enum Error {
     UnknownArtifact {
         /// `NAME` or `TYPE/NAME`.
         artifact: String,
+        /// Artifacts of the store with a name close to it (a typo), best first, spelled as the
+        /// request was (`NAME` or `TYPE/NAME`).
+        suggestions: Vec<String>,
     },
     /// A bare name exists under several types.
     #[error("artifact name {name:?} exists under several types: {}", candidates.join(", "))]
@@ -214,6 +217,15 @@ pub enum Error {
         alias: String,
         /// The aliases that exist.
         known: Vec<String>,
+        /// What was probably meant: `vN` for an alias `N` or `VN` naming an existing version,
+        /// else the known aliases close to it.
+        suggestions: Vec<String>,
+    },
+    /// An alias that would shadow a version selector.
+    #[error("alias {alias:?} is reserved: `latest` and `vN` already name versions")]
+    ReservedAlias {
+        /// The alias asked for.
+        alias: String,
     },
     /// No version id starts with the prefix.
     #[error(
@@ -397,6 +409,39 @@ fn count_records(problems: &[RecordProblem]) -> String {
     }
 }
 
+/// `did you mean `a`? ` (or `a` or `b`), or nothing when there is no suggestion.
+fn did_you_mean(suggestions: &[String]) -> String {
+    match suggestions {
+        [] => String::new(),
+        [one] => format!("did you mean `{one}`? "),
+        many => {
+            let quoted: Vec<String> = many.iter().map(|s| format!("`{s}`")).collect();
+            format!("did you mean {}? ", quoted.join(" or "))
+        }
+    }
+}
+
+/// The candidates close to `wanted` (a typo: one or two edits, a swap of neighbours counting
+/// as one, and at most a third of its characters), closest first, at most three.
+pub(crate) fn close_to<'a>(
+    wanted: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
+    let limit = (wanted.chars().count() / 3).clamp(1, 2);
+    let mut close: Vec<(usize, &str)> = candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(wanted, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .collect();
+    close.sort();
+    close.dedup();
+    close
+        .into_iter()
+        .take(3)
+        .map(|(_, c)| c.to_string())
+        .collect()
+}
+
 fn problem_list(problems: &[RecordProblem]) -> String {
     let mut s = problems
         .iter()
@@ -455,6 +500,48 @@ fn preview(paths: &[String]) -> String {
 }
 
 impl Error {
+    /// A stable machine name for what went wrong (`unknown_artifact`, `corrupt_object`, …): the
+    /// `"kind"` of an error printed as JSON, for scripts to branch on instead of the message.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::NoStore { .. } => "no_store",
+            Error::NotAStore { .. } => "not_a_store",
+            Error::NewerFormat { .. } => "newer_format",
+            Error::AlreadyExists { .. } => "already_exists",
+            Error::InvalidName { .. } => "invalid_name",
+            Error::InvalidPath { .. } => "invalid_path",
+            Error::SourceNotFound { .. } => "source_not_found",
+            Error::UnsupportedSource { .. } => "unsupported_source",
+            Error::SourceChanged { .. } => "source_changed",
+            Error::TooLarge { .. } => "too_large",
+            Error::NotText { .. } => "not_text",
+            Error::TooManyEntries { .. } => "too_many_entries",
+            Error::DuplicatePath { .. } => "duplicate_path",
+            Error::PathConflict { .. } => "path_conflict",
+            Error::InvalidGlob { .. } => "invalid_glob",
+            Error::Io { .. } => "io",
+            Error::InvalidSpec { .. } => "invalid_spec",
+            Error::UnknownArtifact { .. } => "unknown_artifact",
+            Error::AmbiguousName { .. } => "ambiguous_name",
+            Error::VersionOutOfRange { .. } => "version_out_of_range",
+            Error::NoVersions { .. } => "no_versions",
+            Error::NoCommit { .. } => "no_commit",
+            Error::UnknownAlias { .. } => "unknown_alias",
+            Error::ReservedAlias { .. } => "reserved_alias",
+            Error::UnknownIdPrefix { .. } => "unknown_id_prefix",
+            Error::AmbiguousIdPrefix { .. } => "ambiguous_id_prefix",
+            Error::MissingObject { .. } => "missing_object",
+            Error::CorruptObject { .. } => "corrupt_object",
+            Error::IncompleteArtifact { .. } => "incomplete_artifact",
+            Error::NoSuchFile { .. } => "no_such_file",
+            Error::NoSuchFileById { .. } => "no_such_file_by_id",
+            Error::UnknownRun { .. } => "unknown_run",
+            Error::UnsafeCheckout { .. } => "unsafe_checkout",
+            Error::ChangedWhileReading { .. } => "changed_while_reading",
+            Error::WouldOverwrite { .. } => "would_overwrite",
+        }
+    }
+
     /// The option of the operation this error's hint asks for, if any: front-ends word those
     /// hints in their own terms and take [`Error::hint`] for every other.
     pub fn remedy(&self) -> Option<Remedy> {
@@ -505,7 +592,10 @@ impl Error {
                 "a spec is [TYPE/]NAME[:vN|:latest|:ALIAS|@IDPREFIX], e.g. `rl_algo_code/ppo:v3`"
                     .into()
             }
-            Error::UnknownArtifact { .. } => "`codever list` shows the artifacts in this store".into(),
+            Error::UnknownArtifact { suggestions, .. } => format!(
+                "{}`codever list` shows the artifacts in this store",
+                did_you_mean(suggestions)
+            ),
             Error::AmbiguousName { candidates, .. } => {
                 format!("say which one, e.g. `{}`", candidates.first()?)
             }
@@ -516,12 +606,20 @@ impl Error {
                 format!("`codever versions {artifact}` lists its versions")
             }
             Error::AmbiguousIdPrefix { .. } => "give more characters of the id".into(),
-            Error::UnknownAlias { known, .. } => {
+            Error::UnknownAlias {
+                known,
+                suggestions,
+                ..
+            } => {
+                let mean = did_you_mean(suggestions);
                 if known.is_empty() {
-                    "set one with `codever alias SPEC ALIAS`".into()
+                    format!("{mean}set an alias with `codever alias SPEC ALIAS`")
                 } else {
-                    format!("known aliases: {}", known.join(", "))
+                    format!("{mean}known aliases: {}", known.join(", "))
                 }
+            }
+            Error::ReservedAlias { .. } => {
+                "pick another name for the alias, e.g. `best`, `prod` or `lr-sweep`".into()
             }
             Error::NoVersions { .. } | Error::NoCommit { .. } | Error::MissingObject { .. } => {
                 "finish syncing the store from the machine that made it; `codever fsck` lists what is missing"

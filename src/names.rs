@@ -48,10 +48,8 @@ pub fn validate_alias(alias: &str) -> Result<()> {
             && alias.starts_with('v')
             && alias[1..].bytes().all(|b| b.is_ascii_digit()));
     if reserved {
-        return Err(Error::InvalidName {
-            what: "alias",
-            value: alias.to_string(),
-            reason: "`latest` and `vN` are reserved".into(),
+        return Err(Error::ReservedAlias {
+            alias: alias.to_string(),
         });
     }
     Ok(())

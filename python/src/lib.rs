@@ -93,6 +93,7 @@ fn py_err(e: Error) -> PyErr {
         | Error::NoVersions { .. }
         | Error::NoCommit { .. } => NotFoundError::new_err(msg),
         Error::InvalidName { .. }
+        | Error::ReservedAlias { .. }
         | Error::InvalidPath { .. }
         | Error::InvalidSpec { .. }
         | Error::InvalidGlob { .. }

@@ -146,6 +146,27 @@ impl History {
     }
 }
 
+/// What an unknown alias `a` of `history` probably meant: `TYPE/NAME:vN` when it is a version
+/// number without its `v` (`1`) or with a capital (`V1`) and that version exists, else the
+/// aliases spelled close to it (`TYPE/NAME:ALIAS`). The type is always given: the bare name
+/// may be ambiguous.
+fn alias_suggestions(history: &History, a: &str) -> Vec<String> {
+    let name = &history.key;
+    let digits = a.strip_prefix(['v', 'V']).unwrap_or(a);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return match digits.parse::<usize>() {
+            Ok(n) if n < history.versions.len() => vec![format!("{name}:v{n}")],
+            _ => Vec::new(),
+        };
+    }
+    let mut known: Vec<&str> = history.aliases.keys().map(String::as_str).collect();
+    known.push("latest");
+    crate::error::close_to(a, known)
+        .into_iter()
+        .map(|alias| format!("{name}:{alias}"))
+        .collect()
+}
+
 impl Store {
     /// The artifact a name (and optional type) means: with no type, the name must exist under
     /// exactly one type.
@@ -153,17 +174,38 @@ impl Store {
         if let Some(t) = artifact_type {
             let key = ArtifactKey::new(t, name)?;
             if !refs::has_markers(&self.artifact_dir(t, name))? {
+                let all = refs::artifact_keys(&self.layout().refs_dir())?;
+                let typed: Vec<String> = all.iter().map(|(t, n)| format!("{t}/{n}")).collect();
+                let wanted = key.to_string();
                 return Err(Error::UnknownArtifact {
-                    artifact: key.to_string(),
+                    suggestions: crate::error::close_to(&wanted, typed.iter().map(String::as_str)),
+                    artifact: wanted,
                 });
             }
             return Ok(key);
         }
         let candidates = refs::artifact_keys_named(&self.layout().refs_dir(), Some(name))?;
         match candidates.as_slice() {
-            [] => Err(Error::UnknownArtifact {
-                artifact: name.to_string(),
-            }),
+            [] => {
+                // A close name that exists under several types is suggested with each type.
+                let all = refs::artifact_keys(&self.layout().refs_dir())?;
+                let close = crate::error::close_to(name, all.iter().map(|(_, n)| n.as_str()));
+                let suggestions = close
+                    .iter()
+                    .flat_map(|c| {
+                        let types: Vec<&String> =
+                            all.iter().filter(|(_, n)| n == c).map(|(t, _)| t).collect();
+                        match types.as_slice() {
+                            [_] => vec![c.clone()],
+                            many => many.iter().map(|t| format!("{t}/{c}")).collect(),
+                        }
+                    })
+                    .collect();
+                Err(Error::UnknownArtifact {
+                    artifact: name.to_string(),
+                    suggestions,
+                })
+            }
             [(t, n)] => ArtifactKey::new(t, n),
             many => Err(Error::AmbiguousName {
                 name: name.to_string(),
@@ -424,6 +466,7 @@ pub fn select(history: &History, selector: &Selector) -> Result<usize> {
             .get(a)
             .copied()
             .ok_or_else(|| Error::UnknownAlias {
+                suggestions: alias_suggestions(history, a),
                 artifact,
                 alias: a.clone(),
                 known: history.aliases.keys().cloned().collect(),

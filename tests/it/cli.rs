@@ -332,6 +332,7 @@ fn errors_are_one_line_with_a_hint_and_exit_2() {
     let two_sources =
         format!("error: two sources map to the display path \"main.py\": {py} and {py}");
     let names = "hint: names use letters, digits, `_`, `.` and `-`, 1 to 128 characters";
+    let reserved = "hint: pick another name for the alias, e.g. `best`, `prod` or `lr-sweep`";
     let display =
         "hint: display paths are relative, `/`-separated, without `..`, e.g. `training/models.py`";
 
@@ -373,8 +374,8 @@ fn errors_are_one_line_with_a_hint_and_exit_2() {
         ),
         (
             vec!["commit", "n", "--type", "t", py, "--alias", "latest"],
-            "error: invalid alias \"latest\": `latest` and `vN` are reserved",
-            names,
+            "error: alias \"latest\" is reserved: `latest` and `vN` already name versions",
+            reserved,
         ),
         (
             vec!["commit", "n", "--type", "t", py, "--run", "a/b"],
@@ -399,7 +400,7 @@ fn errors_are_one_line_with_a_hint_and_exit_2() {
         (
             vec!["show", "a/ppo:best"],
             "error: a/ppo has no alias \"best\"",
-            "hint: set one with `codever alias SPEC ALIAS`",
+            "hint: set an alias with `codever alias SPEC ALIAS`",
         ),
         (
             vec!["show", "a/ppo@ffff"],
@@ -423,14 +424,89 @@ fn errors_are_one_line_with_a_hint_and_exit_2() {
         ),
         (
             vec!["alias", "a/ppo", "v2"],
-            "error: invalid alias \"v2\": `latest` and `vN` are reserved",
-            names,
+            "error: alias \"v2\" is reserved: `latest` and `vN` already name versions",
+            reserved,
+        ),
+        // Typos get a "did you mean".
+        (
+            vec!["show", "a/ppp"],
+            "error: unknown artifact \"a/ppp\"",
+            "hint: did you mean `a/ppo`? `codever list` shows the artifacts in this store",
+        ),
+        (
+            vec!["show", "pop"],
+            "error: unknown artifact \"pop\"",
+            "hint: did you mean `a/ppo` or `b/ppo`? `codever list` shows the artifacts in this store",
+        ),
+        (
+            vec!["show", "a/ppo:0"],
+            "error: a/ppo has no alias \"0\"",
+            "hint: did you mean `a/ppo:v0`? set an alias with `codever alias SPEC ALIAS`",
+        ),
+        (
+            vec!["show", "a/ppo:V0"],
+            "error: a/ppo has no alias \"V0\"",
+            "hint: did you mean `a/ppo:v0`? set an alias with `codever alias SPEC ALIAS`",
+        ),
+        (
+            vec!["show", "a/ppo:lastest"],
+            "error: a/ppo has no alias \"lastest\"",
+            "hint: did you mean `a/ppo:latest`? set an alias with `codever alias SPEC ALIAS`",
         ),
     ];
-    for (args, error, hint) in cases {
-        let err = run_err(&store, &args);
-        assert_eq!(err.lines().collect::<Vec<_>>(), [error, hint], "{args:?}");
+    for (args, error, hint) in &cases {
+        let err = run_err(&store, args);
+        assert_eq!(err.lines().collect::<Vec<_>>(), [*error, *hint], "{args:?}");
+        // With --json: the same words as one JSON object on one line of stderr, and a kind
+        // to branch on; nothing on stdout; exit 2.
+        let mut json_args = vec!["--json"];
+        json_args.extend(args);
+        let out = crate::common::output(&store, &json_args);
+        assert_eq!(
+            (out.status.code(), out.stdout.as_slice()),
+            (Some(2), &b""[..]),
+            "{args:?}"
+        );
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        let row: serde_json::Value = serde_json::from_str(&stderr).unwrap();
+        assert_eq!(
+            (row["error"].as_str(), row["hint"].as_str()),
+            (error.strip_prefix("error: "), hint.strip_prefix("hint: ")),
+            "{args:?}"
+        );
+        assert_eq!(row.as_object().unwrap().len(), 3, "{row}");
     }
+    let kind = |args: &[&str]| {
+        let out = crate::common::output(&store, args);
+        let row: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
+        row["kind"].as_str().unwrap().to_string()
+    };
+    assert_eq!(kind(&["--json", "show", "nope"]), "unknown_artifact");
+    assert_eq!(kind(&["--json", "show", "ppo"]), "ambiguous_name");
+    assert_eq!(kind(&["--json", "alias", "a/ppo", "v2"]), "reserved_alias");
+    assert_eq!(kind(&["--json", "runs", "show", "nope"]), "unknown_run");
+    // Usage errors too, wherever --json is given.
+    let out = crate::common::output(&store, &["shwo", "a/ppo", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let row: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(
+        row,
+        serde_json::json!({
+            "error": "unrecognized subcommand 'shwo'",
+            "hint": "a similar subcommand exists: 'show'; Usage: codever [OPTIONS] <COMMAND>; \
+                     run `codever --help` for every command and option",
+            "kind": "usage",
+        })
+    );
+    // Without --json, the parser's own text, with its "did you mean".
+    let text = run_err(&store, &["shwo"]);
+    assert!(
+        text.starts_with(
+            "error: unrecognized subcommand 'shwo'\n\n  tip: a similar subcommand exists: 'show'\n"
+        ),
+        "{text}"
+    );
     // None of the failed commits wrote anything.
     assert_eq!(read_tree(&store), before);
 

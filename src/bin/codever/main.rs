@@ -4,7 +4,7 @@
 //!
 //! Exit codes: 0 success; 1 fsck found corruption (or, with `--strict`, unlinked records or
 //! missing objects), or `diff --exit-code` found differences; 2 any error (the message names
-//! what was wrong and a hint says what to do).
+//! what was wrong and a hint says what to do; with `--json`, one JSON object on stderr).
 
 mod commands;
 mod output;
@@ -70,20 +70,27 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
+            // The arguments did not parse, so whether JSON was asked for is read from them
+            // as given.
+            let json = std::env::args_os().skip(1).any(|a| a == "--json");
+            if e.use_stderr() && json {
+                return output::report_usage(&e.render().to_string(), json);
+            }
             // Help and version go to stdout: a failed write is an error like any other.
             return match e.print() {
                 Err(w) if !e.use_stderr() && w.kind() != std::io::ErrorKind::BrokenPipe => {
-                    output::report(&output::stdout_error(w))
+                    output::report(&output::stdout_error(w), json)
                 }
                 _ => ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2)),
             };
         }
     };
+    let json = cli.global.json;
     let result = run(&cli.global, cli.command);
     let written = output::finish();
     match (result, written) {
-        (Err(e), _) => output::report(&e),
-        (Ok(_), Err(w)) => output::report(&output::stdout_error(w)),
+        (Err(e), _) => output::report(&e, json),
+        (Ok(_), Err(w)) => output::report(&output::stdout_error(w), json),
         (Ok(code), Ok(())) => ExitCode::from(code),
     }
 }

@@ -120,12 +120,50 @@ pub fn stdout_error(source: io::Error) -> Error {
     }
 }
 
-/// Prints an error and its hint on stderr; exit code 2.
-pub fn report(e: &Error) -> ExitCode {
+/// Prints an error and its hint on stderr; exit code 2. With `json`, one line holding one JSON
+/// object, `{"error", "hint", "kind"}` (`hint` null when there is none, `kind` the library's
+/// stable name for the error), so scripts never parse prose.
+pub fn report(e: &Error, json: bool) -> ExitCode {
+    report_parts(&e.to_string(), hint(e).as_deref(), e.kind(), json)
+}
+
+/// Prints a command-line usage error (unknown command or option, missing argument) as JSON,
+/// from the argument parser's own text: the message, and its tips and usage line as the hint.
+/// Kind `usage`; exit code 2.
+pub fn report_usage(rendered: &str, json: bool) -> ExitCode {
+    let mut paragraphs = rendered.split("\n\n").map(|p| {
+        p.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+    let message = paragraphs.next().unwrap_or_default();
+    let message = message
+        .strip_prefix("error: ")
+        .unwrap_or(&message)
+        .to_string();
+    let hints: Vec<String> = paragraphs
+        .filter(|p| !p.is_empty() && !p.starts_with("For more information"))
+        .map(|p| match p.strip_prefix("tip: ") {
+            Some(tip) => tip.to_string(),
+            None => p,
+        })
+        .chain(["run `codever --help` for every command and option".to_string()])
+        .collect();
+    report_parts(&message, Some(&hints.join("; ")), "usage", json)
+}
+
+fn report_parts(message: &str, hint: Option<&str>, kind: &str, json: bool) -> ExitCode {
     let mut err = io::stderr().lock();
-    let _ = writeln!(err, "error: {e}");
-    if let Some(h) = hint(e) {
-        let _ = writeln!(err, "hint: {h}");
+    if json {
+        let row = serde_json::json!({"error": message, "hint": hint, "kind": kind});
+        let _ = writeln!(err, "{row}");
+    } else {
+        let _ = writeln!(err, "error: {message}");
+        if let Some(h) = hint {
+            let _ = writeln!(err, "hint: {h}");
+        }
     }
     ExitCode::from(2)
 }
