@@ -390,3 +390,35 @@ fn a_message_on_an_unchanged_commit_is_kept() {
         "{text}"
     );
 }
+
+/// A version linked by many runs (a sweep) lists a few run ids per text line and counts the
+/// rest; JSON lists them all.
+#[test]
+fn list_lines_show_a_few_runs_and_count_the_rest() {
+    let (_tmp, store) = crate::common::init_store();
+    let src = store.parent().unwrap().join("src");
+    crate::common::write(&src, "a.py", b"a = 1\n");
+    let runs: Vec<String> = (1..=5).map(|i| format!("sweep-{i}")).collect();
+    for run in &runs {
+        crate::common::commit_ok(&store, "t/a", src.join("a.py"), run);
+    }
+    let versions = run_ok(&store, &["versions", "a"]);
+    assert!(
+        versions.contains("  runs sweep-1, sweep-2, sweep-3 … and 2 more  [latest]\n"),
+        "{versions}"
+    );
+    let log = run_ok(&store, &["log", "a"]);
+    assert!(
+        log.contains("  runs sweep-1, sweep-2, sweep-3 … and 2 more  [latest]\n"),
+        "{log}"
+    );
+    assert_eq!(
+        json(&store, &["versions", "a"])[0]["runs"],
+        serde_json::json!(runs)
+    );
+    let show = run_ok(&store, &["show", "a"]);
+    assert!(
+        show.contains("\nruns     sweep-1, sweep-2, sweep-3, sweep-4, sweep-5\n"),
+        "{show}"
+    );
+}

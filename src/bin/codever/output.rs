@@ -192,6 +192,20 @@ fn hint(e: &Error) -> Option<String> {
     Some(cli.to_string())
 }
 
+/// The first few of `items` joined by `, `, then `… and N more` when there are more: a list
+/// line stays readable however many runs a version has (JSON always lists them all).
+pub fn few<S: AsRef<str>>(items: &[S], shown: usize) -> String {
+    let head: Vec<&str> = items.iter().take(shown).map(AsRef::as_ref).collect();
+    let mut s = head.join(", ");
+    if items.len() > shown {
+        s.push_str(&format!(" … and {} more", items.len() - shown));
+    }
+    s
+}
+
+/// How many run ids or artifacts a list line shows before `… and N more`.
+pub const FEW: usize = 3;
+
 /// Prints a line on stderr (a warning or a hint beside the output).
 pub fn note(line: &str) {
     let _ = writeln!(io::stderr().lock(), "{line}");

@@ -6,7 +6,9 @@ use codever::diff::{DiffOptions, FileDiff, Status};
 use codever::{Error, History, Resolved, Result, Spec, Store, render, view};
 
 use super::Global;
-use crate::output::{aliases_suffix, fmt_time, incomplete_line, out, print_json, warn_incomplete};
+use crate::output::{
+    FEW, aliases_suffix, few, fmt_time, incomplete_line, out, print_json, warn_incomplete,
+};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -71,7 +73,7 @@ fn text(h: &History, entries: &[LogEntry], stat: bool) -> String {
             view::number(v.number),
             v.tree.short(),
             fmt_time(v.created_ns()),
-            v.runs().join(", ")
+            few(&v.runs(), FEW)
         ));
         let msg = &v.first().record.message;
         if !msg.is_empty() {

@@ -3,7 +3,7 @@
 use codever::{ArtifactKey, Result, RunView, view};
 
 use super::Global;
-use crate::output::{fmt_time, out, print_json};
+use crate::output::{FEW, few, fmt_time, out, print_json};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -52,8 +52,8 @@ fn list_text(runs: &[RunView]) -> String {
                 let state = if a.new { "new" } else { "unchanged" };
                 format!("{}:{} ({state})", a.key, view::number(a.version))
             })
-            .collect::<Vec<_>>()
-            .join(", ");
+            .collect::<Vec<_>>();
+        let logged = few(&logged, FEW);
         s.push_str(&format!(
             "{:<10} {}  {logged}\n",
             r.id,

@@ -3,7 +3,9 @@
 use codever::{ChangeCounts, History, Result, Spec, Store, view};
 
 use super::Global;
-use crate::output::{aliases_suffix, fmt_time, incomplete_line, out, stream_json, warn_incomplete};
+use crate::output::{
+    FEW, aliases_suffix, few, fmt_time, incomplete_line, out, stream_json, warn_incomplete,
+};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -46,7 +48,7 @@ fn text(store: &Store, h: &History) -> String {
             v.tree.short(),
             fmt_time(v.created_ns()),
             changes,
-            v.runs().join(", "),
+            few(&v.runs(), FEW),
         ));
     }
     s
