@@ -60,7 +60,7 @@ pub mod run {
 }
 
 pub use capture::Progress;
-pub use checkout::CheckoutReport;
+pub use checkout::{CheckoutOptions, CheckoutReport};
 pub use commit::{CommitOptions, CommitOutcome};
 pub use diff::ChangeCounts;
 pub use error::{Error, NotTextReason, Obstacle, Remedy, Result};

@@ -560,6 +560,8 @@ pub struct CheckoutRow<'a> {
     into: &'a Path,
     written: &'a [String],
     unchanged: &'a [String],
+    extra: &'a [String],
+    removed: &'a [String],
 }
 
 impl<'a> CheckoutRow<'a> {
@@ -573,6 +575,8 @@ impl<'a> CheckoutRow<'a> {
             into,
             written: &r.written,
             unchanged: &r.unchanged,
+            extra: &r.extra,
+            removed: &r.removed,
         }
     }
 }

@@ -23,6 +23,25 @@ pub struct CheckoutReport {
     pub written: Vec<String>,
     /// Files already identical, left alone.
     pub unchanged: Vec<String>,
+    /// Files found in the directory that are not part of the version, left in place (without
+    /// [`CheckoutOptions::clean`]). Only files a capture of the directory would consider are
+    /// counted: ignored files (`.gitignore`), `.git/`, `.codever/` and virtualenvs never are.
+    pub extra: Vec<String>,
+    /// Those files, removed (with [`CheckoutOptions::clean`]).
+    pub removed: Vec<String>,
+}
+
+/// How a checkout treats what is already in the directory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CheckoutOptions {
+    /// Overwrite files that differ from the version (otherwise nothing is written when any
+    /// does).
+    pub force: bool,
+    /// Once the version is in place, remove the files the version does not have, as a capture
+    /// of the directory would see them: ignored files, `.git/`, `.codever/` and virtualenvs are
+    /// never touched, nothing outside the directory is, and no symlink is followed. The
+    /// directory then captures as exactly this version.
+    pub clean: bool,
 }
 
 enum Plan {
@@ -36,6 +55,22 @@ impl Store {
     /// Without `force`, nothing is written when any existing file differs. Refuses to write
     /// through a symlink or a non-directory in the way, with or without `force`.
     pub fn checkout(&self, tree: &ObjectId, into: &Path, force: bool) -> Result<CheckoutReport> {
+        let opts = CheckoutOptions {
+            force,
+            clean: false,
+        };
+        self.checkout_with(tree, into, &opts)
+    }
+
+    /// [`Store::checkout`] with every option: see [`CheckoutOptions`]. Files not part of the
+    /// version are listed in the report (`extra`, or `removed` with `clean`).
+    pub fn checkout_with(
+        &self,
+        tree: &ObjectId,
+        into: &Path,
+        opts: &CheckoutOptions,
+    ) -> Result<CheckoutReport> {
+        let force = opts.force;
         let files = flatten(self, tree)?;
         // Every blob must be present before anything is written.
         for ManifestEntry { meta, .. } in &files {
@@ -51,6 +86,13 @@ impl Store {
             .map(Path::to_path_buf)
             .collect();
         created.reverse();
+        // The files that are not part of the version, found before anything is written (an
+        // unreadable directory fails the checkout before it starts, not after).
+        let extra = if created.is_empty() {
+            extra_files(into, &files)?
+        } else {
+            Vec::new()
+        };
         fs::create_dir_all(into).map_err(|e| Error::io("cannot create", into, e))?;
         let result = write_files(self, into, &files, force, &mut created);
         if result.is_err() {
@@ -58,8 +100,49 @@ impl Store {
                 let _ = fs::remove_dir(dir);
             }
         }
-        result
+        let mut report = result?;
+        if opts.clean {
+            report.removed = remove_files(into, extra)?;
+        } else {
+            report.extra = extra;
+        }
+        Ok(report)
     }
+}
+
+/// The files below `into` that a capture would consider and that are not among `files`.
+fn extra_files(into: &Path, files: &[ManifestEntry]) -> Result<Vec<String>> {
+    let wanted: std::collections::HashSet<&str> = files.iter().map(|e| e.path.as_str()).collect();
+    Ok(crate::capture::snapshot::code_files(into)?
+        .into_iter()
+        .filter(|p| !wanted.contains(p.as_str()))
+        .collect())
+}
+
+/// Removes the files `paths` below `into` (never through a symlinked directory: a path whose
+/// way was changed into a link since it was listed is refused), then the directories that held
+/// them when they are left empty (never `into` itself). Returns the paths removed.
+fn remove_files(into: &Path, paths: Vec<String>) -> Result<Vec<String>> {
+    let mut removed = Vec::with_capacity(paths.len());
+    for rel in paths {
+        let (Some(dir), target) = safe_parent(into, &rel, None)? else {
+            continue;
+        };
+        match fs::symlink_metadata(&target) {
+            Ok(m) if m.is_file() => {}
+            // Gone, or no longer a regular file (it is not what was listed): left alone.
+            _ => continue,
+        }
+        fs::remove_file(&target).map_err(|e| Error::io("cannot remove", &target, e))?;
+        removed.push(rel);
+        let mut dir = dir;
+        while dir != into && dir.starts_with(into) && fs::remove_dir(&dir).is_ok() {
+            if !dir.pop() {
+                break;
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// The checkout of `files` into the existing directory `into`; records every directory it

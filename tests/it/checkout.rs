@@ -187,3 +187,109 @@ fn a_corrupt_blob_leaves_the_target_as_it_was() {
     // checkout made for the target is removed again.
     assert!(!into.exists());
 }
+
+/// A checkout into a directory holding another version says how many files there are not part
+/// of the version; `--clean` removes exactly those, and nothing ignored, nothing in `.git/`,
+/// nothing through a symlink, nothing outside the directory.
+#[cfg(unix)]
+#[test]
+fn clean_removes_only_the_files_a_capture_would_see_that_the_version_lacks() {
+    let (tmp, store) = crate::common::init_store();
+    let src = tmp.path().join("src");
+    let files: [(&str, &[u8]); 4] = [
+        (".gitignore", b"*.bin\n"),
+        ("a.py", b"a = 0\n"),
+        ("sub/b.py", b"b = 0\n"),
+        ("sub/deep/c.py", b"c = 0\n"),
+    ];
+    for (p, c) in files {
+        write(&src, p, c);
+    }
+    crate::common::commit_ok(&store, "t/code", &src, "r0");
+    fs::remove_dir_all(src.join("sub")).unwrap();
+    write(&src, "a.py", b"a = 1\n");
+    crate::common::commit_ok(&store, "t/code", &src, "r1");
+
+    let into = tmp.path().join("work");
+    let into_s = into.to_str().unwrap();
+    crate::common::run_ok(&store, &["checkout", "code:v0", "--into", into_s]);
+    // Things that are not the version's and must survive any clean.
+    write(&into, "ckpt.bin", b"weights");
+    write(&into, ".git/HEAD", b"ref: refs/heads/main\n");
+    write(&into, "sub/deep/cache.bin", b"ignored too");
+    let outside = tmp.path().join("outside");
+    write(&outside, "keep.py", b"keep = 1\n");
+    std::os::unix::fs::symlink(&outside, into.join("linked")).unwrap();
+    // And one that is not the version's and is seen.
+    write(&into, "notes.py", b"n = 1\n");
+
+    let text = crate::common::run_ok(
+        &store,
+        &["checkout", "code:v1", "--into", into_s, "--force"],
+    );
+    assert_eq!(
+        text,
+        format!(
+            "checked out t/code:v1 into {into_s}: 1 file(s) written, 1 already up to date; 3 \
+             file(s) there are not part of the version (left in place; --clean removes them)\n"
+        )
+    );
+    let report = crate::common::json(&store, &["checkout", "code:v1", "--into", into_s]);
+    assert_eq!(
+        (&report["extra"], &report["removed"]),
+        (
+            &serde_json::json!(["notes.py", "sub/b.py", "sub/deep/c.py"]),
+            &serde_json::json!([])
+        )
+    );
+
+    let text = crate::common::run_ok(
+        &store,
+        &["checkout", "code:v1", "--into", into_s, "--clean"],
+    );
+    assert_eq!(
+        text,
+        format!(
+            "checked out t/code:v1 into {into_s}: 0 file(s) written, 2 already up to date; 3 \
+             file(s) not part of the version removed\n"
+        )
+    );
+    let mut left: Vec<String> = crate::common::read_tree(&into)
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    left.sort();
+    // (`read_tree` follows the link: `linked/keep.py` is the file outside, still there.)
+    assert_eq!(
+        left,
+        [
+            ".git/HEAD",
+            ".gitignore",
+            "a.py",
+            "ckpt.bin",
+            "linked/keep.py",
+            "sub/deep/cache.bin"
+        ]
+    );
+    assert!(
+        fs::symlink_metadata(into.join("linked"))
+            .unwrap()
+            .is_symlink()
+    );
+    assert_eq!(fs::read(outside.join("keep.py")).unwrap(), b"keep = 1\n");
+    // The directory now captures as exactly that version: committing it links, nothing new.
+    let again = crate::common::commit_json(&store, "t/code", &into, "r2");
+    assert_eq!(
+        (again["version"].as_u64(), again["new"].as_bool()),
+        (Some(1), Some(false))
+    );
+    // Nothing left to clean.
+    let report = crate::common::json(
+        &store,
+        &["checkout", "code:v1", "--into", into_s, "--clean"],
+    );
+    assert_eq!(
+        (&report["extra"], &report["removed"]),
+        (&serde_json::json!([]), &serde_json::json!([]))
+    );
+}

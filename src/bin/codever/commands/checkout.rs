@@ -1,4 +1,5 @@
-//! `codever checkout SPEC --into DIR [--force]`: write a version's files into a directory.
+//! `codever checkout SPEC --into DIR [--force] [--clean]`: write a version's files into a
+//! directory.
 
 use std::path::PathBuf;
 
@@ -17,6 +18,10 @@ pub struct Args {
     /// Overwrite files that differ.
     #[arg(long)]
     force: bool,
+    /// Then remove the files in DIR the version does not have (never ignored files, `.git/`,
+    /// `.codever/` or anything outside DIR), so that DIR holds exactly the version.
+    #[arg(long)]
+    clean: bool,
 }
 
 pub fn run(global: &Global, args: Args) -> Result<u8> {
@@ -28,12 +33,23 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
         },
     ) = global.resolve(&args.spec)?;
     let v = &h.versions[i];
-    let report = store.checkout(&v.tree, &args.into, args.force)?;
+    let opts = codever::CheckoutOptions {
+        force: args.force,
+        clean: args.clean,
+    };
+    let report = store.checkout_with(&v.tree, &args.into, &opts)?;
     if global.json {
         print_json(&view::CheckoutRow::new(&h.key, v, &args.into, &report))?;
     } else {
+        let others = match (report.extra.len(), report.removed.len()) {
+            (0, 0) => String::new(),
+            (0, n) => format!("; {n} file(s) not part of the version removed"),
+            (n, _) => format!(
+                "; {n} file(s) there are not part of the version (left in place; --clean removes them)"
+            ),
+        };
         out(&format!(
-            "checked out {} into {}: {} file(s) written, {} already up to date\n",
+            "checked out {} into {}: {} file(s) written, {} already up to date{others}\n",
             version_name(&h, v),
             args.into.display(),
             report.written.len(),
