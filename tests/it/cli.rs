@@ -645,3 +645,38 @@ fn a_run_that_used_a_version_lists_it_and_fsck_checks_it() {
     assert_fsck_clean(&store, "a run that used a version");
     assert!(s.record_use("bad/run", &h.key, h.versions[i].tree).is_err());
 }
+
+/// `codever completions bash` prints a script that bash loads and that completes commands and
+/// their options; other shells get their scripts; an unknown shell is a usage error.
+#[test]
+fn shell_completions_complete_commands_and_options() {
+    let script = codever().args(["completions", "bash"]).output().unwrap();
+    assert!(script.status.success());
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("codever.bash");
+    fs::write(&path, &script.stdout).unwrap();
+    let complete = |words: &str, cword: usize, cur: &str, prev: &str| {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "source '{}'; COMP_WORDS=({words}); COMP_CWORD={cword}; \
+                 _codever codever '{cur}' '{prev}'; echo \"${{COMPREPLY[@]}}\"",
+                path.display()
+            ))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    assert_eq!(complete("codever che", 1, "che", "codever"), "checkout");
+    assert_eq!(complete("codever checkout --c", 2, "--c", "checkout"), "--clean");
+    assert_eq!(complete("codever ver", 1, "ver", "codever"), "versions");
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let out = codever().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains("checkout") && text.contains("clean"), "{shell}");
+    }
+    let err = codever().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(err.status.code(), Some(2));
+}

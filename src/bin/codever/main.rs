@@ -14,7 +14,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use commands::{
-    Global, alias, blame, cat, checkout, commit, diff, fsck, init, list, log, runs, show, versions,
+    Global, alias, blame, cat, checkout, commit, completions, diff, fsck, init, list, log, runs,
+    show, versions,
 };
 
 #[derive(Parser)]
@@ -64,6 +65,8 @@ enum Command {
     Blame(blame::Args),
     /// Verify every object and reference of the store.
     Fsck(fsck::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::Args),
 }
 
 fn main() -> ExitCode {
@@ -111,5 +114,6 @@ fn run(global: &Global, command: Command) -> codever::Result<u8> {
         Command::Log(args) => log::run(global, args),
         Command::Blame(args) => blame::run(global, args),
         Command::Fsck(args) => fsck::run(global, args),
+        Command::Completions(args) => completions::run(global, args),
     }
 }
