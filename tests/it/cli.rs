@@ -665,17 +665,27 @@ fn shell_completions_complete_commands_and_options() {
             ))
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     };
     assert_eq!(complete("codever che", 1, "che", "codever"), "checkout");
-    assert_eq!(complete("codever checkout --c", 2, "--c", "checkout"), "--clean");
+    assert_eq!(
+        complete("codever checkout --c", 2, "--c", "checkout"),
+        "--clean"
+    );
     assert_eq!(complete("codever ver", 1, "ver", "codever"), "versions");
     for shell in ["zsh", "fish", "elvish", "powershell"] {
         let out = codever().args(["completions", shell]).output().unwrap();
         assert!(out.status.success(), "{shell}");
         let text = String::from_utf8(out.stdout).unwrap();
-        assert!(text.contains("checkout") && text.contains("clean"), "{shell}");
+        assert!(
+            text.contains("checkout") && text.contains("clean"),
+            "{shell}"
+        );
     }
     let err = codever().args(["completions", "tcsh"]).output().unwrap();
     assert_eq!(err.status.code(), Some(2));

@@ -54,12 +54,19 @@ fn a_full_device_is_an_error_for_every_command() {
             .unwrap();
         let out = codever_cmd(&store, &args).stdout(full).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert_eq!(
-            String::from_utf8_lossy(&out.stderr),
-            "error: cannot write to standard output: No space left on device (os error 28)\n\
-             hint: free some space on that disk, then run the command again\n",
-            "{args:?}"
+        let (error, hint) = (
+            "cannot write to standard output: No space left on device (os error 28)",
+            "free some space on that disk, then run the command again",
         );
+        let expected = if args.contains(&"--json") {
+            format!(
+                "{}\n",
+                serde_json::json!({"error": error, "hint": hint, "kind": "io"})
+            )
+        } else {
+            format!("error: {error}\nhint: {hint}\n")
+        };
+        assert_eq!(String::from_utf8_lossy(&out.stderr), expected, "{args:?}");
     }
     // clap's own output (help) too.
     let full = fs::OpenOptions::new()
@@ -121,4 +128,70 @@ fn a_closed_pipe_is_quiet_and_keeps_the_exit_code() {
     let out = with_closed_pipe(&store, &["fsck"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
+
+/// On a terminal, long-output commands go through a pager as git's do: `$CODEVER_PAGER`, else
+/// `$PAGER`; `--no-pager`, an empty pager or `cat`, or output that is not a terminal, print
+/// directly. Runs the CLI on a pseudo-terminal (`script`).
+#[cfg(unix)]
+#[test]
+fn long_output_is_paged_on_a_terminal_only() {
+    let (_tmp, store) = store();
+    let bin = assert_cmd::cargo::cargo_bin!("codever");
+    let on_terminal = |env: &[(&str, &str)], args: &str| -> String {
+        let cmd = format!("'{}' --store '{}' {args}", bin.display(), store.display());
+        let mut c = std::process::Command::new("script");
+        c.args(["-qec", &cmd, "/dev/null"])
+            .env_remove("CODEVER_PAGER")
+            .env_remove("PAGER")
+            .env("NO_COLOR", "1")
+            .env("TERM", "xterm");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().replace("\r\n", "\n")
+    };
+    let marked = [("PAGER", "sed 's/^/paged: /'")];
+    let paged = on_terminal(&marked, "versions a");
+    assert!(paged.starts_with("paged: t/a\npaged: v0 "), "{paged:?}");
+    assert_eq!(paged.lines().count(), 3, "{paged:?}");
+    assert!(paged.lines().all(|l| l.starts_with("paged: ")), "{paged:?}");
+    // CODEVER_PAGER wins over PAGER.
+    let ours = on_terminal(
+        &[
+            ("PAGER", "sed 's/^/paged: /'"),
+            ("CODEVER_PAGER", "sed 's/^/ours: /'"),
+        ],
+        "log a",
+    );
+    assert!(ours.starts_with("ours: v1 "), "{ours:?}");
+    // Not paged: --no-pager, `cat`, an empty pager, a command that is not a listing.
+    for (env, args) in [
+        (&marked[..], "--no-pager versions a"),
+        (&[("PAGER", "cat")][..], "versions a"),
+        (
+            &[("CODEVER_PAGER", ""), ("PAGER", "sed 's/^/paged: /'")][..],
+            "versions a",
+        ),
+        (&marked[..], "cat a:v0 a.py"),
+    ] {
+        let text = on_terminal(env, args);
+        assert!(!text.contains("paged: "), "{args}: {text:?}");
+    }
+    // Not a terminal: never paged.
+    let piped = codever_cmd(&store, &["versions", "a"])
+        .env("PAGER", "sed 's/^/paged: /'")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8(piped.stdout)
+            .unwrap()
+            .starts_with("t/a\n")
+    );
 }

@@ -124,6 +124,8 @@ fn no_color_turns_colour_off_on_a_terminal() {
         let mut c = std::process::Command::new("script");
         c.args(["-qec", &cmd, "/dev/null"])
             .env_remove("NO_COLOR")
+            .env_remove("CODEVER_PAGER")
+            .env("PAGER", "cat")
             .env("TERM", "xterm");
         if no_color {
             c.env("NO_COLOR", "1");

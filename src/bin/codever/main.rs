@@ -89,12 +89,31 @@ fn main() -> ExitCode {
         }
     };
     let json = cli.global.json;
+    if !cli.global.no_pager && cli.command.pages() {
+        output::page(output::pager_for_terminal());
+    }
     let result = run(&cli.global, cli.command);
     let written = output::finish();
     match (result, written) {
         (Err(e), _) => output::report(&e, json),
         (Ok(_), Err(w)) => output::report(&output::stdout_error(w), json),
         (Ok(code), Ok(())) => ExitCode::from(code),
+    }
+}
+
+impl Command {
+    /// Whether the output may be long enough to page on a terminal, as git pages its own.
+    fn pages(&self) -> bool {
+        matches!(
+            self,
+            Command::List(_)
+                | Command::Versions(_)
+                | Command::Show(_)
+                | Command::Runs(_)
+                | Command::Diff(_)
+                | Command::Log(_)
+                | Command::Blame(_)
+        )
     }
 }
 

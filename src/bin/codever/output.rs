@@ -20,9 +20,78 @@ use serde::Serialize;
 
 #[derive(Default)]
 struct Output {
-    w: Option<BufWriter<StdoutLock<'static>>>,
+    w: Option<Sink>,
+    /// The pager to start at the first write (see [`page`]).
+    pager: Option<String>,
     error: Option<io::Error>,
     closed: bool,
+}
+
+/// Where standard output goes: the terminal (or file, or pipe), or a pager's input.
+enum Sink {
+    Stdout(BufWriter<StdoutLock<'static>>),
+    Pager(std::process::Child, BufWriter<std::process::ChildStdin>),
+}
+
+impl Sink {
+    fn writer(&mut self) -> &mut dyn Write {
+        match self {
+            Sink::Stdout(w) => w,
+            Sink::Pager(_, w) => w,
+        }
+    }
+
+    /// Standard output, or `pager` when one is given and can be started.
+    fn open(pager: Option<String>) -> Sink {
+        if let Some(cmd) = pager
+            && let Some((child, stdin)) = start_pager(&cmd)
+        {
+            return Sink::Pager(child, BufWriter::with_capacity(1 << 16, stdin));
+        }
+        Sink::Stdout(BufWriter::with_capacity(1 << 16, io::stdout().lock()))
+    }
+}
+
+/// Starts `cmd` through the shell, as git does, with `LESS=FRX` (quit when the output fits on
+/// one screen, keep colours, leave the screen as it is) unless `LESS` is set.
+fn start_pager(cmd: &str) -> Option<(std::process::Child, std::process::ChildStdin)> {
+    #[cfg(unix)]
+    let mut c = {
+        let mut c = std::process::Command::new("sh");
+        c.arg("-c").arg(cmd);
+        c
+    };
+    #[cfg(not(unix))]
+    let mut c = std::process::Command::new(cmd);
+    if std::env::var_os("LESS").is_none() {
+        c.env("LESS", "FRX");
+    }
+    if std::env::var_os("LV").is_none() {
+        c.env("LV", "-c");
+    }
+    let mut child = c.stdin(std::process::Stdio::piped()).spawn().ok()?;
+    let stdin = child.stdin.take()?;
+    Some((child, stdin))
+}
+
+/// The pager a long output goes through on a terminal: `$CODEVER_PAGER`, else `$PAGER`, else
+/// `less`; none when that is empty or `cat`, or when standard output is not a terminal.
+pub fn pager_for_terminal() -> Option<String> {
+    if !io::stdout().is_terminal() {
+        return None;
+    }
+    let cmd = ["CODEVER_PAGER", "PAGER"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok())
+        .unwrap_or_else(|| "less".to_string());
+    let cmd = cmd.trim();
+    (!cmd.is_empty() && cmd != "cat").then(|| cmd.to_string())
+}
+
+/// Sends what is printed from now on through `pager` (started at the first write; if it cannot
+/// be started, output goes to standard output as usual).
+pub fn page(pager: Option<String>) {
+    OUTPUT.with_borrow_mut(|o| o.pager = pager);
 }
 
 impl Output {
@@ -45,23 +114,29 @@ pub fn write(bytes: &[u8]) {
         if o.closed || o.error.is_some() {
             return;
         }
-        let w =
-            o.w.get_or_insert_with(|| BufWriter::with_capacity(1 << 16, io::stdout().lock()));
-        if let Err(e) = w.write_all(bytes) {
+        let pager = o.pager.take();
+        let w = o.w.get_or_insert_with(|| Sink::open(pager));
+        if let Err(e) = w.writer().write_all(bytes) {
             o.note(e);
         }
     });
 }
 
-/// Flushes stdout; the first write error other than a closed pipe, if any.
+/// Flushes stdout (and waits for the pager to be quit); the first write error other than a
+/// closed pipe, if any.
 pub fn finish() -> io::Result<()> {
     OUTPUT.with_borrow_mut(|o| {
         if !o.closed
             && o.error.is_none()
             && let Some(w) = o.w.as_mut()
-            && let Err(e) = w.flush()
+            && let Err(e) = w.writer().flush()
         {
             o.note(e);
+        }
+        if let Some(Sink::Pager(mut child, w)) = o.w.take() {
+            // Closing its input tells the pager the output is complete.
+            drop(w);
+            let _ = child.wait();
         }
         match o.error.take() {
             Some(e) => Err(e),

@@ -21,9 +21,8 @@ pub fn run(_global: &Global, args: Args) -> Result<u8> {
     let mut cmd = crate::Cli::command();
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "codever", &mut script);
-    let text = String::from_utf8(script).map_err(|e| {
-        stdout_error(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-    })?;
+    let text = String::from_utf8(script)
+        .map_err(|e| stdout_error(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
     out(&text);
     Ok(0)
 }

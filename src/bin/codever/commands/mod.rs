@@ -30,6 +30,10 @@ pub struct Global {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Never send long output through a pager (on a terminal, `list`, `versions`, `show`,
+    /// `runs`, `diff`, `log` and `blame` use $CODEVER_PAGER, else $PAGER, else `less`).
+    #[arg(long, global = true)]
+    pub no_pager: bool,
 }
 
 impl Global {
