@@ -362,6 +362,10 @@ pub enum Obstacle {
     FileForDirectory,
     /// A directory where a file must go.
     DirectoryForFile,
+    /// The target is the store or inside it.
+    InsideStore,
+    /// The target is a `.git` directory or inside one.
+    InsideGit,
 }
 
 impl fmt::Display for Obstacle {
@@ -370,6 +374,10 @@ impl fmt::Display for Obstacle {
             Obstacle::Symlink => "it is a symlink, and checkout never writes through one",
             Obstacle::FileForDirectory => "a file is where a directory must go",
             Obstacle::DirectoryForFile => "a directory is where a file must go",
+            Obstacle::InsideStore => "it is inside the store, which holds only codever's own files",
+            Obstacle::InsideGit => {
+                "it is inside a .git directory, which holds only git's own files"
+            }
         })
     }
 }
@@ -651,6 +659,10 @@ impl Error {
                 "`codever show SPEC` lists the files of a version".into()
             }
             Error::UnknownRun { .. } => "`codever runs` lists the runs in this store".into(),
+            Error::UnsafeCheckout {
+                reason: Obstacle::InsideStore | Obstacle::InsideGit,
+                ..
+            } => "check out into a directory of your project, outside `.codever` and `.git`".into(),
             Error::UnsafeCheckout { .. } => {
                 "remove the symlink or file in the way, or check out into an empty directory".into()
             }

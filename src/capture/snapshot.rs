@@ -570,11 +570,7 @@ pub(crate) fn is_executable(meta: &fs::Metadata) -> bool {
 /// skipped, and no virtualenv entered (a directory holding `pyvenv.cfg`, or named `site-packages`
 /// or `__pycache__`). Sorted.
 pub fn code_files(root: &Path) -> Result<Vec<String>> {
-    let walk = walker(root, |e| {
-        let n = e.file_name();
-        e.file_type().is_some_and(|t| t.is_dir())
-            && (n == "site-packages" || n == "__pycache__" || e.path().join("pyvenv.cfg").exists())
-    });
+    let walk = walker(root, is_environment);
     let mut out = Vec::new();
     for entry in walk.build() {
         let entry = entry.map_err(|e| walk_error(root, e))?;
@@ -588,6 +584,30 @@ pub fn code_files(root: &Path) -> Result<Vec<String>> {
     }
     out.sort();
     Ok(out)
+}
+
+/// [`code_files`], best effort: what cannot be read (a directory without permission, a name
+/// that is not UTF-8) is skipped instead of failing, and checkout's own temp files
+/// (`.codever-tmp*`) are left out. For reports about a directory, never for a capture.
+pub(crate) fn code_files_lenient(root: &Path) -> Vec<String> {
+    let walk = walker(root, is_environment);
+    let mut out: Vec<String> = walk
+        .build()
+        .filter_map(|entry| entry.ok())
+        .filter(|e| e.file_type().is_some_and(|t| t.is_file()))
+        .filter(|e| !e.file_name().to_string_lossy().starts_with(".codever-tmp"))
+        .filter_map(|e| rel_to_slash(e.path().strip_prefix(root).unwrap_or(e.path())))
+        .collect();
+    out.sort();
+    out
+}
+
+/// A directory a code capture never enters: a virtualenv (it holds `pyvenv.cfg`),
+/// `site-packages` or `__pycache__`.
+fn is_environment(e: &ignore::DirEntry) -> bool {
+    let n = e.file_name();
+    e.file_type().is_some_and(|t| t.is_dir())
+        && (n == "site-packages" || n == "__pycache__" || e.path().join("pyvenv.cfg").exists())
 }
 
 /// A walk of `dir` as every capture does it: `.gitignore` files inside it honoured (and, inside a

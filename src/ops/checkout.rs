@@ -4,12 +4,14 @@
 //! component is re-validated ([`crate::tree::flatten`]), no existing symlink is followed, and
 //! files are written by rename, which replaces a link instead of writing through it.
 
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::capture::snapshot::is_executable;
 use crate::error::{Error, Obstacle, Result};
+use crate::history::History;
 use crate::id::ObjectId;
 use crate::object::FileMeta;
 use crate::store::Store;
@@ -23,54 +25,50 @@ pub struct CheckoutReport {
     pub written: Vec<String>,
     /// Files already identical, left alone.
     pub unchanged: Vec<String>,
-    /// Files found in the directory that are not part of the version, left in place (without
-    /// [`CheckoutOptions::clean`]). Only files a capture of the directory would consider are
-    /// counted: ignored files (`.gitignore`), `.git/`, `.codever/` and virtualenvs never are.
+    /// Files found in the directory that are not part of the version, left in place. Only files
+    /// a capture of the directory would consider are listed: ignored files (`.gitignore`),
+    /// `.git/`, `.codever/`, the store, virtualenvs and unreadable directories never are.
     pub extra: Vec<String>,
-    /// Those files, removed (with [`CheckoutOptions::clean`]).
+    /// Files not part of the version that [`CheckoutOptions::clean`] removed.
     pub removed: Vec<String>,
 }
 
 /// How a checkout treats what is already in the directory.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CheckoutOptions {
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CheckoutOptions<'a> {
     /// Overwrite files that differ from the version (otherwise nothing is written when any
     /// does).
     pub force: bool,
-    /// Once the version is in place, remove the files the version does not have, as a capture
-    /// of the directory would see them: ignored files, `.git/`, `.codever/` and virtualenvs are
-    /// never touched, nothing outside the directory is, and no symlink is followed. The
-    /// directory then captures as exactly this version.
-    pub clean: bool,
-}
-
-enum Plan {
-    Write,
-    Unchanged,
+    /// The checked-out version's artifact: once the version is in place, remove the files of
+    /// the directory that the version does not have but that are an unchanged copy of the same
+    /// path in some version of this artifact, so that the store can give every removed byte
+    /// back. Anything else not part of the version (a file never logged, one edited since, one
+    /// that cannot be removed) is left and listed in [`CheckoutReport::extra`]. Removal never
+    /// follows a symlink, never leaves the directory and never touches what a capture ignores.
+    pub clean: Option<&'a History>,
 }
 
 impl Store {
     /// Writes the files of tree `tree` into `into` (created if needed).
     ///
     /// Without `force`, nothing is written when any existing file differs. Refuses to write
-    /// through a symlink or a non-directory in the way, with or without `force`.
+    /// through a symlink or a non-directory in the way, with or without `force`, and refuses a
+    /// target inside the store or a `.git` directory.
     pub fn checkout(&self, tree: &ObjectId, into: &Path, force: bool) -> Result<CheckoutReport> {
-        let opts = CheckoutOptions {
-            force,
-            clean: false,
-        };
+        let opts = CheckoutOptions { force, clean: None };
         self.checkout_with(tree, into, &opts)
     }
 
-    /// [`Store::checkout`] with every option: see [`CheckoutOptions`]. Files not part of the
-    /// version are listed in the report (`extra`, or `removed` with `clean`).
+    /// [`Store::checkout`] with every option: see [`CheckoutOptions`]. Files of the directory
+    /// not part of the version are listed in the report (`extra`, and `removed` with `clean`).
     pub fn checkout_with(
         &self,
         tree: &ObjectId,
         into: &Path,
-        opts: &CheckoutOptions,
+        opts: &CheckoutOptions<'_>,
     ) -> Result<CheckoutReport> {
         let force = opts.force;
+        refuse_special_target(self, into)?;
         let files = flatten(self, tree)?;
         // Every blob must be present before anything is written.
         for ManifestEntry { meta, .. } in &files {
@@ -78,6 +76,12 @@ impl Store {
                 return Err(Error::MissingObject { id: meta.id });
             }
         }
+        // The files that are not part of the version, found before anything is written.
+        let extra = if into.is_dir() {
+            extra_files(self, into, &files)
+        } else {
+            Vec::new()
+        };
         // Directories made by this checkout, outermost first: removed again (when still empty)
         // if it fails, so a failed checkout leaves the target as it was.
         let mut created: Vec<PathBuf> = into
@@ -86,13 +90,6 @@ impl Store {
             .map(Path::to_path_buf)
             .collect();
         created.reverse();
-        // The files that are not part of the version, found before anything is written (an
-        // unreadable directory fails the checkout before it starts, not after).
-        let extra = if created.is_empty() {
-            extra_files(into, &files)?
-        } else {
-            Vec::new()
-        };
         fs::create_dir_all(into).map_err(|e| Error::io("cannot create", into, e))?;
         let result = write_files(self, into, &files, force, &mut created);
         if result.is_err() {
@@ -101,48 +98,208 @@ impl Store {
             }
         }
         let mut report = result?;
-        if opts.clean {
-            report.removed = remove_files(into, extra)?;
-        } else {
-            report.extra = extra;
+        match opts.clean {
+            Some(history) => {
+                let (removed, left) = clean(self, into, extra, history)?;
+                report.removed = removed;
+                report.extra = left;
+            }
+            None => report.extra = extra,
         }
         Ok(report)
     }
 }
 
-/// The files below `into` that a capture would consider and that are not among `files`.
-fn extra_files(into: &Path, files: &[ManifestEntry]) -> Result<Vec<String>> {
-    let wanted: std::collections::HashSet<&str> = files.iter().map(|e| e.path.as_str()).collect();
-    Ok(crate::capture::snapshot::code_files(into)?
-        .into_iter()
-        .filter(|p| !wanted.contains(p.as_str()))
-        .collect())
+/// `into` made absolute with every existing part resolved (the parts that do not exist yet
+/// appended as given).
+fn resolved(into: &Path) -> PathBuf {
+    let abs = crate::store::absolute(into);
+    let mut missing = Vec::new();
+    let mut base = abs.as_path();
+    loop {
+        if let Ok(real) = fs::canonicalize(base) {
+            let mut out = real;
+            out.extend(missing.iter().rev());
+            return out;
+        }
+        match (base.parent(), base.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name.to_os_string());
+                base = parent;
+            }
+            _ => return abs,
+        }
+    }
 }
 
-/// Removes the files `paths` below `into` (never through a symlinked directory: a path whose
-/// way was changed into a link since it was listed is refused), then the directories that held
-/// them when they are left empty (never `into` itself). Returns the paths removed.
-fn remove_files(into: &Path, paths: Vec<String>) -> Result<Vec<String>> {
-    let mut removed = Vec::with_capacity(paths.len());
-    for rel in paths {
-        let (Some(dir), target) = safe_parent(into, &rel, None)? else {
-            continue;
-        };
-        match fs::symlink_metadata(&target) {
-            Ok(m) if m.is_file() => {}
-            // Gone, or no longer a regular file (it is not what was listed): left alone.
-            _ => continue,
-        }
-        fs::remove_file(&target).map_err(|e| Error::io("cannot remove", &target, e))?;
-        removed.push(rel);
-        let mut dir = dir;
-        while dir != into && dir.starts_with(into) && fs::remove_dir(&dir).is_ok() {
-            if !dir.pop() {
-                break;
+/// Refuses a target that is the store or inside it, or inside a `.git` directory: what is
+/// there belongs to codever or git, and writing (or cleaning) there would damage it.
+fn refuse_special_target(store: &Store, into: &Path) -> Result<()> {
+    let target = resolved(into);
+    let root = resolved(store.root());
+    let reason = if target.starts_with(&root) {
+        Some(Obstacle::InsideStore)
+    } else if target.components().any(|c| c.as_os_str() == ".git") {
+        Some(Obstacle::InsideGit)
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(Error::UnsafeCheckout {
+            path: into.to_path_buf(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The files below `into` that a capture would consider, that are not among `files` and not
+/// in the store (which may sit in the directory under any name).
+fn extra_files(store: &Store, into: &Path, files: &[ManifestEntry]) -> Vec<String> {
+    let wanted: HashSet<&str> = files.iter().map(|e| e.path.as_str()).collect();
+    let store_rel = resolved(store.root())
+        .strip_prefix(resolved(into))
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned());
+    crate::capture::snapshot::code_files_lenient(into)
+        .into_iter()
+        .filter(|p| !wanted.contains(p.as_str()))
+        .filter(|p| {
+            store_rel
+                .as_deref()
+                .is_none_or(|s| !s.is_empty() && !p.starts_with(&format!("{s}/")))
+        })
+        .collect()
+}
+
+/// Removes the files of `extra` that are unchanged copies of the same path in some version of
+/// `history`; returns (removed, left).
+fn clean(
+    store: &Store,
+    into: &Path,
+    extra: Vec<String>,
+    history: &History,
+) -> Result<(Vec<String>, Vec<String>)> {
+    if extra.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let wanted: HashSet<&str> = extra.iter().map(String::as_str).collect();
+    let mut known: HashMap<String, HashSet<ObjectId>> = HashMap::new();
+    for v in &history.versions {
+        for e in flatten(store, &v.tree)? {
+            if wanted.contains(e.path.as_str()) {
+                known.entry(e.path).or_default().insert(e.meta.id);
             }
         }
     }
-    Ok(removed)
+    let (mut removed, mut left) = (Vec::new(), Vec::new());
+    for rel in extra {
+        let gone = match known.get(&rel) {
+            // A failure to remove one file leaves it, listed; the others go on.
+            Some(ids) => remove_if_copy(into, &rel, ids).unwrap_or(false),
+            None => false,
+        };
+        if gone {
+            removed.push(rel);
+        } else {
+            left.push(rel);
+        }
+    }
+    Ok((removed, left))
+}
+
+/// Whether `file` holds one of the blobs `ids` (read in pieces).
+fn holds_one_of(file: &mut fs::File, size: u64, ids: &HashSet<ObjectId>) -> io::Result<bool> {
+    use std::io::Read;
+    let mut hasher = crate::id::BlobHasher::new(size);
+    let mut buf = vec![0u8; (1 << 20).min(size as usize + 1)];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher.finish().is_some_and(|(id, _)| ids.contains(&id)))
+}
+
+/// Removes `into/rel` if it is a regular file holding one of the blobs `ids`, then the
+/// directories that held it if they are left empty (never `into` itself). Every directory on
+/// the way is opened without following links and the file is removed relative to its opened
+/// directory, so a link put in the way at any moment can neither redirect the removal outside
+/// `into` nor make it remove something that was not checked.
+#[cfg(unix)]
+fn remove_if_copy(into: &Path, rel: &str, ids: &HashSet<ObjectId>) -> io::Result<bool> {
+    use rustix::fs::{AtFlags, FileType, Mode, OFlags, fstat, openat, statat, unlinkat};
+    let parts: Vec<&str> = rel.split('/').collect();
+    let Some((name, parents)) = parts.split_last() else {
+        return Ok(false);
+    };
+    let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let root = rustix::fs::open(
+        into,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut dirs = vec![root];
+    for part in parents {
+        let next = match dirs.last() {
+            Some(d) => openat(d, *part, dir_flags, Mode::empty())?,
+            None => return Ok(false),
+        };
+        dirs.push(next);
+    }
+    let Some(dir) = dirs.last() else {
+        return Ok(false);
+    };
+    let file_flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let fd = openat(dir, *name, file_flags, Mode::empty())?;
+    let st = fstat(&fd)?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return Ok(false);
+    }
+    let mut file = fs::File::from(fd);
+    if !holds_one_of(&mut file, st.st_size as u64, ids)? {
+        return Ok(false);
+    }
+    // Still the file that was checked under that name.
+    let now = statat(dir, *name, AtFlags::SYMLINK_NOFOLLOW)?;
+    if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) {
+        return Ok(false);
+    }
+    unlinkat(dir, *name, AtFlags::empty())?;
+    for i in (0..parents.len()).rev() {
+        if unlinkat(&dirs[i], parents[i], AtFlags::REMOVEDIR).is_err() {
+            break;
+        }
+    }
+    Ok(true)
+}
+
+/// Removes `into/rel` if it is a regular file holding one of the blobs `ids` (no symlinked
+/// directory on the way), then the directories that held it if they are left empty.
+#[cfg(not(unix))]
+fn remove_if_copy(into: &Path, rel: &str, ids: &HashSet<ObjectId>) -> io::Result<bool> {
+    let Ok((Some(dir), target)) = safe_parent(into, rel, None) else {
+        return Ok(false);
+    };
+    let m = fs::symlink_metadata(&target)?;
+    if !m.is_file() || !holds_one_of(&mut fs::File::open(&target)?, m.len(), ids)? {
+        return Ok(false);
+    }
+    fs::remove_file(&target)?;
+    let mut dir = dir;
+    while dir != into && dir.starts_with(into) && fs::remove_dir(&dir).is_ok() {
+        if !dir.pop() {
+            break;
+        }
+    }
+    Ok(true)
+}
+
+enum Plan {
+    Write,
+    Unchanged,
 }
 
 /// The checkout of `files` into the existing directory `into`; records every directory it
@@ -333,6 +490,45 @@ mod tests {
     use super::*;
     use crate::{ArtifactKey, CommitOptions, Snapshot, capture_run};
     use std::os::unix::fs::PermissionsExt;
+
+    /// The removal primitive of `--clean` never goes through a link: a directory on the way
+    /// swapped for a link to an exact copy outside (as a racing process could) is refused, the
+    /// copy outside kept; a link where the file was is not followed either.
+    #[test]
+    fn cleaning_never_follows_a_link_put_in_the_way() {
+        let tmp = tempfile::tempdir().unwrap();
+        let into = tmp.path().join("into");
+        let outside = tmp.path().join("outside");
+        fs::create_dir_all(into.join("sub")).unwrap();
+        fs::create_dir_all(&outside).unwrap();
+        let content = b"b = 0\n";
+        let ids: HashSet<ObjectId> = [ObjectId::compute(crate::kind::Kind::Blob, content)].into();
+        fs::write(outside.join("b.py"), content).unwrap();
+        // The directory on the way is a link.
+        fs::remove_dir(into.join("sub")).unwrap();
+        std::os::unix::fs::symlink(&outside, into.join("sub")).unwrap();
+        assert!(remove_if_copy(&into, "sub/b.py", &ids).is_err());
+        assert_eq!(fs::read(outside.join("b.py")).unwrap(), content);
+        // The file itself is a link.
+        std::os::unix::fs::symlink(outside.join("b.py"), into.join("b.py")).unwrap();
+        assert!(remove_if_copy(&into, "b.py", &ids).is_err());
+        assert!(fs::symlink_metadata(into.join("b.py")).unwrap().is_symlink());
+        // A real copy: removed, and so is the directory left empty, never `into`.
+        fs::create_dir_all(into.join("d/e")).unwrap();
+        fs::write(into.join("d/e/b.py"), content).unwrap();
+        assert!(remove_if_copy(&into, "d/e/b.py", &ids).unwrap());
+        assert!(!into.join("d").exists() && into.is_dir());
+        // Other bytes at that path: kept.
+        fs::write(into.join("c.py"), b"b = 1\n").unwrap();
+        assert!(!remove_if_copy(&into, "c.py", &ids).unwrap());
+        assert!(into.join("c.py").is_file());
+        // A FIFO is never opened for reading (it would block) and never removed.
+        let fifo = into.join("f.py");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+        assert!(!remove_if_copy(&into, "f.py", &ids).unwrap());
+        assert!(fs::symlink_metadata(&fifo).is_ok());
+    }
 
     /// A store holding one version of `files` (path, content, executable); returns its tree.
     fn store_with(files: &[(&str, &[u8], bool)]) -> (tempfile::TempDir, Store, ObjectId) {

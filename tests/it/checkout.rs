@@ -189,39 +189,44 @@ fn a_corrupt_blob_leaves_the_target_as_it_was() {
 }
 
 /// A checkout into a directory holding another version says how many files there are not part
-/// of the version; `--clean` removes exactly those, and nothing ignored, nothing in `.git/`,
-/// nothing through a symlink, nothing outside the directory.
+/// of the version. `--clean` removes only those the store can give back (unchanged copies of
+/// the same path in another version of the artifact): never a file the artifact never logged,
+/// one edited since, anything ignored, in `.git/`, through a symlink or outside the directory.
 #[cfg(unix)]
 #[test]
-fn clean_removes_only_the_files_a_capture_would_see_that_the_version_lacks() {
+fn clean_removes_only_what_the_store_can_give_back() {
     let (tmp, store) = crate::common::init_store();
     let src = tmp.path().join("src");
-    let files: [(&str, &[u8]); 4] = [
+    let files: [(&str, &[u8]); 5] = [
         (".gitignore", b"*.bin\n"),
         ("a.py", b"a = 0\n"),
         ("sub/b.py", b"b = 0\n"),
         ("sub/deep/c.py", b"c = 0\n"),
+        ("edited.py", b"e = 0\n"),
     ];
     for (p, c) in files {
         write(&src, p, c);
     }
     crate::common::commit_ok(&store, "t/code", &src, "r0");
     fs::remove_dir_all(src.join("sub")).unwrap();
+    fs::remove_file(src.join("edited.py")).unwrap();
     write(&src, "a.py", b"a = 1\n");
     crate::common::commit_ok(&store, "t/code", &src, "r1");
 
     let into = tmp.path().join("work");
     let into_s = into.to_str().unwrap();
     crate::common::run_ok(&store, &["checkout", "code:v0", "--into", into_s]);
-    // Things that are not the version's and must survive any clean.
+    // Edited since it was checked out: the store has no copy of these bytes.
+    write(&into, "edited.py", b"e = 0  # my unsaved idea\n");
+    // Never logged by this artifact, whatever their names.
+    write(&into, "notes.py", b"n = 1\n");
     write(&into, "ckpt.bin", b"weights");
     write(&into, ".git/HEAD", b"ref: refs/heads/main\n");
     write(&into, "sub/deep/cache.bin", b"ignored too");
+    // Behind a link: an exact copy of a removable file, outside the directory.
     let outside = tmp.path().join("outside");
-    write(&outside, "keep.py", b"keep = 1\n");
+    write(&outside, "b.py", b"b = 0\n");
     std::os::unix::fs::symlink(&outside, into.join("linked")).unwrap();
-    // And one that is not the version's and is seen.
-    write(&into, "notes.py", b"n = 1\n");
 
     let text = crate::common::run_ok(
         &store,
@@ -230,15 +235,16 @@ fn clean_removes_only_the_files_a_capture_would_see_that_the_version_lacks() {
     assert_eq!(
         text,
         format!(
-            "checked out t/code:v1 into {into_s}: 1 file(s) written, 1 already up to date; 3 \
-             file(s) there are not part of the version (left in place; --clean removes them)\n"
+            "checked out t/code:v1 into {into_s}: 1 file(s) written, 1 already up to date; 4 \
+             file(s) there are not part of the version, left in place (--clean removes those the \
+             store keeps a copy of)\n"
         )
     );
     let report = crate::common::json(&store, &["checkout", "code:v1", "--into", into_s]);
     assert_eq!(
         (&report["extra"], &report["removed"]),
         (
-            &serde_json::json!(["notes.py", "sub/b.py", "sub/deep/c.py"]),
+            &serde_json::json!(["edited.py", "notes.py", "sub/b.py", "sub/deep/c.py"]),
             &serde_json::json!([])
         )
     );
@@ -250,8 +256,10 @@ fn clean_removes_only_the_files_a_capture_would_see_that_the_version_lacks() {
     assert_eq!(
         text,
         format!(
-            "checked out t/code:v1 into {into_s}: 0 file(s) written, 2 already up to date; 3 \
-             file(s) not part of the version removed\n"
+            "checked out t/code:v1 into {into_s}: 0 file(s) written, 2 already up to date; 2 \
+             file(s) of other versions removed (the store keeps them); 2 file(s) there are not \
+             part of the version, left in place (never logged in this artifact, or changed \
+             since)\n"
         )
     );
     let mut left: Vec<String> = crate::common::read_tree(&into)
@@ -259,7 +267,7 @@ fn clean_removes_only_the_files_a_capture_would_see_that_the_version_lacks() {
         .map(|(p, _)| p)
         .collect();
     left.sort();
-    // (`read_tree` follows the link: `linked/keep.py` is the file outside, still there.)
+    // (`read_tree` follows the link: `linked/b.py` is the file outside, still there.)
     assert_eq!(
         left,
         [
@@ -267,29 +275,137 @@ fn clean_removes_only_the_files_a_capture_would_see_that_the_version_lacks() {
             ".gitignore",
             "a.py",
             "ckpt.bin",
-            "linked/keep.py",
+            "edited.py",
+            "linked/b.py",
+            "notes.py",
             "sub/deep/cache.bin"
         ]
+    );
+    assert_eq!(
+        fs::read(into.join("edited.py")).unwrap(),
+        b"e = 0  # my unsaved idea\n"
     );
     assert!(
         fs::symlink_metadata(into.join("linked"))
             .unwrap()
             .is_symlink()
     );
-    assert_eq!(fs::read(outside.join("keep.py")).unwrap(), b"keep = 1\n");
-    // The directory now captures as exactly that version: committing it links, nothing new.
-    let again = crate::common::commit_json(&store, "t/code", &into, "r2");
-    assert_eq!(
-        (again["version"].as_u64(), again["new"].as_bool()),
-        (Some(1), Some(false))
+    assert_eq!(fs::read(outside.join("b.py")).unwrap(), b"b = 0\n");
+    // What was removed comes back from the store, byte for byte.
+    let back = tmp.path().join("back");
+    crate::common::run_ok(
+        &store,
+        &["checkout", "code:v0", "--into", back.to_str().unwrap()],
     );
-    // Nothing left to clean.
+    assert_eq!(fs::read(back.join("sub/deep/c.py")).unwrap(), b"c = 0\n");
+    // Cleaning again removes nothing more.
     let report = crate::common::json(
         &store,
         &["checkout", "code:v1", "--into", into_s, "--clean"],
     );
     assert_eq!(
         (&report["extra"], &report["removed"]),
-        (&serde_json::json!([]), &serde_json::json!([]))
+        (
+            &serde_json::json!(["edited.py", "notes.py"]),
+            &serde_json::json!([])
+        )
     );
+}
+
+/// A checkout never writes into the store or a `.git` directory (their files are not the
+/// user's to replace or clean), whatever the path is called.
+#[cfg(unix)]
+#[test]
+fn a_checkout_into_the_store_or_git_is_refused() {
+    let (tmp, store) = crate::common::init_store();
+    let src = tmp.path().join("src");
+    write(&src, "a.py", b"a = 0\n");
+    crate::common::commit_ok(&store, "t/code", &src, "r0");
+    let before = crate::common::read_tree(&store);
+    write(
+        &tmp.path().join("repo"),
+        ".git/HEAD",
+        b"ref: refs/heads/main\n",
+    );
+    let renamed = tmp.path().join("elsewhere");
+    std::os::unix::fs::symlink(&store, &renamed).unwrap();
+    for (into, reason) in [
+        (
+            store.clone(),
+            "it is inside the store, which holds only codever's own files",
+        ),
+        (
+            store.join("objects"),
+            "it is inside the store, which holds only codever's own files",
+        ),
+        (
+            renamed.join("new"),
+            "it is inside the store, which holds only codever's own files",
+        ),
+        (
+            tmp.path().join("repo/.git/hooks"),
+            "it is inside a .git directory, which holds only git's own files",
+        ),
+    ] {
+        let err = run_err(
+            &store,
+            &[
+                "checkout",
+                "code",
+                "--into",
+                into.to_str().unwrap(),
+                "--clean",
+            ],
+        );
+        assert_eq!(
+            err,
+            format!(
+                "error: refusing to write {}: {reason}\nhint: check out into a directory of your \
+                 project, outside `.codever` and `.git`\n",
+                into.display()
+            )
+        );
+    }
+    assert_eq!(crate::common::read_tree(&store), before);
+    assert!(!tmp.path().join("repo/.git/hooks").exists());
+    crate::common::assert_fsck_clean(&store, "after refused checkouts");
+}
+
+/// The store may sit inside the directory under any name (`--store`): it is never listed as
+/// extra nor cleaned.
+#[cfg(unix)]
+#[test]
+fn a_store_inside_the_target_is_left_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("project");
+    let store = crate::common::init_at(&project);
+    let moved = project.join("mystore");
+    fs::rename(&store, &moved).unwrap();
+    write(&project, "a.py", b"a = 0\n");
+    crate::common::commit_ok(&moved, "t/code", project.join("a.py"), "r0");
+    write(&project, "a.py", b"a = 1\n");
+    crate::common::commit_ok(&moved, "t/code", project.join("a.py"), "r1");
+    let before = crate::common::read_tree(&moved);
+    let report = crate::common::json(
+        &moved,
+        &[
+            "checkout",
+            "code:v0",
+            "--into",
+            project.to_str().unwrap(),
+            "--force",
+            "--clean",
+        ],
+    );
+    assert_eq!(
+        (&report["written"], &report["extra"], &report["removed"]),
+        (
+            &serde_json::json!(["a.py"]),
+            &serde_json::json!([]),
+            &serde_json::json!([])
+        )
+    );
+    // The store's own files are as they were (checkout writes nothing into it).
+    assert_eq!(crate::common::read_tree(&moved), before);
+    crate::common::assert_fsck_clean(&moved, "the store inside the target");
 }

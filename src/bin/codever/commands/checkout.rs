@@ -18,8 +18,9 @@ pub struct Args {
     /// Overwrite files that differ.
     #[arg(long)]
     force: bool,
-    /// Then remove the files in DIR the version does not have (never ignored files, `.git/`,
-    /// `.codever/` or anything outside DIR), so that DIR holds exactly the version.
+    /// Then remove the files in DIR the version does not have that are unchanged copies of the
+    /// same path in another version of the artifact (the store can restore them); anything
+    /// else is left and counted. Never follows a link or leaves DIR.
     #[arg(long)]
     clean: bool,
 }
@@ -35,19 +36,29 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
     let v = &h.versions[i];
     let opts = codever::CheckoutOptions {
         force: args.force,
-        clean: args.clean,
+        clean: args.clean.then_some(&h),
     };
     let report = store.checkout_with(&v.tree, &args.into, &opts)?;
     if global.json {
         print_json(&view::CheckoutRow::new(&h.key, v, &args.into, &report))?;
     } else {
-        let others = match (report.extra.len(), report.removed.len()) {
-            (0, 0) => String::new(),
-            (0, n) => format!("; {n} file(s) not part of the version removed"),
-            (n, _) => format!(
-                "; {n} file(s) there are not part of the version (left in place; --clean removes them)"
-            ),
-        };
+        let (left, removed) = (report.extra.len(), report.removed.len());
+        let mut others = String::new();
+        if removed > 0 {
+            others.push_str(&format!(
+                "; {removed} file(s) of other versions removed (the store keeps them)"
+            ));
+        }
+        if left > 0 {
+            let why = if args.clean {
+                "never logged in this artifact, or changed since"
+            } else {
+                "--clean removes those the store keeps a copy of"
+            };
+            others.push_str(&format!(
+                "; {left} file(s) there are not part of the version, left in place ({why})"
+            ));
+        }
         out(&format!(
             "checked out {} into {}: {} file(s) written, {} already up to date{others}\n",
             version_name(&h, v),
