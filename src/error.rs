@@ -366,6 +366,8 @@ pub enum Obstacle {
     InsideStore,
     /// The target is a `.git` directory or inside one.
     InsideGit,
+    /// The target was replaced (by another directory or a link) while it was being opened.
+    Replaced,
 }
 
 impl fmt::Display for Obstacle {
@@ -377,6 +379,9 @@ impl fmt::Display for Obstacle {
             Obstacle::InsideStore => "it is inside the store, which holds only codever's own files",
             Obstacle::InsideGit => {
                 "it is inside a .git directory, which holds only git's own files"
+            }
+            Obstacle::Replaced => {
+                "it was replaced by another directory or a link while it was opened"
             }
         })
     }

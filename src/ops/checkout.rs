@@ -91,6 +91,12 @@ impl Store {
             .collect();
         created.reverse();
         fs::create_dir_all(into).map_err(|e| Error::io("cannot create", into, e))?;
+        // Held from now on: cleaning works in this directory even if its path is made to point
+        // elsewhere meanwhile.
+        let root = match opts.clean {
+            Some(_) => Some(Root::open(self, into)?),
+            None => None,
+        };
         let result = write_files(self, into, &files, force, &mut created);
         if result.is_err() {
             for dir in created.iter().rev() {
@@ -98,13 +104,13 @@ impl Store {
             }
         }
         let mut report = result?;
-        match opts.clean {
-            Some(history) => {
-                let (removed, left) = clean(self, into, extra, history)?;
+        match (opts.clean, root) {
+            (Some(history), Some(root)) => {
+                let (removed, left) = clean(self, &root, extra, history)?;
                 report.removed = removed;
                 report.extra = left;
             }
-            None => report.extra = extra,
+            _ => report.extra = extra,
         }
         Ok(report)
     }
@@ -176,7 +182,7 @@ fn extra_files(store: &Store, into: &Path, files: &[ManifestEntry]) -> Vec<Strin
 /// `history`; returns (removed, left).
 fn clean(
     store: &Store,
-    into: &Path,
+    root: &Root,
     extra: Vec<String>,
     history: &History,
 ) -> Result<(Vec<String>, Vec<String>)> {
@@ -194,19 +200,36 @@ fn clean(
     }
     let (mut removed, mut left) = (Vec::new(), Vec::new());
     for rel in extra {
-        let gone = match known.get(&rel) {
+        let outcome = match known.get(&rel) {
             // A failure to remove one file leaves it, listed; the others go on.
-            Some(ids) => remove_if_copy(into, &rel, ids).unwrap_or(false),
-            None => false,
+            Some(ids) => root.remove_if_copy(&rel, ids).unwrap_or(Removal::Kept),
+            None => Removal::Kept,
         };
-        if gone {
-            removed.push(rel);
-        } else {
-            left.push(rel);
+        match outcome {
+            Removal::Removed => removed.push(rel),
+            Removal::Kept => left.push(rel),
+            // Removed meanwhile by someone else: neither ours nor left.
+            Removal::Gone => {}
         }
     }
     Ok((removed, left))
 }
+
+/// What became of a file `--clean` looked at.
+#[derive(Debug, PartialEq, Eq)]
+enum Removal {
+    Removed,
+    Kept,
+    Gone,
+}
+
+/// The target directory of a clean, opened once: every removal is made relative to it.
+#[cfg(unix)]
+struct Root(rustix::fd::OwnedFd);
+
+/// The target directory of a clean (by path where directories cannot be held open).
+#[cfg(not(unix))]
+struct Root(PathBuf);
 
 /// Whether `file` holds one of the blobs `ids` (read in pieces).
 fn holds_one_of(file: &mut fs::File, size: u64, ids: &HashSet<ObjectId>) -> io::Result<bool> {
@@ -223,78 +246,136 @@ fn holds_one_of(file: &mut fs::File, size: u64, ids: &HashSet<ObjectId>) -> io::
     Ok(hasher.finish().is_some_and(|(id, _)| ids.contains(&id)))
 }
 
-/// Removes `into/rel` if it is a regular file holding one of the blobs `ids`, then the
-/// directories that held it if they are left empty (never `into` itself). Every directory on
-/// the way is opened without following links and the file is removed relative to its opened
-/// directory, so a link put in the way at any moment can neither redirect the removal outside
-/// `into` nor make it remove something that was not checked.
 #[cfg(unix)]
-fn remove_if_copy(into: &Path, rel: &str, ids: &HashSet<ObjectId>) -> io::Result<bool> {
-    use rustix::fs::{AtFlags, FileType, Mode, OFlags, fstat, openat, statat, unlinkat};
-    let parts: Vec<&str> = rel.split('/').collect();
-    let Some((name, parents)) = parts.split_last() else {
-        return Ok(false);
-    };
-    let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let root = rustix::fs::open(
-        into,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    let mut dirs = vec![root];
-    for part in parents {
-        let next = match dirs.last() {
-            Some(d) => openat(d, *part, dir_flags, Mode::empty())?,
-            None => return Ok(false),
-        };
-        dirs.push(next);
-    }
-    let Some(dir) = dirs.last() else {
-        return Ok(false);
-    };
-    let file_flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-    let fd = openat(dir, *name, file_flags, Mode::empty())?;
-    let st = fstat(&fd)?;
-    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-        return Ok(false);
-    }
-    let mut file = fs::File::from(fd);
-    if !holds_one_of(&mut file, st.st_size as u64, ids)? {
-        return Ok(false);
-    }
-    // Still the file that was checked under that name.
-    let now = statat(dir, *name, AtFlags::SYMLINK_NOFOLLOW)?;
-    if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) {
-        return Ok(false);
-    }
-    unlinkat(dir, *name, AtFlags::empty())?;
-    for i in (0..parents.len()).rev() {
-        if unlinkat(&dirs[i], parents[i], AtFlags::REMOVEDIR).is_err() {
-            break;
+impl Root {
+    /// Opens `into` and checks, on the opened directory itself, that it is the directory the
+    /// path names now and not in the store or a `.git` directory.
+    fn open(store: &Store, into: &Path) -> Result<Root> {
+        use rustix::fs::{Mode, OFlags, fstat};
+        use std::os::unix::fs::MetadataExt;
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let fd = rustix::fs::open(into, flags, Mode::empty())
+            .map_err(|e| Error::io("cannot open", into, e.into()))?;
+        refuse_special_target(store, into)?;
+        let st = fstat(&fd).map_err(|e| Error::io("cannot inspect", into, e.into()))?;
+        let now = fs::metadata(resolved(into)).map_err(|e| Error::io("cannot inspect", into, e))?;
+        if (now.dev(), now.ino()) != (st.st_dev, st.st_ino) {
+            return Err(Error::UnsafeCheckout {
+                path: into.to_path_buf(),
+                reason: Obstacle::Replaced,
+            });
         }
+        Ok(Root(fd))
     }
-    Ok(true)
+
+    /// Removes `rel` if it is a regular file holding one of the blobs `ids` and unchanged
+    /// while it was read, then the directories that held it if they are left empty (never the
+    /// target itself). Every directory on the way is opened without following links and the
+    /// file is removed relative to its opened directory, so a link put in the way at any moment
+    /// can neither redirect the removal outside the target nor make it remove something that
+    /// was not checked. (A write to the file in the instant between its last check and its
+    /// removal is the one change this cannot see.)
+    fn remove_if_copy(&self, rel: &str, ids: &HashSet<ObjectId>) -> io::Result<Removal> {
+        use rustix::fs::{AtFlags, FileType, Mode, OFlags, fstat, openat, statat, unlinkat};
+        let parts: Vec<&str> = rel.split('/').collect();
+        let Some((name, parents)) = parts.split_last() else {
+            return Ok(Removal::Kept);
+        };
+        let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let gone = |e: rustix::io::Errno| {
+            if e == rustix::io::Errno::NOENT {
+                Ok(Removal::Gone)
+            } else {
+                Err(io::Error::from(e))
+            }
+        };
+        let mut dirs = Vec::with_capacity(parents.len());
+        for part in parents {
+            let parent = dirs.last().unwrap_or(&self.0);
+            match openat(parent, *part, dir_flags, Mode::empty()) {
+                Ok(d) => dirs.push(d),
+                Err(e) => return gone(e),
+            }
+        }
+        let dir = dirs.last().unwrap_or(&self.0);
+        let file_flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let fd = match openat(dir, *name, file_flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(e) => return gone(e),
+        };
+        let before = fstat(&fd)?;
+        if FileType::from_raw_mode(before.st_mode) != FileType::RegularFile {
+            return Ok(Removal::Kept);
+        }
+        let mut file = fs::File::from(fd);
+        if !holds_one_of(&mut file, before.st_size as u64, ids)? {
+            return Ok(Removal::Kept);
+        }
+        // Not written while it was read (any write moves the ctime), and still the file that
+        // was read under that name.
+        let stamp = |s: &rustix::fs::Stat| {
+            (
+                s.st_dev,
+                s.st_ino,
+                s.st_size,
+                s.st_mtime,
+                s.st_mtime_nsec,
+                s.st_ctime,
+                s.st_ctime_nsec,
+            )
+        };
+        let after = fstat(&file)?;
+        let named = match statat(dir, *name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(e) => return gone(e),
+        };
+        if stamp(&after) != stamp(&before) || stamp(&named) != stamp(&before) {
+            return Ok(Removal::Kept);
+        }
+        if let Err(e) = unlinkat(dir, *name, AtFlags::empty()) {
+            return gone(e);
+        }
+        for i in (0..parents.len()).rev() {
+            let parent = if i == 0 { &self.0 } else { &dirs[i - 1] };
+            if unlinkat(parent, parents[i], AtFlags::REMOVEDIR).is_err() {
+                break;
+            }
+        }
+        Ok(Removal::Removed)
+    }
 }
 
-/// Removes `into/rel` if it is a regular file holding one of the blobs `ids` (no symlinked
-/// directory on the way), then the directories that held it if they are left empty.
 #[cfg(not(unix))]
-fn remove_if_copy(into: &Path, rel: &str, ids: &HashSet<ObjectId>) -> io::Result<bool> {
-    let Ok((Some(dir), target)) = safe_parent(into, rel, None) else {
-        return Ok(false);
-    };
-    let m = fs::symlink_metadata(&target)?;
-    if !m.is_file() || !holds_one_of(&mut fs::File::open(&target)?, m.len(), ids)? {
-        return Ok(false);
+impl Root {
+    fn open(store: &Store, into: &Path) -> Result<Root> {
+        refuse_special_target(store, into)?;
+        Ok(Root(into.to_path_buf()))
     }
-    fs::remove_file(&target)?;
-    let mut dir = dir;
-    while dir != into && dir.starts_with(into) && fs::remove_dir(&dir).is_ok() {
-        if !dir.pop() {
-            break;
+
+    /// Removes `rel` if it is a regular file holding one of the blobs `ids` (no symlinked
+    /// directory on the way), then the directories that held it if they are left empty.
+    fn remove_if_copy(&self, rel: &str, ids: &HashSet<ObjectId>) -> io::Result<Removal> {
+        let into = self.0.as_path();
+        let Ok((Some(dir), target)) = safe_parent(into, rel, None) else {
+            return Ok(Removal::Kept);
+        };
+        let m = match fs::symlink_metadata(&target) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Removal::Gone),
+            Err(e) => return Err(e),
+        };
+        if !m.is_file() || !holds_one_of(&mut fs::File::open(&target)?, m.len(), ids)? {
+            return Ok(Removal::Kept);
         }
+        fs::remove_file(&target)?;
+        let mut dir = dir;
+        while dir != into && dir.starts_with(into) && fs::remove_dir(&dir).is_ok() {
+            if !dir.pop() {
+                break;
+            }
+        }
+        Ok(Removal::Removed)
     }
-    Ok(true)
 }
 
 enum Plan {
@@ -493,10 +574,12 @@ mod tests {
 
     /// The removal primitive of `--clean` never goes through a link: a directory on the way
     /// swapped for a link to an exact copy outside (as a racing process could) is refused, the
-    /// copy outside kept; a link where the file was is not followed either.
+    /// copy outside kept; a link where the file was is not followed either. The target itself
+    /// is held open: making its path a link afterwards changes nothing.
     #[test]
     fn cleaning_never_follows_a_link_put_in_the_way() {
         let tmp = tempfile::tempdir().unwrap();
+        let store = Store::init(&tmp.path().join("project")).unwrap();
         let into = tmp.path().join("into");
         let outside = tmp.path().join("outside");
         fs::create_dir_all(into.join("sub")).unwrap();
@@ -504,30 +587,67 @@ mod tests {
         let content = b"b = 0\n";
         let ids: HashSet<ObjectId> = [ObjectId::compute(crate::kind::Kind::Blob, content)].into();
         fs::write(outside.join("b.py"), content).unwrap();
+        let root = Root::open(&store, &into).unwrap();
         // The directory on the way is a link.
         fs::remove_dir(into.join("sub")).unwrap();
         std::os::unix::fs::symlink(&outside, into.join("sub")).unwrap();
-        assert!(remove_if_copy(&into, "sub/b.py", &ids).is_err());
+        assert!(root.remove_if_copy("sub/b.py", &ids).is_err());
         assert_eq!(fs::read(outside.join("b.py")).unwrap(), content);
         // The file itself is a link.
         std::os::unix::fs::symlink(outside.join("b.py"), into.join("b.py")).unwrap();
-        assert!(remove_if_copy(&into, "b.py", &ids).is_err());
-        assert!(fs::symlink_metadata(into.join("b.py")).unwrap().is_symlink());
-        // A real copy: removed, and so is the directory left empty, never `into`.
+        assert!(root.remove_if_copy("b.py", &ids).is_err());
+        assert!(
+            fs::symlink_metadata(into.join("b.py"))
+                .unwrap()
+                .is_symlink()
+        );
+        // A real copy: removed, and so is the directory left empty, never the target.
         fs::create_dir_all(into.join("d/e")).unwrap();
         fs::write(into.join("d/e/b.py"), content).unwrap();
-        assert!(remove_if_copy(&into, "d/e/b.py", &ids).unwrap());
+        assert_eq!(
+            root.remove_if_copy("d/e/b.py", &ids).unwrap(),
+            Removal::Removed
+        );
         assert!(!into.join("d").exists() && into.is_dir());
+        assert_eq!(
+            root.remove_if_copy("d/e/b.py", &ids).unwrap(),
+            Removal::Gone
+        );
         // Other bytes at that path: kept.
         fs::write(into.join("c.py"), b"b = 1\n").unwrap();
-        assert!(!remove_if_copy(&into, "c.py", &ids).unwrap());
+        assert_eq!(root.remove_if_copy("c.py", &ids).unwrap(), Removal::Kept);
         assert!(into.join("c.py").is_file());
         // A FIFO is never opened for reading (it would block) and never removed.
         let fifo = into.join("f.py");
-        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
         assert!(made.success());
-        assert!(!remove_if_copy(&into, "f.py", &ids).unwrap());
+        assert_eq!(root.remove_if_copy("f.py", &ids).unwrap(), Removal::Kept);
         assert!(fs::symlink_metadata(&fifo).is_ok());
+        // The target's path now points at the outside directory: removals still happen in the
+        // directory that was opened, and the copy outside is kept.
+        fs::write(into.join("b2.py"), content).unwrap();
+        fs::write(outside.join("b2.py"), content).unwrap();
+        fs::rename(&into, tmp.path().join("into.real")).unwrap();
+        std::os::unix::fs::symlink(&outside, &into).unwrap();
+        assert_eq!(
+            root.remove_if_copy("b2.py", &ids).unwrap(),
+            Removal::Removed
+        );
+        assert_eq!(fs::read(outside.join("b2.py")).unwrap(), content);
+        assert!(!tmp.path().join("into.real/b2.py").exists());
+        // Opening a target that is now a link into the store is refused.
+        let _ = fs::remove_file(&into);
+        std::os::unix::fs::symlink(store.root(), &into).unwrap();
+        assert!(matches!(
+            Root::open(&store, &into),
+            Err(Error::UnsafeCheckout {
+                reason: Obstacle::InsideStore,
+                ..
+            })
+        ));
     }
 
     /// A store holding one version of `files` (path, content, executable); returns its tree.

@@ -258,8 +258,8 @@ fn clean_removes_only_what_the_store_can_give_back() {
         format!(
             "checked out t/code:v1 into {into_s}: 0 file(s) written, 2 already up to date; 2 \
              file(s) of other versions removed (the store keeps them); 2 file(s) there are not \
-             part of the version, left in place (never logged in this artifact, or changed \
-             since)\n"
+             part of the version, left in place (never logged in this artifact, changed since, \
+             or not removable)\n"
         )
     );
     let mut left: Vec<String> = crate::common::read_tree(&into)

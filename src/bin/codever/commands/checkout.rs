@@ -51,7 +51,7 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
         }
         if left > 0 {
             let why = if args.clean {
-                "never logged in this artifact, or changed since"
+                "never logged in this artifact, changed since, or not removable"
             } else {
                 "--clean removes those the store keeps a copy of"
             };
