@@ -91,26 +91,27 @@ impl Store {
             .collect();
         created.reverse();
         fs::create_dir_all(into).map_err(|e| Error::io("cannot create", into, e))?;
-        // Held from now on: cleaning works in this directory even if its path is made to point
-        // elsewhere meanwhile.
-        let root = match opts.clean {
-            Some(_) => Some(Root::open(self, into)?),
-            None => None,
-        };
-        let result = write_files(self, into, &files, force, &mut created);
+        // Held from now on: files are written and cleaned in this directory even if its path
+        // is made to point elsewhere meanwhile.
+        let result = Root::open(self, into).and_then(|root| {
+            Ok((
+                write_files(self, &root, into, &files, force, &mut created)?,
+                root,
+            ))
+        });
         if result.is_err() {
             for dir in created.iter().rev() {
                 let _ = fs::remove_dir(dir);
             }
         }
-        let mut report = result?;
-        match (opts.clean, root) {
-            (Some(history), Some(root)) => {
+        let (mut report, root) = result?;
+        match opts.clean {
+            Some(history) => {
                 let (removed, left) = clean(self, &root, extra, history)?;
                 report.removed = removed;
                 report.extra = left;
             }
-            _ => report.extra = extra,
+            None => report.extra = extra,
         }
         Ok(report)
     }
@@ -345,6 +346,139 @@ impl Root {
     }
 }
 
+/// A version's file written into a temp file beside its target, to be renamed into place.
+struct Staged {
+    /// The target directory, for messages.
+    into: PathBuf,
+    /// The directories from the target down to the file's.
+    parents: Vec<String>,
+    /// The temp file's name in that directory.
+    tmp: String,
+    /// The file's name there.
+    name: String,
+    /// The file's path, for messages.
+    target: PathBuf,
+}
+
+/// Writes the blob of `meta` into `file`, verified against its id as it is written, and sets
+/// its mode.
+fn fill(store: &Store, file: &fs::File, meta: &FileMeta, shown: &Path) -> Result<()> {
+    // Streamed for large files; verified against the id as it is written.
+    let mut w = io::BufWriter::with_capacity(1 << 20, file);
+    store.write_blob_to(&meta.id, meta.size, &mut w)?;
+    w.flush()
+        .map_err(|e| Error::io("cannot write", shown.to_path_buf(), e))?;
+    drop(w);
+    set_mode(file, meta.executable)
+        .map_err(|e| Error::io("cannot set the mode of", shown.to_path_buf(), e))
+}
+
+#[cfg(unix)]
+impl Root {
+    /// Opens the directory `parents` below the target, each part without following a link;
+    /// with `created`, makes the missing ones (recording their paths below `into`).
+    fn dir(
+        &self,
+        into: &Path,
+        parents: &[String],
+        mut created: Option<&mut Vec<PathBuf>>,
+    ) -> Result<rustix::fd::OwnedFd> {
+        use rustix::fs::{Mode, OFlags, mkdirat, openat};
+        use rustix::io::Errno;
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let mut path = into.to_path_buf();
+        let mut dir =
+            rustix::io::dup(&self.0).map_err(|e| Error::io("cannot open", into, e.into()))?;
+        for part in parents {
+            path.push(part);
+            let next = match openat(&dir, part.as_str(), flags, Mode::empty()) {
+                Err(Errno::NOENT) if created.is_some() => {
+                    mkdirat(&dir, part.as_str(), Mode::from_raw_mode(0o777))
+                        .map_err(|e| Error::io("cannot create", &path, e.into()))?;
+                    if let Some(c) = created.as_deref_mut() {
+                        c.push(path.clone());
+                    }
+                    openat(&dir, part.as_str(), flags, Mode::empty())
+                }
+                r => r,
+            };
+            dir = match next {
+                Ok(d) => d,
+                // A link, or a file, where a directory must go.
+                Err(Errno::LOOP | Errno::NOTDIR) => {
+                    let is_link = fs::symlink_metadata(&path).is_ok_and(|m| m.is_symlink());
+                    return Err(Error::UnsafeCheckout {
+                        path,
+                        reason: if is_link {
+                            Obstacle::Symlink
+                        } else {
+                            Obstacle::FileForDirectory
+                        },
+                    });
+                }
+                Err(e) => return Err(Error::io("cannot open", path, e.into())),
+            };
+        }
+        Ok(dir)
+    }
+
+    /// Writes the file `path` of a version into a new temp file beside its target, made in the
+    /// directory opened without following links (and created as needed).
+    fn stage(
+        &self,
+        store: &Store,
+        into: &Path,
+        path: &str,
+        meta: &FileMeta,
+        created: &mut Vec<PathBuf>,
+    ) -> Result<Staged> {
+        use rustix::fs::{Mode, OFlags, openat};
+        let mut parts: Vec<String> = path.split('/').map(str::to_string).collect();
+        let name = parts.pop().unwrap_or_default();
+        let dir = self.dir(into, &parts, Some(created))?;
+        let target = into.join(path);
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let mut attempt = 0;
+        let (tmp, fd) = loop {
+            let tmp = format!(".codever-tmp-{}", crate::capture::new_run_id());
+            match openat(&dir, tmp.as_str(), flags, Mode::from_raw_mode(0o600)) {
+                Ok(fd) => break (tmp, fd),
+                Err(rustix::io::Errno::EXIST) if attempt < 100 => attempt += 1,
+                Err(e) => return Err(Error::io("cannot create a temp file for", target, e.into())),
+            }
+        };
+        let staged = Staged {
+            into: into.to_path_buf(),
+            parents: parts,
+            tmp,
+            name,
+            target,
+        };
+        let file = fs::File::from(fd);
+        if let Err(e) = fill(store, &file, meta, &staged.target) {
+            drop(file);
+            self.discard(&staged);
+            return Err(e);
+        }
+        Ok(staged)
+    }
+
+    /// Renames a staged file into place, in its directory opened again without following links.
+    fn persist(&self, s: &Staged) -> Result<()> {
+        let dir = self.dir(&s.into, &s.parents, None)?;
+        rustix::fs::renameat(&dir, s.tmp.as_str(), &dir, s.name.as_str())
+            .map_err(|e| Error::io("cannot write", &s.target, e.into()))
+    }
+
+    /// Removes a staged file (a checkout that failed), best effort.
+    fn discard(&self, s: &Staged) {
+        if let Ok(dir) = self.dir(&s.into, &s.parents, None) {
+            let _ = rustix::fs::unlinkat(&dir, s.tmp.as_str(), rustix::fs::AtFlags::empty());
+        }
+    }
+}
+
 #[cfg(not(unix))]
 impl Root {
     fn open(store: &Store, into: &Path) -> Result<Root> {
@@ -376,6 +510,42 @@ impl Root {
         }
         Ok(Removal::Removed)
     }
+
+    /// Writes the file `path` of a version into a temp file beside its target.
+    fn stage(
+        &self,
+        store: &Store,
+        into: &Path,
+        path: &str,
+        meta: &FileMeta,
+        created: &mut Vec<PathBuf>,
+    ) -> Result<Staged> {
+        let (dir, target) = safe_parent(into, path, Some(created))?;
+        let dir = dir.unwrap_or_else(|| into.to_path_buf());
+        let tmp = tempfile::Builder::new()
+            .prefix(".codever-tmp-")
+            .tempfile_in(&dir)
+            .map_err(|e| Error::io("cannot create a temp file in", &dir, e))?;
+        fill(store, tmp.as_file(), meta, &target)?;
+        let (_, tmp_path) = tmp
+            .keep()
+            .map_err(|e| Error::io("cannot write", &target, e.error))?;
+        Ok(Staged {
+            into: into.to_path_buf(),
+            parents: Vec::new(),
+            tmp: tmp_path.to_string_lossy().into_owned(),
+            name: String::new(),
+            target,
+        })
+    }
+
+    fn persist(&self, s: &Staged) -> Result<()> {
+        fs::rename(&s.tmp, &s.target).map_err(|e| Error::io("cannot write", &s.target, e))
+    }
+
+    fn discard(&self, s: &Staged) {
+        let _ = fs::remove_file(&s.tmp);
+    }
 }
 
 enum Plan {
@@ -387,6 +557,7 @@ enum Plan {
 /// makes in `created`.
 fn write_files(
     store: &Store,
+    root: &Root,
     into: &Path,
     files: &[ManifestEntry],
     force: bool,
@@ -414,21 +585,28 @@ fn write_files(
     // target as it was (the temp files are dropped), never half checked out.
     let mut report = CheckoutReport::default();
     let mut staged = Vec::new();
-    for (ManifestEntry { path, meta }, plan) in files.iter().zip(plans) {
-        match plan {
-            Plan::Unchanged => report.unchanged.push(path.clone()),
-            Plan::Write => {
-                staged.push(stage_file(store, into, path, meta, created)?);
-                report.written.push(path.clone());
+    let result = (|| {
+        for (ManifestEntry { path, meta }, plan) in files.iter().zip(plans) {
+            match plan {
+                Plan::Unchanged => report.unchanged.push(path.clone()),
+                Plan::Write => {
+                    staged.push(root.stage(store, into, path, meta, created)?);
+                    report.written.push(path.clone());
+                }
             }
         }
+        // rename replaces whatever is at the target (a symlink is replaced, not followed).
+        for s in &staged {
+            root.persist(s)?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        for s in &staged {
+            root.discard(s);
+        }
     }
-    for (tmp, target) in staged {
-        // rename replaces whatever is at `target` (a symlink is replaced, not followed).
-        tmp.persist(&target)
-            .map_err(|e| Error::io("cannot write", &target, e.error))?;
-    }
-    Ok(report)
+    result.map(|()| report)
 }
 
 /// Checks the way to `into/path`: `Some(Write)` when the file is absent, `Some(Unchanged)` when
@@ -524,34 +702,6 @@ fn safe_parent(
     Ok((exists.then_some(dir), target))
 }
 
-/// Writes the file `path` of a version into a temp file beside its target, verified against its
-/// id and with its mode set; returns it (closed: a checkout of many files holds no descriptors)
-/// and the target it must be renamed to.
-fn stage_file(
-    store: &Store,
-    into: &Path,
-    path: &str,
-    meta: &FileMeta,
-    created: &mut Vec<PathBuf>,
-) -> Result<(tempfile::TempPath, PathBuf)> {
-    let (dir, target) = safe_parent(into, path, Some(created))?;
-    let dir = dir.unwrap_or_else(|| into.to_path_buf());
-    let tmp = tempfile::Builder::new()
-        .prefix(".codever-tmp")
-        .tempfile_in(&dir)
-        .map_err(|e| Error::io("cannot create a temp file in", &dir, e))?;
-    // Streamed for large files; verified against the id as it is written.
-    {
-        let mut w = io::BufWriter::with_capacity(1 << 20, tmp.as_file());
-        store.write_blob_to(&meta.id, meta.size, &mut w)?;
-        w.flush()
-            .map_err(|e| Error::io("cannot write", tmp.path().to_path_buf(), e))?;
-    }
-    set_mode(tmp.as_file(), meta.executable)
-        .map_err(|e| Error::io("cannot set the mode of", tmp.path().to_path_buf(), e))?;
-    Ok((tmp.into_temp_path(), target))
-}
-
 fn set_mode(file: &fs::File, executable: bool) -> io::Result<()> {
     #[cfg(unix)]
     {
@@ -571,6 +721,39 @@ mod tests {
     use super::*;
     use crate::{ArtifactKey, CommitOptions, Snapshot, capture_run};
     use std::os::unix::fs::PermissionsExt;
+
+    /// A directory swapped for a link between staging a file and renaming it into place (as a
+    /// racing process could) fails the checkout: the file outside is never replaced.
+    #[test]
+    fn a_link_swapped_in_before_the_rename_is_not_followed() {
+        let (tmp, store, tree) = store_with(&[("zzz/last", b"from the version\n", false)]);
+        let files = flatten(&store, &tree).unwrap();
+        let into = tmp.path().join("into");
+        fs::create_dir_all(&into).unwrap();
+        let root = Root::open(&store, &into).unwrap();
+        let mut created = Vec::new();
+        let staged = root
+            .stage(&store, &into, "zzz/last", &files[0].meta, &mut created)
+            .unwrap();
+        assert_eq!(created, [into.join("zzz")]);
+        // The directory is moved away and replaced by a link to a victim holding the temp file.
+        let victim = tmp.path().join("victim");
+        fs::rename(into.join("zzz"), &victim).unwrap();
+        fs::write(victim.join("last"), b"PRECIOUS\n").unwrap();
+        std::os::unix::fs::symlink(&victim, into.join("zzz")).unwrap();
+        let e = root.persist(&staged).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::UnsafeCheckout {
+                    reason: Obstacle::Symlink,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert_eq!(fs::read(victim.join("last")).unwrap(), b"PRECIOUS\n");
+    }
 
     /// The removal primitive of `--clean` never goes through a link: a directory on the way
     /// swapped for a link to an exact copy outside (as a racing process could) is refused, the

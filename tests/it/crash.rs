@@ -381,9 +381,13 @@ impl Lab {
             }
         } else {
             assert_eq!(code, 2, "{ctx}");
+            let row: Value = serde_json::from_str(&stderr).unwrap();
             assert_eq!(
-                stderr.lines().next(),
-                Some(format!("error: unknown run {run:?}").as_str()),
+                (row["kind"].as_str(), row["error"].as_str()),
+                (
+                    Some("unknown_run"),
+                    Some(format!("unknown run {run:?}").as_str())
+                ),
                 "{ctx}"
             );
         }

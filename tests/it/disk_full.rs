@@ -181,23 +181,25 @@ fn a_full_disk_fails_the_commit_cleanly_and_keeps_the_store_valid() {
     check_store("after freeing the disk", &store, &expected_versions, true);
 }
 
-/// Exit 2, one error line naming the cause once, and a hint.
+/// Exit 2, one error (the commit ran with --json: one JSON object on stderr) naming the cause
+/// once, and a hint.
 fn check_failed_commit(ctx: &str, out: &Output) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{ctx}: {stderr}");
     assert!(out.stdout.is_empty(), "{ctx}: printed a result");
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 2, "{ctx}: {stderr}");
-    assert!(lines[0].starts_with("error: "), "{ctx}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{ctx}: {stderr}");
+    let row: Value = serde_json::from_str(&stderr).unwrap();
+    let error = row["error"].as_str().unwrap_or_default();
+    assert_eq!(row["kind"], "io", "{ctx}: {stderr}");
     assert_eq!(
-        lines[0].matches("No space left on device").count(),
+        error.matches("No space left on device").count(),
         1,
         "{ctx}: {stderr}"
     );
     // The path once: not repeated by a wrapped error ("… at path …").
-    assert!(!lines[0].contains(" at path "), "{ctx}: {stderr}");
+    assert!(!error.contains(" at path "), "{ctx}: {stderr}");
     assert_eq!(
-        lines[1], "hint: free some space on that disk, then run the command again",
+        row["hint"], "free some space on that disk, then run the command again",
         "{ctx}"
     );
 }
