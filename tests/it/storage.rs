@@ -200,6 +200,7 @@ fn packed_forks_merge_without_loss() {
         write(&src, &format!("m{i}.py"), format!("v = {i}\n").as_bytes());
     }
     commit_ok(&base_store, "code/repo", &src, "r0");
+    let mut sources = vec![read_tree(&src)];
     let (m1, m2) = (tmp.path().join("m1"), tmp.path().join("m2"));
     for m in [&m1, &m2] {
         fs::create_dir_all(m).unwrap();
@@ -215,6 +216,7 @@ fn packed_forks_merge_without_loss() {
             );
         }
         commit_ok(m, "code/repo", &s, tag);
+        sources.push(read_tree(&s));
     }
     let copy = tmp.path().join("m1copy");
     fs::create_dir_all(&copy).unwrap();
@@ -231,6 +233,25 @@ fn packed_forks_merge_without_loss() {
     );
     assert_fsck_clean(&m1, "m1 after the merge");
     assert_fsck_clean(&m2, "m2 after the merge");
+    // Every version, on both machines, is byte for byte what was committed (the two forks'
+    // commits were made at nearly the same time: which one is v1 is decided by time and id,
+    // the same way on both).
+    let listed = json(&m1, &["versions", "repo"]);
+    for m in [&m1, &m2] {
+        for v in listed.as_array().unwrap() {
+            let id = v["id"].as_str().unwrap();
+            let files = crate::common::checked_out(m, &format!("repo@{}", &id[..12]));
+            let n = v["version"].as_u64().unwrap() as usize;
+            let run = v["runs"][0].as_str().unwrap();
+            let want = match run {
+                "r0" => &sources[0],
+                "one" => &sources[1],
+                "two" => &sources[2],
+                other => panic!("unexpected run {other}"),
+            };
+            assert!(files == *want, "v{n} ({run}) on {}", m.display());
+        }
+    }
 }
 
 #[test]
