@@ -643,18 +643,8 @@ fn plan_file(into: &Path, path: &str, meta: &FileMeta) -> Result<Option<Plan>> {
 
 /// Whether the regular file at `target` holds exactly the blob `meta` names.
 fn same_content(target: &Path, meta: &FileMeta) -> io::Result<bool> {
-    use std::io::Read;
     let mut f = crate::store::open_regular(target)?;
-    let mut hasher = crate::id::BlobHasher::new(meta.size);
-    let mut buf = vec![0u8; (1 << 20).min(meta.size as usize + 1)];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher.finish().is_some_and(|(id, _)| id == meta.id))
+    holds_one_of(&mut f, meta.size, &HashSet::from([meta.id]))
 }
 
 /// Walks the parent directories of `into/path` without following symlinks. Returns the parent

@@ -20,9 +20,8 @@ fn a_directory_inside_a_repo_honours_the_repos_ignore_rules() {
     assert_eq!(s.paths().collect::<Vec<_>>(), ["ppo.py"]);
 }
 
-#[test]
-fn a_run_records_the_repos_head_and_dirty_flag() {
-    let tmp = tempfile::tempdir().unwrap();
+/// A git repository in `tmp/repo` with `main.py` (`v1`) committed; returns it and its HEAD.
+fn repo_with_one_commit(tmp: &tempfile::TempDir) -> (std::path::PathBuf, String) {
     let repo = tmp.path().join("repo");
     std::fs::create_dir_all(&repo).unwrap();
     git(&repo, &["init", "-q"]);
@@ -30,6 +29,13 @@ fn a_run_records_the_repos_head_and_dirty_flag() {
     git(&repo, &["add", "main.py"]);
     git(&repo, &["commit", "-q", "-m", "first"]);
     let head = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
+    (repo, head)
+}
+
+#[test]
+fn a_run_records_the_repos_head_and_dirty_flag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (repo, head) = repo_with_one_commit(&tmp);
 
     let clean = capture_run("r1", &repo).unwrap();
     assert_eq!(clean.git_commit.as_deref(), Some(head.as_str()));
@@ -54,13 +60,7 @@ fn a_run_records_the_repos_head_and_dirty_flag() {
 #[test]
 fn only_a_new_run_asks_git() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = tmp.path().join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
-    git(&repo, &["init", "-q"]);
-    write(&repo, "main.py", b"v1\n");
-    git(&repo, &["add", "main.py"]);
-    git(&repo, &["commit", "-q", "-m", "first"]);
-    let head = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
+    let (repo, head) = repo_with_one_commit(&tmp);
     // A `git` first on PATH that logs each call, then runs the real one.
     let real = String::from_utf8(
         std::process::Command::new("sh")
