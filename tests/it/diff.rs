@@ -90,10 +90,10 @@ index 85f4b70..39cd54b 100644
     );
 }
 
-/// The same trees in a git repository: `git diff --patience` must print exactly what codever
-/// prints, patch, stat and name-status alike.
+/// The same trees in a git repository: `git diff` must print exactly what codever prints, patch,
+/// stat and name-status alike, with each diff algorithm.
 #[test]
-fn output_is_identical_to_git_diff_patience_on_the_fixtures() {
+fn output_is_identical_to_git_diff_on_the_fixtures() {
     let (tmp, store) = fixture_store();
     let repo = tmp.path().join("repo");
     fs::create_dir_all(&repo).unwrap();
@@ -117,10 +117,18 @@ fn output_is_identical_to_git_diff_patience_on_the_fixtures() {
         let (ga, gb) = (format!("HEAD~{}", 3 - a), format!("HEAD~{}", 3 - b));
         let (ca, cb) = (format!("safelife:v{a}"), format!("safelife:v{b}"));
         for (gflags, cflags) in [
-            (vec!["--patience"], vec![]),
+            (vec![], vec![]),
+            (vec!["--patience"], vec!["--patience"]),
+            (vec!["--histogram"], vec!["--histogram"]),
+            (vec!["--minimal"], vec!["--minimal"]),
+            (
+                vec!["--diff-algorithm=patience"],
+                vec!["--diff-algorithm=patience"],
+            ),
             (vec!["--stat"], vec!["--stat"]),
             (vec!["--name-status"], vec!["--name-status"]),
-            (vec!["--patience", "-U1"], vec!["-U1"]),
+            (vec!["-U1"], vec!["-U1"]),
+            (vec!["--patience", "-U1"], vec!["--patience", "-U1"]),
         ] {
             let mut gargs = vec!["diff"];
             gargs.extend(&gflags);
