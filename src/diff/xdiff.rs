@@ -100,25 +100,30 @@ pub fn changes<'a>(
     algorithm: Algorithm,
     deadline: Option<Instant>,
 ) -> Vec<Change> {
-    let (a, b) = classify(old, new);
-    let mut ca = Flags::new(a.len());
-    let mut cb = Flags::new(b.len());
+    let mut ca = Flags::new(old.len());
+    let mut cb = Flags::new(new.len());
     let clock = Clock(deadline);
     match algorithm {
-        Algorithm::Myers | Algorithm::Minimal => classic(
-            &a,
-            &b,
+        Algorithm::Myers | Algorithm::Minimal => myers_files(
+            old,
+            new,
             algorithm == Algorithm::Minimal,
             clock,
             ca.lines_mut(),
             cb.lines_mut(),
         ),
-        Algorithm::Patience => patience(&a, &b, clock, &mut ca, &mut cb),
-        Algorithm::Histogram => histogram(&a, &b, clock, &mut ca, &mut cb),
+        Algorithm::Patience => {
+            let (a, b) = classify(old, new);
+            patience(&a, &b, clock, &mut ca, &mut cb);
+        }
+        Algorithm::Histogram => {
+            let (a, b) = classify(old, new);
+            histogram(&a, &b, clock, &mut ca, &mut cb);
+        }
     }
-    compact(&mut ca, &a, old, &cb);
-    compact(&mut cb, &b, new, &ca);
-    script(&ca, &cb, a.len(), b.len())
+    compact(&mut ca, old, &cb);
+    compact(&mut cb, new, &ca);
+    script(&ca, &cb, old.len(), new.len())
 }
 
 /// The deadline, if any.
@@ -215,14 +220,77 @@ fn bogosqrt(mut n: usize) -> usize {
     i
 }
 
-/// Myers' diff of `a` and `b` (whole sides, or the parts Patience and Histogram hand over), with
-/// git's preparation: the common ends are trimmed, then lines with no match on the other side
-/// (and frequent lines among them) are set aside as changed before the search.
-fn classic(a: &[u32], b: &[u32], need_min: bool, clock: Clock, ca: &mut [bool], cb: &mut [bool]) {
-    let (n1, n2) = (a.len(), b.len());
-    // How often each line occurs on each side.
+/// Myers' diff of two whole files as git runs it. The common ends are matched first, by bytes,
+/// and only the lines between are numbered; the ends are looked at only to count how often each
+/// middle line occurs (which decides what is set aside), so a small edit to a large file costs
+/// little, and the result is the same as numbering every line.
+fn myers_files<'a>(
+    old: &[&'a [u8]],
+    new: &[&'a [u8]],
+    need_min: bool,
+    clock: Clock,
+    ca: &mut [bool],
+    cb: &mut [bool],
+) {
+    let (n1, n2) = (old.len(), new.len());
+    let start = old.iter().zip(new).take_while(|(x, y)| x == y).count();
+    let tail = (old[start..].iter().rev())
+        .zip(new[start..].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let (r1, r2) = (start..n1 - tail, start..n2 - tail);
+    let (ma, mb) = (&old[r1.clone()], &new[r2.clone()]);
+    if ma.is_empty() || mb.is_empty() {
+        // Whatever is left on one side is changed.
+        ca[r1].fill(true);
+        cb[r2].fill(true);
+        return;
+    }
+    let mut ids: FxHashMap<&'a [u8], u32> =
+        FxHashMap::with_capacity_and_hasher(ma.len() + mb.len(), Default::default());
+    let mut number = |lines: &[&'a [u8]]| -> Vec<u32> {
+        let mut out = Vec::with_capacity(lines.len());
+        for l in lines {
+            let n = ids.len() as u32;
+            out.push(*ids.entry(*l).or_insert(n));
+        }
+        out
+    };
+    let (a, b) = (number(ma), number(mb));
+    let mut counts = vec![(0usize, 0usize); ids.len()];
+    for &x in &a {
+        counts[x as usize].0 += 1;
+    }
+    for &x in &b {
+        counts[x as usize].1 += 1;
+    }
+    // A line of the common ends counts once on each side; only lines as long as some middle
+    // line can be equal to one.
+    let lengths: rustc_hash::FxHashSet<usize> = ma.iter().chain(mb).map(|l| l.len()).collect();
+    for l in old[..start].iter().chain(&old[n1 - tail..]) {
+        if lengths.contains(&l.len())
+            && let Some(&x) = ids.get(l)
+        {
+            counts[x as usize].0 += 1;
+            counts[x as usize].1 += 1;
+        }
+    }
+    search(
+        &a,
+        &b,
+        (n1, n2),
+        |x| counts[x as usize],
+        need_min,
+        clock,
+        (&mut ca[r1], &mut cb[r2]),
+    );
+}
+
+/// Myers' diff of two parts that Patience or Histogram hand over, prepared as git prepares a
+/// whole file (`xdl_fall_back_diff`): the part is all git looks at.
+fn classic(a: &[u32], b: &[u32], clock: Clock, ca: &mut [bool], cb: &mut [bool]) {
     let mut counts: FxHashMap<u32, (usize, usize)> =
-        FxHashMap::with_capacity_and_hasher(n1 + n2, Default::default());
+        FxHashMap::with_capacity_and_hasher(a.len() + b.len(), Default::default());
     for x in a {
         counts.entry(*x).or_default().0 += 1;
     }
@@ -230,6 +298,23 @@ fn classic(a: &[u32], b: &[u32], need_min: bool, clock: Clock, ca: &mut [bool], 
         counts.entry(*x).or_default().1 += 1;
     }
     let count = |x: u32| counts.get(&x).copied().unwrap_or_default();
+    search(a, b, (a.len(), b.len()), count, false, clock, (ca, cb));
+}
+
+/// git's preparation and Myers search (`xdl_prepare_env` without the numbering, then
+/// `xdl_recs_cmp`): the common ends are trimmed, then lines with no match on the other side (and
+/// frequent lines among them) are set aside as changed before the search. `count` gives how
+/// often a line occurs on each side of the files, whose lengths are `lens`.
+fn search(
+    a: &[u32],
+    b: &[u32],
+    lens: (usize, usize),
+    count: impl Fn(u32) -> (usize, usize),
+    need_min: bool,
+    clock: Clock,
+    (ca, cb): (&mut [bool], &mut [bool]),
+) {
+    let (n1, n2) = (a.len(), b.len());
     // The common ends.
     let lim = n1.min(n2);
     let start = a.iter().zip(b).take_while(|(x, y)| x == y).count();
@@ -242,8 +327,8 @@ fn classic(a: &[u32], b: &[u32], need_min: bool, clock: Clock, ca: &mut [bool], 
         .count();
     let (end1, end2) = (n1 - tail, n2 - tail);
     // Lines without a match on the other side (0), with a few (1), with many (2).
-    let kinds = |side: &[u32], end: usize, other: fn((usize, usize)) -> usize| -> Vec<u8> {
-        let mlim = bogosqrt(side.len()).min(MAX_EQLIMIT);
+    let kinds = |side: &[u32], end: usize, len: usize, other: fn((usize, usize)) -> usize| {
+        let mlim = bogosqrt(len).min(MAX_EQLIMIT);
         let mut dis = vec![0u8; side.len()];
         for i in start..end {
             let nm = other(count(side[i]));
@@ -257,8 +342,8 @@ fn classic(a: &[u32], b: &[u32], need_min: bool, clock: Clock, ca: &mut [bool], 
         }
         dis
     };
-    let dis1 = kinds(a, end1, |c| c.1);
-    let dis2 = kinds(b, end2, |c| c.0);
+    let dis1 = kinds(a, end1, lens.0, |c| c.1);
+    let dis2 = kinds(b, end2, lens.1, |c| c.0);
     // The lines the search sees; the others are changed.
     let keep = |dis: &[u8], end: usize, flags: &mut [bool]| -> Vec<usize> {
         let mut kept = Vec::with_capacity(end.saturating_sub(start));
@@ -704,7 +789,7 @@ fn fall_back(
     let (r1, r2) = (line1 - 1..line1 - 1 + count1, line2 - 1..line2 - 1 + count2);
     let mut f1 = vec![false; count1];
     let mut f2 = vec![false; count2];
-    classic(&a[r1], &b[r2], false, clock, &mut f1, &mut f2);
+    classic(&a[r1], &b[r2], clock, &mut f1, &mut f2);
     for (k, c) in f1.into_iter().enumerate() {
         ca.set((line1 - 1 + k) as isize, c);
     }
@@ -1220,8 +1305,8 @@ impl Group {
         true
     }
 
-    fn slide_down(&mut self, f: &mut Flags, class: &[u32]) -> bool {
-        if self.end < f.len() && class[self.start as usize] == class[self.end as usize] {
+    fn slide_down(&mut self, f: &mut Flags, lines: &[&[u8]]) -> bool {
+        if self.end < f.len() && lines[self.start as usize] == lines[self.end as usize] {
             f.set(self.start, false);
             self.start += 1;
             f.set(self.end, true);
@@ -1235,8 +1320,8 @@ impl Group {
         }
     }
 
-    fn slide_up(&mut self, f: &mut Flags, class: &[u32]) -> bool {
-        if self.start > 0 && class[(self.start - 1) as usize] == class[(self.end - 1) as usize] {
+    fn slide_up(&mut self, f: &mut Flags, lines: &[&[u8]]) -> bool {
+        if self.start > 0 && lines[(self.start - 1) as usize] == lines[(self.end - 1) as usize] {
             self.start -= 1;
             f.set(self.start, true);
             self.end -= 1;
@@ -1254,7 +1339,7 @@ impl Group {
 /// Slides each run of changed lines of one side as far up and down as it can go (merging runs
 /// that meet), then puts it back where it lines up with a change on the other side, else where
 /// the indent heuristic scores best (git's `xdl_change_compact`).
-fn compact(f: &mut Flags, class: &[u32], lines: &[&[u8]], other: &Flags) {
+fn compact(f: &mut Flags, lines: &[&[u8]], other: &Flags) {
     let mut g = Group::first(f);
     let mut go = Group::first(other);
     loop {
@@ -1265,14 +1350,14 @@ fn compact(f: &mut Flags, class: &[u32], lines: &[&[u8]], other: &Flags) {
             loop {
                 groupsize = g.end - g.start;
                 end_matching_other = -1;
-                while g.slide_up(f, class) {
+                while g.slide_up(f, lines) {
                     go.previous(other);
                 }
                 earliest_end = g.end;
                 if go.end > go.start {
                     end_matching_other = g.end;
                 }
-                while g.slide_down(f, class) {
+                while g.slide_down(f, lines) {
                     go.next(other);
                     if go.end > go.start {
                         end_matching_other = g.end;
@@ -1286,7 +1371,7 @@ fn compact(f: &mut Flags, class: &[u32], lines: &[&[u8]], other: &Flags) {
                 // It cannot move.
             } else if end_matching_other != -1 {
                 while go.end == go.start {
-                    g.slide_up(f, class);
+                    g.slide_up(f, lines);
                     go.previous(other);
                 }
             } else {
@@ -1309,7 +1394,7 @@ fn compact(f: &mut Flags, class: &[u32], lines: &[&[u8]], other: &Flags) {
                 }
                 if let Some((best_shift, _)) = best {
                     while g.end > best_shift {
-                        g.slide_up(f, class);
+                        g.slide_up(f, lines);
                         go.previous(other);
                     }
                 }
