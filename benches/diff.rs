@@ -113,7 +113,12 @@ fn corpus_pairs() -> Vec<(Vec<u8>, Vec<u8>)> {
     }
     let blob = |id: &str| git(repo, &["cat-file", "blob", id]);
     let mut cache: HashMap<String, Vec<u8>> = HashMap::new();
-    let mut get = |id: &str| cache.entry(id.to_string()).or_insert_with(|| blob(id)).clone();
+    let mut get = |id: &str| {
+        cache
+            .entry(id.to_string())
+            .or_insert_with(|| blob(id))
+            .clone()
+    };
     ids.iter().map(|(a, b)| (get(a), get(b))).collect()
 }
 
@@ -171,14 +176,20 @@ fn large_pair() -> (Vec<u8>, Vec<u8>) {
 
 fn bench_lines(c: &mut Criterion) {
     let pairs = corpus_pairs();
-    let split: Vec<(Vec<&[u8]>, Vec<&[u8]>)> = pairs
+    type Lines<'a> = Vec<&'a [u8]>;
+    let split: Vec<(Lines, Lines)> = pairs
         .iter()
         .map(|(a, b)| (split_lines(a), split_lines(b)))
         .collect();
     let far = Instant::now() + Duration::from_secs(3600);
     let name = format!("line diff, corpus ({} modified files)", split.len());
     c.bench_function(&format!("{name}, similar's patience (before)"), |b| {
-        b.iter(|| split.iter().map(|(o, n)| similar_patience(o, n)).sum::<usize>())
+        b.iter(|| {
+            split
+                .iter()
+                .map(|(o, n)| similar_patience(o, n))
+                .sum::<usize>()
+        })
     });
     for alg in Algorithm::ALL {
         c.bench_function(&format!("{name}, {alg}"), |b| {

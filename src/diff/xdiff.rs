@@ -132,14 +132,15 @@ struct Clock(Option<Instant>);
 
 impl Clock {
     fn passed(self) -> bool {
-        self.0.is_some_and(|d| Instant::now() > d)
+        self.0
+            .is_some_and(|d| Instant::now().checked_duration_since(d).is_some())
     }
 }
 
 /// Each line as a number, equal numbers for equal lines (on either side).
 fn classify<'a>(old: &[&'a [u8]], new: &[&'a [u8]]) -> (Vec<u32>, Vec<u32>) {
     let mut ids: FxHashMap<&'a [u8], u32> =
-        FxHashMap::with_capacity_and_hasher(old.len() + new.len(), Default::default());
+        FxHashMap::with_capacity_and_hasher(old.len().max(new.len()), Default::default());
     let mut a = Vec::with_capacity(old.len());
     let mut b = Vec::with_capacity(new.len());
     for (lines, out) in [(old, &mut a), (new, &mut b)] {
@@ -247,7 +248,7 @@ fn myers_files<'a>(
         return;
     }
     let mut ids: FxHashMap<&'a [u8], u32> =
-        FxHashMap::with_capacity_and_hasher(ma.len() + mb.len(), Default::default());
+        FxHashMap::with_capacity_and_hasher(ma.len().max(mb.len()), Default::default());
     let mut number = |lines: &[&'a [u8]]| -> Vec<u32> {
         let mut out = Vec::with_capacity(lines.len());
         for l in lines {
@@ -290,7 +291,7 @@ fn myers_files<'a>(
 /// whole file (`xdl_fall_back_diff`): the part is all git looks at.
 fn classic(a: &[u32], b: &[u32], clock: Clock, ca: &mut [bool], cb: &mut [bool]) {
     let mut counts: FxHashMap<u32, (usize, usize)> =
-        FxHashMap::with_capacity_and_hasher(a.len() + b.len(), Default::default());
+        FxHashMap::with_capacity_and_hasher(a.len().max(b.len()), Default::default());
     for x in a {
         counts.entry(*x).or_default().0 += 1;
     }
@@ -478,8 +479,7 @@ impl<'a> Myers<'a> {
                 lim1 -= 1;
                 lim2 -= 1;
             }
-            let out_of_time = off1 < lim1 && off2 < lim2 && self.clock.passed();
-            if off1 == lim1 || off2 == lim2 || out_of_time {
+            if off1 == lim1 || off2 == lim2 || self.clock.passed() {
                 // One side is empty, or there is no time left: everything in the box changed.
                 for c in &mut c1[off1 as usize..lim1 as usize] {
                     *c = true;
@@ -597,7 +597,7 @@ impl<'a> Myers<'a> {
                 d -= 2;
             }
             // Past the deadline, even a minimal diff takes the furthest point reached.
-            let out_of_time = ec % 64 == 0 && self.clock.passed();
+            let out_of_time = self.clock.passed();
             if need_min && !out_of_time {
                 ec += 1;
                 continue;
@@ -1502,6 +1502,132 @@ mod tests {
                 "{alg}"
             );
         }
+    }
+
+    #[test]
+    fn past_the_deadline_the_parts_left_are_changed_whole() {
+        // Two long files, lines 10 and 2990 swapped: without a deadline four lines change; past
+        // it, Myers marks everything between the common ends, Patience and Histogram everything.
+        let a: Vec<String> = (0..3000).map(|i| format!("line {i}\n")).collect();
+        let mut b = a.clone();
+        b.swap(10, 2990);
+        let a: Vec<&[u8]> = a.iter().map(|s| s.as_bytes()).collect();
+        let b: Vec<&[u8]> = b.iter().map(|s| s.as_bytes()).collect();
+        let changed = |ch: &[Change]| ch.iter().map(|c| c.old_len + c.new_len).sum::<usize>();
+        let past = Some(Instant::now());
+        let far = Some(Instant::now() + std::time::Duration::from_secs(3600));
+        for alg in Algorithm::ALL {
+            assert_eq!(changed(&changes(&a, &b, alg, None)), 4, "{alg}");
+            assert_eq!(changed(&changes(&a, &b, alg, far)), 4, "{alg}");
+            let whole = match alg {
+                Algorithm::Myers | Algorithm::Minimal => 2 * 2981,
+                Algorithm::Patience | Algorithm::Histogram => 2 * 3000,
+            };
+            assert_eq!(changed(&changes(&a, &b, alg, past)), whole, "{alg}");
+        }
+    }
+
+    #[test]
+    fn bogosqrt_is_gits() {
+        let cases = [
+            (0, 1),
+            (1, 2),
+            (3, 2),
+            (4, 4),
+            (15, 4),
+            (16, 8),
+            (24003, 256),
+        ];
+        for (n, want) in cases {
+            assert_eq!(bogosqrt(n), want, "{n}");
+        }
+        // Git's Myers searches further from 65,536 lines in all.
+        assert_eq!(bogosqrt(65535), 256);
+        assert_eq!(bogosqrt(65536), 512);
+    }
+
+    #[test]
+    fn indent_is_gits() {
+        assert_eq!(indent(b"x\n"), 0);
+        assert_eq!(indent(b"    x\n"), 4);
+        assert_eq!(indent(b"\tx"), 8);
+        assert_eq!(indent(b"  \tx"), 8);
+        assert_eq!(indent(b"\t  \tx"), 16);
+        // Blank: only git's white space (no form feed or vertical tab).
+        assert_eq!(indent(b"\n"), -1);
+        assert_eq!(indent(b" \t\r\n"), -1);
+        assert_eq!(indent(b""), -1);
+        assert_eq!(indent(b"\x0cx"), 0);
+        assert_eq!(indent(b" \x0bx"), 1);
+        // Clamped at 200.
+        let deep = format!("{}x", " ".repeat(250));
+        assert_eq!(indent(deep.as_bytes()), 200);
+        let deep = format!("{}x", " ".repeat(199));
+        assert_eq!(indent(deep.as_bytes()), 199);
+        let tabs = format!("{}x", "\t".repeat(30));
+        assert_eq!(indent(tabs.as_bytes()), 200);
+    }
+
+    #[test]
+    fn measure_counts_blank_lines_up_to_twenty() {
+        let mut lines: Vec<&[u8]> = vec![b"  a\n"];
+        lines.extend(std::iter::repeat_n(&b"\n"[..], 25));
+        lines.push(b"    b\n");
+        lines.push(b"\n");
+        lines.push(b"\n");
+        lines.push(b"  c\n");
+        // Split before "    b": 25 blank lines above, counted up to 20 (then indent 0).
+        let m = measure(&lines, 26);
+        assert_eq!((m.end_of_file, m.indent), (false, 4));
+        assert_eq!((m.pre_blank, m.pre_indent), (20, 0));
+        assert_eq!((m.post_blank, m.post_indent), (2, 2));
+        // Split before the fifth blank line: 4 blank above, 20 blank after it (capped).
+        let m = measure(&lines, 5);
+        assert_eq!((m.indent, m.pre_blank, m.pre_indent), (-1, 4, 2));
+        assert_eq!((m.post_blank, m.post_indent), (20, 0));
+        // At the end of the file.
+        let m = measure(&lines, lines.len() as isize);
+        assert_eq!(
+            (m.end_of_file, m.indent, m.pre_blank, m.pre_indent),
+            (true, -1, 0, 2)
+        );
+        assert_eq!((m.post_blank, m.post_indent), (0, -1));
+        // At the start.
+        let m = measure(&lines, 0);
+        assert_eq!((m.pre_blank, m.pre_indent), (0, -1));
+    }
+
+    #[test]
+    fn frequent_lines_are_set_aside_only_among_unmatched_ones() {
+        // 0: no match, 1: few matches, 2: many.
+        assert!(!clean_mmatch(&[0, 0, 2, 0, 0], 2, 0, 4));
+        assert!(clean_mmatch(&[0, 0, 0, 0, 2, 0, 0, 0, 0], 4, 0, 8));
+        // A run of only frequent lines on one side: kept.
+        assert!(!clean_mmatch(&[2, 2, 2, 0, 0, 0, 0], 2, 0, 6));
+        assert!(!clean_mmatch(&[0, 0, 0, 0, 2, 1], 4, 0, 5));
+        // Frequent neighbours count against: 2 unmatched and 3 frequent on each side.
+        assert!(!clean_mmatch(&[0, 0, 2, 2, 2, 2, 2, 0, 0], 4, 0, 8));
+        // The bounds are respected, and only 100 lines either side are looked at.
+        assert!(!clean_mmatch(&[0, 0, 0, 0, 2, 0, 0, 0, 0], 4, 4, 8));
+        let mut dis = vec![2u8; 301];
+        dis[150] = 2;
+        for d in &mut dis[40..50] {
+            *d = 0;
+        }
+        for d in &mut dis[251..261] {
+            *d = 0;
+        }
+        // The unmatched lines are over 100 lines away: not seen.
+        assert!(!clean_mmatch(&dis, 150, 0, 300));
+        let mut dis = vec![1u8; 301];
+        for d in &mut dis[50..150] {
+            *d = 0;
+        }
+        dis[150] = 2;
+        for d in &mut dis[151..251] {
+            *d = 0;
+        }
+        assert!(clean_mmatch(&dis, 150, 0, 300));
     }
 
     #[test]
