@@ -518,3 +518,50 @@ fn log_and_blame_from_the_cli() {
     assert_eq!(b["lines"][4]["version"], 1);
     assert_eq!(b["lines"][4]["text"], "    learning_rate = 1e-3");
 }
+
+/// The algorithm flags: git's names, one at a time; `log` takes them for its counts.
+#[test]
+fn algorithm_flags_are_gits_and_exclusive() {
+    let (_tmp, store) = fixture_store();
+    let (code, out, err) = run_any(
+        &store,
+        &["diff", "ppo:v0", "ppo:v1", "--patience", "--histogram"],
+    );
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert!(
+        err.starts_with("error: the argument '--patience' cannot be used with '--histogram'"),
+        "{err}"
+    );
+    let (code, _, err) = run_any(
+        &store,
+        &["diff", "ppo:v0", "ppo:v1", "--diff-algorithm=fast"],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(
+            "unknown diff algorithm \"fast\": expected myers, minimal, patience or histogram"
+        ),
+        "{err}"
+    );
+    let default = run_ok(&store, &["diff", "ppo:v0", "ppo:v1"]);
+    for name in ["myers", "default", "MYERS"] {
+        let flag = format!("--diff-algorithm={name}");
+        assert_eq!(
+            run_ok(&store, &["diff", "ppo:v0", "ppo:v1", &flag]),
+            default
+        );
+    }
+    let log = run_ok(&store, &["log", "safelife", "--stat"]);
+    for flag in [
+        "--patience",
+        "--histogram",
+        "--minimal",
+        "--diff-algorithm=histogram",
+    ] {
+        assert_eq!(
+            run_ok(&store, &["log", "safelife", "--stat", flag]),
+            log,
+            "{flag}"
+        );
+    }
+}
