@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use codever::diff::{Algorithm, DiffOptions};
 use codever::{ObjectId, Store, render};
 
-use crate::common::{commit_snapshot, lib_store, snapshot};
+use crate::common::{commit_snapshot, snapshot};
 
 /// Each algorithm must give git's bytes for at least this share of the file sections.
 const FLOOR: f64 = 1.0;
@@ -58,6 +58,23 @@ fn git_input(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Vec<u8> {
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
+}
+
+/// A temporary directory in memory where there is one (`/dev/shm`): the corpus's 473 commits
+/// fsync every object, which on a disk costs most of the test's time and proves nothing here.
+fn scratch_dir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    shm.is_dir()
+        .then(|| tempfile::tempdir_in(shm).ok())
+        .flatten()
+        .unwrap_or_else(|| tempfile::tempdir().unwrap())
+}
+
+/// A store in a [`scratch_dir`].
+fn scratch_store() -> (tempfile::TempDir, Store) {
+    let dir = scratch_dir();
+    let store = Store::init(dir.path()).unwrap();
+    (dir, store)
 }
 
 /// The flag git takes for an algorithm.
@@ -111,7 +128,7 @@ impl Corpus {
 
 /// The corpus, with the commits `wanted` chooses committed to codever (in order).
 fn corpus(wanted: impl Fn(usize) -> bool) -> Corpus {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch_dir();
     let repo = tmp.path().join("repo");
     std::fs::create_dir_all(&repo).unwrap();
     let bundle = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/corpus/cleanrl.bundle");
@@ -158,7 +175,7 @@ fn corpus(wanted: impl Fn(usize) -> bool) -> Corpus {
         content.insert(id.to_string(), rest[nl + 1..nl + 1 + size].to_vec());
         rest = &rest[nl + 1 + size + 1..];
     }
-    let (store_dir, store) = lib_store();
+    let (store_dir, store) = scratch_store();
     let mut ids = Vec::new();
     for (k, files) in trees.iter().enumerate() {
         if !wanted(k) {
@@ -413,11 +430,11 @@ fn blame_is_gits() {
         }
     }
     assert!(states.len() > 50, "{} states", states.len());
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch_dir();
     let repo = tmp.path().join("blame");
     std::fs::create_dir_all(&repo).unwrap();
     git(&repo, &["init", "-q"]);
-    let (_store_dir, store) = lib_store();
+    let (_store_dir, store) = scratch_store();
     let mut commits = Vec::new();
     for (k, state) in states.iter().enumerate() {
         for f in FILES {
