@@ -228,6 +228,19 @@ mod tests {
         ];
         assert_eq!(function_context(&lines, 3), Some(b"class PPO:".to_vec()));
         assert_eq!(function_context(&lines, 0), None);
+        // `_` and `$` start one too; digits, spaces and other characters do not.
+        let lines: Vec<&[u8]> = vec![b"_private = 1\r\n", b"$var\n", b"1 = x\n", b"#x\n"];
+        assert_eq!(function_context(&lines, 1), Some(b"_private = 1".to_vec()));
+        assert_eq!(function_context(&lines, 4), Some(b"$var".to_vec()));
+        // Cut to 80 bytes, then trimmed; a form feed is not white space to git (both checked
+        // against git diff).
+        let long = format!("def f({}):\n", "x, ".repeat(40));
+        let lines: Vec<&[u8]> = vec![long.as_bytes(), b"x = 1 \x0c\n"];
+        assert_eq!(
+            function_context(&lines, 1),
+            Some(long.as_bytes()[..80].to_vec())
+        );
+        assert_eq!(function_context(&lines, 2), Some(b"x = 1 \x0c".to_vec()));
     }
 
     #[test]
