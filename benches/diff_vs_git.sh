@@ -3,6 +3,9 @@
 # one file changed, then 1,000 files changed. Both tools get the same files and print a full
 # patch to /dev/null; ratios are from the same run.
 # Usage: benches/diff_vs_git.sh [RUNS]   (default 15 runs per command, median reported)
+# With CODEVER_BASELINE=/path/to/an/older/codever, that build is timed too, interleaved on the same
+# store (before/after ratios from the same run), and CPU time (user + system) is reported beside
+# wall time: on a loaded machine it varies less.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-15}
@@ -46,24 +49,41 @@ gen 2 "f < 5"
 git -C tree add -A && git -C tree -c user.name=b -c user.email=b@b commit -qm many
 "$cv" commit big --type code tree --run many >/dev/null
 
-python3 - "$runs" "$cv" <<'PY'
-import statistics, subprocess, sys, time
-runs, cv = int(sys.argv[1]), sys.argv[2]
-def t(cmd):
-    xs = []
+python3 - "$runs" "$cv" "${CODEVER_BASELINE:-}" <<'PY'
+import resource, statistics, subprocess, sys, time
+runs, cv, base = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+def once(cmd):
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    s = time.perf_counter()
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True)
+    wall = (time.perf_counter() - s) * 1000
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = ((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)) * 1000
+    return wall, cpu
+def t(*cmds):
+    # Interleaved, so every command sees the same machine state; medians of wall and CPU time.
+    xs = [[] for _ in cmds]
     for _ in range(runs):
-        s = time.perf_counter()
-        subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True)
-        xs.append((time.perf_counter() - s) * 1000)
-    return statistics.median(xs)
+        for i, c in enumerate(cmds):
+            xs[i].append(once(c))
+    return [(statistics.median(w for w, _ in x), statistics.median(c for _, c in x)) for x in xs]
 cases = [
-    ("20,000 files, 1 changed, patch", ["git", "-C", "tree", "diff", "HEAD~2", "HEAD~1"], [cv, "diff", "big:v0", "big:v1"]),
-    ("20,000 files, 1,000 changed, patch", ["git", "-C", "tree", "diff", "HEAD~2", "HEAD"], [cv, "diff", "big:v0", "big:v2"]),
-    ("20,000 files, 1,000 changed, --stat", ["git", "-C", "tree", "diff", "--stat", "HEAD~2", "HEAD"], [cv, "diff", "--stat", "big:v0", "big:v2"]),
+    ("20,000 files, 1 changed, patch", ["git", "-C", "tree", "diff", "HEAD~2", "HEAD~1"], ["diff", "big:v0", "big:v1"]),
+    ("20,000 files, 1,000 changed, patch", ["git", "-C", "tree", "diff", "HEAD~2", "HEAD"], ["diff", "big:v0", "big:v2"]),
+    ("20,000 files, 1,000 changed, --stat", ["git", "-C", "tree", "diff", "--stat", "HEAD~2", "HEAD"], ["diff", "--stat", "big:v0", "big:v2"]),
 ]
-print(f"{'case':40} {'git ms':>8} {'codever ms':>11} {'codever/git':>12}")
+if base:
+    print(f"{'case (wall ms / CPU ms)':40} {'git':>13} {'codever':>13} {'baseline':>13} {'codever/git':>12} {'codever/baseline':>17}")
+else:
+    print(f"{'case (wall ms / CPU ms)':40} {'git':>13} {'codever':>13} {'codever/git':>12}")
 for name, g, c in cases:
-    # Interleave so both tools see the same machine state.
-    gm, cm = t(g), t(c)
-    print(f"{name:40} {gm:8.1f} {cm:11.1f} {cm/gm:12.2f}")
+    cmds = [g, [cv] + c] + ([[base] + c] if base else [])
+    res = t(*cmds)
+    fmt = lambda r: f"{r[0]:6.1f}/{r[1]:6.1f}"
+    line = f"{name:40} {fmt(res[0]):>13} {fmt(res[1]):>13}"
+    if base:
+        line += f" {fmt(res[2]):>13} {res[1][0]/res[0][0]:12.2f} {res[1][0]/res[2][0]:8.2f}/{res[1][1]/res[2][1]:.2f} cpu"
+    else:
+        line += f" {res[1][0]/res[0][0]:12.2f}"
+    print(line)
 PY

@@ -328,11 +328,12 @@ class Artifact:
         if differ:
             raise CodeverError(f"{root} differs from {self._label()}: {', '.join(differ)}")
 
-    def diff(self, other, context=3):
-        """What changed from this version to ``other`` (an Artifact or a spec)."""
+    def diff(self, other, context=3, algorithm="myers"):
+        """What changed from this version to ``other`` (an Artifact or a spec); ``algorithm`` as
+        for :meth:`Api.diff`."""
         self._need_logged()
         right = other._spec() if isinstance(other, Artifact) else str(other)
-        return Api(self._store).diff(self._spec(), right, context=context)
+        return Api(self._store).diff(self._spec(), right, context=context, algorithm=algorithm)
 
 
 class Api:
@@ -355,9 +356,11 @@ class Api:
             for row in rows
         ]
 
-    def diff(self, left, right, context=3):
-        """The structured diff of two versions; ``.patch()`` is what ``codever diff`` prints."""
-        data, patch = _native.diff(self._store, str(left), str(right), context)
+    def diff(self, left, right, context=3, algorithm="myers"):
+        """The structured diff of two versions; ``.patch()`` is what ``codever diff`` prints.
+        ``algorithm`` is git's line diff algorithm: ``"myers"`` (git's default), ``"minimal"``,
+        ``"patience"`` or ``"histogram"``; the hunks are those ``git diff`` prints with it."""
+        data, patch = _native.diff(self._store, str(left), str(right), context, algorithm)
         return Diff(_loads(data)["files"], patch)
 
     def blame(self, spec, path):

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use codever::diff::DiffOptions;
+use codever::diff::{Algorithm, DiffOptions};
 use codever::{
     ArtifactKey, CommitOptions, Error, Remedy, RunCapture, Snapshot, Spec, Store, render,
 };
@@ -339,16 +339,23 @@ fn verify(py: Python<'_>, store: &str, spec: &str, root: &str) -> PyResult<Vec<S
     .map_err(py_err)
 }
 
-/// Compares two versions: (JSON like `diff --json`, the patch `codever diff` prints).
+/// Compares two versions: (JSON like `diff --json`, the patch `codever diff` prints). `algorithm`
+/// is git's name for the line diff algorithm (`myers`, `minimal`, `patience`, `histogram`).
 #[pyfunction]
-#[pyo3(signature = (store, left, right, context=3))]
+#[pyo3(signature = (store, left, right, context=3, algorithm="myers"))]
 fn diff(
     py: Python<'_>,
     store: &str,
     left: &str,
     right: &str,
     context: usize,
+    algorithm: &str,
 ) -> PyResult<(String, Vec<u8>)> {
+    let algorithm = Algorithm::from_name(algorithm).ok_or_else(|| {
+        InvalidInputError::new_err(format!(
+            "unknown diff algorithm {algorithm:?} (hint: use \"myers\", \"minimal\", \"patience\" or \"histogram\")"
+        ))
+    })?;
     py.detach(|| {
         let s = open(store)?;
         let codever::Resolved {
@@ -361,6 +368,7 @@ fn diff(
         } = s.resolve(&Spec::parse(right)?)?;
         let opts = DiffOptions {
             context,
+            algorithm,
             ..DiffOptions::default()
         };
         let d = s.diff_versions(lh.versions[li].tree, rh.versions[ri].tree, &opts)?;

@@ -194,6 +194,34 @@ def test_diff_patch_equals_the_cli_and_blame(repo):
     assert blame[4].text == "    learning_rate = 1e-3"
 
 
+def test_diff_takes_gits_algorithms(repo):
+    run = codever.init(project="p")
+    for text in ("x = 1\ny = 2\nz = 3\nx = 1\n", "y = 2\nx = 1\nz = 3\n"):
+        a = codever.Artifact("cfg", type="code")
+        with a.new_file("cfg.py") as f:
+            f.write(text)
+        run.log_artifact(a)
+    api = codever.Api()
+    # What `git diff` and `git diff --patience` print for these two versions.
+    hunks = {
+        "myers": "-x = 1\n y = 2\n-z = 3\n x = 1\n+z = 3\n",
+        "patience": "-x = 1\n y = 2\n+x = 1\n z = 3\n-x = 1\n",
+    }
+    for algorithm, body in hunks.items():
+        patch = api.diff("cfg:v0", "cfg:v1", algorithm=algorithm).patch()
+        assert patch.endswith("@@ -1,4 +1,3 @@\n" + body), patch
+        cli = subprocess.run(
+            [cli_binary(), "--store", str(repo / ".codever"), "diff", "cfg:v0", "cfg:v1",
+             f"--diff-algorithm={algorithm}"],
+            check=True,
+            capture_output=True,
+        ).stdout
+        assert cli.decode() == patch
+    assert api.diff("cfg:v0", "cfg:v1").patch() == api.diff("cfg:v0", "cfg:v1", algorithm="myers").patch()
+    with pytest.raises(codever.InvalidInputError):
+        api.diff("cfg:v0", "cfg:v1", algorithm="fastest")
+
+
 def test_log_code_honours_gitignore_and_skips_virtualenvs(repo):
     (repo / ".venv" / "lib").mkdir(parents=True)
     (repo / ".venv" / "pyvenv.cfg").write_text("home = /usr\n")

@@ -25,153 +25,88 @@ pub fn split_lines(data: &[u8]) -> Vec<&[u8]> {
 /// the clock is a noticeable share of the work).
 pub(super) const DEADLINE_FROM_LINES: usize = 4000;
 
-/// The Patience diff operations between the lines of `old` and `new`.
-///
-/// Lines are interned to integers first (each line hashed once), and the common prefix and
-/// suffix are matched directly before the algorithm sees the rest, as git's xdiff does.
-pub fn line_ops<'a>(old: &[&'a [u8]], new: &[&'a [u8]], deadline: Instant) -> Vec<DiffOp> {
-    let prefix = old.iter().zip(new).take_while(|(a, b)| a == b).count();
-    let max_suffix = old.len().min(new.len()) - prefix;
-    let suffix = old
-        .iter()
-        .rev()
-        .zip(new.iter().rev())
-        .take(max_suffix)
-        .take_while(|(a, b)| a == b)
-        .count();
-    let (old_mid, new_mid) = (
-        &old[prefix..old.len() - suffix],
-        &new[prefix..new.len() - suffix],
-    );
-    let mut ids: FxHashMap<&'a [u8], u32> =
-        FxHashMap::with_capacity_and_hasher(old_mid.len() + new_mid.len(), Default::default());
-    let mut a = Vec::with_capacity(old_mid.len());
-    let mut b = Vec::with_capacity(new_mid.len());
-    for (lines, out) in [(old_mid, &mut a), (new_mid, &mut b)] {
-        for l in lines {
-            let n = ids.len() as u32;
-            out.push(*ids.entry(*l).or_insert(n));
-        }
-    }
-    let deadline = (a.len() + b.len() > DEADLINE_FROM_LINES).then_some(deadline);
-    let mut ops = Vec::new();
-    if prefix > 0 {
-        ops.push(DiffOp::Equal {
-            old_index: 0,
-            new_index: 0,
-            len: prefix,
-        });
-    }
-    for op in similar::capture_diff_slices_deadline(Algorithm::Patience, &a, &b, deadline) {
-        ops.push(shift(op, prefix));
-    }
-    if suffix > 0 {
-        ops.push(DiffOp::Equal {
-            old_index: old.len() - suffix,
-            new_index: new.len() - suffix,
-            len: suffix,
-        });
-    }
-    ops
+/// The changes between the lines of `old` and `new`, as `git diff` finds them with `algorithm`
+/// (see [`super::xdiff`]). Past `deadline` the diff is cut short: still exact, maybe larger.
+pub fn line_changes(
+    old: &[&[u8]],
+    new: &[&[u8]],
+    algorithm: Algorithm,
+    deadline: Instant,
+) -> Vec<Change> {
+    let deadline = (old.len() + new.len() > DEADLINE_FROM_LINES).then_some(deadline);
+    xdiff::changes(old, new, algorithm, deadline)
 }
 
-/// `op` with both sides moved `by` lines down.
-pub(super) fn shift(op: DiffOp, by: usize) -> DiffOp {
-    match op {
-        DiffOp::Equal {
-            old_index,
-            new_index,
-            len,
-        } => DiffOp::Equal {
-            old_index: old_index + by,
-            new_index: new_index + by,
-            len,
-        },
-        DiffOp::Delete {
-            old_index,
-            old_len,
-            new_index,
-        } => DiffOp::Delete {
-            old_index: old_index + by,
-            old_len,
-            new_index: new_index + by,
-        },
-        DiffOp::Insert {
-            old_index,
-            new_index,
-            new_len,
-        } => DiffOp::Insert {
-            old_index: old_index + by,
-            new_index: new_index + by,
-            new_len,
-        },
-        DiffOp::Replace {
-            old_index,
-            old_len,
-            new_index,
-            new_len,
-        } => DiffOp::Replace {
-            old_index: old_index + by,
-            old_len,
-            new_index: new_index + by,
-            new_len,
-        },
-    }
-}
-
-/// The Patience line diff of `a` and `b` as hunks with `context` lines around changes.
-pub fn line_hunks(a: &[u8], b: &[u8], context: usize, deadline: Instant) -> Vec<Hunk> {
-    let old_lines = split_lines(a);
-    let new_lines = split_lines(b);
-    let ops = line_ops(&old_lines, &new_lines, deadline);
+/// The line diff of `a` and `b` as hunks with `context` lines around changes, grouped and
+/// numbered as git does: changes at most `2 × context` lines apart share a hunk.
+pub fn line_hunks(
+    a: &[u8],
+    b: &[u8],
+    context: usize,
+    algorithm: Algorithm,
+    deadline: Instant,
+) -> Vec<Hunk> {
+    let old = split_lines(a);
+    let new = split_lines(b);
+    let changes = line_changes(&old, &new, algorithm, deadline);
     let mut hunks = Vec::new();
-    for group in similar::group_diff_ops(ops, context) {
-        let (Some(first), Some(last)) = (group.first(), group.last()) else {
-            continue;
-        };
-        let old_range = first.old_range().start..last.old_range().end;
-        let new_range = first.new_range().start..last.new_range().end;
-        let mut lines = Vec::new();
-        for op in &group {
-            let push = |lines: &mut Vec<Line>, kind, src: &[&[u8]], r: std::ops::Range<usize>| {
-                for i in r {
-                    lines.push(Line {
-                        kind,
-                        text: src[i].to_vec(),
-                    });
-                }
-            };
-            match *op {
-                DiffOp::Equal { .. } => {
-                    push(&mut lines, LineKind::Context, &old_lines, op.old_range())
-                }
-                DiffOp::Delete { .. } => {
-                    push(&mut lines, LineKind::Deleted, &old_lines, op.old_range())
-                }
-                DiffOp::Insert { .. } => {
-                    push(&mut lines, LineKind::Added, &new_lines, op.new_range())
-                }
-                DiffOp::Replace { .. } => {
-                    push(&mut lines, LineKind::Deleted, &old_lines, op.old_range());
-                    push(&mut lines, LineKind::Added, &new_lines, op.new_range());
-                }
+    let mut rest = changes.as_slice();
+    while let Some(first) = rest.first() {
+        // The changes of this hunk: each within 2 × context lines of the one before.
+        let mut n = 1;
+        while let Some(next) = rest.get(n) {
+            let prev = rest[n - 1];
+            if next.old_start - (prev.old_start + prev.old_len) > 2 * context {
+                break;
             }
+            n += 1;
         }
-        let start = |r: &std::ops::Range<usize>| if r.is_empty() { r.start } else { r.start + 1 };
+        let (group, later) = rest.split_at(n);
+        rest = later;
+        let last = group[n - 1];
+        let (old_end, new_end) = (last.old_start + last.old_len, last.new_start + last.new_len);
+        let after = context.min(old.len() - old_end).min(new.len() - new_end);
+        let (s1, s2) = (
+            first.old_start.saturating_sub(context),
+            first.new_start.saturating_sub(context),
+        );
+        let (e1, e2) = (old_end + after, new_end + after);
+        let mut lines = Vec::new();
+        let mut push = |kind, src: &[&[u8]], r: std::ops::Range<usize>| {
+            for l in &src[r] {
+                lines.push(Line {
+                    kind,
+                    text: l.to_vec(),
+                });
+            }
+        };
+        let mut at = s2;
+        for c in group {
+            push(LineKind::Context, &new, at..c.new_start);
+            push(
+                LineKind::Deleted,
+                &old,
+                c.old_start..c.old_start + c.old_len,
+            );
+            push(LineKind::Added, &new, c.new_start..c.new_start + c.new_len);
+            at = c.new_start + c.new_len;
+        }
+        push(LineKind::Context, &new, at..e2);
+        let start = |s: usize, e: usize| if e == s { s } else { s + 1 };
         hunks.push(Hunk {
-            old_start: start(&old_range),
-            old_lines: old_range.len(),
-            new_start: start(&new_range),
-            new_lines: new_range.len(),
-            function: function_context(&old_lines, old_range.start),
+            old_start: start(s1, e1),
+            old_lines: e1 - s1,
+            new_start: start(s2, e2),
+            new_lines: e2 - s2,
+            function: function_context(&old, s1),
             lines,
         });
     }
     hunks
 }
 
-/// Git's default hunk-header context: the nearest line before `before` that starts with a letter,
-/// `_` or `$`, cut to 80 bytes, trailing white space trimmed.
+/// Git's default hunk-header context: the nearest line before `before` that starts with an ASCII
+/// letter, `_` or `$`, cut to 80 bytes, trailing white space trimmed.
 pub(super) fn function_context(lines: &[&[u8]], before: usize) -> Option<Vec<u8>> {
     lines[..before.min(lines.len())].iter().rev().find_map(|l| {
         let first = *l.first()?;
@@ -180,7 +115,8 @@ pub(super) fn function_context(lines: &[&[u8]], before: usize) -> Option<Vec<u8>
         }
         let mut s = &l[..l.len().min(80)];
         while let Some((last, rest)) = s.split_last() {
-            if last.is_ascii_whitespace() || *last == 0x0b {
+            // git's isspace: only these four.
+            if matches!(last, b' ' | b'\t' | b'\n' | b'\r') {
                 s = rest;
             } else {
                 break;
@@ -263,7 +199,7 @@ mod tests {
         let a = b"1\n2\n3\n4\n5\n6\n7\n8\n9\n";
         let b = b"1\n2\n3\n4\nfive\n6\n7\n8\n9\n";
         assert_eq!(
-            render(&line_hunks(a, b, 3, far)),
+            render(&line_hunks(a, b, 3, Algorithm::Myers, far)),
             [(
                 2,
                 7,
@@ -273,9 +209,12 @@ mod tests {
             )]
         );
         // Adding to an empty file: old side is "-0,0".
-        assert_eq!(render(&line_hunks(b"", b"x\n", 3, far))[0].0, 0);
+        assert_eq!(
+            render(&line_hunks(b"", b"x\n", 3, Algorithm::Myers, far))[0].0,
+            0
+        );
         // Missing final newline is its own line content.
-        let h = line_hunks(b"a\nb", b"a\nb\n", 3, far);
+        let h = line_hunks(b"a\nb", b"a\nb\n", 3, Algorithm::Myers, far);
         assert_eq!(render(&h), [(1, 2, 1, 2, " a\n-b+b\n".to_string())]);
         assert!(!h[0].lines[1].has_newline());
     }
@@ -289,6 +228,19 @@ mod tests {
         ];
         assert_eq!(function_context(&lines, 3), Some(b"class PPO:".to_vec()));
         assert_eq!(function_context(&lines, 0), None);
+        // `_` and `$` start one too; digits, spaces and other characters do not.
+        let lines: Vec<&[u8]> = vec![b"_private = 1\r\n", b"$var\n", b"1 = x\n", b"#x\n"];
+        assert_eq!(function_context(&lines, 1), Some(b"_private = 1".to_vec()));
+        assert_eq!(function_context(&lines, 4), Some(b"$var".to_vec()));
+        // Cut to 80 bytes, then trimmed; a form feed is not white space to git (both checked
+        // against git diff).
+        let long = format!("def f({}):\n", "x, ".repeat(40));
+        let lines: Vec<&[u8]> = vec![long.as_bytes(), b"x = 1 \x0c\n"];
+        assert_eq!(
+            function_context(&lines, 1),
+            Some(long.as_bytes()[..80].to_vec())
+        );
+        assert_eq!(function_context(&lines, 2), Some(b"x = 1 \x0c".to_vec()));
     }
 
     #[test]

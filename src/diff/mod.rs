@@ -12,7 +12,6 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use sha1::Digest as _;
-use similar::{Algorithm, DiffOp};
 
 use crate::capture::snapshot::Snapshot;
 use crate::error::{Error, Result};
@@ -26,13 +25,15 @@ mod objects;
 mod renames;
 pub mod render;
 mod walk;
+mod xdiff;
 
 use lines::*;
-pub use lines::{git_blob_id, is_binary, line_hunks, line_ops, split_lines};
+pub use lines::{git_blob_id, is_binary, line_changes, line_hunks, split_lines};
 pub use objects::Objects;
 use renames::*;
 pub use walk::diff_trees;
 use walk::*;
+pub use xdiff::{Algorithm, Change};
 
 /// How many bytes at the start of a file are searched for a NUL to call it binary (git's value).
 pub const BINARY_SNIFF_LEN: usize = 8000;
@@ -50,6 +51,9 @@ pub struct DiffOptions {
     pub deadline: Duration,
     /// Prepare git's binary patch format for binary files (`--binary`).
     pub binary: bool,
+    /// The line diff algorithm; whichever it is, hunks are those `git diff` prints with the same
+    /// algorithm (`git diff`, `--minimal`, `--patience`, `--histogram`).
+    pub algorithm: Algorithm,
     /// Only list the changed files: no content is read except to find renames, and no lines are
     /// counted (`--name-status`).
     pub names_only: bool,
@@ -62,6 +66,7 @@ impl Default for DiffOptions {
             rename_threshold: Some(50),
             deadline: Duration::from_secs(2),
             binary: false,
+            algorithm: Algorithm::Myers,
             names_only: false,
         }
     }

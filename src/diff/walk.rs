@@ -236,7 +236,13 @@ pub(super) fn file_diff(
         }
         return Ok(fd);
     }
-    let hunks = line_hunks(&a, &b, opts.context, Instant::now() + opts.deadline);
+    let hunks = line_hunks(
+        &a,
+        &b,
+        opts.context,
+        opts.algorithm,
+        Instant::now() + opts.deadline,
+    );
     for h in &hunks {
         for l in &h.lines {
             match l.kind {

@@ -4,12 +4,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use similar::DiffOp;
-
 use crate::capture::snapshot::Snapshot;
 use crate::diff::ChangeCounts;
 use crate::diff::{
-    DiffOptions, FileDiff, Objects, Status, TreeDiff, diff_trees, diff_worktree, line_ops,
+    DiffOptions, FileDiff, Objects, Status, TreeDiff, diff_trees, diff_worktree, line_changes,
     split_lines,
 };
 use crate::error::{Error, NotTextReason, Result};
@@ -203,8 +201,9 @@ impl Store {
     }
 
     /// Every line of `path` at version `index`, with the version that introduced it: the file is
-    /// followed back through renames, and a line keeps an older origin only where the (Patience)
-    /// diff between two consecutive versions of the file says it is unchanged.
+    /// followed back through renames, and a line keeps an older origin only where the diff between
+    /// two consecutive versions of the file (git's default diff, as `git blame` uses) says it is
+    /// unchanged.
     pub fn blame(&self, history: &History, index: usize, path: &str) -> Result<Vec<BlameLine>> {
         let opts = DiffOptions {
             context: 0,
@@ -243,23 +242,21 @@ impl Store {
             if k == 0 {
                 origins = vec![*version; count_lines(&content)];
             } else {
-                let ops = line_ops(
+                let changes = line_changes(
                     &split_lines(&prev),
                     &split_lines(&content),
+                    opts.algorithm,
                     Instant::now() + Duration::from_secs(5),
                 );
+                // Unchanged lines keep their origin; added lines are this version's.
                 let mut next = Vec::with_capacity(count_lines(&content));
-                for op in &ops {
-                    match *op {
-                        DiffOp::Equal { old_index, len, .. } => {
-                            next.extend_from_slice(&origins[old_index..old_index + len]);
-                        }
-                        DiffOp::Delete { .. } => {}
-                        DiffOp::Insert { new_len, .. } | DiffOp::Replace { new_len, .. } => {
-                            next.extend(std::iter::repeat_n(*version, new_len));
-                        }
-                    }
+                let mut old_at = 0;
+                for c in &changes {
+                    next.extend_from_slice(&origins[old_at..c.old_start]);
+                    next.extend(std::iter::repeat_n(*version, c.new_len));
+                    old_at = c.old_start + c.old_len;
                 }
+                next.extend_from_slice(&origins[old_at..]);
                 origins = next;
             }
             prev = content;

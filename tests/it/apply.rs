@@ -1,10 +1,10 @@
 //! The hard requirement: for any two versions A and B, the patch `codever diff A B` applied by
 //! the real `git apply` to a checkout of A reproduces B byte for byte (modes included), and
-//! binary files too with `--binary`.
+//! binary files too with `--binary`, whichever the diff algorithm.
 
 use std::collections::BTreeMap;
 
-use codever::diff::DiffOptions;
+use codever::diff::{Algorithm, DiffOptions};
 use codever::{ObjectId, Store, render};
 use proptest::prelude::*;
 
@@ -168,6 +168,7 @@ proptest! {
         a in files(),
         edits in proptest::collection::vec(edit(), 0..8),
         context in 0usize..4,
+        algorithm in proptest::sample::select(Algorithm::ALL.to_vec()),
     ) {
         let b = apply_edits(&a, &edits);
         // `git apply --unidiff-zero` misplaces a zero-context hunk that removes a last line
@@ -177,7 +178,7 @@ proptest! {
         let context = if no_eol(&a) || no_eol(&b) { context.max(1) } else { context };
         let (tmp, store) = lib_store();
         let (ta, tb) = (commit(&store, &a, "a"), commit(&store, &b, "b"));
-        let opts = DiffOptions { context, binary: true, ..DiffOptions::default() };
+        let opts = DiffOptions { context, binary: true, algorithm, ..DiffOptions::default() };
         let diff = store.diff_versions(ta, tb, &opts).unwrap();
         prop_assert_eq!(diff.is_empty(), a == b);
         let patch = render::patch(&diff, false);

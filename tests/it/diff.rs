@@ -93,10 +93,10 @@ index 85f4b70..39cd54b 100644
     );
 }
 
-/// The same trees in a git repository: `git diff --patience` must print exactly what codever
-/// prints, patch, stat and name-status alike.
+/// The same trees in a git repository: `git diff` must print exactly what codever prints, patch,
+/// stat and name-status alike, with each diff algorithm.
 #[test]
-fn output_is_identical_to_git_diff_patience_on_the_fixtures() {
+fn output_is_identical_to_git_diff_on_the_fixtures() {
     let (tmp, store) = fixture_store();
     let repo = tmp.path().join("repo");
     fs::create_dir_all(&repo).unwrap();
@@ -120,10 +120,18 @@ fn output_is_identical_to_git_diff_patience_on_the_fixtures() {
         let (ga, gb) = (format!("HEAD~{}", 3 - a), format!("HEAD~{}", 3 - b));
         let (ca, cb) = (format!("safelife:v{a}"), format!("safelife:v{b}"));
         for (gflags, cflags) in [
-            (vec!["--patience"], vec![]),
+            (vec![], vec![]),
+            (vec!["--patience"], vec!["--patience"]),
+            (vec!["--histogram"], vec!["--histogram"]),
+            (vec!["--minimal"], vec!["--minimal"]),
+            (
+                vec!["--diff-algorithm=patience"],
+                vec!["--diff-algorithm=patience"],
+            ),
             (vec!["--stat"], vec!["--stat"]),
             (vec!["--name-status"], vec!["--name-status"]),
-            (vec!["--patience", "-U1"], vec!["-U1"]),
+            (vec!["-U1"], vec!["-U1"]),
+            (vec!["--patience", "-U1"], vec!["--patience", "-U1"]),
         ] {
             let mut gargs = vec!["diff"];
             gargs.extend(&gflags);
@@ -512,4 +520,51 @@ fn log_and_blame_from_the_cli() {
     assert_eq!(b["lines"][4]["run"], "r2");
     assert_eq!(b["lines"][4]["version"], 1);
     assert_eq!(b["lines"][4]["text"], "    learning_rate = 1e-3");
+}
+
+/// The algorithm flags: git's names, one at a time; `log` takes them for its counts.
+#[test]
+fn algorithm_flags_are_gits_and_exclusive() {
+    let (_tmp, store) = fixture_store();
+    let (code, out, err) = run_any(
+        &store,
+        &["diff", "ppo:v0", "ppo:v1", "--patience", "--histogram"],
+    );
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert!(
+        err.starts_with("error: the argument '--patience' cannot be used with '--histogram'"),
+        "{err}"
+    );
+    let (code, _, err) = run_any(
+        &store,
+        &["diff", "ppo:v0", "ppo:v1", "--diff-algorithm=fast"],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(
+            "unknown diff algorithm \"fast\": expected myers, minimal, patience or histogram"
+        ),
+        "{err}"
+    );
+    let default = run_ok(&store, &["diff", "ppo:v0", "ppo:v1"]);
+    for name in ["myers", "default", "MYERS"] {
+        let flag = format!("--diff-algorithm={name}");
+        assert_eq!(
+            run_ok(&store, &["diff", "ppo:v0", "ppo:v1", &flag]),
+            default
+        );
+    }
+    let log = run_ok(&store, &["log", "safelife", "--stat"]);
+    for flag in [
+        "--patience",
+        "--histogram",
+        "--minimal",
+        "--diff-algorithm=histogram",
+    ] {
+        assert_eq!(
+            run_ok(&store, &["log", "safelife", "--stat", flag]),
+            log,
+            "{flag}"
+        );
+    }
 }

@@ -16,6 +16,7 @@ mod format;
 mod fsck;
 mod fuzz_corpus;
 mod git;
+mod gitdiff;
 mod hostile;
 mod large;
 mod merge;

@@ -5,7 +5,7 @@ use codever::compare::RunsDiff;
 use codever::diff::{DiffOptions, TreeDiff};
 use codever::{Result, Spec, Store, render, view};
 
-use super::Global;
+use super::{AlgorithmArgs, Global};
 use crate::output::{self, ColorWhen, out, print_json, warn_incomplete};
 
 #[derive(clap::Args)]
@@ -43,6 +43,8 @@ pub struct Args {
     /// Detect only exact renames.
     #[arg(long)]
     no_renames: bool,
+    #[command(flatten)]
+    algorithm: AlgorithmArgs,
 }
 
 pub fn run(global: &Global, args: Args) -> Result<u8> {
@@ -52,6 +54,7 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
         rename_threshold: (!args.no_renames).then_some(args.find_renames),
         binary: args.binary,
         names_only: args.name_status,
+        algorithm: args.algorithm.algorithm(),
         ..DiffOptions::default()
     };
     // With --runs, the artifacts compared come first: `# TYPE/NAME: v0 -> v1` lines, or JSON.

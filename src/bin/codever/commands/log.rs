@@ -5,7 +5,7 @@ use codever::compare::LogEntry;
 use codever::diff::{DiffOptions, FileDiff, Status};
 use codever::{Error, History, Resolved, Result, Spec, Store, render, view};
 
-use super::Global;
+use super::{AlgorithmArgs, Global};
 use crate::output::{
     FEW, aliases_suffix, few, fmt_time, incomplete_line, out, print_json, warn_incomplete,
 };
@@ -19,6 +19,9 @@ pub struct Args {
     /// Show the changed files of each version with +/- bars.
     #[arg(long)]
     stat: bool,
+    /// The line diff algorithm, which decides the counts of added and deleted lines.
+    #[command(flatten)]
+    algorithm: AlgorithmArgs,
 }
 
 pub fn run(global: &Global, args: Args) -> Result<u8> {
@@ -27,7 +30,11 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
         history: h,
         index: upto,
     } = start(&store, &args.spec)?;
-    let entries = store.log(&h, upto, args.path.as_deref(), &DiffOptions::default())?;
+    let opts = DiffOptions {
+        algorithm: args.algorithm.algorithm(),
+        ..DiffOptions::default()
+    };
+    let entries = store.log(&h, upto, args.path.as_deref(), &opts)?;
     if global.json {
         warn_incomplete(&h);
         let rows = (entries.iter())

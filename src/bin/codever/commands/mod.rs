@@ -18,6 +18,7 @@ pub mod versions;
 
 use std::path::PathBuf;
 
+use codever::diff::Algorithm;
 use codever::{Result, Store};
 
 // The options every command takes.
@@ -50,4 +51,44 @@ impl Global {
         crate::output::warn_incomplete(&resolved.history);
         Ok((store, resolved))
     }
+}
+
+/// The line diff algorithm, with git's flags (`--patience`, `--histogram`, `--minimal`,
+/// `--diff-algorithm=NAME`); without one, git's default (Myers).
+#[derive(clap::Args)]
+pub struct AlgorithmArgs {
+    /// Diff algorithm: myers (git's default; also "default"), minimal, patience, histogram.
+    #[arg(long, value_name = "ALGORITHM", value_parser = parse_algorithm,
+          conflicts_with_all = ["patience", "histogram", "minimal"])]
+    diff_algorithm: Option<Algorithm>,
+    /// Same as --diff-algorithm=patience.
+    #[arg(long, conflicts_with_all = ["histogram", "minimal"])]
+    patience: bool,
+    /// Same as --diff-algorithm=histogram.
+    #[arg(long, conflicts_with = "minimal")]
+    histogram: bool,
+    /// Same as --diff-algorithm=minimal: spend extra time to make the diff as small as possible.
+    #[arg(long)]
+    minimal: bool,
+}
+
+impl AlgorithmArgs {
+    /// The algorithm asked for.
+    pub fn algorithm(&self) -> Algorithm {
+        if self.patience {
+            Algorithm::Patience
+        } else if self.histogram {
+            Algorithm::Histogram
+        } else if self.minimal {
+            Algorithm::Minimal
+        } else {
+            self.diff_algorithm.unwrap_or_default()
+        }
+    }
+}
+
+fn parse_algorithm(name: &str) -> std::result::Result<Algorithm, String> {
+    Algorithm::from_name(name).ok_or_else(|| {
+        format!("unknown diff algorithm {name:?}: expected myers, minimal, patience or histogram")
+    })
 }
