@@ -5,9 +5,10 @@
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
-use crate::history::History;
+use crate::history::{History, Spec};
 use crate::object::FileMeta;
 use crate::store::Store;
+use crate::store::markers as refs;
 
 /// The environment variable naming the run that commits are made for, when no run id is given
 /// (a training script's launcher sets it once for every process of the run).
@@ -48,4 +49,59 @@ pub fn find_file(store: &Store, history: &History, index: usize, path: &str) -> 
             wanted,
         )),
     }
+}
+
+/// A version as W&B's Python API names it (`use_artifact`, `Api().artifact`), with its
+/// optional `type=`: `NAME[:VERSION|:ALIAS]`, `PROJECT/NAME[:…]` or `ENTITY/PROJECT/NAME[:…]`,
+/// besides codever's own `TYPE/NAME[:…]` and `NAME@IDPREFIX`.
+///
+/// A store holds one project's artifacts, so an entity and a project name nothing: they are
+/// dropped. `A/NAME` is codever's `TYPE/NAME` when the store has an artifact NAME of type A
+/// (or `artifact_type` is A), else W&B's `PROJECT/NAME`. With `artifact_type`, the artifact
+/// must have that type ([`Error::TypeMismatch`] otherwise, as W&B refuses it).
+pub fn wandb_spec(store: &Store, path: &str, artifact_type: Option<&str>) -> Result<Spec> {
+    if let Some(t) = artifact_type {
+        crate::names::validate_name("type", t)?;
+    }
+    let parts: Vec<&str> = path.split('/').collect();
+    let (prefix, rest) = match parts.as_slice() {
+        [rest] => (None, *rest),
+        [a, rest] => (Some(*a), *rest),
+        [_, _, rest] => (None, *rest),
+        _ => {
+            return Err(Error::InvalidSpec {
+                spec: path.to_string(),
+                reason: "expected [ENTITY/][PROJECT/]NAME[:VERSION|:ALIAS] or TYPE/NAME[:…]".into(),
+            });
+        }
+    };
+    let mut spec = Spec::parse(rest).map_err(|e| match e {
+        Error::InvalidSpec { reason, .. } => Error::InvalidSpec {
+            spec: path.to_string(),
+            reason,
+        },
+        other => other,
+    })?;
+    let typed = |t: &str| refs::has_markers(&store.artifact_dir(t, &spec.name));
+    spec.artifact_type = match (prefix, artifact_type) {
+        (Some(a), Some(t)) if a == t => Some(a.to_string()),
+        (_, Some(t)) => Some(t.to_string()),
+        (Some(a), None) if crate::names::validate_name("type", a).is_ok() && typed(a)? => {
+            Some(a.to_string())
+        }
+        _ => None,
+    };
+    if let Some(t) = artifact_type
+        && !typed(t)?
+    {
+        // Named with a type it does not have: say which it has, when it exists under one.
+        if let Ok(key) = store.resolve_key(None, &spec.name) {
+            return Err(Error::TypeMismatch {
+                artifact: key.to_string(),
+                found: key.artifact_type.clone(),
+                expected: t.to_string(),
+            });
+        }
+    }
+    Ok(spec)
 }

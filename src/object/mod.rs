@@ -7,7 +7,7 @@
 //! ```text
 //! offset 0  4 bytes  magic "CDVO"
 //! offset 4  1 byte   envelope format (2; format 1 is still read)
-//! offset 5  1 byte   kind (1 blob, 2 tree, 3 commit, 4 run, 5 alias, 6 use)
+//! offset 5  1 byte   kind (1 blob, 2 tree, 3 commit, 4 run, 5 alias, 6 use, 9 state)
 //! offset 6  1 byte   encoding: 0 = one zstd frame of the raw content;
 //!                    1 = one zstd frame compressed with a base object's raw content as prefix
 //! offset 7  …        encoding 0: payload
@@ -31,8 +31,8 @@ mod records;
 
 pub use crate::kind::Kind;
 pub use records::{
-    AliasRecord, CommitRecord, FileMeta, Node, RunRecord, SourceRecord, Structured, Tree,
-    TreeEntry, UseRecord,
+    AliasRecord, COMMIT_SCHEMA_2, CommitRecord, FileMeta, Node, RunRecord, RunStateRecord,
+    SourceRecord, Structured, Tree, TreeEntry, UseRecord,
 };
 
 use crate::error::{Error, Result};
@@ -46,8 +46,15 @@ pub const ENVELOPE_FORMAT: u8 = 2;
 pub const ENVELOPE_FORMAT_V1: u8 = 1;
 /// Length of the trailing checksum of format-2 envelopes.
 pub const CHECKSUM_LEN: usize = 16;
-/// Schema byte of structured objects written by this build.
+/// Schema byte of structured objects written by this build (commit records with W&B-walk
+/// sources or tags use [`COMMIT_SCHEMA_2`]).
 pub const SCHEMA: u8 = 1;
+/// The store format every write needs at least: objects carry the checksum of their stored
+/// bytes (see `store::FORMAT`).
+pub const WRITE_FORMAT: u32 = 2;
+/// The store format of a store holding records a format-2 build cannot read: run state records
+/// and commit records of schema 2 (see `store::FORMAT`).
+pub const EXTENDED_FORMAT: u32 = 3;
 /// Envelope encoding: the payload is one zstd frame of the raw content.
 pub const ENCODING_ZSTD: u8 = 0;
 /// Envelope encoding: one zstd frame compressed with a base object's content as prefix.
@@ -99,7 +106,7 @@ impl Kind {
         match self {
             Kind::Blob => MAX_OBJECT_SIZE,
             Kind::Tree => MAX_STRUCTURED_SIZE,
-            Kind::Commit | Kind::Run | Kind::Alias | Kind::Use => MAX_RECORD_SIZE,
+            Kind::Commit | Kind::Run | Kind::Alias | Kind::Use | Kind::State => MAX_RECORD_SIZE,
         }
     }
 }

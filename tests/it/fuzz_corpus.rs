@@ -66,9 +66,11 @@ fn commit_record() -> CommitRecord {
             path: "/home/me/proj/training".into(),
             display: "training".into(),
             is_dir: true,
+            every_file: false,
         }],
         include: vec!["*.py".into()],
         exclude: vec!["tests/**".into()],
+        tags: Vec::new(),
     }
 }
 
