@@ -645,7 +645,7 @@ class Run:
         self.url = None
         self.start_time = time.time()
         self._step = 0
-        self._pending = False
+        self._pending = {}  # the open step's values
         self._ranges = {}  # key -> [min, max]
         self._aggregates = {}  # key -> {"first", "sum", "count"} for define_metric
         self._metrics = {}  # name -> list of summary ops
@@ -710,19 +710,22 @@ class Run:
                 if self._pending:
                     self._commit_step()
                 self._step = step
-        import time
-
         for k in data.keys():
-            self._record(k, data[k])
-        self._pending = True
-        self.summary._items["_step"] = self._step
-        self.summary._items["_timestamp"] = time.time()
-        self.summary._items["_runtime"] = time.time() - self.start_time
+            self._pending[k] = data[k]
         if commit or (commit is None and step is None):
             self._commit_step()
 
     def _commit_step(self):
-        self._pending = False
+        """Ends the current step: its values go to the summary (W&B updates the summary when
+        a step is committed, not before)."""
+        import time
+
+        pending, self._pending = self._pending, {}
+        for k, v in pending.items():
+            self._record(k, v)
+        self.summary._items["_step"] = self._step
+        self.summary._items["_timestamp"] = time.time()
+        self.summary._items["_runtime"] = time.time() - self.start_time
         self._step += 1
 
     def _ops(self, key):
@@ -1213,6 +1216,7 @@ class Artifact:
         self._store = None
         self._info = None
         self._aliases_set = None
+        self._versioned_name = False
         self.version = None
         self.id = None
         self.new = None
@@ -1228,9 +1232,10 @@ class Artifact:
 
     @property
     def name(self):
-        """W&B's name: ``ppo`` while a draft, ``ppo:v3`` once logged or fetched (``ppo@<id>``
-        while the number is withheld)."""
-        if self._info is None:
+        """W&B's name: ``ppo`` for an artifact built here (also once logged, as W&B's until
+        ``wait()``), ``ppo:v3`` for a version fetched (``use_artifact``, ``Api().artifact``) or
+        waited for (``ppo@<id>`` while the number is withheld)."""
+        if self._info is None or not self._versioned_name:
             return self._name
         return self._label(sep=":")
 
@@ -1500,7 +1505,7 @@ class Artifact:
         """An artifact from a version as ``_native.resolve`` gives it: ``show --json`` plus the
         description and metadata."""
         a = cls(info["name"], info["type"], description=info["description"] or None)
-        a._store, a._info = store, info
+        a._store, a._info, a._versioned_name = store, info, True
         a.version, a.id, a.new = _version_name(info["version"]), info["id"], None
         if info["metadata"]:
             a.metadata = _loads(info["metadata"])
@@ -1572,8 +1577,10 @@ class Artifact:
         self._refresh()
 
     def wait(self, timeout=None):
-        """W&B waits for the upload; codever logs synchronously: returns the artifact."""
+        """W&B waits for the upload; codever logs synchronously: returns the artifact, whose
+        ``name`` now carries its version (``ppo:v3``), as W&B's after ``wait()``."""
         self._need_logged("wait")
+        self._versioned_name = True
         return self
 
     def finalize(self):
