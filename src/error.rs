@@ -314,6 +314,12 @@ pub enum Error {
         /// Summary and config keys with numbers that some run has, sorted.
         known: Vec<String>,
     },
+    /// A comparison of runs was given more or fewer than two runs.
+    #[error("comparing runs needs two runs, {given} given")]
+    TwoRunsNeeded {
+        /// How many runs were named or picked.
+        given: usize,
+    },
     /// A version was asked for with a type that is not its artifact's.
     #[error("artifact {artifact} has type {found:?}, not {expected:?}")]
     TypeMismatch {
@@ -556,6 +562,7 @@ impl Error {
             Error::UnknownRun { .. } => "unknown_run",
             Error::UnknownMetric { .. } => "unknown_metric",
             Error::TypeMismatch { .. } => "type_mismatch",
+            Error::TwoRunsNeeded { .. } => "two_runs_needed",
             Error::UnsafeCheckout { .. } => "unsafe_checkout",
             Error::ChangedWhileReading { .. } => "changed_while_reading",
             Error::WouldOverwrite { .. } => "would_overwrite",
@@ -678,6 +685,9 @@ impl Error {
                 "keys with numbers: {}; prefix a key with `-` where lower is better (`-loss`)",
                 known.join(", ")
             ),
+            Error::TwoRunsNeeded { .. } => {
+                "name two runs by id, or pick them by a summary key: the best, the worst, or one of each with an id".into()
+            }
             Error::TypeMismatch { artifact, .. } => {
                 format!("ask for `{artifact}`, or leave the type out")
             }

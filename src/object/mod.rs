@@ -608,6 +608,80 @@ mod tests {
     }
 
     #[test]
+    fn golden_commit_schema_2_and_state_encoding() {
+        let mut c = CommitRecord::for_test(("t", "n"), oid(0x04), "r", 1);
+        c.sources = vec![SourceRecord {
+            path: "/p".into(),
+            display: String::new(),
+            is_dir: true,
+            every_file: false,
+        }];
+        // Without tags or W&B-walk sources: schema 1, as every older build wrote it.
+        let v1 = c.encode();
+        assert_eq!(v1[0], SCHEMA);
+        assert_eq!(c.format(), WRITE_FORMAT);
+        assert_eq!(CommitRecord::decode(oid(0), &v1).unwrap(), c);
+        let tail_v1 = concat!("01", "022f70", "00", "01", "00", "00"); // 1 source "/p", "", dir; include, exclude
+        assert!(hexs(&v1).ends_with(tail_v1), "{}", hexs(&v1));
+        c.sources[0].every_file = true;
+        c.tags = vec!["rl".into()];
+        let v2 = c.encode();
+        assert_eq!(c.format(), EXTENDED_FORMAT);
+        // Schema 2: the schema-1 body, then one flag per source and the tags.
+        assert_eq!(v2[0], COMMIT_SCHEMA_2);
+        assert_eq!(hexs(&v2[1..v1.len()]), hexs(&v1[1..]));
+        assert_eq!(hexs(&v2[v1.len()..]), concat!("01", "01", "01", "02726c"));
+        assert_eq!(CommitRecord::decode(oid(0), &v2).unwrap(), c);
+        // A flag count that does not match the sources is corrupt, not misread.
+        let mut bad = v2.clone();
+        let flags = v1.len();
+        bad[flags] = 2;
+        bad.insert(flags + 1, 0);
+        let e = CommitRecord::decode(oid(0), &bad).unwrap_err().to_string();
+        assert!(e.contains("1 sources but 2 source flags"), "{e}");
+        let e = CommitRecord::decode(oid(0), &[3, 0])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("commit schema 3 is unknown to this codever (it knows 1 and 2)"),
+            "{e}"
+        );
+
+        let state = RunStateRecord {
+            run: "r".into(),
+            time_ns: 2,
+            host: "h".into(),
+            name: "n".into(),
+            job_type: String::new(),
+            group: String::new(),
+            config: "{}".into(),
+            summary: String::new(),
+            ranges: String::new(),
+            steps: 3,
+            finished: true,
+            exit_code: Some(-1),
+        };
+        assert_eq!(
+            hexs(&state.encode()),
+            concat!(
+                "01", "0172", "04", "0168", "016e", // schema, run, zigzag(2), host, name
+                "00", "00", "027b7d", "00",
+                "00", // job type, group, config "{}", summary, ranges
+                "03", "01", "0101" // steps, finished, Some(zigzag(-1))
+            )
+        );
+        assert_eq!(state.format(), EXTENDED_FORMAT);
+        assert_eq!(
+            RunStateRecord::decode(oid(0), &state.encode()).unwrap(),
+            state
+        );
+        let bytes = encode_envelope(Kind::State, &state.encode());
+        assert_eq!(&bytes[..7], b"CDVO\x02\x09\x00");
+        assert_eq!(Kind::from_byte(9), Some(Kind::State));
+        assert_eq!((Kind::from_byte(7), Kind::from_byte(8)), (None, None));
+    }
+
+    #[test]
     fn golden_envelope_header() {
         let bytes = encode_envelope(Kind::Blob, b"hello");
         assert_eq!(&bytes[..7], b"CDVO\x02\x01\x00");
