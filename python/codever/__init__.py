@@ -59,6 +59,7 @@ __all__ = [
     "Settings",
     "UsageError",
     "alert",
+    "agent",
     "config",
     "define_metric",
     "finish",
@@ -66,9 +67,11 @@ __all__ = [
     "log",
     "log_artifact",
     "log_code",
+    "login",
     "run",
     "save",
     "summary",
+    "sweep",
     "unwatch",
     "use_artifact",
     "watch",
@@ -229,6 +232,32 @@ def unwatch(models=None):
 def alert(title, text, level=None, wait_duration=None):
     """``wandb.alert``: a documented no-op (W&B sends the alert by e-mail or Slack)."""
     return None
+
+
+def login(*args, **kwargs):
+    """``wandb.login``: a documented no-op (codever has no server to log in to); True."""
+    return True
+
+
+def _unsupported(what, instead):
+    def fail(*args, **kwargs):
+        raise InvalidInputError(f"{what} is not supported by codever: {instead}")
+
+    fail.__name__ = what.rsplit(".", 1)[-1]
+    fail.__doc__ = f"{what}: not supported ({instead})."
+    return fail
+
+
+_MEDIA = "write the data to a file and log it in an Artifact, or log numbers"
+Image = _unsupported("wandb.Image", _MEDIA)
+Table = _unsupported("wandb.Table", _MEDIA)
+Histogram = _unsupported("wandb.Histogram", _MEDIA)
+Video = _unsupported("wandb.Video", _MEDIA)
+Audio = _unsupported("wandb.Audio", _MEDIA)
+Html = _unsupported("wandb.Html", _MEDIA)
+Object3D = _unsupported("wandb.Object3D", _MEDIA)
+sweep = _unsupported("wandb.sweep", "sweeps are run by W&B's servers; start the runs yourself")
+agent = _unsupported("wandb.agent", "sweeps are run by W&B's servers; start the runs yourself")
 
 
 class Settings:

@@ -103,6 +103,7 @@ fn py_err(e: Error) -> PyErr {
         | Error::DuplicatePath { .. }
         | Error::PathConflict { .. }
         | Error::TypeMismatch { .. }
+        | Error::TwoRunsNeeded { .. }
         | Error::UnsupportedSource { .. } => InvalidInputError::new_err(msg),
         Error::MissingObject { .. } => NotYetSyncedError::new_err(msg),
         Error::CorruptObject { .. } => CorruptStoreError::new_err(msg),
