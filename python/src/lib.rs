@@ -11,8 +11,10 @@ use codever::{
 };
 use codever::{frontend, view};
 use pyo3::create_exception;
-use pyo3::exceptions::PyException;
+use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyTuple, PyType};
 
 create_exception!(
     codever,
@@ -25,12 +27,6 @@ create_exception!(
     NotFoundError,
     CodeverError,
     "No such store, artifact, version, file or run."
-);
-create_exception!(
-    codever,
-    InvalidInputError,
-    CodeverError,
-    "A name, path, spec or source is not valid."
 );
 create_exception!(
     codever,
@@ -51,6 +47,43 @@ create_exception!(
     "A version number, `latest` or an alias was asked of an artifact some of whose records cannot \
      be read (corrupt or not yet synced); name the version by id instead."
 );
+
+static INVALID_INPUT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+/// `InvalidInputError`: a `CodeverError` that is also a `ValueError`, since W&B raises
+/// `ValueError` for an invalid name, path or argument (`except ValueError` keeps working).
+fn invalid_input_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    INVALID_INPUT
+        .get_or_try_init(py, || {
+            let bases = PyTuple::new(
+                py,
+                [
+                    py.get_type::<CodeverError>().into_any(),
+                    py.get_type::<PyValueError>().into_any(),
+                ],
+            )?;
+            let dict = PyDict::new(py);
+            dict.set_item(
+                "__doc__",
+                "A name, path, spec or source is not valid (also a ValueError, as in W&B).",
+            )?;
+            dict.set_item("__module__", "codever")?;
+            let made = py
+                .import("builtins")?
+                .getattr("type")?
+                .call1(("InvalidInputError", bases, dict))?;
+            Ok(made.cast_into::<PyType>()?.unbind())
+        })
+        .map(|t| t.bind(py))
+}
+
+/// An `InvalidInputError` carrying `msg`.
+fn invalid_input(msg: String) -> PyErr {
+    Python::attach(|py| match invalid_input_type(py) {
+        Ok(t) => PyErr::from_type(t.clone(), msg),
+        Err(e) => e,
+    })
+}
 
 /// The error's hint, options named as Python spells them (`force=True`, `dir=`, `name=`); the
 /// library's own words for every other hint.
@@ -104,7 +137,7 @@ fn py_err(e: Error) -> PyErr {
         | Error::PathConflict { .. }
         | Error::TypeMismatch { .. }
         | Error::TwoRunsNeeded { .. }
-        | Error::UnsupportedSource { .. } => InvalidInputError::new_err(msg),
+        | Error::UnsupportedSource { .. } => invalid_input(msg),
         Error::MissingObject { .. } => NotYetSyncedError::new_err(msg),
         Error::CorruptObject { .. } => CorruptStoreError::new_err(msg),
         Error::IncompleteArtifact { .. } => IncompleteArtifactError::new_err(msg),
@@ -570,7 +603,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("CodeverError", py.get_type::<CodeverError>())?;
     m.add("NotFoundError", py.get_type::<NotFoundError>())?;
-    m.add("InvalidInputError", py.get_type::<InvalidInputError>())?;
+    m.add("InvalidInputError", invalid_input_type(py)?)?;
     m.add("NotYetSyncedError", py.get_type::<NotYetSyncedError>())?;
     m.add("CorruptStoreError", py.get_type::<CorruptStoreError>())?;
     m.add(

@@ -327,8 +327,9 @@ def test_a_changed_file_is_an_error_like_wandb_on_the_same_path(tmp_path):
 def test_names_are_checked_when_the_artifact_is_made(tmp_path):
     with pytest.raises(ValueError):
         wandb.Artifact("bad name", type="t")
-    with pytest.raises(codever.InvalidInputError, match='invalid artifact name "bad name"'):
+    with pytest.raises(ValueError, match='invalid artifact name "bad name"') as e:
         codever.Artifact("bad name", type="t")
+    assert isinstance(e.value, codever.InvalidInputError) and isinstance(e.value, codever.CodeverError)
     for kwargs in ({"incremental": False, "use_as": None}, {"storage_region": None}):
         codever.Artifact("ok", type="t", **kwargs)
         wandb.Artifact("ok", type="t", **kwargs)
