@@ -105,3 +105,92 @@ pub fn wandb_spec(store: &Store, path: &str, artifact_type: Option<&str>) -> Res
     }
     Ok(spec)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::Selector;
+
+    fn store_with(keys: &[(&str, &str)]) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        for (t, n) in keys {
+            let mut s = crate::Snapshot::default();
+            s.add_bytes("a.py", b"a".to_vec(), false).unwrap();
+            let run = crate::capture_run("r", dir.path()).unwrap();
+            let key = crate::ArtifactKey::new(t, n).unwrap();
+            store
+                .commit(&key, &s, &run, &crate::CommitOptions::default())
+                .unwrap();
+        }
+        (dir, store)
+    }
+
+    fn parsed(store: &Store, path: &str, ty: Option<&str>) -> (Option<String>, String, Selector) {
+        let s = wandb_spec(store, path, ty).unwrap();
+        (s.artifact_type, s.name, s.selector)
+    }
+
+    #[test]
+    fn wandb_paths_drop_entity_and_project_and_keep_codever_types() {
+        let (_d, store) = store_with(&[("rl_algo_code", "ppo"), ("ppo", "safelife")]);
+        let alias = |a: &str| Selector::Alias(a.into());
+        assert_eq!(
+            parsed(&store, "ppo:best", None),
+            (None, "ppo".into(), alias("best"))
+        );
+        assert_eq!(
+            parsed(&store, "proj/ppo:best", None),
+            (None, "ppo".into(), alias("best"))
+        );
+        assert_eq!(
+            parsed(&store, "me/proj/ppo:v2", None),
+            (None, "ppo".into(), Selector::Number(2))
+        );
+        let typed = Some("rl_algo_code".to_string());
+        assert_eq!(
+            parsed(&store, "rl_algo_code/ppo", None),
+            (typed.clone(), "ppo".into(), Selector::Latest)
+        );
+        assert_eq!(
+            parsed(&store, "proj/ppo", Some("rl_algo_code")),
+            (typed.clone(), "ppo".into(), Selector::Latest)
+        );
+        assert_eq!(
+            parsed(&store, "me/proj/ppo", Some("rl_algo_code")),
+            (typed, "ppo".into(), Selector::Latest)
+        );
+        // `ppo/safelife`: the store has safelife of type ppo, so it is TYPE/NAME.
+        assert_eq!(
+            parsed(&store, "ppo/safelife", None),
+            (Some("ppo".into()), "safelife".into(), Selector::Latest)
+        );
+        let e = wandb_spec(&store, "ppo", Some("model")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"artifact rl_algo_code/ppo has type "rl_algo_code", not "model""#
+        );
+        assert_eq!(e.kind(), "type_mismatch");
+        let e = wandb_spec(&store, "a/b/c/ppo", None).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with(r#"invalid version spec "a/b/c/ppo": expected"#),
+            "{e}"
+        );
+        let e = wandb_spec(&store, "proj/ppo:v01", None).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with(r#"invalid version spec "proj/ppo:v01""#),
+            "{e}"
+        );
+        assert!(matches!(
+            wandb_spec(&store, "ppo", Some("a/b")),
+            Err(Error::InvalidName { .. })
+        ));
+        // An unknown name with a type is left to resolution (unknown artifact).
+        assert_eq!(
+            parsed(&store, "nope", Some("model")),
+            (Some("model".into()), "nope".into(), Selector::Latest)
+        );
+    }
+}

@@ -151,6 +151,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tags_follow_wandbs_rule() {
+        for ok in ["rl", "sweep 1", "a  b", "ünï-code_1", &"t".repeat(128)] {
+            validate_tag(ok).unwrap();
+        }
+        for (bad, reason) in [
+            ("", "it is empty"),
+            (" a", "it starts or ends with a space"),
+            ("a ", "it starts or ends with a space"),
+            (
+                "a/b",
+                "'/' is not allowed (letters, digits, `_` and `-`, words separated by spaces)",
+            ),
+            (&"t".repeat(129), "it is longer than 128 characters"),
+        ] {
+            let e = validate_tag(bad).unwrap_err();
+            assert!(
+                matches!(&e, Error::InvalidName { what: "tag", reason: r, .. } if r == reason),
+                "{bad:?}: {e}"
+            );
+        }
+    }
+
+    #[test]
     fn names() {
         for ok in ["ppo", "model_code", "a.b-c", "A9", &"x".repeat(128)] {
             validate_name("artifact name", ok).unwrap();

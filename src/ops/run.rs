@@ -458,3 +458,145 @@ impl RunView {
             .unwrap_or(0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(time_ns: i64, config: &str, summary: &str, ranges: &str) -> RunStateRecord {
+        RunStateRecord {
+            run: "r".into(),
+            time_ns,
+            host: "h".into(),
+            name: String::new(),
+            job_type: String::new(),
+            group: String::new(),
+            config: config.into(),
+            summary: summary.into(),
+            ranges: ranges.into(),
+            steps: 0,
+            finished: false,
+            exit_code: None,
+        }
+    }
+
+    fn id(b: u8) -> ObjectId {
+        ObjectId::from_bytes([b; 32])
+    }
+
+    #[test]
+    fn state_merges_newest_last_by_time_then_record_id() {
+        let mut a = state(
+            5,
+            r#"{"lr":1}"#,
+            r#"{"k":"a","only_a":1}"#,
+            r#"{"m":[1,4]}"#,
+        );
+        a.name = "first".into();
+        a.steps = 7;
+        a.finished = true;
+        a.exit_code = Some(2);
+        let mut b = state(5, r#"{"lr":2}"#, r#"{"k":"b"}"#, r#"{"m":[0,3],"n":[5,5]}"#);
+        b.job_type = "train".into();
+        b.steps = 3;
+        let mut c = state(9, "", r#"{"k":"c"}"#, "");
+        c.finished = true; // no exit code: the older one stays
+        let records = vec![(id(2), b.clone()), (id(1), a.clone()), (id(3), c.clone())];
+        let merged = RunState::merge(Some(r#"{"lr":0,"seed":4}"#), records.clone());
+        // Same time: the greater record id (b) is newer than a; c (later) is newest.
+        let want = RunState {
+            name: "first".into(),
+            job_type: "train".into(),
+            group: String::new(),
+            config: serde_json::from_str(r#"{"lr":2,"seed":4}"#).unwrap(),
+            summary: serde_json::from_str(r#"{"k":"c","only_a":1}"#).unwrap(),
+            ranges: [("m".to_string(), (0.0, 4.0)), ("n".to_string(), (5.0, 5.0))].into(),
+            steps: 7,
+            finished: true,
+            exit_code: Some(2),
+            records: 3,
+        };
+        assert_eq!(merged, want);
+        // The order the records are given in does not matter.
+        for perm in [[2, 1, 0], [1, 0, 2], [0, 2, 1]] {
+            let shuffled = perm.iter().map(|&i| records[i].clone()).collect();
+            assert_eq!(
+                RunState::merge(Some(r#"{"lr":0,"seed":4}"#), shuffled),
+                want
+            );
+        }
+        // A run record whose config is not a JSON object adds nothing.
+        assert_eq!(RunState::merge(Some("[1]"), vec![]).config, Map::new());
+    }
+
+    #[test]
+    fn ranges_and_state_fields_are_checked() {
+        assert_eq!(range_of(&serde_json::json!([1, 2.5])), Some([1.0, 2.5]));
+        for bad in [
+            serde_json::json!([2, 1]),
+            serde_json::json!([1]),
+            serde_json::json!([1, 2, 3]),
+            serde_json::json!(["a", 1]),
+            serde_json::json!({"min": 1}),
+        ] {
+            assert_eq!(range_of(&bad), None, "{bad}");
+        }
+        assert_eq!(check_state(&state(1, "", "", "")), Ok(()));
+        assert_eq!(check_state(&state(1, "{}", "{}", r#"{"a":[1,2]}"#)), Ok(()));
+        for (s, what) in [
+            (state(1, "[]", "", ""), "config"),
+            (state(1, "", "1", ""), "summary"),
+            (state(1, "", "", r#"{"a":[2,1]}"#), "ranges"),
+            (state(1, "", "", "not json"), "ranges"),
+        ] {
+            assert_eq!(
+                check_state(&s),
+                Err(format!(
+                    "state record's {what} is not a JSON object of the right shape"
+                ))
+            );
+        }
+    }
+
+    fn view(id: &str, summary: &str, config: &str) -> RunView {
+        RunView {
+            used: Vec::new(),
+            id: id.into(),
+            info: None,
+            artifacts: Vec::new(),
+            incomplete: 0,
+            corrupt: 0,
+            state: RunState {
+                summary: serde_json::from_str(summary).unwrap(),
+                config: serde_json::from_str(config).unwrap(),
+                ..RunState::default()
+            },
+        }
+    }
+
+    #[test]
+    fn metrics_read_the_summary_then_the_config_and_negate() {
+        let m = Metric::parse("-loss").unwrap();
+        assert_eq!((m.key.as_str(), m.negate), ("loss", true));
+        assert!(matches!(Metric::parse("-"), Err(Error::InvalidName { .. })));
+        assert!(matches!(Metric::parse(""), Err(Error::InvalidName { .. })));
+        let r = view("a", r#"{"loss":0.5,"s":"x"}"#, r#"{"loss":9,"lr":0.1}"#);
+        assert_eq!(m.score(&r), Some(-0.5));
+        assert_eq!(Metric::parse("lr").unwrap().score(&r), Some(0.1));
+        assert_eq!(Metric::parse("s").unwrap().score(&r), None);
+        assert_eq!(Metric::parse("nope").unwrap().score(&r), None);
+        let mut runs = vec![
+            view("none", "{}", "{}"),
+            view("high", r#"{"r":3}"#, "{}"),
+            view("text", r#"{"r":"x"}"#, "{}"),
+            view("low", r#"{"r":1}"#, "{}"),
+            view("mid", r#"{"r":2}"#, "{}"),
+        ];
+        sort_runs(&mut runs, &Metric::parse("-r").unwrap());
+        let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["high", "mid", "low", "none", "text"]);
+        sort_runs(&mut runs, &Metric::parse("r").unwrap());
+        let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["low", "mid", "high", "none", "text"]);
+    }
+}

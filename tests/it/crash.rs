@@ -380,10 +380,15 @@ impl Lab {
                 ));
             }
         } else {
+            // With --json the error is one JSON line on stderr.
             assert_eq!(code, 2, "{ctx}");
+            let e: Value = serde_json::from_str(stderr.trim_end()).unwrap();
             assert_eq!(
-                stderr.lines().next(),
-                Some(format!("error: unknown run {run:?}").as_str()),
+                (e["error"].as_str(), e["kind"].as_str()),
+                (
+                    Some(format!("unknown run {run:?}").as_str()),
+                    Some("unknown_run")
+                ),
                 "{ctx}"
             );
         }

@@ -181,23 +181,29 @@ fn a_full_disk_fails_the_commit_cleanly_and_keeps_the_store_valid() {
     check_store("after freeing the disk", &store, &expected_versions, true);
 }
 
-/// Exit 2, one error line naming the cause once, and a hint.
+/// Exit 2, one error naming the cause once, and a hint: with `--json` (as [`commit`] runs),
+/// one stderr line holding `{"error", "hint", "kind"}`.
 fn check_failed_commit(ctx: &str, out: &Output) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{ctx}: {stderr}");
     assert!(out.stdout.is_empty(), "{ctx}: printed a result");
     let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 2, "{ctx}: {stderr}");
-    assert!(lines[0].starts_with("error: "), "{ctx}: {stderr}");
+    assert_eq!(lines.len(), 1, "{ctx}: {stderr}");
+    let e: Value = serde_json::from_str(lines[0]).unwrap();
+    let error = e["error"].as_str().unwrap();
     assert_eq!(
-        lines[0].matches("No space left on device").count(),
+        error.matches("No space left on device").count(),
         1,
         "{ctx}: {stderr}"
     );
     // The path once: not repeated by a wrapped error ("… at path …").
-    assert!(!lines[0].contains(" at path "), "{ctx}: {stderr}");
+    assert!(!error.contains(" at path "), "{ctx}: {stderr}");
     assert_eq!(
-        lines[1], "hint: free some space on that disk, then run the command again",
+        (e["hint"].as_str(), e["kind"].as_str()),
+        (
+            Some("free some space on that disk, then run the command again"),
+            Some("io")
+        ),
         "{ctx}"
     );
 }

@@ -191,7 +191,7 @@ fn a_corrupt_commit_record_refuses_numbers_latest_and_aliases_but_not_ids() {
     assert_eq!(
         run["artifacts"],
         json!([{"type": "t", "name": "small", "version": null, "id": ids[3], "new": true,
-                "complete": false}])
+                "complete": false, "message": ""}])
     );
     assert!(run_ok(&store, &["runs"]).ends_with(
         "INCOMPLETE t/small: some of its records cannot be read, numbers withheld (v?); \

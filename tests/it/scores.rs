@@ -325,4 +325,11 @@ fn a_store_without_state_records_stays_readable_by_format_2_builds() {
     let shown = json(store.root(), &["show", "t/b:v0"]);
     assert_eq!(shown["sources"][0]["every_file"], json!(true));
     assert_fsck_clean(store.root(), "schema-2 commit");
+    // The version is compared with the disk by the walk that made it: an ignored file is
+    // part of it (W&B's walk), a file the capture's rules would skip shows as added.
+    assert_eq!(json(store.root(), &["diff", "t/b:v0"])["files"], json!([]));
+    fs::write(dir.path().join(".gitignore"), "*.log\n").unwrap();
+    fs::write(dir.path().join("run.log"), "l").unwrap();
+    let names = run_ok(store.root(), &["diff", "t/b:v0", "--name-status"]);
+    assert_eq!(names, "A\t.gitignore\nA\trun.log\n");
 }
