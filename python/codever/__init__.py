@@ -1692,7 +1692,14 @@ class Artifact:
         out = []
         for p in paths:
             data = self.read(p)
-            dest = _os.path.join(root, *p.split("/"))
+            parts = p.split("/")
+            # Never through a link: each directory below root must be a real directory (the
+            # names come from the store, already checked to be plain components).
+            for i in range(1, len(parts)):
+                d = _os.path.join(root, *parts[:i])
+                if _os.path.islink(d) or (_os.path.exists(d) and not _os.path.isdir(d)):
+                    raise CodeverError(f"refusing to write {p} under {root}: {d} is a link or not a directory")
+            dest = _os.path.join(root, *parts)
             if _os.path.islink(dest) or (_os.path.exists(dest) and not _os.path.isfile(dest)):
                 raise CodeverError(f"refusing to write {dest}: not a regular file")
             if _os.path.isfile(dest):

@@ -68,10 +68,11 @@ fn invalid_input_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
                 "A name, path, spec or source is not valid (also a ValueError, as in W&B).",
             )?;
             dict.set_item("__module__", "codever")?;
-            let made = py
-                .import("builtins")?
-                .getattr("type")?
-                .call1(("InvalidInputError", bases, dict))?;
+            let made = py.import("builtins")?.getattr("type")?.call1((
+                "InvalidInputError",
+                bases,
+                dict,
+            ))?;
             Ok(made.cast_into::<PyType>()?.unbind())
         })
         .map(|t| t.bind(py))

@@ -278,6 +278,14 @@ def test_downloads_of_parts_entries_and_single_files(repo, tmp_path):
         f.download(str(tmp_path / "files"))
     f.download(str(tmp_path / "files"), exist_ok=True).close()
     assert got.files(names=["main.py"])[0].name == "main.py"
+    # A partial download never writes through a link.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "linked").mkdir()
+    (tmp_path / "linked" / "training").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(codever.CodeverError, match="is a link or not a directory"):
+        got.download(str(tmp_path / "linked"), path_prefix="training/")
+    assert list(outside.iterdir()) == []
 
 
 def test_runs_read_back_with_who_logged_and_used_each_version(repo):
