@@ -970,8 +970,7 @@ class Run:
         include = _two_args(include_fn or _default_code_file)
         exclude = _two_args(exclude_fn or _wandb_dir_file)
         if name is None:
-            script = _os.path.basename(_sys.argv[0] or "") or "python"
-            name = _sanitize(f"source-{self.project}-{script}")
+            name = _sanitize(f"source-{self.project}-{_program_relpath()}")
         art = Artifact(name, type="code")
         for rel in _native.code_files(root):
             path = _os.path.join(root, rel)
@@ -1070,6 +1069,30 @@ def _default_code_file(path, root=None):
 def _wandb_dir_file(path, root):
     rel = _os.path.relpath(path, root)
     return any(rel.startswith(d + _os.sep) for d in ("wandb", ".wandb"))
+
+
+def _program_relpath():
+    """The script's path relative to the git repository's root (else the working directory),
+    as W&B names code artifacts (``None`` when there is no script file, as W&B writes it)."""
+    program = _sys.argv[0] if _sys.argv else ""
+    if not program or program == "-c":
+        return None
+    cwd = _os.getcwd()
+    root = next((a for a in [cwd, *_parents(cwd)] if _os.path.exists(_os.path.join(a, ".git"))), cwd)
+    full = _os.path.join(cwd, program)
+    if not _os.path.exists(full):
+        return None
+    rel = _os.path.relpath(full, root)
+    return None if "../" in rel else rel
+
+
+def _parents(path):
+    while True:
+        parent = _os.path.dirname(path)
+        if parent == path:
+            return
+        yield parent
+        path = parent
 
 
 def _sanitize(name):

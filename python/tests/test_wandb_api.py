@@ -204,6 +204,19 @@ def test_log_code_takes_wandbs_files_and_two_argument_functions(repo):
     assert run.log_code(name="none", include_fn=lambda p: False) is None
 
 
+def test_log_code_names_the_artifact_by_the_scripts_path_as_wandb(repo):
+    (repo / "scripts").mkdir()
+    (repo / "scripts" / "train.py").write_text(
+        "import codever as wandb\nrun = wandb.init(project='p')\nprint(run.log_code('.').name)\nwandb.finish()\n"
+    )
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    out = subprocess.run([sys.executable, "scripts/train.py"], cwd=repo, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "source-p-scripts_train.py"
+    inside = subprocess.run([sys.executable, "train.py"], cwd=repo / "scripts", capture_output=True, text=True)
+    assert inside.stdout.strip() == "source-p-scripts_train.py"  # relative to the repository
+
+
 def test_log_artifact_takes_a_path_and_wandbs_keywords(repo):
     run = codever.init(id="r1")
     f = run.log_artifact("training/ppo.py")
