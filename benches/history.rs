@@ -50,6 +50,7 @@ fn ten_thousand_versions(store: &Store) {
             sources: vec![],
             include: vec![],
             exclude: vec![],
+            tags: vec![],
         };
         let (id, _) = store.write_structured(&record).unwrap();
         fs::write(dir.join(id.to_hex()), b"").unwrap();

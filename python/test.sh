@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 python3 -m venv target/pyenv
 # shellcheck disable=SC1091
 . target/pyenv/bin/activate
-python -m pip install -q --disable-pip-version-check "maturin>=1.5,<2" pytest
+# wandb: the real W&B SDK, which the compatibility tests run offline beside codever.
+python -m pip install -q --disable-pip-version-check "maturin>=1.5,<2" pytest "wandb>=0.19,<1"
 cargo build --locked -q                      # the CLI the tests check results with
 target_dir=$(cargo metadata --format-version 1 --no-deps --locked |
   python -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')

@@ -306,6 +306,30 @@ pub enum Error {
         /// The run id.
         id: String,
     },
+    /// No run has a number under that summary or config key.
+    #[error("no run has a number for {key:?} in its summary or config")]
+    UnknownMetric {
+        /// The key asked for.
+        key: String,
+        /// Summary and config keys with numbers that some run has, sorted.
+        known: Vec<String>,
+    },
+    /// A comparison of runs was given more or fewer than two runs.
+    #[error("comparing runs needs two runs, {given} given")]
+    TwoRunsNeeded {
+        /// How many runs were named or picked.
+        given: usize,
+    },
+    /// A version was asked for with a type that is not its artifact's.
+    #[error("artifact {artifact} has type {found:?}, not {expected:?}")]
+    TypeMismatch {
+        /// The artifact found, `TYPE/NAME`.
+        artifact: String,
+        /// Its type.
+        found: String,
+        /// The type asked for.
+        expected: String,
+    },
     /// Checkout would have to write through a symlink, a non-directory or outside its target.
     #[error("refusing to write {}: {reason}", path.display())]
     UnsafeCheckout {
@@ -549,6 +573,9 @@ impl Error {
             Error::NoSuchFile { .. } => "no_such_file",
             Error::NoSuchFileById { .. } => "no_such_file_by_id",
             Error::UnknownRun { .. } => "unknown_run",
+            Error::UnknownMetric { .. } => "unknown_metric",
+            Error::TypeMismatch { .. } => "type_mismatch",
+            Error::TwoRunsNeeded { .. } => "two_runs_needed",
             Error::UnsafeCheckout { .. } => "unsafe_checkout",
             Error::ChangedWhileReading { .. } => "changed_while_reading",
             Error::WouldOverwrite { .. } => "would_overwrite",
@@ -664,6 +691,19 @@ impl Error {
                 "`codever show SPEC` lists the files of a version".into()
             }
             Error::UnknownRun { .. } => "`codever runs` lists the runs in this store".into(),
+            Error::UnknownMetric { known, .. } if known.is_empty() => {
+                "no run has logged a number yet: summaries are saved when a run finishes (`wandb.log` then `finish()`)".into()
+            }
+            Error::UnknownMetric { known, .. } => format!(
+                "keys with numbers: {}; prefix a key with `-` where lower is better (`-loss`)",
+                known.join(", ")
+            ),
+            Error::TwoRunsNeeded { .. } => {
+                "name two runs by id, or pick them by a summary key: the best, the worst, or one of each with an id".into()
+            }
+            Error::TypeMismatch { artifact, .. } => {
+                format!("ask for `{artifact}`, or leave the type out")
+            }
             Error::UnsafeCheckout {
                 reason: Obstacle::InsideStore | Obstacle::InsideGit,
                 ..

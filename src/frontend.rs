@@ -5,9 +5,10 @@
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
-use crate::history::History;
+use crate::history::{History, Spec};
 use crate::object::FileMeta;
 use crate::store::Store;
+use crate::store::markers as refs;
 
 /// The environment variable naming the run that commits are made for, when no run id is given
 /// (a training script's launcher sets it once for every process of the run).
@@ -47,5 +48,149 @@ pub fn find_file(store: &Store, history: &History, index: usize, path: &str) -> 
             v.tree,
             wanted,
         )),
+    }
+}
+
+/// A version as W&B's Python API names it (`use_artifact`, `Api().artifact`), with its
+/// optional `type=`: `NAME[:VERSION|:ALIAS]`, `PROJECT/NAME[:…]` or `ENTITY/PROJECT/NAME[:…]`,
+/// besides codever's own `TYPE/NAME[:…]` and `NAME@IDPREFIX`.
+///
+/// A store holds one project's artifacts, so an entity and a project name nothing: they are
+/// dropped. `A/NAME` is codever's `TYPE/NAME` when the store has an artifact NAME of type A
+/// (or `artifact_type` is A), else W&B's `PROJECT/NAME`. With `artifact_type`, the artifact
+/// must have that type ([`Error::TypeMismatch`] otherwise, as W&B refuses it).
+pub fn wandb_spec(store: &Store, path: &str, artifact_type: Option<&str>) -> Result<Spec> {
+    if let Some(t) = artifact_type {
+        crate::names::validate_name("type", t)?;
+    }
+    let parts: Vec<&str> = path.split('/').collect();
+    let (prefix, rest) = match parts.as_slice() {
+        [rest] => (None, *rest),
+        [a, rest] => (Some(*a), *rest),
+        [_, _, rest] => (None, *rest),
+        _ => {
+            return Err(Error::InvalidSpec {
+                spec: path.to_string(),
+                reason: "expected [ENTITY/][PROJECT/]NAME[:VERSION|:ALIAS] or TYPE/NAME[:…]".into(),
+            });
+        }
+    };
+    let mut spec = Spec::parse(rest).map_err(|e| match e {
+        Error::InvalidSpec { reason, .. } => Error::InvalidSpec {
+            spec: path.to_string(),
+            reason,
+        },
+        other => other,
+    })?;
+    let typed = |t: &str| refs::has_markers(&store.artifact_dir(t, &spec.name));
+    spec.artifact_type = match (prefix, artifact_type) {
+        (Some(a), Some(t)) if a == t => Some(a.to_string()),
+        (_, Some(t)) => Some(t.to_string()),
+        (Some(a), None) if crate::names::validate_name("type", a).is_ok() && typed(a)? => {
+            Some(a.to_string())
+        }
+        _ => None,
+    };
+    if let Some(t) = artifact_type
+        && !typed(t)?
+    {
+        // Named with a type it does not have: say which it has, when it exists under one.
+        if let Ok(key) = store.resolve_key(None, &spec.name) {
+            return Err(Error::TypeMismatch {
+                artifact: key.to_string(),
+                found: key.artifact_type.clone(),
+                expected: t.to_string(),
+            });
+        }
+    }
+    Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::Selector;
+
+    fn store_with(keys: &[(&str, &str)]) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        for (t, n) in keys {
+            let mut s = crate::Snapshot::default();
+            s.add_bytes("a.py", b"a".to_vec(), false).unwrap();
+            let run = crate::capture_run("r", dir.path()).unwrap();
+            let key = crate::ArtifactKey::new(t, n).unwrap();
+            store
+                .commit(&key, &s, &run, &crate::CommitOptions::default())
+                .unwrap();
+        }
+        (dir, store)
+    }
+
+    fn parsed(store: &Store, path: &str, ty: Option<&str>) -> (Option<String>, String, Selector) {
+        let s = wandb_spec(store, path, ty).unwrap();
+        (s.artifact_type, s.name, s.selector)
+    }
+
+    #[test]
+    fn wandb_paths_drop_entity_and_project_and_keep_codever_types() {
+        let (_d, store) = store_with(&[("rl_algo_code", "ppo"), ("ppo", "safelife")]);
+        let alias = |a: &str| Selector::Alias(a.into());
+        assert_eq!(
+            parsed(&store, "ppo:best", None),
+            (None, "ppo".into(), alias("best"))
+        );
+        assert_eq!(
+            parsed(&store, "proj/ppo:best", None),
+            (None, "ppo".into(), alias("best"))
+        );
+        assert_eq!(
+            parsed(&store, "me/proj/ppo:v2", None),
+            (None, "ppo".into(), Selector::Number(2))
+        );
+        let typed = Some("rl_algo_code".to_string());
+        assert_eq!(
+            parsed(&store, "rl_algo_code/ppo", None),
+            (typed.clone(), "ppo".into(), Selector::Latest)
+        );
+        assert_eq!(
+            parsed(&store, "proj/ppo", Some("rl_algo_code")),
+            (typed.clone(), "ppo".into(), Selector::Latest)
+        );
+        assert_eq!(
+            parsed(&store, "me/proj/ppo", Some("rl_algo_code")),
+            (typed, "ppo".into(), Selector::Latest)
+        );
+        // `ppo/safelife`: the store has safelife of type ppo, so it is TYPE/NAME.
+        assert_eq!(
+            parsed(&store, "ppo/safelife", None),
+            (Some("ppo".into()), "safelife".into(), Selector::Latest)
+        );
+        let e = wandb_spec(&store, "ppo", Some("model")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"artifact rl_algo_code/ppo has type "rl_algo_code", not "model""#
+        );
+        assert_eq!(e.kind(), "type_mismatch");
+        let e = wandb_spec(&store, "a/b/c/ppo", None).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with(r#"invalid version spec "a/b/c/ppo": expected"#),
+            "{e}"
+        );
+        let e = wandb_spec(&store, "proj/ppo:v01", None).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with(r#"invalid version spec "proj/ppo:v01""#),
+            "{e}"
+        );
+        assert!(matches!(
+            wandb_spec(&store, "ppo", Some("a/b")),
+            Err(Error::InvalidName { .. })
+        ));
+        // An unknown name with a type is left to resolution (unknown artifact).
+        assert_eq!(
+            parsed(&store, "nope", Some("model")),
+            (Some("model".into()), "nope".into(), Selector::Latest)
+        );
     }
 }

@@ -16,6 +16,9 @@ pub enum Kind {
     Alias = 5,
     /// "This run used that version" (W&B's `use_artifact`).
     Use = 6,
+    // 7 and 8 are reserved for the forget and rename records being added on another branch.
+    /// A run's config, summary and name at one moment (W&B's `finish`).
+    State = 9,
 }
 
 impl Kind {
@@ -28,6 +31,7 @@ impl Kind {
             Kind::Run => "run",
             Kind::Alias => "alias",
             Kind::Use => "use",
+            Kind::State => "state",
         }
     }
 
@@ -40,6 +44,7 @@ impl Kind {
             4 => Kind::Run,
             5 => Kind::Alias,
             6 => Kind::Use,
+            9 => Kind::State,
             _ => return None,
         })
     }

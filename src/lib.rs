@@ -68,9 +68,9 @@ pub use fsck::{Corruption, FsckOptions, FsckReport, Missing, Repair, RepairActio
 pub use history::{CommitInfo, History, Resolved, Selector, Spec, Version};
 pub use id::{Md5, ObjectId, wandb_digest};
 pub use key::ArtifactKey;
-pub use object::{FileMeta, RunRecord};
+pub use object::{FileMeta, RunRecord, RunStateRecord};
 pub use run::{RunArtifact, RunCapture, RunUse, RunView, capture_run, new_run_id};
-pub use snapshot::{Filter, ManifestEntry, Snapshot, code_files};
+pub use snapshot::{Filter, ManifestEntry, Snapshot, code_files, dir_files};
 pub use store::Store;
 pub use tree::flatten;
 

@@ -55,6 +55,36 @@ pub fn validate_alias(alias: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks a tag of a version (W&B's rule): words of letters, digits, `_` and `-`, separated by
+/// spaces, at most 128 characters.
+pub fn validate_tag(tag: &str) -> Result<()> {
+    let fail = |reason: &str| {
+        Err(Error::InvalidName {
+            what: "tag",
+            value: tag.to_string(),
+            reason: reason.to_string(),
+        })
+    };
+    if tag.is_empty() {
+        return fail("it is empty");
+    }
+    if tag.chars().count() > MAX_NAME_LEN {
+        return fail("it is longer than 128 characters");
+    }
+    if tag.starts_with(' ') || tag.ends_with(' ') {
+        return fail("it starts or ends with a space");
+    }
+    if let Some(c) = tag
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || matches!(c, '_' | '-' | ' ')))
+    {
+        return fail(&format!(
+            "{c:?} is not allowed (letters, digits, `_` and `-`, words separated by spaces)"
+        ));
+    }
+    Ok(())
+}
+
 /// Normalises a display path: `./a` → `a`, `a//b` → `a/b`, trailing `/` dropped.
 ///
 /// Rejects empty paths, absolute paths, `..`, backslashes, NUL and control characters, and the
@@ -119,6 +149,29 @@ pub fn check_component(c: &str) -> std::result::Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_follow_wandbs_rule() {
+        for ok in ["rl", "sweep 1", "a  b", "ünï-code_1", &"t".repeat(128)] {
+            validate_tag(ok).unwrap();
+        }
+        for (bad, reason) in [
+            ("", "it is empty"),
+            (" a", "it starts or ends with a space"),
+            ("a ", "it starts or ends with a space"),
+            (
+                "a/b",
+                "'/' is not allowed (letters, digits, `_` and `-`, words separated by spaces)",
+            ),
+            (&"t".repeat(129), "it is longer than 128 characters"),
+        ] {
+            let e = validate_tag(bad).unwrap_err();
+            assert!(
+                matches!(&e, Error::InvalidName { what: "tag", reason: r, .. } if r == reason),
+                "{bad:?}: {e}"
+            );
+        }
+    }
 
     #[test]
     fn names() {

@@ -288,6 +288,7 @@ pub struct VersionShow<'a> {
     sources: Vec<SourceRow<'a>>,
     include: &'a [String],
     exclude: &'a [String],
+    tags: Vec<&'a str>,
     commits: Vec<VersionCommitRow<'a>>,
 }
 
@@ -302,9 +303,21 @@ impl<'a> VersionShow<'a> {
             sources: record.sources.iter().map(SourceRow::new).collect(),
             include: &record.include,
             exclude: &record.exclude,
+            tags: tags(v),
             commits: v.commits.iter().map(VersionCommitRow::new).collect(),
         }
     }
+}
+
+/// The tags of a version: those of its commits, in the order they were first given.
+pub fn tags(v: &Version) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for t in v.commits.iter().flat_map(|c| &c.record.tags) {
+        if !out.contains(&t.as_str()) {
+            out.push(t);
+        }
+    }
+    out
 }
 
 /// A commit of a version's content, oldest first (the first made the version, later ones
@@ -335,6 +348,7 @@ pub struct SourceRow<'a> {
     path: &'a str,
     display: &'a str,
     dir: bool,
+    every_file: bool,
 }
 
 impl<'a> SourceRow<'a> {
@@ -344,6 +358,7 @@ impl<'a> SourceRow<'a> {
             path: &source.path,
             display: &source.display,
             dir: source.is_dir,
+            every_file: source.every_file,
         }
     }
 
@@ -359,10 +374,12 @@ impl<'a> SourceRow<'a> {
         } else {
             Path::new(path).file_name().is_some_and(|n| n == display)
         };
+        // W&B's walk: every file, links to directories followed, no ignore rules.
+        let every = if self.every_file { " (every file)" } else { "" };
         if kept {
-            format!("{path}{slash}")
+            format!("{path}{slash}{every}")
         } else {
-            format!("{path}{slash} as {display}{slash}")
+            format!("{path}{slash} as {display}{slash}{every}")
         }
     }
 }
@@ -453,9 +470,12 @@ impl<'a> ChangeRow<'a> {
 }
 
 /// `runs` and `runs show`: `{"id", "time", "host", "user", "cwd", "git_commit", "git_dirty",
-/// "project", "config", "notes", "tags", "complete", "artifacts", "used"}`. Without the run's
-/// own record (not yet synced) the fields it holds are null; `complete` is false when some
-/// record of the run cannot be read.
+/// "project", "config", "notes", "tags", "name", "job_type", "group", "summary", "ranges",
+/// "steps", "finished", "exit_code", "complete", "artifacts", "used"}`. Without the run's own
+/// record (not yet synced) the fields it holds are null; `complete` is false when some record
+/// of the run cannot be read. `config` is the run's configuration with its later updates,
+/// `summary` each key's last value, `ranges` `{"key": {"min", "max"}}` (see
+/// [`crate::run::RunState`]).
 #[derive(Serialize)]
 pub struct RunRow<'a> {
     id: &'a str,
@@ -469,9 +489,24 @@ pub struct RunRow<'a> {
     config: Option<Value>,
     notes: Option<&'a str>,
     tags: &'a [String],
+    name: Option<&'a str>,
+    job_type: Option<&'a str>,
+    group: Option<&'a str>,
+    summary: &'a serde_json::Map<String, Value>,
+    ranges: std::collections::BTreeMap<&'a str, RangeRow>,
+    steps: u64,
+    finished: bool,
+    exit_code: Option<i32>,
     complete: bool,
     artifacts: Vec<RunArtifactRow<'a>>,
     used: Vec<RunUseRow<'a>>,
+}
+
+/// The smallest and largest value a run logged for a key: `{"min", "max"}`.
+#[derive(Serialize)]
+pub struct RangeRow {
+    min: f64,
+    max: f64,
 }
 
 impl<'a> RunRow<'a> {
@@ -491,9 +526,31 @@ impl<'a> RunRow<'a> {
             git_dirty: info.and_then(|i| i.git_dirty),
             project: text(|i| &i.project),
             // Config that is not JSON (a forged record) is shown as null rather than failing.
-            config: text(|i| &i.config).and_then(|c| serde_json::from_str(c).ok()),
+            config: if r.state.config.is_empty() {
+                text(|i| &i.config).and_then(|c| serde_json::from_str(c).ok())
+            } else {
+                Some(Value::Object(r.state.config.clone()))
+            },
             notes: text(|i| &i.notes),
             tags: info.map_or(&[], |i| i.tags.as_slice()),
+            name: Some(r.state.name.as_str()).filter(|s| !s.is_empty()),
+            job_type: Some(r.state.job_type.as_str()).filter(|s| !s.is_empty()),
+            group: Some(r.state.group.as_str()).filter(|s| !s.is_empty()),
+            summary: &r.state.summary,
+            ranges: (r.state.ranges.iter())
+                .map(|(k, (min, max))| {
+                    (
+                        k.as_str(),
+                        RangeRow {
+                            min: *min,
+                            max: *max,
+                        },
+                    )
+                })
+                .collect(),
+            steps: r.state.steps,
+            finished: r.state.finished,
+            exit_code: r.state.exit_code,
             complete: r.incomplete == 0 && r.corrupt == 0,
             artifacts: r
                 .artifacts

@@ -11,8 +11,10 @@ use codever::{
 };
 use codever::{frontend, view};
 use pyo3::create_exception;
-use pyo3::exceptions::PyException;
+use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyTuple, PyType};
 
 create_exception!(
     codever,
@@ -25,12 +27,6 @@ create_exception!(
     NotFoundError,
     CodeverError,
     "No such store, artifact, version, file or run."
-);
-create_exception!(
-    codever,
-    InvalidInputError,
-    CodeverError,
-    "A name, path, spec or source is not valid."
 );
 create_exception!(
     codever,
@@ -51,6 +47,44 @@ create_exception!(
     "A version number, `latest` or an alias was asked of an artifact some of whose records cannot \
      be read (corrupt or not yet synced); name the version by id instead."
 );
+
+static INVALID_INPUT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+/// `InvalidInputError`: a `CodeverError` that is also a `ValueError`, since W&B raises
+/// `ValueError` for an invalid name, path or argument (`except ValueError` keeps working).
+fn invalid_input_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    INVALID_INPUT
+        .get_or_try_init(py, || {
+            let bases = PyTuple::new(
+                py,
+                [
+                    py.get_type::<CodeverError>().into_any(),
+                    py.get_type::<PyValueError>().into_any(),
+                ],
+            )?;
+            let dict = PyDict::new(py);
+            dict.set_item(
+                "__doc__",
+                "A name, path, spec or source is not valid (also a ValueError, as in W&B).",
+            )?;
+            dict.set_item("__module__", "codever")?;
+            let made = py.import("builtins")?.getattr("type")?.call1((
+                "InvalidInputError",
+                bases,
+                dict,
+            ))?;
+            Ok(made.cast_into::<PyType>()?.unbind())
+        })
+        .map(|t| t.bind(py))
+}
+
+/// An `InvalidInputError` carrying `msg`.
+fn invalid_input(msg: String) -> PyErr {
+    Python::attach(|py| match invalid_input_type(py) {
+        Ok(t) => PyErr::from_type(t.clone(), msg),
+        Err(e) => e,
+    })
+}
 
 /// The error's hint, options named as Python spells them (`force=True`, `dir=`, `name=`); the
 /// library's own words for every other hint.
@@ -90,6 +124,7 @@ fn py_err(e: Error) -> PyErr {
         | Error::NoSuchFile { .. }
         | Error::NoSuchFileById { .. }
         | Error::UnknownRun { .. }
+        | Error::UnknownMetric { .. }
         | Error::NoVersions { .. }
         | Error::NoCommit { .. } => NotFoundError::new_err(msg),
         Error::InvalidName { .. }
@@ -101,7 +136,9 @@ fn py_err(e: Error) -> PyErr {
         | Error::AmbiguousIdPrefix { .. }
         | Error::DuplicatePath { .. }
         | Error::PathConflict { .. }
-        | Error::UnsupportedSource { .. } => InvalidInputError::new_err(msg),
+        | Error::TypeMismatch { .. }
+        | Error::TwoRunsNeeded { .. }
+        | Error::UnsupportedSource { .. } => invalid_input(msg),
         Error::MissingObject { .. } => NotYetSyncedError::new_err(msg),
         Error::CorruptObject { .. } => CorruptStoreError::new_err(msg),
         Error::IncompleteArtifact { .. } => IncompleteArtifactError::new_err(msg),
@@ -126,9 +163,10 @@ fn to_json(row: &impl serde::Serialize) -> R<String> {
 }
 
 /// Files of an artifact being built: (display path, local path or None, bytes or None,
-/// executable) and directories: (local path, prefix or None).
+/// executable) and directories: (local path, prefix or None, every file: W&B's walk rather
+/// than the capture's `.gitignore` rules).
 type Entries = Vec<(String, Option<String>, Option<Vec<u8>>, bool)>;
-type Dirs = Vec<(String, Option<String>)>;
+type Dirs = Vec<(String, Option<String>, bool)>;
 
 fn snapshot(entries: &Entries, dirs: &Dirs) -> R<Snapshot> {
     let mut s = Snapshot::default();
@@ -139,11 +177,34 @@ fn snapshot(entries: &Entries, dirs: &Dirs) -> R<Snapshot> {
             (None, None) => s.add_bytes(display, Vec::new(), *exe)?,
         }
     }
-    for (path, prefix) in dirs {
-        s.add_dir(Path::new(path), prefix.as_deref())?;
+    for (path, prefix, every_file) in dirs {
+        if *every_file {
+            s.add_dir_every_file(Path::new(path), prefix.as_deref())?;
+        } else {
+            s.add_dir(Path::new(path), prefix.as_deref())?;
+        }
     }
     s.check_conflicts()?;
     Ok(s)
+}
+
+/// Adds the files of version `base` (a spec) that the snapshot does not replace and `removed`
+/// does not name (a path, or a directory prefix): an incremental artifact (W&B's
+/// `incremental=True`, `new_draft`) keeps the files of the version it builds on.
+fn add_base(s: &Store, snap: &mut Snapshot, base: &str, removed: &[String]) -> R<()> {
+    let codever::Resolved { history, index } = s.resolve(&Spec::parse(base)?)?;
+    let gone = |p: &str| {
+        removed.iter().any(|r| {
+            let r = r.trim_end_matches('/');
+            p == r || p.strip_prefix(r).is_some_and(|rest| rest.starts_with('/'))
+        })
+    };
+    for e in codever::flatten(s, &history.versions[index].tree)? {
+        if !snap.has_path(&e.path) && !gone(&e.path) {
+            snap.add_stored(&e.path, e.meta)?;
+        }
+    }
+    snap.check_conflicts()
 }
 
 /// Version `index` of `h` with its files, as Python's `Artifact` reads it: `show --json` plus
@@ -174,6 +235,27 @@ fn locate_store(dir: Option<String>, create: bool) -> PyResult<(String, bool)> {
     Ok((s.root().to_string_lossy().into_owned(), created))
 }
 
+/// Creates a store in `dir/.codever` (W&B's `init(dir=)` names where its files go). Returns the
+/// store root.
+#[pyfunction]
+fn init_store(dir: &str) -> PyResult<String> {
+    Store::init(Path::new(dir))
+        .map(|s| s.root().to_string_lossy().into_owned())
+        .map_err(py_err)
+}
+
+/// Whether the store has seen run `run_id`.
+#[pyfunction]
+fn has_run(store: &str, run_id: &str) -> PyResult<bool> {
+    Ok(open(store).map_err(py_err)?.has_run(run_id))
+}
+
+/// A fresh run id, as the CLI makes them.
+#[pyfunction]
+fn new_run_id() -> String {
+    codever::new_run_id()
+}
+
 /// Records a run that starts now. Returns the run id: `run_id`, else `$CODEVER_RUN_ID`, else a
 /// fresh one (as the CLI's `commit --run`).
 #[pyfunction]
@@ -202,9 +284,20 @@ fn start_run(
 
 /// The manifest and W&B digest files would have: JSON `{"digest", "files": [...]}`.
 #[pyfunction]
-fn manifest(py: Python<'_>, entries: Entries, dirs: Dirs) -> PyResult<String> {
+#[pyo3(signature = (entries, dirs, store=None, base=None, removed=Vec::new()))]
+fn manifest(
+    py: Python<'_>,
+    entries: Entries,
+    dirs: Dirs,
+    store: Option<String>,
+    base: Option<String>,
+    removed: Vec<String>,
+) -> PyResult<String> {
     py.detach(|| {
-        let s = snapshot(&entries, &dirs)?;
+        let mut s = snapshot(&entries, &dirs)?;
+        if let (Some(store), Some(base)) = (store, base) {
+            add_base(&open(&store)?, &mut s, &base, &removed)?;
+        }
         let m = s.manifest()?;
         let digest = codever::wandb_digest(m.iter().map(|e| (e.path.as_str(), e.meta.md5)));
         let files = m
@@ -218,7 +311,7 @@ fn manifest(py: Python<'_>, entries: Entries, dirs: Dirs) -> PyResult<String> {
 
 /// Commits files as (type, name) for `run_id`. JSON like the CLI's `commit --json`.
 #[pyfunction]
-#[pyo3(signature = (store, artifact_type, name, run_id, entries, dirs, aliases, description, metadata_json))]
+#[pyo3(signature = (store, artifact_type, name, run_id, entries, dirs, aliases, description, metadata_json, tags=Vec::new(), base=None, removed=Vec::new()))]
 #[allow(clippy::too_many_arguments)]
 fn commit(
     py: Python<'_>,
@@ -231,17 +324,24 @@ fn commit(
     aliases: Vec<String>,
     description: String,
     metadata_json: String,
+    tags: Vec<String>,
+    base: Option<String>,
+    removed: Vec<String>,
 ) -> PyResult<String> {
     py.detach(|| {
         let s = open(store)?;
         let key = ArtifactKey::new(artifact_type, name)?;
-        let snap = snapshot(&entries, &dirs)?;
+        let mut snap = snapshot(&entries, &dirs)?;
+        if let Some(base) = base {
+            add_base(&s, &mut snap, &base, &removed)?;
+        }
         let run =
             RunCapture::start(run_id, &frontend::working_dir()?, !s.has_run(run_id))?.finish();
         let opts = CommitOptions {
             aliases,
             description,
             metadata: metadata_json,
+            tags,
             ..CommitOptions::default()
         };
         let o = s.commit(&key, &snap, &run, &opts)?;
@@ -250,30 +350,47 @@ fn commit(
     .map_err(py_err)
 }
 
-/// One version and its files, as JSON (`show --json` plus description and metadata).
+/// One version and its files, as JSON (`show --json` plus description and metadata). `spec`
+/// is codever's spec, or a W&B path when `wandb` (see `frontend::wandb_spec`), of type
+/// `artifact_type` when given.
 #[pyfunction]
-fn resolve(store: &str, spec: &str) -> PyResult<String> {
+#[pyo3(signature = (store, spec, wandb=false, artifact_type=None))]
+fn resolve(store: &str, spec: &str, wandb: bool, artifact_type: Option<&str>) -> PyResult<String> {
     (|| {
         let s = open(store)?;
         let codever::Resolved {
             history: h,
             index: i,
-        } = s.resolve(&Spec::parse(spec)?)?;
+        } = s.resolve(&parse_spec(&s, spec, wandb, artifact_type)?)?;
         version_json(&s, &h, i)
     })()
     .map_err(py_err)
 }
 
-/// Resolves `spec`, records that run `run_id` used it, and returns the version (with files) as
-/// JSON.
+fn parse_spec(s: &Store, spec: &str, wandb: bool, artifact_type: Option<&str>) -> R<Spec> {
+    if wandb {
+        frontend::wandb_spec(s, spec, artifact_type)
+    } else {
+        Spec::parse(spec)
+    }
+}
+
+/// Resolves `spec` (a W&B path, see `resolve`), records that run `run_id` used it, and returns
+/// the version (with files) as JSON.
 #[pyfunction]
-fn use_artifact(store: &str, run_id: &str, spec: &str) -> PyResult<String> {
+#[pyo3(signature = (store, run_id, spec, artifact_type=None))]
+fn use_artifact(
+    store: &str,
+    run_id: &str,
+    spec: &str,
+    artifact_type: Option<&str>,
+) -> PyResult<String> {
     (|| {
         let s = open(store)?;
         let codever::Resolved {
             history: h,
             index: i,
-        } = s.resolve(&Spec::parse(spec)?)?;
+        } = s.resolve(&frontend::wandb_spec(&s, spec, artifact_type)?)?;
         s.record_use(run_id, &h.key, h.versions[i].tree)?;
         version_json(&s, &h, i)
     })()
@@ -352,7 +469,7 @@ fn diff(
     algorithm: &str,
 ) -> PyResult<(String, Vec<u8>)> {
     let algorithm = Algorithm::from_name(algorithm).ok_or_else(|| {
-        InvalidInputError::new_err(format!(
+        invalid_input(format!(
             "unknown diff algorithm {algorithm:?} (hint: use \"myers\", \"minimal\", \"patience\" or \"histogram\")"
         ))
     })?;
@@ -400,13 +517,102 @@ fn code_files(root: &str) -> PyResult<Vec<String>> {
     codever::code_files(Path::new(root)).map_err(py_err)
 }
 
+/// The files a directory source takes, relative to it and sorted, and the `.git`/`.codever`
+/// directories W&B's walk skipped: `every_file` is W&B's walk, else the capture's rules.
+#[pyfunction]
+fn dir_files(py: Python<'_>, path: &str, every_file: bool) -> PyResult<(Vec<String>, Vec<String>)> {
+    py.detach(|| codever::dir_files(Path::new(path), every_file))
+        .map_err(py_err)
+}
+
+/// Checks a name as codever checks it (`what`: "artifact name", "type", "alias", "tag").
+#[pyfunction]
+fn check_name(what: &str, value: &str) -> PyResult<()> {
+    match what {
+        "alias" => codever::names::validate_alias(value),
+        "tag" => codever::names::validate_tag(value),
+        "type" => codever::names::validate_name("type", value),
+        _ => codever::names::validate_name("artifact name", value),
+    }
+    .map_err(py_err)
+}
+
+/// Records run `run_id`'s state (W&B's `finish`): `state_json` holds `name`, `job_type`,
+/// `group` (strings), `config`, `summary`, `ranges` (JSON objects), `steps`, `finished` and
+/// `exit_code`.
+#[pyfunction]
+fn save_run_state(store: &str, run_id: &str, state_json: &str) -> PyResult<()> {
+    (|| {
+        let s = open(store)?;
+        let v: serde_json::Value =
+            serde_json::from_str(state_json).map_err(|e| Error::InvalidName {
+                what: "run state",
+                value: run_id.to_string(),
+                reason: e.to_string(),
+            })?;
+        let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+        let object = |k: &str| match &v[k] {
+            serde_json::Value::Object(m) if !m.is_empty() => v[k].to_string(),
+            _ => String::new(),
+        };
+        let state = codever::RunStateRecord {
+            run: run_id.to_string(),
+            time_ns: codever::run::now_ns(),
+            host: codever::run::host_name(),
+            name: text("name"),
+            job_type: text("job_type"),
+            group: text("group"),
+            config: object("config"),
+            summary: object("summary"),
+            ranges: object("ranges"),
+            steps: v["steps"].as_u64().unwrap_or(0),
+            finished: v["finished"].as_bool().unwrap_or(false),
+            exit_code: v["exit_code"].as_i64().and_then(|c| i32::try_from(c).ok()),
+        };
+        s.save_run_state(&state)
+    })()
+    .map_err(py_err)
+}
+
+/// Points `alias` at the version `spec` names (`codever alias`).
+#[pyfunction]
+fn set_alias(store: &str, spec: &str, alias: &str) -> PyResult<()> {
+    (|| {
+        open(store)?
+            .set_alias(&Spec::parse(spec)?, alias)
+            .map(|_| ())
+    })()
+    .map_err(py_err)
+}
+
+/// Every run, as JSON (`runs --json`).
+#[pyfunction]
+fn runs(store: &str) -> PyResult<String> {
+    (|| {
+        let s = open(store)?;
+        let runs = s.runs()?;
+        to_json(&runs.iter().map(view::RunRow::new).collect::<Vec<_>>())
+    })()
+    .map_err(py_err)
+}
+
+/// One run, as JSON (`runs show --json`).
+#[pyfunction]
+fn run(store: &str, run_id: &str) -> PyResult<String> {
+    (|| {
+        let s = open(store)?;
+        to_json(&view::RunRow::new(&s.run(run_id)?))
+    })()
+    .map_err(py_err)
+}
+
 /// The extension module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("CodeverError", py.get_type::<CodeverError>())?;
     m.add("NotFoundError", py.get_type::<NotFoundError>())?;
-    m.add("InvalidInputError", py.get_type::<InvalidInputError>())?;
+    m.add("InvalidInputError", invalid_input_type(py)?)?;
     m.add("NotYetSyncedError", py.get_type::<NotYetSyncedError>())?;
     m.add("CorruptStoreError", py.get_type::<CorruptStoreError>())?;
     m.add(
@@ -426,5 +632,14 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(diff, m)?)?;
     m.add_function(wrap_pyfunction!(blame, m)?)?;
     m.add_function(wrap_pyfunction!(code_files, m)?)?;
+    m.add_function(wrap_pyfunction!(dir_files, m)?)?;
+    m.add_function(wrap_pyfunction!(check_name, m)?)?;
+    m.add_function(wrap_pyfunction!(save_run_state, m)?)?;
+    m.add_function(wrap_pyfunction!(runs, m)?)?;
+    m.add_function(wrap_pyfunction!(set_alias, m)?)?;
+    m.add_function(wrap_pyfunction!(init_store, m)?)?;
+    m.add_function(wrap_pyfunction!(has_run, m)?)?;
+    m.add_function(wrap_pyfunction!(new_run_id, m)?)?;
+    m.add_function(wrap_pyfunction!(run, m)?)?;
     Ok(())
 }

@@ -86,6 +86,8 @@ fn glob_set(globs: &[String]) -> Result<Option<GlobSet>> {
 enum Content {
     File(PathBuf),
     Bytes(Vec<u8>, bool),
+    /// A file already in the store (from a version an incremental artifact builds on).
+    Stored(FileMeta),
 }
 
 #[derive(Clone, Debug)]
@@ -159,6 +161,7 @@ impl Snapshot {
             path: absolute(path).to_string_lossy().into_owned(),
             display: display.clone(),
             is_dir: false,
+            every_file: false,
         });
         self.insert(
             display,
@@ -172,71 +175,40 @@ impl Snapshot {
     /// honouring `.gitignore` (inside it and, in a git repository, the repository's rules) and the
     /// snapshot's filter. `.git/` and `.codever/` are always skipped; other dotfiles are kept.
     pub fn add_dir(&mut self, dir: &Path, prefix: Option<&str>) -> Result<()> {
+        self.add_walked_dir(dir, prefix, false).map(|_| ())
+    }
+
+    /// Adds every file below a directory as W&B's `Artifact.add_dir` does: no ignore rule,
+    /// dotfiles kept, links to directories followed (a loop of links is an error, where W&B
+    /// would recurse until the path is too long), links to files stored as the file's bytes.
+    /// The snapshot's filter still applies. `.git/` and `.codever/` directories are still never
+    /// stored (checkout could not write them back): returns the paths of those skipped, relative
+    /// to `dir`, so the caller can say that the digest will differ from W&B's.
+    pub fn add_dir_every_file(&mut self, dir: &Path, prefix: Option<&str>) -> Result<Vec<String>> {
+        self.add_walked_dir(dir, prefix, true)
+    }
+
+    fn add_walked_dir(
+        &mut self,
+        dir: &Path,
+        prefix: Option<&str>,
+        every_file: bool,
+    ) -> Result<Vec<String>> {
         let prefix = match prefix {
             Some(p) if !p.trim_matches('/').trim_start_matches("./").is_empty() => {
                 Some(normalize_path(p)?)
             }
             _ => None,
         };
-        let walk = walker(dir, |_| false);
-        // Walk on every core: on large trees the walk (and reading .gitignore files) is most
-        // of the cost of a commit whose files are in the stat cache.
-        let found: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
-        let failure: std::sync::Mutex<Option<Error>> = std::sync::Mutex::new(None);
-        let filter = &self.filter;
-        walk.build_parallel().run(|| {
-            Box::new(|entry| {
-                use ignore::WalkState;
-                let fail = |e: Error| {
-                    *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                    WalkState::Quit
-                };
-                let entry = match entry {
-                    Ok(e) => e,
-                    Err(e) => return fail(walk_error(dir, e)),
-                };
-                let Some(ft) = entry.file_type() else {
-                    return WalkState::Continue;
-                };
-                let path = entry.path();
-                let is_file = if ft.is_symlink() {
-                    // A link to a file is stored as that file's bytes; links to directories are
-                    // not followed (they could loop or leave the directory).
-                    fs::metadata(path).is_ok_and(|m| m.is_file())
-                } else {
-                    ft.is_file()
-                };
-                if !is_file {
-                    return WalkState::Continue;
-                }
-                let rel = path.strip_prefix(dir).unwrap_or(path);
-                let Some(rel) = rel_to_slash(rel) else {
-                    return fail(Error::InvalidPath {
-                        path: path.display().to_string(),
-                        reason: "the path is not valid UTF-8 (exclude it to commit the rest)"
-                            .into(),
-                    });
-                };
-                if filter.accepts(&rel) {
-                    found
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push((rel, path.to_path_buf()));
-                }
-                WalkState::Continue
-            })
-        });
-        if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            return Err(e);
-        }
-        let found = found.into_inner().unwrap_or_else(|p| p.into_inner());
+        let walked = walk_files(dir, every_file, &self.filter)?;
         let source = self.sources.len();
         self.sources.push(SourceRecord {
             path: absolute(dir).to_string_lossy().into_owned(),
             display: prefix.clone().unwrap_or_default(),
             is_dir: true,
+            every_file,
         });
-        for (rel, path) in found {
+        for (rel, path) in walked.files {
             let display = match &prefix {
                 Some(p) => format!("{p}/{rel}"),
                 None => rel,
@@ -245,7 +217,7 @@ impl Snapshot {
             let origin = path.display().to_string();
             self.insert(display, Content::File(path), origin, Some(source))?;
         }
-        Ok(())
+        Ok(walked.skipped)
     }
 
     /// Captures again the sources a commit recorded (paths on this machine), with its include and
@@ -257,7 +229,9 @@ impl Snapshot {
             let path = Path::new(&src.path);
             let display = (!src.display.is_empty()).then_some(src.display.as_str());
             match fs::metadata(path) {
-                Ok(m) if src.is_dir && m.is_dir() => s.add_dir(path, display)?,
+                Ok(m) if src.is_dir && m.is_dir() => {
+                    s.add_walked_dir(path, display, src.every_file)?;
+                }
                 Ok(m) if !src.is_dir && m.is_file() => s.add_file(path, display)?,
                 _ => {}
             }
@@ -269,7 +243,7 @@ impl Snapshot {
     pub(crate) fn file_source(&self, display: &str) -> Option<&Path> {
         match &self.files.get(display)?.content {
             Content::File(p) => Some(p),
-            Content::Bytes(..) => None,
+            Content::Bytes(..) | Content::Stored(_) => None,
         }
     }
 
@@ -277,8 +251,26 @@ impl Snapshot {
     pub(crate) fn bytes_source(&self, display: &str) -> Option<&[u8]> {
         match &self.files.get(display)?.content {
             Content::Bytes(b, _) => Some(b),
-            Content::File(_) => None,
+            Content::File(_) | Content::Stored(_) => None,
         }
+    }
+
+    /// Adds a file the store already holds, as `meta` describes it, under `display`: a file of
+    /// the version an incremental artifact builds on (W&B's `incremental=True`, `new_draft`).
+    /// Nothing is read; a commit checks that the store has the blob.
+    pub fn add_stored(&mut self, display: &str, meta: FileMeta) -> Result<()> {
+        let display = normalize_path(display)?;
+        self.insert(
+            display.clone(),
+            Content::Stored(meta),
+            format!("<stored {display}>"),
+            None,
+        )
+    }
+
+    /// Whether a file is already under display path `display`.
+    pub fn has_path(&self, display: &str) -> bool {
+        self.files.contains_key(display)
     }
 
     /// Adds in-memory content under `display`.
@@ -404,6 +396,14 @@ fn stage_one(
     let (data, executable): (&[u8], bool) = match &pending.content {
         Content::Bytes(b, x) => (b, *x),
         Content::File(p) => return stage_file(staging, path, p, root),
+        Content::Stored(meta) => {
+            if let Some(s) = staging
+                && !s.has_blob(&meta.id)
+            {
+                return Err(Error::MissingObject { id: meta.id });
+            }
+            return Ok(*meta);
+        }
     };
     let meta = hash_file(data, executable);
     if let Some(staging) = staging {
@@ -565,6 +565,105 @@ pub(crate) fn is_executable(meta: &fs::Metadata) -> bool {
     }
 }
 
+/// What a walk of a directory source found.
+struct Walked {
+    /// (path relative to the directory with `/` separators, path on disk), in no set order.
+    files: Vec<(String, PathBuf)>,
+    /// `.git` and `.codever` directories skipped by a walk of every file, relative to the
+    /// directory, sorted.
+    skipped: Vec<String>,
+}
+
+/// The files below `dir` that a directory source takes, filtered by `filter`: with `every_file`
+/// W&B's walk (every file, links to directories followed), else the capture's (`.gitignore`
+/// honoured, links to directories not followed). Walks on every core: on large trees the walk
+/// (and reading .gitignore files) is most of the cost of a commit whose files are in the stat
+/// cache.
+fn walk_files(dir: &Path, every_file: bool, filter: &Filter) -> Result<Walked> {
+    let skipped = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let walk = if every_file {
+        every_file_walker(dir, skipped.clone())
+    } else {
+        walker(dir, |_| false)
+    };
+    let found: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let failure: std::sync::Mutex<Option<Error>> = std::sync::Mutex::new(None);
+    walk.build_parallel().run(|| {
+        Box::new(|entry| {
+            use ignore::WalkState;
+            let fail = |e: Error| {
+                *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                WalkState::Quit
+            };
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => return fail(walk_error(dir, e)),
+            };
+            let Some(ft) = entry.file_type() else {
+                return WalkState::Continue;
+            };
+            let path = entry.path();
+            let is_file = if ft.is_symlink() {
+                // A link to a file is stored as that file's bytes. Links to directories are
+                // followed only by the W&B walk (the capture's could loop or leave the
+                // directory); a broken link is an error there, as it is in W&B.
+                match fs::metadata(path) {
+                    Ok(m) => m.is_file(),
+                    Err(_) if every_file => {
+                        return fail(Error::SourceNotFound {
+                            path: format!("{} (a broken link)", path.display()),
+                        });
+                    }
+                    Err(_) => false,
+                }
+            } else {
+                ft.is_file()
+            };
+            if !is_file {
+                return WalkState::Continue;
+            }
+            let rel = path.strip_prefix(dir).unwrap_or(path);
+            let Some(rel) = rel_to_slash(rel) else {
+                return fail(Error::InvalidPath {
+                    path: path.display().to_string(),
+                    reason: "the path is not valid UTF-8 (exclude it to commit the rest)".into(),
+                });
+            };
+            if filter.accepts(&rel) {
+                found
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((rel, path.to_path_buf()));
+            }
+            WalkState::Continue
+        })
+    });
+    if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    let mut skipped = std::mem::take(&mut *skipped.lock().unwrap_or_else(|p| p.into_inner()));
+    skipped.sort();
+    Ok(Walked {
+        files: found.into_inner().unwrap_or_else(|p| p.into_inner()),
+        skipped,
+    })
+}
+
+/// The files a directory source takes (see [`Snapshot::add_dir`] and
+/// [`Snapshot::add_dir_every_file`]), as sorted paths relative to `dir`, and the `.git` and
+/// `.codever` directories the W&B walk skipped.
+pub fn dir_files(dir: &Path, every_file: bool) -> Result<(Vec<String>, Vec<String>)> {
+    if !fs::metadata(dir).is_ok_and(|m| m.is_dir()) {
+        return Err(Error::SourceNotFound {
+            path: dir.display().to_string(),
+        });
+    }
+    let walked = walk_files(dir, every_file, &Filter::default())?;
+    let mut files: Vec<String> = walked.files.into_iter().map(|(rel, _)| rel).collect();
+    files.sort();
+    Ok((files, walked.skipped))
+}
+
 /// The files below `root` that a code capture considers (W&B's `log_code`), as paths relative to
 /// it: `.gitignore` honoured (and the enclosing repository's rules), `.git/` and `.codever/`
 /// skipped, and no virtualenv entered (a directory holding `pyvenv.cfg`, or named `site-packages`
@@ -627,6 +726,31 @@ fn walker(dir: &Path, skip: fn(&ignore::DirEntry) -> bool) -> ignore::WalkBuilde
         .filter_entry(move |e| {
             let n = e.file_name();
             !(e.depth() > 0 && (n == ".git" || n == STORE_DIR_NAME || skip(e)))
+        });
+    walk
+}
+
+/// W&B's walk of `dir` (`os.walk(followlinks=True)`): no ignore rules, dotfiles kept, links to
+/// directories followed, loops of links reported as errors. Only `.git/` and `.codever/` are
+/// never entered; their paths relative to `dir` are added to `skipped`.
+fn every_file_walker(
+    dir: &Path,
+    skipped: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) -> ignore::WalkBuilder {
+    let root = dir.to_path_buf();
+    let mut walk = ignore::WalkBuilder::new(dir);
+    walk.standard_filters(false)
+        .follow_links(true)
+        .filter_entry(move |e| {
+            let n = e.file_name();
+            let skip = e.depth() > 0 && (n == ".git" || n == STORE_DIR_NAME);
+            if skip {
+                let rel = e.path().strip_prefix(&root).unwrap_or(e.path());
+                if let Some(rel) = rel_to_slash(rel) {
+                    skipped.lock().unwrap_or_else(|p| p.into_inner()).push(rel);
+                }
+            }
+            !skip
         });
     walk
 }

@@ -18,7 +18,8 @@ use crate::object::{AliasRecord, CommitRecord};
 use crate::store::{Store, read_checked};
 
 const MAGIC: &[u8; 4] = b"CDVC";
-const VERSION: u8 = 1;
+// 2: commit records carry tags and W&B-walk sources.
+const VERSION: u8 = 2;
 
 /// A verified, decoded record of an artifact.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -7,7 +7,7 @@
 //! ```text
 //! offset 0  4 bytes  magic "CDVO"
 //! offset 4  1 byte   envelope format (2; format 1 is still read)
-//! offset 5  1 byte   kind (1 blob, 2 tree, 3 commit, 4 run, 5 alias, 6 use)
+//! offset 5  1 byte   kind (1 blob, 2 tree, 3 commit, 4 run, 5 alias, 6 use, 9 state)
 //! offset 6  1 byte   encoding: 0 = one zstd frame of the raw content;
 //!                    1 = one zstd frame compressed with a base object's raw content as prefix
 //! offset 7  …        encoding 0: payload
@@ -31,8 +31,8 @@ mod records;
 
 pub use crate::kind::Kind;
 pub use records::{
-    AliasRecord, CommitRecord, FileMeta, Node, RunRecord, SourceRecord, Structured, Tree,
-    TreeEntry, UseRecord,
+    AliasRecord, COMMIT_SCHEMA_2, CommitRecord, FileMeta, Node, RunRecord, RunStateRecord,
+    SourceRecord, Structured, Tree, TreeEntry, UseRecord,
 };
 
 use crate::error::{Error, Result};
@@ -46,8 +46,15 @@ pub const ENVELOPE_FORMAT: u8 = 2;
 pub const ENVELOPE_FORMAT_V1: u8 = 1;
 /// Length of the trailing checksum of format-2 envelopes.
 pub const CHECKSUM_LEN: usize = 16;
-/// Schema byte of structured objects written by this build.
+/// Schema byte of structured objects written by this build (commit records with W&B-walk
+/// sources or tags use [`COMMIT_SCHEMA_2`]).
 pub const SCHEMA: u8 = 1;
+/// The store format every write needs at least: objects carry the checksum of their stored
+/// bytes (see `store::FORMAT`).
+pub const WRITE_FORMAT: u32 = 2;
+/// The store format of a store holding records a format-2 build cannot read: run state records
+/// and commit records of schema 2 (see `store::FORMAT`).
+pub const EXTENDED_FORMAT: u32 = 3;
 /// Envelope encoding: the payload is one zstd frame of the raw content.
 pub const ENCODING_ZSTD: u8 = 0;
 /// Envelope encoding: one zstd frame compressed with a base object's content as prefix.
@@ -99,7 +106,7 @@ impl Kind {
         match self {
             Kind::Blob => MAX_OBJECT_SIZE,
             Kind::Tree => MAX_STRUCTURED_SIZE,
-            Kind::Commit | Kind::Run | Kind::Alias | Kind::Use => MAX_RECORD_SIZE,
+            Kind::Commit | Kind::Run | Kind::Alias | Kind::Use | Kind::State => MAX_RECORD_SIZE,
         }
     }
 }
@@ -598,6 +605,80 @@ mod tests {
             )
         );
         assert_eq!(UseRecord::decode(oid(0), &u.encode()).unwrap(), u);
+    }
+
+    #[test]
+    fn golden_commit_schema_2_and_state_encoding() {
+        let mut c = CommitRecord::for_test(("t", "n"), oid(0x04), "r", 1);
+        c.sources = vec![SourceRecord {
+            path: "/p".into(),
+            display: String::new(),
+            is_dir: true,
+            every_file: false,
+        }];
+        // Without tags or W&B-walk sources: schema 1, as every older build wrote it.
+        let v1 = c.encode();
+        assert_eq!(v1[0], SCHEMA);
+        assert_eq!(c.format(), WRITE_FORMAT);
+        assert_eq!(CommitRecord::decode(oid(0), &v1).unwrap(), c);
+        let tail_v1 = concat!("01", "022f70", "00", "01", "00", "00"); // 1 source "/p", "", dir; include, exclude
+        assert!(hexs(&v1).ends_with(tail_v1), "{}", hexs(&v1));
+        c.sources[0].every_file = true;
+        c.tags = vec!["rl".into()];
+        let v2 = c.encode();
+        assert_eq!(c.format(), EXTENDED_FORMAT);
+        // Schema 2: the schema-1 body, then one flag per source and the tags.
+        assert_eq!(v2[0], COMMIT_SCHEMA_2);
+        assert_eq!(hexs(&v2[1..v1.len()]), hexs(&v1[1..]));
+        assert_eq!(hexs(&v2[v1.len()..]), concat!("01", "01", "01", "02726c"));
+        assert_eq!(CommitRecord::decode(oid(0), &v2).unwrap(), c);
+        // A flag count that does not match the sources is corrupt, not misread.
+        let mut bad = v2.clone();
+        let flags = v1.len();
+        bad[flags] = 2;
+        bad.insert(flags + 1, 0);
+        let e = CommitRecord::decode(oid(0), &bad).unwrap_err().to_string();
+        assert!(e.contains("1 sources but 2 source flags"), "{e}");
+        let e = CommitRecord::decode(oid(0), &[3, 0])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("commit schema 3 is unknown to this codever (it knows 1 and 2)"),
+            "{e}"
+        );
+
+        let state = RunStateRecord {
+            run: "r".into(),
+            time_ns: 2,
+            host: "h".into(),
+            name: "n".into(),
+            job_type: String::new(),
+            group: String::new(),
+            config: "{}".into(),
+            summary: String::new(),
+            ranges: String::new(),
+            steps: 3,
+            finished: true,
+            exit_code: Some(-1),
+        };
+        assert_eq!(
+            hexs(&state.encode()),
+            concat!(
+                "01", "0172", "04", "0168", "016e", // schema, run, zigzag(2), host, name
+                "00", "00", "027b7d", "00",
+                "00", // job type, group, config "{}", summary, ranges
+                "03", "01", "0101" // steps, finished, Some(zigzag(-1))
+            )
+        );
+        assert_eq!(state.format(), EXTENDED_FORMAT);
+        assert_eq!(
+            RunStateRecord::decode(oid(0), &state.encode()).unwrap(),
+            state
+        );
+        let bytes = encode_envelope(Kind::State, &state.encode());
+        assert_eq!(&bytes[..7], b"CDVO\x02\x09\x00");
+        assert_eq!(Kind::from_byte(9), Some(Kind::State));
+        assert_eq!((Kind::from_byte(7), Kind::from_byte(8)), (None, None));
     }
 
     #[test]

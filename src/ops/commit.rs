@@ -15,7 +15,7 @@ use crate::history::CachedRecord;
 use crate::history::{Resolved, Spec};
 use crate::id::{Md5, ObjectId, wandb_digest};
 use crate::key::ArtifactKey;
-use crate::names::validate_alias;
+use crate::names::{validate_alias, validate_tag};
 use crate::object::{AliasRecord, CommitRecord, RunRecord};
 use crate::store::Store;
 use crate::store::markers::Publication;
@@ -34,6 +34,8 @@ pub struct CommitOptions {
     pub description: String,
     /// Metadata as JSON text (empty for none).
     pub metadata: String,
+    /// Tags of the version (W&B's `log_artifact(tags=)`), kept in the commit record.
+    pub tags: Vec<String>,
 }
 
 /// What a commit did.
@@ -76,6 +78,9 @@ impl Store {
         for a in &opts.aliases {
             validate_alias(a)?;
         }
+        for t in &opts.tags {
+            validate_tag(t)?;
+        }
         snapshot.check_conflicts()?;
         let stat = StatCache::load(self, snapshot.sources().iter().map(|s| s.path.as_str()));
         let staging = Staging::new(self, Some(key.clone()), Some(stat))
@@ -106,6 +111,7 @@ impl Store {
             sources: snapshot.sources().to_vec(),
             include: snapshot.filter().include().to_vec(),
             exclude: snapshot.filter().exclude().to_vec(),
+            tags: opts.tags.clone(),
         };
         let record_id = self.write_record(&record, &mut publication)?;
         let mut known = vec![(record_id, CachedRecord::Commit(Box::new(record)))];

@@ -16,7 +16,8 @@ use crate::key::ArtifactKey;
 use crate::names::{validate_alias, validate_name};
 use crate::object::MAX_OBJECT_SIZE;
 use crate::object::{
-    AliasRecord, CommitRecord, FileMeta, Kind, Node, RunRecord, Structured, Tree, UseRecord,
+    AliasRecord, CommitRecord, FileMeta, Kind, Node, RunRecord, RunStateRecord, Structured, Tree,
+    UseRecord,
 };
 use crate::store::pack;
 use crate::store::{Store, list_dir};
@@ -559,6 +560,17 @@ impl Checker<'_> {
                 let ok = match sound.kind {
                     Kind::Run => RunRecord::decode(id, &raw).map(|r| r.id == run),
                     Kind::Use => UseRecord::decode(id, &raw).map(|u| u.run == run),
+                    Kind::State => match RunStateRecord::decode(id, &raw) {
+                        Ok(st) if st.run != run => Ok(false),
+                        Ok(st) => match crate::ops::run::check_state(&st) {
+                            Ok(()) => Ok(true),
+                            Err(reason) => {
+                                self.corrupt(marker, reason);
+                                continue;
+                            }
+                        },
+                        Err(e) => Err(e),
+                    },
                     Kind::Commit => match CommitRecord::decode(id, &raw) {
                         Ok(c) if c.run != run => Ok(false),
                         Ok(c) => {

@@ -211,6 +211,7 @@ impl Store {
         value: &T,
         publication: &mut Publication,
     ) -> Result<ObjectId> {
+        self.require_format(value.format())?;
         let (id, new) = self.write_structured(value)?;
         if new && let Some(p) = self.object_path(&id).parent() {
             publication.object_dirs.insert(p.to_path_buf());

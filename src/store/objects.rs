@@ -431,8 +431,13 @@ mod tests {
             Store::init(dir.path()),
             Err(Error::AlreadyExists { .. })
         ));
-        assert_eq!(store.format(), FORMAT);
-        assert_eq!(Store::open(store.root()).unwrap().format(), FORMAT);
+        // A new store is format 2 (WRITE_FORMAT): a format-2 build reads it until it holds a
+        // record only a format-3 build reads.
+        assert_eq!(store.format(), crate::store::WRITE_FORMAT);
+        assert_eq!(
+            Store::open(store.root()).unwrap().format(),
+            crate::store::WRITE_FORMAT
+        );
         let (id, new) = store.write_object(Kind::Blob, b"abc").unwrap();
         assert!(new);
         assert!(!store.write_object(Kind::Blob, b"abc").unwrap().1);
@@ -441,14 +446,14 @@ mod tests {
         assert!(store.read_kind(&id, Kind::Tree).is_err());
 
         let root = dir.path().join(".codever");
-        fs::write(root.join("format"), "codever-store-format 3\n").unwrap();
+        fs::write(root.join("format"), "codever-store-format 4\n").unwrap();
         let e = Store::open(&root).unwrap_err();
         assert!(
             matches!(
                 e,
                 Error::NewerFormat {
-                    found: 3,
-                    supported: 2,
+                    found: 4,
+                    supported: 3,
                     ..
                 }
             ),

@@ -528,7 +528,7 @@ fn errors_are_one_line_with_a_hint_and_exit_2() {
     assert_eq!(
         run_err(&store, &["list"]),
         format!(
-            "error: store {} has format 99, but this codever reads format 2 at most\n\
+            "error: store {} has format 99, but this codever reads format 3 at most\n\
              hint: upgrade codever to read this store\n",
             store.display()
         )

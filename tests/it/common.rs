@@ -281,6 +281,7 @@ pub fn forge_version(
         sources: Vec::new(),
         include: Vec::new(),
         exclude: Vec::new(),
+        tags: Vec::new(),
     };
     let (run_id, _) = store.write_structured(&run_record).unwrap();
     let (record_id, _) = store.write_structured(&record).unwrap();

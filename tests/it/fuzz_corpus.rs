@@ -10,8 +10,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use codever::object::{
-    AliasRecord, CommitRecord, FileMeta, Kind, Node, RunRecord, SourceRecord, Structured, Tree,
-    TreeEntry, UseRecord, decode_envelope, encode_delta, encode_envelope,
+    AliasRecord, CommitRecord, FileMeta, Kind, Node, RunRecord, RunStateRecord, SourceRecord,
+    Structured, Tree, TreeEntry, UseRecord, decode_envelope, encode_delta, encode_envelope,
 };
 use codever::{Md5, ObjectId, Spec};
 
@@ -66,9 +66,36 @@ fn commit_record() -> CommitRecord {
             path: "/home/me/proj/training".into(),
             display: "training".into(),
             is_dir: true,
+            every_file: false,
         }],
         include: vec!["*.py".into()],
         exclude: vec!["tests/**".into()],
+        tags: Vec::new(),
+    }
+}
+
+/// A commit record of schema 2: a W&B-walk directory source and tags.
+fn commit_record_v2() -> CommitRecord {
+    let mut c = commit_record();
+    c.sources[0].every_file = true;
+    c.tags = vec!["rl".into(), "sweep 1".into()];
+    c
+}
+
+fn state_record() -> RunStateRecord {
+    RunStateRecord {
+        run: "run-1".into(),
+        time_ns: 1_700_000_000_000_000_000,
+        host: "gpu-7".into(),
+        name: "ppo-lr3e-4".into(),
+        job_type: "train".into(),
+        group: "sweep".into(),
+        config: "{\"lr\":0.0003}".into(),
+        summary: "{\"reward\":0.91}".into(),
+        ranges: "{\"reward\":[0.1,0.91]}".into(),
+        steps: 100,
+        finished: true,
+        exit_code: Some(0),
     }
 }
 
@@ -213,6 +240,8 @@ fn seeds() -> BTreeMap<&'static str, BTreeMap<&'static str, Vec<u8>>> {
             ("run", record(1, run_record().encode())),
             ("alias", record(2, alias_record().encode())),
             ("use", record(3, use_record().encode())),
+            ("commit_schema_2", record(0, commit_record_v2().encode())),
+            ("state", record(4, state_record().encode())),
         ]),
     );
     all.insert(
@@ -260,11 +289,12 @@ fn check_seed(target: &str, name: &str, bytes: &[u8]) {
         "records" => {
             let (which, raw) = bytes.split_first().unwrap();
             let any = ObjectId::from_bytes([0; 32]);
-            let ok = match which % 4 {
+            let ok = match which % 5 {
                 0 => CommitRecord::decode(any, raw).is_ok(),
                 1 => RunRecord::decode(any, raw).is_ok(),
                 2 => AliasRecord::decode(any, raw).is_ok(),
-                _ => UseRecord::decode(any, raw).is_ok(),
+                3 => UseRecord::decode(any, raw).is_ok(),
+                _ => RunStateRecord::decode(any, raw).is_ok(),
             };
             assert!(ok, "{ctx} does not decode");
         }

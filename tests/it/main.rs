@@ -24,6 +24,7 @@ mod numbers;
 mod output;
 mod pinned;
 mod props;
+mod scores;
 mod statcache;
 mod storage;
 mod strays;

@@ -126,10 +126,17 @@ proptest! {
             metadata: text.clone(),
             sources: names
                 .iter()
-                .map(|n| SourceRecord { path: n.clone(), display: text.clone(), is_dir: flag })
+                .map(|n| SourceRecord {
+                    path: n.clone(),
+                    display: text.clone(),
+                    is_dir: flag,
+                    every_file: flag && n.len() % 2 == 0,
+                })
                 .collect(),
             include: names.clone(),
             exclude: vec![],
+            // Schema 1 without tags or W&B-walk sources, schema 2 with either.
+            tags: if flag { names.clone() } else { vec![] },
         };
         prop_assert_eq!(CommitRecord::decode(id, &commit.encode()).unwrap(), commit);
         let run = RunRecord {

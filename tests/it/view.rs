@@ -76,7 +76,7 @@ fn versions_show_and_log_rows_are_one_shape() {
         without(
             &show,
             &[
-                "type", "name", "files", "sources", "include", "exclude", "commits"
+                "type", "name", "files", "sources", "include", "exclude", "tags", "commits"
             ]
         ),
         without(v1, &["files"])
@@ -269,8 +269,8 @@ fn show_says_where_a_version_came_from() {
         (&show["sources"], &show["include"], &show["exclude"]),
         (
             &serde_json::json!([
-                {"path": training, "display": "", "dir": true},
-                {"path": main, "display": "entry.py", "dir": false},
+                {"path": training, "display": "", "dir": true, "every_file": false},
+                {"path": main, "display": "entry.py", "dir": false, "every_file": false},
             ]),
             &serde_json::json!(["*.py"]),
             &serde_json::json!(["*.pyc"])

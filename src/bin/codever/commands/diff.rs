@@ -1,9 +1,11 @@
 //! `codever diff LEFT [RIGHT]` and `codever diff --runs RUN_A RUN_B`: compare two versions, a
-//! version with the files on disk, or the artifacts two runs logged.
+//! version with the files on disk, or the artifacts two runs logged (runs named by id, or
+//! picked by a summary key with `--best` and `--worst`).
 
 use codever::compare::RunsDiff;
 use codever::diff::{DiffOptions, TreeDiff};
-use codever::{Result, Spec, Store, render, view};
+use codever::run::Metric;
+use codever::{Error, Result, Spec, Store, render, view};
 
 use super::{AlgorithmArgs, Global};
 use crate::output::{self, ColorWhen, out, print_json, warn_incomplete};
@@ -11,13 +13,32 @@ use crate::output::{self, ColorWhen, out, print_json, warn_incomplete};
 #[derive(clap::Args)]
 pub struct Args {
     /// A version spec (or a run id with --runs).
-    left: String,
+    #[arg(required_unless_present_any = ["best", "worst"])]
+    left: Option<String>,
     /// A version spec (or a run id with --runs). Without it, LEFT is compared with the files
     /// on disk it was committed from.
     right: Option<String>,
     /// Compare the artifacts logged by two runs, matched by type and name.
-    #[arg(long, requires = "right")]
+    #[arg(long)]
     runs: bool,
+    /// With --runs: the left run is the one with the highest summary (else config) value of
+    /// KEY; `-KEY` where lower is better (`--best -loss`).
+    #[arg(
+        long,
+        value_name = "[-]KEY",
+        allow_hyphen_values = true,
+        requires = "runs"
+    )]
+    best: Option<String>,
+    /// With --runs: the right run is the one with the lowest value of KEY (`-KEY`: the
+    /// highest).
+    #[arg(
+        long,
+        value_name = "[-]KEY",
+        allow_hyphen_values = true,
+        requires = "runs"
+    )]
+    worst: Option<String>,
     /// Lines of context.
     #[arg(short = 'U', long = "unified", value_name = "N", default_value_t = 3)]
     context: usize,
@@ -59,19 +80,21 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
     };
     // With --runs, the artifacts compared come first: `# TYPE/NAME: v0 -> v1` lines, or JSON.
     let (diff, header, header_json) = if args.runs {
-        let right = args.right.as_deref().unwrap_or_default();
-        let rd = store.diff_runs(&args.left, right, &opts)?;
-        let header = runs_header_text(&rd, &args.left, right);
+        let (left, right, picked) = runs_to_compare(&store, &args)?;
+        let rd = store.diff_runs(&left, &right, &opts)?;
+        let header = format!("{picked}{}", runs_header_text(&rd, &left, &right));
         let json = output::to_value(&view::RunsArtifactRow::all(&rd))?;
-        (rd.diff, header, Some(json))
+        (rd.diff, header, Some((json, [left, right])))
     } else {
-        let diff = diff_versions(&store, &args.left, args.right.as_deref(), &opts)?;
+        let left = args.left.as_deref().unwrap_or_default();
+        let diff = diff_versions(&store, left, args.right.as_deref(), &opts)?;
         (diff, String::new(), None)
     };
     if global.json {
         let mut v = render::diff_json(&diff);
-        if let Some(artifacts) = header_json {
+        if let Some((artifacts, runs)) = header_json {
             v["artifacts"] = artifacts;
+            v["runs"] = serde_json::json!(runs);
         }
         print_json(&v)?;
     } else if args.name_status {
@@ -83,6 +106,40 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
         output::write(&render::patch(&diff, args.color.enabled()));
     }
     Ok(u8::from(args.exit_code && !diff.is_empty()))
+}
+
+/// The two runs `--runs` compares: the left one is `--best`'s pick, else the first id given;
+/// the right one `--worst`'s pick, else the remaining id. Also a `# …` line for each pick.
+fn runs_to_compare(store: &Store, args: &Args) -> Result<(String, String, String)> {
+    let mut ids = args.left.iter().chain(&args.right).cloned();
+    let mut picked = String::new();
+    let mut pick = |key: &Option<String>, worst: bool| -> Result<Option<String>> {
+        let Some(key) = key else { return Ok(None) };
+        let metric = Metric::parse(key)?;
+        let run = store.pick_run(&metric, worst)?;
+        let value = run.value(&metric.key).map(ToString::to_string);
+        let which = if worst { "worst" } else { "best" };
+        picked.push_str(&format!(
+            "# {which} {key}: {} ({} = {})\n",
+            run.id,
+            metric.key,
+            value.unwrap_or_default()
+        ));
+        Ok(Some(run.id))
+    };
+    let given = usize::from(args.left.is_some())
+        + usize::from(args.right.is_some())
+        + usize::from(args.best.is_some())
+        + usize::from(args.worst.is_some());
+    if given != 2 {
+        return Err(Error::TwoRunsNeeded { given });
+    }
+    let left = pick(&args.best, false)?;
+    let right = pick(&args.worst, true)?;
+    match (left.or_else(|| ids.next()), right.or_else(|| ids.next())) {
+        (Some(l), Some(r)) => Ok((l, r, picked)),
+        _ => Err(Error::TwoRunsNeeded { given }),
+    }
 }
 
 /// Two versions, or one (`right` absent) against the files on disk it was committed from.

@@ -1,6 +1,7 @@
-//! `codever runs` and `codever runs show ID`: runs and what they logged.
+//! `codever runs` and `codever runs show ID`: runs, their scores and what they logged.
 
-use codever::{ArtifactKey, Result, RunView, view};
+use codever::run::{Metric, sort_runs};
+use codever::{ArtifactKey, Error, Result, RunView, view};
 
 use super::Global;
 use crate::output::{FEW, few, fmt_time, out, print_json};
@@ -9,6 +10,14 @@ use crate::output::{FEW, few, fmt_time, out, print_json};
 pub struct Args {
     #[command(subcommand)]
     command: Option<RunsCommand>,
+    /// Show these summary (else config) keys of each run, next to what it logged
+    /// (`--show reward,loss`).
+    #[arg(long, value_name = "KEYS", value_delimiter = ',')]
+    show: Vec<String>,
+    /// Order runs by a summary (else config) key, lowest first; `-KEY` highest first. Runs
+    /// without a number for it come last.
+    #[arg(long, value_name = "[-]KEY", allow_hyphen_values = true)]
+    sort: Option<String>,
 }
 
 #[derive(clap::Subcommand)]
@@ -24,11 +33,21 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
     let store = global.open_store()?;
     match args.command {
         None => {
-            let runs = store.runs()?;
+            let mut runs = store.runs()?;
+            if let Some(key) = &args.sort {
+                let metric = Metric::parse(key)?;
+                if !runs.iter().any(|r| metric.score(r).is_some()) {
+                    return Err(Error::UnknownMetric {
+                        key: metric.key,
+                        known: numeric_keys(&runs),
+                    });
+                }
+                sort_runs(&mut runs, &metric);
+            }
             if global.json {
                 print_json(&runs.iter().map(view::RunRow::new).collect::<Vec<_>>())?;
             } else {
-                out(&list_text(&runs));
+                out(&list_text(&runs, &args.show));
             }
         }
         Some(RunsCommand::Show { id }) => {
@@ -43,9 +62,40 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
     Ok(0)
 }
 
-/// One line per run: id, start time, what it logged.
-fn list_text(runs: &[RunView]) -> String {
+/// The summary and config keys some run has a number for, sorted.
+fn numeric_keys(runs: &[RunView]) -> Vec<String> {
+    let mut keys: Vec<String> = runs
+        .iter()
+        .flat_map(|r| [&r.state.summary, &r.state.config])
+        .flat_map(|m| {
+            m.iter()
+                .filter(|(k, v)| v.is_number() && !k.starts_with('_'))
+        })
+        .map(|(k, _)| k.clone())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// A summary or config value as one word: numbers and booleans as JSON writes them, strings
+/// as they are, anything else as compact JSON; `-` when the run has none.
+fn value_text(r: &RunView, key: &str) -> String {
+    r.value(key).map_or_else(|| "-".into(), word)
+}
+
+fn word(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => "-".into(),
+        serde_json::Value::String(s) => s.clone(),
+        v => v.to_string(),
+    }
+}
+
+/// One line per run: id, start time, the `--show` keys, what it logged.
+fn list_text(runs: &[RunView], show: &[String]) -> String {
     let mut s = String::new();
+    let width = runs.iter().map(|r| r.id.len()).max().unwrap_or(0).max(10);
     for r in runs {
         let logged = (r.artifacts.iter())
             .map(|a| {
@@ -54,8 +104,12 @@ fn list_text(runs: &[RunView]) -> String {
             })
             .collect::<Vec<_>>();
         let logged = few(&logged, FEW);
+        let shown: String = show
+            .iter()
+            .map(|k| format!("{k}={}  ", value_text(r, k)))
+            .collect();
         s.push_str(&format!(
-            "{:<10} {}  {logged}\n",
+            "{:<width$} {}  {shown}{logged}\n",
             r.id,
             fmt_time(r.start_ns())
         ));
@@ -83,6 +137,32 @@ fn run_text(r: &RunView) -> String {
             };
             s.push_str(&format!("git      {c}{dirty}\n"));
         }
+    }
+    let st = &r.state;
+    for (label, value) in [
+        ("name", &st.name),
+        ("job", &st.job_type),
+        ("group", &st.group),
+    ] {
+        if !value.is_empty() {
+            s.push_str(&format!("{label:<9}{value}\n"));
+        }
+    }
+    for (label, map) in [("config", &r.state.config), ("summary", &r.state.summary)] {
+        let words: Vec<String> = map
+            .iter()
+            .filter(|(k, _)| !k.starts_with('_'))
+            .map(|(k, v)| format!("{k}={}", word(v)))
+            .collect();
+        if !words.is_empty() {
+            s.push_str(&format!("{label:<9}{}\n", words.join(" ")));
+        }
+    }
+    if st.finished {
+        let code = st
+            .exit_code
+            .map_or(String::new(), |c| format!(" (exit code {c})"));
+        s.push_str(&format!("finished {} steps{code}\n", st.steps));
     }
     for a in &r.artifacts {
         let state = if a.new { "new" } else { "unchanged" };

@@ -1,0 +1,1 @@
+"""Integrations of codever with other tools (``codever.integrations.wandb``)."""

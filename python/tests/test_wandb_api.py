@@ -1,0 +1,334 @@
+"""W&B's API as codever implements it: runs (config, summary, modes, reinit, exit), artifacts
+(incremental drafts, downloads of parts, W&B's keywords) and reading back (runs, users of a
+version). Each behaviour is W&B's, checked against the real SDK in test_wandb_compat.py where
+W&B can run offline."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import codever
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+FIXTURES = REPO / "fixtures" / "safelife"
+
+
+def cli(store, *args):
+    binary = os.environ.get("CODEVER_BIN") or str(REPO / "target" / "debug" / "codever")
+    out = subprocess.run(
+        [binary, "--store", str(store), "--json", *args], check=True, capture_output=True, text=True
+    )
+    return json.loads(out.stdout)
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch):
+    work = tmp_path / "safelife"
+    shutil.copytree(FIXTURES / "baseline", work)
+    monkeypatch.chdir(work)
+    for var in ("CODEVER_DIR", "CODEVER_RUN_ID", "WANDB_MODE", "WANDB_DISABLED"):
+        monkeypatch.delenv(var, raising=False)
+    codever._set_current(None)
+    yield work
+    codever._set_current(None)
+
+
+def python(code, cwd, **env):
+    full = dict(os.environ, **env)
+    full.pop("CODEVER_RUN_ID", None)
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=full, capture_output=True, text=True)
+
+
+def test_a_disabled_run_writes_no_store(repo, monkeypatch):
+    run = codever.init(mode="disabled", config={"lr": 0.1})
+    assert (run.disabled, run.project, run.name) == (True, "dummy", f"dummy-{run.id}")
+    run.log({"loss": 1.0})
+    a = codever.Artifact("ppo", type="code")
+    a.add_file("training/ppo.py")
+    assert run.log_artifact(a) is a and a.version is None
+    assert run.use_artifact("ppo:latest") is None
+    assert run.summary["loss"] == 1.0
+    run.finish()
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    codever.init().finish()
+    assert not (repo / ".codever").exists()
+    assert not any(p.name == ".codever" for p in repo.parent.iterdir())
+
+
+def test_config_takes_namespaces_and_refuses_silent_changes(repo):
+    import argparse
+
+    args = argparse.Namespace(lr=3e-4, epochs=5, out="/tmp/x")
+    run = codever.init(config=args, config_exclude_keys=["out"])
+    assert (codever.config.lr, codever.config["epochs"], "out" in codever.config) == (3e-4, 5, False)
+    codever.config.update({"lr": 3e-4, "batch": 32})  # the same value again is no change
+    with pytest.raises(codever.ConfigError, match='Attempted to change value of key "lr" from 0.0003 to 0.1'):
+        codever.config.lr = 0.1
+    codever.config.update({"lr": 0.1}, allow_val_change=True)
+    with pytest.raises(AttributeError, match="no attribute 'missing'"):
+        codever.config.missing
+    with pytest.raises(KeyError):
+        codever.config["missing"]
+    assert dict(codever.config) == {"lr": 0.1, "epochs": 5, "batch": 32}
+    run.finish()
+    with pytest.raises(codever.UsageError, match=r"You must call codever.init\(\) before wandb.config.lr"):
+        codever.config.lr
+    with pytest.raises(codever.UsageError, match=r"before wandb.log\(\)"):
+        codever.log({"a": 1})
+    with pytest.raises(codever.UsageError, match=r"Run \(\w+\) is finished. The call to `log` will be ignored"):
+        run.log({"a": 1})
+    assert issubclass(codever.UsageError, codever.Error)
+    row = cli(repo / ".codever", "runs", "show", run.id)
+    assert row["config"] == {"lr": 0.1, "epochs": 5, "batch": 32}
+
+
+def test_init_returns_the_active_run_unless_told_otherwise(repo):
+    first = codever.init(project="a")
+    assert codever.init(project="b") is first
+    second = codever.init(project="b", reinit="finish_previous")
+    assert second is not first and first._finished and codever.run is second
+    third = codever.init(project="c", reinit="create_new")
+    assert codever.run is second and third.project == "c"
+    third.finish()
+    second.finish()
+    assert codever.run is None
+
+
+def test_resume_must_and_never(repo):
+    codever.init(id="r1").finish()
+    with pytest.raises(codever.UsageError, match="resume='must' but run 'r2' does not exist"):
+        codever.init(id="r2", resume="must")
+    with pytest.raises(codever.UsageError, match="resume='never' but run 'r1' exists"):
+        codever.init(id="r1", resume="never")
+    assert codever.init(id="r1", resume="must").id == "r1"
+
+
+def test_log_steps_and_summaries_follow_wandb(repo):
+    run = codever.init()
+    codever.define_metric("acc", summary="max,mean,first")
+    codever.define_metric("val/*", summary="min")
+    for acc, loss in [(0.5, 2.0), (1.0, 1.0), (0.75, 1.5)]:
+        codever.log({"acc": acc, "loss": loss, "val/loss": loss})
+    assert run.step == 3
+    codever.log({"late": 1}, step=1)  # behind the current step: ignored, with a warning
+    codever.log({"x": 1}, commit=False)
+    codever.log({"y": 2}, commit=False)
+    assert run.step == 3 and "x" not in run.summary
+    codever.log({"z": 3})
+    assert run.step == 4
+    assert run.summary["acc"] == {"max": 1.0, "mean": 0.75, "first": 0.5}
+    assert run.summary["val/loss"] == {"min": 1.0}
+    assert (run.summary["loss"], run.summary.loss, run.summary["_step"]) == (1.5, 1.5, 3)
+    assert (run.summary["x"], run.summary["y"], run.summary["z"]) == (1, 2, 3)
+    assert "late" not in run.summary
+    with pytest.raises(TypeError, match="wandb.log must be passed a dictionary"):
+        codever.log([1, 2])
+    with pytest.raises(codever.UsageError, match="summary op: best"):
+        codever.define_metric("r", summary="best")
+    run.summary["best"] = {"epoch": 2}
+    codever.summary.update({"note": "ok"})
+    run.finish(exit_code=3)
+    row = cli(repo / ".codever", "runs", "show", run.id)
+    summary = {k: v for k, v in row["summary"].items() if k not in ("_runtime", "_timestamp")}
+    assert summary == {
+        "_step": 3, "acc": {"max": 1.0, "mean": 0.75, "first": 0.5}, "loss": 1.5,
+        "val/loss": {"min": 1.0}, "x": 1, "y": 2, "z": 3, "best": {"epoch": 2}, "note": "ok",
+    }
+    assert row["ranges"] == {
+        "acc": {"min": 0.5, "max": 1.0}, "loss": {"min": 1.0, "max": 2.0},
+        "val/loss": {"min": 1.0, "max": 2.0}, "x": {"min": 1.0, "max": 1.0},
+        "y": {"min": 2.0, "max": 2.0}, "z": {"min": 3.0, "max": 3.0},
+    }
+    assert (row["steps"], row["finished"], row["exit_code"]) == (4, True, 3)
+
+
+def test_a_script_that_forgets_to_finish_is_finished_at_exit(repo):
+    script = (
+        "import codever as wandb\n"
+        "wandb.init(id='forgot', config={'lr': 1})\n"
+        "wandb.config.update({'seed': 3})\n"
+        "wandb.log({'reward': 0.5})\n"
+    )
+    assert python(script, repo).returncode == 0
+    crash = script.replace("forgot", "crashed") + "raise SystemExit(python_error)\n"
+    failed = python(crash.replace("SystemExit(python_error)", "RuntimeError('boom')"), repo)
+    assert failed.returncode == 1 and "boom" in failed.stderr
+    store = repo / ".codever"
+    ok = cli(store, "runs", "show", "forgot")
+    assert (ok["config"], ok["summary"]["reward"], ok["finished"], ok["exit_code"]) == (
+        {"lr": 1, "seed": 3}, 0.5, True, 0
+    )
+    bad = cli(store, "runs", "show", "crashed")
+    assert (bad["summary"]["reward"], bad["exit_code"]) == (0.5, 1)
+
+
+def test_a_run_with_nothing_new_leaves_the_store_at_format_2(repo):
+    run = codever.init(config={"lr": 1})
+    a = codever.Artifact("ppo", type="code")
+    a.add_file("training/ppo.py")
+    run.log_artifact(a)
+    run.finish()
+    assert (repo / ".codever" / "format").read_text() == "codever-store-format 2\n"
+    run = codever.init()
+    run.log({"loss": 1.0})
+    run.finish()
+    assert (repo / ".codever" / "format").read_text() == "codever-store-format 3\n"
+
+
+def test_log_code_takes_wandbs_files_and_two_argument_functions(repo):
+    (repo / "requirements.txt").write_text("torch\n")
+    (repo / "Dockerfile.gpu").write_text("FROM python\n")
+    (repo / "notes.txt").write_text("no\n")
+    (repo / "wandb").mkdir()
+    (repo / "wandb" / "x.py").write_text("y\n")
+    run = codever.init(project="safelife")
+    art = run.log_code()
+    assert list(art.manifest.entries) == [
+        "Dockerfile.gpu", "main.py", "requirements.txt", "training/dqn.py",
+        "training/models.py", "training/ppo.py",
+    ]
+    seen = []
+    only = run.log_code(
+        name="two-args",
+        include_fn=lambda path, root: seen.append(root) or os.path.relpath(path, root).startswith("training"),
+        exclude_fn=lambda path, root: path.endswith("dqn.py"),
+    )
+    assert list(only.manifest.entries) == ["training/models.py", "training/ppo.py"]
+    assert set(seen) == {str(repo)}
+    assert run.log_code(name="none", include_fn=lambda p: False) is None
+
+
+def test_log_code_names_the_artifact_by_the_scripts_path_as_wandb(repo):
+    (repo / "scripts").mkdir()
+    (repo / "scripts" / "train.py").write_text(
+        "import codever as wandb\nrun = wandb.init(project='p')\nprint(run.log_code('.').name)\nwandb.finish()\n"
+    )
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    out = subprocess.run([sys.executable, "scripts/train.py"], cwd=repo, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "source-p-scripts_train.py"
+    inside = subprocess.run([sys.executable, "train.py"], cwd=repo / "scripts", capture_output=True, text=True)
+    assert inside.stdout.strip() == "source-p-scripts_train.py"  # relative to the repository
+
+
+def test_log_artifact_takes_a_path_and_wandbs_keywords(repo):
+    run = codever.init(id="r1")
+    f = run.log_artifact("training/ppo.py")
+    assert (f.type, f._name, list(f.manifest.entries)) == ("unspecified", "run-r1-ppo.py", ["ppo.py"])
+    d = codever.log_artifact("training", name="training-code", type="code", aliases="best", tags=["ppo", "sweep 1"])
+    assert (d.aliases, d.tags) == (["latest", "best"], ["ppo", "sweep 1"])
+    assert list(d.manifest.entries) == ["dqn.py", "models.py", "ppo.py"]
+    with pytest.raises(codever.InvalidInputError, match='invalid tag "a/b"'):
+        run.log_artifact("training/ppo.py", name="x", tags=["a/b"])
+    with pytest.raises(codever.InvalidInputError, match="remote storage"):
+        run.log_artifact("s3://bucket/model.pt")
+
+
+def test_a_file_changed_after_add_file_is_refused_not_logged_silently(repo):
+    run = codever.init()
+    a = codever.Artifact("m", type="code")
+    a.add_file("main.py")
+    (repo / "main.py").write_text("changed after add_file\n")
+    with pytest.raises(codever.InvalidInputError, match="main.py changed after being added to m"):
+        run.log_artifact(a)
+    b = codever.Artifact("m", type="code")
+    b.add_file("main.py", policy="immutable")  # the user promised not to change it
+    (repo / "main.py").write_text("changed again\n")
+    run.log_artifact(b)
+    assert b.read("main.py") == b"changed again\n"
+
+
+def test_incremental_artifacts_and_drafts_keep_the_previous_files(repo):
+    run = codever.init()
+    base = codever.Artifact("data", type="dataset")
+    base.add_dir("training")
+    run.log_artifact(base)
+    more = codever.Artifact("data", type="dataset", incremental=True)
+    more.add_file("main.py")
+    run.log_artifact(more)
+    assert (more.version, list(more.manifest.entries)) == ("v1", ["dqn.py", "main.py", "models.py", "ppo.py"])
+    draft = codever.Api().artifact("data:v1").new_draft()
+    draft.remove("dqn.py")
+    with draft.new_file("ppo.py", mode="w") as f:
+        f.write("replaced\n")
+    run.log_artifact(draft)
+    assert (draft.version, list(draft.manifest.entries)) == ("v2", ["main.py", "models.py", "ppo.py"])
+    assert draft.read("ppo.py") == b"replaced\n"
+    assert draft.read("models.py") == (repo / "training/models.py").read_bytes()
+    with pytest.raises(FileNotFoundError, match="Cannot remove missing entry"):
+        codever.Artifact("x", type="t").remove("nope.py")
+
+
+def test_downloads_of_parts_entries_and_single_files(repo, tmp_path):
+    run = codever.init()
+    a = codever.Artifact("code", type="code")
+    a.add_dir(".", gitignore=True)
+    run.log_artifact(a)
+    got = codever.Api().artifact("code:latest")
+    root = got.download(str(tmp_path / "part"), path_prefix="training/", skip_cache=True, allow_missing_references=True)
+    assert sorted(p.name for p in Path(root, "training").iterdir()) == ["dqn.py", "models.py", "ppo.py"]
+    assert not Path(root, "main.py").exists()
+    path = got.get_path("main.py").download(str(tmp_path / "one"))
+    assert Path(path).read_bytes() == (repo / "main.py").read_bytes()
+    with pytest.raises(KeyError, match="nope.py"):
+        got.get_entry("nope.py")
+    with pytest.raises(ValueError, match="more than one file"):
+        got.file()
+    single = codever.log_artifact("main.py", name="main", type="code")
+    assert Path(codever.Api().artifact("main:v0").file(str(tmp_path / "f"))).read_bytes() == (repo / "main.py").read_bytes()
+    assert single.wait() is single and single.name == "main:v0"
+    f = [x for x in got.files() if x.name == "main.py"][0]
+    assert (f.size, f.md5) == ((repo / "main.py").stat().st_size, got.get_entry("main.py").digest)
+    with f.download(str(tmp_path / "files")) as fh:
+        assert fh.read() == (repo / "main.py").read_text()
+    with pytest.raises(ValueError, match="File already exists"):
+        f.download(str(tmp_path / "files"))
+    f.download(str(tmp_path / "files"), exist_ok=True).close()
+    assert got.files(names=["main.py"])[0].name == "main.py"
+    # A partial download never writes through a link.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "linked").mkdir()
+    (tmp_path / "linked" / "training").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(codever.CodeverError, match="is a link or not a directory"):
+        got.download(str(tmp_path / "linked"), path_prefix="training/")
+    assert list(outside.iterdir()) == []
+
+
+def test_runs_read_back_with_who_logged_and_used_each_version(repo):
+    scores = {"run-a": 0.62, "run-b": 0.91, "run-c": 0.75}
+    for rid, reward in scores.items():
+        run = codever.init(id=rid, name=f"name-{rid}", config={"lr": reward / 10})
+        a = codever.Artifact("ppo", type="rl_algo_code")
+        with a.new_file("ppo.py") as f:
+            f.write(f"lr = {reward / 10}\n")
+        run.log_artifact(a)
+        run.log({"reward": reward})
+        run.finish()
+    evaluator = codever.init(id="eval", job_type="eval")
+    evaluator.use_artifact("ppo:v1")
+    evaluator.finish()
+    api = codever.Api()
+    v1 = api.artifact("ppo:v1")
+    assert v1.logged_by().id == "run-b" and v1.logged_by().name == "name-run-b"
+    assert [r.id for r in v1.used_by()] == ["eval"]
+    assert [r.id for r in api.runs(order="-summary_metrics.reward")] == ["run-b", "run-c", "run-a", "eval"]
+    assert [r.id for r in api.runs(filters={"config.lr": 0.091})] == ["run-b"]
+    b = api.run("me/uncategorized/run-b")
+    assert (b.summary["reward"], b.config, b.state) == (0.91, {"lr": 0.091}, "finished")
+    assert [a.version for a in b.logged_artifacts()] == ["v1"]
+    assert [a.name for a in api.run("eval").used_artifacts()] == ["ppo:v1"]
+
+
+def test_dir_makes_its_store_there(repo, tmp_path):
+    run = codever.init(dir=str(tmp_path / "elsewhere"))
+    assert Path(run._store) == tmp_path / "elsewhere" / ".codever"
+    assert os.path.isdir(run.dir) and run.dir.startswith(run._store)
+    saved = run.save(str(repo / "main.py"))
+    assert [Path(p).name for p in saved] == ["main.py"]

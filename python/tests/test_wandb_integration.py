@@ -1,0 +1,88 @@
+"""`codever.integrations.wandb`: a team keeps W&B (here the real SDK, offline) and one call
+makes every code artifact W&B logs a version in the local store too, with W&B's digest, so
+`diff`, `blame` and `diff --runs --best/--worst` work offline on what W&B holds."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+from test_wandb_compat import FIXTURES, cli, wandb_env, wandb_records, wandb_run_state
+
+SCRIPT = """
+import argparse, os, sys
+import wandb
+from codever.integrations.wandb import track
+
+tracker = track()
+p = argparse.ArgumentParser()
+p.add_argument("--reward", type=float)
+args = p.parse_args()
+run = wandb.init(project="safelife", config={"lr": 3e-4}, job_type="train", name=os.environ["RUN_NAME"])
+ppo = wandb.Artifact("ppo", type="rl_algo_code")
+ppo.add_file("training/ppo.py")
+run.log_artifact(ppo, aliases=["candidate"])
+run.log_artifact("training", name="training", type="code")
+data = wandb.Artifact("scores", type="dataset")  # not code: W&B only
+with data.new_file("scores.csv", mode="w") as f:
+    f.write("1,2\\n")
+run.log_artifact(data)
+run.log_code(".")
+for step in range(3):
+    wandb.log({"reward": args.reward * (step + 1) / 3})
+wandb.finish()
+print(repr(tracker.mirrored))
+"""
+
+
+def test_one_call_versions_what_wandb_logs_and_keeps_its_scores(tmp_path):
+    env = wandb_env(tmp_path)
+    work = tmp_path / "safelife"
+    shutil.copytree(FIXTURES / "baseline", work)
+    (work / "train.py").write_text(SCRIPT)
+    mirrored = []
+    for version, reward in [("baseline", 0.62), ("ppo-lr", 0.91)]:
+        shutil.copytree(FIXTURES / version, work, dirs_exist_ok=True)
+        out = subprocess.run(
+            [sys.executable, "train.py", "--reward", str(reward)],
+            cwd=work, env=dict(env, RUN_NAME=f"run-{version}"), capture_output=True, text=True, timeout=300,
+        )
+        assert out.returncode == 0, out.stderr
+        mirrored.append(out.stdout.strip().splitlines()[-1])
+    assert mirrored == [
+        "[('rl_algo_code', 'ppo', 'v0', True), ('code', 'training', 'v0', True), "
+        "('code', 'source-safelife-train.py', 'v0', True)]",
+        "[('rl_algo_code', 'ppo', 'v1', True), ('code', 'training', 'v1', True), "
+        "('code', 'source-safelife-train.py', 'v1', True)]",
+    ]
+    store = work / ".codever"
+    # Every mirrored version has the digest W&B recorded for it, in W&B's own run log.
+    runs = sorted((tmp_path / "wandb-dir" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2
+    for i, run_dir in enumerate(runs):
+        _, summary, artifacts = wandb_run_state(wandb_records(run_dir))
+        for name in ("ppo", "training", "source-safelife-train.py"):
+            v = cli(store, "show", f"{name}:v{i}")
+            assert v["digest"] == artifacts[name].digest, (name, i)
+        assert "scores" in artifacts
+    assert [a["name"] for a in cli(store, "list")] == ["source-safelife-train.py", "training", "ppo"]
+    # The runs carry W&B's ids, config and summary.
+    rows = cli(store, "runs", "--sort", "-reward")
+    assert [(r["name"], r["job_type"], r["summary"]["reward"], r["config"]) for r in rows] == [
+        ("run-ppo-lr", "train", 0.91, {"lr": 3e-4}),
+        ("run-baseline", "train", 0.62, {"lr": 3e-4}),
+    ]
+    assert cli(store, "show", "ppo:candidate")["version"] == 1
+    # The question, answered offline: what differed in the code of the best and the worst run?
+    diff = cli(store, "diff", "--runs", "--best", "reward", "--worst", "reward")
+    assert [(f["new_path"], f["additions"], f["deletions"]) for f in diff["files"]] == [
+        ("code/source-safelife-train.py/training/ppo.py", 2, 2),
+        ("code/training/ppo.py", 2, 2),
+        ("rl_algo_code/ppo/ppo.py", 2, 2),
+    ]
+    # The versions remember the user's files, not W&B's staged copies: diff against the disk.
+    assert cli(store, "diff", "ppo:v1")["files"] == []
+    assert cli(store, "show", "ppo:v0")["sources"][0]["path"] == str(work / "training" / "ppo.py")
+    blame = cli(store, "blame", "ppo:v1", "ppo.py")
+    assert [(line["version"], line["run"]) for line in blame["lines"][4:5]] == [(1, rows[0]["id"])]
+    assert json.loads(json.dumps(rows[0]["summary"]))["_step"] == 2
