@@ -16,6 +16,10 @@ pub enum Kind {
     Alias = 5,
     /// "This run used that version" (W&B's `use_artifact`).
     Use = 6,
+    /// A forget or unforget event: a version, or a whole artifact, hidden or shown again.
+    Forget = 7,
+    /// A rename event: an artifact known from then on under another type and name.
+    Rename = 8,
 }
 
 impl Kind {
@@ -28,6 +32,8 @@ impl Kind {
             Kind::Run => "run",
             Kind::Alias => "alias",
             Kind::Use => "use",
+            Kind::Forget => "forget",
+            Kind::Rename => "rename",
         }
     }
 
@@ -40,6 +46,8 @@ impl Kind {
             4 => Kind::Run,
             5 => Kind::Alias,
             6 => Kind::Use,
+            7 => Kind::Forget,
+            8 => Kind::Rename,
             _ => return None,
         })
     }

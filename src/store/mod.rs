@@ -3,10 +3,12 @@
 //!
 //! ```text
 //! .codever/
-//!   format                          "codever-store-format 1"
+//!   format                          "codever-store-format N" (see [`FORMAT`])
 //!   objects/ab/cdef…                loose objects (records; blobs and trees of small commits)
 //!   packs/<id>.pack, <id>.idx       the new blobs and trees of a larger commit (see `pack`)
-//!   refs/<type>/<name>/<record-id>  empty marker: a commit or alias record of that artifact
+//!   refs/<type>/<name>/<record-id>  empty marker: a commit, alias, forget or rename record of
+//!                                   that artifact
+//!   renames/<record-id>             empty marker: a rename record (read by every command)
 //!   runs/<run-id>/<record-id>       empty marker: the run's run record(s) and commit records
 //!   local/                          this machine only, never synced: temp files, caches
 //! ```
@@ -35,10 +37,21 @@ pub(crate) use objects::read_object_file;
 use objects::*;
 use pack::{Location, PackIndex};
 
-/// The store format this build writes and the newest it reads. Format 2 added the checksum of
-/// stored bytes to every object; format-1 stores are read as they are and upgraded (the number
-/// in `format` only) by the first command that writes to them.
-pub const FORMAT: u32 = 2;
+/// The newest store format this build reads (and writes, when it has to). A store's number is
+/// the oldest format able to read everything in it, so that an older build refuses a store it
+/// would misread and keeps reading one it can:
+///
+/// - 1: the first objects, without a checksum of their stored bytes;
+/// - 2 ([`WRITE_FORMAT`]): every object carries that checksum. `init` writes 2, and the first
+///   command that writes to a format-1 store upgrades its number (only the number);
+/// - 3 ([`EVENTS_FORMAT`]): the store holds forget or rename records, which a format-2 build
+///   cannot read (it would list forgotten versions, or an artifact under its old name). Only the
+///   first forget, unforget or rename raises the number; commits leave a format-2 store at 2.
+pub const FORMAT: u32 = 3;
+/// The format every write needs at least (objects with the checksum of their stored bytes).
+pub const WRITE_FORMAT: u32 = 2;
+/// The format of a store holding forget or rename records.
+pub const EVENTS_FORMAT: u32 = 3;
 /// Name of the store directory inside a project.
 pub const STORE_DIR_NAME: &str = ".codever";
 /// Environment variable naming the store directory.
@@ -117,8 +130,11 @@ impl Store {
         // The format file is written last: a store without it is not yet a store.
         l.replace(
             &l.format_file(),
-            format!("{FORMAT_PREFIX}{FORMAT}\n").as_bytes(),
+            format!("{FORMAT_PREFIX}{WRITE_FORMAT}\n").as_bytes(),
         )?;
+        store
+            .format
+            .store(WRITE_FORMAT, std::sync::atomic::Ordering::Relaxed);
         Ok(store)
     }
 
@@ -198,17 +214,25 @@ impl Store {
     /// Before the first write to a store of an older format: records that it now holds objects
     /// of this format (older codevers then refuse it clearly instead of misreading it).
     pub(crate) fn prepare_write(&self) -> Result<()> {
+        self.require_format(WRITE_FORMAT)
+    }
+
+    /// Raises the store's format number to `format` unless it is there already (see
+    /// [`FORMAT`]), before writing something only builds of that format can read. The number
+    /// is made durable first: a record it is needed for is never written into a store that
+    /// older builds would still open.
+    pub(crate) fn require_format(&self, format: u32) -> Result<()> {
         use std::sync::atomic::Ordering;
-        if self.format.load(Ordering::Relaxed) >= FORMAT {
+        if self.format.load(Ordering::Relaxed) >= format {
             return Ok(());
         }
         self.layout.replace(
             &self.layout.format_file(),
-            format!("{FORMAT_PREFIX}{FORMAT}\n").as_bytes(),
+            format!("{FORMAT_PREFIX}{format}\n").as_bytes(),
         )?;
         self.layout
             .sync_dirs(&[self.root().to_path_buf()].into_iter().collect())?;
-        self.format.store(FORMAT, Ordering::Relaxed);
+        self.format.store(format, Ordering::Relaxed);
         Ok(())
     }
 

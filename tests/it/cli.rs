@@ -63,7 +63,21 @@ fn commit_prints_new_then_unchanged_and_json_has_the_documented_keys() {
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(
         keys,
-        ["digest", "id", "name", "new", "run", "type", "version"]
+        [
+            "digest",
+            "id",
+            "name",
+            "new",
+            "renamed_from",
+            "revived",
+            "run",
+            "type",
+            "version"
+        ]
+    );
+    assert_eq!(
+        (&v["revived"], &v["renamed_from"]),
+        (&json!(false), &json!(null))
     );
     assert_eq!(v["version"], 1);
     assert_eq!(v["new"], true);
@@ -112,9 +126,11 @@ fn inspect_commands_report_versions_files_and_runs() {
         json(&store, &["list"]),
         json!([
             {"type": "model_code", "name": "model_code", "versions": 2, "latest": 1,
-             "complete": true, "problems": []},
+             "complete": true, "problems": [], "forgotten": false, "forgotten_versions": 0,
+             "former_names": []},
             {"type": "rl_algo_code", "name": "ppo", "versions": 2, "latest": 0,
-             "complete": true, "problems": []},
+             "complete": true, "problems": [], "forgotten": false, "forgotten_versions": 0,
+             "former_names": []},
         ])
     );
     assert_eq!(
@@ -528,7 +544,7 @@ fn errors_are_one_line_with_a_hint_and_exit_2() {
     assert_eq!(
         run_err(&store, &["list"]),
         format!(
-            "error: store {} has format 99, but this codever reads format 2 at most\n\
+            "error: store {} has format 99, but this codever reads format 3 at most\n\
              hint: upgrade codever to read this store\n",
             store.display()
         )
