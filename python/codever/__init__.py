@@ -123,6 +123,13 @@ class Run:
             )
         )
         artifact._set_logged(self._store, out)
+        if out["renamed_from"]:
+            _say(
+                f"{out['renamed_from']} was renamed to {out['type']}/{out['name']}; "
+                "the artifact was logged there"
+            )
+        if out["revived"]:
+            _say(f"{artifact._label()} was forgotten; logging it brings it back")
         if artifact.version is None:
             _say(
                 f"some records of {artifact.type}/{artifact.name} cannot be read, so its version "
@@ -334,6 +341,40 @@ class Artifact:
         right = other._spec() if isinstance(other, Artifact) else str(other)
         return Api(self._store).diff(self._spec(), right, context=context)
 
+    @property
+    def forgotten(self):
+        """Whether this version is forgotten (``delete()``d): hidden from listings, numbers and
+        aliases, still readable through this object and by id."""
+        self._need_logged()
+        return bool(self._info["forgotten"])
+
+    def delete(self, delete_aliases=False):
+        """W&B's ``Artifact.delete()``: forgets this version (``codever forget``). It disappears
+        from ``Api().artifact_versions()``, ``latest``, its number and its aliases, but nothing is
+        deleted: this object, and its id, still read it, and ``undelete()`` (``codever
+        unforget``) or logging the same content again brings it back. As in W&B, a version with
+        aliases is refused unless ``delete_aliases=True`` (its aliases are then withheld while it
+        is forgotten)."""
+        self._need_logged()
+        aliases = [a for a in self._info["aliases"] if a != "latest"]
+        if aliases and not delete_aliases:
+            raise InvalidInputError(
+                f"{self!r} has aliases ({', '.join(aliases)}); pass delete_aliases=True to delete "
+                "it anyway"
+            )
+        _native.set_forgotten(self._store, self._spec(), True)
+        self._refresh()
+
+    def undelete(self):
+        """Lists a forgotten (``delete()``d) version again (``codever unforget``)."""
+        self._need_logged()
+        _native.set_forgotten(self._store, self._spec(), False)
+        self._refresh()
+
+    def _refresh(self):
+        self._info = _loads(_native.resolve(self._store, self._spec()))
+        self.version = _version_name(self._info["version"])
+
 
 class Api:
     """Reading back: artifacts, their versions, diffs and blame."""
@@ -342,11 +383,15 @@ class Api:
         self._store = _native.locate_store(dir, False)[0]
 
     def artifact(self, spec):
-        """``[TYPE/]NAME[:vN|:latest|:ALIAS|@IDPREFIX]``."""
-        return Artifact._from_info(self._store, _loads(_native.resolve(self._store, spec)))
+        """``[TYPE/]NAME[:vN|:latest|:ALIAS|@IDPREFIX]``. A forgotten (deleted) version is found
+        by its id or ``TYPE/NAME@ID``, with a line saying so; numbers and aliases skip it."""
+        art = Artifact._from_info(self._store, _loads(_native.resolve(self._store, spec)))
+        if art._info["forgotten"]:
+            _say(f"{art.type}/{art.name}@{art.id[:12]} is forgotten (deleted); undelete() brings it back")
+        return art
 
     def artifact_versions(self, type, name):
-        """Every version, oldest first."""
+        """Every version not forgotten (deleted), oldest first."""
         rows = _loads(_native.versions(self._store, f"{type}/{name}"))  # `versions --json`
         return [
             Artifact._from_info(

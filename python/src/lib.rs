@@ -7,7 +7,8 @@ use std::path::Path;
 
 use codever::diff::DiffOptions;
 use codever::{
-    ArtifactKey, CommitOptions, Error, Remedy, RunCapture, Snapshot, Spec, Store, render,
+    ArtifactKey, CommitOptions, Error, ForgetTarget, Remedy, RunCapture, Snapshot, Spec, Store,
+    render,
 };
 use codever::{frontend, view};
 use pyo3::create_exception;
@@ -91,7 +92,11 @@ fn py_err(e: Error) -> PyErr {
         | Error::NoSuchFileById { .. }
         | Error::UnknownRun { .. }
         | Error::NoVersions { .. }
-        | Error::NoCommit { .. } => NotFoundError::new_err(msg),
+        | Error::NoCommit { .. }
+        | Error::ForgottenVersion { .. }
+        | Error::AllVersionsForgotten { .. }
+        | Error::ForgottenArtifact { .. }
+        | Error::Renamed { .. } => NotFoundError::new_err(msg),
         Error::InvalidName { .. }
         | Error::ReservedAlias { .. }
         | Error::InvalidPath { .. }
@@ -101,7 +106,11 @@ fn py_err(e: Error) -> PyErr {
         | Error::AmbiguousIdPrefix { .. }
         | Error::DuplicatePath { .. }
         | Error::PathConflict { .. }
-        | Error::UnsupportedSource { .. } => InvalidInputError::new_err(msg),
+        | Error::UnsupportedSource { .. }
+        | Error::VersionNotNamed { .. }
+        | Error::RenameTargetExists { .. }
+        | Error::RenameTargetIsFormerName { .. }
+        | Error::RenameToItself { .. } => InvalidInputError::new_err(msg),
         Error::MissingObject { .. } => NotYetSyncedError::new_err(msg),
         Error::CorruptObject { .. } => CorruptStoreError::new_err(msg),
         Error::IncompleteArtifact { .. } => IncompleteArtifactError::new_err(msg),
@@ -386,6 +395,19 @@ fn blame(store: &str, spec: &str, path: &str) -> PyResult<String> {
     .map_err(py_err)
 }
 
+/// Forgets (`forgotten`) or lists again the version `spec` names (W&B's `Artifact.delete()`):
+/// JSON like `forget --json`. Nothing is deleted; the version's id keeps naming it.
+#[pyfunction]
+fn set_forgotten(store: &str, spec: &str, forgotten: bool) -> PyResult<String> {
+    (|| {
+        let s = open(store)?;
+        let target = ForgetTarget::parse(spec, false, forgotten)?;
+        let o = s.set_forgotten(&target, forgotten)?;
+        to_json(&view::ForgetRow::new(&o))
+    })()
+    .map_err(py_err)
+}
+
 /// The files a code capture considers under `root` (gitignore honoured, no virtualenvs).
 #[pyfunction]
 fn code_files(root: &str) -> PyResult<Vec<String>> {
@@ -417,6 +439,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(verify, m)?)?;
     m.add_function(wrap_pyfunction!(diff, m)?)?;
     m.add_function(wrap_pyfunction!(blame, m)?)?;
+    m.add_function(wrap_pyfunction!(set_forgotten, m)?)?;
     m.add_function(wrap_pyfunction!(code_files, m)?)?;
     Ok(())
 }
