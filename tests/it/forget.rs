@@ -614,3 +614,262 @@ fn a_commit_under_the_old_name_elsewhere_joins_the_renamed_artifact() {
         assert_eq!(json(&m1, args), json(&m2, args), "{args:?}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hostile stores: forget and rename records forged by a broken or hostile machine.
+
+/// Writes `record` into the store at `store` and marks it in each of `dirs` (relative to the
+/// store); returns its id.
+fn forge<T: codever::object::Structured>(store: &Path, record: &T, dirs: &[&str]) -> String {
+    let s = codever::Store::open(store).unwrap();
+    let (id, _) = s.write_structured(record).unwrap();
+    for d in dirs {
+        crate::common::mark(&store.join(d), &id);
+    }
+    id.to_hex()
+}
+
+fn rename_record(from: &str, to: &str, time_ns: i64) -> codever::object::RenameRecord {
+    let (ft, fname) = from.split_once('/').unwrap();
+    let (tt, tname) = to.split_once('/').unwrap();
+    codever::object::RenameRecord {
+        from_type: ft.into(),
+        from_name: fname.into(),
+        to_type: tt.into(),
+        to_name: tname.into(),
+        time_ns,
+        host: "h".into(),
+    }
+}
+
+/// `fsck --json`: (exit code, corrupt (path relative to the store, reason) pairs).
+fn fsck_corrupt(store: &Path) -> (i32, Vec<(String, String)>) {
+    let (code, report) = crate::common::run_any_json(store, &["fsck"]);
+    let corrupt = report["corrupt"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let path = c["path"].as_str().unwrap();
+            let rel = Path::new(path).strip_prefix(store).unwrap();
+            (
+                rel.display().to_string(),
+                c["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    (code, corrupt)
+}
+
+/// Two artifacts, t/small (2 versions) and t/big (1).
+fn two_artifacts() -> (tempfile::TempDir, std::path::PathBuf) {
+    let (tmp, store) = init_store();
+    let src = tmp.path().join("src");
+    for (i, body) in ["s = 1\n", "s = 2\n"].iter().enumerate() {
+        write(&src, "s.py", body.as_bytes());
+        commit_ok(&store, "t/small", src.join("s.py"), &format!("r{i}"));
+    }
+    write(&src, "b.py", b"b = 1\n");
+    commit_ok(&store, "t/big", src.join("b.py"), "rb");
+    (tmp, store)
+}
+
+/// A forget record of t/big, or a rename of it, marked in t/small's directory is refused there
+/// (as a commit record of another artifact is): t/small is incomplete, t/big is not forgotten
+/// or renamed by it, and fsck reports the marker.
+#[test]
+fn forget_and_rename_records_forged_into_another_artifact_are_refused() {
+    let (_tmp, store) = two_artifacts();
+    let big = id_of(&store, "big");
+    let small_v0 = id_of(&store, "small:v0");
+    let forget = codever::object::ForgetRecord {
+        artifact_type: "t".into(),
+        name: "big".into(),
+        tree: codever::ObjectId::from_hex(&big),
+        forgotten: true,
+        time_ns: crate::common::now_ns(),
+        host: "h".into(),
+    };
+    let f = forge(&store, &forget, &["refs/t/small"]);
+    let r = forge(
+        &store,
+        &rename_record("t/big", "t/other", crate::common::now_ns()),
+        &["refs/t/small"],
+    );
+    // t/big is untouched: listed, not forgotten, not renamed.
+    assert_eq!(rows(&store, &["t/big"]), [(json!(0), false)]);
+    assert_eq!(json(&store, &["show", "big"])["name"], "big");
+    // t/small: its numbers are withheld, its ids still served.
+    let listed = json(&store, &["list"]);
+    let small = &listed[1];
+    assert_eq!(
+        (&small["name"], &small["complete"]),
+        (&json!("small"), &json!(false))
+    );
+    let mut reasons: Vec<(String, String)> = small["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["id"].as_str().unwrap().to_string(),
+                p["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    reasons.sort();
+    let mut expected = vec![
+        (
+            f.clone(),
+            "misplaced: a record of t/big, not of t/small".to_string(),
+        ),
+        (
+            r.clone(),
+            "misplaced: a record of t/big, not of t/small".to_string(),
+        ),
+    ];
+    expected.sort();
+    assert_eq!(reasons, expected);
+    let err = run_err(&store, &["show", "small:v0"]);
+    assert!(
+        err.starts_with("error: refusing t/small:v0: 2 records of t/small cannot be read"),
+        "{err}"
+    );
+    assert_eq!(
+        json(&store, &["show", &format!("small@{}", &small_v0[..8])])["id"],
+        small_v0
+    );
+    let (code, mut corrupt) = fsck_corrupt(&store);
+    corrupt.sort();
+    let mut expected = vec![
+        (
+            format!("refs/t/small/{f}"),
+            "forget record of another artifact".to_string(),
+        ),
+        (
+            format!("refs/t/small/{r}"),
+            "rename record of another artifact".to_string(),
+        ),
+    ];
+    expected.sort();
+    assert_eq!((code, corrupt), (1, expected));
+}
+
+/// Rename events forged so that a naive rule ("follow every rename") would go round in a
+/// circle, with times in every order, equal times too: every command ends, each content belongs
+/// to exactly one artifact, and fsck finds nothing wrong (they are valid events).
+#[test]
+fn a_rename_cycle_terminates() {
+    let t0 = crate::common::now_ns() + 1_000_000_000;
+    for times in [[1, 2, 3], [3, 2, 1], [2, 2, 2], [1, 3, 2]] {
+        let (tmp, store) = init_store();
+        let src = tmp.path().join("src");
+        for n in ["a", "b", "c"] {
+            write(&src, "f.py", format!("{n} = 1\n").as_bytes());
+            commit_ok(
+                &store,
+                &format!("t/{n}"),
+                src.join("f.py"),
+                &format!("r{n}"),
+            );
+        }
+        for (i, (from, to)) in [("t/a", "t/b"), ("t/b", "t/c"), ("t/c", "t/a")]
+            .iter()
+            .enumerate()
+        {
+            let (fd, td) = (format!("refs/{from}"), format!("refs/{to}"));
+            forge(
+                &store,
+                &rename_record(from, to, t0 + times[i]),
+                &[&fd, &td, "renames"],
+            );
+        }
+        let mut total = 0;
+        for a in json(&store, &["list"]).as_array().unwrap() {
+            let f = crate::common::run_within(
+                crate::common::codever_cmd(
+                    &store,
+                    &[
+                        "--json",
+                        "versions",
+                        &format!(
+                            "{}/{}",
+                            a["type"].as_str().unwrap(),
+                            a["name"].as_str().unwrap()
+                        ),
+                    ],
+                ),
+                std::time::Duration::from_secs(30),
+            );
+            assert_eq!(
+                f.code(),
+                Some(0),
+                "{times:?}: {}",
+                String::from_utf8_lossy(&f.stderr)
+            );
+            let v: Value = serde_json::from_slice(&f.stdout).unwrap();
+            total += v.as_array().unwrap().len();
+        }
+        assert_eq!(total, 3, "{times:?}: every content in exactly one artifact");
+        assert_fsck_clean(&store, &format!("{times:?}"));
+    }
+}
+
+/// A marker in `renames/` that is not a valid rename record (a rename to itself, a name no
+/// command accepts, another kind of record) could move any artifact's records: every history
+/// is incomplete (ids still served) and fsck reports it. One whose record has not arrived is
+/// "not yet synced", never corrupt.
+#[test]
+fn an_unusable_rename_record_makes_every_history_incomplete() {
+    let (_tmp, store) = two_artifacts();
+    let small_v1 = id_of(&store, "small:v1");
+    let clean = json(&store, &["list"]);
+    let mut bad = rename_record("t/small", "t/small", crate::common::now_ns());
+    let to_itself = forge(&store, &bad, &["renames"]);
+    bad.to_name = "../x".into();
+    let invalid = forge(&store, &bad, &["renames"]);
+    let commit = crate::common::commit_record_of(&store, "rb").to_hex();
+    crate::common::mark(
+        &store.join("renames"),
+        &codever::ObjectId::from_hex(&commit).unwrap(),
+    );
+    for a in json(&store, &["list"]).as_array().unwrap() {
+        assert_eq!(a["complete"], false, "{a}");
+        assert_eq!(a["problems"].as_array().unwrap().len(), 3, "{a}");
+    }
+    assert_eq!(
+        json(&store, &["show", &format!("small@{}", &small_v1[..8])])["id"],
+        small_v1
+    );
+    let (code, mut corrupt) = fsck_corrupt(&store);
+    corrupt.sort();
+    let mut expected = vec![
+        (
+            format!("renames/{to_itself}"),
+            "invalid rename record: a rename to itself".to_string(),
+        ),
+        (
+            format!("renames/{invalid}"),
+            "invalid rename record: invalid artifact name \"../x\": '/' is not allowed".to_string(),
+        ),
+        (format!("renames/{commit}"), "marks a commit".to_string()),
+    ];
+    expected.sort();
+    assert_eq!((code, corrupt), (1, expected));
+    // Removing them (a repair by hand) gives the same listing as before: nothing was changed.
+    for id in [&to_itself, &invalid, &commit] {
+        fs::remove_file(store.join("renames").join(id)).unwrap();
+    }
+    assert_eq!(json(&store, &["list"]), clean);
+    // A rename whose record has not arrived: not yet synced, numbers withheld meanwhile.
+    let missing = "ab".repeat(32);
+    fs::write(store.join("renames").join(&missing), b"").unwrap();
+    let listed = json(&store, &["list"]);
+    assert_eq!(
+        listed[0]["problems"],
+        json!([{"id": missing, "missing": true, "reason": "not yet synced"}])
+    );
+    let (code, report) = crate::common::run_any_json(&store, &["fsck"]);
+    assert_eq!((code, &report["corrupt"]), (0, &json!([])));
+    assert_eq!(report["missing"][0]["id"], missing);
+}
