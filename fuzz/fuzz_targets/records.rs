@@ -1,12 +1,16 @@
-//! Records: `Structured::decode` of commit, run, alias and use records on arbitrary raw content.
+//! Records: `Structured::decode` of commit, run, alias, use, forget and rename records on
+//! arbitrary raw content.
 //!
-//! Input: one byte choosing the record type (its value modulo 4: commit, run, alias, use), then
-//! the raw content. Whatever decodes encodes back to a record that decodes to the same value.
+//! Input: one byte choosing the record type (its value modulo 6: commit, run, alias, use, forget,
+//! rename), then the raw content. Whatever decodes encodes back to a record that decodes to the
+//! same value.
 
 #![no_main]
 
 use codever::ObjectId;
-use codever::object::{AliasRecord, CommitRecord, RunRecord, Structured, UseRecord};
+use codever::object::{
+    AliasRecord, CommitRecord, ForgetRecord, RenameRecord, RunRecord, Structured, UseRecord,
+};
 use libfuzzer_sys::fuzz_target;
 
 fn round_trip<T: Structured + PartialEq + std::fmt::Debug>(raw: &[u8]) {
@@ -22,10 +26,12 @@ fuzz_target!(|data: &[u8]| {
     let Some((&which, raw)) = data.split_first() else {
         return;
     };
-    match which % 4 {
+    match which % 6 {
         0 => round_trip::<CommitRecord>(raw),
         1 => round_trip::<RunRecord>(raw),
         2 => round_trip::<AliasRecord>(raw),
-        _ => round_trip::<UseRecord>(raw),
+        3 => round_trip::<UseRecord>(raw),
+        4 => round_trip::<ForgetRecord>(raw),
+        _ => round_trip::<RenameRecord>(raw),
     }
 });

@@ -10,8 +10,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use codever::object::{
-    AliasRecord, CommitRecord, FileMeta, Kind, Node, RunRecord, SourceRecord, Structured, Tree,
-    TreeEntry, UseRecord, decode_envelope, encode_delta, encode_envelope,
+    AliasRecord, CommitRecord, FileMeta, ForgetRecord, Kind, Node, RenameRecord, RunRecord,
+    SourceRecord, Structured, Tree, TreeEntry, UseRecord, decode_envelope, encode_delta,
+    encode_envelope,
 };
 use codever::{Md5, ObjectId, Spec};
 
@@ -96,6 +97,28 @@ fn alias_record() -> AliasRecord {
         tree: id(4),
         time_ns: 1_700_000_000_000_000_001,
         run: "run-1".into(),
+    }
+}
+
+fn forget_record() -> ForgetRecord {
+    ForgetRecord {
+        artifact_type: "model_code".into(),
+        name: "ppo".into(),
+        tree: Some(ObjectId::from_bytes([0x5a; 32])),
+        forgotten: true,
+        time_ns: 1_700_000_000_000_000_000,
+        host: "laptop".into(),
+    }
+}
+
+fn rename_record() -> RenameRecord {
+    RenameRecord {
+        from_type: "model_code".into(),
+        from_name: "ppo".into(),
+        to_type: "model_code".into(),
+        to_name: "ppo_typo".into(),
+        time_ns: 1_700_000_000_000_000_001,
+        host: "laptop".into(),
     }
 }
 
@@ -213,6 +236,8 @@ fn seeds() -> BTreeMap<&'static str, BTreeMap<&'static str, Vec<u8>>> {
             ("run", record(1, run_record().encode())),
             ("alias", record(2, alias_record().encode())),
             ("use", record(3, use_record().encode())),
+            ("forget", record(4, forget_record().encode())),
+            ("rename", record(5, rename_record().encode())),
         ]),
     );
     all.insert(
@@ -260,11 +285,13 @@ fn check_seed(target: &str, name: &str, bytes: &[u8]) {
         "records" => {
             let (which, raw) = bytes.split_first().unwrap();
             let any = ObjectId::from_bytes([0; 32]);
-            let ok = match which % 4 {
+            let ok = match which % 6 {
                 0 => CommitRecord::decode(any, raw).is_ok(),
                 1 => RunRecord::decode(any, raw).is_ok(),
                 2 => AliasRecord::decode(any, raw).is_ok(),
-                _ => UseRecord::decode(any, raw).is_ok(),
+                3 => UseRecord::decode(any, raw).is_ok(),
+                4 => ForgetRecord::decode(any, raw).is_ok(),
+                _ => RenameRecord::decode(any, raw).is_ok(),
             };
             assert!(ok, "{ctx} does not decode");
         }
