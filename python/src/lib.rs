@@ -295,8 +295,7 @@ fn versions(store: &str, spec: &str) -> PyResult<String> {
     (|| {
         let s = open(store)?;
         let sp = Spec::parse(spec)?;
-        let key = s.resolve_key(sp.artifact_type.as_deref(), &sp.name)?;
-        let h = s.history(&key)?;
+        let h = s.resolve_artifact(sp.artifact_type.as_deref(), &sp.name)?;
         to_json(&view::VersionList::new(&h))
     })()
     .map_err(py_err)

@@ -272,8 +272,14 @@ impl Store {
     /// exactly one type among the artifacts listings show (forgotten ones are skipped); with a
     /// type, a forgotten artifact is found too. A former name is [`Error::Renamed`].
     pub fn resolve_key(&self, artifact_type: Option<&str>, name: &str) -> Result<ArtifactKey> {
+        Ok(self.resolve_artifact(artifact_type, name)?.key)
+    }
+
+    /// The history of the artifact a name (and optional type) means, as [`Store::resolve_key`]
+    /// finds it (without deriving it twice).
+    pub fn resolve_artifact(&self, artifact_type: Option<&str>, name: &str) -> Result<History> {
         let renames = Renames::load(self)?;
-        Ok(self.lookup(&renames, artifact_type, name, false)?.key)
+        self.lookup(&renames, artifact_type, name, false)
     }
 
     /// The artifacts and former names matching `[TYPE/]NAME`.

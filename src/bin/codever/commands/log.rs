@@ -49,8 +49,7 @@ fn start(store: &Store, spec: &str) -> Result<Resolved> {
         super::notes(&parsed, &r.history, Some(r.version()));
         return Ok(r);
     }
-    let key = store.resolve_key(parsed.artifact_type.as_deref(), &parsed.name)?;
-    let h = store.history(&key)?;
+    let h = store.resolve_artifact(parsed.artifact_type.as_deref(), &parsed.name)?;
     super::notes(&parsed, &h, None);
     match h.versions.len().checked_sub(1) {
         Some(last) => Ok(Resolved {
@@ -58,7 +57,7 @@ fn start(store: &Store, spec: &str) -> Result<Resolved> {
             index: last,
         }),
         None => Err(Error::NoVersions {
-            artifact: key.to_string(),
+            artifact: h.key.to_string(),
         }),
     }
 }

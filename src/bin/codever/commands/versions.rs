@@ -19,8 +19,7 @@ pub struct Args {
 pub fn run(global: &Global, args: Args) -> Result<u8> {
     let store = global.open_store()?;
     let spec = Spec::parse(&args.spec)?;
-    let key = store.resolve_key(spec.artifact_type.as_deref(), &spec.name)?;
-    let h = store.history(&key)?;
+    let h = store.resolve_artifact(spec.artifact_type.as_deref(), &spec.name)?;
     super::notes(&spec, &h, None);
     if global.json {
         warn_incomplete(&h);
