@@ -280,6 +280,73 @@ pub enum Error {
         /// The records that cannot be read, and why.
         problems: Vec<RecordProblem>,
     },
+    /// A version named by number, alias or `latest` is forgotten: short specs skip forgotten
+    /// versions (its id still names it).
+    #[error("{artifact}:{requested} is forgotten (id {})", id.short())]
+    ForgottenVersion {
+        /// `TYPE/NAME`.
+        artifact: String,
+        /// What was asked: `v2` or an alias.
+        requested: String,
+        /// The version id.
+        id: ObjectId,
+    },
+    /// `latest` of an artifact every version of which is forgotten.
+    #[error("every version of {artifact} is forgotten, so it has no `latest`")]
+    AllVersionsForgotten {
+        /// `TYPE/NAME`.
+        artifact: String,
+    },
+    /// A bare name whose only artifacts are forgotten (short specs skip forgotten artifacts).
+    #[error("artifact {name:?} is forgotten ({})", artifacts.join(", "))]
+    ForgottenArtifact {
+        /// The name asked for.
+        name: String,
+        /// `TYPE/NAME` of each forgotten artifact of that name.
+        artifacts: Vec<String>,
+    },
+    /// A name an artifact had before it was renamed.
+    #[error("{old} was renamed to {new}")]
+    Renamed {
+        /// The old `TYPE/NAME`.
+        old: String,
+        /// What it is called now.
+        new: String,
+    },
+    /// `forget` (or `unforget`) of a bare name without saying it means the whole artifact.
+    #[error("{spec:?} names no version")]
+    VersionNotNamed {
+        /// The spec as given.
+        spec: String,
+        /// The operation: `forget` or `unforget`.
+        operation: &'static str,
+    },
+    /// A rename onto a name that already holds an artifact.
+    #[error("cannot rename {old} to {new}: {new} already exists ({versions} version(s))")]
+    RenameTargetExists {
+        /// `TYPE/NAME` renamed.
+        old: String,
+        /// `TYPE/NAME` asked for.
+        new: String,
+        /// How many versions the existing artifact has.
+        versions: usize,
+    },
+    /// A rename onto a former name of another artifact (its records still count there).
+    #[error("cannot rename {old} to {new}: {new} is a former name of {current}")]
+    RenameTargetIsFormerName {
+        /// `TYPE/NAME` renamed.
+        old: String,
+        /// `TYPE/NAME` asked for.
+        new: String,
+        /// The artifact now known under another name that `new` was.
+        current: String,
+    },
+    /// A rename to the name the artifact already has.
+    #[error("{name} is already called {name}")]
+    RenameToItself {
+        /// `TYPE/NAME`.
+        name: String,
+    },
     /// A file path not in the version.
     #[error("{artifact}:v{version} has no file {path:?}")]
     NoSuchFile {
@@ -570,6 +637,14 @@ impl Error {
             Error::MissingObject { .. } => "missing_object",
             Error::CorruptObject { .. } => "corrupt_object",
             Error::IncompleteArtifact { .. } => "incomplete_artifact",
+            Error::ForgottenVersion { .. } => "forgotten_version",
+            Error::AllVersionsForgotten { .. } => "all_versions_forgotten",
+            Error::ForgottenArtifact { .. } => "forgotten_artifact",
+            Error::Renamed { .. } => "renamed",
+            Error::VersionNotNamed { .. } => "version_not_named",
+            Error::RenameTargetExists { .. } => "rename_target_exists",
+            Error::RenameTargetIsFormerName { .. } => "rename_target_is_former_name",
+            Error::RenameToItself { .. } => "rename_to_itself",
             Error::NoSuchFile { .. } => "no_such_file",
             Error::NoSuchFileById { .. } => "no_such_file_by_id",
             Error::UnknownRun { .. } => "unknown_run",
@@ -687,6 +762,40 @@ impl Error {
                     todo.join(", and ")
                 )
             }
+            Error::ForgottenVersion { artifact, id, .. } => format!(
+                "name it by id to read it anyway (`{artifact}@{short}`), or bring it back with \
+                 `codever unforget {artifact}@{short}`",
+                short = id.short()
+            ),
+            Error::AllVersionsForgotten { artifact } => format!(
+                "`codever versions {artifact} --all` lists the forgotten versions; name one by id, \
+                 or bring one back with `codever unforget {artifact}@IDPREFIX`"
+            ),
+            Error::ForgottenArtifact { artifacts, .. } => {
+                let first = artifacts.first()?;
+                format!(
+                    "name it with its type to read it anyway (`{first}`), or bring it back with \
+                     `codever unforget --artifact {first}`"
+                )
+            }
+            Error::Renamed { old, new } => format!(
+                "use the new name, `{new}`: its versions kept their numbers, ids, runs and \
+                 aliases (`codever rename {new} {old}` would rename it back)"
+            ),
+            Error::VersionNotNamed { spec, operation } => format!(
+                "name one version (`{spec}:v1`, `{spec}@IDPREFIX` or `{spec}:latest`); for the \
+                 whole artifact, say so: `codever {operation} --artifact {spec}`"
+            ),
+            Error::RenameTargetExists { .. } => {
+                "choose a name no artifact has, or rename with merge to join the two histories \
+                 (the joined artifact's version numbers are then derived from both)"
+                    .into()
+            }
+            Error::RenameTargetIsFormerName { current, .. } => format!(
+                "its records still count as {current}'s; choose another name, or rename onto \
+                 `{current}` with merge"
+            ),
+            Error::RenameToItself { .. } => "give another name (or another type)".into(),
             Error::NoSuchFile { .. } | Error::NoSuchFileById { .. } => {
                 "`codever show SPEC` lists the files of a version".into()
             }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
-use crate::history::{History, Spec};
+use crate::history::{History, Spec, Version};
 use crate::object::FileMeta;
 use crate::store::Store;
 use crate::store::markers as refs;
@@ -49,6 +49,35 @@ pub fn find_file(store: &Store, history: &History, index: usize, path: &str) -> 
             wanted,
         )),
     }
+}
+
+/// What a reader should know about the version `spec` resolved to, one line each (front-ends
+/// print them beside the result, on stderr): that the artifact was renamed since (the spec used
+/// a former name), that it is forgotten, or that the version is. Each says how to undo it.
+pub fn resolve_notes(spec: &Spec, history: &History, version: Option<&Version>) -> Vec<String> {
+    let key = &history.key;
+    let mut notes = Vec::new();
+    let asked_type = spec.artifact_type.as_deref();
+    if spec.name != key.name || asked_type.is_some_and(|t| t != key.artifact_type) {
+        let asked = match asked_type {
+            Some(t) => format!("{t}/{}", spec.name),
+            None => spec.name.clone(),
+        };
+        notes.push(format!("{asked} was renamed to {key}"));
+    }
+    if history.forgotten.is_some() {
+        notes.push(format!(
+            "{key} is forgotten (hidden from listings and bare names); `codever unforget --artifact {key}` brings it back"
+        ));
+    }
+    if let Some(v) = version.filter(|v| v.forgotten.is_some()) {
+        let number = v.number.map(|n| format!(" (v{n})")).unwrap_or_default();
+        notes.push(format!(
+            "{key}@{short}{number} is forgotten (hidden from listings and short specs); `codever unforget {key}@{short}` brings it back",
+            short = v.tree.short()
+        ));
+    }
+    notes
 }
 
 /// A version as W&B's Python API names it (`use_artifact`, `Api().artifact`), with its

@@ -16,7 +16,10 @@ pub enum Kind {
     Alias = 5,
     /// "This run used that version" (W&B's `use_artifact`).
     Use = 6,
-    // 7 and 8 are reserved for the forget and rename records being added on another branch.
+    /// A forget or unforget event: a version, or a whole artifact, hidden or shown again.
+    Forget = 7,
+    /// A rename event: an artifact known from then on under another type and name.
+    Rename = 8,
     /// A run's config, summary and name at one moment (W&B's `finish`).
     State = 9,
 }
@@ -31,6 +34,8 @@ impl Kind {
             Kind::Run => "run",
             Kind::Alias => "alias",
             Kind::Use => "use",
+            Kind::Forget => "forget",
+            Kind::Rename => "rename",
             Kind::State => "state",
         }
     }
@@ -44,6 +49,8 @@ impl Kind {
             4 => Kind::Run,
             5 => Kind::Alias,
             6 => Kind::Use,
+            7 => Kind::Forget,
+            8 => Kind::Rename,
             9 => Kind::State,
             _ => return None,
         })

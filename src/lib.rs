@@ -52,7 +52,7 @@ pub mod view;
 
 pub use capture::{snapshot, statcache};
 pub use diff::render;
-pub use ops::{checkout, commit, compare, fsck};
+pub use ops::{checkout, commit, compare, forget, fsck};
 /// Runs: capturing one ([`capture::run`]) and what each logged ([`ops::run`]).
 pub mod run {
     pub use crate::capture::run::*;
@@ -64,8 +64,9 @@ pub use checkout::{CheckoutOptions, CheckoutReport};
 pub use commit::{CommitOptions, CommitOutcome};
 pub use diff::ChangeCounts;
 pub use error::{Error, NotTextReason, Obstacle, Remedy, Result};
+pub use forget::{ForgetOutcome, ForgetTarget, RenameOutcome};
 pub use fsck::{Corruption, FsckOptions, FsckReport, Missing, Repair, RepairAction, Unlinked};
-pub use history::{CommitInfo, History, Resolved, Selector, Spec, Version};
+pub use history::{CommitInfo, Forgotten, History, Resolved, Selector, Spec, Version};
 pub use id::{Md5, ObjectId, wandb_digest};
 pub use key::ArtifactKey;
 pub use object::{FileMeta, RunRecord, RunStateRecord};
@@ -100,6 +101,7 @@ mod floors {
         ("checkout", 10),
         ("commit", 10),
         ("compare", 10),
+        ("forget", 10),
         ("fsck", 10),
         ("run", 10),
         ("snapshot", 8),

@@ -39,6 +39,7 @@ use crate::commit::CommitOutcome;
 use crate::compare::{BlameLine, RunsDiff};
 use crate::diff::{FileDiff, Status};
 use crate::error::RecordProblem;
+use crate::forget::{ForgetOutcome, RenameOutcome};
 use crate::fsck::FsckReport;
 use crate::history::{ArtifactKey, CommitInfo, History, Version};
 use crate::id::{Md5, ObjectId};
@@ -99,7 +100,10 @@ impl<'a> StoreRow<'a> {
     }
 }
 
-/// `commit`: `{"type", "name", "version", "id", "new", "run", "digest"}`.
+/// `commit`: `{"type", "name", "version", "id", "new", "run", "digest", "revived",
+/// "renamed_from"}` (`revived`: the version or artifact was forgotten and this commit brought it
+/// back; `renamed_from`: `TYPE/NAME` the commit was asked for when the artifact has since been
+/// renamed to `type`/`name`, else null).
 #[derive(Serialize)]
 pub struct CommitRow<'a> {
     #[serde(rename = "type")]
@@ -110,6 +114,8 @@ pub struct CommitRow<'a> {
     new: bool,
     run: &'a str,
     digest: String,
+    revived: bool,
+    renamed_from: Option<String>,
 }
 
 impl<'a> CommitRow<'a> {
@@ -123,6 +129,8 @@ impl<'a> CommitRow<'a> {
             new: o.new,
             run: &o.run,
             digest: o.digest.to_hex(),
+            revived: o.revived,
+            renamed_from: o.renamed_from.as_ref().map(ToString::to_string),
         }
     }
 }
@@ -152,8 +160,11 @@ impl ProblemRow {
     }
 }
 
-/// `list`: `{"type", "name", "versions", "latest", "complete", "problems"}`; `versions` counts
-/// the versions that can be read.
+/// `list`: `{"type", "name", "versions", "latest", "complete", "problems", "forgotten",
+/// "forgotten_versions", "former_names"}`; `versions` counts the versions that can be read and
+/// are not forgotten, `forgotten_versions` those that are; `forgotten` is true when the whole
+/// artifact is hidden (forgotten, or every version of it is); `former_names` are the `TYPE/NAME`
+/// it had before renames.
 #[derive(Serialize)]
 pub struct ArtifactRow<'a> {
     #[serde(rename = "type")]
@@ -163,26 +174,34 @@ pub struct ArtifactRow<'a> {
     latest: Option<usize>,
     complete: bool,
     problems: Vec<ProblemRow>,
+    forgotten: bool,
+    forgotten_versions: usize,
+    former_names: Vec<String>,
 }
 
 impl<'a> ArtifactRow<'a> {
     /// The row of an artifact.
     pub fn new(h: &'a History) -> Self {
+        let listed = h.listed().count();
         ArtifactRow {
             artifact_type: &h.key.artifact_type,
             name: &h.key.name,
-            versions: h.versions.len(),
+            versions: listed,
             latest: h.latest,
             complete: h.is_complete(),
             problems: ProblemRow::all(h),
+            forgotten: h.is_hidden(),
+            forgotten_versions: h.versions.len() - listed,
+            former_names: h.former_names.iter().map(ToString::to_string).collect(),
         }
     }
 }
 
 /// One version: `{"version", "id", "digest", "created", "runs", "aliases", "files", "message",
-/// "complete", "problems"}`, fields in that order. `files` is the number of files in listings
-/// (`F = u64`) and the files themselves in [`VersionShow`]; `aliases` includes `latest`;
-/// `complete` and `problems` are the artifact's.
+/// "complete", "problems", "forgotten"}`, fields in that order. `files` is the number of files in
+/// listings (`F = u64`) and the files themselves in [`VersionShow`]; `aliases` includes
+/// `latest`; `complete` and `problems` are the artifact's; `forgotten` is the version's own
+/// state (a forgotten version keeps its number; its aliases are withheld from specs).
 #[derive(Serialize)]
 pub struct VersionRow<'a, F = u64> {
     version: Option<usize>,
@@ -195,6 +214,7 @@ pub struct VersionRow<'a, F = u64> {
     message: &'a str,
     complete: bool,
     problems: Cow<'a, [ProblemRow]>,
+    forgotten: bool,
 }
 
 impl<'a> VersionRow<'a> {
@@ -217,23 +237,35 @@ impl<'a, F> VersionRow<'a, F> {
             message: &v.first().record.message,
             complete: h.is_complete(),
             problems,
+            forgotten: v.forgotten.is_some(),
         }
     }
 }
 
-/// `versions`: every version of an artifact, oldest first, as [`VersionRow`]s. Rows are made
-/// while they are serialized, so a long history is written without building them all first.
+/// `versions`: the versions of an artifact, oldest first, as [`VersionRow`]s: those not
+/// forgotten, or all of them. Rows are made while they are serialized, so a long history is
+/// written without building them all first.
 pub struct VersionList<'a> {
     history: &'a History,
     problems: Vec<ProblemRow>,
+    all: bool,
 }
 
 impl<'a> VersionList<'a> {
-    /// The versions of `history`.
+    /// The versions of `history` that listings show (not forgotten).
     pub fn new(history: &'a History) -> Self {
         VersionList {
             history,
             problems: ProblemRow::all(history),
+            all: false,
+        }
+    }
+
+    /// Every version of `history`, forgotten ones too (marked `"forgotten": true`).
+    pub fn all(history: &'a History) -> Self {
+        VersionList {
+            all: true,
+            ..VersionList::new(history)
         }
     }
 }
@@ -241,8 +273,13 @@ impl<'a> VersionList<'a> {
 impl Serialize for VersionList<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let h = self.history;
-        let mut seq = s.serialize_seq(Some(h.versions.len()))?;
-        for v in &h.versions {
+        let shown: Vec<&Version> = h
+            .versions
+            .iter()
+            .filter(|v| self.all || v.forgotten.is_none())
+            .collect();
+        let mut seq = s.serialize_seq(Some(shown.len()))?;
+        for v in shown {
             let problems = Cow::Borrowed(self.problems.as_slice());
             seq.serialize_element(&VersionRow::with(h, v, v.first().record.files, problems))?;
         }
@@ -563,6 +600,7 @@ impl<'a> RunRow<'a> {
                     new: a.new,
                     complete: a.complete,
                     message: &a.message,
+                    forgotten: a.forgotten,
                 })
                 .collect(),
             used: r
@@ -580,8 +618,9 @@ impl<'a> RunRow<'a> {
     }
 }
 
-/// What a run logged: `{"type", "name", "version", "id", "new", "complete", "message"}` (the
-/// message of the run's commit, kept when it only linked to an existing version).
+/// What a run logged: `{"type", "name", "version", "id", "new", "complete", "message",
+/// "forgotten"}` (the message of the run's commit, kept when it only linked to an existing
+/// version; `forgotten` when the version or its artifact is; the artifact under its name now).
 #[derive(Serialize)]
 pub struct RunArtifactRow<'a> {
     #[serde(rename = "type")]
@@ -592,6 +631,7 @@ pub struct RunArtifactRow<'a> {
     new: bool,
     complete: bool,
     message: &'a str,
+    forgotten: bool,
 }
 
 /// What a run used (Python's `use_artifact`): `{"type", "name", "version", "id", "complete"}`.
@@ -658,6 +698,69 @@ impl<'a> AliasRow<'a> {
             alias,
             version: v.number,
             id: v.tree.to_hex(),
+        }
+    }
+}
+
+/// `forget` and `unforget`: `{"type", "name", "version", "id", "forgotten", "changed",
+/// "aliases", "artifact_forgotten"}`; `version` and `id` are null for a whole artifact, `changed`
+/// false when it already was in that state (nothing written), `aliases` those of the version
+/// (withheld while it is forgotten), `artifact_forgotten` whether the whole artifact is.
+#[derive(Serialize)]
+pub struct ForgetRow<'a> {
+    #[serde(rename = "type")]
+    artifact_type: &'a str,
+    name: &'a str,
+    version: Option<usize>,
+    id: Option<String>,
+    forgotten: bool,
+    changed: bool,
+    aliases: &'a [String],
+    artifact_forgotten: bool,
+}
+
+impl<'a> ForgetRow<'a> {
+    /// The row of what a forget or an unforget did.
+    pub fn new(o: &'a ForgetOutcome) -> Self {
+        ForgetRow {
+            artifact_type: &o.key.artifact_type,
+            name: &o.key.name,
+            version: o.version.and_then(|(n, _)| n),
+            id: o.version.map(|(_, id)| id.to_hex()),
+            forgotten: o.forgotten,
+            changed: o.changed,
+            aliases: &o.aliases,
+            artifact_forgotten: o.artifact_forgotten,
+        }
+    }
+}
+
+/// `rename`: `{"old_type", "old_name", "type", "name", "versions", "merged", "forgotten"}`:
+/// `versions` counts the versions under the new name (forgotten ones too), `merged` whether
+/// they joined an artifact that already had that name, `forgotten` whether it is hidden.
+#[derive(Serialize)]
+pub struct RenameRow<'a> {
+    old_type: &'a str,
+    old_name: &'a str,
+    #[serde(rename = "type")]
+    artifact_type: &'a str,
+    name: &'a str,
+    versions: usize,
+    merged: bool,
+    forgotten: bool,
+}
+
+impl<'a> RenameRow<'a> {
+    /// The row of what a rename did.
+    pub fn new(o: &'a RenameOutcome) -> Self {
+        RenameRow {
+            old_type: &o.from.artifact_type,
+            old_name: &o.from.name,
+            artifact_type: &o.to.artifact_type,
+            name: &o.to.name,
+            versions: o.history.versions.len(),
+            merged: o.merged,
+            forgotten: o.history.is_hidden(),
         }
     }
 }

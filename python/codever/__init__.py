@@ -884,6 +884,13 @@ class Run:
             )
         )
         artifact._set_logged(self._store, out)
+        if out["renamed_from"]:
+            _say(
+                f"{out['renamed_from']} was renamed to {out['type']}/{out['name']}; "
+                "the artifact was logged there"
+            )
+        if out["revived"]:
+            _say(f"{artifact._label()} was forgotten; logging it brings it back")
         if artifact.version is None:
             _say(
                 f"some records of {artifact.type}/{artifact._name} cannot be read, so its version "
@@ -1784,6 +1791,38 @@ class Artifact:
             return None
         return Api(self._store).run(commits[0]["run"])
 
+    @property
+    def forgotten(self):
+        """Whether this version is forgotten (``delete()``d): hidden from listings, numbers and
+        aliases, still readable through this object and by id."""
+        self._need_logged("forgotten")
+        return bool(self._info["forgotten"])
+
+    def delete(self, delete_aliases=False):
+        """W&B's ``Artifact.delete()``: forgets this version (``codever forget``). It disappears
+        from ``Api().artifact_versions()``, ``latest``, its number and its aliases, but nothing is
+        deleted: this object, and its id, still read it, and ``undelete()`` (``codever
+        unforget``) or logging the same content again brings it back. As in W&B, a version with
+        aliases is refused unless ``delete_aliases=True`` (its aliases are then withheld while it
+        is forgotten)."""
+        self._need_logged("delete")
+        aliases = [a for a in self._info["aliases"] if a != "latest"]
+        if aliases and not delete_aliases:
+            raise InvalidInputError(
+                f"{self!r} has aliases ({', '.join(aliases)}); pass delete_aliases=True to delete "
+                "it anyway"
+            )
+        _native.set_forgotten(self._store, self._spec(), True)
+        self._refresh()
+        self.version = _version_name(self._info["version"])
+
+    def undelete(self):
+        """Lists a forgotten (``delete()``d) version again (``codever unforget``)."""
+        self._need_logged("undelete")
+        _native.set_forgotten(self._store, self._spec(), False)
+        self._refresh()
+        self.version = _version_name(self._info["version"])
+
     def used_by(self):
         """The runs that used this version (``use_artifact``), as :class:`ApiRun` objects."""
         self._need_logged("used_by")
@@ -1851,7 +1890,6 @@ class ApiRun:
             for u in self._row["used"]
         ]
 
-
 class Api:
     """Reading back: artifacts, their versions, runs, diffs and blame (W&B's ``wandb.Api``).
     ``overrides``, ``timeout`` and ``api_key`` concern W&B's servers: accepted, no effect."""
@@ -1863,8 +1901,13 @@ class Api:
 
     def artifact(self, name, type=None):
         """The version ``name`` names: ``name:v3``, ``name:alias``, ``project/name:alias``,
-        ``entity/project/name:alias``, codever's ``type/name:alias`` and ``name@idprefix``."""
-        return Artifact._from_info(self._store, _loads(_native.resolve(self._store, str(name), True, type)))
+        ``entity/project/name:alias``, codever's ``type/name:alias`` and ``name@idprefix``. A
+        forgotten (deleted) version is found by its id or ``TYPE/NAME@ID``, with a line saying
+        so; numbers and aliases skip it."""
+        art = Artifact._from_info(self._store, _loads(_native.resolve(self._store, str(name), True, type)))
+        if art._info.get("forgotten"):
+            _say(f"{art.type}/{art.name}@{art.id[:12]} is forgotten (deleted); undelete() brings it back")
+        return art
 
     def artifact_exists(self, name, type=None):
         """Whether ``name`` names a version."""
@@ -1884,7 +1927,7 @@ class Api:
         return versions
 
     def artifact_versions(self, type_name, name, per_page=50):
-        """Every version, oldest first."""
+        """Every version not forgotten (deleted), oldest first."""
         name = name.split(":")[0].split("/")[-1]
         rows = _loads(_native.versions(self._store, f"{type_name}/{name}"))  # `versions --json`
         return [

@@ -7,7 +7,8 @@ use std::path::Path;
 
 use codever::diff::{Algorithm, DiffOptions};
 use codever::{
-    ArtifactKey, CommitOptions, Error, Remedy, RunCapture, Snapshot, Spec, Store, render,
+    ArtifactKey, CommitOptions, Error, ForgetTarget, Remedy, RunCapture, Snapshot, Spec, Store,
+    render,
 };
 use codever::{frontend, view};
 use pyo3::create_exception;
@@ -126,7 +127,11 @@ fn py_err(e: Error) -> PyErr {
         | Error::UnknownRun { .. }
         | Error::UnknownMetric { .. }
         | Error::NoVersions { .. }
-        | Error::NoCommit { .. } => NotFoundError::new_err(msg),
+        | Error::NoCommit { .. }
+        | Error::ForgottenVersion { .. }
+        | Error::AllVersionsForgotten { .. }
+        | Error::ForgottenArtifact { .. }
+        | Error::Renamed { .. } => NotFoundError::new_err(msg),
         Error::InvalidName { .. }
         | Error::ReservedAlias { .. }
         | Error::InvalidPath { .. }
@@ -138,7 +143,11 @@ fn py_err(e: Error) -> PyErr {
         | Error::PathConflict { .. }
         | Error::TypeMismatch { .. }
         | Error::TwoRunsNeeded { .. }
-        | Error::UnsupportedSource { .. } => invalid_input(msg),
+        | Error::UnsupportedSource { .. }
+        | Error::VersionNotNamed { .. }
+        | Error::RenameTargetExists { .. }
+        | Error::RenameTargetIsFormerName { .. }
+        | Error::RenameToItself { .. } => invalid_input(msg),
         Error::MissingObject { .. } => NotYetSyncedError::new_err(msg),
         Error::CorruptObject { .. } => CorruptStoreError::new_err(msg),
         Error::IncompleteArtifact { .. } => IncompleteArtifactError::new_err(msg),
@@ -403,8 +412,7 @@ fn versions(store: &str, spec: &str) -> PyResult<String> {
     (|| {
         let s = open(store)?;
         let sp = Spec::parse(spec)?;
-        let key = s.resolve_key(sp.artifact_type.as_deref(), &sp.name)?;
-        let h = s.history(&key)?;
+        let h = s.resolve_artifact(sp.artifact_type.as_deref(), &sp.name)?;
         to_json(&view::VersionList::new(&h))
     })()
     .map_err(py_err)
@@ -507,6 +515,19 @@ fn blame(store: &str, spec: &str, path: &str) -> PyResult<String> {
         let lines = s.blame(&h, i, path)?;
         let path = codever::names::normalize_path(path)?;
         to_json(&view::BlameRow::new(&h, i, &path, &lines))
+    })()
+    .map_err(py_err)
+}
+
+/// Forgets (`forgotten`) or lists again the version `spec` names (W&B's `Artifact.delete()`):
+/// JSON like `forget --json`. Nothing is deleted; the version's id keeps naming it.
+#[pyfunction]
+fn set_forgotten(store: &str, spec: &str, forgotten: bool) -> PyResult<String> {
+    (|| {
+        let s = open(store)?;
+        let target = ForgetTarget::parse(spec, false, forgotten)?;
+        let o = s.set_forgotten(&target, forgotten)?;
+        to_json(&view::ForgetRow::new(&o))
     })()
     .map_err(py_err)
 }
@@ -631,6 +652,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(verify, m)?)?;
     m.add_function(wrap_pyfunction!(diff, m)?)?;
     m.add_function(wrap_pyfunction!(blame, m)?)?;
+    m.add_function(wrap_pyfunction!(set_forgotten, m)?)?;
     m.add_function(wrap_pyfunction!(code_files, m)?)?;
     m.add_function(wrap_pyfunction!(dir_files, m)?)?;
     m.add_function(wrap_pyfunction!(check_name, m)?)?;

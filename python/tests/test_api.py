@@ -81,9 +81,11 @@ def test_the_wandb_snippet_runs_verbatim(repo):
     listed = cli(store, "list")
     assert listed == [
         {"type": "model_code", "name": "model_code", "versions": 1, "latest": 0,
-         "complete": True, "problems": []},
+         "complete": True, "problems": [], "forgotten": False, "forgotten_versions": 0,
+         "former_names": []},
         {"type": "rl_algo_code", "name": "ppo", "versions": 1, "latest": 0,
-         "complete": True, "problems": []},
+         "complete": True, "problems": [], "forgotten": False, "forgotten_versions": 0,
+         "former_names": []},
     ]
     show = cli(store, "show", "model_code:v0")
     assert [f["path"] for f in show["files"]] == ["models.py"]
@@ -129,6 +131,55 @@ def test_versions_dedup_and_revert(repo):
     assert [a.version for a in codever.Api().artifact_versions("rl_algo_code", "ppo")] == ["v0", "v1"]
     record = cli(repo / ".codever", "runs", "show", run.id)
     assert record["id"] == run.id
+
+
+def test_delete_forgets_a_version_and_ids_still_read_it(repo, capsys):
+    run = codever.init(project="p")
+    logged = []
+    for v in ("baseline", "ppo-lr", "tuned-ish"):
+        a = codever.Artifact("ppo", type="rl_algo_code")
+        with a.new_file("ppo.py") as f:
+            f.write(f"# {v}\n")
+        logged.append(run.log_artifact(a, aliases=["best"] if v == "ppo-lr" else None))
+    api = codever.Api()
+    v1 = api.artifact("ppo:v1")
+    # As in W&B, a version with aliases is refused unless its aliases go too.
+    with pytest.raises(codever.InvalidInputError, match="delete_aliases=True"):
+        v1.delete()
+    v1.delete(delete_aliases=True)
+    assert v1.forgotten and v1.version == "v1"
+    # Gone from listings, numbers and aliases ...
+    assert [a.version for a in api.artifact_versions("rl_algo_code", "ppo")] == ["v0", "v2"]
+    with pytest.raises(codever.NotFoundError, match="rl_algo_code/ppo:v1 is forgotten"):
+        api.artifact("ppo:v1")
+    with pytest.raises(codever.NotFoundError, match="rl_algo_code/ppo:best is forgotten"):
+        api.artifact("ppo:best")
+    assert [v["version"] for v in cli(repo / ".codever", "versions", "ppo")] == [0, 2]
+    assert [(v["version"], v["forgotten"]) for v in cli(repo / ".codever", "versions", "ppo", "--all")] == [
+        (0, False), (1, True), (2, False)
+    ]
+    # ... but nothing is deleted: the object, and the id, still read it.
+    assert v1.read("ppo.py") == b"# ppo-lr\n"
+    assert logged[1].read("ppo.py") == b"# ppo-lr\n"
+    capsys.readouterr()
+    by_id = api.artifact(f"rl_algo_code/ppo@{v1.id}")
+    assert (by_id.version, by_id.forgotten, [f.name for f in by_id.files()]) == ("v1", True, ["ppo.py"])
+    assert "is forgotten (deleted); undelete() brings it back" in capsys.readouterr().err
+    # The latest version deleted: latest falls back to the newest one left.
+    api.artifact("ppo:latest").delete()
+    assert api.artifact("ppo").version == "v0"
+    # undelete, or logging the same content again, brings a version back.
+    by_id.undelete()
+    assert not by_id.forgotten
+    assert api.artifact("ppo:best").version == "v1"
+    again = codever.Artifact("ppo", type="rl_algo_code")
+    with again.new_file("ppo.py") as f:
+        f.write("# tuned-ish\n")
+    run.log_artifact(again)
+    assert (again.version, again.new) == ("v2", False)
+    assert "was forgotten; logging it brings it back" in capsys.readouterr().err
+    assert [a.version for a in api.artifact_versions("rl_algo_code", "ppo")] == ["v0", "v1", "v2"]
+    assert cli(repo / ".codever", "fsck")["ok"] is True
 
 
 def test_digest_before_logging_matches_wandb(repo):

@@ -14,12 +14,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::id::ObjectId;
 use crate::key::ArtifactKey;
-use crate::object::{AliasRecord, CommitRecord};
+use crate::object::{AliasRecord, CommitRecord, ForgetRecord, RenameRecord};
 use crate::store::{Store, read_checked};
 
 const MAGIC: &[u8; 4] = b"CDVC";
-// 2: commit records carry tags and W&B-walk sources.
-const VERSION: u8 = 2;
+// 2: commit records carry tags and W&B-walk sources; 3: and forget and rename records (a cache
+// of an older version is rebuilt, never misread).
+const VERSION: u8 = 3;
 
 /// A verified, decoded record of an artifact.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -27,6 +28,10 @@ pub(crate) enum CachedRecord {
     // Boxed: records are moved around a lot while a history is derived (same encoding).
     Commit(Box<CommitRecord>),
     Alias(AliasRecord),
+    Forget(ForgetRecord),
+    /// A rename from or to this name (marked here too, so that older builds refuse the
+    /// artifact's numbers; `renames/` is what counts).
+    Rename(RenameRecord),
 }
 
 /// Reads the cache of `key`; anything unreadable is an empty cache.
@@ -51,6 +56,8 @@ fn hashes_to(r: &CachedRecord, id: &ObjectId) -> bool {
     let (kind, raw) = match r {
         CachedRecord::Commit(c) => (crate::object::Kind::Commit, c.encode()),
         CachedRecord::Alias(a) => (crate::object::Kind::Alias, a.encode()),
+        CachedRecord::Forget(f) => (crate::object::Kind::Forget, f.encode()),
+        CachedRecord::Rename(r) => (crate::object::Kind::Rename, r.encode()),
     };
     ObjectId::compute(kind, &raw) == *id
 }
@@ -59,6 +66,10 @@ fn belongs(r: &CachedRecord, key: &ArtifactKey) -> bool {
     let (t, n) = match r {
         CachedRecord::Commit(c) => (&c.artifact_type, &c.name),
         CachedRecord::Alias(a) => (&a.artifact_type, &a.name),
+        CachedRecord::Forget(f) => (&f.artifact_type, &f.name),
+        CachedRecord::Rename(r) => {
+            return key.owns(&r.from_type, &r.from_name) || key.owns(&r.to_type, &r.to_name);
+        }
     };
     key.owns(t, n)
 }

@@ -28,6 +28,25 @@ pub struct Spec {
 }
 
 impl Spec {
+    /// Parses `[TYPE/]NAME`, an artifact rather than a version: a version suffix (`:v1`,
+    /// `@3fa9`, `:latest`, an alias) is refused. Returns the type, when given, and the name.
+    pub fn parse_artifact(text: &str) -> Result<(Option<String>, String)> {
+        let spec = Spec::parse(text)?;
+        if text.contains([':', '@']) {
+            return Err(Error::InvalidSpec {
+                spec: text.to_string(),
+                reason: "this names an artifact: give [TYPE/]NAME, without a version".into(),
+            });
+        }
+        Ok((spec.artifact_type, spec.name))
+    }
+
+    /// Whether `text`, a spec, names a version explicitly (`NAME:vN`, `NAME:latest`,
+    /// `NAME:ALIAS`, `NAME@IDPREFIX`) rather than by a bare name, which means `latest`.
+    pub fn names_version(text: &str) -> bool {
+        text.contains([':', '@'])
+    }
+
     /// Parses a spec; names are validated.
     pub fn parse(spec: &str) -> Result<Spec> {
         let fail = |reason: String| Error::InvalidSpec {

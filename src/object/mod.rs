@@ -7,7 +7,8 @@
 //! ```text
 //! offset 0  4 bytes  magic "CDVO"
 //! offset 4  1 byte   envelope format (2; format 1 is still read)
-//! offset 5  1 byte   kind (1 blob, 2 tree, 3 commit, 4 run, 5 alias, 6 use, 9 state)
+//! offset 5  1 byte   kind (1 blob, 2 tree, 3 commit, 4 run, 5 alias, 6 use, 7 forget, 8 rename,
+//!                    9 state)
 //! offset 6  1 byte   encoding: 0 = one zstd frame of the raw content;
 //!                    1 = one zstd frame compressed with a base object's raw content as prefix
 //! offset 7  …        encoding 0: payload
@@ -31,8 +32,8 @@ mod records;
 
 pub use crate::kind::Kind;
 pub use records::{
-    AliasRecord, COMMIT_SCHEMA_2, CommitRecord, FileMeta, Node, RunRecord, RunStateRecord,
-    SourceRecord, Structured, Tree, TreeEntry, UseRecord,
+    AliasRecord, COMMIT_SCHEMA_2, CommitRecord, FileMeta, ForgetRecord, Node, RenameRecord,
+    RunRecord, RunStateRecord, SourceRecord, Structured, Tree, TreeEntry, UseRecord,
 };
 
 use crate::error::{Error, Result};
@@ -106,7 +107,13 @@ impl Kind {
         match self {
             Kind::Blob => MAX_OBJECT_SIZE,
             Kind::Tree => MAX_STRUCTURED_SIZE,
-            Kind::Commit | Kind::Run | Kind::Alias | Kind::Use | Kind::State => MAX_RECORD_SIZE,
+            Kind::Commit
+            | Kind::Run
+            | Kind::Alias
+            | Kind::Use
+            | Kind::Forget
+            | Kind::Rename
+            | Kind::State => MAX_RECORD_SIZE,
         }
     }
 }
@@ -678,7 +685,83 @@ mod tests {
         let bytes = encode_envelope(Kind::State, &state.encode());
         assert_eq!(&bytes[..7], b"CDVO\x02\x09\x00");
         assert_eq!(Kind::from_byte(9), Some(Kind::State));
-        assert_eq!((Kind::from_byte(7), Kind::from_byte(8)), (None, None));
+    }
+
+    #[test]
+    fn golden_forget_and_rename_encoding() {
+        let forget = ForgetRecord {
+            artifact_type: "t".into(),
+            name: "n".into(),
+            tree: Some(oid(0x03)),
+            forgotten: true,
+            time_ns: 5,
+            host: "h".into(),
+        };
+        assert_eq!(
+            hexs(&forget.encode()),
+            concat!(
+                "01",
+                "0174",
+                "016e", // schema, type, name
+                "01",   // Some(tree)
+                "0303030303030303030303030303030303030303030303030303030303030303",
+                "01",
+                "0a",
+                "0168" // forgotten, zigzag(5), host
+            )
+        );
+        assert_eq!(
+            ForgetRecord::decode(oid(0), &forget.encode()).unwrap(),
+            forget
+        );
+        // The whole artifact, shown again.
+        let unforget = ForgetRecord {
+            tree: None,
+            forgotten: false,
+            ..forget.clone()
+        };
+        assert_eq!(
+            hexs(&unforget.encode()),
+            concat!("01", "0174", "016e", "00", "00", "0a", "0168")
+        );
+        let rename = RenameRecord {
+            from_type: "a".into(),
+            from_name: "b".into(),
+            to_type: "c".into(),
+            to_name: "d".into(),
+            time_ns: -2,
+            host: String::new(),
+        };
+        assert_eq!(
+            hexs(&rename.encode()),
+            concat!(
+                "01", "0161", "0162", "0163", "0164", // schema, from, to
+                "03", "00" // zigzag(-2), empty host
+            )
+        );
+        assert_eq!(
+            RenameRecord::decode(oid(0), &rename.encode()).unwrap(),
+            rename
+        );
+        // The kind bytes are part of the format too.
+        let bytes = encode_envelope(Kind::Forget, &forget.encode());
+        assert_eq!(&bytes[..7], b"CDVO\x02\x07\x00");
+        let bytes = encode_envelope(Kind::Rename, &rename.encode());
+        assert_eq!(&bytes[..7], b"CDVO\x02\x08\x00");
+        assert_eq!(Kind::from_byte(7), Some(Kind::Forget));
+        assert_eq!(Kind::from_byte(8), Some(Kind::Rename));
+        // Ids hash the kind's name: `forget` and `rename`.
+        for (kind, name, raw) in [
+            (Kind::Forget, "forget", forget.encode()),
+            (Kind::Rename, "rename", rename.encode()),
+        ] {
+            let mut prefixed = format!("{name} {}\0", raw.len()).into_bytes();
+            prefixed.extend_from_slice(&raw);
+            assert_eq!(
+                ObjectId::compute(kind, &raw).as_bytes(),
+                blake3::hash(&prefixed).as_bytes()
+            );
+        }
     }
 
     #[test]

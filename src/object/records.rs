@@ -1,4 +1,5 @@
-//! The structured objects: trees and the records (commit, run, alias, use), and how they are
+//! The structured objects: trees and the records (commit, run, alias, use, forget, rename), and
+//! how they are
 //! encoded as raw content (one schema byte, then postcard). Field order and variant numbers are
 //! part of the on-disk format; the golden-byte tests in `object/mod.rs` pin them.
 
@@ -187,6 +188,48 @@ pub struct UseRecord {
     pub tree: ObjectId,
     /// Nanoseconds since the Unix epoch.
     pub time_ns: i64,
+}
+
+/// "From now on the version with tree T of (TYPE, NAME) — or, with no tree, the whole artifact —
+/// is forgotten" (`forgotten`), or "is shown again" (not `forgotten`): an event, like an alias
+/// event. The newest event of each target wins; a later commit of the content (of any content,
+/// for the whole artifact) is a newer statement that it is in use and shows it again.
+///
+/// Nothing is removed: the records, trees and blobs stay, and ids keep resolving.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForgetRecord {
+    /// Artifact type.
+    pub artifact_type: String,
+    /// Artifact name.
+    pub name: String,
+    /// Tree of the version; `None` for the whole artifact.
+    pub tree: Option<ObjectId>,
+    /// True to forget, false to show again (unforget).
+    pub forgotten: bool,
+    /// Nanoseconds since the Unix epoch.
+    pub time_ns: i64,
+    /// Host name of the machine that wrote it.
+    pub host: String,
+}
+
+/// "From now on the artifact (FROM_TYPE, FROM_NAME) is known as (TO_TYPE, TO_NAME)": an event.
+/// The records of the old name stay where they are; readers count them as the new name's (see
+/// `history`), so the history keeps its numbers, runs and aliases, and a commit made under the
+/// old name by a machine that had not seen the rename joins it after a merge.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenameRecord {
+    /// Type before.
+    pub from_type: String,
+    /// Name before.
+    pub from_name: String,
+    /// Type after.
+    pub to_type: String,
+    /// Name after.
+    pub to_name: String,
+    /// Nanoseconds since the Unix epoch.
+    pub time_ns: i64,
+    /// Host name of the machine that wrote it.
+    pub host: String,
 }
 
 /// What is known of a run at one moment, beyond its [`RunRecord`]: W&B's `config` with its
@@ -478,6 +521,20 @@ impl Structured for AliasRecord {
 }
 impl Structured for UseRecord {
     const KIND: Kind = Kind::Use;
+}
+impl Structured for ForgetRecord {
+    const KIND: Kind = Kind::Forget;
+
+    fn format(&self) -> u32 {
+        crate::object::EXTENDED_FORMAT
+    }
+}
+impl Structured for RenameRecord {
+    const KIND: Kind = Kind::Rename;
+
+    fn format(&self) -> u32 {
+        crate::object::EXTENDED_FORMAT
+    }
 }
 impl Structured for RunStateRecord {
     const KIND: Kind = Kind::State;

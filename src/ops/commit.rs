@@ -61,6 +61,13 @@ pub struct CommitOutcome {
     /// How many of them were read from disk; the others were unchanged since an earlier commit
     /// read them and were trusted from the stat cache (files given as bytes are not counted).
     pub files_read: usize,
+    /// The name the commit was asked for, when it is a former name of the artifact (`key` is
+    /// its name now): the commit joined the renamed artifact, as a commit made under the old
+    /// name elsewhere does once the stores are merged.
+    pub renamed_from: Option<ArtifactKey>,
+    /// True when the version, or the whole artifact, was forgotten and this commit brought it
+    /// back (logging it is a new statement that it is in use).
+    pub revived: bool,
 }
 
 impl Store {
@@ -142,7 +149,9 @@ impl Store {
         let history = self.history_with(key, known)?;
         let version = history.by_tree(&tree).and_then(|v| v.number);
         Ok(CommitOutcome {
-            key: key.clone(),
+            key: history.key.clone(),
+            renamed_from: (&history.key != key).then(|| key.clone()),
+            revived: history.hidden_before(&tree, (time_ns, record_id)),
             version,
             tree,
             new: history.made_version(&record_id),

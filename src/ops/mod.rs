@@ -4,5 +4,6 @@
 pub mod checkout;
 pub mod commit;
 pub mod compare;
+pub mod forget;
 pub mod fsck;
 pub mod run;

@@ -35,6 +35,9 @@ pub struct RunArtifact {
     pub time_ns: i64,
     /// The commit's message (`-m`), kept whether or not it made the version.
     pub message: String,
+    /// Whether the version, or the whole artifact, is forgotten (it is still listed here: the
+    /// run did log it).
+    pub forgotten: bool,
 }
 
 /// A version a run used (W&B's `use_artifact`).
@@ -397,15 +400,18 @@ impl Store {
                 cache.insert(key.clone(), h);
             }
             let h = &cache[&key];
+            let version = h.by_tree(&c.tree);
             artifacts.push(RunArtifact {
-                version: h.by_tree(&c.tree).and_then(|v| v.number),
+                version: version.and_then(|v| v.number),
                 complete: h.is_complete(),
                 new: h.made_version(&rid),
                 tree: c.tree,
                 record: rid,
                 time_ns: c.time_ns,
                 message: c.message,
-                key,
+                forgotten: h.forgotten.is_some() || version.is_some_and(|v| v.forgotten.is_some()),
+                // Under its name now, if it was renamed since.
+                key: h.key.clone(),
             });
         }
         uses.sort_by_key(|u| u.time_ns);
@@ -418,12 +424,13 @@ impl Store {
                 let h = self.history(&key)?;
                 cache.insert(key.clone(), h);
             }
+            let h = &cache[&key];
             used.push(RunUse {
-                version: cache[&key].by_tree(&u.tree).and_then(|v| v.number),
-                complete: cache[&key].is_complete(),
+                version: h.by_tree(&u.tree).and_then(|v| v.number),
+                complete: h.is_complete(),
                 tree: u.tree,
                 time_ns: u.time_ns,
-                key,
+                key: h.key.clone(),
             });
         }
         let info = infos.into_iter().next();

@@ -67,6 +67,12 @@ impl Layout {
         self.refs_dir().join(ty).join(name)
     }
 
+    /// `renames/`: one marker per rename record (the events every command reads to know which
+    /// names an artifact's records are under).
+    pub fn renames_dir(&self) -> PathBuf {
+        self.root.join("renames")
+    }
+
     /// `runs/`: one directory per run, holding markers.
     pub fn runs_dir(&self) -> PathBuf {
         self.root.join("runs")

@@ -6,7 +6,9 @@
 //!   format                          "codever-store-format N" (see [`FORMAT`])
 //!   objects/ab/cdef…                loose objects (records; blobs and trees of small commits)
 //!   packs/<id>.pack, <id>.idx       the new blobs and trees of a larger commit (see `pack`)
-//!   refs/<type>/<name>/<record-id>  empty marker: a commit or alias record of that artifact
+//!   refs/<type>/<name>/<record-id>  empty marker: a commit, alias, forget or rename record of
+//!                                   that artifact
+//!   renames/<record-id>             empty marker: a rename record (read by every command)
 //!   runs/<run-id>/<record-id>       empty marker: the run's run record(s) and commit records
 //!   local/                          this machine only, never synced: temp files, caches
 //! ```
@@ -42,12 +44,15 @@ use pack::{Location, PackIndex};
 /// - 1: the first objects, without a checksum of their stored bytes;
 /// - 2 ([`WRITE_FORMAT`]): every object carries that checksum. `init` writes 2, and the first
 ///   command that writes to a format-1 store upgrades its number (only the number);
-/// - 3 ([`EXTENDED_FORMAT`]): the store holds run state records (W&B's config updates and
-///   summary, written at `finish`) or commit records of schema 2 (W&B's `add_dir` walk, tags),
-///   which a format-2 build cannot read. Only the first such record raises the number; other
+/// - 3 ([`EXTENDED_FORMAT`]): the store holds records a format-2 build cannot read: forget or
+///   rename events (it would list forgotten versions, or an artifact under its old name), run
+///   state records (W&B's config updates and summary, written at `finish`) or commit records of
+///   schema 2 (W&B's `add_dir` walk, tags). Only the first such record raises the number; other
 ///   commits leave a format-2 store at 2.
 pub const FORMAT: u32 = 3;
 pub use crate::object::{EXTENDED_FORMAT, WRITE_FORMAT};
+/// The format of a store holding forget or rename records.
+pub const EVENTS_FORMAT: u32 = EXTENDED_FORMAT;
 /// Name of the store directory inside a project.
 pub const STORE_DIR_NAME: &str = ".codever";
 /// Environment variable naming the store directory.

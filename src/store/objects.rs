@@ -446,6 +446,8 @@ mod tests {
         assert!(store.read_kind(&id, Kind::Tree).is_err());
 
         let root = dir.path().join(".codever");
+        fs::write(root.join("format"), "codever-store-format 3\n").unwrap();
+        assert_eq!(Store::open(&root).unwrap().format(), 3);
         fs::write(root.join("format"), "codever-store-format 4\n").unwrap();
         let e = Store::open(&root).unwrap_err();
         assert!(

@@ -63,7 +63,21 @@ fn commit_prints_new_then_unchanged_and_json_has_the_documented_keys() {
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(
         keys,
-        ["digest", "id", "name", "new", "run", "type", "version"]
+        [
+            "digest",
+            "id",
+            "name",
+            "new",
+            "renamed_from",
+            "revived",
+            "run",
+            "type",
+            "version"
+        ]
+    );
+    assert_eq!(
+        (&v["revived"], &v["renamed_from"]),
+        (&json!(false), &json!(null))
     );
     assert_eq!(v["version"], 1);
     assert_eq!(v["new"], true);
@@ -112,9 +126,11 @@ fn inspect_commands_report_versions_files_and_runs() {
         json(&store, &["list"]),
         json!([
             {"type": "model_code", "name": "model_code", "versions": 2, "latest": 1,
-             "complete": true, "problems": []},
+             "complete": true, "problems": [], "forgotten": false, "forgotten_versions": 0,
+             "former_names": []},
             {"type": "rl_algo_code", "name": "ppo", "versions": 2, "latest": 0,
-             "complete": true, "problems": []},
+             "complete": true, "problems": [], "forgotten": false, "forgotten_versions": 0,
+             "former_names": []},
         ])
     );
     assert_eq!(

@@ -97,6 +97,38 @@ fn a_format_1_store_is_read_byte_for_byte_and_upgraded_by_the_first_write() {
     assert_fsck_clean(&store, "upgraded to format 2");
 }
 
+/// Forget and rename records need format 3, and only they: a new store is format 2, commits
+/// leave it so (older builds keep reading it), the first forget makes it 3 (older builds then
+/// refuse it instead of listing what was forgotten). A format-1 store goes straight to 3.
+#[test]
+fn only_forget_and_rename_records_make_a_store_format_3() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = crate::common::init_at(tmp.path());
+    assert_eq!(format_number(&store), "codever-store-format 2\n");
+    let src = tmp.path().join("src");
+    write(&src, "a.py", b"a = 1\n");
+    commit_json(&store, "code/a", src.join("a.py"), "r1");
+    run_ok(&store, &["alias", "a:v0", "best"]);
+    assert_eq!(format_number(&store), "codever-store-format 2\n");
+    // Refused before anything is written: still 2.
+    let (code, _, _) = crate::common::run_any(&store, &["forget", "a"]);
+    assert_eq!(code, 2);
+    assert_eq!(format_number(&store), "codever-store-format 2\n");
+    run_ok(&store, &["forget", "a:v0"]);
+    assert_eq!(format_number(&store), "codever-store-format 3\n");
+    assert_fsck_clean(&store, "format 3");
+
+    let (tmp1, store1) = format1_copy();
+    run_ok(&store1, &["rename", "ppo", "ppo2"]);
+    assert_eq!(format_number(&store1), "codever-store-format 3\n");
+    assert_eq!(
+        run_ok(&store1, &["cat", "ppo2:best", "ppo.py"]),
+        "lr = 1e-4\n"
+    );
+    assert_fsck_clean(&store1, "format 1 renamed");
+    drop(tmp1);
+}
+
 fn mode(p: &Path) -> u32 {
     fs::metadata(p).unwrap().permissions().mode() & 0o777
 }

@@ -10,8 +10,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use codever::object::{
-    AliasRecord, CommitRecord, FileMeta, Kind, Node, RunRecord, RunStateRecord, SourceRecord,
-    Structured, Tree, TreeEntry, UseRecord, decode_envelope, encode_delta, encode_envelope,
+    AliasRecord, CommitRecord, FileMeta, ForgetRecord, Kind, Node, RenameRecord, RunRecord,
+    RunStateRecord, SourceRecord, Structured, Tree, TreeEntry, UseRecord, decode_envelope,
+    encode_delta, encode_envelope,
 };
 use codever::{Md5, ObjectId, Spec};
 
@@ -123,6 +124,28 @@ fn alias_record() -> AliasRecord {
         tree: id(4),
         time_ns: 1_700_000_000_000_000_001,
         run: "run-1".into(),
+    }
+}
+
+fn forget_record() -> ForgetRecord {
+    ForgetRecord {
+        artifact_type: "model_code".into(),
+        name: "ppo".into(),
+        tree: Some(ObjectId::from_bytes([0x5a; 32])),
+        forgotten: true,
+        time_ns: 1_700_000_000_000_000_000,
+        host: "laptop".into(),
+    }
+}
+
+fn rename_record() -> RenameRecord {
+    RenameRecord {
+        from_type: "model_code".into(),
+        from_name: "ppo".into(),
+        to_type: "model_code".into(),
+        to_name: "ppo_typo".into(),
+        time_ns: 1_700_000_000_000_000_001,
+        host: "laptop".into(),
     }
 }
 
@@ -241,7 +264,9 @@ fn seeds() -> BTreeMap<&'static str, BTreeMap<&'static str, Vec<u8>>> {
             ("alias", record(2, alias_record().encode())),
             ("use", record(3, use_record().encode())),
             ("commit_schema_2", record(0, commit_record_v2().encode())),
-            ("state", record(4, state_record().encode())),
+            ("forget", record(4, forget_record().encode())),
+            ("rename", record(5, rename_record().encode())),
+            ("state", record(6, state_record().encode())),
         ]),
     );
     all.insert(
@@ -289,11 +314,13 @@ fn check_seed(target: &str, name: &str, bytes: &[u8]) {
         "records" => {
             let (which, raw) = bytes.split_first().unwrap();
             let any = ObjectId::from_bytes([0; 32]);
-            let ok = match which % 5 {
+            let ok = match which % 7 {
                 0 => CommitRecord::decode(any, raw).is_ok(),
                 1 => RunRecord::decode(any, raw).is_ok(),
                 2 => AliasRecord::decode(any, raw).is_ok(),
                 3 => UseRecord::decode(any, raw).is_ok(),
+                4 => ForgetRecord::decode(any, raw).is_ok(),
+                5 => RenameRecord::decode(any, raw).is_ok(),
                 _ => RunStateRecord::decode(any, raw).is_ok(),
             };
             assert!(ok, "{ctx} does not decode");

@@ -12,6 +12,7 @@ mod durability;
 mod e2e;
 mod faults;
 mod flips;
+mod forget;
 mod format;
 mod fsck;
 mod fuzz_corpus;

@@ -155,7 +155,8 @@ fn a_corrupt_commit_record_refuses_numbers_latest_and_aliases_but_not_ids() {
     assert_eq!(
         json(&store, &["list"]),
         json!([{"type": "t", "name": "small", "versions": 3, "latest": null,
-                "complete": false, "problems": problems}])
+                "complete": false, "problems": problems, "forgotten": false,
+                "forgotten_versions": 0, "former_names": []}])
     );
     let text = run_ok(&store, &["versions", "small"]);
     let lines: Vec<&str> = text.lines().collect();
@@ -191,7 +192,7 @@ fn a_corrupt_commit_record_refuses_numbers_latest_and_aliases_but_not_ids() {
     assert_eq!(
         run["artifacts"],
         json!([{"type": "t", "name": "small", "version": null, "id": ids[3], "new": true,
-                "complete": false, "message": ""}])
+                "complete": false, "message": "", "forgotten": false}])
     );
     assert!(run_ok(&store, &["runs"]).ends_with(
         "INCOMPLETE t/small: some of its records cannot be read, numbers withheld (v?); \

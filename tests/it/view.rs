@@ -48,8 +48,17 @@ fn versions_show_and_log_rows_are_one_shape() {
     assert_eq!(
         first_row,
         [
-            "version", "id", "digest", "created", "runs", "aliases", "files", "message",
-            "complete", "problems"
+            "version",
+            "id",
+            "digest",
+            "created",
+            "runs",
+            "aliases",
+            "files",
+            "message",
+            "complete",
+            "problems",
+            "forgotten"
         ]
     );
     let versions: Value = serde_json::from_str(&text).unwrap();

@@ -14,8 +14,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use commands::{
-    Global, alias, blame, cat, checkout, commit, completions, diff, fsck, init, list, log, runs,
-    show, versions,
+    Global, alias, blame, cat, checkout, commit, completions, diff, forget, fsck, init, list, log,
+    rename, runs, show, unforget, versions,
 };
 
 #[derive(Parser)]
@@ -54,6 +54,18 @@ enum Command {
     Checkout(checkout::Args),
     /// Point an alias at a version.
     Alias(alias::Args),
+    /// Hide a version (or, with --artifact, a whole artifact) from listings and short specs.
+    ///
+    /// Nothing is deleted and numbers never change: ids (`NAME@IDPREFIX`) still name it, and
+    /// `unforget` brings it back. A later commit of the same content brings it back too.
+    Forget(forget::Args),
+    /// List a forgotten version (or, with --artifact, artifact) again.
+    Unforget(unforget::Args),
+    /// Rename an artifact (its name and/or type), keeping its whole history.
+    ///
+    /// Afterwards the artifact is known only as NEW; OLD names nothing. Commits made under OLD
+    /// (here, or on a machine that had not seen the rename) join NEW.
+    Rename(rename::Args),
     /// Compare two versions, a version with the files on disk, or two runs (--runs).
     ///
     /// The patch is git's format: `codever diff A B | git apply` on a checkout of A gives B.
@@ -129,6 +141,9 @@ fn run(global: &Global, command: Command) -> codever::Result<u8> {
         Command::Runs(args) => runs::run(global, args),
         Command::Checkout(args) => checkout::run(global, args),
         Command::Alias(args) => alias::run(global, args),
+        Command::Forget(args) => forget::run(global, args),
+        Command::Unforget(args) => unforget::run(global, args),
+        Command::Rename(args) => rename::run(global, args),
         Command::Diff(args) => diff::run(global, args),
         Command::Log(args) => log::run(global, args),
         Command::Blame(args) => blame::run(global, args),

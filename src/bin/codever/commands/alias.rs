@@ -15,12 +15,14 @@ pub struct Args {
 
 pub fn run(global: &Global, args: Args) -> Result<u8> {
     let store = global.open_store()?;
+    let spec = Spec::parse(&args.spec)?;
     let codever::Resolved {
         history: h,
         index: i,
-    } = store.set_alias(&Spec::parse(&args.spec)?, &args.alias)?;
+    } = store.set_alias(&spec, &args.alias)?;
     warn_incomplete(&h);
     let v = &h.versions[i];
+    super::notes(&spec, &h, Some(v));
     if global.json {
         print_json(&view::AliasRow::new(&h.key, &args.alias, v))?;
     } else {

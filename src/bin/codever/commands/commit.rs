@@ -64,6 +64,19 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
             o.key
         ));
     }
+    if let Some(old) = &o.renamed_from {
+        note(&format!(
+            "note: {old} was renamed to {}; the commit joined it there",
+            o.key
+        ));
+    }
+    if o.revived {
+        note(&format!(
+            "note: {}@{} was forgotten; this commit brings it back (logging it says it is in use)",
+            o.key,
+            o.tree.short()
+        ));
+    }
     if global.json {
         print_json(&view::CommitRow::new(&o))?;
     } else {

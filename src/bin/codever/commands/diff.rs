@@ -149,16 +149,20 @@ fn diff_versions(
     right: Option<&str>,
     opts: &DiffOptions,
 ) -> Result<TreeDiff> {
+    let left = Spec::parse(left)?;
     let codever::Resolved {
         history: lh,
         index: li,
-    } = store.resolve(&Spec::parse(left)?)?;
+    } = store.resolve(&left)?;
+    super::notes(&left, &lh, Some(&lh.versions[li]));
     match right {
         Some(r) => {
+            let right = Spec::parse(r)?;
             let codever::Resolved {
                 history: rh,
                 index: ri,
-            } = store.resolve(&Spec::parse(r)?)?;
+            } = store.resolve(&right)?;
+            super::notes(&right, &rh, Some(&rh.versions[ri]));
             warn_incomplete(&lh);
             if rh.key != lh.key {
                 warn_incomplete(&rh);

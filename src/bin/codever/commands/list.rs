@@ -10,6 +10,9 @@ pub struct Args {
     /// Only artifacts of this type.
     #[arg(long = "type", short = 't', value_name = "TYPE")]
     artifact_type: Option<String>,
+    /// Forgotten artifacts too (marked).
+    #[arg(long)]
+    all: bool,
 }
 
 pub fn run(global: &Global, args: Args) -> Result<u8> {
@@ -18,15 +21,16 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
         codever::names::validate_name("type", t)?;
     }
     let mut rows = Vec::new();
-    for key in store.artifacts()? {
+    for h in store.artifact_histories()? {
         if args
             .artifact_type
             .as_ref()
-            .is_some_and(|f| f != &key.artifact_type)
+            .is_some_and(|f| f != &h.key.artifact_type)
+            || (h.is_hidden() && !args.all)
         {
             continue;
         }
-        rows.push(store.history(&key)?);
+        rows.push(h);
     }
     if global.json {
         print_json(&rows.iter().map(view::ArtifactRow::new).collect::<Vec<_>>())?;
@@ -44,11 +48,18 @@ fn text(rows: &[History]) -> String {
             Some(v) => view::number(v.number),
             None => "-".to_string(),
         };
+        let listed = h.listed().count();
         s.push_str(&format!(
             "{:<40} {:>3} version(s)  latest {latest}",
             h.key.to_string(),
-            h.versions.len()
+            listed
         ));
+        if listed < h.versions.len() {
+            s.push_str(&format!("  ({} forgotten)", h.versions.len() - listed));
+        }
+        if h.is_hidden() {
+            s.push_str("  FORGOTTEN");
+        }
         if !h.is_complete() {
             s.push_str(&format!(
                 "  INCOMPLETE ({}): numbers withheld",

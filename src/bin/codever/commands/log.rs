@@ -51,18 +51,20 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
 /// it works, numbers withheld, on an incomplete artifact); a spec starts at its version.
 fn start(store: &Store, spec: &str) -> Result<Resolved> {
     let parsed = Spec::parse(spec)?;
-    if spec.contains([':', '@']) {
-        return store.resolve(&parsed);
+    if Spec::names_version(spec) {
+        let r = store.resolve(&parsed)?;
+        super::notes(&parsed, &r.history, Some(r.version()));
+        return Ok(r);
     }
-    let key = store.resolve_key(parsed.artifact_type.as_deref(), &parsed.name)?;
-    let h = store.history(&key)?;
+    let h = store.resolve_artifact(parsed.artifact_type.as_deref(), &parsed.name)?;
+    super::notes(&parsed, &h, None);
     match h.versions.len().checked_sub(1) {
         Some(last) => Ok(Resolved {
             history: h,
             index: last,
         }),
         None => Err(Error::NoVersions {
-            artifact: key.to_string(),
+            artifact: h.key.to_string(),
         }),
     }
 }
@@ -75,8 +77,14 @@ fn text(h: &History, entries: &[LogEntry], stat: bool) -> String {
     for e in entries {
         let v = &h.versions[e.version];
         let aliases = aliases_suffix(h, v);
+        // A history shows every version; forgotten ones are marked.
+        let forgotten = if v.forgotten.is_some() {
+            "  (forgotten)"
+        } else {
+            ""
+        };
         s.push_str(&format!(
-            "{}  {}  {}  runs {}{aliases}\n",
+            "{}  {}  {}  runs {}{aliases}{forgotten}\n",
             view::number(v.number),
             v.tree.short(),
             fmt_time(v.created_ns()),

@@ -8,18 +8,21 @@ pub mod checkout;
 pub mod commit;
 pub mod completions;
 pub mod diff;
+pub mod forget;
 pub mod fsck;
 pub mod init;
 pub mod list;
 pub mod log;
+pub mod rename;
 pub mod runs;
 pub mod show;
+pub mod unforget;
 pub mod versions;
 
 use std::path::PathBuf;
 
 use codever::diff::Algorithm;
-use codever::{Result, Store};
+use codever::{History, Result, Spec, Store, Version};
 
 // The options every command takes.
 #[derive(clap::Args)]
@@ -44,11 +47,13 @@ impl Global {
     }
 
     /// The store and the version `spec` names in it, after warning on stderr when the
-    /// artifact's history is incomplete.
+    /// artifact's history is incomplete, and noting a former name or a forgotten version.
     pub fn resolve(&self, spec: &str) -> Result<(Store, codever::Resolved)> {
         let store = self.open_store()?;
-        let resolved = store.resolve(&codever::Spec::parse(spec)?)?;
+        let spec = Spec::parse(spec)?;
+        let resolved = store.resolve(&spec)?;
         crate::output::warn_incomplete(&resolved.history);
+        notes(&spec, &resolved.history, Some(resolved.version()));
         Ok((store, resolved))
     }
 }
@@ -91,4 +96,12 @@ fn parse_algorithm(name: &str) -> std::result::Result<Algorithm, String> {
     Algorithm::from_name(name).ok_or_else(|| {
         format!("unknown diff algorithm {name:?}: expected myers, minimal, patience or histogram")
     })
+}
+
+/// Notes on stderr about what `spec` resolved to: a former name, a forgotten artifact or
+/// version (see `codever::frontend::resolve_notes`).
+pub fn notes(spec: &Spec, history: &History, version: Option<&Version>) {
+    for line in codever::frontend::resolve_notes(spec, history, version) {
+        crate::output::note(&format!("note: {line}"));
+    }
 }

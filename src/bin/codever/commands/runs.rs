@@ -99,7 +99,12 @@ fn list_text(runs: &[RunView], show: &[String]) -> String {
     for r in runs {
         let logged = (r.artifacts.iter())
             .map(|a| {
-                let state = if a.new { "new" } else { "unchanged" };
+                let state = match (a.new, a.forgotten) {
+                    (true, false) => "new",
+                    (false, false) => "unchanged",
+                    (true, true) => "new, forgotten since",
+                    (false, true) => "unchanged, forgotten since",
+                };
                 format!("{}:{} ({state})", a.key, view::number(a.version))
             })
             .collect::<Vec<_>>();
@@ -165,7 +170,12 @@ fn run_text(r: &RunView) -> String {
         s.push_str(&format!("finished {} steps{code}\n", st.steps));
     }
     for a in &r.artifacts {
-        let state = if a.new { "new" } else { "unchanged" };
+        let state = match (a.new, a.forgotten) {
+            (true, false) => "new",
+            (false, false) => "unchanged",
+            (true, true) => "new, forgotten since",
+            (false, true) => "unchanged, forgotten since",
+        };
         let v = view::number(a.version);
         let message = if a.message.is_empty() {
             String::new()

@@ -13,11 +13,13 @@ pub struct Args {
 
 pub fn run(global: &Global, args: Args) -> Result<u8> {
     let store = global.open_store()?;
+    let spec = Spec::parse(&args.spec)?;
     let codever::Resolved {
         history: h,
         index: i,
-    } = store.resolve(&Spec::parse(&args.spec)?)?;
+    } = store.resolve(&spec)?;
     let v = &h.versions[i];
+    super::notes(&spec, &h, Some(v));
     let files = flatten(&store, &v.tree)?;
     if global.json {
         warn_incomplete(&h);
@@ -40,6 +42,18 @@ fn text(h: &History, v: &Version, files: &[ManifestEntry]) -> String {
         s.push_str(&format!(
             "INCOMPLETE  {}: number, latest and aliases withheld; `codever fsck` says more\n",
             problems_summary(h)
+        ));
+    }
+    if let Some(f) = v.forgotten.as_ref().or(h.forgotten.as_ref()) {
+        let what = if v.forgotten.is_some() {
+            "this version"
+        } else {
+            "the whole artifact"
+        };
+        s.push_str(&format!(
+            "FORGOTTEN {what}, at {} on {}: hidden from listings and short specs\n",
+            fmt_time(f.time_ns),
+            f.host
         ));
     }
     s.push_str(&format!(

@@ -11,18 +11,25 @@ use crate::output::{
 pub struct Args {
     /// `[TYPE/]NAME` (a version suffix is ignored).
     spec: String,
+    /// Forgotten versions too (marked).
+    #[arg(long)]
+    all: bool,
 }
 
 pub fn run(global: &Global, args: Args) -> Result<u8> {
     let store = global.open_store()?;
     let spec = Spec::parse(&args.spec)?;
-    let key = store.resolve_key(spec.artifact_type.as_deref(), &spec.name)?;
-    let h = store.history(&key)?;
+    let h = store.resolve_artifact(spec.artifact_type.as_deref(), &spec.name)?;
+    super::notes(&spec, &h, None);
     if global.json {
         warn_incomplete(&h);
-        stream_json(&view::VersionList::new(&h))?;
+        let list = match args.all {
+            true => view::VersionList::all(&h),
+            false => view::VersionList::new(&h),
+        };
+        stream_json(&list)?;
     } else {
-        out(&text(&store, &h));
+        out(&text(&store, &h, args.all));
     }
     // The process ends right after: freeing every record of a long history one by one would
     // only delay the exit.
@@ -30,25 +37,40 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
     Ok(0)
 }
 
-fn text(store: &Store, h: &History) -> String {
+fn text(store: &Store, h: &History, all: bool) -> String {
     let mut s = String::with_capacity(64 + h.versions.len() * 96);
     s.push_str(&format!("{}\n", h.key));
     if !h.is_complete() {
         s.push_str(&incomplete_line(h));
     }
+    let hidden = h.versions.len() - h.listed().count();
     for (v, changes) in h.versions.iter().zip(store.version_changes(h)) {
+        if v.forgotten.is_some() && !all {
+            continue;
+        }
+        let forgotten = if v.forgotten.is_some() {
+            "  (forgotten)"
+        } else {
+            ""
+        };
         let changes = match changes {
             None => "(not yet synced)".to_string(),
             Some(c) => counts(&c),
         };
         let aliases = aliases_suffix(h, v);
         s.push_str(&format!(
-            "{:<5} {}  {}  {:<12} runs {}{aliases}\n",
+            "{:<5} {}  {}  {:<12} runs {}{aliases}{forgotten}\n",
             view::number(v.number),
             v.tree.short(),
             fmt_time(v.created_ns()),
             changes,
             few(&v.runs(), FEW),
+        ));
+    }
+    if hidden > 0 && !all {
+        s.push_str(&format!(
+            "({hidden} forgotten version(s) not shown; `codever versions {} --all` lists them)\n",
+            h.key
         ));
     }
     s
