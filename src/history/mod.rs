@@ -1081,6 +1081,48 @@ mod tests {
         assert_eq!(h.forgotten, None);
     }
 
+    /// A commit "brings back" its version when the newest statement about that version before
+    /// it — its own forget events and commits, not other versions' — was a forget; or the
+    /// artifact's, when the newest artifact-wide statement before it was a forget.
+    #[test]
+    fn a_commit_revives_what_the_newest_earlier_statement_forgot() {
+        let key = ArtifactKey::new("t", "n").unwrap();
+        let tree = |t: u8| ObjectId::from_bytes([t; 32]);
+        let history = |events: Vec<(ObjectId, ForgetRecord)>| {
+            derive(
+                key.clone(),
+                vec![commit(1, 10), commit(2, 20), commit(1, 50)],
+                Vec::new(),
+                events,
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+            )
+        };
+        let at = |time: i64| (time, ObjectId::from_bytes([0xff; 32]));
+        // v1 forgotten at 30, listed again at 40: a commit at 60 revives nothing, whatever
+        // order the events are read in.
+        let pair = vec![forget(Some(2), true, 30), forget(Some(2), false, 40)];
+        for order in [pair.clone(), pair.into_iter().rev().collect()] {
+            assert!(!history(order).hidden_before(&tree(2), at(60)));
+        }
+        // v1 forgotten at 30: a commit of it at 60 revives it, one at 25 does not.
+        let h = history(vec![forget(Some(2), true, 30)]);
+        assert!(h.hidden_before(&tree(2), at(60)));
+        assert!(!h.hidden_before(&tree(2), at(25)));
+        // Another version's forget and commits say nothing about v1: v0 forgotten at 30 (and
+        // committed again at 50) does not make a commit of v1 at 60 a revival; v1 forgotten at
+        // 30 stays forgotten until v1 itself is committed, whatever v0's commit at 50 says.
+        let h = history(vec![forget(Some(1), true, 30)]);
+        assert!(!h.hidden_before(&tree(2), at(60)));
+        assert!(h.hidden_before(&tree(1), at(45)));
+        assert!(!h.hidden_before(&tree(1), at(55)));
+        // The whole artifact forgotten at 55: any commit after it revives it, one before does not.
+        let h = history(vec![forget(None, true, 55)]);
+        assert!(h.hidden_before(&tree(3), at(60)));
+        assert!(!h.hidden_before(&tree(3), at(52)));
+    }
+
     /// The newest event of an alias wins, whatever order the records are read in (a directory
     /// listing, a merge of two stores).
     #[test]

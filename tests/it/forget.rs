@@ -873,3 +873,143 @@ fn an_unusable_rename_record_makes_every_history_incomplete() {
     assert_eq!((code, &report["corrupt"]), (0, &json!([])));
     assert_eq!(report["missing"][0]["id"], missing);
 }
+
+/// An event must win over the statements it overrides even when this machine's clock is behind
+/// theirs (a commit, a forget or a rename merged from a machine whose clock is ahead): it then
+/// takes their time plus one instead of now.
+#[test]
+fn events_take_effect_even_when_the_clock_is_behind_what_they_override() {
+    let (tmp, store) = init_store();
+    let src = tmp.path().join("src");
+    for (i, body) in ["x = 1\n", "x = 2\n", "x = 3\n"].iter().enumerate() {
+        write(&src, "x.py", body.as_bytes());
+        commit_ok(&store, "code/x", src.join("x.py"), &format!("r{i}"));
+    }
+    let lib = codever::Store::open(&store).unwrap();
+    let ahead = crate::common::now_ns() + 3_600_000_000_000;
+    let v1 = codever::ObjectId::from_hex(&id_of(&store, "x:v1")).unwrap();
+    let v2 = codever::ObjectId::from_hex(&id_of(&store, "x:v2")).unwrap();
+    // v1 committed again, an hour ahead of this clock, by another machine.
+    let meta = crate::common::write_blob(&lib, b"x = 2\n");
+    let tree = crate::common::write_tree(&lib, vec![crate::common::file_entry("x.py", meta)]);
+    assert_eq!(tree, v1);
+    crate::common::forge_version(&lib, "code/x", "ahead", v1, &[("x.py", meta)], ahead);
+    // v2 listed again (unforgotten), an hour ahead.
+    let unforget = codever::object::ForgetRecord {
+        artifact_type: "code".into(),
+        name: "x".into(),
+        tree: Some(v2),
+        forgotten: false,
+        time_ns: ahead,
+        host: "ahead".into(),
+    };
+    forge(&store, &unforget, &["refs/code/x"]);
+    run_ok(&store, &["forget", "x:v1"]);
+    run_ok(&store, &["forget", "x:v2"]);
+    assert_eq!(rows(&store, &["x"]), [(json!(0), false)]);
+    // A rename of code/x to code/y an hour ahead: renaming back takes effect all the same.
+    forge(
+        &store,
+        &rename_record("code/x", "code/y", ahead),
+        &["refs/code/x", "refs/code/y", "renames"],
+    );
+    assert_eq!(json(&store, &["list", "--all"])[0]["name"], "y");
+    run_ok(&store, &["rename", "code/y", "code/x"]);
+    assert_eq!(json(&store, &["list", "--all"])[0]["name"], "x");
+    assert_fsck_clean(&store, "events ahead");
+}
+
+/// `NAME@IDPREFIX` looks at the listed artifacts of that name first, then at forgotten ones and
+/// ones renamed since; an id no artifact of that name holds is reported against the one listed.
+#[test]
+fn ids_find_forgotten_and_renamed_artifacts_of_a_name() {
+    let (tmp, store) = init_store();
+    let src = tmp.path().join("src");
+    let id = |key: &str, body: &str| {
+        write(&src, "f.py", body.as_bytes());
+        commit_json(&store, key, src.join("f.py"), "r")["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let listed = id("a/ppo", "listed\n");
+    let renamed = id("b/ppo", "renamed\n");
+    let hidden1 = id("c/x", "hidden 1\n");
+    let hidden2 = id("d/x", "hidden 2\n");
+    run_ok(&store, &["rename", "b/ppo", "b/ppo2"]);
+    run_ok(&store, &["forget", "--artifact", "c/x"]);
+    run_ok(&store, &["forget", "--artifact", "d/x"]);
+    let found = |spec: String| json(&store, &["show", &spec]);
+    assert_eq!(found(format!("ppo@{}", &listed[..6]))["type"], "a");
+    let by_old_name = found(format!("ppo@{}", &renamed[..6]));
+    assert_eq!(
+        (&by_old_name["type"], &by_old_name["name"]),
+        (&json!("b"), &json!("ppo2"))
+    );
+    // Two forgotten artifacts named x: the one holding the id.
+    assert_eq!(found(format!("x@{}", &hidden2[..6]))["type"], "d");
+    assert_eq!(found(format!("x@{}", &hidden1[..6]))["type"], "c");
+    // No such id: said of the listed artifact of that name.
+    let absent = if listed.starts_with("ffff") {
+        "eeee"
+    } else {
+        "ffff"
+    };
+    assert_eq!(
+        run_err(&store, &["show", &format!("ppo@{absent}")]),
+        format!(
+            "error: no version of a/ppo has an id starting with {absent}\nhint: `codever \
+             versions a/ppo` lists its versions\n"
+        )
+    );
+}
+
+/// What forget and unforget report through the library: how many versions are listed after.
+#[test]
+fn forget_outcomes_count_the_versions_left_listed() {
+    let (_tmp, store) = crate::common::lib_store();
+    for i in 0..3 {
+        let s = crate::common::snapshot(&[("f.py", format!("f = {i}\n").as_bytes(), false)]);
+        crate::common::commit_snapshot(&store, "t/a", &s, &format!("r{i}"));
+    }
+    let target = |spec: &str| codever::ForgetTarget::parse(spec, false, true).unwrap();
+    let o = store.forget(&target("a:v1")).unwrap();
+    assert_eq!((o.changed, o.forgotten, o.listed_versions), (true, true, 2));
+    let o = store.forget(&target("a:v1")).unwrap();
+    assert_eq!((o.changed, o.listed_versions), (false, 2));
+    let o = store.unforget(&target("a:v1")).unwrap();
+    assert_eq!(
+        (o.changed, o.forgotten, o.listed_versions),
+        (true, false, 3)
+    );
+    let whole = codever::ForgetTarget::parse("t/a", true, true).unwrap();
+    let o = store.forget(&whole).unwrap();
+    assert_eq!(
+        (o.version, o.artifact_forgotten, o.listed_versions),
+        (None, true, 3)
+    );
+}
+
+/// A rename is a statement that the artifact is in use: a forgotten artifact renamed is listed
+/// again. And `renames/` is what counts: a rename whose marker under the new name has not
+/// arrived (a copy under way) still lists the artifact under its new name.
+#[test]
+fn a_renamed_forgotten_artifact_is_listed_and_renames_count_from_renames_dir() {
+    let (tmp, store) = init_store();
+    let src = tmp.path().join("src");
+    write(&src, "f.py", b"f = 1\n");
+    commit_ok(&store, "t/a", src.join("f.py"), "r1");
+    run_ok(&store, &["forget", "--artifact", "t/a"]);
+    let (code, renamed) = crate::common::run_any_json(&store, &["rename", "t/a", "t/b"]);
+    assert_eq!((code, &renamed["forgotten"]), (0, &json!(false)));
+    assert_eq!(json(&store, &["list"])[0]["name"], "b");
+    let marker = crate::common::file_names(&store.join("renames"));
+    fs::remove_file(store.join("refs/t/b").join(&marker[0])).unwrap();
+    fs::remove_dir(store.join("refs/t/b")).unwrap();
+    let listed = json(&store, &["list"]);
+    assert_eq!(
+        (&listed[0]["name"], &listed[0]["versions"]),
+        (&json!("b"), &json!(1))
+    );
+    assert_eq!(json(&store, &["show", "b"])["name"], "b");
+}
