@@ -764,6 +764,19 @@ mod tests {
         }
     }
 
+    /// A frame larger than the one-shot limit is decoded as a stream, to exactly its bytes.
+    #[test]
+    fn a_frame_above_the_one_shot_limit_decodes_exactly() {
+        let raw: Vec<u8> = (0..ONE_SHOT_LIMIT as usize + 4097)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let bytes = encode_envelope(Kind::Blob, &raw);
+        let id = ObjectId::compute(Kind::Blob, &raw);
+        let (kind, back) = decode_envelope(id, &bytes, &mut |_| unreachable!()).unwrap();
+        assert_eq!(kind, Kind::Blob);
+        assert!(back == raw, "{} bytes back of {}", back.len(), raw.len());
+    }
+
     #[test]
     fn golden_envelope_header() {
         let bytes = encode_envelope(Kind::Blob, b"hello");

@@ -464,6 +464,12 @@ fn errors_are_one_line_with_a_hint_and_exit_2() {
             "error: a/ppo has no alias \"V0\"",
             "hint: did you mean `a/ppo:v0`? set an alias with `codever alias SPEC ALIAS`",
         ),
+        // A number that is not a version gets no suggestion (a/ppo has only v0).
+        (
+            vec!["show", "a/ppo:1"],
+            "error: a/ppo has no alias \"1\"",
+            "hint: set an alias with `codever alias SPEC ALIAS`",
+        ),
         (
             vec!["show", "a/ppo:lastest"],
             "error: a/ppo has no alias \"lastest\"",
