@@ -914,12 +914,8 @@ fn patience(a: &[u32], b: &[u32], clock: Clock, ca: &mut Flags, cb: &mut Flags) 
             if k >= common.len() {
                 break;
             }
-            while k + 1 < common.len()
-                && entries[common[k + 1]].line1 == entries[common[k]].line1 + 1
-                && entries[common[k + 1]].line2 == entries[common[k]].line2 + 1
-            {
-                k += 1;
-            }
+            // (git first skips over anchors that directly follow each other; the next turn of
+            // this loop finds nothing between them either, so that step is left out.)
             l1 = entries[common[k]].line1 + 1;
             l2 = entries[common[k]].line2 + 1;
             k += 1;
