@@ -164,7 +164,14 @@ impl Store {
                     .filter(|v| tree.is_none_or(|t| v.tree == t))
                     .flat_map(|v| v.commits.iter().map(|c| c.record.time_ns)),
             )
-            .chain(history.renamed_in.iter().map(|(t, _)| *t))
+            // A rename onto the artifact is a statement about the whole artifact only.
+            .chain(
+                history
+                    .renamed_in
+                    .iter()
+                    .filter(|_| tree.is_none())
+                    .map(|(t, _)| *t),
+            )
             .max();
         self.require_format(EVENTS_FORMAT)?;
         let mut publication = Publication::default();

@@ -5,6 +5,7 @@
 use std::fs;
 use std::path::Path;
 
+use codever::object::Structured;
 use serde_json::{Value, json};
 
 use crate::common::{
@@ -904,8 +905,50 @@ fn events_take_effect_even_when_the_clock_is_behind_what_they_override() {
         host: "ahead".into(),
     };
     forge(&store, &unforget, &["refs/code/x"]);
-    run_ok(&store, &["forget", "x:v1"]);
+    // Statements about other targets, further ahead, are no reason to move: a rename of two
+    // other names, a forget of another artifact.
+    let further = ahead + 3_600_000_000_000;
+    forge(
+        &store,
+        &rename_record("code/p", "code/q", further),
+        &["renames"],
+    );
+    let other = codever::object::ForgetRecord {
+        artifact_type: "code".into(),
+        name: "x".into(),
+        tree: Some(codever::ObjectId::from_bytes([7; 32])),
+        forgotten: true,
+        time_ns: further,
+        host: "ahead".into(),
+    };
+    forge(&store, &other, &["refs/code/x"]);
+    let time_of = |dir: &str, before: &[String]| -> i64 {
+        let new: Vec<String> = crate::common::file_names(&store.join(dir))
+            .into_iter()
+            .filter(|n| !before.contains(n))
+            .collect();
+        assert_eq!(new.len(), 1, "{new:?}");
+        let id = codever::ObjectId::from_hex(&new[0]).unwrap();
+        let (kind, raw) = lib.read_object(&id).unwrap();
+        match kind {
+            codever::object::Kind::Forget => {
+                codever::object::ForgetRecord::decode(id, &raw)
+                    .unwrap()
+                    .time_ns
+            }
+            _ => {
+                codever::object::RenameRecord::decode(id, &raw)
+                    .unwrap()
+                    .time_ns
+            }
+        }
+    };
+    let before = crate::common::file_names(&store.join("refs/code/x"));
     run_ok(&store, &["forget", "x:v2"]);
+    assert_eq!(time_of("refs/code/x", &before), ahead + 1);
+    let before = crate::common::file_names(&store.join("refs/code/x"));
+    run_ok(&store, &["forget", "x:v1"]);
+    assert_eq!(time_of("refs/code/x", &before), ahead + 1);
     assert_eq!(rows(&store, &["x"]), [(json!(0), false)]);
     // A rename of code/x to code/y an hour ahead: renaming back takes effect all the same.
     forge(
@@ -914,8 +957,21 @@ fn events_take_effect_even_when_the_clock_is_behind_what_they_override() {
         &["refs/code/x", "refs/code/y", "renames"],
     );
     assert_eq!(json(&store, &["list", "--all"])[0]["name"], "y");
+    let before = crate::common::file_names(&store.join("renames"));
     run_ok(&store, &["rename", "code/y", "code/x"]);
+    assert_eq!(time_of("renames", &before), ahead + 1);
     assert_eq!(json(&store, &["list", "--all"])[0]["name"], "x");
+    // Without a statement ahead, an event takes the time it is made.
+    let before = crate::common::file_names(&store.join("refs/code/x"));
+    let start = crate::common::now_ns();
+    run_ok(&store, &["forget", "x:v0"]);
+    let t = time_of("refs/code/x", &before);
+    assert!(start <= t && t <= crate::common::now_ns(), "{start} {t}");
+    // The whole artifact: after the rename onto it (ahead + 1), a statement that it is in use.
+    let before = crate::common::file_names(&store.join("refs/code/x"));
+    run_ok(&store, &["forget", "--artifact", "code/x"]);
+    assert_eq!(time_of("refs/code/x", &before), ahead + 2);
+    assert_eq!(json(&store, &["list"]), json!([]));
     assert_fsck_clean(&store, "events ahead");
 }
 
