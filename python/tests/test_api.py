@@ -381,6 +381,9 @@ def _sweep_worker(args):
     with art.new_file("ppo.py") as f:
         f.write(content)
     wandb.run.log_artifact(art)
+    # A pool process may take several items: finish the run, as a W&B sweep agent does, or the
+    # next init() returns this run (W&B's default for an active run).
+    wandb.finish()
     return art.version
 
 
