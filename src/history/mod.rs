@@ -1081,6 +1081,38 @@ mod tests {
         assert_eq!(h.forgotten, None);
     }
 
+    /// `select` (what `resolve` applies) refuses numbers and aliases of forgotten versions and
+    /// skips them for `latest`; ids find them.
+    #[test]
+    fn select_skips_forgotten_versions_but_ids_find_them() {
+        let key = ArtifactKey::new("t", "n").unwrap();
+        let (aid, a) = alias(2, 40);
+        let h = derive(
+            key,
+            vec![commit(1, 10), commit(2, 20), commit(3, 30)],
+            vec![(aid, a)],
+            vec![forget(Some(3), true, 50), forget(Some(2), true, 50)],
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        );
+        assert_eq!(select(&h, &Selector::Number(0)).unwrap(), 0);
+        assert_eq!(select(&h, &Selector::Latest).unwrap(), 0);
+        for (selector, requested) in [
+            (Selector::Number(1), "v1"),
+            (Selector::Number(2), "v2"),
+            (Selector::Alias("best".into()), "best"),
+        ] {
+            match select(&h, &selector) {
+                Err(Error::ForgottenVersion { requested: r, .. }) => assert_eq!(r, requested),
+                other => panic!("{selector:?}: {other:?}"),
+            }
+            assert!(select_with(&h, &selector, true).is_ok());
+        }
+        let hex = ObjectId::from_bytes([3; 32]).to_hex();
+        assert_eq!(select(&h, &Selector::IdPrefix(hex[..6].into())).unwrap(), 2);
+    }
+
     /// A commit "brings back" its version when the newest statement about that version before
     /// it — its own forget events and commits, not other versions' — was a forget; or the
     /// artifact's, when the newest artifact-wide statement before it was a forget.
