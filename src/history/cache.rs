@@ -148,6 +148,24 @@ mod tests {
         assert_eq!(read_checked(&path, MAGIC, VERSION), None);
     }
 
+    /// A rename record is cached under both of its names, and under no other.
+    #[test]
+    fn a_rename_record_belongs_to_both_its_names() {
+        let r = CachedRecord::Rename(RenameRecord {
+            from_type: "t".into(),
+            from_name: "a".into(),
+            to_type: "u".into(),
+            to_name: "b".into(),
+            time_ns: 1,
+            host: String::new(),
+        });
+        let key = |t: &str, n: &str| ArtifactKey::new(t, n).unwrap();
+        assert!(belongs(&r, &key("t", "a")));
+        assert!(belongs(&r, &key("u", "b")));
+        assert!(!belongs(&r, &key("t", "b")));
+        assert!(!belongs(&r, &key("u", "a")));
+    }
+
     #[test]
     fn a_cache_that_cannot_be_written_is_skipped_quietly() {
         let (_tmp, store, key) = store_with_history();

@@ -188,35 +188,35 @@ impl History {
     /// Whether the version with tree `tree`, or the whole artifact, was forgotten just before
     /// the moment `at` (a record's `(time, id)`): a commit made then brought it back.
     pub(crate) fn hidden_before(&self, tree: &ObjectId, at: (i64, ObjectId)) -> bool {
-        // The newest statement before `at` about the version, and about the artifact:
-        // (order key, whether it is a forget).
-        let mut version: Option<((i64, ObjectId), bool)> = None;
-        let mut whole: Option<((i64, ObjectId), bool)> = None;
-        let note = |slot: &mut Option<((i64, ObjectId), bool)>, k: (i64, ObjectId), f| {
-            if k < at && slot.is_none_or(|(old, _)| k > old) {
-                *slot = Some((k, f));
-            }
-        };
+        // Every statement about the version, and about the artifact: (order key, forget?).
+        let mut version = Vec::new();
+        let mut whole = Vec::new();
         for (id, f) in &self.forget_events {
-            let k = (f.time_ns, *id);
+            let k = ((f.time_ns, *id), f.forgotten);
             match f.tree {
-                None => note(&mut whole, k, f.forgotten),
-                Some(t) if &t == tree => note(&mut version, k, f.forgotten),
+                None => whole.push(k),
+                Some(t) if &t == tree => version.push(k),
                 Some(_) => {}
             }
         }
         for v in &self.versions {
             for c in &v.commits {
-                note(&mut whole, c.order_key(), false);
+                whole.push((c.order_key(), false));
                 if &v.tree == tree {
-                    note(&mut version, c.order_key(), false);
+                    version.push((c.order_key(), false));
                 }
             }
         }
-        for k in &self.renamed_in {
-            note(&mut whole, *k, false);
-        }
-        version.is_some_and(|(_, f)| f) || whole.is_some_and(|(_, f)| f)
+        whole.extend(self.renamed_in.iter().map(|k| (*k, false)));
+        // The newest of them before `at` was a forget.
+        let forgotten_then = |statements: Vec<((i64, ObjectId), bool)>| {
+            statements
+                .into_iter()
+                .filter(|(k, _)| *k < at)
+                .max_by_key(|(k, _)| *k)
+                .is_some_and(|(_, forgotten)| forgotten)
+        };
+        forgotten_then(version) || forgotten_then(whole)
     }
 
     /// The records that cannot be read, and why: not yet synced first, then the others.
@@ -1079,6 +1079,38 @@ mod tests {
             Vec::new(),
         );
         assert_eq!(h.forgotten, None);
+    }
+
+    /// `select` (what `resolve` applies) refuses numbers and aliases of forgotten versions and
+    /// skips them for `latest`; ids find them.
+    #[test]
+    fn select_skips_forgotten_versions_but_ids_find_them() {
+        let key = ArtifactKey::new("t", "n").unwrap();
+        let (aid, a) = alias(2, 40);
+        let h = derive(
+            key,
+            vec![commit(1, 10), commit(2, 20), commit(3, 30)],
+            vec![(aid, a)],
+            vec![forget(Some(3), true, 50), forget(Some(2), true, 50)],
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        );
+        assert_eq!(select(&h, &Selector::Number(0)).unwrap(), 0);
+        assert_eq!(select(&h, &Selector::Latest).unwrap(), 0);
+        for (selector, requested) in [
+            (Selector::Number(1), "v1"),
+            (Selector::Number(2), "v2"),
+            (Selector::Alias("best".into()), "best"),
+        ] {
+            match select(&h, &selector) {
+                Err(Error::ForgottenVersion { requested: r, .. }) => assert_eq!(r, requested),
+                other => panic!("{selector:?}: {other:?}"),
+            }
+            assert!(select_with(&h, &selector, true).is_ok());
+        }
+        let hex = ObjectId::from_bytes([3; 32]).to_hex();
+        assert_eq!(select(&h, &Selector::IdPrefix(hex[..6].into())).unwrap(), 2);
     }
 
     /// A commit "brings back" its version when the newest statement about that version before

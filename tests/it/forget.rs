@@ -1044,6 +1044,56 @@ fn forget_outcomes_count_the_versions_left_listed() {
         (o.version, o.artifact_forgotten, o.listed_versions),
         (None, true, 3)
     );
+    // `artifacts()` lists every artifact under its name now, forgotten ones too.
+    let s = crate::common::snapshot(&[("g.py", b"g = 1\n", false)]);
+    crate::common::commit_snapshot(&store, "t/b", &s, "rb");
+    store
+        .rename((Some("t"), "b"), (Some("u"), "c"), false)
+        .unwrap();
+    let keys: Vec<String> = store
+        .artifacts()
+        .unwrap()
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    assert_eq!(keys, ["t/a", "u/c"]);
+}
+
+/// `runs show` lists what a run logged even when it is forgotten since, marked: the version
+/// alone, or the whole artifact.
+#[test]
+fn runs_show_marks_what_is_forgotten_since() {
+    let (tmp, store) = init_store();
+    let src = tmp.path().join("src");
+    write(&src, "f.py", b"f = 1\n");
+    commit_ok(&store, "t/a", src.join("f.py"), "r1");
+    write(&src, "f.py", b"f = 2\n");
+    commit_ok(&store, "t/a", src.join("f.py"), "r2");
+    let forgotten =
+        |run: &str| json(&store, &["runs", "show", run])["artifacts"][0]["forgotten"].clone();
+    assert_eq!(
+        (forgotten("r1"), forgotten("r2")),
+        (json!(false), json!(false))
+    );
+    run_ok(&store, &["forget", "a:v0"]);
+    assert_eq!(
+        (forgotten("r1"), forgotten("r2")),
+        (json!(true), json!(false))
+    );
+    assert!(
+        run_ok(&store, &["runs", "show", "r1"]).contains("  t/a:v0  "),
+        "listed"
+    );
+    run_ok(&store, &["unforget", "a:v0"]);
+    run_ok(&store, &["forget", "--artifact", "a"]);
+    assert_eq!(
+        (forgotten("r1"), forgotten("r2")),
+        (json!(true), json!(true))
+    );
+    assert!(
+        run_ok(&store, &["runs", "show", "r2"]).contains("(new, forgotten since)"),
+        "marked"
+    );
 }
 
 /// A rename is a statement that the artifact is in use: a forgotten artifact renamed is listed
