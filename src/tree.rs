@@ -163,6 +163,32 @@ pub(crate) fn check_path_depth(path: &str) -> Result<()> {
     Ok(())
 }
 
+/// The file at display path `path` under tree `root`, reading only the trees on its way (each
+/// checked by [`validate_tree`]); `None` when there is no such file.
+pub fn lookup(store: &Store, root: &ObjectId, path: &str) -> Result<Option<FileMeta>> {
+    let mut id = *root;
+    let mut parts = path.split('/').enumerate().peekable();
+    while let Some((depth, part)) = parts.next() {
+        if depth > MAX_TREE_DEPTH {
+            return Ok(None);
+        }
+        let tree: Tree = store.read_structured(&id)?;
+        validate_tree(id, &tree, depth)?;
+        let Ok(at) = tree
+            .entries
+            .binary_search_by(|e| e.name.as_bytes().cmp(part.as_bytes()))
+        else {
+            return Ok(None);
+        };
+        match (&tree.entries[at].node, parts.peek().is_none()) {
+            (Node::File(meta), true) => return Ok(Some(*meta)),
+            (Node::Dir(sub), false) => id = *sub,
+            _ => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
 /// Reads a tree and everything below it as `(path, meta)` sorted by path bytes.
 ///
 /// Iterative, and every tree is checked by [`validate_tree`]: names come from a store that may

@@ -1978,9 +1978,11 @@ class Api:
         data, patch = _native.diff(self._store, str(left), str(right), context, algorithm)
         return Diff(_loads(data)["files"], patch)
 
-    def blame(self, spec, path):
-        """Every line of ``path`` at ``spec`` with the version and run that introduced it."""
-        blamed = _loads(_native.blame(self._store, spec, path))  # `blame --json`
+    def blame(self, spec, path, first_seen=False):
+        """Every line of ``path`` at ``spec`` with the version and run that introduced it; with
+        ``first_seen=True``, the earliest version that had the line at that path, even where it
+        was deleted and came back later (``blame --first-seen``)."""
+        blamed = _loads(_native.blame(self._store, spec, path, first_seen))  # `blame --json`
         return [BlameLine(**d) for d in blamed["lines"]]
 
 

@@ -502,17 +502,21 @@ fn diff(
     .map_err(py_err)
 }
 
-/// Every line of a file with the version and run that introduced it: JSON like
-/// `blame --json`.
+/// Every line of a file with the version and run that introduced it (with `first_seen`, the
+/// earliest version that had it at that path): JSON like `blame --json`.
 #[pyfunction]
-fn blame(store: &str, spec: &str, path: &str) -> PyResult<String> {
+#[pyo3(signature = (store, spec, path, first_seen=false))]
+fn blame(store: &str, spec: &str, path: &str, first_seen: bool) -> PyResult<String> {
     (|| {
         let s = open(store)?;
         let codever::Resolved {
             history: h,
             index: i,
         } = s.resolve(&Spec::parse(spec)?)?;
-        let lines = s.blame(&h, i, path)?;
+        let lines = match first_seen {
+            true => s.blame_first_seen(&h, i, path)?,
+            false => s.blame(&h, i, path)?,
+        };
         let path = codever::names::normalize_path(path)?;
         to_json(&view::BlameRow::new(&h, i, &path, &lines))
     })()

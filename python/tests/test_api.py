@@ -255,6 +255,26 @@ def test_diff_patch_equals_the_cli_and_blame(repo):
     assert blame[4].text == "    learning_rate = 1e-3"
 
 
+def test_blame_first_seen_credits_code_that_came_back(repo):
+    run = codever.init(project="p")
+    for text in ("a\nb\n", "a\n", "a\nb\nc\n"):
+        (repo / "m.py").write_text(text)
+        a = codever.Artifact("m", type="code")
+        a.add_file(str(repo / "m.py"))
+        run.log_artifact(a)
+    api = codever.Api()
+    assert [(b.version, b.text) for b in api.blame("m:v2", "m.py")] == [
+        (0, "a"),
+        (2, "b"),
+        (2, "c"),
+    ]
+    assert [(b.version, b.text) for b in api.blame("m:v2", "m.py", first_seen=True)] == [
+        (0, "a"),
+        (0, "b"),
+        (2, "c"),
+    ]
+
+
 def test_diff_takes_gits_algorithms(repo):
     run = codever.init(project="p")
     for text in ("x = 1\ny = 2\nz = 3\nx = 1\n", "y = 2\nx = 1\nz = 3\n"):

@@ -386,11 +386,12 @@ pub fn rename_display(old: &str, new: &str) -> String {
 
 /// `--stat`, laid out like git's for an 80-column output.
 pub fn stat(diff: &TreeDiff) -> String {
-    stat_width(diff, 80)
+    stat_width(diff, 80, false)
 }
 
-/// `--stat` for a given total width.
-pub fn stat_width(diff: &TreeDiff, width: usize) -> String {
+/// `--stat` for a given total width; with `color`, the `+` bars green and the `-` bars red, as
+/// git colours them.
+pub fn stat_width(diff: &TreeDiff, width: usize, color: bool) -> String {
     if diff.files.is_empty() {
         return String::new();
     }
@@ -470,7 +471,12 @@ pub fn stat_width(diff: &TreeDiff, width: usize) -> String {
                 add = t - del;
             }
         }
-        let bars = format!("{}{}", "+".repeat(add), "-".repeat(del));
+        let paint = |on: &str, bar: &str, n: usize| match (color, n) {
+            (_, 0) => String::new(),
+            (true, n) => format!("{on}{}{RESET}", bar.repeat(n)),
+            (false, n) => bar.repeat(n),
+        };
+        let bars = format!("{}{}", paint(GREEN, "+", add), paint(RED, "-", del));
         let sep = if bars.is_empty() { "" } else { " " };
         let _ = writeln!(
             s,

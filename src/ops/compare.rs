@@ -210,6 +210,100 @@ impl Store {
             ..DiffOptions::default()
         };
         let chain = self.log(history, index, Some(path), &opts)?;
+        self.blame_chain(path, &chain, &opts)
+    }
+
+    /// [`blame`](Store::blame), but each line is credited to the earliest version that had it
+    /// at that path ("which run first logged this line?"), even where the line was deleted and
+    /// came back later, or the file was deleted and added again. A line counts as had by an
+    /// older version where git's default diff from that version's file to this one keeps it
+    /// unchanged; the path is followed back through renames, and before the file's first
+    /// version at a path, older versions are looked at under that same path. Older copies that
+    /// are binary or too large to compare are passed over.
+    pub fn blame_first_seen(
+        &self,
+        history: &History,
+        index: usize,
+        path: &str,
+    ) -> Result<Vec<BlameLine>> {
+        let opts = DiffOptions {
+            context: 0,
+            ..DiffOptions::default()
+        };
+        let chain = self.log(history, index, Some(path), &opts)?;
+        let mut lines = self.blame_chain(path, &chain, &opts)?;
+        let target: Vec<u8> = lines.iter().flat_map(|l| l.text.iter().copied()).collect();
+        let target_lines = split_lines(&target);
+        // The path the file has at each version, newest first, following the renames the chain
+        // found; the oldest distinct content of each copy counts.
+        let renamed: HashMap<usize, String> = chain
+            .iter()
+            .filter_map(|e| {
+                let f = e.diff.files.first()?;
+                if f.status != Status::Renamed {
+                    return None;
+                }
+                Some((e.version, f.old_path.clone()?))
+            })
+            .collect();
+        let mut tracked = normalize_path(path)?;
+        let mut earliest: HashMap<ObjectId, usize> = HashMap::new();
+        for v in (0..=index).rev() {
+            if let Some(meta) = crate::tree::lookup(self, &history.versions[v].tree, &tracked)?
+                && meta.size < crate::store::LARGE_FILE
+            {
+                earliest.insert(meta.id, v);
+            }
+            if let Some(old) = renamed.get(&v) {
+                tracked = old.clone();
+            }
+        }
+        let mut copies: Vec<(usize, ObjectId)> =
+            earliest.into_iter().map(|(id, v)| (v, id)).collect();
+        copies.sort_unstable();
+        let mut seen: Vec<Option<usize>> = vec![None; lines.len()];
+        for (version, blob) in copies {
+            if version >= index || seen.iter().all(Option::is_some) {
+                break;
+            }
+            let content = self.read_blob(&blob)?;
+            if crate::diff::is_binary(&content) {
+                continue;
+            }
+            let changes = line_changes(
+                &split_lines(&content),
+                &target_lines,
+                opts.algorithm,
+                Instant::now() + Duration::from_secs(5),
+            );
+            let mut new_at = 0;
+            let mut mark = |from: usize, to: usize| {
+                let n = seen.len();
+                for s in &mut seen[from.min(n)..to.min(n)] {
+                    s.get_or_insert(version);
+                }
+            };
+            for c in &changes {
+                mark(new_at, c.new_start);
+                new_at = c.new_start + c.new_len;
+            }
+            mark(new_at, lines.len());
+        }
+        for (line, first) in lines.iter_mut().zip(seen) {
+            if let Some(v) = first {
+                line.version = line.version.min(v);
+            }
+        }
+        Ok(lines)
+    }
+
+    /// Blame along `chain` (the file's log, newest first, with context-free diffs).
+    fn blame_chain(
+        &self,
+        path: &str,
+        chain: &[LogEntry],
+        opts: &DiffOptions,
+    ) -> Result<Vec<BlameLine>> {
         // Oldest first: (version, blob id at that version).
         let mut steps: Vec<(usize, ObjectId)> = Vec::new();
         for e in chain.iter().rev() {

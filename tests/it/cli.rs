@@ -697,7 +697,7 @@ fn shell_completions_complete_commands_and_options() {
     assert_eq!(complete("codever che", 1, "che", "codever"), "checkout");
     assert_eq!(
         complete("codever checkout --c", 2, "--c", "checkout"),
-        "--clean"
+        "--clean --color"
     );
     assert_eq!(complete("codever ver", 1, "ver", "codever"), "versions");
     for shell in ["zsh", "fish", "elvish", "powershell"] {

@@ -480,6 +480,58 @@ fn log_follows_renames_and_blame_names_the_run_of_each_line() {
     assert!(store.blame(&h, 1, "x/b.py").is_err());
 }
 
+/// `blame --first-seen`: old code that comes back is credited to the version that first had
+/// it, across a deleted line, a deleted and re-added file, and a rename; the default stays git's.
+#[test]
+fn blame_first_seen_credits_lines_that_came_back_to_their_first_version() {
+    let (_tmp, store) = lib_store();
+    type Files<'a> = &'a [(&'a str, &'a [u8])];
+    let versions: [(&str, Files); 6] = [
+        ("r0", &[("a.py", b"a\nb\nc\n"), ("o.py", b"o\n")]),
+        ("r1", &[("a.py", b"a\nc\n"), ("o.py", b"o\n")]),
+        ("r2", &[("a.py", b"a\nb\nc\nd\n"), ("o.py", b"o\n")]),
+        ("r3", &[("o.py", b"o\n")]),
+        ("r4", &[("a.py", b"a\nb\nc\nd\ne\n"), ("o.py", b"o\n")]),
+        ("r5", &[("x/a.py", b"z\na\nb\nc\nd\ne\n"), ("o.py", b"o\n")]),
+    ];
+    for (run, files) in versions {
+        let files: Vec<(&str, &[u8], bool)> = files.iter().map(|(p, c)| (*p, *c, false)).collect();
+        commit_snapshot(&store, "t/n", &snapshot(&files), run);
+    }
+    let h = store.history(&crate::common::artifact("t/n")).unwrap();
+    let origins = |lines: Vec<codever::compare::BlameLine>| -> Vec<(usize, String)> {
+        (lines.into_iter())
+            .map(|l| (l.version, String::from_utf8(l.text).unwrap()))
+            .collect()
+    };
+    let pairs = |v: &[(usize, &str)]| -> Vec<(usize, String)> {
+        v.iter().map(|(n, t)| (*n, format!("{t}\n"))).collect()
+    };
+    // At v2: `b` was deleted in v1 and came back in v2.
+    assert_eq!(
+        origins(store.blame(&h, 2, "a.py").unwrap()),
+        pairs(&[(0, "a"), (2, "b"), (0, "c"), (2, "d")])
+    );
+    assert_eq!(
+        origins(store.blame_first_seen(&h, 2, "a.py").unwrap()),
+        pairs(&[(0, "a"), (0, "b"), (0, "c"), (2, "d")])
+    );
+    // At v5: the file was deleted in v3, added again in v4 and renamed in v5.
+    assert_eq!(
+        origins(store.blame(&h, 5, "x/a.py").unwrap()),
+        pairs(&[(5, "z"), (4, "a"), (4, "b"), (4, "c"), (4, "d"), (4, "e")])
+    );
+    assert_eq!(
+        origins(store.blame_first_seen(&h, 5, "x/a.py").unwrap()),
+        pairs(&[(5, "z"), (0, "a"), (0, "b"), (0, "c"), (2, "d"), (4, "e")])
+    );
+    // At v0 nothing is older.
+    assert_eq!(
+        origins(store.blame_first_seen(&h, 0, "a.py").unwrap()),
+        pairs(&[(0, "a"), (0, "b"), (0, "c")])
+    );
+}
+
 #[test]
 fn log_and_blame_from_the_cli() {
     let (_tmp, store) = fixture_store();
@@ -520,6 +572,62 @@ fn log_and_blame_from_the_cli() {
     assert_eq!(b["lines"][4]["run"], "r2");
     assert_eq!(b["lines"][4]["version"], 1);
     assert_eq!(b["lines"][4]["text"], "    learning_rate = 1e-3");
+    // Nothing came back in the fixtures: --first-seen agrees with the default there.
+    let first = run_ok(
+        &store,
+        &["blame", "--first-seen", "safelife:v2", "training/ppo.py"],
+    );
+    assert_eq!(first, blame);
+}
+
+/// `--color=always` colours listings as git does: version labels yellow, aliases bold green,
+/// added counts and `+` bars green, deleted red; `never` (and a pipe) prints plain text.
+#[test]
+fn color_always_colours_versions_log_blame_and_stat() {
+    let (_tmp, store) = fixture_store();
+    let versions = run_ok(&store, &["versions", "safelife", "--color=always"]);
+    let last = versions.lines().last().unwrap();
+    assert!(last.starts_with("\x1b[33mv3   \x1b[m "), "{versions:?}");
+    assert!(last.ends_with("  [\x1b[1;32mlatest\x1b[m]"), "{versions:?}");
+    let plain = run_ok(&store, &["versions", "safelife"]);
+    assert!(!plain.contains('\x1b'), "{plain:?}");
+    assert_eq!(
+        plain,
+        run_ok(&store, &["versions", "safelife", "--color=never"])
+    );
+
+    let log = run_ok(
+        &store,
+        &["log", "safelife", "training/models.py", "--color=always"],
+    );
+    assert!(
+        log.contains("    M training/models.py (\x1b[32m+1\x1b[m \x1b[31m-0\x1b[m)\n"),
+        "{log:?}"
+    );
+    assert!(log.starts_with("\x1b[33mv2\x1b[m  "), "{log:?}");
+
+    let stat = run_ok(
+        &store,
+        &[
+            "diff",
+            "safelife:v1",
+            "safelife:v2",
+            "--stat",
+            "--color=always",
+        ],
+    );
+    assert!(stat.contains("| 1 \x1b[32m+\x1b[m\n"), "{stat:?}");
+    let plain_stat = run_ok(&store, &["diff", "safelife:v1", "safelife:v2", "--stat"]);
+    assert!(plain_stat.contains("| 1 +\n"), "{plain_stat:?}");
+
+    let blame = run_ok(
+        &store,
+        &["blame", "safelife:v2", "training/ppo.py", "--color=always"],
+    );
+    assert_eq!(
+        blame.lines().next(),
+        Some("\x1b[33mv0\x1b[m r1  1) import torch")
+    );
 }
 
 /// The algorithm flags: git's names, one at a time; `log` takes them for its counts.

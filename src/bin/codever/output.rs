@@ -315,6 +315,57 @@ impl ColorWhen {
     }
 }
 
+/// The colours of text output, as git uses them: a version's label yellow (git's commit ids),
+/// aliases bold green (git's branch decorations), added counts green, deleted red, remarks dim.
+/// Every method returns its text unchanged when colour is off; pad before painting, since the
+/// escape codes take no room on screen.
+#[derive(Clone, Copy)]
+pub struct Paint(bool);
+
+impl Paint {
+    pub fn new(on: bool) -> Paint {
+        Paint(on)
+    }
+
+    /// Whether colours are on.
+    pub fn on(self) -> bool {
+        self.0
+    }
+
+    fn wrap(self, code: &str, s: &str) -> String {
+        if self.0 && !s.is_empty() {
+            format!("{code}{s}\x1b[m")
+        } else {
+            s.to_string()
+        }
+    }
+
+    /// A version's label (`v3`, or its short id while numbers are withheld).
+    pub fn version(self, s: &str) -> String {
+        self.wrap("\x1b[33m", s)
+    }
+
+    /// Alias names.
+    pub fn alias(self, s: &str) -> String {
+        self.wrap("\x1b[1;32m", s)
+    }
+
+    /// Added lines or files.
+    pub fn added(self, s: &str) -> String {
+        self.wrap("\x1b[32m", s)
+    }
+
+    /// Deleted lines or files.
+    pub fn deleted(self, s: &str) -> String {
+        self.wrap("\x1b[31m", s)
+    }
+
+    /// Remarks such as `(forgotten)`.
+    pub fn dim(self, s: &str) -> String {
+        self.wrap("\x1b[2m", s)
+    }
+}
+
 /// A progress bar for long captures: drawn on stderr, only on a terminal, and only once a
 /// capture has taken more than a second (short commits print nothing extra).
 pub fn progress_bar() -> Option<(indicatif::ProgressBar, codever::Progress)> {
@@ -383,12 +434,13 @@ pub fn incomplete_line(h: &History) -> String {
 }
 
 /// `  [latest, best]` after a version in listings, or nothing.
-pub fn aliases_suffix(h: &History, v: &Version) -> String {
+pub fn aliases_suffix(h: &History, v: &Version, paint: Paint) -> String {
     let aliases = view::aliases(h, v);
     if aliases.is_empty() {
         String::new()
     } else {
-        format!("  [{}]", aliases.join(", "))
+        let names: Vec<String> = aliases.iter().map(|a| paint.alias(a)).collect();
+        format!("  [{}]", names.join(", "))
     }
 }
 

@@ -4,7 +4,7 @@ use codever::compare::BlameLine;
 use codever::{History, Result, view};
 
 use super::Global;
-use crate::output::{self, print_json};
+use crate::output::{self, Paint, print_json};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -12,6 +12,10 @@ pub struct Args {
     spec: String,
     /// The file's display path.
     path: String,
+    /// Credit each line to the earliest version that had it at that path, even where it was
+    /// deleted and came back later (default: the version that last introduced it, as git does).
+    #[arg(long)]
+    first_seen: bool,
 }
 
 pub fn run(global: &Global, args: Args) -> Result<u8> {
@@ -22,19 +26,22 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
             index: i,
         },
     ) = global.resolve(&args.spec)?;
-    let lines = store.blame(&h, i, &args.path)?;
+    let lines = match args.first_seen {
+        true => store.blame_first_seen(&h, i, &args.path)?,
+        false => store.blame(&h, i, &args.path)?,
+    };
     if global.json {
         let path = codever::names::normalize_path(&args.path)?;
         print_json(&view::BlameRow::new(&h, i, &path, &lines))?;
     } else {
-        output::write(&text(&h, &lines));
+        output::write(&text(&h, &lines, global.paint()));
     }
     Ok(0)
 }
 
-/// `v1 run-2  5) text`, columns aligned; a line's version is its number, or its short id while
-/// numbers are withheld.
-fn text(h: &History, lines: &[BlameLine]) -> Vec<u8> {
+/// `v1 run-2  5) text`, columns aligned, the version yellow when colour is on; a line's version
+/// is its number, or its short id while numbers are withheld.
+fn text(h: &History, lines: &[BlameLine], paint: Paint) -> Vec<u8> {
     let label = |v: usize| match h.versions[v].number {
         Some(n) => format!("v{n}"),
         None => h.versions[v].tree.short(),
@@ -46,10 +53,8 @@ fn text(h: &History, lines: &[BlameLine]) -> Vec<u8> {
     let nw = lines.len().to_string().len();
     let mut o = Vec::new();
     for l in lines {
-        let v = label(l.version);
-        o.extend_from_slice(
-            format!("{v:<vw$} {:<rw$} {:>nw$}) ", run_of(l.version), l.line).as_bytes(),
-        );
+        let v = paint.version(&format!("{:<vw$}", label(l.version)));
+        o.extend_from_slice(format!("{v} {:<rw$} {:>nw$}) ", run_of(l.version), l.line).as_bytes());
         o.extend_from_slice(l.text.strip_suffix(b"\n").unwrap_or(&l.text));
         o.push(b'\n');
     }

@@ -8,7 +8,7 @@ use codever::run::Metric;
 use codever::{Error, Result, Spec, Store, render, view};
 
 use super::{AlgorithmArgs, Global};
-use crate::output::{self, ColorWhen, out, print_json, warn_incomplete};
+use crate::output::{self, out, print_json, warn_incomplete};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -51,9 +51,6 @@ pub struct Args {
     /// Exit 1 when there are differences, 0 when there are none.
     #[arg(long)]
     exit_code: bool,
-    /// Colour: auto (only on a terminal, unless NO_COLOR is set), always, never.
-    #[arg(long, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
-    color: ColorWhen,
     /// Write binary files in git's binary patch format (applies with `git apply`).
     #[arg(long)]
     binary: bool,
@@ -100,10 +97,13 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
     } else if args.name_status {
         out(&format!("{header}{}", render::name_status(&diff)));
     } else if args.stat {
-        out(&format!("{header}{}", render::stat(&diff)));
+        out(&format!(
+            "{header}{}",
+            render::stat_width(&diff, 80, global.color.enabled())
+        ));
     } else {
         out(&header);
-        output::write(&render::patch(&diff, args.color.enabled()));
+        output::write(&render::patch(&diff, global.color.enabled()));
     }
     Ok(u8::from(args.exit_code && !diff.is_empty()))
 }

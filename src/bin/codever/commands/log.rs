@@ -7,7 +7,7 @@ use codever::{Error, History, Resolved, Result, Spec, Store, render, view};
 
 use super::{AlgorithmArgs, Global};
 use crate::output::{
-    FEW, aliases_suffix, few, fmt_time, incomplete_line, out, print_json, warn_incomplete,
+    FEW, Paint, aliases_suffix, few, fmt_time, incomplete_line, out, print_json, warn_incomplete,
 };
 
 #[derive(clap::Args)]
@@ -42,7 +42,7 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
             .collect::<Vec<_>>();
         print_json(&rows)?;
     } else {
-        out(&text(&h, &entries, args.stat));
+        out(&text(&h, &entries, args.stat, global.paint()));
     }
     Ok(0)
 }
@@ -69,23 +69,23 @@ fn start(store: &Store, spec: &str) -> Result<Resolved> {
     }
 }
 
-fn text(h: &History, entries: &[LogEntry], stat: bool) -> String {
+fn text(h: &History, entries: &[LogEntry], stat: bool, paint: Paint) -> String {
     let mut s = String::new();
     if !h.is_complete() {
         s.push_str(&incomplete_line(h));
     }
     for e in entries {
         let v = &h.versions[e.version];
-        let aliases = aliases_suffix(h, v);
+        let aliases = aliases_suffix(h, v, paint);
         // A history shows every version; forgotten ones are marked.
         let forgotten = if v.forgotten.is_some() {
-            "  (forgotten)"
+            format!("  {}", paint.dim("(forgotten)"))
         } else {
-            ""
+            String::new()
         };
         s.push_str(&format!(
             "{}  {}  {}  runs {}{aliases}{forgotten}\n",
-            view::number(v.number),
+            paint.version(&view::number(v.number)),
             v.tree.short(),
             fmt_time(v.created_ns()),
             few(&v.runs(), FEW)
@@ -95,12 +95,12 @@ fn text(h: &History, entries: &[LogEntry], stat: bool) -> String {
             s.push_str(&format!("    {msg}\n"));
         }
         if stat {
-            for line in render::stat(&e.diff).lines() {
+            for line in render::stat_width(&e.diff, 80, paint.on()).lines() {
                 s.push_str(&format!("   {line}\n"));
             }
         } else {
             for f in &e.diff.files {
-                s.push_str(&format!("    {}\n", change_text(f)));
+                s.push_str(&format!("    {}\n", change_text(f, paint)));
             }
         }
         s.push('\n');
@@ -109,7 +109,7 @@ fn text(h: &History, entries: &[LogEntry], stat: bool) -> String {
 }
 
 /// `M path (+1 -2)`, `R a/{x => y}.py (90%)`, `A data.bin (binary)`.
-fn change_text(f: &FileDiff) -> String {
+fn change_text(f: &FileDiff, paint: Paint) -> String {
     let what = match f.status {
         Status::Renamed => format!(
             "R {} ({}%)",
@@ -124,7 +124,8 @@ fn change_text(f: &FileDiff) -> String {
     let counts = if f.binary {
         " (binary)".to_string()
     } else if f.additions + f.deletions > 0 {
-        format!(" (+{} -{})", f.additions, f.deletions)
+        let add = paint.added(&format!("+{}", f.additions));
+        format!(" ({add} {})", paint.deleted(&format!("-{}", f.deletions)))
     } else {
         String::new()
     };

@@ -22,6 +22,8 @@ pub mod versions;
 use std::path::PathBuf;
 
 use codever::diff::Algorithm;
+
+use crate::output::{ColorWhen, Paint};
 use codever::{History, Result, Spec, Store, Version};
 
 // The options every command takes.
@@ -38,9 +40,17 @@ pub struct Global {
     /// `runs`, `diff`, `log` and `blame` use $CODEVER_PAGER, else $PAGER, else `less`).
     #[arg(long, global = true)]
     pub no_pager: bool,
+    /// Colour: auto (only on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
+    pub color: ColorWhen,
 }
 
 impl Global {
+    /// The colours of text output (none unless `--color` asks for them; see [`ColorWhen`]).
+    pub fn paint(&self) -> Paint {
+        Paint::new(self.color.enabled())
+    }
+
     /// The store: `--store`, else `$CODEVER_DIR`, else the nearest above the working directory.
     pub fn open_store(&self) -> Result<Store> {
         Store::locate(self.store.as_deref(), &codever::frontend::working_dir()?)

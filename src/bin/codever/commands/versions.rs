@@ -4,7 +4,7 @@ use codever::{ChangeCounts, History, Result, Spec, Store, view};
 
 use super::Global;
 use crate::output::{
-    FEW, aliases_suffix, few, fmt_time, incomplete_line, out, stream_json, warn_incomplete,
+    FEW, Paint, aliases_suffix, few, fmt_time, incomplete_line, out, stream_json, warn_incomplete,
 };
 
 #[derive(clap::Args)]
@@ -29,7 +29,7 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
         };
         stream_json(&list)?;
     } else {
-        out(&text(&store, &h, args.all));
+        out(&text(&store, &h, args.all, global.paint()));
     }
     // The process ends right after: freeing every record of a long history one by one would
     // only delay the exit.
@@ -37,7 +37,7 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
     Ok(0)
 }
 
-fn text(store: &Store, h: &History, all: bool) -> String {
+fn text(store: &Store, h: &History, all: bool, paint: Paint) -> String {
     let mut s = String::with_capacity(64 + h.versions.len() * 96);
     s.push_str(&format!("{}\n", h.key));
     if !h.is_complete() {
@@ -49,21 +49,24 @@ fn text(store: &Store, h: &History, all: bool) -> String {
             continue;
         }
         let forgotten = if v.forgotten.is_some() {
-            "  (forgotten)"
+            format!("  {}", paint.dim("(forgotten)"))
         } else {
-            ""
+            String::new()
         };
-        let changes = match changes {
-            None => "(not yet synced)".to_string(),
-            Some(c) => counts(&c),
+        let (changes, width) = match changes {
+            None => {
+                let t = "(not yet synced)";
+                (paint.dim(t), t.len())
+            }
+            Some(c) => (counts(&c, paint), counts(&c, Paint::new(false)).len()),
         };
-        let aliases = aliases_suffix(h, v);
+        let aliases = aliases_suffix(h, v, paint);
         s.push_str(&format!(
-            "{:<5} {}  {}  {:<12} runs {}{aliases}{forgotten}\n",
-            view::number(v.number),
+            "{} {}  {}  {changes}{} runs {}{aliases}{forgotten}\n",
+            paint.version(&format!("{:<5}", view::number(v.number))),
             v.tree.short(),
             fmt_time(v.created_ns()),
-            changes,
+            " ".repeat(12usize.saturating_sub(width)),
             few(&v.runs(), FEW),
         ));
     }
@@ -76,17 +79,17 @@ fn text(store: &Store, h: &History, all: bool) -> String {
     s
 }
 
-/// `+2 ~1 -1`, or `=` when nothing changed.
-fn counts(c: &ChangeCounts) -> String {
+/// `+2 ~1 -1`, or `=` when nothing changed; added counts green and deleted red.
+fn counts(c: &ChangeCounts, paint: Paint) -> String {
     let mut parts = Vec::new();
     if c.added > 0 {
-        parts.push(format!("+{}", c.added));
+        parts.push(paint.added(&format!("+{}", c.added)));
     }
     if c.modified > 0 {
         parts.push(format!("~{}", c.modified));
     }
     if c.deleted > 0 {
-        parts.push(format!("-{}", c.deleted));
+        parts.push(paint.deleted(&format!("-{}", c.deleted)));
     }
     if parts.is_empty() {
         "=".to_string()
