@@ -450,12 +450,14 @@ def _locate_store(dir):
 
 class _AtExit:
     """Finishes the runs a script forgot to finish when the interpreter exits (W&B does too),
-    with exit code 1 after an uncaught exception."""
+    with exit code 1 after an uncaught exception or the code given to ``sys.exit``, and before
+    a SIGTERM or SIGHUP ends the process."""
 
     def __init__(self):
         self._runs = []
         self._installed = False
         self._failed = False
+        self._exit_code = None  # what `sys.exit` was given
 
     def track(self, r):
         import weakref
@@ -472,19 +474,70 @@ class _AtExit:
                 previous(*args)
 
             _sys.excepthook = hook
+            # W&B's exit hook: `sys.exit(code)` gives the runs its code.
+            original_exit = _sys.exit
+
+            def exit(code=None):
+                self._exit_code = code
+                original_exit(code)
+
+            _sys.exit = exit
+            self._install_signal_handlers()
             self._installed = True
 
-    def _finish_all(self):
+    def _install_signal_handlers(self):
+        """SIGTERM (a scheduler's preemption, ``kill``) and SIGHUP (a closed terminal) end a
+        Python process without running ``atexit``: where the script has not set its own
+        handler, the runs are finished first (exit code 128 + the signal's number, the shell's
+        convention), then the signal is raised again with its default action, so the process
+        still dies of it. Only from the main thread (Python's rule for signal handlers)."""
+        import signal
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for name in ("SIGTERM", "SIGHUP"):
+            signum = getattr(signal, name, None)
+            if signum is None or signal.getsignal(signum) is not signal.SIG_DFL:
+                continue
+
+            def handler(got, frame):
+                self._finish_all(exit_code=128 + got)
+                signal.signal(got, signal.SIG_DFL)
+                _os.kill(_os.getpid(), got)
+
+            signal.signal(signum, handler)
+
+    def _finish_all(self, exit_code=None):
+        """Finishes this process's unfinished runs. A forked child (a ``multiprocessing``
+        worker) inherits the list, but its parent's runs are the parent's to finish."""
+        if exit_code is None:
+            code = self._exit_code
+            if self._failed:
+                exit_code = 1
+            elif code is None or isinstance(code, int):
+                exit_code = code or 0
+            else:
+                exit_code = 1  # sys.exit("message") exits with 1
         for ref in self._runs:
             r = ref()
-            if r is not None and not r._finished:
+            if r is not None and not r._finished and r._pid == _os.getpid():
                 try:
-                    r.finish(exit_code=1 if self._failed else 0)
+                    r.finish(exit_code=exit_code)
                 except CodeverError as e:
                     _say(f"could not save run {r.id} at exit: {e}")
 
 
 _at_exit = _AtExit()
+
+
+def _checkpoint_seconds():
+    """How often a running run's summary is saved while it logs: ``$CODEVER_CHECKPOINT_SECONDS``
+    (default 120; 0 saves at every step)."""
+    try:
+        return float(_os.environ.get("CODEVER_CHECKPOINT_SECONDS", "120"))
+    except ValueError:
+        return 120.0
 
 
 class Config:
@@ -680,6 +733,8 @@ class Run:
         self._metrics = {}  # name -> list of summary ops
         self._finished = False
         self._dir = None
+        self._pid = _os.getpid()
+        self._saved_at = time.monotonic()
 
     def __repr__(self):
         return f"<codever.Run {self.id} project={self.project!r}>"
@@ -756,6 +811,20 @@ class Run:
         self.summary._items["_timestamp"] = time.time()
         self.summary._items["_runtime"] = time.time() - self.start_time
         self._step += 1
+        if time.monotonic() - self._saved_at >= _checkpoint_seconds():
+            self._checkpoint()
+
+    def _checkpoint(self):
+        """Saves the summary and config so far as an unfinished state (a SIGKILL or a power
+        cut then loses at most the last interval's values). A failure is reported, never
+        raised into the training loop; ``finish()`` tries again."""
+        import time
+
+        self._saved_at = time.monotonic()
+        try:
+            self._save_state(None, finished=False)
+        except CodeverError as e:
+            _say(f"could not save the state of run {self.id} so far: {e}")
 
     def _ops(self, key):
         ops = self._metrics.get(key)
@@ -1006,7 +1075,7 @@ class Run:
             if run is self:
                 _set_current(None)
 
-    def _save_state(self, exit_code):
+    def _save_state(self, exit_code, finished=True):
         if self._store is None:
             return
         config_now = _plain(self.config.as_dict())
@@ -1022,7 +1091,7 @@ class Run:
             "summary": summary_now,
             "ranges": {k: [lo, hi] for k, (lo, hi) in self._ranges.items()},
             "steps": self._step,
-            "finished": True,
+            "finished": finished,
             "exit_code": exit_code,
         }
         _native.save_run_state(self._store, self.id, _dumps(state))

@@ -168,6 +168,102 @@ def test_a_script_that_forgets_to_finish_is_finished_at_exit(repo):
     assert (bad["summary"]["reward"], bad["exit_code"]) == (0.5, 1)
 
 
+def _started(script, repo, **env):
+    """Starts `script` and waits until it prints `ready` (its state is then what the test
+    checks)."""
+    full = dict(os.environ, **env)
+    full.pop("CODEVER_RUN_ID", None)
+    p = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=repo, env=full, stdout=subprocess.PIPE, text=True
+    )
+    assert p.stdout.readline() == "ready\n"
+    return p
+
+
+def test_a_run_killed_by_sigterm_is_finished_with_its_summary(repo):
+    import signal
+
+    p = _started(
+        "import time, codever as wandb\n"
+        "wandb.init(id='preempted', config={'lr': 1})\n"
+        "wandb.log({'reward': 0.25})\n"
+        "wandb.log({'reward': 0.75})\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n",
+        repo,
+    )
+    p.send_signal(signal.SIGTERM)
+    # The process still dies of the signal, as a scheduler expects.
+    assert p.wait(timeout=30) == -signal.SIGTERM
+    row = cli(repo / ".codever", "runs", "show", "preempted")
+    assert (row["summary"]["reward"], row["ranges"]["reward"]) == (0.75, {"min": 0.25, "max": 0.75})
+    assert (row["finished"], row["exit_code"]) == (True, 128 + signal.SIGTERM)
+
+
+def test_a_script_with_its_own_sigterm_handler_keeps_it(repo):
+    import signal
+
+    p = _started(
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, lambda *a: (print('mine', flush=True), sys.exit(7)))\n"
+        "import codever as wandb\n"
+        "wandb.init(id='own')\n"
+        "wandb.log({'reward': 0.5})\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n",
+        repo,
+    )
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=30) == 7 and p.stdout.read() == "mine\n"
+    # Its sys.exit ran atexit, which finished the run as any exit does.
+    row = cli(repo / ".codever", "runs", "show", "own")
+    assert (row["summary"]["reward"], row["exit_code"]) == (0.5, 7)
+
+
+def test_a_run_killed_outright_keeps_the_summary_of_its_last_checkpoint(repo):
+    import signal
+
+    p = _started(
+        "import time, codever as wandb\n"
+        "wandb.init(id='oom', config={'lr': 1})\n"
+        "for r in (0.1, 0.2, 0.3):\n"
+        "    wandb.log({'reward': r})\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n",
+        repo,
+        CODEVER_CHECKPOINT_SECONDS="0",
+    )
+    p.send_signal(signal.SIGKILL)
+    assert p.wait(timeout=30) == -signal.SIGKILL
+    row = cli(repo / ".codever", "runs", "show", "oom")
+    assert (row["summary"]["reward"], row["steps"], row["finished"]) == (0.3, 3, False)
+
+
+def test_a_terminated_worker_does_not_finish_its_parents_run(repo):
+    script = (
+        "import multiprocessing as mp, time, codever as wandb\n"
+        "def work(x):\n"
+        "    time.sleep(60)\n"
+        "if __name__ == '__main__':\n"
+        "    wandb.init(id='parent')\n"
+        "    wandb.log({'reward': 0.5})\n"
+        "    pool = mp.get_context('fork').Pool(2)\n"
+        "    pool.map_async(work, [1, 2])\n"
+        "    time.sleep(0.5)\n"
+        "    pool.terminate()\n"
+        "    pool.join()\n"
+        "    print('ready', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    p = _started(script, repo)
+    try:
+        row = cli(repo / ".codever", "runs", "show", "parent")
+        assert (row["finished"], row["exit_code"]) == (False, None)
+    finally:
+        p.kill()
+        p.wait()
+
+
 def test_a_run_with_nothing_new_leaves_the_store_at_format_2(repo):
     run = codever.init(config={"lr": 1})
     a = codever.Artifact("ppo", type="code")
