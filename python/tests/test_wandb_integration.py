@@ -21,7 +21,7 @@ args = p.parse_args()
 run = wandb.init(project="safelife", config={"lr": 3e-4}, job_type="train", name=os.environ["RUN_NAME"])
 ppo = wandb.Artifact("ppo", type="rl_algo_code")
 ppo.add_file("training/ppo.py")
-run.log_artifact(ppo, aliases=["candidate"])
+run.log_artifact(ppo, aliases=["candidate"], tags=["rl", os.environ["RUN_NAME"]])
 run.log_artifact("training", name="training", type="code")
 data = wandb.Artifact("scores", type="dataset")  # not code: W&B only
 with data.new_file("scores.csv", mode="w") as f:
@@ -73,6 +73,11 @@ def test_one_call_versions_what_wandb_logs_and_keeps_its_scores(tmp_path):
         ("run-baseline", "train", 0.62, {"lr": 3e-4}),
     ]
     assert cli(store, "show", "ppo:candidate")["version"] == 1
+    # W&B's tags go with each logged version.
+    assert [cli(store, "show", f"ppo:v{i}")["tags"] for i in (0, 1)] == [
+        ["rl", "run-baseline"], ["rl", "run-ppo-lr"]
+    ]
+    assert cli(store, "show", "training:v0")["tags"] == []
     # The question, answered offline: what differed in the code of the best and the worst run?
     diff = cli(store, "diff", "--runs", "--best", "reward", "--worst", "reward")
     assert [(f["new_path"], f["additions"], f["deletions"]) for f in diff["files"]] == [

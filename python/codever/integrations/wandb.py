@@ -16,13 +16,19 @@ job type and group are saved with the codever run. So ``codever diff``, ``log``,
 ``diff --runs --best reward --worst reward`` work offline on what W&B holds.
 
 Nothing here can fail a W&B call: a problem with the codever store is printed as one line and
-W&B carries on. It wraps two private methods of W&B's ``Run`` (``_prepare_artifact``, through
-which every logged artifact passes, and ``_finish``), tested with wandb 0.31.
+W&B carries on. It wraps three private methods of W&B's ``Run`` (``_log_artifact`` and
+``_prepare_artifact``, through which every logged artifact and its aliases and tags pass, and
+``_finish``), tested with wandb 0.31.
+
+Not mirrored: ``use_artifact``. W&B refuses it offline ("Cannot use artifact when in offline
+mode"), and online it names versions on W&B's servers, which the local store may not hold;
+codever's own ``use_artifact`` records uses.
 """
 
 import json
 import os
 import sys
+import threading
 
 import codever
 from codever import _native
@@ -30,6 +36,7 @@ from codever import _native
 __all__ = ["track", "untrack", "Tracker"]
 
 _tracker = None
+_pending = threading.local()  # the tags of the artifact being logged, per thread
 
 
 def _say(message):
@@ -87,9 +94,9 @@ class Tracker:
             self._runs[wb_run.id] = r
         return r
 
-    def mirror(self, wb_run, artifact, aliases):
+    def mirror(self, wb_run, artifact, aliases, tags=None):
         """Commits W&B's ``artifact`` to the codever store for ``wb_run`` (when its type is
-        wanted), with W&B's files and digest."""
+        wanted), with W&B's files, digest, aliases and tags."""
         if not self._wants(artifact.type):
             return None
         entries = artifact.manifest.entries
@@ -117,7 +124,7 @@ class Tracker:
             if cv.digest != wanted:
                 continue
             aliases = [a for a in (aliases or []) if a != "latest"]
-            self._run_for(wb_run).log_artifact(cv, aliases=aliases)
+            self._run_for(wb_run).log_artifact(cv, aliases=aliases, tags=list(tags or ()))
             self.mirrored.append((cv.type, cv._name, cv.version, cv.new))
             return cv
         _say(f"{artifact.name}: its files changed since W&B read them; not versioned by codever")
@@ -176,12 +183,22 @@ def track(types=None, dir=None, scores=True):
     run_cls = wandb_run.Run
     if not getattr(run_cls, "_codever_tracked", False):
         prepare, finish = run_cls._prepare_artifact, run_cls._finish
+        log = run_cls._log_artifact
+
+        def _log_artifact(self, *args, **kwargs):
+            # The tags reach W&B's service, not `_prepare_artifact`: remember them for it.
+            tags = kwargs.get("tags", args[4] if len(args) > 4 else None)
+            _pending.tags = [tags] if isinstance(tags, str) else list(tags or ())
+            try:
+                return log(self, *args, **kwargs)
+            finally:
+                _pending.tags = []
 
         def _prepare_artifact(self, *args, **kwargs):
             artifact, aliases = prepare(self, *args, **kwargs)
             if _tracker is not None:
                 try:
-                    _tracker.mirror(self, artifact, aliases)
+                    _tracker.mirror(self, artifact, aliases, getattr(_pending, "tags", []))
                 except (codever.CodeverError, OSError, ValueError) as e:
                     _say(f"could not version {getattr(artifact, 'name', '?')} locally: {e}")
             return artifact, aliases
@@ -196,7 +213,8 @@ def track(types=None, dir=None, scores=True):
 
         run_cls._prepare_artifact = _prepare_artifact
         run_cls._finish = _finish
-        run_cls._codever_originals = (prepare, finish)
+        run_cls._log_artifact = _log_artifact
+        run_cls._codever_originals = (prepare, finish, log)
         run_cls._codever_tracked = True
     return _tracker
 
@@ -209,5 +227,5 @@ def untrack():
     _tracker = None
     run_cls = wandb_run.Run
     if getattr(run_cls, "_codever_tracked", False):
-        run_cls._prepare_artifact, run_cls._finish = run_cls._codever_originals
+        run_cls._prepare_artifact, run_cls._finish, run_cls._log_artifact = run_cls._codever_originals
         run_cls._codever_tracked = False
