@@ -411,6 +411,14 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// A Python interpreter could not report its environment (`commit-env`).
+    #[error("cannot read the environment of {python}: {reason}")]
+    EnvCapture {
+        /// The interpreter as given.
+        python: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// Checkout would overwrite files whose content differs.
     #[error("checkout would overwrite {} modified file(s) in {}: {}", paths.len(), dir.display(), preview(paths))]
     WouldOverwrite {
@@ -654,6 +662,7 @@ impl Error {
             Error::UnsafeCheckout { .. } => "unsafe_checkout",
             Error::ChangedWhileReading { .. } => "changed_while_reading",
             Error::WouldOverwrite { .. } => "would_overwrite",
+            Error::EnvCapture { .. } => "env_capture",
         }
     }
 
@@ -721,6 +730,11 @@ impl Error {
                 format!("`codever versions {artifact}` lists its versions")
             }
             Error::AmbiguousIdPrefix { .. } => "give more characters of the id".into(),
+            Error::EnvCapture { .. } => {
+                "name the interpreter your runs use, e.g. `--python .venv/bin/python` (Python 3.8 \
+                 or newer)"
+                    .into()
+            }
             Error::UnknownAlias {
                 known,
                 suggestions,

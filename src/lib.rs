@@ -52,7 +52,7 @@ pub mod view;
 
 pub use capture::{snapshot, statcache};
 pub use diff::render;
-pub use ops::{checkout, commit, compare, forget, fsck};
+pub use ops::{checkout, commit, compare, env, forget, fsck};
 /// Runs: capturing one ([`capture::run`]) and what each logged ([`ops::run`]).
 pub mod run {
     pub use crate::capture::run::*;
@@ -101,6 +101,7 @@ mod floors {
         ("checkout", 10),
         ("commit", 10),
         ("compare", 10),
+        ("env", 10),
         ("forget", 10),
         ("fsck", 10),
         ("run", 10),

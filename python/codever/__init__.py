@@ -358,6 +358,7 @@ def init(
     monitor_gym=None,
     settings=None,
     anonymous=None,
+    save_env=True,
 ):
     """Starts a run and returns it (also as ``codever.run``), with W&B's signature.
 
@@ -375,6 +376,11 @@ def init(
     ``entity``, ``force``, ``save_code``, ``tensorboard``, ``sync_tensorboard``,
     ``monitor_gym``, ``resume_from``, ``fork_from`` and ``anonymous`` only concern W&B's
     servers or integrations: accepted, no effect.
+
+    ``save_env`` (codever's own): log the run's environment (installed packages, Python,
+    platform, GPUs, command line) as artifact ``env/environment``, in a few milliseconds and
+    without importing anything heavy (see :meth:`Run.log_env`); a list of environment variable
+    names also records those variables (none are recorded otherwise); ``False`` logs nothing.
     """
     mode = _mode(mode, settings)
     if reinit in (None, "default", False):
@@ -431,6 +437,12 @@ def init(
     if reinit != "create_new" or run is None or run._finished:
         _set_current(r)
     _at_exit.track(r)
+    if save_env and store is not None:
+        keep = () if save_env is True else [str(k) for k in save_env]
+        try:
+            r.log_env(keep=keep)
+        except (CodeverError, OSError) as e:
+            _say(f"could not log the environment of run {r.id}: {e}")
     return r
 
 
@@ -965,7 +977,7 @@ class Run:
                 f"some records of {artifact.type}/{artifact._name} cannot be read, so its version "
                 "numbers are withheld (artifact.version is None); `codever fsck` says more"
             )
-        if not out["new"]:
+        if not out["new"] and not getattr(artifact, "_quiet", False):
             _say(
                 f"{artifact._label()} unchanged: run {self.id} linked to the "
                 "existing version, nothing new stored"
@@ -1031,6 +1043,22 @@ class Run:
     def link_model(self, path, registered_model_name, name=None, aliases=None):
         """W&B's model registry: a documented no-op."""
         return None
+
+    def log_env(self, keep=(), command=True):
+        """Logs this process's environment as artifact ``environment`` of type ``env``
+        (``init`` does it unless ``save_env=False``): ``requirements.txt`` (every installed
+        distribution, as ``pip freeze`` lists them), ``python.txt`` (Python, platform, torch and
+        its CUDA, cuDNN, jax, tensorflow, GPUs and driver), ``command.txt`` (the command line;
+        ``command`` may be a string to record instead, or False) and, for the variable names
+        in ``keep``, ``environ.txt``. Unchanged, the run links to the existing version. Returns
+        the logged :class:`Artifact`."""
+        from . import _env
+
+        a = Artifact("environment", type="env")
+        for name, text in _env.capture(keep=keep, command_line=command).items():
+            a._entries[name] = _Entry(name, data=text.encode())
+        a._quiet = True
+        return self.log_artifact(a)
 
     def log_code(self, root=".", name=None, include_fn=None, exclude_fn=None):
         """Logs the code under ``root`` like W&B's Code Tab: by default ``*.py``, ``Dockerfile*``
@@ -1948,10 +1976,21 @@ class ApiRun:
         return f"<codever.ApiRun {self.id} ({self.state})>"
 
     def logged_artifacts(self, per_page=100):
+        """What the run logged, as W&B lists it: without the ``env/environment`` artifact
+        ``init`` logs (W&B has no such artifact; :meth:`environment` returns it)."""
         return [
             Api(self._store).artifact(f"{a['type']}/{a['name']}@{a['id']}")
             for a in self._row["artifacts"]
+            if (a["type"], a["name"]) != ("env", "environment")
         ]
+
+    def environment(self):
+        """The run's environment (``init(save_env=True)``, :meth:`Run.log_env`, or
+        ``codever commit-env``) as an :class:`Artifact`, or None."""
+        for a in self._row["artifacts"]:
+            if (a["type"], a["name"]) == ("env", "environment"):
+                return Api(self._store).artifact(f"env/environment@{a['id']}")
+        return None
 
     def used_artifacts(self, page_size=100):
         return [

@@ -5,6 +5,7 @@ import multiprocessing
 import os
 import shutil
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -80,6 +81,9 @@ def test_the_wandb_snippet_runs_verbatim(repo):
     store = repo / ".codever"
     listed = cli(store, "list")
     assert listed == [
+        {"type": "env", "name": "environment", "versions": 1, "latest": 0,
+         "complete": True, "problems": [], "forgotten": False, "forgotten_versions": 0,
+         "former_names": []},
         {"type": "model_code", "name": "model_code", "versions": 1, "latest": 0,
          "complete": True, "problems": [], "forgotten": False, "forgotten_versions": 0,
          "former_names": []},
@@ -93,6 +97,7 @@ def test_the_wandb_snippet_runs_verbatim(repo):
     runs = cli(store, "runs")
     assert len(runs) == 1
     assert [(a["name"], a["version"], a["new"]) for a in runs[0]["artifacts"]] == [
+        ("environment", 0, True),
         ("ppo", 0, True),
         ("model_code", 0, True),
     ]
@@ -213,7 +218,7 @@ def test_download_verify_and_add_dir(repo):
     assert fetched.version == "v0" and fetched.aliases == ["latest", "best"]
     # The use is recorded with the run, and so are its project and config.
     run.finish()
-    reader = codever.init(project="eval", config={"seed": 7}, tags=["eval"])
+    reader = codever.init(project="eval", config={"seed": 7}, tags=["eval"], save_env=False)
     reader.use_artifact("code/safelife:v0")
     shown = cli(repo / ".codever", "runs", "show", reader.id)
     assert shown["used"] == [
@@ -273,6 +278,63 @@ def test_blame_first_seen_credits_code_that_came_back(repo):
         (0, "b"),
         (2, "c"),
     ]
+
+
+def test_init_logs_the_environment_as_pip_sees_it(repo):
+    import time
+
+    run = codever.init(project="p")
+    env = cli(repo / ".codever", "runs", "show", run.id)["artifacts"]
+    assert [(a["type"], a["name"], a["version"]) for a in env] == [("env", "environment", 0)]
+    files = {f.name: f for f in codever.Api().artifact("env/environment:v0").files()}
+    assert sorted(files) == ["command.txt", "python.txt", "requirements.txt"]
+    api = codever.Api()
+    a = api.artifact("environment:v0")
+    root = Path(a.download(str(repo / "env")))
+    freeze = subprocess.run(
+        [sys.executable, "-m", "pip", "freeze", "--all"], check=True, capture_output=True, text=True
+    ).stdout
+    expected = "".join(line + "\n" for line in freeze.splitlines() if not line.startswith("#"))
+    assert (root / "requirements.txt").read_text() == expected
+    v = sys.version_info
+    assert (root / "python.txt").read_text().startswith(
+        f"python {v.major}.{v.minor}.{v.micro}\nimplementation cpython\nos {os.uname().sysname} "
+    )
+    # W&B's readers do not see it among the run's artifacts; `environment()` returns it.
+    ran = api.run(run.id)
+    assert ran.logged_artifacts() == [] and ran.environment().version == "v0"
+    run.finish()
+    # Unchanged, a second run links to it; timed, as the issue asks (a few milliseconds).
+    second = codever.init(project="p", reinit="create_new")
+    t = time.perf_counter()
+    second.log_env()
+    took = (time.perf_counter() - t) * 1000
+    print(f"log_env of an unchanged environment: {took:.1f} ms")
+    assert cli(repo / ".codever", "versions", "environment")[0]["runs"] == [run.id, second.id]
+    second.finish()
+    # save_env=False logs nothing.
+    quiet = codever.init(project="p", save_env=False, reinit="create_new")
+    assert cli(repo / ".codever", "runs", "show", quiet.id)["artifacts"] == []
+    quiet.finish()
+
+
+def test_a_package_installed_between_runs_is_the_whole_environment_diff(repo, tmp_path, monkeypatch):
+    first = codever.init(project="p")
+    first.finish()
+    # A tiny pure-Python package from PyPI, installed where this interpreter imports from.
+    extra = tmp_path / "extra"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(extra), "six==1.16.0"],
+        check=True,
+    )
+    monkeypatch.syspath_prepend(str(extra))
+    second = codever.init(project="p", reinit="create_new")
+    second.finish()
+    versions = cli(repo / ".codever", "versions", "environment")
+    assert [(v["version"], v["runs"]) for v in versions] == [(0, [first.id]), (1, [second.id])]
+    d = cli(repo / ".codever", "diff", "--runs", first.id, second.id)
+    # The command line is the same (this pytest process), so the package is the whole story.
+    assert d["environment"] == [{"name": "six", "old": None, "new": "1.16.0"}]
 
 
 def test_diff_takes_gits_algorithms(repo):

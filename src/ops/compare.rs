@@ -38,6 +38,8 @@ pub struct RunsDiff {
     pub artifacts: Vec<RunsArtifact>,
     /// File changes of the artifacts both runs logged.
     pub diff: TreeDiff,
+    /// What changed in the environment (`env/environment`), when both runs logged one.
+    pub environment: Vec<crate::ops::env::EnvChange>,
 }
 
 /// One entry of `log`: a version and what changed from the version before it.
@@ -145,9 +147,18 @@ impl Store {
                 diff.files.extend(d.files);
             }
         }
+        let environment = match by_key.get(&crate::ops::env::env_key()) {
+            Some(RunsArtifact {
+                left: Some((_, l)),
+                right: Some((_, r)),
+                ..
+            }) if l != r => self.env_changes(*l, *r)?,
+            _ => Vec::new(),
+        };
         Ok(RunsDiff {
             artifacts: by_key.into_values().collect(),
             diff,
+            environment,
         })
     }
 

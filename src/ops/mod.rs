@@ -4,6 +4,7 @@
 pub mod checkout;
 pub mod commit;
 pub mod compare;
+pub mod env;
 pub mod forget;
 pub mod fsck;
 pub mod run;

@@ -10,6 +10,7 @@ mod diff;
 mod disk_full;
 mod durability;
 mod e2e;
+mod env;
 mod faults;
 mod flips;
 mod forget;

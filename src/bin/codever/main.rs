@@ -14,8 +14,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use commands::{
-    Global, alias, blame, cat, checkout, commit, completions, diff, forget, fsck, init, list, log,
-    rename, runs, show, unforget, versions,
+    Global, alias, blame, cat, checkout, commit, commit_env, completions, diff, forget, fsck, init,
+    list, log, rename, runs, show, unforget, versions,
 };
 
 #[derive(Parser)]
@@ -40,6 +40,9 @@ enum Command {
     Init(init::Args),
     /// Log files as a version of an artifact for a run.
     Commit(commit::Args),
+    /// Log a Python interpreter's environment (packages, Python, platform, GPUs) for a run, as
+    /// `env/environment`.
+    CommitEnv(commit_env::Args),
     /// List artifacts.
     List(list::Args),
     /// List the versions of an artifact, oldest first.
@@ -134,6 +137,7 @@ fn run(global: &Global, command: Command) -> codever::Result<u8> {
     match command {
         Command::Init(args) => init::run(global, args),
         Command::Commit(args) => commit::run(global, args),
+        Command::CommitEnv(args) => commit_env::run(global, args),
         Command::List(args) => list::run(global, args),
         Command::Versions(args) => versions::run(global, args),
         Command::Show(args) => show::run(global, args),

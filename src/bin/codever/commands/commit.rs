@@ -57,7 +57,13 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
     if let Some((b, _)) = bar {
         b.finish_and_clear();
     }
-    let o = result?;
+    print_outcome(global, &result?)?;
+    Ok(0)
+}
+
+/// Prints what a commit did (and notes on stderr about withheld numbers, a former name, a
+/// forgotten version brought back).
+pub fn print_outcome(global: &Global, o: &CommitOutcome) -> Result<()> {
     if o.version.is_none() {
         note(&format!(
             "warning: some records of {} cannot be read, so its version numbers are withheld; `codever fsck` says more",
@@ -78,11 +84,11 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
         ));
     }
     if global.json {
-        print_json(&view::CommitRow::new(&o))?;
+        print_json(&view::CommitRow::new(o))?;
     } else {
-        out(&text(&o));
+        out(&text(o));
     }
-    Ok(0)
+    Ok(())
 }
 
 /// `ppo:v1 (new)  id …  run …  3 file(s)`, or `(unchanged)` when linked to an existing version.

@@ -80,7 +80,10 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
         let (left, right, picked) = runs_to_compare(&store, &args)?;
         let rd = store.diff_runs(&left, &right, &opts)?;
         let header = format!("{picked}{}", runs_header_text(&rd, &left, &right));
-        let json = output::to_value(&view::RunsArtifactRow::all(&rd))?;
+        let json = (
+            output::to_value(&view::RunsArtifactRow::all(&rd))?,
+            output::to_value(&rd.environment)?,
+        );
         (rd.diff, header, Some((json, [left, right])))
     } else {
         let left = args.left.as_deref().unwrap_or_default();
@@ -89,8 +92,9 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
     };
     if global.json {
         let mut v = render::diff_json(&diff);
-        if let Some((artifacts, runs)) = header_json {
+        if let Some(((artifacts, environment), runs)) = header_json {
             v["artifacts"] = artifacts;
+            v["environment"] = environment;
             v["runs"] = serde_json::json!(runs);
         }
         print_json(&v)?;
@@ -177,6 +181,9 @@ fn diff_versions(
 }
 
 /// `# TYPE/NAME: v0 -> v1` for each artifact the runs logged (`(same)`, `only in run …`).
+/// How many environment changes the text header lists.
+const ENV_LINES: usize = 20;
+
 fn runs_header_text(rd: &RunsDiff, left: &str, right: &str) -> String {
     let ver = view::number;
     let mut s = String::new();
@@ -189,6 +196,18 @@ fn runs_header_text(rd: &RunsDiff, left: &str, right: &str) -> String {
             (None, None) => continue,
         };
         s.push_str(&format!("# {line}\n"));
+    }
+    if !rd.environment.is_empty() {
+        s.push_str("# environment:\n");
+        for c in rd.environment.iter().take(ENV_LINES) {
+            s.push_str(&format!("#   {c}\n"));
+        }
+        if rd.environment.len() > ENV_LINES {
+            s.push_str(&format!(
+                "#   … and {} more (`--json` lists them all; the patch below shows the files)\n",
+                rd.environment.len() - ENV_LINES
+            ));
+        }
     }
     s
 }

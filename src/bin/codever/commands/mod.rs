@@ -6,6 +6,7 @@ pub mod blame;
 pub mod cat;
 pub mod checkout;
 pub mod commit;
+pub mod commit_env;
 pub mod completions;
 pub mod diff;
 pub mod forget;

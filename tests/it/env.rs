@@ -1,0 +1,178 @@
+//! Environments per run (`commit-env`, `diff --runs`): captured from real interpreters, one
+//! without and one with an extra distribution installed.
+
+use std::path::{Path, PathBuf};
+
+use crate::common::{init_store, json, run_err, run_ok};
+
+/// A virtualenv without pip (quick to make); with `extra`, a distribution `(name, version)`
+/// installed in it the way pip leaves one (a `.dist-info` folder with its METADATA).
+fn venv(dir: &Path, extra: Option<(&str, &str)>) -> PathBuf {
+    let status = std::process::Command::new("python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let python = dir.join("bin/python");
+    if let Some((name, version)) = extra {
+        let site = std::process::Command::new(&python)
+            .args([
+                "-c",
+                "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+            ])
+            .output()
+            .unwrap();
+        let site = PathBuf::from(String::from_utf8(site.stdout).unwrap().trim());
+        let info = site.join(format!("{}-{version}.dist-info", name.replace('-', "_")));
+        std::fs::create_dir_all(&info).unwrap();
+        std::fs::write(
+            info.join("METADATA"),
+            format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\nA package.\n"),
+        )
+        .unwrap();
+    }
+    python
+}
+
+#[test]
+fn two_runs_in_venvs_differing_by_one_package() {
+    let (tmp, store) = init_store();
+    let plain = venv(&tmp.path().join("a"), None);
+    let extra = venv(&tmp.path().join("b"), Some(("tiny-pkg", "0.3.1")));
+    let commit = |run: &str, python: &Path, command: &str| {
+        json(
+            &store,
+            &[
+                "commit-env",
+                "--run",
+                run,
+                "--python",
+                python.to_str().unwrap(),
+                "--command",
+                command,
+            ],
+        )
+    };
+    let first = commit("r1", &plain, "python train.py");
+    assert_eq!(
+        (first["version"].clone(), first["new"].clone()),
+        (0.into(), true.into())
+    );
+    let second = commit("r2", &extra, "python train.py");
+    assert_eq!(
+        (second["version"].clone(), second["new"].clone()),
+        (1.into(), true.into())
+    );
+    // The same interpreter again: the run links to the existing version.
+    let third = commit("r3", &plain, "python train.py");
+    assert_eq!(
+        (third["version"].clone(), third["new"].clone()),
+        (0.into(), false.into())
+    );
+
+    let d = json(&store, &["diff", "--runs", "r1", "r2"]);
+    assert_eq!(
+        d["environment"],
+        serde_json::json!([{"name": "tiny-pkg", "old": null, "new": "0.3.1"}])
+    );
+    let text = run_ok(&store, &["diff", "--runs", "r1", "r2"]);
+    assert!(
+        text.starts_with("# env/environment: v0 -> v1\n# environment:\n#   + tiny-pkg 0.3.1\n"),
+        "{text}"
+    );
+    assert!(text.contains("+tiny-pkg==0.3.1\n"), "{text}");
+    assert_eq!(
+        json(&store, &["diff", "--runs", "r1", "r3"])["environment"],
+        serde_json::json!([])
+    );
+    // The files: what the interpreter reports, one fact per line.
+    let python = run_ok(&store, &["cat", "environment:v1", "python.txt"]);
+    let version = std::process::Command::new(&extra)
+        .args(["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"])
+        .output()
+        .unwrap();
+    let version = String::from_utf8(version.stdout).unwrap();
+    assert!(
+        python.starts_with(&format!("python {}implementation cpython\nos ", version)),
+        "{python}"
+    );
+    assert_eq!(
+        run_ok(&store, &["cat", "environment:v1", "command.txt"]),
+        "python train.py\n"
+    );
+    // `runs show` names the environment the run logged.
+    let shown = json(&store, &["runs", "show", "r2"]);
+    assert_eq!(shown["artifacts"][0]["type"], "env");
+    assert_eq!(shown["artifacts"][0]["version"], 1);
+}
+
+#[test]
+fn only_named_variables_are_recorded() {
+    let (tmp, store) = init_store();
+    let python = venv(&tmp.path().join("a"), None);
+    let out = crate::common::codever_cmd(
+        &store,
+        &[
+            "commit-env",
+            "--run",
+            "r1",
+            "--python",
+            python.to_str().unwrap(),
+            "--keep",
+            "SEED_FOR_TEST",
+            "--keep",
+            "UNSET_FOR_TEST",
+        ],
+    )
+    .env("SEED_FOR_TEST", "7")
+    .env("SECRET_TOKEN", "hunter2")
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        run_ok(&store, &["cat", "environment:v0", "environ.txt"]),
+        "SEED_FOR_TEST=7\n"
+    );
+    let files = json(&store, &["show", "environment:v0"])["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect::<Vec<_>>();
+    assert_eq!(files, ["environ.txt", "python.txt", "requirements.txt"]);
+    for f in &files {
+        let text = run_ok(&store, &["cat", "environment:v0", f]);
+        assert!(!text.contains("hunter2"), "{f}: {text}");
+    }
+}
+
+#[test]
+fn a_missing_or_failing_interpreter_is_one_clear_error() {
+    let (tmp, store) = init_store();
+    let err = run_err(&store, &["commit-env", "--python", "/nonexistent/python"]);
+    assert_eq!(
+        err,
+        "error: cannot read the environment of /nonexistent/python: No such file or directory (os error 2)\n\
+         hint: name the interpreter your runs use, e.g. `--python .venv/bin/python` (Python 3.8 or newer)\n"
+    );
+    let fake = tmp.path().join("python");
+    std::fs::write(&fake, "#!/bin/sh\necho 'SyntaxError: bad' >&2\nexit 1\n").unwrap();
+    let mut perm = std::fs::metadata(&fake).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(&fake, perm).unwrap();
+    let err = run_err(&store, &["commit-env", "--python", fake.to_str().unwrap()]);
+    assert!(
+        err.starts_with(&format!(
+            "error: cannot read the environment of {}: it exited with exit status: 1 (SyntaxError: bad)\n",
+            fake.display()
+        )),
+        "{err}"
+    );
+    // Nothing was committed.
+    assert_eq!(json(&store, &["list"]), serde_json::json!([]));
+}
