@@ -156,28 +156,28 @@ impl Store {
     /// copy of its base that process read, in a pack this process has not loaded yet (an id can
     /// be in several packs, so finding *some* copy of the base says nothing about newer ones).
     pub(super) fn resolve_fresh(&self, id: &ObjectId, limit: u64) -> Result<(Kind, Vec<u8>, u8)> {
-        let first = self.resolve_object(id, MAX_DELTA_DEPTH + 1, limit, &mut Resolution::default());
+        let first = self.resolve_object(id, limit, &mut Resolution::default());
         match first {
             Err(e) if self.note_new_pack()? => {
                 drop(e);
-                self.resolve_object(id, MAX_DELTA_DEPTH + 1, limit, &mut Resolution::default())
+                self.resolve_object(id, limit, &mut Resolution::default())
             }
             r => r,
         }
     }
 
     /// Verifies the envelope `bytes` of object `id` as stored at one particular place (fsck
-    /// checks every copy, not only the one a read would pick); bases are resolved from any place.
+    /// checks every copy, not only the one a read would pick); bases are resolved from any place,
+    /// other copies of `id` itself included.
     pub(crate) fn decode_stored(&self, id: &ObjectId, bytes: &[u8]) -> Result<(Kind, Vec<u8>)> {
         let header = parse_header(*id, bytes)?;
-        let depth = header.depth();
         let attempt = || {
             let mut res = Resolution::default();
             decode_envelope_limited(
                 *id,
                 bytes,
                 &mut |base| {
-                    self.resolve_object(base, depth, header.base_limit(), &mut res)
+                    self.resolve_object(base, header.base_limit(), &mut res)
                         .map(|(_, raw, _)| raw)
                 },
                 MAX_OBJECT_SIZE,
@@ -189,34 +189,41 @@ impl Store {
         }
     }
 
-    /// Resolves `id` through any of its places, using only encodings whose delta depth is below
-    /// `below`.
+    /// Resolves `id` through any of its places; returns its kind, raw content and the length of
+    /// the delta chain read (0 for a whole copy).
     ///
-    /// Every delta was written against a base resolved through a chain of encodings that still
-    /// exist (nothing is ever replaced or deleted), and its depth is one more than that chain's
-    /// depth. So requiring each base to be strictly shallower than its delta always leaves the
-    /// chain the writer used, excludes every cycle (two packs merged from machines that stored
-    /// P→Q and Q→P), and bounds recursion by [`MAX_DELTA_DEPTH`]. Whole copies are tried first,
-    /// then shallower chains; a place that fails (damaged, base absent) moves on to the next.
-    /// Failures are remembered per id and the work is bounded by the number of encodings tried.
+    /// A delta's base may be served by any encoding of the base that does not lead back to an
+    /// object already being resolved: every delta was written against a base resolved through
+    /// a chain of encodings that existed then, and each object read is verified against its
+    /// id, so any acyclic chain gives the right bytes. (Machines merged by copying files keep
+    /// only one loose file per id: machine A's delta Q on P must be readable through machine
+    /// B's P, a delta on Y, whatever depth B's chain has.) Cycles (P→Q in one pack, Q→P in
+    /// another, or a forged X→Y→X) are cut by the stack of ids being resolved, and chains by
+    /// [`MAX_CHAIN`], so recursion is bounded. Whole copies are tried first, then shallower
+    /// encodings; a place that fails (damaged, base absent) moves on to the next. Failures that
+    /// did not depend on the stack are remembered per id, and the work is bounded by the number
+    /// of encodings tried.
     pub(super) fn resolve_object(
         &self,
         id: &ObjectId,
-        below: u8,
         limit: u64,
         res: &mut Resolution,
     ) -> Result<(Kind, Vec<u8>, u8)> {
         if let Some((kind, raw, depth)) = self.recent().get(id)
-            && depth < below
             && raw.len() as u64 <= limit
         {
             return Ok((kind, raw.as_ref().clone(), depth));
         }
-        if let Some((failed_below, e)) = res.failed.get(id)
-            && *failed_below >= below
-        {
+        if let Some(e) = res.failed.get(id) {
             return Err(e.clone_shallow());
         }
+        // A base already being resolved (a cycle), or a chain past the limit: this path is
+        // closed, which says nothing about other paths, so it is not remembered as a failure.
+        if res.stack.contains(id) || res.stack.len() >= MAX_CHAIN {
+            res.cut += 1;
+            return Err(Error::MissingObject { id: *id });
+        }
+        let cut_before = res.cut;
         let mut error = Error::MissingObject { id: *id };
         let mut candidates: Vec<(Header, Vec<u8>)> = Vec::new();
         for place in self.places(id)? {
@@ -224,52 +231,67 @@ impl Store {
                 .place_bytes(id, &place, limit)
                 .and_then(|b| parse_header(*id, &b).map(|h| (h, b)))
             {
-                Ok((h, b)) if h.depth() < below => candidates.push((h, b)),
-                // Too deep to serve this delta: the copy its writer used (shallower) is not here
-                // yet, which is "missing" (a sync still bringing it), as when no copy is here.
-                Ok(_) => {}
+                Ok((h, b)) => candidates.push((h, b)),
                 Err(e) => error = worse(error, e),
             }
         }
         candidates.sort_by_key(|(h, _)| h.depth());
+        res.stack.push(*id);
+        let mut found = None;
         for (header, bytes) in candidates {
             res.tried += 1;
             if res.tried > MAX_ENCODINGS_TRIED {
-                return Err(Error::CorruptObject {
+                error = Error::CorruptObject {
                     id: *id,
                     reason: format!(
                         "resolving it needed more than {MAX_ENCODINGS_TRIED} stored encodings"
                     ),
-                });
+                };
+                break;
             }
-            let depth = header.depth();
             // A base is never large (both sides of a delta must be held): a forged delta on a
             // base that claims gigabytes is refused before the base is decoded.
             let base_limit = header.base_limit();
+            let mut chain = 0u8;
             let decoded = decode_envelope_limited(
                 *id,
                 &bytes,
                 &mut |base| {
-                    self.resolve_object(base, depth, base_limit, res)
-                        .map(|(_, raw, _)| raw)
+                    self.resolve_object(base, base_limit, res)
+                        .map(|(_, raw, d)| {
+                            chain = d.saturating_add(1);
+                            raw
+                        })
                 },
                 limit,
             );
             match decoded {
                 Ok((kind, raw)) => {
-                    // Blobs and delta-encoded objects are what chains read again.
-                    if depth > 0 || kind == Kind::Blob {
-                        let raw = Arc::new(raw);
-                        self.recent().put(*id, kind, Arc::clone(&raw), depth);
-                        let raw = Arc::try_unwrap(raw).unwrap_or_else(|r| r.as_ref().clone());
-                        return Ok((kind, raw, depth));
-                    }
-                    return Ok((kind, raw, depth));
+                    found = Some((kind, raw, chain));
+                    break;
+                }
+                // The base leads back into the chain being read: what is missing is a copy of
+                // this object that does not (the one its writer used has not arrived).
+                Err(Error::MissingObject { id: m }) if res.stack.contains(&m) => {
+                    error = worse(error, Error::MissingObject { id: *id })
                 }
                 Err(e) => error = worse(error, e),
             }
         }
-        res.failed.insert(*id, (below, error.clone_shallow()));
+        res.stack.pop();
+        if let Some((kind, raw, chain)) = found {
+            // Blobs and delta-encoded objects are what chains read again.
+            if chain > 0 || kind == Kind::Blob {
+                let raw = Arc::new(raw);
+                self.recent().put(*id, kind, Arc::clone(&raw), chain);
+                let raw = Arc::try_unwrap(raw).unwrap_or_else(|r| r.as_ref().clone());
+                return Ok((kind, raw, chain));
+            }
+            return Ok((kind, raw, chain));
+        }
+        if res.cut == cut_before {
+            res.failed.insert(*id, error.clone_shallow());
+        }
         Err(error)
     }
 
@@ -329,13 +351,22 @@ pub(super) enum Place {
     Packed(PathBuf, Location, bool),
 }
 
-/// State of one object resolution: encodings tried, and ids that could not be resolved below a
-/// depth (so a hostile store cannot make the search exponential).
+/// State of one object resolution: encodings tried, the ids being resolved (innermost last),
+/// paths cut by a cycle or the chain limit, and ids that could not be resolved whatever the
+/// stack (so a hostile store cannot make the search exponential).
 #[derive(Default)]
 pub(super) struct Resolution {
     tried: usize,
-    failed: HashMap<ObjectId, (u8, Error)>,
+    stack: Vec<ObjectId>,
+    cut: u64,
+    failed: HashMap<ObjectId, Error>,
 }
+
+/// Longest delta chain a read follows. One writer's chains are at most [`MAX_DELTA_DEPTH`]
+/// long; stores merged by copying files can chain one machine's delta onto another's, so a
+/// read allows eight such chains end to end. Bounds recursion (each level is a few stack
+/// frames of modest size).
+pub(super) const MAX_CHAIN: usize = 8 * MAX_DELTA_DEPTH as usize;
 
 /// Most stored encodings one read may try (real chains need at most 17).
 pub(super) const MAX_ENCODINGS_TRIED: usize = 4096;
@@ -625,8 +656,9 @@ mod tests {
         // Each claims depth 1 against the other: no chain ends at a whole object.
         let xid = put_delta(&store, &x, &y, 0);
         put_delta(&store, &y, &x, 0);
-        // Each needs a whole (depth 0) copy of the other, which is not here: missing, reported
-        // at once (as "not yet synced": a sync could still bring it), never a hang.
+        // Each needs a copy of the other that does not lead back to itself, which is not here:
+        // missing, reported at once (as "not yet synced": a sync could still bring it), never
+        // a hang.
         let e = store.read_blob(&xid).unwrap_err();
         assert!(
             matches!(&e, Error::MissingObject { id } if *id == ObjectId::compute(Kind::Blob, &y)),

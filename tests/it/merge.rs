@@ -2,12 +2,13 @@
 //! rsync --ignore-existing or `cp -rn` would). Nothing may be lost and both sides must agree.
 
 use std::fs;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::common::{
-    assert_fsck_clean, code_files, codever_cmd, commit_json, copy_missing, file_names, init_at,
-    json, object_path, on_threads, pack_files, read_tree, run_all_within, run_any, run_err, run_ok,
-    sorted, write, write_files,
+    assert_fsck_clean, blob_id, code_files, codever_cmd, commit_json, copy_all, copy_missing,
+    file_names, init_at, json, object_path, on_threads, pack_files, read_tree, run_all_within,
+    run_any, run_err, run_ok, sorted, write, write_files,
 };
 
 #[test]
@@ -288,4 +289,80 @@ fn opposite_order_trial(trial: u64) -> Option<String> {
         }
     }
     (!problems.is_empty()).then(|| format!("trial {trial}:\n{}", problems.join("\n")))
+}
+
+/// Loose objects merged with `cp -rn`: one loose file per id survives, so a delta from one
+/// machine may have to read its base through the other machine's encoding of it, whatever that
+/// encoding's depth. Machine A commits P then Q (P whole, Q's blobs deltas on P's); machine B
+/// commits Y then P (P's blobs deltas on Y's). Merged into B, B's P (a delta) is what A's Q must
+/// be read through. Both directions must read every version byte for byte, list the same
+/// versions, and pass `fsck --strict`. (Found by a hostile review: Q was lost in B.)
+#[test]
+fn loose_deltas_read_through_the_other_machines_encoding_after_cp_n_merges() {
+    for trial in 0..3u64 {
+        let tmp = tempfile::tempdir().unwrap();
+        let files = |step| code_files(7000 + trial, 3, step);
+        let (y_files, p_files, q_files) = (files(0), files(1), files(2));
+        let dirs: Vec<PathBuf> = ["y", "p", "q"]
+            .iter()
+            .zip([&y_files, &p_files, &q_files])
+            .map(|(n, f)| {
+                let d = tmp.path().join(n);
+                write_files(&d, f);
+                d
+            })
+            .collect();
+        let a = init_at(&tmp.path().join("a"));
+        let b = init_at(&tmp.path().join("b"));
+        commit_json(&a, "code/m", &dirs[1], "a-p");
+        let q_id = commit_json(&a, "code/m", &dirs[2], "a-q")["id"].clone();
+        commit_json(&b, "code/m", &dirs[0], "b-y");
+        commit_json(&b, "code/m", &dirs[1], "b-p");
+        // The scenario needs loose deltas on both machines: A's Q and B's P.
+        for (store, content) in [(&a, &q_files[0].1), (&b, &p_files[0].1)] {
+            let stored = fs::read(object_path(store, blob_id(content))).unwrap();
+            assert_eq!(stored[6], 1, "trial {trial}: expected a loose delta");
+        }
+        assert!(pack_files(&a).is_empty() && pack_files(&b).is_empty());
+        let ab = tmp.path().join("ab/.codever");
+        let ba = tmp.path().join("ba/.codever");
+        copy_all(&a, &ab);
+        copy_missing(&b, &ab);
+        copy_all(&b, &ba);
+        copy_missing(&a, &ba);
+        let listed: Vec<_> = [&ab, &ba]
+            .iter()
+            .map(|m| json(m, &["versions", "code/m"]))
+            .collect();
+        assert_eq!(listed[0], listed[1], "trial {trial}");
+        for store in [&ab, &ba] {
+            for (spec, want) in [
+                (format!("code/m@{}", q_id.as_str().unwrap()), &q_files),
+                ("code/m:v0".to_string(), &p_files),
+            ] {
+                let into = tmp.path().join(format!("out-{}", rand_name(store, &spec)));
+                run_ok(
+                    store,
+                    &["checkout", &spec, "--into", into.to_str().unwrap()],
+                );
+                assert_eq!(read_tree(&into), sorted(want), "trial {trial}: {spec}");
+            }
+            assert_fsck_clean(store, &format!("trial {trial}"));
+            run_ok(store, &["fsck", "--strict"]);
+        }
+    }
+}
+
+/// A directory name for one checkout of `spec` from `store`.
+fn rand_name(store: &Path, spec: &str) -> String {
+    format!(
+        "{}-{}",
+        store
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy(),
+        spec.replace(['/', ':', '@'], "_")
+    )
 }
