@@ -207,6 +207,10 @@ impl Store {
         new: (Option<&str>, &str),
         merge: bool,
     ) -> Result<RenameOutcome> {
+        // The checks (NEW free, not a former name) and the record are one step under the
+        // record lock: two renames onto one free name at once cannot both find it free, and a
+        // commit under NEW cannot slip between the check and the rename.
+        let lock = self.record_lock()?;
         let renames = Renames::load(self)?;
         let from = self.lookup(&renames, old.0, old.1, true)?;
         let to = ArtifactKey::new(new.0.unwrap_or(&from.key.artifact_type), new.1)?;
@@ -252,7 +256,6 @@ impl Store {
             .max();
         self.require_format(EVENTS_FORMAT)?;
         let mut publication = Publication::default();
-        let lock = self.record_lock()?;
         let record = RenameRecord {
             from_type: from.key.artifact_type.clone(),
             from_name: from.key.name.clone(),

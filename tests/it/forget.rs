@@ -1119,3 +1119,90 @@ fn a_renamed_forgotten_artifact_is_listed_and_renames_count_from_renames_dir() {
     );
     assert_eq!(json(&store, &["show", "b"])["name"], "b");
 }
+
+/// Renames racing on one machine: eight artifacts renamed onto one free name at once. The
+/// check that NEW is free and the rename are one step, so exactly one succeeds and the others
+/// are refused as onto an existing artifact (no silent merge); every history stays whole.
+/// Then twelve renames of one artifact at once: each one that reports success really renamed
+/// it (they form one chain), and the artifact ends under exactly one name.
+#[test]
+fn concurrent_renames_never_merge_silently_and_all_reported_renames_happened() {
+    let (tmp, store) = init_store();
+    let names = ["a", "c", "d", "e", "f", "g", "h", "i"];
+    for n in names {
+        for k in 0..2 {
+            write(tmp.path(), "src/f.py", format!("{n}{k}\n").as_bytes());
+            commit_ok(
+                &store,
+                &format!("t/{n}"),
+                tmp.path().join("src/f.py"),
+                &format!("r{n}{k}"),
+            );
+        }
+    }
+    let cmds: Vec<_> = names
+        .iter()
+        .map(|n| crate::common::codever_cmd(&store, &["rename", n, "b"]))
+        .collect();
+    let done = crate::common::run_all_within(cmds, std::time::Duration::from_secs(60));
+    let won: Vec<_> = done.iter().filter(|f| f.code() == Some(0)).collect();
+    assert_eq!(
+        won.len(),
+        1,
+        "{:?}",
+        done.iter().map(|f| f.describe()).collect::<Vec<_>>()
+    );
+    for f in done.iter().filter(|f| f.code() != Some(0)) {
+        assert_eq!(f.code(), Some(2), "{}", f.describe());
+        let err = String::from_utf8_lossy(&f.stderr);
+        assert!(err.contains("already exists"), "{err}");
+    }
+    let listed = json(&store, &["list"]);
+    let listed: Vec<(String, u64)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap().to_string(),
+                a["versions"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(listed.len(), 8, "{listed:?}");
+    assert!(listed.iter().all(|(_, v)| *v == 2), "{listed:?}");
+    assert!(listed.iter().any(|(n, _)| n == "b"), "{listed:?}");
+    assert_fsck_clean(&store, "after the renames onto b");
+
+    // Twelve renames of one artifact at once.
+    let target = listed.iter().find(|(n, _)| n != "b").unwrap().0.clone();
+    let cmds: Vec<_> = (0..12)
+        .map(|k| {
+            crate::common::codever_cmd(&store, &["--json", "rename", &target, &format!("z{k}")])
+        })
+        .collect();
+    let done = crate::common::run_all_within(cmds, std::time::Duration::from_secs(60));
+    let mut chain: Vec<(String, String)> = Vec::new();
+    for f in &done {
+        if f.code() == Some(0) {
+            let v: Value = serde_json::from_slice(&f.stdout).unwrap();
+            chain.push((
+                v["old_name"].as_str().unwrap().to_string(),
+                v["name"].as_str().unwrap().to_string(),
+            ));
+        } else {
+            assert_eq!(f.code(), Some(2), "{}", f.describe());
+        }
+    }
+    // Each success renamed the artifact from the name the previous one gave it.
+    let mut name = target.clone();
+    let mut left = chain.clone();
+    while let Some(pos) = left.iter().position(|(from, _)| *from == name) {
+        name = left.remove(pos).1;
+    }
+    assert!(left.is_empty(), "renames outside one chain: {chain:?}");
+    let shown = json(&store, &["show", &name]);
+    assert_eq!(shown["version"], 1);
+    assert_eq!(json(&store, &["list"]).as_array().unwrap().len(), 8);
+    assert_fsck_clean(&store, "after the renames of one artifact");
+}
