@@ -411,6 +411,21 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// A rename while some rename record cannot be read: which names are free, or former names,
+    /// is unknown until it can.
+    #[error(
+        "cannot rename {old} to {new} while {} cannot be read ({}): the names it moves are unknown",
+        count_records(problems),
+        problem_list(problems)
+    )]
+    RenamesUnreadable {
+        /// `TYPE/NAME` to rename.
+        old: String,
+        /// The new `TYPE/NAME`.
+        new: String,
+        /// The rename records that cannot be read, and why.
+        problems: Vec<RecordProblem>,
+    },
     /// A Python interpreter could not report its environment (`commit-env`).
     #[error("cannot read the environment of {python}: {reason}")]
     EnvCapture {
@@ -663,6 +678,7 @@ impl Error {
             Error::ChangedWhileReading { .. } => "changed_while_reading",
             Error::WouldOverwrite { .. } => "would_overwrite",
             Error::EnvCapture { .. } => "env_capture",
+            Error::RenamesUnreadable { .. } => "renames_unreadable",
         }
     }
 
@@ -730,6 +746,11 @@ impl Error {
                 format!("`codever versions {artifact}` lists its versions")
             }
             Error::AmbiguousIdPrefix { .. } => "give more characters of the id".into(),
+            Error::RenamesUnreadable { .. } => {
+                "finish syncing the store from the machine that renamed, or run `codever fsck` \
+                 and copy the damaged records again from a healthy copy; then rename"
+                    .into()
+            }
             Error::EnvCapture { .. } => {
                 "name the interpreter your runs use, e.g. `--python .venv/bin/python` (Python 3.8 \
                  or newer)"

@@ -214,6 +214,13 @@ impl Store {
         let renames = Renames::load(self)?;
         let from = self.lookup(&renames, old.0, old.1, true)?;
         let to = ArtifactKey::new(new.0.unwrap_or(&from.key.artifact_type), new.1)?;
+        if !renames.problems.is_empty() {
+            return Err(Error::RenamesUnreadable {
+                old: from.key.to_string(),
+                new: to.to_string(),
+                problems: renames.problems.clone(),
+            });
+        }
         if to == from.key {
             return Err(Error::RenameToItself {
                 name: to.to_string(),
