@@ -70,6 +70,16 @@ impl ObjectId {
         Some(ObjectId(out))
     }
 
+    /// An id as the store names its files: exactly 64 lowercase hex digits. Any other
+    /// spelling of an id (upper case) is not a store file, so one record or object is never
+    /// counted twice under two names; fsck lists such files as strays.
+    pub fn from_file_name(s: &str) -> Option<Self> {
+        if s.bytes().any(|c| c.is_ascii_uppercase()) {
+            return None;
+        }
+        Self::from_hex(s)
+    }
+
     /// Full lowercase hex.
     pub fn to_hex(&self) -> String {
         hex(&self.0)
@@ -237,6 +247,11 @@ mod tests {
             Some(blob)
         );
         assert_eq!(ObjectId::from_hex("zz"), None);
+        assert_eq!(ObjectId::from_file_name(&blob.to_hex()), Some(blob));
+        assert_eq!(
+            ObjectId::from_file_name(&blob.to_hex().to_uppercase()),
+            None
+        );
         assert_eq!(blob.short().len(), 12);
         // The id is BLAKE3 of the documented prefix and content.
         let expected = blake3::hash(b"blob 5\0hello");

@@ -205,7 +205,7 @@ impl Store {
             }
             for name in list_dir(&dir)? {
                 let path = dir.join(&name);
-                match ObjectId::from_hex(&format!("{fan}{name}")) {
+                match ObjectId::from_file_name(&format!("{fan}{name}")) {
                     Some(id) if name.len() == 62 => files.push((id, path)),
                     _ => report.stray.push(path),
                 }
@@ -258,7 +258,7 @@ impl Store {
                     continue;
                 }
             };
-            let Some(pack_id) = ObjectId::from_hex(stem) else {
+            let Some(pack_id) = ObjectId::from_file_name(stem) else {
                 report.stray.push(path);
                 continue;
             };
@@ -710,7 +710,7 @@ impl Checker<'_> {
         for name in list_dir(dir)? {
             let path = dir.join(&name);
             let is_file = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
-            match ObjectId::from_hex(&name) {
+            match ObjectId::from_file_name(&name) {
                 Some(id) if is_file => {
                     self.report.markers += 1;
                     out.push((path, id));

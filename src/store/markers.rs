@@ -77,7 +77,7 @@ pub(super) fn entries(dir: &Path, want: Want) -> Result<Vec<String>> {
 pub(crate) fn marker_ids(dir: &Path) -> Result<Vec<ObjectId>> {
     let mut ids: Vec<ObjectId> = entries(dir, Want::File)?
         .iter()
-        .filter_map(|n| ObjectId::from_hex(n))
+        .filter_map(|n| ObjectId::from_file_name(n))
         .collect();
     ids.sort();
     Ok(ids)
@@ -98,7 +98,7 @@ pub(crate) fn has_markers(dir: &Path) -> Result<bool> {
             && entry
                 .file_name()
                 .to_str()
-                .and_then(ObjectId::from_hex)
+                .and_then(ObjectId::from_file_name)
                 .is_some()
         {
             return Ok(true);

@@ -115,7 +115,7 @@ impl PackIndex {
             if self.loaded.contains(&name) {
                 continue;
             }
-            let Some(pack_id) = ObjectId::from_hex(stem) else {
+            let Some(pack_id) = ObjectId::from_file_name(stem) else {
                 continue;
             };
             let Ok(bytes) = read_regular(&dir.join(&name), MAX_INDEX_FILE) else {

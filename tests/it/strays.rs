@@ -193,3 +193,32 @@ fn fsck_lists_strays_and_passes() {
     strays.sort();
     assert_eq!(listed, strays);
 }
+
+/// A marker spelled in upper-case hex (a hostile or case-folding sync) is not a second marker of
+/// the same record: every command prints what it prints without it, and fsck lists it as a
+/// stray. (A hostile review saw `runs show` list the commit twice.)
+#[test]
+fn an_upper_case_marker_is_a_stray_not_a_second_marker() {
+    let (_tmp, store) = store();
+    let clean = outputs(&store);
+    let mut added = Vec::new();
+    for dir in ["runs/r1", "refs/t/a"] {
+        for e in fs::read_dir(store.join(dir)).unwrap() {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            let upper = store.join(dir).join(name.to_uppercase());
+            fs::write(&upper, b"").unwrap();
+            added.push(upper);
+        }
+    }
+    assert_eq!(outputs(&store), clean);
+    let fsck = json(&store, &["fsck"]);
+    let mut stray: Vec<PathBuf> = fsck["stray"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| PathBuf::from(p.as_str().unwrap()))
+        .collect();
+    stray.sort();
+    added.sort();
+    assert_eq!(stray, added);
+}
