@@ -612,6 +612,7 @@ impl<'a> RunRow<'a> {
                     version: u.version,
                     id: u.tree.to_hex(),
                     complete: u.complete,
+                    forgotten: u.forgotten,
                 })
                 .collect(),
         }
@@ -634,7 +635,8 @@ pub struct RunArtifactRow<'a> {
     forgotten: bool,
 }
 
-/// What a run used (Python's `use_artifact`): `{"type", "name", "version", "id", "complete"}`.
+/// What a run used (Python's `use_artifact`): `{"type", "name", "version", "id", "complete",
+/// "forgotten"}` (`forgotten` when the version or its artifact is, since).
 #[derive(Serialize)]
 pub struct RunUseRow<'a> {
     #[serde(rename = "type")]
@@ -643,6 +645,7 @@ pub struct RunUseRow<'a> {
     version: Option<usize>,
     id: String,
     complete: bool,
+    forgotten: bool,
 }
 
 /// `checkout`: `{"type", "name", "version", "id", "into", "written", "unchanged"}`.
@@ -805,8 +808,9 @@ impl<'a> RunsArtifactRow<'a> {
 }
 
 /// `blame`: `{"type", "name", "version", "id", "path", "lines"}`, each line `{"line",
-/// "version", "id", "run", "text"}` (the version and run that introduced it; the text without
-/// its newline, invalid UTF-8 replaced by U+FFFD).
+/// "version", "id", "run", "forgotten", "text"}` (the version and run that introduced it, and
+/// whether that version is forgotten; the text without its newline, invalid UTF-8 replaced by
+/// U+FFFD).
 #[derive(Serialize)]
 pub struct BlameRow<'a> {
     #[serde(rename = "type")]
@@ -825,6 +829,7 @@ pub struct BlameLineRow<'a> {
     version: Option<usize>,
     id: String,
     run: &'a str,
+    forgotten: bool,
     text: Cow<'a, str>,
 }
 
@@ -847,6 +852,7 @@ impl<'a> BlameRow<'a> {
                         version: origin.number,
                         id: origin.tree.to_hex(),
                         run: &origin.first().record.run,
+                        forgotten: origin.forgotten.is_some(),
                         text: String::from_utf8_lossy(
                             l.text.strip_suffix(b"\n").unwrap_or(&l.text),
                         ),

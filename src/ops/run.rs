@@ -53,6 +53,8 @@ pub struct RunUse {
     pub tree: ObjectId,
     /// When it was used, ns since the epoch.
     pub time_ns: i64,
+    /// Whether the version, or the whole artifact, is forgotten since.
+    pub forgotten: bool,
 }
 
 /// A run's config and summary, merged from its run record and state records (see
@@ -425,8 +427,10 @@ impl Store {
                 cache.insert(key.clone(), h);
             }
             let h = &cache[&key];
+            let version = h.by_tree(&u.tree);
             used.push(RunUse {
-                version: h.by_tree(&u.tree).and_then(|v| v.number),
+                forgotten: h.forgotten.is_some() || version.is_some_and(|v| v.forgotten.is_some()),
+                version: version.and_then(|v| v.number),
                 complete: h.is_complete(),
                 tree: u.tree,
                 time_ns: u.time_ns,

@@ -1107,6 +1107,47 @@ fn runs_show_marks_what_is_forgotten_since() {
     );
 }
 
+/// Blame and the versions a run used mark a forgotten version too: a user pointed at `v0` by
+/// them would otherwise be refused by `show a:v0` without knowing why.
+#[test]
+fn blame_and_used_versions_mark_forgotten_versions() {
+    let (tmp, store) = init_store();
+    let src = tmp.path().join("src");
+    write(&src, "f.py", b"a\n");
+    commit_ok(&store, "t/a", src.join("f.py"), "r1");
+    write(&src, "f.py", b"a\nb\n");
+    commit_ok(&store, "t/a", src.join("f.py"), "r2");
+    let lib = codever::Store::open(&store).unwrap();
+    let key = codever::ArtifactKey::new("t", "a").unwrap();
+    let v0 = codever::ObjectId::from_hex(&id_of(&store, "a:v0")).unwrap();
+    lib.record_use("reader", &key, v0).unwrap();
+    run_ok(&store, &["forget", "a:v0"]);
+    let (code, out, err) = run_any(&store, &["blame", "a:v1", "f.py"]);
+    assert_eq!((code, out.as_str()), (0, "v0* r1 1) a\nv1  r2 2) b\n"));
+    assert_eq!(
+        err,
+        "note: v0 of t/a marked * is forgotten (`codever versions t/a --all` lists them)\n"
+    );
+    let b = json(&store, &["blame", "a:v1", "f.py"]);
+    assert_eq!(
+        (
+            b["lines"][0]["forgotten"].clone(),
+            b["lines"][1]["forgotten"].clone()
+        ),
+        (json!(true), json!(false))
+    );
+    let shown = json(&store, &["runs", "show", "reader"]);
+    assert_eq!(shown["used"][0]["forgotten"], json!(true));
+    assert!(
+        run_ok(&store, &["runs", "show", "reader"]).contains("  used t/a:v0  "),
+        "listed"
+    );
+    assert!(
+        run_ok(&store, &["runs", "show", "reader"]).contains("(forgotten since)"),
+        "marked"
+    );
+}
+
 /// A rename is a statement that the artifact is in use: a forgotten artifact renamed is listed
 /// again. And `renames/` is what counts: a rename whose marker under the new name has not
 /// arrived (a copy under way) still lists the artifact under its new name.

@@ -35,16 +35,44 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
         print_json(&view::BlameRow::new(&h, i, &path, &lines))?;
     } else {
         output::write(&text(&h, &lines, global.paint()));
+        let mut forgotten: Vec<usize> = lines
+            .iter()
+            .map(|l| l.version)
+            .filter(|v| h.versions[*v].forgotten.is_some())
+            .collect();
+        forgotten.sort_unstable();
+        forgotten.dedup();
+        if !forgotten.is_empty() {
+            let names: Vec<String> = forgotten
+                .iter()
+                .map(|v| view::number(h.versions[*v].number))
+                .collect();
+            output::note(&format!(
+                "note: {} of {} marked * {} forgotten (`codever versions {} --all` lists them)",
+                names.join(", "),
+                h.key,
+                if names.len() == 1 { "is" } else { "are" },
+                h.key
+            ));
+        }
     }
     Ok(0)
 }
 
 /// `v1 run-2  5) text`, columns aligned, the version yellow when colour is on; a line's version
-/// is its number, or its short id while numbers are withheld.
+/// is its number, or its short id while numbers are withheld, with a `*` when it is forgotten
+/// (a line on stderr says so).
 fn text(h: &History, lines: &[BlameLine], paint: Paint) -> Vec<u8> {
-    let label = |v: usize| match h.versions[v].number {
-        Some(n) => format!("v{n}"),
-        None => h.versions[v].tree.short(),
+    let label = |v: usize| {
+        let mark = if h.versions[v].forgotten.is_some() {
+            "*"
+        } else {
+            ""
+        };
+        match h.versions[v].number {
+            Some(n) => format!("v{n}{mark}"),
+            None => format!("{}{mark}", h.versions[v].tree.short()),
+        }
     };
     let run_of = |v: usize| h.versions[v].first().record.run.as_str();
     let vw = lines.iter().map(|l| label(l.version).len()).max();

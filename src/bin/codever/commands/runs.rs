@@ -190,7 +190,16 @@ fn run_text(r: &RunView) -> String {
     }
     for u in &r.used {
         let v = view::number(u.version);
-        s.push_str(&format!("  used {}:{v}  {}\n", u.key, u.tree.short()));
+        let forgotten = if u.forgotten {
+            "  (forgotten since)"
+        } else {
+            ""
+        };
+        s.push_str(&format!(
+            "  used {}:{v}  {}{forgotten}\n",
+            u.key,
+            u.tree.short()
+        ));
     }
     if r.incomplete > 0 {
         s.push_str(&format!("  … {} record(s) not yet synced\n", r.incomplete));
