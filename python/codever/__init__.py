@@ -2155,10 +2155,12 @@ def _version_name(number):
 
 
 class BlameLine:
-    """One line of a blamed file."""
+    """One line of a blamed file: its number, the version (and its id and run) that introduced
+    it, whether that version is forgotten, and its text."""
 
-    def __init__(self, line, version, id, run, text):
+    def __init__(self, line, version, id, run, text, forgotten=False):
         self.line, self.version, self.id, self.run, self.text = line, version, id, run, text
+        self.forgotten = forgotten
 
     def __repr__(self):
         v = f"v{self.version}" if self.version is not None else f"@{self.id[:12]}"

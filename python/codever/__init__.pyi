@@ -341,3 +341,4 @@ class BlameLine:
     id: str
     run: str
     text: str
+    forgotten: bool
