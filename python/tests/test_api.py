@@ -222,7 +222,8 @@ def test_download_verify_and_add_dir(repo):
     reader.use_artifact("code/safelife:v0")
     shown = cli(repo / ".codever", "runs", "show", reader.id)
     assert shown["used"] == [
-        {"type": "code", "name": "safelife", "version": 0, "id": fetched.id, "complete": True}
+        {"type": "code", "name": "safelife", "version": 0, "id": fetched.id, "complete": True,
+         "forgotten": False}
     ]
     assert shown["artifacts"] == []
     assert (shown["project"], shown["config"], shown["tags"]) == ("eval", {"seed": 7}, ["eval"])
