@@ -298,12 +298,17 @@ pub enum Error {
         artifact: String,
     },
     /// A bare name whose only artifacts are forgotten (short specs skip forgotten artifacts).
-    #[error("artifact {name:?} is forgotten ({})", artifacts.join(", "))]
+    #[error("{}artifact {name:?} is forgotten ({})",
+        if *versions_only { "every version of " } else { "" },
+        artifacts.join(", "))]
     ForgottenArtifact {
         /// The name asked for.
         name: String,
         /// `TYPE/NAME` of each forgotten artifact of that name.
         artifacts: Vec<String>,
+        /// True when no artifact of that name is forgotten as a whole: each has had every
+        /// version forgotten one by one.
+        versions_only: bool,
     },
     /// A name an artifact had before it was renamed.
     #[error("{old} was renamed to {new}")]
@@ -806,11 +811,22 @@ impl Error {
                 "`codever versions {artifact} --all` lists the forgotten versions; name one by id, \
                  or bring one back with `codever unforget {artifact}@IDPREFIX`"
             ),
-            Error::ForgottenArtifact { artifacts, .. } => {
+            Error::ForgottenArtifact {
+                artifacts,
+                versions_only: false,
+                ..
+            } => {
                 let first = artifacts.first()?;
                 format!(
                     "name it with its type to read it anyway (`{first}`), or bring it back with \
                      `codever unforget --artifact {first}`"
+                )
+            }
+            Error::ForgottenArtifact { artifacts, .. } => {
+                let first = artifacts.first()?;
+                format!(
+                    "`codever versions {first} --all` lists them; name one by id, or bring one \
+                     back with `codever unforget {first}@IDPREFIX`"
                 )
             }
             Error::Renamed { old, new } => format!(

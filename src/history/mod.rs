@@ -282,6 +282,14 @@ impl Store {
         self.lookup(&renames, artifact_type, name, false)
     }
 
+    /// As [`Store::resolve_artifact`], but a bare name finds a forgotten artifact too (for
+    /// commands that show forgotten versions: `versions --all`, `log`), as `list --all` shows
+    /// it.
+    pub fn resolve_artifact_all(&self, artifact_type: Option<&str>, name: &str) -> Result<History> {
+        let renames = Renames::load(self)?;
+        self.lookup(&renames, artifact_type, name, true)
+    }
+
     /// The artifacts and former names matching `[TYPE/]NAME`.
     fn named(&self, renames: &Renames, artifact_type: Option<&str>, name: &str) -> Result<Named> {
         let wanted = |t: &str, n: &str| n == name && artifact_type.is_none_or(|w| w == t);
@@ -345,6 +353,7 @@ impl Store {
             return Err(Error::ForgottenArtifact {
                 name: name.to_string(),
                 artifacts: named.hidden.iter().map(|h| h.key.to_string()).collect(),
+                versions_only: named.hidden.iter().all(|h| h.forgotten.is_none()),
             });
         }
         if let Some((old, new)) = named.renamed.first() {

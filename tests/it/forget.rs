@@ -337,6 +337,19 @@ fn forgotten_versions_keep_their_numbers_and_come_back_when_committed() {
     );
     assert_eq!(json(&store, &["list"]), json!([]));
     assert_eq!(json(&store, &["list", "--all"])[0]["forgotten"], true);
+    // By its bare name: the error says what is forgotten and the hint what helps.
+    assert_eq!(
+        run_err(&store, &["show", "ppo"]),
+        "error: every version of artifact \"ppo\" is forgotten (rl/ppo)\nhint: `codever \
+         versions rl/ppo --all` lists them; name one by id, or bring one back with `codever \
+         unforget rl/ppo@IDPREFIX`\n"
+    );
+    // Commands that show forgotten versions find it by its bare name, as `list --all` does.
+    assert_eq!(
+        rows(&store, &["ppo", "--all"]),
+        [(json!(0), true), (json!(1), true), (json!(2), true)]
+    );
+    assert_eq!(json(&store, &["log", "ppo"]).as_array().unwrap().len(), 3);
     assert_ok(
         &store,
         &["unforget", "--artifact", "rl/ppo"],

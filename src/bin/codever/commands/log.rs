@@ -56,7 +56,8 @@ fn start(store: &Store, spec: &str) -> Result<Resolved> {
         super::notes(&parsed, &r.history, Some(r.version()));
         return Ok(r);
     }
-    let h = store.resolve_artifact(parsed.artifact_type.as_deref(), &parsed.name)?;
+    // A history shows every version, forgotten ones marked: a forgotten artifact too.
+    let h = store.resolve_artifact_all(parsed.artifact_type.as_deref(), &parsed.name)?;
     super::notes(&parsed, &h, None);
     match h.versions.len().checked_sub(1) {
         Some(last) => Ok(Resolved {

@@ -19,7 +19,11 @@ pub struct Args {
 pub fn run(global: &Global, args: Args) -> Result<u8> {
     let store = global.open_store()?;
     let spec = Spec::parse(&args.spec)?;
-    let h = store.resolve_artifact(spec.artifact_type.as_deref(), &spec.name)?;
+    // With --all, a forgotten artifact is found by its bare name too (`list --all` shows it).
+    let h = match args.all {
+        true => store.resolve_artifact_all(spec.artifact_type.as_deref(), &spec.name)?,
+        false => store.resolve_artifact(spec.artifact_type.as_deref(), &spec.name)?,
+    };
     super::notes(&spec, &h, None);
     if global.json {
         warn_incomplete(&h);
