@@ -84,7 +84,9 @@ pub(crate) fn parse_url(url: &str) -> Result<Location> {
         return Ok(Location::Folder(PathBuf::from(path)));
     }
     if url.contains("://") {
-        return Err(bad("only s3:// and file:// URLs, or plain paths, are known"));
+        return Err(bad(
+            "only s3:// and file:// URLs, or plain paths, are known",
+        ));
     }
     if url.is_empty() {
         return Err(bad("it is empty"));
@@ -197,7 +199,14 @@ mod tests {
             parse_url("../shared").unwrap(),
             Location::Folder("../shared".into())
         );
-        for bad in ["s3://B/x", "s3://ab", "s3://bucket/a/../b", "http://x", "file://rel", ""] {
+        for bad in [
+            "s3://B/x",
+            "s3://ab",
+            "s3://bucket/a/../b",
+            "http://x",
+            "file://rel",
+            "",
+        ] {
             assert!(
                 matches!(parse_url(bad), Err(Error::InvalidRemoteUrl { .. })),
                 "{bad}"
@@ -220,7 +229,9 @@ mod tests {
             Err(Error::RemoteExists { .. })
         ));
         c.remove("origin").unwrap();
-        assert!(matches!(c.get(None), Err(Error::NoDefaultRemote { known }) if known == ["backup"]));
+        assert!(
+            matches!(c.get(None), Err(Error::NoDefaultRemote { known }) if known == ["backup"])
+        );
         assert!(matches!(
             c.get(Some("nope")),
             Err(Error::UnknownRemote { .. })

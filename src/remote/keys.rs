@@ -133,7 +133,10 @@ pub(crate) fn local_entries(store: &Store) -> Result<BTreeMap<Entry, u64>> {
     }
     for (ty, name) in refs::artifact_keys(&layout.refs_dir())? {
         for id in refs::marker_ids(&layout.artifact_dir(&ty, &name))? {
-            out.insert(Entry::Marker(MarkerDir::Ref(ty.clone(), name.clone()), id), 0);
+            out.insert(
+                Entry::Marker(MarkerDir::Ref(ty.clone(), name.clone()), id),
+                0,
+            );
         }
     }
     for run in refs::run_ids(&layout.runs_dir())? {

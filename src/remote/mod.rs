@@ -29,8 +29,8 @@ mod transfer;
 pub use config::{RemoteConfig, RemoteEntry};
 pub use lazy::{FetchLog, attach_default_remote};
 pub use transfer::{
-    ArtifactVersions, ConcurrentVersions, Counts, PullOptions, Refused, TransferReport, pull,
-    push, sync,
+    ArtifactVersions, ConcurrentVersions, Counts, PullOptions, Refused, TransferReport, pull, push,
+    sync,
 };
 
 use crate::error::{Error, RemoteFailure, Result};

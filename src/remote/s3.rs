@@ -138,9 +138,7 @@ impl S3 {
             .as_deref()
             .is_some_and(|e| e.starts_with("http://"));
         if let Some(e) = &endpoint_url {
-            b = b
-                .with_endpoint(e)
-                .with_virtual_hosted_style_request(false);
+            b = b.with_endpoint(e).with_virtual_hosted_style_request(false);
         }
         let retry = RetryConfig {
             backoff: BackoffConfig {
@@ -199,8 +197,7 @@ impl S3 {
             source = s.source();
         }
         let lower = text.to_lowercase();
-        let failure = if lower.contains("nosuchbucket") || lower.contains("bucket does not exist")
-        {
+        let failure = if lower.contains("nosuchbucket") || lower.contains("bucket does not exist") {
             RemoteFailure::NoBucket
         } else if lower.contains("invalidaccesskeyid")
             || lower.contains("signaturedoesnotmatch")

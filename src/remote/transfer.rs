@@ -105,6 +105,9 @@ pub struct PullOptions {
     pub only: Option<String>,
 }
 
+/// A pack index's entries: (object id, offset, length).
+type IndexEntries = Vec<(ObjectId, u64, u32)>;
+
 /// Opens remote `name` (the default one when `None`) of `store`.
 pub(crate) fn open_remote(store: &Store, name: Option<&str>) -> Result<Remote> {
     let config = RemoteConfig::load(store)?;
@@ -182,7 +185,7 @@ impl RemoteCache {
         store: &Store,
         remote: &Remote,
         pack: &ObjectId,
-    ) -> Result<std::result::Result<Vec<(ObjectId, u64, u32)>, String>> {
+    ) -> Result<std::result::Result<IndexEntries, String>> {
         // The same pack here has the same index (content-named), else the cached copy.
         for path in [store.layout().pack_file(pack, "idx"), self.idx_path(pack)] {
             if let Ok(bytes) = read_regular(&path, pack::MAX_INDEX_FILE)
@@ -358,20 +361,20 @@ fn report_versions(
         .collect();
     report.new_here = group(&new_here);
     report.new_there = group(&new_there);
-    // Made on one side only, in an artifact both sides added to: concurrent.
-    let local_only: Vec<&VersionInfo> = after
+    // Versions made apart on both sides: where what arrived is numbered before versions this
+    // store had, those were renumbered (numbers follow commit time; ids never change).
+    let renumbered: Vec<&VersionInfo> = after
         .iter()
-        .filter(|v| had.contains_key(&(v.artifact.as_str(), v.tree)) && !on_remote(v))
+        .filter(|v| {
+            had.get(&(v.artifact.as_str(), v.tree))
+                .is_some_and(|old| old.label() != v.label())
+        })
         .collect();
-    let artifacts: BTreeSet<&str> = new_here
-        .iter()
-        .map(|v| v.artifact.as_str())
-        .filter(|a| local_only.iter().any(|v| v.artifact == *a))
-        .collect();
+    let artifacts: BTreeSet<&str> = renumbered.iter().map(|v| v.artifact.as_str()).collect();
     for a in artifacts {
         let mut versions: Vec<&VersionInfo> = new_here
             .iter()
-            .chain(local_only.iter())
+            .chain(renumbered.iter())
             .filter(|v| v.artifact == a)
             .copied()
             .collect();
@@ -380,16 +383,13 @@ fn report_versions(
             artifact: a.to_string(),
             versions: versions
                 .into_iter()
-                .map(|v| {
-                    let was = had
+                .map(|v| ConcurrentVersion {
+                    version: v.label(),
+                    host: v.host.clone(),
+                    was: had
                         .get(&(v.artifact.as_str(), v.tree))
                         .map(|old| old.label())
-                        .filter(|l| *l != v.label());
-                    ConcurrentVersion {
-                        version: v.label(),
-                        host: v.host.clone(),
-                        was,
-                    }
+                        .filter(|l| *l != v.label()),
                 })
                 .collect(),
         });
@@ -403,7 +403,11 @@ const FORMAT_PREFIX: &str = "codever-store-format ";
 
 /// The remote's format number; `None` when it has no `format` file.
 fn remote_format(remote: &Remote) -> Result<Option<u32>> {
-    let Some(bytes) = remote.transport.get("format").map_err(|e| remote.named(e))? else {
+    let Some(bytes) = remote
+        .transport
+        .get("format")
+        .map_err(|e| remote.named(e))?
+    else {
         return Ok(None);
     };
     let text = String::from_utf8_lossy(&bytes);
@@ -587,8 +591,8 @@ fn push_with(
             large.push(*id);
             continue;
         }
-        let bytes = read_regular(&path, MAX_OBJECT_SIZE)
-            .map_err(|e| Error::io("cannot read", &path, e))?;
+        let bytes =
+            read_regular(&path, MAX_OBJECT_SIZE).map_err(|e| Error::io("cannot read", &path, e))?;
         match bytes.get(5).and_then(|b| Kind::from_byte(*b)) {
             Some(Kind::Blob | Kind::Tree) => data.push((*id, bytes)),
             _ => records.push((e.key(), bytes)),
@@ -618,7 +622,13 @@ fn push_with(
     for id in large {
         let path = layout.object_path(&id);
         let bytes = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
-        send(t, &[(Entry::Loose(id).key(), bytes)], report, &mut sent_keys).map_err(named)?;
+        send(
+            t,
+            &[(Entry::Loose(id).key(), bytes)],
+            report,
+            &mut sent_keys,
+        )
+        .map_err(named)?;
     }
     t.flush().map_err(named)?;
     for group in chunks(&idxs, 64) {
@@ -820,7 +830,7 @@ fn pull_packs(
         }
     }
     // Packs whose objects need bases from packs later in the list are tried again.
-    let mut deferred: Vec<(ObjectId, Vec<u8>, Vec<(ObjectId, u64, u32)>)> = Vec::new();
+    let mut deferred: Vec<(ObjectId, Vec<u8>, IndexEntries)> = Vec::new();
     for (p, entries) in todo {
         let key = Entry::Pack(p).key();
         let Some(bytes) = remote.transport.get(&key).map_err(named)? else {
@@ -1093,13 +1103,7 @@ pub fn sync(store: &Store, name: Option<&str>) -> Result<TransferReport> {
     report.refused.extend(push_report.refused);
     report.sent = push_report.sent;
     let after = versions_of(store)?;
-    report_versions(
-        &mut report,
-        &before,
-        &after,
-        &remote_records,
-        &sent_records,
-    );
+    report_versions(&mut report, &before, &after, &remote_records, &sent_records);
     report.requests = remote.transport.requests();
     Ok(report)
 }

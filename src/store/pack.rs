@@ -459,7 +459,10 @@ pub(crate) fn split_pack<'p>(
         return Err("not a pack (bad magic)".into());
     }
     if pack[4] != VERSION {
-        return Err(format!("pack version {} is unknown; upgrade codever", pack[4]));
+        return Err(format!(
+            "pack version {} is unknown; upgrade codever",
+            pack[4]
+        ));
     }
     if blake3::hash(pack).as_bytes() != pack_id.as_bytes() {
         return Err("its bytes do not hash to its name (damaged or forged)".into());

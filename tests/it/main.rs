@@ -25,6 +25,7 @@ mod numbers;
 mod output;
 mod pinned;
 mod props;
+mod remote;
 mod scores;
 mod statcache;
 mod storage;

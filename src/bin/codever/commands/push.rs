@@ -25,7 +25,11 @@ pub struct PullArgs {
     metadata_only: bool,
     /// Fetch records and markers, and the files of one artifact: TYPE/NAME (every version) or
     /// TYPE/NAME:SPEC (one version).
-    #[arg(long, value_name = "TYPE/NAME[:SPEC]", conflicts_with = "metadata_only")]
+    #[arg(
+        long,
+        value_name = "TYPE/NAME[:SPEC]",
+        conflicts_with = "metadata_only"
+    )]
     only: Option<String>,
 }
 
@@ -61,19 +65,30 @@ fn print(global: &Global, what: &str, r: &TransferReport) -> Result<u8> {
     for f in &r.refused {
         note(&format!("refused {}: {}", f.key, f.reason));
     }
+    // Something refused: exit 1, as fsck does for damage (everything else was done).
+    let code = u8::from(!r.refused.is_empty());
     if global.json {
         print_json(r)?;
-        return Ok(0);
+        return Ok(code);
     }
     out(&format!(
         "{what} {} ({}): sent {} file(s), {} bytes; received {} file(s), {} bytes\n",
         r.remote, r.url, r.sent.files, r.sent.bytes, r.received.files, r.received.bytes
     ));
     for a in &r.new_here {
-        out(&format!("new here: {} {}\n", a.artifact, a.versions.join(", ")));
+        out(&format!(
+            "new here: {} {}\n",
+            a.artifact,
+            a.versions.join(", ")
+        ));
     }
     for a in &r.new_there {
-        out(&format!("new on {}: {} {}\n", r.remote, a.artifact, a.versions.join(", ")));
+        out(&format!(
+            "new on {}: {} {}\n",
+            r.remote,
+            a.artifact,
+            a.versions.join(", ")
+        ));
     }
     for c in &r.concurrent {
         let versions: Vec<&str> = c.versions.iter().map(|v| v.version.as_str()).collect();
@@ -87,7 +102,10 @@ fn print(global: &Global, what: &str, r: &TransferReport) -> Result<u8> {
         ));
         for v in &c.versions {
             if let Some(was) = &v.was {
-                out(&format!("  {} (from {}) is now {}\n", was, v.host, v.version));
+                out(&format!(
+                    "  {} (from {}) is now {}\n",
+                    was, v.host, v.version
+                ));
             }
         }
     }
@@ -97,7 +115,7 @@ fn print(global: &Global, what: &str, r: &TransferReport) -> Result<u8> {
             r.refused.len()
         ));
     }
-    Ok(0)
+    Ok(code)
 }
 
 fn and_list(items: &[&str]) -> String {

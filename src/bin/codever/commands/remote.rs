@@ -1,8 +1,8 @@
 //! `codever remote add NAME URL`, `remote list`, `remote remove NAME`, `remote default NAME`;
 //! and the note on stderr about objects fetched lazily from the default remote.
 
-use std::sync::{Arc, OnceLock};
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
 
 use codever::Result;
 use codever::remote::{FetchLog, RemoteConfig, RemoteEntry};
