@@ -447,6 +447,79 @@ pub enum Error {
         /// Display paths of the files that differ.
         paths: Vec<String>,
     },
+    /// A remote could not be used (unreachable, credentials refused, no such bucket, not a
+    /// store). The reason never holds credentials.
+    #[error("remote {remote} ({url}): {failure}{}", if detail.is_empty() { String::new() } else { format!(" ({detail})") })]
+    Remote {
+        /// The remote's name.
+        remote: String,
+        /// Its URL.
+        url: String,
+        /// What went wrong.
+        failure: RemoteFailure,
+        /// The server's or the system's words, credentials removed.
+        detail: String,
+    },
+    /// No remote of that name.
+    #[error("unknown remote {name:?}")]
+    UnknownRemote {
+        /// The name given.
+        name: String,
+        /// The remotes there are.
+        known: Vec<String>,
+    },
+    /// No remote named and no default remote set.
+    #[error("no remote given, and this store has no default remote")]
+    NoDefaultRemote {
+        /// The remotes there are.
+        known: Vec<String>,
+    },
+    /// A remote of that name exists already.
+    #[error("remote {name:?} already exists ({url})")]
+    RemoteExists {
+        /// The name.
+        name: String,
+        /// Its URL.
+        url: String,
+    },
+    /// A remote URL codever cannot use.
+    #[error("invalid remote URL {url:?}: {reason}")]
+    InvalidRemoteUrl {
+        /// The URL given.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Why a remote could not be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RemoteFailure {
+    /// No connection could be made, or it timed out after the retries.
+    Unreachable,
+    /// The credentials were missing or refused.
+    Credentials,
+    /// The bucket does not exist.
+    NoBucket,
+    /// The remote holds something that is not a codever store.
+    NotAStore,
+    /// The remote's store format is newer than this build reads.
+    NewerFormat,
+    /// Anything else the server or the file system said.
+    Failed,
+}
+
+impl fmt::Display for RemoteFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RemoteFailure::Unreachable => "cannot reach the endpoint",
+            RemoteFailure::Credentials => "the credentials were refused",
+            RemoteFailure::NoBucket => "the bucket does not exist",
+            RemoteFailure::NotAStore => "it is not a codever store",
+            RemoteFailure::NewerFormat => "its store format is newer than this codever reads",
+            RemoteFailure::Failed => "the request failed",
+        })
+    }
 }
 
 /// Why blame cannot show a file line by line.
@@ -684,6 +757,18 @@ impl Error {
             Error::WouldOverwrite { .. } => "would_overwrite",
             Error::EnvCapture { .. } => "env_capture",
             Error::RenamesUnreadable { .. } => "renames_unreadable",
+            Error::Remote { failure, .. } => match failure {
+                RemoteFailure::Unreachable => "remote_unreachable",
+                RemoteFailure::Credentials => "remote_credentials",
+                RemoteFailure::NoBucket => "remote_no_bucket",
+                RemoteFailure::NotAStore => "remote_not_a_store",
+                RemoteFailure::NewerFormat => "newer_format",
+                RemoteFailure::Failed => "remote_failed",
+            },
+            Error::UnknownRemote { .. } => "unknown_remote",
+            Error::NoDefaultRemote { .. } => "no_default_remote",
+            Error::RemoteExists { .. } => "remote_exists",
+            Error::InvalidRemoteUrl { .. } => "invalid_remote_url",
         }
     }
 
@@ -782,6 +867,31 @@ impl Error {
             }
             Error::CorruptObject { .. } => {
                 "run `codever fsck`; copy the object again from a healthy copy of the store".into()
+            }
+            Error::Remote { failure, .. } => match failure {
+                RemoteFailure::Unreachable => {
+                    "check the endpoint URL (`remote add … --endpoint-url`, AWS_ENDPOINT_URL) and the network".into()
+                }
+                RemoteFailure::Credentials => {
+                    "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) to credentials allowed to use the bucket".into()
+                }
+                RemoteFailure::NoBucket => "create the bucket first, or check its name in the URL".into(),
+                RemoteFailure::NotAStore => {
+                    "point the remote at an empty place or at a codever store".into()
+                }
+                RemoteFailure::NewerFormat => "upgrade codever to use this remote".into(),
+                RemoteFailure::Failed => "run the command again; transfers resume where they stopped".into(),
+            },
+            Error::UnknownRemote { known, .. } | Error::NoDefaultRemote { known } => {
+                if known.is_empty() {
+                    "add one with `codever remote add NAME URL`".into()
+                } else {
+                    format!("remotes: {} (`codever remote list`)", known.join(", "))
+                }
+            }
+            Error::RemoteExists { .. } => "remove it first, or pick another name".into(),
+            Error::InvalidRemoteUrl { .. } => {
+                "a remote is a path, `file:///path`, or `s3://bucket/prefix`".into()
             }
             Error::IncompleteArtifact {
                 artifact,

@@ -46,6 +46,7 @@ mod kind;
 pub mod names;
 pub mod object;
 pub mod ops;
+pub mod remote;
 pub mod store;
 pub mod tree;
 pub mod view;
@@ -63,7 +64,7 @@ pub use capture::Progress;
 pub use checkout::{CheckoutOptions, CheckoutReport};
 pub use commit::{CommitOptions, CommitOutcome};
 pub use diff::ChangeCounts;
-pub use error::{Error, NotTextReason, Obstacle, Remedy, Result};
+pub use error::{Error, NotTextReason, Obstacle, Remedy, RemoteFailure, Result};
 pub use forget::{ForgetOutcome, ForgetTarget, RenameOutcome};
 pub use fsck::{Corruption, FsckOptions, FsckReport, Missing, Repair, RepairAction, Unlinked};
 pub use history::{CommitInfo, Forgotten, History, Resolved, Selector, Spec, Version};
@@ -72,7 +73,7 @@ pub use key::ArtifactKey;
 pub use object::{FileMeta, RunRecord, RunStateRecord};
 pub use run::{RunArtifact, RunCapture, RunUse, RunView, capture_run, new_run_id};
 pub use snapshot::{Filter, ManifestEntry, Snapshot, code_files, dir_files};
-pub use store::Store;
+pub use store::{ObjectSource, Store};
 pub use tree::flatten;
 
 /// The library's floors: each top-level module may import only modules on lower floors, so the
@@ -97,6 +98,7 @@ mod floors {
         ("ops", 10),
         ("view", 11),
         ("frontend", 11),
+        ("remote", 11),
         // The public paths kept as re-exports sit on the floor of what they re-export.
         ("checkout", 10),
         ("commit", 10),

@@ -68,6 +68,17 @@ pub struct Store {
     recent: Arc<Mutex<RecentObjects>>,
     /// The format number in the `format` file (1 until the first write upgrades it).
     format: Arc<std::sync::atomic::AtomicU32>,
+    /// Where an object this store lacks may be fetched from (a remote; see
+    /// [`Store::set_object_source`]).
+    source: Option<Arc<dyn ObjectSource>>,
+}
+
+/// A place objects missing from a store can be fetched from (the default remote, for commands
+/// that need a blob a `pull --metadata-only` left behind). `fetch` writes the object into the
+/// store only once it is verified, and says whether it did; the store then reads it as usual.
+pub trait ObjectSource: std::fmt::Debug + Send + Sync {
+    /// Fetches object `id` into `store`; `Ok(false)` when the source does not have it either.
+    fn fetch(&self, store: &Store, id: &ObjectId) -> Result<bool>;
 }
 
 /// Verified objects read recently (delta bases are read again and again along chains, and by
@@ -190,6 +201,21 @@ impl Store {
             packs: Arc::new(RwLock::new(PackIndex::default())),
             recent: Arc::new(Mutex::new(RecentObjects::default())),
             format: Arc::new(std::sync::atomic::AtomicU32::new(FORMAT)),
+            source: None,
+        }
+    }
+
+    /// From now on, objects this store lacks are asked of `source` before they are reported
+    /// missing (verified, then written loose like any received object).
+    pub fn set_object_source(&mut self, source: Arc<dyn ObjectSource>) {
+        self.source = Some(source);
+    }
+
+    /// Asks the object source, if any, for `id`; whether it was written into the store.
+    pub(crate) fn fetch_missing(&self, id: &ObjectId) -> Result<bool> {
+        match &self.source {
+            Some(source) => source.fetch(self, id),
+            None => Ok(false),
         }
     }
 

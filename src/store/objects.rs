@@ -37,6 +37,9 @@ impl Store {
         if out.is_empty() && packed.is_empty() && self.note_new_pack()? {
             packed = self.pack_locations(id);
         }
+        if out.is_empty() && packed.is_empty() && self.fetch_missing(id)? {
+            out.push(Place::Loose(self.object_path(id)));
+        }
         out.extend(
             packed
                 .into_iter()
@@ -87,6 +90,15 @@ impl Store {
 
     /// Whether an object is present, loose or in a pack whose file is present (not verified).
     pub fn has_object(&self, id: &ObjectId) -> bool {
+        self.pack_locations(id)
+            .iter()
+            .any(|(_, _, present)| *present)
+            || self.object_path(id).is_file()
+            || (self.source.is_some() && self.places(id).is_ok_and(|p| !p.is_empty()))
+    }
+
+    /// Whether an object is present here, without asking an object source.
+    pub(crate) fn has_object_here(&self, id: &ObjectId) -> bool {
         self.pack_locations(id)
             .iter()
             .any(|(_, _, present)| *present)

@@ -400,6 +400,85 @@ impl<'a> PackWriter<'a> {
     }
 }
 
+/// Builds a pack and its index in memory from objects' stored bytes (envelopes), in the order
+/// given: `(pack id, pack bytes, index bytes)`. Used to send many loose objects to a remote as
+/// two files; the same bytes a [`PackWriter`] would write for them.
+pub(crate) fn build_pack(objects: &[(ObjectId, Vec<u8>)]) -> Result<(ObjectId, Vec<u8>, Vec<u8>)> {
+    let mut pack = Vec::with_capacity(5 + objects.iter().map(|(_, b)| b.len() + 4).sum::<usize>());
+    pack.extend_from_slice(PACK_MAGIC);
+    pack.push(VERSION);
+    let mut entries = Vec::with_capacity(objects.len());
+    let mut seen = HashSet::new();
+    for (id, bytes) in objects {
+        if !seen.insert(*id) {
+            continue;
+        }
+        let len = u32::try_from(bytes.len()).map_err(|_| Error::TooLarge {
+            what: "packed object",
+            size: bytes.len() as u64,
+            limit: u64::from(u32::MAX),
+        })?;
+        pack.extend_from_slice(&len.to_le_bytes());
+        entries.push((*id, pack.len() as u64, len));
+        pack.extend_from_slice(bytes);
+    }
+    let pack_id = ObjectId::from_bytes(*blake3::hash(&pack).as_bytes());
+    let idx = index_bytes(&pack_id, &entries);
+    Ok((pack_id, pack, idx))
+}
+
+/// The bytes of the index of pack `pack_id` holding `entries` (sorted here): the same bytes for
+/// the same entries, whoever writes them.
+pub(crate) fn index_bytes(pack_id: &ObjectId, entries: &[(ObjectId, u64, u32)]) -> Vec<u8> {
+    let mut entries = entries.to_vec();
+    entries.sort_by_key(|e| e.0);
+    let mut idx = Vec::with_capacity(41 + entries.len() * IDX_ENTRY + 32);
+    idx.extend_from_slice(IDX_MAGIC);
+    idx.push(VERSION);
+    idx.extend_from_slice(pack_id.as_bytes());
+    idx.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    for (id, offset, len) in &entries {
+        idx.extend_from_slice(id.as_bytes());
+        idx.extend_from_slice(&offset.to_le_bytes());
+        idx.extend_from_slice(&len.to_le_bytes());
+    }
+    let sum = blake3::hash(&idx);
+    idx.extend_from_slice(sum.as_bytes());
+    idx
+}
+
+/// The objects of a received pack, checked against its (already parsed) index: the pack's
+/// name must be the hash of its bytes and every entry must lie inside it. Returns each object's
+/// stored bytes, or why the pack as a whole cannot be used.
+pub(crate) fn split_pack<'p>(
+    pack_id: &ObjectId,
+    pack: &'p [u8],
+    entries: &[(ObjectId, u64, u32)],
+) -> std::result::Result<Vec<(ObjectId, &'p [u8])>, String> {
+    if pack.len() < 5 || &pack[..4] != PACK_MAGIC {
+        return Err("not a pack (bad magic)".into());
+    }
+    if pack[4] != VERSION {
+        return Err(format!(
+            "pack version {} is unknown; upgrade codever",
+            pack[4]
+        ));
+    }
+    if blake3::hash(pack).as_bytes() != pack_id.as_bytes() {
+        return Err("its bytes do not hash to its name (damaged or forged)".into());
+    }
+    let mut out = Vec::with_capacity(entries.len());
+    for (id, offset, len) in entries {
+        let start = usize::try_from(*offset).map_err(|_| "an entry lies outside it")?;
+        let end = start
+            .checked_add(*len as usize)
+            .filter(|e| *e <= pack.len())
+            .ok_or("an entry lies outside it")?;
+        out.push((*id, &pack[start..end]));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

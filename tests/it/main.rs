@@ -26,6 +26,7 @@ mod numbers;
 mod output;
 mod pinned;
 mod props;
+mod remote;
 mod scores;
 mod statcache;
 mod storage;

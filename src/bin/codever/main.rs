@@ -17,6 +17,7 @@ use commands::{
     Global, alias, blame, cat, checkout, commit, commit_env, completions, diff, forget, fsck, init,
     list, log, rename, runs, show, unforget, versions,
 };
+use commands::{push, remote};
 
 #[derive(Parser)]
 #[command(
@@ -82,6 +83,14 @@ enum Command {
     Fsck(fsck::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::Args),
+    /// Add, list or remove remotes: other store directories, or s3://bucket/prefix.
+    Remote(remote::Args),
+    /// Send every file the remote lacks (data, then records, then markers; create-only).
+    Push(push::PushArgs),
+    /// Fetch every file this store lacks from a remote, each verified before it is used.
+    Pull(push::PullArgs),
+    /// Pull, then push: both sides then list the same versions.
+    Sync(push::SyncArgs),
 }
 
 fn main() -> ExitCode {
@@ -108,6 +117,7 @@ fn main() -> ExitCode {
         output::page(output::pager_for_terminal());
     }
     let result = run(&cli.global, cli.command);
+    remote::report_fetches();
     let written = output::finish();
     match (result, written) {
         (Err(e), _) => output::report(&e, json),
@@ -152,6 +162,10 @@ fn run(global: &Global, command: Command) -> codever::Result<u8> {
         Command::Log(args) => log::run(global, args),
         Command::Blame(args) => blame::run(global, args),
         Command::Fsck(args) => fsck::run(global, args),
+        Command::Remote(args) => remote::run(global, args),
+        Command::Push(args) => push::push(global, args),
+        Command::Pull(args) => push::pull(global, args),
+        Command::Sync(args) => push::sync(global, args),
         Command::Completions(args) => completions::run(global, args),
     }
 }

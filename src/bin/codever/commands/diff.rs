@@ -66,7 +66,7 @@ pub struct Args {
 }
 
 pub fn run(global: &Global, args: Args) -> Result<u8> {
-    let store = global.open_store()?;
+    let store = global.open_store_fetching()?;
     let opts = DiffOptions {
         context: args.context,
         rename_threshold: (!args.no_renames).then_some(args.find_renames),

@@ -14,6 +14,8 @@ pub mod fsck;
 pub mod init;
 pub mod list;
 pub mod log;
+pub mod push;
+pub mod remote;
 pub mod rename;
 pub mod runs;
 pub mod show;
@@ -57,10 +59,21 @@ impl Global {
         Store::locate(self.store.as_deref(), &codever::frontend::working_dir()?)
     }
 
-    /// The store and the version `spec` names in it, after warning on stderr when the
+    /// The store, fetching the objects it lacks from the default remote, if one is set (for
+    /// `cat`, `checkout`, `diff`, `blame` after `pull --metadata-only`); said on stderr.
+    pub fn open_store_fetching(&self) -> Result<Store> {
+        let mut store = self.open_store()?;
+        if let Some(log) = codever::remote::attach_default_remote(&mut store)? {
+            remote::log_fetches(log);
+        }
+        Ok(store)
+    }
+
+    /// The store (fetching what it lacks from the default remote: `cat`, `checkout`, `blame`
+    /// need blobs) and the version `spec` names in it, after warning on stderr when the
     /// artifact's history is incomplete, and noting a former name or a forgotten version.
     pub fn resolve(&self, spec: &str) -> Result<(Store, codever::Resolved)> {
-        let store = self.open_store()?;
+        let store = self.open_store_fetching()?;
         let spec = Spec::parse(spec)?;
         let resolved = store.resolve(&spec)?;
         crate::output::warn_incomplete(&resolved.history);

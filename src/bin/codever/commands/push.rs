@@ -1,0 +1,127 @@
+//! `codever push [REMOTE]`, `pull [REMOTE]`, `sync [REMOTE]`: transfers and their report.
+
+use codever::Result;
+use codever::remote::{PullOptions, TransferReport};
+
+use super::Global;
+use crate::output::{note, out, print_json};
+
+#[derive(clap::Args)]
+pub struct PushArgs {
+    /// The remote (default: the default remote).
+    remote: Option<String>,
+    /// List the remote first instead of trusting what this machine remembers it holds.
+    #[arg(long)]
+    full: bool,
+}
+
+#[derive(clap::Args)]
+pub struct PullArgs {
+    /// The remote (default: the default remote).
+    remote: Option<String>,
+    /// Fetch records and markers only (`list`, `versions`, `runs`, `log` work); blobs and
+    /// trees are fetched from the default remote when a command needs them.
+    #[arg(long)]
+    metadata_only: bool,
+    /// Fetch records and markers, and the files of one artifact: TYPE/NAME (every version) or
+    /// TYPE/NAME:SPEC (one version).
+    #[arg(
+        long,
+        value_name = "TYPE/NAME[:SPEC]",
+        conflicts_with = "metadata_only"
+    )]
+    only: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct SyncArgs {
+    /// The remote (default: the default remote).
+    remote: Option<String>,
+}
+
+pub fn push(global: &Global, args: PushArgs) -> Result<u8> {
+    let store = global.open_store()?;
+    let report = codever::remote::push(&store, args.remote.as_deref(), args.full)?;
+    print(global, "push", &report)
+}
+
+pub fn pull(global: &Global, args: PullArgs) -> Result<u8> {
+    let store = global.open_store()?;
+    let opts = PullOptions {
+        metadata_only: args.metadata_only,
+        only: args.only,
+    };
+    let report = codever::remote::pull(&store, args.remote.as_deref(), &opts)?;
+    print(global, "pull", &report)
+}
+
+pub fn sync(global: &Global, args: SyncArgs) -> Result<u8> {
+    let store = global.open_store()?;
+    let report = codever::remote::sync(&store, args.remote.as_deref())?;
+    print(global, "sync", &report)
+}
+
+fn print(global: &Global, what: &str, r: &TransferReport) -> Result<u8> {
+    for f in &r.refused {
+        note(&format!("refused {}: {}", f.key, f.reason));
+    }
+    // Something refused: exit 1, as fsck does for damage (everything else was done).
+    let code = u8::from(!r.refused.is_empty());
+    if global.json {
+        print_json(r)?;
+        return Ok(code);
+    }
+    out(&format!(
+        "{what} {} ({}): sent {} file(s), {} bytes; received {} file(s), {} bytes\n",
+        r.remote, r.url, r.sent.files, r.sent.bytes, r.received.files, r.received.bytes
+    ));
+    for a in &r.new_here {
+        out(&format!(
+            "new here: {} {}\n",
+            a.artifact,
+            a.versions.join(", ")
+        ));
+    }
+    for a in &r.new_there {
+        out(&format!(
+            "new on {}: {} {}\n",
+            r.remote,
+            a.artifact,
+            a.versions.join(", ")
+        ));
+    }
+    for c in &r.concurrent {
+        let versions: Vec<&str> = c.versions.iter().map(|v| v.version.as_str()).collect();
+        let mut hosts: Vec<&str> = c.versions.iter().map(|v| v.host.as_str()).collect();
+        hosts.dedup();
+        out(&format!(
+            "{}: {} were made concurrently on {}\n",
+            c.artifact,
+            and_list(&versions),
+            and_list(&hosts)
+        ));
+        for v in &c.versions {
+            if let Some(was) = &v.was {
+                out(&format!(
+                    "  {} (from {}) is now {}\n",
+                    was, v.host, v.version
+                ));
+            }
+        }
+    }
+    if !r.refused.is_empty() {
+        out(&format!(
+            "{} file(s) refused (see above); everything else was transferred\n",
+            r.refused.len()
+        ));
+    }
+    Ok(code)
+}
+
+fn and_list(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}

@@ -1,0 +1,240 @@
+//! The remotes of a store, kept in `local/remotes.json` (machine-local: each machine names its
+//! remotes itself), and their URLs.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::names::validate_name;
+use crate::store::{Store, read_regular};
+
+const FILE: &str = "remotes.json";
+
+/// One remote: its URL and, for S3-compatible services, the endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteEntry {
+    /// A path, `file:///path`, or `s3://bucket/prefix`.
+    pub url: String,
+    /// The S3 endpoint (`--endpoint-url`), for S3-compatible services; else the AWS
+    /// environment's.
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+}
+
+/// Every remote of a store and which one is the default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteConfig {
+    /// The remote used when none is named (the first one added, unless changed).
+    #[serde(default)]
+    pub default: Option<String>,
+    /// Name → remote.
+    #[serde(default)]
+    pub remotes: BTreeMap<String, RemoteEntry>,
+}
+
+/// Where a URL points.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Location {
+    /// A directory (another store).
+    Folder(PathBuf),
+    /// A bucket and a key prefix (empty, or ending in `/`).
+    S3 { bucket: String, prefix: String },
+}
+
+/// Parses a remote URL: `s3://bucket[/prefix]`, `file:///abs/path`, or a plain path.
+pub(crate) fn parse_url(url: &str) -> Result<Location> {
+    let bad = |reason: &str| Error::InvalidRemoteUrl {
+        url: url.to_string(),
+        reason: reason.to_string(),
+    };
+    if let Some(rest) = url.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let bucket_ok = (3..=63).contains(&bucket.len())
+            && bucket
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+        if !bucket_ok {
+            return Err(bad(
+                "a bucket name is 3 to 63 lowercase letters, digits, `-` and `.`",
+            ));
+        }
+        let prefix = prefix.trim_matches('/');
+        if prefix
+            .split('/')
+            .any(|p| p == "." || p == ".." || (p.is_empty() && !prefix.is_empty()))
+        {
+            return Err(bad("the prefix must not hold empty, `.` or `..` parts"));
+        }
+        let prefix = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix}/")
+        };
+        return Ok(Location::S3 {
+            bucket: bucket.to_string(),
+            prefix,
+        });
+    }
+    if let Some(path) = url.strip_prefix("file://") {
+        if !path.starts_with('/') {
+            return Err(bad("a file URL is file:///absolute/path"));
+        }
+        return Ok(Location::Folder(PathBuf::from(path)));
+    }
+    if url.contains("://") {
+        return Err(bad(
+            "only s3:// and file:// URLs, or plain paths, are known",
+        ));
+    }
+    if url.is_empty() {
+        return Err(bad("it is empty"));
+    }
+    Ok(Location::Folder(PathBuf::from(url)))
+}
+
+impl RemoteConfig {
+    /// The remotes of `store` (none when the file is absent).
+    pub fn load(store: &Store) -> Result<RemoteConfig> {
+        let path = store.layout().local_dir().join(FILE);
+        match read_regular(&path, 1 << 20) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::NotAStore {
+                path: path.clone(),
+                reason: format!("its remotes file cannot be read ({e}); fix or delete it"),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(RemoteConfig::default()),
+            Err(e) => Err(Error::io("cannot read", path, e)),
+        }
+    }
+
+    /// Writes the remotes of `store` (atomically).
+    pub fn save(&self, store: &Store) -> Result<()> {
+        let dir = store.layout().local_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
+        let mut bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
+        bytes.push(b'\n');
+        store.layout().replace(&dir.join(FILE), &bytes)
+    }
+
+    /// Adds remote `name`; the first remote becomes the default, as does one added with
+    /// `make_default`.
+    pub fn add(&mut self, name: &str, entry: RemoteEntry, make_default: bool) -> Result<()> {
+        validate_name("remote name", name)?;
+        parse_url(&entry.url)?;
+        if let Some(old) = self.remotes.get(name) {
+            return Err(Error::RemoteExists {
+                name: name.to_string(),
+                url: old.url.clone(),
+            });
+        }
+        self.remotes.insert(name.to_string(), entry);
+        if make_default || self.default.is_none() {
+            self.default = Some(name.to_string());
+        }
+        Ok(())
+    }
+
+    /// Removes remote `name` (and its default status).
+    pub fn remove(&mut self, name: &str) -> Result<RemoteEntry> {
+        let entry = self
+            .remotes
+            .remove(name)
+            .ok_or_else(|| self.unknown(name))?;
+        if self.default.as_deref() == Some(name) {
+            self.default = None;
+        }
+        Ok(entry)
+    }
+
+    /// Remote `name`, or the default when `None`: (name, entry).
+    pub fn get(&self, name: Option<&str>) -> Result<(String, RemoteEntry)> {
+        let name = match name {
+            Some(n) => n.to_string(),
+            None => self.default.clone().ok_or_else(|| Error::NoDefaultRemote {
+                known: self.remotes.keys().cloned().collect(),
+            })?,
+        };
+        let entry = self
+            .remotes
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| self.unknown(&name))?;
+        Ok((name, entry))
+    }
+
+    fn unknown(&self, name: &str) -> Error {
+        Error::UnknownRemote {
+            name: name.to_string(),
+            known: self.remotes.keys().cloned().collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_parsed_or_refused_with_the_reason() {
+        assert_eq!(
+            parse_url("s3://my-bucket/team/ml").unwrap(),
+            Location::S3 {
+                bucket: "my-bucket".into(),
+                prefix: "team/ml/".into()
+            }
+        );
+        assert_eq!(
+            parse_url("s3://my-bucket").unwrap(),
+            Location::S3 {
+                bucket: "my-bucket".into(),
+                prefix: String::new()
+            }
+        );
+        assert_eq!(
+            parse_url("file:///mnt/share/.codever").unwrap(),
+            Location::Folder("/mnt/share/.codever".into())
+        );
+        assert_eq!(
+            parse_url("../shared").unwrap(),
+            Location::Folder("../shared".into())
+        );
+        for bad in [
+            "s3://B/x",
+            "s3://ab",
+            "s3://bucket/a/../b",
+            "http://x",
+            "file://rel",
+            "",
+        ] {
+            assert!(
+                matches!(parse_url(bad), Err(Error::InvalidRemoteUrl { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_first_remote_is_the_default_until_removed() {
+        let mut c = RemoteConfig::default();
+        let e = |u: &str| RemoteEntry {
+            url: u.into(),
+            endpoint_url: None,
+        };
+        c.add("origin", e("/a"), false).unwrap();
+        c.add("backup", e("/b"), false).unwrap();
+        assert_eq!(c.get(None).unwrap().0, "origin");
+        assert!(matches!(
+            c.add("origin", e("/c"), false),
+            Err(Error::RemoteExists { .. })
+        ));
+        c.remove("origin").unwrap();
+        assert!(
+            matches!(c.get(None), Err(Error::NoDefaultRemote { known }) if known == ["backup"])
+        );
+        assert!(matches!(
+            c.get(Some("nope")),
+            Err(Error::UnknownRemote { .. })
+        ));
+    }
+}

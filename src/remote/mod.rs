@@ -1,0 +1,145 @@
+//! Remotes: other places holding a copy of the store (another store directory, or a bucket of
+//! an S3-compatible service), and `push`, `pull`, `sync` between them.
+//!
+//! A remote has the store's own layout (the same files under the same names), so it is itself
+//! a valid store and can be copied with any tool. Everything outside `local/` is add-only and
+//! named by content, so a transfer only ever adds the files one side lacks:
+//!
+//! - **order**: data (packs, then loose blobs and trees), then records, then markers (a run's
+//!   before an artifact's, `renames/` last), so an interrupted transfer never leaves a marker
+//!   whose record or data the receiver lacks;
+//! - **create-only**: every write is create-only (a rename that never replaces, or S3's
+//!   `If-None-Match: *`), so two machines pushing at once never overwrite each other;
+//! - **verified**: every received object is hash-verified before it becomes visible; a damaged or
+//!   forged one is refused and named in the report while the rest goes on;
+//! - **few requests**: loose objects pushed together go as one pack and its index.
+//!
+//! Remotes are configured in `local/remotes.json` (this machine only); what a remote holds is
+//! remembered in `local/remotes/<name>/` as a cache that the next listing of the remote
+//! replaces (never trusted over the remote).
+
+mod config;
+mod folder;
+mod keys;
+mod lazy;
+#[cfg(feature = "s3")]
+mod s3;
+mod transfer;
+
+pub use config::{RemoteConfig, RemoteEntry};
+pub use lazy::{FetchLog, attach_default_remote};
+pub use transfer::{
+    ArtifactVersions, ConcurrentVersions, Counts, PullOptions, Refused, TransferReport, pull, push,
+    sync,
+};
+
+use crate::error::{Error, RemoteFailure, Result};
+
+/// How many requests a transfer keeps in flight at once.
+pub const PARALLEL_REQUESTS: usize = 16;
+
+/// One file of a remote: its key (the path under the remote's root, `/`-separated) and size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteFile {
+    /// `objects/ab/cd…`, `packs/<id>.pack`, `refs/<type>/<name>/<id>`, …
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// Counters of the requests a transport made (for reports and benchmarks).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RequestCounts {
+    /// Listing requests (one per page of up to 1,000 keys on S3; one per directory on a folder).
+    pub list: u64,
+    /// Reads of whole files or ranges.
+    pub get: u64,
+    /// Create-only writes (and the rare replacing write of the `format` file).
+    pub put: u64,
+}
+
+/// Where a remote's files are: list by prefix, get, create-only put. Blocking; implementations
+/// keep at most [`PARALLEL_REQUESTS`] requests in flight in the batch calls.
+pub(crate) trait Transport: Send + Sync {
+    /// Every file whose key starts with `prefix` (a directory prefix such as `refs/`).
+    fn list(&self, prefix: &str) -> Result<Vec<RemoteFile>>;
+    /// The bytes of `key`, `None` when absent.
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// `len` bytes of `key` from `offset`, `None` when absent.
+    fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Option<Vec<u8>>>;
+    /// Writes `key` unless it exists; whether this call created it.
+    fn put_new(&self, key: &str, bytes: &[u8]) -> Result<bool>;
+    /// Writes `key`, replacing it (only the `format` file, whose number only ever rises).
+    fn put_replace(&self, key: &str, bytes: &[u8]) -> Result<()>;
+    /// Flushes what was written so far to stable storage (a folder's directories), before the
+    /// next stage of the transfer makes it reachable.
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+    /// Many gets at once; results in the order of `keys`.
+    fn get_many(&self, keys: &[String]) -> Vec<Result<Option<Vec<u8>>>> {
+        keys.iter().map(|k| self.get(k)).collect()
+    }
+    /// Many create-only puts at once; results in the order of `items`.
+    fn put_many(&self, items: &[(String, Vec<u8>)]) -> Vec<Result<bool>> {
+        items.iter().map(|(k, b)| self.put_new(k, b)).collect()
+    }
+    /// The requests made so far.
+    fn requests(&self) -> RequestCounts;
+}
+
+/// An open remote: its name, URL and transport.
+pub(crate) struct Remote {
+    pub name: String,
+    pub url: String,
+    pub transport: Box<dyn Transport>,
+}
+
+impl Remote {
+    /// Opens the remote `entry` (no request is made yet).
+    pub(crate) fn open(name: &str, entry: &RemoteEntry) -> Result<Remote> {
+        let transport: Box<dyn Transport> = match config::parse_url(&entry.url)? {
+            config::Location::Folder(path) => Box::new(folder::Folder::new(&path)),
+            #[cfg(feature = "s3")]
+            config::Location::S3 { bucket, prefix } => Box::new(s3::S3::new(
+                name,
+                &entry.url,
+                &bucket,
+                &prefix,
+                entry.endpoint_url.as_deref(),
+            )?),
+            #[cfg(not(feature = "s3"))]
+            config::Location::S3 { .. } => {
+                return Err(Error::InvalidRemoteUrl {
+                    url: entry.url.clone(),
+                    reason: "this codever was built without the `s3` feature".into(),
+                });
+            }
+        };
+        Ok(Remote {
+            name: name.to_string(),
+            url: entry.url.clone(),
+            transport,
+        })
+    }
+
+    /// An error of this remote.
+    pub(crate) fn error(&self, failure: RemoteFailure, detail: impl Into<String>) -> Error {
+        Error::Remote {
+            remote: self.name.clone(),
+            url: self.url.clone(),
+            failure,
+            detail: detail.into(),
+        }
+    }
+
+    /// Errors of the transport carry the remote's name and URL.
+    pub(crate) fn named(&self, e: Error) -> Error {
+        match e {
+            Error::Remote {
+                failure, detail, ..
+            } => self.error(failure, detail),
+            e => e,
+        }
+    }
+}

@@ -1,0 +1,588 @@
+//! Remotes: push, pull and sync to a folder (another store) and to S3 (moto's server on
+//! loopback, started by `scripts/s3-server.sh`; when `CODEVER_TEST_S3_ENDPOINT` is not set,
+//! the first S3 test starts it, and it stops when this test process ends).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use crate::common::*;
+
+/// Where a test's remote lives.
+#[derive(Clone, Copy, Debug)]
+enum Place {
+    Folder,
+    S3,
+}
+
+/// The S3 test server's environment (endpoint, bucket, credentials).
+fn s3_env() -> &'static BTreeMap<String, String> {
+    static ENV: OnceLock<BTreeMap<String, String>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let keys = [
+            "CODEVER_TEST_S3_ENDPOINT",
+            "CODEVER_TEST_S3_BUCKET",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_DEFAULT_REGION",
+        ];
+        if std::env::var_os("CODEVER_TEST_S3_ENDPOINT").is_some() {
+            return keys
+                .iter()
+                .map(|k| (k.to_string(), std::env::var(k).unwrap_or_default()))
+                .collect();
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/s3-server.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .args(["start", "--watch", &std::process::id().to_string()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "the S3 tests need moto's server: `scripts/s3-server.sh start` failed (it needs python3 \
+             and PyPI); or run them as `scripts/s3-server.sh run -- cargo test --test it remote::`\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.strip_prefix("export "))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    })
+}
+
+/// A fresh remote for one test: its URL (a new folder, or a new prefix in the test bucket).
+struct TestRemote {
+    place: Place,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl TestRemote {
+    fn new(place: Place) -> TestRemote {
+        let dir = tempfile::tempdir().unwrap();
+        let url = match place {
+            Place::Folder => dir.path().join("remote").to_str().unwrap().to_string(),
+            Place::S3 => {
+                let env = s3_env();
+                let unique = dir
+                    .path()
+                    .file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_lowercase();
+                format!("s3://{}/{unique}", env["CODEVER_TEST_S3_BUCKET"])
+            }
+        };
+        TestRemote {
+            place,
+            url,
+            _dir: dir,
+        }
+    }
+
+    /// `codever --store STORE args…` with the remote's environment.
+    fn cmd(&self, store: &Path, args: &[&str]) -> Command {
+        let mut c = codever_cmd(store, args);
+        if let Place::S3 = self.place {
+            c.envs(s3_env());
+        }
+        c
+    }
+
+    fn run(&self, store: &Path, args: &[&str]) -> (i32, String, String) {
+        let out = self.cmd(store, args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    }
+
+    fn ok(&self, store: &Path, args: &[&str]) -> String {
+        let (code, out, err) = self.run(store, args);
+        assert_eq!(code, 0, "codever {args:?}: {err}");
+        out
+    }
+
+    fn json(&self, store: &Path, args: &[&str]) -> serde_json::Value {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        serde_json::from_str(&self.ok(store, &a)).unwrap()
+    }
+
+    /// Adds this remote to `store` as `origin`.
+    fn add(&self, store: &Path) {
+        let mut args = vec!["remote", "add", "origin", self.url.as_str()];
+        let endpoint;
+        if let Place::S3 = self.place {
+            endpoint = s3_env()["CODEVER_TEST_S3_ENDPOINT"].clone();
+            args.extend(["--endpoint-url", endpoint.as_str()]);
+        }
+        assert_eq!(self.ok(store, &args), "added remote origin\n");
+    }
+
+    /// Replaces the remote's file `key` with `bytes` (a damaged or forged copy).
+    fn overwrite(&self, key: &str, bytes: &[u8]) {
+        match self.place {
+            Place::Folder => {
+                let p = PathBuf::from(&self.url).join(key);
+                let _ = std::fs::remove_file(&p);
+                std::fs::write(p, bytes).unwrap();
+            }
+            Place::S3 => {
+                let env = s3_env();
+                let python =
+                    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/s3-venv/bin/python");
+                let tmp = tempfile::NamedTempFile::new().unwrap();
+                std::fs::write(tmp.path(), bytes).unwrap();
+                let (bucket, prefix) = self.url["s3://".len()..].split_once('/').unwrap();
+                let status = Command::new(python)
+                    .envs(env)
+                    .args([
+                        "-c",
+                        "import sys, boto3; boto3.client('s3', endpoint_url=sys.argv[1]).put_object(\
+                         Bucket=sys.argv[2], Key=sys.argv[3], Body=open(sys.argv[4], 'rb').read())",
+                        &env["CODEVER_TEST_S3_ENDPOINT"],
+                        bucket,
+                        &format!("{prefix}/{key}"),
+                        tmp.path().to_str().unwrap(),
+                    ])
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+            }
+        }
+    }
+}
+
+/// A project with a store and 20 files (a commit of them is a pack), committed as `code/app`
+/// by run `r1`, then one file changed by `r2` (a few loose objects).
+fn project() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let (tmp, store) = init_store();
+    let src = tmp.path().join("src");
+    for i in 0..20 {
+        write(
+            &src,
+            &format!("m{i:02}.py"),
+            format!("value = {i}\n").as_bytes(),
+        );
+    }
+    commit_ok(&store, "code/app", &src, "r1");
+    write(&src, "m00.py", b"value = 'changed'\n");
+    commit_ok(&store, "code/app", &src, "r2");
+    (tmp, store, src)
+}
+
+fn versions(r: &TestRemote, store: &Path) -> serde_json::Value {
+    r.json(store, &["versions", "code/app"])
+}
+
+fn round_trip(place: Place) {
+    let remote = TestRemote::new(place);
+    let (_a, a, src) = project();
+    remote.add(&a);
+    let pushed = remote.json(&a, &["push"]);
+    assert_eq!(
+        pushed["new_there"],
+        serde_json::json!([{"artifact": "code/app", "versions": ["v0", "v1"]}])
+    );
+    assert!(pushed["sent"]["files"].as_u64().unwrap() > 0);
+    // Nothing is sent twice.
+    let again = remote.json(&a, &["push"]);
+    assert_eq!(again["sent"], serde_json::json!({"files": 0, "bytes": 0}));
+    assert_eq!(again["requests"]["put"], 0, "{again}");
+
+    let (_b, b) = init_store();
+    remote.add(&b);
+    let pulled = remote.json(&b, &["pull"]);
+    assert_eq!(
+        pulled["new_here"],
+        serde_json::json!([{"artifact": "code/app", "versions": ["v0", "v1"]}])
+    );
+    assert_eq!(pulled["refused"], serde_json::json!([]));
+    assert_eq!(versions(&remote, &b), versions(&remote, &a));
+    assert_eq!(checked_out(&b, "code/app:v1"), read_tree(&src));
+    assert_fsck_clean(&b, "after pull");
+    let again = remote.json(&b, &["pull"]);
+    assert_eq!(
+        again["received"],
+        serde_json::json!({"files": 0, "bytes": 0})
+    );
+}
+
+#[test]
+fn a_folder_round_trip_is_byte_exact_and_sends_nothing_twice() {
+    round_trip(Place::Folder);
+}
+
+#[test]
+fn an_s3_round_trip_is_byte_exact_and_sends_nothing_twice() {
+    round_trip(Place::S3);
+}
+
+fn concurrent_pushers(place: Place) {
+    let remote = TestRemote::new(place);
+    let (ta, a) = init_store();
+    let (tb, b) = init_store();
+    // The same content on both, and one different version each.
+    for (tmp, store, own) in [(&ta, &a, "a"), (&tb, &b, "b")] {
+        let shared = tmp.path().join("shared");
+        write(&shared, "common.py", b"shared = True\n");
+        commit_ok(store, "code/app", &shared, &format!("run-{own}-1"));
+        let mine = tmp.path().join("mine");
+        for i in 0..20 {
+            write(
+                &mine,
+                &format!("f{i}.py"),
+                format!("{own} {i}\n").as_bytes(),
+            );
+        }
+        commit_ok(store, "code/app", &mine, &format!("run-{own}-2"));
+        remote.add(store);
+    }
+    // Both push at the same moment.
+    let mut pa = remote.cmd(&a, &["push"]).spawn().unwrap();
+    let mut pb = remote.cmd(&b, &["push"]).spawn().unwrap();
+    assert!(pa.wait().unwrap().success());
+    assert!(pb.wait().unwrap().success());
+    let sa = remote.json(&a, &["pull"]);
+    let sb = remote.json(&b, &["pull"]);
+    let va = versions(&remote, &a);
+    assert_eq!(va, versions(&remote, &b));
+    assert_eq!(va.as_array().unwrap().len(), 3, "{va}");
+    let runs: Vec<String> = va
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|v| {
+            v["runs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap().to_string())
+        })
+        .collect();
+    for r in ["run-a-1", "run-b-1", "run-a-2", "run-b-2"] {
+        assert!(runs.contains(&r.to_string()), "{r} lost: {va}");
+    }
+    // A committed first: its numbers stand; B's own version moved from v1 to v2, reported as
+    // made concurrently with A's v1.
+    assert_eq!(sa["concurrent"], serde_json::json!([]), "{sa}");
+    assert_eq!(
+        sa["new_here"],
+        serde_json::json!([{"artifact": "code/app", "versions": ["v2"]}])
+    );
+    let host = sb["concurrent"][0]["versions"][0]["host"].clone();
+    assert!(host.as_str().is_some_and(|h| !h.is_empty()), "{sb}");
+    assert_eq!(
+        sb["concurrent"],
+        serde_json::json!([{"artifact": "code/app", "versions": [
+            {"version": "v1", "host": host, "was": null},
+            {"version": "v2", "host": host, "was": "v1"}]}]),
+        "{sb}"
+    );
+    assert_fsck_clean(&a, "a");
+    assert_fsck_clean(&b, "b");
+}
+
+#[test]
+fn two_stores_pushing_to_one_folder_at_once_lose_nothing() {
+    concurrent_pushers(Place::Folder);
+}
+
+#[test]
+fn two_stores_pushing_to_one_bucket_at_once_lose_nothing() {
+    concurrent_pushers(Place::S3);
+}
+
+fn interrupted_push(place: Place) {
+    let remote = TestRemote::new(place);
+    let (tmp, a) = init_store();
+    for v in 0..6 {
+        let dir = tmp.path().join(format!("v{v}"));
+        for i in 0..40 {
+            write(&dir, &format!("f{i}.py"), format!("{v} {i}\n").as_bytes());
+        }
+        commit_ok(&a, "code/app", &dir, &format!("r{v}"));
+    }
+    remote.add(&a);
+    let mut interrupted = 0;
+    for delay_ms in [2u64, 10, 30, 60] {
+        let mut child = remote.cmd(&a, &["push", "--full"]).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            interrupted += 1;
+        }
+        child.wait().unwrap();
+        // What a killed push left is never a marker without its record: a pull sees only
+        // complete versions, each byte-exact.
+        let (_c, c) = init_store();
+        remote.add(&c);
+        let (code, _, err) = remote.run(&c, &["pull"]);
+        assert_eq!(code, 0, "{err}");
+        let (_, listed, _) = remote.run(&c, &["--json", "versions", "code/app"]);
+        if let Ok(vs) = serde_json::from_str::<serde_json::Value>(&listed) {
+            for v in vs.as_array().unwrap() {
+                let spec = format!("code/app@{}", v["id"].as_str().unwrap());
+                let n = checked_out(&c, &spec).len();
+                assert_eq!(n, 40, "{spec}");
+            }
+        }
+        assert_fsck_clean(&c, "pulled from an interrupted push");
+    }
+    assert!(interrupted > 0, "no push was interrupted");
+    // Resumed: it completes.
+    remote.ok(&a, &["push"]);
+    let (_c, c) = init_store();
+    remote.add(&c);
+    remote.ok(&c, &["pull"]);
+    assert_eq!(versions(&remote, &c), versions(&remote, &a));
+    assert_eq!(
+        checked_out(&c, "code/app:v3"),
+        read_tree(&tmp.path().join("v3"))
+    );
+}
+
+#[test]
+fn a_push_killed_half_way_to_a_folder_resumes() {
+    interrupted_push(Place::Folder);
+}
+
+#[test]
+fn a_push_killed_half_way_to_a_bucket_resumes() {
+    interrupted_push(Place::S3);
+}
+
+fn corrupted_object(place: Place) {
+    let remote = TestRemote::new(place);
+    let (tmp, a, src) = project();
+    let other = tmp.path().join("other");
+    write(&other, "o.py", b"other = 1\n");
+    commit_ok(&a, "code/other", &other, "r3");
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    // The commit record of code/other, damaged on the remote.
+    let record = commit_record_of(&a, "r3");
+    let hex = record.to_string();
+    let key = format!("objects/{}/{}", &hex[..2], &hex[2..]);
+    let mut bytes = std::fs::read(object_path(&a, record)).unwrap();
+    let last = bytes.len() - 20;
+    bytes[last] ^= 0x40;
+    remote.overwrite(&key, &bytes);
+
+    let (_b, b) = init_store();
+    remote.add(&b);
+    let (code, out, err) = remote.run(&b, &["--json", "pull"]);
+    assert_eq!(code, 1, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["refused"][0]["key"], key, "{report}");
+    assert!(
+        err.contains(&format!("refused {key}: corrupt or forged")),
+        "{err}"
+    );
+    // The rest arrived, byte-exact; the damaged record is not visible.
+    assert_eq!(checked_out(&b, "code/app:v1"), read_tree(&src));
+    assert!(!object_path(&b, record).exists());
+    let (code, _, err) = remote.run(&b, &["versions", "code/other"]);
+    assert_eq!(code, 2, "{err}");
+    assert_fsck_clean(&b, "after a refused object");
+}
+
+#[test]
+fn a_corrupted_object_in_a_folder_is_refused_and_named() {
+    corrupted_object(Place::Folder);
+}
+
+#[test]
+fn a_corrupted_object_in_a_bucket_is_refused_and_named() {
+    corrupted_object(Place::S3);
+}
+
+fn lazy_cat(place: Place) {
+    let remote = TestRemote::new(place);
+    let (_a, a, src) = project();
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    let (_b, b) = init_store();
+    remote.add(&b);
+    remote.ok(&b, &["pull", "--metadata-only"]);
+    // Records and markers only: listings work, no data is here.
+    assert_eq!(versions(&remote, &b), versions(&remote, &a));
+    assert!(pack_files(&b).is_empty());
+    let out = remote
+        .cmd(&b, &["cat", "code/app:v1", "m00.py"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, std::fs::read(src.join("m00.py")).unwrap());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.starts_with("note: fetched 2 object(s), ")
+            && err.ends_with(" bytes, from remote origin (verified)\n"),
+        "{err}"
+    );
+    // What was fetched is here now, verified.
+    let out = remote
+        .cmd(&b, &["cat", "code/app:v1", "m00.py"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(out.stderr).unwrap(), "");
+    // pull --only fetches one artifact's files.
+    let (_c, c) = init_store();
+    remote.add(&c);
+    remote.ok(&c, &["pull", "--only", "code/app:v0"]);
+    assert_eq!(checked_out(&c, "code/app:v0").len(), 20);
+}
+
+#[test]
+fn a_metadata_only_pull_from_a_folder_fetches_blobs_when_cat_needs_them() {
+    lazy_cat(Place::Folder);
+}
+
+#[test]
+fn a_metadata_only_pull_from_a_bucket_fetches_blobs_when_cat_needs_them() {
+    lazy_cat(Place::S3);
+}
+
+#[test]
+fn a_pull_never_overwrites_a_local_file() {
+    let remote = TestRemote::new(Place::Folder);
+    let (_a, a, _src) = project();
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    let (_b, b) = init_store();
+    remote.add(&b);
+    // B holds a (damaged) copy of a record the remote has: the pull leaves it as it is.
+    let record = commit_record_of(&a, "r2");
+    let path = object_path(&b, record);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, b"local bytes").unwrap();
+    remote.run(&b, &["pull"]);
+    assert_eq!(std::fs::read(&path).unwrap(), b"local bytes");
+}
+
+#[test]
+fn s3_failures_are_one_clear_line_without_credentials() {
+    let env = s3_env();
+    let (_a, a, _src) = project();
+    let endpoint = env["CODEVER_TEST_S3_ENDPOINT"].as_str();
+    let bucket = env["CODEVER_TEST_S3_BUCKET"].as_str();
+    let remote_url = format!("s3://{bucket}/errors");
+    let run = |args: &[&str], secret: &str| {
+        let out = codever_cmd(&a, args)
+            .envs(env)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .output()
+            .unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(!err.contains(secret), "{err}");
+        assert!(!err.contains(&env["AWS_SECRET_ACCESS_KEY"]), "{err}");
+        err
+    };
+    let secret = env["AWS_SECRET_ACCESS_KEY"].clone();
+    run_ok(
+        &a,
+        &[
+            "remote",
+            "add",
+            "good",
+            &remote_url,
+            "--endpoint-url",
+            endpoint,
+        ],
+    );
+    assert_eq!(
+        run(&["push", "good"], "wrong-secret-key-1234"),
+        format!(
+            "error: remote good ({remote_url}): the credentials were refused\nhint: set AWS_ACCESS_KEY_ID and \
+             AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) to credentials allowed to use the bucket\n"
+        )
+    );
+    run_ok(
+        &a,
+        &[
+            "remote",
+            "add",
+            "nob",
+            "s3://no-such-bucket/x",
+            "--endpoint-url",
+            endpoint,
+        ],
+    );
+    assert_eq!(
+        run(&["push", "nob"], &secret),
+        "error: remote nob (s3://no-such-bucket/x): the bucket does not exist\nhint: create the \
+         bucket first, or check its name in the URL\n"
+    );
+    run_ok(
+        &a,
+        &[
+            "remote",
+            "add",
+            "down",
+            &remote_url,
+            "--endpoint-url",
+            "http://127.0.0.1:1",
+        ],
+    );
+    assert_eq!(
+        run(&["pull", "down"], &secret),
+        format!(
+            "error: remote down ({remote_url}): cannot reach the endpoint\nhint: check the endpoint URL \
+             (`remote add … --endpoint-url`, AWS_ENDPOINT_URL) and the network\n"
+        )
+    );
+}
+
+#[test]
+fn remotes_are_added_listed_and_removed() {
+    let (_t, s) = init_store();
+    assert_eq!(
+        run_ok(&s, &["remote", "add", "origin", "/srv/share/.codever"]),
+        "added remote origin\n"
+    );
+    assert_eq!(
+        run_ok(
+            &s,
+            &[
+                "remote",
+                "add",
+                "cloud",
+                "s3://team-bucket/ml",
+                "--endpoint-url",
+                "http://minio:9000"
+            ]
+        ),
+        "added remote cloud\n"
+    );
+    assert_eq!(
+        run_ok(&s, &["remote", "list"]),
+        "  cloud\ts3://team-bucket/ml  (endpoint http://minio:9000)\n* origin\t/srv/share/.codever\n"
+    );
+    let err = run_err(&s, &["remote", "add", "x", "http://example.com/x"]);
+    assert!(
+        err.starts_with("error: invalid remote URL \"http://example.com/x\""),
+        "{err}"
+    );
+    assert_eq!(
+        run_ok(&s, &["remote", "remove", "origin"]),
+        "removed remote origin\n"
+    );
+    let err = run_err(&s, &["push"]);
+    assert_eq!(
+        err,
+        "error: no remote given, and this store has no default remote\nhint: remotes: cloud (`codever remote list`)\n"
+    );
+}
