@@ -661,7 +661,7 @@ fn a_run_that_used_a_version_lists_it_and_fsck_checks_it() {
     assert_eq!(
         shown["used"],
         json!([{"type": "t", "name": "m", "version": 0, "id": h.versions[i].tree.to_hex(),
-                "complete": true}])
+                "complete": true, "forgotten": false}])
     );
     assert!(run_ok(&store, &["runs", "show", "reader"]).contains("  used t/m:v0  "));
     assert_fsck_clean(&store, "a run that used a version");
