@@ -90,28 +90,99 @@ def _dumps(value):
     return json.dumps(_plain(value), sort_keys=True, allow_nan=False)
 
 
-def _plain(value):
-    """``value`` as JSON can hold it: numpy and torch scalars as numbers, tuples as lists,
-    NaN and infinities as W&B's strings, anything else as its ``str``."""
-    if isinstance(value, bool) or value is None or isinstance(value, (str, int)):
-        return value
+def _plain(value, _depth=0, _seen=None, _nan_text=True):
+    """``value`` as JSON can hold it, as W&B stores it: numpy and torch arrays and scalars as
+    lists and numbers (``tolist``), tuples and sets as lists, bytes as text, NaN and infinities
+    as W&B's strings, text with lone surrogates (undecodable file names) with them escaped,
+    anything else as its ``str``. A value that contains itself, or is nested more than 100
+    levels deep, is a ``ValueError`` (W&B refuses those too)."""
+    if isinstance(value, bool) or value is None:
+        return bool(value) if value is not None else None
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, str):
+        value = str(value)  # numpy's str_ too
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, float):
+        value = float(value)  # numpy's float64 is a float: a plain one is what W&B hands back
+        if not _nan_text:
+            return value
         if value != value:
             return "NaN"
         if value in (float("inf"), float("-inf")):
             return "Infinity" if value > 0 else "-Infinity"
         return value
-    if isinstance(value, dict) or hasattr(value, "keys") and hasattr(value, "__getitem__"):
-        return {str(k): _plain(value[k]) for k in value.keys()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "replace")
+    if _depth >= 100:
+        raise ValueError("a value nested more than 100 levels deep cannot be saved")
+    nested = isinstance(value, (dict, list, tuple, set, frozenset)) or (
+        hasattr(value, "keys") and hasattr(value, "__getitem__")
+    )
+    if nested:
+        seen = _seen if _seen is not None else set()
+        if id(value) in seen:
+            raise ValueError("a value that contains itself cannot be saved")
+        seen.add(id(value))
+        try:
+            if isinstance(value, dict) or not isinstance(value, (list, tuple, set, frozenset)):
+                return {
+                    _plain(str(k)): _plain(value[k], _depth + 1, seen, _nan_text)
+                    for k in value.keys()
+                }
+            items = value
+            if isinstance(value, (set, frozenset)):
+                try:
+                    items = sorted(value)
+                except TypeError:
+                    items = list(value)
+            return [_plain(v, _depth + 1, seen, _nan_text) for v in items]
+        finally:
+            seen.discard(id(value))
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist):
+        try:
+            return _plain(tolist(), _depth + 1, _seen, _nan_text)
+        except (TypeError, ValueError, RuntimeError):
+            pass
     item = getattr(value, "item", None)
     if callable(item):
         try:
-            return _plain(item())
+            return _plain(item(), _depth + 1, _seen, _nan_text)
         except (TypeError, ValueError):
             pass
     return str(value)
+
+
+def _saveable(what, data):
+    """``data`` as JSON can hold it, key by key: a key whose value cannot be saved is left out
+    with a line saying so, and the rest is saved (one bad value never loses a run)."""
+    out = {}
+    for k in list(data.keys()):
+        try:
+            out[_plain(str(k))] = _plain(data[k])
+        except (ValueError, RecursionError) as e:
+            _say(f"{what} key {k!r} not saved: {e}")
+    return out
+
+
+def _checked(what, data):
+    """``data`` as plain Python values (numpy and torch values converted as W&B converts them;
+    NaN and infinities stay floats), or a ``ValueError`` naming the key that cannot be saved, at
+    the call, as W&B refuses it, rather than losing the whole run at ``finish``."""
+    try:
+        return _plain(data, _nan_text=False)
+    except (ValueError, RecursionError) as e:
+        for k in list(data.keys()):
+            try:
+                _plain(data[k])
+            except (ValueError, RecursionError) as inner:
+                raise ValueError(f"{what}: key {k!r}: {inner}") from None
+        raise ValueError(f"{what}: {e}") from None
 
 
 def _say(message):
@@ -560,7 +631,7 @@ class Config:
     """
 
     def __init__(self, data=None, allow_val_change=False):
-        object.__setattr__(self, "_items", dict(data or {}))
+        object.__setattr__(self, "_items", _checked("config", dict(data)) if data else {})
         object.__setattr__(self, "_allow", allow_val_change)
         object.__setattr__(self, "_locked", False)
 
@@ -574,7 +645,7 @@ class Config:
                 f'Attempted to change value of key "{key}" from {self._items[key]} to {value}\n'
                 "If you really want to do this, pass allow_val_change=True to config.update()"
             )
-        self._items[key] = value
+        self._items[key] = _checked("config", {key: value})[key]
 
     def update(self, d, allow_val_change=None):
         """Adds or changes keys from a dict or an ``argparse.Namespace``."""
@@ -806,8 +877,8 @@ class Run:
                 if self._pending:
                     self._commit_step()
                 self._step = step
-        for k in data.keys():
-            self._pending[k] = data[k]
+        for k, v in _checked("wandb.log", data).items():
+            self._pending[k] = v
         if commit or (commit is None and step is None):
             self._commit_step()
 
@@ -1088,9 +1159,9 @@ class Run:
     # -- ending ----------------------------------------------------------------------------
     def finish(self, exit_code=None, quiet=None):
         """Ends the run: its config (with every later change), summary and min/max ranges,
-        name, job type and group are saved with it (one state record; nothing is written when
-        there is nothing beyond what ``init`` recorded). ``codever.run`` becomes None. Calling
-        it again does nothing."""
+        name, job type, group and exit code (0 unless given, as W&B records) are saved with it
+        as one state record, which also marks it finished. ``codever.run`` becomes None.
+        Calling it again does nothing."""
         if self._finished:
             return
         self._finished = True
@@ -1098,7 +1169,7 @@ class Run:
         if self._pending:
             self._commit_step()
         try:
-            self._save_state(exit_code)
+            self._save_state(0 if exit_code is None else exit_code)
         finally:
             if run is self:
                 _set_current(None)
@@ -1106,10 +1177,12 @@ class Run:
     def _save_state(self, exit_code, finished=True):
         if self._store is None:
             return
-        config_now = _plain(self.config.as_dict())
+        config_now = _saveable("config", self.config.as_dict())
         changed = {k: v for k, v in config_now.items() if self._config_at_start.get(k, _MISSING) != v}
-        summary_now = _plain(self.summary._items)
-        if not (changed or summary_now or self.name or self.job_type or self.group or exit_code):
+        summary_now = _saveable("summary", self.summary._items)
+        # A checkpoint with nothing beyond what `init` recorded writes nothing; a finish always
+        # writes (it says the run ended, and how).
+        if not finished and not (changed or summary_now or self.name or self.job_type or self.group):
             return
         state = {
             "name": self.name or "",

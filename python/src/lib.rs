@@ -228,6 +228,50 @@ fn version_json(store: &Store, h: &codever::History, index: usize) -> R<String> 
     to_json(&view::VersionDetail::new(h, v, rows))
 }
 
+/// The process that loaded the extension, and the thread pool of a process forked from it.
+static LOADED_BY: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+static FORKED_POOL: std::sync::Mutex<Option<(u32, std::sync::Arc<rayon::ThreadPool>)>> =
+    std::sync::Mutex::new(None);
+
+/// Runs `f`, a call into the library. In the process that loaded the extension it runs as is.
+/// In a process forked from it (Linux's default for `multiprocessing` and DataLoader workers)
+/// rayon's global pool was copied without its threads, so any parallel step would wait forever:
+/// there `f` runs in a pool of the child's own, made on first use.
+fn pooled<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    let pid = std::process::id();
+    if *LOADED_BY.get_or_init(|| pid) == pid {
+        return f();
+    }
+    // The lock may have been held by another thread of the parent when it forked: then this
+    // call makes a pool of its own rather than wait for a lock nobody will release.
+    let cached = match FORKED_POOL.try_lock() {
+        Ok(mut slot) => match slot.as_ref() {
+            Some((p, pool)) if *p == pid => Some(std::sync::Arc::clone(pool)),
+            _ => rayon::ThreadPoolBuilder::new().build().ok().map(|pool| {
+                let pool = std::sync::Arc::new(pool);
+                *slot = Some((pid, std::sync::Arc::clone(&pool)));
+                pool
+            }),
+        },
+        Err(_) => rayon::ThreadPoolBuilder::new()
+            .build()
+            .ok()
+            .map(std::sync::Arc::new),
+    };
+    match cached {
+        Some(pool) => pool.install(f),
+        // No thread could be started: one thread does the work.
+        None => match rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .use_current_thread()
+            .build()
+        {
+            Ok(pool) => pool.install(f),
+            Err(_) => f(),
+        },
+    }
+}
+
 /// Finds the store (explicit dir, CODEVER_DIR, walking up) or creates one at the enclosing git
 /// repository's root, else in the working directory. Returns (store root, created).
 #[pyfunction]
@@ -235,11 +279,13 @@ fn version_json(store: &Store, h: &codever::History, index: usize) -> R<String> 
 fn locate_store(dir: Option<String>, create: bool) -> PyResult<(String, bool)> {
     let cwd = frontend::working_dir().map_err(py_err)?;
     let explicit = dir.as_deref().map(Path::new);
-    let (s, created) = if create {
-        Store::locate_or_create(explicit, &cwd)
-    } else {
-        Store::locate(explicit, &cwd).map(|s| (s, false))
-    }
+    let (s, created) = pooled(|| {
+        if create {
+            Store::locate_or_create(explicit, &cwd)
+        } else {
+            Store::locate(explicit, &cwd).map(|s| (s, false))
+        }
+    })
     .map_err(py_err)?;
     Ok((s.root().to_string_lossy().into_owned(), created))
 }
@@ -248,7 +294,7 @@ fn locate_store(dir: Option<String>, create: bool) -> PyResult<(String, bool)> {
 /// store root.
 #[pyfunction]
 fn init_store(dir: &str) -> PyResult<String> {
-    Store::init(Path::new(dir))
+    pooled(|| Store::init(Path::new(dir)))
         .map(|s| s.root().to_string_lossy().into_owned())
         .map_err(py_err)
 }
@@ -256,7 +302,7 @@ fn init_store(dir: &str) -> PyResult<String> {
 /// Whether the store has seen run `run_id`.
 #[pyfunction]
 fn has_run(store: &str, run_id: &str) -> PyResult<bool> {
-    Ok(open(store).map_err(py_err)?.has_run(run_id))
+    pooled(|| Ok(open(store).map_err(py_err)?.has_run(run_id)))
 }
 
 /// A fresh run id, as the CLI makes them.
@@ -277,7 +323,7 @@ fn start_run(
     notes: String,
     tags: Vec<String>,
 ) -> PyResult<String> {
-    (|| {
+    pooled(|| {
         let s = open(store)?;
         let id = frontend::run_id(run_id);
         let mut run = RunCapture::start(&id, &frontend::working_dir()?, !s.has_run(&id))?.finish();
@@ -287,7 +333,7 @@ fn start_run(
         run.tags = tags;
         s.start_run(&run)?;
         Ok(id)
-    })()
+    })
     .map_err(py_err)
 }
 
@@ -303,17 +349,19 @@ fn manifest(
     removed: Vec<String>,
 ) -> PyResult<String> {
     py.detach(|| {
-        let mut s = snapshot(&entries, &dirs)?;
-        if let (Some(store), Some(base)) = (store, base) {
-            add_base(&open(&store)?, &mut s, &base, &removed)?;
-        }
-        let m = s.manifest()?;
-        let digest = codever::wandb_digest(m.iter().map(|e| (e.path.as_str(), e.meta.md5)));
-        let files = m
-            .iter()
-            .map(|e| view::FileRow::new(&e.path, &e.meta))
-            .collect();
-        to_json(&view::ManifestRow::new(digest, files))
+        pooled(|| {
+            let mut s = snapshot(&entries, &dirs)?;
+            if let (Some(store), Some(base)) = (store, base) {
+                add_base(&open(&store)?, &mut s, &base, &removed)?;
+            }
+            let m = s.manifest()?;
+            let digest = codever::wandb_digest(m.iter().map(|e| (e.path.as_str(), e.meta.md5)));
+            let files = m
+                .iter()
+                .map(|e| view::FileRow::new(&e.path, &e.meta))
+                .collect();
+            to_json(&view::ManifestRow::new(digest, files))
+        })
     })
     .map_err(py_err)
 }
@@ -338,23 +386,25 @@ fn commit(
     removed: Vec<String>,
 ) -> PyResult<String> {
     py.detach(|| {
-        let s = open(store)?;
-        let key = ArtifactKey::new(artifact_type, name)?;
-        let mut snap = snapshot(&entries, &dirs)?;
-        if let Some(base) = base {
-            add_base(&s, &mut snap, &base, &removed)?;
-        }
-        let run =
-            RunCapture::start(run_id, &frontend::working_dir()?, !s.has_run(run_id))?.finish();
-        let opts = CommitOptions {
-            aliases,
-            description,
-            metadata: metadata_json,
-            tags,
-            ..CommitOptions::default()
-        };
-        let o = s.commit(&key, &snap, &run, &opts)?;
-        to_json(&view::CommitRow::new(&o))
+        pooled(|| {
+            let s = open(store)?;
+            let key = ArtifactKey::new(artifact_type, name)?;
+            let mut snap = snapshot(&entries, &dirs)?;
+            if let Some(base) = base {
+                add_base(&s, &mut snap, &base, &removed)?;
+            }
+            let run =
+                RunCapture::start(run_id, &frontend::working_dir()?, !s.has_run(run_id))?.finish();
+            let opts = CommitOptions {
+                aliases,
+                description,
+                metadata: metadata_json,
+                tags,
+                ..CommitOptions::default()
+            };
+            let o = s.commit(&key, &snap, &run, &opts)?;
+            to_json(&view::CommitRow::new(&o))
+        })
     })
     .map_err(py_err)
 }
@@ -365,14 +415,14 @@ fn commit(
 #[pyfunction]
 #[pyo3(signature = (store, spec, wandb=false, artifact_type=None))]
 fn resolve(store: &str, spec: &str, wandb: bool, artifact_type: Option<&str>) -> PyResult<String> {
-    (|| {
+    pooled(|| {
         let s = open(store)?;
         let codever::Resolved {
             history: h,
             index: i,
         } = s.resolve(&parse_spec(&s, spec, wandb, artifact_type)?)?;
         version_json(&s, &h, i)
-    })()
+    })
     .map_err(py_err)
 }
 
@@ -394,7 +444,7 @@ fn use_artifact(
     spec: &str,
     artifact_type: Option<&str>,
 ) -> PyResult<String> {
-    (|| {
+    pooled(|| {
         let s = open(store)?;
         let codever::Resolved {
             history: h,
@@ -402,26 +452,26 @@ fn use_artifact(
         } = s.resolve(&frontend::wandb_spec(&s, spec, artifact_type)?)?;
         s.record_use(run_id, &h.key, h.versions[i].tree)?;
         version_json(&s, &h, i)
-    })()
+    })
     .map_err(py_err)
 }
 
 /// Every version of an artifact, oldest first, as JSON (the rows of `versions --json`).
 #[pyfunction]
 fn versions(store: &str, spec: &str) -> PyResult<String> {
-    (|| {
+    pooled(|| {
         let s = open(store)?;
         let sp = Spec::parse(spec)?;
         let h = s.resolve_artifact(sp.artifact_type.as_deref(), &sp.name)?;
         to_json(&view::VersionList::new(&h))
-    })()
+    })
     .map_err(py_err)
 }
 
 /// The bytes of one file of a version.
 #[pyfunction]
 fn read_file(store: &str, spec: &str, path: &str) -> PyResult<Vec<u8>> {
-    (|| {
+    pooled(|| {
         let s = open(store)?;
         let codever::Resolved {
             history: h,
@@ -429,7 +479,7 @@ fn read_file(store: &str, spec: &str, path: &str) -> PyResult<Vec<u8>> {
         } = s.resolve(&Spec::parse(spec)?)?;
         let meta = frontend::find_file(&s, &h, i, path)?;
         s.read_blob(&meta.id)
-    })()
+    })
     .map_err(py_err)
 }
 
@@ -437,14 +487,16 @@ fn read_file(store: &str, spec: &str, path: &str) -> PyResult<Vec<u8>> {
 #[pyfunction]
 fn checkout(py: Python<'_>, store: &str, spec: &str, into: &str, force: bool) -> PyResult<String> {
     py.detach(|| {
-        let s = open(store)?;
-        let codever::Resolved {
-            history: h,
-            index: i,
-        } = s.resolve(&Spec::parse(spec)?)?;
-        let v = &h.versions[i];
-        let report = s.checkout(&v.tree, Path::new(into), force)?;
-        to_json(&view::CheckoutRow::new(&h.key, v, Path::new(into), &report))
+        pooled(|| {
+            let s = open(store)?;
+            let codever::Resolved {
+                history: h,
+                index: i,
+            } = s.resolve(&Spec::parse(spec)?)?;
+            let v = &h.versions[i];
+            let report = s.checkout(&v.tree, Path::new(into), force)?;
+            to_json(&view::CheckoutRow::new(&h.key, v, Path::new(into), &report))
+        })
     })
     .map_err(py_err)
 }
@@ -453,13 +505,15 @@ fn checkout(py: Python<'_>, store: &str, spec: &str, into: &str, force: bool) ->
 #[pyfunction]
 fn verify(py: Python<'_>, store: &str, spec: &str, root: &str) -> PyResult<Vec<String>> {
     py.detach(|| {
-        let s = open(store)?;
-        let codever::Resolved {
-            history: h,
-            index: i,
-        } = s.resolve(&Spec::parse(spec)?)?;
-        let d = s.verify_dir(h.versions[i].tree, Path::new(root))?;
-        Ok(d.files.iter().map(|f| f.path().to_string()).collect())
+        pooled(|| {
+            let s = open(store)?;
+            let codever::Resolved {
+                history: h,
+                index: i,
+            } = s.resolve(&Spec::parse(spec)?)?;
+            let d = s.verify_dir(h.versions[i].tree, Path::new(root))?;
+            Ok(d.files.iter().map(|f| f.path().to_string()).collect())
+        })
     })
     .map_err(py_err)
 }
@@ -482,22 +536,24 @@ fn diff(
         ))
     })?;
     py.detach(|| {
-        let s = open(store)?;
-        let codever::Resolved {
-            history: lh,
-            index: li,
-        } = s.resolve(&Spec::parse(left)?)?;
-        let codever::Resolved {
-            history: rh,
-            index: ri,
-        } = s.resolve(&Spec::parse(right)?)?;
-        let opts = DiffOptions {
-            context,
-            algorithm,
-            ..DiffOptions::default()
-        };
-        let d = s.diff_versions(lh.versions[li].tree, rh.versions[ri].tree, &opts)?;
-        Ok((render::diff_json(&d).to_string(), render::patch(&d, false)))
+        pooled(|| {
+            let s = open(store)?;
+            let codever::Resolved {
+                history: lh,
+                index: li,
+            } = s.resolve(&Spec::parse(left)?)?;
+            let codever::Resolved {
+                history: rh,
+                index: ri,
+            } = s.resolve(&Spec::parse(right)?)?;
+            let opts = DiffOptions {
+                context,
+                algorithm,
+                ..DiffOptions::default()
+            };
+            let d = s.diff_versions(lh.versions[li].tree, rh.versions[ri].tree, &opts)?;
+            Ok((render::diff_json(&d).to_string(), render::patch(&d, false)))
+        })
     })
     .map_err(py_err)
 }
@@ -507,7 +563,7 @@ fn diff(
 #[pyfunction]
 #[pyo3(signature = (store, spec, path, first_seen=false))]
 fn blame(store: &str, spec: &str, path: &str, first_seen: bool) -> PyResult<String> {
-    (|| {
+    pooled(|| {
         let s = open(store)?;
         let codever::Resolved {
             history: h,
@@ -519,7 +575,7 @@ fn blame(store: &str, spec: &str, path: &str, first_seen: bool) -> PyResult<Stri
         };
         let path = codever::names::normalize_path(path)?;
         to_json(&view::BlameRow::new(&h, i, &path, &lines))
-    })()
+    })
     .map_err(py_err)
 }
 
@@ -527,26 +583,26 @@ fn blame(store: &str, spec: &str, path: &str, first_seen: bool) -> PyResult<Stri
 /// JSON like `forget --json`. Nothing is deleted; the version's id keeps naming it.
 #[pyfunction]
 fn set_forgotten(store: &str, spec: &str, forgotten: bool) -> PyResult<String> {
-    (|| {
+    pooled(|| {
         let s = open(store)?;
         let target = ForgetTarget::parse(spec, false, forgotten)?;
         let o = s.set_forgotten(&target, forgotten)?;
         to_json(&view::ForgetRow::new(&o))
-    })()
+    })
     .map_err(py_err)
 }
 
 /// The files a code capture considers under `root` (gitignore honoured, no virtualenvs).
 #[pyfunction]
 fn code_files(root: &str) -> PyResult<Vec<String>> {
-    codever::code_files(Path::new(root)).map_err(py_err)
+    pooled(|| codever::code_files(Path::new(root))).map_err(py_err)
 }
 
 /// The files a directory source takes, relative to it and sorted, and the `.git`/`.codever`
 /// directories W&B's walk skipped: `every_file` is W&B's walk, else the capture's rules.
 #[pyfunction]
 fn dir_files(py: Python<'_>, path: &str, every_file: bool) -> PyResult<(Vec<String>, Vec<String>)> {
-    py.detach(|| codever::dir_files(Path::new(path), every_file))
+    py.detach(|| pooled(|| codever::dir_files(Path::new(path), every_file)))
         .map_err(py_err)
 }
 
@@ -567,7 +623,7 @@ fn check_name(what: &str, value: &str) -> PyResult<()> {
 /// `exit_code`.
 #[pyfunction]
 fn save_run_state(store: &str, run_id: &str, state_json: &str) -> PyResult<()> {
-    (|| {
+    pooled(|| {
         let s = open(store)?;
         let v: serde_json::Value =
             serde_json::from_str(state_json).map_err(|e| Error::InvalidName {
@@ -595,45 +651,46 @@ fn save_run_state(store: &str, run_id: &str, state_json: &str) -> PyResult<()> {
             exit_code: v["exit_code"].as_i64().and_then(|c| i32::try_from(c).ok()),
         };
         s.save_run_state(&state)
-    })()
+    })
     .map_err(py_err)
 }
 
 /// Points `alias` at the version `spec` names (`codever alias`).
 #[pyfunction]
 fn set_alias(store: &str, spec: &str, alias: &str) -> PyResult<()> {
-    (|| {
+    pooled(|| {
         open(store)?
             .set_alias(&Spec::parse(spec)?, alias)
             .map(|_| ())
-    })()
+    })
     .map_err(py_err)
 }
 
 /// Every run, as JSON (`runs --json`).
 #[pyfunction]
 fn runs(store: &str) -> PyResult<String> {
-    (|| {
+    pooled(|| {
         let s = open(store)?;
         let runs = s.runs()?;
         to_json(&runs.iter().map(view::RunRow::new).collect::<Vec<_>>())
-    })()
+    })
     .map_err(py_err)
 }
 
 /// One run, as JSON (`runs show --json`).
 #[pyfunction]
 fn run(store: &str, run_id: &str) -> PyResult<String> {
-    (|| {
+    pooled(|| {
         let s = open(store)?;
         to_json(&view::RunRow::new(&s.run(run_id)?))
-    })()
+    })
     .map_err(py_err)
 }
 
 /// The extension module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    LOADED_BY.get_or_init(std::process::id);
     let py = m.py();
     m.add("CodeverError", py.get_type::<CodeverError>())?;
     m.add("NotFoundError", py.get_type::<NotFoundError>())?;

@@ -476,7 +476,13 @@ def test_a_sweep_of_24_processes_keeps_the_guarantees(repo):
         (store, i, "lr = 3e-4\n" if i < 16 else f"lr = {(i - 16) // 2}\n") for i in range(24)
     ]
     with multiprocessing.get_context("spawn").Pool(24) as pool:
-        pool.map(_sweep_worker, work)
+        pending = pool.map_async(_sweep_worker, work)
+        try:
+            pending.get(timeout=240)
+        except multiprocessing.TimeoutError:
+            # A worker that died mid-task leaves map waiting forever: say how they ended.
+            codes = [w.exitcode for w in pool._pool]
+            raise AssertionError(f"the sweep did not finish; worker exit codes: {codes}") from None
     versions = cli(store, "versions", "ppo")
     assert len(versions) == 5
     assert sorted(len(v["runs"]) for v in versions) == [2, 2, 2, 2, 16]

@@ -264,17 +264,86 @@ def test_a_terminated_worker_does_not_finish_its_parents_run(repo):
         p.wait()
 
 
-def test_a_run_with_nothing_new_leaves_the_store_at_format_2(repo):
-    run = codever.init(config={"lr": 1})
+def test_a_run_that_only_logs_artifacts_is_recorded_finished_with_exit_0(repo):
+    # W&B records exit 0 for a run that never called wandb.log, and for an empty `with` block.
+    run = codever.init(id="code-only", config={"lr": 1})
     a = codever.Artifact("ppo", type="code")
     a.add_file("training/ppo.py")
     run.log_artifact(a)
     run.finish()
-    assert (repo / ".codever" / "format").read_text() == "codever-store-format 2\n"
-    run = codever.init()
-    run.log({"loss": 1.0})
+    with codever.init(id="empty", reinit="create_new"):
+        pass
+    for rid in ("code-only", "empty"):
+        row = cli(repo / ".codever", "runs", "show", rid)
+        assert (row["finished"], row["exit_code"]) == (True, 0), rid
+        assert codever.Api().run(rid).state == "finished"
+
+
+def test_one_value_that_cannot_be_saved_is_refused_at_the_call_and_loses_nothing(repo):
+    import os as _os
+
+    run = codever.init(id="bad-values")
+    run.log({"loss": 0.5})
+    cyclic = {}
+    cyclic["self"] = cyclic
+    deep = {}
+    d = deep
+    for _ in range(2000):
+        d["x"] = {}
+        d = d["x"]
+    for bad in (cyclic, deep):
+        with pytest.raises(ValueError, match="key 'bad'"):
+            run.log({"bad": bad})
+        with pytest.raises(ValueError, match="key 'bad'"):
+            run.config.update({"bad": bad})
+    # An undecodable file name (a lone surrogate) is saved with it escaped, as text.
+    name = _os.fsdecode(b"ckpt-\xff.pt")
+    run.log({"path": name, name: 1})
     run.finish()
-    assert (repo / ".codever" / "format").read_text() == "codever-store-format 3\n"
+    row = cli(repo / ".codever", "runs", "show", "bad-values")
+    assert (row["finished"], row["summary"]["loss"]) == (True, 0.5)
+    assert row["summary"]["path"] == "ckpt-\\udcff.pt"
+    assert row["summary"]["ckpt-\\udcff.pt"] == 1
+
+
+def test_numpy_values_are_saved_as_wandb_saves_them(repo):
+    np = pytest.importorskip("numpy")
+    run = codever.init(id="np", config={"arr": np.arange(3), "lr": np.float32(0.5)})
+    assert run.config.arr == [0, 1, 2] and type(run.config.lr) is float
+    for v in (np.float32(0.25), np.float64(0.75)):
+        run.log({"acc": v, "seen": {1, 2}, "raw": b"ab"})
+    assert type(run.summary["acc"]) is float
+    run.finish()
+    row = cli(repo / ".codever", "runs", "show", "np")
+    assert row["config"] == {"arr": [0, 1, 2], "lr": 0.5}
+    assert (row["summary"]["acc"], row["summary"]["seen"], row["summary"]["raw"]) == (0.75, [1, 2], "ab")
+    assert row["ranges"]["acc"] == {"min": 0.25, "max": 0.75}
+
+
+def test_a_forked_worker_commits_without_hanging(repo):
+    script = (
+        "import multiprocessing as mp, os, codever as wandb\n"
+        "def child(i):\n"
+        "    os.makedirs(f'd{i}', exist_ok=True)\n"
+        "    for j in range(50):\n"
+        "        open(f'd{i}/f{j}.py', 'w').write(str(j))\n"
+        "    r = wandb.init(project='p', reinit='create_new')\n"
+        "    a = wandb.Artifact(f'a{i}', type='code')\n"
+        "    a.add_dir(f'd{i}')\n"
+        "    r.log_artifact(a)\n"
+        "    r.finish()\n"
+        "    return a.version\n"
+        "if __name__ == '__main__':\n"
+        "    wandb.init(project='p')\n"
+        "    with mp.get_context('fork').Pool(2) as pool:\n"
+        "        print(pool.map(child, [0, 1, 2]))\n"
+        "    wandb.finish()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=repo, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "['v0', 'v0', 'v0']\n"
 
 
 def test_log_code_takes_wandbs_files_and_two_argument_functions(repo):
