@@ -116,6 +116,16 @@ impl Remote {
                 });
             }
         };
+        let transport = match std::env::var(KILL_AFTER_PUTS_ENV)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            Some(n) => Box::new(KillAfterPuts {
+                inner: transport,
+                left: std::sync::Mutex::new(n),
+            }),
+            None => transport,
+        };
         Ok(Remote {
             name: name.to_string(),
             url: entry.url.clone(),
@@ -141,5 +151,64 @@ impl Remote {
             } => self.error(failure, detail),
             e => e,
         }
+    }
+}
+
+/// Fault injection for the tests of interrupted transfers: with this variable set to K, the
+/// process kills itself (SIGKILL: nothing is cleaned up, as when a machine is switched off)
+/// right after its K-th write that created a file on the remote, and writes go one at a time,
+/// so the remote then holds exactly what a transfer had written by that point.
+pub const KILL_AFTER_PUTS_ENV: &str = "CODEVER_TEST_KILL_AFTER_PUTS";
+
+struct KillAfterPuts {
+    inner: Box<dyn Transport>,
+    left: std::sync::Mutex<u64>,
+}
+
+impl KillAfterPuts {
+    fn wrote(&self) {
+        let mut left = self.left.lock().unwrap_or_else(|e| e.into_inner());
+        *left = left.saturating_sub(1);
+        if *left == 0 {
+            #[cfg(unix)]
+            let _ = rustix::process::kill_process(
+                rustix::process::getpid(),
+                rustix::process::Signal::KILL,
+            );
+            std::process::abort();
+        }
+    }
+}
+
+impl Transport for KillAfterPuts {
+    fn list(&self, prefix: &str) -> Result<Vec<RemoteFile>> {
+        self.inner.list(prefix)
+    }
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.inner.get(key)
+    }
+    fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Option<Vec<u8>>> {
+        self.inner.get_range(key, offset, len)
+    }
+    fn put_new(&self, key: &str, bytes: &[u8]) -> Result<bool> {
+        let created = self.inner.put_new(key, bytes)?;
+        if created {
+            self.wrote();
+        }
+        Ok(created)
+    }
+    fn put_replace(&self, key: &str, bytes: &[u8]) -> Result<()> {
+        self.inner.put_replace(key, bytes)?;
+        self.wrote();
+        Ok(())
+    }
+    fn flush(&self) -> Result<()> {
+        self.inner.flush()
+    }
+    fn get_many(&self, keys: &[String]) -> Vec<Result<Option<Vec<u8>>>> {
+        self.inner.get_many(keys)
+    }
+    fn requests(&self) -> RequestCounts {
+        self.inner.requests()
     }
 }

@@ -90,6 +90,10 @@ pub struct TransferReport {
     pub concurrent: Vec<ConcurrentVersions>,
     /// Files refused (named), the rest of the transfer done.
     pub refused: Vec<Refused>,
+    /// Files of the remote skipped as not yet synced: what they need has not reached the
+    /// remote (a push still running or interrupted, e.g. a pack whose objects' delta bases are
+    /// in packs not sent yet). Nothing is wrong with them; a later pull takes them.
+    pub waiting: Vec<Refused>,
     /// Requests made to the remote.
     pub requests: RequestCounts,
 }
@@ -278,7 +282,10 @@ fn decode_pending(
 fn reason(e: &Error) -> String {
     match e {
         Error::MissingObject { id } => {
-            format!("its delta base {} is on neither side", id.short())
+            format!(
+                "its delta base {} has not reached the remote yet",
+                id.short()
+            )
         }
         Error::CorruptObject { reason, .. } => format!("corrupt or forged: {reason}"),
         e => e.to_string(),
@@ -532,109 +539,36 @@ fn push_with(
         })
         .collect();
     let here = local_entries(store)?;
-    let layout = store.layout();
 
-    // What the remote holds in packs: from the indexes (cached, else fetched once).
+    // What the remote holds: in its packs (from the indexes, cached, else fetched once) and
+    // loose.
     let mut remote_ids: HashSet<ObjectId> = HashSet::new();
     for e in there.keys() {
-        if let Entry::Index(p) = e
-            && let Ok(entries) = cache.remote_index(store, remote, p)?
-        {
-            remote_ids.extend(entries.into_iter().map(|(id, _, _)| id));
+        match e {
+            Entry::Index(p) => {
+                if let Ok(entries) = cache.remote_index(store, remote, p)? {
+                    remote_ids.extend(entries.into_iter().map(|(id, _, _)| id));
+                }
+            }
+            Entry::Loose(id) => {
+                remote_ids.insert(*id);
+            }
+            _ => {}
         }
     }
     let mut sent_keys = Vec::new();
 
-    // 1. Packs (each before its index).
-    let mut packs = Vec::new();
-    let mut idxs = Vec::new();
-    for e in here.keys() {
-        if let Entry::Pack(p) = e
-            && !there.contains_key(&Entry::Index(*p))
-        {
-            let idx_bytes = read_regular(&layout.pack_file(p, "idx"), pack::MAX_INDEX_FILE)
-                .map_err(|e| Error::io("cannot read", layout.pack_file(p, "idx"), e))?;
-            if let Ok(entries) = pack::parse_index(&idx_bytes, p) {
-                remote_ids.extend(entries.into_iter().map(|(id, _, _)| id));
-            }
-            if !there.contains_key(e) {
-                packs.push(*p);
-            }
-            idxs.push((Entry::Index(*p).key(), idx_bytes));
-        }
-    }
-    for group in chunks(&packs, 4) {
-        let items: Vec<(String, Vec<u8>)> = group
-            .iter()
-            .map(|p| {
-                let path = layout.pack_file(p, "pack");
-                std::fs::read(&path)
-                    .map(|b| (Entry::Pack(*p).key(), b))
-                    .map_err(|e| Error::io("cannot read", path, e))
-            })
-            .collect::<Result<_>>()?;
-        send(t, &items, report, &mut sent_keys).map_err(named)?;
-    }
-    t.flush().map_err(named)?;
-
-    // 2. Loose objects the remote lacks: blobs and trees packed into one pack, records apart.
-    let mut data = Vec::new();
-    let mut large = Vec::new();
-    let mut records = Vec::new();
-    for (e, size) in &here {
-        let Entry::Loose(id) = e else { continue };
-        if there.contains_key(e) || remote_ids.contains(id) {
-            continue;
-        }
-        let path = layout.object_path(id);
-        if *size >= LARGE_FILE {
-            large.push(*id);
-            continue;
-        }
-        let bytes =
-            read_regular(&path, MAX_OBJECT_SIZE).map_err(|e| Error::io("cannot read", &path, e))?;
-        match bytes.get(5).and_then(|b| Kind::from_byte(*b)) {
-            Some(Kind::Blob | Kind::Tree) => data.push((*id, bytes)),
-            _ => records.push((e.key(), bytes)),
-        }
-    }
-    if data.len() >= 2 {
-        data.sort_by_key(|(id, _)| *id);
-        for part in chunks(&data, 20_000) {
-            let (pack_id, pack_bytes, idx_bytes) = pack::build_pack(&part)?;
-            send(
-                t,
-                &[(Entry::Pack(pack_id).key(), pack_bytes)],
-                report,
-                &mut sent_keys,
-            )
-            .map_err(named)?;
-            idxs.push((Entry::Index(pack_id).key(), idx_bytes.clone()));
-            let _ = cache.keep_index(store, &pack_id, &idx_bytes);
-        }
-    } else {
-        let items: Vec<(String, Vec<u8>)> = data
-            .into_iter()
-            .map(|(id, b)| (Entry::Loose(id).key(), b))
-            .collect();
-        send(t, &items, report, &mut sent_keys).map_err(named)?;
-    }
-    for id in large {
-        let path = layout.object_path(&id);
-        let bytes = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
-        send(
-            t,
-            &[(Entry::Loose(id).key(), bytes)],
-            report,
-            &mut sent_keys,
-        )
-        .map_err(named)?;
-    }
-    t.flush().map_err(named)?;
-    for group in chunks(&idxs, 64) {
-        send(t, &group, report, &mut sent_keys).map_err(named)?;
-    }
-    t.flush().map_err(named)?;
+    // 1-2. Data: packs and the loose blobs and trees, in rounds (see `push_data`).
+    let records = push_data(
+        store,
+        remote,
+        cache,
+        &here,
+        &there,
+        remote_ids,
+        report,
+        &mut sent_keys,
+    )?;
 
     // 3. Records.
     for group in chunks(&records, 256) {
@@ -670,6 +604,203 @@ fn push_with(
     cache.keys.extend(sent_keys);
     cache.save(store);
     Ok((remote_records, sent_records))
+}
+
+/// A local pack the remote lacks (or lacks the index of).
+struct PackToSend {
+    id: ObjectId,
+    /// Whether the pack file itself must be sent (else only its index).
+    send_pack: bool,
+    idx: Vec<u8>,
+    objects: Vec<ObjectId>,
+    /// Delta bases of its objects that are not in it.
+    bases: HashSet<ObjectId>,
+}
+
+/// A loose blob or tree the remote lacks: its bytes and its delta base.
+type LooseToSend = (ObjectId, Vec<u8>, Option<ObjectId>);
+
+/// The delta base named in the stored bytes of `id`, if it is a delta.
+fn base_of(id: &ObjectId, bytes: &[u8]) -> Option<ObjectId> {
+    parse_header(*id, bytes)
+        .ok()
+        .and_then(|h| h.base.map(|(b, _)| b))
+}
+
+/// Sends the data the remote lacks: large blobs (never deltas, never bases), then rounds of
+/// packs and loose blobs and trees. A round holds what can be read with what the remote
+/// already has: the packs whose delta bases are there, and the loose objects whose bases are
+/// there or among themselves (packed into one new pack, sorted by id, so a push killed and run
+/// again builds the same pack). Each round's packs go first, then, once flushed, their indexes
+/// (an index is what makes a pack visible): so a push killed at any moment never leaves the
+/// remote a visible object whose delta base is not there. Returns the loose records to send.
+#[allow(clippy::too_many_arguments)]
+fn push_data(
+    store: &Store,
+    remote: &Remote,
+    cache: &mut RemoteCache,
+    here: &BTreeMap<Entry, u64>,
+    there: &BTreeMap<Entry, u64>,
+    mut available: HashSet<ObjectId>,
+    report: &mut TransferReport,
+    sent_keys: &mut Vec<String>,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    let t: &dyn super::Transport = remote.transport.as_ref();
+    let named = |e| remote.named(e);
+    let layout = store.layout();
+
+    // Local packs whose index the remote lacks, with the bases their objects need.
+    let mut packs: Vec<PackToSend> = Vec::new();
+    let mut in_packs: HashSet<ObjectId> = HashSet::new();
+    for e in here.keys() {
+        let Entry::Pack(p) = e else { continue };
+        if there.contains_key(&Entry::Index(*p)) {
+            continue;
+        }
+        let idx_path = layout.pack_file(p, "idx");
+        let idx = read_regular(&idx_path, pack::MAX_INDEX_FILE)
+            .map_err(|e| Error::io("cannot read", &idx_path, e))?;
+        let entries = pack::parse_index(&idx, p)?;
+        let pack_path = layout.pack_file(p, "pack");
+        let bytes =
+            std::fs::read(&pack_path).map_err(|e| Error::io("cannot read", &pack_path, e))?;
+        let objects: Vec<ObjectId> = entries.iter().map(|(id, _, _)| *id).collect();
+        let own: HashSet<ObjectId> = objects.iter().copied().collect();
+        let mut bases = HashSet::new();
+        if let Ok(split) = pack::split_pack(p, &bytes, &entries) {
+            for (id, b) in split {
+                if let Some(base) = base_of(&id, b)
+                    && !own.contains(&base)
+                {
+                    bases.insert(base);
+                }
+            }
+        }
+        in_packs.extend(objects.iter().copied());
+        packs.push(PackToSend {
+            id: *p,
+            send_pack: !there.contains_key(e),
+            idx,
+            objects,
+            bases,
+        });
+    }
+
+    // Loose objects the remote lacks: blobs and trees to pack, large blobs apart, records after.
+    let mut loose: Vec<LooseToSend> = Vec::new();
+    let mut large = Vec::new();
+    let mut records = Vec::new();
+    for (e, size) in here {
+        let Entry::Loose(id) = e else { continue };
+        if available.contains(id) || in_packs.contains(id) {
+            continue;
+        }
+        let path = layout.object_path(id);
+        if *size >= LARGE_FILE {
+            large.push(*id);
+            continue;
+        }
+        let bytes =
+            read_regular(&path, MAX_OBJECT_SIZE).map_err(|e| Error::io("cannot read", &path, e))?;
+        match bytes.get(5).and_then(|b| Kind::from_byte(*b)) {
+            Some(Kind::Blob | Kind::Tree) => {
+                let base = base_of(id, &bytes);
+                loose.push((*id, bytes, base));
+            }
+            _ => records.push((e.key(), bytes)),
+        }
+    }
+
+    for id in large {
+        let path = layout.object_path(&id);
+        let bytes = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+        send(t, &[(Entry::Loose(id).key(), bytes)], report, sent_keys).map_err(named)?;
+    }
+    t.flush().map_err(named)?;
+
+    while !packs.is_empty() || !loose.is_empty() {
+        let (mut ready_packs, waiting_packs): (Vec<PackToSend>, Vec<PackToSend>) = packs
+            .into_iter()
+            .partition(|p| p.bases.iter().all(|b| available.contains(b)));
+        packs = waiting_packs;
+        // Loose objects whose base is there or among the ready ones (chains, to a fixpoint).
+        let mut ready_ids: HashSet<ObjectId> = HashSet::new();
+        loop {
+            let before = ready_ids.len();
+            for (id, _, base) in &loose {
+                if !ready_ids.contains(id)
+                    && base.is_none_or(|b| available.contains(&b) || ready_ids.contains(&b))
+                {
+                    ready_ids.insert(*id);
+                }
+            }
+            if ready_ids.len() == before {
+                break;
+            }
+        }
+        let (mut ready_loose, waiting_loose): (Vec<LooseToSend>, Vec<LooseToSend>) = loose
+            .into_iter()
+            .partition(|(id, _, _)| ready_ids.contains(id));
+        loose = waiting_loose;
+        if ready_packs.is_empty() && ready_loose.is_empty() {
+            // Bases that are nowhere to be sent first (this store lacks them too, or copies
+            // merged from two machines chain into each other): the rest goes as it is.
+            ready_packs = std::mem::take(&mut packs);
+            ready_loose = std::mem::take(&mut loose);
+        }
+        let mut idxs: Vec<(String, Vec<u8>)> = Vec::new();
+        for group in ready_packs.chunks(4) {
+            let items: Vec<(String, Vec<u8>)> = group
+                .iter()
+                .filter(|p| p.send_pack)
+                .map(|p| {
+                    let path = layout.pack_file(&p.id, "pack");
+                    std::fs::read(&path)
+                        .map(|b| (Entry::Pack(p.id).key(), b))
+                        .map_err(|e| Error::io("cannot read", path, e))
+                })
+                .collect::<Result<_>>()?;
+            send(t, &items, report, sent_keys).map_err(named)?;
+        }
+        for p in &mut ready_packs {
+            idxs.push((Entry::Index(p.id).key(), std::mem::take(&mut p.idx)));
+            available.extend(p.objects.iter().copied());
+        }
+        if ready_loose.len() >= 2 {
+            ready_loose.sort_by_key(|(id, _, _)| *id);
+            let data: Vec<(ObjectId, Vec<u8>)> =
+                ready_loose.into_iter().map(|(id, b, _)| (id, b)).collect();
+            for part in data.chunks(20_000) {
+                let (pack_id, pack_bytes, idx_bytes) = pack::build_pack(part)?;
+                send(
+                    t,
+                    &[(Entry::Pack(pack_id).key(), pack_bytes)],
+                    report,
+                    sent_keys,
+                )
+                .map_err(named)?;
+                let _ = cache.keep_index(store, &pack_id, &idx_bytes);
+                idxs.push((Entry::Index(pack_id).key(), idx_bytes));
+                available.extend(part.iter().map(|(id, _)| *id));
+            }
+        } else {
+            let items: Vec<(String, Vec<u8>)> = ready_loose
+                .into_iter()
+                .map(|(id, b, _)| {
+                    available.insert(id);
+                    (Entry::Loose(id).key(), b)
+                })
+                .collect();
+            send(t, &items, report, sent_keys).map_err(named)?;
+        }
+        // The packs are durable before the indexes that make them visible.
+        t.flush().map_err(named)?;
+        for group in idxs.chunks(64) {
+            send(t, group, report, sent_keys).map_err(named)?;
+        }
+        t.flush().map_err(named)?;
+    }
+    Ok(records)
 }
 
 /// Create-only puts of `items`, counted; keys already there count as done (not sent).
@@ -881,12 +1012,34 @@ fn install_pack(
     let pending: HashMap<ObjectId, &[u8]> = objects.iter().map(|(id, b)| (*id, *b)).collect();
     let mut good = Vec::new();
     let mut bad = Vec::new();
+    let mut waiting = Vec::new();
     for (id, b) in &objects {
         match verify_received(store, id, b, &pending) {
             Ok(_) => good.push((*id, b.to_vec())),
             Err(Error::MissingObject { .. }) if !last => return Ok(false),
+            Err(Error::MissingObject { id: base }) => waiting.push(base),
             Err(e) => bad.push((*id, reason(&e))),
         }
+    }
+    if let Some(first) = waiting.first() {
+        // An incomplete transfer, not a forgery: the pack is taken whole by a later pull,
+        // once what it needs is on the remote. What is damaged in it is named now.
+        report.waiting.push(Refused {
+            key,
+            reason: format!(
+                "not yet synced: {} of its objects are deltas on objects that have not reached \
+                 the remote yet (such as {})",
+                waiting.len(),
+                first.short()
+            ),
+        });
+        for (id, why) in bad {
+            report.refused.push(Refused {
+                key: format!("{} (object {})", Entry::Pack(p).key(), id.to_hex()),
+                reason: why,
+            });
+        }
+        return Ok(true);
     }
     store.prepare_write()?;
     if bad.is_empty() {
@@ -951,6 +1104,10 @@ fn pull_loose(
         for (id, b) in &got {
             match verify_received(store, id, b, &pending) {
                 Ok(kind) => verified.push((kind, *id, b)),
+                Err(e @ Error::MissingObject { .. }) => report.waiting.push(Refused {
+                    key: Entry::Loose(*id).key(),
+                    reason: format!("not yet synced: {}", reason(&e)),
+                }),
                 Err(e) => report.refused.push(Refused {
                     key: Entry::Loose(*id).key(),
                     reason: reason(&e),
@@ -987,7 +1144,12 @@ fn pull_markers(
     report: &mut TransferReport,
 ) -> Result<()> {
     let layout = store.layout();
-    let refused_records: HashSet<String> = report.refused.iter().map(|r| r.key.clone()).collect();
+    let refused_records: HashSet<String> = report
+        .refused
+        .iter()
+        .chain(&report.waiting)
+        .map(|r| r.key.clone())
+        .collect();
     let mut missing_reported = HashSet::new();
     for stage in 0..3 {
         let mut dirs = BTreeSet::new();

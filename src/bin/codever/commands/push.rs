@@ -65,6 +65,9 @@ fn print(global: &Global, what: &str, r: &TransferReport) -> Result<u8> {
     for f in &r.refused {
         note(&format!("refused {}: {}", f.key, f.reason));
     }
+    for f in &r.waiting {
+        note(&format!("skipped {}: {}", f.key, f.reason));
+    }
     // Something refused: exit 1, as fsck does for damage (everything else was done).
     let code = u8::from(!r.refused.is_empty());
     if global.json {
@@ -108,6 +111,13 @@ fn print(global: &Global, what: &str, r: &TransferReport) -> Result<u8> {
                 ));
             }
         }
+    }
+    if !r.waiting.is_empty() {
+        out(&format!(
+            "{} file(s) skipped, not yet synced on {} (see above): a push to it is unfinished; pull again once it is done\n",
+            r.waiting.len(),
+            r.remote
+        ));
     }
     if !r.refused.is_empty() {
         out(&format!(
