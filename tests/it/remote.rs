@@ -698,3 +698,158 @@ fn remotes_are_added_listed_and_removed() {
         "error: no remote given, and this store has no default remote\nhint: remotes: cloud (`codever remote list`)\n"
     );
 }
+
+/// Versions made concurrently offline on two machines, each synced: both sides (and a third
+/// that pulls) list the same versions with the same numbers; the later one was renumbered and
+/// the report says so.
+fn sync_both_ways(place: Place) {
+    let remote = TestRemote::new(place);
+    let (ta, a) = init_store();
+    let (tb, b) = init_store();
+    remote.add(&a);
+    remote.add(&b);
+    let src_a = ta.path().join("src");
+    write(&src_a, "train.py", b"lr = 0.1\n");
+    commit_ok(&a, "code/app", &src_a, "a-0");
+    let first = remote.json(&a, &["sync"]);
+    assert_eq!(
+        first["new_there"],
+        serde_json::json!([{"artifact": "code/app", "versions": ["v0"]}])
+    );
+    let got = remote.json(&b, &["sync"]);
+    assert_eq!(
+        got["new_here"],
+        serde_json::json!([{"artifact": "code/app", "versions": ["v0"]}])
+    );
+    assert_eq!(got["new_there"], serde_json::json!([]));
+    // Offline: A makes one version, then B another.
+    write(&src_a, "train.py", b"lr = 0.2\n");
+    commit_ok(&a, "code/app", &src_a, "a-1");
+    let src_b = tb.path().join("src");
+    write(&src_b, "train.py", b"lr = 0.3\n");
+    commit_ok(&b, "code/app", &src_b, "b-1");
+    let sa = remote.json(&a, &["sync"]);
+    assert_eq!(sa["new_here"], serde_json::json!([]), "{sa}");
+    assert_eq!(
+        sa["new_there"],
+        serde_json::json!([{"artifact": "code/app", "versions": ["v1"]}])
+    );
+    let sb = remote.json(&b, &["sync"]);
+    assert_eq!(
+        sb["new_here"],
+        serde_json::json!([{"artifact": "code/app", "versions": ["v1"]}]),
+        "{sb}"
+    );
+    assert_eq!(
+        sb["new_there"],
+        serde_json::json!([{"artifact": "code/app", "versions": ["v2"]}]),
+        "{sb}"
+    );
+    let host = sb["concurrent"][0]["versions"][0]["host"].clone();
+    assert!(host.as_str().is_some_and(|h| !h.is_empty()), "{sb}");
+    assert_eq!(
+        sb["concurrent"],
+        serde_json::json!([{"artifact": "code/app", "versions": [
+            {"version": "v1", "host": host, "was": null},
+            {"version": "v2", "host": host, "was": "v1"}]}])
+    );
+    let sa = remote.json(&a, &["sync"]);
+    assert_eq!(
+        sa["new_here"],
+        serde_json::json!([{"artifact": "code/app", "versions": ["v2"]}])
+    );
+    assert_eq!(sa["concurrent"], serde_json::json!([]), "{sa}");
+    assert_eq!(sa["sent"], serde_json::json!({"files": 0, "bytes": 0}));
+    // Both sides list the same versions, and so does a store that only pulls.
+    let (_c, c) = init_store();
+    remote.add(&c);
+    remote.ok(&c, &["pull"]);
+    let va = versions(&remote, &a);
+    assert_eq!(va.as_array().unwrap().len(), 3, "{va}");
+    assert_eq!(versions(&remote, &b), va);
+    assert_eq!(versions(&remote, &c), va);
+    for (v, text) in [
+        ("v0", "lr = 0.1\n"),
+        ("v1", "lr = 0.2\n"),
+        ("v2", "lr = 0.3\n"),
+    ] {
+        let spec = format!("code/app:{v}");
+        for s in [&a, &b, &c] {
+            assert_eq!(run_ok(s, &["cat", &spec, "train.py"]), text, "{spec}");
+        }
+    }
+    // In sync: nothing moves either way.
+    let again = remote.json(&b, &["sync"]);
+    assert_eq!(again["sent"], serde_json::json!({"files": 0, "bytes": 0}));
+    assert_eq!(
+        again["received"],
+        serde_json::json!({"files": 0, "bytes": 0})
+    );
+}
+
+#[test]
+fn sync_with_a_folder_leaves_both_sides_listing_the_same_versions() {
+    sync_both_ways(Place::Folder);
+}
+
+#[test]
+fn sync_with_a_bucket_leaves_both_sides_listing_the_same_versions() {
+    sync_both_ways(Place::S3);
+}
+
+/// After a metadata-only pull, `diff`, `blame` and `checkout` fetch the objects they need
+/// (verified, said on stderr) and give what they give on the store that made the versions.
+fn lazy_commands(place: Place) {
+    let remote = TestRemote::new(place);
+    let (_a, a, src) = project();
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    let out_dir = tempfile::tempdir().unwrap();
+    let into = out_dir.path().join("out");
+    let into = into.to_str().unwrap();
+    // diff: the two trees and m00.py's two blobs; checkout: v1's tree and its 20 blobs; blame: the file's log diffs whole versions, and v0's diff (every
+    // file added) reads all 20 of its blobs.
+    for (args, objects) in [
+        (vec!["diff", "code/app:v0", "code/app:v1"], 4),
+        (vec!["blame", "code/app:v1", "m00.py"], 23),
+        (vec!["checkout", "code/app:v1", "--into", into], 21),
+    ] {
+        let (_b, b) = init_store();
+        remote.add(&b);
+        remote.ok(&b, &["pull", "--metadata-only"]);
+        assert!(pack_files(&b).is_empty());
+        let _ = std::fs::remove_dir_all(into);
+        let out = remote.cmd(&b, &args).output().unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(out.status.success(), "{args:?}: {err}");
+        assert!(
+            err.starts_with(&format!("note: fetched {objects} object(s), "))
+                && err.ends_with(" bytes, from remote origin (verified)\n"),
+            "{args:?}: {err}"
+        );
+        if args[0] == "checkout" {
+            assert_eq!(read_tree(Path::new(into)), read_tree(&src));
+            continue;
+        }
+        let _ = std::fs::remove_dir_all(into);
+        let here = codever_cmd(&a, &args).output().unwrap();
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(here.stdout).unwrap(),
+            "{args:?}"
+        );
+        // Fetched once: the same command fetches nothing more.
+        let out = remote.cmd(&b, &args).output().unwrap();
+        assert_eq!(String::from_utf8(out.stderr).unwrap(), "", "{args:?}");
+    }
+}
+
+#[test]
+fn diff_blame_and_checkout_fetch_what_they_need_from_a_folder() {
+    lazy_commands(Place::Folder);
+}
+
+#[test]
+fn diff_blame_and_checkout_fetch_what_they_need_from_a_bucket() {
+    lazy_commands(Place::S3);
+}
