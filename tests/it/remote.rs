@@ -161,6 +161,34 @@ impl TestRemote {
     }
 }
 
+impl TestRemote {
+    /// Removes the remote's file `key`.
+    fn remove(&self, key: &str) {
+        match self.place {
+            Place::Folder => std::fs::remove_file(PathBuf::from(&self.url).join(key)).unwrap(),
+            Place::S3 => {
+                let env = s3_env();
+                let python =
+                    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/s3-venv/bin/python");
+                let (bucket, prefix) = self.url["s3://".len()..].split_once('/').unwrap();
+                let status = Command::new(python)
+                    .envs(env)
+                    .args([
+                        "-c",
+                        "import sys, boto3; boto3.client('s3', endpoint_url=sys.argv[1])\
+                         .delete_object(Bucket=sys.argv[2], Key=sys.argv[3])",
+                        &env["CODEVER_TEST_S3_ENDPOINT"],
+                        bucket,
+                        &format!("{prefix}/{key}"),
+                    ])
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+            }
+        }
+    }
+}
+
 /// A project with a store and 20 files (a commit of them is a pack), committed as `code/app`
 /// by run `r1`, then one file changed by `r2` (a few loose objects).
 fn project() -> (tempfile::TempDir, PathBuf, PathBuf) {
@@ -852,4 +880,239 @@ fn diff_blame_and_checkout_fetch_what_they_need_from_a_folder() {
 #[test]
 fn diff_blame_and_checkout_fetch_what_they_need_from_a_bucket() {
     lazy_commands(Place::S3);
+}
+
+/// A pack on the remote with one damaged object in it, named and indexed as a consistent pack
+/// (as a forger would make it): the object is refused and named, the pack's other objects are
+/// taken.
+fn corrupt_object_in_a_pack(place: Place) {
+    let remote = TestRemote::new(place);
+    let (_a, a, src) = project();
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    // v0's pack (20 blobs and a tree), as pushed.
+    let packs = pack_files(&a);
+    assert_eq!(packs.len(), 1, "{packs:?}");
+    let pack = std::fs::read(&packs[0]).unwrap();
+    let idx = std::fs::read(packs[0].with_extension("idx")).unwrap();
+    let entries: Vec<([u8; 32], u64, u32)> = idx[41..idx.len() - 32]
+        .chunks(44)
+        .map(|e| {
+            (
+                e[..32].try_into().unwrap(),
+                u64::from_le_bytes(e[32..40].try_into().unwrap()),
+                u32::from_le_bytes(e[40..44].try_into().unwrap()),
+            )
+        })
+        .collect();
+    assert_eq!(entries.len(), 21);
+    // m05.py's blob, one byte of it flipped; the pack renamed to its new hash, its index
+    // rewritten to match.
+    let victim = blob_id(b"value = 5\n");
+    let (_, offset, len) = *entries
+        .iter()
+        .find(|(id, _, _)| id == victim.as_bytes())
+        .unwrap();
+    let mut forged = pack.clone();
+    forged[(offset + u64::from(len) / 2) as usize] ^= 0x20;
+    let forged_id = blake3::hash(&forged);
+    let mut forged_idx = idx[..idx.len() - 32].to_vec();
+    forged_idx[5..37].copy_from_slice(forged_id.as_bytes());
+    let sum = blake3::hash(&forged_idx);
+    forged_idx.extend_from_slice(sum.as_bytes());
+    let old_name = packs[0].file_stem().unwrap().to_str().unwrap().to_string();
+    remote.remove(&format!("packs/{old_name}.idx"));
+    remote.remove(&format!("packs/{old_name}.pack"));
+    let forged_key = format!("packs/{}.pack", forged_id.to_hex());
+    remote.overwrite(&forged_key, &forged);
+    remote.overwrite(&format!("packs/{}.idx", forged_id.to_hex()), &forged_idx);
+
+    let (_b, b) = init_store();
+    remote.add(&b);
+    let (code, out, err) = remote.run(&b, &["--json", "pull"]);
+    assert_eq!(code, 1, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let key = format!("{forged_key} (object {victim})");
+    assert_eq!(report["refused"].as_array().unwrap().len(), 1, "{report}");
+    assert_eq!(report["refused"][0]["key"], key, "{report}");
+    assert!(
+        report["refused"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("corrupt or forged: "),
+        "{report}"
+    );
+    assert!(
+        err.starts_with(&format!("refused {key}: corrupt or forged: ")),
+        "{err}"
+    );
+    // Every other file arrived, byte-exact; the damaged one is missing, not wrong.
+    for i in (1..20).filter(|i| *i != 5) {
+        let name = format!("m{i:02}.py");
+        assert_eq!(
+            run_ok(&b, &["cat", "code/app:v1", &name]).as_bytes(),
+            std::fs::read(src.join(&name)).unwrap(),
+            "{name}"
+        );
+    }
+    // cat fetches the missing blob from the remote, and refuses the damaged copy it finds.
+    let (code, _, err) = remote.run(&b, &["cat", "code/app:v1", "m05.py"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with(&format!("error: object {victim} is corrupt: ")),
+        "{err}"
+    );
+    assert!(!object_path(&b, victim).exists());
+    let (_, fsck) = run_any_json(&b, &["fsck"]);
+    assert_eq!(fsck["corrupt"], serde_json::json!([]), "{fsck}");
+    assert_eq!(fsck["missing"][0]["id"], victim.to_string(), "{fsck}");
+}
+
+#[test]
+fn a_corrupt_object_in_a_pack_in_a_folder_is_refused_and_the_rest_taken() {
+    corrupt_object_in_a_pack(Place::Folder);
+}
+
+#[test]
+fn a_corrupt_object_in_a_pack_in_a_bucket_is_refused_and_the_rest_taken() {
+    corrupt_object_in_a_pack(Place::S3);
+}
+
+#[test]
+fn s3_credentials_region_and_endpoint_come_from_an_aws_profile() {
+    let env = s3_env();
+    let home = tempfile::tempdir().unwrap();
+    let aws = home.path().join(".aws");
+    std::fs::create_dir_all(&aws).unwrap();
+    std::fs::write(
+        aws.join("credentials"),
+        format!(
+            "[default]\naws_access_key_id = {}\naws_secret_access_key = wrong-default-secret\n\n\
+             # the team's key\n[team]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            env["AWS_ACCESS_KEY_ID"], env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        aws.join("config"),
+        format!(
+            "[default]\nregion = us-east-1\nendpoint_url = {0}\n\n[profile team]\nregion = \
+             us-east-1\nendpoint_url = {0}\n",
+            env["CODEVER_TEST_S3_ENDPOINT"]
+        ),
+    )
+    .unwrap();
+    // Nothing from the environment but HOME and the profile's name.
+    let cmd = |store: &Path, args: &[&str], profile: Option<&str>| {
+        let mut c = codever_cmd(store, args);
+        for k in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_ENDPOINT_URL",
+            "AWS_ENDPOINT_URL_S3",
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "AWS_CONFIG_FILE",
+            "AWS_PROFILE",
+        ] {
+            c.env_remove(k);
+        }
+        c.env("HOME", home.path());
+        if let Some(p) = profile {
+            c.env("AWS_PROFILE", p);
+        }
+        c.output().unwrap()
+    };
+    let url = format!("s3://{}/profiles", env["CODEVER_TEST_S3_BUCKET"]);
+    let (_a, a, src) = project();
+    run_ok(&a, &["remote", "add", "origin", &url]);
+    let out = cmd(&a, &["push"], Some("team"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_b, b) = init_store();
+    run_ok(&b, &["remote", "add", "origin", &url]);
+    let out = cmd(&b, &["pull"], Some("team"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(checked_out(&b, "code/app:v1"), read_tree(&src));
+    // The default profile's secret is refused, and never printed.
+    let out = cmd(&b, &["pull"], None);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "error: remote origin ({url}): the credentials were refused\nhint: set \
+             AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) to credentials allowed \
+             to use the bucket\n"
+        )
+    );
+}
+
+/// The remote's `format` follows the newest store pushed to it: a forget record needs format
+/// 3, so the remote says 3 before the record is there, and a store that pulls it becomes 3; a
+/// remote newer than this build reads is refused in one line.
+fn format_raised(place: Place) {
+    let remote = TestRemote::new(place);
+    let (_a, a, _src) = project();
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    let remote_format = || {
+        let (_c, c) = init_store();
+        remote.add(&c);
+        remote.ok(&c, &["pull", "--metadata-only"]);
+        std::fs::read_to_string(c.join("format")).unwrap()
+    };
+    assert_eq!(remote_format(), "codever-store-format 2\n");
+    run_ok(&a, &["forget", "code/app:v0"]);
+    assert_eq!(
+        std::fs::read_to_string(a.join("format")).unwrap(),
+        "codever-store-format 3\n"
+    );
+    remote.ok(&a, &["push"]);
+    if let Place::Folder = place {
+        assert_eq!(
+            std::fs::read_to_string(PathBuf::from(&remote.url).join("format")).unwrap(),
+            "codever-store-format 3\n"
+        );
+    }
+    assert_eq!(remote_format(), "codever-store-format 3\n");
+    let (_b, b) = init_store();
+    remote.add(&b);
+    remote.ok(&b, &["pull"]);
+    assert_eq!(
+        std::fs::read_to_string(b.join("format")).unwrap(),
+        "codever-store-format 3\n"
+    );
+    assert_eq!(versions(&remote, &b), versions(&remote, &a));
+    // A remote written by a newer build.
+    remote.overwrite("format", b"codever-store-format 9\n");
+    let (code, _, err) = remote.run(&b, &["pull"]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        err.lines().next().unwrap(),
+        format!(
+            "error: remote origin ({}): its store format is newer than this codever reads \
+             (format 9; this codever reads 3)",
+            remote.url
+        )
+    );
+}
+
+#[test]
+fn a_folder_remotes_format_is_raised_by_a_push_of_a_newer_store() {
+    format_raised(Place::Folder);
+}
+
+#[test]
+fn a_buckets_format_is_raised_by_a_push_of_a_newer_store() {
+    format_raised(Place::S3);
 }
