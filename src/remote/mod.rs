@@ -69,6 +69,23 @@ pub(crate) trait Transport: Send + Sync {
     fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Option<Vec<u8>>>;
     /// Writes `key` unless it exists; whether this call created it.
     fn put_new(&self, key: &str, bytes: &[u8]) -> Result<bool>;
+    /// Writes `key` from the file at `path`, streamed (a large blob in bounded memory), unless
+    /// it exists; whether this call created it.
+    fn put_file(&self, key: &str, path: &std::path::Path) -> Result<bool> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read", path, e))?;
+        self.put_new(key, &bytes)
+    }
+    /// Streams the bytes of `key` into `out`; false when absent.
+    fn get_to(&self, key: &str, out: &mut dyn std::io::Write) -> Result<bool> {
+        match self.get(key)? {
+            Some(bytes) => {
+                out.write_all(&bytes)
+                    .map_err(|e| Error::io("cannot write", "a temp file", e))?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
     /// Writes `key`, replacing it (only the `format` file, whose number only ever rises).
     fn put_replace(&self, key: &str, bytes: &[u8]) -> Result<()>;
     /// Flushes what was written so far to stable storage (a folder's directories), before the
@@ -201,6 +218,16 @@ impl Transport for KillAfterPuts {
         self.inner.put_replace(key, bytes)?;
         self.wrote();
         Ok(())
+    }
+    fn put_file(&self, key: &str, path: &std::path::Path) -> Result<bool> {
+        let created = self.inner.put_file(key, path)?;
+        if created {
+            self.wrote();
+        }
+        Ok(created)
+    }
+    fn get_to(&self, key: &str, out: &mut dyn std::io::Write) -> Result<bool> {
+        self.inner.get_to(key, out)
     }
     fn flush(&self) -> Result<()> {
         self.inner.flush()

@@ -279,6 +279,172 @@ fn decode_pending(
     )
 }
 
+/// Objects whose listed size is at least this are received through a temp file (a large
+/// blob never in memory whole); smaller ones in memory, many at once.
+const STREAM_FROM: u64 = 1 << 20;
+
+/// How much of a received object's envelope is looked at to bound the rest.
+const PEEK: usize = crate::object::HEADER_LEN + 18;
+
+/// The raw size a whole-stored blob's envelope declares (its zstd frame's content size).
+fn whole_blob_size(head: &[u8]) -> Option<u64> {
+    use crate::object::{ENCODING_ZSTD, HEADER_LEN};
+    if head.len() < PEEK || head.get(5) != Some(&(Kind::Blob as u8)) || head[6] != ENCODING_ZSTD {
+        return None;
+    }
+    zstd::zstd_safe::get_frame_content_size(&head[HEADER_LEN..])
+        .ok()
+        .flatten()
+}
+
+/// Whether stored bytes (or their first [`PEEK`] bytes) are a large blob stored whole, which
+/// is verified as a stream rather than decoded in memory.
+fn is_large_blob(head: &[u8]) -> bool {
+    whole_blob_size(head).is_some_and(|n| n >= LARGE_FILE)
+}
+
+/// A writer into a temp file that refuses more than an object with the envelope it starts with
+/// can take (`object::stored_bound` of the size it declares), so a remote cannot fill the disk
+/// by sending a file without end.
+struct BoundedFile<'a> {
+    file: std::io::BufWriter<&'a std::fs::File>,
+    head: Vec<u8>,
+    written: u64,
+    bound: u64,
+}
+
+impl std::io::Write for BoundedFile<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.head.len() < PEEK {
+            let n = (PEEK - self.head.len()).min(buf.len());
+            self.head.extend_from_slice(&buf[..n]);
+            if self.head.len() == PEEK {
+                // Whole blobs may be large; anything else (deltas, trees, records) is bounded
+                // by its kind, and a delta's content is never large.
+                let limit = match whole_blob_size(&self.head) {
+                    Some(n) => n,
+                    None if self.head[6] == crate::object::ENCODING_ZSTD => MAX_OBJECT_SIZE,
+                    None => LARGE_FILE,
+                };
+                self.bound = crate::object::stored_bound(&self.head, limit);
+            }
+        }
+        self.written += buf.len() as u64;
+        if self.written > self.bound {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "more bytes than the object it starts as can be stored in",
+            ));
+        }
+        self.file.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// A loose object received into a temp file.
+pub(crate) enum Received {
+    /// The remote does not have it.
+    Absent,
+    /// A large blob, verified as a stream and installed: the bytes written.
+    Installed(u64),
+    /// Anything else, read back into memory for the caller to verify.
+    Bytes(Vec<u8>),
+}
+
+/// Receives loose object `id` of the remote through a temp file in `local/tmp`: a large
+/// whole blob is verified as a stream and installed create-only; anything else comes back in
+/// memory (bounded by what its kind may take) for the usual verification.
+pub(crate) fn receive_loose(store: &Store, remote: &Remote, id: &ObjectId) -> Result<Received> {
+    let layout = store.layout();
+    let tmp = layout.new_temp("recv")?;
+    let tmp_path = tmp.path().to_path_buf();
+    let found = {
+        let mut w = BoundedFile {
+            file: std::io::BufWriter::with_capacity(1 << 20, tmp.as_file()),
+            head: Vec::with_capacity(PEEK),
+            written: 0,
+            bound: MAX_OBJECT_SIZE,
+        };
+        let found = match remote.transport.get_to(&Entry::Loose(*id).key(), &mut w) {
+            Ok(found) => found,
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::InvalidData => {
+                return Err(Error::CorruptObject {
+                    id: *id,
+                    reason: source.to_string(),
+                });
+            }
+            Err(e) => return Err(remote.named(e)),
+        };
+        std::io::Write::flush(&mut w).map_err(|e| Error::io("cannot write", &tmp_path, e))?;
+        found
+    };
+    if !found {
+        return Ok(Received::Absent);
+    }
+    finish_received(store, id, tmp)
+}
+
+/// What [`receive_loose`] does with the temp file once the bytes are in it.
+fn finish_received(store: &Store, id: &ObjectId, tmp: tempfile::NamedTempFile) -> Result<Received> {
+    let tmp_path = tmp.path().to_path_buf();
+    let mut head = vec![0u8; PEEK];
+    let n = {
+        use std::io::Read;
+        let mut f = tmp
+            .reopen()
+            .map_err(|e| Error::io("cannot read", &tmp_path, e))?;
+        f.read(&mut head)
+            .map_err(|e| Error::io("cannot read", &tmp_path, e))?
+    };
+    head.truncate(n);
+    if is_large_blob(&head) {
+        return match store.verify_large_loose(id, &tmp_path) {
+            Some(Ok(_)) => {
+                tmp.as_file()
+                    .sync_all()
+                    .map_err(|e| Error::io("cannot write", &tmp_path, e))?;
+                let len = tmp
+                    .as_file()
+                    .metadata()
+                    .map_err(|e| Error::io("cannot read", &tmp_path, e))?
+                    .len();
+                store.prepare_write()?;
+                let layout = store.layout();
+                let created = layout.persist_new_file(tmp, &layout.object_path(id))?;
+                Ok(Received::Installed(if created { len } else { 0 }))
+            }
+            Some(Err(e)) => Err(e),
+            None => Err(Error::CorruptObject {
+                id: *id,
+                reason: "stored bytes do not match their checksum".into(),
+            }),
+        };
+    }
+    let bytes = read_regular(
+        &tmp_path,
+        crate::object::stored_bound(&head, LARGE_FILE.max(crate::object::MAX_STRUCTURED_SIZE)),
+    )
+    .map_err(|e| Error::io("cannot read", &tmp_path, e))?;
+    Ok(Received::Bytes(bytes))
+}
+
+/// Installs a large blob received in memory (a small file that declares a large content) by
+/// way of a temp file, verified as a stream.
+fn install_large_bytes(store: &Store, id: &ObjectId, bytes: &[u8]) -> Result<u64> {
+    let tmp = store.layout().temp_file("recv", bytes)?;
+    match finish_received(store, id, tmp)? {
+        Received::Installed(n) => Ok(n),
+        _ => Err(Error::CorruptObject {
+            id: *id,
+            reason: "not the large blob it declares".into(),
+        }),
+    }
+}
+
 fn reason(e: &Error) -> String {
     match e {
         Error::MissingObject { id } => {
@@ -702,6 +868,12 @@ fn push_data(
         }
         let bytes =
             read_regular(&path, MAX_OBJECT_SIZE).map_err(|e| Error::io("cannot read", &path, e))?;
+        if is_large_blob(&bytes) {
+            // A large blob that compresses well: still sent loose, never packed, so a receiver
+            // verifies it as a stream.
+            large.push(*id);
+            continue;
+        }
         match bytes.get(5).and_then(|b| Kind::from_byte(*b)) {
             Some(Kind::Blob | Kind::Tree) => {
                 let base = base_of(id, &bytes);
@@ -712,9 +884,15 @@ fn push_data(
     }
 
     for id in large {
+        // Streamed from the file: a large blob is never held in memory whole.
         let path = layout.object_path(&id);
-        let bytes = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
-        send(t, &[(Entry::Loose(id).key(), bytes)], report, sent_keys).map_err(named)?;
+        let key = Entry::Loose(id).key();
+        if t.put_file(&key, &path).map_err(named)? {
+            let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            report.sent.files += 1;
+            report.sent.bytes += len;
+        }
+        sent_keys.push(key);
     }
     t.flush().map_err(named)?;
 
@@ -879,10 +1057,10 @@ fn pull_with(
     let data = !(opts.metadata_only || opts.only.is_some());
     if data {
         pull_packs(store, remote, cache, &there, report)?;
-        let loose: Vec<ObjectId> = there
-            .keys()
-            .filter_map(|e| match e {
-                Entry::Loose(id) if !store.has_object_here(id) => Some(*id),
+        let loose: Vec<(ObjectId, u64)> = there
+            .iter()
+            .filter_map(|(e, size)| match e {
+                Entry::Loose(id) if !store.has_object_here(id) => Some((*id, *size)),
                 _ => None,
             })
             .collect();
@@ -896,10 +1074,9 @@ fn pull_with(
                 _ => None,
             })
             .collect();
-        let loose: Vec<ObjectId> = wanted
+        let loose: Vec<(ObjectId, u64)> = wanted
             .iter()
-            .filter(|id| there.contains_key(&Entry::Loose(**id)))
-            .copied()
+            .filter_map(|id| there.get(&Entry::Loose(*id)).map(|size| (*id, *size)))
             .collect();
         pull_loose(store, remote, &loose, report)?;
         // Records kept in a pack on the remote (rare): one object at a time.
@@ -1085,11 +1262,65 @@ fn write_pack(
 fn pull_loose(
     store: &Store,
     remote: &Remote,
-    ids: &[ObjectId],
+    ids: &[(ObjectId, u64)],
     report: &mut TransferReport,
 ) -> Result<()> {
     let layout = store.layout();
-    for part in chunks(ids, 512) {
+    // Big files one at a time through a temp file (large blobs verified as streams).
+    let mut small = Vec::new();
+    for (id, size) in ids {
+        if *size < STREAM_FROM {
+            small.push(*id);
+            continue;
+        }
+        let key = Entry::Loose(*id).key();
+        match receive_loose(store, remote, id) {
+            Ok(Received::Absent) => {}
+            Ok(Received::Installed(n)) => {
+                if n > 0 {
+                    report.received.files += 1;
+                    report.received.bytes += n;
+                }
+            }
+            Ok(Received::Bytes(b))
+                if !matches!(
+                    b.get(5).and_then(|k| Kind::from_byte(*k)),
+                    Some(Kind::Blob | Kind::Tree)
+                ) =>
+            {
+                // A record goes with the others, after the data.
+                small.push(*id);
+            }
+            Ok(Received::Bytes(b)) => {
+                let none = HashMap::new();
+                match verify_received(store, id, &b, &none) {
+                    Ok(_) => {
+                        store.prepare_write()?;
+                        let path = layout.object_path(id);
+                        if layout.create_new(&path, &b)? {
+                            report.received.add(b.len());
+                        }
+                    }
+                    Err(e @ Error::MissingObject { .. }) => report.waiting.push(Refused {
+                        key,
+                        reason: format!("not yet synced: {}", reason(&e)),
+                    }),
+                    Err(e) => report.refused.push(Refused {
+                        key,
+                        reason: reason(&e),
+                    }),
+                }
+            }
+            Err(e @ Error::CorruptObject { .. }) => report.refused.push(Refused {
+                key,
+                reason: reason(&e),
+            }),
+            Err(e) => return Err(e),
+        }
+    }
+    layout.sync_dirs(&[layout.objects_dir()].into_iter().collect())?;
+    let ids = small;
+    for part in chunks(&ids, 512) {
         let keys: Vec<String> = part.iter().map(|id| Entry::Loose(*id).key()).collect();
         let fetched = remote.transport.get_many(&keys);
         let mut got: Vec<(ObjectId, Vec<u8>)> = Vec::new();
@@ -1102,6 +1333,21 @@ fn pull_loose(
             got.iter().map(|(id, b)| (*id, b.as_slice())).collect();
         let mut verified: Vec<(Kind, ObjectId, &[u8])> = Vec::new();
         for (id, b) in &got {
+            if is_large_blob(b) {
+                match install_large_bytes(store, id, b) {
+                    Ok(n) => {
+                        if n > 0 {
+                            report.received.files += 1;
+                            report.received.bytes += n;
+                        }
+                    }
+                    Err(e) => report.refused.push(Refused {
+                        key: Entry::Loose(*id).key(),
+                        reason: reason(&e),
+                    }),
+                }
+                continue;
+            }
             match verify_received(store, id, b, &pending) {
                 Ok(kind) => verified.push((kind, *id, b)),
                 Err(e @ Error::MissingObject { .. }) => report.waiting.push(Refused {

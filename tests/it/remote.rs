@@ -1116,3 +1116,111 @@ fn a_folder_remotes_format_is_raised_by_a_push_of_a_newer_store() {
 fn a_buckets_format_is_raised_by_a_push_of_a_newer_store() {
     format_raised(Place::S3);
 }
+
+/// Runs `cmd` under a Python parent that reports the most memory (max RSS, KiB) it used.
+fn max_rss_kib(cmd: Command) -> (std::process::Output, u64) {
+    let mut wrapped = Command::new("python3");
+    wrapped.args([
+        "-c",
+        "import resource, subprocess, sys\n\
+         r = subprocess.run(sys.argv[1:])\n\
+         print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n\
+         sys.exit(r.returncode)",
+    ]);
+    wrapped.arg(cmd.get_program()).args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => wrapped.env(k, v),
+            None => wrapped.env_remove(k),
+        };
+    }
+    let out = wrapped.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let rss = err
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no max RSS: {err}"));
+    (out, rss)
+}
+
+/// A 100 MiB file (incompressible: stored as big as it is) goes to the remote and back, and is
+/// fetched lazily, each command using well under the blob's size in memory.
+fn large_blob_streamed(place: Place) {
+    let remote = TestRemote::new(place);
+    let (tmp, a) = init_store();
+    let src = tmp.path().join("data");
+    std::fs::create_dir_all(&src).unwrap();
+    let size = 100usize << 20;
+    let mut big = Vec::with_capacity(size);
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    while big.len() < size {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        big.extend_from_slice(&x.to_le_bytes());
+    }
+    std::fs::write(src.join("weights.bin"), &big).unwrap();
+    write(&src, "train.py", b"epochs = 3\n");
+    commit_ok(&a, "model/w", &src, "r1");
+    remote.add(&a);
+    let limit = 48 << 10; // KiB: under half the blob
+    let measured = |what: &str, cmd: Command| {
+        let (out, rss) = max_rss_kib(cmd);
+        assert!(
+            out.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(rss < limit, "{what} used {rss} KiB for a 100 MiB blob");
+        out
+    };
+    let out = measured("push", remote.cmd(&a, &["--json", "push"]));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        report["sent"]["bytes"].as_u64().unwrap() > size as u64,
+        "{report}"
+    );
+    let (_b, b) = init_store();
+    remote.add(&b);
+    measured("pull", remote.cmd(&b, &["pull"]));
+    let out = measured("cat", remote.cmd(&b, &["cat", "model/w", "weights.bin"]));
+    assert!(out.stdout == big, "the pulled blob differs");
+    assert_fsck_clean(&b, "after pulling a large blob");
+    // Lazily: a metadata-only pull, then cat fetches the blob as a stream.
+    let (_c, c) = init_store();
+    remote.add(&c);
+    remote.ok(&c, &["pull", "--metadata-only"]);
+    let out = measured(
+        "lazy cat",
+        remote.cmd(&c, &["cat", "model/w", "weights.bin"]),
+    );
+    assert!(out.stdout == big, "the fetched blob differs");
+    // A damaged copy on the remote is refused, not installed.
+    let (_d, d) = init_store();
+    remote.add(&d);
+    let id = blob_id(&big);
+    let hex = id.to_string();
+    let key = format!("objects/{}/{}", &hex[..2], &hex[2..]);
+    let mut stored = std::fs::read(object_path(&a, id)).unwrap();
+    let mid = stored.len() / 2;
+    stored[mid] ^= 1;
+    remote.overwrite(&key, &stored);
+    let (code, _, err) = remote.run(&d, &["pull"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.starts_with(&format!("refused {key}: corrupt or forged: ")),
+        "{err}"
+    );
+    assert!(!object_path(&d, id).exists());
+}
+
+#[test]
+fn a_large_blob_goes_to_a_folder_and_back_in_bounded_memory() {
+    large_blob_streamed(Place::Folder);
+}
+
+#[test]
+fn a_large_blob_goes_to_a_bucket_and_back_in_bounded_memory() {
+    large_blob_streamed(Place::S3);
+}
