@@ -116,7 +116,7 @@ impl<'a> RemoteSource<'a> {
                     .collect()
             };
             for p in keys {
-                if let Ok(entries) = self.cache.remote_index(store, self.remote, &p)? {
+                if let Ok(entries) = self.cache.remote_index(store, self.remote, &p, None)? {
                     for (oid, off, len) in entries {
                         map.entry(oid).or_insert((p, off, len));
                     }

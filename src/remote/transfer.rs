@@ -189,6 +189,7 @@ impl RemoteCache {
         store: &Store,
         remote: &Remote,
         pack: &ObjectId,
+        listed: Option<(u64, u64)>,
     ) -> Result<std::result::Result<IndexEntries, String>> {
         // The same pack here has the same index (content-named), else the cached copy.
         for path in [store.layout().pack_file(pack, "idx"), self.idx_path(pack)] {
@@ -198,11 +199,38 @@ impl RemoteCache {
                 return Ok(Ok(entries));
             }
         }
+        // Bounded before anything is downloaded: an index is at most MAX_INDEX_FILE bytes
+        // (4 million entries), and never much larger than its pack (an entry takes 44 bytes of
+        // index and at least 27 bytes of pack).
+        let mut max = pack::MAX_INDEX_FILE;
+        if let Some((idx_size, pack_size)) = listed {
+            let need = pack_size.saturating_mul(2).saturating_add(128);
+            if idx_size > max || idx_size > need {
+                return Ok(Err(format!(
+                    "its index claims {idx_size} bytes, more than a pack of {pack_size} bytes \
+                     can need (at most {}); not downloaded",
+                    max.min(need)
+                )));
+            }
+            max = idx_size;
+        }
         let key = Entry::Index(*pack).key();
-        let Some(bytes) = remote.transport.get(&key).map_err(|e| remote.named(e))? else {
-            return Ok(Err("its index is gone from the remote".into()));
+        let mut buf = BoundedVec {
+            bytes: Vec::new(),
+            max,
         };
-        Ok(self.keep_index(store, pack, &bytes))
+        match remote.transport.get_to(&key, &mut buf) {
+            Ok(true) => {}
+            Ok(false) => return Ok(Err("its index is gone from the remote".into())),
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::InvalidData => {
+                return Ok(Err(format!(
+                    "its index is larger than {max} bytes (the most it may be); not downloaded \
+                     further"
+                )));
+            }
+            Err(e) => return Err(remote.named(e)),
+        }
+        Ok(self.keep_index(store, pack, &buf.bytes))
     }
 
     /// Parses index bytes of remote pack `pack` and keeps a copy when they are sound.
@@ -301,6 +329,29 @@ fn whole_blob_size(head: &[u8]) -> Option<u64> {
 /// is verified as a stream rather than decoded in memory.
 fn is_large_blob(head: &[u8]) -> bool {
     whole_blob_size(head).is_some_and(|n| n >= LARGE_FILE)
+}
+
+/// A writer into memory that refuses more than `max` bytes.
+struct BoundedVec {
+    bytes: Vec<u8>,
+    max: u64,
+}
+
+impl std::io::Write for BoundedVec {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() as u64 + buf.len() as u64 > self.max {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "more bytes than allowed",
+            ));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A writer into a temp file that refuses more than an object with the envelope it starts with
@@ -712,7 +763,12 @@ fn push_with(
     for e in there.keys() {
         match e {
             Entry::Index(p) => {
-                if let Ok(entries) = cache.remote_index(store, remote, p)? {
+                let sizes = there
+                    .get(&Entry::Pack(*p))
+                    .zip(there.get(e))
+                    .filter(|(pack_size, _)| **pack_size > 0)
+                    .map(|(pack_size, idx_size)| (*idx_size, *pack_size));
+                if let Ok(entries) = cache.remote_index(store, remote, p, sizes)? {
                     remote_ids.extend(entries.into_iter().map(|(id, _, _)| id));
                 }
             }
@@ -1123,7 +1179,11 @@ fn pull_packs(
             // An index whose pack has not arrived on the remote: nothing to fetch yet.
             continue;
         }
-        match cache.remote_index(store, remote, p)? {
+        let sizes = there
+            .get(&Entry::Pack(*p))
+            .zip(there.get(e))
+            .map(|(pack_size, idx_size)| (*idx_size, *pack_size));
+        match cache.remote_index(store, remote, p, sizes)? {
             Ok(entries) => {
                 if entries.iter().all(|(id, _, _)| store.has_object_here(id)) {
                     cache.covered.insert(e.key());

@@ -1224,3 +1224,70 @@ fn a_large_blob_goes_to_a_folder_and_back_in_bounded_memory() {
 fn a_large_blob_goes_to_a_bucket_and_back_in_bounded_memory() {
     large_blob_streamed(Place::S3);
 }
+
+/// An index on the remote larger than any index may be (or than its pack could need) is
+/// refused without being downloaded; the rest of the pull goes on.
+fn oversized_index(place: Place) {
+    let remote = TestRemote::new(place);
+    let (_a, a, src) = project();
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    // A pack of 100 bytes whose index claims 1 MiB.
+    let fake = blob_id(b"not a pack id");
+    let (pack_key, idx_key) = (
+        format!("packs/{fake}.pack"),
+        format!("packs/{fake}.idx"),
+    );
+    remote.overwrite(&pack_key, &[7u8; 100]);
+    remote.overwrite(&idx_key, &vec![0u8; 1 << 20]);
+    let (_b, b) = init_store();
+    remote.add(&b);
+    let (code, out, err) = remote.run(&b, &["--json", "pull"]);
+    assert_eq!(code, 1, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        report["refused"],
+        serde_json::json!([{"key": idx_key, "reason": format!(
+            "its index claims 1048576 bytes, more than a pack of 100 bytes can need (at most \
+             328); not downloaded; its pack {pack_key} was not fetched")}]),
+        "{report}"
+    );
+    assert_eq!(checked_out(&b, "code/app:v1"), read_tree(&src));
+    if let Place::Folder = place {
+        // An index and pack of gigabytes (sparse files): refused at once by the absolute
+        // bound, nothing read.
+        let root = PathBuf::from(&remote.url);
+        for (key, len) in [(&pack_key, 3u64 << 30), (&idx_key, 3u64 << 30)] {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(root.join(key))
+                .unwrap();
+            f.set_len(len).unwrap();
+        }
+        let (_c, c) = init_store();
+        remote.add(&c);
+        let started = std::time::Instant::now();
+        let (code, out, err) = remote.run(&c, &["--json", "pull"]);
+        assert_eq!(code, 1, "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            report["refused"][0]["reason"],
+            format!(
+                "its index claims 3221225472 bytes, more than a pack of 3221225472 bytes can need \
+                 (at most 176000073); not downloaded; its pack {pack_key} was not fetched"
+            ),
+            "{report}"
+        );
+    }
+}
+
+#[test]
+fn an_oversized_index_in_a_folder_is_refused_without_downloading_it() {
+    oversized_index(Place::Folder);
+}
+
+#[test]
+fn an_oversized_index_in_a_bucket_is_refused_without_downloading_it() {
+    oversized_index(Place::S3);
+}
