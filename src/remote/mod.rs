@@ -29,10 +29,11 @@ mod transfer;
 pub use config::{RemoteConfig, RemoteEntry};
 pub use lazy::{FetchLog, attach_default_remote};
 pub use transfer::{
-    ArtifactVersions, ConcurrentVersions, Counts, PullOptions, Refused, TransferReport, pull, push,
-    sync,
+    ArtifactVersions, ConcurrentVersions, Counts, PullOptions, PushOptions, Refused, SyncOptions,
+    TransferReport, pull, push, sync,
 };
 
+use crate::capture::Progress;
 use crate::error::{Error, RemoteFailure, Result};
 
 /// How many requests a transfer keeps in flight at once.
@@ -110,10 +111,59 @@ pub(crate) struct Remote {
     pub name: String,
     pub url: String,
     pub transport: Box<dyn Transport>,
+    /// Bytes of the transfer under way, for a progress bar.
+    pub meter: Meter,
+}
+
+/// Bytes a transfer has moved and has to move, reported to a [`Progress`] callback.
+#[derive(Default)]
+pub(crate) struct Meter {
+    progress: Option<Progress>,
+    done: std::sync::atomic::AtomicU64,
+    total: std::sync::atomic::AtomicU64,
+}
+
+impl Meter {
+    /// More bytes to move.
+    pub fn add_total(&self, n: u64) {
+        self.total
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        self.report();
+    }
+
+    /// Bytes moved (sent, or found already there; fetched).
+    pub fn advance(&self, n: u64) {
+        self.done.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        self.report();
+    }
+
+    /// The transfer is over: what was estimated to move is what moved.
+    pub fn finish(&self) {
+        let done = self.done.load(std::sync::atomic::Ordering::Relaxed);
+        self.total.store(done, std::sync::atomic::Ordering::Relaxed);
+        self.report();
+    }
+
+    fn report(&self) {
+        if let Some(p) = &self.progress {
+            let total = self.total.load(std::sync::atomic::Ordering::Relaxed);
+            let done = self
+                .done
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .min(total);
+            (p.0)(done as usize, total as usize);
+        }
+    }
 }
 
 impl Remote {
     /// Opens the remote `entry` (no request is made yet).
+    /// Reports the bytes of transfers to `progress`.
+    pub(crate) fn with_progress(mut self, progress: Option<Progress>) -> Remote {
+        self.meter.progress = progress;
+        self
+    }
+
     pub(crate) fn open(name: &str, entry: &RemoteEntry) -> Result<Remote> {
         let transport: Box<dyn Transport> = match config::parse_url(&entry.url)? {
             config::Location::Folder(path) => Box::new(folder::Folder::new(&path)),
@@ -147,6 +197,7 @@ impl Remote {
             name: name.to_string(),
             url: entry.url.clone(),
             transport,
+            meter: Meter::default(),
         })
     }
 

@@ -107,6 +107,24 @@ pub struct PullOptions {
     /// Records and markers, and the data of this artifact's versions only
     /// (`TYPE/NAME[:SPEC]`; without a version, every version).
     pub only: Option<String>,
+    /// Told the bytes fetched so far and in all, as the transfer goes.
+    pub progress: Option<crate::capture::Progress>,
+}
+
+/// How `push` runs.
+#[derive(Clone, Debug, Default)]
+pub struct PushOptions {
+    /// List the remote first instead of trusting what this machine remembers it holds.
+    pub full: bool,
+    /// Told the bytes sent so far and in all, as the transfer goes.
+    pub progress: Option<crate::capture::Progress>,
+}
+
+/// How `sync` runs.
+#[derive(Clone, Debug, Default)]
+pub struct SyncOptions {
+    /// Told the bytes moved so far and in all (both ways), as the transfer goes.
+    pub progress: Option<crate::capture::Progress>,
 }
 
 /// A pack index's entries: (object id, offset, length).
@@ -696,8 +714,9 @@ fn chunks<T: Clone>(items: &[T], n: usize) -> Vec<Vec<T>> {
 /// Sends every file of `store` that remote `name` (the default when `None`) lacks: packs, the
 /// loose blobs and trees as one new pack, records, then markers. `full` lists the remote first
 /// instead of trusting the cache of what it holds.
-pub fn push(store: &Store, name: Option<&str>, full: bool) -> Result<TransferReport> {
-    let remote = open_remote(store, name)?;
+pub fn push(store: &Store, name: Option<&str>, opts: &PushOptions) -> Result<TransferReport> {
+    let full = opts.full;
+    let remote = open_remote(store, name)?.with_progress(opts.progress.clone());
     let mut cache = RemoteCache::load(store, &remote.name);
     let mut report = TransferReport {
         remote: remote.name.clone(),
@@ -794,7 +813,7 @@ fn push_with(
 
     // 3. Records.
     for group in chunks(&records, 256) {
-        send(t, &group, report, &mut sent_keys).map_err(named)?;
+        send(t, &remote.meter, &group, report, &mut sent_keys).map_err(named)?;
     }
     t.flush().map_err(named)?;
 
@@ -819,12 +838,13 @@ fn push_with(
             })
             .collect();
         for group in chunks(&markers, 1024) {
-            send(t, &group, report, &mut sent_keys).map_err(named)?;
+            send(t, &remote.meter, &group, report, &mut sent_keys).map_err(named)?;
         }
         t.flush().map_err(named)?;
     }
     cache.keys.extend(sent_keys);
     cache.save(store);
+    remote.meter.finish();
     Ok((remote_records, sent_records))
 }
 
@@ -939,12 +959,39 @@ fn push_data(
         }
     }
 
-    for id in large {
+    let large_sizes: Vec<u64> = large
+        .iter()
+        .map(|id| {
+            std::fs::metadata(layout.object_path(id))
+                .map(|m| m.len())
+                .unwrap_or(0)
+        })
+        .collect();
+    remote.meter.add_total(
+        large_sizes.iter().sum::<u64>()
+            + packs
+                .iter()
+                .map(|p| {
+                    p.idx.len() as u64
+                        + if p.send_pack {
+                            here.get(&Entry::Pack(p.id)).copied().unwrap_or(0)
+                        } else {
+                            0
+                        }
+                })
+                .sum::<u64>()
+            + loose
+                .iter()
+                .map(|(_, b, _)| b.len() as u64 + 4)
+                .sum::<u64>()
+            + records.iter().map(|(_, b)| b.len() as u64).sum::<u64>(),
+    );
+    for (id, len) in large.into_iter().zip(large_sizes) {
+        remote.meter.advance(len);
         // Streamed from the file: a large blob is never held in memory whole.
         let path = layout.object_path(&id);
         let key = Entry::Loose(id).key();
         if t.put_file(&key, &path).map_err(named)? {
-            let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             report.sent.files += 1;
             report.sent.bytes += len;
         }
@@ -994,7 +1041,7 @@ fn push_data(
                         .map_err(|e| Error::io("cannot read", path, e))
                 })
                 .collect::<Result<_>>()?;
-            send(t, &items, report, sent_keys).map_err(named)?;
+            send(t, &remote.meter, &items, report, sent_keys).map_err(named)?;
         }
         for p in &mut ready_packs {
             idxs.push((Entry::Index(p.id).key(), std::mem::take(&mut p.idx)));
@@ -1008,6 +1055,7 @@ fn push_data(
                 let (pack_id, pack_bytes, idx_bytes) = pack::build_pack(part)?;
                 send(
                     t,
+                    &remote.meter,
                     &[(Entry::Pack(pack_id).key(), pack_bytes)],
                     report,
                     sent_keys,
@@ -1025,12 +1073,12 @@ fn push_data(
                     (Entry::Loose(id).key(), b)
                 })
                 .collect();
-            send(t, &items, report, sent_keys).map_err(named)?;
+            send(t, &remote.meter, &items, report, sent_keys).map_err(named)?;
         }
         // The packs are durable before the indexes that make them visible.
         t.flush().map_err(named)?;
         for group in idxs.chunks(64) {
-            send(t, group, report, sent_keys).map_err(named)?;
+            send(t, &remote.meter, group, report, sent_keys).map_err(named)?;
         }
         t.flush().map_err(named)?;
     }
@@ -1040,6 +1088,7 @@ fn push_data(
 /// Create-only puts of `items`, counted; keys already there count as done (not sent).
 fn send(
     t: &dyn super::Transport,
+    meter: &super::Meter,
     items: &[(String, Vec<u8>)],
     report: &mut TransferReport,
     sent_keys: &mut Vec<String>,
@@ -1048,6 +1097,7 @@ fn send(
         if result? {
             report.sent.add(bytes.len());
         }
+        meter.advance(bytes.len() as u64);
         sent_keys.push(key.clone());
     }
     Ok(())
@@ -1059,7 +1109,7 @@ fn send(
 /// Fetches every file of remote `name` (the default when `None`) that `store` lacks, verified
 /// before it becomes visible: packs, loose objects, then markers whose record arrived.
 pub fn pull(store: &Store, name: Option<&str>, opts: &PullOptions) -> Result<TransferReport> {
-    let remote = open_remote(store, name)?;
+    let remote = open_remote(store, name)?.with_progress(opts.progress.clone());
     let mut cache = RemoteCache::load(store, &remote.name);
     let mut report = TransferReport {
         remote: remote.name.clone(),
@@ -1154,6 +1204,7 @@ fn pull_with(
         pull_only(store, remote, cache, spec, report)?;
     }
     cache.save(store);
+    remote.meter.finish();
     Ok(remote_records)
 }
 
@@ -1197,11 +1248,21 @@ fn pull_packs(
             }),
         }
     }
+    // A pack and its index (read above, or from the cache) are what a pull receives.
+    let weight = |p: &ObjectId| {
+        there.get(&Entry::Pack(*p)).copied().unwrap_or(0)
+            + there.get(&Entry::Index(*p)).copied().unwrap_or(0)
+    };
+    remote
+        .meter
+        .add_total(todo.iter().map(|(p, _)| weight(p)).sum());
     // Packs whose objects need bases from packs later in the list are tried again.
     let mut deferred: Vec<(ObjectId, Vec<u8>, IndexEntries)> = Vec::new();
     for (p, entries) in todo {
         let key = Entry::Pack(p).key();
-        let Some(bytes) = remote.transport.get(&key).map_err(named)? else {
+        let got = remote.transport.get(&key).map_err(named)?;
+        remote.meter.advance(weight(&p));
+        let Some(bytes) = got else {
             continue;
         };
         if !install_pack(store, p, &bytes, &entries, report, false)? {
@@ -1326,6 +1387,10 @@ fn pull_loose(
     report: &mut TransferReport,
 ) -> Result<()> {
     let layout = store.layout();
+    remote
+        .meter
+        .add_total(ids.iter().map(|(_, size)| *size).sum());
+    let sizes: HashMap<ObjectId, u64> = ids.iter().copied().collect();
     // Big files one at a time through a temp file (large blobs verified as streams).
     let mut small = Vec::new();
     for (id, size) in ids {
@@ -1334,7 +1399,9 @@ fn pull_loose(
             continue;
         }
         let key = Entry::Loose(*id).key();
-        match receive_loose(store, remote, id) {
+        let received = receive_loose(store, remote, id);
+        remote.meter.advance(*size);
+        match received {
             Ok(Received::Absent) => {}
             Ok(Received::Installed(n)) => {
                 if n > 0 {
@@ -1383,6 +1450,9 @@ fn pull_loose(
     for part in chunks(&ids, 512) {
         let keys: Vec<String> = part.iter().map(|id| Entry::Loose(*id).key()).collect();
         let fetched = remote.transport.get_many(&keys);
+        remote
+            .meter
+            .advance(part.iter().filter_map(|id| sizes.get(id)).sum());
         let mut got: Vec<(ObjectId, Vec<u8>)> = Vec::new();
         for (id, r) in part.iter().zip(fetched) {
             if let Some(bytes) = r.map_err(|e| remote.named(e))? {
@@ -1549,8 +1619,8 @@ fn pull_only(
 
 /// Pull, then push: afterwards both sides hold the same records, so both list the same
 /// versions.
-pub fn sync(store: &Store, name: Option<&str>) -> Result<TransferReport> {
-    let remote = open_remote(store, name)?;
+pub fn sync(store: &Store, name: Option<&str>, opts: &SyncOptions) -> Result<TransferReport> {
+    let remote = open_remote(store, name)?.with_progress(opts.progress.clone());
     let mut cache = RemoteCache::load(store, &remote.name);
     let mut report = TransferReport {
         remote: remote.name.clone(),

@@ -1234,10 +1234,7 @@ fn oversized_index(place: Place) {
     remote.ok(&a, &["push"]);
     // A pack of 100 bytes whose index claims 1 MiB.
     let fake = blob_id(b"not a pack id");
-    let (pack_key, idx_key) = (
-        format!("packs/{fake}.pack"),
-        format!("packs/{fake}.idx"),
-    );
+    let (pack_key, idx_key) = (format!("packs/{fake}.pack"), format!("packs/{fake}.idx"));
     remote.overwrite(&pack_key, &[7u8; 100]);
     remote.overwrite(&idx_key, &vec![0u8; 1 << 20]);
     let (_b, b) = init_store();
@@ -1290,4 +1287,50 @@ fn an_oversized_index_in_a_folder_is_refused_without_downloading_it() {
 #[test]
 fn an_oversized_index_in_a_bucket_is_refused_without_downloading_it() {
     oversized_index(Place::S3);
+}
+
+#[test]
+fn transfers_report_their_progress_in_bytes() {
+    use std::sync::{Arc, Mutex};
+    let remote = TestRemote::new(Place::Folder);
+    let (_a, a, _src) = project();
+    remote.add(&a);
+    let seen: Arc<Mutex<Vec<(usize, usize)>>> = Arc::default();
+    let progress = || {
+        let s = Arc::clone(&seen);
+        Some(codever::Progress(Arc::new(move |d, t| {
+            s.lock().unwrap().push((d, t))
+        })))
+    };
+    let check = |what: &str, bytes: u64| {
+        let mut seen = seen.lock().unwrap();
+        let (done, total) = *seen.last().unwrap();
+        assert_eq!(done, total, "{what}: {seen:?}");
+        // Nothing is counted twice: the total is what the files moved weigh.
+        assert!(
+            (total as u64).abs_diff(bytes) * 10 < bytes,
+            "{what}: {total} for {bytes}"
+        );
+        assert!(
+            seen.windows(2).all(|w| w[0].0 <= w[1].0),
+            "{what}: {seen:?}"
+        );
+        seen.clear();
+    };
+    let store = codever::Store::open(&a).unwrap();
+    let opts = codever::remote::PushOptions {
+        full: false,
+        progress: progress(),
+    };
+    let pushed = codever::remote::push(&store, None, &opts).unwrap();
+    check("push", pushed.sent.bytes);
+    let (_b, b) = init_store();
+    remote.add(&b);
+    let store = codever::Store::open(&b).unwrap();
+    let opts = codever::remote::PullOptions {
+        progress: progress(),
+        ..Default::default()
+    };
+    let pulled = codever::remote::pull(&store, None, &opts).unwrap();
+    check("pull", pulled.received.bytes);
 }
