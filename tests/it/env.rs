@@ -8,6 +8,11 @@ use crate::common::{init_store, json, run_err, run_ok};
 /// A virtualenv without pip (quick to make); with `extra`, a distribution `(name, version)`
 /// installed in it the way pip leaves one (a `.dist-info` folder with its METADATA).
 fn venv(dir: &Path, extra: Option<(&str, &str)>) -> PathBuf {
+    venv_with(dir, extra.as_slice())
+}
+
+/// [`venv`] with several distributions installed.
+fn venv_with(dir: &Path, extra: &[(&str, &str)]) -> PathBuf {
     let status = std::process::Command::new("python3")
         .args(["-m", "venv", "--without-pip"])
         .arg(dir)
@@ -15,15 +20,15 @@ fn venv(dir: &Path, extra: Option<(&str, &str)>) -> PathBuf {
         .unwrap();
     assert!(status.success());
     let python = dir.join("bin/python");
-    if let Some((name, version)) = extra {
-        let site = std::process::Command::new(&python)
-            .args([
-                "-c",
-                "import sysconfig; print(sysconfig.get_paths()['purelib'])",
-            ])
-            .output()
-            .unwrap();
-        let site = PathBuf::from(String::from_utf8(site.stdout).unwrap().trim());
+    let site = std::process::Command::new(&python)
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+        ])
+        .output()
+        .unwrap();
+    let site = PathBuf::from(String::from_utf8(site.stdout).unwrap().trim());
+    for (name, version) in extra {
         let info = site.join(format!("{}-{version}.dist-info", name.replace('-', "_")));
         std::fs::create_dir_all(&info).unwrap();
         std::fs::write(
@@ -175,4 +180,38 @@ fn a_missing_or_failing_interpreter_is_one_clear_error() {
     );
     // Nothing was committed.
     assert_eq!(json(&store, &["list"]), serde_json::json!([]));
+}
+
+/// A long list of changes: the text header shows the first 20 and says how many more; JSON
+/// lists them all.
+#[test]
+fn long_environment_changes_are_cut_in_text_only() {
+    let (tmp, store) = init_store();
+    let names: Vec<String> = (0..25).map(|i| format!("pkg{i:02}")).collect();
+    let extra: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "1.0")).collect();
+    let a = venv(&tmp.path().join("a"), None);
+    let b = venv_with(&tmp.path().join("b"), &extra);
+    for (run, python) in [("r1", &a), ("r2", &b)] {
+        run_ok(
+            &store,
+            &[
+                "commit-env",
+                "--run",
+                run,
+                "--python",
+                python.to_str().unwrap(),
+            ],
+        );
+    }
+    let text = run_ok(&store, &["diff", "--runs", "r1", "r2", "--stat"]);
+    let listed: Vec<&str> = text.lines().filter(|l| l.starts_with("#   ")).collect();
+    assert_eq!(listed.len(), 21, "{text}");
+    assert_eq!(listed[0], "#   + pkg00 1.0");
+    assert_eq!(listed[19], "#   + pkg19 1.0");
+    assert_eq!(
+        listed[20],
+        "#   … and 5 more (`--json` lists them all; the patch below shows the files)"
+    );
+    let d = json(&store, &["diff", "--runs", "r1", "r2"]);
+    assert_eq!(d["environment"].as_array().unwrap().len(), 25);
 }
