@@ -711,6 +711,12 @@ fn remotes_are_added_listed_and_removed() {
         run_ok(&s, &["remote", "list"]),
         "  cloud\ts3://team-bucket/ml  (endpoint http://minio:9000)\n* origin\t/srv/share/.codever\n"
     );
+    assert_eq!(
+        run_err(&s, &["remote", "add", "sp", "s3://team-bucket/my runs"]),
+        "error: invalid remote URL \"s3://team-bucket/my runs\": the prefix must not hold spaces, \
+         control characters, `*` or `~` (S3 refuses the signature of a listing of such a prefix); \
+         use `-` or `_`\nhint: a remote is a path, `file:///path`, or `s3://bucket/prefix`\n"
+    );
     let err = run_err(&s, &["remote", "add", "x", "http://example.com/x"]);
     assert!(
         err.starts_with("error: invalid remote URL \"http://example.com/x\""),
