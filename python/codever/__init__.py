@@ -430,6 +430,7 @@ def init(
     settings=None,
     anonymous=None,
     save_env=True,
+    sync=None,
 ):
     """Starts a run and returns it (also as ``codever.run``), with W&B's signature.
 
@@ -447,6 +448,14 @@ def init(
     ``entity``, ``force``, ``save_code``, ``tensorboard``, ``sync_tensorboard``,
     ``monitor_gym``, ``resume_from``, ``fork_from`` and ``anonymous`` only concern W&B's
     servers or integrations: accepted, no effect.
+
+    ``sync`` (codever's own): push the store to a remote when the run finishes (``finish()``,
+    the end of a ``with`` block, or at exit), as ``wandb sync`` uploads an offline run
+    afterwards: ``True`` for the default remote, a remote's name for that one (remotes are set up
+    with ``codever remote add``). Unset, ``CODEVER_SYNC`` decides (``1``/``true``: the default
+    remote; any other non-empty value but ``0``/``false``: that remote), so a W&B script with
+    only the import changed can opt in from its environment. A failed push never fails the run:
+    a line says so, and ``codever push`` sends it later.
 
     ``save_env`` (codever's own): log the run's environment (installed packages, Python,
     platform, GPUs, command line) as artifact ``env/environment``, in a few milliseconds and
@@ -505,6 +514,7 @@ def init(
         mode=mode,
         allow_val_change=bool(allow_val_change),
     )
+    r._sync = _sync_target(sync)
     if reinit != "create_new" or run is None or run._finished:
         _set_current(r)
     _at_exit.track(r)
@@ -515,6 +525,21 @@ def init(
         except (CodeverError, OSError) as e:
             _say(f"could not log the environment of run {r.id}: {e}")
     return r
+
+
+def _sync_target(sync):
+    """Where to push at finish: None (nowhere), True (the default remote) or a remote's name,
+    from ``init(sync=...)``, else ``CODEVER_SYNC``."""
+    if sync is None:
+        env = _os.environ.get("CODEVER_SYNC", "").strip()
+        if env.lower() in ("", "0", "false", "no", "off"):
+            return None
+        sync = True if env.lower() in ("1", "true", "yes", "on") else env
+    if sync is False:
+        return None
+    if sync is True:
+        return True
+    return str(sync)
 
 
 def _locate_store(dir):
@@ -815,6 +840,7 @@ class Run:
         self._aggregates = {}  # key -> {"first", "sum", "count"} for define_metric
         self._metrics = {}  # name -> list of summary ops
         self._finished = False
+        self._sync = None  # where to push at finish (init's sync=)
         self._dir = None
         self._pid = _os.getpid()
         self._saved_at = time.monotonic()
@@ -1173,6 +1199,24 @@ class Run:
         finally:
             if run is self:
                 _set_current(None)
+        if self._sync is not None and self._store is not None:
+            self._push_at_finish()
+
+    def _push_at_finish(self):
+        """Pushes the store to the remote ``init(sync=...)`` named; a failure is a line, never
+        an exception (the run itself is saved)."""
+        remote = None if self._sync is True else self._sync
+        try:
+            report = _loads(_native.push(self._store, remote))
+        except CodeverError as e:
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            _say(f"could not push run {self.id}: {first}; `codever push` sends it later")
+            return
+        sent = report["sent"]
+        _say(
+            f"pushed run {self.id} to {report['remote']}: {sent['files']} file(s), "
+            f"{sent['bytes']} bytes"
+        )
 
     def _save_state(self, exit_code, finished=True):
         if self._store is None:
@@ -2158,6 +2202,31 @@ class Api:
         ``"patience"`` or ``"histogram"``; the hunks are those ``git diff`` prints with it."""
         data, patch = _native.diff(self._store, str(left), str(right), context, algorithm)
         return Diff(_loads(data)["files"], patch)
+
+    def push(self, remote=None, full=False):
+        """Sends every file remote ``remote`` (the default remote when None) lacks, as
+        ``codever push``; ``full`` lists the remote first instead of trusting what this machine
+        remembers it holds. Returns the report as ``push --json`` gives it: ``sent`` and
+        ``received`` (``files``, ``bytes``), ``new_there`` (``artifact``, ``versions``),
+        ``concurrent``, ``refused``, ``waiting``, ``requests``. Remotes are set up with
+        ``codever remote add``; a remote that cannot be used raises :class:`CodeverError` with
+        the CLI's one-line message."""
+        return _loads(_native.push(self._store, remote, bool(full)))
+
+    def pull(self, remote=None, metadata_only=False, only=None):
+        """Fetches every file this store lacks from remote ``remote`` (the default when None),
+        each verified, as ``codever pull``: ``metadata_only`` fetches records and markers only
+        (versions, runs and logs work; files are fetched when read), ``only`` one artifact's
+        files (``TYPE/NAME`` or ``TYPE/NAME:SPEC``). Returns the report as ``pull --json``
+        gives it; files refused as damaged are listed in its ``refused`` (everything else was
+        taken)."""
+        return _loads(_native.pull(self._store, remote, bool(metadata_only), only))
+
+    def sync(self, remote=None):
+        """Pulls from remote ``remote`` (the default when None), then pushes to it: both then
+        list the same versions. Returns the report as ``sync --json`` gives it, with
+        ``concurrent`` naming versions made apart on both sides that were renumbered."""
+        return _loads(_native.sync(self._store, remote))
 
     def blame(self, spec, path, first_seen=False):
         """Every line of ``path`` at ``spec`` with the version and run that introduced it; with

@@ -161,6 +161,14 @@ fn open(store: &str) -> R<Store> {
     Store::open(Path::new(store))
 }
 
+/// The store, fetching the objects it lacks from its default remote, if one is set (reads of
+/// files after a metadata-only pull), as the CLI's `cat`, `checkout`, `diff` and `blame` do.
+fn open_fetching(store: &str) -> R<Store> {
+    let mut s = open(store)?;
+    codever::remote::attach_default_remote(&mut s)?;
+    Ok(s)
+}
+
 /// A row of `codever::view` as JSON text. Rows hold only strings, numbers, booleans and JSON
 /// values (paths are made strings), so this does not fail in practice.
 fn to_json(row: &impl serde::Serialize) -> R<String> {
@@ -416,7 +424,7 @@ fn commit(
 #[pyo3(signature = (store, spec, wandb=false, artifact_type=None))]
 fn resolve(store: &str, spec: &str, wandb: bool, artifact_type: Option<&str>) -> PyResult<String> {
     pooled(|| {
-        let s = open(store)?;
+        let s = open_fetching(store)?;
         let codever::Resolved {
             history: h,
             index: i,
@@ -445,7 +453,7 @@ fn use_artifact(
     artifact_type: Option<&str>,
 ) -> PyResult<String> {
     pooled(|| {
-        let s = open(store)?;
+        let s = open_fetching(store)?;
         let codever::Resolved {
             history: h,
             index: i,
@@ -472,7 +480,7 @@ fn versions(store: &str, spec: &str) -> PyResult<String> {
 #[pyfunction]
 fn read_file(store: &str, spec: &str, path: &str) -> PyResult<Vec<u8>> {
     pooled(|| {
-        let s = open(store)?;
+        let s = open_fetching(store)?;
         let codever::Resolved {
             history: h,
             index: i,
@@ -488,7 +496,7 @@ fn read_file(store: &str, spec: &str, path: &str) -> PyResult<Vec<u8>> {
 fn checkout(py: Python<'_>, store: &str, spec: &str, into: &str, force: bool) -> PyResult<String> {
     py.detach(|| {
         pooled(|| {
-            let s = open(store)?;
+            let s = open_fetching(store)?;
             let codever::Resolved {
                 history: h,
                 index: i,
@@ -506,7 +514,7 @@ fn checkout(py: Python<'_>, store: &str, spec: &str, into: &str, force: bool) ->
 fn verify(py: Python<'_>, store: &str, spec: &str, root: &str) -> PyResult<Vec<String>> {
     py.detach(|| {
         pooled(|| {
-            let s = open(store)?;
+            let s = open_fetching(store)?;
             let codever::Resolved {
                 history: h,
                 index: i,
@@ -537,7 +545,7 @@ fn diff(
     })?;
     py.detach(|| {
         pooled(|| {
-            let s = open(store)?;
+            let s = open_fetching(store)?;
             let codever::Resolved {
                 history: lh,
                 index: li,
@@ -564,7 +572,7 @@ fn diff(
 #[pyo3(signature = (store, spec, path, first_seen=false))]
 fn blame(store: &str, spec: &str, path: &str, first_seen: bool) -> PyResult<String> {
     pooled(|| {
-        let s = open(store)?;
+        let s = open_fetching(store)?;
         let codever::Resolved {
             history: h,
             index: i,
@@ -687,6 +695,65 @@ fn run(store: &str, run_id: &str) -> PyResult<String> {
     .map_err(py_err)
 }
 
+/// Sends what remote `remote` (the default one when None) lacks; the report as JSON
+/// (`push --json`).
+#[pyfunction]
+#[pyo3(signature = (store, remote=None, full=false))]
+fn push(py: Python<'_>, store: &str, remote: Option<&str>, full: bool) -> PyResult<String> {
+    py.detach(|| {
+        pooled(|| {
+            let s = open(store)?;
+            let opts = codever::remote::PushOptions {
+                full,
+                ..Default::default()
+            };
+            to_json(&codever::remote::push(&s, remote, &opts)?)
+        })
+    })
+    .map_err(py_err)
+}
+
+/// Fetches what this store lacks from remote `remote`; the report as JSON (`pull --json`).
+#[pyfunction]
+#[pyo3(signature = (store, remote=None, metadata_only=false, only=None))]
+fn pull(
+    py: Python<'_>,
+    store: &str,
+    remote: Option<&str>,
+    metadata_only: bool,
+    only: Option<String>,
+) -> PyResult<String> {
+    py.detach(|| {
+        pooled(|| {
+            let s = open(store)?;
+            let opts = codever::remote::PullOptions {
+                metadata_only,
+                only,
+                ..Default::default()
+            };
+            to_json(&codever::remote::pull(&s, remote, &opts)?)
+        })
+    })
+    .map_err(py_err)
+}
+
+/// Pulls then pushes; the report as JSON (`sync --json`).
+#[pyfunction]
+#[pyo3(signature = (store, remote=None))]
+fn sync(py: Python<'_>, store: &str, remote: Option<&str>) -> PyResult<String> {
+    py.detach(|| {
+        pooled(|| {
+            let s = open(store)?;
+            to_json(&codever::remote::sync(
+                &s,
+                remote,
+                &codever::remote::SyncOptions::default(),
+            )?)
+        })
+    })
+    .map_err(py_err)
+}
+
 /// The extension module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -724,5 +791,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(has_run, m)?)?;
     m.add_function(wrap_pyfunction!(new_run_id, m)?)?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
+    m.add_function(wrap_pyfunction!(push, m)?)?;
+    m.add_function(wrap_pyfunction!(pull, m)?)?;
+    m.add_function(wrap_pyfunction!(sync, m)?)?;
     Ok(())
 }

@@ -572,3 +572,73 @@ def test_hints_name_python_options_not_cli_flags(repo):
     twice.add_file("training/ppo.py", name="main.py/ppo.py")
     with pytest.raises(codever.InvalidInputError, match=r"another name with name=\)$"):
         run.log_artifact(twice)
+
+
+def test_api_push_and_pull_move_a_store_through_a_remote(repo, tmp_path, capsys):
+    remote = tmp_path / "shared" / ".codever"
+    run = codever.init(project="safelife")
+    store = Path(run._store)
+    art = codever.Artifact("ppo", type="rl_algo_code")
+    art.add_file("training/ppo.py")
+    run.log_artifact(art)
+    run.finish()
+    subprocess.run([cli_binary(), "--store", str(store), "remote", "add", "team", str(remote)], check=True)
+    api = codever.Api(dir=str(repo))
+    pushed = api.push()
+    assert pushed["remote"] == "team"
+    # The run's environment (init logs it) and the artifact.
+    assert pushed["new_there"] == [
+        {"artifact": "env/environment", "versions": ["v0"]},
+        {"artifact": "rl_algo_code/ppo", "versions": ["v0"]},
+    ]
+    assert pushed["sent"]["files"] > 0 and pushed["refused"] == []
+    assert api.push()["sent"] == {"files": 0, "bytes": 0}
+    # Another machine: a store that pulls it has the same versions, byte for byte.
+    other = tmp_path / "other"
+    other.mkdir()
+    subprocess.run([cli_binary(), "init", str(other)], check=True, capture_output=True)
+    subprocess.run(
+        [cli_binary(), "--store", str(other / ".codever"), "remote", "add", "team", str(remote)], check=True
+    )
+    api2 = codever.Api(dir=str(other))
+    pulled = api2.pull(metadata_only=True)
+    assert pulled["new_here"] == pushed["new_there"]
+    assert pulled["refused"] == [] and pulled["waiting"] == []
+    assert cli(other / ".codever", "versions", "ppo") == cli(store, "versions", "ppo")
+    # The file is fetched when read.
+    got = api2.artifact("ppo:v0").file("ppo.py")
+    assert Path(got).read_bytes() == (repo / "training" / "ppo.py").read_bytes()
+    assert api2.sync()["sent"] == {"files": 0, "bytes": 0}
+    with pytest.raises(codever.CodeverError, match=r'unknown remote "nope"'):
+        api2.push("nope")
+
+
+def test_init_sync_pushes_when_the_run_finishes(repo, tmp_path, capsys, monkeypatch):
+    remote = tmp_path / "shared" / ".codever"
+    store = Path(codever.init()._store)
+    codever.finish()
+    subprocess.run([cli_binary(), "--store", str(store), "remote", "add", "team", str(remote)], check=True)
+    capsys.readouterr()
+    with codever.init(project="safelife", sync=True) as run:
+        run.log({"loss": 0.5})
+        art = codever.Artifact("ppo", type="rl_algo_code")
+        art.add_file("training/ppo.py")
+        run.log_artifact(art)
+        assert not remote.exists()  # nothing is pushed before the run finishes
+    err = capsys.readouterr().err
+    assert f"codever: pushed run {run.id} to team: " in err, err
+    # The remote is a store holding the run, its summary and its version.
+    remote_run = cli(remote, "runs", "show", run.id)
+    assert remote_run["summary"]["loss"] == 0.5
+    assert [v["version"] for v in cli(remote, "versions", "ppo")] == [0]
+    # From the environment (a W&B script with only the import changed); a push that fails is a
+    # line, never an exception.
+    monkeypatch.setenv("CODEVER_SYNC", "nowhere")
+    with codever.init(project="safelife") as run:
+        run.log({"loss": 0.25})
+    err = capsys.readouterr().err
+    assert f"codever: could not push run {run.id}: unknown remote \"nowhere\"" in err, err
+    monkeypatch.setenv("CODEVER_SYNC", "0")
+    with codever.init(project="safelife", sync=False) as run:
+        run.log({"loss": 0.1})
+    assert "push" not in capsys.readouterr().err

@@ -31,8 +31,8 @@ use lines::*;
 pub use lines::{git_blob_id, is_binary, line_changes, line_hunks, split_lines};
 pub use objects::Objects;
 use renames::*;
-pub use walk::diff_trees;
 use walk::*;
+pub use walk::{diff_trees, diff_trees_at};
 pub use xdiff::{Algorithm, Change};
 
 /// How many bytes at the start of a file are searched for a NUL to call it binary (git's value).

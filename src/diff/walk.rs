@@ -51,6 +51,28 @@ pub fn diff_trees(
     Ok(TreeDiff { files })
 }
 
+/// The one file of [`diff_trees`] whose new path is `path` (after rename detection), with only
+/// that file's line diff made: what `log` and `blame` of one file need, without reading every
+/// other changed file (a version's first diff adds every file). `None` when `path` did not
+/// change.
+pub fn diff_trees_at(
+    objects: &Objects<'_>,
+    old: Option<ObjectId>,
+    new: Option<ObjectId>,
+    opts: &DiffOptions,
+    path: &str,
+) -> Result<Option<FileDiff>> {
+    let mut pairs: Vec<(Option<ManifestEntry>, Option<ManifestEntry>)> = Vec::new();
+    walk(objects, old, new, &mut pairs)?;
+    let pairs = detect_renames(objects, pairs, opts)?;
+    for p in pairs {
+        if p.new.as_ref().is_some_and(|n| n.path == path) {
+            return file_diff(objects, p.old, p.new, p.similarity, opts).map(Some);
+        }
+    }
+    Ok(None)
+}
+
 /// One directory being walked: the entries of both sides and how far each side has got.
 pub(super) struct Level {
     prefix: String,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::capture::snapshot::Snapshot;
 use crate::diff::ChangeCounts;
 use crate::diff::{
-    DiffOptions, FileDiff, Objects, Status, TreeDiff, diff_trees, diff_worktree, line_changes,
+    DiffOptions, Objects, Status, TreeDiff, diff_trees, diff_trees_at, diff_worktree, line_changes,
     split_lines,
 };
 use crate::error::{Error, NotTextReason, Result};
@@ -180,18 +180,17 @@ impl Store {
         let mut out = Vec::new();
         for i in (0..=upto).rev() {
             let prev = i.checked_sub(1).map(|p| history.versions[p].tree);
-            let mut diff = diff_trees(&objects, prev, Some(history.versions[i].tree), opts)?;
+            let tree = Some(history.versions[i].tree);
             match &tracked {
-                None => out.push(LogEntry { version: i, diff }),
+                None => out.push(LogEntry {
+                    version: i,
+                    diff: diff_trees(&objects, prev, tree, opts)?,
+                }),
                 Some(p) => {
-                    let Some(pos) = diff
-                        .files
-                        .iter()
-                        .position(|f| f.new_path.as_deref() == Some(p))
-                    else {
+                    // Only the followed file's diff is made (the others' blobs are not read).
+                    let Some(f) = diff_trees_at(&objects, prev, tree, opts, p)? else {
                         continue;
                     };
-                    let f: FileDiff = diff.files.swap_remove(pos);
                     let next = match f.status {
                         Status::Renamed => f.old_path.clone(),
                         Status::Added => None,

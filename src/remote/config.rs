@@ -62,6 +62,17 @@ pub(crate) fn parse_url(url: &str) -> Result<Location> {
         }
         let prefix = prefix.trim_matches('/');
         if prefix
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '*' || c == '~')
+        {
+            // The S3 client (object_store) encodes a listing's prefix as a form does (a space
+            // as `+`), which S3's signature check refuses for these characters.
+            return Err(bad(
+                "the prefix must not hold spaces, control characters, `*` or `~` (S3 refuses \
+                 the signature of a listing of such a prefix); use `-` or `_`",
+            ));
+        }
+        if prefix
             .split('/')
             .any(|p| p == "." || p == ".." || (p.is_empty() && !prefix.is_empty()))
         {

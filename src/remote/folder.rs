@@ -137,6 +137,35 @@ impl Transport for Folder {
         Ok(created)
     }
 
+    fn put_file(&self, key: &str, src: &Path) -> Result<bool> {
+        self.put.fetch_add(1, Ordering::Relaxed);
+        let path = self.path(key)?;
+        if std::fs::symlink_metadata(&path).is_ok() {
+            return Ok(false);
+        }
+        let mut f = open_regular(src).map_err(|e| Error::io("cannot read", src, e))?;
+        let created = self.layout.create_new_from(&path, &mut f)?;
+        if created && let Some(parent) = path.parent() {
+            self.dirty
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(parent.to_path_buf());
+        }
+        Ok(created)
+    }
+
+    fn get_to(&self, key: &str, out: &mut dyn std::io::Write) -> Result<bool> {
+        self.get.fetch_add(1, Ordering::Relaxed);
+        let path = self.path(key)?;
+        let mut f = match open_regular(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(Error::io("cannot read", path, e)),
+        };
+        std::io::copy(&mut f, out).map_err(|e| Error::io("cannot read", &path, e))?;
+        Ok(true)
+    }
+
     fn put_replace(&self, key: &str, bytes: &[u8]) -> Result<()> {
         self.put.fetch_add(1, Ordering::Relaxed);
         let path = self.path(key)?;

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::keys::Entry;
-use super::transfer::{RemoteCache, open_remote, verify_received};
+use super::transfer::{Received, RemoteCache, open_remote, receive_loose, verify_received};
 use super::{Remote, RemoteConfig};
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
@@ -49,7 +49,14 @@ impl<'a> RemoteSource<'a> {
             return Ok(None);
         }
         let t = &self.remote.transport;
-        let bytes = match t.get(&Entry::Loose(*id).key())? {
+        // The loose file through a temp file: a large blob is verified and installed as a
+        // stream, never held whole.
+        let loose = match receive_loose(store, self.remote, id)? {
+            Received::Installed(n) => return Ok(Some(n as usize)),
+            Received::Bytes(b) => Some(b),
+            Received::Absent => None,
+        };
+        let bytes = match loose {
             Some(b) => b,
             None => match self.locate(store, id)? {
                 Some((pack, offset, len)) => {
@@ -109,7 +116,7 @@ impl<'a> RemoteSource<'a> {
                     .collect()
             };
             for p in keys {
-                if let Ok(entries) = self.cache.remote_index(store, self.remote, &p)? {
+                if let Ok(entries) = self.cache.remote_index(store, self.remote, &p, None)? {
                     for (oid, off, len) in entries {
                         map.entry(oid).or_insert((p, off, len));
                     }

@@ -29,10 +29,11 @@ mod transfer;
 pub use config::{RemoteConfig, RemoteEntry};
 pub use lazy::{FetchLog, attach_default_remote};
 pub use transfer::{
-    ArtifactVersions, ConcurrentVersions, Counts, PullOptions, Refused, TransferReport, pull, push,
-    sync,
+    ArtifactVersions, ConcurrentVersions, Counts, PullOptions, PushOptions, Refused, SyncOptions,
+    TransferReport, pull, push, sync,
 };
 
+use crate::capture::Progress;
 use crate::error::{Error, RemoteFailure, Result};
 
 /// How many requests a transfer keeps in flight at once.
@@ -69,6 +70,23 @@ pub(crate) trait Transport: Send + Sync {
     fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Option<Vec<u8>>>;
     /// Writes `key` unless it exists; whether this call created it.
     fn put_new(&self, key: &str, bytes: &[u8]) -> Result<bool>;
+    /// Writes `key` from the file at `path`, streamed (a large blob in bounded memory), unless
+    /// it exists; whether this call created it.
+    fn put_file(&self, key: &str, path: &std::path::Path) -> Result<bool> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read", path, e))?;
+        self.put_new(key, &bytes)
+    }
+    /// Streams the bytes of `key` into `out`; false when absent.
+    fn get_to(&self, key: &str, out: &mut dyn std::io::Write) -> Result<bool> {
+        match self.get(key)? {
+            Some(bytes) => {
+                out.write_all(&bytes)
+                    .map_err(|e| Error::io("cannot write", "a temp file", e))?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
     /// Writes `key`, replacing it (only the `format` file, whose number only ever rises).
     fn put_replace(&self, key: &str, bytes: &[u8]) -> Result<()>;
     /// Flushes what was written so far to stable storage (a folder's directories), before the
@@ -93,10 +111,59 @@ pub(crate) struct Remote {
     pub name: String,
     pub url: String,
     pub transport: Box<dyn Transport>,
+    /// Bytes of the transfer under way, for a progress bar.
+    pub meter: Meter,
+}
+
+/// Bytes a transfer has moved and has to move, reported to a [`Progress`] callback.
+#[derive(Default)]
+pub(crate) struct Meter {
+    progress: Option<Progress>,
+    done: std::sync::atomic::AtomicU64,
+    total: std::sync::atomic::AtomicU64,
+}
+
+impl Meter {
+    /// More bytes to move.
+    pub fn add_total(&self, n: u64) {
+        self.total
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        self.report();
+    }
+
+    /// Bytes moved (sent, or found already there; fetched).
+    pub fn advance(&self, n: u64) {
+        self.done.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        self.report();
+    }
+
+    /// The transfer is over: what was estimated to move is what moved.
+    pub fn finish(&self) {
+        let done = self.done.load(std::sync::atomic::Ordering::Relaxed);
+        self.total.store(done, std::sync::atomic::Ordering::Relaxed);
+        self.report();
+    }
+
+    fn report(&self) {
+        if let Some(p) = &self.progress {
+            let total = self.total.load(std::sync::atomic::Ordering::Relaxed);
+            let done = self
+                .done
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .min(total);
+            (p.0)(done as usize, total as usize);
+        }
+    }
 }
 
 impl Remote {
     /// Opens the remote `entry` (no request is made yet).
+    /// Reports the bytes of transfers to `progress`.
+    pub(crate) fn with_progress(mut self, progress: Option<Progress>) -> Remote {
+        self.meter.progress = progress;
+        self
+    }
+
     pub(crate) fn open(name: &str, entry: &RemoteEntry) -> Result<Remote> {
         let transport: Box<dyn Transport> = match config::parse_url(&entry.url)? {
             config::Location::Folder(path) => Box::new(folder::Folder::new(&path)),
@@ -116,10 +183,21 @@ impl Remote {
                 });
             }
         };
+        let transport = match std::env::var(KILL_AFTER_PUTS_ENV)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            Some(n) => Box::new(KillAfterPuts {
+                inner: transport,
+                left: std::sync::Mutex::new(n),
+            }),
+            None => transport,
+        };
         Ok(Remote {
             name: name.to_string(),
             url: entry.url.clone(),
             transport,
+            meter: Meter::default(),
         })
     }
 
@@ -141,5 +219,74 @@ impl Remote {
             } => self.error(failure, detail),
             e => e,
         }
+    }
+}
+
+/// Fault injection for the tests of interrupted transfers: with this variable set to K, the
+/// process kills itself (SIGKILL: nothing is cleaned up, as when a machine is switched off)
+/// right after its K-th write that created a file on the remote, and writes go one at a time,
+/// so the remote then holds exactly what a transfer had written by that point.
+pub const KILL_AFTER_PUTS_ENV: &str = "CODEVER_TEST_KILL_AFTER_PUTS";
+
+struct KillAfterPuts {
+    inner: Box<dyn Transport>,
+    left: std::sync::Mutex<u64>,
+}
+
+impl KillAfterPuts {
+    fn wrote(&self) {
+        let mut left = self.left.lock().unwrap_or_else(|e| e.into_inner());
+        *left = left.saturating_sub(1);
+        if *left == 0 {
+            #[cfg(unix)]
+            let _ = rustix::process::kill_process(
+                rustix::process::getpid(),
+                rustix::process::Signal::KILL,
+            );
+            std::process::abort();
+        }
+    }
+}
+
+impl Transport for KillAfterPuts {
+    fn list(&self, prefix: &str) -> Result<Vec<RemoteFile>> {
+        self.inner.list(prefix)
+    }
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.inner.get(key)
+    }
+    fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Option<Vec<u8>>> {
+        self.inner.get_range(key, offset, len)
+    }
+    fn put_new(&self, key: &str, bytes: &[u8]) -> Result<bool> {
+        let created = self.inner.put_new(key, bytes)?;
+        if created {
+            self.wrote();
+        }
+        Ok(created)
+    }
+    fn put_replace(&self, key: &str, bytes: &[u8]) -> Result<()> {
+        self.inner.put_replace(key, bytes)?;
+        self.wrote();
+        Ok(())
+    }
+    fn put_file(&self, key: &str, path: &std::path::Path) -> Result<bool> {
+        let created = self.inner.put_file(key, path)?;
+        if created {
+            self.wrote();
+        }
+        Ok(created)
+    }
+    fn get_to(&self, key: &str, out: &mut dyn std::io::Write) -> Result<bool> {
+        self.inner.get_to(key, out)
+    }
+    fn flush(&self) -> Result<()> {
+        self.inner.flush()
+    }
+    fn get_many(&self, keys: &[String]) -> Vec<Result<Option<Vec<u8>>>> {
+        self.inner.get_many(keys)
+    }
+    fn requests(&self) -> RequestCounts {
+        self.inner.requests()
     }
 }

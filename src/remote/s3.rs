@@ -21,6 +21,13 @@ use object_store::{
 use super::{PARALLEL_REQUESTS, RemoteFile, RequestCounts, Transport};
 use crate::error::{Error, RemoteFailure, Result};
 
+/// Files of this size or more are sent as multipart uploads, streamed.
+const MULTIPART_FROM: u64 = 16 << 20;
+/// The size of a part of a multipart upload.
+const PART_SIZE: usize = 8 << 20;
+/// Parts of one upload in flight at once (memory: this many parts).
+const PARTS_IN_FLIGHT: usize = 2;
+
 pub(crate) struct S3 {
     store: Arc<AmazonS3>,
     prefix: String,
@@ -330,6 +337,76 @@ impl Transport for S3 {
 
     fn put_new(&self, key: &str, bytes: &[u8]) -> Result<bool> {
         self.runtime.block_on(self.put_async(key, bytes))
+    }
+
+    /// Files below [`MULTIPART_FROM`] go as one create-only PUT. Larger ones (large blobs) go as
+    /// a multipart upload streamed from the file, parts of [`PART_SIZE`], a few in flight: S3's
+    /// multipart uploads (as object_store exposes them) cannot be made create-only, so the key
+    /// is first looked up and written only when absent. Two machines uploading the same large
+    /// blob at the same moment can then both complete; the object is content-named, a large blob
+    /// is stored whole and is never a delta base, so either copy is the same blob.
+    fn put_file(&self, key: &str, src: &std::path::Path) -> Result<bool> {
+        use std::io::Read;
+        let mut f =
+            crate::store::open_regular(src).map_err(|e| Error::io("cannot read", src, e))?;
+        let len = f
+            .metadata()
+            .map_err(|e| Error::io("cannot read", src, e))?
+            .len();
+        if len < MULTIPART_FROM {
+            let mut bytes = Vec::new();
+            f.read_to_end(&mut bytes)
+                .map_err(|e| Error::io("cannot read", src, e))?;
+            return self.put_new(key, &bytes);
+        }
+        let path = self.path(key);
+        self.runtime.block_on(async {
+            self.count(&self.get);
+            match self.store.head(&path).await {
+                Ok(_) => return Ok(false),
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.error(e)),
+            }
+            self.count(&self.put);
+            let upload = self
+                .store
+                .put_multipart(&path)
+                .await
+                .map_err(|e| self.error(e))?;
+            let mut w = object_store::WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                w.wait_for_capacity(PARTS_IN_FLIGHT)
+                    .await
+                    .map_err(|e| self.error(e))?;
+                let n = f
+                    .read(&mut buf)
+                    .map_err(|e| Error::io("cannot read", src, e))?;
+                if n == 0 {
+                    break;
+                }
+                w.write(&buf[..n]);
+            }
+            w.finish().await.map_err(|e| self.error(e))?;
+            Ok(true)
+        })
+    }
+
+    fn get_to(&self, key: &str, out: &mut dyn std::io::Write) -> Result<bool> {
+        self.count(&self.get);
+        self.runtime.block_on(async {
+            let r = match self.store.get(&self.path(key)).await {
+                Ok(r) => r,
+                Err(object_store::Error::NotFound { .. }) => return Ok(false),
+                Err(e) => return Err(self.error(e)),
+            };
+            let mut stream = r.into_stream();
+            while let Some(chunk) = stream.try_next().await.map_err(|e| self.error(e))? {
+                out.write_all(&chunk)
+                    .map_err(|e| Error::io("cannot write", "a temp file", e))?;
+            }
+            Ok(true)
+        })
     }
 
     fn put_replace(&self, key: &str, bytes: &[u8]) -> Result<()> {

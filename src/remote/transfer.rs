@@ -90,6 +90,10 @@ pub struct TransferReport {
     pub concurrent: Vec<ConcurrentVersions>,
     /// Files refused (named), the rest of the transfer done.
     pub refused: Vec<Refused>,
+    /// Files of the remote skipped as not yet synced: what they need has not reached the
+    /// remote (a push still running or interrupted, e.g. a pack whose objects' delta bases are
+    /// in packs not sent yet). Nothing is wrong with them; a later pull takes them.
+    pub waiting: Vec<Refused>,
     /// Requests made to the remote.
     pub requests: RequestCounts,
 }
@@ -103,6 +107,24 @@ pub struct PullOptions {
     /// Records and markers, and the data of this artifact's versions only
     /// (`TYPE/NAME[:SPEC]`; without a version, every version).
     pub only: Option<String>,
+    /// Told the bytes fetched so far and in all, as the transfer goes.
+    pub progress: Option<crate::capture::Progress>,
+}
+
+/// How `push` runs.
+#[derive(Clone, Debug, Default)]
+pub struct PushOptions {
+    /// List the remote first instead of trusting what this machine remembers it holds.
+    pub full: bool,
+    /// Told the bytes sent so far and in all, as the transfer goes.
+    pub progress: Option<crate::capture::Progress>,
+}
+
+/// How `sync` runs.
+#[derive(Clone, Debug, Default)]
+pub struct SyncOptions {
+    /// Told the bytes moved so far and in all (both ways), as the transfer goes.
+    pub progress: Option<crate::capture::Progress>,
 }
 
 /// A pack index's entries: (object id, offset, length).
@@ -185,6 +207,7 @@ impl RemoteCache {
         store: &Store,
         remote: &Remote,
         pack: &ObjectId,
+        listed: Option<(u64, u64)>,
     ) -> Result<std::result::Result<IndexEntries, String>> {
         // The same pack here has the same index (content-named), else the cached copy.
         for path in [store.layout().pack_file(pack, "idx"), self.idx_path(pack)] {
@@ -194,11 +217,38 @@ impl RemoteCache {
                 return Ok(Ok(entries));
             }
         }
+        // Bounded before anything is downloaded: an index is at most MAX_INDEX_FILE bytes
+        // (4 million entries), and never much larger than its pack (an entry takes 44 bytes of
+        // index and at least 27 bytes of pack).
+        let mut max = pack::MAX_INDEX_FILE;
+        if let Some((idx_size, pack_size)) = listed {
+            let need = pack_size.saturating_mul(2).saturating_add(128);
+            if idx_size > max || idx_size > need {
+                return Ok(Err(format!(
+                    "its index claims {idx_size} bytes, more than a pack of {pack_size} bytes \
+                     can need (at most {}); not downloaded",
+                    max.min(need)
+                )));
+            }
+            max = idx_size;
+        }
         let key = Entry::Index(*pack).key();
-        let Some(bytes) = remote.transport.get(&key).map_err(|e| remote.named(e))? else {
-            return Ok(Err("its index is gone from the remote".into()));
+        let mut buf = BoundedVec {
+            bytes: Vec::new(),
+            max,
         };
-        Ok(self.keep_index(store, pack, &bytes))
+        match remote.transport.get_to(&key, &mut buf) {
+            Ok(true) => {}
+            Ok(false) => return Ok(Err("its index is gone from the remote".into())),
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::InvalidData => {
+                return Ok(Err(format!(
+                    "its index is larger than {max} bytes (the most it may be); not downloaded \
+                     further"
+                )));
+            }
+            Err(e) => return Err(remote.named(e)),
+        }
+        Ok(self.keep_index(store, pack, &buf.bytes))
     }
 
     /// Parses index bytes of remote pack `pack` and keeps a copy when they are sound.
@@ -275,10 +325,202 @@ fn decode_pending(
     )
 }
 
+/// Objects whose listed size is at least this are received through a temp file (a large
+/// blob never in memory whole); smaller ones in memory, many at once.
+const STREAM_FROM: u64 = 1 << 20;
+
+/// How much of a received object's envelope is looked at to bound the rest.
+const PEEK: usize = crate::object::HEADER_LEN + 18;
+
+/// The raw size a whole-stored blob's envelope declares (its zstd frame's content size).
+fn whole_blob_size(head: &[u8]) -> Option<u64> {
+    use crate::object::{ENCODING_ZSTD, HEADER_LEN};
+    if head.len() < PEEK || head.get(5) != Some(&(Kind::Blob as u8)) || head[6] != ENCODING_ZSTD {
+        return None;
+    }
+    zstd::zstd_safe::get_frame_content_size(&head[HEADER_LEN..])
+        .ok()
+        .flatten()
+}
+
+/// Whether stored bytes (or their first [`PEEK`] bytes) are a large blob stored whole, which
+/// is verified as a stream rather than decoded in memory.
+fn is_large_blob(head: &[u8]) -> bool {
+    whole_blob_size(head).is_some_and(|n| n >= LARGE_FILE)
+}
+
+/// A writer into memory that refuses more than `max` bytes.
+struct BoundedVec {
+    bytes: Vec<u8>,
+    max: u64,
+}
+
+impl std::io::Write for BoundedVec {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() as u64 + buf.len() as u64 > self.max {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "more bytes than allowed",
+            ));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A writer into a temp file that refuses more than an object with the envelope it starts with
+/// can take (`object::stored_bound` of the size it declares), so a remote cannot fill the disk
+/// by sending a file without end.
+struct BoundedFile<'a> {
+    file: std::io::BufWriter<&'a std::fs::File>,
+    head: Vec<u8>,
+    written: u64,
+    bound: u64,
+}
+
+impl std::io::Write for BoundedFile<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.head.len() < PEEK {
+            let n = (PEEK - self.head.len()).min(buf.len());
+            self.head.extend_from_slice(&buf[..n]);
+            if self.head.len() == PEEK {
+                // Whole blobs may be large; anything else (deltas, trees, records) is bounded
+                // by its kind, and a delta's content is never large.
+                let limit = match whole_blob_size(&self.head) {
+                    Some(n) => n,
+                    None if self.head[6] == crate::object::ENCODING_ZSTD => MAX_OBJECT_SIZE,
+                    None => LARGE_FILE,
+                };
+                self.bound = crate::object::stored_bound(&self.head, limit);
+            }
+        }
+        self.written += buf.len() as u64;
+        if self.written > self.bound {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "more bytes than the object it starts as can be stored in",
+            ));
+        }
+        self.file.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// A loose object received into a temp file.
+pub(crate) enum Received {
+    /// The remote does not have it.
+    Absent,
+    /// A large blob, verified as a stream and installed: the bytes written.
+    Installed(u64),
+    /// Anything else, read back into memory for the caller to verify.
+    Bytes(Vec<u8>),
+}
+
+/// Receives loose object `id` of the remote through a temp file in `local/tmp`: a large
+/// whole blob is verified as a stream and installed create-only; anything else comes back in
+/// memory (bounded by what its kind may take) for the usual verification.
+pub(crate) fn receive_loose(store: &Store, remote: &Remote, id: &ObjectId) -> Result<Received> {
+    let layout = store.layout();
+    let tmp = layout.new_temp("recv")?;
+    let tmp_path = tmp.path().to_path_buf();
+    let found = {
+        let mut w = BoundedFile {
+            file: std::io::BufWriter::with_capacity(1 << 20, tmp.as_file()),
+            head: Vec::with_capacity(PEEK),
+            written: 0,
+            bound: MAX_OBJECT_SIZE,
+        };
+        let found = match remote.transport.get_to(&Entry::Loose(*id).key(), &mut w) {
+            Ok(found) => found,
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::InvalidData => {
+                return Err(Error::CorruptObject {
+                    id: *id,
+                    reason: source.to_string(),
+                });
+            }
+            Err(e) => return Err(remote.named(e)),
+        };
+        std::io::Write::flush(&mut w).map_err(|e| Error::io("cannot write", &tmp_path, e))?;
+        found
+    };
+    if !found {
+        return Ok(Received::Absent);
+    }
+    finish_received(store, id, tmp)
+}
+
+/// What [`receive_loose`] does with the temp file once the bytes are in it.
+fn finish_received(store: &Store, id: &ObjectId, tmp: tempfile::NamedTempFile) -> Result<Received> {
+    let tmp_path = tmp.path().to_path_buf();
+    let mut head = vec![0u8; PEEK];
+    let n = {
+        use std::io::Read;
+        let mut f = tmp
+            .reopen()
+            .map_err(|e| Error::io("cannot read", &tmp_path, e))?;
+        f.read(&mut head)
+            .map_err(|e| Error::io("cannot read", &tmp_path, e))?
+    };
+    head.truncate(n);
+    if is_large_blob(&head) {
+        return match store.verify_large_loose(id, &tmp_path) {
+            Some(Ok(_)) => {
+                tmp.as_file()
+                    .sync_all()
+                    .map_err(|e| Error::io("cannot write", &tmp_path, e))?;
+                let len = tmp
+                    .as_file()
+                    .metadata()
+                    .map_err(|e| Error::io("cannot read", &tmp_path, e))?
+                    .len();
+                store.prepare_write()?;
+                let layout = store.layout();
+                let created = layout.persist_new_file(tmp, &layout.object_path(id))?;
+                Ok(Received::Installed(if created { len } else { 0 }))
+            }
+            Some(Err(e)) => Err(e),
+            None => Err(Error::CorruptObject {
+                id: *id,
+                reason: "stored bytes do not match their checksum".into(),
+            }),
+        };
+    }
+    let bytes = read_regular(
+        &tmp_path,
+        crate::object::stored_bound(&head, LARGE_FILE.max(crate::object::MAX_STRUCTURED_SIZE)),
+    )
+    .map_err(|e| Error::io("cannot read", &tmp_path, e))?;
+    Ok(Received::Bytes(bytes))
+}
+
+/// Installs a large blob received in memory (a small file that declares a large content) by
+/// way of a temp file, verified as a stream.
+fn install_large_bytes(store: &Store, id: &ObjectId, bytes: &[u8]) -> Result<u64> {
+    let tmp = store.layout().temp_file("recv", bytes)?;
+    match finish_received(store, id, tmp)? {
+        Received::Installed(n) => Ok(n),
+        _ => Err(Error::CorruptObject {
+            id: *id,
+            reason: "not the large blob it declares".into(),
+        }),
+    }
+}
+
 fn reason(e: &Error) -> String {
     match e {
         Error::MissingObject { id } => {
-            format!("its delta base {} is on neither side", id.short())
+            format!(
+                "its delta base {} has not reached the remote yet",
+                id.short()
+            )
         }
         Error::CorruptObject { reason, .. } => format!("corrupt or forged: {reason}"),
         e => e.to_string(),
@@ -472,8 +714,9 @@ fn chunks<T: Clone>(items: &[T], n: usize) -> Vec<Vec<T>> {
 /// Sends every file of `store` that remote `name` (the default when `None`) lacks: packs, the
 /// loose blobs and trees as one new pack, records, then markers. `full` lists the remote first
 /// instead of trusting the cache of what it holds.
-pub fn push(store: &Store, name: Option<&str>, full: bool) -> Result<TransferReport> {
-    let remote = open_remote(store, name)?;
+pub fn push(store: &Store, name: Option<&str>, opts: &PushOptions) -> Result<TransferReport> {
+    let full = opts.full;
+    let remote = open_remote(store, name)?.with_progress(opts.progress.clone());
     let mut cache = RemoteCache::load(store, &remote.name);
     let mut report = TransferReport {
         remote: remote.name.clone(),
@@ -532,113 +775,45 @@ fn push_with(
         })
         .collect();
     let here = local_entries(store)?;
-    let layout = store.layout();
 
-    // What the remote holds in packs: from the indexes (cached, else fetched once).
+    // What the remote holds: in its packs (from the indexes, cached, else fetched once) and
+    // loose.
     let mut remote_ids: HashSet<ObjectId> = HashSet::new();
     for e in there.keys() {
-        if let Entry::Index(p) = e
-            && let Ok(entries) = cache.remote_index(store, remote, p)?
-        {
-            remote_ids.extend(entries.into_iter().map(|(id, _, _)| id));
+        match e {
+            Entry::Index(p) => {
+                let sizes = there
+                    .get(&Entry::Pack(*p))
+                    .zip(there.get(e))
+                    .filter(|(pack_size, _)| **pack_size > 0)
+                    .map(|(pack_size, idx_size)| (*idx_size, *pack_size));
+                if let Ok(entries) = cache.remote_index(store, remote, p, sizes)? {
+                    remote_ids.extend(entries.into_iter().map(|(id, _, _)| id));
+                }
+            }
+            Entry::Loose(id) => {
+                remote_ids.insert(*id);
+            }
+            _ => {}
         }
     }
     let mut sent_keys = Vec::new();
 
-    // 1. Packs (each before its index).
-    let mut packs = Vec::new();
-    let mut idxs = Vec::new();
-    for e in here.keys() {
-        if let Entry::Pack(p) = e
-            && !there.contains_key(&Entry::Index(*p))
-        {
-            let idx_bytes = read_regular(&layout.pack_file(p, "idx"), pack::MAX_INDEX_FILE)
-                .map_err(|e| Error::io("cannot read", layout.pack_file(p, "idx"), e))?;
-            if let Ok(entries) = pack::parse_index(&idx_bytes, p) {
-                remote_ids.extend(entries.into_iter().map(|(id, _, _)| id));
-            }
-            if !there.contains_key(e) {
-                packs.push(*p);
-            }
-            idxs.push((Entry::Index(*p).key(), idx_bytes));
-        }
-    }
-    for group in chunks(&packs, 4) {
-        let items: Vec<(String, Vec<u8>)> = group
-            .iter()
-            .map(|p| {
-                let path = layout.pack_file(p, "pack");
-                std::fs::read(&path)
-                    .map(|b| (Entry::Pack(*p).key(), b))
-                    .map_err(|e| Error::io("cannot read", path, e))
-            })
-            .collect::<Result<_>>()?;
-        send(t, &items, report, &mut sent_keys).map_err(named)?;
-    }
-    t.flush().map_err(named)?;
-
-    // 2. Loose objects the remote lacks: blobs and trees packed into one pack, records apart.
-    let mut data = Vec::new();
-    let mut large = Vec::new();
-    let mut records = Vec::new();
-    for (e, size) in &here {
-        let Entry::Loose(id) = e else { continue };
-        if there.contains_key(e) || remote_ids.contains(id) {
-            continue;
-        }
-        let path = layout.object_path(id);
-        if *size >= LARGE_FILE {
-            large.push(*id);
-            continue;
-        }
-        let bytes =
-            read_regular(&path, MAX_OBJECT_SIZE).map_err(|e| Error::io("cannot read", &path, e))?;
-        match bytes.get(5).and_then(|b| Kind::from_byte(*b)) {
-            Some(Kind::Blob | Kind::Tree) => data.push((*id, bytes)),
-            _ => records.push((e.key(), bytes)),
-        }
-    }
-    if data.len() >= 2 {
-        data.sort_by_key(|(id, _)| *id);
-        for part in chunks(&data, 20_000) {
-            let (pack_id, pack_bytes, idx_bytes) = pack::build_pack(&part)?;
-            send(
-                t,
-                &[(Entry::Pack(pack_id).key(), pack_bytes)],
-                report,
-                &mut sent_keys,
-            )
-            .map_err(named)?;
-            idxs.push((Entry::Index(pack_id).key(), idx_bytes.clone()));
-            let _ = cache.keep_index(store, &pack_id, &idx_bytes);
-        }
-    } else {
-        let items: Vec<(String, Vec<u8>)> = data
-            .into_iter()
-            .map(|(id, b)| (Entry::Loose(id).key(), b))
-            .collect();
-        send(t, &items, report, &mut sent_keys).map_err(named)?;
-    }
-    for id in large {
-        let path = layout.object_path(&id);
-        let bytes = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
-        send(
-            t,
-            &[(Entry::Loose(id).key(), bytes)],
-            report,
-            &mut sent_keys,
-        )
-        .map_err(named)?;
-    }
-    t.flush().map_err(named)?;
-    for group in chunks(&idxs, 64) {
-        send(t, &group, report, &mut sent_keys).map_err(named)?;
-    }
-    t.flush().map_err(named)?;
+    // 1-2. Data: packs and the loose blobs and trees, in rounds (see `push_data`).
+    let records = push_data(
+        store,
+        remote,
+        cache,
+        &here,
+        &there,
+        remote_ids,
+        report,
+        &mut sent_keys,
+    )?;
 
     // 3. Records.
     for group in chunks(&records, 256) {
-        send(t, &group, report, &mut sent_keys).map_err(named)?;
+        send(t, &remote.meter, &group, report, &mut sent_keys).map_err(named)?;
     }
     t.flush().map_err(named)?;
 
@@ -663,18 +838,257 @@ fn push_with(
             })
             .collect();
         for group in chunks(&markers, 1024) {
-            send(t, &group, report, &mut sent_keys).map_err(named)?;
+            send(t, &remote.meter, &group, report, &mut sent_keys).map_err(named)?;
         }
         t.flush().map_err(named)?;
     }
     cache.keys.extend(sent_keys);
     cache.save(store);
+    remote.meter.finish();
     Ok((remote_records, sent_records))
+}
+
+/// A local pack the remote lacks (or lacks the index of).
+struct PackToSend {
+    id: ObjectId,
+    /// Whether the pack file itself must be sent (else only its index).
+    send_pack: bool,
+    idx: Vec<u8>,
+    objects: Vec<ObjectId>,
+    /// Delta bases of its objects that are not in it.
+    bases: HashSet<ObjectId>,
+}
+
+/// A loose blob or tree the remote lacks: its bytes and its delta base.
+type LooseToSend = (ObjectId, Vec<u8>, Option<ObjectId>);
+
+/// The delta base named in the stored bytes of `id`, if it is a delta.
+fn base_of(id: &ObjectId, bytes: &[u8]) -> Option<ObjectId> {
+    parse_header(*id, bytes)
+        .ok()
+        .and_then(|h| h.base.map(|(b, _)| b))
+}
+
+/// Sends the data the remote lacks: large blobs (never deltas, never bases), then rounds of
+/// packs and loose blobs and trees. A round holds what can be read with what the remote
+/// already has: the packs whose delta bases are there, and the loose objects whose bases are
+/// there or among themselves (packed into one new pack, sorted by id, so a push killed and run
+/// again builds the same pack). Each round's packs go first, then, once flushed, their indexes
+/// (an index is what makes a pack visible): so a push killed at any moment never leaves the
+/// remote a visible object whose delta base is not there. Returns the loose records to send.
+#[allow(clippy::too_many_arguments)]
+fn push_data(
+    store: &Store,
+    remote: &Remote,
+    cache: &mut RemoteCache,
+    here: &BTreeMap<Entry, u64>,
+    there: &BTreeMap<Entry, u64>,
+    mut available: HashSet<ObjectId>,
+    report: &mut TransferReport,
+    sent_keys: &mut Vec<String>,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    let t: &dyn super::Transport = remote.transport.as_ref();
+    let named = |e| remote.named(e);
+    let layout = store.layout();
+
+    // Local packs whose index the remote lacks, with the bases their objects need.
+    let mut packs: Vec<PackToSend> = Vec::new();
+    let mut in_packs: HashSet<ObjectId> = HashSet::new();
+    for e in here.keys() {
+        let Entry::Pack(p) = e else { continue };
+        if there.contains_key(&Entry::Index(*p)) {
+            continue;
+        }
+        let idx_path = layout.pack_file(p, "idx");
+        let idx = read_regular(&idx_path, pack::MAX_INDEX_FILE)
+            .map_err(|e| Error::io("cannot read", &idx_path, e))?;
+        let entries = pack::parse_index(&idx, p)?;
+        let pack_path = layout.pack_file(p, "pack");
+        let bytes =
+            std::fs::read(&pack_path).map_err(|e| Error::io("cannot read", &pack_path, e))?;
+        let objects: Vec<ObjectId> = entries.iter().map(|(id, _, _)| *id).collect();
+        let own: HashSet<ObjectId> = objects.iter().copied().collect();
+        let mut bases = HashSet::new();
+        if let Ok(split) = pack::split_pack(p, &bytes, &entries) {
+            for (id, b) in split {
+                if let Some(base) = base_of(&id, b)
+                    && !own.contains(&base)
+                {
+                    bases.insert(base);
+                }
+            }
+        }
+        in_packs.extend(objects.iter().copied());
+        packs.push(PackToSend {
+            id: *p,
+            send_pack: !there.contains_key(e),
+            idx,
+            objects,
+            bases,
+        });
+    }
+
+    // Loose objects the remote lacks: blobs and trees to pack, large blobs apart, records after.
+    let mut loose: Vec<LooseToSend> = Vec::new();
+    let mut large = Vec::new();
+    let mut records = Vec::new();
+    for (e, size) in here {
+        let Entry::Loose(id) = e else { continue };
+        if available.contains(id) || in_packs.contains(id) {
+            continue;
+        }
+        let path = layout.object_path(id);
+        if *size >= LARGE_FILE {
+            large.push(*id);
+            continue;
+        }
+        let bytes =
+            read_regular(&path, MAX_OBJECT_SIZE).map_err(|e| Error::io("cannot read", &path, e))?;
+        if is_large_blob(&bytes) {
+            // A large blob that compresses well: still sent loose, never packed, so a receiver
+            // verifies it as a stream.
+            large.push(*id);
+            continue;
+        }
+        match bytes.get(5).and_then(|b| Kind::from_byte(*b)) {
+            Some(Kind::Blob | Kind::Tree) => {
+                let base = base_of(id, &bytes);
+                loose.push((*id, bytes, base));
+            }
+            _ => records.push((e.key(), bytes)),
+        }
+    }
+
+    let large_sizes: Vec<u64> = large
+        .iter()
+        .map(|id| {
+            std::fs::metadata(layout.object_path(id))
+                .map(|m| m.len())
+                .unwrap_or(0)
+        })
+        .collect();
+    remote.meter.add_total(
+        large_sizes.iter().sum::<u64>()
+            + packs
+                .iter()
+                .map(|p| {
+                    p.idx.len() as u64
+                        + if p.send_pack {
+                            here.get(&Entry::Pack(p.id)).copied().unwrap_or(0)
+                        } else {
+                            0
+                        }
+                })
+                .sum::<u64>()
+            + loose
+                .iter()
+                .map(|(_, b, _)| b.len() as u64 + 4)
+                .sum::<u64>()
+            + records.iter().map(|(_, b)| b.len() as u64).sum::<u64>(),
+    );
+    for (id, len) in large.into_iter().zip(large_sizes) {
+        remote.meter.advance(len);
+        // Streamed from the file: a large blob is never held in memory whole.
+        let path = layout.object_path(&id);
+        let key = Entry::Loose(id).key();
+        if t.put_file(&key, &path).map_err(named)? {
+            report.sent.files += 1;
+            report.sent.bytes += len;
+        }
+        sent_keys.push(key);
+    }
+    t.flush().map_err(named)?;
+
+    while !packs.is_empty() || !loose.is_empty() {
+        let (mut ready_packs, waiting_packs): (Vec<PackToSend>, Vec<PackToSend>) = packs
+            .into_iter()
+            .partition(|p| p.bases.iter().all(|b| available.contains(b)));
+        packs = waiting_packs;
+        // Loose objects whose base is there or among the ready ones (chains, to a fixpoint).
+        let mut ready_ids: HashSet<ObjectId> = HashSet::new();
+        loop {
+            let before = ready_ids.len();
+            for (id, _, base) in &loose {
+                if !ready_ids.contains(id)
+                    && base.is_none_or(|b| available.contains(&b) || ready_ids.contains(&b))
+                {
+                    ready_ids.insert(*id);
+                }
+            }
+            if ready_ids.len() == before {
+                break;
+            }
+        }
+        let (mut ready_loose, waiting_loose): (Vec<LooseToSend>, Vec<LooseToSend>) = loose
+            .into_iter()
+            .partition(|(id, _, _)| ready_ids.contains(id));
+        loose = waiting_loose;
+        if ready_packs.is_empty() && ready_loose.is_empty() {
+            // Bases that are nowhere to be sent first (this store lacks them too, or copies
+            // merged from two machines chain into each other): the rest goes as it is.
+            ready_packs = std::mem::take(&mut packs);
+            ready_loose = std::mem::take(&mut loose);
+        }
+        let mut idxs: Vec<(String, Vec<u8>)> = Vec::new();
+        for group in ready_packs.chunks(4) {
+            let items: Vec<(String, Vec<u8>)> = group
+                .iter()
+                .filter(|p| p.send_pack)
+                .map(|p| {
+                    let path = layout.pack_file(&p.id, "pack");
+                    std::fs::read(&path)
+                        .map(|b| (Entry::Pack(p.id).key(), b))
+                        .map_err(|e| Error::io("cannot read", path, e))
+                })
+                .collect::<Result<_>>()?;
+            send(t, &remote.meter, &items, report, sent_keys).map_err(named)?;
+        }
+        for p in &mut ready_packs {
+            idxs.push((Entry::Index(p.id).key(), std::mem::take(&mut p.idx)));
+            available.extend(p.objects.iter().copied());
+        }
+        if ready_loose.len() >= 2 {
+            ready_loose.sort_by_key(|(id, _, _)| *id);
+            let data: Vec<(ObjectId, Vec<u8>)> =
+                ready_loose.into_iter().map(|(id, b, _)| (id, b)).collect();
+            for part in data.chunks(20_000) {
+                let (pack_id, pack_bytes, idx_bytes) = pack::build_pack(part)?;
+                send(
+                    t,
+                    &remote.meter,
+                    &[(Entry::Pack(pack_id).key(), pack_bytes)],
+                    report,
+                    sent_keys,
+                )
+                .map_err(named)?;
+                let _ = cache.keep_index(store, &pack_id, &idx_bytes);
+                idxs.push((Entry::Index(pack_id).key(), idx_bytes));
+                available.extend(part.iter().map(|(id, _)| *id));
+            }
+        } else {
+            let items: Vec<(String, Vec<u8>)> = ready_loose
+                .into_iter()
+                .map(|(id, b, _)| {
+                    available.insert(id);
+                    (Entry::Loose(id).key(), b)
+                })
+                .collect();
+            send(t, &remote.meter, &items, report, sent_keys).map_err(named)?;
+        }
+        // The packs are durable before the indexes that make them visible.
+        t.flush().map_err(named)?;
+        for group in idxs.chunks(64) {
+            send(t, &remote.meter, group, report, sent_keys).map_err(named)?;
+        }
+        t.flush().map_err(named)?;
+    }
+    Ok(records)
 }
 
 /// Create-only puts of `items`, counted; keys already there count as done (not sent).
 fn send(
     t: &dyn super::Transport,
+    meter: &super::Meter,
     items: &[(String, Vec<u8>)],
     report: &mut TransferReport,
     sent_keys: &mut Vec<String>,
@@ -683,6 +1097,7 @@ fn send(
         if result? {
             report.sent.add(bytes.len());
         }
+        meter.advance(bytes.len() as u64);
         sent_keys.push(key.clone());
     }
     Ok(())
@@ -694,7 +1109,7 @@ fn send(
 /// Fetches every file of remote `name` (the default when `None`) that `store` lacks, verified
 /// before it becomes visible: packs, loose objects, then markers whose record arrived.
 pub fn pull(store: &Store, name: Option<&str>, opts: &PullOptions) -> Result<TransferReport> {
-    let remote = open_remote(store, name)?;
+    let remote = open_remote(store, name)?.with_progress(opts.progress.clone());
     let mut cache = RemoteCache::load(store, &remote.name);
     let mut report = TransferReport {
         remote: remote.name.clone(),
@@ -748,10 +1163,10 @@ fn pull_with(
     let data = !(opts.metadata_only || opts.only.is_some());
     if data {
         pull_packs(store, remote, cache, &there, report)?;
-        let loose: Vec<ObjectId> = there
-            .keys()
-            .filter_map(|e| match e {
-                Entry::Loose(id) if !store.has_object_here(id) => Some(*id),
+        let loose: Vec<(ObjectId, u64)> = there
+            .iter()
+            .filter_map(|(e, size)| match e {
+                Entry::Loose(id) if !store.has_object_here(id) => Some((*id, *size)),
                 _ => None,
             })
             .collect();
@@ -765,10 +1180,9 @@ fn pull_with(
                 _ => None,
             })
             .collect();
-        let loose: Vec<ObjectId> = wanted
+        let loose: Vec<(ObjectId, u64)> = wanted
             .iter()
-            .filter(|id| there.contains_key(&Entry::Loose(**id)))
-            .copied()
+            .filter_map(|id| there.get(&Entry::Loose(*id)).map(|size| (*id, *size)))
             .collect();
         pull_loose(store, remote, &loose, report)?;
         // Records kept in a pack on the remote (rare): one object at a time.
@@ -790,6 +1204,7 @@ fn pull_with(
         pull_only(store, remote, cache, spec, report)?;
     }
     cache.save(store);
+    remote.meter.finish();
     Ok(remote_records)
 }
 
@@ -815,7 +1230,11 @@ fn pull_packs(
             // An index whose pack has not arrived on the remote: nothing to fetch yet.
             continue;
         }
-        match cache.remote_index(store, remote, p)? {
+        let sizes = there
+            .get(&Entry::Pack(*p))
+            .zip(there.get(e))
+            .map(|(pack_size, idx_size)| (*idx_size, *pack_size));
+        match cache.remote_index(store, remote, p, sizes)? {
             Ok(entries) => {
                 if entries.iter().all(|(id, _, _)| store.has_object_here(id)) {
                     cache.covered.insert(e.key());
@@ -829,11 +1248,21 @@ fn pull_packs(
             }),
         }
     }
+    // A pack and its index (read above, or from the cache) are what a pull receives.
+    let weight = |p: &ObjectId| {
+        there.get(&Entry::Pack(*p)).copied().unwrap_or(0)
+            + there.get(&Entry::Index(*p)).copied().unwrap_or(0)
+    };
+    remote
+        .meter
+        .add_total(todo.iter().map(|(p, _)| weight(p)).sum());
     // Packs whose objects need bases from packs later in the list are tried again.
     let mut deferred: Vec<(ObjectId, Vec<u8>, IndexEntries)> = Vec::new();
     for (p, entries) in todo {
         let key = Entry::Pack(p).key();
-        let Some(bytes) = remote.transport.get(&key).map_err(named)? else {
+        let got = remote.transport.get(&key).map_err(named)?;
+        remote.meter.advance(weight(&p));
+        let Some(bytes) = got else {
             continue;
         };
         if !install_pack(store, p, &bytes, &entries, report, false)? {
@@ -881,12 +1310,34 @@ fn install_pack(
     let pending: HashMap<ObjectId, &[u8]> = objects.iter().map(|(id, b)| (*id, *b)).collect();
     let mut good = Vec::new();
     let mut bad = Vec::new();
+    let mut waiting = Vec::new();
     for (id, b) in &objects {
         match verify_received(store, id, b, &pending) {
             Ok(_) => good.push((*id, b.to_vec())),
             Err(Error::MissingObject { .. }) if !last => return Ok(false),
+            Err(Error::MissingObject { id: base }) => waiting.push(base),
             Err(e) => bad.push((*id, reason(&e))),
         }
+    }
+    if let Some(first) = waiting.first() {
+        // An incomplete transfer, not a forgery: the pack is taken whole by a later pull,
+        // once what it needs is on the remote. What is damaged in it is named now.
+        report.waiting.push(Refused {
+            key,
+            reason: format!(
+                "not yet synced: {} of its objects are deltas on objects that have not reached \
+                 the remote yet (such as {})",
+                waiting.len(),
+                first.short()
+            ),
+        });
+        for (id, why) in bad {
+            report.refused.push(Refused {
+                key: format!("{} (object {})", Entry::Pack(p).key(), id.to_hex()),
+                reason: why,
+            });
+        }
+        return Ok(true);
     }
     store.prepare_write()?;
     if bad.is_empty() {
@@ -932,13 +1383,76 @@ fn write_pack(
 fn pull_loose(
     store: &Store,
     remote: &Remote,
-    ids: &[ObjectId],
+    ids: &[(ObjectId, u64)],
     report: &mut TransferReport,
 ) -> Result<()> {
     let layout = store.layout();
-    for part in chunks(ids, 512) {
+    remote
+        .meter
+        .add_total(ids.iter().map(|(_, size)| *size).sum());
+    let sizes: HashMap<ObjectId, u64> = ids.iter().copied().collect();
+    // Big files one at a time through a temp file (large blobs verified as streams).
+    let mut small = Vec::new();
+    for (id, size) in ids {
+        if *size < STREAM_FROM {
+            small.push(*id);
+            continue;
+        }
+        let key = Entry::Loose(*id).key();
+        let received = receive_loose(store, remote, id);
+        remote.meter.advance(*size);
+        match received {
+            Ok(Received::Absent) => {}
+            Ok(Received::Installed(n)) => {
+                if n > 0 {
+                    report.received.files += 1;
+                    report.received.bytes += n;
+                }
+            }
+            Ok(Received::Bytes(b))
+                if !matches!(
+                    b.get(5).and_then(|k| Kind::from_byte(*k)),
+                    Some(Kind::Blob | Kind::Tree)
+                ) =>
+            {
+                // A record goes with the others, after the data.
+                small.push(*id);
+            }
+            Ok(Received::Bytes(b)) => {
+                let none = HashMap::new();
+                match verify_received(store, id, &b, &none) {
+                    Ok(_) => {
+                        store.prepare_write()?;
+                        let path = layout.object_path(id);
+                        if layout.create_new(&path, &b)? {
+                            report.received.add(b.len());
+                        }
+                    }
+                    Err(e @ Error::MissingObject { .. }) => report.waiting.push(Refused {
+                        key,
+                        reason: format!("not yet synced: {}", reason(&e)),
+                    }),
+                    Err(e) => report.refused.push(Refused {
+                        key,
+                        reason: reason(&e),
+                    }),
+                }
+            }
+            Err(e @ Error::CorruptObject { .. }) => report.refused.push(Refused {
+                key,
+                reason: reason(&e),
+            }),
+            Err(e) => return Err(e),
+        }
+    }
+    layout.sync_dirs(&[layout.objects_dir()].into_iter().collect())?;
+    let ids = small;
+    for part in chunks(&ids, 512) {
         let keys: Vec<String> = part.iter().map(|id| Entry::Loose(*id).key()).collect();
         let fetched = remote.transport.get_many(&keys);
+        remote
+            .meter
+            .advance(part.iter().filter_map(|id| sizes.get(id)).sum());
         let mut got: Vec<(ObjectId, Vec<u8>)> = Vec::new();
         for (id, r) in part.iter().zip(fetched) {
             if let Some(bytes) = r.map_err(|e| remote.named(e))? {
@@ -949,8 +1463,27 @@ fn pull_loose(
             got.iter().map(|(id, b)| (*id, b.as_slice())).collect();
         let mut verified: Vec<(Kind, ObjectId, &[u8])> = Vec::new();
         for (id, b) in &got {
+            if is_large_blob(b) {
+                match install_large_bytes(store, id, b) {
+                    Ok(n) => {
+                        if n > 0 {
+                            report.received.files += 1;
+                            report.received.bytes += n;
+                        }
+                    }
+                    Err(e) => report.refused.push(Refused {
+                        key: Entry::Loose(*id).key(),
+                        reason: reason(&e),
+                    }),
+                }
+                continue;
+            }
             match verify_received(store, id, b, &pending) {
                 Ok(kind) => verified.push((kind, *id, b)),
+                Err(e @ Error::MissingObject { .. }) => report.waiting.push(Refused {
+                    key: Entry::Loose(*id).key(),
+                    reason: format!("not yet synced: {}", reason(&e)),
+                }),
                 Err(e) => report.refused.push(Refused {
                     key: Entry::Loose(*id).key(),
                     reason: reason(&e),
@@ -987,7 +1520,12 @@ fn pull_markers(
     report: &mut TransferReport,
 ) -> Result<()> {
     let layout = store.layout();
-    let refused_records: HashSet<String> = report.refused.iter().map(|r| r.key.clone()).collect();
+    let refused_records: HashSet<String> = report
+        .refused
+        .iter()
+        .chain(&report.waiting)
+        .map(|r| r.key.clone())
+        .collect();
     let mut missing_reported = HashSet::new();
     for stage in 0..3 {
         let mut dirs = BTreeSet::new();
@@ -1081,8 +1619,8 @@ fn pull_only(
 
 /// Pull, then push: afterwards both sides hold the same records, so both list the same
 /// versions.
-pub fn sync(store: &Store, name: Option<&str>) -> Result<TransferReport> {
-    let remote = open_remote(store, name)?;
+pub fn sync(store: &Store, name: Option<&str>, opts: &SyncOptions) -> Result<TransferReport> {
+    let remote = open_remote(store, name)?.with_progress(opts.progress.clone());
     let mut cache = RemoteCache::load(store, &remote.name);
     let mut report = TransferReport {
         remote: remote.name.clone(),

@@ -184,6 +184,31 @@ impl Layout {
         persist_new(tmp, path)
     }
 
+    /// [`create_new`](Layout::create_new) with the bytes copied from `src` as a stream (large
+    /// files in bounded memory). Returns whether this call created the file.
+    pub fn create_new_from(&self, path: &Path, src: &mut dyn io::Read) -> Result<bool> {
+        let mut tmp = self.new_temp("obj")?;
+        let tmp_path = tmp.path().to_path_buf();
+        let mut w = io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+        io::copy(src, &mut w)
+            .and_then(|_| w.flush())
+            .map_err(|e| Error::io("cannot write", &tmp_path, e))?;
+        drop(w);
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io("cannot write", &tmp_path, e))?;
+        self.persist_new_file(tmp, path)
+    }
+
+    /// Moves a durable temp file of `local/tmp` to `path` unless `path` exists (making its
+    /// directory); whether this call created it.
+    pub fn persist_new_file(&self, tmp: tempfile::NamedTempFile, path: &Path) -> Result<bool> {
+        if let Some(parent) = path.parent() {
+            self.make_dir(parent)?;
+        }
+        persist_new(tmp, path)
+    }
+
     /// Replaces `path` with `bytes` atomically (temp file, fsync, rename). Only for files that
     /// are not content-named (the `format` file).
     pub fn replace(&self, path: &Path, bytes: &[u8]) -> Result<()> {

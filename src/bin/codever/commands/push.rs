@@ -1,10 +1,10 @@
 //! `codever push [REMOTE]`, `pull [REMOTE]`, `sync [REMOTE]`: transfers and their report.
 
 use codever::Result;
-use codever::remote::{PullOptions, TransferReport};
+use codever::remote::{PullOptions, PushOptions, SyncOptions, TransferReport};
 
 use super::Global;
-use crate::output::{note, out, print_json};
+use crate::output::{note, out, print_json, transfer_bar};
 
 #[derive(clap::Args)]
 pub struct PushArgs {
@@ -39,31 +39,55 @@ pub struct SyncArgs {
     remote: Option<String>,
 }
 
+/// Runs a transfer with a progress bar on a terminal, cleared before the report is printed.
+fn with_bar<T>(what: &str, f: impl FnOnce(Option<codever::Progress>) -> Result<T>) -> Result<T> {
+    let bar = transfer_bar(what);
+    let result = f(bar.as_ref().map(|(_, p)| p.clone()));
+    if let Some((b, _)) = bar {
+        b.finish_and_clear();
+    }
+    result
+}
+
 pub fn push(global: &Global, args: PushArgs) -> Result<u8> {
     let store = global.open_store()?;
-    let report = codever::remote::push(&store, args.remote.as_deref(), args.full)?;
+    let report = with_bar("pushing", |progress| {
+        let opts = PushOptions {
+            full: args.full,
+            progress,
+        };
+        codever::remote::push(&store, args.remote.as_deref(), &opts)
+    })?;
     print(global, "push", &report)
 }
 
 pub fn pull(global: &Global, args: PullArgs) -> Result<u8> {
     let store = global.open_store()?;
-    let opts = PullOptions {
-        metadata_only: args.metadata_only,
-        only: args.only,
-    };
-    let report = codever::remote::pull(&store, args.remote.as_deref(), &opts)?;
+    let report = with_bar("pulling", |progress| {
+        let opts = PullOptions {
+            metadata_only: args.metadata_only,
+            only: args.only,
+            progress,
+        };
+        codever::remote::pull(&store, args.remote.as_deref(), &opts)
+    })?;
     print(global, "pull", &report)
 }
 
 pub fn sync(global: &Global, args: SyncArgs) -> Result<u8> {
     let store = global.open_store()?;
-    let report = codever::remote::sync(&store, args.remote.as_deref())?;
+    let report = with_bar("syncing", |progress| {
+        codever::remote::sync(&store, args.remote.as_deref(), &SyncOptions { progress })
+    })?;
     print(global, "sync", &report)
 }
 
 fn print(global: &Global, what: &str, r: &TransferReport) -> Result<u8> {
     for f in &r.refused {
         note(&format!("refused {}: {}", f.key, f.reason));
+    }
+    for f in &r.waiting {
+        note(&format!("skipped {}: {}", f.key, f.reason));
     }
     // Something refused: exit 1, as fsck does for damage (everything else was done).
     let code = u8::from(!r.refused.is_empty());
@@ -108,6 +132,13 @@ fn print(global: &Global, what: &str, r: &TransferReport) -> Result<u8> {
                 ));
             }
         }
+    }
+    if !r.waiting.is_empty() {
+        out(&format!(
+            "{} file(s) skipped, not yet synced on {} (see above): a push to it is unfinished; pull again once it is done\n",
+            r.waiting.len(),
+            r.remote
+        ));
     }
     if !r.refused.is_empty() {
         out(&format!(
