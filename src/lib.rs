@@ -40,6 +40,7 @@ pub mod diff;
 pub mod error;
 pub mod frontend;
 pub mod history;
+pub mod html;
 pub mod id;
 mod key;
 mod kind;
@@ -97,6 +98,8 @@ mod floors {
         ("ops", 10),
         ("view", 11),
         ("frontend", 11),
+        ("html", 12),
+        ("ui", 13),
         // The public paths kept as re-exports sit on the floor of what they re-export.
         ("checkout", 10),
         ("commit", 10),

@@ -19,6 +19,7 @@ mod fuzz_corpus;
 mod git;
 mod gitdiff;
 mod hostile;
+mod html;
 mod large;
 mod merge;
 mod numbers;
