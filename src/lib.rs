@@ -49,6 +49,7 @@ pub mod object;
 pub mod ops;
 pub mod store;
 pub mod tree;
+pub mod ui;
 pub mod view;
 
 pub use capture::{snapshot, statcache};

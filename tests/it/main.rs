@@ -32,4 +32,5 @@ mod storage;
 mod strays;
 mod sweep;
 mod traversal;
+mod ui;
 mod view;

@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 
 use commands::{
     Global, alias, blame, cat, checkout, commit, completions, diff, forget, fsck, init, list, log,
-    rename, runs, show, unforget, versions,
+    rename, runs, show, ui, unforget, versions,
 };
 
 #[derive(Parser)]
@@ -77,6 +77,9 @@ enum Command {
     Blame(blame::Args),
     /// Verify every object and reference of the store.
     Fsck(fsck::Args),
+    /// Serve a local, read-only web view of the store (compare pages, versions, files, blame,
+    /// runs) and print its URL.
+    Ui(ui::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::Args),
 }
@@ -148,6 +151,7 @@ fn run(global: &Global, command: Command) -> codever::Result<u8> {
         Command::Log(args) => log::run(global, args),
         Command::Blame(args) => blame::run(global, args),
         Command::Fsck(args) => fsck::run(global, args),
+        Command::Ui(args) => ui::run(global, args),
         Command::Completions(args) => completions::run(global, args),
     }
 }

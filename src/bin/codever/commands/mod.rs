@@ -16,6 +16,7 @@ pub mod log;
 pub mod rename;
 pub mod runs;
 pub mod show;
+pub mod ui;
 pub mod unforget;
 pub mod versions;
 
