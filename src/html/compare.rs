@@ -259,8 +259,10 @@ fn kv_table(
 /// One file's header and diff.
 pub fn file(i: usize, f: &FileDiff, source: &dyn Source, opts: &Options) -> Markup {
     let lines: usize = f.hunks.iter().map(|h| h.lines.len()).sum();
-    let lazy = opts.lazy_after.is_some_and(|n| i >= n) && !f.hunks.is_empty();
     let large = lines > opts.large_lines;
+    // A server page leaves large files out too: they are rendered only when asked for.
+    let lazy = (opts.lazy_after.is_some_and(|n| i >= n) || (large && opts.lazy_after.is_some()))
+        && !f.hunks.is_empty();
     html! {
         div.cdv-file id={ "file-" (i) } data-path=(f.path()) data-status=(status_word(f.status)) {
             div.cdv-fh {
@@ -291,7 +293,7 @@ pub fn file(i: usize, f: &FileDiff, source: &dyn Source, opts: &Options) -> Mark
                         @else { "Empty file." }
                     }
                 } @else if lazy {
-                    div.cdv-lazy data-src={ (opts.fragment_base) "?file=" (i) } {
+                    div.cdv-lazy data-src={ (opts.fragment_base) "?file=" (i) } data-large[large] {
                         button.cdv-load type="button" { "Load diff (" (plural(lines, "line", "lines")) ")" }
                     }
                 } @else if large {
@@ -362,7 +364,10 @@ pub fn table(f: &FileDiff, source: &dyn Source) -> Markup {
         }
     }
     html! {
-        table.cdv-t.cdv-u { tbody { (PreEscaped(rows)) } }
+        table.cdv-t.cdv-u {
+            colgroup { col.cdv-cn; col.cdv-cn; col; }
+            tbody { (PreEscaped(rows)) }
+        }
     }
 }
 

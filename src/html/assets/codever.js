@@ -17,13 +17,42 @@
     return td;
   }
 
+  // Appends rows to a table body a chunk per frame when there are many, so that a file of
+  // thousands of lines shows its first rows at once and the page stays responsive.
+  var CHUNK = 500;
+  function appendRows(body, rows, done) {
+    var i = 0;
+    function next() {
+      var frag = document.createDocumentFragment();
+      var end = Math.min(rows.length, i + (i === 0 ? 200 : CHUNK));
+      for (; i < end; i++) frag.appendChild(rows[i]);
+      body.appendChild(frag);
+      if (i < rows.length) requestAnimationFrame(next);
+      else if (done) done();
+    }
+    if (rows.length <= CHUNK * 2) {
+      var frag = document.createDocumentFragment();
+      rows.forEach(function (r) { frag.appendChild(r); });
+      body.appendChild(frag);
+      if (done) done();
+    } else next();
+  }
+
   // The split table of one file, made from its unified table.
   function buildSplit(u) {
     var s = document.createElement("table");
     s.className = "cdv-t cdv-s";
+    var cols = document.createElement("colgroup");
+    ["cdv-cn", "", "cdv-cn", ""].forEach(function (c) {
+      var col = document.createElement("col");
+      if (c) col.className = c;
+      cols.appendChild(col);
+    });
+    s.appendChild(cols);
     var body = document.createElement("tbody");
     s.appendChild(body);
     var rows = u.tBodies[0].rows;
+    var out = [];
     var dels = [], adds = [];
     function flush() {
       var n = Math.max(dels.length, adds.length);
@@ -41,7 +70,7 @@
             tr.appendChild(cell("td", "cdv-n cdv-e")); tr.appendChild(cell("td", "cdv-code cdv-e"));
           }
         });
-        body.appendChild(tr);
+        out.push(tr);
       }
       dels = []; adds = [];
     }
@@ -57,10 +86,10 @@
         var code = r.cells[2];
         c.insertBefore(code.cloneNode(true), c.cells[1]);
       }
-      body.appendChild(c);
+      out.push(c);
     }
     flush();
-    return s;
+    return { table: s, body: body, rows: out };
   }
 
   function splitOf(file) { return file.querySelector("table.cdv-s"); }
@@ -68,10 +97,28 @@
 
   function ensureSplit(file) {
     var u = unifiedOf(file);
-    if (!u) return;
+    if (!u || u.getAttribute("data-loading")) return;
     var old = splitOf(file);
     var s = buildSplit(u);
-    if (old) old.replaceWith(s); else u.after(s);
+    if (old) old.replaceWith(s.table); else u.after(s.table);
+    s.table.setAttribute("data-loading", "1");
+    appendRows(s.body, s.rows, function () { s.table.removeAttribute("data-loading"); });
+  }
+
+  // Puts a file's table (markup from a template or the server) in place of `el`, its rows
+  // added a chunk per frame.
+  function placeTable(el, frag, file) {
+    var t = frag.querySelector("table.cdv-u");
+    if (!t) { el.replaceWith(frag); return; }
+    var body = t.tBodies[0];
+    var rows = Array.prototype.slice.call(body.children);
+    rows.forEach(function (r) { r.remove(); });
+    t.setAttribute("data-loading", "1");
+    el.replaceWith(frag);
+    appendRows(body, rows, function () {
+      t.removeAttribute("data-loading");
+      if (rootOf(file).getAttribute("data-view") === "split") ensureSplit(file);
+    });
   }
 
   function setMode(root, mode) {
@@ -131,9 +178,7 @@
         .then(function (text) {
           var t = document.createElement("template");
           t.innerHTML = text; // markup rendered (and escaped) by codever's server
-          lazy.replaceWith(t.content);
-          var f = fileOf(fb);
-          if (rootOf(f).getAttribute("data-view") === "split") ensureSplit(f);
+          placeTable(lazy, t.content, fileOf(fb));
         })
         .catch(function (e) { btn.textContent = "Could not load: " + e.message; lazy.removeAttribute("data-loading"); });
       return;
@@ -141,9 +186,7 @@
     var tpl = fb.querySelector("template.cdv-defer");
     if (!tpl) return;
     btn.remove();
-    tpl.replaceWith(tpl.content);
-    var file = fileOf(fb);
-    if (rootOf(file).getAttribute("data-view") === "split") ensureSplit(file);
+    placeTable(tpl, tpl.content, fileOf(fb));
   }
 
   function files() { return Array.prototype.slice.call(document.querySelectorAll(".cdv-file")); }
@@ -239,7 +282,8 @@
     document.querySelectorAll(".cdv:not([data-ready])").forEach(function (root) {
       root.setAttribute("data-ready", "1");
       setMode(root, saved() === "split" ? "split" : "unified");
-      if (observer) root.querySelectorAll(".cdv-lazy").forEach(function (l) { observer.observe(l); });
+      // Files past the first ones load when they come near the screen; large ones on a click.
+      if (observer) root.querySelectorAll(".cdv-lazy:not([data-large])").forEach(function (l) { observer.observe(l); });
     });
   }
 
