@@ -508,7 +508,11 @@ fn diff(
             },
             &s,
         );
-        Ok((render::diff_json(&d).to_string(), render::patch(&d, false), page))
+        Ok((
+            render::diff_json(&d).to_string(),
+            render::patch(&d, false),
+            page,
+        ))
     })
     .map_err(py_err)
 }

@@ -161,7 +161,10 @@ fn hostile_names_are_text_and_raw_files_are_downloads() {
     assert_eq!(st, 200);
     assert!(!body.contains("<script>alert"));
     assert_eq!(body.matches("<script").count(), 1);
-    assert!(text_of(&body).contains("<script>alert(2)</script>"), "the line as text");
+    assert!(
+        text_of(&body).contains("<script>alert(2)</script>"),
+        "the line as text"
+    );
     let (st, head, body) = get(&srv, &format!("/raw?{q}"));
     assert_eq!(st, 200);
     assert!(head.contains("Content-Type: application/octet-stream"));
