@@ -172,7 +172,7 @@ impl Ui {
             store,
             check: HostCheck::new(addr),
             compares: Mutex::new(VecDeque::new()),
-            lazy_after: 20,
+            lazy_after: 10,
         }
     }
 
@@ -370,14 +370,23 @@ impl Ui {
             let Some(f) = n.parse::<usize>().ok().and_then(|i| diff.files.get(i)) else {
                 return Ok(Response::text(404, "no such file in this compare\n"));
             };
+            // The unchanged lines of one gap, when the reader expands it.
+            if let Some(g) = q.get("gap") {
+                return Ok(match g.parse().ok().and_then(|g| compare::gap(f, s, g)) {
+                    Some(t) => Response::html(200, t),
+                    None => Response::text(404, "no such gap in this file\n"),
+                });
+            }
+            let url = format!("{raw_path}?file={n}");
             return Ok(Response::html(
                 200,
-                compare::table(f, s as &dyn compare::Source).into_string(),
+                compare::table(f, s, &compare::Context::Fetch { url }).into_string(),
             ));
         }
         let opts_page = compare::Options {
             lazy_after: Some(self.lazy_after),
             fragment_base: raw_path.to_string(),
+            fetch_context: true,
             ..compare::Options::default()
         };
         let title = format!("{left} → {right}");

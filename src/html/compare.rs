@@ -24,6 +24,7 @@ use std::fmt::Write as _;
 use std::ops::Range;
 
 use maud::{Markup, PreEscaped, html};
+use rayon::prelude::*;
 use serde_json::Value;
 
 use super::highlight::{self, Lang};
@@ -35,7 +36,7 @@ use crate::run::RunView;
 use crate::view;
 
 /// Old-side content, for the unchanged lines a reader can expand.
-pub trait Source {
+pub trait Source: Sync {
     /// The left side of `f`, if it is available and small enough to embed.
     fn old_text(&self, f: &FileDiff) -> Option<Vec<u8>>;
 }
@@ -73,6 +74,13 @@ pub struct Options {
     pub lazy_after: Option<usize>,
     /// The URL the lazy files are fetched from (the page's own path).
     pub fragment_base: String,
+    /// The unchanged lines (behind the expand buttons) of the first this many files are
+    /// coloured; those of later files are plain text, so that a compare of hundreds of files
+    /// stays quick to make (colouring costs about 0.1 ms a line).
+    pub colour_context_files: usize,
+    /// The unchanged lines are not in the page: the expand buttons fetch them from
+    /// [`Options::fragment_base`] (`?file=N&gap=G`), coloured (the server).
+    pub fetch_context: bool,
 }
 
 impl Default for Options {
@@ -81,6 +89,8 @@ impl Default for Options {
             large_lines: 2000,
             lazy_after: None,
             fragment_base: String::new(),
+            colour_context_files: 30,
+            fetch_context: false,
         }
     }
 }
@@ -147,6 +157,13 @@ fn mode_change(f: &FileDiff) -> Option<(&'static str, &'static str)> {
 /// The compare page's body: a `div.cdv` (see the module documentation).
 pub fn body(c: &Compare, source: &dyn Source, opts: &Options) -> Markup {
     let d = c.diff;
+    // Files are made in parallel: colouring is most of the work.
+    let files: Vec<Markup> = d
+        .files
+        .par_iter()
+        .enumerate()
+        .map(|(i, f)| file(i, f, source, opts))
+        .collect();
     html! {
         div.cdv data-view="unified" {
             div.cdv-summary {
@@ -179,8 +196,8 @@ pub fn body(c: &Compare, source: &dyn Source, opts: &Options) -> Markup {
                         }
                     }
                 }
-                @for (i, f) in d.files.iter().enumerate() {
-                    (file(i, f, source, opts))
+                @for f in &files {
+                    (f)
                 }
             }
         }
@@ -260,6 +277,15 @@ fn kv_table(
 pub fn file(i: usize, f: &FileDiff, source: &dyn Source, opts: &Options) -> Markup {
     let lines: usize = f.hunks.iter().map(|h| h.lines.len()).sum();
     let large = lines > opts.large_lines;
+    let inline = if opts.fetch_context {
+        Context::Fetch {
+            url: format!("{}?file={i}", opts.fragment_base),
+        }
+    } else {
+        Context::Inline {
+            colour: i < opts.colour_context_files,
+        }
+    };
     // A server page leaves large files out too: they are rendered only when asked for.
     let lazy = (opts.lazy_after.is_some_and(|n| i >= n) || (large && opts.lazy_after.is_some()))
         && !f.hunks.is_empty();
@@ -298,9 +324,9 @@ pub fn file(i: usize, f: &FileDiff, source: &dyn Source, opts: &Options) -> Mark
                     }
                 } @else if large {
                     button.cdv-load type="button" { "Load diff (" (plural(lines, "line", "lines")) ")" }
-                    template.cdv-defer { (table(f, source)) }
+                    template.cdv-defer { (table(f, source, &inline)) }
                 } @else {
-                    (table(f, source))
+                    (table(f, source, &inline))
                 }
             }
         }
@@ -328,7 +354,7 @@ fn old_span(h: &Hunk) -> Range<usize> {
 
 /// The unified table of one file (its hunks, and its unchanged lines in templates when the old
 /// side is available).
-pub fn table(f: &FileDiff, source: &dyn Source) -> Markup {
+pub fn table(f: &FileDiff, source: &dyn Source, context: &Context) -> Markup {
     let lang = highlight::language(f.path(), first_line(f));
     let old = if f.status == Status::Added {
         None
@@ -336,39 +362,102 @@ pub fn table(f: &FileDiff, source: &dyn Source) -> Markup {
         source.old_text(f)
     };
     let old_lines: Option<Vec<&[u8]>> = old.as_deref().map(split_lines);
+    let gaps = old_lines
+        .as_deref()
+        .map(|ol| gaps(f, ol))
+        .unwrap_or_default();
     let mut rows = String::new();
-    let mut delta: isize = 0; // new line number − old line number, below the previous hunk
-    let mut prev_end = 1; // old line after the previous hunk
     for (gi, h) in f.hunks.iter().enumerate() {
-        let span = old_span(h);
-        let gap = prev_end..span.start;
-        let expandable = old_lines.is_some() && !gap.is_empty();
-        write_hunk_header(&mut rows, h, gi, expandable.then_some(gap.len()));
-        if let (true, Some(ol)) = (expandable, &old_lines) {
-            write_gap(&mut rows, gi, ol, gap, delta, lang);
+        let gap = gaps.iter().find(|g| g.0 == gi);
+        write_hunk_header(&mut rows, h, gi, gap.map(|g| g.1.len()));
+        if let (Some((_, range, delta)), Some(ol), Context::Inline { colour }) =
+            (gap, &old_lines, context)
+        {
+            write_gap(
+                &mut rows,
+                gi,
+                ol,
+                range.clone(),
+                *delta,
+                lang.filter(|_| *colour),
+            );
         }
         write_hunk(&mut rows, h, lang);
-        delta += h.new_lines as isize - h.old_lines as isize;
-        prev_end = span.end;
     }
-    if let Some(ol) = &old_lines {
-        let tail = prev_end..ol.len() + 1;
-        if !tail.is_empty() {
-            let gi = f.hunks.len();
-            let _ = write!(
-                rows,
-                "<tr class=\"cdv-h cdv-tail\" data-gap=\"{gi}\"><td class=\"cdv-xb\" colspan=\"2\">{}</td><td class=\"cdv-hh\"></td></tr>",
-                expand_buttons(tail.len())
+    if let Some((gi, range, delta)) = gaps.iter().find(|g| g.0 == f.hunks.len()) {
+        let _ = write!(
+            rows,
+            "<tr class=\"cdv-h cdv-tail\" data-gap=\"{gi}\"><td class=\"cdv-xb\" colspan=\"2\">{}</td><td class=\"cdv-hh\"></td></tr>",
+            expand_buttons(range.len())
+        );
+        if let (Some(ol), Context::Inline { colour }) = (&old_lines, context) {
+            write_gap(
+                &mut rows,
+                *gi,
+                ol,
+                range.clone(),
+                *delta,
+                lang.filter(|_| *colour),
             );
-            write_gap(&mut rows, gi, ol, tail, delta, lang);
         }
     }
+    let fetch = match context {
+        Context::Fetch { url } => Some(url.as_str()),
+        Context::Inline { .. } => None,
+    };
     html! {
-        table.cdv-t.cdv-u {
+        table.cdv-t.cdv-u data-gaps=[fetch] {
             colgroup { col.cdv-cn; col.cdv-cn; col; }
             tbody { (PreEscaped(rows)) }
         }
     }
+}
+
+/// Where a file's unchanged lines come from when a reader expands them.
+#[derive(Clone, Debug)]
+pub enum Context {
+    /// In the page, coloured or not.
+    Inline {
+        /// Whether the lines are coloured.
+        colour: bool,
+    },
+    /// Fetched from `URL&gap=G` when expanded (the server): the page carries only the buttons.
+    Fetch {
+        /// The file's URL (`…?file=N`).
+        url: String,
+    },
+}
+
+/// The unchanged stretches of a file: (gap index — the hunk below it, or the number of hunks
+/// for the one after the last —, old line numbers, new minus old line number there).
+fn gaps(f: &FileDiff, old: &[&[u8]]) -> Vec<(usize, Range<usize>, isize)> {
+    let mut out = Vec::new();
+    let mut delta: isize = 0;
+    let mut prev_end = 1;
+    for (gi, h) in f.hunks.iter().enumerate() {
+        let span = old_span(h);
+        if prev_end < span.start {
+            out.push((gi, prev_end..span.start, delta));
+        }
+        delta += h.new_lines as isize - h.old_lines as isize;
+        prev_end = span.end;
+    }
+    if prev_end < old.len() + 1 {
+        out.push((f.hunks.len(), prev_end..old.len() + 1, delta));
+    }
+    out
+}
+
+/// The unchanged lines of gap `gi` of a file, coloured, as the `template.cdv-g` the page's
+/// expand buttons take them from; `None` when there is no such gap.
+pub fn gap(f: &FileDiff, source: &dyn Source, gi: usize) -> Option<String> {
+    let old = source.old_text(f)?;
+    let ol = split_lines(&old);
+    let (_, range, delta) = gaps(f, &ol).into_iter().find(|g| g.0 == gi)?;
+    let lang = highlight::language(f.path(), ol.first().copied().unwrap_or_default());
+    let mut out = String::new();
+    write_gap(&mut out, gi, &ol, range, delta, lang);
+    Some(out)
 }
 
 fn first_line(f: &FileDiff) -> &[u8] {
@@ -440,21 +529,25 @@ fn write_hunk(out: &mut String, h: &Hunk, lang: Option<Lang>) {
         }
     }
     let mut html: Vec<String> = vec![String::new(); h.lines.len()];
-    for (idx, keep) in [(&old_idx, LineKind::Deleted), (&new_idx, LineKind::Added)] {
+    let side = |idx: &[usize]| {
         let texts: Vec<&[u8]> = idx.iter().map(|&i| h.lines[i].text.as_slice()).collect();
         let marks: Vec<Option<&[Range<usize>]>> =
             idx.iter().map(|&i| emphasis[i].as_deref()).collect();
-        for (k, s) in highlight::lines(lang, &texts, &marks)
-            .into_iter()
-            .enumerate()
-        {
-            let i = idx[k];
-            if h.lines[i].kind == keep
-                || (keep == LineKind::Added && h.lines[i].kind == LineKind::Context)
-            {
-                html[i] = s;
-            }
+        highlight::lines(lang, &texts, &marks)
+    };
+    // The two sides of a long hunk are coloured in parallel.
+    let (old_html, new_html) = if h.lines.len() > 200 {
+        rayon::join(|| side(&old_idx), || side(&new_idx))
+    } else {
+        (side(&old_idx), side(&new_idx))
+    };
+    for (k, s) in old_html.into_iter().enumerate() {
+        if h.lines[old_idx[k]].kind == LineKind::Deleted {
+            html[old_idx[k]] = s;
         }
+    }
+    for (k, s) in new_html.into_iter().enumerate() {
+        html[new_idx[k]] = s;
     }
     let (mut o, mut n) = (h.old_start.max(1), h.new_start.max(1));
     if h.old_lines == 0 {

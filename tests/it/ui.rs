@@ -107,6 +107,21 @@ fn pages_of_the_fixture_store() {
     assert!(body.contains("<span class=\"cdv-nfiles\">3 files changed</span>"));
     assert!(body.contains("<script src=\"/assets/codever.js\"></script>"));
     assert!(!body.contains("<script>"), "no inline script under the CSP");
+    // Unchanged lines stay on the server until a reader expands them.
+    assert!(body.contains(
+        "<table class=\"cdv-t cdv-u\" data-gaps=\"/compare/code%2Fsafelife%3Av0...code%2Fsafelife%3Av3?file=0\">"
+    ));
+    assert!(!body.contains("<template class=\"cdv-g\""));
+    let (st, _, gap) = get(
+        &srv,
+        "/compare/code%2Fsafelife%3Av0...code%2Fsafelife%3Av3?file=0&gap=0",
+    );
+    assert_eq!(st, 200);
+    assert!(gap.starts_with(
+        "<template class=\"cdv-g\" data-gap=\"0\"><tr class=\"cdv-l cdv-c\"><td class=\"cdv-n\" data-n=\"1\"></td>\
+         <td class=\"cdv-n\" data-n=\"1\"></td><td class=\"cdv-code\"><span class=\"k\">import</span> torch</td></tr>"
+    ), "{gap}");
+    assert_eq!(gap.matches("<tr ").count(), 3);
     let (st, _, body) = get(
         &srv,
         "/blame?spec=code%2Fsafelife%3Av2&path=training%2Fppo.py",

@@ -225,6 +225,13 @@ test("ui: a compare picked from the versions timeline; back returns", async () =
   assert.equal(await page.locator(".cdv-nfiles").innerText(), "3 files changed");
   assert.deepEqual(await page.locator(".cdv-tree li a").allInnerTexts(),
     ["training/dqn.py", "training/models.py", "training/utils.py"]);
+  // The unchanged lines below dqn.py's hunk, fetched from the server by a click.
+  const dqn = page.locator(".cdv-file").first();
+  const before = await dqn.locator("table.cdv-u tr.cdv-l").count();
+  await dqn.locator("tr.cdv-tail button[data-dir=\"all\"]").click();
+  await dqn.locator("tr.cdv-tail").waitFor({ state: "detached" });
+  assert.equal(await dqn.locator("table.cdv-u tr.cdv-l").count(), before + 7);
+  assert.match(await dqn.locator("table.cdv-u tr.cdv-l").last().locator(".cdv-code").innerText(), /\S/);
   // Shareable: the URL with a file opens at that file.
   await page.goto(page.url() + "#training/models.py");
   assert.equal(await page.locator(".cdv-file.cdv-current").getAttribute("data-path"), "training/models.py");

@@ -138,7 +138,26 @@
     var u = unifiedOf(file);
     var head = u.querySelector('tr.cdv-h[data-gap="' + gap + '"]');
     var tpl = file.querySelector('template.cdv-g[data-gap="' + gap + '"]');
-    if (!head || !tpl) return;
+    if (!head) return;
+    if (!tpl) {
+      // Served pages leave the unchanged lines on the server: fetch this gap's, then expand.
+      var src = u.getAttribute("data-gaps");
+      if (!src || btn.getAttribute("data-loading")) return;
+      btn.setAttribute("data-loading", "1");
+      fetch(src + "&gap=" + encodeURIComponent(gap), { credentials: "same-origin" })
+        .then(function (r) { if (!r.ok) throw new Error(r.status + " " + r.statusText); return r.text(); })
+        .then(function (text) {
+          var t = document.createElement("template");
+          t.innerHTML = text; // a template.cdv-g rendered (and escaped) by codever's server
+          var got = t.content.querySelector("template.cdv-g");
+          if (!got) throw new Error("no lines");
+          file.appendChild(got);
+          btn.removeAttribute("data-loading");
+          expand(btn);
+        })
+        .catch(function (e) { btn.title = "Could not load: " + e.message; btn.removeAttribute("data-loading"); });
+      return;
+    }
     var hidden = tpl.content.children;
     var dir = btn.getAttribute("data-dir");
     var n = dir === "all" ? hidden.length : Math.min(STEP, hidden.length);
