@@ -172,7 +172,7 @@ impl Ui {
             store,
             check: HostCheck::new(addr),
             compares: Mutex::new(VecDeque::new()),
-            lazy_after: 10,
+            lazy_after: 5,
         }
     }
 
