@@ -137,6 +137,11 @@ test("compare page: file names, counts and the changed words", async () => {
   const added = page.locator("table.cdv-u tr.cdv-a").first();
   assert.equal((await added.locator(".cdv-code").innerText()).trim(), "learning_rate = 1e-3");
   assert.equal(await added.locator("td.cdv-n").nth(1).getAttribute("data-n"), "5");
+  // A file folds and unfolds from its header.
+  await page.locator(".cdv-fold").click();
+  assert.equal(await page.locator("table.cdv-u").isVisible(), false);
+  await page.locator(".cdv-fold").click();
+  assert.equal(await page.locator("table.cdv-u").isVisible(), true);
   // Coloured: the mark is green on an added line, not the page's background.
   const bg = await page.locator("tr.cdv-a mark").first().evaluate((e) => getComputedStyle(e).backgroundColor);
   assert.equal(bg, "rgb(126, 231, 154)");
@@ -269,16 +274,18 @@ test("ui: a request for another host name is refused (DNS rebinding)", async () 
   const r = await page.goto(`http://rebind.test:${port}/`);
   assert.equal(r.status(), 421);
   assert.doesNotMatch(await page.content(), /safelife/);
-  const ok = await page.goto(`http://localhost:${port}/`);
+  const ok = await page.goto(`http://127.0.0.1:${port}/`);
   assert.equal(ok.status(), 200);
   await ctx.close();
-  // And without a browser: a forged Host header.
-  const status = await new Promise((resolve, reject) => {
-    http.get({ host: "127.0.0.1", port, path: "/", headers: { Host: "evil.example" } }, (res) => {
+  // And without a browser: a forged Host header is refused, `localhost` is not.
+  const status = (host) => new Promise((resolve, reject) => {
+    http.get({ host: "127.0.0.1", port, path: "/", headers: { Host: host } }, (res) => {
       res.resume(); resolve(res.statusCode);
     }).on("error", reject);
   });
-  assert.equal(status, 421);
+  assert.equal(await status("evil.example"), 421);
+  assert.equal(await status(`evil.example:${port}`), 421);
+  assert.equal(await status(`localhost:${port}`), 200);
 });
 
 test("ui: hostile names in the version's file list and the compare", async () => {
