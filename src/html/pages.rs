@@ -318,7 +318,7 @@ pub fn runs(runs: &[RunView]) -> Markup {
                             td { input.cdv-pick type="checkbox" data-spec=(r.id) aria-label={ "pick " (r.id) }; }
                             td { a href=(link::run(&r.id)) { (r.id) } }
                             td { (view::time(r.start_ns())) }
-                            td { (json_cell(&row["host"]).replace("null", "")) }
+                            td { (row["host"].as_str().unwrap_or_default()) }
                             td.cdv-mono { (git_cell(&row)) }
                             td { @for (i, (k, v)) in r.state.summary.iter().filter(|(k, _)| !k.starts_with('_')).take(4).enumerate() { @if i > 0 { ", " } (k) "=" (json_cell(v)) } }
                             td { (artifacts_cell(r)) }

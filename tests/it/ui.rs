@@ -57,6 +57,11 @@ fn request(addr: &str, method: &str, path: &str, host: &str) -> (u16, String, St
     (status, head.to_string(), body.to_string())
 }
 
+/// This machine's name, as runs record it.
+fn gethostname_text() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
+}
+
 /// What a browser shows of `html` as text: tags dropped, entities decoded.
 fn text_of(html: &str) -> String {
     let mut out = String::new();
@@ -128,6 +133,18 @@ fn pages_of_the_fixture_store() {
     );
     assert_eq!(st, 200);
     assert!(body.contains("<a class=\"cdv-br\" href=\"/run/run-1\">run-1</a>"));
+    let (st, _, body) = get(&srv, "/runs");
+    assert_eq!(st, 200);
+    let host = gethostname_text();
+    assert!(
+        body.contains("<td><a href=\"/run/run-3\">run-3</a></td>"),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("</td><td>{host}</td>")),
+        "the host of each run"
+    );
+    assert!(!body.contains("null"));
     let (st, _, body) = get(&srv, "/run/run-2");
     assert_eq!(st, 200);
     assert!(body.contains("<h1>Run run-2</h1>"));
