@@ -583,3 +583,174 @@ fn write_hunk(out: &mut String, h: &Hunk, lang: Option<Lang>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ArtifactKey, CommitOptions, Snapshot, Store, capture_run};
+
+    /// Two 30-line Python files whose line 15 changed, compared through a real store.
+    fn two_files() -> (tempfile::TempDir, Store, TreeDiff) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let key = ArtifactKey::new("code", "x").unwrap();
+        let mut trees = Vec::new();
+        for rev in [0, 1] {
+            let mut s = Snapshot::default();
+            for name in ["a.py", "b.py"] {
+                let text: String = (1..=30)
+                    .map(|i| {
+                        if i == 15 && rev == 1 {
+                            "x = 2\n".to_string()
+                        } else {
+                            format!("v{i} = {i}\n")
+                        }
+                    })
+                    .collect();
+                s.add_bytes(name, text.into_bytes(), false).unwrap();
+            }
+            let run = capture_run(&format!("r{rev}"), dir.path()).unwrap();
+            trees.push(
+                store
+                    .commit(&key, &s, &run, &CommitOptions::default())
+                    .unwrap()
+                    .tree,
+            );
+        }
+        let diff = store
+            .diff_versions(trees[0], trees[1], &Default::default())
+            .unwrap();
+        (dir, store, diff)
+    }
+
+    fn render(store: &Store, diff: &TreeDiff, opts: &Options) -> String {
+        let c = Compare {
+            left: "x:v0",
+            right: "x:v1",
+            diff,
+            runs: None,
+        };
+        body(&c, store, opts).into_string()
+    }
+
+    /// The text of file `i`'s section.
+    fn section(page: &str, i: usize) -> &str {
+        let start = page.find(&format!("id=\"file-{i}\"")).unwrap();
+        let end = page[start..]
+            .find("<div class=\"cdv-file\"")
+            .map_or(page.len(), |e| start + e);
+        &page[start..end]
+    }
+
+    #[test]
+    fn gaps_above_and_below_the_hunk_with_their_numbers() {
+        let (_d, store, diff) = two_files();
+        let page = render(&store, &diff, &Options::default());
+        let a = section(&page, 0);
+        // Hunk: old lines 12..18; above it 11 lines, below it 12.
+        assert!(
+            a.contains("<td class=\"cdv-hh\">@@ -12,7 +12,7 @@ v11 = 11</td>"),
+            "{a}"
+        );
+        assert!(a.contains("title=\"Show 11 hidden lines\">↕ 11</button>"));
+        assert!(a.contains("title=\"Show 12 hidden lines\">↕ 12</button>"));
+        assert_eq!(a.matches("<template class=\"cdv-g\"").count(), 2);
+        assert!(a.contains(
+            "<tr class=\"cdv-l cdv-c\"><td class=\"cdv-n\" data-n=\"30\"></td><td class=\"cdv-n\" data-n=\"30\"></td>"
+        ));
+        let g = gap(&diff.files[0], &store, 0).unwrap();
+        assert_eq!(g.matches("<tr ").count(), 11);
+        assert!(g.starts_with("<template class=\"cdv-g\" data-gap=\"0\"><tr class=\"cdv-l cdv-c\"><td class=\"cdv-n\" data-n=\"1\"></td><td class=\"cdv-n\" data-n=\"1\"></td>"));
+        assert_eq!(
+            gap(&diff.files[0], &store, 1)
+                .unwrap()
+                .matches("<tr ")
+                .count(),
+            12
+        );
+        assert!(gap(&diff.files[0], &store, 2).is_none());
+        assert!(gap(&diff.files[0], &NoSource, 0).is_none());
+    }
+
+    #[test]
+    fn unchanged_lines_of_later_files_are_plain() {
+        let (_d, store, diff) = two_files();
+        let opts = Options {
+            colour_context_files: 1,
+            ..Options::default()
+        };
+        let page = render(&store, &diff, &opts);
+        let templates = |s: &str| -> String {
+            s.split("<template class=\"cdv-g\"")
+                .skip(1)
+                .map(|t| t.split("</template>").next().unwrap().to_string())
+                .collect()
+        };
+        assert!(templates(section(&page, 0)).contains("<span class=\"n\">1</span>"));
+        let plain = templates(section(&page, 1));
+        assert!(plain.contains("v1 = 1</td>"), "{plain}");
+        assert!(!plain.contains("<span"));
+        // Changed lines are coloured in every file.
+        assert!(section(&page, 1).contains("<span class=\"n\">2</span></mark>"));
+    }
+
+    #[test]
+    fn served_pages_fetch_unchanged_lines_and_later_files() {
+        let (_d, store, diff) = two_files();
+        let opts = Options {
+            lazy_after: Some(1),
+            fragment_base: "/c".into(),
+            fetch_context: true,
+            ..Options::default()
+        };
+        let page = render(&store, &diff, &opts);
+        assert!(!page.contains("<template"));
+        assert!(
+            section(&page, 0).contains("<table class=\"cdv-t cdv-u\" data-gaps=\"/c?file=0\">")
+        );
+        assert!(section(&page, 0).contains("↕ 11</button>"));
+        let b = section(&page, 1);
+        assert!(b.contains(
+            "<div class=\"cdv-lazy\" data-src=\"/c?file=1\"><button class=\"cdv-load\" type=\"button\">Load diff (8 lines)</button></div>"
+        ), "{b}");
+        let table = table(
+            &diff.files[1],
+            &store,
+            &Context::Fetch {
+                url: "/c?file=1".into(),
+            },
+        )
+        .into_string();
+        assert!(table.starts_with("<table class=\"cdv-t cdv-u\" data-gaps=\"/c?file=1\">"));
+    }
+
+    #[test]
+    fn large_files_wait_behind_a_button() {
+        let (_d, store, diff) = two_files();
+        let opts = Options {
+            large_lines: 6,
+            ..Options::default()
+        };
+        let page = render(&store, &diff, &opts);
+        let a = section(&page, 0);
+        assert!(a.contains(
+            "<button class=\"cdv-load\" type=\"button\">Load diff (8 lines)</button><template class=\"cdv-defer\"><table"
+        ), "{a}");
+        let opts = Options {
+            large_lines: 8,
+            ..Options::default()
+        };
+        assert!(!render(&store, &diff, &opts).contains("cdv-defer"));
+        // On a server page, a large file is fetched on a click (never on its own).
+        let opts = Options {
+            large_lines: 6,
+            lazy_after: Some(10),
+            fragment_base: "/c".into(),
+            ..Options::default()
+        };
+        assert!(
+            render(&store, &diff, &opts)
+                .contains("<div class=\"cdv-lazy\" data-src=\"/c?file=0\" data-large>")
+        );
+    }
+}
