@@ -40,6 +40,8 @@ show log safelife training/models.py
 printf '\n# Which run introduced each line of ppo.py at v2 of the whole-repo artifact?\n'
 show blame safelife:v2 training/ppo.py
 show fsck
+printf '\n# The same comparisons as pages (GitHub-style, offline):\n'
+show diff --runs run-baseline run-tuned --html="$work/runs.html"
 cat <<EOF
 
 The store is in $work/.codever. To explore it:
@@ -49,6 +51,8 @@ The store is in $work/.codever. To explore it:
   codever versions ppo
   codever diff ppo:v0 ppo:v1
   codever runs show run-layernorm
+  codever ui                                    # a read-only web view: versions, compare, blame, runs
+  xdg-open $work/runs.html    # (open on macOS) the two runs compared, as one page
 
 To use codever in your own project: cd into it, then
   codever init && codever commit train --type code .

@@ -40,6 +40,7 @@ pub mod diff;
 pub mod error;
 pub mod frontend;
 pub mod history;
+pub mod html;
 pub mod id;
 mod key;
 mod kind;
@@ -49,6 +50,7 @@ pub mod ops;
 pub mod remote;
 pub mod store;
 pub mod tree;
+pub mod ui;
 pub mod view;
 
 pub use capture::{snapshot, statcache};
@@ -99,6 +101,8 @@ mod floors {
         ("view", 11),
         ("frontend", 11),
         ("remote", 11),
+        ("html", 12),
+        ("ui", 13),
         // The public paths kept as re-exports sit on the floor of what they re-export.
         ("checkout", 10),
         ("commit", 10),

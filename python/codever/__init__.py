@@ -2200,8 +2200,8 @@ class Api:
         """The structured diff of two versions; ``.patch()`` is what ``codever diff`` prints.
         ``algorithm`` is git's line diff algorithm: ``"myers"`` (git's default), ``"minimal"``,
         ``"patience"`` or ``"histogram"``; the hunks are those ``git diff`` prints with it."""
-        data, patch = _native.diff(self._store, str(left), str(right), context, algorithm)
-        return Diff(_loads(data)["files"], patch)
+        data, patch, html = _native.diff(self._store, str(left), str(right), context, algorithm)
+        return Diff(_loads(data)["files"], patch, html)
 
     def push(self, remote=None, full=False):
         """Sends every file remote ``remote`` (the default remote when None) lacks, as
@@ -2239,9 +2239,10 @@ class Api:
 class Diff:
     """Files that changed, with status, paths, additions, deletions and hunks."""
 
-    def __init__(self, files, patch):
+    def __init__(self, files, patch, html=None):
         self.files = files
         self._patch = patch
+        self._html = html
 
     def __len__(self):
         return len(self.files)
@@ -2261,34 +2262,10 @@ class Diff:
         return f"<codever.Diff {len(self.files)} file(s)>"
 
     def _repr_html_(self):
-        from html import escape
-
-        colors = {"+": "#e6ffed", "-": "#ffeef0", " ": "transparent"}
-        out = ['<div style="font-family:monospace;font-size:12px">']
-        for f in self.files:
-            title = f["new_path"] or f["old_path"]
-            if f["status"] == "renamed":
-                title = f"{f['old_path']} → {f['new_path']}"
-            out.append(
-                f"<div style='margin-top:8px;font-weight:bold'>{escape(title)} "
-                f"<span style='color:#22863a'>+{f['additions']}</span> "
-                f"<span style='color:#cb2431'>-{f['deletions']}</span> ({f['status']})</div>"
-            )
-            if f["binary"]:
-                out.append("<div>binary file</div>")
-                continue
-            out.append("<table style='border-collapse:collapse'>")
-            for h in f["hunks"]:
-                out.append(f"<tr><td colspan=2 style='color:#6a737d'>{escape(h['header'])}</td></tr>")
-                for line in h["lines"]:
-                    k = line["kind"]
-                    out.append(
-                        f"<tr style='background:{colors[k]}'><td>{escape(k)}</td>"
-                        f"<td style='white-space:pre'>{escape(line['text'])}</td></tr>"
-                    )
-            out.append("</table>")
-        out.append("</div>")
-        return "".join(out)
+        """The compare page of ``codever diff --html`` (GitHub-style: unified and split views,
+        changed words marked, syntax colouring, expandable context), with its style and script
+        inline so that Jupyter shows it in the cell."""
+        return self._html
 
 
 def _version_name(number):

@@ -526,7 +526,8 @@ fn verify(py: Python<'_>, store: &str, spec: &str, root: &str) -> PyResult<Vec<S
     .map_err(py_err)
 }
 
-/// Compares two versions: (JSON like `diff --json`, the patch `codever diff` prints). `algorithm`
+/// Compares two versions: (JSON like `diff --json`, the patch `codever diff` prints, the compare
+/// page of `diff --html` as an inline fragment for notebooks). `algorithm`
 /// is git's name for the line diff algorithm (`myers`, `minimal`, `patience`, `histogram`).
 #[pyfunction]
 #[pyo3(signature = (store, left, right, context=3, algorithm="myers"))]
@@ -537,7 +538,7 @@ fn diff(
     right: &str,
     context: usize,
     algorithm: &str,
-) -> PyResult<(String, Vec<u8>)> {
+) -> PyResult<(String, Vec<u8>, String)> {
     let algorithm = Algorithm::from_name(algorithm).ok_or_else(|| {
         invalid_input(format!(
             "unknown diff algorithm {algorithm:?} (hint: use \"myers\", \"minimal\", \"patience\" or \"histogram\")"
@@ -560,7 +561,21 @@ fn diff(
                 ..DiffOptions::default()
             };
             let d = s.diff_versions(lh.versions[li].tree, rh.versions[ri].tree, &opts)?;
-            Ok((render::diff_json(&d).to_string(), render::patch(&d, false)))
+            // The compare page of `diff --html`, as a fragment a notebook can show inline.
+            let page = codever::html::fragment(
+                &codever::html::compare::Compare {
+                    left,
+                    right,
+                    diff: &d,
+                    runs: None,
+                },
+                &s,
+            );
+            Ok((
+                render::diff_json(&d).to_string(),
+                render::patch(&d, false),
+                page,
+            ))
         })
     })
     .map_err(py_err)

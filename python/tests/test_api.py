@@ -254,7 +254,20 @@ def test_diff_patch_equals_the_cli_and_blame(repo):
     ).stdout
     assert d.patch_bytes() == cli_patch
     assert "-    learning_rate = 3e-4" in d.patch()
-    assert "<table" in d._repr_html_() and "learning_rate" in d._repr_html_()
+    html = d._repr_html_()
+    # The notebook shows the page `codever diff --html` writes: the same view, its style and
+    # script inline, without the document around it.
+    page = subprocess.run(
+        [cli_binary(), "--store", str(repo / ".codever"), "diff", "ppo:v0", "ppo:v1", "--html"],
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    view = page[page.index("<main>") + len("<main>") : page.index("</main>")]
+    assert html.startswith("<style>") and html.endswith("</script>")
+    assert html.count("<style>") == 1 and html.count("<script>") == 1 and "<html" not in html
+    assert html[html.index("</style>") + len("</style>") : html.index("<script>")] == view
+    assert '<span class="cdv-nfiles">1 file changed</span>' in view
+    assert view.count('<tr class="cdv-l cdv-a">') == 2
     assert api.artifact("ppo:v0").diff(api.artifact("ppo:v1")).patch() == d.patch()
     blame = api.blame("ppo:v1", "ppo.py")
     assert [(b.line, b.version) for b in blame[3:7]] == [(4, 0), (5, 1), (6, 0), (7, 1)]

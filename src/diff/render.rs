@@ -236,7 +236,7 @@ fn hunk_patch(h: &Hunk, color: bool, out: &mut Vec<u8>) {
 /// For each line of a hunk, the byte ranges to emphasise: in each block of deleted lines followed
 /// by added lines, the i-th deleted line is paired with the i-th added line and their differing
 /// words are marked, when the two lines are alike enough for that to help.
-fn word_emphasis(h: &Hunk) -> Vec<Option<Vec<std::ops::Range<usize>>>> {
+pub fn word_emphasis(h: &Hunk) -> Vec<Option<Vec<std::ops::Range<usize>>>> {
     let mut out = vec![None; h.lines.len()];
     let mut i = 0;
     while i < h.lines.len() {

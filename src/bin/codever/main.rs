@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 
 use commands::{
     Global, alias, blame, cat, checkout, commit, commit_env, completions, diff, forget, fsck, init,
-    list, log, rename, runs, show, unforget, versions,
+    list, log, rename, runs, show, ui, unforget, versions,
 };
 use commands::{push, remote};
 
@@ -81,6 +81,9 @@ enum Command {
     Blame(blame::Args),
     /// Verify every object and reference of the store.
     Fsck(fsck::Args),
+    /// Serve a local, read-only web view of the store (compare pages, versions, files, blame,
+    /// runs) and print its URL.
+    Ui(ui::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::Args),
     /// Add, list or remove remotes: other store directories, or s3://bucket/prefix.
@@ -166,6 +169,7 @@ fn run(global: &Global, command: Command) -> codever::Result<u8> {
         Command::Push(args) => push::push(global, args),
         Command::Pull(args) => push::pull(global, args),
         Command::Sync(args) => push::sync(global, args),
+        Command::Ui(args) => ui::run(global, args),
         Command::Completions(args) => completions::run(global, args),
     }
 }

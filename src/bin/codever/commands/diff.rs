@@ -5,7 +5,7 @@
 use codever::compare::RunsDiff;
 use codever::diff::{DiffOptions, TreeDiff};
 use codever::run::Metric;
-use codever::{Error, Result, Spec, Store, render, view};
+use codever::{Error, Result, Spec, Store, html, render, view};
 
 use super::{AlgorithmArgs, Global};
 use crate::output::{self, out, print_json, warn_incomplete};
@@ -63,6 +63,11 @@ pub struct Args {
     no_renames: bool,
     #[command(flatten)]
     algorithm: AlgorithmArgs,
+    /// Write the comparison as one self-contained HTML page (GitHub-style, works offline) to
+    /// FILE, or to standard output without FILE or with `-`. Put it last, or write
+    /// `--html=FILE`.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
+    html: Option<std::path::PathBuf>,
 }
 
 pub fn run(global: &Global, args: Args) -> Result<u8> {
@@ -79,6 +84,21 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
     let (diff, header, header_json) = if args.runs {
         let (left, right, picked) = runs_to_compare(&store, &args)?;
         let rd = store.diff_runs(&left, &right, &opts)?;
+        if let Some(file) = &args.html {
+            let (lr, rr) = (store.run(&left)?, store.run(&right)?);
+            let c = html::compare::Compare {
+                left: &left,
+                right: &right,
+                diff: &rd.diff,
+                runs: Some(html::compare::Runs {
+                    diff: &rd,
+                    left: &lr,
+                    right: &rr,
+                }),
+            };
+            write_html(file, &html::standalone(&c, &store))?;
+            return Ok(u8::from(args.exit_code && !rd.diff.is_empty()));
+        }
         let header = format!("{picked}{}", runs_header_text(&rd, &left, &right));
         let json = (
             output::to_value(&view::RunsArtifactRow::all(&rd))?,
@@ -88,6 +108,16 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
     } else {
         let left = args.left.as_deref().unwrap_or_default();
         let diff = diff_versions(&store, left, args.right.as_deref(), &opts)?;
+        if let Some(file) = &args.html {
+            let c = html::compare::Compare {
+                left,
+                right: args.right.as_deref().unwrap_or("files on disk"),
+                diff: &diff,
+                runs: None,
+            };
+            write_html(file, &html::standalone(&c, &store))?;
+            return Ok(u8::from(args.exit_code && !diff.is_empty()));
+        }
         (diff, String::new(), None)
     };
     if global.json {
@@ -110,6 +140,21 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
         output::write(&render::patch(&diff, global.color.enabled()));
     }
     Ok(u8::from(args.exit_code && !diff.is_empty()))
+}
+
+/// Writes a page to `file`, or to standard output for `-`.
+fn write_html(file: &std::path::Path, page: &str) -> Result<()> {
+    if file.as_os_str() == "-" {
+        output::write(page.as_bytes());
+        return Ok(());
+    }
+    std::fs::write(file, page).map_err(|source| Error::Io {
+        action: "cannot write",
+        path: file.to_path_buf(),
+        source,
+    })?;
+    eprintln!("wrote {}", file.display());
+    Ok(())
 }
 
 /// The two runs `--runs` compares: the left one is `--best`'s pick, else the first id given;

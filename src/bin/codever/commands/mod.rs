@@ -19,6 +19,7 @@ pub mod remote;
 pub mod rename;
 pub mod runs;
 pub mod show;
+pub mod ui;
 pub mod unforget;
 pub mod versions;
 

@@ -1,0 +1,67 @@
+//! `codever ui [--port N] [--host ADDR] [--open]`: a local, read-only web view of the store.
+
+use std::net::IpAddr;
+
+use codever::Result;
+use codever::ui::{Server, Ui};
+
+use super::Global;
+use crate::output::{self, out};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The port to listen on (default: a free one).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// The address to listen on. Other machines can reach the view only with an address other
+    /// than 127.0.0.1; anyone who can reach it can read the store.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Open the view in the default browser ($BROWSER, else xdg-open or open).
+    #[arg(long)]
+    open: bool,
+}
+
+pub fn run(global: &Global, args: Args) -> Result<u8> {
+    let store = global.open_store()?;
+    let root = store.root().display().to_string();
+    let server = Server::bind(args.host, args.port)?;
+    let url = server.url();
+    out(&format!("{url}\n"));
+    // The URL must reach a caller that reads it before the server stops.
+    output::finish().map_err(output::stdout_error)?;
+    eprintln!("codever ui: serving {root} read-only at {url} (Ctrl-C to stop)");
+    if args.open {
+        open_browser(&url);
+    }
+    let ui = Ui::new(store, server.addr());
+    server.run(ui, 4);
+    Ok(0)
+}
+
+/// Opens `url` the way desktop tools do: `$BROWSER`, else the platform's opener. A failure is
+/// a note, not an error: the URL is printed anyway.
+fn open_browser(url: &str) {
+    let opener = std::env::var("BROWSER")
+        .ok()
+        .filter(|b| !b.trim().is_empty())
+        .unwrap_or_else(|| {
+            if cfg!(target_os = "macos") {
+                "open".into()
+            } else {
+                "xdg-open".into()
+            }
+        });
+    let mut parts = opener.split_whitespace();
+    let Some(program) = parts.next() else { return };
+    let spawned = std::process::Command::new(program)
+        .args(parts)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if let Err(e) = spawned {
+        eprintln!("note: could not start {program} to open the browser ({e}); open {url} yourself");
+    }
+}

@@ -1,0 +1,428 @@
+//! Syntax colouring at render time: each line becomes HTML whose tokens are `<span class="…">`
+//! with a small set of classes (`k` keyword, `s` string, `c` comment, `n` number, `f` function,
+//! `t` type, `p` parameter/variable, `o` constant), coloured by the page's CSS for the light and
+//! the dark theme alike. Grammars are syntect's bundled Sublime syntaxes (pure-Rust regexes);
+//! TOML, which that set lacks, has a small lexer of its own here.
+//!
+//! Every byte of source text leaves this module through [`escape_into`]; nothing else writes
+//! text.
+
+use std::ops::Range;
+use std::sync::OnceLock;
+
+use syntect::parsing::{ParseState, Scope, ScopeStack, SyntaxReference, SyntaxSet};
+
+/// A language the highlighter knows.
+#[derive(Clone, Copy)]
+pub enum Lang {
+    /// A syntect grammar (index into the bundled set).
+    Syntax(&'static SyntaxReference),
+    /// TOML (own lexer).
+    Toml,
+}
+
+fn syntaxes() -> &'static SyntaxSet {
+    static SET: OnceLock<SyntaxSet> = OnceLock::new();
+    SET.get_or_init(SyntaxSet::load_defaults_newlines)
+}
+
+/// Scope prefixes and the class of the token they mark, most specific first.
+fn classes() -> &'static [(Scope, &'static str)] {
+    static CLASSES: OnceLock<Vec<(Scope, &'static str)>> = OnceLock::new();
+    CLASSES.get_or_init(|| {
+        [
+            ("comment", "c"),
+            ("punctuation.definition.comment", "c"),
+            ("string", "s"),
+            ("constant.numeric", "n"),
+            ("constant.language", "o"),
+            ("constant.character", "s"),
+            ("constant.other", "o"),
+            ("keyword", "k"),
+            ("storage", "k"),
+            ("entity.name.function", "f"),
+            ("support.function", "f"),
+            ("meta.function-call.generic", "f"),
+            ("variable.function", "f"),
+            ("entity.name", "t"),
+            ("entity.other.inherited-class", "t"),
+            ("support.type", "t"),
+            ("support.class", "t"),
+            ("entity.name.tag", "k"),
+            ("variable.parameter", "p"),
+            ("variable.language", "o"),
+            ("markup.heading", "k"),
+            ("markup.bold", "k"),
+            ("markup.italic", "c"),
+            ("markup.raw", "s"),
+            ("markup.underline.link", "s"),
+        ]
+        .into_iter()
+        .filter_map(|(s, c)| Scope::new(s).ok().map(|s| (s, c)))
+        .collect()
+    })
+}
+
+/// The language of `path`, by its extension or name (`.cu` and `.cuh` are C++; a shebang line
+/// names shell or Python scripts without an extension). `None`: shown uncoloured.
+pub fn language(path: &str, first_line: &[u8]) -> Option<Lang> {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    let set = syntaxes();
+    let by_ext = |e: &str| set.find_syntax_by_extension(e).map(Lang::Syntax);
+    match ext.as_deref() {
+        Some("toml") => return Some(Lang::Toml),
+        Some("cu" | "cuh") => return by_ext("cpp"),
+        Some("pyi" | "pyx") => return by_ext("py"),
+        Some("jsonl" | "ipynb") => return by_ext("json"),
+        Some("zsh") => return by_ext("sh"),
+        Some(e) => {
+            if let Some(l) = by_ext(e) {
+                return Some(l);
+            }
+        }
+        None => {}
+    }
+    if let Some(l) = set.find_syntax_by_extension(name) {
+        return Some(Lang::Syntax(l)); // Makefile, Dockerfile…
+    }
+    let first = String::from_utf8_lossy(first_line);
+    set.find_syntax_by_first_line(&first).map(Lang::Syntax)
+}
+
+/// Colours a sequence of consecutive lines of one file (each with or without its line ending),
+/// returning each line's HTML without the line ending, with `marks[i]`'s byte ranges (into the
+/// line as given, without its ending) wrapped in `<mark>`. A grammar that fails on a line (a
+/// pathological pattern) leaves the rest uncoloured rather than failing the page.
+pub fn lines(
+    lang: Option<Lang>,
+    lines: &[&[u8]],
+    marks: &[Option<&[Range<usize>]>],
+) -> Vec<String> {
+    let mut out = Vec::with_capacity(lines.len());
+    let mut state = match lang {
+        Some(Lang::Syntax(s)) => Some((ParseState::new(s), ScopeStack::new())),
+        _ => None,
+    };
+    let mut toml_in_string: Option<&'static str> = None;
+    for (i, raw) in lines.iter().enumerate() {
+        let body = raw.strip_suffix(b"\n").unwrap_or(raw);
+        let body = body.strip_suffix(b"\r").unwrap_or(body);
+        let text = String::from_utf8_lossy(body);
+        let runs: Vec<(Range<usize>, &'static str)> = match (&mut state, lang) {
+            (Some((ps, stack)), _) => match syntect_runs(ps, stack, &text) {
+                Some(r) => r,
+                None => {
+                    state = None;
+                    Vec::new()
+                }
+            },
+            (None, Some(Lang::Toml)) => toml_runs(&text, &mut toml_in_string),
+            _ => Vec::new(),
+        };
+        // Marks index the raw bytes; a lossily decoded line has other offsets: no marks then.
+        let m = marks
+            .get(i)
+            .copied()
+            .flatten()
+            .filter(|_| text.len() == body.len());
+        out.push(render(&text, &runs, m.unwrap_or(&[])));
+    }
+    out
+}
+
+fn syntect_runs(
+    ps: &mut ParseState,
+    stack: &mut ScopeStack,
+    text: &str,
+) -> Option<Vec<(Range<usize>, &'static str)>> {
+    let mut line = String::with_capacity(text.len() + 1);
+    line.push_str(text);
+    line.push('\n');
+    let ops = ps.parse_line(&line, syntaxes()).ok()?;
+    let mut runs = Vec::new();
+    let mut at = 0;
+    for (pos, op) in ops {
+        let pos = pos.min(text.len());
+        if pos > at
+            && let Some(c) = class_of(stack)
+        {
+            push_run(&mut runs, at..pos, c);
+        }
+        at = at.max(pos);
+        stack.apply(&op).ok()?;
+    }
+    if text.len() > at
+        && let Some(c) = class_of(stack)
+    {
+        push_run(&mut runs, at..text.len(), c);
+    }
+    Some(runs)
+}
+
+/// Adds a run, joined to the previous one when it continues it with the same class.
+fn push_run(runs: &mut Vec<(Range<usize>, &'static str)>, r: Range<usize>, c: &'static str) {
+    match runs.last_mut() {
+        Some((last, lc)) if last.end == r.start && *lc == c => last.end = r.end,
+        _ => runs.push((r, c)),
+    }
+}
+
+fn class_of(stack: &ScopeStack) -> Option<&'static str> {
+    for scope in stack.as_slice().iter().rev() {
+        for (prefix, class) in classes() {
+            if prefix.is_prefix_of(*scope) {
+                return Some(class);
+            }
+        }
+    }
+    None
+}
+
+/// TOML: comments, strings (multi-line ones carried across lines), numbers and booleans, keys
+/// and `[table]` headers.
+fn toml_runs(
+    text: &str,
+    in_string: &mut Option<&'static str>,
+) -> Vec<(Range<usize>, &'static str)> {
+    let b = text.as_bytes();
+    let mut runs = Vec::new();
+    let mut i = 0;
+    if let Some(close) = *in_string {
+        match text.find(close) {
+            Some(end) => {
+                runs.push((0..end + 3, "s"));
+                i = end + 3;
+                *in_string = None;
+            }
+            None => return vec![(0..text.len(), "s")],
+        }
+    }
+    let trimmed = text.trim_start();
+    if i == 0 && trimmed.starts_with('[') {
+        let start = text.len() - trimmed.len();
+        let end = text[start..].find('#').map_or(text.len(), |e| start + e);
+        runs.push((start..end, "t"));
+        i = end;
+    }
+    let mut key_allowed = i == 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'#' {
+            runs.push((i..b.len(), "c"));
+            break;
+        } else if c == b'"' || c == b'\'' {
+            let q = if c == b'"' { "\"" } else { "'" };
+            let triple = if c == b'"' { "\"\"\"" } else { "'''" };
+            if text[i..].starts_with(triple) {
+                match text[i + 3..].find(triple) {
+                    Some(e) => {
+                        runs.push((i..i + 3 + e + 3, "s"));
+                        i += 3 + e + 3;
+                    }
+                    None => {
+                        runs.push((i..b.len(), "s"));
+                        *in_string = Some(if c == b'"' { "\"\"\"" } else { "'''" });
+                        break;
+                    }
+                }
+            } else {
+                let mut j = i + 1;
+                while j < b.len() && &text[j..j + 1] != q {
+                    j += if b[j] == b'\\' && c == b'"' { 2 } else { 1 };
+                }
+                let end = (j + 1).min(b.len());
+                runs.push((i..end, "s"));
+                i = end;
+            }
+            key_allowed = false;
+        } else if c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'+' {
+            let mut j = i;
+            while j < b.len()
+                && (b[j].is_ascii_alphanumeric()
+                    || matches!(b[j], b'_' | b'-' | b'.' | b'+' | b':'))
+            {
+                j += 1;
+            }
+            let word = &text[i..j];
+            let class = if key_allowed {
+                Some("p")
+            } else if word == "true" || word == "false" {
+                Some("o")
+            } else if word.starts_with(|ch: char| ch.is_ascii_digit() || ch == '+' || ch == '-') {
+                Some("n")
+            } else {
+                None
+            };
+            if let Some(cl) = class {
+                runs.push((i..j, cl));
+            }
+            i = j;
+        } else {
+            if c == b'=' {
+                key_allowed = false;
+            } else if c == b',' || c == b'{' {
+                key_allowed = true;
+            }
+            i += 1;
+        }
+    }
+    runs
+}
+
+/// Writes `text` as HTML: `runs` (sorted, not overlapping) become spans of their class, `marks`
+/// (sorted byte ranges) `<mark>` elements around them; everything escaped.
+fn render(text: &str, runs: &[(Range<usize>, &'static str)], marks: &[Range<usize>]) -> String {
+    let mut cuts: Vec<usize> = Vec::with_capacity(2 * (runs.len() + marks.len()) + 2);
+    cuts.push(0);
+    cuts.push(text.len());
+    for (r, _) in runs {
+        cuts.extend([r.start, r.end]);
+    }
+    for r in marks {
+        cuts.extend([r.start.min(text.len()), r.end.min(text.len())]);
+    }
+    cuts.retain(|&c| text.is_char_boundary(c));
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut out = String::with_capacity(text.len() + 16 * runs.len());
+    let (mut ri, mut mi) = (0, 0);
+    let mut in_mark = false;
+    for w in cuts.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        while mi < marks.len() && marks[mi].end <= a {
+            mi += 1;
+        }
+        let marked = mi < marks.len() && marks[mi].start <= a && a < marks[mi].end;
+        if marked && !in_mark {
+            out.push_str("<mark>");
+        } else if !marked && in_mark {
+            out.push_str("</mark>");
+        }
+        in_mark = marked;
+        while ri < runs.len() && runs[ri].0.end <= a {
+            ri += 1;
+        }
+        let class = (ri < runs.len() && runs[ri].0.start <= a).then(|| runs[ri].1);
+        match class {
+            Some(c) => {
+                out.push_str("<span class=\"");
+                out.push_str(c);
+                out.push_str("\">");
+                escape_into(&text[a..b], &mut out);
+                out.push_str("</span>");
+            }
+            None => escape_into(&text[a..b], &mut out),
+        }
+    }
+    if in_mark {
+        out.push_str("</mark>");
+    }
+    out
+}
+
+/// Appends `text` to `out` escaped for HTML text and attribute values (`&`, `<`, `>`, `"`,
+/// `'`).
+pub fn escape_into(text: &str, out: &mut String) {
+    for ch in text.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(path: &str, line: &str) -> String {
+        let l = language(path, line.as_bytes());
+        lines(l, &[line.as_bytes()], &[None]).remove(0)
+    }
+
+    #[test]
+    fn python_tokens_get_classes() {
+        assert_eq!(
+            one("a.py", "def f(x): return 'hi'  # no"),
+            "<span class=\"k\">def</span> <span class=\"f\">f</span>(<span class=\"p\">x</span>): \
+             <span class=\"k\">return</span> <span class=\"s\">&#39;hi&#39;</span>  \
+             <span class=\"c\"># no</span>"
+        );
+    }
+
+    #[test]
+    fn languages_of_an_ml_repo_are_known() {
+        for p in [
+            "a.py",
+            "c.yaml",
+            "c.yml",
+            "d.json",
+            "run.sh",
+            "README.md",
+            "k.cpp",
+            "k.cu",
+            "k.h",
+            "p.toml",
+        ] {
+            assert!(language(p, b"").is_some(), "{p}");
+        }
+        assert!(language("train", b"#!/usr/bin/env python3\n").is_some());
+        assert!(language("notes.unknown-ext", b"hello").is_none());
+    }
+
+    #[test]
+    fn text_is_escaped_inside_and_outside_tokens() {
+        assert_eq!(
+            one("x.txt", "</script><script>alert(1)</script>"),
+            "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;"
+        );
+        assert_eq!(
+            one("x.py", "s = \"</script>\""),
+            "s <span class=\"k\">=</span> <span class=\"s\">&quot;&lt;/script&gt;&quot;</span>"
+        );
+    }
+
+    #[test]
+    fn marks_wrap_spans_without_breaking_nesting() {
+        let l = language("a.py", b"");
+        let marks = vec![Range { start: 4, end: 11 }];
+        let html = lines(l, &[b"lr = 3e-4 + 1\n"], &[Some(&marks)]).remove(0);
+        assert_eq!(
+            html,
+            "lr <span class=\"k\">=</span><mark> <span class=\"n\">3e-4</span> \
+             <span class=\"k\">+</span></mark> <span class=\"n\">1</span>"
+        );
+    }
+
+    #[test]
+    fn toml_keys_strings_tables_comments() {
+        assert_eq!(
+            one("p.toml", "[tool.x] # t"),
+            "<span class=\"t\">[tool.x] </span><span class=\"c\"># t</span>"
+        );
+        assert_eq!(
+            one("p.toml", "name = \"codever\" # n"),
+            "<span class=\"p\">name</span> = <span class=\"s\">&quot;codever&quot;</span> \
+             <span class=\"c\"># n</span>"
+        );
+        let l = language("p.toml", b"");
+        let html = lines(
+            l,
+            &[b"a = '''x\n", b"y''' # z\n", b"b = true\n"],
+            &[None, None, None],
+        );
+        assert_eq!(
+            html,
+            [
+                "<span class=\"p\">a</span> = <span class=\"s\">&#39;&#39;&#39;x</span>",
+                "<span class=\"s\">y&#39;&#39;&#39;</span> <span class=\"c\"># z</span>",
+                "<span class=\"p\">b</span> = <span class=\"o\">true</span>"
+            ]
+        );
+    }
+}

@@ -1,0 +1,146 @@
+//! HTML views of the store: the compare page (two versions, a version and the files on disk,
+//! two runs), a version listing, a version's files, a file, a file's history, a blame, runs and
+//! one run. One renderer for every face: `codever diff --html` writes [`standalone`] pages,
+//! `codever ui` serves [`page`]s (see [`crate::ui`]), Python's `Diff._repr_html_` returns a
+//! [`fragment`].
+//!
+//! Escaping: every string from the store or the command line (names, paths, messages, config,
+//! file lines) reaches the HTML through maud's `(expr)`, which escapes it, or through
+//! [`highlight`], which escapes every byte it writes; `PreEscaped` wraps only markup made here.
+//! The only script and style are this module's own assets (`assets/`), inline or served.
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+pub mod compare;
+pub mod highlight;
+pub mod pages;
+
+/// The page's stylesheet (light and dark, after `prefers-color-scheme`).
+pub const CSS: &str = include_str!("assets/codever.css");
+/// The page's script: unified/split toggle (remembered), expanding unchanged lines, folding
+/// files, loading large files, next/previous file keys. Works on every `div.cdv` it finds, once.
+pub const JS: &str = include_str!("assets/codever.js");
+
+/// Where a page's assets come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Assets {
+    /// In the page itself: a file that works alone, offline.
+    Inline,
+    /// From the server (`/assets/codever.css`, `/assets/codever.js`), so that its Content
+    /// Security Policy can forbid inline scripts.
+    Served,
+}
+
+/// A whole HTML document around `body`.
+pub fn page(title: &str, nav: Option<Markup>, body: Markup, assets: Assets) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="color-scheme" content="light dark";
+                title { (title) " · codever" }
+                @match assets {
+                    Assets::Inline => style { (PreEscaped(CSS)) },
+                    Assets::Served => link rel="stylesheet" href="/assets/codever.css";,
+                }
+            }
+            body.cdv-page {
+                @if let Some(n) = nav { nav.cdv-nav { (n) } }
+                main { (body) }
+                @match assets {
+                    Assets::Inline => script { (PreEscaped(JS)) },
+                    Assets::Served => script src="/assets/codever.js" {},
+                }
+            }
+        }
+    }
+    .into_string()
+}
+
+/// A compare page that works alone (inline assets, no requests): what `diff --html` writes.
+pub fn standalone(c: &compare::Compare, source: &dyn compare::Source) -> String {
+    let title = format!("{} → {}", c.left, c.right);
+    page(
+        &title,
+        None,
+        compare::body(c, source, &compare::Options::default()),
+        Assets::Inline,
+    )
+}
+
+/// The compare view as a fragment to embed in another page (a Jupyter cell): the stylesheet,
+/// the view and the script, all inline.
+pub fn fragment(c: &compare::Compare, source: &dyn compare::Source) -> String {
+    html! {
+        style { (PreEscaped(CSS)) }
+        (compare::body(c, source, &compare::Options::default()))
+        script { (PreEscaped(JS)) }
+    }
+    .into_string()
+}
+
+/// Percent-encodes `s` for a URL path or fragment: everything but unreserved characters and `/`.
+pub fn pct_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Percent-encodes `s` for a query value (`/` encoded too).
+pub fn pct_encode_query(s: &str) -> String {
+    pct_encode(s).replace('/', "%2F")
+}
+
+/// Decodes `%XX` escapes (and `+` as a space when `plus` is set); `None` when the result is not
+/// UTF-8 or an escape is malformed.
+pub fn pct_decode(s: &str, plus: bool) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' if plus => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_encoding_round_trips_hostile_names() {
+        let name = "\"><img src=x onerror=alert(1)> é/#?%.py";
+        let enc = pct_encode(name);
+        assert_eq!(
+            enc,
+            "%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E%20%C3%A9/%23%3F%25.py"
+        );
+        assert_eq!(pct_decode(&enc, false).as_deref(), Some(name));
+        assert_eq!(pct_decode("a+b%2Fc", true).as_deref(), Some("a b/c"));
+        assert_eq!(pct_decode("%zz", false), None);
+        assert_eq!(pct_decode("%ff", false), None);
+        assert_eq!(pct_decode("%4", false), None);
+    }
+}

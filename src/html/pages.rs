@@ -1,0 +1,413 @@
+//! The store's pages other than compare: artifacts, an artifact's versions as a timeline, a
+//! version's files, a file, a file's history, a blame, runs and one run. Each returns the page
+//! body; links are to `codever ui`'s routes (see [`crate::ui`]), built with [`link`].
+
+use maud::{Markup, PreEscaped, html};
+use serde_json::Value;
+
+use super::highlight;
+use crate::compare::{BlameLine, LogEntry};
+use crate::diff::ChangeCounts;
+use crate::history::{History, Version};
+use crate::run::RunView;
+use crate::tree::ManifestEntry;
+use crate::view;
+
+/// The spec that names version `v` of `h` in links: `TYPE/NAME:vN`, or `TYPE/NAME@ID` (12 hex
+/// digits) when it has no number or is forgotten (so that the link still finds it).
+pub fn spec_of(h: &History, v: &Version) -> String {
+    match v.number {
+        Some(n) if v.forgotten.is_none() && !h.is_hidden() => format!("{}:v{n}", h.key),
+        _ => format!("{}@{}", h.key, &v.tree.to_hex()[..12]),
+    }
+}
+
+/// Links to the server's routes.
+pub mod link {
+    use crate::html::{pct_encode, pct_encode_query};
+
+    /// An artifact's versions.
+    pub fn artifact(key: &crate::ArtifactKey) -> String {
+        format!("/artifact/{}", pct_encode(&key.to_string()))
+    }
+    /// A version's files.
+    pub fn version(spec: &str) -> String {
+        format!("/version/{}", pct_encode_query(spec))
+    }
+    /// A file of a version (`page` is `file`, `raw`, `history` or `blame`).
+    pub fn file(page: &str, spec: &str, path: &str) -> String {
+        format!(
+            "/{page}?spec={}&path={}",
+            pct_encode_query(spec),
+            pct_encode_query(path)
+        )
+    }
+    /// Two versions compared, optionally at one file.
+    pub fn compare(left: &str, right: &str, path: Option<&str>) -> String {
+        let mut s = format!(
+            "/compare/{}...{}",
+            pct_encode_query(left),
+            pct_encode_query(right)
+        );
+        if let Some(p) = path {
+            s.push('#');
+            s.push_str(&pct_encode(p));
+        }
+        s
+    }
+    /// Two runs compared.
+    pub fn compare_runs(left: &str, right: &str) -> String {
+        format!(
+            "/compare-runs/{}...{}",
+            pct_encode_query(left),
+            pct_encode_query(right)
+        )
+    }
+    /// A run.
+    pub fn run(id: &str) -> String {
+        format!("/run/{}", pct_encode_query(id))
+    }
+}
+
+/// The navigation bar of every page.
+pub fn nav() -> Markup {
+    html! { a href="/" { "Artifacts" } a href="/runs" { "Runs" } }
+}
+
+fn counts(c: Option<&ChangeCounts>) -> Markup {
+    html! {
+        @match c {
+            Some(c) => span.cdv-counts {
+                span.cdv-plus { "+" (c.added) } " ~" (c.modified) " " span.cdv-minus { "−" (c.deleted) }
+            },
+            None => span.cdv-muted { "?" },
+        }
+    }
+}
+
+fn short(id: &crate::ObjectId) -> String {
+    id.to_hex()[..12].to_string()
+}
+
+/// The artifacts: type, name, versions, latest, the last run that logged it.
+pub fn artifacts(histories: &[History]) -> Markup {
+    html! {
+        div.cdv {
+            h1 { "Artifacts" }
+            @if histories.is_empty() { p.cdv-muted { "No artifacts yet." } } @else {
+                table.cdv-list.cdv-artifacts {
+                    thead { tr { th { "type" } th { "name" } th { "versions" } th { "latest" } th { "last run" } } }
+                    @for h in histories {
+                        @let last = h.versions.iter().flat_map(|v| &v.commits).max_by_key(|c| c.record.time_ns);
+                        tr {
+                            td { (h.key.artifact_type) }
+                            td { a href=(link::artifact(&h.key)) { (h.key.name) } }
+                            td { (h.listed().count()) }
+                            td {
+                                @match h.latest() {
+                                    Some(v) => a href=(link::version(&spec_of(h, v))) { (view::number(v.number)) },
+                                    None => "—",
+                                }
+                            }
+                            td {
+                                @if let Some(c) = last {
+                                    a href=(link::run(&c.record.run)) { (c.record.run) }
+                                    " " span.cdv-muted { (view::time(c.record.time_ns)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An artifact's versions, oldest first, as a timeline: number, id, aliases, time, runs, file
+/// changes against the previous version, message; any two can be picked to compare.
+pub fn versions(h: &History, changes: &[Option<ChangeCounts>]) -> Markup {
+    html! {
+        div.cdv {
+            h1 { (h.key.to_string()) }
+            @if !h.is_complete() { p.cdv-note { "Some records of this artifact cannot be read yet: version numbers are withheld." } }
+            div.cdv-picker data-base="/compare/" {
+                p { "Pick two versions to compare: " button.cdv-go type="button" disabled { "Compare" } }
+                table.cdv-list.cdv-versions {
+                    thead { tr { th {} th { "version" } th { "id" } th { "aliases" } th { "created" } th { "runs" } th { "files" } th { "message" } th {} } }
+                    @for v in h.versions.iter().filter(|v| v.forgotten.is_none()) {
+                        @let spec = spec_of(h, v);
+                        @let prev = h.versions[..v.index].iter().rev().find(|p| p.forgotten.is_none());
+                        tr data-spec=(spec) {
+                            td { input.cdv-pick type="checkbox" data-spec=(spec) aria-label={ "pick " (spec) }; }
+                            td { a href=(link::version(&spec)) { (view::number(v.number)) } }
+                            td.cdv-mono { (short(&v.tree)) }
+                            td { (view::aliases(h, v).join(", ")) }
+                            td { (view::time(v.created_ns())) }
+                            td { @for (i, r) in v.runs().into_iter().enumerate() { @if i > 0 { ", " } a href=(link::run(r)) { (r) } } }
+                            td { (counts(changes.get(v.index).and_then(Option::as_ref))) }
+                            td { (v.first().record.message) }
+                            td { @if let Some(p) = prev { a.cdv-prev href=(link::compare(&spec_of(h, p), &spec, None)) { "diff" } } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A version's files, with links to each file's view, raw bytes, history and blame.
+pub fn version_files(h: &History, v: &Version, files: &[ManifestEntry]) -> Markup {
+    let spec = spec_of(h, v);
+    html! {
+        div.cdv {
+            h1 { a href=(link::artifact(&h.key)) { (h.key.to_string()) } " " (view::number(v.number)) }
+            p.cdv-muted {
+                "id " code { (v.tree.to_hex()) } br;
+                "created " (view::time(v.created_ns())) " · runs "
+                @for (i, r) in v.runs().into_iter().enumerate() { @if i > 0 { ", " } a href=(link::run(r)) { (r) } }
+                @let al = view::aliases(h, v);
+                @if !al.is_empty() { " · aliases " (al.join(", ")) }
+            }
+            @if !v.first().record.message.is_empty() { p { (v.first().record.message) } }
+            table.cdv-list.cdv-files {
+                thead { tr { th { "path" } th { "size" } th {} } }
+                @for e in files {
+                    tr {
+                        td.cdv-mono { a href=(link::file("file", &spec, &e.path)) { (e.path) } @if e.meta.executable { " " span.cdv-muted { "(executable)" } } }
+                        td { (e.meta.size) }
+                        td { a href=(link::file("raw", &spec, &e.path)) { "raw" } " · " a href=(link::file("history", &spec, &e.path)) { "history" } " · " a href=(link::file("blame", &spec, &e.path)) { "blame" } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn file_title(h: &History, v: &Version, path: &str, what: &str) -> Markup {
+    let spec = spec_of(h, v);
+    html! {
+        h1.cdv-mono { a href=(link::version(&spec)) { (h.key.to_string()) ":" (view::number(v.number)) } " / " (path) }
+        p {
+            @for (page, label) in [("file", "view"), ("raw", "raw"), ("history", "history"), ("blame", "blame")] {
+                @if page == what { strong { (label) } } @else { a href=(link::file(page, &spec, path)) { (label) } }
+                " "
+            }
+        }
+    }
+}
+
+/// A file of a version, coloured, with line numbers (binary files are not shown).
+pub fn file(h: &History, v: &Version, path: &str, content: &[u8]) -> Markup {
+    let body = if crate::diff::is_binary(content) {
+        html! { p.cdv-note { "Binary file not shown (" (content.len()) " bytes)." } }
+    } else {
+        let lines = crate::diff::split_lines(content);
+        let lang = highlight::language(path, lines.first().copied().unwrap_or_default());
+        let html_lines = highlight::lines(lang, &lines, &[]);
+        let mut rows = String::new();
+        for (i, l) in html_lines.iter().enumerate() {
+            rows.push_str(&format!(
+                "<tr><td class=\"cdv-n\" data-n=\"{}\"></td><td class=\"cdv-code\">{l}</td></tr>",
+                i + 1
+            ));
+        }
+        html! { table.cdv-src { tbody { (PreEscaped(rows)) } } }
+    };
+    html! { div.cdv { (file_title(h, v, path, "file")) (body) } }
+}
+
+/// The versions where a file changed, newest first (following renames), each linking to its
+/// compare with the version before.
+pub fn history(h: &History, index: usize, path: &str, entries: &[LogEntry]) -> Markup {
+    let v = &h.versions[index];
+    html! {
+        div.cdv {
+            (file_title(h, v, path, "history"))
+            table.cdv-list.cdv-history {
+                thead { tr { th { "version" } th { "change" } th { "path" } th { "created" } th { "runs" } th { "message" } } }
+                @for e in entries {
+                    @let ver = &h.versions[e.version];
+                    @let spec = spec_of(h, ver);
+                    tr {
+                        td { a href=(link::version(&spec)) { (view::number(ver.number)) } }
+                        td {
+                            @if let Some(f) = e.diff.files.first() {
+                                @let prev = h.versions[..e.version].iter().rev().find(|p| p.forgotten.is_none());
+                                @match prev {
+                                    Some(p) => a href=(link::compare(&spec_of(h, p), &spec, Some(f.path()))) { (super::compare::status_label(f)) },
+                                    None => (super::compare::status_label(f)),
+                                }
+                                " " span.cdv-plus { "+" (f.additions) } " " span.cdv-minus { "−" (f.deletions) }
+                            }
+                        }
+                        td.cdv-mono { @if let Some(f) = e.diff.files.first() { a href=(link::file("file", &spec, f.path())) { (f.path()) } } }
+                        td { (view::time(ver.created_ns())) }
+                        td { @for (i, r) in ver.runs().into_iter().enumerate() { @if i > 0 { ", " } a href=(link::run(r)) { (r) } } }
+                        td { (ver.first().record.message) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Each line of a file with the version and the run that introduced it (shown on the first line
+/// of each run of lines from one version).
+pub fn blame(h: &History, index: usize, path: &str, lines: &[BlameLine]) -> Markup {
+    let v = &h.versions[index];
+    let texts: Vec<&[u8]> = lines.iter().map(|l| l.text.as_slice()).collect();
+    let lang = highlight::language(path, texts.first().copied().unwrap_or_default());
+    let html_lines = highlight::lines(lang, &texts, &[]);
+    html! {
+        div.cdv {
+            (file_title(h, v, path, "blame"))
+            table.cdv-src.cdv-blame {
+                tbody {
+                    @for (i, l) in lines.iter().enumerate() {
+                        @let origin = &h.versions[l.version];
+                        @let first = i == 0 || lines[i - 1].version != l.version;
+                        @let run = &origin.first().record.run;
+                        tr.cdv-bl data-version=(view::number(origin.number)) data-run=(run) {
+                            td.cdv-blame-v.cdv-first[first] {
+                                @if first {
+                                    a.cdv-bv href=(link::version(&spec_of(h, origin))) { (view::number(origin.number)) }
+                                    " "
+                                    a.cdv-br href=(link::run(run)) { (run) }
+                                }
+                            }
+                            td.cdv-n data-n=(l.line) {}
+                            td.cdv-code { (PreEscaped(&html_lines[i])) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn json_cell(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        v => v.to_string(),
+    }
+}
+
+fn artifacts_cell(r: &RunView) -> Markup {
+    html! {
+        @for (i, a) in r.artifacts.iter().enumerate() {
+            @if i > 0 { br; }
+            a href=(link::artifact(&a.key)) { (a.key.to_string()) } ":" (view::number(a.version))
+            @if a.new { " " span.cdv-muted { "(new)" } }
+        }
+    }
+}
+
+/// Every run, newest first: time, host, git commit and dirty flag, what it logged; any two can be
+/// picked to compare.
+pub fn runs(runs: &[RunView]) -> Markup {
+    html! {
+        div.cdv {
+            h1 { "Runs" }
+            div.cdv-picker data-base="/compare-runs/" {
+                p { "Pick two runs to compare: " button.cdv-go type="button" disabled { "Compare" } }
+                table.cdv-list.cdv-runs {
+                    thead { tr { th {} th { "run" } th { "time" } th { "host" } th { "git" } th { "summary" } th { "logged" } } }
+                    @for r in runs {
+                        @let row = serde_json::to_value(view::RunRow::new(r)).unwrap_or(Value::Null);
+                        tr data-run=(r.id) {
+                            td { input.cdv-pick type="checkbox" data-spec=(r.id) aria-label={ "pick " (r.id) }; }
+                            td { a href=(link::run(&r.id)) { (r.id) } }
+                            td { (view::time(r.start_ns())) }
+                            td { (row["host"].as_str().unwrap_or_default()) }
+                            td.cdv-mono { (git_cell(&row)) }
+                            td { @for (i, (k, v)) in r.state.summary.iter().filter(|(k, _)| !k.starts_with('_')).take(4).enumerate() { @if i > 0 { ", " } (k) "=" (json_cell(v)) } }
+                            td { (artifacts_cell(r)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn git_cell(row: &Value) -> String {
+    match row["git_commit"].as_str() {
+        Some(c) => {
+            let dirty = if row["git_dirty"] == Value::Bool(true) {
+                " (dirty)"
+            } else {
+                ""
+            };
+            format!("{}{dirty}", &c[..c.len().min(10)])
+        }
+        None => String::new(),
+    }
+}
+
+/// One run: where and when, config, summary, what it logged and used.
+pub fn run(r: &RunView) -> Markup {
+    let row = serde_json::to_value(view::RunRow::new(r)).unwrap_or(Value::Null);
+    let fields = [
+        "time",
+        "host",
+        "user",
+        "cwd",
+        "project",
+        "name",
+        "job_type",
+        "group",
+        "notes",
+        "steps",
+        "finished",
+        "exit_code",
+    ];
+    html! {
+        div.cdv {
+            h1 { "Run " (r.id) }
+            table.cdv-kv.cdv-run {
+                @for k in fields {
+                    @if !row[k].is_null() { tr { th { (k) } td { (json_cell(&row[k])) } } }
+                }
+                tr { th { "git" } td.cdv-mono { (git_cell(&row)) } }
+            }
+            @for what in ["config", "summary"] {
+                @if let Some(m) = row[what].as_object().filter(|m| !m.is_empty()) {
+                    h2 { (what) }
+                    table.cdv-kv { @for (k, v) in m { tr { th { (k) } td.cdv-mono { (json_cell(v)) } } } }
+                }
+            }
+            h2 { "Logged" }
+            table.cdv-list.cdv-logged {
+                @for a in &r.artifacts {
+                    @let spec = format!("{}@{}", a.key, &a.tree.to_hex()[..12]);
+                    tr {
+                        td { a href=(link::artifact(&a.key)) { (a.key.to_string()) } }
+                        td { a href=(link::version(&spec)) { (view::number(a.version)) } }
+                        td { @if a.new { "new" } @else { "unchanged (linked)" } }
+                        td { (a.message) }
+                    }
+                }
+            }
+            @if !r.used.is_empty() {
+                h2 { "Used" }
+                table.cdv-list.cdv-used {
+                    @for u in &r.used {
+                        @let spec = format!("{}@{}", u.key, &u.tree.to_hex()[..12]);
+                        tr { td { (u.key.to_string()) } td { a href=(link::version(&spec)) { (view::number(u.version)) } } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An error page's body.
+pub fn error(message: &str, hint: Option<&str>) -> Markup {
+    html! {
+        div.cdv {
+            h1 { "Not found" }
+            p.cdv-error { (message) }
+            @if let Some(h) = hint { p.cdv-muted { "hint: " (h) } }
+        }
+    }
+}

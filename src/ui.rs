@@ -1,0 +1,562 @@
+//! `codever ui`: a local, read-only web view of the store, rendered by [`crate::html`].
+//!
+//! [`Ui::handle`] maps a request (method, URL, `Host` header) to a [`Response`] and touches
+//! nothing but the store's readers; [`serve`] runs it on a small blocking HTTP server
+//! (`tiny_http`) with a few threads. Routes (every value percent-encoded):
+//!
+//! | route | page |
+//! | --- | --- |
+//! | `/` | artifacts |
+//! | `/artifact/TYPE/NAME` | the versions as a timeline, two can be picked to compare |
+//! | `/version/SPEC` | a version's files |
+//! | `/file?spec=SPEC&path=PATH`, `/raw?…`, `/history?…`, `/blame?…` | a file: view, raw bytes, history, blame |
+//! | `/compare/LEFT...RIGHT` | two versions compared (`#PATH` scrolls to a file) |
+//! | `/runs`, `/run/ID`, `/compare-runs/A...B` | runs, one run, two runs compared |
+//! | `/assets/codever.css`, `/assets/codever.js` | the pages' style and script |
+//!
+//! Safety: only `GET` and `HEAD` are answered; a request whose `Host` is not an address this
+//! server serves is refused (421), so a web page that rebinds its DNS name to 127.0.0.1 cannot
+//! read the store; pages forbid inline scripts and any request elsewhere (Content Security
+//! Policy); raw files are sent as downloads (`application/octet-stream`, `nosniff`), never as
+//! pages of this origin.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use maud::Markup;
+
+use crate::diff::{DiffOptions, TreeDiff};
+use crate::error::{Error, Result};
+use crate::history::Spec;
+use crate::html::{self, Assets, compare, pages, pct_decode};
+use crate::store::Store;
+
+/// An HTTP response.
+#[derive(Debug)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// `Content-Type`.
+    pub content_type: &'static str,
+    /// Other headers.
+    pub headers: Vec<(&'static str, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+/// The Content Security Policy of every page: scripts, styles and fetches from this server
+/// only, no inline script, nothing else.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+impl Response {
+    fn html(status: u16, body: String) -> Response {
+        Response {
+            status,
+            content_type: "text/html; charset=utf-8",
+            headers: vec![("Content-Security-Policy", CSP.to_string())],
+            body: body.into_bytes(),
+        }
+    }
+
+    fn text(status: u16, body: &str) -> Response {
+        Response {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            headers: Vec::new(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+}
+
+/// Which `Host` headers a server bound to `addr` accepts: `IP:PORT` (and `localhost:PORT` on a
+/// loopback address); on an unspecified address (`0.0.0.0`, `::`), any IP literal with the port
+/// (a DNS name, which rebinding needs, is refused).
+#[derive(Clone, Debug)]
+pub struct HostCheck {
+    addr: SocketAddr,
+}
+
+impl HostCheck {
+    /// The check for a server listening on `addr`.
+    pub fn new(addr: SocketAddr) -> HostCheck {
+        HostCheck { addr }
+    }
+
+    /// Whether a request with this `Host` header is for this server.
+    pub fn allows(&self, host: Option<&str>) -> bool {
+        let Some(host) = host else { return false };
+        let port = self.addr.port();
+        let host = host.trim().to_ascii_lowercase();
+        if let Ok(sa) = host.parse::<SocketAddr>() {
+            return sa.port() == port
+                && (sa.ip() == self.addr.ip() || self.addr.ip().is_unspecified());
+        }
+        self.addr.ip().is_loopback() && host == format!("localhost:{port}")
+    }
+}
+
+/// Compares already made, for the files a page loads later (`?file=N`).
+type Cached = VecDeque<(String, Arc<TreeDiff>)>;
+
+/// The web view of one store.
+pub struct Ui {
+    store: Store,
+    check: HostCheck,
+    compares: Mutex<Cached>,
+    /// Files after this many are loaded by the page when they come into view.
+    pub lazy_after: usize,
+}
+
+/// Files larger than this are not shown in the file view (raw download still works up to
+/// [`MAX_RAW`]).
+pub const MAX_VIEW: u64 = 4 << 20;
+/// The largest file sent as a raw download (`codever cat` has no limit).
+pub const MAX_RAW: u64 = 256 << 20;
+
+struct Query<'a>(Vec<(&'a str, String)>);
+
+impl Query<'_> {
+    fn parse(q: &str) -> Option<Query<'_>> {
+        let mut v = Vec::new();
+        for pair in q.split('&').filter(|p| !p.is_empty()) {
+            let (k, val) = pair.split_once('=').unwrap_or((pair, ""));
+            v.push((k, pct_decode(val, true)?));
+        }
+        Some(Query(v))
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn not_found(message: &str, hint: Option<&str>) -> Response {
+    Response::html(
+        404,
+        html::page(
+            "Not found",
+            Some(pages::nav()),
+            pages::error(message, hint),
+            Assets::Served,
+        ),
+    )
+}
+
+fn from_error(e: &Error) -> Response {
+    not_found(&e.to_string(), e.hint().as_deref())
+}
+
+/// Splits `LEFT...RIGHT` where both sides are non-empty (names may hold dots: the first split
+/// where the left side parses as a spec wins).
+fn two(s: &str, parses: impl Fn(&str) -> bool) -> Option<(String, String)> {
+    let mut from = 0;
+    while let Some(i) = s[from..].find("...") {
+        let at = from + i;
+        let (l, r) = (&s[..at], &s[at + 3..]);
+        if !l.is_empty() && !r.is_empty() && parses(l) {
+            return Some((l.to_string(), r.to_string()));
+        }
+        from = at + 1;
+    }
+    None
+}
+
+impl Ui {
+    /// The view of `store` for a server listening on `addr`.
+    pub fn new(store: Store, addr: SocketAddr) -> Ui {
+        Ui {
+            store,
+            check: HostCheck::new(addr),
+            compares: Mutex::new(VecDeque::new()),
+            lazy_after: 5,
+        }
+    }
+
+    /// Answers one request. Never writes to the store.
+    pub fn handle(&self, method: &str, url: &str, host: Option<&str>) -> Response {
+        if !self.check.allows(host) {
+            return Response::text(
+                421,
+                "codever ui: this server answers only requests for its own address (the Host header names another)\n",
+            );
+        }
+        if method != "GET" && method != "HEAD" {
+            let mut r = Response::text(405, "codever ui is read-only: only GET and HEAD\n");
+            r.headers.push(("Allow", "GET, HEAD".into()));
+            return r;
+        }
+        let (path, query) = url.split_once('?').unwrap_or((url, ""));
+        let path = path.split('#').next().unwrap_or(path);
+        let Some(q) = Query::parse(query) else {
+            return Response::text(400, "bad query string\n");
+        };
+        let Some(decoded) = pct_decode(path, false) else {
+            return Response::text(400, "bad path\n");
+        };
+        match self.route(path, &decoded, &q) {
+            Ok(r) => r,
+            Err(e) => from_error(&e),
+        }
+    }
+
+    fn page(&self, title: &str, body: Markup) -> Response {
+        Response::html(
+            200,
+            html::page(title, Some(pages::nav()), body, Assets::Served),
+        )
+    }
+
+    fn route(&self, raw_path: &str, path: &str, q: &Query) -> Result<Response> {
+        let s = &self.store;
+        if path == "/" {
+            let hs: Vec<_> = s
+                .artifact_histories()?
+                .into_iter()
+                .filter(|h| !h.is_hidden())
+                .collect();
+            return Ok(self.page("Artifacts", pages::artifacts(&hs)));
+        }
+        if path == "/assets/codever.css" || path == "/assets/codever.js" {
+            let (ct, body) = if path.ends_with(".css") {
+                ("text/css; charset=utf-8", html::CSS)
+            } else {
+                ("text/javascript; charset=utf-8", html::JS)
+            };
+            return Ok(Response {
+                status: 200,
+                content_type: ct,
+                headers: vec![("Cache-Control", "no-cache".into())],
+                body: body.as_bytes().to_vec(),
+            });
+        }
+        if let Some(key) = path.strip_prefix("/artifact/") {
+            let spec = Spec::parse(key)?;
+            let h = s.resolve_artifact(spec.artifact_type.as_deref(), &spec.name)?;
+            let changes = s.version_changes(&h);
+            return Ok(self.page(&h.key.to_string(), pages::versions(&h, &changes)));
+        }
+        if let Some(spec) = path.strip_prefix("/version/") {
+            let r = s.resolve(&Spec::parse(spec)?)?;
+            let v = r.version();
+            let files = crate::tree::flatten(s, &v.tree)?;
+            return Ok(self.page(spec, pages::version_files(&r.history, v, &files)));
+        }
+        if let Some(page) = ["/file", "/raw", "/history", "/blame"]
+            .into_iter()
+            .find(|p| path == *p)
+        {
+            let (Some(spec), Some(file)) = (q.get("spec"), q.get("path")) else {
+                return Ok(Response::text(400, "spec= and path= are needed\n"));
+            };
+            return self.file_page(page, spec, file);
+        }
+        if path == "/runs" {
+            let mut runs = s.runs()?;
+            runs.sort_by_key(|r| std::cmp::Reverse(r.start_ns()));
+            return Ok(self.page("Runs", pages::runs(&runs)));
+        }
+        if let Some(id) = path.strip_prefix("/run/") {
+            let r = s.run(id)?;
+            return Ok(self.page(&format!("Run {id}"), pages::run(&r)));
+        }
+        if let Some(pair) = path.strip_prefix("/compare/") {
+            let Some((l, r)) = two(pair, |x| Spec::parse(x).is_ok()) else {
+                return Ok(not_found(
+                    "a compare needs two specs: /compare/LEFT...RIGHT",
+                    Some("e.g. /compare/ppo:v0...ppo:v1"),
+                ));
+            };
+            return self.compare(raw_path, q, &l, &r, false);
+        }
+        if let Some(pair) = path.strip_prefix("/compare-runs/") {
+            let Some((l, r)) = two(pair, |x| crate::names::validate_name("run id", x).is_ok())
+            else {
+                return Ok(not_found(
+                    "a compare of runs needs two run ids: /compare-runs/A...B",
+                    None,
+                ));
+            };
+            return self.compare(raw_path, q, &l, &r, true);
+        }
+        Ok(not_found(&format!("no page at {path}"), Some("start at /")))
+    }
+
+    fn file_page(&self, page: &str, spec: &str, path: &str) -> Result<Response> {
+        let s = &self.store;
+        let r = s.resolve(&Spec::parse(spec)?)?;
+        let (h, i) = (&r.history, r.index);
+        let v = r.version();
+        let norm = crate::names::normalize_path(path)?;
+        match page {
+            "/history" => {
+                let entries = s.log(h, i, Some(&norm), &DiffOptions::default())?;
+                Ok(self.page(&norm, pages::history(h, i, &norm, &entries)))
+            }
+            "/blame" => {
+                let lines = s.blame(h, i, &norm)?;
+                Ok(self.page(&norm, pages::blame(h, i, &norm, &lines)))
+            }
+            _ => {
+                let meta = crate::frontend::find_file(s, h, i, &norm)?;
+                let limit = if page == "/raw" { MAX_RAW } else { MAX_VIEW };
+                if meta.size > limit {
+                    return Ok(Response::text(
+                        413,
+                        &format!(
+                            "{norm} is {} bytes, more than the web view sends ({limit}); use `codever cat {spec} {norm}`\n",
+                            meta.size
+                        ),
+                    ));
+                }
+                let mut content = Vec::with_capacity(meta.size as usize);
+                s.write_blob_to(&meta.id, meta.size, &mut content)?;
+                if page == "/raw" {
+                    let name: String = norm
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or("file")
+                        .chars()
+                        .map(|c| {
+                            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                                c
+                            } else {
+                                '_'
+                            }
+                        })
+                        .collect();
+                    return Ok(Response {
+                        status: 200,
+                        content_type: "application/octet-stream",
+                        headers: vec![(
+                            "Content-Disposition",
+                            format!("attachment; filename=\"{name}\""),
+                        )],
+                        body: content,
+                    });
+                }
+                Ok(self.page(&norm, pages::file(h, v, &norm, &content)))
+            }
+        }
+    }
+
+    /// The compare page, or with `?file=N` the table of its file N (loaded by the page).
+    fn compare(
+        &self,
+        raw_path: &str,
+        q: &Query,
+        left: &str,
+        right: &str,
+        runs: bool,
+    ) -> Result<Response> {
+        let s = &self.store;
+        let opts = DiffOptions::default();
+        if let Some(n) = q.get("file") {
+            let cached = {
+                let c = self.compares.lock().unwrap_or_else(|p| p.into_inner());
+                c.iter()
+                    .find(|(k, _)| k == raw_path)
+                    .map(|(_, d)| d.clone())
+            };
+            let diff = match cached {
+                Some(d) => d,
+                None if runs => Arc::new(s.diff_runs(left, right, &opts)?.diff),
+                None => Arc::new(self.diff_specs(left, right, &opts)?),
+            };
+            self.remember(raw_path, &diff);
+            let Some(f) = n.parse::<usize>().ok().and_then(|i| diff.files.get(i)) else {
+                return Ok(Response::text(404, "no such file in this compare\n"));
+            };
+            // The unchanged lines of one gap, when the reader expands it.
+            if let Some(g) = q.get("gap") {
+                return Ok(match g.parse().ok().and_then(|g| compare::gap(f, s, g)) {
+                    Some(t) => Response::html(200, t),
+                    None => Response::text(404, "no such gap in this file\n"),
+                });
+            }
+            let url = format!("{raw_path}?file={n}");
+            return Ok(Response::html(
+                200,
+                compare::table(f, s, &compare::Context::Fetch { url }).into_string(),
+            ));
+        }
+        let opts_page = compare::Options {
+            lazy_after: Some(self.lazy_after),
+            fragment_base: raw_path.to_string(),
+            fetch_context: true,
+            ..compare::Options::default()
+        };
+        let title = format!("{left} → {right}");
+        if runs {
+            let rd = s.diff_runs(left, right, &opts)?;
+            let (lr, rr) = (s.run(left)?, s.run(right)?);
+            let c = compare::Compare {
+                left,
+                right,
+                diff: &rd.diff,
+                runs: Some(compare::Runs {
+                    diff: &rd,
+                    left: &lr,
+                    right: &rr,
+                }),
+            };
+            let body = compare::body(&c, s, &opts_page);
+            self.remember(raw_path, &Arc::new(rd.diff.clone()));
+            return Ok(self.page(&title, body));
+        }
+        let diff = Arc::new(self.diff_specs(left, right, &opts)?);
+        let c = compare::Compare {
+            left,
+            right,
+            diff: &diff,
+            runs: None,
+        };
+        let body = compare::body(&c, s, &opts_page);
+        self.remember(raw_path, &diff);
+        Ok(self.page(&title, body))
+    }
+
+    fn diff_specs(&self, left: &str, right: &str, opts: &DiffOptions) -> Result<TreeDiff> {
+        let s = &self.store;
+        let l = s.resolve(&Spec::parse(left)?)?;
+        let r = s.resolve(&Spec::parse(right)?)?;
+        s.diff_versions(l.version().tree, r.version().tree, opts)
+    }
+
+    fn remember(&self, key: &str, diff: &Arc<TreeDiff>) {
+        let mut c = self.compares.lock().unwrap_or_else(|p| p.into_inner());
+        c.retain(|(k, _)| k != key);
+        c.push_front((key.to_string(), diff.clone()));
+        c.truncate(4);
+    }
+}
+
+/// A running server: where it listens.
+pub struct Server {
+    http: Arc<tiny_http::Server>,
+    addr: SocketAddr,
+}
+
+impl Server {
+    /// Binds `host:port` (port 0: a free port).
+    pub fn bind(host: IpAddr, port: u16) -> Result<Server> {
+        let want = SocketAddr::new(host, port);
+        let http = tiny_http::Server::http(want).map_err(|e| Error::Io {
+            action: "cannot listen on",
+            path: want.to_string().into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let addr = http.server_addr().to_ip().ok_or_else(|| Error::Io {
+            action: "cannot listen on",
+            path: want.to_string().into(),
+            source: std::io::Error::other("not an IP socket"),
+        })?;
+        Ok(Server {
+            http: Arc::new(http),
+            addr,
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The URL of its first page.
+    pub fn url(&self) -> String {
+        match self.addr {
+            SocketAddr::V6(a) => format!("http://[{}]:{}/", a.ip(), a.port()),
+            SocketAddr::V4(a) => format!("http://{}:{}/", a.ip(), a.port()),
+        }
+    }
+
+    /// Answers requests with `ui` on `threads` threads, until the process ends.
+    pub fn run(self, ui: Ui, threads: usize) {
+        let ui = Arc::new(ui);
+        let workers: Vec<_> = (0..threads.max(1))
+            .map(|_| {
+                let (http, ui) = (self.http.clone(), ui.clone());
+                std::thread::spawn(move || {
+                    for req in http.incoming_requests() {
+                        respond(&ui, req);
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            let _ = w.join();
+        }
+    }
+}
+
+fn respond(ui: &Ui, req: tiny_http::Request) {
+    let host = req
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("Host"))
+        .map(|h| h.value.as_str().to_string());
+    let method = req.method().as_str().to_string();
+    let r = ui.handle(&method, req.url(), host.as_deref());
+    let mut resp =
+        tiny_http::Response::from_data(if method == "HEAD" { Vec::new() } else { r.body })
+            .with_status_code(r.status);
+    let mut headers = vec![
+        ("Content-Type", r.content_type.to_string()),
+        ("X-Content-Type-Options", "nosniff".to_string()),
+        ("Referrer-Policy", "no-referrer".to_string()),
+    ];
+    headers.extend(r.headers);
+    for (k, v) in headers {
+        if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
+            resp.add_header(h);
+        }
+    }
+    // A client that went away is not an error of the server.
+    let _ = req.respond(resp);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_check_refuses_other_names() {
+        let c = HostCheck::new("127.0.0.1:8123".parse().unwrap());
+        assert!(c.allows(Some("127.0.0.1:8123")));
+        assert!(c.allows(Some("localhost:8123")));
+        assert!(c.allows(Some("LocalHost:8123")));
+        assert!(!c.allows(Some("evil.example:8123")));
+        assert!(!c.allows(Some("127.0.0.1:80")));
+        assert!(!c.allows(Some("localhost")));
+        assert!(!c.allows(Some("127.0.0.1")));
+        assert!(!c.allows(None));
+        let any = HostCheck::new("0.0.0.0:9000".parse().unwrap());
+        assert!(any.allows(Some("192.168.1.7:9000")));
+        assert!(!any.allows(Some("rebound.example:9000")));
+        assert!(!any.allows(Some("localhost:9000")));
+        let lan = HostCheck::new("192.168.1.7:9000".parse().unwrap());
+        assert!(lan.allows(Some("192.168.1.7:9000")));
+        assert!(!lan.allows(Some("127.0.0.1:9000")));
+        let v6 = HostCheck::new("[::1]:9000".parse().unwrap());
+        assert!(v6.allows(Some("[::1]:9000")));
+        assert!(v6.allows(Some("localhost:9000")));
+    }
+
+    #[test]
+    fn two_specs_split_at_the_dots_that_parse() {
+        let ok = |x: &str| Spec::parse(x).is_ok();
+        assert_eq!(
+            two("ppo:v0...ppo:v1", ok),
+            Some(("ppo:v0".into(), "ppo:v1".into()))
+        );
+        assert_eq!(
+            two("code/a.b:v0...code/a.b:latest", ok),
+            Some(("code/a.b:v0".into(), "code/a.b:latest".into()))
+        );
+        assert_eq!(two("ppo:v0...", ok), None);
+        assert_eq!(two("ppo:v0", ok), None);
+    }
+}

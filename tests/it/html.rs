@@ -1,0 +1,240 @@
+//! `codever diff --html`: the compare page of every diff form, asserted on its markup (counts,
+//! statuses, line numbers, changed words), and escaping of hostile names and contents.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::common::{commit_ok, fixture, init_store, output, run_any, write};
+
+/// code/safelife v0..v3 from the fixture's four steps by runs r1..r4, and ppo by the same runs.
+fn fixture_store() -> (tempfile::TempDir, PathBuf) {
+    let (tmp, store) = init_store();
+    for (i, v) in ["baseline", "ppo-lr", "layernorm", "tuned"]
+        .iter()
+        .enumerate()
+    {
+        let run = format!("r{}", i + 1);
+        commit_ok(&store, "code/safelife", fixture(v), &run);
+        commit_ok(
+            &store,
+            "rl_algo_code/ppo",
+            fixture(v).join("training/ppo.py"),
+            &run,
+        );
+    }
+    (tmp, store)
+}
+
+/// Runs `diff ARGS --html FILE` and returns the page, asserting the command's output.
+fn html_file(store: &Path, args: &[&str]) -> String {
+    let file = store.parent().unwrap().join("page.html");
+    let mut all: Vec<&str> = args.to_vec();
+    let arg = format!("--html={}", file.display());
+    all.push(&arg);
+    let (code, stdout, stderr) = run_any(store, &all);
+    assert_eq!((code, stdout.as_str()), (0, ""), "{stderr}");
+    assert_eq!(stderr, format!("wrote {}\n", file.display()));
+    fs::read_to_string(&file).unwrap()
+}
+
+fn count(haystack: &str, needle: &str) -> usize {
+    haystack.matches(needle).count()
+}
+
+/// Every `<script` and `</script` of a page: only codever's own one.
+fn assert_only_own_script(page: &str) {
+    assert_eq!(count(page, "<script"), 1, "one script element");
+    assert_eq!(count(page, "</script"), 1, "one script end");
+    assert!(!page.contains("<img"), "no element from the store");
+}
+
+#[test]
+fn two_versions_summary_tree_and_files() {
+    let (_tmp, store) = fixture_store();
+    let page = html_file(&store, &["diff", "code/safelife:v0", "code/safelife:v3"]);
+    assert!(page.starts_with("<!DOCTYPE html><html lang=\"en\">"));
+    assert!(page.contains("<title>code/safelife:v0 → code/safelife:v3 · codever</title>"));
+    assert!(page.contains(
+        "<span class=\"cdv-nfiles\">3 files changed</span> <span class=\"cdv-plus\">+5</span> \
+         <span class=\"cdv-minus\">−1</span>"
+    ));
+    assert_eq!(count(&page, "<div class=\"cdv-file\""), 3);
+    for (i, (path, status, add, del)) in [
+        ("training/dqn.py", "modified", 1, 1),
+        ("training/models.py", "modified", 1, 0),
+        ("training/utils.py", "added", 3, 0),
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert!(
+            page.contains(&format!(
+                "<li data-status=\"{status}\"><span class=\"cdv-st\">{}</span> <a href=\"#{path}\">{path}</a> \
+                 <span class=\"cdv-plus\">+{add}</span> <span class=\"cdv-minus\">−{del}</span></li>",
+                &status[..1].to_uppercase()
+            )),
+            "{path} in the tree"
+        );
+        assert!(
+            page.contains(&format!(
+                "<div class=\"cdv-file\" id=\"file-{i}\" data-path=\"{path}\" data-status=\"{status}\">"
+            )),
+            "{path}'s section"
+        );
+    }
+    // Every line of the diff, numbered on its sides; the added file has no unchanged lines.
+    assert_eq!(count(&page, "<tr class=\"cdv-l cdv-a\">"), 5);
+    assert_eq!(count(&page, "<tr class=\"cdv-l cdv-d\">"), 1);
+    assert!(page.contains(
+        "<tr class=\"cdv-l cdv-a\"><td class=\"cdv-n\"></td><td class=\"cdv-n\" data-n=\"1\"></td>\
+         <td class=\"cdv-code\"><span class=\"k\">def</span> <span class=\"f\">explained_variance</span>"
+    ));
+    assert_only_own_script(&page);
+}
+
+#[test]
+fn changed_words_are_marked_and_unchanged_lines_are_expandable() {
+    let (_tmp, store) = fixture_store();
+    let page = html_file(&store, &["diff", "ppo:v0", "ppo:v1"]);
+    assert!(page.contains(
+        "<tr class=\"cdv-l cdv-d\"><td class=\"cdv-n\" data-n=\"7\"></td><td class=\"cdv-n\"></td>\
+         <td class=\"cdv-code\">    clip_eps <span class=\"k\">=</span> <span class=\"n\">0.</span>\
+         <mark><span class=\"n\">2</span></mark></td></tr>\
+         <tr class=\"cdv-l cdv-a\"><td class=\"cdv-n\"></td><td class=\"cdv-n\" data-n=\"7\"></td>\
+         <td class=\"cdv-code\">    clip_eps <span class=\"k\">=</span> <span class=\"n\">0.</span>\
+         <mark><span class=\"n\">1</span></mark></td></tr>"
+    ));
+    // The hunk header with git's function context, and the 1 line above it behind its buttons.
+    assert!(page.contains("<td class=\"cdv-hh\">@@ -2,9 +2,9 @@ import torch</td></tr>"));
+    assert!(page.contains("title=\"Show 1 hidden line\">↕ 1</button>"));
+    assert!(page.contains(
+        "<template class=\"cdv-g\" data-gap=\"0\"><tr class=\"cdv-l cdv-c\"><td class=\"cdv-n\" \
+         data-n=\"1\"></td><td class=\"cdv-n\" data-n=\"1\"></td><td class=\"cdv-code\">\
+         <span class=\"k\">import</span> torch</td></tr></template>"
+    ));
+    // Below the hunk: lines 11 to 22 of the 22-line file.
+    assert!(page.contains("title=\"Show 12 hidden lines\">↕ 12</button>"));
+    assert_eq!(count(&page, "<template class=\"cdv-g\""), 2);
+    assert_eq!(count(&page, "<tr class=\"cdv-l cdv-c\">"), 7 + 1 + 12);
+}
+
+#[test]
+fn to_standard_output_without_a_file() {
+    let (_tmp, store) = fixture_store();
+    for args in [
+        &["diff", "ppo:v0", "ppo:v1", "--html"][..],
+        &["diff", "ppo:v0", "ppo:v1", "--html=-"][..],
+    ] {
+        let out = output(&store, args);
+        assert_eq!(out.status.code(), Some(0));
+        let page = String::from_utf8(out.stdout).unwrap();
+        assert!(page.starts_with("<!DOCTYPE html>"), "{args:?}");
+        assert!(page.ends_with("</script></body></html>"));
+        assert!(page.contains("<span class=\"cdv-nfiles\">1 file changed</span>"));
+        assert!(out.stderr.is_empty());
+    }
+}
+
+#[test]
+fn a_version_against_the_files_on_disk() {
+    let (tmp, store) = init_store();
+    let dir = tmp.path().join("repo");
+    write(&dir, "train.py", b"lr = 0.1\nsteps = 10\n");
+    write(&dir, "notes.md", b"# notes\n");
+    commit_ok(&store, "code/repo", &dir, "r1");
+    write(&dir, "train.py", b"lr = 0.2\nsteps = 10\n");
+    fs::remove_file(dir.join("notes.md")).unwrap();
+    let page = html_file(&store, &["diff", "code/repo:v0"]);
+    assert!(page.contains("<code>code/repo:v0</code> → <code>files on disk</code>"));
+    assert!(page.contains("<span class=\"cdv-nfiles\">2 files changed</span>"));
+    assert!(page.contains("data-path=\"notes.md\" data-status=\"deleted\""));
+    assert!(page.contains("data-path=\"train.py\" data-status=\"modified\""));
+    assert!(page.contains(
+        "lr <span class=\"k\">=</span> <span class=\"n\">0.</span><mark><span class=\"n\">2</span></mark>"
+    ));
+}
+
+#[test]
+fn two_runs_show_which_artifacts_changed() {
+    let (_tmp, store) = fixture_store();
+    let page = html_file(&store, &["diff", "--runs", "r1", "r2"]);
+    assert!(page.contains(
+        "<tr data-state=\"changed\"><td>code/safelife</td><td>v0</td><td>v1</td>\
+         <td class=\"cdv-note\">changed</td></tr>"
+    ));
+    assert!(page.contains(
+        "<tr data-state=\"changed\"><td>rl_algo_code/ppo</td><td>v0</td><td>v1</td>\
+         <td class=\"cdv-note\">changed</td></tr>"
+    ));
+    assert!(page.contains("data-path=\"code/safelife/training/ppo.py\""));
+    assert!(page.contains("data-path=\"rl_algo_code/ppo/ppo.py\""));
+    // The layernorm step changed the model only: the same PPO version.
+    let same = html_file(&store, &["diff", "--runs", "r2", "r3"]);
+    assert!(same.contains(
+        "<tr data-state=\"same\"><td>rl_algo_code/ppo</td><td>v1</td><td>v1</td>\
+         <td class=\"cdv-note\">same</td></tr>"
+    ));
+}
+
+#[test]
+fn hostile_names_and_contents_render_as_text() {
+    let (tmp, store) = init_store();
+    let dir = tmp.path().join("repo");
+    let name = "\"><img src=x onerror=alert(1)>";
+    write(&dir, name, b"a = 1\n");
+    write(&dir, "x.py", b"s = '</script><script>alert(2)</script>'\n");
+    commit_ok(&store, "code/evil", &dir, "r1");
+    write(&dir, name, b"a = 2\n");
+    write(&dir, "x.py", b"s = '</script><script>alert(3)</script>'\n");
+    commit_ok(&store, "code/evil", &dir, "r2");
+    let page = html_file(&store, &["diff", "code/evil:v0", "code/evil:v1"]);
+    assert_only_own_script(&page);
+    let escaped = "&quot;&gt;&lt;img src=x onerror=alert(1)&gt;";
+    assert!(page.contains(&format!("data-path=\"{escaped}\"")));
+    assert!(page.contains(&format!("<span class=\"cdv-path\">{escaped}</span>")));
+    assert!(page.contains("<a href=\"#%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E\">"));
+    assert!(page.contains(
+        "<span class=\"s\">&#39;&lt;/script&gt;&lt;script&gt;alert(</span><mark><span class=\"s\">3\
+         </span></mark><span class=\"s\">)&lt;/script&gt;&#39;</span>"
+    ));
+}
+
+#[test]
+fn binary_files_renames_and_mode_changes_as_github_shows_them() {
+    let (tmp, store) = init_store();
+    let dir = tmp.path().join("repo");
+    write(&dir, "w.bin", b"\0\x01\x02");
+    write(&dir, "old_name.py", b"x = 1\ny = 2\nz = 3\n");
+    write(&dir, "run.sh", b"echo hi\n");
+    commit_ok(&store, "code/r", &dir, "r1");
+    write(&dir, "w.bin", b"\0\x01\x03\x04");
+    fs::rename(dir.join("old_name.py"), dir.join("new_name.py")).unwrap();
+    crate::common::set_executable(&dir.join("run.sh"), true);
+    commit_ok(&store, "code/r", &dir, "r2");
+    let page = html_file(&store, &["diff", "code/r:v0", "code/r:v1"]);
+    assert!(page.contains("<p class=\"cdv-note\">Binary file not shown. 3 → 4 bytes</p>"));
+    assert!(page.contains(
+        "<span class=\"cdv-st\" data-status=\"renamed\">renamed 100%</span> <span class=\"cdv-path\">\
+         <span class=\"cdv-old\">old_name.py</span> → new_name.py</span>"
+    ));
+    assert!(page.contains("<p class=\"cdv-note\">File renamed without changes.</p>"));
+    assert!(page.contains("<span class=\"cdv-mode-change\">mode 100644 → 100755</span>"));
+    assert!(page.contains("<p class=\"cdv-note\">File mode changed.</p>"));
+}
+
+#[test]
+fn no_differences_and_a_write_error() {
+    let (_tmp, store) = fixture_store();
+    let page = html_file(&store, &["diff", "ppo:v0", "ppo:v0"]);
+    assert!(page.contains("<span class=\"cdv-nfiles\">0 files changed</span>"));
+    assert!(page.contains("<p class=\"cdv-same\">No differences.</p>"));
+    let (code, _, err) = run_any(
+        &store,
+        &["diff", "ppo:v0", "ppo:v1", "--html=/nonexistent-dir/x.html"],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with("error: cannot write /nonexistent-dir/x.html"),
+        "{err}"
+    );
+}

@@ -1,0 +1,208 @@
+//! `codever ui` as a real process on a free port: the pages over HTTP, the Host check,
+//! read-only methods, escaping of hostile names, raw downloads.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Stdio};
+
+use crate::common::{codever_cmd, commit_ok, fixture, init_store, write};
+
+/// A `codever ui` process, killed when dropped.
+struct Served {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(store: &Path) -> Served {
+    let mut child = codever_cmd(store, &["ui"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("http://")
+        .and_then(|a| a.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("first line is the URL: {line:?}"))
+        .to_string();
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    Served { child, addr }
+}
+
+/// (status, headers, body) of one request.
+fn request(addr: &str, method: &str, path: &str, host: &str) -> (u16, String, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    let text = String::from_utf8_lossy(&all).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head.to_string(), body.to_string())
+}
+
+/// This machine's name, as runs record it.
+fn gethostname_text() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
+}
+
+/// What a browser shows of `html` as text: tags dropped, entities decoded.
+fn text_of(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+fn get(srv: &Served, path: &str) -> (u16, String, String) {
+    request(&srv.addr, "GET", path, &srv.addr)
+}
+
+fn fixture_store() -> (tempfile::TempDir, std::path::PathBuf) {
+    let (tmp, store) = init_store();
+    for (i, v) in ["baseline", "ppo-lr", "layernorm", "tuned"]
+        .iter()
+        .enumerate()
+    {
+        commit_ok(&store, "code/safelife", fixture(v), &format!("run-{i}"));
+    }
+    (tmp, store)
+}
+
+#[test]
+fn pages_of_the_fixture_store() {
+    let (_tmp, store) = fixture_store();
+    let srv = serve(&store);
+    let (st, head, body) = get(&srv, "/");
+    assert_eq!(st, 200);
+    assert!(head.contains("Content-Security-Policy: default-src 'none'; script-src 'self';"));
+    assert!(body.contains("<a href=\"/artifact/code/safelife\">safelife</a>"));
+    let (_, _, body) = get(&srv, "/artifact/code/safelife");
+    assert_eq!(body.matches("<input class=\"cdv-pick\"").count(), 4);
+    assert!(body.contains("<tr data-spec=\"code/safelife:v3\">"));
+    let (st, _, body) = get(&srv, "/compare/code%2Fsafelife%3Av0...code%2Fsafelife%3Av3");
+    assert_eq!(st, 200);
+    assert!(body.contains("<span class=\"cdv-nfiles\">3 files changed</span>"));
+    assert!(body.contains("<script src=\"/assets/codever.js\"></script>"));
+    assert!(!body.contains("<script>"), "no inline script under the CSP");
+    // Unchanged lines stay on the server until a reader expands them.
+    assert!(body.contains(
+        "<table class=\"cdv-t cdv-u\" data-gaps=\"/compare/code%2Fsafelife%3Av0...code%2Fsafelife%3Av3?file=0\">"
+    ));
+    assert!(!body.contains("<template class=\"cdv-g\""));
+    let (st, _, gap) = get(
+        &srv,
+        "/compare/code%2Fsafelife%3Av0...code%2Fsafelife%3Av3?file=0&gap=0",
+    );
+    assert_eq!(st, 200);
+    assert!(gap.starts_with(
+        "<template class=\"cdv-g\" data-gap=\"0\"><tr class=\"cdv-l cdv-c\"><td class=\"cdv-n\" data-n=\"1\"></td>\
+         <td class=\"cdv-n\" data-n=\"1\"></td><td class=\"cdv-code\"><span class=\"k\">import</span> torch</td></tr>"
+    ), "{gap}");
+    assert_eq!(gap.matches("<tr ").count(), 3);
+    let (st, _, body) = get(
+        &srv,
+        "/blame?spec=code%2Fsafelife%3Av2&path=training%2Fppo.py",
+    );
+    assert_eq!(st, 200);
+    assert!(body.contains("<a class=\"cdv-br\" href=\"/run/run-1\">run-1</a>"));
+    let (st, _, body) = get(&srv, "/runs");
+    assert_eq!(st, 200);
+    let host = gethostname_text();
+    assert!(
+        body.contains("<td><a href=\"/run/run-3\">run-3</a></td>"),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("</td><td>{host}</td>")),
+        "the host of each run"
+    );
+    assert!(!body.contains("null"));
+    let (st, _, body) = get(&srv, "/run/run-2");
+    assert_eq!(st, 200);
+    assert!(body.contains("<h1>Run run-2</h1>"));
+    let (st, _, body) = get(&srv, "/version/nope%3Av0");
+    assert_eq!(st, 404);
+    assert!(body.contains("<p class=\"cdv-error\">"), "{body}");
+}
+
+#[test]
+fn wrong_host_and_writing_methods_are_refused() {
+    let (_tmp, store) = fixture_store();
+    let srv = serve(&store);
+    let port = srv.addr.rsplit(':').next().unwrap().to_string();
+    for host in [
+        format!("attacker.example:{port}"),
+        "127.0.0.1:1".to_string(),
+        String::new(),
+    ] {
+        let (st, _, body) = request(&srv.addr, "GET", "/", &host);
+        assert_eq!(st, 421, "{host}");
+        assert!(!body.contains("safelife"));
+    }
+    let (st, _, _) = request(&srv.addr, "GET", "/", &format!("localhost:{port}"));
+    assert_eq!(st, 200);
+    for method in ["POST", "PUT", "DELETE"] {
+        let (st, head, _) = request(&srv.addr, method, "/", &srv.addr);
+        assert_eq!(st, 405, "{method}");
+        assert!(head.contains("Allow: GET, HEAD"));
+    }
+}
+
+#[test]
+fn hostile_names_are_text_and_raw_files_are_downloads() {
+    let (tmp, store) = init_store();
+    let dir = tmp.path().join("repo");
+    let name = "\"><img src=x onerror=alert(1)>.html";
+    write(&dir, name, b"<script>alert(2)</script>\n");
+    commit_ok(&store, "code/evil", &dir, "r1");
+    let srv = serve(&store);
+    let (st, _, body) = get(&srv, "/version/code%2Fevil%3Av0");
+    assert_eq!(st, 200);
+    assert!(!body.contains("<img"));
+    assert!(body.contains("&quot;&gt;&lt;img src=x onerror=alert(1)&gt;.html</a>"));
+    let q = "spec=code%2Fevil%3Av0&path=%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E.html";
+    let (st, _, body) = get(&srv, &format!("/file?{q}"));
+    assert_eq!(st, 200);
+    assert!(!body.contains("<script>alert"));
+    assert_eq!(body.matches("<script").count(), 1);
+    assert!(
+        text_of(&body).contains("<script>alert(2)</script>"),
+        "the line as text"
+    );
+    let (st, head, body) = get(&srv, &format!("/raw?{q}"));
+    assert_eq!(st, 200);
+    assert!(head.contains("Content-Type: application/octet-stream"));
+    assert!(head.contains("X-Content-Type-Options: nosniff"));
+    assert!(head.contains(
+        "Content-Disposition: attachment; filename=\"___img_src_x_onerror_alert_1__.html\""
+    ));
+    assert_eq!(body, "<script>alert(2)</script>\n");
+}
