@@ -6,8 +6,9 @@
 //! - `div.cdv-summary`: `span.cdv-nfiles` ("3 files changed"), `span.cdv-plus`, `span.cdv-minus`,
 //!   and the unified/split buttons (`button.cdv-mode[data-mode]`).
 //! - for runs, `table.cdv-arts` (one `tr[data-state]` per artifact: `changed`, `same`,
-//!   `left-only`, `right-only`) and `table.cdv-kv` (config and summary keys; rows whose values
-//!   differ are `tr.cdv-ne`).
+//!   `left-only`, `right-only`), `table.cdv-env` (what changed in the environment, one
+//!   `tr[data-change]` per package or fact: `changed`, `added`, `removed`) and `table.cdv-kv`
+//!   (config and summary keys; rows whose values differ are `tr.cdv-ne`).
 //! - `ul.cdv-tree`: one `li[data-status]` per file, linking to the file by `#PATH`.
 //! - one `div.cdv-file[data-path][data-status]` per file: a header (`span.cdv-path`,
 //!   `span.cdv-st`, counts, a fold button) and `table.cdv-t` of unified rows: `tr.cdv-h` hunk
@@ -225,8 +226,32 @@ fn runs_header(r: &Runs) -> Markup {
                 }
             }
         }
+        (env_table(r))
         (kv_table("config", &config_of(r.left), &config_of(r.right), r))
         (kv_table("summary", &r.left.state.summary, &r.right.state.summary, r))
+    }
+}
+
+/// What changed in the runs' environments (`env/environment`): `table.cdv-env`, one row per
+/// package or fact, `tr[data-change]` `changed`, `added` or `removed`.
+fn env_table(r: &Runs) -> Markup {
+    let cell = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".to_string());
+    html! {
+        @if !r.diff.environment.is_empty() {
+            table.cdv-env {
+                thead { tr { th { "environment" } th { (r.left.id) } th { (r.right.id) } } }
+                @for c in &r.diff.environment {
+                    @let change = match (&c.old, &c.new) {
+                        (Some(_), Some(_)) => "changed",
+                        (None, _) => "added",
+                        (_, None) => "removed",
+                    };
+                    tr data-change=(change) {
+                        td { (c.name) } td { (cell(&c.old)) } td { (cell(&c.new)) }
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -91,6 +91,16 @@ fn two_runs_in_venvs_differing_by_one_package() {
         json(&store, &["diff", "--runs", "r1", "r3"])["environment"],
         serde_json::json!([])
     );
+    // The compare page shows the same list above the files.
+    let page = run_ok(&store, &["diff", "--runs", "r1", "r2", "--html"]);
+    assert!(
+        page.contains("<tr data-change=\"added\"><td>tiny-pkg</td><td>—</td><td>0.3.1</td></tr>"),
+        "{page}"
+    );
+    assert!(
+        !run_ok(&store, &["diff", "--runs", "r1", "r3", "--html"])
+            .contains("<table class=\"cdv-env\">")
+    );
     // The files: what the interpreter reports, one fact per line.
     let python = run_ok(&store, &["cat", "environment:v1", "python.txt"]);
     let version = std::process::Command::new(&extra)
