@@ -225,3 +225,78 @@ fn long_environment_changes_are_cut_in_text_only() {
     let d = json(&store, &["diff", "--runs", "r1", "r2"]);
     assert_eq!(d["environment"].as_array().unwrap().len(), 25);
 }
+
+/// GPUs and torch's CUDA, without a GPU or torch here: a fake `nvidia-smi` first on PATH answers
+/// the query, and a distribution named torch carries the `torch/version.py` torch ships.
+#[test]
+fn gpus_driver_and_torch_cuda_are_read_without_importing_anything() {
+    let (tmp, store) = init_store();
+    let python = venv_with(&tmp.path().join("a"), &[("torch", "2.4.0+cu121")]);
+    let site = std::process::Command::new(&python)
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+        ])
+        .output()
+        .unwrap();
+    let site = PathBuf::from(String::from_utf8(site.stdout).unwrap().trim());
+    // Importing this would fail: the capture must only read it.
+    std::fs::create_dir_all(site.join("torch")).unwrap();
+    std::fs::write(
+        site.join("torch/__init__.py"),
+        "raise ImportError('imported')\n",
+    )
+    .unwrap();
+    std::fs::write(
+        site.join("torch/version.py"),
+        "__version__ = '2.4.0+cu121'\ncuda = '12.1'\n",
+    )
+    .unwrap();
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let smi = bin.join("nvidia-smi");
+    std::fs::write(
+        &smi,
+        "#!/bin/sh\necho '0, NVIDIA A100-SXM4-80GB, 550.54.15'\necho '1, NVIDIA A100-SXM4-80GB, 550.54.15'\n",
+    )
+    .unwrap();
+    let mut perm = std::fs::metadata(&smi).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(&smi, perm).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = crate::common::codever_cmd(
+        &store,
+        &[
+            "commit-env",
+            "--run",
+            "r1",
+            "--python",
+            python.to_str().unwrap(),
+        ],
+    )
+    .env("PATH", path)
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let facts = run_ok(&store, &["cat", "environment:v0", "python.txt"]);
+    let tail: Vec<&str> = facts.lines().skip(4).collect();
+    assert_eq!(
+        tail,
+        [
+            "torch 2.4.0+cu121",
+            "torch.cuda 12.1",
+            "gpu0 NVIDIA A100-SXM4-80GB",
+            "gpu1 NVIDIA A100-SXM4-80GB",
+            "nvidia-driver 550.54.15"
+        ],
+        "{facts}"
+    );
+}
