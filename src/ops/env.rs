@@ -117,15 +117,18 @@ impl Store {
     pub fn env_changes(&self, left: ObjectId, right: ObjectId) -> Result<Vec<EnvChange>> {
         let mut out = Vec::new();
         for file in ENV_FILES {
-            let read = |tree: ObjectId| -> Result<Vec<(String, String)>> {
+            // None: too large to list (then the file is left to the patch on both sides, never
+            // half-compared); an absent file has no entries.
+            let read = |tree: ObjectId| -> Result<Option<Vec<(String, String)>>> {
                 match crate::tree::lookup(self, &tree, file)? {
-                    Some(meta) if meta.size <= MAX_ENV_FILE => {
-                        Ok(parse(file, &self.read_blob(&meta.id)?))
-                    }
-                    _ => Ok(Vec::new()),
+                    Some(meta) if meta.size > MAX_ENV_FILE => Ok(None),
+                    Some(meta) => Ok(Some(parse(file, &self.read_blob(&meta.id)?))),
+                    None => Ok(Some(Vec::new())),
                 }
             };
-            out.extend(changes(&read(left)?, &read(right)?));
+            if let (Some(l), Some(r)) = (read(left)?, read(right)?) {
+                out.extend(changes(&l, &r));
+            }
         }
         Ok(out)
     }

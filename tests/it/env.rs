@@ -300,3 +300,71 @@ fn gpus_driver_and_torch_cuda_are_read_without_importing_anything() {
         "{facts}"
     );
 }
+
+/// An interpreter stand-in that prints `json` (what the capture script would) whatever it is
+/// asked.
+fn fake_python(dir: &Path, name: &str, json: &str) -> PathBuf {
+    let path = dir.join(name);
+    let body = dir.join(format!("{name}.json"));
+    std::fs::write(&body, json).unwrap();
+    std::fs::write(&path, format!("#!/bin/sh\ncat '{}'\n", body.display())).unwrap();
+    let mut perm = std::fs::metadata(&path).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(&path, perm).unwrap();
+    path
+}
+
+/// What an interpreter reports is checked: both main files must be there, nothing else; and
+/// an environment file too large to hold is left to the patch, not listed entry by entry.
+#[test]
+fn an_interpreters_report_is_checked_and_huge_files_are_not_listed() {
+    let (tmp, store) = init_store();
+    let half = fake_python(
+        tmp.path(),
+        "half",
+        r#"{"requirements.txt": "six==1.16.0\n"}"#,
+    );
+    let err = run_err(&store, &["commit-env", "--python", half.to_str().unwrap()]);
+    assert!(
+        err.contains("it did not write requirements.txt and python.txt"),
+        "{err}"
+    );
+    let odd = fake_python(
+        tmp.path(),
+        "odd",
+        r#"{"requirements.txt": "", "python.txt": "", "secrets.txt": "x"}"#,
+    );
+    let err = run_err(&store, &["commit-env", "--python", odd.to_str().unwrap()]);
+    assert!(err.contains("unexpected file \"secrets.txt\""), "{err}");
+    // Two environments whose requirements differ, one of them over 4 MiB.
+    let small = fake_python(
+        tmp.path(),
+        "small",
+        r#"{"requirements.txt": "six==1.16.0\n", "python.txt": "python 3.11.7\n"}"#,
+    );
+    let lines: String = (0..400_000).map(|i| format!("pkg{i}==1.0\n")).collect();
+    assert!(lines.len() > 4 << 20);
+    let big = fake_python(
+        tmp.path(),
+        "big",
+        &serde_json::json!({"requirements.txt": lines, "python.txt": "python 3.12.4\n"})
+            .to_string(),
+    );
+    for (run, python) in [("r1", &small), ("r2", &big)] {
+        run_ok(
+            &store,
+            &[
+                "commit-env",
+                "--run",
+                run,
+                "--python",
+                python.to_str().unwrap(),
+            ],
+        );
+    }
+    let d = json(&store, &["diff", "--runs", "r1", "r2", "--stat"]);
+    assert_eq!(
+        d["environment"],
+        serde_json::json!([{"name": "python", "old": "3.11.7", "new": "3.12.4"}])
+    );
+}
