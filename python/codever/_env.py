@@ -1,7 +1,8 @@
 """A run's environment as three small text files, for the artifact ``env/environment``:
 
 - ``requirements.txt``: every installed distribution as ``name==version``, one per line, in the
-  order and form ``pip freeze --all`` writes them (editable installs as ``-e PATH``, VCS and URL installs as
+  order and form ``pip freeze --all`` writes them (editable installs as ``-e PATH``, where pip
+  asks git about a checkout and names its remote and commit; VCS and URL installs as
   ``name @ URL``);
 - ``python.txt``: one ``key value`` line per fact: Python version and implementation, operating
   system, machine, and when installed the versions of torch (with its CUDA), cuDNN, jax and
