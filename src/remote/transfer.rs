@@ -1512,13 +1512,15 @@ fn pull_loose(
     Ok(())
 }
 
-/// Adds the remote's markers this store lacks whose record is here now (runs' first, then
-/// artifacts', renames last); a marker whose record did not arrive is left out and named.
+/// Adds the remote's markers this store lacks whose record is here now and belongs where it is
+/// marked (runs' first, then artifacts', renames last). A marker whose record did not arrive, or
+/// belongs elsewhere (the rules `fsck` applies to this store's markers), is left out and named.
 fn pull_markers(
     store: &Store,
     there: &BTreeMap<Entry, u64>,
     report: &mut TransferReport,
 ) -> Result<()> {
+    use crate::ops::fsck::{MarkerFit, MarkerPlace, marker_fit};
     let layout = store.layout();
     let refused_records: HashSet<String> = report
         .refused
@@ -1527,6 +1529,7 @@ fn pull_markers(
         .map(|r| r.key.clone())
         .collect();
     let mut missing_reported = HashSet::new();
+    let mut misplaced = Vec::new();
     for stage in 0..3 {
         let mut dirs = BTreeSet::new();
         for e in there.keys() {
@@ -1555,12 +1558,39 @@ fn pull_markers(
                 }
                 continue;
             }
+            let key = match dir {
+                MarkerDir::Ref(t, n) => Some(crate::key::ArtifactKey {
+                    artifact_type: t.clone(),
+                    name: n.clone(),
+                }),
+                _ => None,
+            };
+            let place = match (dir, &key) {
+                (MarkerDir::Run(r), _) => MarkerPlace::Run(r),
+                (MarkerDir::Ref(..), Some(k)) => MarkerPlace::Artifact(k),
+                _ => MarkerPlace::Renames,
+            };
+            let fit = match store.read_object(id) {
+                Ok((kind, raw)) => marker_fit(&place, *id, kind, &raw),
+                Err(e) => MarkerFit::Misplaced(e.to_string()),
+            };
+            if let MarkerFit::Misplaced(why) = fit {
+                misplaced.push(Refused {
+                    key: e.key(),
+                    reason: format!(
+                        "its record {} does not belong there ({why}); not copied",
+                        id.short()
+                    ),
+                });
+                continue;
+            }
             store.add_marker(&path, id)?;
             report.received.add(0);
             dirs.insert(path);
         }
         layout.sync_dirs(&dirs)?;
     }
+    report.refused.extend(misplaced);
     Ok(())
 }
 

@@ -1340,3 +1340,49 @@ fn transfers_report_their_progress_in_bytes() {
     let pulled = codever::remote::pull(&store, None, &opts).unwrap();
     check("pull", pulled.received.bytes);
 }
+
+#[test]
+fn a_marker_planted_in_the_wrong_directory_of_a_remote_is_refused_and_named() {
+    let remote = TestRemote::new(Place::Folder);
+    let (tmp, a, _src) = project();
+    let tiny = tmp.path().join("tiny");
+    write(&tiny, "t.py", b"tiny = 1\n");
+    commit_ok(&a, "code/tiny", &tiny, "r3");
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    // Empty markers naming code/tiny's commit record, planted under code/app and renames/ (a
+    // marker there would make code/app, or every artifact, incomplete).
+    let record = commit_record_of(&a, "r3").to_string();
+    let root = PathBuf::from(&remote.url);
+    std::fs::write(root.join("refs/code/app").join(&record), b"").unwrap();
+    std::fs::create_dir_all(root.join("renames")).unwrap();
+    std::fs::write(root.join("renames").join(&record), b"").unwrap();
+
+    let (_b, b) = init_store();
+    remote.add(&b);
+    let (code, out, err) = remote.run(&b, &["--json", "pull"]);
+    assert_eq!(code, 1, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let short = &record[..12];
+    assert_eq!(
+        report["refused"],
+        serde_json::json!([
+            {"key": format!("refs/code/app/{record}"),
+             "reason": format!("its record {short} does not belong there (commit record of another artifact); not copied")},
+            {"key": format!("renames/{record}"),
+             "reason": format!("its record {short} does not belong there (marks a commit); not copied")},
+        ])
+    );
+    assert_eq!(
+        report["new_here"],
+        serde_json::json!([
+            {"artifact": "code/app", "versions": ["v0", "v1"]},
+            {"artifact": "code/tiny", "versions": ["v0"]},
+        ])
+    );
+    assert_eq!(report["concurrent"], serde_json::json!([]));
+    assert!(!b.join("refs/code/app").join(&record).exists());
+    assert!(!b.join("renames").join(&record).exists());
+    assert_eq!(versions(&remote, &b), versions(&remote, &a));
+    assert_fsck_clean(&b, "after refusing planted markers");
+}
