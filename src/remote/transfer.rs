@@ -800,7 +800,7 @@ fn push_with(
     let mut sent_keys = Vec::new();
 
     // 1-2. Data: packs and the loose blobs and trees, in rounds (see `push_data`).
-    let records = push_data(
+    let (records, available) = push_data(
         store,
         remote,
         cache,
@@ -810,6 +810,33 @@ fn push_with(
         report,
         &mut sent_keys,
     )?;
+
+    // A version whose data neither side has (this store pulled its records only) is not sent:
+    // the remote would list a version nobody can read from it.
+    let lacking = lacking_data(store, &here, &there, &available)?;
+    let records: Vec<(String, Vec<u8>)> = records
+        .into_iter()
+        .filter(|(key, _)| match Entry::parse(key) {
+            Some(Entry::Loose(id)) => !lacking.contains_key(&id),
+            _ => true,
+        })
+        .collect();
+    for (e, missing) in here.iter().filter_map(|(e, _)| match e {
+        Entry::Marker(MarkerDir::Ref(..), id) if !there.contains_key(e) => {
+            lacking.get(id).map(|m| (e, m))
+        }
+        _ => None,
+    }) {
+        report.refused.push(Refused {
+            key: e.key(),
+            reason: format!(
+                "not sent: this store lacks the data of that version (object {} and maybe more: \
+                 its records were pulled without it); run `codever pull` from a remote that has \
+                 it, then push again",
+                missing.short()
+            ),
+        });
+    }
 
     // 3. Records.
     for group in chunks(&records, 256) {
@@ -827,7 +854,8 @@ fn push_with(
                 Entry::Marker(dir, id)
                     if marker_stage(dir) == stage
                         && !there.contains_key(e)
-                        && store.has_object_here(id) =>
+                        && store.has_object_here(id)
+                        && !lacking.contains_key(id) =>
                 {
                     if let MarkerDir::Ref(..) = dir {
                         sent_records.insert(*id);
@@ -875,7 +903,8 @@ fn base_of(id: &ObjectId, bytes: &[u8]) -> Option<ObjectId> {
 /// there or among themselves (packed into one new pack, sorted by id, so a push killed and run
 /// again builds the same pack). Each round's packs go first, then, once flushed, their indexes
 /// (an index is what makes a pack visible): so a push killed at any moment never leaves the
-/// remote a visible object whose delta base is not there. Returns the loose records to send.
+/// remote a visible object whose delta base is not there. Returns the loose records to send and
+/// the objects the remote has now.
 #[allow(clippy::too_many_arguments)]
 fn push_data(
     store: &Store,
@@ -886,7 +915,7 @@ fn push_data(
     mut available: HashSet<ObjectId>,
     report: &mut TransferReport,
     sent_keys: &mut Vec<String>,
-) -> Result<Vec<(String, Vec<u8>)>> {
+) -> Result<(Vec<(String, Vec<u8>)>, HashSet<ObjectId>)> {
     let t: &dyn super::Transport = remote.transport.as_ref();
     let named = |e| remote.named(e);
     let layout = store.layout();
@@ -1082,7 +1111,82 @@ fn push_data(
         }
         t.flush().map_err(named)?;
     }
-    Ok(records)
+    Ok((records, available))
+}
+
+/// The commit records of this store, not marked on the remote yet, whose data is neither here
+/// nor on the remote (`available`): each with the first object found missing. Trees are walked
+/// once however many versions share them.
+fn lacking_data(
+    store: &Store,
+    here: &BTreeMap<Entry, u64>,
+    there: &BTreeMap<Entry, u64>,
+    available: &HashSet<ObjectId>,
+) -> Result<HashMap<ObjectId, ObjectId>> {
+    let has = |id: &ObjectId| available.contains(id) || store.has_object_here(id);
+    let mut complete: HashSet<ObjectId> = HashSet::new();
+    let mut out = HashMap::new();
+    for e in here.keys() {
+        let Entry::Marker(MarkerDir::Ref(..) | MarkerDir::Run(_), id) = e else {
+            continue;
+        };
+        if there.contains_key(e) || out.contains_key(id) || !store.has_object_here(id) {
+            continue;
+        }
+        let Ok((Kind::Commit, raw)) = store.read_object(id) else {
+            continue;
+        };
+        let Ok(commit) =
+            <crate::object::CommitRecord as crate::object::Structured>::decode(*id, &raw)
+        else {
+            continue;
+        };
+        // Trees walked for this version join `complete` only when nothing under them is missing.
+        let mut walked = Vec::new();
+        let mut stack = vec![(commit.tree, 0usize)];
+        let mut missing = None;
+        while let Some((t, depth)) = stack.pop() {
+            if complete.contains(&t) {
+                continue;
+            }
+            if !store.has_object_here(&t) {
+                if !available.contains(&t) {
+                    missing = Some(t);
+                    break;
+                }
+                // On the remote already: what it names was sent with it.
+                continue;
+            }
+            let tree: crate::object::Tree = match store.read_structured(&t) {
+                Ok(tree) if crate::tree::validate_tree(t, &tree, depth).is_ok() => tree,
+                _ => {
+                    missing = Some(t);
+                    break;
+                }
+            };
+            walked.push(t);
+            for entry in tree.entries {
+                match entry.node {
+                    crate::object::Node::Dir(d) => stack.push((d, depth + 1)),
+                    crate::object::Node::File(meta) if !has(&meta.id) => {
+                        missing = Some(meta.id);
+                        break;
+                    }
+                    crate::object::Node::File(_) => {}
+                }
+            }
+            if missing.is_some() {
+                break;
+            }
+        }
+        if missing.is_none() {
+            complete.extend(walked);
+        }
+        if let Some(m) = missing {
+            out.insert(*id, m);
+        }
+    }
+    Ok(out)
 }
 
 /// Create-only puts of `items`, counted; keys already there count as done (not sent).

@@ -1386,3 +1386,57 @@ fn a_marker_planted_in_the_wrong_directory_of_a_remote_is_refused_and_named() {
     assert_eq!(versions(&remote, &b), versions(&remote, &a));
     assert_fsck_clean(&b, "after refusing planted markers");
 }
+
+#[test]
+fn a_store_without_the_data_of_its_versions_does_not_push_them() {
+    let remote = TestRemote::new(Place::Folder);
+    let (_a, a, src) = project();
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    // b has the records and markers only.
+    let (_b, b) = init_store();
+    remote.add(&b);
+    remote.ok(&b, &["pull", "--metadata-only"]);
+    let backup = tempfile::tempdir().unwrap();
+    let backup_url = backup.path().join("backup");
+    run_ok(
+        &b,
+        &["remote", "add", "backup", backup_url.to_str().unwrap()],
+    );
+    let (code, out, err) = remote.run(&b, &["--json", "push", "backup"]);
+    assert_eq!(code, 1, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let refused: Vec<&str> = report["refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap())
+        .collect();
+    let mut expected: Vec<String> = ["r1", "r2"]
+        .iter()
+        .map(|r| format!("refs/code/app/{}", commit_record_of(&a, r)))
+        .collect();
+    expected.sort();
+    assert_eq!(refused, expected);
+    assert!(
+        report["refused"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("not sent: this store lacks the data of that version (object "),
+        "{report}"
+    );
+    assert_eq!(report["new_there"], serde_json::json!([]));
+    // The backup lists no version it cannot serve.
+    let fsck = json(&backup_url, &["fsck", "--strict"]);
+    assert_eq!(fsck["missing"], serde_json::json!([]), "{fsck}");
+    assert_eq!(run_any(&backup_url, &["versions", "code/app"]).0, 2);
+    // With the data fetched, the push goes through.
+    remote.ok(&b, &["pull"]);
+    let pushed = remote.json(&b, &["push", "backup"]);
+    assert_eq!(
+        pushed["new_there"],
+        serde_json::json!([{"artifact": "code/app", "versions": ["v0", "v1"]}])
+    );
+    assert_eq!(checked_out(&backup_url, "code/app:v1"), read_tree(&src));
+    assert_fsck_clean(&backup_url, "after the push of the data");
+}
