@@ -689,11 +689,45 @@ fn list_remote(remote: &Remote, cache: &mut RemoteCache) -> Result<BTreeMap<Entr
     Ok(out)
 }
 
-fn entries_of_keys(keys: &BTreeSet<String>) -> BTreeMap<Entry, u64> {
-    keys.iter()
-        .filter_map(|k| Entry::parse(k))
-        .map(|e| (e, 0))
-        .collect()
+/// Data prefixes: what a push must never wrongly believe the remote holds.
+const DATA_PREFIXES: [&str; 2] = ["packs/", "objects/"];
+
+/// What a push without `--full` takes the remote to hold: its data files as listed now (few: a
+/// push packs its loose objects) and the markers the cache remembers. `None` when a data file the
+/// cache remembers is gone (the remote was wiped, re-created or restored from an older copy):
+/// then nothing the cache says can be trusted, and the caller lists everything.
+fn list_data(remote: &Remote, cache: &mut RemoteCache) -> Result<Option<BTreeMap<Entry, u64>>> {
+    let mut out = BTreeMap::new();
+    let mut keys = BTreeSet::new();
+    for prefix in DATA_PREFIXES {
+        for f in remote.transport.list(prefix).map_err(|e| remote.named(e))? {
+            if let Some(entry) = Entry::parse(&f.key) {
+                keys.insert(f.key);
+                out.insert(entry, f.size);
+            }
+        }
+    }
+    let cached_data = cache
+        .keys
+        .iter()
+        .filter(|k| DATA_PREFIXES.iter().any(|p| k.starts_with(p)));
+    if cached_data.clone().any(|k| !keys.contains(k)) {
+        return Ok(None);
+    }
+    let markers: Vec<String> = cache
+        .keys
+        .iter()
+        .filter(|k| !DATA_PREFIXES.iter().any(|p| k.starts_with(p)))
+        .cloned()
+        .collect();
+    for k in &markers {
+        if let Some(e) = Entry::parse(k) {
+            out.insert(e, 0);
+        }
+    }
+    keys.extend(markers);
+    cache.keys = keys;
+    Ok(Some(out))
 }
 
 fn marker_stage(dir: &MarkerDir) -> u8 {
@@ -747,7 +781,10 @@ fn push_with(
     let there = if full || !cache.loaded || format.is_none() {
         list_remote(remote, cache)?
     } else {
-        entries_of_keys(&cache.keys)
+        match list_data(remote, cache)? {
+            Some(there) => there,
+            None => list_remote(remote, cache)?,
+        }
     };
     match format {
         None => {

@@ -1440,3 +1440,31 @@ fn a_store_without_the_data_of_its_versions_does_not_push_them() {
     assert_eq!(checked_out(&backup_url, "code/app:v1"), read_tree(&src));
     assert_fsck_clean(&backup_url, "after the push of the data");
 }
+
+#[test]
+fn a_push_after_the_remote_was_wiped_and_recreated_sends_everything_it_lacks() {
+    let remote = TestRemote::new(Place::Folder);
+    let (tmp, a, src) = project();
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    // The remote is lost, then created again by another store's push.
+    std::fs::remove_dir_all(&remote.url).unwrap();
+    let (_c, c) = init_store();
+    let other = tmp.path().join("other");
+    write(&other, "o.py", b"other = 1\n");
+    commit_ok(&c, "code/other", &other, "r9");
+    remote.add(&c);
+    remote.ok(&c, &["push"]);
+    // A push without --full must not trust what it remembers of the old remote.
+    write(&src, "m01.py", b"value = 'again'\n");
+    commit_ok(&a, "code/app", &src, "r3");
+    let pushed = remote.json(&a, &["push"]);
+    assert_eq!(
+        pushed["new_there"],
+        serde_json::json!([{"artifact": "code/app", "versions": ["v0", "v1", "v2"]}])
+    );
+    let root = PathBuf::from(&remote.url);
+    assert_fsck_clean(&root, "the re-created remote after the push");
+    assert_eq!(checked_out(&root, "code/app:v0").len(), 20);
+    assert_eq!(checked_out(&root, "code/app:v2"), read_tree(&src));
+}
