@@ -452,7 +452,7 @@ pub(crate) enum MarkerFit {
     /// It belongs (a record other than a commit).
     Fits,
     /// A commit record that belongs.
-    Commit(CommitRecord),
+    Commit(Box<CommitRecord>),
     /// It does not belong there: why.
     Misplaced(String),
 }
@@ -473,7 +473,7 @@ pub(crate) fn marker_fit(place: &MarkerPlace, id: ObjectId, kind: Kind, raw: &[u
                 Ok(c) if validate_name("run id", &c.run).is_err() => {
                     MarkerFit::Misplaced(format!("invalid run id {:?}", c.run))
                 }
-                Ok(c) => MarkerFit::Commit(c),
+                Ok(c) => MarkerFit::Commit(Box::new(c)),
                 Err(e) => failed(e),
             },
             Kind::Alias => match AliasRecord::decode(id, raw) {
@@ -531,7 +531,7 @@ pub(crate) fn marker_fit(place: &MarkerPlace, id: ObjectId, kind: Kind, raw: &[u
                         {
                             return misplaced("commit record of an invalid artifact name");
                         }
-                        return MarkerFit::Commit(c);
+                        return MarkerFit::Commit(Box::new(c));
                     }
                     Err(e) => Err(e),
                 },

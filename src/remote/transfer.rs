@@ -858,7 +858,7 @@ fn push_with(
             _ => true,
         })
         .collect();
-    for (e, missing) in here.iter().filter_map(|(e, _)| match e {
+    for (e, missing) in here.keys().filter_map(|e| match e {
         Entry::Marker(MarkerDir::Ref(..), id) if !there.contains_key(e) => {
             lacking.get(id).map(|m| (e, m))
         }
@@ -913,6 +913,9 @@ fn push_with(
     Ok((remote_records, sent_records))
 }
 
+/// Loose records to send: their keys and bytes.
+type Records = Vec<(String, Vec<u8>)>;
+
 /// A local pack the remote lacks (or lacks the index of).
 struct PackToSend {
     id: ObjectId,
@@ -952,7 +955,7 @@ fn push_data(
     mut available: HashSet<ObjectId>,
     report: &mut TransferReport,
     sent_keys: &mut Vec<String>,
-) -> Result<(Vec<(String, Vec<u8>)>, HashSet<ObjectId>)> {
+) -> Result<(Records, HashSet<ObjectId>)> {
     let t: &dyn super::Transport = remote.transport.as_ref();
     let named = |e| remote.named(e);
     let layout = store.layout();

@@ -1468,3 +1468,48 @@ fn a_push_after_the_remote_was_wiped_and_recreated_sends_everything_it_lacks() {
     assert_eq!(checked_out(&root, "code/app:v0").len(), 20);
     assert_eq!(checked_out(&root, "code/app:v2"), read_tree(&src));
 }
+
+#[test]
+fn a_push_never_writes_through_a_link_planted_in_a_folder_remote() {
+    let remote = TestRemote::new(Place::Folder);
+    let (tmp, a, src) = project();
+    remote.add(&a);
+    let root = PathBuf::from(&remote.url);
+    std::fs::create_dir_all(&root).unwrap();
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    // The folder's owner links the remote's temp directory, then its packs, somewhere else.
+    for link in ["local", "packs"] {
+        std::os::unix::fs::symlink(&outside, root.join(link)).unwrap();
+        let (code, _, err) = remote.run(&a, &["push"]);
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains(&format!(
+                "`{link}` is a symbolic link or a file where the store has a directory; codever \
+                 never writes through a link in a remote"
+            )),
+            "{err}"
+        );
+        assert_eq!(
+            file_names(&outside),
+            Vec::<String>::new(),
+            "written through {link}"
+        );
+        std::fs::remove_file(root.join(link)).unwrap();
+    }
+    // And a fan-out directory of objects/ (a single loose object goes loose).
+    let id = commit_record_of(&a, "r2").to_string();
+    std::fs::create_dir_all(root.join("objects")).unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("objects").join(&id[..2])).unwrap();
+    let (code, _, err) = remote.run(&a, &["push"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!("`objects/{}` is a symbolic link", &id[..2])),
+        "{err}"
+    );
+    assert_eq!(file_names(&outside), Vec::<String>::new());
+    std::fs::remove_file(root.join("objects").join(&id[..2])).unwrap();
+    remote.ok(&a, &["push"]);
+    assert_eq!(checked_out(&root, "code/app:v1"), read_tree(&src));
+    assert_fsck_clean(&root, "after the links were removed");
+}
