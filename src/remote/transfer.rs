@@ -12,6 +12,9 @@ use crate::error::{Error, RemoteFailure, Result};
 use crate::id::ObjectId;
 use crate::kind::Kind;
 use crate::object::{LARGE_FILE, MAX_OBJECT_SIZE, decode_envelope_limited, parse_header};
+
+/// The most bytes a stored object can take (a blob of `MAX_OBJECT_SIZE` and its envelope).
+const MAX_OBJECT_FILE: u64 = MAX_OBJECT_SIZE + (1 << 20);
 use crate::store::{Store, pack, read_checked, read_regular};
 
 /// Files and bytes moved one way.
@@ -372,6 +375,37 @@ impl std::io::Write for BoundedVec {
     }
 }
 
+/// A writer of a received pack into memory that refuses more than `max` bytes (what its index
+/// accounts for) and anything that does not start as a pack, as soon as its first bytes arrive.
+struct PackSink {
+    bytes: Vec<u8>,
+    max: u64,
+}
+
+impl std::io::Write for PackSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() as u64 + buf.len() as u64 > self.max {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("more than the {} bytes its index accounts for", self.max),
+            ));
+        }
+        let before = self.bytes.len();
+        self.bytes.extend_from_slice(buf);
+        if before < 4 && self.bytes.len() >= 4 && !pack::has_pack_magic(&self.bytes) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "not a pack (bad magic); not downloaded further",
+            ));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A writer into a temp file that refuses more than an object with the envelope it starts with
 /// can take (`object::stored_bound` of the size it declares), so a remote cannot fill the disk
 /// by sending a file without end.
@@ -388,6 +422,12 @@ impl std::io::Write for BoundedFile<'_> {
             let n = (PEEK - self.head.len()).min(buf.len());
             self.head.extend_from_slice(&buf[..n]);
             if self.head.len() == PEEK {
+                if self.head[..4] != crate::object::MAGIC {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "not a stored object (bad magic); not downloaded further",
+                    ));
+                }
                 // Whole blobs may be large; anything else (deltas, trees, records) is bounded
                 // by its kind, and a delta's content is never large.
                 let limit = match whole_blob_size(&self.head) {
@@ -1404,11 +1444,47 @@ fn pull_packs(
     let mut deferred: Vec<(ObjectId, Vec<u8>, IndexEntries)> = Vec::new();
     for (p, entries) in todo {
         let key = Entry::Pack(p).key();
-        let got = remote.transport.get(&key).map_err(named)?;
-        remote.meter.advance(weight(&p));
-        let Some(bytes) = got else {
+        // A pack is its 5-byte header and the objects its index places in it: a listed size
+        // that differs is refused unread, and the download stops at that size.
+        let expected = entries
+            .iter()
+            .map(|(_, offset, len)| offset.saturating_add(u64::from(*len)))
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        let listed = there.get(&Entry::Pack(p)).copied().unwrap_or(0);
+        if listed != expected {
+            remote.meter.advance(weight(&p));
+            report.refused.push(Refused {
+                key,
+                reason: format!(
+                    "corrupt or forged: listed at {listed} bytes where its index places {expected} \
+                     bytes of objects; not downloaded"
+                ),
+            });
             continue;
+        }
+        let mut sink = PackSink {
+            bytes: Vec::new(),
+            max: expected,
         };
+        let got = match remote.transport.get_to(&key, &mut sink) {
+            Ok(found) => found,
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::InvalidData => {
+                remote.meter.advance(weight(&p));
+                report.refused.push(Refused {
+                    key,
+                    reason: format!("corrupt or forged: {source}"),
+                });
+                continue;
+            }
+            Err(e) => return Err(named(e)),
+        };
+        remote.meter.advance(weight(&p));
+        if !got {
+            continue;
+        }
+        let bytes = sink.bytes;
         if !install_pack(store, p, &bytes, &entries, report, false)? {
             deferred.push((p, bytes, entries));
         }
@@ -1538,6 +1614,17 @@ fn pull_loose(
     // Big files one at a time through a temp file (large blobs verified as streams).
     let mut small = Vec::new();
     for (id, size) in ids {
+        if *size > MAX_OBJECT_FILE {
+            remote.meter.advance(*size);
+            report.refused.push(Refused {
+                key: Entry::Loose(*id).key(),
+                reason: format!(
+                    "corrupt or forged: listed at {size} bytes, more than any object can be \
+                     stored in; not downloaded"
+                ),
+            });
+            continue;
+        }
         if *size < STREAM_FROM {
             small.push(*id);
             continue;

@@ -1513,3 +1513,67 @@ fn a_push_never_writes_through_a_link_planted_in_a_folder_remote() {
     assert_eq!(checked_out(&root, "code/app:v1"), read_tree(&src));
     assert_fsck_clean(&root, "after the links were removed");
 }
+
+#[test]
+fn giant_files_in_a_folder_remote_are_refused_unread() {
+    let remote = TestRemote::new(Place::Folder);
+    let (_a, a, src) = project();
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    let root = PathBuf::from(&remote.url);
+    // A sparse 10 GiB file under a loose object's name, and a real pack grown to 1 GiB.
+    let junk = format!("objects/ab/{}", "ab".repeat(31));
+    std::fs::create_dir_all(root.join("objects/ab")).unwrap();
+    std::fs::File::create(root.join(&junk))
+        .unwrap()
+        .set_len(10 << 30)
+        .unwrap();
+    let pack = file_names(&root.join("packs"))
+        .into_iter()
+        .find(|n| n.ends_with(".pack"))
+        .unwrap();
+    let pack_path = root.join("packs").join(&pack);
+    let pack_len = std::fs::metadata(&pack_path).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&pack_path)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+
+    let (_b, b) = init_store();
+    remote.add(&b);
+    let (out, rss) = max_rss_kib(remote.cmd(&b, &["--json", "pull"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(rss < 64 << 10, "pull used {rss} KiB");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let refused: BTreeMap<&str, &str> = report["refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["key"].as_str().unwrap(), r["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        refused[format!("packs/{pack}").as_str()],
+        format!(
+            "corrupt or forged: listed at {} bytes where its index places {pack_len} bytes of \
+             objects; not downloaded",
+            1u64 << 30
+        )
+    );
+    assert_eq!(
+        refused[junk.as_str()],
+        "corrupt or forged: not a stored object (bad magic); not downloaded further"
+    );
+    assert_eq!(file_names(&b.join("local/tmp")), Vec::<String>::new());
+    // The pack restored, the rest arrives.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&pack_path)
+        .unwrap()
+        .set_len(pack_len)
+        .unwrap();
+    std::fs::remove_file(root.join(&junk)).unwrap();
+    remote.ok(&b, &["pull"]);
+    assert_eq!(checked_out(&b, "code/app:v1"), read_tree(&src));
+}
