@@ -1745,7 +1745,9 @@ fn pull_loose(
 
 /// Adds the remote's markers this store lacks whose record is here now and belongs where it is
 /// marked (runs' first, then artifacts', renames last). A marker whose record did not arrive, or
-/// belongs elsewhere (the rules `fsck` applies to this store's markers), is left out and named.
+/// belongs elsewhere (the rules `fsck` applies to this store's markers), is left out and named;
+/// except that a run's or an artifact's marker whose record was refused as damaged is kept, so
+/// the artifact stays incomplete here, as it is on the remote, instead of losing a version.
 fn pull_markers(
     store: &Store,
     there: &BTreeMap<Entry, u64>,
@@ -1758,6 +1760,18 @@ fn pull_markers(
         .iter()
         .chain(&report.waiting)
         .map(|r| r.key.clone())
+        .collect();
+    // Records refused as damaged or forged (loose, or an object of a pack).
+    let damaged: HashSet<ObjectId> = report
+        .refused
+        .iter()
+        .filter_map(|r| match Entry::parse(&r.key) {
+            Some(Entry::Loose(id)) => Some(id),
+            _ => r
+                .key
+                .rsplit_once("(object ")
+                .and_then(|(_, rest)| ObjectId::from_hex(rest.trim_end_matches(')'))),
+        })
         .collect();
     let mut missing_reported = HashSet::new();
     let mut misplaced = Vec::new();
@@ -1777,6 +1791,15 @@ fn pull_markers(
                 continue;
             }
             if !store.has_object_here(id) {
+                if damaged.contains(id) && !matches!(dir, MarkerDir::Renames) {
+                    // The record's refusal is named; its marker keeps the version counted
+                    // (the artifact incomplete here, as on the remote) instead of the others
+                    // being renumbered as if it never was.
+                    store.add_marker(&path, id)?;
+                    report.received.add(0);
+                    dirs.insert(path);
+                    continue;
+                }
                 let rkey = Entry::Loose(*id).key();
                 if missing_reported.insert(*id) && !refused_records.contains(&rkey) {
                     report.refused.push(Refused {

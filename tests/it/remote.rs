@@ -527,12 +527,30 @@ fn corrupted_object(place: Place) {
         err.contains(&format!("refused {key}: corrupt or forged")),
         "{err}"
     );
-    // The rest arrived, byte-exact; the damaged record is not visible.
+    // The rest arrived, byte-exact; the damaged record is not installed, but its marker is:
+    // code/other is incomplete here as on the remote (not a store without that version).
     assert_eq!(checked_out(&b, "code/app:v1"), read_tree(&src));
     assert!(!object_path(&b, record).exists());
-    let (code, _, err) = remote.run(&b, &["versions", "code/other"]);
-    assert_eq!(code, 2, "{err}");
-    assert_fsck_clean(&b, "after a refused object");
+    assert!(b.join("refs/code/other").join(&hex).is_file());
+    let listed = remote.ok(&b, &["versions", "code/other"]);
+    assert!(
+        listed.contains("INCOMPLETE: 1 record not yet synced"),
+        "{listed}"
+    );
+    let (code, fsck) = run_any_json(&b, &["fsck"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        fsck["missing"],
+        serde_json::json!([{"id": hex, "needed_by": "refs/code/other"}])
+    );
+    // Once the remote holds a sound copy again, the next pull completes it.
+    remote.overwrite(&key, &std::fs::read(object_path(&a, record)).unwrap());
+    remote.ok(&b, &["pull"]);
+    assert_eq!(
+        remote.json(&b, &["versions", "code/other"]),
+        remote.json(&a, &["versions", "code/other"])
+    );
+    assert_fsck_clean(&b, "after the record arrived");
 }
 
 #[test]
@@ -1576,4 +1594,33 @@ fn giant_files_in_a_folder_remote_are_refused_unread() {
     std::fs::remove_file(root.join(&junk)).unwrap();
     remote.ok(&b, &["pull"]);
     assert_eq!(checked_out(&b, "code/app:v1"), read_tree(&src));
+}
+
+#[test]
+fn a_refused_first_version_keeps_the_artifact_incomplete_instead_of_renumbered() {
+    let remote = TestRemote::new(Place::Folder);
+    let (_a, a, _src) = project();
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    // v0's commit record is damaged on the remote.
+    let hex = commit_record_of(&a, "r1").to_string();
+    let key = format!("objects/{}/{}", &hex[..2], &hex[2..]);
+    let mut bytes = std::fs::read(object_path(&a, &hex)).unwrap();
+    let at = bytes.len() - 20;
+    bytes[at] ^= 0x40;
+    remote.overwrite(&key, &bytes);
+    let (_b, b) = init_store();
+    remote.add(&b);
+    let (code, _, err) = remote.run(&b, &["pull"]);
+    assert_eq!(code, 1, "{err}");
+    // Not a one-version artifact whose v0 is the remote's v1.
+    let (code, _, err) = remote.run(&b, &["cat", "code/app:v0", "m00.py"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("version numbers, `latest` and aliases"),
+        "{err}"
+    );
+    let listed = remote.ok(&b, &["versions", "code/app"]);
+    assert!(listed.contains("INCOMPLETE"), "{listed}");
+    assert!(!listed.contains("v1 "), "{listed}");
 }
