@@ -1624,3 +1624,63 @@ fn a_refused_first_version_keeps_the_artifact_incomplete_instead_of_renumbered()
     assert!(listed.contains("INCOMPLETE"), "{listed}");
     assert!(!listed.contains("v1 "), "{listed}");
 }
+
+#[test]
+fn a_folder_remote_is_remembered_absolute_and_as_the_store_it_holds() {
+    let (tmp, a) = init_store();
+    // A project folder holding a store means that store.
+    let (project_dir, _c) = init_store();
+    run_ok(
+        &a,
+        &[
+            "remote",
+            "add",
+            "proj",
+            project_dir.path().to_str().unwrap(),
+        ],
+    );
+    // A relative path is resolved where `remote add` runs, once.
+    let out = codever_cmd(&a, &["remote", "add", "rel", "shared/remote"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let list = json(&a, &["remote", "list"]);
+    assert_eq!(list[0]["name"], "proj");
+    assert_eq!(
+        list[0]["url"],
+        project_dir.path().join(".codever").to_str().unwrap()
+    );
+    assert_eq!(list[1]["name"], "rel");
+    assert_eq!(
+        list[1]["url"],
+        tmp.path().join("shared/remote").to_str().unwrap()
+    );
+    // A folder holding other files is not written into.
+    let docs = tmp.path().join("docs");
+    write(&docs, "notes.txt", b"mine\n");
+    assert_eq!(
+        run_err(&a, &["remote", "add", "docs", docs.to_str().unwrap()]),
+        format!(
+            "error: remote docs ({0}): it is not a codever store ({0} holds files and no codever \
+             store; a folder remote is an empty or new folder, a store, or a project holding one \
+             in `.codever`)\nhint: point the remote at an empty place or at a codever store\n",
+            docs.display()
+        )
+    );
+    assert_eq!(json(&a, &["remote", "list"]).as_array().unwrap().len(), 2);
+    // Pushing to the project's remote fills its store, not the project folder.
+    commit_ok(&a, "code/app", tmp.path().join("docs"), "r1");
+    run_ok(&a, &["push", "proj"]);
+    assert_eq!(file_names(project_dir.path()), vec![".codever".to_string()]);
+    assert_eq!(
+        json(
+            &project_dir.path().join(".codever"),
+            &["versions", "code/app"]
+        )
+        .as_array()
+        .unwrap()
+        .len(),
+        1
+    );
+}
