@@ -505,6 +505,8 @@ pub enum RemoteFailure {
     NotAStore,
     /// The remote's store format is newer than this build reads.
     NewerFormat,
+    /// It served an object whose bytes are damaged or forged (this store is intact).
+    Damaged,
     /// Anything else the server or the file system said.
     Failed,
 }
@@ -517,6 +519,7 @@ impl fmt::Display for RemoteFailure {
             RemoteFailure::NoBucket => "the bucket does not exist",
             RemoteFailure::NotAStore => "it is not a codever store",
             RemoteFailure::NewerFormat => "its store format is newer than this codever reads",
+            RemoteFailure::Damaged => "its copy is damaged",
             RemoteFailure::Failed => "the request failed",
         })
     }
@@ -763,6 +766,7 @@ impl Error {
                 RemoteFailure::NoBucket => "remote_no_bucket",
                 RemoteFailure::NotAStore => "remote_not_a_store",
                 RemoteFailure::NewerFormat => "newer_format",
+                RemoteFailure::Damaged => "remote_damaged",
                 RemoteFailure::Failed => "remote_failed",
             },
             Error::UnknownRemote { .. } => "unknown_remote",
@@ -880,6 +884,7 @@ impl Error {
                     "point the remote at an empty place or at a codever store".into()
                 }
                 RemoteFailure::NewerFormat => "upgrade codever to use this remote".into(),
+                RemoteFailure::Damaged => "this store is intact: repair the remote (`codever --store REMOTE fsck`, then push to it from a sound copy) or set another default remote".into(),
                 RemoteFailure::Failed => "run the command again; transfers resume where they stopped".into(),
             },
             Error::UnknownRemote { known, .. } | Error::NoDefaultRemote { known } => {

@@ -684,7 +684,7 @@ fn report_versions(
 const FORMAT_PREFIX: &str = "codever-store-format ";
 
 /// The remote's format number; `None` when it has no `format` file.
-fn remote_format(remote: &Remote) -> Result<Option<u32>> {
+pub(crate) fn remote_format(remote: &Remote) -> Result<Option<u32>> {
     let Some(bytes) = remote
         .transport
         .get("format")

@@ -983,7 +983,11 @@ fn corrupt_object_in_a_pack(place: Place) {
     let (code, _, err) = remote.run(&b, &["cat", "code/app:v1", "m05.py"]);
     assert_eq!(code, 2, "{err}");
     assert!(
-        err.starts_with(&format!("error: object {victim} is corrupt: ")),
+        err.starts_with(&format!(
+            "error: remote origin ({}): its copy is damaged (its copy of {} is corrupt or forged: ",
+            remote.url,
+            &victim.to_string()[..12]
+        )),
         "{err}"
     );
     assert!(!object_path(&b, victim).exists());
@@ -1683,4 +1687,63 @@ fn a_folder_remote_is_remembered_absolute_and_as_the_store_it_holds() {
         .len(),
         1
     );
+}
+
+#[test]
+fn a_lazy_fetch_names_the_remote_when_it_is_gone_or_serves_damaged_bytes() {
+    let remote = TestRemote::new(Place::Folder);
+    let (_a, a, _src) = project();
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    let (_b, b) = init_store();
+    remote.add(&b);
+    remote.ok(&b, &["pull", "--metadata-only"]);
+    let content = b"value = 'changed'\n";
+    let id = blob_id(content).to_string();
+    // The remote folder is gone (an unmounted share).
+    let away = PathBuf::from(format!("{}.away", remote.url));
+    std::fs::rename(&remote.url, &away).unwrap();
+    let (code, _, err) = remote.run(&b, &["cat", "code/app:v1", "m00.py"]);
+    assert_eq!(code, 2);
+    // (The version's tree is the first object it needs.)
+    let first = err.lines().next().unwrap();
+    assert!(
+        first.starts_with(&format!(
+            "error: remote origin ({}): it is not a codever store (",
+            remote.url
+        )) && first.ends_with(
+            " is not there to fetch from: no store (no `format` file); is it mounted, is the URL \
+             right?)"
+        ),
+        "{err}"
+    );
+    std::fs::rename(&away, &remote.url).unwrap();
+    // The remote serves a damaged copy (loose files are tried first).
+    let mut stored = codever::object::encode_envelope(codever::object::Kind::Blob, content);
+    let last = stored.len() - 1;
+    stored[last] ^= 0xff;
+    std::fs::create_dir_all(PathBuf::from(&remote.url).join("objects").join(&id[..2])).unwrap();
+    remote.overwrite(&format!("objects/{}/{}", &id[..2], &id[2..]), &stored);
+    let (code, _, err) = remote.run(&b, &["cat", "code/app:v1", "m00.py"]);
+    assert_eq!(code, 2);
+    // (After the note of the tree it fetched.)
+    let lines: Vec<&str> = err
+        .lines()
+        .skip_while(|l| l.starts_with("note: "))
+        .collect();
+    assert!(
+        lines[0].starts_with(&format!(
+            "error: remote origin ({}): its copy is damaged (its copy of {} is corrupt or forged: ",
+            remote.url,
+            &id[..12]
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        lines[1],
+        "hint: this store is intact: repair the remote (`codever --store REMOTE fsck`, then push \
+         to it from a sound copy) or set another default remote"
+    );
+    let (_, fsck) = run_any_json(&b, &["fsck"]);
+    assert_eq!(fsck["corrupt"], serde_json::json!([]));
 }
