@@ -1824,10 +1824,22 @@ fn pull_markers(
                 (MarkerDir::Ref(..), Some(k)) => MarkerPlace::Artifact(k),
                 _ => MarkerPlace::Renames,
             };
-            let fit = match store.read_object(id) {
-                Ok((kind, raw)) => marker_fit(&place, *id, kind, &raw),
-                Err(e) => MarkerFit::Misplaced(e.to_string()),
+            let (fit, kind) = match store.read_object(id) {
+                Ok((kind, raw)) => (marker_fit(&place, *id, kind, &raw), Some(kind)),
+                Err(e) => (MarkerFit::Misplaced(e.to_string()), None),
             };
+            // The store's format rises to what the record needs before the marker makes it
+            // visible, whatever the remote's `format` file said.
+            let needed = match (&fit, kind) {
+                (MarkerFit::Commit(c), _) => crate::object::Structured::format(c.as_ref()),
+                (_, Some(Kind::Forget | Kind::Rename | Kind::State)) => {
+                    crate::object::EXTENDED_FORMAT
+                }
+                _ => crate::store::WRITE_FORMAT,
+            };
+            if !matches!(fit, MarkerFit::Misplaced(_)) {
+                store.require_format(needed)?;
+            }
             if let MarkerFit::Misplaced(why) = fit {
                 misplaced.push(Refused {
                     key: e.key(),

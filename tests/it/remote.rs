@@ -1747,3 +1747,28 @@ fn a_lazy_fetch_names_the_remote_when_it_is_gone_or_serves_damaged_bytes() {
     let (_, fsck) = run_any_json(&b, &["fsck"]);
     assert_eq!(fsck["corrupt"], serde_json::json!([]));
 }
+
+#[test]
+fn a_pull_raises_the_format_to_what_the_records_it_receives_need() {
+    let remote = TestRemote::new(Place::Folder);
+    let (_a, a, _src) = project();
+    run_ok(&a, &["forget", "code/app:v0"]);
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    // The remote's format file says less than its records need (a copy made by hand).
+    let format = PathBuf::from(&remote.url).join("format");
+    std::fs::remove_file(&format).unwrap();
+    std::fs::write(&format, "codever-store-format 2\n").unwrap();
+    let (_b, b) = init_store();
+    remote.add(&b);
+    remote.ok(&b, &["pull"]);
+    assert_eq!(
+        std::fs::read_to_string(b.join("format")).unwrap(),
+        std::fs::read_to_string(a.join("format")).unwrap()
+    );
+    assert_eq!(
+        std::fs::read_to_string(b.join("format")).unwrap(),
+        "codever-store-format 3\n"
+    );
+    assert_eq!(versions(&remote, &b), versions(&remote, &a));
+}
