@@ -507,6 +507,9 @@ pub enum RemoteFailure {
     NewerFormat,
     /// It served an object whose bytes are damaged or forged (this store is intact).
     Damaged,
+    /// It holds a key its client cannot list (a `..`, `.` or empty segment, a control
+    /// character): no file of codever's, but it stops every listing until deleted.
+    BadKey,
     /// Anything else the server or the file system said.
     Failed,
 }
@@ -520,6 +523,7 @@ impl fmt::Display for RemoteFailure {
             RemoteFailure::NotAStore => "it is not a codever store",
             RemoteFailure::NewerFormat => "its store format is newer than this codever reads",
             RemoteFailure::Damaged => "its copy is damaged",
+            RemoteFailure::BadKey => "it holds a key that cannot be listed",
             RemoteFailure::Failed => "the request failed",
         })
     }
@@ -767,6 +771,7 @@ impl Error {
                 RemoteFailure::NotAStore => "remote_not_a_store",
                 RemoteFailure::NewerFormat => "newer_format",
                 RemoteFailure::Damaged => "remote_damaged",
+                RemoteFailure::BadKey => "remote_bad_key",
                 RemoteFailure::Failed => "remote_failed",
             },
             Error::UnknownRemote { .. } => "unknown_remote",
@@ -884,6 +889,7 @@ impl Error {
                     "point the remote at an empty place or at a codever store".into()
                 }
                 RemoteFailure::NewerFormat => "upgrade codever to use this remote".into(),
+                RemoteFailure::BadKey => "that key is no file of codever's: delete it (e.g. `aws s3 rm` with its full key), then run the command again".into(),
                 RemoteFailure::Damaged => "this store is intact: repair the remote (`codever --store REMOTE fsck`, then push to it from a sound copy) or set another default remote".into(),
                 RemoteFailure::Failed => "run the command again; transfers resume where they stopped".into(),
             },

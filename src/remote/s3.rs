@@ -209,6 +209,20 @@ impl S3 {
             }
             source = s.source();
         }
+        // A key object_store cannot parse fails the whole listing page: name it.
+        if let Some(rest) = text.split_once("Error parsing Path \"").map(|(_, r)| r)
+            && let Some((key, _)) = rest.split_once("\": ")
+        {
+            return Error::Remote {
+                remote: String::new(),
+                url: String::new(),
+                failure: RemoteFailure::BadKey,
+                detail: format!(
+                    "{:?}: a `..`, `.` or empty segment, or a control character",
+                    scrub(key, &self.secrets)
+                ),
+            };
+        }
         let lower = text.to_lowercase();
         let failure = if lower.contains("nosuchbucket") || lower.contains("bucket does not exist") {
             RemoteFailure::NoBucket

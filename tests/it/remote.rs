@@ -1772,3 +1772,29 @@ fn a_pull_raises_the_format_to_what_the_records_it_receives_need() {
     );
     assert_eq!(versions(&remote, &b), versions(&remote, &a));
 }
+
+#[test]
+fn a_key_s3_cannot_list_is_named_with_what_to_do() {
+    let remote = TestRemote::new(Place::S3);
+    let (_a, a, _src) = project();
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    remote.overwrite("refs/code/../x/junk", b"");
+    let (_b, b) = init_store();
+    remote.add(&b);
+    let (code, _, err) = remote.run(&b, &["pull"]);
+    assert_eq!(code, 2);
+    let prefix = remote.url.rsplit_once('/').unwrap().1;
+    assert_eq!(
+        err,
+        format!(
+            "error: remote origin ({}): it holds a key that cannot be listed (\"{prefix}/refs/code/../x/junk\": \
+             a `..`, `.` or empty segment, or a control character)\nhint: that key is no file of \
+             codever's: delete it (e.g. `aws s3 rm` with its full key), then run the command again\n",
+            remote.url
+        )
+    );
+    remote.remove("refs/code/../x/junk");
+    remote.ok(&b, &["pull"]);
+    assert_eq!(versions(&remote, &b), versions(&remote, &a));
+}
