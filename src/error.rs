@@ -505,6 +505,11 @@ pub enum RemoteFailure {
     NotAStore,
     /// The remote's store format is newer than this build reads.
     NewerFormat,
+    /// It served an object whose bytes are damaged or forged (this store is intact).
+    Damaged,
+    /// It holds a key its client cannot list (a `..`, `.` or empty segment, a control
+    /// character): no file of codever's, but it stops every listing until deleted.
+    BadKey,
     /// Anything else the server or the file system said.
     Failed,
 }
@@ -517,6 +522,8 @@ impl fmt::Display for RemoteFailure {
             RemoteFailure::NoBucket => "the bucket does not exist",
             RemoteFailure::NotAStore => "it is not a codever store",
             RemoteFailure::NewerFormat => "its store format is newer than this codever reads",
+            RemoteFailure::Damaged => "its copy is damaged",
+            RemoteFailure::BadKey => "it holds a key that cannot be listed",
             RemoteFailure::Failed => "the request failed",
         })
     }
@@ -763,6 +770,8 @@ impl Error {
                 RemoteFailure::NoBucket => "remote_no_bucket",
                 RemoteFailure::NotAStore => "remote_not_a_store",
                 RemoteFailure::NewerFormat => "newer_format",
+                RemoteFailure::Damaged => "remote_damaged",
+                RemoteFailure::BadKey => "remote_bad_key",
                 RemoteFailure::Failed => "remote_failed",
             },
             Error::UnknownRemote { .. } => "unknown_remote",
@@ -880,6 +889,8 @@ impl Error {
                     "point the remote at an empty place or at a codever store".into()
                 }
                 RemoteFailure::NewerFormat => "upgrade codever to use this remote".into(),
+                RemoteFailure::BadKey => "that key is no file of codever's: delete it (e.g. `aws s3 rm` with its full key), then run the command again".into(),
+                RemoteFailure::Damaged => "this store is intact: repair the remote (`codever --store REMOTE fsck`, then push to it from a sound copy) or set another default remote".into(),
                 RemoteFailure::Failed => "run the command again; transfers resume where they stopped".into(),
             },
             Error::UnknownRemote { known, .. } | Error::NoDefaultRemote { known } => {

@@ -437,6 +437,115 @@ struct Checker<'a> {
     in_runs: HashMap<ObjectId, Marked>,
 }
 
+/// The directory a marker is in: what its record must belong to.
+pub(crate) enum MarkerPlace<'a> {
+    /// `refs/<type>/<name>/`.
+    Artifact(&'a ArtifactKey),
+    /// `runs/<run>/`.
+    Run(&'a str),
+    /// `renames/`.
+    Renames,
+}
+
+/// Whether a marked record belongs where it is marked.
+pub(crate) enum MarkerFit {
+    /// It belongs (a record other than a commit).
+    Fits,
+    /// A commit record that belongs.
+    Commit(Box<CommitRecord>),
+    /// It does not belong there: why.
+    Misplaced(String),
+}
+
+/// Whether record `id` (of `kind`, decoded contents `raw`) belongs in the marker directory
+/// `place`: its kind is one that directory holds and it names that artifact or run. The rules
+/// `fsck` applies to this store's markers and `pull` to every marker a remote offers (a marker
+/// in the wrong directory would make an artifact incomplete, or every artifact, for nothing).
+pub(crate) fn marker_fit(place: &MarkerPlace, id: ObjectId, kind: Kind, raw: &[u8]) -> MarkerFit {
+    let misplaced = |reason: &str| MarkerFit::Misplaced(reason.to_string());
+    let failed = |e: Error| MarkerFit::Misplaced(e.to_string());
+    match place {
+        MarkerPlace::Artifact(key) => match kind {
+            Kind::Commit => match CommitRecord::decode(id, raw) {
+                Ok(c) if !key.owns(&c.artifact_type, &c.name) => {
+                    misplaced("commit record of another artifact")
+                }
+                Ok(c) if validate_name("run id", &c.run).is_err() => {
+                    MarkerFit::Misplaced(format!("invalid run id {:?}", c.run))
+                }
+                Ok(c) => MarkerFit::Commit(Box::new(c)),
+                Err(e) => failed(e),
+            },
+            Kind::Alias => match AliasRecord::decode(id, raw) {
+                Ok(a)
+                    if key.owns(&a.artifact_type, &a.name) && validate_alias(&a.alias).is_ok() =>
+                {
+                    MarkerFit::Fits
+                }
+                Ok(_) => misplaced("invalid alias record"),
+                Err(e) => failed(e),
+            },
+            Kind::Forget => match ForgetRecord::decode(id, raw) {
+                Ok(f) if key.owns(&f.artifact_type, &f.name) => MarkerFit::Fits,
+                Ok(_) => misplaced("forget record of another artifact"),
+                Err(e) => failed(e),
+            },
+            // Marked here for builds that cannot read renames (see `forget`); `renames/` is what
+            // counts.
+            Kind::Rename => match RenameRecord::decode(id, raw) {
+                Ok(r)
+                    if !key.owns(&r.from_type, &r.from_name)
+                        && !key.owns(&r.to_type, &r.to_name) =>
+                {
+                    misplaced("rename record of another artifact")
+                }
+                Ok(r) => invalid_rename(&r).map_or(MarkerFit::Fits, MarkerFit::Misplaced),
+                Err(e) => failed(e),
+            },
+            other => MarkerFit::Misplaced(format!("marks a {}", other.name())),
+        },
+        MarkerPlace::Renames => match kind {
+            Kind::Rename => match RenameRecord::decode(id, raw) {
+                Ok(r) => invalid_rename(&r).map_or(MarkerFit::Fits, MarkerFit::Misplaced),
+                Err(e) => failed(e),
+            },
+            other => MarkerFit::Misplaced(format!("marks a {}", other.name())),
+        },
+        MarkerPlace::Run(run) => {
+            let ok = match kind {
+                Kind::Run => RunRecord::decode(id, raw).map(|r| r.id == *run),
+                Kind::Use => UseRecord::decode(id, raw).map(|u| u.run == *run),
+                Kind::State => match RunStateRecord::decode(id, raw) {
+                    Ok(st) if st.run != *run => Ok(false),
+                    Ok(st) => match crate::ops::run::check_state(&st) {
+                        Ok(()) => Ok(true),
+                        Err(reason) => return MarkerFit::Misplaced(reason),
+                    },
+                    Err(e) => Err(e),
+                },
+                Kind::Commit => match CommitRecord::decode(id, raw) {
+                    Ok(c) if c.run != *run => Ok(false),
+                    Ok(c) => {
+                        if validate_name("type", &c.artifact_type).is_err()
+                            || validate_name("artifact name", &c.name).is_err()
+                        {
+                            return misplaced("commit record of an invalid artifact name");
+                        }
+                        return MarkerFit::Commit(Box::new(c));
+                    }
+                    Err(e) => Err(e),
+                },
+                other => return MarkerFit::Misplaced(format!("marks a {}", other.name())),
+            };
+            match ok {
+                Ok(true) => MarkerFit::Fits,
+                Ok(false) => misplaced("record of another run"),
+                Err(e) => failed(e),
+            }
+        }
+    }
+}
+
 /// Why a rename record is not valid (a name no command accepts, or a rename to itself).
 fn invalid_rename(r: &RenameRecord) -> Option<String> {
     for (what, value) in [
@@ -530,57 +639,21 @@ impl Checker<'_> {
                         continue;
                     };
                     let raw = self.store.read_object(&id)?.1;
-                    match sound.kind {
-                        Kind::Commit => match CommitRecord::decode(id, &raw) {
-                            Ok(c) if !key.owns(&c.artifact_type, &c.name) => {
-                                self.corrupt(marker, "commit record of another artifact")
-                            }
-                            Ok(c) if validate_name("run id", &c.run).is_err() => {
-                                self.corrupt(marker, format!("invalid run id {:?}", c.run))
-                            }
-                            Ok(c) => {
-                                self.check_tree(c.tree, &format!("commit {}", id.short()))?;
-                                self.in_refs.insert(
-                                    id,
-                                    Marked {
-                                        artifact_type: c.artifact_type,
-                                        name: c.name,
-                                        run: c.run,
-                                        marker,
-                                    },
-                                );
-                            }
-                            Err(e) => self.corrupt(marker, e.to_string()),
-                        },
-                        Kind::Alias => match AliasRecord::decode(id, &raw) {
-                            Ok(a)
-                                if key.owns(&a.artifact_type, &a.name)
-                                    && validate_alias(&a.alias).is_ok() => {}
-                            Ok(_) => self.corrupt(marker, "invalid alias record"),
-                            Err(e) => self.corrupt(marker, e.to_string()),
-                        },
-                        Kind::Forget => match ForgetRecord::decode(id, &raw) {
-                            Ok(f) if key.owns(&f.artifact_type, &f.name) => {}
-                            Ok(_) => self.corrupt(marker, "forget record of another artifact"),
-                            Err(e) => self.corrupt(marker, e.to_string()),
-                        },
-                        // Marked here for builds that cannot read renames (see `forget`);
-                        // `renames/` is what counts.
-                        Kind::Rename => match RenameRecord::decode(id, &raw) {
-                            Ok(r)
-                                if !key.owns(&r.from_type, &r.from_name)
-                                    && !key.owns(&r.to_type, &r.to_name) =>
-                            {
-                                self.corrupt(marker, "rename record of another artifact")
-                            }
-                            Ok(r) => {
-                                if let Some(reason) = invalid_rename(&r) {
-                                    self.corrupt(marker, reason);
-                                }
-                            }
-                            Err(e) => self.corrupt(marker, e.to_string()),
-                        },
-                        other => self.corrupt(marker, format!("marks a {}", other.name())),
+                    match marker_fit(&MarkerPlace::Artifact(&key), id, sound.kind, &raw) {
+                        MarkerFit::Fits => {}
+                        MarkerFit::Commit(c) => {
+                            self.check_tree(c.tree, &format!("commit {}", id.short()))?;
+                            self.in_refs.insert(
+                                id,
+                                Marked {
+                                    artifact_type: c.artifact_type,
+                                    name: c.name,
+                                    run: c.run,
+                                    marker,
+                                },
+                            );
+                        }
+                        MarkerFit::Misplaced(reason) => self.corrupt(marker, reason),
                     }
                 }
             }
@@ -602,18 +675,11 @@ impl Checker<'_> {
             let Some(sound) = self.expect(id, "renames") else {
                 continue;
             };
-            if sound.kind != Kind::Rename {
-                self.corrupt(marker, format!("marks a {}", sound.kind.name()));
-                continue;
-            }
             let raw = self.store.read_object(&id)?.1;
-            match RenameRecord::decode(id, &raw) {
-                Ok(r) => {
-                    if let Some(reason) = invalid_rename(&r) {
-                        self.corrupt(marker, reason);
-                    }
-                }
-                Err(e) => self.corrupt(marker, e.to_string()),
+            if let MarkerFit::Misplaced(reason) =
+                marker_fit(&MarkerPlace::Renames, id, sound.kind, &raw)
+            {
+                self.corrupt(marker, reason);
             }
         }
         Ok(())
@@ -628,51 +694,20 @@ impl Checker<'_> {
                     continue;
                 };
                 let raw = self.store.read_object(&id)?.1;
-                let ok = match sound.kind {
-                    Kind::Run => RunRecord::decode(id, &raw).map(|r| r.id == run),
-                    Kind::Use => UseRecord::decode(id, &raw).map(|u| u.run == run),
-                    Kind::State => match RunStateRecord::decode(id, &raw) {
-                        Ok(st) if st.run != run => Ok(false),
-                        Ok(st) => match crate::ops::run::check_state(&st) {
-                            Ok(()) => Ok(true),
-                            Err(reason) => {
-                                self.corrupt(marker, reason);
-                                continue;
-                            }
-                        },
-                        Err(e) => Err(e),
-                    },
-                    Kind::Commit => match CommitRecord::decode(id, &raw) {
-                        Ok(c) if c.run != run => Ok(false),
-                        Ok(c) => {
-                            if validate_name("type", &c.artifact_type).is_err()
-                                || validate_name("artifact name", &c.name).is_err()
-                            {
-                                self.corrupt(marker, "commit record of an invalid artifact name");
-                                continue;
-                            }
-                            self.in_runs.insert(
-                                id,
-                                Marked {
-                                    artifact_type: c.artifact_type,
-                                    name: c.name,
-                                    run: c.run,
-                                    marker: marker.clone(),
-                                },
-                            );
-                            Ok(true)
-                        }
-                        Err(e) => Err(e),
-                    },
-                    other => {
-                        self.corrupt(marker, format!("marks a {}", other.name()));
-                        continue;
+                match marker_fit(&MarkerPlace::Run(&run), id, sound.kind, &raw) {
+                    MarkerFit::Fits => {}
+                    MarkerFit::Commit(c) => {
+                        self.in_runs.insert(
+                            id,
+                            Marked {
+                                artifact_type: c.artifact_type,
+                                name: c.name,
+                                run: c.run,
+                                marker: marker.clone(),
+                            },
+                        );
                     }
-                };
-                match ok {
-                    Ok(true) => {}
-                    Ok(false) => self.corrupt(marker, "record of another run"),
-                    Err(e) => self.corrupt(marker, e.to_string()),
+                    MarkerFit::Misplaced(reason) => self.corrupt(marker, reason),
                 }
             }
         }

@@ -105,6 +105,53 @@ pub(crate) fn parse_url(url: &str) -> Result<Location> {
     Ok(Location::Folder(PathBuf::from(url)))
 }
 
+/// The URL to remember for folder remote `name` given as `url` (naming `path`): absolute, the
+/// store inside a project folder, refused when the folder holds files of something else.
+fn folder_url(name: &str, url: &str, path: &std::path::Path) -> Result<String> {
+    let absolute = std::path::absolute(path).map_err(|e| Error::io("cannot resolve", path, e))?;
+    let is_store = |p: &std::path::Path| p.join("format").is_file();
+    let refuse = |detail: String| Error::Remote {
+        remote: name.to_string(),
+        url: url.to_string(),
+        failure: crate::error::RemoteFailure::NotAStore,
+        detail,
+    };
+    let chosen = if is_store(&absolute) {
+        absolute
+    } else if is_store(&absolute.join(crate::store::STORE_DIR_NAME)) {
+        absolute.join(crate::store::STORE_DIR_NAME)
+    } else {
+        match std::fs::symlink_metadata(&absolute) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => absolute,
+            Err(e) => return Err(Error::io("cannot read", &absolute, e)),
+            Ok(_) => match std::fs::read_dir(&absolute) {
+                Ok(mut entries) => {
+                    if entries.next().is_some() {
+                        return Err(refuse(format!(
+                            "{} holds files and no codever store; a folder remote is an empty \
+                             or new folder, a store, or a project holding one in `.codever`",
+                            absolute.display()
+                        )));
+                    }
+                    absolute
+                }
+                Err(_) => {
+                    return Err(refuse(format!("{} is not a folder", absolute.display())));
+                }
+            },
+        }
+    };
+    let text = chosen.to_str().ok_or_else(|| Error::InvalidRemoteUrl {
+        url: url.to_string(),
+        reason: "the path is not valid UTF-8".into(),
+    })?;
+    Ok(if url.starts_with("file://") {
+        format!("file://{text}")
+    } else {
+        text.to_string()
+    })
+}
+
 impl RemoteConfig {
     /// The remotes of `store` (none when the file is absent).
     pub fn load(store: &Store) -> Result<RemoteConfig> {
@@ -130,9 +177,15 @@ impl RemoteConfig {
 
     /// Adds remote `name`; the first remote becomes the default, as does one added with
     /// `make_default`.
-    pub fn add(&mut self, name: &str, entry: RemoteEntry, make_default: bool) -> Result<()> {
+    ///
+    /// A folder is stored as an absolute path (later commands may run from anywhere); a folder
+    /// holding a store in `.codever` (a project) means that store; a folder that holds other
+    /// files but no store is refused, as its files would be mixed with the store's.
+    pub fn add(&mut self, name: &str, mut entry: RemoteEntry, make_default: bool) -> Result<()> {
         validate_name("remote name", name)?;
-        parse_url(&entry.url)?;
+        if let Location::Folder(path) = parse_url(&entry.url)? {
+            entry.url = folder_url(name, &entry.url, &path)?;
+        }
         if let Some(old) = self.remotes.get(name) {
             return Err(Error::RemoteExists {
                 name: name.to_string(),

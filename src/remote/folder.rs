@@ -50,6 +50,160 @@ impl Folder {
         Ok(self.layout.root().join(key))
     }
 
+    /// Writes `key` from `src`: a temp file in the remote's `local/tmp`, fsynced, then renamed
+    /// into place without replacing an existing name (unless `replace`). Every directory on the
+    /// way is opened without following a link and made if missing: the folder's owner is not
+    /// trusted, and a link planted as `objects/ab`, `packs` or `local/tmp` must not make this
+    /// process write wherever it points. Whether this call created `key`.
+    #[cfg(unix)]
+    fn write(&self, key: &str, src: &mut dyn Read, replace: bool) -> Result<bool> {
+        use rustix::fs::{AtFlags, Mode, OFlags, RenameFlags, openat, renameat, renameat_with};
+        use rustix::io::Errno;
+        let path = self.path(key)?;
+        let mut parts: Vec<&str> = key.split('/').collect();
+        let name = parts.pop().unwrap_or_default();
+        let mut created = Vec::new();
+        let dir = self.open_dir(&parts, &mut created)?;
+        if !replace && rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW).is_ok() {
+            return Ok(false);
+        }
+        let tmp_dir = self.open_dir(&["local", "tmp"], &mut Vec::new())?;
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let mut attempt = 0;
+        let (tmp, fd) = loop {
+            let tmp = format!("put-{}", crate::capture::new_run_id());
+            match openat(&tmp_dir, tmp.as_str(), flags, Mode::from_raw_mode(0o444)) {
+                Ok(fd) => break (tmp, fd),
+                Err(Errno::EXIST) if attempt < 100 => attempt += 1,
+                Err(e) => {
+                    return Err(Error::io("cannot create a temp file for", &path, e.into()));
+                }
+            }
+        };
+        let discard = || {
+            let _ = rustix::fs::unlinkat(&tmp_dir, tmp.as_str(), AtFlags::empty());
+        };
+        let mut file = std::fs::File::from(fd);
+        let written = {
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut file);
+            std::io::copy(src, &mut w).and_then(|_| std::io::Write::flush(&mut w))
+        };
+        if let Err(e) = written.and_then(|()| file.sync_all()) {
+            discard();
+            return Err(Error::io("cannot write", &path, e));
+        }
+        drop(file);
+        let moved = if replace {
+            renameat(&tmp_dir, tmp.as_str(), &dir, name).map(|()| true)
+        } else {
+            match renameat_with(&tmp_dir, tmp.as_str(), &dir, name, RenameFlags::NOREPLACE) {
+                Ok(()) => Ok(true),
+                Err(Errno::EXIST) => Ok(false),
+                // A file system without RENAME_NOREPLACE: a hard link never replaces either.
+                Err(Errno::INVAL | Errno::NOSYS) => {
+                    match rustix::fs::linkat(&tmp_dir, tmp.as_str(), &dir, name, AtFlags::empty()) {
+                        Ok(()) => Ok(true),
+                        Err(Errno::EXIST) => Ok(false),
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
+            }
+        };
+        discard();
+        let created_key = moved.map_err(|e| Error::io("cannot write", &path, e.into()))?;
+        let mut dirty = self.dirty.lock().unwrap_or_else(|e| e.into_inner());
+        for d in created {
+            if let Some(parent) = d.parent() {
+                dirty.insert(parent.to_path_buf());
+            }
+        }
+        if (created_key || replace)
+            && let Some(parent) = path.parent()
+        {
+            dirty.insert(parent.to_path_buf());
+        }
+        Ok(created_key || replace)
+    }
+
+    #[cfg(not(unix))]
+    fn write(&self, key: &str, src: &mut dyn Read, replace: bool) -> Result<bool> {
+        let path = self.path(key)?;
+        if replace {
+            let mut bytes = Vec::new();
+            src.read_to_end(&mut bytes)
+                .map_err(|e| Error::io("cannot read", &path, e))?;
+            if let Some(parent) = path.parent() {
+                self.layout.make_dir(parent)?;
+            }
+            self.layout.replace(&path, &bytes)?;
+            return Ok(true);
+        }
+        if std::fs::symlink_metadata(&path).is_ok() {
+            return Ok(false);
+        }
+        let created = self.layout.create_new_from(&path, src)?;
+        if created && let Some(parent) = path.parent() {
+            self.dirty
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(parent.to_path_buf());
+        }
+        Ok(created)
+    }
+
+    /// Opens the directory `parts` below the root, each part without following a link, making
+    /// the missing ones (their paths pushed to `created`).
+    #[cfg(unix)]
+    fn open_dir(&self, parts: &[&str], created: &mut Vec<PathBuf>) -> Result<rustix::fd::OwnedFd> {
+        use rustix::fs::{Mode, OFlags, mkdirat, openat};
+        use rustix::io::Errno;
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let root = self.layout.root();
+        // The root is the path the remote was added with (it may itself be a link the user chose).
+        let mut dir = match rustix::fs::open(root, flags, Mode::empty()) {
+            Ok(d) => d,
+            Err(Errno::NOENT) => {
+                std::fs::create_dir_all(root).map_err(|e| Error::io("cannot create", root, e))?;
+                created.push(root.to_path_buf());
+                rustix::fs::open(root, flags, Mode::empty())
+                    .map_err(|e| Error::io("cannot open", root, e.into()))?
+            }
+            Err(e) => return Err(Error::io("cannot open", root, e.into())),
+        };
+        let mut path = root.to_path_buf();
+        for part in parts {
+            path.push(part);
+            let mut next = openat(&dir, *part, flags | OFlags::NOFOLLOW, Mode::empty());
+            if matches!(next, Err(Errno::NOENT)) {
+                match mkdirat(&dir, *part, Mode::from_raw_mode(0o777)) {
+                    Ok(()) => created.push(path.clone()),
+                    Err(Errno::EXIST) => {}
+                    Err(e) => return Err(Error::io("cannot create", &path, e.into())),
+                }
+                next = openat(&dir, *part, flags | OFlags::NOFOLLOW, Mode::empty());
+            }
+            dir = match next {
+                Ok(d) => d,
+                Err(Errno::LOOP | Errno::NOTDIR) => {
+                    return Err(Error::Remote {
+                        remote: String::new(),
+                        url: root.display().to_string(),
+                        failure: crate::error::RemoteFailure::NotAStore,
+                        detail: format!(
+                            "`{}` is a symbolic link or a file where the store has a directory; \
+                             codever never writes through a link in a remote",
+                            path.strip_prefix(root).unwrap_or(&path).display()
+                        ),
+                    });
+                }
+                Err(e) => return Err(Error::io("cannot open", &path, e.into())),
+            };
+        }
+        Ok(dir)
+    }
+
     fn walk(&self, dir: &Path, key: &str, out: &mut Vec<RemoteFile>) -> Result<()> {
         self.list.fetch_add(1, Ordering::Relaxed);
         let rd = match std::fs::read_dir(dir) {
@@ -123,35 +277,13 @@ impl Transport for Folder {
 
     fn put_new(&self, key: &str, bytes: &[u8]) -> Result<bool> {
         self.put.fetch_add(1, Ordering::Relaxed);
-        let path = self.path(key)?;
-        if std::fs::symlink_metadata(&path).is_ok() {
-            return Ok(false);
-        }
-        let created = self.layout.create_new(&path, bytes)?;
-        if created && let Some(parent) = path.parent() {
-            self.dirty
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(parent.to_path_buf());
-        }
-        Ok(created)
+        self.write(key, &mut &bytes[..], false)
     }
 
     fn put_file(&self, key: &str, src: &Path) -> Result<bool> {
         self.put.fetch_add(1, Ordering::Relaxed);
-        let path = self.path(key)?;
-        if std::fs::symlink_metadata(&path).is_ok() {
-            return Ok(false);
-        }
         let mut f = open_regular(src).map_err(|e| Error::io("cannot read", src, e))?;
-        let created = self.layout.create_new_from(&path, &mut f)?;
-        if created && let Some(parent) = path.parent() {
-            self.dirty
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(parent.to_path_buf());
-        }
-        Ok(created)
+        self.write(key, &mut f, false)
     }
 
     fn get_to(&self, key: &str, out: &mut dyn std::io::Write) -> Result<bool> {
@@ -168,13 +300,8 @@ impl Transport for Folder {
 
     fn put_replace(&self, key: &str, bytes: &[u8]) -> Result<()> {
         self.put.fetch_add(1, Ordering::Relaxed);
-        let path = self.path(key)?;
-        if let Some(parent) = path.parent() {
-            self.layout.make_dir(parent)?;
-        }
-        self.layout.replace(&path, bytes)?;
-        self.layout
-            .sync_dirs(&path.parent().map(Path::to_path_buf).into_iter().collect())
+        self.write(key, &mut &bytes[..], true)?;
+        self.flush()
     }
 
     fn flush(&self) -> Result<()> {

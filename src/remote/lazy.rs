@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use super::keys::Entry;
 use super::transfer::{Received, RemoteCache, open_remote, receive_loose, verify_received};
 use super::{Remote, RemoteConfig};
-use crate::error::{Error, Result};
+use crate::error::{Error, RemoteFailure, Result};
 use crate::id::ObjectId;
 use crate::object::MAX_DELTA_DEPTH;
 use crate::store::{ObjectSource, Store};
@@ -159,9 +159,14 @@ impl ObjectSource for Lazy {
             cache: &self.cache,
             packs: Mutex::new(self.packs.lock().unwrap_or_else(|e| e.into_inner()).take()),
         };
-        let got = source
-            .fetch_into(store, id)
-            .map_err(|e| self.remote.named(e));
+        let got = source.fetch_into(store, id).map_err(|e| match e {
+            // The remote's copy, not this store's, is damaged.
+            Error::CorruptObject { id: bad, reason } => self.remote.error(
+                RemoteFailure::Damaged,
+                format!("its copy of {} is corrupt or forged: {reason}", bad.short()),
+            ),
+            e => self.remote.named(e),
+        });
         *self.packs.lock().unwrap_or_else(|e| e.into_inner()) =
             source.packs.into_inner().unwrap_or_else(|e| e.into_inner());
         match got? {
@@ -170,7 +175,21 @@ impl ObjectSource for Lazy {
                 self.log.bytes.fetch_add(n as u64, Ordering::Relaxed);
                 Ok(true)
             }
-            None => Ok(false),
+            None => {
+                // Say so when the remote is not there at all (an unmounted share, a wrong URL),
+                // rather than only that the object is missing here.
+                if matches!(super::transfer::remote_format(&self.remote), Ok(None)) {
+                    return Err(self.remote.error(
+                        RemoteFailure::NotAStore,
+                        format!(
+                            "{} is not there to fetch from: no store (no `format` file); is it \
+                             mounted, is the URL right?",
+                            id.short()
+                        ),
+                    ));
+                }
+                Ok(false)
+            }
         }
     }
 }

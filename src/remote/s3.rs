@@ -102,6 +102,7 @@ impl S3 {
                 .flatten()
             {
                 if let Some(v) = section.get("aws_access_key_id") {
+                    secrets.push(v.clone());
                     b = b.with_access_key_id(v);
                 }
                 if let Some(v) = section.get("aws_secret_access_key") {
@@ -121,6 +122,7 @@ impl S3 {
             }
         }
         if let Some(v) = env("AWS_ACCESS_KEY_ID") {
+            secrets.push(v.clone());
             b = b.with_access_key_id(v);
         }
         if let Some(v) = env("AWS_SECRET_ACCESS_KEY") {
@@ -199,9 +201,27 @@ impl S3 {
         let mut text = e.to_string();
         let mut source = std::error::Error::source(&e);
         while let Some(s) = source {
-            text.push_str(": ");
-            text.push_str(&s.to_string());
+            // object_store's messages often hold their sources' already: each said once.
+            let more = s.to_string();
+            if !text.contains(&more) {
+                text.push_str(": ");
+                text.push_str(&more);
+            }
             source = s.source();
+        }
+        // A key object_store cannot parse fails the whole listing page: name it.
+        if let Some(rest) = text.split_once("Error parsing Path \"").map(|(_, r)| r)
+            && let Some((key, _)) = rest.split_once("\": ")
+        {
+            return Error::Remote {
+                remote: String::new(),
+                url: String::new(),
+                failure: RemoteFailure::BadKey,
+                detail: format!(
+                    "{:?}: a `..`, `.` or empty segment, or a control character",
+                    scrub(key, &self.secrets)
+                ),
+            };
         }
         let lower = text.to_lowercase();
         let failure = if lower.contains("nosuchbucket") || lower.contains("bucket does not exist") {
@@ -268,11 +288,29 @@ impl S3 {
     }
 }
 
-/// `text` with every secret replaced.
+/// `text` with every secret (and access key id) replaced, and any request signature or
+/// credential scope a server echoed back (`Signature=…`, `Credential=…`).
 fn scrub(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_string();
     for s in secrets.iter().filter(|s| s.len() >= 4) {
         out = out.replace(s.as_str(), "***");
+    }
+    for marker in ["Signature=", "Credential=", "X-Amz-Security-Token="] {
+        let mut rest = out.as_str();
+        let mut masked = String::with_capacity(out.len());
+        while let Some(at) = rest.find(marker) {
+            let (before, after) = rest.split_at(at + marker.len());
+            masked.push_str(before);
+            let end = after
+                .find(|c: char| c == ',' || c == '&' || c == '"' || c == ';' || c.is_whitespace())
+                .unwrap_or(after.len());
+            if end > 0 {
+                masked.push_str("***");
+            }
+            rest = &after[end..];
+        }
+        masked.push_str(rest);
+        out = masked;
     }
     out
 }
@@ -442,5 +480,23 @@ impl Transport for S3 {
             get: self.get.load(Ordering::Relaxed),
             put: self.put.load(Ordering::Relaxed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_key_ids_and_echoed_signatures_are_scrubbed() {
+        let echoed = "Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261127/us-east-1/s3/\
+                      aws4_request, SignedHeaders=host;x-amz-date, Signature=5d672d79c15b13162d92\
+                      79b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7 and key AKIDEXAMPLE secret s3cr3t!";
+        assert_eq!(
+            scrub(echoed, &["AKIDEXAMPLE".into(), "s3cr3t!".into()]),
+            "Authorization: AWS4-HMAC-SHA256 Credential=***, SignedHeaders=host;x-amz-date, \
+             Signature=*** and key *** secret ***"
+        );
+        assert_eq!(scrub("no Signature= here", &[]), "no Signature= here");
     }
 }

@@ -12,6 +12,9 @@ use crate::error::{Error, RemoteFailure, Result};
 use crate::id::ObjectId;
 use crate::kind::Kind;
 use crate::object::{LARGE_FILE, MAX_OBJECT_SIZE, decode_envelope_limited, parse_header};
+
+/// The most bytes a stored object can take (a blob of `MAX_OBJECT_SIZE` and its envelope).
+const MAX_OBJECT_FILE: u64 = MAX_OBJECT_SIZE + (1 << 20);
 use crate::store::{Store, pack, read_checked, read_regular};
 
 /// Files and bytes moved one way.
@@ -372,6 +375,37 @@ impl std::io::Write for BoundedVec {
     }
 }
 
+/// A writer of a received pack into memory that refuses more than `max` bytes (what its index
+/// accounts for) and anything that does not start as a pack, as soon as its first bytes arrive.
+struct PackSink {
+    bytes: Vec<u8>,
+    max: u64,
+}
+
+impl std::io::Write for PackSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() as u64 + buf.len() as u64 > self.max {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("more than the {} bytes its index accounts for", self.max),
+            ));
+        }
+        let before = self.bytes.len();
+        self.bytes.extend_from_slice(buf);
+        if before < 4 && self.bytes.len() >= 4 && !pack::has_pack_magic(&self.bytes) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "not a pack (bad magic); not downloaded further",
+            ));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A writer into a temp file that refuses more than an object with the envelope it starts with
 /// can take (`object::stored_bound` of the size it declares), so a remote cannot fill the disk
 /// by sending a file without end.
@@ -388,6 +422,12 @@ impl std::io::Write for BoundedFile<'_> {
             let n = (PEEK - self.head.len()).min(buf.len());
             self.head.extend_from_slice(&buf[..n]);
             if self.head.len() == PEEK {
+                if self.head[..4] != crate::object::MAGIC {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "not a stored object (bad magic); not downloaded further",
+                    ));
+                }
                 // Whole blobs may be large; anything else (deltas, trees, records) is bounded
                 // by its kind, and a delta's content is never large.
                 let limit = match whole_blob_size(&self.head) {
@@ -644,7 +684,7 @@ fn report_versions(
 const FORMAT_PREFIX: &str = "codever-store-format ";
 
 /// The remote's format number; `None` when it has no `format` file.
-fn remote_format(remote: &Remote) -> Result<Option<u32>> {
+pub(crate) fn remote_format(remote: &Remote) -> Result<Option<u32>> {
     let Some(bytes) = remote
         .transport
         .get("format")
@@ -689,11 +729,45 @@ fn list_remote(remote: &Remote, cache: &mut RemoteCache) -> Result<BTreeMap<Entr
     Ok(out)
 }
 
-fn entries_of_keys(keys: &BTreeSet<String>) -> BTreeMap<Entry, u64> {
-    keys.iter()
-        .filter_map(|k| Entry::parse(k))
-        .map(|e| (e, 0))
-        .collect()
+/// Data prefixes: what a push must never wrongly believe the remote holds.
+const DATA_PREFIXES: [&str; 2] = ["packs/", "objects/"];
+
+/// What a push without `--full` takes the remote to hold: its data files as listed now (few: a
+/// push packs its loose objects) and the markers the cache remembers. `None` when a data file the
+/// cache remembers is gone (the remote was wiped, re-created or restored from an older copy):
+/// then nothing the cache says can be trusted, and the caller lists everything.
+fn list_data(remote: &Remote, cache: &mut RemoteCache) -> Result<Option<BTreeMap<Entry, u64>>> {
+    let mut out = BTreeMap::new();
+    let mut keys = BTreeSet::new();
+    for prefix in DATA_PREFIXES {
+        for f in remote.transport.list(prefix).map_err(|e| remote.named(e))? {
+            if let Some(entry) = Entry::parse(&f.key) {
+                keys.insert(f.key);
+                out.insert(entry, f.size);
+            }
+        }
+    }
+    let cached_data = cache
+        .keys
+        .iter()
+        .filter(|k| DATA_PREFIXES.iter().any(|p| k.starts_with(p)));
+    if cached_data.clone().any(|k| !keys.contains(k)) {
+        return Ok(None);
+    }
+    let markers: Vec<String> = cache
+        .keys
+        .iter()
+        .filter(|k| !DATA_PREFIXES.iter().any(|p| k.starts_with(p)))
+        .cloned()
+        .collect();
+    for k in &markers {
+        if let Some(e) = Entry::parse(k) {
+            out.insert(e, 0);
+        }
+    }
+    keys.extend(markers);
+    cache.keys = keys;
+    Ok(Some(out))
 }
 
 fn marker_stage(dir: &MarkerDir) -> u8 {
@@ -747,7 +821,10 @@ fn push_with(
     let there = if full || !cache.loaded || format.is_none() {
         list_remote(remote, cache)?
     } else {
-        entries_of_keys(&cache.keys)
+        match list_data(remote, cache)? {
+            Some(there) => there,
+            None => list_remote(remote, cache)?,
+        }
     };
     match format {
         None => {
@@ -800,7 +877,7 @@ fn push_with(
     let mut sent_keys = Vec::new();
 
     // 1-2. Data: packs and the loose blobs and trees, in rounds (see `push_data`).
-    let records = push_data(
+    let (records, available) = push_data(
         store,
         remote,
         cache,
@@ -810,6 +887,33 @@ fn push_with(
         report,
         &mut sent_keys,
     )?;
+
+    // A version whose data neither side has (this store pulled its records only) is not sent:
+    // the remote would list a version nobody can read from it.
+    let lacking = lacking_data(store, &here, &there, &available)?;
+    let records: Vec<(String, Vec<u8>)> = records
+        .into_iter()
+        .filter(|(key, _)| match Entry::parse(key) {
+            Some(Entry::Loose(id)) => !lacking.contains_key(&id),
+            _ => true,
+        })
+        .collect();
+    for (e, missing) in here.keys().filter_map(|e| match e {
+        Entry::Marker(MarkerDir::Ref(..), id) if !there.contains_key(e) => {
+            lacking.get(id).map(|m| (e, m))
+        }
+        _ => None,
+    }) {
+        report.refused.push(Refused {
+            key: e.key(),
+            reason: format!(
+                "not sent: this store lacks the data of that version (object {} and maybe more: \
+                 its records were pulled without it); run `codever pull` from a remote that has \
+                 it, then push again",
+                missing.short()
+            ),
+        });
+    }
 
     // 3. Records.
     for group in chunks(&records, 256) {
@@ -827,7 +931,8 @@ fn push_with(
                 Entry::Marker(dir, id)
                     if marker_stage(dir) == stage
                         && !there.contains_key(e)
-                        && store.has_object_here(id) =>
+                        && store.has_object_here(id)
+                        && !lacking.contains_key(id) =>
                 {
                     if let MarkerDir::Ref(..) = dir {
                         sent_records.insert(*id);
@@ -847,6 +952,9 @@ fn push_with(
     remote.meter.finish();
     Ok((remote_records, sent_records))
 }
+
+/// Loose records to send: their keys and bytes.
+type Records = Vec<(String, Vec<u8>)>;
 
 /// A local pack the remote lacks (or lacks the index of).
 struct PackToSend {
@@ -875,7 +983,8 @@ fn base_of(id: &ObjectId, bytes: &[u8]) -> Option<ObjectId> {
 /// there or among themselves (packed into one new pack, sorted by id, so a push killed and run
 /// again builds the same pack). Each round's packs go first, then, once flushed, their indexes
 /// (an index is what makes a pack visible): so a push killed at any moment never leaves the
-/// remote a visible object whose delta base is not there. Returns the loose records to send.
+/// remote a visible object whose delta base is not there. Returns the loose records to send and
+/// the objects the remote has now.
 #[allow(clippy::too_many_arguments)]
 fn push_data(
     store: &Store,
@@ -886,7 +995,7 @@ fn push_data(
     mut available: HashSet<ObjectId>,
     report: &mut TransferReport,
     sent_keys: &mut Vec<String>,
-) -> Result<Vec<(String, Vec<u8>)>> {
+) -> Result<(Records, HashSet<ObjectId>)> {
     let t: &dyn super::Transport = remote.transport.as_ref();
     let named = |e| remote.named(e);
     let layout = store.layout();
@@ -1082,7 +1191,82 @@ fn push_data(
         }
         t.flush().map_err(named)?;
     }
-    Ok(records)
+    Ok((records, available))
+}
+
+/// The commit records of this store, not marked on the remote yet, whose data is neither here
+/// nor on the remote (`available`): each with the first object found missing. Trees are walked
+/// once however many versions share them.
+fn lacking_data(
+    store: &Store,
+    here: &BTreeMap<Entry, u64>,
+    there: &BTreeMap<Entry, u64>,
+    available: &HashSet<ObjectId>,
+) -> Result<HashMap<ObjectId, ObjectId>> {
+    let has = |id: &ObjectId| available.contains(id) || store.has_object_here(id);
+    let mut complete: HashSet<ObjectId> = HashSet::new();
+    let mut out = HashMap::new();
+    for e in here.keys() {
+        let Entry::Marker(MarkerDir::Ref(..) | MarkerDir::Run(_), id) = e else {
+            continue;
+        };
+        if there.contains_key(e) || out.contains_key(id) || !store.has_object_here(id) {
+            continue;
+        }
+        let Ok((Kind::Commit, raw)) = store.read_object(id) else {
+            continue;
+        };
+        let Ok(commit) =
+            <crate::object::CommitRecord as crate::object::Structured>::decode(*id, &raw)
+        else {
+            continue;
+        };
+        // Trees walked for this version join `complete` only when nothing under them is missing.
+        let mut walked = Vec::new();
+        let mut stack = vec![(commit.tree, 0usize)];
+        let mut missing = None;
+        while let Some((t, depth)) = stack.pop() {
+            if complete.contains(&t) {
+                continue;
+            }
+            if !store.has_object_here(&t) {
+                if !available.contains(&t) {
+                    missing = Some(t);
+                    break;
+                }
+                // On the remote already: what it names was sent with it.
+                continue;
+            }
+            let tree: crate::object::Tree = match store.read_structured(&t) {
+                Ok(tree) if crate::tree::validate_tree(t, &tree, depth).is_ok() => tree,
+                _ => {
+                    missing = Some(t);
+                    break;
+                }
+            };
+            walked.push(t);
+            for entry in tree.entries {
+                match entry.node {
+                    crate::object::Node::Dir(d) => stack.push((d, depth + 1)),
+                    crate::object::Node::File(meta) if !has(&meta.id) => {
+                        missing = Some(meta.id);
+                        break;
+                    }
+                    crate::object::Node::File(_) => {}
+                }
+            }
+            if missing.is_some() {
+                break;
+            }
+        }
+        if missing.is_none() {
+            complete.extend(walked);
+        }
+        if let Some(m) = missing {
+            out.insert(*id, m);
+        }
+    }
+    Ok(out)
 }
 
 /// Create-only puts of `items`, counted; keys already there count as done (not sent).
@@ -1260,11 +1444,47 @@ fn pull_packs(
     let mut deferred: Vec<(ObjectId, Vec<u8>, IndexEntries)> = Vec::new();
     for (p, entries) in todo {
         let key = Entry::Pack(p).key();
-        let got = remote.transport.get(&key).map_err(named)?;
-        remote.meter.advance(weight(&p));
-        let Some(bytes) = got else {
+        // A pack is its 5-byte header and the objects its index places in it: a listed size
+        // that differs is refused unread, and the download stops at that size.
+        let expected = entries
+            .iter()
+            .map(|(_, offset, len)| offset.saturating_add(u64::from(*len)))
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        let listed = there.get(&Entry::Pack(p)).copied().unwrap_or(0);
+        if listed != expected {
+            remote.meter.advance(weight(&p));
+            report.refused.push(Refused {
+                key,
+                reason: format!(
+                    "corrupt or forged: listed at {listed} bytes where its index places {expected} \
+                     bytes of objects; not downloaded"
+                ),
+            });
             continue;
+        }
+        let mut sink = PackSink {
+            bytes: Vec::new(),
+            max: expected,
         };
+        let got = match remote.transport.get_to(&key, &mut sink) {
+            Ok(found) => found,
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::InvalidData => {
+                remote.meter.advance(weight(&p));
+                report.refused.push(Refused {
+                    key,
+                    reason: format!("corrupt or forged: {source}"),
+                });
+                continue;
+            }
+            Err(e) => return Err(named(e)),
+        };
+        remote.meter.advance(weight(&p));
+        if !got {
+            continue;
+        }
+        let bytes = sink.bytes;
         if !install_pack(store, p, &bytes, &entries, report, false)? {
             deferred.push((p, bytes, entries));
         }
@@ -1394,6 +1614,17 @@ fn pull_loose(
     // Big files one at a time through a temp file (large blobs verified as streams).
     let mut small = Vec::new();
     for (id, size) in ids {
+        if *size > MAX_OBJECT_FILE {
+            remote.meter.advance(*size);
+            report.refused.push(Refused {
+                key: Entry::Loose(*id).key(),
+                reason: format!(
+                    "corrupt or forged: listed at {size} bytes, more than any object can be \
+                     stored in; not downloaded"
+                ),
+            });
+            continue;
+        }
         if *size < STREAM_FROM {
             small.push(*id);
             continue;
@@ -1512,13 +1743,17 @@ fn pull_loose(
     Ok(())
 }
 
-/// Adds the remote's markers this store lacks whose record is here now (runs' first, then
-/// artifacts', renames last); a marker whose record did not arrive is left out and named.
+/// Adds the remote's markers this store lacks whose record is here now and belongs where it is
+/// marked (runs' first, then artifacts', renames last). A marker whose record did not arrive, or
+/// belongs elsewhere (the rules `fsck` applies to this store's markers), is left out and named;
+/// except that a run's or an artifact's marker whose record was refused as damaged is kept, so
+/// the artifact stays incomplete here, as it is on the remote, instead of losing a version.
 fn pull_markers(
     store: &Store,
     there: &BTreeMap<Entry, u64>,
     report: &mut TransferReport,
 ) -> Result<()> {
+    use crate::ops::fsck::{MarkerFit, MarkerPlace, marker_fit};
     let layout = store.layout();
     let refused_records: HashSet<String> = report
         .refused
@@ -1526,7 +1761,20 @@ fn pull_markers(
         .chain(&report.waiting)
         .map(|r| r.key.clone())
         .collect();
+    // Records refused as damaged or forged (loose, or an object of a pack).
+    let damaged: HashSet<ObjectId> = report
+        .refused
+        .iter()
+        .filter_map(|r| match Entry::parse(&r.key) {
+            Some(Entry::Loose(id)) => Some(id),
+            _ => r
+                .key
+                .rsplit_once("(object ")
+                .and_then(|(_, rest)| ObjectId::from_hex(rest.trim_end_matches(')'))),
+        })
+        .collect();
     let mut missing_reported = HashSet::new();
+    let mut misplaced = Vec::new();
     for stage in 0..3 {
         let mut dirs = BTreeSet::new();
         for e in there.keys() {
@@ -1543,6 +1791,15 @@ fn pull_markers(
                 continue;
             }
             if !store.has_object_here(id) {
+                if damaged.contains(id) && !matches!(dir, MarkerDir::Renames) {
+                    // The record's refusal is named; its marker keeps the version counted
+                    // (the artifact incomplete here, as on the remote) instead of the others
+                    // being renumbered as if it never was.
+                    store.add_marker(&path, id)?;
+                    report.received.add(0);
+                    dirs.insert(path);
+                    continue;
+                }
                 let rkey = Entry::Loose(*id).key();
                 if missing_reported.insert(*id) && !refused_records.contains(&rkey) {
                     report.refused.push(Refused {
@@ -1555,12 +1812,51 @@ fn pull_markers(
                 }
                 continue;
             }
+            let key = match dir {
+                MarkerDir::Ref(t, n) => Some(crate::key::ArtifactKey {
+                    artifact_type: t.clone(),
+                    name: n.clone(),
+                }),
+                _ => None,
+            };
+            let place = match (dir, &key) {
+                (MarkerDir::Run(r), _) => MarkerPlace::Run(r),
+                (MarkerDir::Ref(..), Some(k)) => MarkerPlace::Artifact(k),
+                _ => MarkerPlace::Renames,
+            };
+            let (fit, kind) = match store.read_object(id) {
+                Ok((kind, raw)) => (marker_fit(&place, *id, kind, &raw), Some(kind)),
+                Err(e) => (MarkerFit::Misplaced(e.to_string()), None),
+            };
+            // The store's format rises to what the record needs before the marker makes it
+            // visible, whatever the remote's `format` file said.
+            let needed = match (&fit, kind) {
+                (MarkerFit::Commit(c), _) => crate::object::Structured::format(c.as_ref()),
+                (_, Some(Kind::Forget | Kind::Rename | Kind::State)) => {
+                    crate::object::EXTENDED_FORMAT
+                }
+                _ => crate::store::WRITE_FORMAT,
+            };
+            if !matches!(fit, MarkerFit::Misplaced(_)) {
+                store.require_format(needed)?;
+            }
+            if let MarkerFit::Misplaced(why) = fit {
+                misplaced.push(Refused {
+                    key: e.key(),
+                    reason: format!(
+                        "its record {} does not belong there ({why}); not copied",
+                        id.short()
+                    ),
+                });
+                continue;
+            }
             store.add_marker(&path, id)?;
             report.received.add(0);
             dirs.insert(path);
         }
         layout.sync_dirs(&dirs)?;
     }
+    report.refused.extend(misplaced);
     Ok(())
 }
 

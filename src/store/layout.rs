@@ -186,6 +186,7 @@ impl Layout {
 
     /// [`create_new`](Layout::create_new) with the bytes copied from `src` as a stream (large
     /// files in bounded memory). Returns whether this call created the file.
+    #[cfg_attr(unix, allow(dead_code))]
     pub fn create_new_from(&self, path: &Path, src: &mut dyn io::Read) -> Result<bool> {
         let mut tmp = self.new_temp("obj")?;
         let tmp_path = tmp.path().to_path_buf();

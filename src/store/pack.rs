@@ -447,6 +447,11 @@ pub(crate) fn index_bytes(pack_id: &ObjectId, entries: &[(ObjectId, u64, u32)]) 
     idx
 }
 
+/// Whether `bytes` (at least 4) start as a pack file does.
+pub(crate) fn has_pack_magic(bytes: &[u8]) -> bool {
+    bytes.get(..4) == Some(&PACK_MAGIC[..])
+}
+
 /// The objects of a received pack, checked against its (already parsed) index: the pack's
 /// name must be the hash of its bytes and every entry must lie inside it. Returns each object's
 /// stored bytes, or why the pack as a whole cannot be used.

@@ -527,12 +527,30 @@ fn corrupted_object(place: Place) {
         err.contains(&format!("refused {key}: corrupt or forged")),
         "{err}"
     );
-    // The rest arrived, byte-exact; the damaged record is not visible.
+    // The rest arrived, byte-exact; the damaged record is not installed, but its marker is:
+    // code/other is incomplete here as on the remote (not a store without that version).
     assert_eq!(checked_out(&b, "code/app:v1"), read_tree(&src));
     assert!(!object_path(&b, record).exists());
-    let (code, _, err) = remote.run(&b, &["versions", "code/other"]);
-    assert_eq!(code, 2, "{err}");
-    assert_fsck_clean(&b, "after a refused object");
+    assert!(b.join("refs/code/other").join(&hex).is_file());
+    let listed = remote.ok(&b, &["versions", "code/other"]);
+    assert!(
+        listed.contains("INCOMPLETE: 1 record not yet synced"),
+        "{listed}"
+    );
+    let (code, fsck) = run_any_json(&b, &["fsck"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        fsck["missing"],
+        serde_json::json!([{"id": hex, "needed_by": "refs/code/other"}])
+    );
+    // Once the remote holds a sound copy again, the next pull completes it.
+    remote.overwrite(&key, &std::fs::read(object_path(&a, record)).unwrap());
+    remote.ok(&b, &["pull"]);
+    assert_eq!(
+        remote.json(&b, &["versions", "code/other"]),
+        remote.json(&a, &["versions", "code/other"])
+    );
+    assert_fsck_clean(&b, "after the record arrived");
 }
 
 #[test]
@@ -965,7 +983,11 @@ fn corrupt_object_in_a_pack(place: Place) {
     let (code, _, err) = remote.run(&b, &["cat", "code/app:v1", "m05.py"]);
     assert_eq!(code, 2, "{err}");
     assert!(
-        err.starts_with(&format!("error: object {victim} is corrupt: ")),
+        err.starts_with(&format!(
+            "error: remote origin ({}): its copy is damaged (its copy of {} is corrupt or forged: ",
+            remote.url,
+            &victim.to_string()[..12]
+        )),
         "{err}"
     );
     assert!(!object_path(&b, victim).exists());
@@ -1339,4 +1361,440 @@ fn transfers_report_their_progress_in_bytes() {
     };
     let pulled = codever::remote::pull(&store, None, &opts).unwrap();
     check("pull", pulled.received.bytes);
+}
+
+#[test]
+fn a_marker_planted_in_the_wrong_directory_of_a_remote_is_refused_and_named() {
+    let remote = TestRemote::new(Place::Folder);
+    let (tmp, a, _src) = project();
+    let tiny = tmp.path().join("tiny");
+    write(&tiny, "t.py", b"tiny = 1\n");
+    commit_ok(&a, "code/tiny", &tiny, "r3");
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    // Empty markers naming code/tiny's commit record, planted under code/app and renames/ (a
+    // marker there would make code/app, or every artifact, incomplete).
+    let record = commit_record_of(&a, "r3").to_string();
+    let root = PathBuf::from(&remote.url);
+    std::fs::write(root.join("refs/code/app").join(&record), b"").unwrap();
+    std::fs::create_dir_all(root.join("renames")).unwrap();
+    std::fs::write(root.join("renames").join(&record), b"").unwrap();
+
+    let (_b, b) = init_store();
+    remote.add(&b);
+    let (code, out, err) = remote.run(&b, &["--json", "pull"]);
+    assert_eq!(code, 1, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let short = &record[..12];
+    assert_eq!(
+        report["refused"],
+        serde_json::json!([
+            {"key": format!("refs/code/app/{record}"),
+             "reason": format!("its record {short} does not belong there (commit record of another artifact); not copied")},
+            {"key": format!("renames/{record}"),
+             "reason": format!("its record {short} does not belong there (marks a commit); not copied")},
+        ])
+    );
+    assert_eq!(
+        report["new_here"],
+        serde_json::json!([
+            {"artifact": "code/app", "versions": ["v0", "v1"]},
+            {"artifact": "code/tiny", "versions": ["v0"]},
+        ])
+    );
+    assert_eq!(report["concurrent"], serde_json::json!([]));
+    assert!(!b.join("refs/code/app").join(&record).exists());
+    assert!(!b.join("renames").join(&record).exists());
+    assert_eq!(versions(&remote, &b), versions(&remote, &a));
+    assert_fsck_clean(&b, "after refusing planted markers");
+}
+
+#[test]
+fn a_store_without_the_data_of_its_versions_does_not_push_them() {
+    let remote = TestRemote::new(Place::Folder);
+    let (_a, a, src) = project();
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    // b has the records and markers only.
+    let (_b, b) = init_store();
+    remote.add(&b);
+    remote.ok(&b, &["pull", "--metadata-only"]);
+    let backup = tempfile::tempdir().unwrap();
+    let backup_url = backup.path().join("backup");
+    run_ok(
+        &b,
+        &["remote", "add", "backup", backup_url.to_str().unwrap()],
+    );
+    let (code, out, err) = remote.run(&b, &["--json", "push", "backup"]);
+    assert_eq!(code, 1, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let refused: Vec<&str> = report["refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap())
+        .collect();
+    let mut expected: Vec<String> = ["r1", "r2"]
+        .iter()
+        .map(|r| format!("refs/code/app/{}", commit_record_of(&a, r)))
+        .collect();
+    expected.sort();
+    assert_eq!(refused, expected);
+    assert!(
+        report["refused"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("not sent: this store lacks the data of that version (object "),
+        "{report}"
+    );
+    assert_eq!(report["new_there"], serde_json::json!([]));
+    // The backup lists no version it cannot serve.
+    let fsck = json(&backup_url, &["fsck", "--strict"]);
+    assert_eq!(fsck["missing"], serde_json::json!([]), "{fsck}");
+    assert_eq!(run_any(&backup_url, &["versions", "code/app"]).0, 2);
+    // With the data fetched, the push goes through.
+    remote.ok(&b, &["pull"]);
+    let pushed = remote.json(&b, &["push", "backup"]);
+    assert_eq!(
+        pushed["new_there"],
+        serde_json::json!([{"artifact": "code/app", "versions": ["v0", "v1"]}])
+    );
+    assert_eq!(checked_out(&backup_url, "code/app:v1"), read_tree(&src));
+    assert_fsck_clean(&backup_url, "after the push of the data");
+}
+
+#[test]
+fn a_push_after_the_remote_was_wiped_and_recreated_sends_everything_it_lacks() {
+    let remote = TestRemote::new(Place::Folder);
+    let (tmp, a, src) = project();
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    // The remote is lost, then created again by another store's push.
+    std::fs::remove_dir_all(&remote.url).unwrap();
+    let (_c, c) = init_store();
+    let other = tmp.path().join("other");
+    write(&other, "o.py", b"other = 1\n");
+    commit_ok(&c, "code/other", &other, "r9");
+    remote.add(&c);
+    remote.ok(&c, &["push"]);
+    // A push without --full must not trust what it remembers of the old remote.
+    write(&src, "m01.py", b"value = 'again'\n");
+    commit_ok(&a, "code/app", &src, "r3");
+    let pushed = remote.json(&a, &["push"]);
+    assert_eq!(
+        pushed["new_there"],
+        serde_json::json!([{"artifact": "code/app", "versions": ["v0", "v1", "v2"]}])
+    );
+    let root = PathBuf::from(&remote.url);
+    assert_fsck_clean(&root, "the re-created remote after the push");
+    assert_eq!(checked_out(&root, "code/app:v0").len(), 20);
+    assert_eq!(checked_out(&root, "code/app:v2"), read_tree(&src));
+}
+
+#[test]
+fn a_push_never_writes_through_a_link_planted_in_a_folder_remote() {
+    let remote = TestRemote::new(Place::Folder);
+    let (tmp, a, src) = project();
+    remote.add(&a);
+    let root = PathBuf::from(&remote.url);
+    std::fs::create_dir_all(&root).unwrap();
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    // The folder's owner links the remote's temp directory, then its packs, somewhere else.
+    for link in ["local", "packs"] {
+        std::os::unix::fs::symlink(&outside, root.join(link)).unwrap();
+        let (code, _, err) = remote.run(&a, &["push"]);
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains(&format!(
+                "`{link}` is a symbolic link or a file where the store has a directory; codever \
+                 never writes through a link in a remote"
+            )),
+            "{err}"
+        );
+        assert_eq!(
+            file_names(&outside),
+            Vec::<String>::new(),
+            "written through {link}"
+        );
+        std::fs::remove_file(root.join(link)).unwrap();
+    }
+    // And a fan-out directory of objects/ (a single loose object goes loose).
+    let id = commit_record_of(&a, "r2").to_string();
+    std::fs::create_dir_all(root.join("objects")).unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("objects").join(&id[..2])).unwrap();
+    let (code, _, err) = remote.run(&a, &["push"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!("`objects/{}` is a symbolic link", &id[..2])),
+        "{err}"
+    );
+    assert_eq!(file_names(&outside), Vec::<String>::new());
+    std::fs::remove_file(root.join("objects").join(&id[..2])).unwrap();
+    remote.ok(&a, &["push"]);
+    assert_eq!(checked_out(&root, "code/app:v1"), read_tree(&src));
+    assert_fsck_clean(&root, "after the links were removed");
+}
+
+#[test]
+fn giant_files_in_a_folder_remote_are_refused_unread() {
+    let remote = TestRemote::new(Place::Folder);
+    let (_a, a, src) = project();
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    let root = PathBuf::from(&remote.url);
+    // A sparse 10 GiB file under a loose object's name, and a real pack grown to 1 GiB.
+    let junk = format!("objects/ab/{}", "ab".repeat(31));
+    std::fs::create_dir_all(root.join("objects/ab")).unwrap();
+    std::fs::File::create(root.join(&junk))
+        .unwrap()
+        .set_len(10 << 30)
+        .unwrap();
+    let pack = file_names(&root.join("packs"))
+        .into_iter()
+        .find(|n| n.ends_with(".pack"))
+        .unwrap();
+    let pack_path = root.join("packs").join(&pack);
+    let pack_len = std::fs::metadata(&pack_path).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&pack_path)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+
+    let (_b, b) = init_store();
+    remote.add(&b);
+    let (out, rss) = max_rss_kib(remote.cmd(&b, &["--json", "pull"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(rss < 64 << 10, "pull used {rss} KiB");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let refused: BTreeMap<&str, &str> = report["refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["key"].as_str().unwrap(), r["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        refused[format!("packs/{pack}").as_str()],
+        format!(
+            "corrupt or forged: listed at {} bytes where its index places {pack_len} bytes of \
+             objects; not downloaded",
+            1u64 << 30
+        )
+    );
+    assert_eq!(
+        refused[junk.as_str()],
+        "corrupt or forged: not a stored object (bad magic); not downloaded further"
+    );
+    assert_eq!(file_names(&b.join("local/tmp")), Vec::<String>::new());
+    // The pack restored, the rest arrives.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&pack_path)
+        .unwrap()
+        .set_len(pack_len)
+        .unwrap();
+    std::fs::remove_file(root.join(&junk)).unwrap();
+    remote.ok(&b, &["pull"]);
+    assert_eq!(checked_out(&b, "code/app:v1"), read_tree(&src));
+}
+
+#[test]
+fn a_refused_first_version_keeps_the_artifact_incomplete_instead_of_renumbered() {
+    let remote = TestRemote::new(Place::Folder);
+    let (_a, a, _src) = project();
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    // v0's commit record is damaged on the remote.
+    let hex = commit_record_of(&a, "r1").to_string();
+    let key = format!("objects/{}/{}", &hex[..2], &hex[2..]);
+    let mut bytes = std::fs::read(object_path(&a, &hex)).unwrap();
+    let at = bytes.len() - 20;
+    bytes[at] ^= 0x40;
+    remote.overwrite(&key, &bytes);
+    let (_b, b) = init_store();
+    remote.add(&b);
+    let (code, _, err) = remote.run(&b, &["pull"]);
+    assert_eq!(code, 1, "{err}");
+    // Not a one-version artifact whose v0 is the remote's v1.
+    let (code, _, err) = remote.run(&b, &["cat", "code/app:v0", "m00.py"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("version numbers, `latest` and aliases"),
+        "{err}"
+    );
+    let listed = remote.ok(&b, &["versions", "code/app"]);
+    assert!(listed.contains("INCOMPLETE"), "{listed}");
+    assert!(!listed.contains("v1 "), "{listed}");
+}
+
+#[test]
+fn a_folder_remote_is_remembered_absolute_and_as_the_store_it_holds() {
+    let (tmp, a) = init_store();
+    // A project folder holding a store means that store.
+    let (project_dir, _c) = init_store();
+    run_ok(
+        &a,
+        &[
+            "remote",
+            "add",
+            "proj",
+            project_dir.path().to_str().unwrap(),
+        ],
+    );
+    // A relative path is resolved where `remote add` runs, once.
+    let out = codever_cmd(&a, &["remote", "add", "rel", "shared/remote"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let list = json(&a, &["remote", "list"]);
+    assert_eq!(list[0]["name"], "proj");
+    assert_eq!(
+        list[0]["url"],
+        project_dir.path().join(".codever").to_str().unwrap()
+    );
+    assert_eq!(list[1]["name"], "rel");
+    assert_eq!(
+        list[1]["url"],
+        tmp.path().join("shared/remote").to_str().unwrap()
+    );
+    // A folder holding other files is not written into.
+    let docs = tmp.path().join("docs");
+    write(&docs, "notes.txt", b"mine\n");
+    assert_eq!(
+        run_err(&a, &["remote", "add", "docs", docs.to_str().unwrap()]),
+        format!(
+            "error: remote docs ({0}): it is not a codever store ({0} holds files and no codever \
+             store; a folder remote is an empty or new folder, a store, or a project holding one \
+             in `.codever`)\nhint: point the remote at an empty place or at a codever store\n",
+            docs.display()
+        )
+    );
+    assert_eq!(json(&a, &["remote", "list"]).as_array().unwrap().len(), 2);
+    // Pushing to the project's remote fills its store, not the project folder.
+    commit_ok(&a, "code/app", tmp.path().join("docs"), "r1");
+    run_ok(&a, &["push", "proj"]);
+    assert_eq!(file_names(project_dir.path()), vec![".codever".to_string()]);
+    assert_eq!(
+        json(
+            &project_dir.path().join(".codever"),
+            &["versions", "code/app"]
+        )
+        .as_array()
+        .unwrap()
+        .len(),
+        1
+    );
+}
+
+#[test]
+fn a_lazy_fetch_names_the_remote_when_it_is_gone_or_serves_damaged_bytes() {
+    let remote = TestRemote::new(Place::Folder);
+    let (_a, a, _src) = project();
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    let (_b, b) = init_store();
+    remote.add(&b);
+    remote.ok(&b, &["pull", "--metadata-only"]);
+    let content = b"value = 'changed'\n";
+    let id = blob_id(content).to_string();
+    // The remote folder is gone (an unmounted share).
+    let away = PathBuf::from(format!("{}.away", remote.url));
+    std::fs::rename(&remote.url, &away).unwrap();
+    let (code, _, err) = remote.run(&b, &["cat", "code/app:v1", "m00.py"]);
+    assert_eq!(code, 2);
+    // (The version's tree is the first object it needs.)
+    let first = err.lines().next().unwrap();
+    assert!(
+        first.starts_with(&format!(
+            "error: remote origin ({}): it is not a codever store (",
+            remote.url
+        )) && first.ends_with(
+            " is not there to fetch from: no store (no `format` file); is it mounted, is the URL \
+             right?)"
+        ),
+        "{err}"
+    );
+    std::fs::rename(&away, &remote.url).unwrap();
+    // The remote serves a damaged copy (loose files are tried first).
+    let mut stored = codever::object::encode_envelope(codever::object::Kind::Blob, content);
+    let last = stored.len() - 1;
+    stored[last] ^= 0xff;
+    std::fs::create_dir_all(PathBuf::from(&remote.url).join("objects").join(&id[..2])).unwrap();
+    remote.overwrite(&format!("objects/{}/{}", &id[..2], &id[2..]), &stored);
+    let (code, _, err) = remote.run(&b, &["cat", "code/app:v1", "m00.py"]);
+    assert_eq!(code, 2);
+    // (After the note of the tree it fetched.)
+    let lines: Vec<&str> = err
+        .lines()
+        .skip_while(|l| l.starts_with("note: "))
+        .collect();
+    assert!(
+        lines[0].starts_with(&format!(
+            "error: remote origin ({}): its copy is damaged (its copy of {} is corrupt or forged: ",
+            remote.url,
+            &id[..12]
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        lines[1],
+        "hint: this store is intact: repair the remote (`codever --store REMOTE fsck`, then push \
+         to it from a sound copy) or set another default remote"
+    );
+    let (_, fsck) = run_any_json(&b, &["fsck"]);
+    assert_eq!(fsck["corrupt"], serde_json::json!([]));
+}
+
+#[test]
+fn a_pull_raises_the_format_to_what_the_records_it_receives_need() {
+    let remote = TestRemote::new(Place::Folder);
+    let (_a, a, _src) = project();
+    run_ok(&a, &["forget", "code/app:v0"]);
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    // The remote's format file says less than its records need (a copy made by hand).
+    let format = PathBuf::from(&remote.url).join("format");
+    std::fs::remove_file(&format).unwrap();
+    std::fs::write(&format, "codever-store-format 2\n").unwrap();
+    let (_b, b) = init_store();
+    remote.add(&b);
+    remote.ok(&b, &["pull"]);
+    assert_eq!(
+        std::fs::read_to_string(b.join("format")).unwrap(),
+        std::fs::read_to_string(a.join("format")).unwrap()
+    );
+    assert_eq!(
+        std::fs::read_to_string(b.join("format")).unwrap(),
+        "codever-store-format 3\n"
+    );
+    assert_eq!(versions(&remote, &b), versions(&remote, &a));
+}
+
+#[test]
+fn a_key_s3_cannot_list_is_named_with_what_to_do() {
+    let remote = TestRemote::new(Place::S3);
+    let (_a, a, _src) = project();
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    remote.overwrite("refs/code/../x/junk", b"");
+    let (_b, b) = init_store();
+    remote.add(&b);
+    let (code, _, err) = remote.run(&b, &["pull"]);
+    assert_eq!(code, 2);
+    let prefix = remote.url.rsplit_once('/').unwrap().1;
+    assert_eq!(
+        err,
+        format!(
+            "error: remote origin ({}): it holds a key that cannot be listed (\"{prefix}/refs/code/../x/junk\": \
+             a `..`, `.` or empty segment, or a control character)\nhint: that key is no file of \
+             codever's: delete it (e.g. `aws s3 rm` with its full key), then run the command again\n",
+            remote.url
+        )
+    );
+    remote.remove("refs/code/../x/junk");
+    remote.ok(&b, &["pull"]);
+    assert_eq!(versions(&remote, &b), versions(&remote, &a));
 }
