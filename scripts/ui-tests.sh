@@ -18,10 +18,13 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get install -y -qq "${need[@]}"
 fi
 cargo build --quiet --locked --manifest-path "$here/Cargo.toml"
+# The binary is where cargo puts it (CARGO_TARGET_DIR or a config may move target/).
+target_dir=$(cargo metadata --format-version 1 --no-deps --locked --manifest-path "$here/Cargo.toml" |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 cd "$here/ui-tests"
 npm ci --no-audit --no-fund --loglevel=error
 if [ "${1:-}" = "--screenshots" ]; then
   export SCREENSHOTS="$here/docs"
 fi
-export CODEVER="$here/target/debug/codever" CHROMIUM=/usr/bin/chromium
+export CODEVER="$target_dir/debug/codever" CHROMIUM=/usr/bin/chromium
 npm test
