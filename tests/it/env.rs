@@ -177,9 +177,7 @@ fn a_missing_or_failing_interpreter_is_one_clear_error() {
     );
     let fake = tmp.path().join("python");
     std::fs::write(&fake, "#!/bin/sh\necho 'SyntaxError: bad' >&2\nexit 1\n").unwrap();
-    let mut perm = std::fs::metadata(&fake).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
-    std::fs::set_permissions(&fake, perm).unwrap();
+    crate::common::set_executable(&fake, true);
     let err = run_err(&store, &["commit-env", "--python", fake.to_str().unwrap()]);
     assert!(
         err.starts_with(&format!(
@@ -201,18 +199,7 @@ fn long_environment_changes_are_cut_in_text_only() {
     let extra: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "1.0")).collect();
     let a = venv(&tmp.path().join("a"), None);
     let b = venv_with(&tmp.path().join("b"), &extra);
-    for (run, python) in [("r1", &a), ("r2", &b)] {
-        run_ok(
-            &store,
-            &[
-                "commit-env",
-                "--run",
-                run,
-                "--python",
-                python.to_str().unwrap(),
-            ],
-        );
-    }
+    commit_envs(&store, &[("r1", &a), ("r2", &b)]);
     let text = run_ok(&store, &["diff", "--runs", "r1", "r2", "--stat"]);
     let listed: Vec<&str> = text.lines().filter(|l| l.starts_with("#   ")).collect();
     assert_eq!(listed.len(), 21, "{text}");
@@ -260,9 +247,7 @@ fn gpus_driver_and_torch_cuda_are_read_without_importing_anything() {
         "#!/bin/sh\necho '0, NVIDIA A100-SXM4-80GB, 550.54.15'\necho '1, NVIDIA A100-SXM4-80GB, 550.54.15'\n",
     )
     .unwrap();
-    let mut perm = std::fs::metadata(&smi).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
-    std::fs::set_permissions(&smi, perm).unwrap();
+    crate::common::set_executable(&smi, true);
     let path = format!(
         "{}:{}",
         bin.display(),
@@ -308,9 +293,7 @@ fn fake_python(dir: &Path, name: &str, json: &str) -> PathBuf {
     let body = dir.join(format!("{name}.json"));
     std::fs::write(&body, json).unwrap();
     std::fs::write(&path, format!("#!/bin/sh\ncat '{}'\n", body.display())).unwrap();
-    let mut perm = std::fs::metadata(&path).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
-    std::fs::set_permissions(&path, perm).unwrap();
+    crate::common::set_executable(&path, true);
     path
 }
 
@@ -350,9 +333,19 @@ fn an_interpreters_report_is_checked_and_huge_files_are_not_listed() {
         &serde_json::json!({"requirements.txt": lines, "python.txt": "python 3.12.4\n"})
             .to_string(),
     );
-    for (run, python) in [("r1", &small), ("r2", &big)] {
+    commit_envs(&store, &[("r1", &small), ("r2", &big)]);
+    let d = json(&store, &["diff", "--runs", "r1", "r2", "--stat"]);
+    assert_eq!(
+        d["environment"],
+        serde_json::json!([{"name": "python", "old": "3.11.7", "new": "3.12.4"}])
+    );
+}
+
+/// `commit-env --run RUN --python PYTHON` for each pair, asserting success.
+fn commit_envs(store: &Path, runs: &[(&str, &PathBuf)]) {
+    for (run, python) in runs {
         run_ok(
-            &store,
+            store,
             &[
                 "commit-env",
                 "--run",
@@ -362,9 +355,4 @@ fn an_interpreters_report_is_checked_and_huge_files_are_not_listed() {
             ],
         );
     }
-    let d = json(&store, &["diff", "--runs", "r1", "r2", "--stat"]);
-    assert_eq!(
-        d["environment"],
-        serde_json::json!([{"name": "python", "old": "3.11.7", "new": "3.12.4"}])
-    );
 }
