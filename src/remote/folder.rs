@@ -247,17 +247,7 @@ impl Transport for Folder {
     }
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.get.fetch_add(1, Ordering::Relaxed);
-        let path = self.path(key)?;
-        let mut f = match open_regular(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io("cannot read", path, e)),
-        };
-        let mut out = Vec::new();
-        f.read_to_end(&mut out)
-            .map_err(|e| Error::io("cannot read", &path, e))?;
-        Ok(Some(out))
+        self.get_range(key, 0, u64::MAX)
     }
 
     fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Option<Vec<u8>>> {

@@ -20,14 +20,7 @@ fn venv_with(dir: &Path, extra: &[(&str, &str)]) -> PathBuf {
         .unwrap();
     assert!(status.success());
     let python = dir.join("bin/python");
-    let site = std::process::Command::new(&python)
-        .args([
-            "-c",
-            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
-        ])
-        .output()
-        .unwrap();
-    let site = PathBuf::from(String::from_utf8(site.stdout).unwrap().trim());
+    let site = site_packages(&python);
     for (name, version) in extra {
         let info = site.join(format!("{}-{version}.dist-info", name.replace('-', "_")));
         std::fs::create_dir_all(&info).unwrap();
@@ -219,14 +212,7 @@ fn long_environment_changes_are_cut_in_text_only() {
 fn gpus_driver_and_torch_cuda_are_read_without_importing_anything() {
     let (tmp, store) = init_store();
     let python = venv_with(&tmp.path().join("a"), &[("torch", "2.4.0+cu121")]);
-    let site = std::process::Command::new(&python)
-        .args([
-            "-c",
-            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
-        ])
-        .output()
-        .unwrap();
-    let site = PathBuf::from(String::from_utf8(site.stdout).unwrap().trim());
+    let site = site_packages(&python);
     // Importing this would fail: the capture must only read it.
     std::fs::create_dir_all(site.join("torch")).unwrap();
     std::fs::write(
@@ -355,4 +341,16 @@ fn commit_envs(store: &Path, runs: &[(&str, &PathBuf)]) {
             ],
         );
     }
+}
+
+/// Where `python` installs pure-Python distributions.
+fn site_packages(python: &Path) -> PathBuf {
+    let out = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+        ])
+        .output()
+        .unwrap();
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }

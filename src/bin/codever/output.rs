@@ -369,40 +369,27 @@ impl Paint {
 /// A progress bar for long captures: drawn on stderr, only on a terminal, and only once a
 /// capture has taken more than a second (short commits print nothing extra).
 pub fn progress_bar() -> Option<(indicatif::ProgressBar, codever::Progress)> {
-    if !io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::hidden();
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("capturing {bar:30} {pos}/{len} files {elapsed}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let start = Instant::now();
-    let shown = AtomicBool::new(false);
-    let b = bar.clone();
-    let report = codever::Progress(Arc::new(move |done, total| {
-        if !shown.load(Ordering::Relaxed) && start.elapsed() > Duration::from_secs(1) {
-            shown.store(true, Ordering::Relaxed);
-            b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-        }
-        b.set_length(total as u64);
-        b.set_position(done as u64);
-    }));
-    Some((bar, report))
+    delayed_bar("capturing {bar:30} {pos}/{len} files {elapsed}")
 }
 
 /// A progress bar for transfers (`what`: pushing, pulling, syncing), in bytes: drawn on stderr,
 /// only on a terminal, and only once the transfer has taken more than a second.
 pub fn transfer_bar(what: &str) -> Option<(indicatif::ProgressBar, codever::Progress)> {
+    delayed_bar(&format!(
+        "{what} {{bar:30}} {{bytes}}/{{total_bytes}} {{bytes_per_sec}} {{elapsed}}"
+    ))
+}
+
+/// A bar drawn with `template` on stderr, only on a terminal, and only once the work has taken
+/// more than a second; the [`codever::Progress`] the library reports to.
+fn delayed_bar(template: &str) -> Option<(indicatif::ProgressBar, codever::Progress)> {
     if !io::stderr().is_terminal() {
         return None;
     }
     let bar = indicatif::ProgressBar::hidden();
     bar.set_style(
-        indicatif::ProgressStyle::with_template(&format!(
-            "{what} {{bar:30}} {{bytes}}/{{total_bytes}} {{bytes_per_sec}} {{elapsed}}"
-        ))
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let start = Instant::now();
     let shown = AtomicBool::new(false);
