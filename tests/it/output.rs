@@ -195,3 +195,93 @@ fn long_output_is_paged_on_a_terminal_only() {
             .starts_with("t/a\n")
     );
 }
+
+/// Text output shows what the store holds, and a store may come from another machine: a run's
+/// config, summary and host, or a commit message, holding terminal escape sequences (clear the
+/// screen, retitle the window, a C1 CSI, a carriage return that rewrites a line) must reach a
+/// terminal as visible escapes, in text, in JSON (same values once parsed) and in errors. File
+/// contents stay byte-exact (`cat`), and codever's own colours still colour.
+#[test]
+fn stored_control_characters_are_shown_escaped_never_obeyed_by_the_terminal() {
+    let (_tmp, lib) = crate::common::lib_store();
+    let hostile = "\u{1b}[2J\u{1b}]0;pwned\u{7}x\u{9b}31m\rOK\u{0}";
+    // What a user can type (an argument holds no NUL).
+    let typed = hostile.trim_end_matches('\0');
+    crate::common::commit_snapshot(
+        &lib,
+        "t/a",
+        &crate::common::snapshot(&[("a.py", hostile.as_bytes(), false)]),
+        "r1",
+    );
+    let state = codever::RunStateRecord {
+        run: "r1".into(),
+        time_ns: crate::common::now_ns(),
+        host: format!("host{hostile}"),
+        name: String::new(),
+        job_type: String::new(),
+        group: String::new(),
+        config: serde_json::json!({ "lr": hostile }).to_string(),
+        summary: serde_json::json!({ format!("k{typed}"): 1 }).to_string(),
+        ranges: "{}".into(),
+        steps: 0,
+        finished: true,
+        exit_code: None,
+    };
+    lib.save_run_state(&state).unwrap();
+    let store = lib.root().to_path_buf();
+    let shown = r"\x1b[2J\x1b]0;pwned\x07x\u{9b}31m\rOK\x00";
+    let raw = |s: &[u8]| {
+        s.iter()
+            .any(|&b| b == 0x1b || b == 0x07 || b == b'\r' || b == 0)
+            || s.windows(2).any(|w| w == [0xc2, 0x9b])
+    };
+    for args in [
+        &["runs", "show", "r1"][..],
+        &["--color=always", "runs", "show", "r1"],
+        &["runs", "--show", &format!("k{typed}")],
+    ] {
+        let out = crate::common::output(&store, args);
+        assert!(out.status.success(), "{args:?}");
+        assert!(!raw(&out.stdout), "{args:?} sent control bytes: {out:?}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        // (the summary key has no NUL: an argument cannot hold one)
+        let shown = if args[0] == "runs" && args[1] == "--show" {
+            shown.trim_end_matches(r"\x00")
+        } else {
+            shown
+        };
+        assert!(
+            text.contains(shown),
+            "{args:?} does not show the value: {text}"
+        );
+    }
+    let out = crate::common::output(&store, &["--json", "runs", "show", "r1"]);
+    assert!(!raw(&out.stdout), "JSON sent control bytes: {out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["config"]["lr"], hostile, "JSON changed the value: {v:#}");
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains(r"\u009b31m"),
+        "C1 escaped as JSON"
+    );
+    // A file's bytes are the file's bytes.
+    let out = crate::common::output(&store, &["cat", "a:v0", "a.py"]);
+    assert_eq!(out.stdout, hostile.as_bytes());
+    // An error naming what the user typed.
+    let (code, stdout, stderr) =
+        crate::common::run_any(&store, &["cat", "a:v0", &format!("b{typed}.py")]);
+    assert_eq!((code, stdout.as_str()), (2, ""));
+    assert!(
+        !raw(stderr.as_bytes()),
+        "stderr sent control bytes: {stderr:?}"
+    );
+    // codever's own colours are kept.
+    let out = crate::common::output(&store, &["--color=always", "versions", "a"]);
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("\u{1b}[33mv0   \u{1b}[m"),
+        "own colours lost"
+    );
+}

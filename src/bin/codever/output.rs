@@ -7,6 +7,7 @@
 //! output. A closed pipe (`codever log | head -1`) is not an error: the rest of the output is
 //! dropped quietly and the command keeps its own exit code.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::io::{self, BufWriter, IsTerminal, StdoutLock, Write};
 use std::path::PathBuf;
@@ -159,15 +160,119 @@ impl Write for Stdout {
     }
 }
 
-/// Prints text on stdout (checked).
+/// Prints text on stdout (checked), with [`printable`]'s escapes: text output is for people,
+/// and what it shows comes partly from the store (messages, a run's config and summary, host
+/// names, commands), which may have been synced from another machine. File contents (`cat`,
+/// the lines of a patch or a blame) are written as they are, with [`write`], as git does.
 pub fn out(text: &str) {
-    write(text.as_bytes());
+    write(printable(text).as_bytes());
+}
+
+/// The colour codes this program writes itself ([`Paint`], `--stat` bars); [`printable`] lets
+/// exactly these through. A stored value holding one of them can change a colour, nothing else.
+const OWN_SGR: [&str; 6] = [
+    "\x1b[m",
+    "\x1b[33m",
+    "\x1b[1;32m",
+    "\x1b[32m",
+    "\x1b[31m",
+    "\x1b[2m",
+];
+
+/// `text` with every control character but newline and tab shown as an escape (`\x1b`, `\r`,
+/// `\x00`, `\u{9b}`), so no stored value can move the cursor, rewrite a line, retitle the
+/// window or clear the screen; this program's own colour codes are kept.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut s = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if c == '\x1b'
+            && let Some(code) = OWN_SGR.iter().find(|code| rest.starts_with(**code))
+        {
+            s.push_str(code);
+            rest = &rest[code.len()..];
+            continue;
+        }
+        match c {
+            '\r' => s.push_str("\\r"),
+            c if unsafe_char(c) && (c as u32) < 0x80 => s.push_str(&format!("\\x{:02x}", c as u32)),
+            c if unsafe_char(c) => s.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => s.push(c),
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    Cow::Owned(s)
+}
+
+/// A JSON formatter that also escapes DEL and the C1 control characters (`\u009b`…), which
+/// JSON allows raw but some terminals obey; the document means the same.
+struct SafeJson<F>(F);
+
+impl<F: serde_json::ser::Formatter> serde_json::ser::Formatter for SafeJson<F> {
+    fn write_string_fragment<W: ?Sized + Write>(&mut self, w: &mut W, s: &str) -> io::Result<()> {
+        let mut rest = s;
+        while let Some(i) = rest.find(|c: char| c.is_control()) {
+            w.write_all(&rest.as_bytes()[..i])?;
+            let c = rest[i..].chars().next().unwrap_or_default();
+            write!(w, "\\u{:04x}", c as u32)?;
+            rest = &rest[i + c.len_utf8()..];
+        }
+        w.write_all(rest.as_bytes())
+    }
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object_value(w)
+    }
+}
+
+/// Writes `value` as JSON to `w`: indented when `pretty`, else on one line; see [`SafeJson`].
+fn write_json<W: Write>(w: W, value: &impl Serialize, pretty: bool) -> serde_json::Result<()> {
+    use serde_json::ser::{CompactFormatter, PrettyFormatter, Serializer};
+    if pretty {
+        value.serialize(&mut Serializer::with_formatter(
+            w,
+            SafeJson(PrettyFormatter::new()),
+        ))
+    } else {
+        value.serialize(&mut Serializer::with_formatter(
+            w,
+            SafeJson(CompactFormatter),
+        ))
+    }
 }
 
 /// Prints a JSON document on stdout, indented, objects with their keys sorted.
 pub fn print_json(row: &impl Serialize) -> Result<()> {
     let value = to_value(row)?;
-    out(&format!("{value:#}\n"));
+    write_json(Stdout, &value, true).map_err(|e| stdout_error(e.into()))?;
+    write(b"\n");
     Ok(())
 }
 
@@ -181,8 +286,8 @@ pub fn to_value(row: &impl Serialize) -> Result<serde_json::Value> {
 /// Prints a JSON document on stdout as it is serialized, fields in their declared order (a
 /// long listing is never held whole in memory).
 pub fn stream_json(rows: &impl Serialize) -> Result<()> {
-    serde_json::to_writer_pretty(Stdout, rows).map_err(|e| stdout_error(e.into()))?;
-    out("\n");
+    write_json(Stdout, rows, true).map_err(|e| stdout_error(e.into()))?;
+    write(b"\n");
     Ok(())
 }
 
@@ -233,11 +338,12 @@ fn report_parts(message: &str, hint: Option<&str>, kind: &str, json: bool) -> Ex
     let mut err = io::stderr().lock();
     if json {
         let row = serde_json::json!({"error": message, "hint": hint, "kind": kind});
-        let _ = writeln!(err, "{row}");
+        let _ = write_json(&mut err, &row, false);
+        let _ = writeln!(err);
     } else {
-        let _ = writeln!(err, "error: {message}");
+        let _ = writeln!(err, "error: {}", printable(message));
         if let Some(h) = hint {
-            let _ = writeln!(err, "hint: {h}");
+            let _ = writeln!(err, "hint: {}", printable(h));
         }
     }
     ExitCode::from(2)
@@ -283,7 +389,7 @@ pub const FEW: usize = 3;
 
 /// Prints a line on stderr (a warning or a hint beside the output).
 pub fn note(line: &str) {
-    let _ = writeln!(io::stderr().lock(), "{line}");
+    let _ = writeln!(io::stderr().lock(), "{}", printable(line));
 }
 
 /// A time as text lists show it: `2025-03-01 12:00:00` (UTC).
