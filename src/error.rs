@@ -497,8 +497,11 @@ pub enum Error {
 pub enum RemoteFailure {
     /// No connection could be made, or it timed out after the retries.
     Unreachable,
-    /// The credentials were missing or refused.
+    /// The credentials were refused.
     Credentials,
+    /// No credentials were given (environment, profile, web identity or container role), and
+    /// none came from an instance role.
+    NoCredentials,
     /// The bucket does not exist.
     NoBucket,
     /// The remote holds something that is not a codever store.
@@ -519,6 +522,7 @@ impl fmt::Display for RemoteFailure {
         f.write_str(match self {
             RemoteFailure::Unreachable => "cannot reach the endpoint",
             RemoteFailure::Credentials => "the credentials were refused",
+            RemoteFailure::NoCredentials => "no credentials were found",
             RemoteFailure::NoBucket => "the bucket does not exist",
             RemoteFailure::NotAStore => "it is not a codever store",
             RemoteFailure::NewerFormat => "its store format is newer than this codever reads",
@@ -767,6 +771,7 @@ impl Error {
             Error::Remote { failure, .. } => match failure {
                 RemoteFailure::Unreachable => "remote_unreachable",
                 RemoteFailure::Credentials => "remote_credentials",
+                RemoteFailure::NoCredentials => "remote_no_credentials",
                 RemoteFailure::NoBucket => "remote_no_bucket",
                 RemoteFailure::NotAStore => "remote_not_a_store",
                 RemoteFailure::NewerFormat => "newer_format",
@@ -884,6 +889,9 @@ impl Error {
                 RemoteFailure::Credentials => {
                     "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) to credentials allowed to use the bucket".into()
                 }
+                RemoteFailure::NoCredentials => {
+                    "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE naming a profile of ~/.aws/credentials (codever looked there, in the environment, and for an instance role)".into()
+                }
                 RemoteFailure::NoBucket => "create the bucket first, or check its name in the URL".into(),
                 RemoteFailure::NotAStore => {
                     "point the remote at an empty place or at a codever store".into()
@@ -891,7 +899,7 @@ impl Error {
                 RemoteFailure::NewerFormat => "upgrade codever to use this remote".into(),
                 RemoteFailure::BadKey => "that key is no file of codever's: delete it (e.g. `aws s3 rm` with its full key), then run the command again".into(),
                 RemoteFailure::Damaged => "this store is intact: repair the remote (`codever --store REMOTE fsck`, then push to it from a sound copy) or set another default remote".into(),
-                RemoteFailure::Failed => "run the command again; transfers resume where they stopped".into(),
+                RemoteFailure::Failed => "if the cause was passing (the network, the server), run the command again: transfers resume where they stopped".into(),
             },
             Error::UnknownRemote { known, .. } | Error::NoDefaultRemote { known } => {
                 if known.is_empty() {

@@ -34,6 +34,10 @@ pub(crate) struct S3 {
     runtime: tokio::runtime::Runtime,
     /// Secrets to keep out of every message.
     secrets: Vec<String>,
+    /// Whether any credentials were given (keys in the environment or the profile, or the
+    /// environment of a web identity or a container role): without them, a refusal means
+    /// none were found, not that they were wrong.
+    has_credentials: bool,
     list: AtomicU64,
     get: AtomicU64,
     put: AtomicU64,
@@ -142,6 +146,14 @@ impl S3 {
         if let Some(v) = endpoint {
             endpoint_url = Some(v.to_string());
         }
+        let has_credentials = !secrets.is_empty()
+            || [
+                "AWS_WEB_IDENTITY_TOKEN_FILE",
+                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            ]
+            .iter()
+            .any(|k| env(k).is_some());
         b = b.with_region(region.unwrap_or_else(|| "us-east-1".into()));
         let allow_http = endpoint_url
             .as_deref()
@@ -185,6 +197,7 @@ impl S3 {
             prefix: prefix.to_string(),
             runtime,
             secrets,
+            has_credentials,
             list: AtomicU64::new(0),
             get: AtomicU64::new(0),
             put: AtomicU64::new(0),
@@ -244,6 +257,11 @@ impl S3 {
         } else {
             RemoteFailure::Failed
         };
+        let failure = if no_credentials_found(self.has_credentials, &lower) {
+            RemoteFailure::NoCredentials
+        } else {
+            failure
+        };
         let detail = match failure {
             RemoteFailure::Failed => first_words(&scrub(&text, &self.secrets)),
             _ => String::new(),
@@ -286,6 +304,14 @@ impl S3 {
             Err(e) => Err(self.error(e)),
         }
     }
+}
+
+/// Whether a failure (its text, lowercased) means no credentials were found: none were given,
+/// so object_store asked the cloud's instance metadata service for a role's, at
+/// 169.254.169.254, and that failed (off a cloud VM it cannot be reached; on one without a
+/// role it has none to give).
+fn no_credentials_found(has_credentials: bool, text: &str) -> bool {
+    !has_credentials && text.contains("169.254.169.254")
 }
 
 /// `text` with every secret (and access key id) replaced, and any request signature or
@@ -498,5 +524,19 @@ mod tests {
              Signature=*** and key *** secret ***"
         );
         assert_eq!(scrub("no Signature= here", &[]), "no Signature= here");
+    }
+
+    #[test]
+    fn only_a_failed_metadata_lookup_without_credentials_means_none_were_found() {
+        let imds = "generic s3 error: error getting credentials: error sending request for url \
+                    (http://169.254.169.254/latest/api/token)";
+        assert!(no_credentials_found(false, imds));
+        // Credentials were given: the failure is theirs, or the endpoint's.
+        assert!(!no_credentials_found(true, imds));
+        // None given, but the endpoint itself failed (a role came from the metadata service).
+        assert!(!no_credentials_found(
+            false,
+            "error sending request for url (http://127.0.0.1:1/bucket)"
+        ));
     }
 }

@@ -668,6 +668,26 @@ fn s3_failures_are_one_clear_line_without_credentials() {
              AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) to credentials allowed to use the bucket\n"
         )
     );
+    // No credentials anywhere: said so, not "refused".
+    let home = tempfile::tempdir().unwrap();
+    let out = codever_cmd(&a, &["push", "good"])
+        .envs(env)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_PROFILE")
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        format!(
+            "error: remote good ({remote_url}): no credentials were found\nhint: set \
+             AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE naming a profile of \
+             ~/.aws/credentials (codever looked there, in the environment, and for an instance \
+             role)\n"
+        )
+    );
     run_ok(
         &a,
         &[
