@@ -1,8 +1,9 @@
 //! `codever ui`: a local, read-only web view of the store, rendered by [`crate::html`].
 //!
 //! [`Ui::handle`] maps a request (method, URL, `Host` header) to a [`Response`] and touches
-//! nothing but the store's readers; [`serve`] runs it on a small blocking HTTP server
-//! (`tiny_http`) with a few threads. Routes (every value percent-encoded):
+//! nothing but the store's readers; [`Server`] runs it on a small blocking HTTP server
+//! ([`http`]: one thread per connection, timeouts and size limits, a few rendering at once).
+//! Routes (every value percent-encoded):
 //!
 //! | route | page |
 //! | --- | --- |
@@ -31,6 +32,8 @@ use crate::error::{Error, Result};
 use crate::history::Spec;
 use crate::html::{self, Assets, compare, pages, pct_decode};
 use crate::store::Store;
+
+pub mod http;
 
 /// An HTTP response.
 #[derive(Debug)]
@@ -436,7 +439,7 @@ impl Ui {
 
 /// A running server: where it listens.
 pub struct Server {
-    http: Arc<tiny_http::Server>,
+    listener: std::net::TcpListener,
     addr: SocketAddr,
 }
 
@@ -444,20 +447,14 @@ impl Server {
     /// Binds `host:port` (port 0: a free port).
     pub fn bind(host: IpAddr, port: u16) -> Result<Server> {
         let want = SocketAddr::new(host, port);
-        let http = tiny_http::Server::http(want).map_err(|e| Error::Io {
+        let io = |source| Error::Io {
             action: "cannot listen on",
             path: want.to_string().into(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
-        let addr = http.server_addr().to_ip().ok_or_else(|| Error::Io {
-            action: "cannot listen on",
-            path: want.to_string().into(),
-            source: std::io::Error::other("not an IP socket"),
-        })?;
-        Ok(Server {
-            http: Arc::new(http),
-            addr,
-        })
+            source,
+        };
+        let listener = std::net::TcpListener::bind(want).map_err(io)?;
+        let addr = listener.local_addr().map_err(io)?;
+        Ok(Server { listener, addr })
     }
 
     /// The address it listens on.
@@ -465,57 +462,32 @@ impl Server {
         self.addr
     }
 
-    /// The URL of its first page.
+    /// The URL of its first page. On an unspecified address (`0.0.0.0`, `::`), the loopback
+    /// address: a URL that works on this machine (others use its name, see [`HostCheck`]).
     pub fn url(&self) -> String {
-        match self.addr {
-            SocketAddr::V6(a) => format!("http://[{}]:{}/", a.ip(), a.port()),
-            SocketAddr::V4(a) => format!("http://{}:{}/", a.ip(), a.port()),
+        let port = self.addr.port();
+        match self.addr.ip() {
+            IpAddr::V6(ip) if ip.is_unspecified() => format!("http://[::1]:{port}/"),
+            IpAddr::V4(ip) if ip.is_unspecified() => format!("http://127.0.0.1:{port}/"),
+            IpAddr::V6(ip) => format!("http://[{ip}]:{port}/"),
+            IpAddr::V4(ip) => format!("http://{ip}:{port}/"),
         }
     }
 
-    /// Answers requests with `ui` on `threads` threads, until the process ends.
+    /// Answers requests with `ui`, rendering at most `threads` pages at once, until the process
+    /// ends.
     pub fn run(self, ui: Ui, threads: usize) {
         let ui = Arc::new(ui);
-        let workers: Vec<_> = (0..threads.max(1))
-            .map(|_| {
-                let (http, ui) = (self.http.clone(), ui.clone());
-                std::thread::spawn(move || {
-                    for req in http.incoming_requests() {
-                        respond(&ui, req);
-                    }
-                })
-            })
-            .collect();
-        for w in workers {
-            let _ = w.join();
-        }
+        let limits = http::Limits {
+            workers: threads.max(1),
+            ..http::Limits::default()
+        };
+        http::serve(
+            self.listener,
+            limits,
+            Arc::new(move |h: &http::Head| ui.handle(h.method, h.url, h.host)),
+        );
     }
-}
-
-fn respond(ui: &Ui, req: tiny_http::Request) {
-    let host = req
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("Host"))
-        .map(|h| h.value.as_str().to_string());
-    let method = req.method().as_str().to_string();
-    let r = ui.handle(&method, req.url(), host.as_deref());
-    let mut resp =
-        tiny_http::Response::from_data(if method == "HEAD" { Vec::new() } else { r.body })
-            .with_status_code(r.status);
-    let mut headers = vec![
-        ("Content-Type", r.content_type.to_string()),
-        ("X-Content-Type-Options", "nosniff".to_string()),
-        ("Referrer-Policy", "no-referrer".to_string()),
-    ];
-    headers.extend(r.headers);
-    for (k, v) in headers {
-        if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
-            resp.add_header(h);
-        }
-    }
-    // A client that went away is not an error of the server.
-    let _ = req.respond(resp);
 }
 
 #[cfg(test)]

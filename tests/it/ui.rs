@@ -44,6 +44,9 @@ fn serve(store: &Path) -> Served {
 /// (status, headers, body) of one request.
 fn request(addr: &str, method: &str, path: &str, host: &str) -> (u16, String, String) {
     let mut s = TcpStream::connect(addr).unwrap();
+    // A server that stalls fails the test instead of hanging it.
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
     write!(
         s,
         "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
@@ -205,4 +208,110 @@ fn hostile_names_are_text_and_raw_files_are_downloads() {
         "Content-Disposition: attachment; filename=\"___img_src_x_onerror_alert_1__.html\""
     ));
     assert_eq!(body, "<script>alert(2)</script>\n");
+}
+
+/// Connections that stall the way hostile clients do: a body announced and never sent, a head
+/// never finished, a pipeline never read. With more of them than the server has workers, a
+/// normal request is still answered at once.
+#[test]
+fn stalled_connections_do_not_stall_other_clients() {
+    let (_tmp, store) = fixture_store();
+    let srv = serve(&store);
+    let mut held = Vec::new();
+    for i in 0..6 {
+        let mut s = TcpStream::connect(&srv.addr).unwrap();
+        let host = if i % 2 == 0 {
+            "evil.example"
+        } else {
+            &srv.addr
+        };
+        write!(
+            s,
+            "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Length: 1000000\r\n\r\nabc"
+        )
+        .unwrap();
+        held.push(s);
+    }
+    for _ in 0..6 {
+        let mut s = TcpStream::connect(&srv.addr).unwrap();
+        write!(s, "GET / HTTP/1.1\r\nHost: {}\r\nX-Slow: a", srv.addr).unwrap();
+        held.push(s);
+    }
+    let mut reader = TcpStream::connect(&srv.addr).unwrap();
+    let page = "/compare/code%2Fsafelife%3Av0...code%2Fsafelife%3Av3";
+    let req = format!("GET {page} HTTP/1.1\r\nHost: {}\r\n\r\n", srv.addr);
+    reader.write_all(req.repeat(200).as_bytes()).unwrap();
+    held.push(reader);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for _ in 0..3 {
+        let t = std::time::Instant::now();
+        let (st, _, body) = get(&srv, "/");
+        assert_eq!(st, 200);
+        assert!(body.contains("safelife"));
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(3),
+            "{:?}",
+            t.elapsed()
+        );
+    }
+    // The refused requests were answered without waiting for their bodies.
+    let mut s = TcpStream::connect(&srv.addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: {}\r\nContent-Length: 1000000\r\n\r\nabc",
+        srv.addr
+    )
+    .unwrap();
+    let mut answer = String::new();
+    BufReader::new(s).read_line(&mut answer).unwrap();
+    assert_eq!(answer, "HTTP/1.1 405 Method Not Allowed\r\n");
+}
+
+#[test]
+fn head_answers_gets_headers_and_two_hosts_are_refused() {
+    let (_tmp, store) = fixture_store();
+    let srv = serve(&store);
+    let (st, head, body) = get(&srv, "/artifact/code/safelife");
+    assert_eq!(st, 200);
+    let (st, head_of_head, nothing) =
+        request(&srv.addr, "HEAD", "/artifact/code/safelife", &srv.addr);
+    assert_eq!(st, 200);
+    assert_eq!(nothing, "");
+    assert!(head.contains(&format!("Content-Length: {}\r\n", body.len())));
+    assert_eq!(head_of_head, head);
+    let mut s = TcpStream::connect(&srv.addr).unwrap();
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nHost: {}\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+        srv.addr
+    )
+    .unwrap();
+    let mut all = String::new();
+    s.read_to_string(&mut all).unwrap();
+    assert!(all.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{all}");
+    assert!(
+        all.ends_with("\r\n\r\nmore than one Host header\n"),
+        "{all}"
+    );
+    assert!(!all.contains("safelife"));
+}
+
+#[test]
+fn oversized_request_heads_are_refused_with_431() {
+    let (_tmp, store) = fixture_store();
+    let srv = serve(&store);
+    let mut s = TcpStream::connect(&srv.addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let line = format!(
+        "GET / HTTP/1.1\r\nHost: {}\r\nX: {}",
+        srv.addr,
+        "a".repeat(1 << 20)
+    );
+    let _ = s.write_all(line.as_bytes());
+    let mut answer = String::new();
+    BufReader::new(s).read_line(&mut answer).unwrap();
+    assert_eq!(answer, "HTTP/1.1 431 Request Header Fields Too Large\r\n");
 }
