@@ -153,19 +153,47 @@ fn from_error(e: &Error) -> Response {
     not_found(&e.to_string(), e.hint().as_deref())
 }
 
+/// The longest spec or run id a compare URL may hold (a spec is at most `TYPE/NAME:SELECTOR` of
+/// 128-byte names, or a 64-digit id after `@`).
+pub const MAX_SPEC: usize = 512;
+
 /// Splits `LEFT...RIGHT` where both sides are non-empty (names may hold dots: the first split
-/// where the left side parses as a spec wins).
+/// where the left side parses as a spec wins). Only splits with both sides at most
+/// [`MAX_SPEC`] long are tried, so the work is bounded whatever `s` is (the server refuses a
+/// longer `s` before).
 fn two(s: &str, parses: impl Fn(&str) -> bool) -> Option<(String, String)> {
-    let mut from = 0;
-    while let Some(i) = s[from..].find("...") {
-        let at = from + i;
+    let lowest = s.len().saturating_sub(3 + MAX_SPEC);
+    let highest = MAX_SPEC.min(s.len().saturating_sub(3));
+    let b = s.as_bytes();
+    for at in lowest.max(1)..=highest {
+        if &b[at..at + 3] != b"..." {
+            continue;
+        }
         let (l, r) = (&s[..at], &s[at + 3..]);
-        if !l.is_empty() && !r.is_empty() && parses(l) {
+        if !r.is_empty() && parses(l) {
             return Some((l.to_string(), r.to_string()));
         }
-        from = at + 1;
     }
     None
+}
+
+/// The page for a compare URL too long to name two versions or runs.
+fn too_long(what: &str) -> Response {
+    Response::html(
+        414,
+        html::page(
+            "URL too long",
+            Some(pages::nav()),
+            pages::error_titled(
+                "URL too long",
+                &format!(
+                    "a {what} names two sides of at most {MAX_SPEC} bytes each: this URL is longer"
+                ),
+                Some("pick the two sides from an artifact's versions or from the runs"),
+            ),
+            Assets::Served,
+        ),
+    )
 }
 
 impl Ui {
@@ -267,6 +295,9 @@ impl Ui {
             return Ok(self.page(&format!("Run {id}"), pages::run(&r)));
         }
         if let Some(pair) = path.strip_prefix("/compare/") {
+            if pair.len() > 2 * MAX_SPEC + 3 {
+                return Ok(too_long("compare"));
+            }
             let Some((l, r)) = two(pair, |x| Spec::parse(x).is_ok()) else {
                 return Ok(not_found(
                     "a compare needs two specs: /compare/LEFT...RIGHT",
@@ -276,6 +307,9 @@ impl Ui {
             return self.compare(raw_path, q, &l, &r, false);
         }
         if let Some(pair) = path.strip_prefix("/compare-runs/") {
+            if pair.len() > 2 * MAX_SPEC + 3 {
+                return Ok(too_long("compare of runs"));
+            }
             let Some((l, r)) = two(pair, |x| crate::names::validate_name("run id", x).is_ok())
             else {
                 return Ok(not_found(
@@ -530,5 +564,23 @@ mod tests {
         );
         assert_eq!(two("ppo:v0...", ok), None);
         assert_eq!(two("ppo:v0", ok), None);
+        assert_eq!(two("...ppo:v0", ok), None);
+        assert_eq!(
+            two("a....b:v1", ok),
+            Some(("a".into(), ".b:v1".into())),
+            "the first split that parses"
+        );
+        // Sides longer than a spec can be are not tried: bounded work on hostile input.
+        let tried = std::cell::Cell::new(0);
+        let counting = |x: &str| {
+            tried.set(tried.get() + 1);
+            assert!(x.len() <= MAX_SPEC);
+            false
+        };
+        assert_eq!(two(&".".repeat(2 * MAX_SPEC + 3), counting), None);
+        assert_eq!(tried.get(), 1);
+        tried.set(0);
+        assert_eq!(two(&".".repeat(600), counting), None);
+        assert_eq!(tried.get(), MAX_SPEC - (600 - 3 - MAX_SPEC) + 1);
     }
 }

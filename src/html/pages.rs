@@ -403,9 +403,14 @@ pub fn run(r: &RunView) -> Markup {
 
 /// An error page's body.
 pub fn error(message: &str, hint: Option<&str>) -> Markup {
+    error_titled("Not found", message, hint)
+}
+
+/// An error page's body under another title.
+pub fn error_titled(title: &str, message: &str, hint: Option<&str>) -> Markup {
     html! {
         div.cdv {
-            h1 { "Not found" }
+            h1 { (title) }
             p.cdv-error { (message) }
             @if let Some(h) = hint { p.cdv-muted { "hint: " (h) } }
         }

@@ -315,3 +315,24 @@ fn oversized_request_heads_are_refused_with_431() {
     BufReader::new(s).read_line(&mut answer).unwrap();
     assert_eq!(answer, "HTTP/1.1 431 Request Header Fields Too Large\r\n");
 }
+
+/// A compare URL of thousands of dots is refused at once (it took seconds of CPU per request,
+/// quadratic in its length).
+#[test]
+fn compare_urls_of_many_dots_are_refused_at_once() {
+    let (_tmp, store) = fixture_store();
+    let srv = serve(&store);
+    for prefix in ["/compare/", "/compare-runs/"] {
+        let t = std::time::Instant::now();
+        let (st, head, body) = get(&srv, &format!("{prefix}{}", "...".repeat(5000)));
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            t.elapsed()
+        );
+        assert_eq!(st, 414, "{prefix}");
+        assert!(head.contains("Content-Type: text/html; charset=utf-8"));
+        assert!(body.contains("<h1>URL too long</h1>"), "{body}");
+        assert!(body.contains("names two sides of at most 512 bytes each"));
+    }
+}
