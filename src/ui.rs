@@ -72,30 +72,72 @@ impl Response {
     }
 }
 
-/// Which `Host` headers a server bound to `addr` accepts: `IP:PORT` (and `localhost:PORT` on a
-/// loopback address); on an unspecified address (`0.0.0.0`, `::`), any IP literal with the port
-/// (a DNS name, which rebinding needs, is refused).
+/// Which `Host` headers a server bound to `addr` accepts (with `addr`'s port; no port means
+/// 80): an IP literal that is `addr`'s IP, or any IP literal when `addr` is unspecified
+/// (`0.0.0.0`, `::`); `localhost` when `addr` is a loopback or unspecified address; this
+/// machine's name (and its first label) when `addr` is not loopback. Any other name is refused:
+/// a web page whose DNS name was rebound to this machine still sends its own name.
 #[derive(Clone, Debug)]
 pub struct HostCheck {
     addr: SocketAddr,
+    names: Vec<String>,
+}
+
+/// This machine's name and its first label, lower case (none if it has no usable name).
+pub fn machine_names() -> Vec<String> {
+    let name = gethostname::gethostname()
+        .to_string_lossy()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    if name.is_empty() || name == "localhost" || name.contains(|c: char| c.is_whitespace()) {
+        return Vec::new();
+    }
+    let mut names = vec![name.clone()];
+    if let Some((first, _)) = name.split_once('.') {
+        names.push(first.to_string());
+    }
+    names
 }
 
 impl HostCheck {
-    /// The check for a server listening on `addr`.
+    /// The check for a server listening on `addr`, on this machine.
     pub fn new(addr: SocketAddr) -> HostCheck {
-        HostCheck { addr }
+        HostCheck::with_names(addr, machine_names())
+    }
+
+    /// The check for a server listening on `addr` on a machine called `names`.
+    pub fn with_names(addr: SocketAddr, names: Vec<String>) -> HostCheck {
+        HostCheck { addr, names }
     }
 
     /// Whether a request with this `Host` header is for this server.
     pub fn allows(&self, host: Option<&str>) -> bool {
         let Some(host) = host else { return false };
-        let port = self.addr.port();
         let host = host.trim().to_ascii_lowercase();
-        if let Ok(sa) = host.parse::<SocketAddr>() {
-            return sa.port() == port
-                && (sa.ip() == self.addr.ip() || self.addr.ip().is_unspecified());
+        let (name, port) = match host.rsplit_once(':') {
+            // `[::1]:8080`, `127.0.0.1:8080`, `name:8080`; `[::1]` alone has its colons inside.
+            Some((n, p)) if !p.contains(']') && (!n.contains(':') || n.ends_with(']')) => {
+                match p.parse::<u16>() {
+                    Ok(p) => (n, p),
+                    Err(_) => return false,
+                }
+            }
+            _ => (host.as_str(), 80),
+        };
+        if port != self.addr.port() {
+            return false;
         }
-        self.addr.ip().is_loopback() && host == format!("localhost:{port}")
+        let name = name.strip_suffix('.').unwrap_or(name);
+        let ip = self.addr.ip();
+        let literal = name.strip_prefix('[').and_then(|n| n.strip_suffix(']'));
+        if let Ok(asked) = literal.unwrap_or(name).parse::<IpAddr>() {
+            // An IP literal cannot be rebound.
+            return asked == ip || ip.is_unspecified();
+        }
+        if name == "localhost" {
+            return ip.is_loopback() || ip.is_unspecified();
+        }
+        !ip.is_loopback() && self.names.iter().any(|n| n == name)
     }
 }
 
@@ -508,6 +550,34 @@ impl Server {
         }
     }
 
+    /// What to tell the user when the server listens on more than a loopback address: anyone
+    /// who can reach it can read the store, and the URL other machines use. `None` on loopback.
+    pub fn exposure_warning(&self) -> Option<String> {
+        let ip = self.addr.ip();
+        if ip.is_loopback() {
+            return None;
+        }
+        let port = self.addr.port();
+        let other = if ip.is_unspecified() {
+            match machine_names().first() {
+                Some(name) => format!("http://{name}:{port}/"),
+                None => format!("http://ADDRESS-OF-THIS-MACHINE:{port}/"),
+            }
+        } else {
+            self.url()
+        };
+        let reach = if ip.is_unspecified() {
+            "this machine on any of its addresses"
+        } else {
+            "that address"
+        };
+        Some(format!(
+            "warning: listening on {}: anyone who can reach {reach} on port {port} can read the \
+             whole store (there is no password); other machines open {other}",
+            self.addr
+        ))
+    }
+
     /// Answers requests with `ui`, rendering at most `threads` pages at once, until the process
     /// ends.
     pub fn run(self, ui: Ui, threads: usize) {
@@ -530,25 +600,44 @@ mod tests {
 
     #[test]
     fn host_check_refuses_other_names() {
-        let c = HostCheck::new("127.0.0.1:8123".parse().unwrap());
+        let names = || vec!["box.lab.example".to_string(), "box".to_string()];
+        let c = HostCheck::with_names("127.0.0.1:8123".parse().unwrap(), names());
         assert!(c.allows(Some("127.0.0.1:8123")));
         assert!(c.allows(Some("localhost:8123")));
         assert!(c.allows(Some("LocalHost:8123")));
+        assert!(c.allows(Some("localhost.:8123")));
         assert!(!c.allows(Some("evil.example:8123")));
+        assert!(
+            !c.allows(Some("box:8123")),
+            "loopback only: not the machine's name"
+        );
         assert!(!c.allows(Some("127.0.0.1:80")));
         assert!(!c.allows(Some("localhost")));
         assert!(!c.allows(Some("127.0.0.1")));
+        assert!(!c.allows(Some("127.0.0.1:8123x")));
         assert!(!c.allows(None));
-        let any = HostCheck::new("0.0.0.0:9000".parse().unwrap());
+        let any = HostCheck::with_names("0.0.0.0:9000".parse().unwrap(), names());
         assert!(any.allows(Some("192.168.1.7:9000")));
+        assert!(any.allows(Some("127.0.0.1:9000")));
+        assert!(any.allows(Some("localhost:9000")));
+        assert!(any.allows(Some("box:9000")));
+        assert!(any.allows(Some("BOX.lab.example:9000")));
         assert!(!any.allows(Some("rebound.example:9000")));
-        assert!(!any.allows(Some("localhost:9000")));
-        let lan = HostCheck::new("192.168.1.7:9000".parse().unwrap());
+        assert!(!any.allows(Some("box.evil.example:9000")));
+        assert!(!any.allows(Some("box:9001")));
+        let lan = HostCheck::with_names("192.168.1.7:9000".parse().unwrap(), names());
         assert!(lan.allows(Some("192.168.1.7:9000")));
+        assert!(lan.allows(Some("box:9000")));
         assert!(!lan.allows(Some("127.0.0.1:9000")));
-        let v6 = HostCheck::new("[::1]:9000".parse().unwrap());
+        assert!(!lan.allows(Some("localhost:9000")));
+        let v6 = HostCheck::with_names("[::1]:9000".parse().unwrap(), names());
         assert!(v6.allows(Some("[::1]:9000")));
         assert!(v6.allows(Some("localhost:9000")));
+        assert!(!v6.allows(Some("[::2]:9000")));
+        let any6 = HostCheck::with_names("[::]:80".parse().unwrap(), names());
+        assert!(any6.allows(Some("[fe80::1]")));
+        assert!(any6.allows(Some("box")));
+        assert!(!any6.allows(Some("evil")));
     }
 
     #[test]

@@ -22,9 +22,16 @@ impl Drop for Served {
 }
 
 fn serve(store: &Path) -> Served {
-    let mut child = codever_cmd(store, &["ui"])
+    serve_with(store, &[]).0
+}
+
+/// `codever ui ARGS`: the server and the lines it wrote to standard error before serving.
+fn serve_with(store: &Path, args: &[&str]) -> (Served, Vec<String>) {
+    let mut all = vec!["ui"];
+    all.extend_from_slice(args);
+    let mut child = codever_cmd(store, &all)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -38,7 +45,18 @@ fn serve(store: &Path) -> Served {
         .unwrap_or_else(|| panic!("first line is the URL: {line:?}"))
         .to_string();
     assert!(addr.starts_with("127.0.0.1:"), "{addr}");
-    Served { child, addr }
+    // The first stderr line says where it serves; a warning follows on a non-loopback address.
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut lines = Vec::new();
+    let want = if args.contains(&"--host") { 2 } else { 1 };
+    for _ in 0..want {
+        let mut l = String::new();
+        err.read_line(&mut l).unwrap();
+        lines.push(l);
+    }
+    // Later lines (none expected) must not block the server on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    (Served { child, addr }, lines)
 }
 
 /// (status, headers, body) of one request.
@@ -334,5 +352,39 @@ fn compare_urls_of_many_dots_are_refused_at_once() {
         assert!(head.contains("Content-Type: text/html; charset=utf-8"));
         assert!(body.contains("<h1>URL too long</h1>"), "{body}");
         assert!(body.contains("names two sides of at most 512 bytes each"));
+    }
+}
+
+/// `--host 0.0.0.0`: a warning that the store is open to the network, a URL that works here, and
+/// the names a user would type accepted (DNS-rebound names still refused).
+#[test]
+fn listening_on_every_address_warns_and_accepts_this_machines_names() {
+    let (_tmp, store) = fixture_store();
+    let (srv, err) = serve_with(&store, &["--host", "0.0.0.0"]);
+    let port = srv.addr.rsplit(':').next().unwrap().to_string();
+    let name = gethostname_text().to_ascii_lowercase();
+    assert!(err[0].starts_with("codever ui: serving "), "{err:?}");
+    assert!(err[0].ends_with(&format!(
+        " read-only at http://127.0.0.1:{port}/ (Ctrl-C to stop)\n"
+    )));
+    assert_eq!(
+        err[1],
+        format!(
+            "warning: listening on 0.0.0.0:{port}: anyone who can reach this machine on any of \
+             its addresses on port {port} can read the whole store (there is no password); other \
+             machines open http://{name}:{port}/\n"
+        )
+    );
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("{name}:{port}"),
+    ] {
+        let (st, _, body) = request(&srv.addr, "GET", "/", &host);
+        assert_eq!(st, 200, "{host}");
+        assert!(body.contains("safelife"));
+    }
+    for host in [format!("rebound.example:{port}"), format!("{name}:1")] {
+        assert_eq!(request(&srv.addr, "GET", "/", &host).0, 421, "{host}");
     }
 }
