@@ -81,6 +81,42 @@ pub fn fragment(c: &compare::Compare, source: &dyn compare::Source) -> String {
     .into_string()
 }
 
+/// Writes a page to `path` whole or not at all: into a new file beside it, renamed over `path`
+/// once written and flushed, so a failure (disk full, a size limit, an interruption) leaves no
+/// truncated page and an existing file as it was. A new file gets the usual permissions (0666
+/// less the umask); one replaced keeps its own.
+pub fn write_file(path: &std::path::Path, page: &[u8]) -> crate::Result<()> {
+    use std::io::Write as _;
+    let fail = |source| crate::Error::Io {
+        action: "cannot write",
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    if path.file_name().is_none() {
+        return Err(fail(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a file name",
+        )));
+    }
+    let mut b = tempfile::Builder::new();
+    b.prefix(".").suffix(".codever-tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path).map_or(0o666, |m| m.permissions().mode() & 0o7777);
+        b.permissions(std::fs::Permissions::from_mode(mode));
+    }
+    let mut tmp = b.tempfile_in(dir).map_err(fail)?;
+    tmp.write_all(page).map_err(fail)?;
+    tmp.as_file().sync_all().map_err(fail)?;
+    tmp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
+}
+
 /// Percent-encodes `s` for a URL path or fragment: everything but unreserved characters and `/`.
 pub fn pct_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

@@ -27,14 +27,18 @@ fn fixture_store() -> (tempfile::TempDir, PathBuf) {
 
 /// Runs `diff ARGS --html FILE` and returns the page, asserting the command's output.
 fn html_file(store: &Path, args: &[&str]) -> String {
-    let file = store.parent().unwrap().join("page.html");
+    html_file_at(store, args, &store.parent().unwrap().join("page.html"))
+}
+
+/// Runs `diff ARGS --html FILE` to `file` and returns the page, asserting the command's output.
+fn html_file_at(store: &Path, args: &[&str], file: &Path) -> String {
     let mut all: Vec<&str> = args.to_vec();
     let arg = format!("--html={}", file.display());
     all.push(&arg);
     let (code, stdout, stderr) = run_any(store, &all);
     assert_eq!((code, stdout.as_str()), (0, ""), "{stderr}");
     assert_eq!(stderr, format!("wrote {}\n", file.display()));
-    fs::read_to_string(&file).unwrap()
+    fs::read_to_string(file).unwrap()
 }
 
 fn count(haystack: &str, needle: &str) -> usize {
@@ -237,4 +241,63 @@ fn no_differences_and_a_write_error() {
         err.starts_with("error: cannot write /nonexistent-dir/x.html"),
         "{err}"
     );
+}
+
+/// A page whose writing fails midway (here a file-size limit, as a full disk does) leaves the
+/// file that was there byte for byte, and no partial file beside it.
+#[test]
+fn a_failed_write_leaves_the_old_file_intact() {
+    let (tmp, store) = init_store();
+    let dir = tmp.path().join("repo");
+    write(&dir, "a.py", "a = 1\n".repeat(20000).as_bytes());
+    commit_ok(&store, "code/a", &dir, "r1");
+    write(&dir, "a.py", "b = 2\n".repeat(20000).as_bytes());
+    commit_ok(&store, "code/a", &dir, "r2");
+    let out_dir = tmp.path().join("out");
+    fs::create_dir(&out_dir).unwrap();
+    let file = out_dir.join("page.html");
+    fs::write(&file, b"the old page\n").unwrap();
+    let c = crate::common::codever_cmd(
+        &store,
+        &[
+            "diff",
+            "code/a:v0",
+            "code/a:v1",
+            &format!("--html={}", file.display()),
+        ],
+    );
+    // bash: ignore SIGXFSZ (the write fails with EFBIG instead), limit files to 64 KiB.
+    let mut sh = std::process::Command::new("bash");
+    sh.arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 64; exec \"$0\" \"$@\"")
+        .arg(c.get_program())
+        .args(c.get_args());
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    let out = sh.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with(&format!("error: cannot write {}", file.display())),
+        "{err}"
+    );
+    let now = fs::read(&file).unwrap();
+    assert!(
+        now == b"the old page\n",
+        "the old file was replaced by {} bytes",
+        now.len()
+    );
+    let names: Vec<_> = fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["page.html"]);
+    // Without the limit the page replaces the old one, whole.
+    let page = html_file_at(&store, &["diff", "code/a:v0", "code/a:v1"], &file);
+    assert!(page.ends_with("</script></body></html>"));
+    assert!(page.len() > 64 << 10);
 }
