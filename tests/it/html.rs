@@ -249,9 +249,9 @@ fn no_differences_and_a_write_error() {
 fn a_failed_write_leaves_the_old_file_intact() {
     let (tmp, store) = init_store();
     let dir = tmp.path().join("repo");
-    write(&dir, "a.py", "a = 1\n".repeat(20000).as_bytes());
+    write(&dir, "a.py", "a = 1\n".repeat(3000).as_bytes());
     commit_ok(&store, "code/a", &dir, "r1");
-    write(&dir, "a.py", "b = 2\n".repeat(20000).as_bytes());
+    write(&dir, "a.py", "b = 2\n".repeat(3000).as_bytes());
     commit_ok(&store, "code/a", &dir, "r2");
     let out_dir = tmp.path().join("out");
     fs::create_dir(&out_dir).unwrap();
