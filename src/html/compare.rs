@@ -28,7 +28,7 @@ use maud::{Markup, PreEscaped, html};
 use rayon::prelude::*;
 use serde_json::Value;
 
-use super::highlight::{self, Lang};
+use super::highlight::{self, Lang, Shown};
 use super::pct_encode;
 use crate::compare::RunsDiff;
 use crate::diff::render::{hunk_header, word_emphasis};
@@ -168,7 +168,7 @@ pub fn body(c: &Compare, source: &dyn Source, opts: &Options) -> Markup {
     html! {
         div.cdv data-view="unified" {
             div.cdv-summary {
-                span.cdv-sides { code { (c.left) } " → " code { (c.right) } }
+                span.cdv-sides { code { (Shown(c.left)) } " → " code { (Shown(c.right)) } }
                 " "
                 span.cdv-nfiles { (plural(d.files.len(), "file changed", "files changed")) }
                 " "
@@ -189,7 +189,7 @@ pub fn body(c: &Compare, source: &dyn Source, opts: &Options) -> Markup {
                         li data-status=(status_word(f.status)) {
                             span.cdv-st { (f.status.letter()) }
                             " "
-                            a href={ "#" (pct_encode(f.path())) } { (f.path()) }
+                            a href={ "#" (pct_encode(f.path())) } { (Shown(f.path())) }
                             " "
                             @if f.binary { span.cdv-bin { "binary" } } @else {
                                 span.cdv-plus { "+" (f.additions) } " " span.cdv-minus { "−" (f.deletions) }
@@ -247,7 +247,7 @@ fn env_table(r: &Runs) -> Markup {
                         (_, None) => "removed",
                     };
                     tr data-change=(change) {
-                        td { (c.name) } td { (cell(&c.old)) } td { (cell(&c.new)) }
+                        td { (Shown(&c.name)) } td { (Shown(&cell(&c.old))) } td { (Shown(&cell(&c.new))) }
                     }
                 }
             }
@@ -290,7 +290,7 @@ fn kv_table(
                 @for k in keys {
                     @let (l, rv) = (left.get(k), right.get(k));
                     tr.cdv-ne[l != rv] {
-                        td { (k) } td { (show(l)) } td { (show(rv)) }
+                        td { (Shown(k)) } td { (Shown(&show(l))) } td { (Shown(&show(rv))) }
                     }
                 }
             }
@@ -322,9 +322,9 @@ pub fn file(i: usize, f: &FileDiff, source: &dyn Source, opts: &Options) -> Mark
                 " "
                 span.cdv-path {
                     @if let (Status::Renamed, Some(o)) = (f.status, &f.old_path) {
-                        span.cdv-old { (o) } " → "
+                        span.cdv-old { (Shown(o)) } " → "
                     }
-                    (f.path())
+                    (Shown(f.path()))
                 }
                 " "
                 @if f.binary { span.cdv-bin { "binary" } } @else {
@@ -335,6 +335,7 @@ pub fn file(i: usize, f: &FileDiff, source: &dyn Source, opts: &Options) -> Mark
                 }
             }
             div.cdv-fb {
+                @if !f.binary && has_bidi(f) { (super::pages::bidi_warning()) }
                 @if f.binary {
                     p.cdv-note { "Binary file not shown." (sizes(f)) }
                 } @else if f.hunks.is_empty() {
@@ -356,6 +357,14 @@ pub fn file(i: usize, f: &FileDiff, source: &dyn Source, opts: &Options) -> Mark
             }
         }
     }
+}
+
+/// Whether a line of `f`'s diff holds a bidirectional control character.
+fn has_bidi(f: &FileDiff) -> bool {
+    f.hunks
+        .iter()
+        .flat_map(|h| &h.lines)
+        .any(|l| highlight::has_bidi(&l.text))
 }
 
 fn sizes(f: &FileDiff) -> String {

@@ -40,7 +40,7 @@ pub fn page(title: &str, nav: Option<Markup>, body: Markup, assets: Assets) -> S
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="color-scheme" content="light dark";
-                title { (title) " · codever" }
+                title { (highlight::visible_plain(title)) " · codever" }
                 @match assets {
                     Assets::Inline => style { (PreEscaped(CSS)) },
                     Assets::Served => link rel="stylesheet" href="/assets/codever.css";,

@@ -301,3 +301,52 @@ fn a_failed_write_leaves_the_old_file_intact() {
     assert!(page.ends_with("</script></body></html>"));
     assert!(page.len() > 64 << 10);
 }
+
+/// Trojan Source (CVE-2021-42574): bidirectional controls in a line of code and in a file name
+/// are shown as marked tokens, never obeyed, and the file carries GitHub's warning.
+#[test]
+fn bidirectional_text_is_shown_and_warned_about() {
+    let (tmp, store) = init_store();
+    let dir = tmp.path().join("repo");
+    let trojan = "def is_admin(user):\n    access = \"user\"\n    if access != \"none\u{202e} \u{2066}# admin only\u{2069} \u{2066}\":\n        return True\n    return False\n";
+    write(&dir, "auth.py", trojan.as_bytes());
+    write(&dir, "plain.py", b"x = 1\n");
+    commit_ok(&store, "code/bidi", &dir, "r1");
+    write(&dir, "auth.py", b"def is_admin(user):\n    return False\n");
+    write(&dir, "plain.py", b"x = 2\n");
+    write(&dir, "\u{202e}txt.exe", b"ok\n");
+    commit_ok(&store, "code/bidi", &dir, "r2");
+    let page = html_file(&store, &["diff", "code/bidi:v0", "code/bidi:v1"]);
+    // Raw only where nothing shows it: the `data-path` the script matches `#PATH` against.
+    let shown: String = page
+        .split("data-path=\"")
+        .enumerate()
+        .map(|(i, part)| {
+            if i == 0 {
+                part
+            } else {
+                part.split_once('"').map_or("", |p| p.1)
+            }
+        })
+        .collect();
+    assert_eq!(count(&page, "data-path=\"\u{202e}txt.exe\""), 1);
+    for c in ['\u{202e}', '\u{2066}', '\u{2069}'] {
+        assert!(!shown.contains(c), "{c:?} raw in the page");
+    }
+    let rlo = "<span class=\"cdv-bidi\" title=\"RIGHT-TO-LEFT OVERRIDE\">U+202E</span>";
+    assert!(page.contains(&format!("<span class=\"cdv-path\">{rlo}txt.exe</span>")));
+    assert!(
+        page.contains(&format!("\">{rlo}txt.exe</a>")),
+        "the file tree"
+    );
+    assert!(page.contains(&format!(
+        "<span class=\"s\">&quot;none{rlo} <span class=\"cdv-bidi\" title=\"LEFT-TO-RIGHT ISOLATE\">U+2066</span>"
+    )));
+    // The warning is on auth.py only.
+    let warn = "<div class=\"cdv-warn cdv-bidi-warn\" role=\"note\"><strong>This file contains bidirectional Unicode text</strong>";
+    assert_eq!(count(&page, warn), 1);
+    let auth = page.find("data-path=\"auth.py\"").unwrap();
+    let plain = page.find("data-path=\"plain.py\"").unwrap();
+    let at = page.find(warn).unwrap();
+    assert!(auth < at && at < plain, "{auth} {at} {plain}");
+}

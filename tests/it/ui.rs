@@ -388,3 +388,77 @@ fn listening_on_every_address_warns_and_accepts_this_machines_names() {
         assert_eq!(request(&srv.addr, "GET", "/", &host).0, 421, "{host}");
     }
 }
+
+/// Bidirectional and control characters from the store (code, paths, config and summary) are
+/// shown as marked tokens on every page, never sent raw, and the file view and blame warn.
+#[test]
+fn hidden_characters_are_shown_on_every_page() {
+    use crate::common::{commit_snapshot, lib_store, snapshot};
+    let (_tmp, lib) = lib_store();
+    let code = "s = \"a\u{202e}b\"\nt = \"\x1b[2J\"\n";
+    commit_snapshot(
+        &lib,
+        "code/c",
+        &snapshot(&[
+            ("a.py", code.as_bytes(), false),
+            ("n\u{2067}.py", b"x\n", false),
+        ]),
+        "r1",
+    );
+    lib.save_run_state(&codever::RunStateRecord {
+        run: "r1".into(),
+        time_ns: codever::run::now_ns(),
+        host: "h".into(),
+        name: String::new(),
+        job_type: String::new(),
+        group: String::new(),
+        config: r#"{"nul":"a\u0000b","esc":"\u001b]0;pwned\u0007x","k\u202eey":1}"#.into(),
+        summary: r#"{"s\u0000":"\u009b1m"}"#.into(),
+        ranges: "{}".into(),
+        steps: 0,
+        finished: true,
+        exit_code: None,
+    })
+    .unwrap();
+    let srv = serve(lib.root());
+    let bad = |body: &str| {
+        body.chars().any(|c| {
+            (c.is_control() && c != '\n' && c != '\t')
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        })
+    };
+    let warn = "<div class=\"cdv-warn cdv-bidi-warn\" role=\"note\">";
+    for (page, warned) in [
+        ("/version/code%2Fc%3Av0", false),
+        ("/file?spec=code%2Fc%3Av0&path=a.py", true),
+        ("/blame?spec=code%2Fc%3Av0&path=a.py", true),
+        ("/history?spec=code%2Fc%3Av0&path=a.py", false),
+        ("/run/r1", false),
+        ("/runs", false),
+    ] {
+        let (st, _, body) = get(&srv, page);
+        assert_eq!(st, 200, "{page}");
+        assert!(!bad(&body), "{page}: a raw control or bidi character");
+        assert_eq!(body.contains(warn), warned, "{page}");
+    }
+    let (_, _, file) = get(&srv, "/file?spec=code%2Fc%3Av0&path=a.py");
+    assert!(
+        file.contains("<span class=\"cdv-ctl\" title=\"U+001B\">␛</span>[2J"),
+        "{file}"
+    );
+    let (_, _, version) = get(&srv, "/version/code%2Fc%3Av0");
+    assert!(version.contains(
+        ">n<span class=\"cdv-bidi\" title=\"RIGHT-TO-LEFT ISOLATE\">U+2067</span>.py</a>"
+    ));
+    let (_, _, run) = get(&srv, "/run/r1");
+    assert!(run.contains(
+        "<tr><th>nul</th><td class=\"cdv-mono\">a<span class=\"cdv-ctl\" title=\"U+0000\">␀</span>b</td></tr>"
+    ), "{run}");
+    assert!(run.contains(
+        "<td class=\"cdv-mono\"><span class=\"cdv-ctl\" title=\"U+001B\">␛</span>]0;pwned<span class=\"cdv-ctl\" title=\"U+0007\">␇</span>x</td>"
+    ));
+    assert!(run.contains(
+        "<th>k<span class=\"cdv-bidi\" title=\"RIGHT-TO-LEFT OVERRIDE\">U+202E</span>ey</th>"
+    ));
+    assert!(run.contains("<span class=\"cdv-ctl\" title=\"U+009B\">U+009B</span>1m"));
+}
