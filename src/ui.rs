@@ -219,6 +219,47 @@ fn two(s: &str, parses: impl Fn(&str) -> bool) -> Option<(String, String)> {
     None
 }
 
+/// Which files of a listing are binary or too large to view (their blame links are left out).
+/// Only the first [`diff::BINARY_SNIFF_LEN`](crate::diff::BINARY_SNIFF_LEN) bytes of each are
+/// read, of at most 5,000 files; later ones count as text (their blame page says if not).
+fn file_kinds(s: &Store, files: &[crate::tree::ManifestEntry]) -> Vec<pages::FileKind> {
+    /// Keeps the first bytes written, then refuses more (ending the blob's read early).
+    struct Head(Vec<u8>);
+    impl std::io::Write for Head {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let room = crate::diff::BINARY_SNIFF_LEN - self.0.len();
+            if room == 0 {
+                return Err(std::io::Error::other("enough"));
+            }
+            let n = room.min(buf.len());
+            self.0.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    files
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            if e.meta.size > MAX_VIEW {
+                return pages::FileKind::Large;
+            }
+            if i >= 5000 {
+                return pages::FileKind::Text;
+            }
+            let mut head = Head(Vec::new());
+            let _ = s.write_blob_to(&e.meta.id, e.meta.size, &mut head);
+            if crate::diff::is_binary(&head.0) {
+                pages::FileKind::Binary
+            } else {
+                pages::FileKind::Text
+            }
+        })
+        .collect()
+}
+
 /// The page for a compare URL too long to name two versions or runs.
 fn too_long(what: &str) -> Response {
     Response::html(
@@ -316,7 +357,8 @@ impl Ui {
             let r = s.resolve(&Spec::parse(spec)?)?;
             let v = r.version();
             let files = crate::tree::flatten(s, &v.tree)?;
-            return Ok(self.page(spec, pages::version_files(&r.history, v, &files)));
+            let kinds = file_kinds(s, &files);
+            return Ok(self.page(spec, pages::version_files(&r.history, v, &files, &kinds)));
         }
         if let Some(page) = ["/file", "/raw", "/history", "/blame"]
             .into_iter()
@@ -370,55 +412,65 @@ impl Ui {
         let (h, i) = (&r.history, r.index);
         let v = r.version();
         let norm = crate::names::normalize_path(path)?;
+        if page == "/history" {
+            let entries = s.log(h, i, Some(&norm), &DiffOptions::default())?;
+            return Ok(self.page(&norm, pages::history(h, i, &norm, &entries)));
+        }
+        let meta = crate::frontend::find_file(s, h, i, &norm)?;
+        let limit = if page == "/raw" { MAX_RAW } else { MAX_VIEW };
+        if meta.size > limit {
+            // The page says why, with the ways that work (raw download, `codever cat`).
+            let what = page.trim_start_matches('/');
+            return Ok(Response::html(
+                413,
+                html::page(
+                    &norm,
+                    Some(pages::nav()),
+                    pages::too_large(
+                        h,
+                        v,
+                        &norm,
+                        what,
+                        (meta.size, limit),
+                        page != "/raw" && meta.size <= MAX_RAW,
+                    ),
+                    Assets::Served,
+                ),
+            ));
+        }
+        let mut content = Vec::with_capacity(meta.size as usize);
+        s.write_blob_to(&meta.id, meta.size, &mut content)?;
         match page {
-            "/history" => {
-                let entries = s.log(h, i, Some(&norm), &DiffOptions::default())?;
-                Ok(self.page(&norm, pages::history(h, i, &norm, &entries)))
+            "/raw" => {
+                let name: String = norm
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("file")
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                Ok(Response {
+                    status: 200,
+                    content_type: "application/octet-stream",
+                    headers: vec![(
+                        "Content-Disposition",
+                        format!("attachment; filename=\"{name}\""),
+                    )],
+                    body: content,
+                })
             }
-            "/blame" => {
+            // A binary file has no lines to blame: its view says so.
+            "/blame" if !crate::diff::is_binary(&content) => {
                 let lines = s.blame(h, i, &norm)?;
                 Ok(self.page(&norm, pages::blame(h, i, &norm, &lines)))
             }
-            _ => {
-                let meta = crate::frontend::find_file(s, h, i, &norm)?;
-                let limit = if page == "/raw" { MAX_RAW } else { MAX_VIEW };
-                if meta.size > limit {
-                    return Ok(Response::text(
-                        413,
-                        &format!(
-                            "{norm} is {} bytes, more than the web view sends ({limit}); use `codever cat {spec} {norm}`\n",
-                            meta.size
-                        ),
-                    ));
-                }
-                let mut content = Vec::with_capacity(meta.size as usize);
-                s.write_blob_to(&meta.id, meta.size, &mut content)?;
-                if page == "/raw" {
-                    let name: String = norm
-                        .rsplit('/')
-                        .next()
-                        .unwrap_or("file")
-                        .chars()
-                        .map(|c| {
-                            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                                c
-                            } else {
-                                '_'
-                            }
-                        })
-                        .collect();
-                    return Ok(Response {
-                        status: 200,
-                        content_type: "application/octet-stream",
-                        headers: vec![(
-                            "Content-Disposition",
-                            format!("attachment; filename=\"{name}\""),
-                        )],
-                        body: content,
-                    });
-                }
-                Ok(self.page(&norm, pages::file(h, v, &norm, &content)))
-            }
+            _ => Ok(self.page(&norm, pages::file(h, v, &norm, &content))),
         }
     }
 
@@ -449,6 +501,13 @@ impl Ui {
             let Some(f) = n.parse::<usize>().ok().and_then(|i| diff.files.get(i)) else {
                 return Ok(Response::text(404, "no such file in this compare\n"));
             };
+            // The page never asks for it: its note says how to see it.
+            if compare::too_large(f, &compare::Options::default()) {
+                return Ok(Response::text(
+                    413,
+                    "this file's diff is too large to show in the web view\n",
+                ));
+            }
             // The unchanged lines of one gap, when the reader expands it.
             if let Some(g) = q.get("gap") {
                 return Ok(match g.parse().ok().and_then(|g| compare::gap(f, s, g)) {
@@ -466,6 +525,7 @@ impl Ui {
             lazy_after: Some(self.lazy_after),
             fragment_base: raw_path.to_string(),
             fetch_context: true,
+            raw_links: (!runs).then(|| (left.to_string(), right.to_string())),
             ..compare::Options::default()
         };
         let title = format!("{left} → {right}");

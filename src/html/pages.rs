@@ -155,8 +155,25 @@ pub fn versions(h: &History, changes: &[Option<ChangeCounts>]) -> Markup {
     }
 }
 
-/// A version's files, with links to each file's view, raw bytes, history and blame.
-pub fn version_files(h: &History, v: &Version, files: &[ManifestEntry]) -> Markup {
+/// What a version's listing knows of a file's content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// Text (or not looked at): every link.
+    Text,
+    /// Binary: no blame.
+    Binary,
+    /// Larger than the web view shows: no blame, marked.
+    Large,
+}
+
+/// A version's files, with links to each file's view, raw bytes, history and blame (`kinds[i]`
+/// of `files[i]`: no blame for binary and large files).
+pub fn version_files(
+    h: &History,
+    v: &Version,
+    files: &[ManifestEntry],
+    kinds: &[FileKind],
+) -> Markup {
     let spec = spec_of(h, v);
     html! {
         div.cdv {
@@ -171,11 +188,20 @@ pub fn version_files(h: &History, v: &Version, files: &[ManifestEntry]) -> Marku
             @if !v.first().record.message.is_empty() { p { (Shown(&v.first().record.message)) } }
             table.cdv-list.cdv-files {
                 thead { tr { th { "path" } th { "size" } th {} } }
-                @for e in files {
+                @for (i, e) in files.iter().enumerate() {
+                    @let kind = kinds.get(i).copied().unwrap_or(FileKind::Text);
                     tr {
-                        td.cdv-mono { a href=(link::file("file", &spec, &e.path)) { (Shown(&e.path)) } @if e.meta.executable { " " span.cdv-muted { "(executable)" } } }
+                        td.cdv-mono {
+                            a href=(link::file("file", &spec, &e.path)) { (Shown(&e.path)) }
+                            @if e.meta.executable { " " span.cdv-muted { "(executable)" } }
+                            @if kind == FileKind::Binary { " " span.cdv-muted { "(binary)" } }
+                            @if kind == FileKind::Large { " " span.cdv-muted { "(too large to view here)" } }
+                        }
                         td { (e.meta.size) }
-                        td { a href=(link::file("raw", &spec, &e.path)) { "raw" } " · " a href=(link::file("history", &spec, &e.path)) { "history" } " · " a href=(link::file("blame", &spec, &e.path)) { "blame" } }
+                        td {
+                            a href=(link::file("raw", &spec, &e.path)) { "raw" } " · " a href=(link::file("history", &spec, &e.path)) { "history" }
+                            @if kind == FileKind::Text { " · " a href=(link::file("blame", &spec, &e.path)) { "blame" } }
+                        }
                     }
                 }
             }
@@ -196,13 +222,18 @@ fn file_title(h: &History, v: &Version, path: &str, what: &str) -> Markup {
     }
 }
 
+/// A file or blame of more lines than this is shown uncoloured (colouring costs about 0.1 ms a
+/// line; escaping alone is ~100 times cheaper).
+pub const COLOUR_LINES: usize = 20_000;
+
 /// A file of a version, coloured, with line numbers (binary files are not shown).
 pub fn file(h: &History, v: &Version, path: &str, content: &[u8]) -> Markup {
     let body = if crate::diff::is_binary(content) {
         html! { p.cdv-note { "Binary file not shown (" (content.len()) " bytes)." } }
     } else {
         let lines = crate::diff::split_lines(content);
-        let lang = highlight::language(path, lines.first().copied().unwrap_or_default());
+        let lang = highlight::language(path, lines.first().copied().unwrap_or_default())
+            .filter(|_| lines.len() <= COLOUR_LINES);
         let html_lines = highlight::lines(lang, &lines, &[]);
         let mut rows = String::new();
         for (i, l) in html_lines.iter().enumerate() {
@@ -217,6 +248,37 @@ pub fn file(h: &History, v: &Version, path: &str, content: &[u8]) -> Markup {
         }
     };
     html! { div.cdv { (file_title(h, v, path, "file")) (body) } }
+}
+
+/// A file larger than `limit`, the most a page (`what`: `file`, `blame`) or a download (`raw`)
+/// of the web view takes: why, and the ways to get it.
+/// `raw_ok`: the raw download would work.
+pub fn too_large(
+    h: &History,
+    v: &Version,
+    path: &str,
+    what: &str,
+    (size, limit): (u64, u64),
+    raw_ok: bool,
+) -> Markup {
+    let spec = spec_of(h, v);
+    html! {
+        div.cdv {
+            (file_title(h, v, path, what))
+            div.cdv-note.cdv-too-large {
+                p {
+                    "This file is " (size) " bytes, more than the web view "
+                    @if what == "raw" { "sends" } @else { "shows" }
+                    " (" (limit) " bytes)."
+                }
+                p {
+                    @if raw_ok { a href=(link::file("raw", &spec, path)) { "Download it" } " or, in a terminal: " }
+                    @else { "In a terminal: " }
+                    code { "codever cat " (Shown(&spec)) " " (Shown(path)) }
+                }
+            }
+        }
+    }
 }
 
 /// The versions where a file changed, newest first (following renames), each linking to its
@@ -259,7 +321,8 @@ pub fn history(h: &History, index: usize, path: &str, entries: &[LogEntry]) -> M
 pub fn blame(h: &History, index: usize, path: &str, lines: &[BlameLine]) -> Markup {
     let v = &h.versions[index];
     let texts: Vec<&[u8]> = lines.iter().map(|l| l.text.as_slice()).collect();
-    let lang = highlight::language(path, texts.first().copied().unwrap_or_default());
+    let lang = highlight::language(path, texts.first().copied().unwrap_or_default())
+        .filter(|_| texts.len() <= COLOUR_LINES);
     let html_lines = highlight::lines(lang, &texts, &[]);
     html! {
         div.cdv {

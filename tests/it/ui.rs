@@ -462,3 +462,77 @@ fn hidden_characters_are_shown_on_every_page() {
     ));
     assert!(run.contains("<span class=\"cdv-ctl\" title=\"U+009B\">U+009B</span>1m"));
 }
+
+/// A file too large for the web view: its compare shows a note with the terminal command and the
+/// raw files instead of rendering 25,000 lines; its view and blame are pages that say why and
+/// offer the download; a binary file has no blame link.
+#[test]
+fn large_and_binary_files_get_pages_not_renders() {
+    let (tmp, store) = init_store();
+    let dir = tmp.path().join("repo");
+    write(&dir, "small.py", b"x = 1\n");
+    commit_ok(&store, "code/big", &dir, "r1");
+    let many: String = (0..25_000).map(|i| format!("x{i} = {i}\n")).collect();
+    write(&dir, "many.py", many.as_bytes());
+    write(&dir, "huge.txt", &vec![b'a'; (4 << 20) + 1]);
+    write(&dir, "w.bin", b"\0\x01\x02binary");
+    commit_ok(&store, "code/big", &dir, "r2");
+    let srv = serve(&store);
+    let t = std::time::Instant::now();
+    let page = "/compare/code%2Fbig%3Av0...code%2Fbig%3Av1";
+    let (st, _, body) = get(&srv, page);
+    assert_eq!(st, 200);
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(body.contains(
+        "<div class=\"cdv-note cdv-too-large\">This diff is too large to show here (25000 lines). \
+         In a terminal: <code>codever diff code/big:v0 code/big:v1</code> · raw: \
+         <a href=\"/raw?spec=code%2Fbig%3Av1&amp;path=many.py\">new</a></div>"
+    ), "{body}");
+    let many_at = body.find("data-path=\"many.py\"").unwrap();
+    let next = body[many_at..]
+        .find("<div class=\"cdv-file\"")
+        .map_or(body.len(), |e| many_at + e);
+    assert!(!body[many_at..next].contains("cdv-lazy"), "never fetched");
+    let files: Vec<&str> = body
+        .match_indices("data-path=\"")
+        .map(|(i, _)| &body[i + 11..i + 20])
+        .collect();
+    let n = files.iter().position(|f| f.starts_with("many.py")).unwrap();
+    let (st, _, _) = get(&srv, &format!("{page}?file={n}"));
+    assert_eq!(st, 413);
+
+    let (st, _, listing) = get(&srv, "/version/code%2Fbig%3Av1");
+    assert_eq!(st, 200);
+    assert!(listing.contains("w.bin</a> <span class=\"cdv-muted\">(binary)</span>"));
+    assert!(
+        listing.contains("huge.txt</a> <span class=\"cdv-muted\">(too large to view here)</span>")
+    );
+    assert!(!listing.contains("path=w.bin\">blame"));
+    assert!(!listing.contains("path=huge.txt\">blame"));
+    assert!(listing.contains("path=many.py\">blame</a>"));
+    for what in ["file", "blame"] {
+        let t = std::time::Instant::now();
+        let (st, head, body) = get(&srv, &format!("/{what}?spec=code%2Fbig%3Av1&path=huge.txt"));
+        assert!(t.elapsed() < std::time::Duration::from_secs(5));
+        assert_eq!(st, 413, "{what}");
+        assert!(head.contains("Content-Type: text/html; charset=utf-8"));
+        assert!(body.contains("<nav class=\"cdv-nav\"><a href=\"/\">Artifacts</a>"));
+        assert!(
+            body.contains(
+                "<p>This file is 4194305 bytes, more than the web view shows (4194304 bytes).</p>\
+             <p><a href=\"/raw?spec=code%2Fbig%3Av1&amp;path=huge.txt\">Download it</a> or, in a \
+             terminal: <code>codever cat code/big:v1 huge.txt</code></p>"
+            ),
+            "{body}"
+        );
+    }
+    let (st, _, body) = get(&srv, "/raw?spec=code%2Fbig%3Av1&path=huge.txt");
+    assert_eq!((st, body.len()), (200, (4 << 20) + 1));
+    let (st, _, body) = get(&srv, "/blame?spec=code%2Fbig%3Av1&path=w.bin");
+    assert_eq!(st, 200);
+    assert!(body.contains("<p class=\"cdv-note\">Binary file not shown (9 bytes).</p>"));
+}

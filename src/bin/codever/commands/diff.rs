@@ -111,7 +111,7 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
         if let Some(file) = &args.html {
             let c = html::compare::Compare {
                 left,
-                right: args.right.as_deref().unwrap_or("files on disk"),
+                right: args.right.as_deref().unwrap_or(html::compare::ON_DISK),
                 diff: &diff,
                 runs: None,
             };
