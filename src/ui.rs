@@ -1,8 +1,9 @@
 //! `codever ui`: a local, read-only web view of the store, rendered by [`crate::html`].
 //!
 //! [`Ui::handle`] maps a request (method, URL, `Host` header) to a [`Response`] and touches
-//! nothing but the store's readers; [`serve`] runs it on a small blocking HTTP server
-//! (`tiny_http`) with a few threads. Routes (every value percent-encoded):
+//! nothing but the store's readers; [`Server`] runs it on a small blocking HTTP server
+//! ([`http`]: one thread per connection, timeouts and size limits, a few rendering at once).
+//! Routes (every value percent-encoded):
 //!
 //! | route | page |
 //! | --- | --- |
@@ -31,6 +32,8 @@ use crate::error::{Error, Result};
 use crate::history::Spec;
 use crate::html::{self, Assets, compare, pages, pct_decode};
 use crate::store::Store;
+
+pub mod http;
 
 /// An HTTP response.
 #[derive(Debug)]
@@ -69,30 +72,72 @@ impl Response {
     }
 }
 
-/// Which `Host` headers a server bound to `addr` accepts: `IP:PORT` (and `localhost:PORT` on a
-/// loopback address); on an unspecified address (`0.0.0.0`, `::`), any IP literal with the port
-/// (a DNS name, which rebinding needs, is refused).
+/// Which `Host` headers a server bound to `addr` accepts (with `addr`'s port; no port means
+/// 80): an IP literal that is `addr`'s IP, or any IP literal when `addr` is unspecified
+/// (`0.0.0.0`, `::`); `localhost` when `addr` is a loopback or unspecified address; this
+/// machine's name (and its first label) when `addr` is not loopback. Any other name is refused:
+/// a web page whose DNS name was rebound to this machine still sends its own name.
 #[derive(Clone, Debug)]
 pub struct HostCheck {
     addr: SocketAddr,
+    names: Vec<String>,
+}
+
+/// This machine's name and its first label, lower case (none if it has no usable name).
+pub fn machine_names() -> Vec<String> {
+    let name = gethostname::gethostname()
+        .to_string_lossy()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    if name.is_empty() || name == "localhost" || name.contains(|c: char| c.is_whitespace()) {
+        return Vec::new();
+    }
+    let mut names = vec![name.clone()];
+    if let Some((first, _)) = name.split_once('.') {
+        names.push(first.to_string());
+    }
+    names
 }
 
 impl HostCheck {
-    /// The check for a server listening on `addr`.
+    /// The check for a server listening on `addr`, on this machine.
     pub fn new(addr: SocketAddr) -> HostCheck {
-        HostCheck { addr }
+        HostCheck::with_names(addr, machine_names())
+    }
+
+    /// The check for a server listening on `addr` on a machine called `names`.
+    pub fn with_names(addr: SocketAddr, names: Vec<String>) -> HostCheck {
+        HostCheck { addr, names }
     }
 
     /// Whether a request with this `Host` header is for this server.
     pub fn allows(&self, host: Option<&str>) -> bool {
         let Some(host) = host else { return false };
-        let port = self.addr.port();
         let host = host.trim().to_ascii_lowercase();
-        if let Ok(sa) = host.parse::<SocketAddr>() {
-            return sa.port() == port
-                && (sa.ip() == self.addr.ip() || self.addr.ip().is_unspecified());
+        let (name, port) = match host.rsplit_once(':') {
+            // `[::1]:8080`, `127.0.0.1:8080`, `name:8080`; `[::1]` alone has its colons inside.
+            Some((n, p)) if !p.contains(']') && (!n.contains(':') || n.ends_with(']')) => {
+                match p.parse::<u16>() {
+                    Ok(p) => (n, p),
+                    Err(_) => return false,
+                }
+            }
+            _ => (host.as_str(), 80),
+        };
+        if port != self.addr.port() {
+            return false;
         }
-        self.addr.ip().is_loopback() && host == format!("localhost:{port}")
+        let name = name.strip_suffix('.').unwrap_or(name);
+        let ip = self.addr.ip();
+        let literal = name.strip_prefix('[').and_then(|n| n.strip_suffix(']'));
+        if let Ok(asked) = literal.unwrap_or(name).parse::<IpAddr>() {
+            // An IP literal cannot be rebound.
+            return asked == ip || ip.is_unspecified();
+        }
+        if name == "localhost" {
+            return ip.is_loopback() || ip.is_unspecified();
+        }
+        !ip.is_loopback() && self.names.iter().any(|n| n == name)
     }
 }
 
@@ -150,19 +195,88 @@ fn from_error(e: &Error) -> Response {
     not_found(&e.to_string(), e.hint().as_deref())
 }
 
+/// The longest spec or run id a compare URL may hold (a spec is at most `TYPE/NAME:SELECTOR` of
+/// 128-byte names, or a 64-digit id after `@`).
+pub const MAX_SPEC: usize = 512;
+
 /// Splits `LEFT...RIGHT` where both sides are non-empty (names may hold dots: the first split
-/// where the left side parses as a spec wins).
+/// where the left side parses as a spec wins). Only splits with both sides at most
+/// [`MAX_SPEC`] long are tried, so the work is bounded whatever `s` is (the server refuses a
+/// longer `s` before).
 fn two(s: &str, parses: impl Fn(&str) -> bool) -> Option<(String, String)> {
-    let mut from = 0;
-    while let Some(i) = s[from..].find("...") {
-        let at = from + i;
+    let lowest = s.len().saturating_sub(3 + MAX_SPEC);
+    let highest = MAX_SPEC.min(s.len().saturating_sub(3));
+    let b = s.as_bytes();
+    for at in lowest.max(1)..=highest {
+        if &b[at..at + 3] != b"..." {
+            continue;
+        }
         let (l, r) = (&s[..at], &s[at + 3..]);
-        if !l.is_empty() && !r.is_empty() && parses(l) {
+        if !r.is_empty() && parses(l) {
             return Some((l.to_string(), r.to_string()));
         }
-        from = at + 1;
     }
     None
+}
+
+/// Which files of a listing are binary or too large to view (their blame links are left out).
+/// Only the first [`diff::BINARY_SNIFF_LEN`](crate::diff::BINARY_SNIFF_LEN) bytes of each are
+/// read, of at most 5,000 files; later ones count as text (their blame page says if not).
+fn file_kinds(s: &Store, files: &[crate::tree::ManifestEntry]) -> Vec<pages::FileKind> {
+    /// Keeps the first bytes written, then refuses more (ending the blob's read early).
+    struct Head(Vec<u8>);
+    impl std::io::Write for Head {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let room = crate::diff::BINARY_SNIFF_LEN - self.0.len();
+            if room == 0 {
+                return Err(std::io::Error::other("enough"));
+            }
+            let n = room.min(buf.len());
+            self.0.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    files
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            if e.meta.size > MAX_VIEW {
+                return pages::FileKind::Large;
+            }
+            if i >= 5000 {
+                return pages::FileKind::Text;
+            }
+            let mut head = Head(Vec::new());
+            let _ = s.write_blob_to(&e.meta.id, e.meta.size, &mut head);
+            if crate::diff::is_binary(&head.0) {
+                pages::FileKind::Binary
+            } else {
+                pages::FileKind::Text
+            }
+        })
+        .collect()
+}
+
+/// The page for a compare URL too long to name two versions or runs.
+fn too_long(what: &str) -> Response {
+    Response::html(
+        414,
+        html::page(
+            "URL too long",
+            Some(pages::nav()),
+            pages::error_titled(
+                "URL too long",
+                &format!(
+                    "a {what} names two sides of at most {MAX_SPEC} bytes each: this URL is longer"
+                ),
+                Some("pick the two sides from an artifact's versions or from the runs"),
+            ),
+            Assets::Served,
+        ),
+    )
 }
 
 impl Ui {
@@ -243,7 +357,8 @@ impl Ui {
             let r = s.resolve(&Spec::parse(spec)?)?;
             let v = r.version();
             let files = crate::tree::flatten(s, &v.tree)?;
-            return Ok(self.page(spec, pages::version_files(&r.history, v, &files)));
+            let kinds = file_kinds(s, &files);
+            return Ok(self.page(spec, pages::version_files(&r.history, v, &files, &kinds)));
         }
         if let Some(page) = ["/file", "/raw", "/history", "/blame"]
             .into_iter()
@@ -264,6 +379,9 @@ impl Ui {
             return Ok(self.page(&format!("Run {id}"), pages::run(&r)));
         }
         if let Some(pair) = path.strip_prefix("/compare/") {
+            if pair.len() > 2 * MAX_SPEC + 3 {
+                return Ok(too_long("compare"));
+            }
             let Some((l, r)) = two(pair, |x| Spec::parse(x).is_ok()) else {
                 return Ok(not_found(
                     "a compare needs two specs: /compare/LEFT...RIGHT",
@@ -273,6 +391,9 @@ impl Ui {
             return self.compare(raw_path, q, &l, &r, false);
         }
         if let Some(pair) = path.strip_prefix("/compare-runs/") {
+            if pair.len() > 2 * MAX_SPEC + 3 {
+                return Ok(too_long("compare of runs"));
+            }
             let Some((l, r)) = two(pair, |x| crate::names::validate_name("run id", x).is_ok())
             else {
                 return Ok(not_found(
@@ -291,55 +412,65 @@ impl Ui {
         let (h, i) = (&r.history, r.index);
         let v = r.version();
         let norm = crate::names::normalize_path(path)?;
+        if page == "/history" {
+            let entries = s.log(h, i, Some(&norm), &DiffOptions::default())?;
+            return Ok(self.page(&norm, pages::history(h, i, &norm, &entries)));
+        }
+        let meta = crate::frontend::find_file(s, h, i, &norm)?;
+        let limit = if page == "/raw" { MAX_RAW } else { MAX_VIEW };
+        if meta.size > limit {
+            // The page says why, with the ways that work (raw download, `codever cat`).
+            let what = page.trim_start_matches('/');
+            return Ok(Response::html(
+                413,
+                html::page(
+                    &norm,
+                    Some(pages::nav()),
+                    pages::too_large(
+                        h,
+                        v,
+                        &norm,
+                        what,
+                        (meta.size, limit),
+                        page != "/raw" && meta.size <= MAX_RAW,
+                    ),
+                    Assets::Served,
+                ),
+            ));
+        }
+        let mut content = Vec::with_capacity(meta.size as usize);
+        s.write_blob_to(&meta.id, meta.size, &mut content)?;
         match page {
-            "/history" => {
-                let entries = s.log(h, i, Some(&norm), &DiffOptions::default())?;
-                Ok(self.page(&norm, pages::history(h, i, &norm, &entries)))
+            "/raw" => {
+                let name: String = norm
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("file")
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                Ok(Response {
+                    status: 200,
+                    content_type: "application/octet-stream",
+                    headers: vec![(
+                        "Content-Disposition",
+                        format!("attachment; filename=\"{name}\""),
+                    )],
+                    body: content,
+                })
             }
-            "/blame" => {
+            // A binary file has no lines to blame: its view says so.
+            "/blame" if !crate::diff::is_binary(&content) => {
                 let lines = s.blame(h, i, &norm)?;
                 Ok(self.page(&norm, pages::blame(h, i, &norm, &lines)))
             }
-            _ => {
-                let meta = crate::frontend::find_file(s, h, i, &norm)?;
-                let limit = if page == "/raw" { MAX_RAW } else { MAX_VIEW };
-                if meta.size > limit {
-                    return Ok(Response::text(
-                        413,
-                        &format!(
-                            "{norm} is {} bytes, more than the web view sends ({limit}); use `codever cat {spec} {norm}`\n",
-                            meta.size
-                        ),
-                    ));
-                }
-                let mut content = Vec::with_capacity(meta.size as usize);
-                s.write_blob_to(&meta.id, meta.size, &mut content)?;
-                if page == "/raw" {
-                    let name: String = norm
-                        .rsplit('/')
-                        .next()
-                        .unwrap_or("file")
-                        .chars()
-                        .map(|c| {
-                            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                                c
-                            } else {
-                                '_'
-                            }
-                        })
-                        .collect();
-                    return Ok(Response {
-                        status: 200,
-                        content_type: "application/octet-stream",
-                        headers: vec![(
-                            "Content-Disposition",
-                            format!("attachment; filename=\"{name}\""),
-                        )],
-                        body: content,
-                    });
-                }
-                Ok(self.page(&norm, pages::file(h, v, &norm, &content)))
-            }
+            _ => Ok(self.page(&norm, pages::file(h, v, &norm, &content))),
         }
     }
 
@@ -370,6 +501,13 @@ impl Ui {
             let Some(f) = n.parse::<usize>().ok().and_then(|i| diff.files.get(i)) else {
                 return Ok(Response::text(404, "no such file in this compare\n"));
             };
+            // The page never asks for it: its note says how to see it.
+            if compare::too_large(f, &compare::Options::default()) {
+                return Ok(Response::text(
+                    413,
+                    "this file's diff is too large to show in the web view\n",
+                ));
+            }
             // The unchanged lines of one gap, when the reader expands it.
             if let Some(g) = q.get("gap") {
                 return Ok(match g.parse().ok().and_then(|g| compare::gap(f, s, g)) {
@@ -387,6 +525,7 @@ impl Ui {
             lazy_after: Some(self.lazy_after),
             fragment_base: raw_path.to_string(),
             fetch_context: true,
+            raw_links: (!runs).then(|| (left.to_string(), right.to_string())),
             ..compare::Options::default()
         };
         let title = format!("{left} → {right}");
@@ -436,7 +575,7 @@ impl Ui {
 
 /// A running server: where it listens.
 pub struct Server {
-    http: Arc<tiny_http::Server>,
+    listener: std::net::TcpListener,
     addr: SocketAddr,
 }
 
@@ -444,20 +583,14 @@ impl Server {
     /// Binds `host:port` (port 0: a free port).
     pub fn bind(host: IpAddr, port: u16) -> Result<Server> {
         let want = SocketAddr::new(host, port);
-        let http = tiny_http::Server::http(want).map_err(|e| Error::Io {
+        let io = |source| Error::Io {
             action: "cannot listen on",
             path: want.to_string().into(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
-        let addr = http.server_addr().to_ip().ok_or_else(|| Error::Io {
-            action: "cannot listen on",
-            path: want.to_string().into(),
-            source: std::io::Error::other("not an IP socket"),
-        })?;
-        Ok(Server {
-            http: Arc::new(http),
-            addr,
-        })
+            source,
+        };
+        let listener = std::net::TcpListener::bind(want).map_err(io)?;
+        let addr = listener.local_addr().map_err(io)?;
+        Ok(Server { listener, addr })
     }
 
     /// The address it listens on.
@@ -465,57 +598,60 @@ impl Server {
         self.addr
     }
 
-    /// The URL of its first page.
+    /// The URL of its first page. On an unspecified address (`0.0.0.0`, `::`), the loopback
+    /// address: a URL that works on this machine (others use its name, see [`HostCheck`]).
     pub fn url(&self) -> String {
-        match self.addr {
-            SocketAddr::V6(a) => format!("http://[{}]:{}/", a.ip(), a.port()),
-            SocketAddr::V4(a) => format!("http://{}:{}/", a.ip(), a.port()),
+        let port = self.addr.port();
+        match self.addr.ip() {
+            IpAddr::V6(ip) if ip.is_unspecified() => format!("http://[::1]:{port}/"),
+            IpAddr::V4(ip) if ip.is_unspecified() => format!("http://127.0.0.1:{port}/"),
+            IpAddr::V6(ip) => format!("http://[{ip}]:{port}/"),
+            IpAddr::V4(ip) => format!("http://{ip}:{port}/"),
         }
     }
 
-    /// Answers requests with `ui` on `threads` threads, until the process ends.
+    /// What to tell the user when the server listens on more than a loopback address: anyone
+    /// who can reach it can read the store, and the URL other machines use. `None` on loopback.
+    pub fn exposure_warning(&self) -> Option<String> {
+        let ip = self.addr.ip();
+        if ip.is_loopback() {
+            return None;
+        }
+        let port = self.addr.port();
+        let other = if ip.is_unspecified() {
+            match machine_names().first() {
+                Some(name) => format!("http://{name}:{port}/"),
+                None => format!("http://ADDRESS-OF-THIS-MACHINE:{port}/"),
+            }
+        } else {
+            self.url()
+        };
+        let reach = if ip.is_unspecified() {
+            "this machine on any of its addresses"
+        } else {
+            "that address"
+        };
+        Some(format!(
+            "warning: listening on {}: anyone who can reach {reach} on port {port} can read the \
+             whole store (there is no password); other machines open {other}",
+            self.addr
+        ))
+    }
+
+    /// Answers requests with `ui`, rendering at most `threads` pages at once, until the process
+    /// ends.
     pub fn run(self, ui: Ui, threads: usize) {
         let ui = Arc::new(ui);
-        let workers: Vec<_> = (0..threads.max(1))
-            .map(|_| {
-                let (http, ui) = (self.http.clone(), ui.clone());
-                std::thread::spawn(move || {
-                    for req in http.incoming_requests() {
-                        respond(&ui, req);
-                    }
-                })
-            })
-            .collect();
-        for w in workers {
-            let _ = w.join();
-        }
+        let limits = http::Limits {
+            workers: threads.max(1),
+            ..http::Limits::default()
+        };
+        http::serve(
+            self.listener,
+            limits,
+            Arc::new(move |h: &http::Head| ui.handle(h.method, h.url, h.host)),
+        );
     }
-}
-
-fn respond(ui: &Ui, req: tiny_http::Request) {
-    let host = req
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("Host"))
-        .map(|h| h.value.as_str().to_string());
-    let method = req.method().as_str().to_string();
-    let r = ui.handle(&method, req.url(), host.as_deref());
-    let mut resp =
-        tiny_http::Response::from_data(if method == "HEAD" { Vec::new() } else { r.body })
-            .with_status_code(r.status);
-    let mut headers = vec![
-        ("Content-Type", r.content_type.to_string()),
-        ("X-Content-Type-Options", "nosniff".to_string()),
-        ("Referrer-Policy", "no-referrer".to_string()),
-    ];
-    headers.extend(r.headers);
-    for (k, v) in headers {
-        if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
-            resp.add_header(h);
-        }
-    }
-    // A client that went away is not an error of the server.
-    let _ = req.respond(resp);
 }
 
 #[cfg(test)]
@@ -524,25 +660,44 @@ mod tests {
 
     #[test]
     fn host_check_refuses_other_names() {
-        let c = HostCheck::new("127.0.0.1:8123".parse().unwrap());
+        let names = || vec!["box.lab.example".to_string(), "box".to_string()];
+        let c = HostCheck::with_names("127.0.0.1:8123".parse().unwrap(), names());
         assert!(c.allows(Some("127.0.0.1:8123")));
         assert!(c.allows(Some("localhost:8123")));
         assert!(c.allows(Some("LocalHost:8123")));
+        assert!(c.allows(Some("localhost.:8123")));
         assert!(!c.allows(Some("evil.example:8123")));
+        assert!(
+            !c.allows(Some("box:8123")),
+            "loopback only: not the machine's name"
+        );
         assert!(!c.allows(Some("127.0.0.1:80")));
         assert!(!c.allows(Some("localhost")));
         assert!(!c.allows(Some("127.0.0.1")));
+        assert!(!c.allows(Some("127.0.0.1:8123x")));
         assert!(!c.allows(None));
-        let any = HostCheck::new("0.0.0.0:9000".parse().unwrap());
+        let any = HostCheck::with_names("0.0.0.0:9000".parse().unwrap(), names());
         assert!(any.allows(Some("192.168.1.7:9000")));
+        assert!(any.allows(Some("127.0.0.1:9000")));
+        assert!(any.allows(Some("localhost:9000")));
+        assert!(any.allows(Some("box:9000")));
+        assert!(any.allows(Some("BOX.lab.example:9000")));
         assert!(!any.allows(Some("rebound.example:9000")));
-        assert!(!any.allows(Some("localhost:9000")));
-        let lan = HostCheck::new("192.168.1.7:9000".parse().unwrap());
+        assert!(!any.allows(Some("box.evil.example:9000")));
+        assert!(!any.allows(Some("box:9001")));
+        let lan = HostCheck::with_names("192.168.1.7:9000".parse().unwrap(), names());
         assert!(lan.allows(Some("192.168.1.7:9000")));
+        assert!(lan.allows(Some("box:9000")));
         assert!(!lan.allows(Some("127.0.0.1:9000")));
-        let v6 = HostCheck::new("[::1]:9000".parse().unwrap());
+        assert!(!lan.allows(Some("localhost:9000")));
+        let v6 = HostCheck::with_names("[::1]:9000".parse().unwrap(), names());
         assert!(v6.allows(Some("[::1]:9000")));
         assert!(v6.allows(Some("localhost:9000")));
+        assert!(!v6.allows(Some("[::2]:9000")));
+        let any6 = HostCheck::with_names("[::]:80".parse().unwrap(), names());
+        assert!(any6.allows(Some("[fe80::1]")));
+        assert!(any6.allows(Some("box")));
+        assert!(!any6.allows(Some("evil")));
     }
 
     #[test]
@@ -558,5 +713,23 @@ mod tests {
         );
         assert_eq!(two("ppo:v0...", ok), None);
         assert_eq!(two("ppo:v0", ok), None);
+        assert_eq!(two("...ppo:v0", ok), None);
+        assert_eq!(
+            two("a....b:v1", ok),
+            Some(("a".into(), ".b:v1".into())),
+            "the first split that parses"
+        );
+        // Sides longer than a spec can be are not tried: bounded work on hostile input.
+        let tried = std::cell::Cell::new(0);
+        let counting = |x: &str| {
+            tried.set(tried.get() + 1);
+            assert!(x.len() <= MAX_SPEC);
+            false
+        };
+        assert_eq!(two(&".".repeat(2 * MAX_SPEC + 3), counting), None);
+        assert_eq!(tried.get(), 1);
+        tried.set(0);
+        assert_eq!(two(&".".repeat(600), counting), None);
+        assert_eq!(tried.get(), MAX_SPEC - (600 - 3 - MAX_SPEC) + 1);
     }
 }

@@ -28,7 +28,7 @@ use maud::{Markup, PreEscaped, html};
 use rayon::prelude::*;
 use serde_json::Value;
 
-use super::highlight::{self, Lang};
+use super::highlight::{self, Lang, Shown};
 use super::pct_encode;
 use crate::compare::RunsDiff;
 use crate::diff::render::{hunk_header, word_emphasis};
@@ -82,7 +82,23 @@ pub struct Options {
     /// The unchanged lines are not in the page: the expand buttons fetch them from
     /// [`Options::fragment_base`] (`?file=N&gap=G`), coloured (the server).
     pub fetch_context: bool,
+    /// A file whose diff holds more lines than this, or more than [`MAX_RENDER_BYTES`], is
+    /// never rendered: the page says it is too large and how to see it (a terminal, the raw
+    /// files), so that one huge rewrite cannot cost minutes and hundreds of megabytes.
+    pub max_file_lines: usize,
+    /// The lines the page itself renders (files not fetched later), all files together: files
+    /// past it are shown as too large for this page.
+    pub max_page_lines: usize,
+    /// Links to each side's raw file: (left spec, right spec) (the server).
+    pub raw_links: Option<(String, String)>,
 }
+
+/// The most bytes of diff lines one file may have to be rendered (see
+/// [`Options::max_file_lines`]).
+pub const MAX_RENDER_BYTES: usize = 4 << 20;
+
+/// What [`Compare::right`] says for the files on disk (`codever diff SPEC`).
+pub const ON_DISK: &str = "files on disk";
 
 impl Default for Options {
     fn default() -> Self {
@@ -92,6 +108,9 @@ impl Default for Options {
             fragment_base: String::new(),
             colour_context_files: 30,
             fetch_context: false,
+            max_file_lines: 20_000,
+            max_page_lines: 100_000,
+            raw_links: None,
         }
     }
 }
@@ -158,17 +177,40 @@ fn mode_change(f: &FileDiff) -> Option<(&'static str, &'static str)> {
 /// The compare page's body: a `div.cdv` (see the module documentation).
 pub fn body(c: &Compare, source: &dyn Source, opts: &Options) -> Markup {
     let d = c.diff;
+    // The page's budget of rendered lines, file by file in order; a file the page fetches
+    // later (the server) costs it nothing.
+    let mut spent = 0;
+    let over_budget: Vec<bool> = d
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let n = diff_lines(f);
+            if too_large(f, opts) || fetched_later(i, f, opts) {
+                return false;
+            }
+            spent += n;
+            spent > opts.max_page_lines
+        })
+        .collect();
+    let command = command(c);
     // Files are made in parallel: colouring is most of the work.
     let files: Vec<Markup> = d
         .files
         .par_iter()
         .enumerate()
-        .map(|(i, f)| file(i, f, source, opts))
+        .map(|(i, f)| {
+            if too_large(f, opts) || over_budget[i] {
+                skipped(i, f, opts, &command, over_budget[i])
+            } else {
+                file(i, f, source, opts)
+            }
+        })
         .collect();
     html! {
         div.cdv data-view="unified" {
             div.cdv-summary {
-                span.cdv-sides { code { (c.left) } " → " code { (c.right) } }
+                span.cdv-sides { code { (Shown(c.left)) } " → " code { (Shown(c.right)) } }
                 " "
                 span.cdv-nfiles { (plural(d.files.len(), "file changed", "files changed")) }
                 " "
@@ -189,7 +231,7 @@ pub fn body(c: &Compare, source: &dyn Source, opts: &Options) -> Markup {
                         li data-status=(status_word(f.status)) {
                             span.cdv-st { (f.status.letter()) }
                             " "
-                            a href={ "#" (pct_encode(f.path())) } { (f.path()) }
+                            a href={ "#" (pct_encode(f.path())) } { (Shown(f.path())) }
                             " "
                             @if f.binary { span.cdv-bin { "binary" } } @else {
                                 span.cdv-plus { "+" (f.additions) } " " span.cdv-minus { "−" (f.deletions) }
@@ -247,7 +289,7 @@ fn env_table(r: &Runs) -> Markup {
                         (_, None) => "removed",
                     };
                     tr data-change=(change) {
-                        td { (c.name) } td { (cell(&c.old)) } td { (cell(&c.new)) }
+                        td { (Shown(&c.name)) } td { (Shown(&cell(&c.old))) } td { (Shown(&cell(&c.new))) }
                     }
                 }
             }
@@ -290,7 +332,7 @@ fn kv_table(
                 @for k in keys {
                     @let (l, rv) = (left.get(k), right.get(k));
                     tr.cdv-ne[l != rv] {
-                        td { (k) } td { (show(l)) } td { (show(rv)) }
+                        td { (Shown(k)) } td { (Shown(&show(l))) } td { (Shown(&show(rv))) }
                     }
                 }
             }
@@ -298,9 +340,99 @@ fn kv_table(
     }
 }
 
+fn diff_lines(f: &FileDiff) -> usize {
+    f.hunks.iter().map(|h| h.lines.len()).sum()
+}
+
+/// Whether `f`'s diff is too large to be rendered at all (see [`Options::max_file_lines`]).
+pub fn too_large(f: &FileDiff, opts: &Options) -> bool {
+    if f.binary {
+        return false;
+    }
+    let mut bytes = 0;
+    for h in &f.hunks {
+        for l in &h.lines {
+            bytes += l.text.len();
+        }
+    }
+    diff_lines(f) > opts.max_file_lines || bytes > MAX_RENDER_BYTES
+}
+
+/// Whether the page leaves file `i` out, to be fetched when shown (the server).
+fn fetched_later(i: usize, f: &FileDiff, opts: &Options) -> bool {
+    let large = diff_lines(f) > opts.large_lines;
+    (opts.lazy_after.is_some_and(|n| i >= n) || (large && opts.lazy_after.is_some()))
+        && !f.hunks.is_empty()
+}
+
+/// The command that shows the whole comparison in a terminal.
+fn command(c: &Compare) -> String {
+    if c.runs.is_some() {
+        format!("codever diff --runs {} {}", c.left, c.right)
+    } else if c.right == ON_DISK {
+        format!("codever diff {}", c.left)
+    } else {
+        format!("codever diff {} {}", c.left, c.right)
+    }
+}
+
+/// A file not rendered: its header, and why, with the command and the raw files that show it.
+fn skipped(i: usize, f: &FileDiff, opts: &Options, command: &str, budget: bool) -> Markup {
+    let lines = diff_lines(f);
+    html! {
+        div.cdv-file id={ "file-" (i) } data-path=(f.path()) data-status=(status_word(f.status)) {
+            (file_header(f))
+            div.cdv-fb {
+                div.cdv-note.cdv-too-large {
+                    @if budget {
+                        "This page already shows " (opts.max_page_lines) " lines: this file's diff ("
+                        (plural(lines, "line", "lines")) ") is not shown here."
+                    } @else {
+                        "This diff is too large to show here (" (plural(lines, "line", "lines")) ")."
+                    }
+                    " In a terminal: " code { (Shown(command)) }
+                    @if let Some((l, r)) = &opts.raw_links {
+                        " · raw: "
+                        @if let Some(o) = f.old.as_ref().map(|_| f.old_path.as_deref().unwrap_or(f.path())) {
+                            a href=(super::pages::link::file("raw", l, o)) { "old" }
+                        }
+                        @if f.old.is_some() && f.new.is_some() { " · " }
+                        @if f.new.is_some() {
+                            a href=(super::pages::link::file("raw", r, f.path())) { "new" }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn file_header(f: &FileDiff) -> Markup {
+    html! {
+        div.cdv-fh {
+            button.cdv-fold type="button" title="Collapse or expand this file" { "▾" }
+            span.cdv-st data-status=(status_word(f.status)) { (status_label(f)) }
+            " "
+            span.cdv-path {
+                @if let (Status::Renamed, Some(o)) = (f.status, &f.old_path) {
+                    span.cdv-old { (Shown(o)) } " → "
+                }
+                (Shown(f.path()))
+            }
+            " "
+            @if f.binary { span.cdv-bin { "binary" } } @else {
+                span.cdv-plus { "+" (f.additions) } " " span.cdv-minus { "−" (f.deletions) }
+            }
+            @if let Some((o, n)) = mode_change(f) {
+                " " span.cdv-mode-change { "mode " (o) " → " (n) }
+            }
+        }
+    }
+}
+
 /// One file's header and diff.
 pub fn file(i: usize, f: &FileDiff, source: &dyn Source, opts: &Options) -> Markup {
-    let lines: usize = f.hunks.iter().map(|h| h.lines.len()).sum();
+    let lines = diff_lines(f);
     let large = lines > opts.large_lines;
     let inline = if opts.fetch_context {
         Context::Fetch {
@@ -312,29 +444,12 @@ pub fn file(i: usize, f: &FileDiff, source: &dyn Source, opts: &Options) -> Mark
         }
     };
     // A server page leaves large files out too: they are rendered only when asked for.
-    let lazy = (opts.lazy_after.is_some_and(|n| i >= n) || (large && opts.lazy_after.is_some()))
-        && !f.hunks.is_empty();
+    let lazy = fetched_later(i, f, opts);
     html! {
         div.cdv-file id={ "file-" (i) } data-path=(f.path()) data-status=(status_word(f.status)) {
-            div.cdv-fh {
-                button.cdv-fold type="button" title="Collapse or expand this file" { "▾" }
-                span.cdv-st data-status=(status_word(f.status)) { (status_label(f)) }
-                " "
-                span.cdv-path {
-                    @if let (Status::Renamed, Some(o)) = (f.status, &f.old_path) {
-                        span.cdv-old { (o) } " → "
-                    }
-                    (f.path())
-                }
-                " "
-                @if f.binary { span.cdv-bin { "binary" } } @else {
-                    span.cdv-plus { "+" (f.additions) } " " span.cdv-minus { "−" (f.deletions) }
-                }
-                @if let Some((o, n)) = mode_change(f) {
-                    " " span.cdv-mode-change { "mode " (o) " → " (n) }
-                }
-            }
+            (file_header(f))
             div.cdv-fb {
+                @if !f.binary && has_bidi(f) { (super::pages::bidi_warning()) }
                 @if f.binary {
                     p.cdv-note { "Binary file not shown." (sizes(f)) }
                 } @else if f.hunks.is_empty() {
@@ -356,6 +471,14 @@ pub fn file(i: usize, f: &FileDiff, source: &dyn Source, opts: &Options) -> Mark
             }
         }
     }
+}
+
+/// Whether a line of `f`'s diff holds a bidirectional control character.
+fn has_bidi(f: &FileDiff) -> bool {
+    f.hunks
+        .iter()
+        .flat_map(|h| &h.lines)
+        .any(|l| highlight::has_bidi(&l.text))
 }
 
 fn sizes(f: &FileDiff) -> String {
@@ -747,6 +870,44 @@ mod tests {
         )
         .into_string();
         assert!(table.starts_with("<table class=\"cdv-t cdv-u\" data-gaps=\"/c?file=1\">"));
+    }
+
+    #[test]
+    fn files_too_large_for_a_page_are_not_rendered() {
+        let (_d, store, diff) = two_files();
+        let opts = Options {
+            max_file_lines: 7,
+            raw_links: Some(("x:v0".into(), "x:v1".into())),
+            ..Options::default()
+        };
+        let page = render(&store, &diff, &opts);
+        let a = section(&page, 0);
+        assert!(a.contains(
+            "<div class=\"cdv-fb\"><div class=\"cdv-note cdv-too-large\">This diff is too large to \
+             show here (8 lines). In a terminal: <code>codever diff x:v0 x:v1</code> · raw: \
+             <a href=\"/raw?spec=x%3Av0&amp;path=a.py\">old</a> · \
+             <a href=\"/raw?spec=x%3Av1&amp;path=a.py\">new</a></div></div>"
+        ), "{a}");
+        assert!(!a.contains("<table"));
+        assert!(a.contains("<span class=\"cdv-path\">a.py</span>"));
+        assert!(too_large(&diff.files[0], &opts));
+        assert!(!too_large(&diff.files[0], &Options::default()));
+        // A page's budget: the first file fits, the second would pass it.
+        let opts = Options {
+            max_page_lines: 10,
+            ..Options::default()
+        };
+        let page = render(&store, &diff, &opts);
+        assert!(section(&page, 0).contains("<table"));
+        let b = section(&page, 1);
+        assert!(
+            b.contains(
+                "This page already shows 10 lines: this file's diff (8 lines) is not shown here. \
+             In a terminal: <code>codever diff x:v0 x:v1</code></div>"
+            ),
+            "{b}"
+        );
+        assert!(!b.contains("<table"));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! Every byte of source text leaves this module through [`escape_into`]; nothing else writes
 //! text.
 
+use std::fmt::Write as _;
 use std::ops::Range;
 use std::sync::OnceLock;
 
@@ -321,8 +322,11 @@ fn render(text: &str, runs: &[(Range<usize>, &'static str)], marks: &[Range<usiz
     out
 }
 
-/// Appends `text` to `out` escaped for HTML text and attribute values (`&`, `<`, `>`, `"`,
-/// `'`).
+/// Appends `text` to `out` escaped for HTML text (`&`, `<`, `>`, `"`, `'`), with the characters
+/// a reader must not miss made visible: bidirectional controls, which reorder what is shown
+/// ("Trojan Source"), as `<span class="cdv-bidi" title="NAME">U+202E</span>`, and control
+/// characters other than tab and line feed (NUL, ESC, C1…) as `<span class="cdv-ctl"
+/// title="U+001B">␛</span>`. For text only: the spans are markup.
 pub fn escape_into(text: &str, out: &mut String) {
     for ch in text.chars() {
         match ch {
@@ -331,8 +335,97 @@ pub fn escape_into(text: &str, out: &mut String) {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+            c => match hidden(c) {
+                Some(Hidden::Bidi(name)) => {
+                    let _ = write!(
+                        out,
+                        "<span class=\"cdv-bidi\" title=\"{name}\">U+{:04X}</span>",
+                        c as u32
+                    );
+                }
+                Some(Hidden::Control) => {
+                    let n = c as u32;
+                    let _ = match n {
+                        // Control Pictures: ␀ … ␟, ␡.
+                        0..=0x1f => write!(
+                            out,
+                            "<span class=\"cdv-ctl\" title=\"U+{n:04X}\">{}</span>",
+                            char::from_u32(0x2400 + n).unwrap_or('?')
+                        ),
+                        0x7f => write!(out, "<span class=\"cdv-ctl\" title=\"U+007F\">␡</span>"),
+                        _ => write!(
+                            out,
+                            "<span class=\"cdv-ctl\" title=\"U+{n:04X}\">U+{n:04X}</span>"
+                        ),
+                    };
+                }
+                None => out.push(c),
+            },
         }
+    }
+}
+
+/// A character that would be shown wrongly or not at all.
+enum Hidden {
+    /// A bidirectional control, with its Unicode name.
+    Bidi(&'static str),
+    /// A C0 or C1 control other than tab and line feed, or DEL.
+    Control,
+}
+
+fn hidden(c: char) -> Option<Hidden> {
+    let name = match c {
+        '\u{061C}' => "ARABIC LETTER MARK",
+        '\u{200E}' => "LEFT-TO-RIGHT MARK",
+        '\u{200F}' => "RIGHT-TO-LEFT MARK",
+        '\u{202A}' => "LEFT-TO-RIGHT EMBEDDING",
+        '\u{202B}' => "RIGHT-TO-LEFT EMBEDDING",
+        '\u{202C}' => "POP DIRECTIONAL FORMATTING",
+        '\u{202D}' => "LEFT-TO-RIGHT OVERRIDE",
+        '\u{202E}' => "RIGHT-TO-LEFT OVERRIDE",
+        '\u{2066}' => "LEFT-TO-RIGHT ISOLATE",
+        '\u{2067}' => "RIGHT-TO-LEFT ISOLATE",
+        '\u{2068}' => "FIRST STRONG ISOLATE",
+        '\u{2069}' => "POP DIRECTIONAL ISOLATE",
+        c if c.is_control() && c != '\t' && c != '\n' => return Some(Hidden::Control),
+        _ => return None,
+    };
+    Some(Hidden::Bidi(name))
+}
+
+/// Whether `text` holds a bidirectional control character (searched in its UTF-8 bytes, so
+/// any bytes can be given).
+pub fn has_bidi(text: &[u8]) -> bool {
+    text.windows(3).any(|w| {
+        matches!(
+            w,
+            [0xe2, 0x80, 0x8e | 0x8f | 0xaa..=0xae] | [0xe2, 0x81, 0xa6..=0xa9]
+        )
+    }) || text.windows(2).any(|w| w == [0xd8, 0x9c])
+}
+
+/// `text` with its bidirectional controls and control characters written as `[U+202E]`, for
+/// places that hold no markup (a page's title).
+pub fn visible_plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match hidden(c) {
+            Some(_) => {
+                let _ = write!(out, "[U+{:04X}]", c as u32);
+            }
+            None => out.push(c),
+        }
+    }
+    out
+}
+
+/// Untrusted text (a name, a path, a message, a config value) for maud's `(…)`: escaped, with
+/// hidden characters made visible as [`escape_into`] does.
+pub struct Shown<'a>(pub &'a str);
+
+impl maud::Render for Shown<'_> {
+    fn render_to(&self, buffer: &mut String) {
+        escape_into(self.0, buffer);
     }
 }
 
@@ -384,6 +477,45 @@ mod tests {
         assert_eq!(
             one("x.py", "s = \"</script>\""),
             "s <span class=\"k\">=</span> <span class=\"s\">&quot;&lt;/script&gt;&quot;</span>"
+        );
+    }
+
+    #[test]
+    fn bidi_and_control_characters_are_shown_not_obeyed() {
+        // Trojan Source: the comment that hides the early return, as it is stored.
+        let line = "if access != \"none\u{202e} \u{2066}# admin\u{2069} \u{2066}\":";
+        let html = one("x.txt", line);
+        assert_eq!(
+            html,
+            "if access != &quot;none<span class=\"cdv-bidi\" title=\"RIGHT-TO-LEFT OVERRIDE\">\
+             U+202E</span> <span class=\"cdv-bidi\" title=\"LEFT-TO-RIGHT ISOLATE\">U+2066</span>\
+             # admin<span class=\"cdv-bidi\" title=\"POP DIRECTIONAL ISOLATE\">U+2069</span> \
+             <span class=\"cdv-bidi\" title=\"LEFT-TO-RIGHT ISOLATE\">U+2066</span>&quot;:"
+        );
+        for c in [
+            '\u{202a}', '\u{202e}', '\u{2066}', '\u{2069}', '\u{200e}', '\u{200f}', '\u{61c}',
+        ] {
+            let mut out = String::new();
+            escape_into(&c.to_string(), &mut out);
+            assert!(out.starts_with("<span class=\"cdv-bidi\""), "{c:?}");
+            assert!(!out.contains(c));
+            assert!(has_bidi(c.to_string().as_bytes()), "{c:?}");
+        }
+        assert!(!has_bidi("a\u{2065}\u{202f}\u{200d}é".as_bytes()));
+        let mut out = String::new();
+        escape_into("a\0b\x1b[2J\x7f\u{85}\tc\n", &mut out);
+        assert_eq!(
+            out,
+            "a<span class=\"cdv-ctl\" title=\"U+0000\">␀</span>b<span class=\"cdv-ctl\" \
+             title=\"U+001B\">␛</span>[2J<span class=\"cdv-ctl\" title=\"U+007F\">␡</span>\
+             <span class=\"cdv-ctl\" title=\"U+0085\">U+0085</span>\tc\n"
+        );
+        assert_eq!(visible_plain("a\u{202e}b\x1b"), "a[U+202E]b[U+001B]");
+        // Inside a coloured token too.
+        let py = one("a.py", "s = 'x\u{202e}y'");
+        assert!(
+            py.contains("<span class=\"s\">&#39;x<span class=\"cdv-bidi\""),
+            "{py}"
         );
     }
 

@@ -40,7 +40,7 @@ pub fn page(title: &str, nav: Option<Markup>, body: Markup, assets: Assets) -> S
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="color-scheme" content="light dark";
-                title { (title) " · codever" }
+                title { (highlight::visible_plain(title)) " · codever" }
                 @match assets {
                     Assets::Inline => style { (PreEscaped(CSS)) },
                     Assets::Served => link rel="stylesheet" href="/assets/codever.css";,
@@ -79,6 +79,42 @@ pub fn fragment(c: &compare::Compare, source: &dyn compare::Source) -> String {
         script { (PreEscaped(JS)) }
     }
     .into_string()
+}
+
+/// Writes a page to `path` whole or not at all: into a new file beside it, renamed over `path`
+/// once written and flushed, so a failure (disk full, a size limit, an interruption) leaves no
+/// truncated page and an existing file as it was. A new file gets the usual permissions (0666
+/// less the umask); one replaced keeps its own.
+pub fn write_file(path: &std::path::Path, page: &[u8]) -> crate::Result<()> {
+    use std::io::Write as _;
+    let fail = |source| crate::Error::Io {
+        action: "cannot write",
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    if path.file_name().is_none() {
+        return Err(fail(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a file name",
+        )));
+    }
+    let mut b = tempfile::Builder::new();
+    b.prefix(".").suffix(".codever-tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path).map_or(0o666, |m| m.permissions().mode() & 0o7777);
+        b.permissions(std::fs::Permissions::from_mode(mode));
+    }
+    let mut tmp = b.tempfile_in(dir).map_err(fail)?;
+    tmp.write_all(page).map_err(fail)?;
+    tmp.as_file().sync_all().map_err(fail)?;
+    tmp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
 }
 
 /// Percent-encodes `s` for a URL path or fragment: everything but unreserved characters and `/`.

@@ -5,7 +5,7 @@
 use maud::{Markup, PreEscaped, html};
 use serde_json::Value;
 
-use super::highlight;
+use super::highlight::{self, Shown};
 use crate::compare::{BlameLine, LogEntry};
 use crate::diff::ChangeCounts;
 use crate::history::{History, Version};
@@ -141,11 +141,11 @@ pub fn versions(h: &History, changes: &[Option<ChangeCounts>]) -> Markup {
                             td { input.cdv-pick type="checkbox" data-spec=(spec) aria-label={ "pick " (spec) }; }
                             td { a href=(link::version(&spec)) { (view::number(v.number)) } }
                             td.cdv-mono { (short(&v.tree)) }
-                            td { (view::aliases(h, v).join(", ")) }
+                            td { (Shown(&view::aliases(h, v).join(", "))) }
                             td { (view::time(v.created_ns())) }
                             td { @for (i, r) in v.runs().into_iter().enumerate() { @if i > 0 { ", " } a href=(link::run(r)) { (r) } } }
                             td { (counts(changes.get(v.index).and_then(Option::as_ref))) }
-                            td { (v.first().record.message) }
+                            td { (Shown(&v.first().record.message)) }
                             td { @if let Some(p) = prev { a.cdv-prev href=(link::compare(&spec_of(h, p), &spec, None)) { "diff" } } }
                         }
                     }
@@ -155,8 +155,25 @@ pub fn versions(h: &History, changes: &[Option<ChangeCounts>]) -> Markup {
     }
 }
 
-/// A version's files, with links to each file's view, raw bytes, history and blame.
-pub fn version_files(h: &History, v: &Version, files: &[ManifestEntry]) -> Markup {
+/// What a version's listing knows of a file's content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// Text (or not looked at): every link.
+    Text,
+    /// Binary: no blame.
+    Binary,
+    /// Larger than the web view shows: no blame, marked.
+    Large,
+}
+
+/// A version's files, with links to each file's view, raw bytes, history and blame (`kinds[i]`
+/// of `files[i]`: no blame for binary and large files).
+pub fn version_files(
+    h: &History,
+    v: &Version,
+    files: &[ManifestEntry],
+    kinds: &[FileKind],
+) -> Markup {
     let spec = spec_of(h, v);
     html! {
         div.cdv {
@@ -166,16 +183,25 @@ pub fn version_files(h: &History, v: &Version, files: &[ManifestEntry]) -> Marku
                 "created " (view::time(v.created_ns())) " · runs "
                 @for (i, r) in v.runs().into_iter().enumerate() { @if i > 0 { ", " } a href=(link::run(r)) { (r) } }
                 @let al = view::aliases(h, v);
-                @if !al.is_empty() { " · aliases " (al.join(", ")) }
+                @if !al.is_empty() { " · aliases " (Shown(&al.join(", "))) }
             }
-            @if !v.first().record.message.is_empty() { p { (v.first().record.message) } }
+            @if !v.first().record.message.is_empty() { p { (Shown(&v.first().record.message)) } }
             table.cdv-list.cdv-files {
                 thead { tr { th { "path" } th { "size" } th {} } }
-                @for e in files {
+                @for (i, e) in files.iter().enumerate() {
+                    @let kind = kinds.get(i).copied().unwrap_or(FileKind::Text);
                     tr {
-                        td.cdv-mono { a href=(link::file("file", &spec, &e.path)) { (e.path) } @if e.meta.executable { " " span.cdv-muted { "(executable)" } } }
+                        td.cdv-mono {
+                            a href=(link::file("file", &spec, &e.path)) { (Shown(&e.path)) }
+                            @if e.meta.executable { " " span.cdv-muted { "(executable)" } }
+                            @if kind == FileKind::Binary { " " span.cdv-muted { "(binary)" } }
+                            @if kind == FileKind::Large { " " span.cdv-muted { "(too large to view here)" } }
+                        }
                         td { (e.meta.size) }
-                        td { a href=(link::file("raw", &spec, &e.path)) { "raw" } " · " a href=(link::file("history", &spec, &e.path)) { "history" } " · " a href=(link::file("blame", &spec, &e.path)) { "blame" } }
+                        td {
+                            a href=(link::file("raw", &spec, &e.path)) { "raw" } " · " a href=(link::file("history", &spec, &e.path)) { "history" }
+                            @if kind == FileKind::Text { " · " a href=(link::file("blame", &spec, &e.path)) { "blame" } }
+                        }
                     }
                 }
             }
@@ -186,7 +212,7 @@ pub fn version_files(h: &History, v: &Version, files: &[ManifestEntry]) -> Marku
 fn file_title(h: &History, v: &Version, path: &str, what: &str) -> Markup {
     let spec = spec_of(h, v);
     html! {
-        h1.cdv-mono { a href=(link::version(&spec)) { (h.key.to_string()) ":" (view::number(v.number)) } " / " (path) }
+        h1.cdv-mono { a href=(link::version(&spec)) { (h.key.to_string()) ":" (view::number(v.number)) } " / " (Shown(path)) }
         p {
             @for (page, label) in [("file", "view"), ("raw", "raw"), ("history", "history"), ("blame", "blame")] {
                 @if page == what { strong { (label) } } @else { a href=(link::file(page, &spec, path)) { (label) } }
@@ -196,13 +222,18 @@ fn file_title(h: &History, v: &Version, path: &str, what: &str) -> Markup {
     }
 }
 
+/// A file or blame of more lines than this is shown uncoloured (colouring costs about 0.1 ms a
+/// line; escaping alone is ~100 times cheaper).
+pub const COLOUR_LINES: usize = 20_000;
+
 /// A file of a version, coloured, with line numbers (binary files are not shown).
 pub fn file(h: &History, v: &Version, path: &str, content: &[u8]) -> Markup {
     let body = if crate::diff::is_binary(content) {
         html! { p.cdv-note { "Binary file not shown (" (content.len()) " bytes)." } }
     } else {
         let lines = crate::diff::split_lines(content);
-        let lang = highlight::language(path, lines.first().copied().unwrap_or_default());
+        let lang = highlight::language(path, lines.first().copied().unwrap_or_default())
+            .filter(|_| lines.len() <= COLOUR_LINES);
         let html_lines = highlight::lines(lang, &lines, &[]);
         let mut rows = String::new();
         for (i, l) in html_lines.iter().enumerate() {
@@ -211,9 +242,43 @@ pub fn file(h: &History, v: &Version, path: &str, content: &[u8]) -> Markup {
                 i + 1
             ));
         }
-        html! { table.cdv-src { tbody { (PreEscaped(rows)) } } }
+        html! {
+            @if highlight::has_bidi(content) { (bidi_warning()) }
+            table.cdv-src { tbody { (PreEscaped(rows)) } }
+        }
     };
     html! { div.cdv { (file_title(h, v, path, "file")) (body) } }
+}
+
+/// A file larger than `limit`, the most a page (`what`: `file`, `blame`) or a download (`raw`)
+/// of the web view takes: why, and the ways to get it.
+/// `raw_ok`: the raw download would work.
+pub fn too_large(
+    h: &History,
+    v: &Version,
+    path: &str,
+    what: &str,
+    (size, limit): (u64, u64),
+    raw_ok: bool,
+) -> Markup {
+    let spec = spec_of(h, v);
+    html! {
+        div.cdv {
+            (file_title(h, v, path, what))
+            div.cdv-note.cdv-too-large {
+                p {
+                    "This file is " (size) " bytes, more than the web view "
+                    @if what == "raw" { "sends" } @else { "shows" }
+                    " (" (limit) " bytes)."
+                }
+                p {
+                    @if raw_ok { a href=(link::file("raw", &spec, path)) { "Download it" } " or, in a terminal: " }
+                    @else { "In a terminal: " }
+                    code { "codever cat " (Shown(&spec)) " " (Shown(path)) }
+                }
+            }
+        }
+    }
 }
 
 /// The versions where a file changed, newest first (following renames), each linking to its
@@ -240,10 +305,10 @@ pub fn history(h: &History, index: usize, path: &str, entries: &[LogEntry]) -> M
                                 " " span.cdv-plus { "+" (f.additions) } " " span.cdv-minus { "−" (f.deletions) }
                             }
                         }
-                        td.cdv-mono { @if let Some(f) = e.diff.files.first() { a href=(link::file("file", &spec, f.path())) { (f.path()) } } }
+                        td.cdv-mono { @if let Some(f) = e.diff.files.first() { a href=(link::file("file", &spec, f.path())) { (Shown(f.path())) } } }
                         td { (view::time(ver.created_ns())) }
                         td { @for (i, r) in ver.runs().into_iter().enumerate() { @if i > 0 { ", " } a href=(link::run(r)) { (r) } } }
-                        td { (ver.first().record.message) }
+                        td { (Shown(&ver.first().record.message)) }
                     }
                 }
             }
@@ -256,11 +321,13 @@ pub fn history(h: &History, index: usize, path: &str, entries: &[LogEntry]) -> M
 pub fn blame(h: &History, index: usize, path: &str, lines: &[BlameLine]) -> Markup {
     let v = &h.versions[index];
     let texts: Vec<&[u8]> = lines.iter().map(|l| l.text.as_slice()).collect();
-    let lang = highlight::language(path, texts.first().copied().unwrap_or_default());
+    let lang = highlight::language(path, texts.first().copied().unwrap_or_default())
+        .filter(|_| texts.len() <= COLOUR_LINES);
     let html_lines = highlight::lines(lang, &texts, &[]);
     html! {
         div.cdv {
             (file_title(h, v, path, "blame"))
+            @if texts.iter().any(|t| highlight::has_bidi(t)) { (bidi_warning()) }
             table.cdv-src.cdv-blame {
                 tbody {
                     @for (i, l) in lines.iter().enumerate() {
@@ -318,9 +385,9 @@ pub fn runs(runs: &[RunView]) -> Markup {
                             td { input.cdv-pick type="checkbox" data-spec=(r.id) aria-label={ "pick " (r.id) }; }
                             td { a href=(link::run(&r.id)) { (r.id) } }
                             td { (view::time(r.start_ns())) }
-                            td { (row["host"].as_str().unwrap_or_default()) }
-                            td.cdv-mono { (git_cell(&row)) }
-                            td { @for (i, (k, v)) in r.state.summary.iter().filter(|(k, _)| !k.starts_with('_')).take(4).enumerate() { @if i > 0 { ", " } (k) "=" (json_cell(v)) } }
+                            td { (Shown(row["host"].as_str().unwrap_or_default())) }
+                            td.cdv-mono { (Shown(&git_cell(&row))) }
+                            td { @for (i, (k, v)) in r.state.summary.iter().filter(|(k, _)| !k.starts_with('_')).take(4).enumerate() { @if i > 0 { ", " } (Shown(k)) "=" (Shown(&json_cell(v))) } }
                             td { (artifacts_cell(r)) }
                         }
                     }
@@ -338,7 +405,8 @@ fn git_cell(row: &Value) -> String {
             } else {
                 ""
             };
-            format!("{}{dirty}", &c[..c.len().min(10)])
+            // A store's text is untrusted: cut at a character, never inside one.
+            format!("{}{dirty}", c.chars().take(10).collect::<String>())
         }
         None => String::new(),
     }
@@ -366,14 +434,14 @@ pub fn run(r: &RunView) -> Markup {
             h1 { "Run " (r.id) }
             table.cdv-kv.cdv-run {
                 @for k in fields {
-                    @if !row[k].is_null() { tr { th { (k) } td { (json_cell(&row[k])) } } }
+                    @if !row[k].is_null() { tr { th { (k) } td { (Shown(&json_cell(&row[k]))) } } }
                 }
-                tr { th { "git" } td.cdv-mono { (git_cell(&row)) } }
+                tr { th { "git" } td.cdv-mono { (Shown(&git_cell(&row))) } }
             }
             @for what in ["config", "summary"] {
                 @if let Some(m) = row[what].as_object().filter(|m| !m.is_empty()) {
                     h2 { (what) }
-                    table.cdv-kv { @for (k, v) in m { tr { th { (k) } td.cdv-mono { (json_cell(v)) } } } }
+                    table.cdv-kv { @for (k, v) in m { tr { th { (Shown(k)) } td.cdv-mono { (Shown(&json_cell(v))) } } } }
                 }
             }
             h2 { "Logged" }
@@ -384,7 +452,7 @@ pub fn run(r: &RunView) -> Markup {
                         td { a href=(link::artifact(&a.key)) { (a.key.to_string()) } }
                         td { a href=(link::version(&spec)) { (view::number(a.version)) } }
                         td { @if a.new { "new" } @else { "unchanged (linked)" } }
-                        td { (a.message) }
+                        td { (Shown(&a.message)) }
                     }
                 }
             }
@@ -401,13 +469,31 @@ pub fn run(r: &RunView) -> Markup {
     }
 }
 
+/// The warning over a file that holds bidirectional control characters (as GitHub shows it).
+pub fn bidi_warning() -> Markup {
+    html! {
+        div.cdv-warn.cdv-bidi-warn role="note" {
+            strong { "This file contains bidirectional Unicode text" }
+            " that may be interpreted or compiled differently than what appears here: the \
+             characters that reorder text are shown as marked "
+            span.cdv-bidi { "U+…" }
+            " tokens instead of being obeyed."
+        }
+    }
+}
+
 /// An error page's body.
 pub fn error(message: &str, hint: Option<&str>) -> Markup {
+    error_titled("Not found", message, hint)
+}
+
+/// An error page's body under another title.
+pub fn error_titled(title: &str, message: &str, hint: Option<&str>) -> Markup {
     html! {
         div.cdv {
-            h1 { "Not found" }
-            p.cdv-error { (message) }
-            @if let Some(h) = hint { p.cdv-muted { "hint: " (h) } }
+            h1 { (Shown(title)) }
+            p.cdv-error { (Shown(message)) }
+            @if let Some(h) = hint { p.cdv-muted { "hint: " (Shown(h)) } }
         }
     }
 }

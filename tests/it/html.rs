@@ -27,14 +27,18 @@ fn fixture_store() -> (tempfile::TempDir, PathBuf) {
 
 /// Runs `diff ARGS --html FILE` and returns the page, asserting the command's output.
 fn html_file(store: &Path, args: &[&str]) -> String {
-    let file = store.parent().unwrap().join("page.html");
+    html_file_at(store, args, &store.parent().unwrap().join("page.html"))
+}
+
+/// Runs `diff ARGS --html FILE` to `file` and returns the page, asserting the command's output.
+fn html_file_at(store: &Path, args: &[&str], file: &Path) -> String {
     let mut all: Vec<&str> = args.to_vec();
     let arg = format!("--html={}", file.display());
     all.push(&arg);
     let (code, stdout, stderr) = run_any(store, &all);
     assert_eq!((code, stdout.as_str()), (0, ""), "{stderr}");
     assert_eq!(stderr, format!("wrote {}\n", file.display()));
-    fs::read_to_string(&file).unwrap()
+    fs::read_to_string(file).unwrap()
 }
 
 fn count(haystack: &str, needle: &str) -> usize {
@@ -236,5 +240,138 @@ fn no_differences_and_a_write_error() {
     assert!(
         err.starts_with("error: cannot write /nonexistent-dir/x.html"),
         "{err}"
+    );
+}
+
+/// A page whose writing fails midway (here a file-size limit, as a full disk does) leaves the
+/// file that was there byte for byte, and no partial file beside it.
+#[test]
+fn a_failed_write_leaves_the_old_file_intact() {
+    let (tmp, store) = init_store();
+    let dir = tmp.path().join("repo");
+    write(&dir, "a.py", "a = 1\n".repeat(3000).as_bytes());
+    commit_ok(&store, "code/a", &dir, "r1");
+    write(&dir, "a.py", "b = 2\n".repeat(3000).as_bytes());
+    commit_ok(&store, "code/a", &dir, "r2");
+    let out_dir = tmp.path().join("out");
+    fs::create_dir(&out_dir).unwrap();
+    let file = out_dir.join("page.html");
+    fs::write(&file, b"the old page\n").unwrap();
+    let c = crate::common::codever_cmd(
+        &store,
+        &[
+            "diff",
+            "code/a:v0",
+            "code/a:v1",
+            &format!("--html={}", file.display()),
+        ],
+    );
+    // bash: ignore SIGXFSZ (the write fails with EFBIG instead), limit files to 64 KiB.
+    let mut sh = std::process::Command::new("bash");
+    sh.arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 64; exec \"$0\" \"$@\"")
+        .arg(c.get_program())
+        .args(c.get_args());
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    let out = sh.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with(&format!("error: cannot write {}", file.display())),
+        "{err}"
+    );
+    let now = fs::read(&file).unwrap();
+    assert!(
+        now == b"the old page\n",
+        "the old file was replaced by {} bytes",
+        now.len()
+    );
+    let names: Vec<_> = fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["page.html"]);
+    // Without the limit the page replaces the old one, whole.
+    let page = html_file_at(&store, &["diff", "code/a:v0", "code/a:v1"], &file);
+    assert!(page.ends_with("</script></body></html>"));
+    assert!(page.len() > 64 << 10);
+}
+
+/// Trojan Source (CVE-2021-42574): bidirectional controls in a line of code and in a file name
+/// are shown as marked tokens, never obeyed, and the file carries GitHub's warning.
+#[test]
+fn bidirectional_text_is_shown_and_warned_about() {
+    let (tmp, store) = init_store();
+    let dir = tmp.path().join("repo");
+    let trojan = "def is_admin(user):\n    access = \"user\"\n    if access != \"none\u{202e} \u{2066}# admin only\u{2069} \u{2066}\":\n        return True\n    return False\n";
+    write(&dir, "auth.py", trojan.as_bytes());
+    write(&dir, "plain.py", b"x = 1\n");
+    commit_ok(&store, "code/bidi", &dir, "r1");
+    write(&dir, "auth.py", b"def is_admin(user):\n    return False\n");
+    write(&dir, "plain.py", b"x = 2\n");
+    write(&dir, "\u{202e}txt.exe", b"ok\n");
+    commit_ok(&store, "code/bidi", &dir, "r2");
+    let page = html_file(&store, &["diff", "code/bidi:v0", "code/bidi:v1"]);
+    // Raw only where nothing shows it: the `data-path` the script matches `#PATH` against.
+    let shown: String = page
+        .split("data-path=\"")
+        .enumerate()
+        .map(|(i, part)| {
+            if i == 0 {
+                part
+            } else {
+                part.split_once('"').map_or("", |p| p.1)
+            }
+        })
+        .collect();
+    assert_eq!(count(&page, "data-path=\"\u{202e}txt.exe\""), 1);
+    for c in ['\u{202e}', '\u{2066}', '\u{2069}'] {
+        assert!(!shown.contains(c), "{c:?} raw in the page");
+    }
+    let rlo = "<span class=\"cdv-bidi\" title=\"RIGHT-TO-LEFT OVERRIDE\">U+202E</span>";
+    assert!(page.contains(&format!("<span class=\"cdv-path\">{rlo}txt.exe</span>")));
+    assert!(
+        page.contains(&format!("\">{rlo}txt.exe</a>")),
+        "the file tree"
+    );
+    assert!(page.contains(&format!(
+        "<span class=\"s\">&quot;none{rlo} <span class=\"cdv-bidi\" title=\"LEFT-TO-RIGHT ISOLATE\">U+2066</span>"
+    )));
+    // The warning is on auth.py only.
+    let warn = "<div class=\"cdv-warn cdv-bidi-warn\" role=\"note\"><strong>This file contains bidirectional Unicode text</strong>";
+    assert_eq!(count(&page, warn), 1);
+    let auth = page.find("data-path=\"auth.py\"").unwrap();
+    let plain = page.find("data-path=\"plain.py\"").unwrap();
+    let at = page.find(warn).unwrap();
+    assert!(auth < at && at < plain, "{auth} {at} {plain}");
+}
+
+/// A file whose diff is too large is not rendered into the page: a note says how to see it.
+#[test]
+fn a_diff_too_large_for_a_page_is_a_note() {
+    let (tmp, store) = init_store();
+    let dir = tmp.path().join("repo");
+    write(&dir, "small.py", b"x = 1\n");
+    commit_ok(&store, "code/big", &dir, "r1");
+    let many: String = (0..25_000).map(|i| format!("x{i} = {i}\n")).collect();
+    write(&dir, "many.py", many.as_bytes());
+    write(&dir, "small.py", b"x = 2\n");
+    commit_ok(&store, "code/big", &dir, "r2");
+    let page = html_file(&store, &["diff", "code/big:v0", "code/big:v1"]);
+    assert!(page.contains(
+        "<div class=\"cdv-note cdv-too-large\">This diff is too large to show here (25000 lines). \
+         In a terminal: <code>codever diff code/big:v0 code/big:v1</code></div>"
+    ));
+    assert!(!page.contains("x24999"));
+    assert!(page.len() < 100_000, "{}", page.len());
+    assert_eq!(
+        count(&page, "<table class=\"cdv-t cdv-u\">"),
+        1,
+        "small.py is shown"
     );
 }

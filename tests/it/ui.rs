@@ -22,9 +22,16 @@ impl Drop for Served {
 }
 
 fn serve(store: &Path) -> Served {
-    let mut child = codever_cmd(store, &["ui"])
+    serve_with(store, &[]).0
+}
+
+/// `codever ui ARGS`: the server and the lines it wrote to standard error before serving.
+fn serve_with(store: &Path, args: &[&str]) -> (Served, Vec<String>) {
+    let mut all = vec!["ui"];
+    all.extend_from_slice(args);
+    let mut child = codever_cmd(store, &all)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -38,12 +45,26 @@ fn serve(store: &Path) -> Served {
         .unwrap_or_else(|| panic!("first line is the URL: {line:?}"))
         .to_string();
     assert!(addr.starts_with("127.0.0.1:"), "{addr}");
-    Served { child, addr }
+    // The first stderr line says where it serves; a warning follows on a non-loopback address.
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut lines = Vec::new();
+    let want = if args.contains(&"--host") { 2 } else { 1 };
+    for _ in 0..want {
+        let mut l = String::new();
+        err.read_line(&mut l).unwrap();
+        lines.push(l);
+    }
+    // Later lines (none expected) must not block the server on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    (Served { child, addr }, lines)
 }
 
 /// (status, headers, body) of one request.
 fn request(addr: &str, method: &str, path: &str, host: &str) -> (u16, String, String) {
     let mut s = TcpStream::connect(addr).unwrap();
+    // A server that stalls fails the test instead of hanging it.
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
     write!(
         s,
         "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
@@ -205,4 +226,313 @@ fn hostile_names_are_text_and_raw_files_are_downloads() {
         "Content-Disposition: attachment; filename=\"___img_src_x_onerror_alert_1__.html\""
     ));
     assert_eq!(body, "<script>alert(2)</script>\n");
+}
+
+/// Connections that stall the way hostile clients do: a body announced and never sent, a head
+/// never finished, a pipeline never read. With more of them than the server has workers, a
+/// normal request is still answered at once.
+#[test]
+fn stalled_connections_do_not_stall_other_clients() {
+    let (_tmp, store) = fixture_store();
+    let srv = serve(&store);
+    let mut held = Vec::new();
+    for i in 0..6 {
+        let mut s = TcpStream::connect(&srv.addr).unwrap();
+        let host = if i % 2 == 0 {
+            "evil.example"
+        } else {
+            &srv.addr
+        };
+        write!(
+            s,
+            "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Length: 1000000\r\n\r\nabc"
+        )
+        .unwrap();
+        held.push(s);
+    }
+    for _ in 0..6 {
+        let mut s = TcpStream::connect(&srv.addr).unwrap();
+        write!(s, "GET / HTTP/1.1\r\nHost: {}\r\nX-Slow: a", srv.addr).unwrap();
+        held.push(s);
+    }
+    let mut reader = TcpStream::connect(&srv.addr).unwrap();
+    let page = "/compare/code%2Fsafelife%3Av0...code%2Fsafelife%3Av3";
+    let req = format!("GET {page} HTTP/1.1\r\nHost: {}\r\n\r\n", srv.addr);
+    reader.write_all(req.repeat(200).as_bytes()).unwrap();
+    held.push(reader);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for _ in 0..3 {
+        let t = std::time::Instant::now();
+        let (st, _, body) = get(&srv, "/");
+        assert_eq!(st, 200);
+        assert!(body.contains("safelife"));
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(3),
+            "{:?}",
+            t.elapsed()
+        );
+    }
+    // The refused requests were answered without waiting for their bodies.
+    let mut s = TcpStream::connect(&srv.addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: {}\r\nContent-Length: 1000000\r\n\r\nabc",
+        srv.addr
+    )
+    .unwrap();
+    let mut answer = String::new();
+    BufReader::new(s).read_line(&mut answer).unwrap();
+    assert_eq!(answer, "HTTP/1.1 405 Method Not Allowed\r\n");
+}
+
+#[test]
+fn head_answers_gets_headers_and_two_hosts_are_refused() {
+    let (_tmp, store) = fixture_store();
+    let srv = serve(&store);
+    let (st, head, body) = get(&srv, "/artifact/code/safelife");
+    assert_eq!(st, 200);
+    let (st, head_of_head, nothing) =
+        request(&srv.addr, "HEAD", "/artifact/code/safelife", &srv.addr);
+    assert_eq!(st, 200);
+    assert_eq!(nothing, "");
+    assert!(head.contains(&format!("Content-Length: {}\r\n", body.len())));
+    assert_eq!(head_of_head, head);
+    let mut s = TcpStream::connect(&srv.addr).unwrap();
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nHost: {}\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+        srv.addr
+    )
+    .unwrap();
+    let mut all = String::new();
+    s.read_to_string(&mut all).unwrap();
+    assert!(all.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{all}");
+    assert!(
+        all.ends_with("\r\n\r\nmore than one Host header\n"),
+        "{all}"
+    );
+    assert!(!all.contains("safelife"));
+}
+
+#[test]
+fn oversized_request_heads_are_refused_with_431() {
+    let (_tmp, store) = fixture_store();
+    let srv = serve(&store);
+    let mut s = TcpStream::connect(&srv.addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let line = format!(
+        "GET / HTTP/1.1\r\nHost: {}\r\nX: {}",
+        srv.addr,
+        "a".repeat(1 << 20)
+    );
+    let _ = s.write_all(line.as_bytes());
+    let mut answer = String::new();
+    BufReader::new(s).read_line(&mut answer).unwrap();
+    assert_eq!(answer, "HTTP/1.1 431 Request Header Fields Too Large\r\n");
+}
+
+/// A compare URL of thousands of dots is refused at once (it took seconds of CPU per request,
+/// quadratic in its length).
+#[test]
+fn compare_urls_of_many_dots_are_refused_at_once() {
+    let (_tmp, store) = fixture_store();
+    let srv = serve(&store);
+    for prefix in ["/compare/", "/compare-runs/"] {
+        let t = std::time::Instant::now();
+        let (st, head, body) = get(&srv, &format!("{prefix}{}", "...".repeat(5000)));
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            t.elapsed()
+        );
+        assert_eq!(st, 414, "{prefix}");
+        assert!(head.contains("Content-Type: text/html; charset=utf-8"));
+        assert!(body.contains("<h1>URL too long</h1>"), "{body}");
+        assert!(body.contains("names two sides of at most 512 bytes each"));
+    }
+}
+
+/// `--host 0.0.0.0`: a warning that the store is open to the network, a URL that works here, and
+/// the names a user would type accepted (DNS-rebound names still refused).
+#[test]
+fn listening_on_every_address_warns_and_accepts_this_machines_names() {
+    let (_tmp, store) = fixture_store();
+    let (srv, err) = serve_with(&store, &["--host", "0.0.0.0"]);
+    let port = srv.addr.rsplit(':').next().unwrap().to_string();
+    let name = gethostname_text().to_ascii_lowercase();
+    assert!(err[0].starts_with("codever ui: serving "), "{err:?}");
+    assert!(err[0].ends_with(&format!(
+        " read-only at http://127.0.0.1:{port}/ (Ctrl-C to stop)\n"
+    )));
+    assert_eq!(
+        err[1],
+        format!(
+            "warning: listening on 0.0.0.0:{port}: anyone who can reach this machine on any of \
+             its addresses on port {port} can read the whole store (there is no password); other \
+             machines open http://{name}:{port}/\n"
+        )
+    );
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("{name}:{port}"),
+    ] {
+        let (st, _, body) = request(&srv.addr, "GET", "/", &host);
+        assert_eq!(st, 200, "{host}");
+        assert!(body.contains("safelife"));
+    }
+    for host in [format!("rebound.example:{port}"), format!("{name}:1")] {
+        assert_eq!(request(&srv.addr, "GET", "/", &host).0, 421, "{host}");
+    }
+}
+
+/// Bidirectional and control characters from the store (code, paths, config and summary) are
+/// shown as marked tokens on every page, never sent raw, and the file view and blame warn.
+#[test]
+fn hidden_characters_are_shown_on_every_page() {
+    use crate::common::{commit_snapshot, lib_store, snapshot};
+    let (_tmp, lib) = lib_store();
+    let code = "s = \"a\u{202e}b\"\nt = \"\x1b[2J\"\n";
+    commit_snapshot(
+        &lib,
+        "code/c",
+        &snapshot(&[
+            ("a.py", code.as_bytes(), false),
+            ("n\u{2067}.py", b"x\n", false),
+        ]),
+        "r1",
+    );
+    lib.save_run_state(&codever::RunStateRecord {
+        run: "r1".into(),
+        time_ns: codever::run::now_ns(),
+        host: "h".into(),
+        name: String::new(),
+        job_type: String::new(),
+        group: String::new(),
+        config: r#"{"nul":"a\u0000b","esc":"\u001b]0;pwned\u0007x","k\u202eey":1}"#.into(),
+        summary: r#"{"s\u0000":"\u009b1m"}"#.into(),
+        ranges: "{}".into(),
+        steps: 0,
+        finished: true,
+        exit_code: None,
+    })
+    .unwrap();
+    let srv = serve(lib.root());
+    let bad = |body: &str| {
+        body.chars().any(|c| {
+            (c.is_control() && c != '\n' && c != '\t')
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        })
+    };
+    let warn = "<div class=\"cdv-warn cdv-bidi-warn\" role=\"note\">";
+    for (page, warned) in [
+        ("/version/code%2Fc%3Av0", false),
+        ("/file?spec=code%2Fc%3Av0&path=a.py", true),
+        ("/blame?spec=code%2Fc%3Av0&path=a.py", true),
+        ("/history?spec=code%2Fc%3Av0&path=a.py", false),
+        ("/run/r1", false),
+        ("/runs", false),
+    ] {
+        let (st, _, body) = get(&srv, page);
+        assert_eq!(st, 200, "{page}");
+        assert!(!bad(&body), "{page}: a raw control or bidi character");
+        assert_eq!(body.contains(warn), warned, "{page}");
+    }
+    let (_, _, file) = get(&srv, "/file?spec=code%2Fc%3Av0&path=a.py");
+    assert!(
+        file.contains("<span class=\"cdv-ctl\" title=\"U+001B\">␛</span>[2J"),
+        "{file}"
+    );
+    let (_, _, version) = get(&srv, "/version/code%2Fc%3Av0");
+    assert!(version.contains(
+        ">n<span class=\"cdv-bidi\" title=\"RIGHT-TO-LEFT ISOLATE\">U+2067</span>.py</a>"
+    ));
+    let (_, _, run) = get(&srv, "/run/r1");
+    assert!(run.contains(
+        "<tr><th>nul</th><td class=\"cdv-mono\">a<span class=\"cdv-ctl\" title=\"U+0000\">␀</span>b</td></tr>"
+    ), "{run}");
+    assert!(run.contains(
+        "<td class=\"cdv-mono\"><span class=\"cdv-ctl\" title=\"U+001B\">␛</span>]0;pwned<span class=\"cdv-ctl\" title=\"U+0007\">␇</span>x</td>"
+    ));
+    assert!(run.contains(
+        "<th>k<span class=\"cdv-bidi\" title=\"RIGHT-TO-LEFT OVERRIDE\">U+202E</span>ey</th>"
+    ));
+    assert!(run.contains("<span class=\"cdv-ctl\" title=\"U+009B\">U+009B</span>1m"));
+}
+
+/// A file too large for the web view: its compare shows a note with the terminal command and the
+/// raw files instead of rendering 25,000 lines; its view and blame are pages that say why and
+/// offer the download; a binary file has no blame link.
+#[test]
+fn large_and_binary_files_get_pages_not_renders() {
+    let (tmp, store) = init_store();
+    let dir = tmp.path().join("repo");
+    write(&dir, "small.py", b"x = 1\n");
+    commit_ok(&store, "code/big", &dir, "r1");
+    let many: String = (0..25_000).map(|i| format!("x{i} = {i}\n")).collect();
+    write(&dir, "many.py", many.as_bytes());
+    write(&dir, "huge.txt", &vec![b'a'; (4 << 20) + 1]);
+    write(&dir, "w.bin", b"\0\x01\x02binary");
+    commit_ok(&store, "code/big", &dir, "r2");
+    let srv = serve(&store);
+    let t = std::time::Instant::now();
+    let page = "/compare/code%2Fbig%3Av0...code%2Fbig%3Av1";
+    let (st, _, body) = get(&srv, page);
+    assert_eq!(st, 200);
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(body.contains(
+        "<div class=\"cdv-note cdv-too-large\">This diff is too large to show here (25000 lines). \
+         In a terminal: <code>codever diff code/big:v0 code/big:v1</code> · raw: \
+         <a href=\"/raw?spec=code%2Fbig%3Av1&amp;path=many.py\">new</a></div>"
+    ), "{body}");
+    let many_at = body.find("data-path=\"many.py\"").unwrap();
+    let next = body[many_at..]
+        .find("<div class=\"cdv-file\"")
+        .map_or(body.len(), |e| many_at + e);
+    assert!(!body[many_at..next].contains("cdv-lazy"), "never fetched");
+    let files: Vec<&str> = body
+        .match_indices("data-path=\"")
+        .map(|(i, _)| &body[i + 11..i + 20])
+        .collect();
+    let n = files.iter().position(|f| f.starts_with("many.py")).unwrap();
+    let (st, _, _) = get(&srv, &format!("{page}?file={n}"));
+    assert_eq!(st, 413);
+
+    let (st, _, listing) = get(&srv, "/version/code%2Fbig%3Av1");
+    assert_eq!(st, 200);
+    assert!(listing.contains("w.bin</a> <span class=\"cdv-muted\">(binary)</span>"));
+    assert!(
+        listing.contains("huge.txt</a> <span class=\"cdv-muted\">(too large to view here)</span>")
+    );
+    assert!(!listing.contains("path=w.bin\">blame"));
+    assert!(!listing.contains("path=huge.txt\">blame"));
+    assert!(listing.contains("path=many.py\">blame</a>"));
+    for what in ["file", "blame"] {
+        let t = std::time::Instant::now();
+        let (st, head, body) = get(&srv, &format!("/{what}?spec=code%2Fbig%3Av1&path=huge.txt"));
+        assert!(t.elapsed() < std::time::Duration::from_secs(5));
+        assert_eq!(st, 413, "{what}");
+        assert!(head.contains("Content-Type: text/html; charset=utf-8"));
+        assert!(body.contains("<nav class=\"cdv-nav\"><a href=\"/\">Artifacts</a>"));
+        assert!(
+            body.contains(
+                "<p>This file is 4194305 bytes, more than the web view shows (4194304 bytes).</p>\
+             <p><a href=\"/raw?spec=code%2Fbig%3Av1&amp;path=huge.txt\">Download it</a> or, in a \
+             terminal: <code>codever cat code/big:v1 huge.txt</code></p>"
+            ),
+            "{body}"
+        );
+    }
+    let (st, _, body) = get(&srv, "/raw?spec=code%2Fbig%3Av1&path=huge.txt");
+    assert_eq!((st, body.len()), (200, (4 << 20) + 1));
+    let (st, _, body) = get(&srv, "/blame?spec=code%2Fbig%3Av1&path=w.bin");
+    assert_eq!(st, 200);
+    assert!(body.contains("<p class=\"cdv-note\">Binary file not shown (9 bytes).</p>"));
 }

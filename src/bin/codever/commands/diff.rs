@@ -111,7 +111,7 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
         if let Some(file) = &args.html {
             let c = html::compare::Compare {
                 left,
-                right: args.right.as_deref().unwrap_or("files on disk"),
+                right: args.right.as_deref().unwrap_or(html::compare::ON_DISK),
                 diff: &diff,
                 runs: None,
             };
@@ -148,11 +148,8 @@ fn write_html(file: &std::path::Path, page: &str) -> Result<()> {
         output::write(page.as_bytes());
         return Ok(());
     }
-    std::fs::write(file, page).map_err(|source| Error::Io {
-        action: "cannot write",
-        path: file.to_path_buf(),
-        source,
-    })?;
+    // Whole or not at all: a failed write leaves an existing file as it was.
+    html::write_file(file, page.as_bytes())?;
     eprintln!("wrote {}", file.display());
     Ok(())
 }

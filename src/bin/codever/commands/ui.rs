@@ -31,6 +31,9 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
     // The URL must reach a caller that reads it before the server stops.
     output::finish().map_err(output::stdout_error)?;
     eprintln!("codever ui: serving {root} read-only at {url} (Ctrl-C to stop)");
+    if let Some(w) = server.exposure_warning() {
+        eprintln!("{w}");
+    }
     if args.open {
         open_browser(&url);
     }

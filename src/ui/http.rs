@@ -1,0 +1,466 @@
+//! The HTTP/1.1 server under `codever ui`: std's blocking sockets, `httparse` for the request
+//! head, and the limits a server reachable by any web page needs (ARCHITECTURE.md, "ui").
+//!
+//! - One thread per connection, at most [`Limits::max_connections`] at once (more are answered
+//!   503 and closed): a client that stalls holds only its own thread.
+//! - Every read and write has a deadline: a request head must arrive within
+//!   [`Limits::head_timeout`] of its first byte, a kept-alive connection closes after
+//!   [`Limits::idle_timeout`] without a request, and a response not taken by the client within
+//!   [`Limits::write_timeout`] closes its connection.
+//! - The head is capped: a request line longer than [`Limits::max_line`] is answered 414, a
+//!   header line longer than that or a head longer than [`Limits::max_head`] 431.
+//! - No request body is ever read (only `GET` and `HEAD` are answered): a request that announces
+//!   one is answered and its connection closed, so a body that never comes stalls nothing.
+//! - Pages are rendered by at most [`Limits::workers`] threads at once (CPU), after the head has
+//!   been read and before the response is written (network).
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use super::Response;
+
+/// What the server lets a client do.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Pages rendered at once.
+    pub workers: usize,
+    /// Connections open at once.
+    pub max_connections: usize,
+    /// The longest request line or header line, in bytes.
+    pub max_line: usize,
+    /// The longest request head (request line and headers), in bytes.
+    pub max_head: usize,
+    /// How long a request head may take to arrive, from its first byte.
+    pub head_timeout: Duration,
+    /// How long a kept-alive connection waits for its next request.
+    pub idle_timeout: Duration,
+    /// How long one write of a response may block on a client that does not read.
+    pub write_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            workers: 4,
+            max_connections: 64,
+            max_line: 16 << 10,
+            max_head: 64 << 10,
+            head_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(15),
+            write_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A request head as the handler sees it.
+pub struct Head<'a> {
+    /// `GET`, `HEAD`, …
+    pub method: &'a str,
+    /// The request target, as sent.
+    pub url: &'a str,
+    /// The `Host` header (a request with two is refused before the handler).
+    pub host: Option<&'a str>,
+}
+
+/// Counts the pages being rendered, at most `n` at once.
+struct Gate {
+    busy: Mutex<usize>,
+    freed: Condvar,
+    n: usize,
+}
+
+impl Gate {
+    fn run<T>(&self, f: impl FnOnce() -> T) -> T {
+        {
+            let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+            while *busy >= self.n {
+                busy = self.freed.wait(busy).unwrap_or_else(|p| p.into_inner());
+            }
+            *busy += 1;
+        }
+        // Released even if the handler panics.
+        struct Release<'a>(&'a Gate);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                let mut busy = self.0.busy.lock().unwrap_or_else(|p| p.into_inner());
+                *busy -= 1;
+                self.0.freed.notify_one();
+            }
+        }
+        let _release = Release(self);
+        f()
+    }
+}
+
+type Handler = dyn Fn(&Head) -> Response + Send + Sync;
+
+/// Answers connections on `listener` with `handle` until the process ends.
+pub fn serve(listener: TcpListener, limits: Limits, handle: Arc<Handler>) {
+    let gate = Arc::new(Gate {
+        busy: Mutex::new(0),
+        freed: Condvar::new(),
+        n: limits.workers.max(1),
+    });
+    let open = Arc::new(AtomicUsize::new(0));
+    let limits = Arc::new(limits);
+    for stream in listener.incoming() {
+        let Ok(mut stream) = stream else { continue };
+        if open.fetch_add(1, Ordering::SeqCst) >= limits.max_connections {
+            open.fetch_sub(1, Ordering::SeqCst);
+            // A short answer fits in the socket's buffer: this write does not wait for the client.
+            let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
+            let r = super::Response::text(503, "codever ui: too many connections; try again\n");
+            let _ = write_response(&mut stream, &r, false, false);
+            continue;
+        }
+        let (gate, open, limits, handle) =
+            (gate.clone(), open.clone(), limits.clone(), handle.clone());
+        let spawned = std::thread::Builder::new()
+            .name("codever-ui-conn".into())
+            .spawn(move || {
+                connection(stream, &limits, &gate, &*handle);
+                open.fetch_sub(1, Ordering::SeqCst);
+            });
+        if spawned.is_err() {
+            // The thread's closure (and its count) was dropped with the error.
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Why a request head could not be read.
+enum HeadError {
+    /// The connection ended, timed out or failed: nothing more to say to it.
+    Gone,
+    /// Answer this status and close.
+    Refuse(u16, &'static str),
+}
+
+/// Reads bytes into `buf` until it holds a whole request head, within the limits; returns the
+/// head's length. `Ok(None)`: the client closed the connection between requests.
+fn read_head(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    limits: &Limits,
+) -> Result<Option<usize>, HeadError> {
+    let mut deadline = (!buf.is_empty()).then(|| Instant::now() + limits.head_timeout);
+    let idle_until = Instant::now() + limits.idle_timeout;
+    let mut scanned = 0;
+    let mut line_start = 0;
+    let mut first_line = true;
+    let mut chunk = [0u8; 8192];
+    loop {
+        // Check the lines read so far, each byte once.
+        while scanned < buf.len() {
+            if buf[scanned] == b'\n' {
+                let line = &buf[line_start..scanned];
+                if line.is_empty() || line == b"\r" {
+                    if first_line {
+                        // Blank lines before a request line are allowed (RFC 9112, 2.2).
+                        line_start = scanned + 1;
+                    } else {
+                        return Ok(Some(scanned + 1));
+                    }
+                } else {
+                    first_line = false;
+                    line_start = scanned + 1;
+                }
+            }
+            scanned += 1;
+            if scanned - line_start > limits.max_line {
+                return Err(if first_line {
+                    HeadError::Refuse(414, "the request line is too long\n")
+                } else {
+                    HeadError::Refuse(431, "a header line is too long\n")
+                });
+            }
+        }
+        if buf.len() > limits.max_head {
+            return Err(HeadError::Refuse(431, "the request head is too long\n"));
+        }
+        let until = deadline.unwrap_or(idle_until);
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(if deadline.is_some() {
+                HeadError::Refuse(408, "the request head did not arrive in time\n")
+            } else {
+                HeadError::Gone
+            });
+        }
+        stream
+            .set_read_timeout(Some(left))
+            .map_err(|_| HeadError::Gone)?;
+        match stream.read(&mut chunk) {
+            Ok(0) if buf.is_empty() => return Ok(None),
+            Ok(0) => return Err(HeadError::Gone),
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                deadline.get_or_insert_with(|| Instant::now() + limits.head_timeout);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                if buf.is_empty() {
+                    return Err(HeadError::Gone);
+                }
+            }
+            Err(_) => return Err(HeadError::Gone),
+        }
+    }
+}
+
+/// One connection: requests read, answered and written in turn, until it closes, times out or
+/// announces a body.
+fn connection(mut stream: TcpStream, limits: &Limits, gate: &Gate, handle: &Handler) {
+    let _ = stream.set_nodelay(true);
+    if stream
+        .set_write_timeout(Some(limits.write_timeout))
+        .is_err()
+    {
+        return;
+    }
+    let mut buf = Vec::new();
+    loop {
+        let len = match read_head(&mut stream, &mut buf, limits) {
+            Ok(Some(n)) => n,
+            Ok(None) | Err(HeadError::Gone) => return,
+            Err(HeadError::Refuse(status, why)) => {
+                let _ = write_response(&mut stream, &Response::text(status, why), false, false);
+                let _ = stream.shutdown(Shutdown::Write);
+                return;
+            }
+        };
+        let (response, head_only, keep) = answer(&buf[..len], gate, handle);
+        buf.drain(..len);
+        if write_response(&mut stream, &response, head_only, keep).is_err() || !keep {
+            let _ = stream.shutdown(Shutdown::Write);
+            return;
+        }
+    }
+}
+
+/// The response to one head, whether it is for `HEAD`, and whether the connection stays open.
+fn answer(head: &[u8], gate: &Gate, handle: &Handler) -> (Response, bool, bool) {
+    let mut headers = [httparse::EMPTY_HEADER; 100];
+    let mut req = httparse::Request::new(&mut headers);
+    let bad = |why: &str| (Response::text(400, why), false, false);
+    match req.parse(head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => return bad("incomplete request head\n"),
+        Err(httparse::Error::TooManyHeaders) => {
+            return (Response::text(431, "too many header lines\n"), false, false);
+        }
+        Err(e) => return bad(&format!("bad request head: {e}\n")),
+    }
+    let (Some(method), Some(url), Some(version)) = (req.method, req.path, req.version) else {
+        return bad("bad request line\n");
+    };
+    let value = |name: &str| {
+        req.headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| std::str::from_utf8(h.value).map(str::trim))
+            .collect::<Vec<_>>()
+    };
+    let hosts = value("host");
+    let host = match hosts.as_slice() {
+        [] => None,
+        [Ok(h)] => Some(*h),
+        [_] => return bad("the Host header is not text\n"),
+        _ => return bad("more than one Host header\n"),
+    };
+    // A request body is never read: answer, then close (the body never reaches the handler).
+    let lengths = value("content-length");
+    let has_body =
+        !value("transfer-encoding").is_empty() || lengths.iter().any(|l| !matches!(l, Ok("0")));
+    let tokens = value("connection");
+    let says = |t: &str| {
+        tokens
+            .iter()
+            .flatten()
+            .any(|v| v.split(',').any(|x| x.trim().eq_ignore_ascii_case(t)))
+    };
+    let keep = !has_body
+        && if version == 1 {
+            !says("close")
+        } else {
+            says("keep-alive")
+        };
+    let r = gate.run(|| handle(&Head { method, url, host }));
+    (r, method == "HEAD", keep)
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        421 => "Misdirected Request",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        _ => "",
+    }
+}
+
+/// Writes `r` (its headers only for `HEAD`, with the `Content-Length` of the body a `GET` gets).
+fn write_response(
+    stream: &mut TcpStream,
+    r: &Response,
+    head_only: bool,
+    keep: bool,
+) -> io::Result<()> {
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
+         X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\nConnection: {}\r\n",
+        r.status,
+        reason(r.status),
+        r.content_type,
+        r.body.len(),
+        if keep { "keep-alive" } else { "close" }
+    );
+    for (k, v) in &r.headers {
+        // Header values are made here; a line break in one would split the response.
+        if !v.contains(['\r', '\n']) {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    if !head_only {
+        stream.write_all(&r.body)?;
+    }
+    stream.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(limits: Limits) -> String {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let h: Arc<Handler> =
+            Arc::new(|h: &Head| Response::text(200, &format!("{} {}", h.method, h.url)));
+        std::thread::spawn(move || serve(l, limits, h));
+        addr
+    }
+
+    fn read_all(s: &mut TcpStream) -> String {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[test]
+    fn a_head_that_never_ends_is_answered_408_then_closed() {
+        let addr = server(Limits {
+            head_timeout: Duration::from_millis(300),
+            ..Limits::default()
+        });
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+        let t = Instant::now();
+        let got = read_all(&mut s);
+        assert!(got.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{got}");
+        assert!(t.elapsed() < Duration::from_secs(3));
+    }
+
+    #[test]
+    fn an_idle_kept_alive_connection_is_closed() {
+        let addr = server(Limits {
+            idle_timeout: Duration::from_millis(300),
+            ..Limits::default()
+        });
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let t = Instant::now();
+        let got = read_all(&mut s);
+        assert!(got.ends_with("\r\n\r\nGET /a"), "{got}");
+        assert!(got.contains("Connection: keep-alive\r\n"));
+        assert!(t.elapsed() < Duration::from_secs(3));
+    }
+
+    #[test]
+    fn a_client_that_does_not_read_is_dropped_after_the_write_timeout() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let big = Arc::new(vec![b'x'; 32 << 20]);
+        let h: Arc<Handler> = Arc::new(move |_: &Head| Response {
+            status: 200,
+            content_type: "text/plain",
+            headers: Vec::new(),
+            body: big.to_vec(),
+        });
+        let limits = Limits {
+            write_timeout: Duration::from_millis(300),
+            workers: 1,
+            ..Limits::default()
+        };
+        std::thread::spawn(move || serve(l, limits, h));
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        // The server gave up: what is left to read ends well before the 32 MiB.
+        let got = read_all(&mut s);
+        assert!(got.starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(got.len() < 32 << 20, "{}", got.len());
+    }
+
+    #[test]
+    fn lines_and_heads_over_their_limits_are_refused() {
+        let addr = server(Limits::default());
+        let ask = |req: Vec<u8>| {
+            let mut s = TcpStream::connect(&addr).unwrap();
+            // The server may close before all is sent: its answer is read anyway.
+            let _ = s.write_all(&req);
+            read_all(&mut s)
+        };
+        let long_url = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(17 << 10));
+        assert!(ask(long_url.into_bytes()).starts_with("HTTP/1.1 414 URI Too Long\r\n"));
+        let long_header = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(17 << 10));
+        assert!(
+            ask(long_header.into_bytes())
+                .starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n")
+        );
+        let many = format!(
+            "GET / HTTP/1.1\r\n{}\r\n",
+            "X-A: 12345678901234567890\r\n".repeat(3000)
+        );
+        assert!(ask(many.into_bytes()).starts_with("HTTP/1.1 431 "));
+        // Just under the line limit is fine.
+        let ok = format!(
+            "GET /{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            "a".repeat(16000)
+        );
+        assert!(ask(ok.into_bytes()).starts_with("HTTP/1.1 200 OK\r\n"));
+    }
+
+    #[test]
+    fn pipelined_requests_are_answered_in_order() {
+        let addr = server(Limits::default());
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.write_all(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nHEAD /2 HTTP/1.1\r\nHost: x\r\n\r\nGET /3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        let got = read_all(&mut s);
+        let bodies: Vec<&str> = got
+            .split("\r\n\r\n")
+            .skip(1)
+            .map(|b| b.split("HTTP/1.1").next().unwrap())
+            .collect();
+        assert_eq!(bodies, ["GET /1", "", "GET /3"], "{got}");
+        // HEAD: the length of what GET would send.
+        assert_eq!(got.matches("Content-Length: 6\r\n").count(), 2);
+        assert!(got.contains("Content-Length: 7\r\n"));
+    }
+}
