@@ -13,8 +13,8 @@ use crate::key::ArtifactKey;
 use crate::object::{
     FileMeta, Kind, LARGE_FILE, MAX_DELTA_DEPTH, Structured, Tree, encode_delta, encode_envelope,
 };
-use crate::store::Store;
 use crate::store::pack::PackWriter;
+use crate::store::{Store, read_checked};
 use crate::tree::{ManifestEntry, build_trees, flatten};
 
 /// Called as files are captured: (files done, files in all). Called from several threads.
@@ -182,25 +182,55 @@ impl<'a> Staging<'a> {
     }
 }
 
+/// The last-tree hint file: magic, version, then the 32-byte tree id (see
+/// [`Store::remember_last_tree`]).
+const LAST_TREE_MAGIC: &[u8; 4] = b"CDVL";
+const LAST_TREE_VERSION: u8 = 1;
+
 impl Store {
-    /// The files of the latest version of `key`, by path: delta bases for the next commit.
+    /// The files of a recent version of `key`, by path: delta bases for the next commit. The
+    /// tree this machine committed last for it (a hint kept in `local/cache/`) spares deriving
+    /// the whole history, which costs in proportion to its length; without a usable hint, the
+    /// latest version's. Bases only decide how a blob is stored (any base gives the same bytes
+    /// back, and deltas are verified on read), so a stale or forged hint costs only compression.
     fn delta_bases(&self, key: &ArtifactKey) -> HashMap<String, ObjectId> {
-        let Ok(history) = self.history(key) else {
-            return HashMap::new();
-        };
-        let Some(latest) = history.latest() else {
-            return HashMap::new();
-        };
-        flatten(self, &latest.tree)
-            // Only bases small enough for both sides of a delta to be held (see LARGE_FILE).
-            .map(|files| {
-                files
-                    .into_iter()
-                    .filter(|e| e.meta.size < LARGE_FILE)
-                    .map(|e| (e.path, e.meta.id))
-                    .collect()
+        let files = self
+            .last_tree(key)
+            .and_then(|tree| flatten(self, &tree).ok())
+            .or_else(|| {
+                let history = self.history(key).ok()?;
+                flatten(self, &history.latest()?.tree).ok()
             })
-            .unwrap_or_default()
+            .unwrap_or_default();
+        files
+            .into_iter()
+            // Only bases small enough for both sides of a delta to be held (see LARGE_FILE).
+            .filter(|e| e.meta.size < LARGE_FILE)
+            .map(|e| (e.path, e.meta.id))
+            .collect()
+    }
+
+    /// The tree this machine committed last for `key`, if the hint is there and sound.
+    pub(crate) fn last_tree(&self, key: &ArtifactKey) -> Option<ObjectId> {
+        let body = read_checked(
+            &self.layout().last_tree_file(key),
+            LAST_TREE_MAGIC,
+            LAST_TREE_VERSION,
+        )?;
+        Some(ObjectId::from_bytes(body.as_slice().try_into().ok()?))
+    }
+
+    /// Remembers `tree` as the last one committed for `key` (when it is not already): the next
+    /// commit's delta bases. A cache: failing to write it changes nothing else.
+    pub(crate) fn remember_last_tree(&self, key: &ArtifactKey, tree: &ObjectId) {
+        if self.last_tree(key) != Some(*tree) {
+            self.layout().write_checked(
+                &self.layout().last_tree_file(key),
+                LAST_TREE_MAGIC,
+                LAST_TREE_VERSION,
+                tree.as_bytes(),
+            );
+        }
     }
 }
 
@@ -237,5 +267,50 @@ mod tests {
         }
         let depth = |id: &ObjectId| store.read_with_depth(id).unwrap().2;
         assert_eq!((depth(&ids[1].0), depth(&ids[1].1)), (0, 1));
+    }
+
+    /// The next commit's delta bases come from the tree this machine committed last (no history
+    /// derived): after v0 (A) and v1 (B, a delta on A), a hint naming v0 makes a third edit of
+    /// A a delta on A (depth 1), where v1's blob would have made it depth 2. Every commit
+    /// remembers its tree; a damaged hint is ignored and the latest version's files are used.
+    #[test]
+    fn delta_bases_come_from_the_last_committed_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let key = ArtifactKey::new("code", "ppo").unwrap();
+        let a = b"lr = 3e-4\n".repeat(60);
+        let commit = |content: &[u8], run: &str| {
+            let mut s = Snapshot::default();
+            s.add_bytes("ppo.py", content.to_vec(), false).unwrap();
+            let r = capture_run(run, dir.path()).unwrap();
+            let o = store
+                .commit(&key, &s, &r, &CommitOptions::default())
+                .unwrap();
+            assert_eq!(store.last_tree(&key), Some(o.tree), "remembered");
+            (o.tree, ObjectId::compute(crate::kind::Kind::Blob, content))
+        };
+        let (v0, _) = commit(&a, "r1");
+        let mut b = a.clone();
+        b[3] = b'X';
+        let (_, b_id) = commit(&b, "r2");
+        let depth = |id: &ObjectId| store.read_with_depth(id).unwrap().2;
+        assert_eq!(depth(&b_id), 1);
+        store.remember_last_tree(&key, &v0);
+        let mut c = a.clone();
+        c[5] = b'Y';
+        let (v2, c_id) = commit(&c, "r3");
+        assert_eq!(depth(&c_id), 1, "a delta on v0's blob");
+        // A damaged hint: the latest version (v2) gives the bases, so an edit of C is depth 2.
+        let hint = store.layout().last_tree_file(&key);
+        let mut bytes = std::fs::read(&hint).unwrap();
+        bytes[7] ^= 1;
+        std::fs::remove_file(&hint).unwrap();
+        std::fs::write(&hint, &bytes).unwrap();
+        assert_eq!(store.last_tree(&key), None);
+        let mut d = c.clone();
+        d[9] = b'Z';
+        let (_, d_id) = commit(&d, "r4");
+        assert_eq!(depth(&d_id), 2, "a delta on v2's blob");
+        assert_ne!(store.last_tree(&key), Some(v2));
     }
 }

@@ -145,6 +145,7 @@ impl Store {
         }
         self.publish(publication)?;
         drop(lock);
+        self.remember_last_tree(key, &tree);
 
         let history = self.history_with(key, known)?;
         let version = history.by_tree(&tree).and_then(|v| v.number);

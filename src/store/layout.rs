@@ -111,6 +111,15 @@ impl Layout {
             .join(&key.name)
     }
 
+    /// `local/cache/last-tree/TYPE/NAME`: the tree this machine last committed for an artifact,
+    /// a hint for the next commit's delta bases.
+    pub fn last_tree_file(&self, key: &ArtifactKey) -> PathBuf {
+        self.local_dir()
+            .join("cache/last-tree")
+            .join(&key.artifact_type)
+            .join(&key.name)
+    }
+
     /// `local/cache/changes/`: cached per-version change counts.
     pub fn changes_cache_dir(&self) -> PathBuf {
         self.local_dir().join("cache/changes")
