@@ -1,5 +1,5 @@
-//! History and snapshot benchmarks (issue 4): `versions` on an artifact with 10,000 versions,
-//! first snapshot of a large tree, re-commit of an unchanged tree, commit after editing 1%.
+//! History and snapshot benchmarks (issue 4): `versions` on an artifact with 10,000 versions
+//! and a commit into it (issue 13), first snapshot of a large tree, re-commit of an unchanged tree, commit after editing 1%.
 //!
 //! Run with `cargo bench --bench history`. Figures are in BENCHMARKS.md.
 
@@ -66,6 +66,30 @@ fn bench_versions(c: &mut Criterion) {
     c.bench_function("history of a 10,000-version artifact (library)", |b| {
         b.iter(|| store.history(&key).unwrap())
     });
+    // Issue 13: what one more commit costs when the history is long (a sweep that logs every
+    // run): a 1-file commit of new content, each one a new version.
+    let run_record = capture_run("bench-commit", tmp.path()).unwrap();
+    let mut n = 0;
+    c.bench_function(
+        "1-file commit into a 10,000-version artifact (library)",
+        |b| {
+            b.iter_batched(
+                || {
+                    n += 1;
+                    let mut s = Snapshot::default();
+                    s.add_bytes("model.py", format!("hidden = -{n}\n").into_bytes(), false)
+                        .unwrap();
+                    s
+                },
+                |s| {
+                    store
+                        .commit(&key, &s, &run_record, &CommitOptions::default())
+                        .unwrap()
+                },
+                BatchSize::PerIteration,
+            )
+        },
+    );
     let bin = env!("CARGO_BIN_EXE_codever");
     let run = |args: &[&str]| {
         let out = Command::new(bin)
