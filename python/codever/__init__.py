@@ -460,6 +460,9 @@ def init(
     writes no store: the run works in memory only. ``reinit`` follows W&B: while a run is active,
     ``init`` returns it (``"return_previous"``, the default), finishes it first
     (``"finish_previous"``, ``True``) or starts another beside it (``"create_new"``).
+    ``resume`` (``"must"``, ``"allow"``, ``"auto"``, ``True``) with the id of a run the store
+    has continues it as W&B online does: its config (``config`` on top), summary, ranges, step,
+    name, tags and notes come back; ``"must"`` refuses an unknown id, ``"never"`` a known one.
     ``entity``, ``force``, ``save_code``, ``tensorboard``, ``sync_tensorboard``,
     ``monitor_gym``, ``resume_from``, ``fork_from`` and ``anonymous`` only concern W&B's
     servers or integrations: accepted, no effect.
