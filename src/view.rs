@@ -568,8 +568,15 @@ impl<'a> RunRow<'a> {
             } else {
                 Some(Value::Object(r.state.config.clone()))
             },
-            notes: text(|i| &i.notes),
-            tags: info.map_or(&[], |i| i.tags.as_slice()),
+            // Edited during the run (a state record's), else as the run started.
+            notes: match &r.state.notes {
+                Some(n) => Some(n.as_str()).filter(|s| !s.is_empty()),
+                None => text(|i| &i.notes),
+            },
+            tags: match &r.state.tags {
+                Some(t) => t.as_slice(),
+                None => info.map_or(&[], |i| i.tags.as_slice()),
+            },
             name: Some(r.state.name.as_str()).filter(|s| !s.is_empty()),
             job_type: Some(r.state.job_type.as_str()).filter(|s| !s.is_empty()),
             group: Some(r.state.group.as_str()).filter(|s| !s.is_empty()),

@@ -58,6 +58,7 @@ __all__ = [
     "Run",
     "Settings",
     "UsageError",
+    "VerifyError",
     "alert",
     "agent",
     "config",
@@ -90,7 +91,7 @@ def _dumps(value):
     return json.dumps(_plain(value), sort_keys=True, allow_nan=False)
 
 
-def _plain(value, _depth=0, _seen=None, _nan_text=True):
+def _plain(value, _depth=0, _seen=None, _nan_text=True, _strict=False):
     """``value`` as JSON can hold it, as W&B stores it: numpy and torch arrays and scalars as
     lists and numbers (``tolist``), tuples and sets as lists, bytes as text, NaN and infinities
     as W&B's strings, text with lone surrogates (undecodable file names) with them escaped,
@@ -131,7 +132,7 @@ def _plain(value, _depth=0, _seen=None, _nan_text=True):
         try:
             if isinstance(value, dict) or not isinstance(value, (list, tuple, set, frozenset)):
                 return {
-                    _plain(str(k)): _plain(value[k], _depth + 1, seen, _nan_text)
+                    _plain(str(k)): _plain(value[k], _depth + 1, seen, _nan_text, _strict)
                     for k in value.keys()
                 }
             items = value
@@ -140,21 +141,33 @@ def _plain(value, _depth=0, _seen=None, _nan_text=True):
                     items = sorted(value)
                 except TypeError:
                     items = list(value)
-            return [_plain(v, _depth + 1, seen, _nan_text) for v in items]
+            return [_plain(v, _depth + 1, seen, _nan_text, _strict) for v in items]
         finally:
             seen.discard(id(value))
     tolist = getattr(value, "tolist", None)
     if callable(tolist):
         try:
-            return _plain(tolist(), _depth + 1, _seen, _nan_text)
+            return _plain(tolist(), _depth + 1, _seen, _nan_text, _strict)
         except (TypeError, ValueError, RuntimeError):
             pass
     item = getattr(value, "item", None)
     if callable(item):
         try:
-            return _plain(item(), _depth + 1, _seen, _nan_text)
+            return _plain(item(), _depth + 1, _seen, _nan_text, _strict)
         except (TypeError, ValueError):
             pass
+    if isinstance(value, slice):  # as W&B converts one
+        return {
+            "slice_start": _plain(value.start, _depth + 1, _seen, _nan_text, _strict),
+            "slice_step": _plain(value.step, _depth + 1, _seen, _nan_text, _strict),
+            "slice_stop": _plain(value.stop, _depth + 1, _seen, _nan_text, _strict),
+        }
+    if isinstance(value, range):
+        return list(value)
+    if _strict and type(value) is object:
+        # W&B's config refuses a bare object() (its JSON encoder's TypeError); it keeps other
+        # values it cannot encode (a complex number, a frozenset): codever as their str.
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
     return str(value)
 
 
@@ -170,12 +183,14 @@ def _saveable(what, data):
     return out
 
 
-def _checked(what, data):
+def _checked(what, data, strict=False):
     """``data`` as plain Python values (numpy and torch values converted as W&B converts them;
     NaN and infinities stay floats), or a ``ValueError`` naming the key that cannot be saved, at
-    the call, as W&B refuses it, rather than losing the whole run at ``finish``."""
+    the call, as W&B refuses it, rather than losing the whole run at ``finish``. ``strict``
+    (the config's rule in W&B): a built-in object JSON cannot hold (``object()``, a complex
+    number) is a ``TypeError``, where a value of another class is kept as its ``str``."""
     try:
-        return _plain(data, _nan_text=False)
+        return _plain(data, _nan_text=False, _strict=strict)
     except (ValueError, RecursionError) as e:
         for k in list(data.keys()):
             try:
@@ -445,6 +460,9 @@ def init(
     writes no store: the run works in memory only. ``reinit`` follows W&B: while a run is active,
     ``init`` returns it (``"return_previous"``, the default), finishes it first
     (``"finish_previous"``, ``True``) or starts another beside it (``"create_new"``).
+    ``resume`` (``"must"``, ``"allow"``, ``"auto"``, ``True``) with the id of a run the store
+    has continues it as W&B online does: its config (``config`` on top), summary, ranges, step,
+    name, tags and notes come back; ``"must"`` refuses an unknown id, ``"never"`` a known one.
     ``entity``, ``force``, ``save_code``, ``tensorboard``, ``sync_tensorboard``,
     ``monitor_gym``, ``resume_from``, ``fork_from`` and ``anonymous`` only concern W&B's
     servers or integrations: accepted, no effect.
@@ -477,7 +495,11 @@ def init(
     cfg = _config_dict(config, config_exclude_keys, config_include_keys)
     if _os.path.exists("config-defaults.yaml"):
         cfg = {**_yaml_config("config-defaults.yaml", must_exist=False), **cfg}
+    # W&B's config rules (keys without leading dashes, no built-in object JSON cannot hold),
+    # before anything is recorded.
+    cfg = _checked("config", {str(k).strip("-"): v for k, v in cfg.items()}, strict=True)
     tags = tuple(str(t) for t in (tags or ()))
+    resumed = None  # the stored run `resume` continues
     if mode == "disabled":
         store = None
         run_id = id or _os.environ.get("CODEVER_RUN_ID") or _native.new_run_id()
@@ -486,12 +508,22 @@ def init(
         if created:
             _say(f"created a store in {store}")
         run_id = id or _os.environ.get("CODEVER_RUN_ID") or None
-        if run_id and resume in ("must", "never"):
+        if run_id and resume in ("must", "never", "allow", "auto", True):
             known = _native.has_run(store, run_id)
             if resume == "must" and not known:
                 raise UsageError(f"resume='must' but run {run_id!r} does not exist in {store}")
             if resume == "never" and known:
                 raise UsageError(f"resume='never' but run {run_id!r} exists in {store}")
+            if known and resume != "never":
+                # W&B restores a resumed run's config, summary and step: what was saved so far
+                # (init's own config and fields on top).
+                resumed = _loads(_native.run(store, run_id))
+                cfg = {**(resumed["config"] or {}), **cfg}
+                tags = tags or tuple(resumed["tags"])
+                notes = notes if notes is not None else resumed["notes"]
+                name = name or resumed["name"]
+                job_type = job_type or resumed["job_type"]
+                group = group or resumed["group"]
         run_id = _native.start_run(
             store,
             run_id,
@@ -515,6 +547,8 @@ def init(
         allow_val_change=bool(allow_val_change),
     )
     r._sync = _sync_target(sync)
+    if resumed is not None:
+        r._resume(resumed)
     if reinit != "create_new" or run is None or run._finished:
         _set_current(r)
     _at_exit.track(r)
@@ -558,13 +592,14 @@ def _locate_store(dir):
 
 class _AtExit:
     """Finishes the runs a script forgot to finish when the interpreter exits (W&B does too),
-    with exit code 1 after an uncaught exception or the code given to ``sys.exit``, and before
-    a SIGTERM or SIGHUP ends the process."""
+    with exit code 255 after Ctrl-C, 1 after another uncaught exception or the code given to
+    ``sys.exit``, and before a SIGTERM or SIGHUP ends the process."""
 
     def __init__(self):
         self._runs = []
         self._installed = False
-        self._failed = False
+        self._hooked = False
+        self._failed = None  # the uncaught exception's type
         self._exit_code = None  # what `sys.exit` was given
 
     def track(self, r):
@@ -575,23 +610,41 @@ class _AtExit:
             import atexit
 
             atexit.register(self._finish_all)
-            previous = _sys.excepthook
-
-            def hook(*args):
-                self._failed = True
-                previous(*args)
-
-            _sys.excepthook = hook
-            # W&B's exit hook: `sys.exit(code)` gives the runs its code.
-            original_exit = _sys.exit
-
-            def exit(code=None):
-                self._exit_code = code
-                original_exit(code)
-
-            _sys.exit = exit
+            self.hook()
             self._install_signal_handlers()
             self._installed = True
+
+    def hook(self):
+        """W&B's exit hooks: an uncaught exception and ``sys.exit(code)`` decide the exit code
+        runs are finished with (see :meth:`exit_code`). Installed once."""
+        if self._hooked:
+            return
+        self._hooked = True
+        previous = _sys.excepthook
+
+        def hook(exc_type, *args):
+            self._failed = exc_type
+            previous(exc_type, *args)
+
+        _sys.excepthook = hook
+        original_exit = _sys.exit
+
+        def exit(code=None):
+            self._exit_code = code
+            original_exit(code)
+
+        _sys.exit = exit
+
+    def exit_code(self):
+        """The exit code W&B records for a run ended by the interpreter's exit: 255 after
+        Ctrl-C (an uncaught ``KeyboardInterrupt``), 1 after another uncaught exception,
+        ``sys.exit``'s code (1 for a message), else 0."""
+        code = self._exit_code
+        if self._failed is not None:
+            return 255 if issubclass(self._failed, KeyboardInterrupt) else 1
+        if code is None or isinstance(code, int):
+            return code or 0
+        return 1  # sys.exit("message") exits with 1
 
     def _install_signal_handlers(self):
         """SIGTERM (a scheduler's preemption, ``kill``) and SIGHUP (a closed terminal) end a
@@ -620,13 +673,7 @@ class _AtExit:
         """Finishes this process's unfinished runs. A forked child (a ``multiprocessing``
         worker) inherits the list, but its parent's runs are the parent's to finish."""
         if exit_code is None:
-            code = self._exit_code
-            if self._failed:
-                exit_code = 1
-            elif code is None or isinstance(code, int):
-                exit_code = code or 0
-            else:
-                exit_code = 1  # sys.exit("message") exits with 1
+            exit_code = self.exit_code()
         for ref in self._runs:
             r = ref()
             if r is not None and not r._finished and r._pid == _os.getpid():
@@ -656,12 +703,15 @@ class Config:
     """
 
     def __init__(self, data=None, allow_val_change=False):
-        object.__setattr__(self, "_items", _checked("config", dict(data)) if data else {})
+        object.__setattr__(self, "_items", {})
+        for k, v in dict(data or {}).items():
+            k = str(k).strip("-")
+            self._items[k] = _checked("config", {k: v}, strict=True)[k]
         object.__setattr__(self, "_allow", allow_val_change)
         object.__setattr__(self, "_locked", False)
 
     def _set(self, key, value, allow_val_change=None):
-        key = str(key)
+        key = str(key).strip("-")  # W&B's rule: argparse's "--lr" is the key "lr"
         allow = self._allow if allow_val_change is None else allow_val_change
         if self._locked:
             raise UsageError(f"run is finished: config.{key} was not changed")
@@ -670,7 +720,7 @@ class Config:
                 f'Attempted to change value of key "{key}" from {self._items[key]} to {value}\n'
                 "If you really want to do this, pass allow_val_change=True to config.update()"
             )
-        self._items[key] = _checked("config", {key: value})[key]
+        self._items[key] = _checked("config", {key: value}, strict=True)[key]
 
     def update(self, d, allow_val_change=None):
         """Adds or changes keys from a dict or an ``argparse.Namespace``."""
@@ -822,7 +872,8 @@ class Run:
         self._config_at_start = _plain(self.config.as_dict())
         self.summary = Summary()
         self.notes = notes
-        self.tags = tuple(tags or ())
+        self.tags = tags or ()
+        self._fields_at_start = (self.tags, self.notes or "")
         self.name = name if name or mode != "disabled" else f"dummy-{id}"
         self.entity = entity or ""
         self.group = group or ""
@@ -848,7 +899,41 @@ class Run:
     def __repr__(self):
         return f"<codever.Run {self.id} project={self.project!r}>"
 
+    def _resume(self, row):
+        """Continues the stored run ``row`` (``runs show --json``), as W&B resumes one: its
+        summary, min/max ranges and step count (new logs go on from its last step) and its
+        runtime; ``init`` already merged its config, name and tags."""
+        import time
+
+        self.summary._items.update(row["summary"])
+        self._ranges = {k: (v["min"], v["max"]) for k, v in (row["ranges"] or {}).items()}
+        self._step = int(row["steps"] or 0)
+        runtime = row["summary"].get("_runtime")
+        if _is_number(runtime):
+            self.start_time = time.time() - runtime
+        self.resumed = True
+
     # -- W&B's properties ------------------------------------------------------------------
+    @property
+    def tags(self):
+        """The run's tags, a tuple (W&B's); setting them (``run.tags = run.tags + ("best",)``)
+        saves them with the run, as W&B does."""
+        return self._tags
+
+    @tags.setter
+    def tags(self, value):
+        # W&B's `tuple(value)`: a string gives its letters, as W&B does.
+        self._tags = tuple(str(t) for t in (value or ()))
+
+    @property
+    def notes(self):
+        """The run's notes; setting them saves them with the run, as W&B does."""
+        return self._notes
+
+    @notes.setter
+    def notes(self, value):
+        self._notes = None if value is None else str(value)
+
     @property
     def path(self):
         """``entity/project/id`` (without an empty entity, as W&B offline)."""
@@ -890,8 +975,11 @@ class Run:
         if not hasattr(data, "keys") or not hasattr(data, "__getitem__"):
             raise TypeError("wandb.log must be passed a dictionary")
         if any(not isinstance(k, str) for k in data.keys()):
-            raise ValueError("Key values passed to `wandb.log` must be strings.")
+            raise TypeError("Key values passed to `wandb.log` must be strings.")
         if step is not None:
+            import operator
+
+            step = operator.index(step)  # W&B's step is an integer: 12.5 is a TypeError
             if step < self._step:
                 _say(
                     f"Tried to log to step {step} that is less than the current step "
@@ -974,6 +1062,17 @@ class Run:
         """W&B's ``define_metric``: ``summary`` ("min", "max", "mean", "first", "last", "none",
         comma-separated) makes the key's summary a dict of those aggregates; ``step_metric``,
         ``step_sync`` and ``hidden`` only shape W&B's charts (accepted, no effect)."""
+        for arg, value, kind in (
+            ("name", name, str),
+            ("step_metric", step_metric, (str, _Metric)),
+            ("step_sync", step_sync, bool),
+            ("hidden", hidden, bool),
+            ("summary", summary, str),
+            ("overwrite", overwrite, bool),
+        ):
+            if value is not None and not isinstance(value, kind):
+                # W&B's wandb.Error (here UsageError, a codever.Error), with W&B's words.
+                raise UsageError(f"Unhandled define_metric() arg: {arg} type: {type(value).__name__}")
         stripped = name[:-1] if name.endswith("*") else name
         if "*" in stripped:
             raise UsageError(f"Unhandled define_metric() arg: name (glob suffixes only): {name}")
@@ -1062,6 +1161,7 @@ class Run:
             )
         )
         artifact._set_logged(self._store, out)
+        artifact._project, artifact._entity = self.project, self.entity
         if out["renamed_from"]:
             _say(
                 f"{out['renamed_from']} was renamed to {out['type']}/{out['name']}; "
@@ -1125,7 +1225,11 @@ class Run:
             spec, type = art._spec(), None
         else:
             spec = str(artifact_or_name)
-        art = Artifact._from_info(self._store, _loads(_native.use_artifact(self._store, self.id, spec, type)))
+            # A project that logged no such version is not found (checked before the use is
+            # recorded).
+            Api(self._store).artifact(spec, type, _quiet=True)
+        info = _loads(_native.use_artifact(self._store, self.id, spec, type))
+        art = Artifact._from_info(self._store, info, None if isinstance(artifact_or_name, Artifact) else spec)
         for alias in _names_list(aliases, "aliases"):
             if alias != "latest":
                 _native.set_alias(self._store, art._spec(), alias)
@@ -1224,9 +1328,12 @@ class Run:
         config_now = _saveable("config", self.config.as_dict())
         changed = {k: v for k, v in config_now.items() if self._config_at_start.get(k, _MISSING) != v}
         summary_now = _saveable("summary", self.summary._items)
+        # The tags and notes as they are now (a run record keeps those of the start).
+        summary_now["_codever"] = {"tags": list(self.tags), "notes": self.notes or ""}
         # A checkpoint with nothing beyond what `init` recorded writes nothing; a finish always
         # writes (it says the run ended, and how).
-        if not finished and not (changed or summary_now or self.name or self.job_type or self.group):
+        edited = (self.tags, self.notes or "") != self._fields_at_start
+        if not finished and not (changed or len(summary_now) > 1 or edited or self.name or self.job_type or self.group):
             return
         state = {
             "name": self.name or "",
@@ -1488,8 +1595,11 @@ class Artifact:
         self._base = None  # spec of the version an incremental artifact or draft builds on
         self._store = None
         self._info = None
-        self._aliases_set = None
+        self._aliases_set = None  # the list `aliases` hands out, edited in place (W&B's way)
+        self._tags_set = None
         self._versioned_name = False
+        self._project = None  # of a logged or fetched version (see `project`)
+        self._entity = ""
         self.version = None
         self.id = None
         self.new = None
@@ -1541,7 +1651,7 @@ class Artifact:
         local_path = _os.fspath(local_path)
         if not _os.path.isfile(local_path):
             raise NotFoundError(f"source not found: {local_path}")
-        name = _native_path(name) if name is not None else _os.path.basename(local_path)
+        name = _artifact_path(name) if name is not None else _os.path.basename(local_path)
         stat = _stat_key(local_path) if policy == "mutable" else None
         entry = _Entry(name, path=_os.path.abspath(local_path), stat=stat)
         if is_tmp:
@@ -1615,7 +1725,7 @@ class Artifact:
                 f"add_dir({local_path!r}) skipped {', '.join(s + '/' for s in skipped)}: codever "
                 "never stores .git or .codever directories, so the digest differs from W&B's"
             )
-        prefix = _native_path(name).strip("/") if name else ""
+        prefix = _artifact_path(name) if name and _native_path(name).strip("/") else ""
         stats = {}
         for rel in files:
             full = _os.path.join(local_path, rel)
@@ -1637,7 +1747,7 @@ class Artifact:
         replaces it."""
         self._check_open()
         _check_policy(policy)
-        name = _native_path(name)
+        name = _artifact_path(name)
         if "x" in mode and (name in self._entries or self._dir_entry(name)):
             raise ValueError(f"File with name {name!r} already exists")
         return _NewFile(self, name, mode.replace("x", "w"), encoding)
@@ -1767,22 +1877,59 @@ class Artifact:
         self._store = store
         self.id = out["id"]
         self._info = _loads(_native.resolve(store, self._spec()))
+        self._aliases_set = self._tags_set = None
         self.version = _version_name(out["version"])
         self.new = out["new"]
 
-    def _refresh(self):
+    def _refresh(self, keep_edits=False):
+        """Reads the version again; the lists ``aliases`` and ``tags`` handed out are read
+        again too, unless ``keep_edits`` (``save`` compares them with the stored ones)."""
         self._info = _loads(_native.resolve(self._store, self._spec()))
+        if not keep_edits:
+            self._aliases_set = self._tags_set = None
 
     @classmethod
-    def _from_info(cls, store, info):
+    def _from_info(cls, store, info, path=None):
         """An artifact from a version as ``_native.resolve`` gives it: ``show --json`` plus the
-        description and metadata."""
+        description and metadata. ``path``: the W&B path it was fetched by, whose entity and
+        project it keeps (see :attr:`project`)."""
         a = cls(info["name"], info["type"], description=info["description"] or None)
         a._store, a._info, a._versioned_name = store, info, True
         a.version, a.id, a.new = _version_name(info["version"]), info["id"], None
         if info["metadata"]:
             a.metadata = _loads(info["metadata"])
+        if path is not None:
+            a._entity, project, _ = _wandb_path(path, info["type"])
+            a._project = project
         return a
+
+    @property
+    def project(self):
+        """The project of a logged or fetched version, as W&B names an artifact's project: the
+        one of its W&B path (``project/name:v0``), else the project of the run that logged it
+        first (``uncategorized`` for a run without one, as ``run.project``)."""
+        self._need_logged("project")
+        if self._project is None:
+            self._project = "uncategorized"
+            for c in self._info.get("commits") or []:
+                projects = _run_projects(self._store, [c["run"]])
+                if projects:
+                    self._project = projects[0]
+                    break
+        return self._project
+
+    @property
+    def entity(self):
+        """The entity of the W&B path the version was fetched by, or its logging run's
+        (``""`` for none: codever has no entities)."""
+        self._need_logged("entity")
+        return self._entity
+
+    @property
+    def qualified_name(self):
+        """W&B's ``entity/project/name:vN`` (``project/name:vN`` without an entity, as
+        ``run.path``)."""
+        return "/".join(p for p in (self.entity, self.project, self._label()) if p)
 
     def _spec(self):
         # By id: an id names one content forever, while a number can move when a merge brings
@@ -1803,13 +1950,14 @@ class Artifact:
 
     @property
     def aliases(self):
-        """The version's aliases, ``latest`` first when it is the latest. Setting it and calling
-        :meth:`save` points the added aliases at this version (aliases cannot be removed, only
-        moved by pointing them elsewhere)."""
-        if self._aliases_set is not None:
-            return list(self._aliases_set)
-        self._need_logged("aliases")
-        return list(self._info["aliases"])
+        """The version's aliases, ``latest`` first when it is the latest: one list, which W&B's
+        way of editing changes (``aliases.append("best")``, ``aliases.remove(...)`` or
+        ``aliases = [...]``, which replaces the set) and :meth:`save` stores. ``latest`` is
+        the store's to move."""
+        if self._aliases_set is None:
+            self._need_logged("aliases")
+            self._aliases_set = list(self._info["aliases"])
+        return self._aliases_set
 
     @aliases.setter
     def aliases(self, value):
@@ -1817,9 +1965,16 @@ class Artifact:
 
     @property
     def tags(self):
-        """The tags given when the version was logged (``log_artifact(tags=)``)."""
-        self._need_logged("tags")
-        return list(self._info.get("tags", []))
+        """The tags given when the version was logged (``log_artifact(tags=)``): one list, as
+        :attr:`aliases` (see :meth:`save` for what a logged version can change)."""
+        if self._tags_set is None:
+            self._need_logged("tags")
+            self._tags_set = list(self._info.get("tags", []))
+        return self._tags_set
+
+    @tags.setter
+    def tags(self, value):
+        self._tags_set = _names_list(value, "tags")
 
     @property
     def created_at(self):
@@ -1837,18 +1992,53 @@ class Artifact:
         return self.id
 
     def save(self, project=None, settings=None):
-        """Logs a draft with the current run (or a new one, as W&B); on a logged version,
-        points the aliases set through :attr:`aliases` at it."""
+        """Logs a draft with the current run (or a new one, as W&B); on a logged version, stores
+        the edits W&B's ``save`` stores: aliases added to :attr:`aliases` are pointed at this
+        version (``codever alias``). What codever cannot store is an ``InvalidInputError``
+        saying what to do, before anything is written, never dropped in silence: an alias
+        taken off (an alias only moves: point it at another version), and a changed
+        ``tags``, ``description`` or ``metadata`` (recorded with the version when it is
+        logged: ``run.log_artifact(artifact.new_draft(), tags=[...])`` adds tags to it)."""
         if self._info is None:
             r = run if run is not None and not run._finished else init(project=project, reinit="create_new")
             r.log_artifact(self)
             return
-        for alias in self._aliases_set or []:
-            if alias != "latest" and alias not in self._info["aliases"]:
+        self._refresh(keep_edits=True)
+        stored = self._info["aliases"]
+        wanted = self._aliases_set if self._aliases_set is not None else stored
+        label = self._label()
+        removed = [a for a in stored if a not in wanted and a != "latest"]
+        if removed:
+            raise InvalidInputError(
+                f"{label}: codever cannot take alias(es) {', '.join(removed)} off a version: an "
+                "alias only moves (hint: point it at another version, e.g. "
+                f"Api().artifact('{self._name}:vN').aliases.append({removed[0]!r}) then save(), "
+                f"or `codever alias {self.type}/{self._name}:vN {removed[0]}`)"
+            )
+        for a in wanted:
+            if a != "latest":
+                _native.check_name("alias", a)
+        tags = self._tags_set if self._tags_set is not None else self._info.get("tags", [])
+        changed = []
+        if list(tags) != list(self._info.get("tags", [])):
+            changed.append("tags")
+        if (self.description or None) != (self._info["description"] or None):
+            changed.append("description")
+        stored_meta = _loads(self._info["metadata"]) if self._info["metadata"] else {}
+        if _plain(self.metadata or {}) != stored_meta:
+            changed.append("metadata")
+        if changed:
+            raise InvalidInputError(
+                f"{label}: codever cannot change the {', '.join(changed)} of a logged "
+                "version (they are recorded when it is logged) (hint: log it again from a "
+                "draft with them: run.log_artifact(artifact.new_draft(), tags=[...]) adds tags "
+                "to this version; a new description or metadata needs a new version)"
+            )
+        for alias in wanted:
+            if alias != "latest" and alias not in stored:
                 _native.set_alias(self._store, self._spec(), alias)
         self._aliases_set = None
         self._refresh()
-
     def wait(self, timeout=None):
         """W&B waits for the upload; codever logs synchronously: returns the artifact, whose
         ``name`` now carries its version (``ppo:v3``), as W&B's after ``wait()``."""
@@ -1907,8 +2097,11 @@ class Artifact:
         self._need_logged("read")
         return _native.read_file(self._store, self._spec(), path)
 
-    def _default_root(self):
-        return _os.path.join("artifacts", self._label())
+    def _default_root(self, include_version=True):
+        """W&B's: ``$WANDB_ARTIFACT_DIR`` (default ``./artifacts``, made absolute) then
+        ``name:vN``, or ``name`` without the version (``checkout``)."""
+        base = _os.path.abspath(_os.environ.get("WANDB_ARTIFACT_DIR") or _os.path.join(".", "artifacts"))
+        return _os.path.join(base, self._label() if include_version else self._name)
 
     def download(self, root=None, allow_missing_references=False, skip_cache=None, path_prefix=None, multipart=None, force=False):
         """Writes the files into ``root`` (default ``./artifacts/<name>:vN``, W&B's place) and
@@ -1986,16 +2179,19 @@ class Artifact:
 
     def checkout(self, root=None):
         """Makes ``root`` exactly this version (W&B's ``checkout``): files that differ are
-        overwritten."""
-        return self.download(root, force=True)
+        overwritten. The default root is W&B's: ``$WANDB_ARTIFACT_DIR/NAME`` (default
+        ``./artifacts/NAME``), without the version."""
+        self._need_logged("checkout")
+        return self.download(root if root is not None else self._default_root(include_version=False), force=True)
 
     def verify(self, root=None):
-        """Checks that ``root`` holds exactly this version; raises CodeverError otherwise."""
+        """Checks that ``root`` holds exactly this version; raises :class:`VerifyError` (a
+        ``ValueError``, as W&B documents) naming the files that differ otherwise."""
         self._need_logged("verify")
         root = root or self._default_root()
         differ = _native.verify(self._store, self._spec(), root)
         if differ:
-            raise CodeverError(f"{root} differs from {self._label()}: {', '.join(differ)}")
+            raise VerifyError(f"{root} differs from {self._label()}: {', '.join(differ)}")
 
     def logged_by(self):
         """The run that made this version (its first commit), as an :class:`ApiRun`."""
@@ -2054,6 +2250,54 @@ class Artifact:
         return Api(self._store).diff(self._spec(), right, context=context, algorithm=algorithm)
 
 
+def _wandb_path(path, artifact_type):
+    """(entity, project or None, NAME[:…]) of a W&B path; ``A/NAME`` whose ``A`` is the
+    version's type is codever's ``TYPE/NAME`` (no project), as ``frontend::wandb_spec`` reads
+    it."""
+    parts = str(path).split("/")
+    if len(parts) == 3:
+        return parts[0], parts[1], parts[2]
+    if len(parts) == 2 and parts[0] != artifact_type:
+        return "", parts[0], parts[1]
+    return "", None, parts[-1]
+
+
+def _run_projects(store, run_ids):
+    """The projects of the runs ``run_ids`` the store knows (``uncategorized`` for none)."""
+    out = []
+    for rid in run_ids:
+        try:
+            row = _loads(_native.run(store, rid))
+        except NotFoundError:
+            continue  # its run record has not arrived (not yet synced)
+        project = row["project"] or "uncategorized"
+        if project not in out:
+            out.append(project)
+    return out
+
+
+def _check_project(store, path, info):
+    """A W&B path's project must be one whose runs logged the version: codever keeps one
+    store of artifacts across projects and records the project with each run, so
+    ``otherproj/model:v0`` names ``model:v0`` only if a run of ``otherproj`` logged it."""
+    _, project, rest = _wandb_path(path, info["type"])
+    if project is None:
+        return
+    projects = _run_projects(store, [c["run"] for c in info.get("commits") or []])
+    if project not in projects:
+        logged = f"by runs of project {', '.join(map(repr, projects))}" if projects else "by no run this store knows"
+        raise NotFoundError(
+            f"{path}: {info['type']}/{info['name']} was logged {logged}, not of project "
+            f"{project!r} (hint: name it without a project, {rest!r}, or with the project of "
+            "the run that logged it)"
+        )
+
+
+class VerifyError(CodeverError, ValueError):
+    """``Artifact.verify`` found files that differ from the version: a ``ValueError``, as W&B
+    raises, and a :class:`CodeverError`."""
+
+
 def _check_policy(policy):
     if policy not in ("mutable", "immutable", None):
         raise ValueError('Invalid policy: must be "mutable" or "immutable"')
@@ -2062,6 +2306,15 @@ def _check_policy(policy):
 def _native_path(path):
     """An artifact path with ``/`` separators."""
     return _os.fspath(path).replace(_os.sep, "/")
+
+
+def _artifact_path(name):
+    """``name`` (``add_file``'s, ``add_dir``'s or ``new_file``'s) as the artifact will store it
+    (``./a//b`` is ``a/b``), or an ``InvalidInputError`` (a ``ValueError``, as W&B raises) at
+    the call for a path the store refuses: absolute, with ``..``, ``.git`` or ``.codever``, a
+    backslash or a control character. Nothing is added then, so the artifact stays usable."""
+    path = _native_path(name)
+    return _loads(_native.manifest([(path, None, b"", False)], []))["files"][0]["path"]
 
 
 class ApiRun:
@@ -2124,12 +2377,19 @@ class Api:
             dir, overrides = overrides, None
         self._store = _native.locate_store(None if dir is None else _os.fspath(dir), False)[0]
 
-    def artifact(self, name, type=None):
+    def artifact(self, name, type=None, _quiet=False):
         """The version ``name`` names: ``name:v3``, ``name:alias``, ``project/name:alias``,
         ``entity/project/name:alias``, codever's ``type/name:alias`` and ``name@idprefix``. A
-        forgotten (deleted) version is found by its id or ``TYPE/NAME@ID``, with a line saying
-        so; numbers and aliases skip it."""
-        art = Artifact._from_info(self._store, _loads(_native.resolve(self._store, str(name), True, type)))
+        project names the project of the runs that logged the version (``init(project=)``): a
+        version no run of that project logged is not found (``NotFoundError``), as W&B finds
+        nothing in another project; an entity names nothing (codever has none). A forgotten
+        (deleted) version is found by its id or ``TYPE/NAME@ID``, with a line saying so; numbers
+        and aliases skip it."""
+        info = _loads(_native.resolve(self._store, str(name), True, type))
+        _check_project(self._store, str(name), info)
+        art = Artifact._from_info(self._store, info, str(name))
+        if _quiet:
+            return art
         if art._info.get("forgotten"):
             _say(f"{art.type}/{art.name}@{art.id[:12]} is forgotten (deleted); undelete() brings it back")
         return art
@@ -2168,33 +2428,39 @@ class Api:
         return ApiRun(self._store, _loads(_native.run(self._store, run_id)))
 
     def runs(self, path=None, filters=None, order="+created_at", per_page=50, include_sweeps=True):
-        """Every run (of project ``path``'s last part, when given), in ``order``:
-        ``+created_at``/``-created_at``, or ``+summary_metrics.KEY``/``-summary_metrics.KEY``
-        (runs without a number for KEY last). ``filters`` are W&B server queries: only
-        ``{"config.KEY": value}`` and ``{"summary_metrics.KEY": value}`` equalities are
-        applied; anything else is an error."""
+        """Every run (of project ``path``'s last part, when given) that matches ``filters``, in
+        ``order``.
+
+        ``filters`` is W&B's MongoDB-style query, of which codever applies: fields
+        ``config.KEY`` (also W&B's stored form ``config.KEY.value``, and nested
+        ``config.KEY.SUB``), ``summary_metrics.KEY`` (nested too: ``summary_metrics.loss.min``
+        for a ``define_metric`` summary), ``display_name``, ``state``, ``tags``, ``group``,
+        ``job_type``; a value (equality; for ``tags``, membership) or operators ``$eq``,
+        ``$ne``, ``$gt``, ``$gte``, ``$lt``, ``$lte``, ``$in``, ``$nin``, ``$exists``; and
+        ``$and``/``$or`` of such filters. Anything else raises ``InvalidInputError`` (a
+        ``ValueError``) naming it, before any run is read: never a silent empty list.
+
+        ``order``: ``+``/``-`` then ``created_at``, ``summary_metrics.KEY`` or ``config.KEY``
+        (nested as above); runs without a number for KEY come last, in creation order."""
+        match = _run_filter(filters or {})
+        desc = order.startswith("-")
+        field = order.lstrip("+-")
+        if field not in ("created_at", "createdAt") and not field.startswith(("summary_metrics.", "config.")):
+            raise InvalidInputError(
+                f"order {order!r}: codever orders runs by ±created_at, ±summary_metrics.KEY or "
+                "±config.KEY"
+            )
         rows = _loads(_native.runs(self._store))
         runs = [ApiRun(self._store, r) for r in rows]
         if path:
             project = str(path).split("/")[-1]
             runs = [r for r in runs if r.project == project]
-        for key, value in (filters or {}).items():
-            if key.startswith("config."):
-                runs = [r for r in runs if r.config.get(key[7:], _MISSING) == value]
-            elif key.startswith("summary_metrics."):
-                runs = [r for r in runs if r.summary.get(key[16:], _MISSING) == value]
-            else:
-                raise InvalidInputError(f"filter {key!r}: only config.KEY and summary_metrics.KEY equalities are supported")
-        desc = order.startswith("-")
-        field = order.lstrip("+-")
-        if field.startswith("summary_metrics."):
-            key = field[len("summary_metrics.") :]
-            have = [r for r in runs if _is_number(r.summary.get(key))]
-            rest = [r for r in runs if not _is_number(r.summary.get(key))]
-            runs = sorted(have, key=lambda r: r.summary[key], reverse=desc) + rest
-        elif desc:
-            runs = list(reversed(runs))
-        return runs
+        runs = [r for r in runs if match(r)]
+        if field in ("created_at", "createdAt"):
+            return list(reversed(runs)) if desc else runs
+        have = [r for r in runs if _is_number(_run_field(r, field))]
+        rest = [r for r in runs if not _is_number(_run_field(r, field))]
+        return sorted(have, key=lambda r: _run_field(r, field), reverse=desc) + rest
 
     def diff(self, left, right, context=3, algorithm="myers"):
         """The structured diff of two versions; ``.patch()`` is what ``codever diff`` prints.
@@ -2234,6 +2500,110 @@ class Api:
         was deleted and came back later (``blame --first-seen``)."""
         blamed = _loads(_native.blame(self._store, spec, path, first_seen))  # `blame --json`
         return [BlameLine(**d) for d in blamed["lines"]]
+
+
+_RUN_FIELDS = {
+    "display_name": lambda r: r.name,
+    "displayName": lambda r: r.name,
+    "name": lambda r: r.id,
+    "state": lambda r: r.state,
+    "tags": lambda r: r.tags,
+    "group": lambda r: r.group or None,
+    "job_type": lambda r: r.job_type or None,
+    "jobType": lambda r: r.job_type or None,
+}
+
+
+def _walk(value, parts):
+    for p in parts:
+        if not isinstance(value, dict) or p not in value:
+            return _MISSING
+        value = value[p]
+    return value
+
+
+def _run_field(run, field):
+    """The value of a W&B filter field for ``run`` (``_MISSING`` when it has none)."""
+    if field.startswith("config."):
+        if field[len("config.") :] in run.config:  # a key with dots in its name
+            return run.config[field[len("config.") :]]
+        parts = field[len("config.") :].split(".")
+        if len(parts) > 1 and parts[1] == "value":
+            parts = parts[:1] + parts[2:]  # W&B's stored form: {"lr": {"value": 0.1}}
+        return _walk(run.config, parts)
+    if field.startswith("summary_metrics."):
+        key = field[len("summary_metrics.") :]
+        if key in run.summary:  # a key with dots in its name
+            return run.summary[key]
+        return _walk(run.summary, key.split("."))
+    return _RUN_FIELDS[field](run)
+
+
+def _compare(op, have, arg):
+    if have is _MISSING or have is None:
+        return False
+    both_numbers = _is_number(have) and _is_number(arg)
+    if not both_numbers and not (isinstance(have, str) and isinstance(arg, str)):
+        return False  # MongoDB compares within a type: a string is never > a number
+    return {"$gt": have > arg, "$gte": have >= arg, "$lt": have < arg, "$lte": have <= arg}[op]
+
+
+def _equals(field, have, want):
+    if field == "tags" and isinstance(have, list) and not isinstance(want, list):
+        return want in have  # MongoDB: an array field equals a value it holds
+    return have is not _MISSING and have == want
+
+
+def _run_filter(filters, where="filters"):
+    """A predicate on :class:`ApiRun` for W&B's MongoDB-style ``filters``, or an
+    ``InvalidInputError`` naming the part codever does not apply (checked before any run)."""
+    if not isinstance(filters, dict):
+        raise InvalidInputError(f"{where}: expected a dict of W&B filters, got {filters!r}")
+    tests = []
+    for key, cond in filters.items():
+        if key in ("$and", "$or"):
+            if not isinstance(cond, (list, tuple)) or not cond:
+                raise InvalidInputError(f"{where}: {key} expects a non-empty list of filters")
+            subs = [_run_filter(c, f"{where}[{key}]") for c in cond]
+            combine = all if key == "$and" else any
+            tests.append(lambda r, subs=subs, combine=combine: combine(t(r) for t in subs))
+            continue
+        if not isinstance(key, str) or not (
+            key in _RUN_FIELDS or key.startswith(("config.", "summary_metrics."))
+        ) or key.endswith(".") or ".." in key:
+            raise InvalidInputError(
+                f"{where}: {key!r} is not applied by codever (fields: config.KEY, "
+                f"summary_metrics.KEY, {', '.join(sorted(_RUN_FIELDS))}; operators $and, $or)"
+            )
+        if isinstance(cond, dict) and any(str(k).startswith("$") for k in cond):
+            for op, arg in cond.items():
+                tests.append(_operator(key, op, arg, where))
+        else:
+            tests.append(lambda r, key=key, cond=cond: _equals(key, _run_field(r, key), cond))
+    return lambda r: all(t(r) for t in tests)
+
+
+def _operator(key, op, arg, where):
+    field = lambda r: _run_field(r, key)  # noqa: E731
+    if op in ("$gt", "$gte", "$lt", "$lte"):
+        if not (_is_number(arg) or isinstance(arg, str)):
+            raise InvalidInputError(f"{where}: {key} {op} expects a number or a string, got {arg!r}")
+        return lambda r: _compare(op, field(r), arg)
+    if op == "$eq":
+        return lambda r: _equals(key, field(r), arg)
+    if op == "$ne":
+        return lambda r: not _equals(key, field(r), arg)
+    if op in ("$in", "$nin"):
+        if not isinstance(arg, (list, tuple)):
+            raise InvalidInputError(f"{where}: {key} {op} expects a list, got {arg!r}")
+        hit = lambda r: any(_equals(key, field(r), a) for a in arg)  # noqa: E731
+        return hit if op == "$in" else (lambda r: not hit(r))
+    if op == "$exists":
+        return lambda r: (field(r) is not _MISSING and field(r) is not None) == bool(arg)
+    raise InvalidInputError(
+        f"{where}: operator {op!r} on {key} is not applied by codever (it applies $eq, $ne, "
+        "$gt, $gte, $lt, $lte, $in, $nin, $exists)"
+    )
 
 
 class Diff:

@@ -497,3 +497,206 @@ def test_dir_makes_its_store_there(repo, tmp_path):
     assert os.path.isdir(run.dir) and run.dir.startswith(run._store)
     saved = run.save(str(repo / "main.py"))
     assert [Path(p).name for p in saved] == ["main.py"]
+
+
+def test_a_run_interrupted_by_ctrl_c_records_exit_255_and_its_summary(repo):
+    import signal
+
+    p = _started(
+        "import signal, time, codever as wandb\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "wandb.init(id='interrupted', config={'lr': 1})\n"
+        "wandb.log({'reward': 0.25})\n"
+        "wandb.log({'reward': 0.75})\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n",
+        repo,
+    )
+    p.send_signal(signal.SIGINT)
+    # Python dies of SIGINT after an uncaught KeyboardInterrupt, as a shell expects.
+    assert p.wait(timeout=30) == -signal.SIGINT
+    row = cli(repo / ".codever", "runs", "show", "interrupted")
+    assert (row["summary"]["reward"], row["steps"], row["config"]) == (0.75, 2, {"lr": 1})
+    assert (row["finished"], row["exit_code"]) == (True, 255)
+
+
+def test_tags_and_notes_edited_during_a_run_are_saved_with_it(repo):
+    run = codever.init(id="edited", tags=["baseline"], name="first", notes="n0")
+    assert run.tags == ("baseline",)
+    run.tags = run.tags + ("best",)
+    run.name = "renamed"
+    run.notes = "edited notes"
+    codever.log({"x": 1})
+    run.finish()
+    row = cli(repo / ".codever", "runs", "show", "edited")
+    assert (row["tags"], row["name"], row["notes"]) == (["baseline", "best"], "renamed", "edited notes")
+    assert "_codever" not in row["summary"] and row["summary"]["x"] == 1
+    back = codever.Api().run("edited")
+    assert (back.tags, back.name, back.notes) == (["baseline", "best"], "renamed", "edited notes")
+    # W&B's run.tags is a tuple of what it is given: a string gives its letters.
+    other = codever.init(id="letters", reinit="create_new")
+    other.tags = "xyz"
+    assert other.tags == ("x", "y", "z")
+    other.notes = None
+    other.finish()
+    row = cli(repo / ".codever", "runs", "show", "letters")
+    assert (row["tags"], row["notes"]) == (["x", "y", "z"], None)
+    # A run whose tags are not edited keeps those it started with.
+    codever.init(id="plain", tags=["a"], notes="n", reinit="create_new").finish()
+    row = cli(repo / ".codever", "runs", "show", "plain")
+    assert (row["tags"], row["notes"]) == (["a"], "n")
+
+
+def test_resuming_a_run_restores_its_config_summary_and_step(repo):
+    codever.init(project="p", id="job42", config={"lr": 0.1}, tags=["t"])
+    for i in range(10):
+        codever.log({"loss": 1 / (i + 1), "acc": i / 10})
+    codever.run.summary["best"] = 0.9
+    codever.finish(exit_code=143)  # as if preempted
+    run = codever.init(project="p", id="job42", resume="must", config={"epochs": 5})
+    assert (run.resumed, run.step, run.tags) == (True, 10, ("t",))
+    assert dict(run.config) == {"lr": 0.1, "epochs": 5} and codever.config.lr == 0.1
+    assert (run.summary["loss"], run.summary["best"], run.summary["_step"]) == (0.1, 0.9, 9)
+    codever.log({"loss": 0.05})
+    assert run.step == 11
+    codever.finish()
+    row = cli(repo / ".codever", "runs", "show", "job42")
+    assert (row["summary"]["_step"], row["summary"]["loss"], row["summary"]["best"]) == (10, 0.05, 0.9)
+    assert (row["steps"], row["exit_code"], row["config"]) == (11, 0, {"lr": 0.1, "epochs": 5})
+    assert row["ranges"]["loss"] == {"min": 0.05, "max": 1.0}
+    # "allow" resumes an existing run and starts a new one otherwise.
+    again = codever.init(id="job42", resume="allow")
+    assert (again.step, again.config.epochs) == (11, 5)
+    again.finish()
+    fresh = codever.init(id="new-one", resume="allow")
+    assert (fresh.step, dict(fresh.config), fresh.resumed) == (0, {}, False)
+    fresh.finish()
+
+
+def test_artifact_dirs_verify_projects_and_names_as_wandb(repo, monkeypatch, tmp_path):
+    run = codever.init(project="proj")
+    art = codever.Artifact("model", type="model")
+    art.add_dir("training")
+    run.log_artifact(art)
+    assert (art.project, art.entity, art.qualified_name) == ("proj", "", "proj/model:v0")
+    run.finish()
+    scratch = tmp_path / "scratch"
+    monkeypatch.setenv("WANDB_ARTIFACT_DIR", str(scratch))
+    a = codever.Api().artifact("model:v0")
+    assert (a.project, a.entity, a.qualified_name) == ("proj", "", "proj/model:v0")
+    assert a.download() == str(scratch / "model:v0")
+    assert a.checkout() == str(scratch / "model")  # W&B: without the version
+    assert (scratch / "model" / "ppo.py").read_bytes() == (repo / "training" / "ppo.py").read_bytes()
+    a.verify(str(scratch / "model"))
+    (scratch / "model" / "ppo.py").write_text("tampered\n")
+    with pytest.raises(ValueError, match="differs from model:v0: ppo.py") as e:
+        a.verify(str(scratch / "model"))
+    assert isinstance(e.value, codever.VerifyError) and isinstance(e.value, codever.CodeverError)
+    monkeypatch.delenv("WANDB_ARTIFACT_DIR")
+    assert a.download() == str(repo / "artifacts" / "model:v0")
+    # A project names the project of the runs that logged the version.
+    api = codever.Api()
+    e = api.artifact("me/proj/model:v0")
+    assert (e.entity, e.project, e.qualified_name) == ("me", "proj", "me/proj/model:v0")
+    for path in ("otherproj/model:v0", "me/otherproj/model:latest"):
+        with pytest.raises(codever.NotFoundError, match="model was logged by runs of project 'proj', not of project 'otherproj'"):
+            api.artifact(path)
+        assert not api.artifact_exists(path)
+    user = codever.init(project="eval", reinit="create_new")
+    with pytest.raises(codever.NotFoundError, match="not of project 'eval'"):
+        user.use_artifact("eval/model:v0")
+    assert user.use_artifact("proj/model:v0").version == "v0"
+    user.finish()
+    assert [u["name"] for u in cli(repo / ".codever", "runs", "show", user.id)["used"]] == ["model"]
+    # codever's TYPE/NAME is not a project.
+    assert api.artifact("model/model:v0").project == "proj"
+    with pytest.raises(codever.InvalidInputError, match="used prior to logging"):
+        codever.Artifact("draft", type="model").qualified_name
+
+
+def test_runs_filters_and_order_apply_wandbs_queries_or_refuse_them(repo):
+    import time
+
+    for i, acc in enumerate([0.5, 0.9, 0.7]):
+        codever.init(project="p", name=f"run{i}", config={"lr": 0.1 * (i + 1), "opt": {"name": "adam" if i else "sgd"}},
+                     tags=["even"] if i % 2 == 0 else [])
+        codever.define_metric("loss", summary="min")
+        codever.log({"acc": acc, "loss": 1 - 0.1 * i})
+        codever.log({"acc": acc, "loss": 2.0})
+        codever.finish()
+        time.sleep(0.002)
+    api = codever.Api()
+
+    def names(**kw):
+        return [r.name for r in api.runs("p", **kw)]
+
+    assert names(filters={"summary_metrics.acc": {"$gt": 0.6}}) == ["run1", "run2"]
+    assert names(filters={"summary_metrics.acc": {"$gte": 0.7, "$lt": 0.9}}) == ["run2"]
+    assert names(filters={"config.lr.value": 0.1}) == ["run0"]
+    assert names(filters={"config.lr": {"$lte": 0.2}}) == ["run0", "run1"]
+    assert names(filters={"config.opt.name": "adam"}) == ["run1", "run2"]
+    assert names(filters={"config.opt.value.name": {"$ne": "adam"}}) == ["run0"]
+    assert names(filters={"config.opt.name": {"$in": ["sgd", "x"]}}) == ["run0"]
+    assert names(filters={"config.missing": {"$exists": False}}) == ["run0", "run1", "run2"]
+    assert names(filters={"tags": "even"}) == ["run0", "run2"]
+    assert names(filters={"$or": [{"display_name": "run1"}, {"summary_metrics.loss.min": 0.8}]}) == ["run1", "run2"]
+    assert names(filters={"$and": [{"state": "finished"}, {"config.lr": {"$gt": 0.25}}]}) == ["run2"]
+    assert names(order="+summary_metrics.loss.min") == ["run2", "run1", "run0"]
+    assert names(order="-summary_metrics.acc") == ["run1", "run2", "run0"]
+    assert names(order="-config.lr") == ["run2", "run1", "run0"]
+    assert names(order="-created_at") == ["run2", "run1", "run0"]
+    for filters, what in [
+        ({"summary_metrics.acc": {"$regex": "0.*"}}, "operator '\\$regex' on summary_metrics.acc"),
+        ({"config.lr": {"$in": 0.1}}, "config.lr \\$in expects a list"),
+        ({"createdAt": {"$gt": "2024"}}, "'createdAt' is not applied"),
+        ({"$nor": [{"state": "finished"}]}, "'\\$nor' is not applied"),
+        ({"$or": []}, "\\$or expects a non-empty list"),
+        ({"config.": 1}, "'config.' is not applied"),
+    ]:
+        with pytest.raises(ValueError, match=what):
+            api.runs("p", filters=filters)
+    with pytest.raises(codever.InvalidInputError, match="order '\\+heartbeat_at'"):
+        api.runs(order="+heartbeat_at")
+
+
+def test_editing_a_fetched_version_saves_what_wandb_saves_or_says_why_not(repo):
+    (repo / "f.txt").write_text("x\n")
+    run = codever.init(project="p")
+    a = codever.Artifact("m", type="model", description="old", metadata={"acc": 0.1})
+    a.add_file("f.txt")
+    run.log_artifact(a, aliases=["staging"], tags=["t0"])
+    api = codever.Api()
+    v = api.artifact("m:v0")
+    v.aliases.append("best")
+    v.save()
+    assert api.artifact("m:v0").aliases == ["latest", "best", "staging"]  # the store's order
+    v = api.artifact("m:v0")
+    v.aliases = ["latest", "staging", "best", "prod"]
+    v.save()
+    assert v.aliases == ["latest", "best", "prod", "staging"]
+    assert cli(repo / ".codever", "show", "m:prod")["version"] == 0
+    # What codever cannot store is an error, and nothing of the save is written.
+    v = api.artifact("m:v0")
+    v.aliases = ["prod", "rc"]  # W&B replaces the set: staging and best would go
+    with pytest.raises(codever.InvalidInputError, match="cannot take alias\\(es\\) best, staging off a version"):
+        v.save()
+    assert api.artifact("m:v0").aliases == ["latest", "best", "prod", "staging"]
+    for edit, what in [
+        (lambda v: v.tags.append("reviewed"), "tags"),
+        (lambda v: setattr(v, "description", "new"), "description"),
+        (lambda v: v.metadata.update(acc=0.9), "metadata"),
+    ]:
+        v = api.artifact("m:v0")
+        edit(v)
+        v.aliases.append("never")
+        with pytest.raises(codever.InvalidInputError, match=f"cannot change the {what} of a logged version"):
+            v.save()
+    assert "never" not in api.artifact("m:v0").aliases
+    # The way to add tags the error names: log it again from a draft with them.
+    run.log_artifact(api.artifact("m:v0").new_draft(), tags=["reviewed"])
+    v = api.artifact("m:v0")
+    assert (v.tags, v.description, v.metadata) == (["t0", "reviewed"], "old", {"acc": 0.1})
+    with pytest.raises(codever.InvalidInputError, match="invalid alias"):
+        v.aliases.append("best model")
+        v.save()
+    run.finish()

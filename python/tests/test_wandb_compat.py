@@ -393,3 +393,86 @@ def test_wandb_paths_name_the_artifact_not_its_type(store_with_versions):
         api.artifact("a/b/c/ppo:v0")
     assert api.artifact_exists("me/safelife/ppo:v1") and not api.artifact_exists("ppo:v7")
     assert [a.version for a in api.artifacts("rl_algo_code", "ppo")] == ["v0", "v1"]
+
+
+# -- input checks, as W&B makes them ------------------------------------------------------------
+
+
+def test_a_bad_path_in_add_file_is_a_value_error_and_the_artifact_stays_usable(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CODEVER_DIR", raising=False)
+    (tmp_path / "good.txt").write_text("good\n")
+    digests = []
+    for m, in_run in ((wandb, False), (codever, False), (codever, True)):
+        run = codever.init(project="p", dir=str(tmp_path)) if in_run else None
+        a = m.Artifact("art", type="dataset")
+        a.add_file("good.txt")
+        for bad in ("/abs.txt", "../up.txt", "a/../../b.txt"):
+            with pytest.raises(ValueError):
+                a.add_file("good.txt", name=bad)
+            if m is codever:  # W&B's new_file takes it (and fails later)
+                with pytest.raises(ValueError):
+                    a.new_file(bad)
+        a.add_file("good.txt", name="./x/./y.txt")
+        assert sorted(a.manifest.entries) == ["good.txt", "x/y.txt"], m
+        digests.append(a.digest)
+        if run is not None:
+            run.log_artifact(a)
+            assert (a.version, a.file_count) == ("v0", 2)
+            run.finish()
+    assert digests[0] == digests[1] == digests[2]
+    codever._set_current(None)
+
+
+CHECKS = """
+import os, importlib
+W = importlib.import_module(os.environ["IMPL"])
+def t(label, f):
+    try:
+        print(label, "->", repr(f()))
+    except Exception as e:
+        print(label, "raises", [k.__name__ for k in type(e).__mro__ if k.__module__ == "builtins"][0],
+              "wandb.Error" if isinstance(e, W.Error) else "")
+run = W.init(project="p", config={"--lr": 0.1, "---seed": 3})
+t("config keys", lambda: sorted(W.config.keys()))
+t("config.lr", lambda: W.config.lr)
+t("log int key", lambda: W.log({1: 2}))
+t("log float step", lambda: W.log({"a": 1}, step=12.5))
+t("step", lambda: run.step)
+t("config object()", lambda: W.config.update({"obj": object()}))
+t("config complex", lambda: (W.config.update({"c": 1j}), "c" in W.config)[1])
+t("config slice", lambda: (W.config.update({"s": slice(1, 5)}), W.config.s)[1])
+t("config --batch", lambda: (W.config.update({"--batch": 8}), W.config.batch)[1])
+t("define_metric list", lambda: W.define_metric("m", summary=["min"]))
+t("define_metric hidden", lambda: W.define_metric("m", hidden="yes"))
+W.finish()
+"""
+
+
+def test_input_checks_raise_what_wandb_raises(tmp_path):
+    env = wandb_env(tmp_path)
+    (tmp_path / "checks.py").write_text(CHECKS)
+    out = {}
+    for impl in ("wandb", "codever"):
+        work = tmp_path / impl
+        work.mkdir()
+        r = subprocess.run(
+            [sys.executable, str(tmp_path / "checks.py")], cwd=work, env=dict(env, IMPL=impl),
+            capture_output=True, text=True, timeout=300,
+        )
+        assert r.returncode == 0, r.stderr
+        out[impl] = [line.rstrip() for line in r.stdout.splitlines()]
+    assert out["codever"] == out["wandb"]
+    assert out["codever"] == [
+        "config keys -> ['lr', 'seed']",
+        "config.lr -> 0.1",
+        "log int key raises TypeError",
+        "log float step raises TypeError",
+        "step -> 0",
+        "config object() raises TypeError",
+        "config complex -> True",
+        "config slice -> {'slice_start': 1, 'slice_step': None, 'slice_stop': 5}",
+        "config --batch -> 8",
+        "define_metric list raises Exception wandb.Error",
+        "define_metric hidden raises Exception wandb.Error",
+    ]

@@ -7,6 +7,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from test_wandb_compat import FIXTURES, cli, wandb_env, wandb_records, wandb_run_state
 
 SCRIPT = """
@@ -91,3 +93,82 @@ def test_one_call_versions_what_wandb_logs_and_keeps_its_scores(tmp_path):
     blame = cli(store, "blame", "ppo:v1", "ppo.py")
     assert [(line["version"], line["run"]) for line in blame["lines"][4:5]] == [(1, rows[0]["id"])]
     assert json.loads(json.dumps(rows[0]["summary"]))["_step"] == 2
+
+
+REFUSED = """
+import wandb
+from codever.integrations.wandb import track
+
+tracker = track()
+run = wandb.init(project="p")
+for i in range(2):
+    a = wandb.Artifact("ppo", type="rl_algo_code")
+    with a.new_file("ppo.py", mode="w") as f:
+        f.write(f"lr = {i}\\n")
+    run.log_artifact(a, aliases=["best model", "v3", "ok"], tags=["rl"])
+wandb.finish()
+print(repr(tracker.mirrored))
+"""
+
+
+def test_aliases_codever_refuses_are_left_out_and_the_version_kept(tmp_path):
+    env = wandb_env(tmp_path)
+    (tmp_path / "train.py").write_text(REFUSED)
+    out = subprocess.run(
+        [sys.executable, "train.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == (
+        "[('rl_algo_code', 'ppo', 'v0', True), ('rl_algo_code', 'ppo', 'v1', True)]"
+    )
+    said = [line for line in out.stderr.splitlines() if "is not versioned by codever" in line]
+    assert sorted(line.split(" (")[0] for line in said) == [  # W&B does not keep their order
+        "codever: ppo: W&B's alias 'best model' is not versioned by codever",
+        "codever: ppo: W&B's alias 'v3' is not versioned by codever",
+    ]
+    store = tmp_path / ".codever"
+    v1 = cli(store, "show", "ppo:v1")
+    assert (v1["aliases"], v1["tags"]) == (["latest", "ok"], ["rl"])
+    assert cli(store, "show", "ppo:v0")["aliases"] == []
+
+
+INTERRUPTED = """
+import os, signal, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
+import wandb
+from codever.integrations.wandb import track
+
+if os.environ["TRACK"] == "before":
+    track()
+run = wandb.init(project="p", config={"lr": 0.1}, tags=["a"])
+if os.environ["TRACK"] == "after":
+    track()  # after init, as the README allows
+for i in range(3):
+    wandb.log({"loss": 1 / (i + 1)})
+run.tags = run.tags + ("b",)
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_wandb_run_interrupted_by_ctrl_c_keeps_its_summary(tmp_path, when):
+    import signal
+
+    env = wandb_env(tmp_path)
+    (tmp_path / "train.py").write_text(INTERRUPTED)
+    p = subprocess.Popen(
+        [sys.executable, "train.py"], cwd=tmp_path, env=dict(env, TRACK=when), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )
+    assert p.stdout.readline() == "ready\n"
+    p.send_signal(signal.SIGINT)
+    p.wait(timeout=120)
+    (run_dir,) = (tmp_path / "wandb-dir" / "wandb").glob("offline-run-*")
+    records = wandb_records(run_dir)
+    (exit_code,) = [r.exit.exit_code for r in records if r.WhichOneof("record_type") == "exit"]
+    _, summary, _ = wandb_run_state(records)
+    (row,) = cli(tmp_path / ".codever", "runs")
+    assert (exit_code, summary["loss"]) == (255, 1 / 3)  # W&B's own record
+    assert (row["finished"], row["exit_code"], row["summary"]["loss"]) == (True, 255, 1 / 3)
+    assert (row["config"], row["steps"], row["tags"]) == ({"lr": 0.1}, 3, ["a", "b"])

@@ -81,9 +81,20 @@ pub struct RunState {
     pub finished: bool,
     /// The exit code of the newest finish that gave one.
     pub exit_code: Option<i32>,
+    /// Tags edited during the run (W&B's `run.tags = ...`), replacing the run record's: from
+    /// the newest state record whose summary holds [`RUN_FIELDS_KEY`].
+    pub tags: Option<Vec<String>>,
+    /// Notes edited during the run (`run.notes = ...`), as `tags`.
+    pub notes: Option<String>,
     /// How many state records were merged.
     pub records: usize,
 }
+
+/// The summary key under which a state record carries the run's tags and notes as edited
+/// during the run (`{"tags": [...], "notes": "..."}`): the run record holding the first ones is
+/// written once, when the run starts. It is taken out of the merged summary; a codever older
+/// than this field shows it as a summary key.
+pub const RUN_FIELDS_KEY: &str = "_codever";
 
 impl RunState {
     /// Merges `config_text` (a run record's config, the oldest) and `states`.
@@ -125,6 +136,14 @@ impl RunState {
                     out.exit_code = s.exit_code;
                 }
             }
+        }
+        if let Some(Value::Object(m)) = out.summary.remove(RUN_FIELDS_KEY) {
+            out.tags = m.get("tags").and_then(Value::as_array).map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect()
+            });
+            out.notes = m.get("notes").and_then(Value::as_str).map(str::to_string);
         }
         out
     }
@@ -526,6 +545,7 @@ mod tests {
             finished: true,
             exit_code: Some(2),
             records: 3,
+            ..RunState::default()
         };
         assert_eq!(merged, want);
         // The order the records are given in does not matter.
@@ -538,6 +558,47 @@ mod tests {
         }
         // A run record whose config is not a JSON object adds nothing.
         assert_eq!(RunState::merge(Some("[1]"), vec![]).config, Map::new());
+    }
+
+    #[test]
+    fn tags_and_notes_edited_during_a_run_come_from_the_newest_state_record() {
+        let old = state(
+            1,
+            "",
+            r#"{"_codever":{"tags":["a"],"notes":"n1"},"k":1}"#,
+            "",
+        );
+        let new = state(
+            2,
+            "",
+            r#"{"_codever":{"tags":["a","best"],"notes":""}}"#,
+            "",
+        );
+        let plain = state(3, "", r#"{"k":2}"#, "");
+        for records in [
+            vec![
+                (id(1), old.clone()),
+                (id(2), new.clone()),
+                (id(3), plain.clone()),
+            ],
+            vec![
+                (id(3), plain.clone()),
+                (id(2), new.clone()),
+                (id(1), old.clone()),
+            ],
+        ] {
+            let m = RunState::merge(None, records);
+            assert_eq!(m.tags, Some(vec!["a".to_string(), "best".to_string()]));
+            assert_eq!(m.notes.as_deref(), Some(""));
+            // Taken out of the summary, which keeps its own keys.
+            assert_eq!(
+                m.summary,
+                serde_json::from_str::<Map<_, _>>(r#"{"k":2}"#).unwrap()
+            );
+        }
+        // Without the key: none (the run record's are shown).
+        let m = RunState::merge(None, vec![(id(3), plain)]);
+        assert_eq!((m.tags, m.notes), (None, None));
     }
 
     #[test]

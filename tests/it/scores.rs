@@ -94,6 +94,60 @@ fn state_records_merge_key_by_key_newest_first_and_ranges_by_min_and_max() {
 }
 
 #[test]
+fn tags_and_notes_edited_during_a_run_replace_those_it_started_with() {
+    let (_tmp, store) = lib_store();
+    let mut started = codever::capture_run("r1", store.root()).unwrap();
+    started.tags = vec!["baseline".into()];
+    started.notes = "n0".into();
+    store.start_run(&started).unwrap();
+    let shown = |args: &[&str]| {
+        let row = json(store.root(), args);
+        (
+            row["tags"].clone(),
+            row["notes"].clone(),
+            row["summary"].clone(),
+        )
+    };
+    // Until a state record carries them, the run record's.
+    store
+        .save_run_state(&state("r1", 10, "", r#"{"x":1}"#, ""))
+        .unwrap();
+    assert_eq!(
+        shown(&["runs", "show", "r1"]),
+        (json!(["baseline"]), json!("n0"), json!({"x": 1}))
+    );
+    // The newest state record's `_codever` wins, and leaves the summary; empty notes are none.
+    let edited = r#"{"_codever":{"tags":["baseline","best"],"notes":"edited"},"x":2}"#;
+    store
+        .save_run_state(&state("r1", 30, "", edited, ""))
+        .unwrap();
+    let older = r#"{"_codever":{"tags":["old"],"notes":""}}"#;
+    store
+        .save_run_state(&state("r1", 20, "", older, ""))
+        .unwrap();
+    let want = (
+        json!(["baseline", "best"]),
+        json!("edited"),
+        json!({"x": 2}),
+    );
+    assert_eq!(shown(&["runs", "show", "r1"]), want);
+    let listed = json(store.root(), &["runs"]);
+    assert_eq!(
+        (listed[0]["tags"].clone(), listed[0]["notes"].clone()),
+        (want.0, want.1)
+    );
+    let cleared = r#"{"_codever":{"tags":[],"notes":""}}"#;
+    store
+        .save_run_state(&state("r1", 40, "", cleared, ""))
+        .unwrap();
+    assert_eq!(
+        shown(&["runs", "show", "r1"]),
+        (json!([]), json!(null), json!({"x": 2}))
+    );
+    assert_fsck_clean(store.root(), "state records with tags and notes");
+}
+
+#[test]
 fn two_stores_merged_in_either_order_agree_on_every_run() {
     let (_a_tmp, a) = lib_store();
     let (_b_tmp, b) = lib_store();

@@ -16,9 +16,12 @@ job type and group are saved with the codever run. So ``codever diff``, ``log``,
 ``diff --runs --best reward --worst reward`` work offline on what W&B holds.
 
 Nothing here can fail a W&B call: a problem with the codever store is printed as one line and
-W&B carries on. It wraps three private methods of W&B's ``Run`` (``_log_artifact`` and
-``_prepare_artifact``, through which every logged artifact and its aliases and tags pass, and
-``_finish``), tested with wandb 0.31.
+W&B carries on. It wraps four private methods of W&B's ``Run`` (``_log_artifact`` and
+``_prepare_artifact``, through which every logged artifact and its aliases and tags pass,
+``_finish``, and ``_on_start``, after which a run is watched for an end without ``finish``:
+Ctrl-C, an uncaught exception), tested with wandb 0.31. An alias or tag W&B takes but
+codever's name rule refuses (``"best model"``, ``"v3"``) is left out of the codever version,
+with one line saying so.
 
 Not mirrored: ``use_artifact``. W&B refuses it offline ("Cannot use artifact when in offline
 mode"), and online it names versions on W&B's servers, which the local store may not hold;
@@ -64,6 +67,8 @@ class Tracker:
         self._scores = scores
         self._store = None
         self._runs = {}  # W&B run id -> codever Run
+        self._refused = set()  # (what, name) said once
+        self._saved = set()  # W&B run ids whose state was saved at their end
         #: (type, name, version, new) of every artifact mirrored, in order.
         self.mirrored = []
 
@@ -123,21 +128,61 @@ class Tracker:
                 cv._entries[p] = codever._Entry(p, path=os.path.abspath(path))
             if cv.digest != wanted:
                 continue
-            aliases = [a for a in (aliases or []) if a != "latest"]
-            self._run_for(wb_run).log_artifact(cv, aliases=aliases, tags=list(tags or ()))
+            aliases = self._names("alias", [a for a in (aliases or []) if a != "latest"], artifact.name)
+            tags = self._names("tag", list(tags or ()), artifact.name)
+            self._run_for(wb_run).log_artifact(cv, aliases=aliases, tags=tags)
             self.mirrored.append((cv.type, cv._name, cv.version, cv.new))
             return cv
         _say(f"{artifact.name}: its files changed since W&B read them; not versioned by codever")
         return None
 
+    def _names(self, what, names, artifact):
+        """The aliases (or tags) of ``names`` codever's name rule takes: one it refuses
+        (``"best model"``, ``"v3"``) is left out of the codever version, which is still
+        made, and said once per name."""
+        out = []
+        for n in names:
+            try:
+                _native.check_name(what, n)
+            except codever.CodeverError as e:
+                if (what, n) not in self._refused:
+                    self._refused.add((what, n))
+                    _say(f"{artifact}: W&B's {what} {n!r} is not versioned by codever ({e})")
+                continue
+            out.append(n)
+        return out
+
+    def started(self, wb_run):
+        """At exit, before W&B's own teardown (``atexit`` runs the last registered first), a
+        W&B run still unfinished (Ctrl-C, an uncaught exception, a script without
+        ``finish``) has its config and summary saved, with W&B's exit code (255 after Ctrl-C):
+        W&B then records the run from its service, without going through ``finish``."""
+        import atexit
+
+        codever._at_exit.hook()
+
+        def at_exit():
+            if _tracker is self and not getattr(wb_run, "_is_finished", False):
+                try:
+                    self.finished(wb_run, codever._at_exit.exit_code())
+                except Exception as e:  # never fail W&B's exit
+                    _say(f"could not save run {wb_run.id} locally: {e}")
+
+        atexit.register(at_exit)
+
     def finished(self, wb_run, exit_code):
-        """Saves the W&B run's config and summary with the codever run."""
-        if not self._scores:
+        """Saves the W&B run's config, summary, tags and notes with the codever run (once)."""
+        if not self._scores or wb_run.id in self._saved:
             return
+        self._saved.add(wb_run.id)
         r = self._run_for(wb_run)
         summary = _plain_dict(wb_run.summary)
         for key in ("_wandb", "_runtime", "_timestamp"):
             summary.pop(key, None)
+        summary["_codever"] = {
+            "tags": [str(t) for t in (wb_run.tags or ())],
+            "notes": wb_run.notes or "",
+        }
         state = {
             "name": wb_run.name or "",
             "job_type": wb_run.job_type or "",
@@ -183,7 +228,7 @@ def track(types=None, dir=None, scores=True):
     run_cls = wandb_run.Run
     if not getattr(run_cls, "_codever_tracked", False):
         prepare, finish = run_cls._prepare_artifact, run_cls._finish
-        log = run_cls._log_artifact
+        log, on_start = run_cls._log_artifact, run_cls._on_start
 
         def _log_artifact(self, *args, **kwargs):
             # The tags reach W&B's service, not `_prepare_artifact`: remember them for it.
@@ -203,10 +248,20 @@ def track(types=None, dir=None, scores=True):
                     _say(f"could not version {getattr(artifact, 'name', '?')} locally: {e}")
             return artifact, aliases
 
+        def _on_start(self, *args, **kwargs):
+            out = on_start(self, *args, **kwargs)
+            if _tracker is not None:
+                try:
+                    _tracker.started(self)
+                except Exception as e:  # never fail W&B's init
+                    _say(f"could not watch run {getattr(self, 'id', '?')} for its end: {e}")
+            return out
+
         def _finish(self, exit_code=None, *args, **kwargs):
             if _tracker is not None and not getattr(self, "_is_finished", False):
                 try:
-                    _tracker.finished(self, exit_code)
+                    # W&B records 0 when finish() is given no exit code.
+                    _tracker.finished(self, 0 if exit_code is None else exit_code)
                 except (codever.CodeverError, OSError, ValueError) as e:
                     _say(f"could not save run {self.id} locally: {e}")
             return finish(self, exit_code, *args, **kwargs)
@@ -214,8 +269,18 @@ def track(types=None, dir=None, scores=True):
         run_cls._prepare_artifact = _prepare_artifact
         run_cls._finish = _finish
         run_cls._log_artifact = _log_artifact
-        run_cls._codever_originals = (prepare, finish, log)
+        run_cls._on_start = _on_start
+        run_cls._codever_originals = (prepare, finish, log, on_start)
         run_cls._codever_tracked = True
+    import wandb
+
+    current = getattr(wandb, "run", None)
+    if current is not None and not getattr(current, "_is_finished", False):
+        # track() after wandb.init: that run started without being watched for its end.
+        try:
+            _tracker.started(current)
+        except Exception as e:  # never fail the script
+            _say(f"could not watch run {getattr(current, 'id', '?')} for its end: {e}")
     return _tracker
 
 
@@ -227,5 +292,6 @@ def untrack():
     _tracker = None
     run_cls = wandb_run.Run
     if getattr(run_cls, "_codever_tracked", False):
-        run_cls._prepare_artifact, run_cls._finish, run_cls._log_artifact = run_cls._codever_originals
+        (run_cls._prepare_artifact, run_cls._finish, run_cls._log_artifact,
+         run_cls._on_start) = run_cls._codever_originals
         run_cls._codever_tracked = False
