@@ -48,6 +48,7 @@ pub mod names;
 pub mod object;
 pub mod ops;
 pub mod remote;
+pub mod signals;
 pub mod store;
 pub mod tree;
 pub mod ui;

@@ -255,13 +255,13 @@ fn pooled<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     let cached = match FORKED_POOL.try_lock() {
         Ok(mut slot) => match slot.as_ref() {
             Some((p, pool)) if *p == pid => Some(std::sync::Arc::clone(pool)),
-            _ => rayon::ThreadPoolBuilder::new().build().ok().map(|pool| {
+            _ => codever::signals::pool_builder().build().ok().map(|pool| {
                 let pool = std::sync::Arc::new(pool);
                 *slot = Some((pid, std::sync::Arc::clone(&pool)));
                 pool
             }),
         },
-        Err(_) => rayon::ThreadPoolBuilder::new()
+        Err(_) => codever::signals::pool_builder()
             .build()
             .ok()
             .map(std::sync::Arc::new),
@@ -773,6 +773,10 @@ fn sync(py: Python<'_>, store: &str, remote: Option<&str>) -> PyResult<String> {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     LOADED_BY.get_or_init(std::process::id);
+    // Before anything uses rayon: pool threads that block SIGTERM, SIGINT and SIGHUP, so those
+    // signals reach Python's own threads (see `codever::signals`); a worker of a
+    // `multiprocessing` pool killed by `terminate()` could otherwise sleep on forever.
+    codever::signals::init_global_pool();
     let py = m.py();
     m.add("CodeverError", py.get_type::<CodeverError>())?;
     m.add("NotFoundError", py.get_type::<NotFoundError>())?;

@@ -346,6 +346,51 @@ def test_a_forked_worker_commits_without_hanging(repo):
     assert out.stdout == "['v0', 'v0', 'v0']\n"
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_codevers_threads_leave_termination_signals_to_python(repo):
+    """SIGTERM (a pool's ``terminate()``, a scheduler), SIGINT and SIGHUP go to one thread that
+    does not block them. Python handles them only in its main thread, once it wakes: a signal
+    given to one of codever's helper threads left a worker asleep in a blocking call forever.
+    Every thread codever starts blocks them, in the process and in a forked child's own pool."""
+    script = (
+        "import json, os, threading, codever as wandb\n"
+        "def masks():\n"
+        "    ours = {t.native_id for t in threading.enumerate()} | {os.getpid()}\n"
+        "    out = []\n"
+        "    for tid in os.listdir('/proc/self/task'):\n"
+        "        if int(tid) in ours:\n"
+        "            continue\n"
+        "        status = open(f'/proc/self/task/{tid}/status').read()\n"
+        "        line = [l for l in status.splitlines() if l.startswith('SigBlk:')][0]\n"
+        "        out.append(int(line.split()[1], 16))\n"
+        "    return out\n"
+        "os.makedirs('d', exist_ok=True)\n"
+        "for j in range(40):\n"
+        "    open(f'd/f{j}.py', 'w').write(str(j))\n"
+        "r = wandb.init(project='p')\n"
+        "a = wandb.Artifact('a', type='code'); a.add_dir('d'); r.log_artifact(a)\n"
+        "r_in, w_out = os.pipe()\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    open('d/f0.py', 'w').write('child')\n"
+        "    c = wandb.Artifact('c', type='code'); c.add_dir('d'); r.log_artifact(c)\n"
+        "    os.write(w_out, json.dumps(masks()).encode()); os._exit(0)\n"
+        "os.close(w_out); child = json.loads(os.read(r_in, 1 << 16)); os.waitpid(pid, 0)\n"
+        "print(json.dumps({'parent': masks(), 'child': child}))\n"
+        "wandb.finish()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=repo, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout)
+    wanted = (1 << 0) | (1 << 1) | (1 << 14)  # SIGHUP, SIGINT, SIGTERM
+    for side in ("parent", "child"):
+        assert seen[side], f"no helper thread seen in the {side}"
+        for mask in seen[side]:
+            assert mask & wanted == wanted, f"{side}: a helper thread blocks only {mask:#x}"
+
+
 def test_log_code_takes_wandbs_files_and_two_argument_functions(repo):
     (repo / "requirements.txt").write_text("torch\n")
     (repo / "Dockerfile.gpu").write_text("FROM python\n")

@@ -189,6 +189,7 @@ impl S3 {
             .map_err(|e| fail(RemoteFailure::Failed, scrub(&e.to_string(), &secrets)))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
+            .on_thread_start(crate::signals::block_in_helper_thread)
             .enable_all()
             .build()
             .map_err(|e| fail(RemoteFailure::Failed, e.to_string()))?;
