@@ -62,7 +62,7 @@ pub struct BlameLine {
     pub text: Vec<u8>,
 }
 
-/// The change-count cache (`local/cache/changes/<type>/<name>`): pairs of trees with their
+/// The change-count cache (`local/cache/artifacts/<type>/<name>/changes`): pairs of trees with their
 /// [`ChangeCounts`]. Its layout is that of the record cache, under the same magic.
 const CACHE_MAGIC: &[u8; 4] = b"CDVC";
 const CACHE_VERSION: u8 = 1;
@@ -381,11 +381,7 @@ impl Store {
     /// counts; `None` where a tree has not been synced yet. Pairs already counted are kept in a
     /// machine-local cache, so listing a long history does not walk every tree again.
     pub fn version_changes(&self, history: &History) -> Vec<Option<ChangeCounts>> {
-        let path = self
-            .layout()
-            .changes_cache_dir()
-            .join(&history.key.artifact_type)
-            .join(&history.key.name);
+        let path = self.layout().changes_cache_file(&history.key);
         type Pair = (Option<ObjectId>, ObjectId, ChangeCounts);
         let mut known: HashMap<(Option<ObjectId>, ObjectId), ChangeCounts> =
             read_checked(&path, CACHE_MAGIC, CACHE_VERSION)

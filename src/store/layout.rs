@@ -103,26 +103,31 @@ impl Layout {
         self.local_dir().join("statcache")
     }
 
-    /// `local/cache/refs/<type>/<name>`: the record cache of one artifact.
+    /// `local/cache/artifacts/<type>/<name>/`: the machine-local caches of one artifact. Each
+    /// is a file of a fixed name in the artifact's own directory, never a file named after the
+    /// artifact: W&B names code artifacts `source-…-train.py`, and a cache file of that name
+    /// inside the project was taken for source code by W&B's `log_code(".")`.
+    fn artifact_cache_dir(&self, key: &ArtifactKey) -> PathBuf {
+        self.local_dir()
+            .join("cache/artifacts")
+            .join(&key.artifact_type)
+            .join(&key.name)
+    }
+
+    /// The record cache of one artifact (`…/records`).
     pub fn record_cache_file(&self, key: &ArtifactKey) -> PathBuf {
-        self.local_dir()
-            .join("cache/refs")
-            .join(&key.artifact_type)
-            .join(&key.name)
+        self.artifact_cache_dir(key).join("records")
     }
 
-    /// `local/cache/last-tree/TYPE/NAME`: the tree this machine last committed for an artifact,
-    /// a hint for the next commit's delta bases.
+    /// The tree this machine last committed for an artifact, a hint for the next commit's delta
+    /// bases (`…/last-tree`).
     pub fn last_tree_file(&self, key: &ArtifactKey) -> PathBuf {
-        self.local_dir()
-            .join("cache/last-tree")
-            .join(&key.artifact_type)
-            .join(&key.name)
+        self.artifact_cache_dir(key).join("last-tree")
     }
 
-    /// `local/cache/changes/`: cached per-version change counts.
-    pub fn changes_cache_dir(&self) -> PathBuf {
-        self.local_dir().join("cache/changes")
+    /// The per-version change counts of an artifact (`…/changes`).
+    pub fn changes_cache_file(&self, key: &ArtifactKey) -> PathBuf {
+        self.artifact_cache_dir(key).join("changes")
     }
 
     /// `dir` (a directory of this layout) when every directory from the root down to it is a
@@ -424,6 +429,33 @@ mod tests {
         let layout = Layout::new(&dir.path().join(".codever"));
         fs::create_dir_all(layout.tmp_dir()).unwrap();
         (dir, layout)
+    }
+
+    /// No cache file is named after its artifact: W&B's `log_code(".")` takes every `*.py`,
+    /// `requirements.txt` and `Dockerfile*` below the project, the store included, and a
+    /// W&B code artifact is named like `source-proj-train.py`.
+    #[test]
+    fn cache_files_have_fixed_names_whatever_the_artifact() {
+        let (_dir, layout) = layout();
+        let key = ArtifactKey::new("code", "source-proj-train.py").unwrap();
+        let files = [
+            layout.record_cache_file(&key),
+            layout.changes_cache_file(&key),
+            layout.last_tree_file(&key),
+        ];
+        let names: Vec<_> = files
+            .iter()
+            .map(|f| f.file_name().unwrap().to_str().unwrap())
+            .collect();
+        assert_eq!(names, ["records", "changes", "last-tree"]);
+        for f in &files {
+            assert_eq!(
+                f.parent().unwrap(),
+                layout
+                    .local_dir()
+                    .join("cache/artifacts/code/source-proj-train.py")
+            );
+        }
     }
 
     fn names(dir: &Path) -> Vec<String> {

@@ -331,7 +331,7 @@ fn the_local_cache_never_changes_an_answer() {
     };
     let with_cache = summary(&store.history(&key).unwrap());
     assert_eq!(with_cache.len(), 2); // v4 reverts ppo.py to v1
-    let cache = store.root().join("local/cache/refs/t/ppo");
+    let cache = store.root().join("local/cache/artifacts/t/ppo/records");
     assert!(cache.is_file());
     // A damaged cache is ignored and rebuilt.
     fs::write(&cache, b"CDVC\x01garbage-garbage-garbage-garbage-garbage").unwrap();
