@@ -204,7 +204,7 @@ fn long_output_is_paged_on_a_terminal_only() {
 #[test]
 fn stored_control_characters_are_shown_escaped_never_obeyed_by_the_terminal() {
     let (_tmp, lib) = crate::common::lib_store();
-    let hostile = "\u{1b}[2J\u{1b}]0;pwned\u{7}x\u{9b}31m\rOK\u{0}";
+    let hostile = "\u{1b}[2J\u{1b}]0;pwned\u{7}x\u{9b}31m\rOK\u{202e}\u{1b}[31m\u{0}";
     // What a user can type (an argument holds no NUL).
     let typed = hostile.trim_end_matches('\0');
     crate::common::commit_snapshot(
@@ -229,15 +229,16 @@ fn stored_control_characters_are_shown_escaped_never_obeyed_by_the_terminal() {
     };
     lib.save_run_state(&state).unwrap();
     let store = lib.root().to_path_buf();
-    let shown = r"\x1b[2J\x1b]0;pwned\x07x\u{9b}31m\rOK\x00";
+    let shown = r"\x1b[2J\x1b]0;pwned\x07x\u{9b}31m\rOK\u{202e}\x1b[31m\x00";
     let raw = |s: &[u8]| {
         s.iter()
             .any(|&b| b == 0x1b || b == 0x07 || b == b'\r' || b == 0)
             || s.windows(2).any(|w| w == [0xc2, 0x9b])
+            || s.windows(3).any(|w| w == "\u{202e}".as_bytes())
     };
     for args in [
         &["runs", "show", "r1"][..],
-        &["--color=always", "runs", "show", "r1"],
+        &["--color=never", "runs", "show", "r1"],
         &["runs", "--show", &format!("k{typed}")],
     ] {
         let out = crate::common::output(&store, args);
@@ -276,7 +277,14 @@ fn stored_control_characters_are_shown_escaped_never_obeyed_by_the_terminal() {
         !raw(stderr.as_bytes()),
         "stderr sent control bytes: {stderr:?}"
     );
-    // codever's own colours are kept.
+    // With colour on, a stored colour code can colour (nothing else passes); codever's own
+    // colours are kept.
+    let out = crate::common::output(&store, &["--color=always", "runs", "show", "r1"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("\\x1b[2J\\x1b]0;pwned\\x07x\\u{9b}31m\\rOK\\u{202e}\u{1b}[31m\\x00"),
+        "{text:?}"
+    );
     let out = crate::common::output(&store, &["--color=always", "versions", "a"]);
     assert!(
         String::from_utf8(out.stdout)

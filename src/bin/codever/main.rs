@@ -116,6 +116,7 @@ fn main() -> ExitCode {
         }
     };
     let json = cli.global.json;
+    output::colour_codes_pass(cli.global.color.enabled());
     if !cli.global.no_pager && cli.command.pages() {
         output::page(output::pager_for_terminal());
     }

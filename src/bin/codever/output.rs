@@ -168,8 +168,18 @@ pub fn out(text: &str) {
     write(printable(text).as_bytes());
 }
 
-/// The colour codes this program writes itself ([`Paint`], `--stat` bars); [`printable`] lets
-/// exactly these through. A stored value holding one of them can change a colour, nothing else.
+/// Whether [`printable`] lets this program's own colour codes through: only while colour is on
+/// (`--color`), so with colour off no escape sequence at all reaches the output.
+static COLOUR_CODES_PASS: AtomicBool = AtomicBool::new(false);
+
+/// Sets whether colour is on for this command (see [`COLOUR_CODES_PASS`]).
+pub fn colour_codes_pass(on: bool) {
+    COLOUR_CODES_PASS.store(on, Ordering::Relaxed);
+}
+
+/// The colour codes this program writes itself ([`Paint`], `--stat` bars); with colour on,
+/// [`printable`] lets exactly these through. A stored value holding one of them can then change
+/// a colour, nothing else.
 const OWN_SGR: [&str; 6] = [
     "\x1b[m",
     "\x1b[33m",
@@ -181,9 +191,11 @@ const OWN_SGR: [&str; 6] = [
 
 /// `text` with every control character but newline and tab shown as an escape (`\x1b`, `\r`,
 /// `\x00`, `\u{9b}`), so no stored value can move the cursor, rewrite a line, retitle the
-/// window or clear the screen; this program's own colour codes are kept.
+/// window or clear the screen; bidirectional controls (`\u{202e}`…) too, which terminals that
+/// lay out right-to-left text obey (Trojan Source); with colour on, this program's own colour
+/// codes are kept.
 pub fn printable(text: &str) -> Cow<'_, str> {
-    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    let unsafe_char = |c: char| (c.is_control() && c != '\n' && c != '\t') || is_bidi_control(c);
     if !text.chars().any(unsafe_char) {
         return Cow::Borrowed(text);
     }
@@ -191,6 +203,7 @@ pub fn printable(text: &str) -> Cow<'_, str> {
     let mut rest = text;
     while let Some(c) = rest.chars().next() {
         if c == '\x1b'
+            && COLOUR_CODES_PASS.load(Ordering::Relaxed)
             && let Some(code) = OWN_SGR.iter().find(|code| rest.starts_with(**code))
         {
             s.push_str(code);
@@ -208,14 +221,21 @@ pub fn printable(text: &str) -> Cow<'_, str> {
     Cow::Owned(s)
 }
 
-/// A JSON formatter that also escapes DEL and the C1 control characters (`\u009b`…), which
-/// JSON allows raw but some terminals obey; the document means the same.
+/// The characters that change the direction of text around them (Unicode's explicit
+/// embeddings, overrides and isolates, and the invisible marks).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{61c}')
+}
+
+/// A JSON formatter that also escapes DEL, the C1 control characters (`\u009b`…) and the
+/// bidirectional controls (`\u202e`…), which JSON allows raw but some terminals obey; the
+/// document means the same.
 struct SafeJson<F>(F);
 
 impl<F: serde_json::ser::Formatter> serde_json::ser::Formatter for SafeJson<F> {
     fn write_string_fragment<W: ?Sized + Write>(&mut self, w: &mut W, s: &str) -> io::Result<()> {
         let mut rest = s;
-        while let Some(i) = rest.find(|c: char| c.is_control()) {
+        while let Some(i) = rest.find(|c: char| c.is_control() || is_bidi_control(c)) {
             w.write_all(&rest.as_bytes()[..i])?;
             let c = rest[i..].chars().next().unwrap_or_default();
             write!(w, "\\u{:04x}", c as u32)?;
