@@ -92,16 +92,44 @@ pub fn write_file(path: &std::path::Path, page: &[u8]) -> crate::Result<()> {
         path: path.to_path_buf(),
         source,
     };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => std::path::Path::new("."),
-    };
     if path.file_name().is_none() {
         return Err(fail(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             "not a file name",
         )));
     }
+    // Only a regular file (or a new one) is replaced by renaming a complete copy over it. A
+    // FIFO, a terminal, `/dev/stdout` or a process substitution is written into as it is (it
+    // keeps no old page to protect), and a symbolic link is written through: its target is
+    // replaced, the link stays.
+    let path = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => match std::fs::canonicalize(path) {
+            Ok(target) => target,
+            Err(source) => return Err(fail(source)),
+        },
+        _ => path.to_path_buf(),
+    };
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_dir() => {
+            return Err(fail(std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "it is a directory",
+            )));
+        }
+        Ok(m) if !m.is_file() => {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(fail)?;
+            return f.write_all(page).map_err(fail);
+        }
+        _ => {}
+    }
+    let path = path.as_path();
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
     let mut b = tempfile::Builder::new();
     b.prefix(".").suffix(".codever-tmp");
     #[cfg(unix)]

@@ -107,7 +107,12 @@ pub fn serve(listener: TcpListener, limits: Limits, handle: Arc<Handler>) {
     let open = Arc::new(AtomicUsize::new(0));
     let limits = Arc::new(limits);
     for stream in listener.incoming() {
-        let Ok(mut stream) = stream else { continue };
+        let Ok(mut stream) = stream else {
+            // Out of file descriptors (or another passing failure): wait for connections to
+            // close instead of spinning on accept.
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        };
         if open.fetch_add(1, Ordering::SeqCst) >= limits.max_connections {
             open.fetch_sub(1, Ordering::SeqCst);
             // A short answer fits in the socket's buffer: this write does not wait for the client.
@@ -116,6 +121,7 @@ pub fn serve(listener: TcpListener, limits: Limits, handle: Arc<Handler>) {
             let _ = write_response(&mut stream, &r, false, false);
             continue;
         }
+        let open_after_failed_spawn = open.clone();
         let (gate, open, limits, handle) =
             (gate.clone(), open.clone(), limits.clone(), handle.clone());
         let spawned = std::thread::Builder::new()
@@ -125,7 +131,9 @@ pub fn serve(listener: TcpListener, limits: Limits, handle: Arc<Handler>) {
                 open.fetch_sub(1, Ordering::SeqCst);
             });
         if spawned.is_err() {
-            // The thread's closure (and its count) was dropped with the error.
+            // The thread's closure was dropped with the error (the connection closed): its count
+            // goes with it.
+            open_after_failed_spawn.fetch_sub(1, Ordering::SeqCst);
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -276,6 +284,23 @@ fn answer(head: &[u8], gate: &Gate, handle: &Handler) -> (Response, bool, bool) 
         [_] => return bad("the Host header is not text\n"),
         _ => return bad("more than one Host header\n"),
     };
+    // What a page of another site asks for (an `<img>` or a script's request to this port) is
+    // refused before any work: only pages of this server, and addresses the user opened or
+    // typed, are answered. Browsers say which with `Sec-Fetch-Site`; tools send none.
+    if value("sec-fetch-site")
+        .iter()
+        .any(|v| matches!(v, Ok(site) if site.eq_ignore_ascii_case("cross-site") || site.eq_ignore_ascii_case("same-site")))
+    {
+        return (
+            Response::text(
+                403,
+                "codever ui answers only its own pages and addresses you open yourself, not \
+                 requests made by another site's page\n",
+            ),
+            method == "HEAD",
+            false,
+        );
+    }
     // A request body is never read: answer, then close (the body never reaches the handler).
     let lengths = value("content-length");
     let has_body =
@@ -301,6 +326,7 @@ fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
@@ -361,6 +387,37 @@ mod tests {
         let mut out = Vec::new();
         let _ = s.read_to_end(&mut out);
         String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// A page of another site can make a browser request any URL of this port (an `<img>`):
+    /// such requests are refused before the handler does any work; the user's own navigation
+    /// (`none`), this server's pages (`same-origin`) and tools (no header) are answered.
+    #[test]
+    fn requests_made_by_another_sites_page_are_refused() {
+        let addr = server(Limits::default());
+        let ask = |site: Option<&str>| {
+            let mut s = TcpStream::connect(&addr).unwrap();
+            let extra = site.map_or(String::new(), |v| format!("Sec-Fetch-Site: {v}\r\n"));
+            s.write_all(
+                format!("GET /heavy HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n")
+                    .as_bytes(),
+            )
+            .unwrap();
+            read_all(&mut s)
+        };
+        for site in ["cross-site", "Same-Site"] {
+            let got = ask(Some(site));
+            assert!(
+                got.starts_with("HTTP/1.1 403 Forbidden\r\n"),
+                "{site}: {got}"
+            );
+            assert!(!got.contains("GET /heavy"), "the handler ran");
+        }
+        for site in [None, Some("none"), Some("same-origin")] {
+            let got = ask(site);
+            assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{site:?}: {got}");
+            assert!(got.ends_with("GET /heavy"));
+        }
     }
 
     #[test]

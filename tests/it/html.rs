@@ -375,3 +375,92 @@ fn a_diff_too_large_for_a_page_is_a_note() {
         "small.py is shown"
     );
 }
+
+/// `--html FILE` replaces a regular file only by renaming a complete copy over it; through a
+/// symbolic link it replaces the link's target (the link stays); a FIFO (or `/dev/stdout`, a
+/// process substitution) is written into as it is; a directory is refused.
+#[test]
+fn html_files_that_are_links_fifos_or_directories_are_handled_as_such() {
+    let (tmp, store) = init_store();
+    let dir = tmp.path().join("repo");
+    write(&dir, "a.py", b"a = 1\n");
+    commit_ok(&store, "code/a", &dir, "r1");
+    write(&dir, "a.py", b"a = 2\n");
+    commit_ok(&store, "code/a", &dir, "r2");
+    let page = |file: &std::path::Path| {
+        crate::common::codever_cmd(
+            &store,
+            &[
+                "diff",
+                "a:v0",
+                "a:v1",
+                &format!("--html={}", file.display()),
+            ],
+        )
+        .output()
+        .unwrap()
+    };
+    // A link: its target gets the page.
+    let target = tmp.path().join("target.html");
+    fs::write(&target, b"old").unwrap();
+    let link = tmp.path().join("link.html");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let out = page(&link);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let written = fs::read_to_string(&target).unwrap();
+    assert!(written.starts_with("<!DOCTYPE html>"), "{written:.80}");
+    // A FIFO: a reader gets the whole page, and it is still a FIFO. The reader opens it
+    // without blocking first, so that a FIFO replaced by a file fails here instead of hanging.
+    let fifo = tmp.path().join("page.fifo");
+    crate::common::mkfifo(&fifo);
+    let mut reader = {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .unwrap()
+    };
+    let mut child = crate::common::codever_cmd(
+        &store,
+        &[
+            "diff",
+            "a:v0",
+            "a:v1",
+            &format!("--html={}", fifo.display()),
+        ],
+    )
+    .spawn()
+    .unwrap();
+    let mut got = Vec::new();
+    let status = loop {
+        let mut buf = [0u8; 1 << 16];
+        match std::io::Read::read(&mut reader, &mut buf) {
+            Ok(n) if n > 0 => got.extend_from_slice(&buf[..n]),
+            Ok(_) | Err(_) => match child.try_wait().unwrap() {
+                Some(status) => break status,
+                None => std::thread::sleep(std::time::Duration::from_millis(5)),
+            },
+        }
+    };
+    // What it wrote just before it ended.
+    let mut buf = [0u8; 1 << 16];
+    while let Ok(n @ 1..) = std::io::Read::read(&mut reader, &mut buf) {
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(status.success());
+    assert_eq!(String::from_utf8(got).unwrap(), written);
+    use std::os::unix::fs::FileTypeExt as _;
+    assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    // A directory: refused, left alone.
+    let out = page(tmp.path());
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("it is a directory"), "{err}");
+}
