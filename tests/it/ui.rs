@@ -540,3 +540,32 @@ fn large_and_binary_files_get_pages_not_renders() {
     assert_eq!(st, 200);
     assert!(body.contains("<p class=\"cdv-note\">Binary file not shown (9 bytes).</p>"));
 }
+
+/// `--host localhost` listens on 127.0.0.1 (no warning); an address that is neither an IP nor
+/// `localhost` is refused with what to give instead.
+#[test]
+fn host_localhost_is_loopback_and_a_bad_address_says_what_to_give() {
+    let (_tmp, store) = fixture_store();
+    let mut child = codever_cmd(&store, &["ui", "--host", "localhost"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.starts_with("http://127.0.0.1:"), "{line}");
+    let (code, _, err) = crate::common::run_any(&store, &["ui", "--host", "my-laptop"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with(
+            "error: invalid value 'my-laptop' for '--host <ADDR>': an IP address to listen on, \
+             such as 127.0.0.1 (the default), 0.0.0.0 (every address of this machine) or ::1, \
+             or `localhost`"
+        ),
+        "{err}"
+    );
+}

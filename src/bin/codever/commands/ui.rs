@@ -15,11 +15,23 @@ pub struct Args {
     port: u16,
     /// The address to listen on. Other machines can reach the view only with an address other
     /// than 127.0.0.1; anyone who can reach it can read the store.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1", value_parser = listen_address)]
     host: IpAddr,
     /// Open the view in the default browser ($BROWSER, else xdg-open or open).
     #[arg(long)]
     open: bool,
+}
+
+/// `--host`: an IP address, or `localhost` (127.0.0.1).
+fn listen_address(s: &str) -> std::result::Result<IpAddr, String> {
+    if s.eq_ignore_ascii_case("localhost") {
+        return Ok(IpAddr::from([127, 0, 0, 1]));
+    }
+    s.parse().map_err(|_| {
+        "an IP address to listen on, such as 127.0.0.1 (the default), 0.0.0.0 (every address \
+         of this machine) or ::1, or `localhost`"
+            .to_string()
+    })
 }
 
 pub fn run(global: &Global, args: Args) -> Result<u8> {
