@@ -156,6 +156,10 @@ fn pages_of_the_fixture_store() {
     assert!(body.contains("<a class=\"cdv-br\" href=\"/run/run-1\">run-1</a>"));
     let (st, _, body) = get(&srv, "/runs");
     assert_eq!(st, 200);
+    // Runs are listed newest first: the page's script compares the older with the newer.
+    assert!(
+        body.contains("<div class=\"cdv-picker\" data-base=\"/compare-runs/\" data-newest-first>")
+    );
     let host = gethostname_text();
     assert!(
         body.contains("<td><a href=\"/run/run-3\">run-3</a></td>"),
