@@ -683,7 +683,6 @@ impl Colours {
         }
         let first = new.first().or(old.first()).copied().unwrap_or_default();
         let lang = highlight::language(f.path(), first)?;
-        // (The new side's unchanged lines up to `new_upto` are old lines before `old_upto`.)
         let (old_upto, new_upto) = (upto.0.min(old.len()), upto.1.min(new.len()));
         // Both sides in one pass, in the new side's order: the old side's tokenizer `ot` is
         // before old line `old_runs.len()`; the new side's state is that same one (`own` is
@@ -694,7 +693,7 @@ impl Colours {
         let mut own: Option<Tokenizer> = None;
         let mut parsed = 0;
         for (i, line) in new[..new_upto].iter().enumerate() {
-            match map[i].filter(|&j| j < old_upto) {
+            match map[i] {
                 Some(j) => {
                     if j != old_runs.len() {
                         // Old lines deleted here: the new side goes on from the state before them.
@@ -1160,6 +1159,27 @@ mod tests {
             // parsed again.
             assert_eq!(parsed, want_parsed, "{from:?} -> {to:?}");
         }
+    }
+
+    #[test]
+    fn unchanged_lines_below_added_ones_have_both_numbers() {
+        // Two lines added at the top: the unchanged lines below the hunk are 2 further down on
+        // the new side, and coloured as the new side's lines there.
+        let old: String = (1..=12).map(|i| format!("v{i} = {i}\n")).collect();
+        let new = format!("import os\n# top\n{old}");
+        let (_d, store, diff) = one_file("m.py", &old, &new);
+        let page = render(&store, &diff, &Options::default());
+        let g = gap(&diff.files[0], &store, 1).unwrap();
+        assert!(page.contains(&g));
+        assert_eq!(g.matches("<tr ").count(), 9);
+        assert_eq!(
+            code_of(&g, Some(4), Some(6)),
+            "v4 <span class=\"k\">=</span> <span class=\"n\">4</span>"
+        );
+        assert_eq!(
+            code_of(&g, Some(12), Some(14)),
+            "v12 <span class=\"k\">=</span> <span class=\"n\">12</span>"
+        );
     }
 
     #[test]
