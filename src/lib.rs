@@ -88,6 +88,7 @@ mod floors {
 
     const FLOORS: &[(&str, u8)] = &[
         ("kind", 0),
+        ("signals", 0),
         ("id", 1),
         ("error", 2),
         ("names", 3),

@@ -654,6 +654,65 @@ impl Server {
     }
 }
 
+/// Starts the user's browser on `url`, the way desktop tools do: each command of `$BROWSER` in
+/// turn (a `:`-separated list; `%s` in a command stands for the URL, else the URL is its last
+/// argument; `%%` is a `%`), else `xdg-open` (`open` on macOS). Returns the command started, or
+/// why none could be started. The browser's own output is discarded and it is not waited for.
+pub fn open_browser(url: &str) -> std::result::Result<String, String> {
+    let list = std::env::var("BROWSER").unwrap_or_default();
+    let mut commands: Vec<String> = list
+        .split(':')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(String::from)
+        .collect();
+    if commands.is_empty() {
+        commands.push(
+            if cfg!(target_os = "macos") {
+                "open"
+            } else {
+                "xdg-open"
+            }
+            .to_string(),
+        );
+    }
+    let mut failures = Vec::new();
+    for command in &commands {
+        let mut words = command.split_whitespace().map(|w| w.to_string());
+        let Some(program) = words.next() else {
+            continue;
+        };
+        let mut args: Vec<String> = words.collect();
+        let mut placed = false;
+        for a in &mut args {
+            if a.contains("%s") {
+                *a = a.replace("%%", "\0").replace("%s", url).replace('\0', "%");
+                placed = true;
+            } else {
+                *a = a.replace("%%", "%");
+            }
+        }
+        if !placed {
+            args.push(url.to_string());
+        }
+        let spawned = std::process::Command::new(&program)
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        match spawned {
+            // Reaped by a thread, so that a browser that exits leaves no zombie behind.
+            Ok(mut child) => {
+                std::thread::spawn(move || child.wait());
+                return Ok(program);
+            }
+            Err(e) => failures.push(format!("{program}: {e}")),
+        }
+    }
+    Err(failures.join("; "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,7 +28,7 @@ use maud::{Markup, PreEscaped, html};
 use rayon::prelude::*;
 use serde_json::Value;
 
-use super::highlight::{self, Lang, Shown};
+use super::highlight::{self, Shown, Tokenizer, Tokens};
 use super::pct_encode;
 use crate::compare::RunsDiff;
 use crate::diff::render::{hunk_header, word_emphasis};
@@ -75,10 +75,6 @@ pub struct Options {
     pub lazy_after: Option<usize>,
     /// The URL the lazy files are fetched from (the page's own path).
     pub fragment_base: String,
-    /// The unchanged lines (behind the expand buttons) of the first this many files are
-    /// coloured; those of later files are plain text, so that a compare of hundreds of files
-    /// stays quick to make (colouring costs about 0.1 ms a line).
-    pub colour_context_files: usize,
     /// The unchanged lines are not in the page: the expand buttons fetch them from
     /// [`Options::fragment_base`] (`?file=N&gap=G`), coloured (the server).
     pub fetch_context: bool,
@@ -106,7 +102,6 @@ impl Default for Options {
             large_lines: 2000,
             lazy_after: None,
             fragment_base: String::new(),
-            colour_context_files: 30,
             fetch_context: false,
             max_file_lines: 20_000,
             max_page_lines: 100_000,
@@ -439,9 +434,7 @@ pub fn file(i: usize, f: &FileDiff, source: &dyn Source, opts: &Options) -> Mark
             url: format!("{}?file={i}", opts.fragment_base),
         }
     } else {
-        Context::Inline {
-            colour: i < opts.colour_context_files,
-        }
+        Context::Inline
     };
     // A server page leaves large files out too: they are rendered only when asked for.
     let lazy = fetched_later(i, f, opts);
@@ -503,34 +496,26 @@ fn old_span(h: &Hunk) -> Range<usize> {
 /// The unified table of one file (its hunks, and its unchanged lines in templates when the old
 /// side is available).
 pub fn table(f: &FileDiff, source: &dyn Source, context: &Context) -> Markup {
-    let lang = highlight::language(f.path(), first_line(f));
-    let old = if f.status == Status::Added {
-        None
-    } else {
-        source.old_text(f)
-    };
+    let old = old_side(f, source);
     let old_lines: Option<Vec<&[u8]>> = old.as_deref().map(split_lines);
     let gaps = old_lines
         .as_deref()
         .map(|ol| gaps(f, ol))
         .unwrap_or_default();
+    let inline = matches!(context, Context::Inline);
+    let colours = Colours::of(
+        f,
+        old_lines.as_deref(),
+        table_extent(f, inline, !gaps.is_empty()),
+    );
     let mut rows = String::new();
     for (gi, h) in f.hunks.iter().enumerate() {
         let gap = gaps.iter().find(|g| g.0 == gi);
         write_hunk_header(&mut rows, h, gi, gap.map(|g| g.1.len()));
-        if let (Some((_, range, delta)), Some(ol), Context::Inline { colour }) =
-            (gap, &old_lines, context)
-        {
-            write_gap(
-                &mut rows,
-                gi,
-                ol,
-                range.clone(),
-                *delta,
-                lang.filter(|_| *colour),
-            );
+        if let (Some((_, range, delta)), Some(ol), true) = (gap, &old_lines, inline) {
+            write_gap(&mut rows, gi, ol, range.clone(), *delta, &colours);
         }
-        write_hunk(&mut rows, h, lang);
+        write_hunk(&mut rows, h, &colours);
     }
     if let Some((gi, range, delta)) = gaps.iter().find(|g| g.0 == f.hunks.len()) {
         let _ = write!(
@@ -538,20 +523,13 @@ pub fn table(f: &FileDiff, source: &dyn Source, context: &Context) -> Markup {
             "<tr class=\"cdv-h cdv-tail\" data-gap=\"{gi}\"><td class=\"cdv-xb\" colspan=\"2\">{}</td><td class=\"cdv-hh\"></td></tr>",
             expand_buttons(range.len())
         );
-        if let (Some(ol), Context::Inline { colour }) = (&old_lines, context) {
-            write_gap(
-                &mut rows,
-                *gi,
-                ol,
-                range.clone(),
-                *delta,
-                lang.filter(|_| *colour),
-            );
+        if let (Some(ol), true) = (&old_lines, inline) {
+            write_gap(&mut rows, *gi, ol, range.clone(), *delta, &colours);
         }
     }
     let fetch = match context {
         Context::Fetch { url } => Some(url.as_str()),
-        Context::Inline { .. } => None,
+        Context::Inline => None,
     };
     html! {
         table.cdv-t.cdv-u data-gaps=[fetch] {
@@ -564,16 +542,22 @@ pub fn table(f: &FileDiff, source: &dyn Source, context: &Context) -> Markup {
 /// Where a file's unchanged lines come from when a reader expands them.
 #[derive(Clone, Debug)]
 pub enum Context {
-    /// In the page, coloured or not.
-    Inline {
-        /// Whether the lines are coloured.
-        colour: bool,
-    },
+    /// In the page.
+    Inline,
     /// Fetched from `URL&gap=G` when expanded (the server): the page carries only the buttons.
     Fetch {
         /// The file's URL (`…?file=N`).
         url: String,
     },
+}
+
+/// The old side of a changed file (`None` for an added file, or when it cannot be had).
+fn old_side(f: &FileDiff, source: &dyn Source) -> Option<Vec<u8>> {
+    if f.status == Status::Added {
+        None
+    } else {
+        source.old_text(f)
+    }
 }
 
 /// The unchanged stretches of a file: (gap index — the hunk below it, or the number of hunks
@@ -599,21 +583,216 @@ fn gaps(f: &FileDiff, old: &[&[u8]]) -> Vec<(usize, Range<usize>, isize)> {
 /// The unchanged lines of gap `gi` of a file, coloured, as the `template.cdv-g` the page's
 /// expand buttons take them from; `None` when there is no such gap.
 pub fn gap(f: &FileDiff, source: &dyn Source, gi: usize) -> Option<String> {
-    let old = source.old_text(f)?;
+    let old = old_side(f, source)?;
     let ol = split_lines(&old);
     let (_, range, delta) = gaps(f, &ol).into_iter().find(|g| g.0 == gi)?;
-    let lang = highlight::language(f.path(), ol.first().copied().unwrap_or_default());
+    let colours = Colours::of(f, Some(&ol), gap_extent(&range, delta));
     let mut out = String::new();
-    write_gap(&mut out, gi, &ol, range, delta, lang);
+    write_gap(&mut out, gi, &ol, range, delta, &colours);
     Some(out)
 }
 
-fn first_line(f: &FileDiff) -> &[u8] {
-    f.hunks
-        .first()
-        .filter(|h| h.old_start <= 1 || h.new_start <= 1)
-        .and_then(|h| h.lines.first())
-        .map_or(&[], |l| l.text.as_slice())
+/// How far a table colours each side (numbers of old and of new lines): as far as it shows, to
+/// the last hunk, or to the end when the unchanged lines are in the page (`inline`, and the old
+/// side is there: `gaps`).
+fn table_extent(f: &FileDiff, inline: bool, gaps: bool) -> (usize, usize) {
+    if inline && gaps {
+        (usize::MAX, usize::MAX)
+    } else {
+        hunks_end(f)
+    }
+}
+
+/// How far the unchanged lines `range` (old line numbers; new ones are `delta` more) need each
+/// side coloured.
+fn gap_extent(range: &Range<usize>, delta: isize) -> (usize, usize) {
+    let end = range.end - 1;
+    (end, (end as isize + delta).max(0) as usize)
+}
+
+/// The number of old and of new lines up to the end of the last hunk.
+fn hunks_end(f: &FileDiff) -> (usize, usize) {
+    f.hunks.last().map_or((0, 0), |h| {
+        (
+            old_span(h).end - 1,
+            if h.new_lines == 0 {
+                h.new_start
+            } else {
+                h.new_start + h.new_lines - 1
+            },
+        )
+    })
+}
+
+/// A file's two sides coloured from their first lines, each once: the tokens of the old lines
+/// and of the new lines a table shows (0-based), so that a hunk that starts inside a multi-line
+/// string or comment is coloured as GitHub colours it. The old side comes from the store; the
+/// new side is the old one with the hunks applied, and its unchanged lines take the old side's
+/// tokens wherever the grammar's state on both sides is the same there (checked line by line),
+/// so in the usual case only the added lines cost a second parse.
+enum Colours {
+    /// Coloured, each side as far as was asked.
+    Both {
+        /// The old lines' tokens.
+        old: Vec<Tokens>,
+        /// The new lines' tokens.
+        new: Vec<Tokens>,
+        /// How many new lines were parsed, not taken from the old side: what the new side
+        /// cost (the tests check it).
+        #[cfg_attr(not(test), allow(dead_code))]
+        parsed: usize,
+    },
+    /// Shown uncoloured: no language, a side longer than [`COLOUR_LINES`], or an old side that
+    /// cannot be read (larger than [`MAX_CONTEXT_BYTES`]), since colouring only the hunks
+    /// would colour some of them wrongly.
+    Plain,
+}
+
+/// A side of a file longer than this is shown uncoloured in a diff (colouring is about 0.1 ms
+/// a line and a side is coloured from its first line).
+pub const COLOUR_LINES: usize = super::pages::COLOUR_LINES;
+
+impl Colours {
+    /// Colours `f` (old side `old`, `None` when it is not available) up to `upto` (the number
+    /// of old and of new lines needed).
+    fn of(f: &FileDiff, old: Option<&[&[u8]]>, upto: (usize, usize)) -> Colours {
+        Self::try_of(f, old, upto).unwrap_or(Colours::Plain)
+    }
+
+    fn try_of(f: &FileDiff, old: Option<&[&[u8]]>, upto: (usize, usize)) -> Option<Colours> {
+        // A deleted file's old side is its hunk; an added file has none.
+        let hunk_old: Vec<&[u8]>;
+        let old: &[&[u8]] = match (f.status, old) {
+            (Status::Added, _) => &[],
+            (_, Some(o)) => o,
+            (Status::Deleted, None) => {
+                hunk_old = f
+                    .hunks
+                    .iter()
+                    .flat_map(|h| &h.lines)
+                    .filter(|l| l.kind != LineKind::Added)
+                    .map(|l| l.text.as_slice())
+                    .collect();
+                &hunk_old
+            }
+            (_, None) => return None,
+        };
+        let (new, map) = new_side(f, old)?;
+        if old.len() > COLOUR_LINES || new.len() > COLOUR_LINES {
+            return None;
+        }
+        let first = new.first().or(old.first()).copied().unwrap_or_default();
+        let lang = highlight::language(f.path(), first)?;
+        let (old_upto, new_upto) = (upto.0.min(old.len()), upto.1.min(new.len()));
+        // Both sides in one pass, in the new side's order: the old side's tokenizer `ot` is
+        // before old line `old_runs.len()`; the new side's state is that same one (`own` is
+        // `None`) until an added or deleted line, then its own until the two are equal again.
+        let mut ot = Tokenizer::new(Some(lang));
+        let mut old_runs: Vec<Tokens> = Vec::with_capacity(old_upto);
+        let mut new_runs: Vec<Tokens> = Vec::with_capacity(new_upto);
+        let mut own: Option<Tokenizer> = None;
+        let mut parsed = 0;
+        for (i, line) in new[..new_upto].iter().enumerate() {
+            match map[i] {
+                Some(j) => {
+                    if j != old_runs.len() {
+                        // Old lines deleted here: the new side goes on from the state before them.
+                        if own.is_none() {
+                            own = Some(ot.clone());
+                        }
+                        while old_runs.len() < j {
+                            old_runs.push(ot.line(old[old_runs.len()]));
+                        }
+                    }
+                    if own.as_ref() == Some(&ot) {
+                        own = None;
+                    }
+                    if own.is_none() {
+                        let runs = ot.line(old[j]);
+                        old_runs.push(runs.clone());
+                        new_runs.push(runs);
+                        continue;
+                    }
+                }
+                None => {
+                    if own.is_none() {
+                        own = Some(ot.clone());
+                    }
+                }
+            }
+            let t = own.get_or_insert_with(|| ot.clone());
+            new_runs.push(t.line(line));
+            parsed += 1;
+        }
+        while old_runs.len() < old_upto {
+            old_runs.push(ot.line(old[old_runs.len()]));
+        }
+        Some(Colours::Both {
+            old: old_runs,
+            new: new_runs,
+            parsed,
+        })
+    }
+
+    /// The HTML of old line `i` (0-based) or of new line `i`, with `marks`.
+    fn line(&self, new: bool, i: usize, text: &[u8], marks: Option<&[Range<usize>]>) -> String {
+        let runs = match self {
+            Colours::Both { old, new: n, .. } => {
+                if new {
+                    n.get(i)
+                } else {
+                    old.get(i)
+                }
+            }
+            Colours::Plain => None,
+        };
+        highlight::line_html(text, runs.map_or(&[], |r| r.as_slice()), marks)
+    }
+}
+
+/// The lines of a file's new side, and for each the old line it is unchanged from (0-based).
+type NewSide<'a> = (Vec<&'a [u8]>, Vec<Option<usize>>);
+
+/// The new side of `f` (the old side with its hunks applied) and, for each new line, the old
+/// line it is unchanged from (0-based); `None` when the hunks do not fit `old`.
+fn new_side<'a>(f: &'a FileDiff, old: &[&'a [u8]]) -> Option<NewSide<'a>> {
+    let mut new = Vec::with_capacity(old.len());
+    let mut map = Vec::with_capacity(old.len());
+    let mut j = 0;
+    for h in &f.hunks {
+        // The unchanged lines before the hunk (none fit when the hunks do not).
+        let start = old_span(h).start - 1;
+        for (k, line) in old.get(j..start)?.iter().enumerate() {
+            new.push(*line);
+            map.push(Some(j + k));
+        }
+        j = start;
+        for l in &h.lines {
+            match l.kind {
+                LineKind::Added => {
+                    new.push(l.text.as_slice());
+                    map.push(None);
+                }
+                LineKind::Context => {
+                    let o = old.get(j)?;
+                    new.push(l.text.as_slice());
+                    map.push((*o == l.text.as_slice()).then_some(j));
+                    j += 1;
+                }
+                LineKind::Deleted => {
+                    if *old.get(j)? != l.text.as_slice() {
+                        return None;
+                    }
+                    j += 1;
+                }
+            }
+        }
+    }
+    for (k, line) in old.get(j..)?.iter().enumerate() {
+        new.push(*line);
+        map.push(Some(j + k));
+    }
+    Some((new, map))
 }
 
 fn expand_buttons(n: usize) -> String {
@@ -639,22 +818,24 @@ fn write_hunk_header(out: &mut String, h: &Hunk, gi: usize, gap: Option<usize>) 
     out.push_str("</td></tr>");
 }
 
+/// The unchanged lines `gap` (old line numbers) as a `template.cdv-g`, coloured as they are on
+/// the new side.
 fn write_gap(
     out: &mut String,
     gi: usize,
     old: &[&[u8]],
     gap: Range<usize>,
     delta: isize,
-    lang: Option<Lang>,
+    colours: &Colours,
 ) {
     let Some(lines) = old.get(gap.start - 1..gap.end - 1) else {
         return;
     };
-    let html = highlight::lines(lang, lines, &[]);
     let _ = write!(out, "<template class=\"cdv-g\" data-gap=\"{gi}\">");
-    for (k, code) in html.iter().enumerate() {
+    for (k, text) in lines.iter().enumerate() {
         let o = gap.start + k;
-        let n = (o as isize + delta).max(0);
+        let n = (o as isize + delta).max(0) as usize;
+        let code = colours.line(true, n.saturating_sub(1), text, None);
         let _ = write!(
             out,
             "<tr class=\"cdv-l cdv-c\"><td class=\"cdv-n\" data-n=\"{o}\"></td><td class=\"cdv-n\" data-n=\"{n}\"></td><td class=\"cdv-code\">{code}</td></tr>"
@@ -663,40 +844,8 @@ fn write_gap(
     out.push_str("</template>");
 }
 
-fn write_hunk(out: &mut String, h: &Hunk, lang: Option<Lang>) {
+fn write_hunk(out: &mut String, h: &Hunk, colours: &Colours) {
     let emphasis = word_emphasis(h);
-    // The old side (context and deleted lines) and the new side (context and added lines) are
-    // coloured as two sequences, so a string opened on one side is closed on that side.
-    let (mut old_idx, mut new_idx) = (Vec::new(), Vec::new());
-    for (i, l) in h.lines.iter().enumerate() {
-        if l.kind != LineKind::Added {
-            old_idx.push(i);
-        }
-        if l.kind != LineKind::Deleted {
-            new_idx.push(i);
-        }
-    }
-    let mut html: Vec<String> = vec![String::new(); h.lines.len()];
-    let side = |idx: &[usize]| {
-        let texts: Vec<&[u8]> = idx.iter().map(|&i| h.lines[i].text.as_slice()).collect();
-        let marks: Vec<Option<&[Range<usize>]>> =
-            idx.iter().map(|&i| emphasis[i].as_deref()).collect();
-        highlight::lines(lang, &texts, &marks)
-    };
-    // The two sides of a long hunk are coloured in parallel.
-    let (old_html, new_html) = if h.lines.len() > 200 {
-        rayon::join(|| side(&old_idx), || side(&new_idx))
-    } else {
-        (side(&old_idx), side(&new_idx))
-    };
-    for (k, s) in old_html.into_iter().enumerate() {
-        if h.lines[old_idx[k]].kind == LineKind::Deleted {
-            html[old_idx[k]] = s;
-        }
-    }
-    for (k, s) in new_html.into_iter().enumerate() {
-        html[new_idx[k]] = s;
-    }
     let (mut o, mut n) = (h.old_start.max(1), h.new_start.max(1));
     if h.old_lines == 0 {
         o = h.old_start + 1;
@@ -710,13 +859,18 @@ fn write_hunk(out: &mut String, h: &Hunk, lang: Option<Lang>) {
             LineKind::Added => ("cdv-a", None, Some(n)),
             LineKind::Deleted => ("cdv-d", Some(o), None),
         };
+        // A deleted line is coloured as on the old side, the others as on the new side.
+        let code = match nn {
+            Some(x) => colours.line(true, x - 1, &l.text, emphasis[i].as_deref()),
+            None => colours.line(false, o - 1, &l.text, emphasis[i].as_deref()),
+        };
         let num = |x: Option<usize>| x.map(|v| format!(" data-n=\"{v}\"")).unwrap_or_default();
         let _ = write!(
             out,
             "<tr class=\"cdv-l {class}\"><td class=\"cdv-n\"{}></td><td class=\"cdv-n\"{}></td><td class=\"cdv-code\">{}{}</td></tr>",
             num(on),
             num(nn),
-            html[i],
+            code,
             if l.has_newline() {
                 ""
             } else {
@@ -821,25 +975,341 @@ mod tests {
     }
 
     #[test]
-    fn unchanged_lines_of_later_files_are_plain() {
+    fn unchanged_lines_of_every_file_are_coloured() {
         let (_d, store, diff) = two_files();
-        let opts = Options {
-            colour_context_files: 1,
-            ..Options::default()
-        };
-        let page = render(&store, &diff, &opts);
-        let templates = |s: &str| -> String {
-            s.split("<template class=\"cdv-g\"")
+        let page = render(&store, &diff, &Options::default());
+        for i in 0..2 {
+            let templates: String = section(&page, i)
+                .split("<template class=\"cdv-g\"")
                 .skip(1)
                 .map(|t| t.split("</template>").next().unwrap().to_string())
-                .collect()
+                .collect();
+            assert!(
+                templates.contains(
+                    "<td class=\"cdv-code\">v1 <span class=\"k\">=</span> <span class=\"n\">1</span></td>"
+                ),
+                "{templates}"
+            );
+            assert!(templates.contains(
+                "<td class=\"cdv-code\">v30 <span class=\"k\">=</span> <span class=\"n\">30</span></td>"
+            ));
+            // Changed lines too.
+            assert!(section(&page, i).contains("<mark><span class=\"n\">2</span></mark>"));
+        }
+    }
+
+    /// Two versions of one file, compared through a real store.
+    fn one_file(path: &str, old: &str, new: &str) -> (tempfile::TempDir, Store, TreeDiff) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let key = ArtifactKey::new("code", "x").unwrap();
+        let mut trees = Vec::new();
+        for (rev, text) in [old, new].into_iter().enumerate() {
+            let mut s = Snapshot::default();
+            s.add_bytes(path, text.as_bytes().to_vec(), false).unwrap();
+            let run = capture_run(&format!("r{rev}"), dir.path()).unwrap();
+            trees.push(
+                store
+                    .commit(&key, &s, &run, &CommitOptions::default())
+                    .unwrap()
+                    .tree,
+            );
+        }
+        let diff = store
+            .diff_versions(trees[0], trees[1], &Default::default())
+            .unwrap();
+        (dir, store, diff)
+    }
+
+    /// The `<td class="cdv-code">` of each row of a table whose line numbers are `o` (old) and
+    /// `n` (new), in `html`.
+    fn code_of(html: &str, o: Option<usize>, n: Option<usize>) -> String {
+        let num = |x: Option<usize>| match x {
+            Some(v) => format!("<td class=\"cdv-n\" data-n=\"{v}\"></td>"),
+            None => "<td class=\"cdv-n\"></td>".to_string(),
         };
-        assert!(templates(section(&page, 0)).contains("<span class=\"n\">1</span>"));
-        let plain = templates(section(&page, 1));
-        assert!(plain.contains("v1 = 1</td>"), "{plain}");
-        assert!(!plain.contains("<span"));
-        // Changed lines are coloured in every file.
-        assert!(section(&page, 1).contains("<span class=\"n\">2</span></mark>"));
+        let key = format!("{}{}<td class=\"cdv-code\">", num(o), num(n));
+        let at = html
+            .find(&key)
+            .unwrap_or_else(|| panic!("no row {o:?} {n:?} in {html}"));
+        let rest = &html[at + key.len()..];
+        rest[..rest.find("</td>").unwrap()].to_string()
+    }
+
+    #[test]
+    fn a_hunk_inside_a_triple_quoted_string_is_coloured_as_a_string() {
+        // The string opens on line 2, 7 lines above the change: the hunk (3 lines of
+        // context) starts inside it.
+        let mut old = String::from("def f():\n    text = \"\"\"Explain f.\n");
+        for i in 0..10 {
+            old.push_str(&format!("    step {i} for x in range(3)\n"));
+        }
+        old.push_str("    \"\"\"\n    return 1\n");
+        let new = old.replace("step 6 for", "step 6 with");
+        let (_d, store, diff) = one_file("f.py", &old, &new);
+        let h = &diff.files[0].hunks[0];
+        assert_eq!(
+            (h.old_start, h.new_start),
+            (6, 6),
+            "the hunk starts at line 6"
+        );
+        for ctx in [
+            Context::Inline,
+            Context::Fetch {
+                url: "/c?file=0".into(),
+            },
+        ] {
+            let t = table(&diff.files[0], &store, &ctx).into_string();
+            // Context line 6, the deleted and the added line 9: string, not keywords.
+            assert_eq!(
+                code_of(&t, Some(6), Some(6)),
+                "<span class=\"s\">    step 3 for x in range(3)</span>"
+            );
+            assert_eq!(
+                code_of(&t, Some(9), None),
+                "<span class=\"s\">    step 6 </span><mark><span class=\"s\">for</span></mark>\
+                 <span class=\"s\"> x in range(3)</span>"
+            );
+            assert_eq!(
+                code_of(&t, None, Some(9)),
+                "<span class=\"s\">    step 6 </span><mark><span class=\"s\">with</span></mark>\
+                 <span class=\"s\"> x in range(3)</span>"
+            );
+        }
+        // The unchanged lines after the string's end are code again, on the page and fetched.
+        let g = gap(&diff.files[0], &store, 1).unwrap();
+        assert_eq!(
+            code_of(&g, Some(14), Some(14)),
+            "    <span class=\"k\">return</span> <span class=\"n\">1</span>"
+        );
+        let page = render(&store, &diff, &Options::default());
+        assert!(page.contains(&g), "the page holds the same lines");
+        let g = gap(&diff.files[0], &store, 0).unwrap();
+        assert_eq!(
+            code_of(&g, Some(2), Some(2)),
+            "    text <span class=\"k\">=</span> <span class=\"s\">&quot;&quot;&quot;Explain f.</span>"
+        );
+    }
+
+    #[test]
+    fn a_string_opened_by_an_added_line_colours_the_new_side_after_it() {
+        // The new side opens a string on the added line 3 that line 6 closes: lines 4 and 5,
+        // unchanged, are in a string on the new side only; line 7 is code on both.
+        let old = "a = 1\nb = 2\nc = 3\nd = 4\ne = 5\nf = 6\ng = 7\n";
+        let new = "a = 1\nb = 2\nc = \"\"\"\nd = 4\ne = 5\n\"\"\"\ng = 7\n";
+        let (_d, store, diff) = one_file("m.py", old, new);
+        let t = table(&diff.files[0], &store, &Context::Inline).into_string();
+        assert_eq!(
+            code_of(&t, Some(4), Some(4)),
+            "<span class=\"s\">d = 4</span>"
+        );
+        assert_eq!(
+            code_of(&t, Some(7), Some(7)),
+            "g <span class=\"k\">=</span> <span class=\"n\">7</span>"
+        );
+        assert_eq!(
+            code_of(&t, Some(3), None),
+            "c <span class=\"k\">=</span> <mark><span class=\"n\">3</span></mark>"
+        );
+    }
+
+    #[test]
+    fn the_new_side_is_coloured_as_if_parsed_whole() {
+        // Edits that open, close or move strings and comments: the new side's tokens, taken
+        // from the old side wherever the states agree, equal a parse of the new file alone.
+        let old = "import os\n\nA = \"\"\"top\n\"\"\"\n\ndef f(x):\n    # note\n    s = 'a'\n    return x\n\
+                   \nB = 2\nC = \"\"\"\nmid\n\"\"\"\nD = 4\n";
+        // (from, to, new lines parsed): the changed lines, then those whose state differs
+        // from the old side's at the same line.
+        let edits: [(&str, &str, usize); 6] = [
+            // Line 3 no longer opens a string, so line 4 does and every later string is
+            // turned inside out: lines 3 to 15.
+            ("A = \"\"\"top\n", "A = 1\n", 13),
+            // Line 11 opens a string that line 12 closes, 14 opens one: lines 11 to 15.
+            ("B = 2\n", "B = \"\"\"\n", 5),
+            // A string that never closes: lines 9 to 15.
+            ("    return x\n", "    return '''x\n", 7),
+            // Line 13 closes C's string and opens another, that 14 does not close.
+            ("mid\n", "mid \"\"\" + '''\n", 3),
+            // The two last lines, changed.
+            ("D = 4\n", "D = 4  # end\nE = '''\n", 2),
+            // One line changed in place: that line only.
+            ("    s = 'a'\n", "    s = 'b'\n", 1),
+        ];
+        for (from, to, want_parsed) in edits {
+            let new = old.replacen(from, to, 1);
+            let (_d, store, diff) = one_file("m.py", old, &new);
+            let f = &diff.files[0];
+            let text = store.read_blob(&f.old.as_ref().unwrap().id).unwrap();
+            let ol = split_lines(&text);
+            let Colours::Both {
+                new: got, parsed, ..
+            } = Colours::of(f, Some(&ol), (usize::MAX, usize::MAX))
+            else {
+                panic!("coloured");
+            };
+            let lang = highlight::language("m.py", b"");
+            let mut tok = Tokenizer::new(lang);
+            let whole: Vec<Tokens> = split_lines(new.as_bytes())
+                .iter()
+                .map(|l| tok.line(l))
+                .collect();
+            assert_eq!(got, whole, "{from:?} -> {to:?}");
+            // Only the added lines, and those whose state differs from the old side's, are
+            // parsed again.
+            assert_eq!(parsed, want_parsed, "{from:?} -> {to:?}");
+        }
+    }
+
+    #[test]
+    fn unchanged_lines_below_added_ones_have_both_numbers() {
+        // Two lines added at the top: the unchanged lines below the hunk are 2 further down on
+        // the new side, and coloured as the new side's lines there.
+        let old: String = (1..=12).map(|i| format!("v{i} = {i}\n")).collect();
+        let new = format!("import os\n# top\n{old}");
+        let (_d, store, diff) = one_file("m.py", &old, &new);
+        let page = render(&store, &diff, &Options::default());
+        let g = gap(&diff.files[0], &store, 1).unwrap();
+        assert!(page.contains(&g));
+        assert_eq!(g.matches("<tr ").count(), 9);
+        assert_eq!(
+            code_of(&g, Some(4), Some(6)),
+            "v4 <span class=\"k\">=</span> <span class=\"n\">4</span>"
+        );
+        assert_eq!(
+            code_of(&g, Some(12), Some(14)),
+            "v12 <span class=\"k\">=</span> <span class=\"n\">12</span>"
+        );
+    }
+
+    #[test]
+    fn each_row_takes_its_own_lines_tokens() {
+        // Lines that colour differently, so that a row given its neighbour's tokens shows.
+        let old = "import os\nx = 1\ndef f(a, b):\n    return \"s\"  # c\ny = [1, 2]\n";
+        let new = old.replace("def f(a, b)", "def g(a, b)");
+        let (_d, store, diff) = one_file("m.py", old, &new);
+        let t = table(&diff.files[0], &store, &Context::Inline).into_string();
+        let import = "<span class=\"k\">import</span> os";
+        let x = "x <span class=\"k\">=</span> <span class=\"n\">1</span>";
+        let ret = "    <span class=\"k\">return</span> <span class=\"s\">&quot;s&quot;</span>  \
+                   <span class=\"c\"># c</span>";
+        let y =
+            "y <span class=\"k\">=</span> [<span class=\"n\">1</span>, <span class=\"n\">2</span>]";
+        let def = |name: &str| {
+            format!(
+                "<span class=\"k\">def</span> <mark><span class=\"f\">{name}</span></mark>(\
+                 <span class=\"p\">a</span>, <span class=\"p\">b</span>):"
+            )
+        };
+        assert_eq!(code_of(&t, Some(1), Some(1)), import);
+        assert_eq!(code_of(&t, Some(2), Some(2)), x);
+        assert_eq!(code_of(&t, Some(3), None), def("f"));
+        assert_eq!(code_of(&t, None, Some(3)), def("g"));
+        assert_eq!(code_of(&t, Some(4), Some(4)), ret);
+        assert_eq!(code_of(&t, Some(5), Some(5)), y);
+    }
+
+    #[test]
+    fn each_side_is_coloured_as_far_as_it_is_shown() {
+        let (_d, store, diff) = two_files();
+        let f = &diff.files[0];
+        // The hunk: old and new lines 12 to 18.
+        assert_eq!(hunks_end(f), (18, 18));
+        assert_eq!(table_extent(f, false, true), (18, 18));
+        assert_eq!(table_extent(f, true, false), (18, 18));
+        assert_eq!(table_extent(f, true, true), (usize::MAX, usize::MAX));
+        assert_eq!(gap_extent(&(19..31), 0), (30, 30));
+        assert_eq!(gap_extent(&(5..10), 2), (9, 11));
+        assert_eq!(gap_extent(&(1..4), -3), (3, 0));
+        let text = store.read_blob(&f.old.as_ref().unwrap().id).unwrap();
+        let ol = split_lines(&text);
+        let Colours::Both { old, new, parsed } = Colours::of(f, Some(&ol), hunks_end(f)) else {
+            panic!("coloured");
+        };
+        assert_eq!((old.len(), new.len(), parsed), (18, 18, 1));
+        // Lines removed at the end: the new side ends earlier.
+        let (_d, _s, diff) = one_file("e.py", "a = 1\nb = 2\n", "");
+        assert_eq!(hunks_end(&diff.files[0]), (2, 0));
+        let (_d, _s, diff) = one_file("e.py", "a = 1\nb = 2\nc = 3\n", "a = 1\nc = 3\n");
+        assert_eq!(hunks_end(&diff.files[0]), (3, 2));
+    }
+
+    #[test]
+    fn added_and_deleted_files_are_coloured_without_the_store() {
+        let kw = "<span class=\"k\">import</span> os";
+        // Added: its new side is its hunk.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let key = ArtifactKey::new("code", "x").unwrap();
+        let mut trees = Vec::new();
+        for files in [
+            &[("keep.txt", "k\n")][..],
+            &[("keep.txt", "k\n"), ("n.py", "import os\n")],
+        ] {
+            let mut s = Snapshot::default();
+            for (p, c) in files {
+                s.add_bytes(p, c.as_bytes().to_vec(), false).unwrap();
+            }
+            let run = capture_run(&format!("r{}", trees.len()), dir.path()).unwrap();
+            trees.push(
+                store
+                    .commit(&key, &s, &run, &CommitOptions::default())
+                    .unwrap()
+                    .tree,
+            );
+        }
+        let added = store
+            .diff_versions(trees[0], trees[1], &Default::default())
+            .unwrap();
+        let t = table(&added.files[0], &NoSource, &Context::Inline).into_string();
+        assert_eq!(code_of(&t, None, Some(1)), kw);
+        // Deleted: its old side is its hunk, with or without the store.
+        let deleted = store
+            .diff_versions(trees[1], trees[0], &Default::default())
+            .unwrap();
+        for source in [&NoSource as &dyn Source, &store] {
+            let t = table(&deleted.files[0], source, &Context::Inline).into_string();
+            assert_eq!(code_of(&t, Some(1), None), kw);
+        }
+        // Modified without its old side: uncoloured rather than coloured wrongly.
+        let (_d, _s, diff) = one_file("m.py", "import os\n", "import sys\n");
+        let t = table(&diff.files[0], &NoSource, &Context::Inline).into_string();
+        assert_eq!(code_of(&t, None, Some(1)), "import <mark>sys</mark>");
+    }
+
+    #[test]
+    fn long_files_and_unknown_languages_are_uncoloured() {
+        let lines = |n: usize| -> String { (0..n).map(|i| format!("v{i} = {i}\n")).collect() };
+        let coloured = "v5 <span class=\"k\">=</span> <mark><span class=\"n\">50</span></mark>";
+        let plain = "v5 = <mark>50</mark>";
+        // (old lines, new lines added at the end): at most 20,000 lines a side are coloured.
+        for (n, more, want) in [
+            (COLOUR_LINES, 0, coloured),
+            (COLOUR_LINES + 1, 0, plain),
+            (COLOUR_LINES - 1, 2, plain),
+        ] {
+            let old = lines(n);
+            let mut new = old.replacen("v5 = 5\n", "v5 = 50\n", 1);
+            new.push_str(&"w = 0\n".repeat(more));
+            let (_d, store, diff) = one_file("big.py", &old, &new);
+            let t =
+                table(&diff.files[0], &store, &Context::Fetch { url: "/c".into() }).into_string();
+            assert_eq!(code_of(&t, None, Some(6)), want, "{n} + {more}");
+        }
+        // More old lines than the limit, fewer new ones.
+        let old = lines(COLOUR_LINES + 2);
+        let new: String = old
+            .replacen("v5 = 5\n", "v5 = 50\n", 1)
+            .lines()
+            .take(COLOUR_LINES)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let (_d, store, diff) = one_file("big.py", &old, &new);
+        let t = table(&diff.files[0], &store, &Context::Fetch { url: "/c".into() }).into_string();
+        assert_eq!(code_of(&t, None, Some(6)), plain);
+        let (_d, store, diff) = one_file("notes.unknown-ext", "a = 1\n", "a = 2\n");
+        let t = table(&diff.files[0], &store, &Context::Inline).into_string();
+        assert_eq!(code_of(&t, None, Some(1)), "a = <mark>2</mark>");
     }
 
     #[test]

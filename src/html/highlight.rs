@@ -1,7 +1,7 @@
 //! Syntax colouring at render time: each line becomes HTML whose tokens are `<span class="…">`
 //! with a small set of classes (`k` keyword, `s` string, `c` comment, `n` number, `f` function,
 //! `t` type, `p` parameter/variable, `o` constant), coloured by the page's CSS for the light and
-//! the dark theme alike. Grammars are syntect's bundled Sublime syntaxes (pure-Rust regexes);
+//! the dark theme alike. Grammars are syntect's bundled Sublime syntaxes (on oniguruma);
 //! TOML, which that set lacks, has a small lexer of its own here.
 //!
 //! Every byte of source text leaves this module through [`escape_into`]; nothing else writes
@@ -91,45 +91,99 @@ pub fn language(path: &str, first_line: &[u8]) -> Option<Lang> {
     set.find_syntax_by_first_line(&first).map(Lang::Syntax)
 }
 
-/// Colours a sequence of consecutive lines of one file (each with or without its line ending),
-/// returning each line's HTML without the line ending, with `marks[i]`'s byte ranges (into the
-/// line as given, without its ending) wrapped in `<mark>`. A grammar that fails on a line (a
-/// pathological pattern) leaves the rest uncoloured rather than failing the page.
+/// The classes of one line's tokens: byte ranges (sorted, not overlapping) into the line's text
+/// as [`line_html`] decodes it, each with its class.
+pub type Tokens = Vec<(Range<usize>, &'static str)>;
+
+/// A colouring in progress: the grammar's state after the lines given so far, so that a line
+/// inside a multi-line string or comment that began earlier is coloured as such. Two tokenizers
+/// that are equal colour whatever follows alike (a diff uses this to colour the unchanged lines
+/// of the second side from the first).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tokenizer(State);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum State {
+    Syntax(Box<(ParseState, ScopeStack)>),
+    Toml(Option<&'static str>),
+    /// No language, or a grammar that failed on a line (a pathological pattern): the rest is
+    /// uncoloured rather than the page failing.
+    Plain,
+}
+
+impl Tokenizer {
+    /// A tokenizer at the first line of a file in `lang`.
+    pub fn new(lang: Option<Lang>) -> Tokenizer {
+        Tokenizer(match lang {
+            Some(Lang::Syntax(s)) => {
+                State::Syntax(Box::new((ParseState::new(s), ScopeStack::new())))
+            }
+            Some(Lang::Toml) => State::Toml(None),
+            None => State::Plain,
+        })
+    }
+
+    /// The tokens of the next line (given with or without its line ending).
+    pub fn line(&mut self, raw: &[u8]) -> Tokens {
+        if matches!(self.0, State::Plain) {
+            return Vec::new();
+        }
+        let text = String::from_utf8_lossy(body_of(raw));
+        match &mut self.0 {
+            State::Syntax(st) => {
+                let (ps, stack) = &mut **st;
+                match syntect_runs(ps, stack, &text) {
+                    Some(r) => r,
+                    None => {
+                        self.0 = State::Plain;
+                        Vec::new()
+                    }
+                }
+            }
+            State::Toml(in_string) => toml_runs(&text, in_string),
+            State::Plain => Vec::new(),
+        }
+    }
+}
+
+/// A line without its ending (`\n` or `\r\n`).
+fn body_of(raw: &[u8]) -> &[u8] {
+    let body = raw.strip_suffix(b"\n").unwrap_or(raw);
+    body.strip_suffix(b"\r").unwrap_or(body)
+}
+
+/// One line's HTML without its ending: `runs` (from [`Tokenizer::line`] on the same line) as
+/// spans, `marks` (byte ranges into the line as given, without its ending) wrapped in `<mark>`,
+/// everything escaped.
+pub fn line_html(
+    raw: &[u8],
+    runs: &[(Range<usize>, &'static str)],
+    marks: Option<&[Range<usize>]>,
+) -> String {
+    let body = body_of(raw);
+    let text = String::from_utf8_lossy(body);
+    // Marks index the raw bytes; a lossily decoded line has other offsets: no marks then.
+    let m = marks.filter(|_| text.len() == body.len());
+    render(&text, runs, m.unwrap_or(&[]))
+}
+
+/// Colours a sequence of consecutive lines of one file, from its first line (each with or
+/// without its line ending), returning each line's HTML without the line ending, with
+/// `marks[i]`'s byte ranges (into the line as given, without its ending) wrapped in `<mark>`.
 pub fn lines(
     lang: Option<Lang>,
     lines: &[&[u8]],
     marks: &[Option<&[Range<usize>]>],
 ) -> Vec<String> {
-    let mut out = Vec::with_capacity(lines.len());
-    let mut state = match lang {
-        Some(Lang::Syntax(s)) => Some((ParseState::new(s), ScopeStack::new())),
-        _ => None,
-    };
-    let mut toml_in_string: Option<&'static str> = None;
-    for (i, raw) in lines.iter().enumerate() {
-        let body = raw.strip_suffix(b"\n").unwrap_or(raw);
-        let body = body.strip_suffix(b"\r").unwrap_or(body);
-        let text = String::from_utf8_lossy(body);
-        let runs: Vec<(Range<usize>, &'static str)> = match (&mut state, lang) {
-            (Some((ps, stack)), _) => match syntect_runs(ps, stack, &text) {
-                Some(r) => r,
-                None => {
-                    state = None;
-                    Vec::new()
-                }
-            },
-            (None, Some(Lang::Toml)) => toml_runs(&text, &mut toml_in_string),
-            _ => Vec::new(),
-        };
-        // Marks index the raw bytes; a lossily decoded line has other offsets: no marks then.
-        let m = marks
-            .get(i)
-            .copied()
-            .flatten()
-            .filter(|_| text.len() == body.len());
-        out.push(render(&text, &runs, m.unwrap_or(&[])));
-    }
-    out
+    let mut tok = Tokenizer::new(lang);
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            let runs = tok.line(raw);
+            line_html(raw, &runs, marks.get(i).copied().flatten())
+        })
+        .collect()
 }
 
 fn syntect_runs(

@@ -375,7 +375,7 @@ pub fn runs(runs: &[RunView]) -> Markup {
     html! {
         div.cdv {
             h1 { "Runs" }
-            div.cdv-picker data-base="/compare-runs/" {
+            div.cdv-picker data-base="/compare-runs/" data-newest-first {
                 p { "Pick two runs to compare: " button.cdv-go type="button" disabled { "Compare" } }
                 table.cdv-list.cdv-runs {
                     thead { tr { th {} th { "run" } th { "time" } th { "host" } th { "git" } th { "summary" } th { "logged" } } }

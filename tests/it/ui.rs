@@ -156,6 +156,10 @@ fn pages_of_the_fixture_store() {
     assert!(body.contains("<a class=\"cdv-br\" href=\"/run/run-1\">run-1</a>"));
     let (st, _, body) = get(&srv, "/runs");
     assert_eq!(st, 200);
+    // Runs are listed newest first: the page's script compares the older with the newer.
+    assert!(
+        body.contains("<div class=\"cdv-picker\" data-base=\"/compare-runs/\" data-newest-first>")
+    );
     let host = gethostname_text();
     assert!(
         body.contains("<td><a href=\"/run/run-3\">run-3</a></td>"),
@@ -568,4 +572,121 @@ fn host_localhost_is_loopback_and_a_bad_address_says_what_to_give() {
         ),
         "{err}"
     );
+}
+
+/// `codever ui --open` with `env` set (and `BROWSER` removed unless set there): the URL it
+/// printed and the standard error it wrote before serving (`lines` lines).
+fn serve_open(store: &Path, env: &[(&str, String)], lines: usize) -> (Served, String) {
+    let mut cmd = codever_cmd(store, &["ui", "--open"]);
+    cmd.env_remove("BROWSER");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    let addr = url
+        .trim()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut text = String::new();
+    for _ in 0..lines {
+        err.read_line(&mut text).unwrap();
+    }
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    (Served { child, addr }, text)
+}
+
+/// A script that records its arguments, one a line, in `log`.
+fn recorder(dir: &Path, name: &str, log: &Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let p = dir.join(name);
+    std::fs::write(
+        &p,
+        format!(
+            "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > {0}.tmp && mv {0}.tmp {0}\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+/// The arguments the recorder wrote to `log`, once it has (within 10 s).
+fn recorded(log: &Path) -> String {
+    for _ in 0..200 {
+        if let Ok(s) = std::fs::read_to_string(log) {
+            return s;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!(
+        "the browser command was not started: {} never written",
+        log.display()
+    );
+}
+
+#[test]
+fn open_starts_the_browser_command_on_the_url() {
+    let (tmp, store) = fixture_store();
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    // $BROWSER: the URL as its last argument.
+    let log = tmp.path().join("browser.log");
+    let script = recorder(&bin, "browser", &log);
+    let (srv, err) = serve_open(&store, &[("BROWSER", script.display().to_string())], 1);
+    let url = format!("http://{}/", srv.addr);
+    assert_eq!(recorded(&log), format!("{url}\n"));
+    assert!(err.starts_with("codever ui: serving "), "{err}");
+    // The page it was sent to answers.
+    assert_eq!(get(&srv, "/").0, 200);
+    drop(srv);
+    // A list: the first command that starts; `%s` where the URL goes.
+    let log2 = tmp.path().join("browser2.log");
+    let script2 = recorder(&bin, "browser2", &log2);
+    let list = format!(
+        "/nonexistent/browser:{} --new-window %s --x",
+        script2.display()
+    );
+    let (srv, _) = serve_open(&store, &[("BROWSER", list)], 1);
+    assert_eq!(
+        recorded(&log2),
+        format!("--new-window\nhttp://{}/\n--x\n", srv.addr)
+    );
+    drop(srv);
+    // No $BROWSER: xdg-open, found on PATH.
+    let log3 = tmp.path().join("xdg.log");
+    recorder(&bin, "xdg-open", &log3);
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let (srv, _) = serve_open(&store, &[("PATH", path)], 1);
+    assert_eq!(recorded(&log3), format!("http://{}/\n", srv.addr));
+    drop(srv);
+    // Nothing to start: a note, and the server serves anyway.
+    let (srv, err) = serve_open(
+        &store,
+        &[("BROWSER", "/nonexistent/browser".to_string())],
+        2,
+    );
+    let url = format!("http://{}/", srv.addr);
+    assert!(
+        err.ends_with(&format!(
+            "note: could not start a browser (/nonexistent/browser: No such file or directory \
+             (os error 2)); open {url} yourself\n"
+        )),
+        "{err}"
+    );
+    assert_eq!(get(&srv, "/").0, 200);
 }

@@ -53,6 +53,29 @@ function makeStore() {
   write("evil/\"><img src=x onerror=alert(1)>.py", "x = 2\n");
   write("evil/x.py", "s = '</script><script>alert(3)</script>'\n");
   cv(["commit", "evil", "--type", "code", evil, "--run", "run-evil-2"]);
+  // 40 small files changed at line 20, and one whose diff is large (2,400 lines): a compare
+  // the server sends a few files of, the page fetching the rest.
+  const many = (rev) => {
+    for (let f = 0; f < 40; f++) {
+      const name = `many/f${String(f).padStart(2, "0")}.py`;
+      write(name, Array.from({ length: 40 }, (_, i) => i === 19 && rev ? `x${i} = ${f} + 1\n` : `x${i} = ${f}\n`).join(""));
+    }
+    write("many/zz_large.py", Array.from({ length: 1200 }, (_, i) => `big_${i} = ${rev}\n`).join(""));
+    cv(["commit", "many", "--type", "code", path.join(work, "many"), "--run", `run-many-${rev}`]);
+  };
+  many(0);
+  many(1);
+  // A file edited, renamed, edited again: its history follows it.
+  const hist = (i) => `step_${i} = ${i}\n`;
+  const body = (edit) => Array.from({ length: 30 }, (_, i) => (edit[i] ?? hist(i))).join("");
+  write("hist/a.py", body({}));
+  cv(["commit", "hist", "--type", "code", path.join(work, "hist"), "--run", "run-hist-0", "-m", "first"]);
+  write("hist/a.py", body({ 4: "step_4 = 40\n" }));
+  cv(["commit", "hist", "--type", "code", path.join(work, "hist"), "--run", "run-hist-1", "-m", "tune step 4"]);
+  fs.renameSync(path.join(work, "hist/a.py"), path.join(work, "hist/b.py"));
+  cv(["commit", "hist", "--type", "code", path.join(work, "hist"), "--run", "run-hist-2", "-m", "rename"]);
+  write("hist/b.py", body({ 4: "step_4 = 40\n", 24: "step_24 = 240\n" }));
+  cv(["commit", "hist", "--type", "code", path.join(work, "hist"), "--run", "run-hist-3", "-m", "tune step 24"]);
   const lines = (f) => Array.from({ length: 10000 }, (_, i) => f(i)).join("");
   write("big/gen.py", lines((i) => `value_${i} = compute(${i}, "old")\n`));
   cv(["commit", "big", "--type", "code", path.join(work, "big"), "--run", "run-big-1"]);
@@ -264,6 +287,180 @@ test("ui: blame lines link to the version and the run that wrote them", async ()
   await line5.locator(".cdv-bv").click();
   await page.waitForURL(/\/version\//);
   assert.match(await page.locator("h1").innerText(), /code\/safelife v1/);
+  await page.close();
+});
+
+test("compare page: j/n and k/p go to the next and previous file", async () => {
+  const page = await openPage(browser);
+  await page.goto(html("keys.html", ["code/safelife:v0", "code/safelife:v3"]));
+  const current = () => page.locator(".cdv-file.cdv-current").getAttribute("data-path");
+  const top = () => page.locator(".cdv-file.cdv-current").evaluate((e) => Math.round(e.getBoundingClientRect().top));
+  assert.equal(await page.locator(".cdv-file.cdv-current").count(), 0);
+  // From the top of the page, the first file; then the next ones, scrolled to the top.
+  await page.keyboard.press("j");
+  assert.equal(await current(), "training/dqn.py");
+  await page.keyboard.press("j");
+  assert.equal(await current(), "training/models.py");
+  const t = await top();
+  assert.ok(t >= 0 && t < 900, `in view: ${t}`);
+  await page.keyboard.press("n");
+  assert.equal(await current(), "training/utils.py");
+  // The last file stays the last.
+  await page.keyboard.press("j");
+  assert.equal(await current(), "training/utils.py");
+  await page.keyboard.press("k");
+  assert.equal(await current(), "training/models.py");
+  await page.keyboard.press("p");
+  assert.equal(await current(), "training/dqn.py");
+  await page.keyboard.press("k");
+  assert.equal(await current(), "training/dqn.py");
+  assert.equal(await page.locator(".cdv-file.cdv-current").count(), 1);
+  // A folded file unfolds when it is gone to; a key with Ctrl is the browser's, not ours.
+  await page.locator(".cdv-file").nth(1).locator(".cdv-fold").click();
+  assert.equal(await page.locator(".cdv-file").nth(1).locator("table.cdv-u").isVisible(), false);
+  await page.keyboard.press("Control+j");
+  assert.equal(await current(), "training/dqn.py");
+  await page.keyboard.press("j");
+  assert.equal(await current(), "training/models.py");
+  assert.equal(await page.locator(".cdv-file").nth(1).locator("table.cdv-u").isVisible(), true);
+  await page.close();
+});
+
+test("ui: two runs picked from the runs page, their compare, and back", async () => {
+  const page = await openPage(browser);
+  await page.goto(base);
+  await page.getByRole("link", { name: "Runs" }).click();
+  await page.waitForURL(/\/runs$/);
+  const go = page.getByRole("button", { name: "Compare" });
+  assert.equal(await go.isDisabled(), true);
+  // Picked newest first; the compare goes from the older to the newer run.
+  await page.getByLabel("pick run-tuned").check();
+  assert.equal(await go.isDisabled(), true);
+  await page.getByLabel("pick run-baseline").check();
+  assert.deepEqual(await page.locator("tr.cdv-picked").evaluateAll((rs) => rs.map((r) => r.dataset.run)),
+    ["run-tuned", "run-baseline"]);
+  await go.click();
+  await page.waitForURL(/\/compare-runs\//);
+  assert.equal(new URL(page.url()).pathname, "/compare-runs/run-baseline...run-tuned");
+  // Which artifacts changed comes first, then the files.
+  const order = await page.locator(".cdv > *").evaluateAll((es) => es.map((e) => e.className.split(" ")[0]));
+  assert.ok(order.indexOf("cdv-arts") < order.indexOf("cdv-tree"), order.join(" "));
+  const arts = await page.locator("table.cdv-arts tbody tr").evaluateAll((rs) =>
+    rs.map((r) => [r.cells[0].textContent, r.cells[1].textContent, r.cells[2].textContent, r.dataset.state]));
+  assert.deepEqual(arts, [
+    ["code/safelife", "v0", "v3", "changed"],
+    ["model_code/model_code", "v0", "v1", "changed"],
+    ["rl_algo_code/dqn", "v0", "v1", "changed"],
+    ["rl_algo_code/ppo", "v0", "v0", "same"], // tuned went back to the baseline's ppo.py
+  ]);
+  assert.deepEqual(await page.locator(".cdv-tree li a").allInnerTexts(), [
+    "code/safelife/training/dqn.py", "code/safelife/training/models.py", "code/safelife/training/utils.py",
+    "model_code/model_code/models.py", "rl_algo_code/dqn/dqn.py"]);
+  assert.equal(await page.locator(".cdv-nfiles").innerText(), "5 files changed");
+  await page.goBack();
+  await page.waitForURL(/\/runs$/);
+  assert.equal(await page.locator("h1").innerText(), "Runs");
+  // What is ticked and the button agree after the way back.
+  const ticked = await page.locator("input.cdv-pick:checked").count();
+  assert.equal(await go.isDisabled(), ticked !== 2);
+  await page.goBack();
+  assert.equal(await page.locator("h1").innerText(), "Artifacts");
+  await page.close();
+});
+
+test("ui: later files load as they come into view, a large one by its button", async () => {
+  const page = await openPage(browser);
+  await page.goto(`${base}compare/code%2Fmany%3Av0...code%2Fmany%3Av1`);
+  assert.equal(await page.locator(".cdv-nfiles").innerText(), "41 files changed");
+  const file = (i) => page.locator(".cdv-file").nth(i);
+  // The server sent the first 5 files; the others are fetched by the page.
+  assert.equal(await file(4).locator("table.cdv-u tr.cdv-l").count(), 8);
+  assert.equal(await page.locator("[data-src]").count(), 36);
+  await page.waitForLoadState("networkidle");
+  const last = file(39);
+  assert.equal(await last.getAttribute("data-path"), "f39.py");
+  assert.equal(await last.locator(".cdv-lazy").count(), 1, "far below: not loaded yet");
+  assert.equal(await last.locator("table").count(), 0);
+  await last.scrollIntoViewIfNeeded();
+  await last.locator("table.cdv-u tr.cdv-l").first().waitFor();
+  const rows = last.locator("table.cdv-u tr.cdv-l");
+  assert.equal(await rows.count(), 8);
+  const added = last.locator("tr.cdv-a");
+  assert.equal(await added.locator(".cdv-code").innerText(), "x19 = 39 + 1");
+  assert.equal(await added.locator("td.cdv-n").nth(1).getAttribute("data-n"), "20");
+  // Its unchanged lines come from the server too.
+  await last.locator('tr.cdv-h[data-gap="0"] button[data-dir="all"]').click();
+  await last.locator('tr.cdv-h[data-gap="0"] button').first().waitFor({ state: "detached" });
+  assert.equal(await rows.count(), 8 + 16);
+  assert.equal(await rows.first().locator(".cdv-code").innerText(), "x0 = 39");
+  // The large file waits for its button, whatever is on screen.
+  const large = file(40);
+  await large.scrollIntoViewIfNeeded();
+  await page.waitForLoadState("networkidle");
+  assert.equal(await large.locator("table").count(), 0);
+  const btn = large.getByRole("button", { name: "Load diff (2400 lines)" });
+  await btn.click();
+  await large.locator("table.cdv-u:not([data-loading])").waitFor();
+  assert.equal(await large.locator("table.cdv-u tr.cdv-l").count(), 2400);
+  assert.equal(await large.locator("tr.cdv-a").last().locator(".cdv-code").innerText(), "big_1199 = 1");
+  // `j` and `k` reach the files loaded later, scrolled to the top, and load them.
+  await page.evaluate(() => window.scrollTo(0, 0));
+  for (let i = 0; i < 30; i++) await page.keyboard.press("j");
+  const cur = page.locator(".cdv-file.cdv-current");
+  assert.equal(await cur.getAttribute("data-path"), "f29.py");
+  assert.equal(await cur.evaluate((e) => Math.abs(Math.round(e.getBoundingClientRect().top))), 0);
+  await cur.locator("table.cdv-u tr.cdv-l").first().waitFor();
+  assert.equal(await cur.locator("table.cdv-u tr.cdv-l").count(), 8);
+  await page.keyboard.press("k");
+  assert.equal(await cur.getAttribute("data-path"), "f28.py");
+  // In the split view, a file loaded later gets its split table too.
+  await page.getByRole("button", { name: "Split" }).click();
+  await file(20).scrollIntoViewIfNeeded();
+  await file(20).locator("table.cdv-s tr.cdv-l").first().waitFor();
+  assert.equal(await file(20).locator("table.cdv-s tr.cdv-l").count(), 7);
+  await page.getByRole("button", { name: "Unified" }).click();
+  await page.close();
+});
+
+test("ui: a file's history follows its rename, and its links", async () => {
+  const page = await openPage(browser);
+  await page.goto(`${base}version/code%2Fhist%3Av3`);
+  await page.getByRole("row", { name: /b\.py/ }).getByRole("link", { name: "history" }).click();
+  await page.waitForURL(/\/history\?/);
+  const rows = page.locator("table.cdv-history tbody tr");
+  const cells = await rows.evaluateAll((rs) => rs.map((r) => [0, 1, 2, 5].map((i) => r.cells[i].innerText.trim())));
+  assert.deepEqual(cells, [
+    ["v3", "modified +1 −1", "b.py", "tune step 24"],
+    ["v2", "renamed 100% +0 −0", "b.py", "rename"],
+    ["v1", "modified +1 −1", "a.py", "tune step 4"],
+    ["v0", "added +30 −0", "a.py", "first"],
+  ]);
+  assert.equal(await rows.nth(3).locator("td").nth(1).locator("a").count(), 0, "nothing before v0");
+  // The rename opens the compare of v1 and v2 at that file.
+  await rows.nth(1).getByRole("link", { name: "renamed 100%" }).click();
+  await page.waitForURL(/\/compare\//);
+  assert.equal(new URL(page.url()).pathname, "/compare/code%2Fhist%3Av1...code%2Fhist%3Av2");
+  const cur = page.locator(".cdv-file.cdv-current");
+  assert.equal(await cur.getAttribute("data-path"), "b.py");
+  assert.equal(await cur.locator(".cdv-path").innerText(), "a.py → b.py");
+  assert.equal(await cur.locator(".cdv-fh .cdv-st").innerText(), "renamed 100%");
+  await page.goBack();
+  await page.waitForURL(/\/history\?/);
+  // An older version's change, at its old name.
+  await rows.nth(2).getByRole("link", { name: "modified" }).click();
+  await page.waitForURL(/\/compare\//);
+  assert.equal(await page.locator(".cdv-file.cdv-current").getAttribute("data-path"), "a.py");
+  assert.deepEqual(await page.locator(".cdv-file.cdv-current tr.cdv-a .cdv-code").allInnerTexts(), ["step_4 = 40"]);
+  await page.goBack();
+  // The path opens the file as it was in that version; the version, its files.
+  await rows.nth(2).getByRole("link", { name: "a.py" }).click();
+  await page.waitForURL(/\/file\?/);
+  assert.equal(await page.locator("h1").innerText(), "code/hist:v1 / a.py");
+  assert.equal(await page.locator(".cdv-src tr").nth(4).locator(".cdv-code").innerText(), "step_4 = 40");
+  await page.goBack();
+  await rows.nth(0).getByRole("link", { name: "v3" }).click();
+  await page.waitForURL(/\/version\//);
+  assert.match(await page.locator("h1").innerText(), /code\/hist v3/);
   await page.close();
 });
 

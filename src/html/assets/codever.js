@@ -262,12 +262,32 @@
   function go(btn) {
     var picker = btn.closest(".cdv-picker");
     var picked = [];
-    // Oldest first, whatever order they were clicked in: rows are listed oldest first.
+    // Oldest first, whatever order they were clicked in: versions are listed oldest first,
+    // runs newest first (data-newest-first).
     picker.querySelectorAll("input.cdv-pick").forEach(function (b) {
       if (b.checked) picked.push(b.getAttribute("data-spec"));
     });
     if (picked.length !== 2) return;
+    if (picker.hasAttribute("data-newest-first")) picked.reverse();
     location.href = picker.getAttribute("data-base") + encodeURIComponent(picked[0]) + "..." + encodeURIComponent(picked[1]);
+  }
+
+  // The ticks a browser restores when it comes back to a page (the back button) and the
+  // Compare button agree: at most the last two, and the button enabled only for two.
+  function syncPickers() {
+    document.querySelectorAll(".cdv-picker").forEach(function (picker) {
+      var order = (picker.getAttribute("data-order") || "").split("\n").filter(Boolean);
+      picker.querySelectorAll("input.cdv-pick").forEach(function (b) {
+        var spec = b.getAttribute("data-spec");
+        var i = order.indexOf(spec);
+        if (b.checked && i < 0) order.push(spec);
+        if (!b.checked && i >= 0) order.splice(i, 1);
+      });
+      picker.setAttribute("data-order", order.join("\n"));
+      var one = picker.querySelector("input.cdv-pick:checked");
+      if (one) pick(one);
+      else { var g = picker.querySelector(".cdv-go"); if (g) g.disabled = true; }
+    });
   }
 
   function onClick(e) {
@@ -310,6 +330,7 @@
   document.addEventListener("click", onClick);
   document.addEventListener("keydown", onKey);
   window.addEventListener("hashchange", fromHash);
+  window.addEventListener("pageshow", syncPickers);
   scan();
   fromHash();
 })();

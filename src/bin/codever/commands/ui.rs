@@ -17,7 +17,8 @@ pub struct Args {
     /// than 127.0.0.1; anyone who can reach it can read the store.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1", value_parser = listen_address)]
     host: IpAddr,
-    /// Open the view in the default browser ($BROWSER, else xdg-open or open).
+    /// Open the view in the default browser: $BROWSER (commands separated by `:`, `%s` for
+    /// the URL), else xdg-open (open on macOS).
     #[arg(long)]
     open: bool,
 }
@@ -46,37 +47,13 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
     if let Some(w) = server.exposure_warning() {
         eprintln!("{w}");
     }
-    if args.open {
-        open_browser(&url);
+    // A browser that cannot be started is a note, not an error: the URL is printed anyway.
+    if args.open
+        && let Err(why) = codever::ui::open_browser(&url)
+    {
+        eprintln!("note: could not start a browser ({why}); open {url} yourself");
     }
     let ui = Ui::new(store, server.addr());
     server.run(ui, 4);
     Ok(0)
-}
-
-/// Opens `url` the way desktop tools do: `$BROWSER`, else the platform's opener. A failure is
-/// a note, not an error: the URL is printed anyway.
-fn open_browser(url: &str) {
-    let opener = std::env::var("BROWSER")
-        .ok()
-        .filter(|b| !b.trim().is_empty())
-        .unwrap_or_else(|| {
-            if cfg!(target_os = "macos") {
-                "open".into()
-            } else {
-                "xdg-open".into()
-            }
-        });
-    let mut parts = opener.split_whitespace();
-    let Some(program) = parts.next() else { return };
-    let spawned = std::process::Command::new(program)
-        .args(parts)
-        .arg(url)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn();
-    if let Err(e) = spawned {
-        eprintln!("note: could not start {program} to open the browser ({e}); open {url} yourself");
-    }
 }
