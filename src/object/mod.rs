@@ -803,6 +803,49 @@ mod tests {
         assert!(back == raw, "{} bytes back of {}", back.len(), raw.len());
     }
 
+    /// Every cut of an object file, and every delta header cut short or with a depth out of
+    /// range (the checksum made to match, so the header checks are what refuse it), is a
+    /// corrupt object: never a panic, never a header.
+    #[test]
+    fn cut_objects_and_bad_delta_headers_are_corrupt_never_a_panic() {
+        let corrupt = |r: Result<Header>| matches!(r, Err(Error::CorruptObject { .. }));
+        let raw = b"hello world\n".repeat(20);
+        let id = ObjectId::compute(Kind::Blob, &raw);
+        let good = encode_envelope(Kind::Blob, &raw);
+        assert!(parse_header(id, &good).is_ok());
+        for n in 0..good.len() {
+            assert!(corrupt(parse_header(id, &good[..n])), "cut at {n}");
+        }
+        // Format 1 has no checksum: only the length and the header refuse a cut.
+        let mut v1 = good[..good.len() - CHECKSUM_LEN].to_vec();
+        v1[4] = ENVELOPE_FORMAT_V1;
+        assert!(parse_header(id, &v1).is_ok());
+        for n in 0..HEADER_LEN {
+            assert!(corrupt(parse_header(id, &v1[..n])), "format 1 cut at {n}");
+        }
+        let base_raw = b"hello world\n".repeat(19);
+        let base = ObjectId::compute(Kind::Blob, &base_raw);
+        let delta = encode_delta(Kind::Blob, &raw, base, &base_raw, 0);
+        let body = &delta[..delta.len() - CHECKSUM_LEN];
+        for cut in HEADER_LEN..HEADER_LEN + 33 {
+            assert!(
+                corrupt(parse_header(id, &seal(body[..cut].to_vec()))),
+                "delta header cut at {cut}"
+            );
+        }
+        for depth in [0, MAX_DELTA_DEPTH + 1, u8::MAX] {
+            let mut b = body.to_vec();
+            b[HEADER_LEN + 32] = depth;
+            assert!(corrupt(parse_header(id, &seal(b))), "depth {depth}");
+        }
+        let mut b = body.to_vec();
+        b[HEADER_LEN + 32] = MAX_DELTA_DEPTH;
+        assert_eq!(
+            parse_header(id, &seal(b)).unwrap().base,
+            Some((base, MAX_DELTA_DEPTH))
+        );
+    }
+
     #[test]
     fn golden_envelope_header() {
         let bytes = encode_envelope(Kind::Blob, b"hello");
