@@ -712,3 +712,21 @@ fn shell_completions_complete_commands_and_options() {
     let err = codever().args(["completions", "tcsh"]).output().unwrap();
     assert_eq!(err.status.code(), Some(2));
 }
+
+/// A store whose `format` cannot be read (here a directory in its place) is named with the
+/// reason, not taken for "not a store": the user must see which file to look at.
+#[test]
+fn a_format_file_that_cannot_be_read_is_named_not_taken_for_no_store() {
+    let (_tmp, store) = crate::common::init_store();
+    let format = store.join("format");
+    std::fs::remove_file(&format).unwrap();
+    std::fs::create_dir(&format).unwrap();
+    let err = crate::common::run_err(&store, &["list"]);
+    assert_eq!(
+        err,
+        format!(
+            "error: cannot read {}: not a regular file\n",
+            format.display()
+        )
+    );
+}
