@@ -382,8 +382,12 @@ fn skipped(i: usize, f: &FileDiff, opts: &Options, command: &str, budget: bool) 
                     @if budget {
                         "This page already shows " (opts.max_page_lines) " lines: this file's diff ("
                         (plural(lines, "line", "lines")) ") is not shown here."
-                    } @else {
+                    } @else if lines > opts.max_file_lines {
                         "This diff is too large to show here (" (plural(lines, "line", "lines")) ")."
+                    } @else {
+                        // Few lines, but more bytes than a page takes (a minified file).
+                        "This diff is too large to show here (" (plural(lines, "line", "lines"))
+                        " holding more than " (MAX_RENDER_BYTES >> 20) " MiB)."
                     }
                     " In a terminal: " code { (Shown(command)) }
                     @if let Some((l, r)) = &opts.raw_links {
@@ -1362,6 +1366,23 @@ mod tests {
         assert!(a.contains("<span class=\"cdv-path\">a.py</span>"));
         assert!(too_large(&diff.files[0], &opts));
         assert!(!too_large(&diff.files[0], &Options::default()));
+        // Few lines but more bytes than a page takes: the note names the bytes, not the lines.
+        let mut wide = diff.clone();
+        wide.files[0].hunks[0].lines[0].text = "x".repeat(MAX_RENDER_BYTES + 1).into();
+        for max_file_lines in [Options::default().max_file_lines, 8] {
+            let opts = Options {
+                max_file_lines,
+                ..Options::default()
+            };
+            let page = render(&store, &wide, &opts);
+            assert!(
+                section(&page, 0).contains(
+                    "This diff is too large to show here (8 lines holding more than 4 MiB)."
+                ),
+                "{}",
+                &section(&page, 0)[..300]
+            );
+        }
         // A page's budget: the first file fits, the second would pass it.
         let opts = Options {
             max_page_lines: 10,
