@@ -895,25 +895,16 @@ mod tests {
     use super::*;
     use crate::{ArtifactKey, CommitOptions, Snapshot, Store, capture_run};
 
-    /// Two 30-line Python files whose line 15 changed, compared through a real store.
-    fn two_files() -> (tempfile::TempDir, Store, TreeDiff) {
+    /// Two versions, each `(path, content)` files, compared through a real store.
+    fn compared(versions: [Vec<(&str, String)>; 2]) -> (tempfile::TempDir, Store, TreeDiff) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::init(dir.path()).unwrap();
         let key = ArtifactKey::new("code", "x").unwrap();
         let mut trees = Vec::new();
-        for rev in [0, 1] {
+        for (rev, files) in versions.into_iter().enumerate() {
             let mut s = Snapshot::default();
-            for name in ["a.py", "b.py"] {
-                let text: String = (1..=30)
-                    .map(|i| {
-                        if i == 15 && rev == 1 {
-                            "x = 2\n".to_string()
-                        } else {
-                            format!("v{i} = {i}\n")
-                        }
-                    })
-                    .collect();
-                s.add_bytes(name, text.into_bytes(), false).unwrap();
+            for (path, text) in files {
+                s.add_bytes(path, text.into_bytes(), false).unwrap();
             }
             let run = capture_run(&format!("r{rev}"), dir.path()).unwrap();
             trees.push(
@@ -927,6 +918,27 @@ mod tests {
             .diff_versions(trees[0], trees[1], &Default::default())
             .unwrap();
         (dir, store, diff)
+    }
+
+    /// Two 30-line Python files whose line 15 changed, compared through a real store.
+    fn two_files() -> (tempfile::TempDir, Store, TreeDiff) {
+        compared([0, 1].map(|rev| {
+            ["a.py", "b.py"]
+                .into_iter()
+                .map(|name| {
+                    let text: String = (1..=30)
+                        .map(|i| {
+                            if i == 15 && rev == 1 {
+                                "x = 2\n".to_string()
+                            } else {
+                                format!("v{i} = {i}\n")
+                            }
+                        })
+                        .collect();
+                    (name, text)
+                })
+                .collect()
+        }))
     }
 
     fn render(store: &Store, diff: &TreeDiff, opts: &Options) -> String {
@@ -1004,25 +1016,7 @@ mod tests {
 
     /// Two versions of one file, compared through a real store.
     fn one_file(path: &str, old: &str, new: &str) -> (tempfile::TempDir, Store, TreeDiff) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::init(dir.path()).unwrap();
-        let key = ArtifactKey::new("code", "x").unwrap();
-        let mut trees = Vec::new();
-        for (rev, text) in [old, new].into_iter().enumerate() {
-            let mut s = Snapshot::default();
-            s.add_bytes(path, text.as_bytes().to_vec(), false).unwrap();
-            let run = capture_run(&format!("r{rev}"), dir.path()).unwrap();
-            trees.push(
-                store
-                    .commit(&key, &s, &run, &CommitOptions::default())
-                    .unwrap()
-                    .tree,
-            );
-        }
-        let diff = store
-            .diff_versions(trees[0], trees[1], &Default::default())
-            .unwrap();
-        (dir, store, diff)
+        compared([vec![(path, old.to_string())], vec![(path, new.to_string())]])
     }
 
     /// The `<td class="cdv-code">` of each row of a table whose line numbers are `o` (old) and

@@ -121,19 +121,18 @@ pub fn serve(listener: TcpListener, limits: Limits, handle: Arc<Handler>) {
             let _ = write_response(&mut stream, &r, false, false);
             continue;
         }
-        let open_after_failed_spawn = open.clone();
-        let (gate, open, limits, handle) =
+        let (gate, conn_open, limits, handle) =
             (gate.clone(), open.clone(), limits.clone(), handle.clone());
         let spawned = std::thread::Builder::new()
             .name("codever-ui-conn".into())
             .spawn(move || {
                 connection(stream, &limits, &gate, &*handle);
-                open.fetch_sub(1, Ordering::SeqCst);
+                conn_open.fetch_sub(1, Ordering::SeqCst);
             });
         if spawned.is_err() {
             // The thread's closure was dropped with the error (the connection closed): its count
             // goes with it.
-            open_after_failed_spawn.fetch_sub(1, Ordering::SeqCst);
+            open.fetch_sub(1, Ordering::SeqCst);
             std::thread::sleep(Duration::from_millis(50));
         }
     }

@@ -854,3 +854,20 @@ pub fn strace_works() -> bool {
         }
     }
 }
+
+/// A CLI store whose artifact `code/big` has `small.py` in v0, and in v1 a changed `small.py`,
+/// a new 25,000-line `many.py` (over the HTML pages' render cap) and `extra` files.
+pub fn store_with_a_25000_line_file(extra: &[(&str, &[u8])]) -> (tempfile::TempDir, PathBuf) {
+    let (tmp, store) = init_store();
+    let dir = tmp.path().join("repo");
+    write(&dir, "small.py", b"x = 1\n");
+    commit_ok(&store, "code/big", &dir, "r1");
+    let many: String = (0..25_000).map(|i| format!("x{i} = {i}\n")).collect();
+    write(&dir, "many.py", many.as_bytes());
+    write(&dir, "small.py", b"x = 2\n");
+    for (name, content) in extra {
+        write(&dir, name, content);
+    }
+    commit_ok(&store, "code/big", &dir, "r2");
+    (tmp, store)
+}

@@ -354,14 +354,7 @@ fn bidirectional_text_is_shown_and_warned_about() {
 /// A file whose diff is too large is not rendered into the page: a note says how to see it.
 #[test]
 fn a_diff_too_large_for_a_page_is_a_note() {
-    let (tmp, store) = init_store();
-    let dir = tmp.path().join("repo");
-    write(&dir, "small.py", b"x = 1\n");
-    commit_ok(&store, "code/big", &dir, "r1");
-    let many: String = (0..25_000).map(|i| format!("x{i} = {i}\n")).collect();
-    write(&dir, "many.py", many.as_bytes());
-    write(&dir, "small.py", b"x = 2\n");
-    commit_ok(&store, "code/big", &dir, "r2");
+    let (_tmp, store) = crate::common::store_with_a_25000_line_file(&[]);
     let page = html_file(&store, &["diff", "code/big:v0", "code/big:v1"]);
     assert!(page.contains(
         "<div class=\"cdv-note cdv-too-large\">This diff is too large to show here (25000 lines). \

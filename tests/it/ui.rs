@@ -479,15 +479,11 @@ fn hidden_characters_are_shown_on_every_page() {
 /// offer the download; a binary file has no blame link.
 #[test]
 fn large_and_binary_files_get_pages_not_renders() {
-    let (tmp, store) = init_store();
-    let dir = tmp.path().join("repo");
-    write(&dir, "small.py", b"x = 1\n");
-    commit_ok(&store, "code/big", &dir, "r1");
-    let many: String = (0..25_000).map(|i| format!("x{i} = {i}\n")).collect();
-    write(&dir, "many.py", many.as_bytes());
-    write(&dir, "huge.txt", &vec![b'a'; (4 << 20) + 1]);
-    write(&dir, "w.bin", b"\0\x01\x02binary");
-    commit_ok(&store, "code/big", &dir, "r2");
+    let huge = vec![b'a'; (4 << 20) + 1];
+    let (_tmp, store) = crate::common::store_with_a_25000_line_file(&[
+        ("huge.txt", &huge),
+        ("w.bin", b"\0\x01\x02binary"),
+    ]);
     let srv = serve(&store);
     let t = std::time::Instant::now();
     let page = "/compare/code%2Fbig%3Av0...code%2Fbig%3Av1";
