@@ -1383,6 +1383,63 @@ fn transfers_report_their_progress_in_bytes() {
     check("pull", pulled.received.bytes);
 }
 
+/// On a terminal, `push` and `pull` draw a progress bar in bytes on stderr once the transfer has
+/// taken `$CODEVER_PROGRESS_DELAY_MS` (a second by default; 0 here, so the small transfer shows
+/// one), and clear it before the report; a pipe never gets one. Runs the CLI on a
+/// pseudo-terminal (`script`).
+#[cfg(unix)]
+#[test]
+fn a_transfer_on_a_terminal_draws_a_byte_progress_bar_a_pipe_gets_none() {
+    let remote = TestRemote::new(Place::Folder);
+    let (_a, a, _src) = project();
+    remote.add(&a);
+    let bin = assert_cmd::cargo::cargo_bin!("codever");
+    let on_terminal = |store: &Path, args: &str, delay: &str| -> String {
+        let cmd = format!("'{}' --store '{}' {args}", bin.display(), store.display());
+        let out = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .env("CODEVER_PROGRESS_DELAY_MS", delay)
+            .env("NO_COLOR", "1")
+            .env("TERM", "xterm")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+        assert!(out.status.success(), "{args}: {text}");
+        text
+    };
+    let bar = |text: &str, what: &str| {
+        // `pushing ████ 1.21 KiB/1.21 KiB 0 B/s 0s`, drawn and then cleared.
+        text.lines()
+            .flat_map(|l| l.split('\r'))
+            .any(|l| l.contains(&format!("{what} ")) && l.contains("B/") && l.contains("iB"))
+    };
+    let pushed = on_terminal(&a, "push", "0");
+    assert!(bar(&pushed, "pushing"), "{pushed:?}");
+    // Cleared (erase-line) before the report, which follows in full.
+    assert!(
+        pushed.contains("\r\u{1b}[2Kpush origin (")
+            && pushed.ends_with("new on origin: code/app v0, v1\n"),
+        "{pushed:?}"
+    );
+
+    let (_b, b) = init_store();
+    remote.add(&b);
+    // Under the delay, no bar: a quick transfer prints only its report.
+    let quick = on_terminal(&b, "pull --metadata-only", "600000");
+    assert!(!bar(&quick, "pulling"), "{quick:?}");
+    let pulled = on_terminal(&b, "pull", "0");
+    assert!(bar(&pulled, "pulling"), "{pulled:?}");
+    // A pipe gets no bar, whatever the delay.
+    let (_c, c) = init_store();
+    remote.add(&c);
+    let piped = codever_cmd(&c, &["pull"])
+        .env("CODEVER_PROGRESS_DELAY_MS", "0")
+        .output()
+        .unwrap();
+    assert!(piped.status.success());
+    assert!(!bar(&String::from_utf8_lossy(&piped.stderr), "pulling"));
+}
+
 #[test]
 fn a_marker_planted_in_the_wrong_directory_of_a_remote_is_refused_and_named() {
     let remote = TestRemote::new(Place::Folder);

@@ -507,11 +507,16 @@ pub fn transfer_bar(what: &str) -> Option<(indicatif::ProgressBar, codever::Prog
 }
 
 /// A bar drawn with `template` on stderr, only on a terminal, and only once the work has taken
-/// more than a second; the [`codever::Progress`] the library reports to.
+/// more than a second (`$CODEVER_PROGRESS_DELAY_MS` milliseconds when set: `0` draws at once);
+/// the [`codever::Progress`] the library reports to.
 fn delayed_bar(template: &str) -> Option<(indicatif::ProgressBar, codever::Progress)> {
     if !io::stderr().is_terminal() {
         return None;
     }
+    let delay = std::env::var("CODEVER_PROGRESS_DELAY_MS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(Duration::from_secs(1), Duration::from_millis);
     let bar = indicatif::ProgressBar::hidden();
     bar.set_style(
         indicatif::ProgressStyle::with_template(template)
@@ -521,7 +526,7 @@ fn delayed_bar(template: &str) -> Option<(indicatif::ProgressBar, codever::Progr
     let shown = AtomicBool::new(false);
     let b = bar.clone();
     let report = codever::Progress(Arc::new(move |done, total| {
-        if !shown.load(Ordering::Relaxed) && start.elapsed() > Duration::from_secs(1) {
+        if !shown.load(Ordering::Relaxed) && start.elapsed() >= delay {
             shown.store(true, Ordering::Relaxed);
             b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
         }
