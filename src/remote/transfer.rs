@@ -28,8 +28,12 @@ pub struct Counts {
 
 impl Counts {
     fn add(&mut self, bytes: usize) {
+        self.add_u64(bytes as u64);
+    }
+
+    fn add_u64(&mut self, bytes: u64) {
         self.files += 1;
-        self.bytes += bytes as u64;
+        self.bytes += bytes;
     }
 }
 
@@ -287,16 +291,34 @@ pub(crate) fn verify_received(
     store: &Store,
     id: &ObjectId,
     bytes: &[u8],
-    pending: &HashMap<ObjectId, &[u8]>,
+    pending: &dyn Pending,
 ) -> Result<Kind> {
     decode_pending(store, id, bytes, pending, u8::MAX).map(|(k, _)| k)
+}
+
+/// Objects received together (a batch of loose files, or one pack) and not visible yet, which
+/// deltas among them may use as bases.
+pub(crate) trait Pending {
+    /// The stored size of `id` when it is among them.
+    fn size_of(&self, id: &ObjectId) -> Option<u64>;
+    /// The stored bytes of `id`, one of them.
+    fn bytes_of(&self, id: &ObjectId) -> Result<Vec<u8>>;
+}
+
+impl Pending for HashMap<ObjectId, &[u8]> {
+    fn size_of(&self, id: &ObjectId) -> Option<u64> {
+        self.get(id).map(|b| b.len() as u64)
+    }
+    fn bytes_of(&self, id: &ObjectId) -> Result<Vec<u8>> {
+        Ok(self.get(id).map(|b| b.to_vec()).unwrap_or_default())
+    }
 }
 
 fn decode_pending(
     store: &Store,
     id: &ObjectId,
     bytes: &[u8],
-    pending: &HashMap<ObjectId, &[u8]>,
+    pending: &dyn Pending,
     below: u8,
 ) -> Result<(Kind, Vec<u8>)> {
     let header = parse_header(*id, bytes)?;
@@ -313,9 +335,10 @@ fn decode_pending(
             if store.has_object_here(base) {
                 return store.read_object(base).map(|(_, raw)| raw);
             }
-            match pending.get(base) {
-                Some(b) if (b.len() as u64) <= base_limit.saturating_mul(2) + 4096 => {
-                    decode_pending(store, base, b, pending, depth).map(|(_, raw)| raw)
+            match pending.size_of(base) {
+                Some(len) if len <= base_limit.saturating_mul(2) + 4096 => {
+                    let b = pending.bytes_of(base)?;
+                    decode_pending(store, base, &b, pending, depth).map(|(_, raw)| raw)
                 }
                 Some(_) => Err(Error::CorruptObject {
                     id: *base,
@@ -375,34 +398,114 @@ impl std::io::Write for BoundedVec {
     }
 }
 
-/// A writer of a received pack into memory that refuses more than `max` bytes (what its index
-/// accounts for) and anything that does not start as a pack, as soon as its first bytes arrive.
-struct PackSink {
-    bytes: Vec<u8>,
+/// A writer of a received pack into a temp file that refuses more than `max` bytes (what its
+/// index accounts for) and anything that does not start as a pack, as soon as its first bytes
+/// arrive. It hashes what it writes, so the pack's name is checked without reading it again.
+struct PackSink<'a> {
+    file: std::io::BufWriter<&'a std::fs::File>,
+    hasher: blake3::Hasher,
+    head: Vec<u8>,
+    written: u64,
     max: u64,
 }
 
-impl std::io::Write for PackSink {
+impl std::io::Write for PackSink<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.bytes.len() as u64 + buf.len() as u64 > self.max {
+        if self.written.saturating_add(buf.len() as u64) > self.max {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 format!("more than the {} bytes its index accounts for", self.max),
             ));
         }
-        let before = self.bytes.len();
-        self.bytes.extend_from_slice(buf);
-        if before < 4 && self.bytes.len() >= 4 && !pack::has_pack_magic(&self.bytes) {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "not a pack (bad magic); not downloaded further",
-            ));
+        if self.head.len() < 5 {
+            let before = self.head.len();
+            let n = (5 - before).min(buf.len());
+            self.head.extend_from_slice(&buf[..n]);
+            if before < 4 && self.head.len() >= 4 && !pack::has_pack_magic(&self.head) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "not a pack (bad magic); not downloaded further",
+                ));
+            }
         }
+        self.file.write_all(buf)?;
+        self.hasher.update(buf);
+        self.written += buf.len() as u64;
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+        self.file.flush()
+    }
+}
+
+/// A pack received into a temp file of `local/tmp`, whose objects are read from it one at a
+/// time: a pack of any size is verified in the memory of its largest object and delta chain.
+struct ReceivedPack {
+    id: ObjectId,
+    tmp: tempfile::NamedTempFile,
+    entries: IndexEntries,
+    at: HashMap<ObjectId, (u64, u32)>,
+    len: u64,
+}
+
+impl ReceivedPack {
+    /// Checks a downloaded pack as a whole: its magic and version, its name (the hash of its
+    /// bytes) and that every entry of its index lies inside it; the reason when it cannot be
+    /// used.
+    fn check(
+        id: ObjectId,
+        tmp: tempfile::NamedTempFile,
+        entries: IndexEntries,
+        sink: (&[u8], blake3::Hash, u64),
+    ) -> std::result::Result<ReceivedPack, String> {
+        let (head, hash, len) = sink;
+        if head.len() < 5 || !pack::has_pack_magic(head) {
+            return Err("not a pack (bad magic)".into());
+        }
+        if head[4] != pack::VERSION {
+            return Err(format!(
+                "pack version {} is unknown; upgrade codever",
+                head[4]
+            ));
+        }
+        if hash.as_bytes() != id.as_bytes() {
+            return Err("its bytes do not hash to its name (damaged or forged)".into());
+        }
+        if entries
+            .iter()
+            .any(|(_, offset, n)| offset.checked_add(u64::from(*n)).is_none_or(|e| e > len))
+        {
+            return Err("an entry lies outside it".into());
+        }
+        let at = entries.iter().map(|(o, off, n)| (*o, (*off, *n))).collect();
+        Ok(ReceivedPack {
+            id,
+            tmp,
+            entries,
+            at,
+            len,
+        })
+    }
+
+    /// The stored bytes of the object at `offset`.
+    fn read(&self, offset: u64, len: u32) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; len as usize];
+        pack::read_exact_at(self.tmp.as_file(), &mut buf, offset)
+            .map_err(|e| Error::io("cannot read", self.tmp.path().to_path_buf(), e))?;
+        Ok(buf)
+    }
+}
+
+impl Pending for ReceivedPack {
+    fn size_of(&self, id: &ObjectId) -> Option<u64> {
+        self.at.get(id).map(|(_, n)| u64::from(*n))
+    }
+    fn bytes_of(&self, id: &ObjectId) -> Result<Vec<u8>> {
+        match self.at.get(id) {
+            Some((offset, n)) => self.read(*offset, *n),
+            None => Ok(Vec::new()),
+        }
     }
 }
 
@@ -782,6 +885,39 @@ fn chunks<T: Clone>(items: &[T], n: usize) -> Vec<Vec<T>> {
     items.chunks(n.max(1)).map(<[T]>::to_vec).collect()
 }
 
+/// Small loose objects a pull fetches together in memory: at most this many bytes (as listed)
+/// in one batch, and at most [`PULL_BATCH_FILES`] files.
+const PULL_BATCH_BYTES: u64 = 64 << 20;
+const PULL_BATCH_FILES: usize = 512;
+/// Loose objects a push packs together: at most this many bytes (stored) in one pack.
+const PUSH_PACK_BYTES: u64 = 8 << 20;
+
+/// `items` in batches of at most `max_items` items and `max_bytes` of `size` (an item larger
+/// than that is a batch of its own), so what a batch holds in memory is bounded.
+fn batches<T: Copy>(
+    items: &[T],
+    size: impl Fn(&T) -> u64,
+    max_items: usize,
+    max_bytes: u64,
+) -> Vec<Vec<T>> {
+    let mut out: Vec<Vec<T>> = Vec::new();
+    let mut bytes = 0u64;
+    for item in items {
+        let n = size(item);
+        match out.last_mut() {
+            Some(last) if last.len() < max_items && bytes.saturating_add(n) <= max_bytes => {
+                last.push(*item);
+                bytes = bytes.saturating_add(n);
+            }
+            _ => {
+                out.push(vec![*item]);
+                bytes = n;
+            }
+        }
+    }
+    out
+}
+
 // ---------------------------------------------------------------------------------------------
 // Push.
 
@@ -967,8 +1103,42 @@ struct PackToSend {
     bases: HashSet<ObjectId>,
 }
 
-/// A loose blob or tree the remote lacks: its bytes and its delta base.
-type LooseToSend = (ObjectId, Vec<u8>, Option<ObjectId>);
+/// A loose blob or tree the remote lacks: its stored size and its delta base (its bytes are
+/// read again when it is sent, so a push holds at most one pack's worth of them).
+type LooseToSend = (ObjectId, u64, Option<ObjectId>);
+
+/// How many of `objects` each one's delta chain goes through before it reaches an object
+/// outside them (0: its base is not among them, or it is whole).
+fn generations(objects: &[LooseToSend]) -> HashMap<ObjectId, usize> {
+    let base: HashMap<ObjectId, Option<ObjectId>> =
+        objects.iter().map(|(id, _, b)| (*id, *b)).collect();
+    let mut out: HashMap<ObjectId, usize> = HashMap::new();
+    for (id, _, _) in objects {
+        // Walk down to a known generation or the chain's end (a forged cycle ends at the
+        // length of the list), then number the walk back up.
+        let mut walk = vec![*id];
+        let mut at = *id;
+        let start = loop {
+            if let Some(g) = out.get(&at) {
+                break *g + 1;
+            }
+            match base.get(&at).copied().flatten() {
+                Some(b) if base.contains_key(&b) && walk.len() <= objects.len() => {
+                    walk.push(b);
+                    at = b;
+                }
+                _ => break 0,
+            }
+        };
+        // `walk` ends with the object whose generation is `start` - 1 when it was known, or
+        // `start` (0) when it is the chain's end.
+        let known = out.contains_key(&at);
+        for (g, o) in (start..).zip(walk.iter().rev().skip(usize::from(known))) {
+            out.entry(*o).or_insert(g);
+        }
+    }
+    out
+}
 
 /// The delta base named in the stored bytes of `id`, if it is a delta.
 fn base_of(id: &ObjectId, bytes: &[u8]) -> Option<ObjectId> {
@@ -1013,14 +1183,20 @@ fn push_data(
             .map_err(|e| Error::io("cannot read", &idx_path, e))?;
         let entries = pack::parse_index(&idx, p)?;
         let pack_path = layout.pack_file(p, "pack");
-        let bytes =
-            std::fs::read(&pack_path).map_err(|e| Error::io("cannot read", &pack_path, e))?;
         let objects: Vec<ObjectId> = entries.iter().map(|(id, _, _)| *id).collect();
         let own: HashSet<ObjectId> = objects.iter().copied().collect();
         let mut bases = HashSet::new();
-        if let Ok(split) = pack::split_pack(p, &bytes, &entries) {
-            for (id, b) in split {
-                if let Some(base) = base_of(&id, b)
+        // One object in memory at a time: a pack may hold gigabytes. One that cannot be read
+        // is sent as it is (its receiver judges it).
+        if let Ok(file) = crate::store::open_regular(&pack_path) {
+            for (id, offset, len) in &entries {
+                let loc = pack::Location {
+                    pack: 0,
+                    offset: *offset,
+                    len: *len,
+                };
+                if let Ok(b) = pack::read_at(&pack_path, Some(&file), loc, MAX_OBJECT_SIZE)
+                    && let Some(base) = base_of(id, &b)
                     && !own.contains(&base)
                 {
                     bases.insert(base);
@@ -1062,7 +1238,7 @@ fn push_data(
         match bytes.get(5).and_then(|b| Kind::from_byte(*b)) {
             Some(Kind::Blob | Kind::Tree) => {
                 let base = base_of(id, &bytes);
-                loose.push((*id, bytes, base));
+                loose.push((*id, bytes.len() as u64, base));
             }
             _ => records.push((e.key(), bytes)),
         }
@@ -1089,10 +1265,7 @@ fn push_data(
                         }
                 })
                 .sum::<u64>()
-            + loose
-                .iter()
-                .map(|(_, b, _)| b.len() as u64 + 4)
-                .sum::<u64>()
+            + loose.iter().map(|(_, len, _)| len + 4).sum::<u64>()
             + records.iter().map(|(_, b)| b.len() as u64).sum::<u64>(),
     );
     for (id, len) in large.into_iter().zip(large_sizes) {
@@ -1139,29 +1312,61 @@ fn push_data(
             ready_loose = std::mem::take(&mut loose);
         }
         let mut idxs: Vec<(String, Vec<u8>)> = Vec::new();
-        for group in ready_packs.chunks(4) {
+        // Small packs four at a time through memory, larger ones streamed from their files.
+        let (small, big): (Vec<&PackToSend>, Vec<&PackToSend>) =
+            ready_packs.iter().filter(|p| p.send_pack).partition(|p| {
+                here.get(&Entry::Pack(p.id))
+                    .is_some_and(|n| *n < STREAM_FROM)
+            });
+        for group in small.chunks(4) {
             let items: Vec<(String, Vec<u8>)> = group
                 .iter()
-                .filter(|p| p.send_pack)
                 .map(|p| {
                     let path = layout.pack_file(&p.id, "pack");
-                    std::fs::read(&path)
+                    read_regular(&path, STREAM_FROM)
                         .map(|b| (Entry::Pack(p.id).key(), b))
                         .map_err(|e| Error::io("cannot read", path, e))
                 })
                 .collect::<Result<_>>()?;
             send(t, &remote.meter, &items, report, sent_keys).map_err(named)?;
         }
+        for p in big {
+            let len = here.get(&Entry::Pack(p.id)).copied().unwrap_or(0);
+            remote.meter.advance(len);
+            let key = Entry::Pack(p.id).key();
+            if t.put_file(&key, &layout.pack_file(&p.id, "pack"))
+                .map_err(named)?
+            {
+                report.sent.files += 1;
+                report.sent.bytes += len;
+            }
+            sent_keys.push(key);
+        }
         for p in &mut ready_packs {
             idxs.push((Entry::Index(p.id).key(), std::mem::take(&mut p.idx)));
             available.extend(p.objects.iter().copied());
         }
+        let read_loose = |id: &ObjectId| {
+            let path = layout.object_path(id);
+            read_regular(&path, MAX_OBJECT_SIZE).map_err(|e| Error::io("cannot read", &path, e))
+        };
         if ready_loose.len() >= 2 {
-            ready_loose.sort_by_key(|(id, _, _)| *id);
-            let data: Vec<(ObjectId, Vec<u8>)> =
-                ready_loose.into_iter().map(|(id, b, _)| (id, b)).collect();
-            for part in data.chunks(20_000) {
-                let (pack_id, pack_bytes, idx_bytes) = pack::build_pack(part)?;
+            // Packs of at most PUSH_PACK_BYTES, read when built: a push's memory is bounded
+            // whatever the number and size of the loose objects it sends. Each object goes
+            // after its delta base (by generation: 0 when the base is on the remote), so a pack
+            // needs only what earlier packs hold — never a cycle of packs a receiver could not
+            // verify one at a time; by id within a generation, so a push killed and run again
+            // builds the same packs.
+            let generation = generations(&ready_loose);
+            ready_loose.sort_by_key(|(id, _, _)| (generation.get(id).copied().unwrap_or(0), *id));
+            for part in batches(&ready_loose, |(_, len, _)| *len, 20_000, PUSH_PACK_BYTES) {
+                let part: Vec<(ObjectId, Vec<u8>)> = part
+                    .iter()
+                    .map(|(id, _, _)| read_loose(id).map(|b| (*id, b)))
+                    .collect::<Result<_>>()?;
+                let (pack_id, pack_bytes, idx_bytes) = pack::build_pack(&part)?;
+                let ids: Vec<ObjectId> = part.iter().map(|(id, _)| *id).collect();
+                drop(part);
                 send(
                     t,
                     &remote.meter,
@@ -1172,16 +1377,16 @@ fn push_data(
                 .map_err(named)?;
                 let _ = cache.keep_index(store, &pack_id, &idx_bytes);
                 idxs.push((Entry::Index(pack_id).key(), idx_bytes));
-                available.extend(part.iter().map(|(id, _)| *id));
+                available.extend(ids);
             }
         } else {
             let items: Vec<(String, Vec<u8>)> = ready_loose
                 .into_iter()
-                .map(|(id, b, _)| {
+                .map(|(id, _, _)| {
                     available.insert(id);
-                    (Entry::Loose(id).key(), b)
+                    read_loose(&id).map(|b| (Entry::Loose(id).key(), b))
                 })
-                .collect();
+                .collect::<Result<_>>()?;
             send(t, &remote.meter, &items, report, sent_keys).map_err(named)?;
         }
         // The packs are durable before the indexes that make them visible.
@@ -1441,7 +1646,7 @@ fn pull_packs(
         .meter
         .add_total(todo.iter().map(|(p, _)| weight(p)).sum());
     // Packs whose objects need bases from packs later in the list are tried again.
-    let mut deferred: Vec<(ObjectId, Vec<u8>, IndexEntries)> = Vec::new();
+    let mut deferred: Vec<ReceivedPack> = Vec::new();
     for (p, entries) in todo {
         let key = Entry::Pack(p).key();
         // A pack is its 5-byte header and the objects its index places in it: a listed size
@@ -1464,14 +1669,28 @@ fn pull_packs(
             });
             continue;
         }
-        let mut sink = PackSink {
-            bytes: Vec::new(),
-            max: expected,
+        // Into a temp file, never into memory whole: a pack may hold gigabytes.
+        let tmp = store.layout().new_temp("recv")?;
+        let tmp_path = tmp.path().to_path_buf();
+        let download = {
+            let mut sink = PackSink {
+                file: std::io::BufWriter::with_capacity(1 << 20, tmp.as_file()),
+                hasher: blake3::Hasher::new(),
+                head: Vec::with_capacity(5),
+                written: 0,
+                max: expected,
+            };
+            remote.transport.get_to(&key, &mut sink).and_then(|found| {
+                std::io::Write::flush(&mut sink)
+                    .map_err(|e| Error::io("cannot write", &tmp_path, e))?;
+                Ok(found.then(|| (sink.head.clone(), sink.hasher.finalize(), sink.written)))
+            })
         };
-        let got = match remote.transport.get_to(&key, &mut sink) {
-            Ok(found) => found,
+        remote.meter.advance(weight(&p));
+        let (head, hash, written) = match download {
+            Ok(Some(got)) => got,
+            Ok(None) => continue,
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::InvalidData => {
-                remote.meter.advance(weight(&p));
                 report.refused.push(Refused {
                     key,
                     reason: format!("corrupt or forged: {source}"),
@@ -1480,61 +1699,54 @@ fn pull_packs(
             }
             Err(e) => return Err(named(e)),
         };
-        remote.meter.advance(weight(&p));
-        if !got {
-            continue;
-        }
-        let bytes = sink.bytes;
-        if !install_pack(store, p, &bytes, &entries, report, false)? {
-            deferred.push((p, bytes, entries));
+        let received = match ReceivedPack::check(p, tmp, entries, (&head, hash, written)) {
+            Ok(r) => r,
+            Err(reason) => {
+                report.refused.push(Refused { key, reason });
+                continue;
+            }
+        };
+        if let Some(waits) = install_pack(store, received, report, false)? {
+            deferred.push(waits);
         }
     }
     let mut progress = true;
     while progress && !deferred.is_empty() {
         progress = false;
         let mut next = Vec::new();
-        for (p, bytes, entries) in std::mem::take(&mut deferred) {
-            if install_pack(store, p, &bytes, &entries, report, false)? {
-                progress = true;
-            } else {
-                next.push((p, bytes, entries));
+        for received in std::mem::take(&mut deferred) {
+            match install_pack(store, received, report, false)? {
+                Some(waits) => next.push(waits),
+                None => progress = true,
             }
         }
         deferred = next;
     }
-    for (p, bytes, entries) in deferred {
-        install_pack(store, p, &bytes, &entries, report, true)?;
+    for received in deferred {
+        install_pack(store, received, report, true)?;
     }
     Ok(())
 }
 
-/// Verifies and installs one received pack. Returns false (nothing written) when some object
-/// waits for a delta base not here yet and `last` is false; with `last`, such objects are
-/// refused with the others that fail.
+/// Verifies and installs one received pack, reading its objects from its temp file one at a
+/// time. Gives the pack back (nothing written) when some object waits for a delta base not here
+/// yet and `last` is false; with `last`, such objects are refused with the others that fail.
 fn install_pack(
     store: &Store,
-    p: ObjectId,
-    bytes: &[u8],
-    entries: &[(ObjectId, u64, u32)],
+    received: ReceivedPack,
     report: &mut TransferReport,
     last: bool,
-) -> Result<bool> {
+) -> Result<Option<ReceivedPack>> {
+    let p = received.id;
     let key = Entry::Pack(p).key();
-    let objects = match pack::split_pack(&p, bytes, entries) {
-        Ok(o) => o,
-        Err(reason) => {
-            report.refused.push(Refused { key, reason });
-            return Ok(true);
-        }
-    };
-    let pending: HashMap<ObjectId, &[u8]> = objects.iter().map(|(id, b)| (*id, *b)).collect();
     let mut good = Vec::new();
     let mut bad = Vec::new();
     let mut waiting = Vec::new();
-    for (id, b) in &objects {
-        match verify_received(store, id, b, &pending) {
-            Ok(_) => good.push((*id, b.to_vec())),
-            Err(Error::MissingObject { .. }) if !last => return Ok(false),
+    for (id, offset, len) in &received.entries {
+        let b = received.read(*offset, *len)?;
+        match verify_received(store, id, &b, &received) {
+            Ok(_) => good.push((*id, *offset, *len)),
+            Err(Error::MissingObject { .. }) if !last => return Ok(Some(received)),
             Err(Error::MissingObject { id: base }) => waiting.push(base),
             Err(e) => bad.push((*id, reason(&e))),
         }
@@ -1557,12 +1769,23 @@ fn install_pack(
                 reason: why,
             });
         }
-        return Ok(true);
+        return Ok(None);
     }
     store.prepare_write()?;
+    let layout = store.layout();
     if bad.is_empty() {
-        let idx = pack::index_bytes(&p, entries);
-        write_pack(store, &p, bytes, &idx, report)?;
+        // The temp file is the pack: made durable, then renamed into place create-only.
+        let tmp_path = received.tmp.path().to_path_buf();
+        received
+            .tmp
+            .as_file()
+            .sync_all()
+            .map_err(|e| Error::io("cannot write", &tmp_path, e))?;
+        let idx = pack::index_bytes(&p, &received.entries);
+        if layout.persist_new_file(received.tmp, &layout.pack_file(&p, "pack"))? {
+            report.received.add_u64(received.len);
+        }
+        write_index(store, &p, &idx, report)?;
     } else {
         for (id, why) in bad {
             report.refused.push(Refused {
@@ -1571,24 +1794,29 @@ fn install_pack(
             });
         }
         if !good.is_empty() {
-            let (id, pack_bytes, idx) = pack::build_pack(&good)?;
-            write_pack(store, &id, &pack_bytes, &idx, report)?;
+            // A pack of the sound objects, built as a commit builds one (through a temp file).
+            let mut writer = pack::PackWriter::new(layout);
+            for (id, offset, len) in good {
+                let b = received.read(offset, len)?;
+                report.received.add(b.len());
+                writer.add(id, b)?;
+            }
+            let dirs = writer.finish()?;
+            layout.sync_dirs(&dirs.into_iter().collect())?;
+            store.note_new_pack()?;
         }
     }
-    Ok(true)
+    Ok(None)
 }
 
-fn write_pack(
+/// Writes a pack's index create-only once its pack is durable, and makes it visible.
+fn write_index(
     store: &Store,
     id: &ObjectId,
-    pack_bytes: &[u8],
     idx: &[u8],
     report: &mut TransferReport,
 ) -> Result<()> {
     let layout = store.layout();
-    if layout.create_new(&layout.pack_file(id, "pack"), pack_bytes)? {
-        report.received.add(pack_bytes.len());
-    }
     layout.sync_dirs(&[layout.packs_dir()].into_iter().collect())?;
     if layout.create_new(&layout.pack_file(id, "idx"), idx)? {
         report.received.add(idx.len());
@@ -1678,7 +1906,8 @@ fn pull_loose(
     }
     layout.sync_dirs(&[layout.objects_dir()].into_iter().collect())?;
     let ids = small;
-    for part in chunks(&ids, 512) {
+    let size = |id: &ObjectId| sizes.get(id).copied().unwrap_or(0);
+    for part in batches(&ids, size, PULL_BATCH_FILES, PULL_BATCH_BYTES) {
         let keys: Vec<String> = part.iter().map(|id| Entry::Loose(*id).key()).collect();
         let fetched = remote.transport.get_many(&keys);
         remote
@@ -1940,4 +2169,49 @@ pub fn sync(store: &Store, name: Option<&str>, opts: &SyncOptions) -> Result<Tra
     report_versions(&mut report, &before, &after, &remote_records, &sent_records);
     report.requests = remote.transport.requests();
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> ObjectId {
+        ObjectId::from_bytes([n; 32])
+    }
+
+    #[test]
+    fn batches_are_bounded_by_count_and_bytes_and_keep_the_order() {
+        let sizes = [3u64, 3, 3, 10, 1, 1, 1, 1];
+        let items: Vec<usize> = (0..sizes.len()).collect();
+        let got = batches(&items, |i| sizes[*i], 3, 6);
+        // 3+3 fits 6, a third 3 does not; 10 is a batch of its own; then three 1s (the count
+        // limit), then the last.
+        assert_eq!(
+            got,
+            vec![vec![0, 1], vec![2], vec![3], vec![4, 5, 6], vec![7]]
+        );
+        assert_eq!(batches(&items, |i| sizes[*i], 100, 6).concat(), items);
+        assert!(batches::<usize>(&[], |_| 1, 3, 6).is_empty());
+    }
+
+    #[test]
+    fn generations_put_every_object_after_its_base() {
+        // 4 -> 3 -> 2 -> 1 (1's base is not among them), 5 whole, 6 -> 2.
+        let objects: Vec<LooseToSend> = vec![
+            (id(4), 1, Some(id(3))),
+            (id(6), 1, Some(id(2))),
+            (id(1), 1, Some(id(9))),
+            (id(3), 1, Some(id(2))),
+            (id(5), 1, None),
+            (id(2), 1, Some(id(1))),
+        ];
+        let g = generations(&objects);
+        let want = [(1, 0), (2, 1), (3, 2), (4, 3), (5, 0), (6, 2)];
+        for (n, generation) in want {
+            assert_eq!(g.get(&id(n)), Some(&generation), "object {n}");
+        }
+        // A forged cycle ends: every object gets a generation.
+        let cycle: Vec<LooseToSend> = vec![(id(1), 1, Some(id(2))), (id(2), 1, Some(id(1)))];
+        assert_eq!(generations(&cycle).len(), 2);
+    }
 }

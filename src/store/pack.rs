@@ -26,7 +26,7 @@ use crate::id::ObjectId;
 
 const PACK_MAGIC: &[u8; 4] = b"CDVP";
 const IDX_MAGIC: &[u8; 4] = b"CDVX";
-const VERSION: u8 = 1;
+pub(crate) const VERSION: u8 = 1;
 const IDX_ENTRY: usize = 32 + 8 + 4;
 /// Largest index file read: 4 million objects (176 MB), far above any real commit (the first
 /// snapshot of Django is 6,627 objects), so that a forged sparse index cannot exhaust memory.
@@ -251,7 +251,7 @@ pub(crate) fn read_at(
 }
 
 /// Reads exactly `buf.len()` bytes at `offset`.
-fn read_exact_at(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+pub(crate) fn read_exact_at(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileExt;
@@ -450,38 +450,6 @@ pub(crate) fn index_bytes(pack_id: &ObjectId, entries: &[(ObjectId, u64, u32)]) 
 /// Whether `bytes` (at least 4) start as a pack file does.
 pub(crate) fn has_pack_magic(bytes: &[u8]) -> bool {
     bytes.get(..4) == Some(&PACK_MAGIC[..])
-}
-
-/// The objects of a received pack, checked against its (already parsed) index: the pack's
-/// name must be the hash of its bytes and every entry must lie inside it. Returns each object's
-/// stored bytes, or why the pack as a whole cannot be used.
-pub(crate) fn split_pack<'p>(
-    pack_id: &ObjectId,
-    pack: &'p [u8],
-    entries: &[(ObjectId, u64, u32)],
-) -> std::result::Result<Vec<(ObjectId, &'p [u8])>, String> {
-    if pack.len() < 5 || &pack[..4] != PACK_MAGIC {
-        return Err("not a pack (bad magic)".into());
-    }
-    if pack[4] != VERSION {
-        return Err(format!(
-            "pack version {} is unknown; upgrade codever",
-            pack[4]
-        ));
-    }
-    if blake3::hash(pack).as_bytes() != pack_id.as_bytes() {
-        return Err("its bytes do not hash to its name (damaged or forged)".into());
-    }
-    let mut out = Vec::with_capacity(entries.len());
-    for (id, offset, len) in entries {
-        let start = usize::try_from(*offset).map_err(|_| "an entry lies outside it")?;
-        let end = start
-            .checked_add(*len as usize)
-            .filter(|e| *e <= pack.len())
-            .ok_or("an entry lies outside it")?;
-        out.push((*id, &pack[start..end]));
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

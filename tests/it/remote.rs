@@ -1192,6 +1192,134 @@ fn max_rss_kib(cmd: Command) -> (std::process::Output, u64) {
     (out, rss)
 }
 
+/// `size` incompressible bytes (xorshift from `seed`).
+fn noise(size: usize, seed: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(size + 8);
+    let mut x = seed | 1;
+    while out.len() < size {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(size);
+    out
+}
+
+/// A commit of 24 incompressible 4 MiB files is one 96 MiB pack (each file is below the
+/// large-file size, so none is streamed on its own): the pack is pushed from its file and pulled
+/// into a temp file, its objects verified one at a time; 96 MiB more of loose objects are packed
+/// by the push a few at a time. Each command uses under half of either in memory; what arrives
+/// is byte-exact.
+fn big_pack_streamed(place: Place) {
+    let remote = TestRemote::new(place);
+    let (tmp, a) = init_store();
+    let src = tmp.path().join("data");
+    std::fs::create_dir_all(&src).unwrap();
+    for i in 0..24u64 {
+        std::fs::write(
+            src.join(format!("shard{i:02}.bin")),
+            noise(4 << 20, (i + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+        )
+        .unwrap();
+    }
+    commit_ok(&a, "data/shards", &src, "r1");
+    let packs = pack_files(&a);
+    assert_eq!(packs.len(), 1, "{packs:?}");
+    let pack_len = std::fs::metadata(&packs[0]).unwrap().len();
+    assert!(pack_len > 96 << 20, "{pack_len}");
+    // And 96 MiB of loose objects: six small commits of four new 4 MiB files each (too few
+    // objects for a pack; new names, so whole blobs, not deltas whose chains a reader decodes),
+    // which a push packs on the way.
+    let small = tmp.path().join("small");
+    for c in 0..6u64 {
+        let _ = std::fs::remove_dir_all(&small);
+        std::fs::create_dir_all(&small).unwrap();
+        for f in 0..4u64 {
+            let seed = (100 + c * 4 + f).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            std::fs::write(small.join(format!("c{c}f{f}.bin")), noise(4 << 20, seed)).unwrap();
+        }
+        commit_ok(&a, "data/parts", &small, &format!("p{c}"));
+    }
+    assert_eq!(pack_files(&a).len(), 1);
+    remote.add(&a);
+    let limit = 48 << 10; // KiB: under half the pack
+    let measured = |what: &str, cmd: Command| {
+        let (out, rss) = max_rss_kib(cmd);
+        assert!(
+            out.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(rss < limit, "{what} used {rss} KiB for a 96 MiB pack");
+        out
+    };
+    let out = measured("push", remote.cmd(&a, &["--json", "push"]));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        report["sent"]["bytes"].as_u64().unwrap() > pack_len,
+        "{report}"
+    );
+    let (_b, b) = init_store();
+    remote.add(&b);
+    let out = measured("pull", remote.cmd(&b, &["--json", "pull"]));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["refused"], serde_json::json!([]), "{report}");
+    assert!(
+        report["received"]["bytes"].as_u64().unwrap() > pack_len,
+        "{report}"
+    );
+    // The pack arrived as it was sent (same name, so same bytes), nothing left in local/tmp.
+    assert!(pack_files(&b).contains(&b.join("packs").join(packs[0].file_name().unwrap())));
+    assert_eq!(file_names(&b.join("local/tmp")), Vec::<String>::new());
+    assert_eq!(checked_out(&b, "data/shards"), read_tree(&src));
+    assert_eq!(checked_out(&b, "data/parts:v5"), read_tree(&small));
+    let listed = |s: &Path| run_ok(s, &["--json", "versions", "data/parts"]);
+    assert_eq!(listed(&b), listed(&a));
+    assert_fsck_clean(&b, "after pulling a big pack");
+}
+
+#[test]
+fn a_big_pack_goes_to_a_folder_and_back_in_bounded_memory() {
+    big_pack_streamed(Place::Folder);
+}
+
+#[test]
+fn a_big_pack_goes_to_a_bucket_and_back_in_bounded_memory() {
+    big_pack_streamed(Place::S3);
+}
+
+/// Loose objects that are deltas on one another (six small commits changing the same four
+/// 1 MiB files) fill several of the packs a push builds; each pack needs only what earlier ones
+/// hold, so a pull verifies and installs every one of them (with packs in id order, a pack
+/// could need a base from a pack that needed one of its own: neither could ever be taken).
+#[test]
+fn delta_chains_split_over_several_pushed_packs_all_arrive() {
+    let remote = TestRemote::new(Place::Folder);
+    let (tmp, a) = init_store();
+    let src = tmp.path().join("w");
+    std::fs::create_dir_all(&src).unwrap();
+    for c in 0..6u64 {
+        for f in 0..4u64 {
+            let seed = (c * 4 + f + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            std::fs::write(src.join(format!("layer{f}.bin")), noise(1 << 20, seed)).unwrap();
+        }
+        commit_ok(&a, "model/w", &src, &format!("r{c}"));
+    }
+    assert_eq!(pack_files(&a).len(), 0);
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    let pushed = pack_files(Path::new(&remote.url)).len();
+    assert!(pushed >= 3, "{pushed} packs");
+    let (_b, b) = init_store();
+    remote.add(&b);
+    let pulled = remote.json(&b, &["pull"]);
+    assert_eq!(pulled["waiting"], serde_json::json!([]), "{pulled}");
+    assert_eq!(pulled["refused"], serde_json::json!([]), "{pulled}");
+    assert_eq!(checked_out(&b, "model/w:v5"), read_tree(&src));
+    assert_fsck_clean(&b, "after pulling chains split over packs");
+}
+
 /// A 100 MiB file (incompressible: stored as big as it is) goes to the remote and back, and is
 /// fetched lazily, each command using well under the blob's size in memory.
 fn large_blob_streamed(place: Place) {
@@ -1200,14 +1328,7 @@ fn large_blob_streamed(place: Place) {
     let src = tmp.path().join("data");
     std::fs::create_dir_all(&src).unwrap();
     let size = 100usize << 20;
-    let mut big = Vec::with_capacity(size);
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    while big.len() < size {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        big.extend_from_slice(&x.to_le_bytes());
-    }
+    let big = noise(size, 0x2545_f491_4f6c_dd1d);
     std::fs::write(src.join("weights.bin"), &big).unwrap();
     write(&src, "train.py", b"epochs = 3\n");
     commit_ok(&a, "model/w", &src, "r1");
