@@ -23,14 +23,15 @@
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use maud::Markup;
 
 use crate::diff::{DiffOptions, TreeDiff};
 use crate::error::{Error, Result};
 use crate::history::Spec;
-use crate::html::{self, Assets, compare, pages, pct_decode};
+use crate::html::{self, Assets, Cancel, compare, pages, pct_decode};
 use crate::store::Store;
 
 pub mod http;
@@ -144,6 +145,47 @@ impl HostCheck {
 /// Compares already made, for the files a page loads later (`?file=N`).
 type Cached = VecDeque<(String, Arc<TreeDiff>)>;
 
+/// Counts the pages being rendered in one pool, at most `n` at once.
+struct Gate {
+    busy: Mutex<usize>,
+    freed: Condvar,
+    n: usize,
+}
+
+impl Gate {
+    fn new(n: usize) -> Gate {
+        Gate {
+            busy: Mutex::new(0),
+            freed: Condvar::new(),
+            n: n.max(1),
+        }
+    }
+
+    fn run<T>(&self, f: impl FnOnce() -> T) -> T {
+        {
+            let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+            while *busy >= self.n {
+                busy = self.freed.wait(busy).unwrap_or_else(|p| p.into_inner());
+            }
+            *busy += 1;
+        }
+        // Released even if the handler panics.
+        struct Release<'a>(&'a Gate);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                let mut busy = self.0.busy.lock().unwrap_or_else(|p| p.into_inner());
+                *busy -= 1;
+                self.0.freed.notify_one();
+            }
+        }
+        let _release = Release(self);
+        f()
+    }
+}
+
+/// A file view larger than this is rendered in a heavy slot (colouring is ~0.1 ms a line).
+pub const HEAVY_FILE: u64 = 256 << 10;
+
 /// The web view of one store.
 pub struct Ui {
     store: Store,
@@ -151,6 +193,17 @@ pub struct Ui {
     compares: Mutex<Cached>,
     /// Files after this many are loaded by the page when they come into view.
     pub lazy_after: usize,
+    /// Cheap pages (artifacts, versions, runs, assets, small files) render in these slots…
+    light: Gate,
+    /// …and heavy ones (compares, their files and gaps, blame, history, large files) in these,
+    /// so that a cheap page never waits behind heavy ones.
+    heavy: Gate,
+    colours: Arc<compare::ColourCache>,
+    abandoned: AtomicUsize,
+    /// Called in each heavy render once it holds its slot, before any work (tests hold renders
+    /// there to fill the slots).
+    #[doc(hidden)]
+    pub on_heavy: Option<Box<dyn Fn() + Send + Sync>>,
 }
 
 /// Files larger than this are not shown in the file view (raw download still works up to
@@ -282,16 +335,50 @@ fn too_long(what: &str) -> Response {
 impl Ui {
     /// The view of `store` for a server listening on `addr`.
     pub fn new(store: Store, addr: SocketAddr) -> Ui {
+        Ui::with_slots(store, addr, 4, 2)
+    }
+
+    /// The view of `store` for a server listening on `addr`, rendering at most `light` cheap
+    /// and `heavy` heavy pages at once.
+    pub fn with_slots(store: Store, addr: SocketAddr, light: usize, heavy: usize) -> Ui {
         Ui {
             store,
             check: HostCheck::new(addr),
             compares: Mutex::new(VecDeque::new()),
             lazy_after: 5,
+            light: Gate::new(light),
+            heavy: Gate::new(heavy),
+            colours: Arc::new(compare::ColourCache::default()),
+            abandoned: AtomicUsize::new(0),
+            on_heavy: None,
         }
+    }
+
+    /// How many heavy renders stopped because their client had gone.
+    pub fn abandoned(&self) -> usize {
+        self.abandoned.load(Ordering::SeqCst)
+    }
+
+    /// How many files' colourings are kept for their unchanged lines (see
+    /// [`compare::ColourCache`]).
+    pub fn colourings_kept(&self) -> usize {
+        self.colours.len()
     }
 
     /// Answers one request. Never writes to the store.
     pub fn handle(&self, method: &str, url: &str, host: Option<&str>) -> Response {
+        self.handle_for(method, url, host, &Cancel::default())
+    }
+
+    /// Answers one request whose client may leave: `gone` says when it has, and a heavy page
+    /// then stops rendering between files (answered 503, which no one reads).
+    pub fn handle_for(
+        &self,
+        method: &str,
+        url: &str,
+        host: Option<&str>,
+        gone: &Cancel,
+    ) -> Response {
         if !self.check.allows(host) {
             return Response::text(
                 421,
@@ -311,10 +398,53 @@ impl Ui {
         let Some(decoded) = pct_decode(path, false) else {
             return Response::text(400, "bad path\n");
         };
-        match self.route(path, &decoded, &q) {
+        let answer = || match self.route(path, &decoded, &q, gone) {
             Ok(r) => r,
             Err(e) => from_error(&e),
+        };
+        if !self.is_heavy(&decoded, &q) {
+            return self.light.run(answer);
         }
+        self.heavy.run(|| {
+            if let Some(hold) = &self.on_heavy {
+                hold();
+            }
+            let stopped = || {
+                self.abandoned.fetch_add(1, Ordering::SeqCst);
+                Response::text(503, "rendering stopped: the client closed the connection\n")
+            };
+            // A client that left while this waited for its slot costs nothing more.
+            if gone.is_cancelled() {
+                return stopped();
+            }
+            let r = answer();
+            if gone.is_cancelled() { stopped() } else { r }
+        })
+    }
+
+    /// Whether a request is a heavy page: a compare (and its files and gaps), a blame, a
+    /// history, a file view of more than [`HEAVY_FILE`] bytes.
+    fn is_heavy(&self, path: &str, q: &Query) -> bool {
+        if path.starts_with("/compare/")
+            || path.starts_with("/compare-runs/")
+            || path == "/blame"
+            || path == "/history"
+        {
+            return true;
+        }
+        if path != "/file" {
+            return false;
+        }
+        let (Some(spec), Some(file)) = (q.get("spec"), q.get("path")) else {
+            return false;
+        };
+        let size = || -> Result<u64> {
+            let s = &self.store;
+            let r = s.resolve(&Spec::parse(spec)?)?;
+            let norm = crate::names::normalize_path(file)?;
+            Ok(crate::frontend::find_file(s, &r.history, r.index, &norm)?.size)
+        };
+        size().is_ok_and(|n| n > HEAVY_FILE)
     }
 
     fn page(&self, title: &str, body: Markup) -> Response {
@@ -324,7 +454,7 @@ impl Ui {
         )
     }
 
-    fn route(&self, raw_path: &str, path: &str, q: &Query) -> Result<Response> {
+    fn route(&self, raw_path: &str, path: &str, q: &Query, gone: &Cancel) -> Result<Response> {
         let s = &self.store;
         if path == "/" {
             let hs: Vec<_> = s
@@ -388,7 +518,7 @@ impl Ui {
                     Some("e.g. /compare/ppo:v0...ppo:v1"),
                 ));
             };
-            return self.compare(raw_path, q, &l, &r, false);
+            return self.compare(raw_path, q, &l, &r, false, gone);
         }
         if let Some(pair) = path.strip_prefix("/compare-runs/") {
             if pair.len() > 2 * MAX_SPEC + 3 {
@@ -401,7 +531,7 @@ impl Ui {
                     None,
                 ));
             };
-            return self.compare(raw_path, q, &l, &r, true);
+            return self.compare(raw_path, q, &l, &r, true, gone);
         }
         Ok(not_found(&format!("no page at {path}"), Some("start at /")))
     }
@@ -482,6 +612,7 @@ impl Ui {
         left: &str,
         right: &str,
         runs: bool,
+        gone: &Cancel,
     ) -> Result<Response> {
         let s = &self.store;
         let opts = DiffOptions::default();
@@ -510,22 +641,50 @@ impl Ui {
             }
             // The unchanged lines of one gap, when the reader expands it.
             if let Some(g) = q.get("gap") {
-                return Ok(match g.parse().ok().and_then(|g| compare::gap(f, s, g)) {
-                    Some(t) => Response::html(200, t),
-                    None => Response::text(404, "no such gap in this file\n"),
-                });
+                let Some(g) = g.parse().ok() else {
+                    return Ok(Response::text(404, "no such gap in this file\n"));
+                };
+                let max = compare::MAX_FILE_HTML;
+                return Ok(
+                    match compare::gap_capped(f, s, g, max, Some(&self.colours)) {
+                        Ok(t) => Response::html(200, t),
+                        Err(compare::GapError::NoGap) => {
+                            Response::text(404, "no such gap in this file\n")
+                        }
+                        Err(compare::GapError::TooLarge) => Response::text(
+                            413,
+                            "these unchanged lines are too many to show in the web view: see the raw files\n",
+                        ),
+                    },
+                );
             }
             let url = format!("{raw_path}?file={n}");
+            let opts = compare::Options {
+                raw_links: (!runs).then(|| (left.to_string(), right.to_string())),
+                colours: Some(self.colours.clone()),
+                ..compare::Options::default()
+            };
+            let command = compare::command_for(left, right, runs);
             return Ok(Response::html(
                 200,
-                compare::table(f, s, &compare::Context::Fetch { url }).into_string(),
+                compare::file_fragment(f, s, &opts, url, &command).into_string(),
             ));
         }
+        let first_file = match q.get("from") {
+            None => 0,
+            Some(n) => match n.parse::<usize>() {
+                Ok(n) => n,
+                Err(_) => return Ok(Response::text(400, "from= takes a file number\n")),
+            },
+        };
         let opts_page = compare::Options {
-            lazy_after: Some(self.lazy_after),
+            lazy_after: Some(first_file.saturating_add(self.lazy_after)),
             fragment_base: raw_path.to_string(),
             fetch_context: true,
             raw_links: (!runs).then(|| (left.to_string(), right.to_string())),
+            first_file,
+            cancel: gone.clone(),
+            colours: Some(self.colours.clone()),
             ..compare::Options::default()
         };
         let title = format!("{left} → {right}");
@@ -638,18 +797,18 @@ impl Server {
         ))
     }
 
-    /// Answers requests with `ui`, rendering at most `threads` pages at once, until the process
-    /// ends.
-    pub fn run(self, ui: Ui, threads: usize) {
-        let ui = Arc::new(ui);
-        let limits = http::Limits {
-            workers: threads.max(1),
-            ..http::Limits::default()
-        };
+    /// Answers requests with `ui` until the process ends (`ui` says how many pages render at
+    /// once: [`Ui::with_slots`]).
+    pub fn run(self, ui: Ui) {
+        self.run_shared(Arc::new(ui));
+    }
+
+    /// [`Server::run`] with a `ui` the caller keeps a handle on (its counters).
+    pub fn run_shared(self, ui: Arc<Ui>) {
         http::serve(
             self.listener,
-            limits,
-            Arc::new(move |h: &http::Head| ui.handle(h.method, h.url, h.host)),
+            http::Limits::default(),
+            Arc::new(move |h: &http::Head| ui.handle_for(h.method, h.url, h.host, h.gone)),
         );
     }
 }

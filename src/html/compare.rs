@@ -87,7 +87,34 @@ pub struct Options {
     pub max_page_lines: usize,
     /// Links to each side's raw file: (left spec, right spec) (the server).
     pub raw_links: Option<(String, String)>,
+    /// The most bytes of HTML one file's table may make (escaping and colouring make a line's
+    /// HTML several times its text): a file that would make more is not shown, its section says
+    /// so and how to see it.
+    pub max_file_html: usize,
+    /// The most bytes of HTML the files the page renders itself may make, all together: files
+    /// past it are not shown here (the server leaves them behind a load button).
+    pub max_page_html: usize,
+    /// The most files a page lists and shows (from [`Options::first_file`]): a page of 50,000
+    /// files is more than a reader scrolls and more than a browser loads in seconds.
+    pub max_files: usize,
+    /// The first file (0-based) this page shows: later pages of a large compare (the server).
+    pub first_file: usize,
+    /// Checked between files: when it says so, the files left are not rendered.
+    pub cancel: super::Cancel,
+    /// Colourings kept across requests (the server), so that expanding one file's unchanged
+    /// lines does not colour the file again from its first line each time.
+    pub colours: Option<std::sync::Arc<ColourCache>>,
 }
+
+/// The most bytes of HTML one file's table may make ([`Options::max_file_html`]): real files
+/// make about 250 bytes a diff line (a 10,000-line Python file rewritten, 19,863 diff lines:
+/// 4.7 MB), so every file under the line limit fits; a rewrite of lines full of `<>&"` would make
+/// 23 MB.
+pub const MAX_FILE_HTML: usize = 8 << 20;
+/// The most bytes of HTML of the files one page renders itself ([`Options::max_page_html`]).
+pub const MAX_PAGE_HTML: usize = 16 << 20;
+/// The most files one page lists and shows ([`Options::max_files`]).
+pub const MAX_PAGE_FILES: usize = 1000;
 
 /// The most bytes of diff lines one file may have to be rendered (see
 /// [`Options::max_file_lines`]).
@@ -106,6 +133,12 @@ impl Default for Options {
             max_file_lines: 20_000,
             max_page_lines: 100_000,
             raw_links: None,
+            max_file_html: MAX_FILE_HTML,
+            max_page_html: MAX_PAGE_HTML,
+            max_files: MAX_PAGE_FILES,
+            first_file: 0,
+            cancel: super::Cancel::default(),
+            colours: None,
         }
     }
 }
@@ -172,36 +205,72 @@ fn mode_change(f: &FileDiff) -> Option<(&'static str, &'static str)> {
 /// The compare page's body: a `div.cdv` (see the module documentation).
 pub fn body(c: &Compare, source: &dyn Source, opts: &Options) -> Markup {
     let d = c.diff;
+    let total = d.files.len();
+    let first = opts.first_file.min(total);
+    let shown = first..first.saturating_add(opts.max_files).min(total);
     // The page's budget of rendered lines, file by file in order; a file the page fetches
     // later (the server) costs it nothing.
     let mut spent = 0;
-    let over_budget: Vec<bool> = d
-        .files
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let n = diff_lines(f);
+    let over_lines: Vec<bool> = shown
+        .clone()
+        .map(|i| {
+            let f = &d.files[i];
             if too_large(f, opts) || fetched_later(i, f, opts) {
                 return false;
             }
-            spent += n;
+            spent += diff_lines(f);
             spent > opts.max_page_lines
         })
         .collect();
     let command = command(c);
-    // Files are made in parallel: colouring is most of the work.
-    let files: Vec<Markup> = d
-        .files
-        .par_iter()
-        .enumerate()
-        .map(|(i, f)| {
-            if too_large(f, opts) || over_budget[i] {
-                skipped(i, f, opts, &command, over_budget[i])
+    let one = |i: usize, room: usize| -> Markup {
+        let f = &d.files[i];
+        if opts.cancel.is_cancelled() {
+            return PreEscaped(String::new());
+        }
+        if too_large(f, opts) {
+            let why = if diff_lines(f) > opts.max_file_lines {
+                Why::Lines
             } else {
-                file(i, f, source, opts)
+                Why::Bytes
+            };
+            skipped(i, f, opts, &command, why)
+        } else if over_lines[i - first] {
+            over_page(i, f, opts, &command, Why::PageLines)
+        } else {
+            file_capped(i, f, source, opts, room, &command)
+        }
+    };
+    // Files are made in parallel (colouring is most of the work), a few at a time in order, so
+    // that the page's budget of HTML is known before the next few start.
+    let mut files: Vec<Markup> = Vec::with_capacity(shown.len());
+    let mut html = 0;
+    let mut full = false;
+    let idx: Vec<usize> = shown.clone().collect();
+    for part in idx.chunks(rayon::current_num_threads().max(1) * 2) {
+        if full || opts.cancel.is_cancelled() {
+            for &i in part {
+                files.push(if full {
+                    over_page(i, &d.files[i], opts, &command, Why::PageHtml)
+                } else {
+                    PreEscaped(String::new())
+                });
             }
-        })
-        .collect();
+            continue;
+        }
+        let room = opts.max_page_html.saturating_sub(html);
+        let made: Vec<Markup> = part.par_iter().map(|&i| one(i, room)).collect();
+        for (&i, m) in part.iter().zip(made) {
+            if !full && html + m.0.len() <= opts.max_page_html {
+                html += m.0.len();
+                files.push(m);
+            } else {
+                full = true;
+                files.push(over_page(i, &d.files[i], opts, &command, Why::PageHtml));
+            }
+        }
+    }
+    let more = total - shown.len();
     html! {
         div.cdv data-view="unified" {
             div.cdv-summary {
@@ -221,8 +290,9 @@ pub fn body(c: &Compare, source: &dyn Source, opts: &Options) -> Markup {
             @if d.files.is_empty() {
                 p.cdv-same { "No differences." }
             } @else {
+                @if more > 0 { (more_files(&shown, total, opts, &command)) }
                 ul.cdv-tree {
-                    @for f in &d.files {
+                    @for f in &d.files[shown.clone()] {
                         li data-status=(status_word(f.status)) {
                             span.cdv-st { (f.status.letter()) }
                             " "
@@ -237,9 +307,49 @@ pub fn body(c: &Compare, source: &dyn Source, opts: &Options) -> Markup {
                 @for f in &files {
                     (f)
                 }
+                @if more > 0 { (more_files(&shown, total, opts, &command)) }
             }
         }
     }
+}
+
+/// Says which files of a compare too large for one page this page shows, and how to see the
+/// others: the next and previous pages (the server), the command.
+fn more_files(shown: &Range<usize>, total: usize, opts: &Options, command: &str) -> Markup {
+    let num = |n: usize| thousands(n);
+    let page = |from: usize| format!("{}?from={from}", opts.fragment_base);
+    html! {
+        p.cdv-note.cdv-more {
+            @if shown.is_empty() {
+                "This compare has " (num(total)) " files: none from number " (num(shown.start + 1)) "."
+            } @else {
+                "This compare changes " (num(total)) " files: this page shows files "
+                (num(shown.start + 1)) "–" (num(shown.end)) "."
+            }
+            @if opts.lazy_after.is_some() {
+                @if shown.start > 0 {
+                    " " a.cdv-prev href=(page(shown.start.saturating_sub(opts.max_files))) { "← previous files" }
+                }
+                @if shown.end < total {
+                    " " a.cdv-next href=(page(shown.end)) { "next " (num(opts.max_files.min(total - shown.end))) " files →" }
+                }
+            }
+            " All of them in a terminal: " code { (Shown(&format!("{command} --stat"))) }
+        }
+    }
+}
+
+/// `n` with a comma every three digits (`50,000`).
+fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (k, ch) in s.chars().enumerate() {
+        if k > 0 && (s.len() - k).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
 }
 
 fn runs_header(r: &Runs) -> Markup {
@@ -362,44 +472,104 @@ fn fetched_later(i: usize, f: &FileDiff, opts: &Options) -> bool {
 
 /// The command that shows the whole comparison in a terminal.
 fn command(c: &Compare) -> String {
-    if c.runs.is_some() {
-        format!("codever diff --runs {} {}", c.left, c.right)
-    } else if c.right == ON_DISK {
-        format!("codever diff {}", c.left)
+    command_for(c.left, c.right, c.runs.is_some())
+}
+
+/// The command that shows the comparison of `left` and `right` (two runs when `runs`) in a
+/// terminal.
+pub fn command_for(left: &str, right: &str, runs: bool) -> String {
+    if runs {
+        format!("codever diff --runs {left} {right}")
+    } else if right == ON_DISK {
+        format!("codever diff {left}")
     } else {
-        format!("codever diff {} {}", c.left, c.right)
+        format!("codever diff {left} {right}")
     }
 }
 
+/// Why a file's diff is not shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Why {
+    /// More lines than [`Options::max_file_lines`].
+    Lines,
+    /// More bytes of lines than [`MAX_RENDER_BYTES`].
+    Bytes,
+    /// Its HTML would be more than [`Options::max_file_html`].
+    Html,
+    /// The page already shows [`Options::max_page_lines`].
+    PageLines,
+    /// The page already holds [`Options::max_page_html`] of HTML.
+    PageHtml,
+}
+
 /// A file not rendered: its header, and why, with the command and the raw files that show it.
-fn skipped(i: usize, f: &FileDiff, opts: &Options, command: &str, budget: bool) -> Markup {
+fn skipped(i: usize, f: &FileDiff, opts: &Options, command: &str, why: Why) -> Markup {
+    html! {
+        div.cdv-file id={ "file-" (i) } data-path=(f.path()) data-status=(status_word(f.status)) {
+            (file_header(f))
+            div.cdv-fb { (note(f, opts, command, why)) }
+        }
+    }
+}
+
+/// A file past the page's budget: on a server page, left behind a load button (it fits a
+/// request of its own); in a page that works alone, a note.
+fn over_page(i: usize, f: &FileDiff, opts: &Options, command: &str, why: Why) -> Markup {
+    if opts.lazy_after.is_none() || f.hunks.is_empty() || f.binary {
+        return skipped(i, f, opts, command, why);
+    }
     let lines = diff_lines(f);
     html! {
         div.cdv-file id={ "file-" (i) } data-path=(f.path()) data-status=(status_word(f.status)) {
             (file_header(f))
             div.cdv-fb {
-                div.cdv-note.cdv-too-large {
-                    @if budget {
-                        "This page already shows " (opts.max_page_lines) " lines: this file's diff ("
-                        (plural(lines, "line", "lines")) ") is not shown here."
-                    } @else if lines > opts.max_file_lines {
-                        "This diff is too large to show here (" (plural(lines, "line", "lines")) ")."
-                    } @else {
-                        // Few lines, but more bytes than a page takes (a minified file).
-                        "This diff is too large to show here (" (plural(lines, "line", "lines"))
-                        " holding more than " (MAX_RENDER_BYTES >> 20) " MiB)."
-                    }
-                    " In a terminal: " code { (Shown(command)) }
-                    @if let Some((l, r)) = &opts.raw_links {
-                        " · raw: "
-                        @if let Some(o) = f.old.as_ref().map(|_| f.old_path.as_deref().unwrap_or(f.path())) {
-                            a href=(super::pages::link::file("raw", l, o)) { "old" }
-                        }
-                        @if f.old.is_some() && f.new.is_some() { " · " }
-                        @if f.new.is_some() {
-                            a href=(super::pages::link::file("raw", r, f.path())) { "new" }
-                        }
-                    }
+                div.cdv-lazy data-src={ (opts.fragment_base) "?file=" (i) } data-large {
+                    button.cdv-load type="button" { "Load diff (" (plural(lines, "line", "lines")) ")" }
+                }
+            }
+        }
+    }
+}
+
+/// Why a file's diff is not shown, with the command and, on the server, the raw files.
+fn note(f: &FileDiff, opts: &Options, command: &str, why: Why) -> Markup {
+    let lines = plural(diff_lines(f), "line", "lines");
+    let mib = |b: usize| match b {
+        b if b >= 1 << 20 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
+    };
+    html! {
+        div.cdv-note.cdv-too-large {
+            @match why {
+                Why::Lines => { "This diff is too large to show here (" (lines) ")." }
+                // Few lines, but more bytes than a page takes (a minified file).
+                Why::Bytes => {
+                    "This diff is too large to show here (" (lines) " holding more than "
+                    (mib(MAX_RENDER_BYTES)) ")."
+                }
+                Why::Html => {
+                    "This diff is too large to show here (" (lines) " making more than "
+                    (mib(opts.max_file_html)) " of HTML)."
+                }
+                Why::PageLines => {
+                    "This page already shows " (opts.max_page_lines) " lines: this file's diff ("
+                    (lines) ") is not shown here."
+                }
+                Why::PageHtml => {
+                    "This page already holds " (mib(opts.max_page_html)) " of diffs: this file's diff ("
+                    (lines) ") is not shown here."
+                }
+            }
+            " In a terminal: " code { (Shown(command)) }
+            @if let Some((l, r)) = &opts.raw_links {
+                " · raw: "
+                @if let Some(o) = f.old.as_ref().map(|_| f.old_path.as_deref().unwrap_or(f.path())) {
+                    a href=(super::pages::link::file("raw", l, o)) { "old" }
+                }
+                @if f.old.is_some() && f.new.is_some() { " · " }
+                @if f.new.is_some() {
+                    a href=(super::pages::link::file("raw", r, f.path())) { "new" }
                 }
             }
         }
@@ -429,8 +599,16 @@ fn file_header(f: &FileDiff) -> Markup {
     }
 }
 
-/// One file's header and diff.
-pub fn file(i: usize, f: &FileDiff, source: &dyn Source, opts: &Options) -> Markup {
+/// One file's header and diff, its table making at most `room` bytes of HTML (less than
+/// [`Options::max_file_html`] when the page's budget has less left).
+fn file_capped(
+    i: usize,
+    f: &FileDiff,
+    source: &dyn Source,
+    opts: &Options,
+    room: usize,
+    command: &str,
+) -> Markup {
     let lines = diff_lines(f);
     let large = lines > opts.large_lines;
     let inline = if opts.fetch_context {
@@ -442,6 +620,19 @@ pub fn file(i: usize, f: &FileDiff, source: &dyn Source, opts: &Options) -> Mark
     };
     // A server page leaves large files out too: they are rendered only when asked for.
     let lazy = fetched_later(i, f, opts);
+    let shows_table = !f.binary && !f.hunks.is_empty() && !lazy;
+    let table = if shows_table {
+        let cap = room.min(opts.max_file_html);
+        match table_capped(f, source, &inline, cap, opts.colours.as_deref()) {
+            Some(t) => Some(t),
+            None if cap < opts.max_file_html => {
+                return over_page(i, f, opts, command, Why::PageHtml);
+            }
+            None => return skipped(i, f, opts, command, Why::Html),
+        }
+    } else {
+        None
+    };
     html! {
         div.cdv-file id={ "file-" (i) } data-path=(f.path()) data-status=(status_word(f.status)) {
             (file_header(f))
@@ -459,14 +650,38 @@ pub fn file(i: usize, f: &FileDiff, source: &dyn Source, opts: &Options) -> Mark
                     div.cdv-lazy data-src={ (opts.fragment_base) "?file=" (i) } data-large[large] {
                         button.cdv-load type="button" { "Load diff (" (plural(lines, "line", "lines")) ")" }
                     }
-                } @else if large {
-                    button.cdv-load type="button" { "Load diff (" (plural(lines, "line", "lines")) ")" }
-                    template.cdv-defer { (table(f, source, &inline)) }
-                } @else {
-                    (table(f, source, &inline))
+                } @else if let Some(t) = table {
+                    @if large {
+                        button.cdv-load type="button" { "Load diff (" (plural(lines, "line", "lines")) ")" }
+                        template.cdv-defer { (t) }
+                    } @else {
+                        (t)
+                    }
                 }
             }
         }
+    }
+}
+
+/// What a page fetches for file `i` (`?file=N`, the server): its table, or when that would
+/// make more than [`Options::max_file_html`] of HTML, the note that says so and how to see it.
+pub fn file_fragment(
+    f: &FileDiff,
+    source: &dyn Source,
+    opts: &Options,
+    url: String,
+    command: &str,
+) -> Markup {
+    let context = Context::Fetch { url };
+    match table_capped(
+        f,
+        source,
+        &context,
+        opts.max_file_html,
+        opts.colours.as_deref(),
+    ) {
+        Some(t) => t,
+        None => note(f, opts, command, Why::Html),
     }
 }
 
@@ -500,6 +715,19 @@ fn old_span(h: &Hunk) -> Range<usize> {
 /// The unified table of one file (its hunks, and its unchanged lines in templates when the old
 /// side is available).
 pub fn table(f: &FileDiff, source: &dyn Source, context: &Context) -> Markup {
+    table_capped(f, source, context, usize::MAX, None).unwrap_or_else(|| PreEscaped(String::new()))
+}
+
+/// [`table`], or `None` when its rows would make more than `max` bytes of HTML (it stops
+/// there). In a page that works alone, the unchanged lines are left out (not expandable) when
+/// the hunks fit but not with them.
+pub fn table_capped(
+    f: &FileDiff,
+    source: &dyn Source,
+    context: &Context,
+    max: usize,
+    cache: Option<&ColourCache>,
+) -> Option<Markup> {
     let old = old_side(f, source);
     let old_lines: Option<Vec<&[u8]>> = old.as_deref().map(split_lines);
     let gaps = old_lines
@@ -507,19 +735,47 @@ pub fn table(f: &FileDiff, source: &dyn Source, context: &Context) -> Markup {
         .map(|ol| gaps(f, ol))
         .unwrap_or_default();
     let inline = matches!(context, Context::Inline);
-    let colours = Colours::of(
+    let colours = Colours::cached(
         f,
         old_lines.as_deref(),
         table_extent(f, inline, !gaps.is_empty()),
+        cache,
     );
+    let rows = rows(f, &gaps, old_lines.as_deref(), inline, &colours, max).or_else(|| {
+        (inline && !gaps.is_empty())
+            .then(|| rows(f, &[], None, false, &colours, max))
+            .flatten()
+    })?;
+    let fetch = match context {
+        Context::Fetch { url } => Some(url.as_str()),
+        Context::Inline => None,
+    };
+    Some(html! {
+        table.cdv-t.cdv-u data-gaps=[fetch] {
+            colgroup { col.cdv-cn; col.cdv-cn; col; }
+            tbody { (PreEscaped(rows)) }
+        }
+    })
+}
+
+/// A table's rows, with the unchanged lines `gaps` (in templates when `inline`); `None` past
+/// `max` bytes.
+fn rows(
+    f: &FileDiff,
+    gaps: &[(usize, Range<usize>, isize)],
+    old_lines: Option<&[&[u8]]>,
+    inline: bool,
+    colours: &Colours,
+    max: usize,
+) -> Option<String> {
     let mut rows = String::new();
     for (gi, h) in f.hunks.iter().enumerate() {
         let gap = gaps.iter().find(|g| g.0 == gi);
         write_hunk_header(&mut rows, h, gi, gap.map(|g| g.1.len()));
-        if let (Some((_, range, delta)), Some(ol), true) = (gap, &old_lines, inline) {
-            write_gap(&mut rows, gi, ol, range.clone(), *delta, &colours);
+        if let (Some((_, range, delta)), Some(ol), true) = (gap, old_lines, inline) {
+            write_gap(&mut rows, gi, ol, range.clone(), *delta, colours, max)?;
         }
-        write_hunk(&mut rows, h, &colours);
+        write_hunk(&mut rows, h, colours, max)?;
     }
     if let Some((gi, range, delta)) = gaps.iter().find(|g| g.0 == f.hunks.len()) {
         let _ = write!(
@@ -527,20 +783,11 @@ pub fn table(f: &FileDiff, source: &dyn Source, context: &Context) -> Markup {
             "<tr class=\"cdv-h cdv-tail\" data-gap=\"{gi}\"><td class=\"cdv-xb\" colspan=\"2\">{}</td><td class=\"cdv-hh\"></td></tr>",
             expand_buttons(range.len())
         );
-        if let (Some(ol), true) = (&old_lines, inline) {
-            write_gap(&mut rows, *gi, ol, range.clone(), *delta, &colours);
+        if let (Some(ol), true) = (old_lines, inline) {
+            write_gap(&mut rows, *gi, ol, range.clone(), *delta, colours, max)?;
         }
     }
-    let fetch = match context {
-        Context::Fetch { url } => Some(url.as_str()),
-        Context::Inline => None,
-    };
-    html! {
-        table.cdv-t.cdv-u data-gaps=[fetch] {
-            colgroup { col.cdv-cn; col.cdv-cn; col; }
-            tbody { (PreEscaped(rows)) }
-        }
-    }
+    (rows.len() <= max).then_some(rows)
 }
 
 /// Where a file's unchanged lines come from when a reader expands them.
@@ -587,13 +834,38 @@ fn gaps(f: &FileDiff, old: &[&[u8]]) -> Vec<(usize, Range<usize>, isize)> {
 /// The unchanged lines of gap `gi` of a file, coloured, as the `template.cdv-g` the page's
 /// expand buttons take them from; `None` when there is no such gap.
 pub fn gap(f: &FileDiff, source: &dyn Source, gi: usize) -> Option<String> {
-    let old = old_side(f, source)?;
+    gap_capped(f, source, gi, usize::MAX, None).ok()
+}
+
+/// Why [`gap_capped`] gives no lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GapError {
+    /// The file has no such gap (or its old side cannot be read).
+    NoGap,
+    /// Its lines would make more than the bytes of HTML allowed.
+    TooLarge,
+}
+
+/// [`gap`], making at most `max` bytes of HTML, with colourings kept in `cache`: a gap not
+/// covered by a kept colouring colours the whole file (up to [`COLOUR_LINES`] a side), kept for
+/// the file's other gaps.
+pub fn gap_capped(
+    f: &FileDiff,
+    source: &dyn Source,
+    gi: usize,
+    max: usize,
+    cache: Option<&ColourCache>,
+) -> Result<String, GapError> {
+    let old = old_side(f, source).ok_or(GapError::NoGap)?;
     let ol = split_lines(&old);
-    let (_, range, delta) = gaps(f, &ol).into_iter().find(|g| g.0 == gi)?;
-    let colours = Colours::of(f, Some(&ol), gap_extent(&range, delta));
+    let (_, range, delta) = gaps(f, &ol)
+        .into_iter()
+        .find(|g| g.0 == gi)
+        .ok_or(GapError::NoGap)?;
+    let colours = Colours::cached(f, Some(&ol), gap_extent(&range, delta), cache);
     let mut out = String::new();
-    write_gap(&mut out, gi, &ol, range, delta, &colours);
-    Some(out)
+    write_gap(&mut out, gi, &ol, range, delta, &colours, max).ok_or(GapError::TooLarge)?;
+    Ok(out)
 }
 
 /// How far a table colours each side (numbers of old and of new lines): as far as it shows, to
@@ -656,7 +928,139 @@ enum Colours {
 /// a line and a side is coloured from its first line).
 pub const COLOUR_LINES: usize = super::pages::COLOUR_LINES;
 
+/// Colourings of files kept across requests (the server): expanding the unchanged lines of a
+/// file colours it once, not again from its first line for each gap. Keyed by the file's path
+/// (its language) and the ids of its two sides; at most [`ColourCache::ENTRIES`] files and
+/// [`ColourCache::BYTES`] of tokens, the least recently used dropped first.
+#[derive(Default)]
+pub struct ColourCache {
+    kept: std::sync::Mutex<Vec<Kept>>,
+}
+
+struct Kept {
+    key: ColourKey,
+    /// How far it is coloured (as asked: old and new lines).
+    upto: (usize, usize),
+    bytes: usize,
+    colours: std::sync::Arc<Colours>,
+}
+
+type ColourKey = (String, Option<crate::ObjectId>, Option<crate::ObjectId>);
+
+impl std::fmt::Debug for ColourCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        write!(f, "ColourCache({} files)", kept.len())
+    }
+}
+
+impl ColourCache {
+    /// The most files kept.
+    pub const ENTRIES: usize = 8;
+    /// The most bytes of tokens kept, all files together.
+    pub const BYTES: usize = 32 << 20;
+
+    /// How many files are kept now.
+    pub fn len(&self) -> usize {
+        self.kept.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn get(&self, key: &ColourKey, upto: (usize, usize)) -> Option<std::sync::Arc<Colours>> {
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        let at = kept.iter().position(|k| {
+            &k.key == key
+                && (matches!(*k.colours, Colours::Plain)
+                    || (k.upto.0 >= upto.0 && k.upto.1 >= upto.1))
+        })?;
+        let k = kept.remove(at);
+        let c = k.colours.clone();
+        kept.insert(0, k);
+        Some(c)
+    }
+
+    fn put(&self, key: ColourKey, upto: (usize, usize), colours: std::sync::Arc<Colours>) {
+        let bytes = colours.bytes();
+        if bytes > Self::BYTES {
+            return;
+        }
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        kept.retain(|k| k.key != key);
+        kept.insert(
+            0,
+            Kept {
+                key,
+                upto,
+                bytes,
+                colours,
+            },
+        );
+        let mut total = 0;
+        let keep = kept
+            .iter()
+            .take(Self::ENTRIES)
+            .take_while(|k| {
+                total += k.bytes;
+                total <= Self::BYTES
+            })
+            .count();
+        kept.truncate(keep);
+    }
+}
+
 impl Colours {
+    /// [`Colours::of`], through `cache`: a colouring kept that reaches `upto` is used; else the
+    /// file is coloured (to its end when there is a cache, so that its other gaps find it) and
+    /// kept.
+    fn cached(
+        f: &FileDiff,
+        old: Option<&[&[u8]]>,
+        upto: (usize, usize),
+        cache: Option<&ColourCache>,
+    ) -> std::sync::Arc<Colours> {
+        let Some(cache) = cache else {
+            return std::sync::Arc::new(Self::of(f, old, upto));
+        };
+        let key = (
+            f.path().to_string(),
+            f.old.as_ref().map(|m| m.id),
+            f.new.as_ref().map(|m| m.id),
+        );
+        if let Some(c) = cache.get(&key, upto) {
+            return c;
+        }
+        // A table colours to its last hunk (all a `?file=N` answer shows, and what the gaps
+        // between hunks need); anything further colours the whole file once.
+        let upto = if upto == hunks_end(f) {
+            upto
+        } else {
+            (usize::MAX, usize::MAX)
+        };
+        let c = std::sync::Arc::new(Self::of(f, old, upto));
+        cache.put(key, upto, c.clone());
+        c
+    }
+
+    /// About how many bytes its tokens take.
+    fn bytes(&self) -> usize {
+        let side = |v: &Vec<Tokens>| -> usize {
+            v.iter()
+                .map(|t| {
+                    std::mem::size_of::<Tokens>()
+                        + t.capacity() * std::mem::size_of::<(Range<usize>, &str)>()
+                })
+                .sum()
+        };
+        match self {
+            Colours::Both { old, new, .. } => side(old) + side(new),
+            Colours::Plain => 0,
+        }
+    }
+
     /// Colours `f` (old side `old`, `None` when it is not available) up to `upto` (the number
     /// of old and of new lines needed).
     fn of(f: &FileDiff, old: Option<&[&[u8]]>, upto: (usize, usize)) -> Colours {
@@ -831,9 +1235,10 @@ fn write_gap(
     gap: Range<usize>,
     delta: isize,
     colours: &Colours,
-) {
+    max: usize,
+) -> Option<()> {
     let Some(lines) = old.get(gap.start - 1..gap.end - 1) else {
-        return;
+        return Some(());
     };
     let _ = write!(out, "<template class=\"cdv-g\" data-gap=\"{gi}\">");
     for (k, text) in lines.iter().enumerate() {
@@ -844,11 +1249,16 @@ fn write_gap(
             out,
             "<tr class=\"cdv-l cdv-c\"><td class=\"cdv-n\" data-n=\"{o}\"></td><td class=\"cdv-n\" data-n=\"{n}\"></td><td class=\"cdv-code\">{code}</td></tr>"
         );
+        if out.len() > max {
+            return None;
+        }
     }
     out.push_str("</template>");
+    (out.len() <= max).then_some(())
 }
 
-fn write_hunk(out: &mut String, h: &Hunk, colours: &Colours) {
+/// Writes `h`'s rows; `None` (stopping there) once `out` holds more than `max` bytes.
+fn write_hunk(out: &mut String, h: &Hunk, colours: &Colours, max: usize) -> Option<()> {
     let emphasis = word_emphasis(h);
     let (mut o, mut n) = (h.old_start.max(1), h.new_start.max(1));
     if h.old_lines == 0 {
@@ -881,6 +1291,9 @@ fn write_hunk(out: &mut String, h: &Hunk, colours: &Colours) {
                 "<span class=\"cdv-nonl\" title=\"No newline at end of file\">⊘</span>"
             }
         );
+        if out.len() > max {
+            return None;
+        }
         if on.is_some() {
             o += 1;
         }
@@ -888,6 +1301,7 @@ fn write_hunk(out: &mut String, h: &Hunk, colours: &Colours) {
             n += 1;
         }
     }
+    Some(())
 }
 
 #[cfg(test)]
@@ -1423,5 +1837,222 @@ mod tests {
             render(&store, &diff, &opts)
                 .contains("<div class=\"cdv-lazy\" data-src=\"/c?file=0\" data-large>")
         );
+    }
+
+    #[test]
+    fn output_caps_leave_notes_never_cut_tables() {
+        let (_d, store, diff) = two_files();
+        let whole = render(&store, &diff, &Options::default());
+        let table_len = |i: usize| {
+            let sec = section(&whole, i);
+            let a = sec.find("<table").unwrap();
+            sec[a..].find("</table>").unwrap() + "</table>".len()
+        };
+        let (t0, t1) = (table_len(0), table_len(1));
+        // A file whose table would pass the cap is a note, with the command and raw files.
+        let opts = Options {
+            max_file_html: 500,
+            raw_links: Some(("x:v0".into(), "x:v1".into())),
+            ..Options::default()
+        };
+        let page = render(&store, &diff, &opts);
+        let a = section(&page, 0);
+        assert!(!a.contains("<table"), "{a}");
+        assert!(a.contains(
+            "<div class=\"cdv-fb\"><div class=\"cdv-note cdv-too-large\">This diff is too large to \
+             show here (8 lines making more than 500 bytes of HTML). In a terminal: <code>codever \
+             diff x:v0 x:v1</code> · raw: <a href=\"/raw?spec=x%3Av0&amp;path=a.py\">old</a> · \
+             <a href=\"/raw?spec=x%3Av1&amp;path=a.py\">new</a></div></div>"
+        ), "{a}");
+        // The page is whole: every table it opens it closes.
+        assert_eq!(
+            page.matches("<table").count(),
+            page.matches("</table>").count()
+        );
+        // The same file's fragment (the server's `?file=N`) is that note too.
+        let frag = file_fragment(
+            &diff.files[0],
+            &store,
+            &opts,
+            "/c?file=0".into(),
+            "codever diff x:v0 x:v1",
+        )
+        .into_string();
+        assert!(
+            frag.starts_with("<div class=\"cdv-note cdv-too-large\">This diff is too large"),
+            "{frag}"
+        );
+        let frag = file_fragment(
+            &diff.files[1],
+            &store,
+            &Options::default(),
+            "/c?file=1".into(),
+            "c",
+        )
+        .into_string();
+        assert!(
+            frag.starts_with("<table class=\"cdv-t cdv-u\" data-gaps=\"/c?file=1\">"),
+            "{frag}"
+        );
+        // Inline unchanged lines that pass the cap are left out; the hunks are shown.
+        let fetched = Context::Fetch { url: "/c".into() };
+        let hunks_only = table(&diff.files[0], &store, &fetched).into_string().len();
+        assert!(hunks_only + 100 < t0);
+        let opts = Options {
+            max_file_html: hunks_only + 100,
+            ..Options::default()
+        };
+        let a = render(&store, &diff, &opts);
+        let a = section(&a, 0);
+        assert!(a.contains("<table"), "{a}");
+        assert!(!a.contains("<template class=\"cdv-g\""));
+        assert!(!a.contains("↕"));
+        // The page's budget: the first file fits, the second does not.
+        let opts = Options {
+            max_page_html: t0 + t1 / 2 + 1000,
+            ..Options::default()
+        };
+        let page = render(&store, &diff, &opts);
+        assert!(section(&page, 0).contains("<table"));
+        let b = section(&page, 1);
+        assert!(
+            b.contains(&format!(
+                "This page already holds {} KiB of diffs: this file's diff (8 lines) is not shown \
+             here. In a terminal: <code>codever diff x:v0 x:v1</code></div>",
+                opts.max_page_html >> 10
+            )),
+            "{b}"
+        );
+        // On a server page, such a file waits behind its load button (its own request).
+        let opts = Options {
+            lazy_after: Some(5),
+            fragment_base: "/c".into(),
+            ..opts
+        };
+        let b = render(&store, &diff, &opts);
+        assert!(section(&b, 1).contains(
+            "<div class=\"cdv-lazy\" data-src=\"/c?file=1\" data-large><button class=\"cdv-load\" type=\"button\">Load diff (8 lines)</button></div>"
+        ), "{}", section(&b, 1));
+        // A gap whose lines would pass the cap is refused, not cut.
+        let g = gap(&diff.files[0], &store, 1).unwrap();
+        assert_eq!(
+            gap_capped(&diff.files[0], &store, 1, g.len(), None),
+            Ok(g.clone())
+        );
+        assert_eq!(
+            gap_capped(&diff.files[0], &store, 1, g.len() - 1, None),
+            Err(GapError::TooLarge)
+        );
+        assert_eq!(
+            gap_capped(&diff.files[0], &store, 7, usize::MAX, None),
+            Err(GapError::NoGap)
+        );
+    }
+
+    #[test]
+    fn a_page_lists_and_shows_at_most_max_files() {
+        let files: Vec<(String, String)> = (0..7)
+            .map(|i| (format!("f{i}.txt"), format!("{i}\n")))
+            .collect();
+        let (_d, store, diff) = compared([
+            files.iter().map(|(p, t)| (p.as_str(), t.clone())).collect(),
+            files
+                .iter()
+                .map(|(p, t)| (p.as_str(), format!("{t}more\n")))
+                .collect(),
+        ]);
+        let opts = Options {
+            max_files: 3,
+            ..Options::default()
+        };
+        let page = render(&store, &diff, &opts);
+        assert!(page.contains("<span class=\"cdv-nfiles\">7 files changed</span>"));
+        assert_eq!(page.matches("<li data-status").count(), 3);
+        assert_eq!(page.matches("<div class=\"cdv-file\"").count(), 3);
+        let note = "<p class=\"cdv-note cdv-more\">This compare changes 7 files: this page shows \
+                    files 1–3. All of them in a terminal: <code>codever diff x:v0 x:v1 --stat</code></p>";
+        assert_eq!(page.matches(note).count(), 2, "above and below: {page}");
+        assert!(!page.contains("id=\"file-3\""));
+        // The server's next page: files 4 to 6, numbered as in the whole compare.
+        let opts = Options {
+            max_files: 3,
+            first_file: 3,
+            lazy_after: Some(8),
+            fragment_base: "/c".into(),
+            ..Options::default()
+        };
+        let page = render(&store, &diff, &opts);
+        assert!(page.contains(
+            "This compare changes 7 files: this page shows files 4–6. <a class=\"cdv-prev\" \
+             href=\"/c?from=0\">← previous files</a> <a class=\"cdv-next\" href=\"/c?from=6\">next 1 \
+             files →</a> All of them"
+        ), "{page}");
+        assert!(page.contains("id=\"file-3\" data-path=\"f3.txt\""));
+        assert!(page.contains("id=\"file-5\""));
+        assert!(!page.contains("id=\"file-6\""));
+        assert_eq!(thousands(50000), "50,000");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn a_cancelled_page_renders_no_more_files() {
+        let (_d, store, diff) = two_files();
+        let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = asked.clone();
+        let opts = Options {
+            cancel: crate::html::Cancel::new(move || {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                true
+            }),
+            ..Options::default()
+        };
+        let page = render(&store, &diff, &opts);
+        assert!(!page.contains("<table"), "{page}");
+        assert!(!page.contains("cdv-file"));
+        assert!(asked.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    }
+
+    #[test]
+    fn kept_colourings_serve_every_gap_alike() {
+        let (_d, store, diff) = two_files();
+        let f = &diff.files[0];
+        let cache = ColourCache::default();
+        let fetch = Context::Fetch {
+            url: "/c?file=0".into(),
+        };
+        let t = table_capped(f, &store, &fetch, usize::MAX, Some(&cache)).unwrap();
+        assert_eq!(t.into_string(), table(f, &store, &fetch).into_string());
+        assert_eq!(cache.len(), 1);
+        {
+            let kept = cache.kept.lock().unwrap();
+            assert_eq!(kept[0].upto, (18, 18), "to the last hunk");
+        }
+        // The gap above the hunk is within it; the one below colours the file to its end once.
+        for gi in [0, 1, 1, 0] {
+            assert_eq!(
+                gap_capped(f, &store, gi, usize::MAX, Some(&cache)).unwrap(),
+                gap(f, &store, gi).unwrap()
+            );
+            assert_eq!(cache.len(), 1);
+        }
+        assert_eq!(cache.kept.lock().unwrap()[0].upto, (usize::MAX, usize::MAX));
+        // The other file is kept beside it; at most ENTRIES files are.
+        gap_capped(&diff.files[1], &store, 0, usize::MAX, Some(&cache)).unwrap();
+        assert_eq!(cache.len(), 2);
+        let files: Vec<(String, String)> = (0..ColourCache::ENTRIES + 2)
+            .map(|i| (format!("m{i}.py"), format!("a = {i}\nb = 2\n")))
+            .collect();
+        let (_d2, store2, many) = compared([
+            files.iter().map(|(p, t)| (p.as_str(), t.clone())).collect(),
+            files
+                .iter()
+                .map(|(p, t)| (p.as_str(), t.replace("b = 2", "b = 3")))
+                .collect(),
+        ]);
+        for f in &many.files {
+            table_capped(f, &store2, &fetch, usize::MAX, Some(&cache)).unwrap();
+        }
+        assert_eq!(cache.len(), ColourCache::ENTRIES);
     }
 }

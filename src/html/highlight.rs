@@ -99,8 +99,33 @@ pub type Tokens = Vec<(Range<usize>, &'static str)>;
 /// inside a multi-line string or comment that began earlier is coloured as such. Two tokenizers
 /// that are equal colour whatever follows alike (a diff uses this to colour the unchanged lines
 /// of the second side from the first).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Tokenizer(State);
+#[derive(Clone, Debug)]
+pub struct Tokenizer(State, Budget);
+
+/// What a tokenizer has spent on long lines: a grammar's cost on one line can grow with the
+/// square of its length (a 100 KB line of minified JavaScript took 104 s in a debug build), so
+/// lines longer than [`MAX_COLOUR_LINE`] are shown uncoloured, and once the lines over
+/// [`LONG_LINE`] bytes have cost [`LONG_BUDGET`] (the sum of their squared lengths) the rest of
+/// the file is.
+#[derive(Clone, Copy, Debug, Default)]
+struct Budget(u64);
+
+/// A line longer than this (bytes, without its ending) is shown uncoloured, and leaves the
+/// grammar's state as it was (a string it opens is not seen as open after it).
+pub const MAX_COLOUR_LINE: usize = 1000;
+/// Lines at least this long count against [`LONG_BUDGET`].
+pub const LONG_LINE: usize = 200;
+/// The sum of the squared lengths of the long lines a file's colouring may take: 250 lines of
+/// [`MAX_COLOUR_LINE`] bytes (about 3 s of the worst grammar found, JavaScript, in a debug build).
+pub const LONG_BUDGET: u64 = 250 * (MAX_COLOUR_LINE as u64) * (MAX_COLOUR_LINE as u64);
+
+// Two tokenizers in the same grammar state colour what follows alike, whatever they spent.
+impl PartialEq for Tokenizer {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+impl Eq for Tokenizer {}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum State {
@@ -114,13 +139,16 @@ enum State {
 impl Tokenizer {
     /// A tokenizer at the first line of a file in `lang`.
     pub fn new(lang: Option<Lang>) -> Tokenizer {
-        Tokenizer(match lang {
-            Some(Lang::Syntax(s)) => {
-                State::Syntax(Box::new((ParseState::new(s), ScopeStack::new())))
-            }
-            Some(Lang::Toml) => State::Toml(None),
-            None => State::Plain,
-        })
+        Tokenizer(
+            match lang {
+                Some(Lang::Syntax(s)) => {
+                    State::Syntax(Box::new((ParseState::new(s), ScopeStack::new())))
+                }
+                Some(Lang::Toml) => State::Toml(None),
+                None => State::Plain,
+            },
+            Budget::default(),
+        )
     }
 
     /// The tokens of the next line (given with or without its line ending).
@@ -128,7 +156,19 @@ impl Tokenizer {
         if matches!(self.0, State::Plain) {
             return Vec::new();
         }
-        let text = String::from_utf8_lossy(body_of(raw));
+        let body = body_of(raw);
+        if body.len() > MAX_COLOUR_LINE {
+            return Vec::new();
+        }
+        if body.len() >= LONG_LINE {
+            let n = body.len() as u64;
+            self.1.0 += n * n;
+            if self.1.0 > LONG_BUDGET {
+                self.0 = State::Plain;
+                return Vec::new();
+            }
+        }
+        let text = String::from_utf8_lossy(body);
         match &mut self.0 {
             State::Syntax(st) => {
                 let (ps, stack) = &mut **st;
@@ -610,5 +650,42 @@ mod tests {
                 "<span class=\"p\">b</span> = <span class=\"o\">true</span>"
             ]
         );
+    }
+
+    #[test]
+    fn long_lines_are_shown_uncoloured_and_bounded() {
+        // JavaScript's grammar costs the square of such a line's length (104 s for 100 KB in a
+        // debug build, 0.6 s for this one): past MAX_COLOUR_LINE it is not parsed at all.
+        let js = language("m.js", b"");
+        let mut t = Tokenizer::new(js);
+        let before = t.clone();
+        let long = format!("x = {}\n", "a".repeat(7_000));
+        assert_eq!(t.line(long.as_bytes()), Vec::new());
+        assert_eq!(t, before, "the state is left as it was");
+        assert_eq!(
+            t.line(b"var s = 1;\n"),
+            before.clone().line(b"var s = 1;\n")
+        );
+        assert!(!t.line(b"var s = 1;\n").is_empty());
+        // Just under the limit is coloured.
+        let py = language("m.py", b"");
+        let fits = format!("x = {}\n", "1 + ".repeat((MAX_COLOUR_LINE - 5) / 4));
+        assert!(fits.len() - 1 <= MAX_COLOUR_LINE);
+        let mut t = Tokenizer::new(py);
+        assert!(!t.line(fits.as_bytes()).is_empty());
+        // The long lines of a file share a budget: once spent, the rest is uncoloured.
+        let mut t = Tokenizer::new(py);
+        let n = fits.len() as u64 - 1;
+        let within = (LONG_BUDGET / (n * n)) as usize;
+        for i in 0..within {
+            assert!(!t.line(fits.as_bytes()).is_empty(), "line {i}");
+        }
+        assert_eq!(t.line(fits.as_bytes()), Vec::new());
+        assert_eq!(t.line(b"x = 1\n"), Vec::new());
+        // Short lines cost nothing against it.
+        let mut t = Tokenizer::new(py);
+        for _ in 0..10 * within {
+            assert!(!t.line(b"x = 1\n").is_empty());
+        }
     }
 }

@@ -21,6 +21,34 @@ pub const CSS: &str = include_str!("assets/codever.css");
 /// files, loading large files, next/previous file keys. Works on every `div.cdv` it finds, once.
 pub const JS: &str = include_str!("assets/codever.js");
 
+/// Whether the page being rendered is still wanted: checked by the renderer between files, so
+/// that work whose reader has gone stops (the server: whether the client is still connected).
+/// The default is never cancelled.
+#[derive(Clone, Default)]
+pub struct Cancel(Option<std::sync::Arc<dyn Fn() -> bool + Send + Sync>>);
+
+impl Cancel {
+    /// Cancelled once `gone` says so.
+    pub fn new(gone: impl Fn() -> bool + Send + Sync + 'static) -> Cancel {
+        Cancel(Some(std::sync::Arc::new(gone)))
+    }
+
+    /// Whether the work should stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.as_ref().is_some_and(|f| f())
+    }
+}
+
+impl std::fmt::Debug for Cancel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Cancel(check)"
+        } else {
+            "Cancel(never)"
+        })
+    }
+}
+
 /// Where a page's assets come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Assets {

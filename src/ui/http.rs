@@ -11,22 +11,23 @@
 //!   header line longer than that or a head longer than [`Limits::max_head`] 431.
 //! - No request body is ever read (only `GET` and `HEAD` are answered): a request that announces
 //!   one is answered and its connection closed, so a body that never comes stalls nothing.
-//! - Pages are rendered by at most [`Limits::workers`] threads at once (CPU), after the head has
-//!   been read and before the response is written (network).
+//! - The handler gets, with each head, a check of whether its client is still connected
+//!   ([`Head::gone`]): a client that closed its connection (a browser that left the page) stops
+//!   the rendering of its page between files. How many pages render at once is the handler's
+//!   business ([`crate::ui::Ui`] keeps separate slots for cheap and for heavy pages).
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::Response;
+use crate::html::Cancel;
 
 /// What the server lets a client do.
 #[derive(Clone, Debug)]
 pub struct Limits {
-    /// Pages rendered at once.
-    pub workers: usize,
     /// Connections open at once.
     pub max_connections: usize,
     /// The longest request line or header line, in bytes.
@@ -44,7 +45,6 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            workers: 4,
             max_connections: 64,
             max_line: 16 << 10,
             max_head: 64 << 10,
@@ -63,47 +63,54 @@ pub struct Head<'a> {
     pub url: &'a str,
     /// The `Host` header (a request with two is refused before the handler).
     pub host: Option<&'a str>,
+    /// Whether the client has closed the connection: its answer is no longer wanted.
+    pub gone: &'a Cancel,
 }
 
-/// Counts the pages being rendered, at most `n` at once.
-struct Gate {
-    busy: Mutex<usize>,
-    freed: Condvar,
-    n: usize,
-}
-
-impl Gate {
-    fn run<T>(&self, f: impl FnOnce() -> T) -> T {
-        {
-            let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
-            while *busy >= self.n {
-                busy = self.freed.wait(busy).unwrap_or_else(|p| p.into_inner());
-            }
-            *busy += 1;
-        }
-        // Released even if the handler panics.
-        struct Release<'a>(&'a Gate);
-        impl Drop for Release<'_> {
-            fn drop(&mut self) {
-                let mut busy = self.0.busy.lock().unwrap_or_else(|p| p.into_inner());
-                *busy -= 1;
-                self.0.freed.notify_one();
-            }
-        }
-        let _release = Release(self);
-        f()
+/// Whether the client of `s` has closed its side (or the connection failed): a read would
+/// return end of file or an error now. Bytes waiting (a pipelined request) mean it is there.
+fn client_gone(s: &TcpStream) -> bool {
+    // Peeked without waiting; the socket is the connection's, whose thread is in the handler
+    // (no other read or write on it meanwhile), and is put back to blocking after.
+    if s.set_nonblocking(true).is_err() {
+        return true;
     }
+    let r = s.peek(&mut [0u8; 1]);
+    let restored = s.set_nonblocking(false).is_ok();
+    match r {
+        Ok(0) => true,
+        Ok(_) => !restored,
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+            ) =>
+        {
+            !restored
+        }
+        Err(_) => true,
+    }
+}
+
+/// The [`Cancel`] of a connection: says gone once [`client_gone`] has (one check at a time).
+fn gone_check(stream: &TcpStream) -> Cancel {
+    let Ok(probe) = stream.try_clone() else {
+        return Cancel::default();
+    };
+    let state = Mutex::new((probe, false));
+    Cancel::new(move || {
+        let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+        if !st.1 {
+            st.1 = client_gone(&st.0);
+        }
+        st.1
+    })
 }
 
 type Handler = dyn Fn(&Head) -> Response + Send + Sync;
 
 /// Answers connections on `listener` with `handle` until the process ends.
 pub fn serve(listener: TcpListener, limits: Limits, handle: Arc<Handler>) {
-    let gate = Arc::new(Gate {
-        busy: Mutex::new(0),
-        freed: Condvar::new(),
-        n: limits.workers.max(1),
-    });
     let open = Arc::new(AtomicUsize::new(0));
     let limits = Arc::new(limits);
     for stream in listener.incoming() {
@@ -121,12 +128,11 @@ pub fn serve(listener: TcpListener, limits: Limits, handle: Arc<Handler>) {
             let _ = write_response(&mut stream, &r, false, false);
             continue;
         }
-        let (gate, conn_open, limits, handle) =
-            (gate.clone(), open.clone(), limits.clone(), handle.clone());
+        let (conn_open, limits, handle) = (open.clone(), limits.clone(), handle.clone());
         let spawned = std::thread::Builder::new()
             .name("codever-ui-conn".into())
             .spawn(move || {
-                connection(stream, &limits, &gate, &*handle);
+                connection(stream, &limits, &*handle);
                 conn_open.fetch_sub(1, Ordering::SeqCst);
             });
         if spawned.is_err() {
@@ -225,7 +231,7 @@ fn read_head(
 
 /// One connection: requests read, answered and written in turn, until it closes, times out or
 /// announces a body.
-fn connection(mut stream: TcpStream, limits: &Limits, gate: &Gate, handle: &Handler) {
+fn connection(mut stream: TcpStream, limits: &Limits, handle: &Handler) {
     let _ = stream.set_nodelay(true);
     if stream
         .set_write_timeout(Some(limits.write_timeout))
@@ -233,6 +239,7 @@ fn connection(mut stream: TcpStream, limits: &Limits, gate: &Gate, handle: &Hand
     {
         return;
     }
+    let gone = gone_check(&stream);
     let mut buf = Vec::new();
     loop {
         let len = match read_head(&mut stream, &mut buf, limits) {
@@ -244,7 +251,7 @@ fn connection(mut stream: TcpStream, limits: &Limits, gate: &Gate, handle: &Hand
                 return;
             }
         };
-        let (response, head_only, keep) = answer(&buf[..len], gate, handle);
+        let (response, head_only, keep) = answer(&buf[..len], &gone, handle);
         buf.drain(..len);
         if write_response(&mut stream, &response, head_only, keep).is_err() || !keep {
             let _ = stream.shutdown(Shutdown::Write);
@@ -254,7 +261,7 @@ fn connection(mut stream: TcpStream, limits: &Limits, gate: &Gate, handle: &Hand
 }
 
 /// The response to one head, whether it is for `HEAD`, and whether the connection stays open.
-fn answer(head: &[u8], gate: &Gate, handle: &Handler) -> (Response, bool, bool) {
+fn answer(head: &[u8], gone: &Cancel, handle: &Handler) -> (Response, bool, bool) {
     let mut headers = [httparse::EMPTY_HEADER; 100];
     let mut req = httparse::Request::new(&mut headers);
     let bad = |why: &str| (Response::text(400, why), false, false);
@@ -317,7 +324,12 @@ fn answer(head: &[u8], gate: &Gate, handle: &Handler) -> (Response, bool, bool) 
         } else {
             says("keep-alive")
         };
-    let r = gate.run(|| handle(&Head { method, url, host }));
+    let r = handle(&Head {
+        method,
+        url,
+        host,
+        gone,
+    });
     (r, method == "HEAD", keep)
 }
 
@@ -461,7 +473,6 @@ mod tests {
         });
         let limits = Limits {
             write_timeout: Duration::from_millis(300),
-            workers: 1,
             ..Limits::default()
         };
         std::thread::spawn(move || serve(l, limits, h));

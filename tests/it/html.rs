@@ -457,3 +457,74 @@ fn html_files_that_are_links_fifos_or_directories_are_handled_as_such() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("it is a directory"), "{err}");
 }
+
+/// The output is bounded, not only the input: a 9,999-line rewrite of lines full of `<>&"`
+/// (23 MB of HTML uncapped) is a note, a compare of 1,500 changed files lists and shows its
+/// first 1,000 and says how to see the rest; a real-sized Python rewrite is shown whole.
+#[test]
+fn the_html_a_page_makes_is_bounded() {
+    let (tmp, store) = init_store();
+    let dir = tmp.path().join("repo");
+    let hostile = |c: &str| -> String {
+        (0..9_999)
+            .map(|i| format!("{i}{}\n", c.repeat(50)))
+            .collect()
+    };
+    write(&dir, "a.html", hostile("<>&\"").as_bytes());
+    // A Python file of 9,000 lines from the fixture's modules, every line of it reindented.
+    let mut py = String::new();
+    let sources = ["training/ppo.py", "training/dqn.py", "training/models.py"]
+        .map(|p| fs::read_to_string(fixture("baseline").join(p)).unwrap());
+    while py.lines().count() < 9_000 {
+        for s in &sources {
+            py.push_str(s);
+        }
+    }
+    let py: String = py.lines().take(9_000).map(|l| format!("{l}\n")).collect();
+    write(&dir, "big.py", py.as_bytes());
+    commit_ok(&store, "code/x", &dir, "r1");
+    write(&dir, "a.html", hostile("&\"<>").as_bytes());
+    write(&dir, "big.py", py.replace("    ", "  ").as_bytes());
+    commit_ok(&store, "code/x", &dir, "r2");
+    let page = html_file(&store, &["diff", "code/x:v0", "code/x:v1"]);
+    assert!(page.ends_with("</script></body></html>"));
+    assert!(page.contains(
+        "<div class=\"cdv-note cdv-too-large\">This diff is too large to show here (19998 lines \
+         making more than 8 MiB of HTML). In a terminal: <code>codever diff code/x:v0 \
+         code/x:v1</code></div>"
+    ));
+    // big.py is whole: its last line and the file after it.
+    let changed = py.lines().filter(|l| l.contains("    ")).count();
+    assert!(changed > 5_000, "{changed}");
+    assert!(page.contains("data-n=\"9000\""));
+    assert_eq!(count(&page, "<table class=\"cdv-t cdv-u\">"), 1);
+    assert!(page.len() < 9 << 20, "{}", page.len());
+
+    let (tmp, store) = init_store();
+    let dir = tmp.path().join("many");
+    for rev in 0..2 {
+        for i in 0..1_500 {
+            write(
+                &dir,
+                &format!("f{i:04}.txt"),
+                format!("{i} {rev}\n").as_bytes(),
+            );
+        }
+        commit_ok(&store, "code/many", &dir, &format!("r{rev}"));
+    }
+    let page = html_file(&store, &["diff", "code/many:v0", "code/many:v1"]);
+    assert!(page.contains("<span class=\"cdv-nfiles\">1500 files changed</span>"));
+    assert_eq!(count(&page, "<li data-status"), 1_000);
+    assert_eq!(count(&page, "<div class=\"cdv-file\""), 1_000);
+    assert!(page.contains("data-path=\"f0999.txt\""));
+    assert!(!page.contains("f1000.txt"));
+    assert_eq!(
+        count(
+            &page,
+            "<p class=\"cdv-note cdv-more\">This compare changes 1,500 files: this page shows files \
+             1–1,000. All of them in a terminal: <code>codever diff code/many:v0 code/many:v1 \
+             --stat</code></p>"
+        ),
+        2
+    );
+}

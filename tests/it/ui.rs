@@ -680,3 +680,132 @@ fn open_starts_the_browser_command_on_the_url() {
     );
     assert_eq!(get(&srv, "/").0, 200);
 }
+
+/// A server in this process (so that a test can hold its heavy renders): its address and the
+/// view, whose counters the test reads. `hold` runs in each heavy render once it has its slot.
+fn serve_in_process(
+    store: &Path,
+    heavy: usize,
+    hold: impl Fn() + Send + Sync + 'static,
+) -> (String, std::sync::Arc<codever::ui::Ui>) {
+    use codever::ui::{Server, Ui};
+    let server = Server::bind("127.0.0.1".parse().unwrap(), 0).unwrap();
+    let addr = server.addr();
+    let mut ui = Ui::with_slots(codever::Store::open(store).unwrap(), addr, 4, heavy);
+    ui.on_heavy = Some(Box::new(hold));
+    let ui = std::sync::Arc::new(ui);
+    let shared = ui.clone();
+    std::thread::spawn(move || server.run_shared(shared));
+    (addr.to_string(), ui)
+}
+
+/// A latch the test opens: heavy renders wait at it, and say when one has arrived.
+#[derive(Default)]
+struct Latch {
+    state: std::sync::Mutex<(usize, bool)>,
+    changed: std::sync::Condvar,
+}
+
+impl Latch {
+    fn arrive_and_wait(&self) {
+        let mut st = self.state.lock().unwrap();
+        st.0 += 1;
+        self.changed.notify_all();
+        while !st.1 {
+            st = self.changed.wait(st).unwrap();
+        }
+    }
+    fn wait_arrivals(&self, n: usize) {
+        let st = self.state.lock().unwrap();
+        let (st, timeout) = self
+            .changed
+            .wait_timeout_while(st, std::time::Duration::from_secs(20), |s| s.0 < n)
+            .unwrap();
+        assert!(!timeout.timed_out(), "{} heavy renders arrived", st.0);
+    }
+    fn open(&self) {
+        self.state.lock().unwrap().1 = true;
+        self.changed.notify_all();
+    }
+}
+
+/// With every heavy slot held by a compare, the cheap pages (artifacts, versions, runs,
+/// assets, a small file) still answer: they have slots of their own.
+#[test]
+fn cheap_pages_answer_while_heavy_renders_hold_every_slot() {
+    let (_tmp, store) = fixture_store();
+    let latch = std::sync::Arc::new(Latch::default());
+    let held = latch.clone();
+    let (addr, _ui) = serve_in_process(&store, 2, move || held.arrive_and_wait());
+    let compares: Vec<_> = (0..2)
+        .map(|_| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(&addr).unwrap();
+                write!(
+                    s,
+                    "GET /compare/code%2Fsafelife%3Av0...code%2Fsafelife%3Av3 HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+                )
+                .unwrap();
+                let mut all = String::new();
+                s.read_to_string(&mut all).unwrap();
+                all
+            })
+        })
+        .collect();
+    latch.wait_arrivals(2);
+    for path in [
+        "/",
+        "/artifact/code/safelife",
+        "/version/code%2Fsafelife%3Av3",
+        "/runs",
+        "/assets/codever.css",
+        "/file?spec=code%2Fsafelife%3Av3&path=training%2Fdqn.py",
+    ] {
+        let (status, _, body) = request(&addr, "GET", path, &addr);
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    latch.open();
+    for c in compares {
+        let got = c.join().unwrap();
+        assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{got}");
+        assert!(got.contains("training/dqn.py"));
+    }
+}
+
+/// A client that leaves while its compare waits or renders stops that render (nothing more is
+/// coloured, it is counted as abandoned) and frees its slot for the next request.
+#[test]
+fn a_client_that_leaves_stops_its_render_and_frees_its_slot() {
+    let (_tmp, store) = fixture_store();
+    let latch = std::sync::Arc::new(Latch::default());
+    let held = latch.clone();
+    let first = std::sync::atomic::AtomicBool::new(true);
+    let (addr, ui) = serve_in_process(&store, 1, move || {
+        if first.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            held.arrive_and_wait();
+        }
+    });
+    let page = "/compare/code%2Fsafelife%3Av0...code%2Fsafelife%3Av3";
+    let mut s = TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "GET {page} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    latch.wait_arrivals(1);
+    drop(s);
+    latch.open();
+    let t = std::time::Instant::now();
+    while ui.abandoned() == 0 && t.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(ui.abandoned(), 1);
+    assert_eq!(ui.colourings_kept(), 0, "no file was rendered");
+    // The only heavy slot is free: the next compare gets it, and renders its files.
+    let (status, _, body) = request(&addr, "GET", page, &addr);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<span class=\"cdv-nfiles\">"));
+    assert!(ui.colourings_kept() > 0);
+    assert_eq!(ui.abandoned(), 1);
+}

@@ -54,6 +54,6 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
         eprintln!("note: could not start a browser ({why}); open {url} yourself");
     }
     let ui = Ui::new(store, server.addr());
-    server.run(ui, 4);
+    server.run(ui);
     Ok(0)
 }
