@@ -167,9 +167,9 @@ pub struct Compare<'a> {
 
 fn plural(n: usize, one: &str, many: &str) -> String {
     if n == 1 {
-        format!("{n} {one}")
+        format!("1 {one}")
     } else {
-        format!("{n} {many}")
+        format!("{} {many}", thousands(n))
     }
 }
 
@@ -331,7 +331,10 @@ fn more_files(shown: &Range<usize>, total: usize, opts: &Options, command: &str)
                     " " a.cdv-prev href=(page(shown.start.saturating_sub(opts.max_files))) { "← previous files" }
                 }
                 @if shown.end < total {
-                    " " a.cdv-next href=(page(shown.end)) { "next " (num(opts.max_files.min(total - shown.end))) " files →" }
+                    @let next = opts.max_files.min(total - shown.end);
+                    " " a.cdv-next href=(page(shown.end)) {
+                        @if next == 1 { "next file →" } @else { "next " (num(next)) " files →" }
+                    }
                 }
             }
             " All of them in a terminal: " code { (Shown(&format!("{command} --stat"))) }
@@ -1982,11 +1985,14 @@ mod tests {
             ..Options::default()
         };
         let page = render(&store, &diff, &opts);
-        assert!(page.contains(
-            "This compare changes 7 files: this page shows files 4–6. <a class=\"cdv-prev\" \
-             href=\"/c?from=0\">← previous files</a> <a class=\"cdv-next\" href=\"/c?from=6\">next 1 \
-             files →</a> All of them"
-        ), "{page}");
+        assert!(
+            page.contains(
+                "This compare changes 7 files: this page shows files 4–6. <a class=\"cdv-prev\" \
+             href=\"/c?from=0\">← previous files</a> <a class=\"cdv-next\" href=\"/c?from=6\">next \
+             file →</a> All of them"
+            ),
+            "{page}"
+        );
         assert!(page.contains("id=\"file-3\" data-path=\"f3.txt\""));
         assert!(page.contains("id=\"file-5\""));
         assert!(!page.contains("id=\"file-6\""));

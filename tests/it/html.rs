@@ -357,7 +357,7 @@ fn a_diff_too_large_for_a_page_is_a_note() {
     let (_tmp, store) = crate::common::store_with_a_25000_line_file(&[]);
     let page = html_file(&store, &["diff", "code/big:v0", "code/big:v1"]);
     assert!(page.contains(
-        "<div class=\"cdv-note cdv-too-large\">This diff is too large to show here (25000 lines). \
+        "<div class=\"cdv-note cdv-too-large\">This diff is too large to show here (25,000 lines). \
          In a terminal: <code>codever diff code/big:v0 code/big:v1</code></div>"
     ));
     assert!(!page.contains("x24999"));
@@ -489,7 +489,7 @@ fn the_html_a_page_makes_is_bounded() {
     let page = html_file(&store, &["diff", "code/x:v0", "code/x:v1"]);
     assert!(page.ends_with("</script></body></html>"));
     assert!(page.contains(
-        "<div class=\"cdv-note cdv-too-large\">This diff is too large to show here (19998 lines \
+        "<div class=\"cdv-note cdv-too-large\">This diff is too large to show here (19,998 lines \
          making more than 8 MiB of HTML). In a terminal: <code>codever diff code/x:v0 \
          code/x:v1</code></div>"
     ));
@@ -513,7 +513,7 @@ fn the_html_a_page_makes_is_bounded() {
         commit_ok(&store, "code/many", &dir, &format!("r{rev}"));
     }
     let page = html_file(&store, &["diff", "code/many:v0", "code/many:v1"]);
-    assert!(page.contains("<span class=\"cdv-nfiles\">1500 files changed</span>"));
+    assert!(page.contains("<span class=\"cdv-nfiles\">1,500 files changed</span>"));
     assert_eq!(count(&page, "<li data-status"), 1_000);
     assert_eq!(count(&page, "<div class=\"cdv-file\""), 1_000);
     assert!(page.contains("data-path=\"f0999.txt\""));

@@ -495,7 +495,7 @@ fn large_and_binary_files_get_pages_not_renders() {
         t.elapsed()
     );
     assert!(body.contains(
-        "<div class=\"cdv-note cdv-too-large\">This diff is too large to show here (25000 lines). \
+        "<div class=\"cdv-note cdv-too-large\">This diff is too large to show here (25,000 lines). \
          In a terminal: <code>codever diff code/big:v0 code/big:v1</code> · raw: \
          <a href=\"/raw?spec=code%2Fbig%3Av1&amp;path=many.py\">new</a></div>"
     ), "{body}");

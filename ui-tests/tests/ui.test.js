@@ -76,6 +76,13 @@ function makeStore() {
   cv(["commit", "hist", "--type", "code", path.join(work, "hist"), "--run", "run-hist-2", "-m", "rename"]);
   write("hist/b.py", body({ 4: "step_4 = 40\n", 24: "step_24 = 240\n" }));
   cv(["commit", "hist", "--type", "code", path.join(work, "hist"), "--run", "run-hist-3", "-m", "tune step 24"]);
+  // 1,002 changed files: more than one compare page lists (1,000).
+  const wide = (rev) => {
+    for (let f = 0; f < 1002; f++) write(`wide/w${String(f).padStart(4, "0")}.py`, `w = ${f + rev}\n`);
+    cv(["commit", "wide", "--type", "code", path.join(work, "wide"), "--run", `run-wide-${rev}`]);
+  };
+  wide(0);
+  wide(1);
   const lines = (f) => Array.from({ length: 10000 }, (_, i) => f(i)).join("");
   write("big/gen.py", lines((i) => `value_${i} = compute(${i}, "old")\n`));
   cv(["commit", "big", "--type", "code", path.join(work, "big"), "--run", "run-big-1"]);
@@ -398,7 +405,7 @@ test("ui: later files load as they come into view, a large one by its button", a
   await large.scrollIntoViewIfNeeded();
   await page.waitForLoadState("networkidle");
   assert.equal(await large.locator("table").count(), 0);
-  const btn = large.getByRole("button", { name: "Load diff (2400 lines)" });
+  const btn = large.getByRole("button", { name: "Load diff (2,400 lines)" });
   await btn.click();
   await large.locator("table.cdv-u:not([data-loading])").waitFor();
   assert.equal(await large.locator("table.cdv-u tr.cdv-l").count(), 2400);
@@ -419,6 +426,32 @@ test("ui: later files load as they come into view, a large one by its button", a
   await file(20).locator("table.cdv-s tr.cdv-l").first().waitFor();
   assert.equal(await file(20).locator("table.cdv-s tr.cdv-l").count(), 7);
   await page.getByRole("button", { name: "Unified" }).click();
+  await page.close();
+});
+
+test("ui: a compare of more files than a page lists pages through them, and back", async () => {
+  const page = await openPage(browser);
+  const first = `${base}compare/code%2Fwide%3Av0...code%2Fwide%3Av1`;
+  await page.goto(first);
+  assert.equal(await page.locator(".cdv-nfiles").innerText(), "1,002 files changed");
+  const note = page.locator("p.cdv-more").first();
+  assert.match(await note.innerText(), /^This compare changes 1,002 files: this page shows files 1–1,000\. next 2 files → All of them in a terminal: codever diff code\/wide:v0 code\/wide:v1 --stat$/);
+  assert.equal(await page.locator(".cdv-file").count(), 1000);
+  assert.equal(await page.locator("p.cdv-more").count(), 2, "above the files and below them");
+  await note.getByRole("link", { name: "next 2 files →" }).click();
+  await page.waitForURL(`${first}?from=1000`);
+  assert.equal(await page.locator(".cdv-file").count(), 2);
+  assert.deepEqual(await page.locator(".cdv-file").evaluateAll((fs) => fs.map((f) => f.getAttribute("data-path"))), ["w1000.py", "w1001.py"]);
+  assert.match(await page.locator("p.cdv-more").first().innerText(), /this page shows files 1,001–1,002\. ← previous files All of them/);
+  const added = page.locator(".cdv-file").nth(1).locator("tr.cdv-a .cdv-code");
+  assert.equal(await added.innerText(), "w = 1002");
+  await page.goBack();
+  await page.waitForURL(first);
+  assert.equal(await page.locator(".cdv-file").count(), 1000);
+  await page.goForward();
+  await page.locator("p.cdv-more").first().getByRole("link", { name: "← previous files" }).click();
+  await page.waitForURL(`${first}?from=0`);
+  assert.equal(await page.locator(".cdv-file").first().getAttribute("data-path"), "w0000.py");
   await page.close();
 });
 
