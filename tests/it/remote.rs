@@ -1192,6 +1192,19 @@ fn max_rss_kib(cmd: Command) -> (std::process::Output, u64) {
     (out, rss)
 }
 
+/// Runs `cmd`, asserting it succeeds with a peak memory under `limit` KiB (`what` and `of`
+/// name the command and the data in the message). Returns its output.
+fn succeeds_within(what: &str, cmd: Command, limit: u64, of: &str) -> std::process::Output {
+    let (out, rss) = max_rss_kib(cmd);
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(rss < limit, "{what} used {rss} KiB for a {of}");
+    out
+}
+
 /// `size` incompressible bytes (xorshift from `seed`).
 fn noise(size: usize, seed: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(size + 8);
@@ -1244,16 +1257,7 @@ fn big_pack_streamed(place: Place) {
     assert_eq!(pack_files(&a).len(), 1);
     remote.add(&a);
     let limit = 48 << 10; // KiB: under half the pack
-    let measured = |what: &str, cmd: Command| {
-        let (out, rss) = max_rss_kib(cmd);
-        assert!(
-            out.status.success(),
-            "{what}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(rss < limit, "{what} used {rss} KiB for a 96 MiB pack");
-        out
-    };
+    let measured = |what: &str, cmd: Command| succeeds_within(what, cmd, limit, "96 MiB pack");
     let out = measured("push", remote.cmd(&a, &["--json", "push"]));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
@@ -1334,16 +1338,7 @@ fn large_blob_streamed(place: Place) {
     commit_ok(&a, "model/w", &src, "r1");
     remote.add(&a);
     let limit = 48 << 10; // KiB: under half the blob
-    let measured = |what: &str, cmd: Command| {
-        let (out, rss) = max_rss_kib(cmd);
-        assert!(
-            out.status.success(),
-            "{what}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(rss < limit, "{what} used {rss} KiB for a 100 MiB blob");
-        out
-    };
+    let measured = |what: &str, cmd: Command| succeeds_within(what, cmd, limit, "100 MiB blob");
     let out = measured("push", remote.cmd(&a, &["--json", "push"]));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
