@@ -5,8 +5,10 @@
 //! it is never synced, never authoritative (the markers in `refs/` say which records exist) and
 //! is rebuilt when absent, damaged or from another version of codever.
 //!
-//! File layout: magic `CDVC`, version byte, postcard `Vec<(ObjectId, CachedRecord)>`, then the
-//! 32-byte BLAKE3 of everything before it.
+//! File layout: magic `CDVC`, version byte, postcard `Vec<(ObjectId, kind byte, raw bytes)>`
+//! (each record's raw content as its object holds it, so that checking an entry is one hash of
+//! those bytes, not an encoding of the decoded record and a hash of that), then the 32-byte
+//! BLAKE3 of everything before it.
 
 use rustc_hash::FxHashMap;
 
@@ -14,13 +16,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::id::ObjectId;
 use crate::key::ArtifactKey;
-use crate::object::{AliasRecord, CommitRecord, ForgetRecord, RenameRecord};
+use crate::kind::Kind;
+use crate::object::{AliasRecord, CommitRecord, ForgetRecord, RenameRecord, Structured};
 use crate::store::{Store, read_checked};
 
 const MAGIC: &[u8; 4] = b"CDVC";
-// 2: commit records carry tags and W&B-walk sources; 3: and forget and rename records (a cache
-// of an older version is rebuilt, never misread).
-const VERSION: u8 = 3;
+// 2: commit records carry tags and W&B-walk sources; 3: and forget and rename records; 4: raw
+// record bytes instead of decoded records (a cache of an older version is rebuilt, never
+// misread).
+const VERSION: u8 = 4;
 
 /// A verified, decoded record of an artifact.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -34,32 +38,58 @@ pub(crate) enum CachedRecord {
     Rename(RenameRecord),
 }
 
-/// Reads the cache of `key`; anything unreadable is an empty cache.
+impl CachedRecord {
+    /// Its kind and raw content.
+    fn encode(&self) -> (Kind, Vec<u8>) {
+        match self {
+            CachedRecord::Commit(c) => (Kind::Commit, c.encode()),
+            CachedRecord::Alias(a) => (Kind::Alias, a.encode()),
+            CachedRecord::Forget(f) => (Kind::Forget, f.encode()),
+            CachedRecord::Rename(r) => (Kind::Rename, r.encode()),
+        }
+    }
+
+    /// The record of `kind` whose raw content is `raw`, when `raw` is that record and `id` is its
+    /// name (a cache is never authoritative, and one copied from elsewhere — a shared folder
+    /// holds `local/` too — could map a record id to other content).
+    fn decode(id: &ObjectId, kind: u8, raw: &[u8]) -> Option<CachedRecord> {
+        let kind = Kind::from_byte(kind)?;
+        if ObjectId::compute(kind, raw) != *id {
+            return None;
+        }
+        match kind {
+            Kind::Commit => CommitRecord::decode(*id, raw)
+                .ok()
+                .map(|c| CachedRecord::Commit(Box::new(c))),
+            Kind::Alias => AliasRecord::decode(*id, raw).ok().map(CachedRecord::Alias),
+            Kind::Forget => ForgetRecord::decode(*id, raw)
+                .ok()
+                .map(CachedRecord::Forget),
+            Kind::Rename => RenameRecord::decode(*id, raw)
+                .ok()
+                .map(CachedRecord::Rename),
+            _ => None,
+        }
+    }
+}
+
+/// Reads the cache of `key`; anything unreadable is an empty cache, an entry that is not the
+/// record its id names or not a record of `key` is left out.
 pub(crate) fn load(store: &Store, key: &ArtifactKey) -> FxHashMap<ObjectId, CachedRecord> {
     let Some(body) = read_checked(&store.layout().record_cache_file(key), MAGIC, VERSION) else {
         return FxHashMap::default();
     };
-    match postcard::from_bytes::<Vec<(ObjectId, CachedRecord)>>(&body) {
-        // Each entry must hash to its id: a cache is never authoritative, and one copied from
-        // elsewhere (a shared folder holds `local/` too) could map a record id to other content.
+    match postcard::from_bytes::<Vec<(ObjectId, u8, &[u8])>>(&body) {
         Ok(v) => v
             .into_iter()
-            .filter(|(id, r)| belongs(r, key) && hashes_to(r, id))
+            .filter_map(|(id, kind, raw)| {
+                CachedRecord::decode(&id, kind, raw)
+                    .filter(|r| belongs(r, key))
+                    .map(|r| (id, r))
+            })
             .collect(),
         Err(_) => FxHashMap::default(),
     }
-}
-
-/// Whether `r` is the record `id` names.
-fn hashes_to(r: &CachedRecord, id: &ObjectId) -> bool {
-    use crate::object::Structured;
-    let (kind, raw) = match r {
-        CachedRecord::Commit(c) => (crate::object::Kind::Commit, c.encode()),
-        CachedRecord::Alias(a) => (crate::object::Kind::Alias, a.encode()),
-        CachedRecord::Forget(f) => (crate::object::Kind::Forget, f.encode()),
-        CachedRecord::Rename(r) => (crate::object::Kind::Rename, r.encode()),
-    };
-    ObjectId::compute(kind, &raw) == *id
 }
 
 fn belongs(r: &CachedRecord, key: &ArtifactKey) -> bool {
@@ -76,7 +106,18 @@ fn belongs(r: &CachedRecord, key: &ArtifactKey) -> bool {
 
 /// Replaces the cache of `key`.
 pub(crate) fn save(store: &Store, key: &ArtifactKey, records: &[(ObjectId, CachedRecord)]) {
-    if let Ok(body) = postcard::to_stdvec(records) {
+    let encoded: Vec<(ObjectId, Kind, Vec<u8>)> = records
+        .iter()
+        .map(|(id, r)| {
+            let (kind, raw) = r.encode();
+            (*id, kind, raw)
+        })
+        .collect();
+    let entries: Vec<(ObjectId, u8, &[u8])> = encoded
+        .iter()
+        .map(|(id, kind, raw)| (*id, *kind as u8, raw.as_slice()))
+        .collect();
+    if let Ok(body) = postcard::to_stdvec(&entries) {
         store.layout().write_checked(
             &store.layout().record_cache_file(key),
             MAGIC,

@@ -26,6 +26,8 @@ use crate::store::Store;
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Want {
     Dir,
+    // Markers are listed without `entries` on Linux.
+    #[cfg_attr(target_os = "linux", allow(dead_code))]
     File,
 }
 
@@ -75,11 +77,55 @@ pub(super) fn entries(dir: &Path, want: Want) -> Result<Vec<String>> {
 
 /// The record ids marked in `dir`, sorted: regular files named by 64 hex characters.
 pub(crate) fn marker_ids(dir: &Path) -> Result<Vec<ObjectId>> {
+    #[cfg(target_os = "linux")]
+    let mut ids = raw_marker_ids(dir)?;
+    #[cfg(not(target_os = "linux"))]
     let mut ids: Vec<ObjectId> = entries(dir, Want::File)?
         .iter()
         .filter_map(|n| ObjectId::from_file_name(n))
         .collect();
-    ids.sort();
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// [`marker_ids`] unsorted, read with `getdents64` into one buffer: no allocation per entry (a
+/// long history's directory holds one marker per run that logged the artifact, and `std`'s
+/// listing made three allocations for each; 10,000 markers took 27 M instructions).
+#[cfg(target_os = "linux")]
+fn raw_marker_ids(dir: &Path) -> Result<Vec<ObjectId>> {
+    use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, open, statat};
+    use rustix::io::Errno;
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let fd = match open(dir, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        // Absent, or not a directory: no markers (as `entries` has it).
+        Err(Errno::NOENT | Errno::NOTDIR) => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("cannot list", dir, e.into())),
+    };
+    let mut ids = Vec::new();
+    // getdents64 fills it with as many entries as fit (an entry takes at most 280 bytes).
+    let mut buf: Vec<u8> = Vec::with_capacity(64 << 10);
+    let mut entries = RawDir::new(&fd, buf.spare_capacity_mut());
+    while let Some(entry) = entries.next() {
+        let entry = entry.map_err(|e| Error::io("cannot list", dir, e.into()))?;
+        let name = entry.file_name();
+        let Some(id) = std::str::from_utf8(name.to_bytes())
+            .ok()
+            .and_then(ObjectId::from_file_name)
+        else {
+            continue;
+        };
+        // Links are never followed; a type the listing does not give is asked for.
+        let is_file = match entry.file_type() {
+            FileType::RegularFile => true,
+            FileType::Unknown => statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW)
+                .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::RegularFile),
+            _ => false,
+        };
+        if is_file {
+            ids.push(id);
+        }
+    }
     Ok(ids)
 }
 
@@ -284,5 +330,50 @@ mod tests {
         // A file where a directory belongs lists as empty instead of failing.
         assert!(marker_ids(&refs.join("u")).unwrap().is_empty());
         assert!(marker_ids(&refs.join("absent")).unwrap().is_empty());
+        // Neither the link nor the directory named like markers is one.
+        assert!(marker_ids(&refs.join("t/b")).unwrap().is_empty());
+        assert!(marker_ids(&refs.join("t/empty")).unwrap().is_empty());
+    }
+
+    /// A long history's directory: thousands of markers (more than one directory read returns),
+    /// listed sorted, with strays of every kind among them left out.
+    #[test]
+    fn thousands_of_markers_are_listed_sorted_and_only_markers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("refs/t/a");
+        fs::create_dir_all(&dir).unwrap();
+        let mut want: Vec<ObjectId> = (0..3000u32)
+            .map(|i| ObjectId::from_bytes(*blake3::hash(&i.to_le_bytes()).as_bytes()))
+            .collect();
+        for id in &want {
+            fs::write(dir.join(id.to_hex()), b"").unwrap();
+        }
+        let stray =
+            |i: u32| ObjectId::from_bytes(*blake3::hash(&(i + 10_000).to_le_bytes()).as_bytes());
+        fs::write(dir.join(stray(0).to_hex().to_uppercase()), b"").unwrap();
+        fs::write(dir.join(&stray(1).to_hex()[..63]), b"").unwrap();
+        fs::create_dir(dir.join(stray(2).to_hex())).unwrap();
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(dir.join(want[0].to_hex()), dir.join(stray(3).to_hex()))
+                .unwrap();
+            let fifo = dir.join(stray(4).to_hex());
+            rustix::fs::mknodat(
+                rustix::fs::CWD,
+                &fifo,
+                rustix::fs::FileType::Fifo,
+                rustix::fs::Mode::from_raw_mode(0o644),
+                0,
+            )
+            .unwrap();
+            use std::os::unix::ffi::OsStrExt;
+            fs::write(
+                dir.join(std::ffi::OsStr::from_bytes(b"\xff-not-utf-8")),
+                b"",
+            )
+            .unwrap();
+        }
+        want.sort();
+        assert_eq!(marker_ids(&dir).unwrap(), want);
     }
 }
