@@ -407,6 +407,8 @@ struct PackSink<'a> {
     head: Vec<u8>,
     written: u64,
     max: u64,
+    /// Why writing the temp file failed, if it did (the transport reports it as its own).
+    local: Option<std::io::Error>,
 }
 
 impl std::io::Write for PackSink<'_> {
@@ -428,7 +430,10 @@ impl std::io::Write for PackSink<'_> {
                 ));
             }
         }
-        self.file.write_all(buf)?;
+        if let Err(e) = self.file.write_all(buf) {
+            self.local = Some(std::io::Error::new(e.kind(), e.to_string()));
+            return Err(e);
+        }
         self.hasher.update(buf);
         self.written += buf.len() as u64;
         Ok(buf.len())
@@ -441,9 +446,12 @@ impl std::io::Write for PackSink<'_> {
 
 /// A pack received into a temp file of `local/tmp`, whose objects are read from it one at a
 /// time: a pack of any size is verified in the memory of its largest object and delta chain.
+/// The file is open only while the pack is verified: a pull may hold hundreds of packs that
+/// wait for delta bases from others.
 struct ReceivedPack {
     id: ObjectId,
-    tmp: tempfile::NamedTempFile,
+    path: tempfile::TempPath,
+    file: std::cell::OnceCell<std::fs::File>,
     entries: IndexEntries,
     at: HashMap<ObjectId, (u64, u32)>,
     len: u64,
@@ -451,49 +459,119 @@ struct ReceivedPack {
 
 impl ReceivedPack {
     /// Checks a downloaded pack as a whole: its magic and version, its name (the hash of its
-    /// bytes) and that every entry of its index lies inside it; the reason when it cannot be
-    /// used.
+    /// bytes), and that its index's entries tile it exactly — the header, then each object after
+    /// its 4-byte length — so that no byte of it is unaccounted for and no two entries share
+    /// bytes; the reason when it cannot be used.
     fn check(
         id: ObjectId,
         tmp: tempfile::NamedTempFile,
         entries: IndexEntries,
         sink: (&[u8], blake3::Hash, u64),
-    ) -> std::result::Result<ReceivedPack, String> {
+    ) -> Result<std::result::Result<ReceivedPack, String>> {
         let (head, hash, len) = sink;
         if head.len() < 5 || !pack::has_pack_magic(head) {
-            return Err("not a pack (bad magic)".into());
+            return Ok(Err("not a pack (bad magic)".into()));
         }
         if head[4] != pack::VERSION {
-            return Err(format!(
+            return Ok(Err(format!(
                 "pack version {} is unknown; upgrade codever",
                 head[4]
-            ));
+            )));
         }
         if hash.as_bytes() != id.as_bytes() {
-            return Err("its bytes do not hash to its name (damaged or forged)".into());
+            return Ok(Err(
+                "its bytes do not hash to its name (damaged or forged)".into()
+            ));
         }
-        if entries
-            .iter()
-            .any(|(_, offset, n)| offset.checked_add(u64::from(*n)).is_none_or(|e| e > len))
-        {
-            return Err("an entry lies outside it".into());
+        let mut by_offset: Vec<(u64, u32)> = entries.iter().map(|(_, o, n)| (*o, *n)).collect();
+        by_offset.sort_unstable();
+        let mut end = 5u64;
+        for (offset, n) in by_offset {
+            let mut prefix = [0u8; 4];
+            if offset != end + 4
+                || offset.checked_add(u64::from(n)).is_none_or(|e| e > len)
+                || pack::read_exact_at(tmp.as_file(), &mut prefix, end).is_err()
+                || u32::from_le_bytes(prefix) != n
+            {
+                return Ok(Err(format!(
+                    "its index does not account for its bytes exactly (an entry at byte {offset} \
+                     of {len}): damaged or forged"
+                )));
+            }
+            end = offset + u64::from(n);
+        }
+        if end != len {
+            return Ok(Err(format!(
+                "its index accounts for {end} of its {len} bytes: damaged or forged"
+            )));
         }
         let at = entries.iter().map(|(o, off, n)| (*o, (*off, *n))).collect();
-        Ok(ReceivedPack {
+        let path = tmp.into_temp_path();
+        Ok(Ok(ReceivedPack {
             id,
-            tmp,
+            path,
+            file: std::cell::OnceCell::new(),
             entries,
             at,
             len,
+        }))
+    }
+
+    /// The stored bytes of the object at `offset`; an entry longer than the object its
+    /// envelope starts can be stored in is refused before anything is allocated for it.
+    fn read(&self, offset: u64, len: u32) -> Result<Vec<u8>> {
+        let io = |e| Error::io("cannot read", self.path.to_path_buf(), e);
+        let file = match self.file.get() {
+            Some(f) => f,
+            None => {
+                let f = std::fs::File::open(&self.path).map_err(io)?;
+                self.file.get_or_init(|| f)
+            }
+        };
+        // Bounded by what the envelope it starts with may take, as a loose object is received
+        // (`BoundedFile`): its magic, then the size its frame declares, else its kind's limit.
+        let mut head = vec![0u8; PEEK.min(len as usize)];
+        pack::read_exact_at(file, &mut head, offset).map_err(io)?;
+        let corrupt = |reason: String| Error::CorruptObject {
+            id: self.id,
+            reason,
+        };
+        if head.get(..4) != Some(&crate::object::MAGIC[..]) {
+            return Err(corrupt(
+                "an entry that is not a stored object (bad magic); not read further".into(),
+            ));
+        }
+        let limit = match whole_blob_size(&head) {
+            Some(n) => n,
+            None if head.get(6) == Some(&crate::object::ENCODING_ZSTD) => MAX_OBJECT_SIZE,
+            None => LARGE_FILE,
+        };
+        if u64::from(len) > crate::object::stored_bound(&head, limit) {
+            return Err(corrupt(format!(
+                "an entry of {len} bytes, more than the object it starts as can be stored in"
+            )));
+        }
+        let loc = pack::Location {
+            pack: 0,
+            offset,
+            len,
+        };
+        pack::read_at(&self.path, Some(file), loc, MAX_OBJECT_SIZE).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::InvalidData {
+                // Bounded by its envelope: what the remote sent, not a local failure.
+                Error::CorruptObject {
+                    id: self.id,
+                    reason: e.to_string(),
+                }
+            } else {
+                io(e)
+            }
         })
     }
 
-    /// The stored bytes of the object at `offset`.
-    fn read(&self, offset: u64, len: u32) -> Result<Vec<u8>> {
-        let mut buf = vec![0u8; len as usize];
-        pack::read_exact_at(self.tmp.as_file(), &mut buf, offset)
-            .map_err(|e| Error::io("cannot read", self.tmp.path().to_path_buf(), e))?;
-        Ok(buf)
+    /// Closes the file until the pack is verified again.
+    fn close(&mut self) {
+        self.file = std::cell::OnceCell::new();
     }
 }
 
@@ -1312,6 +1390,9 @@ fn push_data(
             ready_loose = std::mem::take(&mut loose);
         }
         let mut idxs: Vec<(String, Vec<u8>)> = Vec::new();
+        // A pack damaged here is never sent, nor its index (puts are create-only: a damaged copy
+        // on the remote could never be replaced by a sound one from another machine).
+        let mut damaged = HashSet::new();
         // Small packs four at a time through memory, larger ones streamed from their files.
         let (small, big): (Vec<&PackToSend>, Vec<&PackToSend>) =
             ready_packs.iter().filter(|p| p.send_pack).partition(|p| {
@@ -1319,16 +1400,36 @@ fn push_data(
                     .is_some_and(|n| *n < STREAM_FROM)
             });
         for group in small.chunks(4) {
-            let items: Vec<(String, Vec<u8>)> = group
-                .iter()
-                .map(|p| {
-                    let path = layout.pack_file(&p.id, "pack");
-                    read_regular(&path, STREAM_FROM)
-                        .map(|b| (Entry::Pack(p.id).key(), b))
-                        .map_err(|e| Error::io("cannot read", path, e))
-                })
-                .collect::<Result<_>>()?;
+            let mut items: Vec<(String, Vec<u8>)> = Vec::new();
+            for p in group {
+                let path = layout.pack_file(&p.id, "pack");
+                let bytes = read_regular(&path, STREAM_FROM)
+                    .map_err(|e| Error::io("cannot read", &path, e))?;
+                if blake3::hash(&bytes).as_bytes() == p.id.as_bytes() {
+                    items.push((Entry::Pack(p.id).key(), bytes));
+                } else {
+                    damaged.insert(p.id);
+                }
+            }
             send(t, &remote.meter, &items, report, sent_keys).map_err(named)?;
+        }
+        let big: Vec<&PackToSend> = big
+            .into_iter()
+            .filter(|p| {
+                let sound = holds_pack(&layout.pack_file(&p.id, "pack"), &p.id);
+                if !sound {
+                    damaged.insert(p.id);
+                }
+                sound
+            })
+            .collect();
+        for id in &damaged {
+            report.refused.push(Refused {
+                key: Entry::Pack(*id).key(),
+                reason: "damaged here (its bytes do not hash to its name): not sent; \
+                         `codever fsck` says more"
+                    .into(),
+            });
         }
         for p in big {
             let len = here.get(&Entry::Pack(p.id)).copied().unwrap_or(0);
@@ -1342,6 +1443,7 @@ fn push_data(
             }
             sent_keys.push(key);
         }
+        ready_packs.retain(|p| !damaged.contains(&p.id));
         for p in &mut ready_packs {
             idxs.push((Entry::Index(p.id).key(), std::mem::take(&mut p.idx)));
             available.extend(p.objects.iter().copied());
@@ -1645,8 +1747,8 @@ fn pull_packs(
     remote
         .meter
         .add_total(todo.iter().map(|(p, _)| weight(p)).sum());
-    // Packs whose objects need bases from packs later in the list are tried again.
-    let mut deferred: Vec<ReceivedPack> = Vec::new();
+    // Packs whose objects need bases from packs later in the list, by the object they wait for.
+    let mut waiting: HashMap<ObjectId, Vec<ReceivedPack>> = HashMap::new();
     for (p, entries) in todo {
         let key = Entry::Pack(p).key();
         // A pack is its 5-byte header and the objects its index places in it: a listed size
@@ -1679,12 +1781,18 @@ fn pull_packs(
                 head: Vec::with_capacity(5),
                 written: 0,
                 max: expected,
+                local: None,
             };
-            remote.transport.get_to(&key, &mut sink).and_then(|found| {
+            let got = remote.transport.get_to(&key, &mut sink).and_then(|found| {
                 std::io::Write::flush(&mut sink)
                     .map_err(|e| Error::io("cannot write", &tmp_path, e))?;
                 Ok(found.then(|| (sink.head.clone(), sink.hasher.finalize(), sink.written)))
-            })
+            });
+            match sink.local.take() {
+                // This side failed (a full disk): named as this side, not as the remote.
+                Some(e) if got.is_err() => Err(Error::io("cannot write", &tmp_path, e)),
+                _ => got,
+            }
         };
         remote.meter.advance(weight(&p));
         let (head, hash, written) = match download {
@@ -1699,55 +1807,85 @@ fn pull_packs(
             }
             Err(e) => return Err(named(e)),
         };
-        let received = match ReceivedPack::check(p, tmp, entries, (&head, hash, written)) {
+        let received = match ReceivedPack::check(p, tmp, entries, (&head, hash, written))? {
             Ok(r) => r,
             Err(reason) => {
                 report.refused.push(Refused { key, reason });
                 continue;
             }
         };
-        if let Some(waits) = install_pack(store, received, report, false)? {
-            deferred.push(waits);
-        }
+        install_or_wait(store, received, &mut waiting, report)?;
     }
-    let mut progress = true;
-    while progress && !deferred.is_empty() {
-        progress = false;
-        let mut next = Vec::new();
-        for received in std::mem::take(&mut deferred) {
-            match install_pack(store, received, report, false)? {
-                Some(waits) => next.push(waits),
-                None => progress = true,
-            }
+    // What still waits needs objects no received pack holds (or a forged chain): reported.
+    for (_, packs) in waiting {
+        for received in packs {
+            install_pack(store, received, report, true)?;
         }
-        deferred = next;
-    }
-    for received in deferred {
-        install_pack(store, received, report, true)?;
     }
     Ok(())
 }
 
-/// Verifies and installs one received pack, reading its objects from its temp file one at a
-/// time. Gives the pack back (nothing written) when some object waits for a delta base not here
-/// yet and `last` is false; with `last`, such objects are refused with the others that fail.
-fn install_pack(
+/// Installs `received`, then every pack that was waiting for an object it brought (and so on):
+/// a chain of packs is installed in one pass whatever order they came in. A pack that waits is
+/// filed under the object it waits for.
+fn install_or_wait(
     store: &Store,
     received: ReceivedPack,
+    waiting: &mut HashMap<ObjectId, Vec<ReceivedPack>>,
+    report: &mut TransferReport,
+) -> Result<()> {
+    let mut queue = vec![received];
+    while let Some(received) = queue.pop() {
+        let brought: Vec<ObjectId> = received.entries.iter().map(|(id, _, _)| *id).collect();
+        match install_pack(store, received, report, false)? {
+            Installed::Waits(received, base) => waiting.entry(base).or_default().push(received),
+            Installed::Done => {
+                for id in brought {
+                    if let Some(ready) = waiting.remove(&id) {
+                        queue.extend(ready);
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What [`install_pack`] did with a received pack.
+enum Installed {
+    /// Installed, or refused (the report says which).
+    Done,
+    /// Nothing written: an object in it is a delta on this object, which is not here yet.
+    Waits(ReceivedPack, ObjectId),
+}
+
+/// Verifies and installs one received pack, reading its objects from its temp file one at a
+/// time. Gives the pack back (nothing written, its file closed) when some object waits for a
+/// delta base not here yet and `last` is false; with `last`, such objects are reported as
+/// waiting, the damaged ones as refused.
+fn install_pack(
+    store: &Store,
+    mut received: ReceivedPack,
     report: &mut TransferReport,
     last: bool,
-) -> Result<Option<ReceivedPack>> {
+) -> Result<Installed> {
     let p = received.id;
     let key = Entry::Pack(p).key();
     let mut good = Vec::new();
     let mut bad = Vec::new();
     let mut waiting = Vec::new();
     for (id, offset, len) in &received.entries {
-        let b = received.read(*offset, *len)?;
-        match verify_received(store, id, &b, &received) {
+        let verified = received
+            .read(*offset, *len)
+            .and_then(|b| verify_received(store, id, &b, &received));
+        match verified {
             Ok(_) => good.push((*id, *offset, *len)),
-            Err(Error::MissingObject { .. }) if !last => return Ok(Some(received)),
+            Err(Error::MissingObject { id: base }) if !last => {
+                received.close();
+                return Ok(Installed::Waits(received, base));
+            }
             Err(Error::MissingObject { id: base }) => waiting.push(base),
+            Err(e @ Error::Io { .. }) => return Err(e),
             Err(e) => bad.push((*id, reason(&e))),
         }
     }
@@ -1769,21 +1907,38 @@ fn install_pack(
                 reason: why,
             });
         }
-        return Ok(None);
+        return Ok(Installed::Done);
     }
     store.prepare_write()?;
     let layout = store.layout();
     if bad.is_empty() {
         // The temp file is the pack: made durable, then renamed into place create-only.
-        let tmp_path = received.tmp.path().to_path_buf();
-        received
-            .tmp
-            .as_file()
-            .sync_all()
+        let tmp_path = received.path.to_path_buf();
+        std::fs::File::open(&tmp_path)
+            .and_then(|f| f.sync_all())
             .map_err(|e| Error::io("cannot write", &tmp_path, e))?;
+        received.close();
         let idx = pack::index_bytes(&p, &received.entries);
-        if layout.persist_new_file(received.tmp, &layout.pack_file(&p, "pack"))? {
-            report.received.add_u64(received.len);
+        let dest = layout.pack_file(&p, "pack");
+        layout.make_dir(&layout.packs_dir())?;
+        match received.path.persist_noclobber(&dest) {
+            Ok(()) => report.received.add_u64(received.len),
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
+                // A file of that name is here already, without an index (else the pack would
+                // have been skipped): the index is written for it only if it is this pack.
+                if !holds_pack(&dest, &p) {
+                    report.refused.push(Refused {
+                        key,
+                        reason: format!(
+                            "a damaged copy of it is in the way here ({}, unused: it has no \
+                             index): remove that file, then pull again",
+                            dest.display()
+                        ),
+                    });
+                    return Ok(Installed::Done);
+                }
+            }
+            Err(e) => return Err(Error::io("cannot write", &dest, e.error)),
         }
         write_index(store, &p, &idx, report)?;
     } else {
@@ -1806,7 +1961,16 @@ fn install_pack(
             store.note_new_pack()?;
         }
     }
-    Ok(None)
+    Ok(Installed::Done)
+}
+
+/// Whether the file at `path` is pack `id` (its bytes hash to its name), read as a stream.
+fn holds_pack(path: &std::path::Path, id: &ObjectId) -> bool {
+    let Ok(f) = crate::store::open_regular(path) else {
+        return false;
+    };
+    let mut h = blake3::Hasher::new();
+    h.update_reader(std::io::BufReader::new(f)).is_ok() && h.finalize().as_bytes() == id.as_bytes()
 }
 
 /// Writes a pack's index create-only once its pack is durable, and makes it visible.

@@ -13,11 +13,15 @@ impl Store {
     ) -> io::Result<Vec<u8>> {
         let idx = self.packs.read().unwrap_or_else(|e| e.into_inner());
         let handle = idx.packs.get(loc.pack).map(|p| &p.file).and_then(|cell| {
+            use std::sync::atomic::Ordering;
             if cell.get().is_none()
+                && idx.open.load(Ordering::Relaxed) < pack::MAX_OPEN_PACKS
                 && let Ok(f) = open_regular(path)
+                && cell.set(f).is_ok()
             {
-                let _ = cell.set(f);
+                idx.open.fetch_add(1, Ordering::Relaxed);
             }
+            // None: `read_at` opens the file for this read only.
             cell.get()
         });
         pack::read_at(path, handle, loc, limit)

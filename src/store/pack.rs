@@ -86,7 +86,14 @@ impl LoadedPack {
 pub(crate) struct PackIndex {
     pub packs: Vec<LoadedPack>,
     loaded: HashSet<String>,
+    /// How many of the packs' files are kept open (see [`MAX_OPEN_PACKS`]).
+    pub open: std::sync::atomic::AtomicUsize,
 }
+
+/// At most this many pack files are kept open by a store; reads from others open and close
+/// their file each time. A history of 1,100 commits of 20 files each is 1,100 packs, and a
+/// process may open only 1,024 files by default.
+pub(crate) const MAX_OPEN_PACKS: usize = 64;
 
 impl PackIndex {
     /// Every loaded pack that holds `id` (merged stores can hold one id in several packs).

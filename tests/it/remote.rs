@@ -1991,3 +1991,239 @@ fn a_key_s3_cannot_list_is_named_with_what_to_do() {
     remote.ok(&b, &["pull"]);
     assert_eq!(versions(&remote, &b), versions(&remote, &a));
 }
+
+/// A pack and its index as a pusher would write them, from objects' stored bytes, with `gap`
+/// bytes of filler between objects (0: a sound pack). Returns (pack id hex, pack, index).
+fn forge_pack(objects: &[(codever::ObjectId, Vec<u8>)], gap: usize) -> (String, Vec<u8>, Vec<u8>) {
+    let mut pack = b"CDVP\x01".to_vec();
+    let mut entries = Vec::new();
+    for (n, (id, bytes)) in objects.iter().enumerate() {
+        if n > 0 {
+            pack.extend(std::iter::repeat_n(b'#', gap));
+        }
+        pack.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        entries.push((*id, pack.len() as u64, bytes.len() as u32));
+        pack.extend_from_slice(bytes);
+    }
+    let id = blake3::hash(&pack);
+    entries.sort_by_key(|e| e.0);
+    let mut idx = b"CDVX\x01".to_vec();
+    idx.extend_from_slice(id.as_bytes());
+    idx.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    for (oid, offset, len) in entries {
+        idx.extend_from_slice(oid.as_bytes());
+        idx.extend_from_slice(&offset.to_le_bytes());
+        idx.extend_from_slice(&len.to_le_bytes());
+    }
+    let sum = blake3::hash(&idx);
+    idx.extend_from_slice(sum.as_bytes());
+    (id.to_hex().to_string(), pack, idx)
+}
+
+/// A remote pack whose index does not account for every byte of it (filler between its
+/// objects), or whose one entry claims gigabytes, is refused as a whole before any object of it
+/// is read whole: nothing of it is kept, and memory stays small.
+#[test]
+fn a_pack_its_index_does_not_tile_is_refused_unread() {
+    use codever::object::{Kind, encode_envelope};
+    let remote = TestRemote::new(Place::Folder);
+    let (_a, a, _src) = project();
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    let root = PathBuf::from(&remote.url);
+    let blob = |s: &str| {
+        (
+            blob_id(s.as_bytes()),
+            encode_envelope(Kind::Blob, s.as_bytes()),
+        )
+    };
+    let objects = [blob("filler = 1\n"), blob("filler = 2\n")];
+    // The sound pack of the same objects is taken; the one with filler between them is not.
+    let (good, pack, idx) = forge_pack(&objects, 0);
+    let (bad, padded, padded_idx) = forge_pack(&objects, 1 << 20);
+    for (name, p, i) in [(&good, &pack, &idx), (&bad, &padded, &padded_idx)] {
+        std::fs::write(root.join(format!("packs/{name}.pack")), p).unwrap();
+        std::fs::write(root.join(format!("packs/{name}.idx")), i).unwrap();
+    }
+    let (_b, b) = init_store();
+    remote.add(&b);
+    let (code, out, err) = remote.run(&b, &["--json", "pull"]);
+    assert_eq!(code, 1, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let refused = report["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 1, "{report}");
+    assert_eq!(refused[0]["key"], format!("packs/{bad}.pack"), "{report}");
+    assert!(
+        refused[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("its index does not account for its bytes exactly"),
+        "{report}"
+    );
+    assert!(b.join(format!("packs/{good}.pack")).is_file());
+    assert!(!b.join(format!("packs/{bad}.pack")).exists());
+    assert_eq!(file_names(&b.join("local/tmp")), Vec::<String>::new());
+    assert_fsck_clean(&b, "after refusing a padded pack");
+}
+
+/// A remote pack whose one entry is 256 MB of zeros (a sparse file: no disk) is refused by the
+/// first bytes of that entry, never read into memory whole.
+#[test]
+fn a_huge_entry_of_a_remote_pack_is_refused_by_its_header_in_bounded_memory() {
+    use std::io::Write;
+    let remote = TestRemote::new(Place::Folder);
+    let (_a, a, _src) = project();
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    let root = PathBuf::from(&remote.url);
+    let len: u32 = 256 << 20;
+    let tmp = root.join("packs/forging");
+    {
+        let mut f = std::fs::File::create(&tmp).unwrap();
+        f.write_all(b"CDVP\x01").unwrap();
+        f.write_all(&len.to_le_bytes()).unwrap();
+        f.set_len(9 + u64::from(len)).unwrap();
+    }
+    let mut h = blake3::Hasher::new();
+    h.update_reader(std::fs::File::open(&tmp).unwrap()).unwrap();
+    let id = h.finalize();
+    let claimed = blob_id(b"anything\n");
+    let mut idx = b"CDVX\x01".to_vec();
+    idx.extend_from_slice(id.as_bytes());
+    idx.extend_from_slice(&1u32.to_le_bytes());
+    idx.extend_from_slice(claimed.as_bytes());
+    idx.extend_from_slice(&9u64.to_le_bytes());
+    idx.extend_from_slice(&len.to_le_bytes());
+    let sum = blake3::hash(&idx);
+    idx.extend_from_slice(sum.as_bytes());
+    std::fs::rename(&tmp, root.join(format!("packs/{}.pack", id.to_hex()))).unwrap();
+    std::fs::write(root.join(format!("packs/{}.idx", id.to_hex())), &idx).unwrap();
+    let (_b, b) = init_store();
+    remote.add(&b);
+    let (out, rss) = max_rss_kib(remote.cmd(&b, &["--json", "pull"]));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(rss < 64 << 10, "the pull used {rss} KiB");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["refused"][0]["key"],
+        format!("packs/{}.pack (object {})", id.to_hex(), claimed),
+        "{report}"
+    );
+    assert_eq!(file_names(&b.join("local/tmp")), Vec::<String>::new());
+    assert_fsck_clean(&b, "after refusing a huge entry");
+}
+
+/// Packs that need one another's objects, pulled in whatever order the listing gives: 150 packs
+/// in a chain of deltas (each commit changes the same 16 files), pulled with at most 100 open
+/// files (a store keeps at most 64 pack files open). Every pack waiting for another is filed under the object it waits for with its file
+/// closed, and installed as soon as that object arrives.
+#[test]
+fn a_long_chain_of_packs_is_pulled_with_few_open_files() {
+    let remote = TestRemote::new(Place::Folder);
+    let (tmp, a) = init_store();
+    let src = tmp.path().join("w");
+    std::fs::create_dir_all(&src).unwrap();
+    for c in 0..150 {
+        for f in 0..16 {
+            let body: String = (0..40)
+                .map(|l| format!("line_{l} = {}\n", if l == c % 40 { c } else { f }))
+                .collect();
+            std::fs::write(src.join(format!("f{f:02}.py")), body).unwrap();
+        }
+        commit_ok(&a, "code/chain", &src, &format!("r{c}"));
+    }
+    assert!(pack_files(&a).len() >= 140, "{}", pack_files(&a).len());
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    let (_b, b) = init_store();
+    remote.add(&b);
+    let bin = assert_cmd::cargo::cargo_bin!("codever");
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -n 100 && exec \"$0\" --store \"$1\" --json pull",
+        ])
+        .arg(bin)
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["waiting"], serde_json::json!([]), "{report}");
+    assert_eq!(report["refused"], serde_json::json!([]), "{report}");
+    assert_eq!(checked_out(&b, "code/chain:v149"), read_tree(&src));
+    assert_fsck_clean(&b, "after pulling a chain of packs");
+}
+
+/// A pack file left here without its index (a copy cut short) is never made visible by a pull
+/// that brings the sound pack of that name: the pull names it and writes no index for it.
+#[test]
+fn a_damaged_local_copy_of_a_pulled_pack_is_named_not_indexed() {
+    let remote = TestRemote::new(Place::Folder);
+    let (_a, a, src) = project();
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    let pack = pack_files(&a).remove(0);
+    let name = pack.file_name().unwrap().to_owned();
+    let (_b, b) = init_store();
+    remote.add(&b);
+    std::fs::create_dir_all(b.join("packs")).unwrap();
+    let bytes = std::fs::read(&pack).unwrap();
+    std::fs::write(b.join("packs").join(&name), &bytes[..bytes.len() / 2]).unwrap();
+    let (code, out, err) = remote.run(&b, &["--json", "pull"]);
+    assert_eq!(code, 1, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let reason = report["refused"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("a damaged copy of it is in the way here ("),
+        "{report}"
+    );
+    assert!(
+        reason.ends_with("remove that file, then pull again"),
+        "{report}"
+    );
+    assert!(!b.join("packs").join(&name).with_extension("idx").exists());
+    // As it says: removed, the next pull takes the pack.
+    std::fs::remove_file(b.join("packs").join(&name)).unwrap();
+    remote.ok(&b, &["pull"]);
+    assert_eq!(checked_out(&b, "code/app:v1"), read_tree(&src));
+    assert_fsck_clean(&b, "after the pull that followed");
+}
+
+/// A pack damaged here is not pushed (puts are create-only: a damaged copy on the remote could
+/// never be replaced by a sound one), nor its index; the push names it and fails.
+#[test]
+fn a_pack_damaged_here_is_not_pushed() {
+    let remote = TestRemote::new(Place::Folder);
+    let (_a, a, _src) = project();
+    remote.add(&a);
+    let pack = pack_files(&a).remove(0);
+    rewrite(&pack, |b| {
+        let mid = b.len() / 2;
+        b[mid] ^= 1;
+    });
+    let (code, out, err) = remote.run(&a, &["--json", "push"]);
+    assert_eq!(code, 1, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let key = format!("packs/{}", pack.file_name().unwrap().to_str().unwrap());
+    assert_eq!(report["refused"][0]["key"], key, "{report}");
+    assert!(
+        report["refused"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("damaged here (its bytes do not hash to its name): not sent"),
+        "{report}"
+    );
+    let there = PathBuf::from(&remote.url).join(&key);
+    assert!(!there.exists());
+    assert!(!there.with_extension("idx").exists());
+}
