@@ -195,6 +195,12 @@ pub fn lookup(store: &Store, root: &ObjectId, path: &str) -> Result<Option<FileM
 /// have been synced from elsewhere, so an unsafe, unsorted or repeated name, an implausible size
 /// or nesting deeper than [`MAX_TREE_DEPTH`] is reported as corruption.
 pub fn flatten(store: &Store, root: &ObjectId) -> Result<Vec<ManifestEntry>> {
+    flatten_within(store, root, MAX_ENTRIES)
+}
+
+/// [`flatten`], refusing a version that expands to more than `max_entries` files and
+/// directories (tested with small limits).
+fn flatten_within(store: &Store, root: &ObjectId, max_entries: u64) -> Result<Vec<ManifestEntry>> {
     let mut out = Vec::new();
     let mut stack = vec![(String::new(), *root, 0usize)];
     let mut entries = 0u64;
@@ -216,7 +222,7 @@ pub fn flatten(store: &Store, root: &ObjectId) -> Result<Vec<ManifestEntry>> {
         };
         validate_tree(id, &tree, depth)?;
         entries += tree.entries.len() as u64;
-        if entries > MAX_ENTRIES {
+        if entries > max_entries {
             return Err(too_many_entries(*root));
         }
         for e in tree.entries.iter().cloned() {
@@ -292,6 +298,57 @@ mod tests {
         assert_eq!(
             reason(&huge, 0),
             "file \"a\" claims 18446744073709551615 bytes (at most 68719476736 are possible)"
+        );
+    }
+
+    /// Stores the trees of `files` and returns the root's id.
+    fn stored(store: &Store, files: &[ManifestEntry]) -> ObjectId {
+        build_trees(files, &mut |t| store.write_structured(t).map(|(id, _)| id)).unwrap()
+    }
+
+    #[test]
+    fn lookup_finds_files_at_every_depth_and_nothing_else() {
+        let (_d, store) = store();
+        let deepest = format!("{}f.py", "d/".repeat(MAX_TREE_DEPTH));
+        let files = [
+            manifest("a/b/c.py", b"c"),
+            manifest("a/top.py", b"top"),
+            manifest("z.py", b"z"),
+            manifest(&deepest, b"deep"),
+        ];
+        let root = stored(&store, &files);
+        for f in &files {
+            assert_eq!(
+                lookup(&store, &root, &f.path).unwrap(),
+                Some(f.meta),
+                "{}",
+                f.path
+            );
+        }
+        // Directories, paths through files, absent names: no file.
+        for path in ["a", "a/b", "a/b/c.py/x", "a/nope.py", "nope/c.py", ""] {
+            assert_eq!(lookup(&store, &root, path).unwrap(), None, "{path:?}");
+        }
+        // One level deeper than any tree may be: no file, and no error.
+        let deeper = format!("d/{deepest}");
+        assert_eq!(lookup(&store, &root, &deeper).unwrap(), None);
+    }
+
+    #[test]
+    fn flatten_takes_a_version_of_exactly_the_limit_and_refuses_one_more() {
+        let (_d, store) = store();
+        // 3 files and 1 directory: 4 entries.
+        let files = [
+            manifest("a/x.py", b"x"),
+            manifest("a/y.py", b"y"),
+            manifest("b.py", b"b"),
+        ];
+        let root = stored(&store, &files);
+        assert_eq!(flatten_within(&store, &root, 4).unwrap().len(), 3);
+        let e = flatten_within(&store, &root, 3).unwrap_err();
+        assert!(
+            matches!(e, Error::CorruptObject { id, .. } if id == root),
+            "{e}"
         );
     }
 
