@@ -148,6 +148,9 @@ pub enum Error {
         /// The parser's complaint.
         reason: String,
     },
+    /// A transfer stopped by SIGINT or SIGTERM (see `signals::stop_transfers_on_interrupt`).
+    #[error("interrupted: what was sent or received before is kept, nothing half-done is visible")]
+    Interrupted,
     /// A filesystem operation failed.
     #[error("{action} {}: {source}", path.display())]
     Io {
@@ -736,6 +739,7 @@ impl Error {
             Error::PathConflict { .. } => "path_conflict",
             Error::InvalidGlob { .. } => "invalid_glob",
             Error::Io { .. } => "io",
+            Error::Interrupted => "interrupted",
             Error::InvalidSpec { .. } => "invalid_spec",
             Error::UnknownArtifact { .. } => "unknown_artifact",
             Error::AmbiguousName { .. } => "ambiguous_name",
@@ -807,6 +811,7 @@ impl Error {
         }
         Some(match self {
             Error::NewerFormat { .. } => "upgrade codever to read this store".into(),
+            Error::Interrupted => "run the same command again to finish the transfer".into(),
             Error::InvalidName { .. } => {
                 "names use letters, digits, `_`, `.` and `-`, 1 to 128 characters".into()
             }

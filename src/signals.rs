@@ -40,6 +40,31 @@ pub fn init_global_pool() {
         .build_global();
 }
 
+/// Set by the first SIGINT or SIGTERM once [`stop_transfers_on_interrupt`] was called.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// For a command-line program: the first SIGINT (Ctrl-C) or SIGTERM asks a transfer under way
+/// (`push`, `pull`, `sync`) to stop at its next piece of data, remove its temp files and report
+/// [`crate::Error::Interrupted`] (what it finished stays; nothing half-written is visible either
+/// way); a second one ends the process at once, as the signal would have (exit 130, 143).
+/// Without it (the Python extension: Python has its own handlers), signals act as before.
+pub fn stop_transfers_on_interrupt() {
+    #[cfg(unix)]
+    for (signal, status) in [
+        (signal_hook::consts::SIGINT, 130),
+        (signal_hook::consts::SIGTERM, 143),
+    ] {
+        // The shutdown first: it acts only once the flag is set, by the first signal.
+        let _ = signal_hook::flag::register_conditional_shutdown(signal, status, &INTERRUPTED);
+        let _ = signal_hook::flag::register(signal, &INTERRUPTED);
+    }
+}
+
+/// Whether a transfer was asked to stop (see [`stop_transfers_on_interrupt`]).
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// A rayon pool builder whose threads block the signals above.
 pub fn pool_builder() -> rayon::ThreadPoolBuilder {
     rayon::ThreadPoolBuilder::new().start_handler(|_| block_in_helper_thread())

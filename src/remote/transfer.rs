@@ -411,8 +411,19 @@ struct PackSink<'a> {
     local: Option<std::io::Error>,
 }
 
+/// The error a sink returns to stop a download when the transfer was interrupted (see
+/// [`crate::signals::stop_transfers_on_interrupt`]); not `ErrorKind::Interrupted`, which
+/// `io::copy` retries.
+fn stop_if_interrupted() -> std::io::Result<()> {
+    if crate::signals::interrupted() {
+        return Err(std::io::Error::other("interrupted"));
+    }
+    Ok(())
+}
+
 impl std::io::Write for PackSink<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        stop_if_interrupted()?;
         if self.written.saturating_add(buf.len() as u64) > self.max {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
@@ -599,6 +610,7 @@ struct BoundedFile<'a> {
 
 impl std::io::Write for BoundedFile<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        stop_if_interrupted()?;
         if self.head.len() < PEEK {
             let n = (PEEK - self.head.len()).min(buf.len());
             self.head.extend_from_slice(&buf[..n]);
@@ -667,6 +679,7 @@ pub(crate) fn receive_loose(store: &Store, remote: &Remote, id: &ObjectId) -> Re
                     reason: source.to_string(),
                 });
             }
+            Err(_) if crate::signals::interrupted() => return Err(Error::Interrupted),
             Err(e) => return Err(remote.named(e)),
         };
         std::io::Write::flush(&mut w).map_err(|e| Error::io("cannot write", &tmp_path, e))?;
@@ -1347,6 +1360,9 @@ fn push_data(
             + records.iter().map(|(_, b)| b.len() as u64).sum::<u64>(),
     );
     for (id, len) in large.into_iter().zip(large_sizes) {
+        if crate::signals::interrupted() {
+            return Err(Error::Interrupted);
+        }
         remote.meter.advance(len);
         // Streamed from the file: a large blob is never held in memory whole.
         let path = layout.object_path(&id);
@@ -1360,6 +1376,9 @@ fn push_data(
     t.flush().map_err(named)?;
 
     while !packs.is_empty() || !loose.is_empty() {
+        if crate::signals::interrupted() {
+            return Err(Error::Interrupted);
+        }
         let (mut ready_packs, waiting_packs): (Vec<PackToSend>, Vec<PackToSend>) = packs
             .into_iter()
             .partition(|p| p.bases.iter().all(|b| available.contains(b)));
@@ -1795,6 +1814,10 @@ fn pull_packs(
             }
         };
         remote.meter.advance(weight(&p));
+        if crate::signals::interrupted() {
+            // The temp file goes with `tmp`; what was installed before stays.
+            return Err(Error::Interrupted);
+        }
         let (head, hash, written) = match download {
             Ok(Some(got)) => got,
             Ok(None) => continue,
@@ -2072,6 +2095,9 @@ fn pull_loose(
     let ids = small;
     let size = |id: &ObjectId| sizes.get(id).copied().unwrap_or(0);
     for part in batches(&ids, size, PULL_BATCH_FILES, PULL_BATCH_BYTES) {
+        if crate::signals::interrupted() {
+            return Err(Error::Interrupted);
+        }
         let keys: Vec<String> = part.iter().map(|id| Entry::Loose(*id).key()).collect();
         let fetched = remote.transport.get_many(&keys);
         remote

@@ -324,7 +324,13 @@ pub fn stdout_error(source: io::Error) -> Error {
 /// object, `{"error", "hint", "kind"}` (`hint` null when there is none, `kind` the library's
 /// stable name for the error), so scripts never parse prose.
 pub fn report(e: &Error, json: bool) -> ExitCode {
-    report_parts(&e.to_string(), hint(e).as_deref(), e.kind(), json)
+    report_parts(&e.to_string(), hint(e).as_deref(), e.kind(), json);
+    // Stopped by Ctrl-C or SIGTERM: the shell's code for a SIGINT.
+    ExitCode::from(if matches!(e, Error::Interrupted) {
+        130
+    } else {
+        2
+    })
 }
 
 /// Prints a command-line usage error (unknown command or option, missing argument) as JSON,
@@ -351,10 +357,11 @@ pub fn report_usage(rendered: &str, json: bool) -> ExitCode {
         })
         .chain(["run `codever --help` for every command and option".to_string()])
         .collect();
-    report_parts(&message, Some(&hints.join("; ")), "usage", json)
+    report_parts(&message, Some(&hints.join("; ")), "usage", json);
+    ExitCode::from(2)
 }
 
-fn report_parts(message: &str, hint: Option<&str>, kind: &str, json: bool) -> ExitCode {
+fn report_parts(message: &str, hint: Option<&str>, kind: &str, json: bool) {
     let mut err = io::stderr().lock();
     if json {
         let row = serde_json::json!({"error": message, "hint": hint, "kind": kind});
@@ -366,7 +373,6 @@ fn report_parts(message: &str, hint: Option<&str>, kind: &str, json: bool) -> Ex
             let _ = writeln!(err, "hint: {}", printable(h));
         }
     }
-    ExitCode::from(2)
 }
 
 /// The error's hint, options named as this command spells them (`--force`, `--store PATH`,

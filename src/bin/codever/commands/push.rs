@@ -41,6 +41,8 @@ pub struct SyncArgs {
 
 /// Runs a transfer with a progress bar on a terminal, cleared before the report is printed.
 fn with_bar<T>(what: &str, f: impl FnOnce(Option<codever::Progress>) -> Result<T>) -> Result<T> {
+    // Ctrl-C stops the transfer cleanly (temp files removed); a second one ends it at once.
+    codever::signals::stop_transfers_on_interrupt();
     let bar = transfer_bar(what);
     let result = f(bar.as_ref().map(|(_, p)| p.clone()));
     if let Some((b, _)) = bar {
