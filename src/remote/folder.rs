@@ -247,7 +247,14 @@ impl Transport for Folder {
     }
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.get_range(key, 0, u64::MAX)
+        let got = self.get_range(key, 0, super::MAX_GET + 1)?;
+        if got
+            .as_ref()
+            .is_some_and(|b| b.len() as u64 > super::MAX_GET)
+        {
+            return Err(super::too_large_to_get(self.path(key)?));
+        }
+        Ok(got)
     }
 
     fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Option<Vec<u8>>> {
@@ -313,5 +320,44 @@ impl Transport for Folder {
             get: self.get.load(Ordering::Relaxed),
             put: self.put.load(Ordering::Relaxed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remote::Transport;
+    use std::fs;
+
+    /// A whole-file get reads small files and refuses one larger than any file read whole (a
+    /// folder's owner could swap a listed small object for a huge one before it is read), after
+    /// reading no more than the limit.
+    #[test]
+    fn a_whole_file_get_is_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = Folder::new(dir.path());
+        fs::create_dir_all(dir.path().join("objects/ab")).unwrap();
+        fs::write(dir.path().join("objects/ab/small"), b"small").unwrap();
+        assert_eq!(
+            folder.get("objects/ab/small").unwrap(),
+            Some(b"small".to_vec())
+        );
+        assert_eq!(folder.get("objects/ab/absent").unwrap(), None);
+        let at_limit = fs::File::create(dir.path().join("objects/ab/limit")).unwrap();
+        at_limit.set_len(super::super::MAX_GET).unwrap();
+        assert_eq!(
+            folder
+                .get("objects/ab/limit")
+                .unwrap()
+                .map(|b| b.len() as u64),
+            Some(super::super::MAX_GET)
+        );
+        let huge = fs::File::create(dir.path().join("objects/ab/huge")).unwrap();
+        huge.set_len(3 << 30).unwrap();
+        let e = folder.get("objects/ab/huge").unwrap_err().to_string();
+        assert!(
+            e.contains("more than 64 MiB, larger than any file read whole"),
+            "{e}"
+        );
     }
 }

@@ -39,6 +39,26 @@ use crate::error::{Error, RemoteFailure, Result};
 /// How many requests a transfer keeps in flight at once.
 pub const PARALLEL_REQUESTS: usize = 16;
 
+/// The most bytes a whole-file `get` reads: it serves small files (loose objects listed under
+/// 1 MiB, the `format` file; packs, indexes and large blobs are streamed and bounded on their
+/// own), so a file this large changed since it was listed, or the remote lies about it.
+pub(crate) const MAX_GET: u64 = 64 << 20;
+
+/// The error for a whole-file `get` of more than [`MAX_GET`] bytes.
+pub(crate) fn too_large_to_get(what: impl Into<std::path::PathBuf>) -> Error {
+    Error::io(
+        "cannot read",
+        what,
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "more than {} MiB, larger than any file read whole (changed since it was listed?)",
+                MAX_GET >> 20
+            ),
+        ),
+    )
+}
+
 /// One file of a remote: its key (the path under the remote's root, `/`-separated) and size.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RemoteFile {

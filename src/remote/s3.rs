@@ -282,6 +282,9 @@ impl S3 {
     async fn get_async(&self, key: &str) -> Result<Option<Vec<u8>>> {
         self.count(&self.get);
         match self.store.get(&self.path(key)).await {
+            Ok(r) if r.meta.size > super::MAX_GET => {
+                Err(super::too_large_to_get(self.path(key).to_string()))
+            }
             Ok(r) => match r.bytes().await {
                 Ok(b) => Ok(Some(b.to_vec())),
                 Err(e) => Err(self.error(e)),
