@@ -1012,18 +1012,29 @@ fn batches<T: Copy>(
 // ---------------------------------------------------------------------------------------------
 // Push.
 
+/// Opens remote `name` (the default when `None`) with its cache, and an empty report of a
+/// transfer with it.
+fn begin(
+    store: &Store,
+    name: Option<&str>,
+    progress: Option<crate::capture::Progress>,
+) -> Result<(Remote, RemoteCache, TransferReport)> {
+    let remote = open_remote(store, name)?.with_progress(progress);
+    let cache = RemoteCache::load(store, &remote.name);
+    let report = TransferReport {
+        remote: remote.name.clone(),
+        url: remote.url.clone(),
+        ..Default::default()
+    };
+    Ok((remote, cache, report))
+}
+
 /// Sends every file of `store` that remote `name` (the default when `None`) lacks: packs, the
 /// loose blobs and trees as one new pack, records, then markers. `full` lists the remote first
 /// instead of trusting the cache of what it holds.
 pub fn push(store: &Store, name: Option<&str>, opts: &PushOptions) -> Result<TransferReport> {
     let full = opts.full;
-    let remote = open_remote(store, name)?.with_progress(opts.progress.clone());
-    let mut cache = RemoteCache::load(store, &remote.name);
-    let mut report = TransferReport {
-        remote: remote.name.clone(),
-        url: remote.url.clone(),
-        ..Default::default()
-    };
+    let (remote, mut cache, mut report) = begin(store, name, opts.progress.clone())?;
     let (remote_records, sent_records) = push_with(store, &remote, &mut cache, full, &mut report)?;
     let now = versions_of(store)?;
     report_versions(&mut report, &now, &now, &remote_records, &sent_records);
@@ -1619,13 +1630,7 @@ fn send(
 /// Fetches every file of remote `name` (the default when `None`) that `store` lacks, verified
 /// before it becomes visible: packs, loose objects, then markers whose record arrived.
 pub fn pull(store: &Store, name: Option<&str>, opts: &PullOptions) -> Result<TransferReport> {
-    let remote = open_remote(store, name)?.with_progress(opts.progress.clone());
-    let mut cache = RemoteCache::load(store, &remote.name);
-    let mut report = TransferReport {
-        remote: remote.name.clone(),
-        url: remote.url.clone(),
-        ..Default::default()
-    };
+    let (remote, mut cache, mut report) = begin(store, name, opts.progress.clone())?;
     let before = versions_of(store)?;
     let remote_records = pull_with(store, &remote, &mut cache, opts, &mut report)?;
     let after = versions_of(store)?;
@@ -2335,13 +2340,7 @@ fn pull_only(
 /// Pull, then push: afterwards both sides hold the same records, so both list the same
 /// versions.
 pub fn sync(store: &Store, name: Option<&str>, opts: &SyncOptions) -> Result<TransferReport> {
-    let remote = open_remote(store, name)?.with_progress(opts.progress.clone());
-    let mut cache = RemoteCache::load(store, &remote.name);
-    let mut report = TransferReport {
-        remote: remote.name.clone(),
-        url: remote.url.clone(),
-        ..Default::default()
-    };
+    let (remote, mut cache, mut report) = begin(store, name, opts.progress.clone())?;
     let before = versions_of(store)?;
     let remote_records = pull_with(
         store,
