@@ -169,6 +169,21 @@ fn open_fetching(store: &str) -> R<Store> {
     Ok(s)
 }
 
+/// Runs `f` (in [`pooled`]) on the store at `store`, fetching what it lacks from its default
+/// remote, with the history and index of the version `spec` selects.
+fn on_version<T: Send>(
+    store: &str,
+    spec: &str,
+    f: impl FnOnce(&Store, &codever::History, usize) -> R<T> + Send,
+) -> PyResult<T> {
+    pooled(|| {
+        let s = open_fetching(store)?;
+        let codever::Resolved { history, index } = s.resolve(&Spec::parse(spec)?)?;
+        f(&s, &history, index)
+    })
+    .map_err(py_err)
+}
+
 /// A row of `codever::view` as JSON text. Rows hold only strings, numbers, booleans and JSON
 /// values (paths are made strings), so this does not fail in practice.
 fn to_json(row: &impl serde::Serialize) -> R<String> {
@@ -479,51 +494,33 @@ fn versions(store: &str, spec: &str) -> PyResult<String> {
 /// The bytes of one file of a version.
 #[pyfunction]
 fn read_file(store: &str, spec: &str, path: &str) -> PyResult<Vec<u8>> {
-    pooled(|| {
-        let s = open_fetching(store)?;
-        let codever::Resolved {
-            history: h,
-            index: i,
-        } = s.resolve(&Spec::parse(spec)?)?;
-        let meta = frontend::find_file(&s, &h, i, path)?;
+    on_version(store, spec, |s, h, i| {
+        let meta = frontend::find_file(s, h, i, path)?;
         s.read_blob(&meta.id)
     })
-    .map_err(py_err)
 }
 
 /// Writes a version's files into `into`; JSON like `checkout --json`.
 #[pyfunction]
 fn checkout(py: Python<'_>, store: &str, spec: &str, into: &str, force: bool) -> PyResult<String> {
     py.detach(|| {
-        pooled(|| {
-            let s = open_fetching(store)?;
-            let codever::Resolved {
-                history: h,
-                index: i,
-            } = s.resolve(&Spec::parse(spec)?)?;
+        on_version(store, spec, |s, h, i| {
             let v = &h.versions[i];
             let report = s.checkout(&v.tree, Path::new(into), force)?;
             to_json(&view::CheckoutRow::new(&h.key, v, Path::new(into), &report))
         })
     })
-    .map_err(py_err)
 }
 
 /// The paths under `root` that differ from the version (empty: `root` holds exactly it).
 #[pyfunction]
 fn verify(py: Python<'_>, store: &str, spec: &str, root: &str) -> PyResult<Vec<String>> {
     py.detach(|| {
-        pooled(|| {
-            let s = open_fetching(store)?;
-            let codever::Resolved {
-                history: h,
-                index: i,
-            } = s.resolve(&Spec::parse(spec)?)?;
+        on_version(store, spec, |s, h, i| {
             let d = s.verify_dir(h.versions[i].tree, Path::new(root))?;
             Ok(d.files.iter().map(|f| f.path().to_string()).collect())
         })
     })
-    .map_err(py_err)
 }
 
 /// Compares two versions: (JSON like `diff --json`, the patch `codever diff` prints, the compare
@@ -586,20 +583,14 @@ fn diff(
 #[pyfunction]
 #[pyo3(signature = (store, spec, path, first_seen=false))]
 fn blame(store: &str, spec: &str, path: &str, first_seen: bool) -> PyResult<String> {
-    pooled(|| {
-        let s = open_fetching(store)?;
-        let codever::Resolved {
-            history: h,
-            index: i,
-        } = s.resolve(&Spec::parse(spec)?)?;
+    on_version(store, spec, |s, h, i| {
         let lines = match first_seen {
-            true => s.blame_first_seen(&h, i, path)?,
-            false => s.blame(&h, i, path)?,
+            true => s.blame_first_seen(h, i, path)?,
+            false => s.blame(h, i, path)?,
         };
         let path = codever::names::normalize_path(path)?;
-        to_json(&view::BlameRow::new(&h, i, &path, &lines))
+        to_json(&view::BlameRow::new(h, i, &path, &lines))
     })
-    .map_err(py_err)
 }
 
 /// Forgets (`forgotten`) or lists again the version `spec` names (W&B's `Artifact.delete()`):
