@@ -630,6 +630,19 @@ mod tests {
         assert_eq!(CommitRecord::decode(oid(0), &v1).unwrap(), c);
         let tail_v1 = concat!("01", "022f70", "00", "01", "00", "00"); // 1 source "/p", "", dir; include, exclude
         assert!(hexs(&v1).ends_with(tail_v1), "{}", hexs(&v1));
+        // Either tags or a W&B-walk source alone needs schema 2 (and a format-3 store).
+        let mut tagged = c.clone();
+        tagged.tags = vec!["rl".into()];
+        assert_eq!(
+            (tagged.encode()[0], tagged.format()),
+            (COMMIT_SCHEMA_2, EXTENDED_FORMAT)
+        );
+        let mut walked = c.clone();
+        walked.sources[0].every_file = true;
+        assert_eq!(
+            (walked.encode()[0], walked.format()),
+            (COMMIT_SCHEMA_2, EXTENDED_FORMAT)
+        );
         c.sources[0].every_file = true;
         c.tags = vec!["rl".into()];
         let v2 = c.encode();

@@ -470,6 +470,56 @@ pub(crate) fn read_object_file(id: &ObjectId, path: &Path, limit: u64) -> Result
 mod tests {
     use super::*;
 
+    /// Each record raises the store's `format` file to the oldest format whose builds read it,
+    /// never lowers it: an alias record a format-1 store (made by an old build) to 2, a forget
+    /// or rename record to 3; the file says so to every other build that opens the store.
+    #[test]
+    fn a_record_raises_the_store_format_to_what_it_needs() {
+        use crate::object::{AliasRecord, ForgetRecord, RenameRecord};
+        let dir = tempfile::tempdir().unwrap();
+        let root = Store::init(dir.path()).unwrap().root().to_path_buf();
+        fs::write(root.join("format"), "codever-store-format 1\n").unwrap();
+        let on_disk = || Store::open(&root).unwrap().format();
+        assert_eq!(on_disk(), 1);
+        let store = Store::open(&root).unwrap();
+        let mut publication = crate::store::markers::Publication::default();
+        let alias = AliasRecord {
+            artifact_type: "t".into(),
+            name: "a".into(),
+            alias: "best".into(),
+            tree: ObjectId::compute(Kind::Tree, b""),
+            time_ns: 1,
+            run: String::new(),
+        };
+        store.write_record(&alias, &mut publication).unwrap();
+        assert_eq!((store.format(), on_disk()), (2, 2));
+        let forget = ForgetRecord {
+            artifact_type: "t".into(),
+            name: "a".into(),
+            tree: None,
+            forgotten: true,
+            time_ns: 2,
+            host: String::new(),
+        };
+        store.write_record(&forget, &mut publication).unwrap();
+        assert_eq!((store.format(), on_disk()), (3, 3));
+        // Never lowered, and a rename needs 3 too.
+        store.write_record(&alias, &mut publication).unwrap();
+        assert_eq!(on_disk(), 3);
+        let other = tempfile::tempdir().unwrap();
+        let fresh = Store::init(other.path()).unwrap();
+        let rename = RenameRecord {
+            from_type: "t".into(),
+            from_name: "a".into(),
+            to_type: "t".into(),
+            to_name: "b".into(),
+            time_ns: 3,
+            host: String::new(),
+        };
+        fresh.write_record(&rename, &mut publication).unwrap();
+        assert_eq!(Store::open(fresh.root()).unwrap().format(), 3);
+    }
+
     #[test]
     fn init_open_and_refuse_newer_formats() {
         let dir = tempfile::tempdir().unwrap();
