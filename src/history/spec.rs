@@ -101,3 +101,42 @@ impl Spec {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_artifact_is_named_without_a_version_and_a_version_with_one() {
+        assert_eq!(
+            Spec::parse_artifact("rl_algo_code/ppo").unwrap(),
+            (Some("rl_algo_code".to_string()), "ppo".to_string())
+        );
+        assert_eq!(
+            Spec::parse_artifact("ppo").unwrap(),
+            (None, "ppo".to_string())
+        );
+        for versioned in ["ppo:v1", "ppo:latest", "ppo:best", "t/ppo@3fa9"] {
+            match Spec::parse_artifact(versioned) {
+                Err(Error::InvalidSpec { spec, reason }) => {
+                    assert_eq!(spec, versioned);
+                    assert_eq!(
+                        reason,
+                        "this names an artifact: give [TYPE/]NAME, without a version"
+                    );
+                }
+                other => panic!("{versioned}: {other:?}"),
+            }
+        }
+        assert!(Spec::parse_artifact("bad name").is_err());
+        for (spec, explicit) in [
+            ("ppo", false),
+            ("t/ppo", false),
+            ("ppo:v3", true),
+            ("ppo:latest", true),
+            ("ppo@3fa9", true),
+        ] {
+            assert_eq!(Spec::names_version(spec), explicit, "{spec}");
+        }
+    }
+}
