@@ -212,6 +212,44 @@ fn write_shard(layout: &Layout, name: &str, shard: &Shard) {
 mod tests {
     use super::*;
 
+    /// The key holds a file's times to the nanosecond as the kernel reports them (the racy rule
+    /// compares them with the time of the read), read here through `rustix` rather than `std`.
+    #[cfg(unix)]
+    #[test]
+    fn keys_hold_the_kernels_times_to_the_nanosecond() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.py");
+        // Times whose nanoseconds are far from 0: a sign flipped or a part dropped shows.
+        for (secs, nanos) in [
+            (1_700_000_000i64, 987_654_321i64),
+            (1_700_000_001, 123_456_789),
+        ] {
+            fs::write(&path, b"x = 1\n").unwrap();
+            let t = rustix::fs::Timespec {
+                tv_sec: secs,
+                tv_nsec: nanos,
+            };
+            rustix::fs::utimensat(
+                rustix::fs::CWD,
+                &path,
+                &rustix::fs::Timestamps {
+                    last_access: t,
+                    last_modification: t,
+                },
+                rustix::fs::AtFlags::empty(),
+            )
+            .unwrap();
+            let key = StatKey::of(&fs::metadata(&path).unwrap());
+            let st = rustix::fs::stat(&path).unwrap();
+            assert_eq!(key.mtime_ns, secs * 1_000_000_000 + nanos);
+            assert_eq!(
+                key.ctime_ns,
+                st.st_ctime * 1_000_000_000 + i64::try_from(st.st_ctime_nsec).unwrap()
+            );
+            assert_eq!((key.size, key.ino), (6, st.st_ino));
+        }
+    }
+
     fn key(mtime_ns: i64) -> StatKey {
         StatKey {
             size: 10,
