@@ -686,13 +686,26 @@ impl Ui {
                     }
                 })
                 .collect();
-            // Sent as it is read from the store (a large blob is streamed, in bounded memory),
-            // after this request has left its slot.
-            let (store, id, size) = (s.clone(), meta.id, meta.size);
-            let write = move |out: &mut dyn std::io::Write| {
-                store
-                    .write_blob_to(&id, size, out)
-                    .map_err(std::io::Error::other)
+            let body = if meta.size < crate::object::LARGE_FILE {
+                // Read whole, as the store reads a blob of this size anyway: a missing or damaged
+                // one gets its error page.
+                Body::Bytes(s.read_file_blob(&meta.id, meta.size)?)
+            } else {
+                // Streamed as it is sent, in bounded memory, after this request has left its
+                // slot (a blob damaged on the way cuts the download: it is verified as it goes).
+                let (store, id, size) = (s.clone(), meta.id, meta.size);
+                if !store.has_object(&id) {
+                    return Err(Error::MissingObject { id });
+                }
+                let write = move |out: &mut dyn std::io::Write| {
+                    store
+                        .write_blob_to(&id, size, out)
+                        .map_err(std::io::Error::other)
+                };
+                Body::Stream {
+                    len: size,
+                    write: Box::new(write),
+                }
             };
             return Ok(Response {
                 status: 200,
@@ -701,10 +714,7 @@ impl Ui {
                     "Content-Disposition",
                     format!("attachment; filename=\"{name}\""),
                 )],
-                body: Body::Stream {
-                    len: size,
-                    write: Box::new(write),
-                },
+                body,
             });
         }
         let mut content = Vec::with_capacity(meta.size as usize);

@@ -844,6 +844,15 @@ fn raw_downloads_are_streamed_in_bounded_memory() {
         peak < before + (16 << 10),
         "the server's peak memory went from {before} KiB to {peak} KiB for a 40 MiB download"
     );
+    // A blob that is not there gets its error page, not a download cut after its head.
+    let blob = crate::common::blob_id(&vec![b'a'; size]);
+    std::fs::remove_file(crate::common::object_path(&store, blob)).unwrap();
+    let (st, _, body) = get(&srv, "/raw?spec=data%2Fzz%3Av0&path=z.txt");
+    assert_eq!(st, 404, "{body}");
+    assert!(
+        body.contains("is not yet synced (missing from this store)"),
+        "{body}"
+    );
 }
 
 /// A version of more files than a page lists is shown a page at a time: 1,000 files, then the
