@@ -367,7 +367,7 @@ fn reason(status: u16) -> &'static str {
 
 /// Writes to a client within a deadline: each write waits at most the write timeout and never
 /// past the deadline, and none starts after it (the response is cut there, its connection
-/// closed by the caller). Writes are at most 64 KiB, so the deadline is checked often.
+/// closed by the caller).
 struct Paced<'a> {
     stream: &'a mut TcpStream,
     until: Instant,
@@ -385,8 +385,7 @@ impl Write for Paced<'_> {
         }
         self.stream
             .set_write_timeout(Some(left.min(self.per_write)))?;
-        let n = buf.len().min(64 << 10);
-        self.stream.write(&buf[..n])
+        self.stream.write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
         self.stream.flush()
