@@ -46,7 +46,8 @@ pub struct Limits {
     pub write_timeout: Duration,
     /// The least time a whole response (head and body) is given…
     pub response_time: Duration,
-    /// …or, when longer, its length at this many bytes a second.
+    /// …or, when longer, its length at this many bytes a second; and after that least time, a
+    /// client that has taken less than this rate since is cut off at once.
     pub min_rate: u64,
 }
 
@@ -365,19 +366,28 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-/// Writes to a client within a deadline: each write waits at most the write timeout and never
-/// past the deadline, and none starts after it (the response is cut there, its connection
-/// closed by the caller).
+/// Writes to a client within a deadline and at a least rate: each write waits at most the write
+/// timeout and never past the deadline, none starts after it, and none once the client has
+/// taken less than [`Limits::min_rate`] for each second after the first
+/// [`Limits::response_time`] (so a trickle reader of a large download is cut then, not at its
+/// deadline an hour later). A cut response's connection is closed by the caller.
 struct Paced<'a> {
     stream: &'a mut TcpStream,
+    start: Instant,
     until: Instant,
     per_write: Duration,
+    grace: Duration,
+    rate: u64,
+    sent: u64,
 }
 
 impl Write for Paced<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let left = self.until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        let now = Instant::now();
+        let left = self.until.saturating_duration_since(now);
+        let late = now.duration_since(self.start).saturating_sub(self.grace);
+        let owed = late.as_secs_f64() * self.rate as f64;
+        if left.is_zero() || (self.sent as f64) < owed {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 "the client did not take the response in time",
@@ -385,7 +395,9 @@ impl Write for Paced<'_> {
         }
         self.stream
             .set_write_timeout(Some(left.min(self.per_write)))?;
-        self.stream.write(buf)
+        let n = self.stream.write(buf)?;
+        self.sent += n as u64;
+        Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
         self.stream.flush()
@@ -447,10 +459,15 @@ fn write_response(
     }
     head.push_str("\r\n");
     let sent = if head_only { 0 } else { len };
+    let start = Instant::now();
     let mut out = Paced {
-        until: Instant::now() + allowed(head.len() as u64 + sent, limits),
+        until: start + allowed(head.len() as u64 + sent, limits),
+        start,
         stream,
         per_write: limits.write_timeout,
+        grace: limits.response_time,
+        rate: limits.min_rate,
+        sent: 0,
     };
     out.write_all(head.as_bytes())?;
     if !head_only {
@@ -624,6 +641,46 @@ mod tests {
         let rest = read_all(&mut s);
         got += rest.len();
         assert!(got < size, "{got} bytes: the response was not cut");
+    }
+
+    /// A client that reads steadily but slower than the least rate is cut off once it falls
+    /// behind that rate after the first `response_time`, long before its response's deadline.
+    #[test]
+    fn a_client_slower_than_the_least_rate_is_cut_off_when_it_falls_behind() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let size: u64 = 256 << 20;
+        let h: Arc<Handler> = Arc::new(move |_: &Head| Response {
+            status: 200,
+            content_type: "text/plain",
+            headers: Vec::new(),
+            body: Body::Stream {
+                len: size,
+                write: Box::new(move |out| {
+                    let mib = vec![b'x'; 1 << 20];
+                    (0..256).try_for_each(|_| out.write_all(&mib))
+                }),
+            },
+        });
+        let limits = Limits {
+            response_time: Duration::from_millis(300),
+            min_rate: 8 << 20,
+            ..Limits::default()
+        };
+        assert_eq!(allowed(size, &limits), Duration::from_secs(32));
+        std::thread::spawn(move || serve(l, limits, h));
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        // 16 KiB every 20 ms (800 KiB/s, a tenth of the rate) for 3 s.
+        let mut got = 0;
+        let mut buf = vec![0u8; 16 << 10];
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(3) {
+            got += s.read(&mut buf).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        got += read_all(&mut s).len();
+        assert!(got < 64 << 20, "{got} bytes: the response was not cut");
     }
 
     /// A streamed body is written as it is made, after its head; `HEAD` does not make it; one
