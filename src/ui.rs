@@ -46,7 +46,57 @@ pub struct Response {
     /// Other headers.
     pub headers: Vec<(&'static str, String)>,
     /// Body.
-    pub body: Vec<u8>,
+    pub body: Body,
+}
+
+/// Writes a streamed body to the client.
+pub type WriteBody = Box<dyn FnOnce(&mut dyn std::io::Write) -> std::io::Result<()> + Send>;
+
+/// What a response sends after its head.
+pub enum Body {
+    /// These bytes.
+    Bytes(Vec<u8>),
+    /// `len` bytes that `write` writes as it reads them (a raw download, streamed from the
+    /// store: a 256 MiB file is never held whole). An error, or a length other than `len`,
+    /// cuts the response (its connection is closed).
+    Stream {
+        /// The bytes `write` writes.
+        len: u64,
+        /// Writes them.
+        write: WriteBody,
+    },
+}
+
+impl Body {
+    /// Its length in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            Body::Bytes(b) => b.len() as u64,
+            Body::Stream { len, .. } => *len,
+        }
+    }
+
+    /// Whether it has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes, when they are held (not a stream).
+    pub fn bytes(&self) -> Option<&[u8]> {
+        match self {
+            Body::Bytes(b) => Some(b),
+            Body::Stream { .. } => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Body::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            Body::Stream { len, .. } => write!(f, "Stream({len} bytes)"),
+        }
+    }
 }
 
 /// The Content Security Policy of every page: scripts, styles and fetches from this server
@@ -59,7 +109,7 @@ impl Response {
             status,
             content_type: "text/html; charset=utf-8",
             headers: vec![("Content-Security-Policy", CSP.to_string())],
-            body: body.into_bytes(),
+            body: Body::Bytes(body.into_bytes()),
         }
     }
 
@@ -68,7 +118,7 @@ impl Response {
             status,
             content_type: "text/plain; charset=utf-8",
             headers: Vec::new(),
-            body: body.as_bytes().to_vec(),
+            body: Body::Bytes(body.as_bytes().to_vec()),
         }
     }
 }
@@ -204,6 +254,9 @@ pub struct Ui {
     /// there to fill the slots).
     #[doc(hidden)]
     pub on_heavy: Option<Box<dyn Fn() + Send + Sync>>,
+    /// The same for each cheap render.
+    #[doc(hidden)]
+    pub on_light: Option<Box<dyn Fn() + Send + Sync>>,
 }
 
 /// Files larger than this are not shown in the file view (raw download still works up to
@@ -313,6 +366,27 @@ fn file_kinds(s: &Store, files: &[crate::tree::ManifestEntry]) -> Vec<pages::Fil
         .collect()
 }
 
+/// The first row (0-based) a paged list or compare shows: `?from=N`, else `default`; a
+/// response when `N` is not a number.
+fn from(q: &Query, default: usize) -> std::result::Result<usize, Response> {
+    match q.get("from") {
+        None => Ok(default),
+        Some(n) => n
+            .parse::<usize>()
+            .map_err(|_| Response::text(400, "from= takes a row number\n")),
+    }
+}
+
+/// A page of a long list at `path`, from row `first`, of at most `rows` rows.
+fn list_paging(path: &str, first: usize, rows: usize) -> pages::Paging<'_> {
+    pages::Paging {
+        base: path,
+        first,
+        rows,
+        bytes: pages::MAX_LIST_HTML,
+    }
+}
+
 /// The page for a compare URL too long to name two versions or runs.
 fn too_long(what: &str) -> Response {
     Response::html(
@@ -351,10 +425,13 @@ impl Ui {
             colours: Arc::new(compare::ColourCache::default()),
             abandoned: AtomicUsize::new(0),
             on_heavy: None,
+            on_light: None,
         }
     }
 
-    /// How many heavy renders stopped because their client had gone.
+    /// How many requests were not answered, or their renders stopped, because their client had
+    /// gone (a cheap page is skipped if its client left while it waited for a slot; a heavy one
+    /// is also stopped between files).
     pub fn abandoned(&self) -> usize {
         self.abandoned.load(Ordering::SeqCst)
     }
@@ -370,8 +447,9 @@ impl Ui {
         self.handle_for(method, url, host, &Cancel::default())
     }
 
-    /// Answers one request whose client may leave: `gone` says when it has, and a heavy page
-    /// then stops rendering between files (answered 503, which no one reads).
+    /// Answers one request whose client may leave: `gone` says when it has; a request whose
+    /// client left while it waited for a slot is not rendered, and a heavy page stops rendering
+    /// between files (answered 503, which no one reads).
     pub fn handle_for(
         &self,
         method: &str,
@@ -402,18 +480,26 @@ impl Ui {
             Ok(r) => r,
             Err(e) => from_error(&e),
         };
+        let stopped = || {
+            self.abandoned.fetch_add(1, Ordering::SeqCst);
+            Response::text(503, "rendering stopped: the client closed the connection\n")
+        };
         if !self.is_heavy(&decoded, &q) {
-            return self.light.run(answer);
+            return self.light.run(|| {
+                if let Some(hold) = &self.on_light {
+                    hold();
+                }
+                // A client that left while this waited for its slot costs nothing more.
+                if gone.is_cancelled() {
+                    return stopped();
+                }
+                answer()
+            });
         }
         self.heavy.run(|| {
             if let Some(hold) = &self.on_heavy {
                 hold();
             }
-            let stopped = || {
-                self.abandoned.fetch_add(1, Ordering::SeqCst);
-                Response::text(503, "rendering stopped: the client closed the connection\n")
-            };
-            // A client that left while this waited for its slot costs nothing more.
             if gone.is_cancelled() {
                 return stopped();
             }
@@ -474,21 +560,35 @@ impl Ui {
                 status: 200,
                 content_type: ct,
                 headers: vec![("Cache-Control", "no-cache".into())],
-                body: body.as_bytes().to_vec(),
+                body: Body::Bytes(body.as_bytes().to_vec()),
             });
         }
         if let Some(key) = path.strip_prefix("/artifact/") {
             let spec = Spec::parse(key)?;
             let h = s.resolve_artifact(spec.artifact_type.as_deref(), &spec.name)?;
             let changes = s.version_changes(&h);
-            return Ok(self.page(&h.key.to_string(), pages::versions(&h, &changes)));
+            // The newest versions first: the last page of the timeline, unless asked.
+            let listed = h.versions.iter().filter(|v| v.forgotten.is_none()).count();
+            let last = listed.saturating_sub(1) / pages::LIST_ROWS * pages::LIST_ROWS;
+            let paging = match from(q, last) {
+                Ok(first) => list_paging(raw_path, first, pages::LIST_ROWS),
+                Err(r) => return Ok(r),
+            };
+            let body = pages::versions(&h, &changes, &paging);
+            return Ok(self.page(&h.key.to_string(), body));
         }
         if let Some(spec) = path.strip_prefix("/version/") {
             let r = s.resolve(&Spec::parse(spec)?)?;
             let v = r.version();
             let files = crate::tree::flatten(s, &v.tree)?;
-            let kinds = file_kinds(s, &files);
-            return Ok(self.page(spec, pages::version_files(&r.history, v, &files, &kinds)));
+            let paging = match from(q, 0) {
+                Ok(first) => list_paging(raw_path, first, pages::LIST_FILES),
+                Err(r) => return Ok(r),
+            };
+            let page_files = files.get(paging.first..).unwrap_or_default();
+            let kinds = file_kinds(s, &page_files[..page_files.len().min(paging.rows)]);
+            let body = pages::version_files(&r.history, v, &files, &kinds, &paging);
+            return Ok(self.page(spec, body));
         }
         if let Some(page) = ["/file", "/raw", "/history", "/blame"]
             .into_iter()
@@ -502,7 +602,11 @@ impl Ui {
         if path == "/runs" {
             let mut runs = s.runs()?;
             runs.sort_by_key(|r| std::cmp::Reverse(r.start_ns()));
-            return Ok(self.page("Runs", pages::runs(&runs)));
+            let paging = match from(q, 0) {
+                Ok(first) => list_paging(raw_path, first, pages::LIST_ROWS),
+                Err(r) => return Ok(r),
+            };
+            return Ok(self.page("Runs", pages::runs(&runs, &paging)));
         }
         if let Some(id) = path.strip_prefix("/run/") {
             let r = s.run(id)?;
@@ -568,33 +672,54 @@ impl Ui {
                 ),
             ));
         }
+        if page == "/raw" {
+            let name: String = norm
+                .rsplit('/')
+                .next()
+                .unwrap_or("file")
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let body = if meta.size < crate::object::LARGE_FILE {
+                // Read whole, as the store reads a blob of this size anyway: a missing or damaged
+                // one gets its error page.
+                Body::Bytes(s.read_file_blob(&meta.id, meta.size)?)
+            } else {
+                // Streamed as it is sent, in bounded memory, after this request has left its
+                // slot (a blob damaged on the way cuts the download: it is verified as it goes).
+                let (store, id, size) = (s.clone(), meta.id, meta.size);
+                if !store.has_object(&id) {
+                    return Err(Error::MissingObject { id });
+                }
+                let write = move |out: &mut dyn std::io::Write| {
+                    store
+                        .write_blob_to(&id, size, out)
+                        .map_err(std::io::Error::other)
+                };
+                Body::Stream {
+                    len: size,
+                    write: Box::new(write),
+                }
+            };
+            return Ok(Response {
+                status: 200,
+                content_type: "application/octet-stream",
+                headers: vec![(
+                    "Content-Disposition",
+                    format!("attachment; filename=\"{name}\""),
+                )],
+                body,
+            });
+        }
         let mut content = Vec::with_capacity(meta.size as usize);
         s.write_blob_to(&meta.id, meta.size, &mut content)?;
         match page {
-            "/raw" => {
-                let name: String = norm
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or("file")
-                    .chars()
-                    .map(|c| {
-                        if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                            c
-                        } else {
-                            '_'
-                        }
-                    })
-                    .collect();
-                Ok(Response {
-                    status: 200,
-                    content_type: "application/octet-stream",
-                    headers: vec![(
-                        "Content-Disposition",
-                        format!("attachment; filename=\"{name}\""),
-                    )],
-                    body: content,
-                })
-            }
             // A binary file has no lines to blame: its view says so.
             "/blame" if !crate::diff::is_binary(&content) => {
                 let lines = s.blame(h, i, &norm)?;
@@ -670,12 +795,9 @@ impl Ui {
                 compare::file_fragment(f, s, &opts, url, &command).into_string(),
             ));
         }
-        let first_file = match q.get("from") {
-            None => 0,
-            Some(n) => match n.parse::<usize>() {
-                Ok(n) => n,
-                Err(_) => return Ok(Response::text(400, "from= takes a file number\n")),
-            },
+        let first_file = match from(q, 0) {
+            Ok(n) => n,
+            Err(r) => return Ok(r),
         };
         let opts_page = compare::Options {
             lazy_after: Some(first_file.saturating_add(self.lazy_after)),

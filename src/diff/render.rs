@@ -238,6 +238,22 @@ fn hunk_patch(h: &Hunk, color: bool, out: &mut Vec<u8>) {
 /// words are marked, when the two lines are alike enough for that to help.
 pub fn word_emphasis(h: &Hunk) -> Vec<Option<Vec<std::ops::Range<usize>>>> {
     let mut out = vec![None; h.lines.len()];
+    for (d, a) in word_partners(h).into_iter().enumerate() {
+        if let Some(a) = a
+            && let Some((rd, ra)) = word_ranges(&h.lines[d].text, &h.lines[a].text)
+        {
+            out[d] = Some(rd);
+            out[a] = Some(ra);
+        }
+    }
+    out
+}
+
+/// For each line of a hunk, the added line a deleted one is paired with by [`word_emphasis`]
+/// (`None` for the others): the pairs, without the work of marking their words, so that a
+/// renderer can mark each pair when it reaches it.
+pub fn word_partners(h: &Hunk) -> Vec<Option<usize>> {
+    let mut out = vec![None; h.lines.len()];
     let mut i = 0;
     while i < h.lines.len() {
         if h.lines[i].kind != LineKind::Deleted {
@@ -254,11 +270,7 @@ pub fn word_emphasis(h: &Hunk) -> Vec<Option<Vec<std::ops::Range<usize>>>> {
         }
         let pairs = (add_start - del_start).min(i - add_start);
         for k in 0..pairs {
-            let (d, a) = (del_start + k, add_start + k);
-            if let Some((rd, ra)) = word_ranges(&h.lines[d].text, &h.lines[a].text) {
-                out[d] = Some(rd);
-                out[a] = Some(ra);
-            }
+            out[del_start + k] = Some(add_start + k);
         }
     }
     out
@@ -266,7 +278,9 @@ pub fn word_emphasis(h: &Hunk) -> Vec<Option<Vec<std::ops::Range<usize>>>> {
 
 type Ranges = Vec<std::ops::Range<usize>>;
 
-fn word_ranges(old: &[u8], new: &[u8]) -> Option<(Ranges, Ranges)> {
+/// The differing words of a deleted line and the added line paired with it (byte ranges into
+/// each), or `None` when they are not alike enough for marks to help (or are not text).
+pub fn word_ranges(old: &[u8], new: &[u8]) -> Option<(Ranges, Ranges)> {
     let old = std::str::from_utf8(old.strip_suffix(b"\n").unwrap_or(old)).ok()?;
     let new = std::str::from_utf8(new.strip_suffix(b"\n").unwrap_or(new)).ok()?;
     let (ot, nt) = (tokens(old), tokens(new));

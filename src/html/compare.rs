@@ -31,7 +31,7 @@ use serde_json::Value;
 use super::highlight::{self, Shown, Tokenizer, Tokens};
 use super::pct_encode;
 use crate::compare::RunsDiff;
-use crate::diff::render::{hunk_header, word_emphasis};
+use crate::diff::render::{hunk_header, word_partners, word_ranges};
 use crate::diff::{FileDiff, Hunk, LineKind, Status, TreeDiff, split_lines};
 use crate::run::RunView;
 use crate::view;
@@ -203,11 +203,35 @@ fn mode_change(f: &FileDiff) -> Option<(&'static str, &'static str)> {
 }
 
 /// The compare page's body: a `div.cdv` (see the module documentation).
+///
+/// Its files' HTML is at most [`Options::max_page_html`], all of it counted: each file listed
+/// costs its entry in the list and at least its section without a diff (header, note or load
+/// button, links: a long path makes them large), so the page lists only the files whose entries
+/// and sections fit (the rest are on the next page); a file's diff is shown if it fits in what
+/// is left.
 pub fn body(c: &Compare, source: &dyn Source, opts: &Options) -> Markup {
     let d = c.diff;
     let total = d.files.len();
     let first = opts.first_file.min(total);
-    let shown = first..first.saturating_add(opts.max_files).min(total);
+    let listed = first..first.saturating_add(opts.max_files).min(total);
+    let command = command(c);
+    // The entries and the smallest sections, file by file until the budget is spent (the
+    // first file always: a page shows something).
+    let mut entries: Vec<String> = Vec::new();
+    let mut places: Vec<usize> = Vec::new();
+    let mut html = 0;
+    for i in listed.clone() {
+        let f = &d.files[i];
+        let entry = tree_entry(f).into_string();
+        let place = over_page(i, f, opts, &command, Why::PageHtml).0.len() + NOTE_SLACK;
+        if !entries.is_empty() && html + entry.len() + place > opts.max_page_html {
+            break;
+        }
+        html += entry.len() + place;
+        entries.push(entry);
+        places.push(place);
+    }
+    let shown = first..first + entries.len();
     // The page's budget of rendered lines, file by file in order; a file the page fetches
     // later (the server) costs it nothing.
     let mut spent = 0;
@@ -222,7 +246,6 @@ pub fn body(c: &Compare, source: &dyn Source, opts: &Options) -> Markup {
             spent > opts.max_page_lines
         })
         .collect();
-    let command = command(c);
     let one = |i: usize, room: usize| -> Markup {
         let f = &d.files[i];
         if opts.cancel.is_cancelled() {
@@ -242,16 +265,16 @@ pub fn body(c: &Compare, source: &dyn Source, opts: &Options) -> Markup {
         }
     };
     // Files are made in parallel (colouring is most of the work), a few at a time in order, so
-    // that the page's budget of HTML is known before the next few start.
+    // that the page's budget of HTML is known before the next few start. A file's section
+    // replaces the smallest one counted for it above.
     let mut files: Vec<Markup> = Vec::with_capacity(shown.len());
-    let mut html = 0;
     let mut full = false;
     let idx: Vec<usize> = shown.clone().collect();
     for part in idx.chunks(rayon::current_num_threads().max(1) * 2) {
         if full || opts.cancel.is_cancelled() {
             for &i in part {
                 files.push(if full {
-                    over_page(i, &d.files[i], opts, &command, Why::PageHtml)
+                    over_page(i, &d.files[i], opts, &command, Why::PageAfter)
                 } else {
                     PreEscaped(String::new())
                 });
@@ -259,14 +282,19 @@ pub fn body(c: &Compare, source: &dyn Source, opts: &Options) -> Markup {
             continue;
         }
         let room = opts.max_page_html.saturating_sub(html);
-        let made: Vec<Markup> = part.par_iter().map(|&i| one(i, room)).collect();
+        let made: Vec<Markup> = part
+            .par_iter()
+            .map(|&i| one(i, room + places[i - first]))
+            .collect();
         for (&i, m) in part.iter().zip(made) {
-            if !full && html + m.0.len() <= opts.max_page_html {
-                html += m.0.len();
+            let place = places[i - first];
+            if !full && html - place + m.0.len() <= opts.max_page_html {
+                html = html - place + m.0.len();
                 files.push(m);
             } else {
+                let why = if full { Why::PageAfter } else { Why::PageHtml };
                 full = true;
-                files.push(over_page(i, &d.files[i], opts, &command, Why::PageHtml));
+                files.push(over_page(i, &d.files[i], opts, &command, why));
             }
         }
     }
@@ -292,22 +320,30 @@ pub fn body(c: &Compare, source: &dyn Source, opts: &Options) -> Markup {
             } @else {
                 @if more > 0 { (more_files(&shown, total, opts, &command)) }
                 ul.cdv-tree {
-                    @for f in &d.files[shown.clone()] {
-                        li data-status=(status_word(f.status)) {
-                            span.cdv-st { (f.status.letter()) }
-                            " "
-                            a href={ "#" (pct_encode(f.path())) } { (Shown(f.path())) }
-                            " "
-                            @if f.binary { span.cdv-bin { "binary" } } @else {
-                                span.cdv-plus { "+" (f.additions) } " " span.cdv-minus { "−" (f.deletions) }
-                            }
-                        }
-                    }
+                    @for e in &entries { (PreEscaped(e)) }
                 }
                 @for f in &files {
                     (f)
                 }
                 @if more > 0 { (more_files(&shown, total, opts, &command)) }
+            }
+        }
+    }
+}
+
+/// What the notes of a file not shown may hold beyond the load button counted for it.
+const NOTE_SLACK: usize = 256;
+
+/// A file's entry in the list of files (`ul.cdv-tree`).
+fn tree_entry(f: &FileDiff) -> Markup {
+    html! {
+        li data-status=(status_word(f.status)) {
+            span.cdv-st { (f.status.letter()) }
+            " "
+            a href={ "#" (pct_encode(f.path())) } { (Shown(f.path())) }
+            " "
+            @if f.binary { span.cdv-bin { "binary" } } @else {
+                span.cdv-plus { "+" (f.additions) } " " span.cdv-minus { "−" (f.deletions) }
             }
         }
     }
@@ -343,7 +379,7 @@ fn more_files(shown: &Range<usize>, total: usize, opts: &Options, command: &str)
 }
 
 /// `n` with a comma every three digits (`50,000`).
-fn thousands(n: usize) -> String {
+pub(crate) fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (k, ch) in s.chars().enumerate() {
@@ -501,8 +537,11 @@ enum Why {
     Html,
     /// The page already shows [`Options::max_page_lines`].
     PageLines,
-    /// The page already holds [`Options::max_page_html`] of HTML.
+    /// Its diff would not fit in what is left of the page's [`Options::max_page_html`].
     PageHtml,
+    /// An earlier file's diff did not fit in the page: later ones are not shown either (the
+    /// page keeps the files' order).
+    PageAfter,
 }
 
 /// A file not rendered: its header, and why, with the command and the raw files that show it.
@@ -560,8 +599,12 @@ fn note(f: &FileDiff, opts: &Options, command: &str, why: Why) -> Markup {
                     (lines) ") is not shown here."
                 }
                 Why::PageHtml => {
-                    "This page already holds " (mib(opts.max_page_html)) " of diffs: this file's diff ("
-                    (lines) ") is not shown here."
+                    "This file's diff (" (lines) ") would not fit in what is left of this page's "
+                    (mib(opts.max_page_html)) " of HTML: it is not shown here."
+                }
+                Why::PageAfter => {
+                    "This page's " (mib(opts.max_page_html)) " of HTML ran out at an earlier file: "
+                    "this file's diff (" (lines) ") is not shown here."
                 }
             }
             " In a terminal: " code { (Shown(command)) }
@@ -731,6 +774,11 @@ pub fn table_capped(
     max: usize,
     cache: Option<&ColourCache>,
 ) -> Option<Markup> {
+    // Refused before any work (reading the old side, colouring, marking changed words) when
+    // even its rows' least HTML passes `max`.
+    if hunks_html_at_least(f) > max {
+        return None;
+    }
     let old = old_side(f, source);
     let old_lines: Option<Vec<&[u8]>> = old.as_deref().map(split_lines);
     let gaps = old_lines
@@ -761,6 +809,35 @@ pub fn table_capped(
     })
 }
 
+/// The least HTML of a table row: its markup with no line number, colour or mark.
+const ROW_AT_LEAST: usize = "<tr class=\"cdv-l cdv-c\"><td class=\"cdv-n\"></td><td class=\"cdv-n\"></td><td class=\"cdv-code\"></td></tr>".len();
+
+/// The least HTML a line's text makes: each byte at least once, the characters HTML escapes as
+/// their entities (colours and marks only add to it).
+fn text_html_at_least(text: &[u8]) -> usize {
+    let body = text.strip_suffix(b"\n").unwrap_or(text);
+    let body = body.strip_suffix(b"\r").unwrap_or(body);
+    body.iter()
+        .map(|b| match b {
+            b'&' | b'\'' => 5,
+            b'<' | b'>' => 4,
+            b'"' => 6,
+            _ => 1,
+        })
+        .sum()
+}
+
+/// The least HTML the rows of `f`'s hunks make (a table makes more: hunk headers, colours,
+/// marks): a cheap bound, known before any line is coloured, that refuses a file surely over a
+/// cap without rendering it.
+pub fn hunks_html_at_least(f: &FileDiff) -> usize {
+    f.hunks
+        .iter()
+        .flat_map(|h| &h.lines)
+        .map(|l| ROW_AT_LEAST + text_html_at_least(&l.text))
+        .sum()
+}
+
 /// A table's rows, with the unchanged lines `gaps` (in templates when `inline`); `None` past
 /// `max` bytes.
 fn rows(
@@ -772,13 +849,17 @@ fn rows(
     max: usize,
 ) -> Option<String> {
     let mut rows = String::new();
+    // The least HTML of the rows not written yet: once what is written and that pass `max`,
+    // the table cannot fit, and stops there (a table near its cap is not made whole to learn
+    // it).
+    let mut rest = hunks_html_at_least(f);
     for (gi, h) in f.hunks.iter().enumerate() {
         let gap = gaps.iter().find(|g| g.0 == gi);
         write_hunk_header(&mut rows, h, gi, gap.map(|g| g.1.len()));
         if let (Some((_, range, delta)), Some(ol), true) = (gap, old_lines, inline) {
-            write_gap(&mut rows, gi, ol, range.clone(), *delta, colours, max)?;
+            write_gap(&mut rows, gi, ol, range.clone(), *delta, colours, max, rest)?;
         }
-        write_hunk(&mut rows, h, colours, max)?;
+        write_hunk(&mut rows, h, colours, max, &mut rest)?;
     }
     if let Some((gi, range, delta)) = gaps.iter().find(|g| g.0 == f.hunks.len()) {
         let _ = write!(
@@ -787,7 +868,7 @@ fn rows(
             expand_buttons(range.len())
         );
         if let (Some(ol), true) = (old_lines, inline) {
-            write_gap(&mut rows, *gi, ol, range.clone(), *delta, colours, max)?;
+            write_gap(&mut rows, *gi, ol, range.clone(), *delta, colours, max, 0)?;
         }
     }
     (rows.len() <= max).then_some(rows)
@@ -865,9 +946,19 @@ pub fn gap_capped(
         .into_iter()
         .find(|g| g.0 == gi)
         .ok_or(GapError::NoGap)?;
+    // Refused before colouring when even its rows' least HTML passes `max`.
+    let least: usize = ol
+        .get(range.start - 1..range.end - 1)
+        .unwrap_or_default()
+        .iter()
+        .map(|t| ROW_AT_LEAST + text_html_at_least(t))
+        .sum();
+    if least > max {
+        return Err(GapError::TooLarge);
+    }
     let colours = Colours::cached(f, Some(&ol), gap_extent(&range, delta), cache);
     let mut out = String::new();
-    write_gap(&mut out, gi, &ol, range, delta, &colours, max).ok_or(GapError::TooLarge)?;
+    write_gap(&mut out, gi, &ol, range, delta, &colours, max, 0).ok_or(GapError::TooLarge)?;
     Ok(out)
 }
 
@@ -1230,7 +1321,8 @@ fn write_hunk_header(out: &mut String, h: &Hunk, gi: usize, gap: Option<usize>) 
 }
 
 /// The unchanged lines `gap` (old line numbers) as a `template.cdv-g`, coloured as they are on
-/// the new side.
+/// the new side; `None` (stopping there) once `out` and `rest` more bytes would pass `max`.
+#[allow(clippy::too_many_arguments)]
 fn write_gap(
     out: &mut String,
     gi: usize,
@@ -1239,6 +1331,7 @@ fn write_gap(
     delta: isize,
     colours: &Colours,
     max: usize,
+    rest: usize,
 ) -> Option<()> {
     let Some(lines) = old.get(gap.start - 1..gap.end - 1) else {
         return Some(());
@@ -1252,7 +1345,7 @@ fn write_gap(
             out,
             "<tr class=\"cdv-l cdv-c\"><td class=\"cdv-n\" data-n=\"{o}\"></td><td class=\"cdv-n\" data-n=\"{n}\"></td><td class=\"cdv-code\">{code}</td></tr>"
         );
-        if out.len() > max {
+        if out.len().saturating_add(rest) > max {
             return None;
         }
     }
@@ -1260,9 +1353,19 @@ fn write_gap(
     (out.len() <= max).then_some(())
 }
 
-/// Writes `h`'s rows; `None` (stopping there) once `out` holds more than `max` bytes.
-fn write_hunk(out: &mut String, h: &Hunk, colours: &Colours, max: usize) -> Option<()> {
-    let emphasis = word_emphasis(h);
+/// Writes `h`'s rows; `None` (stopping there) once `out` and the least HTML of the rows left
+/// (`rest`, which counts this hunk's rows and is lowered as they are written) pass `max`. The
+/// changed words of a pair of lines are marked when its deleted line is written, so a table
+/// that stops early has not marked the rest.
+fn write_hunk(
+    out: &mut String,
+    h: &Hunk,
+    colours: &Colours,
+    max: usize,
+    rest: &mut usize,
+) -> Option<()> {
+    let partners = word_partners(h);
+    let mut later: Vec<Option<Vec<Range<usize>>>> = vec![None; h.lines.len()];
     let (mut o, mut n) = (h.old_start.max(1), h.new_start.max(1));
     if h.old_lines == 0 {
         o = h.old_start + 1;
@@ -1276,10 +1379,19 @@ fn write_hunk(out: &mut String, h: &Hunk, colours: &Colours, max: usize) -> Opti
             LineKind::Added => ("cdv-a", None, Some(n)),
             LineKind::Deleted => ("cdv-d", Some(o), None),
         };
+        let marks = match partners[i] {
+            Some(a) => word_ranges(&l.text, &h.lines[a].text).map(|(d, added)| {
+                #[cfg(test)]
+                tests::MARKED.with(|m| m.set(m.get() + 1));
+                later[a] = Some(added);
+                d
+            }),
+            None => later[i].take(),
+        };
         // A deleted line is coloured as on the old side, the others as on the new side.
         let code = match nn {
-            Some(x) => colours.line(true, x - 1, &l.text, emphasis[i].as_deref()),
-            None => colours.line(false, o - 1, &l.text, emphasis[i].as_deref()),
+            Some(x) => colours.line(true, x - 1, &l.text, marks.as_deref()),
+            None => colours.line(false, o - 1, &l.text, marks.as_deref()),
         };
         let num = |x: Option<usize>| x.map(|v| format!(" data-n=\"{v}\"")).unwrap_or_default();
         let _ = write!(
@@ -1294,7 +1406,8 @@ fn write_hunk(out: &mut String, h: &Hunk, colours: &Colours, max: usize) -> Opti
                 "<span class=\"cdv-nonl\" title=\"No newline at end of file\">⊘</span>"
             }
         );
-        if out.len() > max {
+        *rest = rest.saturating_sub(ROW_AT_LEAST + text_html_at_least(&l.text));
+        if out.len().saturating_add(*rest) > max {
             return None;
         }
         if on.is_some() {
@@ -1311,6 +1424,51 @@ fn write_hunk(out: &mut String, h: &Hunk, colours: &Colours, max: usize) -> Opti
 mod tests {
     use super::*;
     use crate::{ArtifactKey, CommitOptions, Snapshot, Store, capture_run};
+
+    thread_local! {
+        /// How many pairs of lines this thread's tables marked the changed words of.
+        pub(super) static MARKED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// A table whose rows' least HTML fits its cap but whose marks do not stops as soon as
+    /// what it wrote and the least HTML of the rest pass the cap: it does not mark every pair
+    /// of lines (the costly part) to learn that it does not fit.
+    #[test]
+    fn a_table_stops_once_it_cannot_fit() {
+        let side = |seed: u64| -> String {
+            let mut x = seed;
+            (0..200)
+                .map(|_| {
+                    (0..120)
+                        .map(|_| {
+                            x ^= x << 13;
+                            x ^= x >> 7;
+                            x ^= x << 17;
+                            ["a", "b", "c", "d"][(x % 4) as usize]
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                        + "\n"
+                })
+                .collect()
+        };
+        let (_d, store, diff) = compared([
+            vec![("r.txt", side(0x9e37_79b9_7f4a_7c15))],
+            vec![("r.txt", side(0x51_7cc1_b727_220a))],
+        ]);
+        let f = &diff.files[0];
+        let fetch = Context::Fetch { url: "/c".into() };
+        MARKED.with(|m| m.set(0));
+        let whole = table(f, &store, &fetch).into_string();
+        let all = MARKED.with(|m| m.get());
+        assert_eq!(all, 200, "every pair is alike enough to be marked");
+        let least = hunks_html_at_least(f);
+        assert!(whole.len() > least + 50_000, "{} {least}", whole.len());
+        MARKED.with(|m| m.set(0));
+        assert!(table_capped(f, &store, &fetch, least + 10_000, None).is_none());
+        let marked = MARKED.with(|m| m.get());
+        assert!(marked < all / 2, "{marked} pairs marked");
+    }
 
     /// Two versions, each `(path, content)` files, compared through a real store.
     fn compared(versions: [Vec<(&str, String)>; 2]) -> (tempfile::TempDir, Store, TreeDiff) {
@@ -1920,8 +2078,9 @@ mod tests {
         let b = section(&page, 1);
         assert!(
             b.contains(&format!(
-                "This page already holds {} KiB of diffs: this file's diff (8 lines) is not shown \
-             here. In a terminal: <code>codever diff x:v0 x:v1</code></div>",
+                "This file's diff (8 lines) would not fit in what is left of this page's {} KiB \
+                 of HTML: it is not shown here. In a terminal: <code>codever diff x:v0 \
+                 x:v1</code></div>",
                 opts.max_page_html >> 10
             )),
             "{b}"
@@ -1999,6 +2158,89 @@ mod tests {
         assert_eq!(thousands(50000), "50,000");
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1234567), "1,234,567");
+    }
+
+    /// Everything a page repeats per file counts in its budget, not only the diffs: files with
+    /// long paths of `&` (escaped 5 times, percent-encoded 3 times) are listed only as far as
+    /// their entries and sections fit; the rest are on the next page.
+    #[test]
+    fn a_pages_budget_counts_each_files_entry_and_section() {
+        let dir = "&".repeat(200);
+        let files: Vec<(String, String)> = (0..40)
+            .map(|i| (format!("{dir}/{dir}/{dir}/f{i:02}.txt"), format!("{i}\n")))
+            .collect();
+        let (_d, store, diff) = compared([
+            files.iter().map(|(p, t)| (p.as_str(), t.clone())).collect(),
+            files
+                .iter()
+                .map(|(p, t)| (p.as_str(), format!("{t}more\n")))
+                .collect(),
+        ]);
+        let whole = render(&store, &diff, &Options::default());
+        assert_eq!(whole.matches("<li data-status").count(), 40);
+        let budget = 100_000;
+        assert!(whole.len() > 2 * budget, "{}", whole.len());
+        let opts = Options {
+            max_page_html: budget,
+            lazy_after: Some(5),
+            fragment_base: "/c".into(),
+            ..Options::default()
+        };
+        let page = render(&store, &diff, &opts);
+        let listed = page.matches("<li data-status").count();
+        assert!((2..40).contains(&listed), "{listed}");
+        assert_eq!(page.matches("<div class=\"cdv-file\"").count(), listed);
+        // The notes above and below (a few KiB) are the only HTML outside the budget.
+        assert!(page.len() <= budget + 4096, "{}", page.len());
+        assert!(page.contains(&format!(
+            "This compare changes 40 files: this page shows files 1–{listed}. <a class=\"cdv-next\" \
+             href=\"/c?from={listed}\">next 40 files →</a>"
+        ).replace("next 40", &format!("next {}", 40 - listed))), "{page}");
+        // The next page starts there.
+        let page = render(
+            &store,
+            &diff,
+            &Options {
+                first_file: listed,
+                ..opts
+            },
+        );
+        assert!(page.contains(&format!("id=\"file-{listed}\"")));
+        assert!(page.len() <= budget + 4096, "{}", page.len());
+    }
+
+    /// A file whose rows would surely make more HTML than its cap (each line's escaped text and
+    /// least markup already do) is refused before anything is coloured.
+    #[test]
+    fn a_file_surely_over_its_cap_is_refused_before_colouring() {
+        let (_d, store, diff) = two_files();
+        let f = &diff.files[0];
+        let least = hunks_html_at_least(f);
+        let fetch = Context::Fetch { url: "/c".into() };
+        let whole = table(f, &store, &fetch).into_string();
+        assert!(least < whole.len(), "{least} {}", whole.len());
+        // 7 rows of `vN = N` and `x = 2`: the markup and the text.
+        let text: usize = f.hunks[0].lines.iter().map(|l| l.text.len() - 1).sum();
+        assert_eq!(least, 8 * ROW_AT_LEAST + text);
+        assert_eq!(
+            text_html_at_least(b"a<&>\"'b\r\n"),
+            1 + 4 + 5 + 4 + 6 + 5 + 1
+        );
+        let cache = ColourCache::default();
+        assert!(table_capped(f, &store, &fetch, least - 1, Some(&cache)).is_none());
+        assert_eq!(cache.len(), 0, "nothing was coloured");
+        // Over the bound but under the table: coloured, then refused.
+        assert!(table_capped(f, &store, &fetch, least, Some(&cache)).is_none());
+        assert_eq!(cache.len(), 1);
+        // A gap: the same.
+        let g = gap(f, &store, 1).unwrap();
+        let cache = ColourCache::default();
+        assert_eq!(
+            gap_capped(f, &store, 1, 12 * ROW_AT_LEAST, Some(&cache)),
+            Err(GapError::TooLarge)
+        );
+        assert_eq!(cache.len(), 0);
+        assert_eq!(gap_capped(f, &store, 1, g.len(), Some(&cache)), Ok(g));
     }
 
     #[test]

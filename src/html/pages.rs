@@ -2,6 +2,8 @@
 //! version's files, a file, a file's history, a blame, runs and one run. Each returns the page
 //! body; links are to `codever ui`'s routes (see [`crate::ui`]), built with [`link`].
 
+use std::ops::Range;
+
 use maud::{Markup, PreEscaped, html};
 use serde_json::Value;
 
@@ -89,6 +91,72 @@ fn short(id: &crate::ObjectId) -> String {
     id.to_hex()[..12].to_string()
 }
 
+/// Long lists (a version's files, an artifact's versions, the runs) are shown a page at a time:
+/// at most this many bytes of rows a page (the compare page's budget,
+/// [`super::compare::MAX_PAGE_HTML`]).
+pub const MAX_LIST_HTML: usize = super::compare::MAX_PAGE_HTML;
+/// The most files of a version one page lists (as a compare page).
+pub const LIST_FILES: usize = super::compare::MAX_PAGE_FILES;
+/// The most versions, or runs, one page lists.
+pub const LIST_ROWS: usize = 500;
+
+/// Where a page of a long list starts, and where its links to the other pages go.
+#[derive(Clone, Debug)]
+pub struct Paging<'a> {
+    /// The page's URL without its query: the links add `?from=N`.
+    pub base: &'a str,
+    /// The first row (0-based) this page shows.
+    pub first: usize,
+    /// The most rows a page shows.
+    pub rows: usize,
+    /// The most bytes of rows a page makes ([`MAX_LIST_HTML`]).
+    pub bytes: usize,
+}
+
+impl Paging<'_> {
+    /// Rows `first..` of `total`, each made by `row` (its index), until [`Paging::rows`] of them
+    /// or [`Paging::bytes`] of HTML (the first always): the rows and which they are.
+    fn rows(&self, total: usize, row: impl Fn(usize) -> Markup) -> (String, Range<usize>) {
+        let first = self.first;
+        let mut out = String::new();
+        let mut end = first;
+        while end < total && end - first < self.rows {
+            let r = row(end).into_string();
+            if end > first && out.len() + r.len() > self.bytes {
+                break;
+            }
+            out.push_str(&r);
+            end += 1;
+        }
+        (out, first..end)
+    }
+
+    /// The note above and below a list longer than its page: which rows this page shows, links
+    /// to the previous and next pages. Nothing when the page shows them all.
+    fn note(&self, what: &str, shown: &Range<usize>, total: usize) -> Markup {
+        let num = super::compare::thousands;
+        let page = |from: usize| format!("{}?from={from}", self.base);
+        html! {
+            @if shown.len() < total {
+                p.cdv-note.cdv-more {
+                    @if shown.is_empty() {
+                        "There are " (num(total)) " " (what) ": none from number " (num(shown.start + 1)) "."
+                    } @else {
+                        "There are " (num(total)) " " (what) ": this page shows "
+                        (num(shown.start + 1)) "–" (num(shown.end)) "."
+                    }
+                    @if shown.start > 0 {
+                        " " a.cdv-prev href=(page(shown.start.saturating_sub(self.rows))) { "← previous" }
+                    }
+                    @if shown.end < total {
+                        " " a.cdv-next href=(page(shown.end)) { "next →" }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The artifacts: type, name, versions, latest, the last run that logged it.
 pub fn artifacts(histories: &[History]) -> Markup {
     html! {
@@ -124,33 +192,46 @@ pub fn artifacts(histories: &[History]) -> Markup {
 }
 
 /// An artifact's versions, oldest first, as a timeline: number, id, aliases, time, runs, file
-/// changes against the previous version, message; any two can be picked to compare.
-pub fn versions(h: &History, changes: &[Option<ChangeCounts>]) -> Markup {
+/// changes against the previous version, message; any two of a page can be picked to compare.
+/// A page at a time (`paging`; the server starts at the newest page).
+pub fn versions(h: &History, changes: &[Option<ChangeCounts>], paging: &Paging) -> Markup {
+    let listed: Vec<&Version> = h
+        .versions
+        .iter()
+        .filter(|v| v.forgotten.is_none())
+        .collect();
+    let (rows, shown) = paging.rows(listed.len(), |k| {
+        let v = listed[k];
+        let spec = spec_of(h, v);
+        let prev = h.versions[..v.index].iter().rev().find(|p| p.forgotten.is_none());
+        html! {
+            tr data-spec=(spec) {
+                td { input.cdv-pick type="checkbox" data-spec=(spec) aria-label={ "pick " (spec) }; }
+                td { a href=(link::version(&spec)) { (view::number(v.number)) } }
+                td.cdv-mono { (short(&v.tree)) }
+                td { (Shown(&view::aliases(h, v).join(", "))) }
+                td { (view::time(v.created_ns())) }
+                td { @for (i, r) in v.runs().into_iter().enumerate() { @if i > 0 { ", " } a href=(link::run(r)) { (r) } } }
+                td { (counts(changes.get(v.index).and_then(Option::as_ref))) }
+                td { (Shown(&v.first().record.message)) }
+                td { @if let Some(p) = prev { a.cdv-prev href=(link::compare(&spec_of(h, p), &spec, None)) { "diff" } } }
+            }
+        }
+    });
+    let note = paging.note("versions", &shown, listed.len());
     html! {
         div.cdv {
             h1 { (h.key.to_string()) }
             @if !h.is_complete() { p.cdv-note { "Some records of this artifact cannot be read yet: version numbers are withheld." } }
+            (note)
             div.cdv-picker data-base="/compare/" {
                 p { "Pick two versions to compare: " button.cdv-go type="button" disabled { "Compare" } }
                 table.cdv-list.cdv-versions {
                     thead { tr { th {} th { "version" } th { "id" } th { "aliases" } th { "created" } th { "runs" } th { "files" } th { "message" } th {} } }
-                    @for v in h.versions.iter().filter(|v| v.forgotten.is_none()) {
-                        @let spec = spec_of(h, v);
-                        @let prev = h.versions[..v.index].iter().rev().find(|p| p.forgotten.is_none());
-                        tr data-spec=(spec) {
-                            td { input.cdv-pick type="checkbox" data-spec=(spec) aria-label={ "pick " (spec) }; }
-                            td { a href=(link::version(&spec)) { (view::number(v.number)) } }
-                            td.cdv-mono { (short(&v.tree)) }
-                            td { (Shown(&view::aliases(h, v).join(", "))) }
-                            td { (view::time(v.created_ns())) }
-                            td { @for (i, r) in v.runs().into_iter().enumerate() { @if i > 0 { ", " } a href=(link::run(r)) { (r) } } }
-                            td { (counts(changes.get(v.index).and_then(Option::as_ref))) }
-                            td { (Shown(&v.first().record.message)) }
-                            td { @if let Some(p) = prev { a.cdv-prev href=(link::compare(&spec_of(h, p), &spec, None)) { "diff" } } }
-                        }
-                    }
+                    (PreEscaped(rows))
                 }
             }
+            (note)
         }
     }
 }
@@ -166,15 +247,39 @@ pub enum FileKind {
     Large,
 }
 
-/// A version's files, with links to each file's view, raw bytes, history and blame (`kinds[i]`
-/// of `files[i]`: no blame for binary and large files).
+/// A version's files, with links to each file's view, raw bytes, history and blame (`kinds[k]`
+/// of `files[paging.first + k]`: no blame for binary and large files), a page at a time.
 pub fn version_files(
     h: &History,
     v: &Version,
     files: &[ManifestEntry],
     kinds: &[FileKind],
+    paging: &Paging,
 ) -> Markup {
     let spec = spec_of(h, v);
+    let (rows, shown) = paging.rows(files.len(), |i| {
+        let e = &files[i];
+        let kind = kinds
+            .get(i - paging.first)
+            .copied()
+            .unwrap_or(FileKind::Text);
+        html! {
+            tr {
+                td.cdv-mono {
+                    a href=(link::file("file", &spec, &e.path)) { (Shown(&e.path)) }
+                    @if e.meta.executable { " " span.cdv-muted { "(executable)" } }
+                    @if kind == FileKind::Binary { " " span.cdv-muted { "(binary)" } }
+                    @if kind == FileKind::Large { " " span.cdv-muted { "(too large to view here)" } }
+                }
+                td { (e.meta.size) }
+                td {
+                    a href=(link::file("raw", &spec, &e.path)) { "raw" } " · " a href=(link::file("history", &spec, &e.path)) { "history" }
+                    @if kind == FileKind::Text { " · " a href=(link::file("blame", &spec, &e.path)) { "blame" } }
+                }
+            }
+        }
+    });
+    let note = paging.note("files", &shown, files.len());
     html! {
         div.cdv {
             h1 { a href=(link::artifact(&h.key)) { (h.key.to_string()) } " " (view::number(v.number)) }
@@ -186,25 +291,12 @@ pub fn version_files(
                 @if !al.is_empty() { " · aliases " (Shown(&al.join(", "))) }
             }
             @if !v.first().record.message.is_empty() { p { (Shown(&v.first().record.message)) } }
+            (note)
             table.cdv-list.cdv-files {
                 thead { tr { th { "path" } th { "size" } th {} } }
-                @for (i, e) in files.iter().enumerate() {
-                    @let kind = kinds.get(i).copied().unwrap_or(FileKind::Text);
-                    tr {
-                        td.cdv-mono {
-                            a href=(link::file("file", &spec, &e.path)) { (Shown(&e.path)) }
-                            @if e.meta.executable { " " span.cdv-muted { "(executable)" } }
-                            @if kind == FileKind::Binary { " " span.cdv-muted { "(binary)" } }
-                            @if kind == FileKind::Large { " " span.cdv-muted { "(too large to view here)" } }
-                        }
-                        td { (e.meta.size) }
-                        td {
-                            a href=(link::file("raw", &spec, &e.path)) { "raw" } " · " a href=(link::file("history", &spec, &e.path)) { "history" }
-                            @if kind == FileKind::Text { " · " a href=(link::file("blame", &spec, &e.path)) { "blame" } }
-                        }
-                    }
-                }
+                (PreEscaped(rows))
             }
+            (note)
         }
     }
 }
@@ -369,30 +461,37 @@ fn artifacts_cell(r: &RunView) -> Markup {
     }
 }
 
-/// Every run, newest first: time, host, git commit and dirty flag, what it logged; any two can be
-/// picked to compare.
-pub fn runs(runs: &[RunView]) -> Markup {
+/// The runs, newest first (`runs` in that order), a page at a time: time, host, git commit and
+/// dirty flag, what it logged; any two of a page can be picked to compare.
+pub fn runs(runs: &[RunView], paging: &Paging) -> Markup {
+    let (rows, shown) = paging.rows(runs.len(), |k| {
+        let r = &runs[k];
+        let row = serde_json::to_value(view::RunRow::new(r)).unwrap_or(Value::Null);
+        html! {
+            tr data-run=(r.id) {
+                td { input.cdv-pick type="checkbox" data-spec=(r.id) aria-label={ "pick " (r.id) }; }
+                td { a href=(link::run(&r.id)) { (r.id) } }
+                td { (view::time(r.start_ns())) }
+                td { (Shown(row["host"].as_str().unwrap_or_default())) }
+                td.cdv-mono { (Shown(&git_cell(&row))) }
+                td { @for (i, (k, v)) in r.state.summary.iter().filter(|(k, _)| !k.starts_with('_')).take(4).enumerate() { @if i > 0 { ", " } (Shown(k)) "=" (Shown(&json_cell(v))) } }
+                td { (artifacts_cell(r)) }
+            }
+        }
+    });
+    let note = paging.note("runs", &shown, runs.len());
     html! {
         div.cdv {
             h1 { "Runs" }
+            (note)
             div.cdv-picker data-base="/compare-runs/" data-newest-first {
                 p { "Pick two runs to compare: " button.cdv-go type="button" disabled { "Compare" } }
                 table.cdv-list.cdv-runs {
                     thead { tr { th {} th { "run" } th { "time" } th { "host" } th { "git" } th { "summary" } th { "logged" } } }
-                    @for r in runs {
-                        @let row = serde_json::to_value(view::RunRow::new(r)).unwrap_or(Value::Null);
-                        tr data-run=(r.id) {
-                            td { input.cdv-pick type="checkbox" data-spec=(r.id) aria-label={ "pick " (r.id) }; }
-                            td { a href=(link::run(&r.id)) { (r.id) } }
-                            td { (view::time(r.start_ns())) }
-                            td { (Shown(row["host"].as_str().unwrap_or_default())) }
-                            td.cdv-mono { (Shown(&git_cell(&row))) }
-                            td { @for (i, (k, v)) in r.state.summary.iter().filter(|(k, _)| !k.starts_with('_')).take(4).enumerate() { @if i > 0 { ", " } (Shown(k)) "=" (Shown(&json_cell(v))) } }
-                            td { (artifacts_cell(r)) }
-                        }
-                    }
+                    (PreEscaped(rows))
                 }
             }
+            (note)
         }
     }
 }
@@ -495,5 +594,105 @@ pub fn error_titled(title: &str, message: &str, hint: Option<&str>) -> Markup {
             p.cdv-error { (Shown(message)) }
             @if let Some(h) = hint { p.cdv-muted { "hint: " (Shown(h)) } }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ArtifactKey, CommitOptions, Snapshot, Store, capture_run};
+
+    /// Three versions of one artifact, each by its own run (r0, r1, r2).
+    fn store_of_three() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let key = ArtifactKey::new("code", "x").unwrap();
+        for rev in 0..3 {
+            let mut s = Snapshot::default();
+            for f in 0..3 {
+                s.add_bytes(&format!("f{f}.txt"), format!("{rev}\n").into_bytes(), false)
+                    .unwrap();
+            }
+            let run = capture_run(&format!("r{rev}"), dir.path()).unwrap();
+            store
+                .commit(&key, &s, &run, &CommitOptions::default())
+                .unwrap();
+        }
+        (dir, store)
+    }
+
+    fn paging(first: usize, rows: usize, bytes: usize) -> Paging<'static> {
+        Paging {
+            base: "/p",
+            first,
+            rows,
+            bytes,
+        }
+    }
+
+    /// Versions, runs and a version's files are listed a page at a time, at most `rows` rows
+    /// and `bytes` of them (one at least), with notes that say which and link the others.
+    #[test]
+    fn long_lists_are_shown_a_page_at_a_time() {
+        let (_d, store) = store_of_three();
+        let h = store
+            .artifact_histories()
+            .unwrap()
+            .into_iter()
+            .next()
+            .unwrap();
+        let changes = store.version_changes(&h);
+        let page = versions(&h, &changes, &paging(1, 2, MAX_LIST_HTML)).into_string();
+        assert_eq!(page.matches("<tr data-spec=").count(), 2);
+        assert!(page.contains("<tr data-spec=\"code/x:v1\">"));
+        assert!(page.contains("<tr data-spec=\"code/x:v2\">"));
+        let note = "<p class=\"cdv-note cdv-more\">There are 3 versions: this page shows 2–3. \
+                    <a class=\"cdv-prev\" href=\"/p?from=0\">← previous</a></p>";
+        assert_eq!(page.matches(note).count(), 2, "{page}");
+        let all = versions(&h, &changes, &paging(0, 500, MAX_LIST_HTML)).into_string();
+        assert!(!all.contains("cdv-more"), "all on one page: no note");
+        let one_row = all[all.find("<tr data-spec=").unwrap()..]
+            .find("</tr>")
+            .unwrap();
+        let page = versions(&h, &changes, &paging(0, 500, one_row + 10)).into_string();
+        assert_eq!(page.matches("<tr data-spec=").count(), 1, "the bytes cap");
+        assert!(
+            page.contains(
+                "this page shows 1–1. <a class=\"cdv-next\" href=\"/p?from=1\">next →</a>"
+            )
+        );
+        let page = versions(&h, &changes, &paging(0, 500, 0)).into_string();
+        assert_eq!(
+            page.matches("<tr data-spec=").count(),
+            1,
+            "one row at least"
+        );
+        let page = versions(&h, &changes, &paging(7, 500, MAX_LIST_HTML)).into_string();
+        assert!(page.contains("There are 3 versions: none from number 8."));
+
+        let mut rs = store.runs().unwrap();
+        rs.sort_by_key(|r| std::cmp::Reverse(r.start_ns()));
+        let page = runs(&rs, &paging(0, 2, MAX_LIST_HTML)).into_string();
+        assert_eq!(page.matches("<tr data-run=").count(), 2);
+        assert!(page.contains(
+            "There are 3 runs: this page shows 1–2. <a class=\"cdv-next\" href=\"/p?from=2\">next →</a>"
+        ));
+
+        let v = h.versions.last().unwrap();
+        let files = crate::tree::flatten(&store, &v.tree).unwrap();
+        let page = version_files(
+            &h,
+            v,
+            &files,
+            &[FileKind::Binary],
+            &paging(2, 2, MAX_LIST_HTML),
+        )
+        .into_string();
+        assert_eq!(page.matches("<tr><td class=\"cdv-mono\">").count(), 1);
+        assert!(
+            page.contains(">f2.txt</a> <span class=\"cdv-muted\">(binary)</span>"),
+            "{page}"
+        );
+        assert!(page.contains("There are 3 files: this page shows 3–3."));
     }
 }

@@ -6,7 +6,11 @@
 //! - Every read and write has a deadline: a request head must arrive within
 //!   [`Limits::head_timeout`] of its first byte, a kept-alive connection closes after
 //!   [`Limits::idle_timeout`] without a request, and a response not taken by the client within
-//!   [`Limits::write_timeout`] closes its connection.
+//!   [`Limits::write_timeout`] closes its connection. A whole response must be taken within
+//!   [`Limits::response_time`] or at [`Limits::min_rate`], whichever allows longer: a client
+//!   that reads a trickle cannot hold a response (and its connection) for ever.
+//! - Raw downloads are streamed from the store as they are sent ([`super::Body::Stream`]), never
+//!   held whole.
 //! - The head is capped: a request line longer than [`Limits::max_line`] is answered 414, a
 //!   header line longer than that or a head longer than [`Limits::max_head`] 431.
 //! - No request body is ever read (only `GET` and `HEAD` are answered): a request that announces
@@ -22,7 +26,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::Response;
+use super::{Body, Response};
 use crate::html::Cancel;
 
 /// What the server lets a client do.
@@ -40,6 +44,11 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// How long one write of a response may block on a client that does not read.
     pub write_timeout: Duration,
+    /// The least time a whole response (head and body) is given…
+    pub response_time: Duration,
+    /// …or, when longer, its length at this many bytes a second; and after that least time, a
+    /// client that has taken less than this rate since is cut off at once.
+    pub min_rate: u64,
 }
 
 impl Default for Limits {
@@ -51,6 +60,8 @@ impl Default for Limits {
             head_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(15),
             write_timeout: Duration::from_secs(10),
+            response_time: Duration::from_secs(30),
+            min_rate: 64 << 10,
         }
     }
 }
@@ -112,6 +123,12 @@ type Handler = dyn Fn(&Head) -> Response + Send + Sync;
 /// Answers connections on `listener` with `handle` until the process ends.
 pub fn serve(listener: TcpListener, limits: Limits, handle: Arc<Handler>) {
     let open = Arc::new(AtomicUsize::new(0));
+    // A refusal is short: it fits in the socket's buffer, so its write does not wait for the
+    // client (the accepting thread must not).
+    let refusing = Limits {
+        write_timeout: Duration::from_millis(200),
+        ..limits.clone()
+    };
     let limits = Arc::new(limits);
     for stream in listener.incoming() {
         let Ok(mut stream) = stream else {
@@ -122,10 +139,8 @@ pub fn serve(listener: TcpListener, limits: Limits, handle: Arc<Handler>) {
         };
         if open.fetch_add(1, Ordering::SeqCst) >= limits.max_connections {
             open.fetch_sub(1, Ordering::SeqCst);
-            // A short answer fits in the socket's buffer: this write does not wait for the client.
-            let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
             let r = super::Response::text(503, "codever ui: too many connections; try again\n");
-            let _ = write_response(&mut stream, &r, false, false);
+            let _ = write_response(&mut stream, r, false, false, &refusing);
             continue;
         }
         let (conn_open, limits, handle) = (open.clone(), limits.clone(), handle.clone());
@@ -246,14 +261,15 @@ fn connection(mut stream: TcpStream, limits: &Limits, handle: &Handler) {
             Ok(Some(n)) => n,
             Ok(None) | Err(HeadError::Gone) => return,
             Err(HeadError::Refuse(status, why)) => {
-                let _ = write_response(&mut stream, &Response::text(status, why), false, false);
+                let refused = Response::text(status, why);
+                let _ = write_response(&mut stream, refused, false, false, limits);
                 let _ = stream.shutdown(Shutdown::Write);
                 return;
             }
         };
         let (response, head_only, keep) = answer(&buf[..len], &gone, handle);
         buf.drain(..len);
-        if write_response(&mut stream, &response, head_only, keep).is_err() || !keep {
+        if write_response(&mut stream, response, head_only, keep, limits).is_err() || !keep {
             let _ = stream.shutdown(Shutdown::Write);
             return;
         }
@@ -350,20 +366,89 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-/// Writes `r` (its headers only for `HEAD`, with the `Content-Length` of the body a `GET` gets).
+/// Writes to a client within a deadline and at a least rate: each write waits at most the write
+/// timeout and never past the deadline, none starts after it, and none once the client has
+/// taken less than [`Limits::min_rate`] for each second after the first
+/// [`Limits::response_time`] (so a trickle reader of a large download is cut then, not at its
+/// deadline an hour later). A cut response's connection is closed by the caller.
+struct Paced<'a> {
+    stream: &'a mut TcpStream,
+    start: Instant,
+    until: Instant,
+    per_write: Duration,
+    grace: Duration,
+    rate: u64,
+    sent: u64,
+}
+
+impl Write for Paced<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let now = Instant::now();
+        let left = self.until.saturating_duration_since(now);
+        let late = now.duration_since(self.start).saturating_sub(self.grace);
+        let owed = late.as_secs_f64() * self.rate as f64;
+        if left.is_zero() || (self.sent as f64) < owed {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client did not take the response in time",
+            ));
+        }
+        self.stream
+            .set_write_timeout(Some(left.min(self.per_write)))?;
+        let n = self.stream.write(buf)?;
+        self.sent += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+/// Passes on at most `left` bytes (a stream that would send more than its `Content-Length`
+/// fails instead) and counts them.
+struct Counted<'a, W: Write> {
+    inner: &'a mut W,
+    left: u64,
+}
+
+impl<W: Write> Write for Counted<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.len() as u64 > self.left {
+            return Err(io::Error::other("the body is longer than it said"));
+        }
+        let n = self.inner.write(buf)?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The time a client is given to take a response of `len` bytes (see [`Limits::min_rate`]).
+fn allowed(len: u64, limits: &Limits) -> Duration {
+    let at_rate = Duration::from_secs(len / limits.min_rate.max(1));
+    limits.response_time.max(at_rate)
+}
+
+/// Writes `r` (its headers only for `HEAD`, with the `Content-Length` of the body a `GET` gets)
+/// within the time [`allowed`] for its length. An error means the response was cut: the caller
+/// closes the connection.
 fn write_response(
     stream: &mut TcpStream,
-    r: &Response,
+    r: Response,
     head_only: bool,
     keep: bool,
+    limits: &Limits,
 ) -> io::Result<()> {
+    let len = r.body.len();
     let mut head = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
          X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\nConnection: {}\r\n",
         r.status,
         reason(r.status),
         r.content_type,
-        r.body.len(),
+        len,
         if keep { "keep-alive" } else { "close" }
     );
     for (k, v) in &r.headers {
@@ -373,11 +458,34 @@ fn write_response(
         }
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
+    let sent = if head_only { 0 } else { len };
+    let start = Instant::now();
+    let mut out = Paced {
+        until: start + allowed(head.len() as u64 + sent, limits),
+        start,
+        stream,
+        per_write: limits.write_timeout,
+        grace: limits.response_time,
+        rate: limits.min_rate,
+        sent: 0,
+    };
+    out.write_all(head.as_bytes())?;
     if !head_only {
-        stream.write_all(&r.body)?;
+        match r.body {
+            Body::Bytes(b) => out.write_all(&b)?,
+            Body::Stream { len, write } => {
+                let mut counted = Counted {
+                    inner: &mut out,
+                    left: len,
+                };
+                write(&mut counted)?;
+                if counted.left > 0 {
+                    return Err(io::Error::other("the body is shorter than it said"));
+                }
+            }
+        }
     }
-    stream.flush()
+    out.flush()
 }
 
 #[cfg(test)]
@@ -469,7 +577,7 @@ mod tests {
             status: 200,
             content_type: "text/plain",
             headers: Vec::new(),
-            body: big.to_vec(),
+            body: Body::Bytes(big.to_vec()),
         });
         let limits = Limits {
             write_timeout: Duration::from_millis(300),
@@ -483,6 +591,137 @@ mod tests {
         let got = read_all(&mut s);
         assert!(got.starts_with("HTTP/1.1 200 OK\r\n"));
         assert!(got.len() < 32 << 20, "{}", got.len());
+    }
+
+    /// A client that takes a response a trickle at a time (each write still makes progress
+    /// within the write timeout) is cut off at the response's deadline, not served for ever.
+    #[test]
+    fn a_trickle_reader_is_cut_off_at_the_response_deadline() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let size = 32 << 20;
+        let h: Arc<Handler> = Arc::new(move |_: &Head| Response {
+            status: 200,
+            content_type: "text/plain",
+            headers: Vec::new(),
+            body: Body::Stream {
+                len: size as u64,
+                write: Box::new(move |out| out.write_all(&vec![b'x'; size])),
+            },
+        });
+        let limits = Limits {
+            response_time: Duration::from_millis(500),
+            // The size at this rate is less than the half second: the half second it is.
+            min_rate: 1 << 30,
+            ..Limits::default()
+        };
+        assert_eq!(allowed(size as u64, &limits), Duration::from_millis(500));
+        assert_eq!(
+            allowed(10 << 30, &limits),
+            Duration::from_secs(10),
+            "10 GiB at 1 GiB/s"
+        );
+        assert_eq!(
+            allowed(100 << 20, &Limits::default()),
+            Duration::from_secs(1600),
+            "100 MiB at 64 KiB/s"
+        );
+        std::thread::spawn(move || serve(l, limits, h));
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        // 16 KiB every 20 ms for 2 s: well past the deadline.
+        let mut got = 0;
+        let mut buf = vec![0u8; 16 << 10];
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(2) {
+            got += s.read(&mut buf).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Then all that is left: what the server sent before it gave up, not the 32 MiB.
+        let rest = read_all(&mut s);
+        got += rest.len();
+        assert!(got < size, "{got} bytes: the response was not cut");
+    }
+
+    /// A client that reads steadily but slower than the least rate is cut off once it falls
+    /// behind that rate after the first `response_time`, long before its response's deadline.
+    #[test]
+    fn a_client_slower_than_the_least_rate_is_cut_off_when_it_falls_behind() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let size: u64 = 256 << 20;
+        let h: Arc<Handler> = Arc::new(move |_: &Head| Response {
+            status: 200,
+            content_type: "text/plain",
+            headers: Vec::new(),
+            body: Body::Stream {
+                len: size,
+                write: Box::new(move |out| {
+                    let mib = vec![b'x'; 1 << 20];
+                    (0..256).try_for_each(|_| out.write_all(&mib))
+                }),
+            },
+        });
+        let limits = Limits {
+            response_time: Duration::from_millis(300),
+            min_rate: 8 << 20,
+            ..Limits::default()
+        };
+        assert_eq!(allowed(size, &limits), Duration::from_secs(32));
+        std::thread::spawn(move || serve(l, limits, h));
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        // 16 KiB every 20 ms (800 KiB/s, a tenth of the rate) for 3 s.
+        let mut got = 0;
+        let mut buf = vec![0u8; 16 << 10];
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(3) {
+            got += s.read(&mut buf).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        got += read_all(&mut s).len();
+        assert!(got < 64 << 20, "{got} bytes: the response was not cut");
+    }
+
+    /// A streamed body is written as it is made, after its head; `HEAD` does not make it; one
+    /// shorter than its `Content-Length` closes the connection (the client sees it cut).
+    #[test]
+    fn streamed_bodies_are_written_as_made_and_checked_against_their_length() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let made = Arc::new(AtomicUsize::new(0));
+        let count = made.clone();
+        let h: Arc<Handler> = Arc::new(move |h: &Head| {
+            let count = count.clone();
+            let short = h.url == "/short";
+            Response {
+                status: 200,
+                content_type: "text/plain",
+                headers: Vec::new(),
+                body: Body::Stream {
+                    len: 10,
+                    write: Box::new(move |out| {
+                        count.fetch_add(1, Ordering::SeqCst);
+                        out.write_all(if short { b"01234" } else { b"0123456789" })
+                    }),
+                },
+            }
+        });
+        std::thread::spawn(move || serve(l, Limits::default(), h));
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.write_all(b"HEAD /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /short HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let got = read_all(&mut s);
+        assert_eq!(got.matches("Content-Length: 10\r\n").count(), 3, "{got}");
+        assert!(
+            got.contains("\r\n\r\n0123456789HTTP/1.1 200 OK\r\n"),
+            "{got}"
+        );
+        assert!(got.ends_with("\r\n\r\n01234"), "cut, and closed: {got}");
+        assert_eq!(
+            made.load(Ordering::SeqCst),
+            2,
+            "not for HEAD nor after the cut"
+        );
     }
 
     #[test]

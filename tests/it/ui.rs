@@ -809,3 +809,127 @@ fn a_client_that_leaves_stops_its_render_and_frees_its_slot() {
     assert!(ui.colourings_kept() > 0);
     assert_eq!(ui.abandoned(), 1);
 }
+
+/// The server's peak memory so far (VmHWM of /proc/PID/status), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmHWM: {status}"))
+}
+
+/// A raw download is streamed from the store as it is sent: a 40 MiB file (stored in a few
+/// KiB) costs the server far less than 40 MiB of memory, and arrives byte for byte.
+#[test]
+fn raw_downloads_are_streamed_in_bounded_memory() {
+    let (tmp, store) = init_store();
+    let src = tmp.path().join("src");
+    let size = 40 << 20;
+    write(&src, "z.txt", &vec![b'a'; size]);
+    commit_ok(&store, "data/zz", &src, "r1");
+    let srv = serve(&store);
+    let before = peak_rss_kib(srv.child.id());
+    let (st, head, body) = get(&srv, "/raw?spec=data%2Fzz%3Av0&path=z.txt");
+    assert_eq!(st, 200);
+    assert!(
+        head.contains(&format!("Content-Length: {size}\r\n")),
+        "{head}"
+    );
+    assert_eq!(body.len(), size);
+    assert!(body.bytes().all(|b| b == b'a'));
+    let peak = peak_rss_kib(srv.child.id());
+    assert!(
+        peak < before + (16 << 10),
+        "the server's peak memory went from {before} KiB to {peak} KiB for a 40 MiB download"
+    );
+    // A blob that is not there gets its error page, not a download cut after its head.
+    let blob = crate::common::blob_id(&vec![b'a'; size]);
+    std::fs::remove_file(crate::common::object_path(&store, blob)).unwrap();
+    let (st, _, body) = get(&srv, "/raw?spec=data%2Fzz%3Av0&path=z.txt");
+    assert_eq!(st, 404, "{body}");
+    assert!(
+        body.contains("is not yet synced (missing from this store)"),
+        "{body}"
+    );
+}
+
+/// A version of more files than a page lists is shown a page at a time: 1,000 files, then the
+/// next page from `?from=1000`, each with a note that says which and links the others.
+#[test]
+fn a_versions_files_are_listed_a_page_at_a_time() {
+    let (tmp, store) = init_store();
+    let src = tmp.path().join("src");
+    for i in 0..1002 {
+        write(&src, &format!("f{i:04}.txt"), format!("{i}\n").as_bytes());
+    }
+    commit_ok(&store, "data/many", &src, "r1");
+    let srv = serve(&store);
+    let page = "/version/data%2Fmany%3Av0";
+    let (st, _, body) = get(&srv, page);
+    assert_eq!(st, 200);
+    assert_eq!(body.matches("<tr><td class=\"cdv-mono\">").count(), 1000);
+    let note = format!(
+        "<p class=\"cdv-note cdv-more\">There are 1,002 files: this page shows 1–1,000. \
+         <a class=\"cdv-next\" href=\"{page}?from=1000\">next →</a></p>"
+    );
+    assert_eq!(body.matches(&note).count(), 2, "above and below: {body}");
+    assert!(body.contains(">f0999.txt</a>") && !body.contains(">f1000.txt</a>"));
+    let (st, _, body) = get(&srv, &format!("{page}?from=1000"));
+    assert_eq!(st, 200);
+    assert_eq!(body.matches("<tr><td class=\"cdv-mono\">").count(), 2);
+    assert!(body.contains(&format!(
+        "There are 1,002 files: this page shows 1,001–1,002. <a class=\"cdv-prev\" \
+         href=\"{page}?from=0\">← previous</a></p>"
+    )));
+    assert!(body.contains(">f1001.txt</a>"));
+    assert_eq!(get(&srv, &format!("{page}?from=x")).0, 400);
+}
+
+/// A cheap request whose client left while it waited for a slot is not rendered (it is
+/// counted as abandoned), as a heavy one is not.
+#[test]
+fn a_cheap_request_whose_client_left_is_not_rendered() {
+    use codever::ui::{Server, Ui};
+    let (_tmp, store) = fixture_store();
+    let latch = std::sync::Arc::new(Latch::default());
+    let held = latch.clone();
+    let server = Server::bind("127.0.0.1".parse().unwrap(), 0).unwrap();
+    let addr = server.addr().to_string();
+    let mut ui = Ui::with_slots(codever::Store::open(&store).unwrap(), server.addr(), 1, 1);
+    let first = std::sync::atomic::AtomicBool::new(true);
+    ui.on_light = Some(Box::new(move || {
+        if first.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            held.arrive_and_wait();
+        }
+    }));
+    let ui = std::sync::Arc::new(ui);
+    let shared = ui.clone();
+    std::thread::spawn(move || server.run_shared(shared));
+    // The only cheap slot is held by the first request; the second waits for it, then leaves.
+    let holder = {
+        let addr = addr.clone();
+        std::thread::spawn(move || request(&addr, "GET", "/", &addr))
+    };
+    latch.wait_arrivals(1);
+    let mut s = TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "GET /runs HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    drop(s);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    latch.open();
+    assert_eq!(holder.join().unwrap().0, 200);
+    let t = std::time::Instant::now();
+    while ui.abandoned() == 0 && t.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(ui.abandoned(), 1);
+    // The slot is free: the next cheap page answers.
+    assert_eq!(request(&addr, "GET", "/runs", &addr).0, 200);
+    assert_eq!(ui.abandoned(), 1);
+}
