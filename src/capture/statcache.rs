@@ -300,6 +300,51 @@ mod tests {
 
     /// The racy case: a file read in the same timestamp tick as its last modification is never
     /// trusted, even when its stat is unchanged later (it may have been rewritten within the tick).
+    /// The filesystem's clock is used for files on the clock file's device only: another
+    /// device's clock may differ, so its files get the wall clock (and the rule's margin).
+    #[test]
+    fn the_filesystem_clock_serves_only_its_own_device() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::init(dir.path()).unwrap();
+        let cache = StatCache::load(&store, ["src"]);
+        let (dev, clock) = cache.reference.expect("a clock file");
+        let here = StatKey { dev, ..key(5) };
+        assert_eq!(cache.read_time(&here, 42), (clock, cfg!(unix)));
+        let elsewhere = StatKey {
+            dev: dev.wrapping_add(1),
+            ..key(5)
+        };
+        assert_eq!(cache.read_time(&elsewhere, 42), (42, false));
+    }
+
+    /// Each source root has a shard of its own: two roots holding the same relative paths keep
+    /// both their entries, so re-committing either unchanged reads no file.
+    #[test]
+    fn roots_with_the_same_paths_keep_their_entries_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::init(dir.path()).unwrap();
+        let commit = |root: &Path, name: &str| {
+            let mut snapshot = crate::Snapshot::default();
+            snapshot.add_dir(root, None).unwrap();
+            let run = crate::capture_run(name, store.root()).unwrap();
+            let key = crate::ArtifactKey::new("code", name).unwrap();
+            store
+                .commit(&key, &snapshot, &run, &crate::CommitOptions::default())
+                .unwrap()
+                .files_read
+        };
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        for (root, body) in [(&a, "x = 1\n"), (&b, "x = 2\n")] {
+            fs::create_dir_all(root).unwrap();
+            fs::write(root.join("m.py"), body).unwrap();
+        }
+        // Let the files' times fall behind the filesystem clock (the racy rule).
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!((commit(&a, "a"), commit(&b, "b")), (1, 1));
+        assert_eq!((commit(&a, "a"), commit(&b, "b")), (0, 0));
+        assert_ne!(shard_name("/x/a"), shard_name("/x/b"));
+    }
+
     #[test]
     fn racy_entries_are_not_trusted() {
         let t = 1_700_000_000_000_000_000;
