@@ -1742,7 +1742,15 @@ fn pull_packs(
         }
         let pack_key = Entry::Pack(*p).key();
         if !there.contains_key(&Entry::Pack(*p)) {
-            // An index whose pack has not arrived on the remote: nothing to fetch yet.
+            // An index whose pack has not arrived on the remote (a copy under way), or is not
+            // a regular file there: nothing to fetch yet, and said so.
+            report.waiting.push(Refused {
+                key: e.key(),
+                reason: format!(
+                    "not yet synced: its pack {pack_key} is not on the remote (not arrived yet, or \
+                     not a regular file there)"
+                ),
+            });
             continue;
         }
         let sizes = there

@@ -2291,3 +2291,39 @@ fn an_interrupted_pull_removes_its_temp_file_and_can_be_run_again() {
     assert_eq!(checked_out(&b, "data/shards"), read_tree(&src));
     assert_fsck_clean(&b, "after an interrupted pull and another");
 }
+
+/// An index on the remote whose pack is not there (a copy of the remote under way, or a pack
+/// that is not a regular file) is named as waiting, not skipped in silence; the pull takes the
+/// rest, and a later pull takes the pack once it is there.
+#[test]
+fn an_index_whose_pack_is_not_on_the_remote_is_named_as_waiting() {
+    let remote = TestRemote::new(Place::Folder);
+    let (_a, a, src) = project();
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    let pack = pack_files(&a).remove(0);
+    let name = pack.file_name().unwrap().to_str().unwrap().to_string();
+    let there = PathBuf::from(&remote.url).join("packs").join(&name);
+    let kept = std::fs::read(&there).unwrap();
+    std::fs::remove_file(&there).unwrap();
+    let (_b, b) = init_store();
+    remote.add(&b);
+    let (code, out, err) = remote.run(&b, &["--json", "pull"]);
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let idx = format!("packs/{}", name.replace(".pack", ".idx"));
+    // The index is named, and so is the one loose object that is a delta on a blob of it.
+    assert_eq!(
+        report["waiting"][0],
+        serde_json::json!({
+            "key": idx,
+            "reason": format!("not yet synced: its pack packs/{name} is not on the remote (not arrived yet, or not a regular file there)")
+        }),
+        "{report}"
+    );
+    assert_eq!(report["waiting"].as_array().unwrap().len(), 2, "{report}");
+    assert_eq!(report["refused"], serde_json::json!([]), "{report}");
+    std::fs::write(&there, kept).unwrap();
+    remote.ok(&b, &["pull"]);
+    assert_eq!(checked_out(&b, "code/app:v1"), read_tree(&src));
+}
