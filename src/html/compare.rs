@@ -1471,6 +1471,17 @@ mod tests {
     }
 
     /// Two versions, each `(path, content)` files, compared through a real store.
+    /// [`compared`]: `files` as `(path, text)`, then each of them with a line `more` added.
+    fn each_file_gains_a_line(files: &[(String, String)]) -> (tempfile::TempDir, Store, TreeDiff) {
+        compared([
+            files.iter().map(|(p, t)| (p.as_str(), t.clone())).collect(),
+            files
+                .iter()
+                .map(|(p, t)| (p.as_str(), format!("{t}more\n")))
+                .collect(),
+        ])
+    }
+
     fn compared(versions: [Vec<(&str, String)>; 2]) -> (tempfile::TempDir, Store, TreeDiff) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::init(dir.path()).unwrap();
@@ -2116,13 +2127,7 @@ mod tests {
         let files: Vec<(String, String)> = (0..7)
             .map(|i| (format!("f{i}.txt"), format!("{i}\n")))
             .collect();
-        let (_d, store, diff) = compared([
-            files.iter().map(|(p, t)| (p.as_str(), t.clone())).collect(),
-            files
-                .iter()
-                .map(|(p, t)| (p.as_str(), format!("{t}more\n")))
-                .collect(),
-        ]);
+        let (_d, store, diff) = each_file_gains_a_line(&files);
         let opts = Options {
             max_files: 3,
             ..Options::default()
@@ -2169,13 +2174,7 @@ mod tests {
         let files: Vec<(String, String)> = (0..40)
             .map(|i| (format!("{dir}/{dir}/{dir}/f{i:02}.txt"), format!("{i}\n")))
             .collect();
-        let (_d, store, diff) = compared([
-            files.iter().map(|(p, t)| (p.as_str(), t.clone())).collect(),
-            files
-                .iter()
-                .map(|(p, t)| (p.as_str(), format!("{t}more\n")))
-                .collect(),
-        ]);
+        let (_d, store, diff) = each_file_gains_a_line(&files);
         let whole = render(&store, &diff, &Options::default());
         assert_eq!(whole.matches("<li data-status").count(), 40);
         let budget = 100_000;

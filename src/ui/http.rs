@@ -593,6 +593,21 @@ mod tests {
         assert!(got.len() < 32 << 20, "{}", got.len());
     }
 
+    /// Asks `addr` for `/` and reads the answer 16 KiB every 20 ms for `slowly`, then all that
+    /// is left until the server closes; the bytes read.
+    fn read_slowly(addr: &str, slowly: Duration) -> usize {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut got = 0;
+        let mut buf = vec![0u8; 16 << 10];
+        let t = Instant::now();
+        while t.elapsed() < slowly {
+            got += s.read(&mut buf).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        got + read_all(&mut s).len()
+    }
+
     /// A client that takes a response a trickle at a time (each write still makes progress
     /// within the write timeout) is cut off at the response's deadline, not served for ever.
     #[test]
@@ -627,19 +642,9 @@ mod tests {
             "100 MiB at 64 KiB/s"
         );
         std::thread::spawn(move || serve(l, limits, h));
-        let mut s = TcpStream::connect(&addr).unwrap();
-        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-        // 16 KiB every 20 ms for 2 s: well past the deadline.
-        let mut got = 0;
-        let mut buf = vec![0u8; 16 << 10];
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(2) {
-            got += s.read(&mut buf).unwrap();
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // Then all that is left: what the server sent before it gave up, not the 32 MiB.
-        let rest = read_all(&mut s);
-        got += rest.len();
+        // 16 KiB every 20 ms for 2 s: well past the deadline. Then all that is left: what the
+        // server sent before it gave up, not the 32 MiB.
+        let got = read_slowly(&addr, Duration::from_secs(2));
         assert!(got < size, "{got} bytes: the response was not cut");
     }
 
@@ -669,17 +674,8 @@ mod tests {
         };
         assert_eq!(allowed(size, &limits), Duration::from_secs(32));
         std::thread::spawn(move || serve(l, limits, h));
-        let mut s = TcpStream::connect(&addr).unwrap();
-        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
         // 16 KiB every 20 ms (800 KiB/s, a tenth of the rate) for 3 s.
-        let mut got = 0;
-        let mut buf = vec![0u8; 16 << 10];
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(3) {
-            got += s.read(&mut buf).unwrap();
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        got += read_all(&mut s).len();
+        let got = read_slowly(&addr, Duration::from_secs(3));
         assert!(got < 64 << 20, "{got} bytes: the response was not cut");
     }
 
