@@ -1487,4 +1487,187 @@ mod tests {
             }]
         );
     }
+
+    /// What `marker_fit` says of `record` marked in `place`, as one line.
+    fn fit_of<R: Structured>(place: &MarkerPlace, record: &R) -> String {
+        let raw = record.encode();
+        let id = ObjectId::compute(R::KIND, &raw);
+        match marker_fit(place, id, R::KIND, &raw) {
+            MarkerFit::Fits => "fits".into(),
+            MarkerFit::Commit(c) => format!("commit {}/{} by {}", c.artifact_type, c.name, c.run),
+            MarkerFit::Misplaced(reason) => reason,
+        }
+    }
+
+    /// The rules `fsck` and `pull` apply to every marker: each kind of record is accepted in
+    /// exactly the directories of what it names, and the reason a misplaced one is refused is
+    /// the one a user reads in the report.
+    #[test]
+    fn a_marker_fits_exactly_where_its_record_belongs() {
+        let tree = ObjectId::compute(Kind::Tree, b"");
+        let key = ArtifactKey::new("t", "a").unwrap();
+        let artifact = MarkerPlace::Artifact(&key);
+        let run = MarkerPlace::Run("r1");
+        let commit =
+            |ty: &str, name: &str, run: &str| CommitRecord::for_test((ty, name), tree, run, 1);
+        let alias = |name: &str, alias: &str| AliasRecord {
+            artifact_type: "t".into(),
+            name: name.into(),
+            alias: alias.into(),
+            tree,
+            time_ns: 1,
+            run: String::new(),
+        };
+        let forget = |name: &str| ForgetRecord {
+            artifact_type: "t".into(),
+            name: name.into(),
+            tree: None,
+            forgotten: true,
+            time_ns: 1,
+            host: "h".into(),
+        };
+        let rename = |from: &str, to: &str| RenameRecord {
+            from_type: "t".into(),
+            from_name: from.into(),
+            to_type: "t".into(),
+            to_name: to.into(),
+            time_ns: 1,
+            host: "h".into(),
+        };
+        let run_record = |id: &str| RunRecord {
+            id: id.into(),
+            time_ns: 1,
+            host: "h".into(),
+            user: "u".into(),
+            cwd: "/".into(),
+            git_commit: None,
+            git_dirty: None,
+            project: String::new(),
+            config: String::new(),
+            notes: String::new(),
+            tags: Vec::new(),
+        };
+        let used = |run: &str| UseRecord {
+            run: run.into(),
+            artifact_type: "t".into(),
+            name: "a".into(),
+            tree,
+            time_ns: 1,
+        };
+        let state = |run: &str, config: &str| RunStateRecord {
+            run: run.into(),
+            time_ns: 1,
+            host: "h".into(),
+            name: String::new(),
+            job_type: String::new(),
+            group: String::new(),
+            config: config.into(),
+            summary: String::new(),
+            ranges: String::new(),
+            steps: 0,
+            finished: true,
+            exit_code: None,
+        };
+        let cases = [
+            // refs/t/a/
+            (
+                fit_of(&artifact, &commit("t", "a", "r1")),
+                "commit t/a by r1",
+            ),
+            (
+                fit_of(&artifact, &commit("t", "b", "r1")),
+                "commit record of another artifact",
+            ),
+            (
+                fit_of(&artifact, &commit("u", "a", "r1")),
+                "commit record of another artifact",
+            ),
+            (
+                fit_of(&artifact, &commit("t", "a", "a/b")),
+                "invalid run id \"a/b\"",
+            ),
+            (fit_of(&artifact, &alias("a", "best")), "fits"),
+            (
+                fit_of(&artifact, &alias("b", "best")),
+                "invalid alias record",
+            ),
+            (
+                fit_of(&artifact, &alias("a", "latest")),
+                "invalid alias record",
+            ),
+            (fit_of(&artifact, &forget("a")), "fits"),
+            (
+                fit_of(&artifact, &forget("b")),
+                "forget record of another artifact",
+            ),
+            (fit_of(&artifact, &rename("a", "c")), "fits"),
+            (fit_of(&artifact, &rename("c", "a")), "fits"),
+            (
+                fit_of(&artifact, &rename("b", "c")),
+                "rename record of another artifact",
+            ),
+            (
+                fit_of(&artifact, &rename("a", "a")),
+                "invalid rename record: a rename to itself",
+            ),
+            (fit_of(&artifact, &run_record("r1")), "marks a run"),
+            (fit_of(&artifact, &used("r1")), "marks a use"),
+            // renames/
+            (fit_of(&MarkerPlace::Renames, &rename("b", "c")), "fits"),
+            (
+                fit_of(&MarkerPlace::Renames, &rename("c", "c")),
+                "invalid rename record: a rename to itself",
+            ),
+            (
+                fit_of(&MarkerPlace::Renames, &commit("t", "a", "r1")),
+                "marks a commit",
+            ),
+            // runs/r1/
+            (fit_of(&run, &run_record("r1")), "fits"),
+            (fit_of(&run, &run_record("r2")), "record of another run"),
+            (fit_of(&run, &used("r1")), "fits"),
+            (fit_of(&run, &used("r2")), "record of another run"),
+            (fit_of(&run, &state("r1", "{\"lr\": 1}")), "fits"),
+            (
+                fit_of(&run, &state("r2", "{\"lr\": 1}")),
+                "record of another run",
+            ),
+            (
+                fit_of(&run, &state("r1", "[1]")),
+                "state record's config is not a JSON object of the right shape",
+            ),
+            (fit_of(&run, &commit("t", "a", "r1")), "commit t/a by r1"),
+            (
+                fit_of(&run, &commit("t", "a", "r2")),
+                "record of another run",
+            ),
+            (
+                fit_of(&run, &commit("a/b", "a", "r1")),
+                "commit record of an invalid artifact name",
+            ),
+            (
+                fit_of(&run, &commit("t", "a/b", "r1")),
+                "commit record of an invalid artifact name",
+            ),
+            (fit_of(&run, &alias("a", "best")), "marks a alias"),
+        ];
+        for (i, (got, want)) in cases.iter().enumerate() {
+            assert_eq!(got, want, "case {i}");
+        }
+        // A rename whose names no command accepts is refused wherever it is marked.
+        let bad = rename("a", "c/d");
+        for place in [&artifact, &MarkerPlace::Renames] {
+            assert_eq!(
+                fit_of(place, &bad),
+                "invalid rename record: invalid artifact name \"c/d\": '/' is not allowed"
+            );
+        }
+        // Bytes that are not a record of the kind are refused with the decoder's reason.
+        let raw = b"\x01\xff\xff".to_vec();
+        let id = ObjectId::compute(Kind::Commit, &raw);
+        match marker_fit(&artifact, id, Kind::Commit, &raw) {
+            MarkerFit::Misplaced(reason) => assert!(reason.contains("corrupt"), "{reason}"),
+            _ => panic!("garbage accepted"),
+        }
+    }
 }
