@@ -518,7 +518,7 @@ fn verify(py: Python<'_>, store: &str, spec: &str, root: &str) -> PyResult<Vec<S
     py.detach(|| {
         on_version(store, spec, |s, h, i| {
             let d = s.verify_dir(h.versions[i].tree, Path::new(root))?;
-            Ok(d.files.iter().map(|f| f.path().to_string()).collect())
+            Ok(d.paths().into_iter().map(str::to_string).collect())
         })
     })
 }

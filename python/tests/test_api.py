@@ -234,6 +234,12 @@ def test_download_verify_and_add_dir(repo):
     (Path(root) / "main.py").write_text("edited\n")
     with pytest.raises(codever.CodeverError, match="main.py"):
         fetched.verify()
+    # A file moved away is named where it was, not only where it went.
+    (Path(root) / "main.py").write_bytes((repo / "main.py").read_bytes())
+    (Path(root) / "training/models.py").rename(Path(root) / "models_moved.py")
+    with pytest.raises(codever.CodeverError) as e:
+        fetched.verify()
+    assert str(e.value).endswith(": models_moved.py, training/models.py")
 
 
 def test_diff_patch_equals_the_cli_and_blame(repo):

@@ -237,6 +237,20 @@ impl TreeDiff {
         c
     }
 
+    /// Every path that differs, on either side, sorted: a renamed file gives its old and its new
+    /// path (what `verify` names, so a file moved away is never hidden behind where it went).
+    pub fn paths(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self
+            .files
+            .iter()
+            .flat_map(|f| [f.old_path.as_deref(), f.new_path.as_deref()])
+            .flatten()
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// Puts every path under `prefix/` (used to combine the diffs of several artifacts).
     pub fn prefix_paths(&mut self, prefix: &str) {
         for f in &mut self.files {

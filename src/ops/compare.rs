@@ -442,3 +442,52 @@ impl Store {
 fn count_lines(data: &[u8]) -> usize {
     split_lines(data).len()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{ArtifactKey, CommitOptions, Snapshot, Store, capture_run};
+    use std::fs;
+
+    /// `verify_dir` (Python's `verify`) names every path that differs: a file moved in the
+    /// checked-out directory is its old path gone and its new path added, never one "rename"
+    /// entry that hides the old path.
+    #[test]
+    fn verify_names_both_paths_of_a_moved_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::init(&tmp.path().join("store")).unwrap();
+        let mut s = Snapshot::default();
+        let text = b"def f(x):\n    return x * 2\n".repeat(20);
+        s.add_bytes("a.py", text.clone(), false).unwrap();
+        s.add_bytes("keep.py", b"k = 1\n".to_vec(), false).unwrap();
+        let run = capture_run("r1", tmp.path()).unwrap();
+        let key = ArtifactKey::new("t", "a").unwrap();
+        let tree = store
+            .commit(&key, &s, &run, &CommitOptions::default())
+            .unwrap()
+            .tree;
+        let dir = tmp.path().join("out");
+        store.checkout(&tree, &dir, false).unwrap();
+        let paths = |d: crate::diff::TreeDiff| -> Vec<String> {
+            d.paths().into_iter().map(str::to_string).collect()
+        };
+        assert_eq!(
+            paths(store.verify_dir(tree, &dir).unwrap()),
+            Vec::<String>::new()
+        );
+        fs::rename(dir.join("a.py"), dir.join("b.py")).unwrap();
+        assert_eq!(
+            paths(store.verify_dir(tree, &dir).unwrap()),
+            ["a.py", "b.py"]
+        );
+        // Moved and edited: still both paths; an edit in place names the one path.
+        fs::write(dir.join("b.py"), [&text[..], b"# edited\n"].concat()).unwrap();
+        assert_eq!(
+            paths(store.verify_dir(tree, &dir).unwrap()),
+            ["a.py", "b.py"]
+        );
+        fs::remove_file(dir.join("b.py")).unwrap();
+        fs::write(dir.join("a.py"), &text).unwrap();
+        fs::write(dir.join("keep.py"), b"k = 2\n").unwrap();
+        assert_eq!(paths(store.verify_dir(tree, &dir).unwrap()), ["keep.py"]);
+    }
+}
