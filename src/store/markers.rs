@@ -292,6 +292,37 @@ mod tests {
         fs::write(p, b"").unwrap();
     }
 
+    /// A directory that is absent, or a file where it should be, has no entries; one that
+    /// exists but cannot be read is an error, never taken for empty (versions would vanish).
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_that_cannot_be_read_is_an_error_not_empty() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (absent, file, looped) = (
+            tmp.path().join("absent"),
+            tmp.path().join("file"),
+            tmp.path().join("loop"),
+        );
+        touch(&file);
+        std::os::unix::fs::symlink(&looped, &looped).unwrap();
+        assert_eq!(entries(&absent, Want::Dir).unwrap(), Vec::<String>::new());
+        assert_eq!(entries(&file, Want::Dir).unwrap(), Vec::<String>::new());
+        let e = entries(&looped, Want::Dir).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("cannot list {}", looped.display())),
+            "{e}"
+        );
+        let e = crate::store::list_dir(&looped).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("cannot list {}", looped.display())),
+            "{e}"
+        );
+        assert_eq!(
+            crate::store::list_dir(&absent).unwrap(),
+            Vec::<String>::new()
+        );
+    }
+
     #[test]
     fn only_conforming_entries_count() {
         let tmp = tempfile::tempdir().unwrap();
