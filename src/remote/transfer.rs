@@ -1920,6 +1920,21 @@ fn install_pack(
                 received.close();
                 return Ok(Installed::Waits(received, base));
             }
+            // Its base is in this very pack, yet cannot serve it: the copy here is no shallower
+            // than the delta (a writer always uses a shallower one), so no later transfer can
+            // complete it. Damaged or forged, not "not yet synced".
+            Err(Error::MissingObject { id: base })
+                if received.entries.iter().any(|(e, _, _)| *e == base) =>
+            {
+                bad.push((
+                    *id,
+                    format!(
+                        "a delta on {}, whose copy in the same pack is as deep or deeper: it can \
+                         never be read",
+                        base.short()
+                    ),
+                ));
+            }
             Err(Error::MissingObject { id: base }) => waiting.push(base),
             Err(e @ Error::Io { .. }) => return Err(e),
             Err(e) => bad.push((*id, reason(&e))),

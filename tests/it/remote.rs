@@ -2066,6 +2066,87 @@ fn a_pack_its_index_does_not_tile_is_refused_unread() {
     assert_fsck_clean(&b, "after refusing a padded pack");
 }
 
+/// A remote pack whose deltas are bases of each other (each claims a shallower copy than the
+/// pack holds: a forged cycle) can never be completed by a later transfer: refused and named,
+/// exit 1, never "not yet synced"; the rest of the pack is taken.
+#[test]
+fn a_pack_whose_deltas_form_a_cycle_is_refused_not_left_waiting() {
+    use codever::object::{Kind, encode_delta, encode_envelope};
+    let remote = TestRemote::new(Place::Folder);
+    let (_a, a, _src) = project();
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    let root = PathBuf::from(&remote.url);
+    let (x, y, z) = (
+        "x = 1\n".repeat(50),
+        "y = 2\n".repeat(50),
+        "z = 3\n".repeat(50),
+    );
+    let (xid, yid, zid) = (
+        blob_id(x.as_bytes()),
+        blob_id(y.as_bytes()),
+        blob_id(z.as_bytes()),
+    );
+    let objects = [
+        (
+            xid,
+            encode_delta(Kind::Blob, x.as_bytes(), yid, y.as_bytes(), 1),
+        ),
+        (
+            yid,
+            encode_delta(Kind::Blob, y.as_bytes(), xid, x.as_bytes(), 1),
+        ),
+        (zid, encode_envelope(Kind::Blob, z.as_bytes())),
+    ];
+    let (name, pack, idx) = forge_pack(&objects, 0);
+    std::fs::write(root.join(format!("packs/{name}.pack")), pack).unwrap();
+    std::fs::write(root.join(format!("packs/{name}.idx")), idx).unwrap();
+    let (_b, b) = init_store();
+    remote.add(&b);
+    let (code, out, err) = remote.run(&b, &["--json", "pull"]);
+    assert_eq!(code, 1, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["waiting"], serde_json::json!([]), "{report}");
+    let mut refused: Vec<(String, String)> = report["refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap().into(),
+                r["reason"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    refused.sort();
+    let mut want = vec![
+        (
+            format!("packs/{name}.pack (object {xid})"),
+            format!(
+                "a delta on {}, whose copy in the same pack is as deep or deeper: it can never be read",
+                yid.short()
+            ),
+        ),
+        (
+            format!("packs/{name}.pack (object {yid})"),
+            format!(
+                "a delta on {}, whose copy in the same pack is as deep or deeper: it can never be read",
+                xid.short()
+            ),
+        ),
+    ];
+    want.sort();
+    assert_eq!(refused, want);
+    // The sound object of the pack is taken, and the store stays clean.
+    let store = codever::Store::open(&b).unwrap();
+    assert_eq!(
+        store.read_object(&zid).unwrap(),
+        (Kind::Blob, z.into_bytes())
+    );
+    assert!(!store.has_object(&xid) && !store.has_object(&yid));
+    assert_fsck_clean(&b, "after refusing a pack with a delta cycle");
+}
+
 /// A remote pack whose one entry is 256 MB of zeros (a sparse file: no disk) is refused by the
 /// first bytes of that entry, never read into memory whole.
 #[test]
