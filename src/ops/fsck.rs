@@ -1284,6 +1284,12 @@ mod tests {
             fs::create_dir_all(p.parent().unwrap()).unwrap();
             fs::write(p, b"").unwrap();
         }
+        // Links are not part of the format: an artifact directory or `renames/` that is a link
+        // to a real directory (here, `refs/t/a` with its markers) is a stray, never followed.
+        let links = [root.join("refs/t/link"), root.join("renames")];
+        for l in &links {
+            std::os::unix::fs::symlink(root.join("refs/t/a"), l).unwrap();
+        }
         let r = f.fsck();
         // A fan-out directory must be a directory named by two characters: `objects/abc` is a
         // stray as a whole.
@@ -1296,6 +1302,7 @@ mod tests {
                     p.clone()
                 }
             })
+            .chain(links.iter().cloned())
             .collect();
         expected.sort();
         assert_eq!(r.stray, expected);
@@ -1304,7 +1311,7 @@ mod tests {
         // A repair removes none of them.
         let r = f.repair(Duration::ZERO);
         assert_eq!(r.repaired, []);
-        assert!(strays.iter().all(|p| p.exists()));
+        assert!(strays.iter().chain(&links).all(|p| p.exists()));
     }
 
     #[test]
