@@ -470,6 +470,30 @@ pub(crate) fn read_object_file(id: &ObjectId, path: &Path, limit: u64) -> Result
 mod tests {
     use super::*;
 
+    /// An object's fan-out directory that cannot be looked in (here a link to itself) is an
+    /// error naming the path, never taken for "no such object" (which reads as "not yet synced"
+    /// and would send the reader to the packs or a remote).
+    #[cfg(unix)]
+    #[test]
+    fn an_object_path_that_cannot_be_looked_up_is_an_error_not_absent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let (id, _) = store.write_object(Kind::Blob, b"x = 1\n").unwrap();
+        let loose = store.object_path(&id);
+        let fan = loose.parent().unwrap().to_path_buf();
+        fs::remove_dir_all(&fan).unwrap();
+        std::os::unix::fs::symlink(&fan, &fan).unwrap();
+        let e = Store::open(store.root())
+            .unwrap()
+            .read_object(&id)
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with(&format!("cannot read {}", loose.display())),
+            "{e}"
+        );
+    }
+
     /// Each record raises the store's `format` file to the oldest format whose builds read it,
     /// never lowers it: an alias record a format-1 store (made by an old build) to 2, a forget
     /// or rename record to 3; the file says so to every other build that opens the store.
