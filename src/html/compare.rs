@@ -215,15 +215,19 @@ pub fn body(c: &Compare, source: &dyn Source, opts: &Options) -> Markup {
     let first = opts.first_file.min(total);
     let listed = first..first.saturating_add(opts.max_files).min(total);
     let command = command(c);
+    // What file `i` costs a page before its diff: its entry and its smallest section.
+    let least = |i: usize| -> (String, usize) {
+        let f = &d.files[i];
+        let place = over_page(i, f, opts, &command, Why::PageHtml).0.len() + NOTE_SLACK;
+        (tree_entry(f).into_string(), place)
+    };
     // The entries and the smallest sections, file by file until the budget is spent (the
     // first file always: a page shows something).
     let mut entries: Vec<String> = Vec::new();
     let mut places: Vec<usize> = Vec::new();
     let mut html = 0;
     for i in listed.clone() {
-        let f = &d.files[i];
-        let entry = tree_entry(f).into_string();
-        let place = over_page(i, f, opts, &command, Why::PageHtml).0.len() + NOTE_SLACK;
+        let (entry, place) = least(i);
         if !entries.is_empty() && html + entry.len() + place > opts.max_page_html {
             break;
         }
@@ -232,6 +236,22 @@ pub fn body(c: &Compare, source: &dyn Source, opts: &Options) -> Markup {
         places.push(place);
     }
     let shown = first..first + entries.len();
+    // The previous page: the same rule walked back from this page's first file, so it ends
+    // where this one starts (it may reach into this one, never leave a file out).
+    let previous = if opts.lazy_after.is_some() && first > 0 {
+        let (mut start, mut spent) = (first, 0);
+        while start > 0 && first - start < opts.max_files {
+            let (entry, place) = least(start - 1);
+            if start < first && spent + entry.len() + place > opts.max_page_html {
+                break;
+            }
+            spent += entry.len() + place;
+            start -= 1;
+        }
+        start
+    } else {
+        0
+    };
     // The page's budget of rendered lines, file by file in order; a file the page fetches
     // later (the server) costs it nothing.
     let mut spent = 0;
@@ -318,14 +338,14 @@ pub fn body(c: &Compare, source: &dyn Source, opts: &Options) -> Markup {
             @if d.files.is_empty() {
                 p.cdv-same { "No differences." }
             } @else {
-                @if more > 0 { (more_files(&shown, total, opts, &command)) }
+                @if more > 0 { (more_files(&shown, previous, total, opts, &command)) }
                 ul.cdv-tree {
                     @for e in &entries { (PreEscaped(e)) }
                 }
                 @for f in &files {
                     (f)
                 }
-                @if more > 0 { (more_files(&shown, total, opts, &command)) }
+                @if more > 0 { (more_files(&shown, previous, total, opts, &command)) }
             }
         }
     }
@@ -351,7 +371,13 @@ fn tree_entry(f: &FileDiff) -> Markup {
 
 /// Says which files of a compare too large for one page this page shows, and how to see the
 /// others: the next and previous pages (the server), the command.
-fn more_files(shown: &Range<usize>, total: usize, opts: &Options, command: &str) -> Markup {
+fn more_files(
+    shown: &Range<usize>,
+    previous: usize,
+    total: usize,
+    opts: &Options,
+    command: &str,
+) -> Markup {
     let num = |n: usize| thousands(n);
     let page = |from: usize| format!("{}?from={from}", opts.fragment_base);
     html! {
@@ -364,7 +390,7 @@ fn more_files(shown: &Range<usize>, total: usize, opts: &Options, command: &str)
             }
             @if opts.lazy_after.is_some() {
                 @if shown.start > 0 {
-                    " " a.cdv-prev href=(page(shown.start.saturating_sub(opts.max_files))) { "← previous files" }
+                    " " a.cdv-prev href=(page(previous)) { "← previous files" }
                 }
                 @if shown.end < total {
                     @let next = opts.max_files.min(total - shown.end);
@@ -2201,11 +2227,50 @@ mod tests {
             &diff,
             &Options {
                 first_file: listed,
-                ..opts
+                ..opts.clone()
             },
         );
         assert!(page.contains(&format!("id=\"file-{listed}\"")));
         assert!(page.len() <= budget + 4096, "{}", page.len());
+        // Every page's "previous" link goes to the page that ends where it starts, however
+        // short the budget made the pages (never back 1,000 files, leaving files out between).
+        let mut starts = vec![0];
+        while let Some(next) = next_link(&render(
+            &store,
+            &diff,
+            &Options {
+                first_file: *starts.last().unwrap(),
+                ..opts.clone()
+            },
+        )) {
+            starts.push(next);
+        }
+        assert!(starts.len() >= 3, "{starts:?}");
+        assert!(*starts.last().unwrap() < 40);
+        for pair in starts.windows(2) {
+            let page = render(
+                &store,
+                &diff,
+                &Options {
+                    first_file: pair[1],
+                    ..opts.clone()
+                },
+            );
+            assert!(
+                page.contains(&format!(
+                    "<a class=\"cdv-prev\" href=\"/c?from={}\">",
+                    pair[0]
+                )),
+                "{pair:?}"
+            );
+        }
+    }
+
+    /// The `from=` of a page's "next" link.
+    fn next_link(page: &str) -> Option<usize> {
+        let at = page.find("<a class=\"cdv-next\" href=\"/c?from=")?;
+        let rest = &page[at + "<a class=\"cdv-next\" href=\"/c?from=".len()..];
+        rest[..rest.find('"')?].parse().ok()
     }
 
     /// A file whose rows would surely make more HTML than its cap (each line's escaped text and
