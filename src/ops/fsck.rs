@@ -1290,6 +1290,12 @@ mod tests {
         for l in &links {
             std::os::unix::fs::symlink(root.join("refs/t/a"), l).unwrap();
         }
+        // A marker must be a regular file: a link named like one, to a marker, is a stray.
+        let linked_marker = root
+            .join("refs/t/a")
+            .join(ObjectId::compute(Kind::Blob, b"not marked").to_hex());
+        std::os::unix::fs::symlink(f.refs_marker(), &linked_marker).unwrap();
+        let links = [links[0].clone(), links[1].clone(), linked_marker];
         let r = f.fsck();
         // A fan-out directory must be a directory named by two characters: `objects/abc` is a
         // stray as a whole.
