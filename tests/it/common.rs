@@ -169,6 +169,24 @@ pub fn lib_store() -> (tempfile::TempDir, Store) {
     (tmp, store)
 }
 
+/// A temporary directory in memory where there is one (`/dev/shm`), for tests that make
+/// hundreds of commits: each fsyncs its objects, which on a disk costs most of the test's time
+/// and proves nothing there.
+pub fn scratch_dir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    shm.is_dir()
+        .then(|| tempfile::tempdir_in(shm).ok())
+        .flatten()
+        .unwrap_or_else(|| tempfile::tempdir().unwrap())
+}
+
+/// A store in a [`scratch_dir`].
+pub fn scratch_store() -> (tempfile::TempDir, Store) {
+    let dir = scratch_dir();
+    let store = Store::init(dir.path()).unwrap();
+    (dir, store)
+}
+
 /// The artifact `key` names (`type/name`).
 pub fn artifact(key: &str) -> ArtifactKey {
     let (ty, name) = key.split_once('/').expect("an artifact key is `type/name`");

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use codever::diff::{Algorithm, DiffOptions};
 use codever::{ObjectId, Store, render};
 
-use crate::common::{commit_snapshot, snapshot};
+use crate::common::{commit_snapshot, scratch_dir, scratch_store, snapshot};
 
 /// Each algorithm must give git's bytes for at least this share of the file sections.
 const FLOOR: f64 = 1.0;
@@ -58,23 +58,6 @@ fn git_input(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Vec<u8> {
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
-}
-
-/// A temporary directory in memory where there is one (`/dev/shm`): the corpus's 473 commits
-/// fsync every object, which on a disk costs most of the test's time and proves nothing here.
-fn scratch_dir() -> tempfile::TempDir {
-    let shm = Path::new("/dev/shm");
-    shm.is_dir()
-        .then(|| tempfile::tempdir_in(shm).ok())
-        .flatten()
-        .unwrap_or_else(|| tempfile::tempdir().unwrap())
-}
-
-/// A store in a [`scratch_dir`].
-fn scratch_store() -> (tempfile::TempDir, Store) {
-    let dir = scratch_dir();
-    let store = Store::init(dir.path()).unwrap();
-    (dir, store)
 }
 
 /// The flag git takes for an algorithm.

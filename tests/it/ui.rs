@@ -887,6 +887,34 @@ fn a_versions_files_are_listed_a_page_at_a_time() {
     assert_eq!(get(&srv, &format!("{page}?from=x")).0, 400);
 }
 
+/// An artifact's timeline opens on its newest versions: with more than a page (500) of them,
+/// the last page, with a link back to the first.
+#[test]
+fn a_long_timeline_opens_on_its_newest_versions() {
+    use crate::common::{commit_snapshot, scratch_store, snapshot};
+    let (_tmp, lib) = scratch_store();
+    for i in 0..502 {
+        let text = format!("step = {i}\n");
+        commit_snapshot(
+            &lib,
+            "code/sweep",
+            &snapshot(&[("a.py", text.as_bytes(), false)]),
+            &format!("r{i}"),
+        );
+    }
+    let srv = serve(lib.root());
+    let (st, _, body) = get(&srv, "/artifact/code%2Fsweep");
+    assert_eq!(st, 200);
+    let note = "There are 502 versions: this page shows 501–502. <a class=\"cdv-prev\" \
+                href=\"/artifact/code%2Fsweep?from=0\">← previous</a></p>";
+    assert_eq!(body.matches(note).count(), 2, "above and below: {body}");
+    assert!(body.contains(">v501</a>") && body.contains(">v500</a>"));
+    assert!(!body.contains(">v499</a>") && !body.contains(">v0</a>"));
+    // The first page is still there.
+    let (_, _, body) = get(&srv, "/artifact/code%2Fsweep?from=0");
+    assert!(body.contains(">v0</a>") && body.contains(">v499</a>") && !body.contains(">v500</a>"));
+}
+
 /// A cheap request whose client left while it waited for a slot is not rendered (it is
 /// counted as abandoned), as a heavy one is not.
 #[test]
