@@ -1499,6 +1499,63 @@ mod tests {
         assert_eq!(verdicts(&r), (false, true));
     }
 
+    /// A version that expands to exactly the most entries a reader takes (`MAX_ENTRIES`,
+    /// counted through shared subtrees, as `flatten` counts them) is sound; one more is corrupt.
+    #[test]
+    fn a_version_of_exactly_the_entry_limit_is_sound_and_one_more_is_corrupt() {
+        use crate::object::TreeEntry;
+        let f = Fixture::new();
+        let meta = FileMeta {
+            id: f.a,
+            size: 6,
+            md5: Md5::of(b"a = 1\n"),
+            executable: false,
+        };
+        let file = |name: String| TreeEntry {
+            name,
+            node: Node::File(meta),
+        };
+        // 1,000 files, shared by 999 directories of the root: 999,000 entries below it.
+        let shared = Tree {
+            entries: (0..1000).map(|i| file(format!("f{i:03}"))).collect(),
+        };
+        let (shared, _) = f.store.write_structured(&shared).unwrap();
+        for (files, over) in [(1, false), (2, true)] {
+            let mut entries: Vec<TreeEntry> = (0..999)
+                .map(|i| TreeEntry {
+                    name: format!("d{i:03}"),
+                    node: Node::Dir(shared),
+                })
+                .collect();
+            entries.extend((0..files).map(|i| file(format!("z{i}"))));
+            assert_eq!(
+                999 * 1000 + entries.len() as u64 - crate::tree::MAX_ENTRIES,
+                files - 1
+            );
+            let (root, _) = f.store.write_structured(&Tree { entries }).unwrap();
+            let (record, _) = f
+                .store
+                .write_structured(&CommitRecord::for_test(("t", "big"), root, "r1", 1))
+                .unwrap();
+            let dir = f.store.artifact_dir("t", "big");
+            fs::create_dir_all(&dir).unwrap();
+            fs::write(dir.join(record.to_hex()), b"").unwrap();
+            let too_many: Vec<Corruption> = f
+                .fsck()
+                .corrupt
+                .into_iter()
+                .filter(|c| c.path == f.store.object_path(&root))
+                .collect();
+            let want = reason_of(crate::tree::too_many_entries(root));
+            assert_eq!(
+                too_many.iter().any(|c| c.reason == want),
+                over,
+                "{too_many:?}"
+            );
+            fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+
     /// An alias record marked under an artifact it does not name is corrupt, even when its
     /// alias is valid (it would move another artifact's alias).
     #[test]
