@@ -470,6 +470,59 @@ pub(crate) fn read_object_file(id: &ObjectId, path: &Path, limit: u64) -> Result
 mod tests {
     use super::*;
 
+    /// An object in a pack whose file has gone since the store was opened is missing (not yet
+    /// synced, or removed), and one whose pack cannot be opened for another reason (here `packs`
+    /// replaced by a file) is an error naming the pack: neither is called corruption.
+    #[test]
+    fn a_packed_object_whose_pack_is_gone_or_unreadable_is_missing_or_an_error() {
+        use crate::{ArtifactKey, CommitOptions, Snapshot, capture_run};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let mut s = Snapshot::default();
+        for i in 0..20 {
+            s.add_bytes(
+                &format!("f{i:02}.py"),
+                format!("x = {i}\n").into_bytes(),
+                false,
+            )
+            .unwrap();
+        }
+        let run = capture_run("r1", dir.path()).unwrap();
+        let key = ArtifactKey::new("t", "a").unwrap();
+        store
+            .commit(&key, &s, &run, &CommitOptions::default())
+            .unwrap();
+        let id = ObjectId::compute(Kind::Blob, b"x = 7\n");
+        let packs = store.layout().packs_dir();
+        let moved = dir.path().join("packs-moved");
+
+        let opened = Store::open(store.root()).unwrap();
+        assert!(!opened.object_path(&id).exists() && opened.has_object(&id));
+        fs::rename(&packs, &moved).unwrap();
+        fs::write(&packs, b"").unwrap();
+        let e = opened.read_object(&id).unwrap_err();
+        assert!(
+            matches!(&e, Error::Io { .. }) && e.to_string().contains(&*packs.to_string_lossy()),
+            "{e}"
+        );
+
+        fs::remove_file(&packs).unwrap();
+        fs::rename(&moved, &packs).unwrap();
+        let opened_with_pack = Store::open(store.root()).unwrap();
+        assert!(opened_with_pack.has_object(&id));
+        for f in list_dir(&packs).unwrap() {
+            if f.ends_with(".pack") {
+                fs::remove_file(packs.join(f)).unwrap();
+            }
+        }
+        let e = opened_with_pack.read_object(&id).unwrap_err();
+        assert!(
+            matches!(e, Error::MissingObject { id: m } if m == id),
+            "{e}"
+        );
+        drop(opened);
+    }
+
     /// An object's fan-out directory that cannot be looked in (here a link to itself) is an
     /// error naming the path, never taken for "no such object" (which reads as "not yet synced"
     /// and would send the reader to the packs or a remote).

@@ -262,3 +262,51 @@ fn a_file_rewritten_while_it_is_committed_is_never_stored_torn() {
     }
     assert_no_problems(problems);
 }
+
+/// A disk that fails a read (EIO, injected by strace on the pack file only) is reported as
+/// that error on that file, exit 2 — never as a corrupt store, which would send the user to
+/// repair or re-pull what is sound.
+#[test]
+fn a_pack_the_disk_cannot_read_is_an_error_not_corruption() {
+    if !crate::common::strace_works() {
+        return;
+    }
+    let (tmp, store) = init_store();
+    let src = tmp.path().join("src");
+    for i in 0..20 {
+        write(
+            &src,
+            &format!("f{i:02}.py"),
+            format!("x = {i}\n").as_bytes(),
+        );
+    }
+    commit_ok(&store, "code/app", &src, "r1");
+    let packs = pack_files(&store);
+    assert_eq!(packs.len(), 1, "{packs:?}");
+    let out = std::process::Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "-P"])
+        .arg(&packs[0])
+        .args(["-e", "trace=openat", "-e", "inject=openat:error=EIO"])
+        .arg(assert_cmd::cargo::cargo_bin!("codever"))
+        .arg("--store")
+        .arg(&store)
+        .args(["cat", "code/app:v0", "f07.py"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(
+        err.lines().next().unwrap_or_default(),
+        format!(
+            "error: cannot read {}: Input/output error (os error 5)",
+            packs[0].display()
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("corrupt"), "{err}");
+    // The same read without the fault gives the file.
+    assert_eq!(
+        crate::common::run_ok(&store, &["cat", "code/app:v0", "f07.py"]),
+        "x = 7\n"
+    );
+}
