@@ -247,7 +247,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::init(dir.path()).unwrap();
         let key = ArtifactKey::new("model", "w").unwrap();
-        let mut big = vec![0u8; LARGE_FILE as usize + 10];
+        // Exactly the size from which a blob is large (`size >= LARGE_FILE` everywhere).
+        let mut big = vec![0u8; LARGE_FILE as usize];
         let mut small = b"lr = 3e-4\n".repeat(50);
         let mut ids = Vec::new();
         for run in ["r1", "r2"] {
@@ -267,6 +268,24 @@ mod tests {
         }
         let depth = |id: &ObjectId| store.read_with_depth(id).unwrap().2;
         assert_eq!((depth(&ids[1].0), depth(&ids[1].1)), (0, 1));
+        // A small file that grows to exactly that size: its small base is no reason for a delta.
+        let grown = {
+            let mut g = b"w = 1\n".repeat(100);
+            g.resize(LARGE_FILE as usize, b'0');
+            g
+        };
+        for (run, content) in [("r3", b"w = 1\n".repeat(100)), ("r4", grown.clone())] {
+            let mut s = Snapshot::default();
+            s.add_bytes("w.bin", content, false).unwrap();
+            let r = capture_run(run, dir.path()).unwrap();
+            store
+                .commit(&key, &s, &r, &CommitOptions::default())
+                .unwrap();
+        }
+        assert_eq!(
+            depth(&ObjectId::compute(crate::kind::Kind::Blob, &grown)),
+            0
+        );
     }
 
     /// The next commit's delta bases come from the tree this machine committed last (no history
