@@ -1556,6 +1556,26 @@ mod tests {
         }
     }
 
+    /// A repair's removal: a file already gone (removed meanwhile by a store opening) is done;
+    /// one that cannot be removed (here a directory where the file was) is an error, never
+    /// reported as removed.
+    #[test]
+    fn a_repair_removal_of_a_gone_file_is_done_and_a_failed_one_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("obj-old");
+        fs::write(&file, b"x").unwrap();
+        remove(&file).unwrap();
+        assert!(!file.exists());
+        remove(&file).unwrap();
+        fs::create_dir(&file).unwrap();
+        let e = remove(&file).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("cannot remove {}", file.display())),
+            "{e}"
+        );
+        assert!(file.is_dir());
+    }
+
     /// An alias record marked under an artifact it does not name is corrupt, even when its
     /// alias is valid (it would move another artifact's alias).
     #[test]
