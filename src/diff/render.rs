@@ -278,12 +278,36 @@ pub fn word_partners(h: &Hunk) -> Vec<Option<usize>> {
 
 type Ranges = Vec<std::ops::Range<usize>>;
 
+/// The most (old words × new words) between the common start and end of a pair of lines whose
+/// changed words are marked: 256 changed words on each side.
+pub const MAX_WORD_PAIRS: usize = 1 << 16;
+
 /// The differing words of a deleted line and the added line paired with it (byte ranges into
 /// each), or `None` when they are not alike enough for marks to help (or are not text).
 pub fn word_ranges(old: &[u8], new: &[u8]) -> Option<(Ranges, Ranges)> {
     let old = std::str::from_utf8(old.strip_suffix(b"\n").unwrap_or(old)).ok()?;
     let new = std::str::from_utf8(new.strip_suffix(b"\n").unwrap_or(new)).ok()?;
     let (ot, nt) = (tokens(old), tokens(new));
+    // The words between the common start and end are diffed, in time up to the product of their
+    // counts: past `MAX_WORD_PAIRS` (two long lines rewritten in the middle) the lines are shown
+    // unmarked, as GitHub leaves long lines, instead of costing seconds a file.
+    let same_tok =
+        |a: &std::ops::Range<usize>, b: &std::ops::Range<usize>| old[a.clone()] == new[b.clone()];
+    let head = ot
+        .iter()
+        .zip(&nt)
+        .take_while(|(a, b)| same_tok(a, b))
+        .count();
+    let tail = ot[head..]
+        .iter()
+        .rev()
+        .zip(nt[head..].iter().rev())
+        .take_while(|(a, b)| same_tok(a, b))
+        .count();
+    let (om, nm) = (ot.len() - head - tail, nt.len() - head - tail);
+    if om.saturating_mul(nm) > MAX_WORD_PAIRS {
+        return None;
+    }
     let ops = similar::capture_diff_slices(
         similar::Algorithm::Myers,
         &ot.iter().map(|r| &old[r.clone()]).collect::<Vec<_>>(),
@@ -574,5 +598,35 @@ mod tests {
         assert_eq!(o, [20..22, 23..24]);
         assert_eq!(n, [20..22, 23..24]);
         assert!(word_ranges(b"completely different\n", b"nothing alike here at all\n").is_none());
+    }
+
+    /// Long lines are marked where one word changed, whatever their length; two long lines
+    /// rewritten in the middle (more than `MAX_WORD_PAIRS` word pairs between their common start
+    /// and end) are left unmarked, so no pair costs more than that.
+    #[test]
+    fn word_marks_are_bounded_by_the_changed_middle_not_the_line() {
+        let long = |mid: &str| format!("{}{mid}{}\n", "a, ".repeat(400), ", b".repeat(400));
+        let (old, new) = (long("lr = 1"), long("lr = 2"));
+        let (d, a) = word_ranges(old.as_bytes(), new.as_bytes()).unwrap();
+        let at = old.find("1").unwrap();
+        assert_eq!((d, a), (vec![at..at + 1], vec![at..at + 1]));
+        // `k = [w0 w1 … ]` against the same with every other word changed, the first and last
+        // included: the middle between `k = [` and `]` is 2n − 1 words and spaces a side, half
+        // alike. 128 words: 255 × 255 pairs, marked; 129: 257 × 257, over the bound.
+        let side = |n: usize, changed: bool| {
+            let w = |i: usize| {
+                let c = if changed && (i % 2 == 0 || i == n - 1) {
+                    'v'
+                } else {
+                    'w'
+                };
+                format!("{c}{i}")
+            };
+            format!("k = [{}]\n", (0..n).map(w).collect::<Vec<_>>().join(" "))
+        };
+        assert!(255 * 255 <= MAX_WORD_PAIRS && 257 * 257 > MAX_WORD_PAIRS);
+        let (d, a) = word_ranges(side(128, false).as_bytes(), side(128, true).as_bytes()).unwrap();
+        assert_eq!((d.len(), a.len()), (65, 65));
+        assert!(word_ranges(side(129, false).as_bytes(), side(129, true).as_bytes()).is_none());
     }
 }
