@@ -993,6 +993,14 @@ mod tests {
             .write_structured(&run(MAX_RECORD_SIZE as usize))
             .unwrap_err();
         assert!(matches!(e, Error::TooLarge { what: "run", .. }), "{e}");
+        // Exactly the limit is written and read back; one byte more is refused. (The notes'
+        // length prefix is 1 byte when empty and 3 bytes at this size.)
+        let exact = MAX_RECORD_SIZE as usize - run(0).encode().len() - 2;
+        assert_eq!(run(exact).encode().len() as u64, MAX_RECORD_SIZE);
+        let (id, _) = store.write_structured(&run(exact)).unwrap();
+        assert_eq!(store.read_object(&id).unwrap().1, run(exact).encode());
+        let e = store.write_structured(&run(exact + 1)).unwrap_err();
+        assert!(matches!(e, Error::TooLarge { what: "run", .. }), "{e}");
     }
 
     #[test]
