@@ -523,6 +523,49 @@ mod tests {
         drop(opened);
     }
 
+    /// A handle opened before another process wrote a pack reads that pack's objects, and
+    /// fsck through it verifies a delta whose base only that pack holds: a failed lookup looks
+    /// for new pack indexes once (a training sweep's processes share one store).
+    #[test]
+    fn a_handle_finds_objects_in_packs_written_after_it_opened() {
+        use crate::{ArtifactKey, CommitOptions, Snapshot, capture_run};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let (early, early_fsck) = (
+            Store::open(store.root()).unwrap(),
+            Store::open(store.root()).unwrap(),
+        );
+        let key = ArtifactKey::new("t", "a").unwrap();
+        let text = |v: usize, i: usize| format!("x = {i}\n{}", "# a longer line\n".repeat(40 + v));
+        for v in 0..2 {
+            let mut s = Snapshot::default();
+            // v0: 20 files (a pack); v1: one of them changed (a loose delta on the packed blob).
+            for i in 0..20 {
+                s.add_bytes(
+                    &format!("f{i:02}.py"),
+                    text(if i == 3 { v } else { 0 }, i).into_bytes(),
+                    false,
+                )
+                .unwrap();
+            }
+            let run = capture_run(&format!("r{v}"), dir.path()).unwrap();
+            store
+                .commit(&key, &s, &run, &CommitOptions::default())
+                .unwrap();
+        }
+        let packed = ObjectId::compute(Kind::Blob, text(0, 7).as_bytes());
+        assert!(!early.object_path(&packed).exists());
+        assert_eq!(
+            early.read_object(&packed).unwrap().1,
+            text(0, 7).into_bytes()
+        );
+        let delta = ObjectId::compute(Kind::Blob, text(1, 3).as_bytes());
+        assert!(store.object_path(&delta).exists());
+        assert_eq!(store.read_with_depth(&delta).unwrap().2, 1);
+        let r = early_fsck.fsck().unwrap();
+        assert_eq!((r.corrupt.len(), r.missing.len()), (0, 0), "{r:?}");
+    }
+
     /// An object's fan-out directory that cannot be looked in (here a link to itself) is an
     /// error naming the path, never taken for "no such object" (which reads as "not yet synced"
     /// and would send the reader to the packs or a remote).
