@@ -448,6 +448,38 @@ mod tests {
     use crate::{ArtifactKey, CommitOptions, Snapshot, Store, capture_run};
     use std::fs;
 
+    /// A version logged by two runs from two directories is compared with the one that still
+    /// exists on this machine, not with the newest commit's, which is gone.
+    #[test]
+    fn the_worktree_compared_is_a_commits_source_that_exists_here() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::init(&tmp.path().join("store")).unwrap();
+        let key = ArtifactKey::new("code", "ppo").unwrap();
+        let (kept, gone) = (tmp.path().join("kept"), tmp.path().join("gone"));
+        for (dir, run) in [(&kept, "r1"), (&gone, "r2")] {
+            fs::create_dir_all(dir).unwrap();
+            fs::write(dir.join("ppo.py"), b"lr = 1\n").unwrap();
+            let mut s = Snapshot::default();
+            s.add_dir(dir, None).unwrap();
+            let run = capture_run(run, tmp.path()).unwrap();
+            store
+                .commit(&key, &s, &run, &CommitOptions::default())
+                .unwrap();
+        }
+        fs::remove_dir_all(&gone).unwrap();
+        let h = store.history(&key).unwrap();
+        assert_eq!((h.versions.len(), h.versions[0].commits.len()), (1, 2));
+        let d = store
+            .diff_worktree(&h, 0, &crate::diff::DiffOptions::default())
+            .unwrap();
+        assert!(d.is_empty(), "{:?}", d.paths());
+        fs::write(kept.join("ppo.py"), b"lr = 2\n").unwrap();
+        let d = store
+            .diff_worktree(&h, 0, &crate::diff::DiffOptions::default())
+            .unwrap();
+        assert_eq!(d.paths(), ["ppo.py"]);
+    }
+
     /// `verify_dir` (Python's `verify`) names every path that differs: a file moved in the
     /// checked-out directory is its old path gone and its new path added, never one "rename"
     /// entry that hides the old path.
