@@ -256,11 +256,12 @@ impl Store {
         let mut found = None;
         for (header, bytes) in candidates {
             res.tried += 1;
-            if res.tried > MAX_ENCODINGS_TRIED {
+            if res.tried > res.max_tried {
                 error = Error::CorruptObject {
                     id: *id,
                     reason: format!(
-                        "resolving it needed more than {MAX_ENCODINGS_TRIED} stored encodings"
+                        "resolving it needed more than {} stored encodings",
+                        res.max_tried
                     ),
                 };
                 break;
@@ -370,12 +371,25 @@ pub(super) enum Place {
 /// State of one object resolution: encodings tried, the ids being resolved (innermost last),
 /// paths cut by a cycle or the chain limit, and ids that could not be resolved whatever the
 /// stack (so a hostile store cannot make the search exponential).
-#[derive(Default)]
 pub(super) struct Resolution {
     tried: usize,
+    /// The most encodings tried before the read is refused ([`MAX_ENCODINGS_TRIED`]).
+    max_tried: usize,
     stack: Vec<ObjectId>,
     cut: u64,
     failed: HashMap<ObjectId, Error>,
+}
+
+impl Default for Resolution {
+    fn default() -> Self {
+        Resolution {
+            tried: 0,
+            max_tried: MAX_ENCODINGS_TRIED,
+            stack: Vec::new(),
+            cut: 0,
+            failed: HashMap::new(),
+        }
+    }
 }
 
 /// Longest delta chain a read follows. One writer's chains are at most [`MAX_DELTA_DEPTH`]
@@ -564,6 +578,67 @@ mod tests {
         assert_eq!(store.read_with_depth(&delta).unwrap().2, 1);
         let r = early_fsck.fsck().unwrap();
         assert_eq!((r.corrupt.len(), r.missing.len()), (0, 0), "{r:?}");
+    }
+
+    /// A read tries at most so many stored encodings (a store merged from many machines, or a
+    /// hostile one, may hold an id in every pack): one copy past the bound is refused as
+    /// corrupt, naming the bound; within it, every copy is tried and a missing base is named.
+    #[test]
+    fn a_read_tries_at_most_the_bound_of_stored_encodings() {
+        use crate::object::encode_delta;
+        use crate::store::pack::{PACK_MIN_OBJECTS, PackWriter};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let raw = b"x = 1\n".repeat(20);
+        let x = ObjectId::compute(Kind::Blob, &raw);
+        // Four packs, each with its own copy of x: a delta on a base no store holds.
+        for k in 0..4 {
+            let base = format!("base {k}\n").repeat(20).into_bytes();
+            let mut w = PackWriter::new(store.layout());
+            w.add(
+                x,
+                encode_delta(
+                    Kind::Blob,
+                    &raw,
+                    ObjectId::compute(Kind::Blob, &base),
+                    &base,
+                    0,
+                ),
+            )
+            .unwrap();
+            for i in 1..PACK_MIN_OBJECTS {
+                let filler = format!("filler {k} {i}\n").into_bytes();
+                w.add(
+                    ObjectId::compute(Kind::Blob, &filler),
+                    encode_envelope(Kind::Blob, &filler),
+                )
+                .unwrap();
+            }
+            w.finish().unwrap();
+        }
+        let store = Store::open(store.root()).unwrap();
+        assert_eq!(store.places(&x).unwrap().len(), 4);
+        let read = |max_tried: usize| {
+            let mut res = Resolution {
+                max_tried,
+                ..Resolution::default()
+            };
+            store
+                .resolve_object(&x, MAX_OBJECT_SIZE, &mut res)
+                .map(|_| ())
+                .unwrap_err()
+        };
+        let e = read(3);
+        assert!(
+            matches!(&e, Error::CorruptObject { id, reason } if *id == x
+                && reason == "resolving it needed more than 3 stored encodings"),
+            "{e}"
+        );
+        assert!(
+            matches!(read(4), Error::MissingObject { .. }),
+            "{}",
+            read(4)
+        );
     }
 
     /// An object's fan-out directory that cannot be looked in (here a link to itself) is an
