@@ -297,8 +297,7 @@ impl Store {
         }
         res.stack.pop();
         if let Some((kind, raw, chain)) = found {
-            // Blobs and delta-encoded objects are what chains read again.
-            if chain > 0 || kind == Kind::Blob {
+            if worth_keeping(kind, chain) {
                 let raw = Arc::new(raw);
                 self.recent().put(*id, kind, Arc::clone(&raw), chain);
                 let raw = Arc::try_unwrap(raw).unwrap_or_else(|r| r.as_ref().clone());
@@ -397,6 +396,12 @@ impl Default for Resolution {
 /// read allows eight such chains end to end. Bounds recursion (each level is a few stack
 /// frames of modest size).
 pub(super) const MAX_CHAIN: usize = 8 * MAX_DELTA_DEPTH as usize;
+
+/// Whether a read object is kept in the recent-objects cache: blobs and delta-encoded objects
+/// are what chains read again. Speed only: every object is verified again on a miss.
+fn worth_keeping(kind: Kind, chain: u8) -> bool {
+    chain > 0 || kind == Kind::Blob
+}
 
 /// Most stored encodings one read may try (real chains need at most 17).
 pub(super) const MAX_ENCODINGS_TRIED: usize = 4096;
