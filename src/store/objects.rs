@@ -942,6 +942,56 @@ mod tests {
         assert!(report.failed(true));
     }
 
+    /// A copy that failed only because a cycle cut its path is not remembered as a failure of
+    /// that id: the same read may need the id again from a place where the cycle is not open.
+    /// X's first copy is a delta on A that is damaged; A's first copy needs F, whose only copy
+    /// needs A (a cycle: cut), A's second copy is sound. X's second copy needs F, which is
+    /// readable once A is not being resolved.
+    #[test]
+    fn a_failure_cut_by_a_cycle_is_not_remembered_for_other_paths() {
+        use crate::object::encode_delta;
+        use crate::store::pack::{PACK_MIN_OBJECTS, PackWriter};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let (w, a, f, x) = (code(1, 60), code(2, 60), code(3, 60), code(4, 60));
+        let id = |raw: &[u8]| ObjectId::compute(Kind::Blob, raw);
+        let (wid, aid, fid, xid) = (id(&w), id(&a), id(&f), id(&x));
+        store.write_object(Kind::Blob, &w).unwrap();
+        // Loose: A on F (depth 1), F on A (depth 3), X's damaged copy on A (depth 1).
+        put_delta(&store, &a, &f, 0);
+        put_delta(&store, &f, &a, 2);
+        let damaged = encode_delta(Kind::Blob, &code(5, 60), aid, &a, 0);
+        store
+            .create_atomic(&store.object_path(&xid), &damaged)
+            .unwrap();
+        // Packed: A on W (depth 2), X on F (depth 4).
+        for (k, (oid, bytes)) in [
+            (aid, encode_delta(Kind::Blob, &a, wid, &w, 1)),
+            (xid, encode_delta(Kind::Blob, &x, fid, &f, 3)),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut pw = PackWriter::new(store.layout());
+            pw.add(oid, bytes).unwrap();
+            for i in 1..PACK_MIN_OBJECTS {
+                let filler = format!("filler {k} {i}\n").into_bytes();
+                pw.add(id(&filler), encode_envelope(Kind::Blob, &filler))
+                    .unwrap();
+            }
+            pw.finish().unwrap();
+        }
+        let store = Store::open(store.root()).unwrap();
+        assert_eq!(
+            (
+                store.places(&aid).unwrap().len(),
+                store.places(&xid).unwrap().len()
+            ),
+            (2, 2)
+        );
+        assert_eq!(store.read_object(&xid).unwrap(), (Kind::Blob, x));
+    }
+
     #[test]
     fn an_object_name_once_present_is_never_replaced() {
         use crate::object::encode_delta;
