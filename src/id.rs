@@ -234,6 +234,10 @@ mod tests {
     fn md5_base64_is_standard_with_padding() {
         // MD5("") = d41d8cd98f00b204e9800998ecf8427e
         assert_eq!(Md5::of(b"").to_base64(), "1B2M2Y8AsgTpgAmY7PhCfg==");
+        // The raw bytes behind it (the library's accessor), and back.
+        let raw = *Md5::of(b"").as_bytes();
+        assert_eq!(hex(&raw), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(Md5::from_bytes(raw), Md5::of(b""));
     }
 
     #[test]
