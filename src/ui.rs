@@ -548,7 +548,11 @@ impl Ui {
                 .into_iter()
                 .filter(|h| !h.is_hidden())
                 .collect();
-            return Ok(self.page("Artifacts", pages::artifacts(&hs)));
+            let paging = match from(q, 0) {
+                Ok(first) => list_paging(raw_path, first, pages::LIST_ROWS),
+                Err(r) => return Ok(r),
+            };
+            return Ok(self.page("Artifacts", pages::artifacts(&hs, &paging)));
         }
         if path == "/assets/codever.css" || path == "/assets/codever.js" {
             let (ct, body) = if path.ends_with(".css") {

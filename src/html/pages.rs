@@ -157,35 +157,43 @@ impl Paging<'_> {
     }
 }
 
-/// The artifacts: type, name, versions, latest, the last run that logged it.
-pub fn artifacts(histories: &[History]) -> Markup {
+/// The artifacts: type, name, versions, latest, the last run that logged it; a page at a time
+/// (`paging`).
+pub fn artifacts(histories: &[History], paging: &Paging) -> Markup {
+    let (rows, shown) = paging.rows(histories.len(), |k| {
+        let h = &histories[k];
+        let last = h.versions.iter().flat_map(|v| &v.commits).max_by_key(|c| c.record.time_ns);
+        html! {
+            tr {
+                td { (h.key.artifact_type) }
+                td { a href=(link::artifact(&h.key)) { (h.key.name) } }
+                td { (h.listed().count()) }
+                td {
+                    @match h.latest() {
+                        Some(v) => a href=(link::version(&spec_of(h, v))) { (view::number(v.number)) },
+                        None => "—",
+                    }
+                }
+                td {
+                    @if let Some(c) = last {
+                        a href=(link::run(&c.record.run)) { (c.record.run) }
+                        " " span.cdv-muted { (view::time(c.record.time_ns)) }
+                    }
+                }
+            }
+        }
+    });
+    let note = paging.note("artifacts", &shown, histories.len());
     html! {
         div.cdv {
             h1 { "Artifacts" }
             @if histories.is_empty() { p.cdv-muted { "No artifacts yet." } } @else {
+                (note)
                 table.cdv-list.cdv-artifacts {
                     thead { tr { th { "type" } th { "name" } th { "versions" } th { "latest" } th { "last run" } } }
-                    @for h in histories {
-                        @let last = h.versions.iter().flat_map(|v| &v.commits).max_by_key(|c| c.record.time_ns);
-                        tr {
-                            td { (h.key.artifact_type) }
-                            td { a href=(link::artifact(&h.key)) { (h.key.name) } }
-                            td { (h.listed().count()) }
-                            td {
-                                @match h.latest() {
-                                    Some(v) => a href=(link::version(&spec_of(h, v))) { (view::number(v.number)) },
-                                    None => "—",
-                                }
-                            }
-                            td {
-                                @if let Some(c) = last {
-                                    a href=(link::run(&c.record.run)) { (c.record.run) }
-                                    " " span.cdv-muted { (view::time(c.record.time_ns)) }
-                                }
-                            }
-                        }
-                    }
+                    (PreEscaped(rows))
                 }
+                (note)
             }
         }
     }
@@ -672,6 +680,22 @@ mod tests {
 
         let mut rs = store.runs().unwrap();
         rs.sort_by_key(|r| std::cmp::Reverse(r.start_ns()));
+        let hs = store.artifact_histories().unwrap();
+        let page = artifacts(&hs, &paging(0, 500, MAX_LIST_HTML)).into_string();
+        assert_eq!(page.matches("<td>code</td>").count(), 1);
+        assert!(!page.contains("cdv-more"), "all on one page: no note");
+        let three = [hs[0].clone(), hs[0].clone(), hs[0].clone()];
+        let page = artifacts(&three, &paging(1, 2, MAX_LIST_HTML)).into_string();
+        assert_eq!(page.matches("<td>code</td>").count(), 2);
+        let note = "<p class=\"cdv-note cdv-more\">There are 3 artifacts: this page shows 2–3. \
+                    <a class=\"cdv-prev\" href=\"/p?from=0\">← previous</a></p>";
+        assert_eq!(page.matches(note).count(), 2, "above and below: {page}");
+        let page = artifacts(&hs, &paging(1, 500, MAX_LIST_HTML)).into_string();
+        assert_eq!(page.matches("<td>code</td>").count(), 0);
+        assert!(page.contains(
+            "There are 1 artifacts: none from number 2. <a class=\"cdv-prev\" href=\"/p?from=0\">← previous</a>"
+        ), "{page}");
+
         let page = runs(&rs, &paging(0, 2, MAX_LIST_HTML)).into_string();
         assert_eq!(page.matches("<tr data-run=").count(), 2);
         assert!(page.contains(
