@@ -411,7 +411,7 @@ pub(super) const MAX_ENCODINGS_TRIED: usize = 4096;
 pub(super) fn worse(a: Error, b: Error) -> Error {
     match (&a, &b) {
         (Error::MissingObject { .. }, _) => b,
-        (_, Error::MissingObject { .. }) => a,
+        // `b` missing, or both corrupt: the first reason found.
         _ => a,
     }
 }
