@@ -379,9 +379,8 @@ mod tests {
         use crate::store::pack::{PACK_MIN_OBJECTS, PackWriter};
         let dir = tempfile::tempdir().unwrap();
         let store = Store::init(dir.path()).unwrap();
-        let content: Vec<u8> = (0..LARGE_FILE as u32 + 7)
-            .map(|i| (i % 251) as u8)
-            .collect();
+        // Exactly the size from which a blob is streamed.
+        let content: Vec<u8> = (0..LARGE_FILE as u32).map(|i| (i % 251) as u8).collect();
         let (id, env) = streamed_envelope(&store, dir.path(), &content);
         fs::remove_file(store.object_path(&id)).unwrap();
         let mut w = PackWriter::new(store.layout());
