@@ -899,6 +899,30 @@ mod tests {
         }
     }
 
+    /// An index of more than 90,909 entries (4 MB: a commit of 100,000 files writes one) is
+    /// loaded like any other; only past `MAX_INDEX_FILE` (4 million entries) is one refused.
+    #[test]
+    fn an_index_of_a_hundred_thousand_files_is_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let objs = objects(0..91_000);
+        let mut w = PackWriter::new(&layout);
+        for (id, bytes) in &objs {
+            w.add(*id, bytes.clone()).unwrap();
+        }
+        w.finish().unwrap();
+        let idx = names(&layout.packs_dir())
+            .into_iter()
+            .find(|n| n.ends_with(".idx"))
+            .unwrap();
+        let len = fs::metadata(layout.packs_dir().join(idx)).unwrap().len();
+        assert!(len > 4_000_000 && len < MAX_INDEX_FILE, "{len}");
+        let index = load(&layout.packs_dir());
+        for (id, _) in [&objs[0], &objs[45_000], &objs[90_999]] {
+            assert_eq!(index.locate_all(id).len(), 1);
+        }
+    }
+
     #[test]
     fn fewer_than_the_minimum_objects_are_written_loose() {
         let dir = tempfile::tempdir().unwrap();
