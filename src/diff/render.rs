@@ -472,6 +472,8 @@ pub fn stat_width(diff: &TreeDiff, width: usize, color: bool) -> String {
                 .chars()
                 .skip(name.chars().count() - name_width.saturating_sub(3))
                 .collect();
+            // As git: from the first `/` of what is kept, so no directory name is cut.
+            let keep = keep.find('/').map_or(keep.as_str(), |i| &keep[i..]);
             format!("...{keep}")
         } else {
             name.clone()

@@ -676,3 +676,105 @@ fn algorithm_flags_are_gits_and_exclusive() {
         );
     }
 }
+
+/// `--stat` is git's at 80 columns, also where git scales the bars (changes of hundreds of
+/// lines) and shortens names (paths of up to 140 characters): the same trees in a git
+/// repository, compared for mixes of change sizes and name lengths, and a binary file.
+#[test]
+fn stat_is_identical_to_git_where_bars_are_scaled_and_names_shortened() {
+    let (tmp, store) = init_store();
+    let (src, repo) = (tmp.path().join("src"), tmp.path().join("repo"));
+    fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q"]);
+    let lines =
+        |n: usize, tag: &str| -> String { (0..n).map(|i| format!("{tag} {i}\n")).collect() };
+    let deep = |len: usize, name: &str| -> String {
+        let dir = "d/".repeat(len.saturating_sub(name.len()) / 2);
+        format!("{dir}{name}")
+    };
+    // Each case: (path, lines before, lines after, lines kept); the first case has no long
+    // names and small changes (no scaling), the later ones push each rule of git's layout.
+    let cases: Vec<Vec<(String, usize, usize, usize)>> = vec![
+        vec![("a.py".into(), 10, 12, 9), ("b.py".into(), 5, 3, 3)],
+        vec![
+            ("a.py".into(), 10, 300, 9),
+            ("b.py".into(), 400, 20, 10),
+            ("c.py".into(), 3, 4, 3),
+        ],
+        vec![
+            (deep(70, "long_module_name.py"), 50, 80, 40),
+            ("x.py".into(), 1000, 10, 5),
+            (deep(140, "very_long.py"), 2, 9, 1),
+        ],
+        vec![
+            (deep(45, "m.py"), 200, 1, 0),
+            (deep(60, "n.py"), 0, 250, 0),
+            ("z.py".into(), 30, 31, 29),
+        ],
+        // A long name with no `/` to cut at, a one-line edit beside a 2,000-line file (its bar
+        // still shows both signs), an added and a deleted file.
+        vec![
+            (format!("{}.py", "n".repeat(120)), 5, 5, 4),
+            ("big.py".into(), 0, 2000, 0),
+            ("small.py".into(), 3, 3, 2),
+            ("gone.py".into(), 40, 0, 0),
+            // As many lines added as deleted: which sign rounds down decides the bar.
+            ("even.py".into(), 170, 170, 0),
+            ("even2.py".into(), 333, 333, 0),
+        ],
+        // Ten names of about 60 characters, changes from 100 to 1,000 lines.
+        (0..10)
+            .map(|i| {
+                (
+                    deep(60, &format!("mod_{i}.py")),
+                    50 * i,
+                    100 * (i + 1),
+                    10 * i,
+                )
+            })
+            .collect(),
+    ];
+    for (c, files) in cases.iter().enumerate() {
+        for version in 0..2 {
+            let _ = fs::remove_dir_all(&src);
+            fs::create_dir_all(&src).unwrap();
+            for e in fs::read_dir(&repo).unwrap() {
+                let p = e.unwrap().path();
+                if p.file_name().unwrap() != ".git" {
+                    fs::remove_dir_all(&p)
+                        .or_else(|_| fs::remove_file(&p))
+                        .unwrap();
+                }
+            }
+            for (path, before, after, kept) in files {
+                let text = if version == 0 {
+                    lines(*before, "old")
+                } else {
+                    lines(*kept, "old") + &lines(after - kept, "new")
+                };
+                if text.is_empty() {
+                    continue;
+                }
+                write(&src, path, text.as_bytes());
+                write(&repo, path, text.as_bytes());
+            }
+            let bin = [0u8, 1, 2, version as u8].repeat(10 + version);
+            write(&src, "weights.bin", &bin);
+            write(&repo, "weights.bin", &bin);
+            commit_ok(
+                &store,
+                &format!("code/c{c}"),
+                &src,
+                &format!("r{c}{version}"),
+            );
+            git(&repo, &["add", "-A"]);
+            git(&repo, &["commit", "-q", "-m", "v"]);
+        }
+        let ours = run_ok(
+            &store,
+            &["diff", &format!("c{c}:v0"), &format!("c{c}:v1"), "--stat"],
+        );
+        let theirs = git(&repo, &["diff", "--stat", "HEAD~1", "HEAD"]);
+        assert_eq!(ours, theirs, "case {c}");
+    }
+}
