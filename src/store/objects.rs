@@ -646,6 +646,34 @@ mod tests {
         );
     }
 
+    /// Reading a loose object file: absent is a missing object; a path that cannot be opened
+    /// for another reason (under a regular file) is an I/O error naming it; a directory where
+    /// the file goes is refused as corrupt.
+    #[test]
+    fn a_loose_file_absent_unopenable_or_a_directory_is_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = ObjectId::compute(Kind::Blob, b"x");
+        let read = |p: &Path| read_object_file(&id, p, MAX_OBJECT_SIZE).unwrap_err();
+        assert!(matches!(
+            read(&dir.path().join("absent")),
+            Error::MissingObject { .. }
+        ));
+        let file = dir.path().join("file");
+        fs::write(&file, b"").unwrap();
+        let e = read(&file.join("under"));
+        assert!(
+            matches!(&e, Error::Io { .. }) && e.to_string().starts_with("cannot read"),
+            "{e}"
+        );
+        let sub = dir.path().join("sub");
+        fs::create_dir(&sub).unwrap();
+        assert!(
+            matches!(read(&sub), Error::CorruptObject { .. }),
+            "{}",
+            read(&sub)
+        );
+    }
+
     /// An object's fan-out directory that cannot be looked in (here a link to itself) is an
     /// error naming the path, never taken for "no such object" (which reads as "not yet synced"
     /// and would send the reader to the packs or a remote).
