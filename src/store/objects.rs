@@ -1020,6 +1020,31 @@ mod tests {
         assert_eq!(store.read_object(&xid).unwrap(), (Kind::Blob, x));
     }
 
+    /// A read resolves at most `MAX_CHAIN` objects at once (eight writers' chains end to end):
+    /// a longer chain, which only a forged or damaged store holds, is not read through
+    /// (recursion stays bounded), while the longest allowed one is.
+    #[test]
+    fn a_delta_chain_longer_than_the_limit_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let mut prev = code(0, 20);
+        store.write_object(Kind::Blob, &prev).unwrap();
+        let mut ids = Vec::new();
+        for i in 1..=MAX_CHAIN + 1 {
+            let next = code(i, 20);
+            ids.push(put_delta(&store, &next, &prev, 0));
+            prev = next;
+        }
+        let store = Store::open(store.root()).unwrap();
+        // A read resolves at most MAX_CHAIN objects at once, the whole one included: the object
+        // MAX_CHAIN - 1 deltas away from it reads back; one more delta does not.
+        let last = ids[MAX_CHAIN - 2];
+        assert_eq!(store.read_object(&last).unwrap().1, code(MAX_CHAIN - 1, 20));
+        let store = Store::open(store.root()).unwrap();
+        let e = store.read_object(&ids[MAX_CHAIN - 1]).unwrap_err();
+        assert!(matches!(e, Error::MissingObject { .. }), "{e}");
+    }
+
     #[test]
     fn an_object_name_once_present_is_never_replaced() {
         use crate::object::encode_delta;
