@@ -1045,6 +1045,51 @@ mod tests {
         assert!(matches!(e, Error::MissingObject { .. }), "{e}");
     }
 
+    /// A handle whose only known copy of a delta's base leads back to the delta (a cycle from a
+    /// merge) finds the whole copy another process packed after it opened: a read, and fsck's
+    /// check of the delta, look for new packs once when a read fails for want of a usable copy.
+    #[test]
+    fn a_base_packed_after_the_handle_opened_breaks_a_cycle_it_knew() {
+        use crate::object::encode_delta;
+        use crate::store::pack::{PACK_MIN_OBJECTS, PackWriter};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let (x, b) = (code(1, 60), code(2, 60));
+        let (xid, bid) = (
+            ObjectId::compute(Kind::Blob, &x),
+            ObjectId::compute(Kind::Blob, &b),
+        );
+        put_delta(&store, &x, &b, 0);
+        let pack = |base: Vec<u8>, k: usize| {
+            let mut w = PackWriter::new(store.layout());
+            w.add(bid, base).unwrap();
+            for i in 1..PACK_MIN_OBJECTS {
+                let filler = format!("filler {k} {i}\n").into_bytes();
+                w.add(
+                    ObjectId::compute(Kind::Blob, &filler),
+                    encode_envelope(Kind::Blob, &filler),
+                )
+                .unwrap();
+            }
+            w.finish().unwrap();
+        };
+        // Known to the handles: B as a delta on X. Packed after they opened: B whole.
+        pack(encode_delta(Kind::Blob, &b, xid, &x, 0), 1);
+        let before = Store::open(store.root()).unwrap();
+        assert!(
+            before.read_object(&xid).is_err(),
+            "a cycle, before the whole copy"
+        );
+        let (reader, checker) = (
+            Store::open(store.root()).unwrap(),
+            Store::open(store.root()).unwrap(),
+        );
+        pack(encode_envelope(Kind::Blob, &b), 2);
+        assert_eq!(reader.read_object(&xid).unwrap().1, x);
+        let r = checker.fsck().unwrap();
+        assert_eq!((r.corrupt.len(), r.missing.len()), (0, 0), "{r:?}");
+    }
+
     #[test]
     fn an_object_name_once_present_is_never_replaced() {
         use crate::object::encode_delta;
