@@ -377,50 +377,54 @@ mod tests {
     #[test]
     fn a_large_blob_inside_a_pack_is_streamed_out_and_verified() {
         use crate::store::pack::{PACK_MIN_OBJECTS, PackWriter};
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::init(dir.path()).unwrap();
-        // Exactly the size from which a blob is streamed.
-        let content: Vec<u8> = (0..LARGE_FILE as u32).map(|i| (i % 251) as u8).collect();
-        let (id, env) = streamed_envelope(&store, dir.path(), &content);
-        fs::remove_file(store.object_path(&id)).unwrap();
-        let mut w = PackWriter::new(store.layout());
-        w.add(id, env).unwrap();
-        for i in 1..PACK_MIN_OBJECTS {
-            let filler = format!("filler {i}\n").into_bytes();
-            w.add(
-                ObjectId::compute(Kind::Blob, &filler),
-                crate::object::encode_envelope(Kind::Blob, &filler),
-            )
-            .unwrap();
-        }
-        w.finish().unwrap();
-        let store = Store::open(store.root()).unwrap();
-        assert!(!store.object_path(&id).exists() && store.has_object(&id));
-        // Written in pieces as it is read (never held whole): the largest write is small.
-        struct Pieces(Vec<u8>, usize);
-        impl Write for Pieces {
-            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-                self.1 = self.1.max(buf.len());
-                self.0.extend_from_slice(buf);
-                Ok(buf.len())
+        // Exactly the size from which a blob is streamed, and more.
+        for extra in [0, 7] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::init(dir.path()).unwrap();
+            let content: Vec<u8> = (0..LARGE_FILE as u32 + extra)
+                .map(|i| (i % 251) as u8)
+                .collect();
+            let (id, env) = streamed_envelope(&store, dir.path(), &content);
+            fs::remove_file(store.object_path(&id)).unwrap();
+            let mut w = PackWriter::new(store.layout());
+            w.add(id, env).unwrap();
+            for i in 1..PACK_MIN_OBJECTS {
+                let filler = format!("filler {i}\n").into_bytes();
+                w.add(
+                    ObjectId::compute(Kind::Blob, &filler),
+                    crate::object::encode_envelope(Kind::Blob, &filler),
+                )
+                .unwrap();
             }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
+            w.finish().unwrap();
+            let store = Store::open(store.root()).unwrap();
+            assert!(!store.object_path(&id).exists() && store.has_object(&id));
+            // Written in pieces as it is read (never held whole): the largest write is small.
+            struct Pieces(Vec<u8>, usize);
+            impl Write for Pieces {
+                fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                    self.1 = self.1.max(buf.len());
+                    self.0.extend_from_slice(buf);
+                    Ok(buf.len())
+                }
+                fn flush(&mut self) -> io::Result<()> {
+                    Ok(())
+                }
             }
+            let mut out = Pieces(Vec::new(), 0);
+            store
+                .write_blob_to(&id, content.len() as u64, &mut out)
+                .unwrap();
+            assert!(out.0 == content);
+            assert!(out.1 <= 4 << 20, "a write of {} bytes", out.1);
+            let r = store.fsck().unwrap();
+            assert_eq!(
+                (r.corrupt.len(), r.objects),
+                (0, PACK_MIN_OBJECTS),
+                "{:?}",
+                r.corrupt
+            );
         }
-        let mut out = Pieces(Vec::new(), 0);
-        store
-            .write_blob_to(&id, content.len() as u64, &mut out)
-            .unwrap();
-        assert!(out.0 == content);
-        assert!(out.1 <= 4 << 20, "a write of {} bytes", out.1);
-        let r = store.fsck().unwrap();
-        assert_eq!(
-            (r.corrupt.len(), r.objects),
-            (0, PACK_MIN_OBJECTS),
-            "{:?}",
-            r.corrupt
-        );
     }
 
     #[test]
