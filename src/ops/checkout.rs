@@ -980,6 +980,31 @@ mod tests {
         assert_eq!(mode(&target), 0o644);
     }
 
+    /// A FIFO where an empty file goes (same size, zero) differs and never blocks the checkout
+    /// (refused by type in `plan_file`, and again by `open_regular`, which opens without
+    /// blocking and takes regular files only). The checkout runs on a thread so that a
+    /// regression fails this test instead of hanging the suite.
+    #[test]
+    fn a_fifo_where_an_empty_file_goes_is_never_opened() {
+        let (tmp, store, tree) = store_with(&[("empty.txt", b"", false)]);
+        let into = tmp.path().join("out");
+        fs::create_dir_all(&into).unwrap();
+        mkfifo(&into.join("empty.txt"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let r = store
+                .checkout(&tree, &into, false)
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            let _ = tx.send(r);
+        });
+        let r = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the checkout opened the FIFO and blocked");
+        let e = r.unwrap_err();
+        assert!(e.contains("empty.txt"), "{e}");
+    }
+
     #[test]
     fn a_missing_blob_stops_checkout_before_the_target_is_made() {
         let (tmp, store, tree) = store_with(FILES);
