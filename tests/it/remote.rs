@@ -916,6 +916,35 @@ fn lazy_commands(place: Place) {
     }
 }
 
+/// A checkout after a metadata-only pull whose blobs the remote no longer has fails before
+/// anything is written: every blob is looked for (here and on the remote) first, and the target
+/// directory is never made, even when some blobs are here.
+#[test]
+fn a_checkout_whose_blobs_are_on_neither_side_fails_before_writing() {
+    let remote = TestRemote::new(Place::Folder);
+    let (_a, a, _src) = project();
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    let (_b, b) = init_store();
+    remote.add(&b);
+    remote.ok(&b, &["pull", "--metadata-only"]);
+    // The trees and one file's blobs fetched (a blame), then the remote loses its packs.
+    remote.ok(&b, &["blame", "code/app:v1", "m00.py"]);
+    let root = PathBuf::from(&remote.url);
+    for f in file_names(&root.join("packs")) {
+        std::fs::remove_file(root.join("packs").join(f)).unwrap();
+    }
+    let out_dir = tempfile::tempdir().unwrap();
+    let into = out_dir.path().join("out");
+    let (code, _, err) = remote.run(
+        &b,
+        &["checkout", "code/app:v1", "--into", into.to_str().unwrap()],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is missing"), "{err}");
+    assert!(!into.exists(), "the target was made: {err}");
+}
+
 #[test]
 fn diff_blame_and_checkout_fetch_what_they_need_from_a_folder() {
     lazy_commands(Place::Folder);
