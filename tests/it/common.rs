@@ -115,7 +115,7 @@ pub fn init_store() -> (tempfile::TempDir, PathBuf) {
 }
 
 /// The arguments of `codever commit` of `source` as artifact `key` (`type/name`) by run `run`.
-fn commit_args<'a>(key: &'a str, source: &'a Path, run: &'a str) -> [&'a str; 7] {
+pub fn commit_args<'a>(key: &'a str, source: &'a Path, run: &'a str) -> [&'a str; 7] {
     let (ty, name) = key.split_once('/').expect("an artifact key is `type/name`");
     let source = source.to_str().unwrap();
     ["commit", name, "--type", ty, source, "--run", run]

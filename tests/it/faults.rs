@@ -310,3 +310,54 @@ fn a_pack_the_disk_cannot_read_is_an_error_not_corruption() {
         "x = 7\n"
     );
 }
+
+/// A pack that cannot be moved into place (its rename fails with EIO, injected by strace on
+/// the commit's first `renameat2`, which is the pack's) fails the commit, exit 2, naming the
+/// pack — never a commit reported made whose objects are not stored (its index and records are
+/// not written after it).
+#[test]
+fn a_pack_that_cannot_be_put_in_place_fails_the_commit() {
+    if !crate::common::strace_works() {
+        return;
+    }
+    let (tmp, store) = init_store();
+    let src = tmp.path().join("src");
+    for i in 0..20 {
+        write(
+            &src,
+            &format!("f{i:02}.py"),
+            format!("x = {i}\n").as_bytes(),
+        );
+    }
+    let out = std::process::Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=renameat2"])
+        .args(["-e", "inject=renameat2:error=EIO:when=1"])
+        .arg(assert_cmd::cargo::cargo_bin!("codever"))
+        .arg("--store")
+        .arg(&store)
+        .args(crate::common::commit_args("code/app", &src, "r1"))
+        .env_remove("CODEVER_DIR")
+        .env_remove("CODEVER_RUN_ID")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let first = err.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with(&format!(
+            "error: cannot write {}",
+            store.join("packs").display()
+        )) && first.ends_with(".pack: Input/output error (os error 5)"),
+        "{err}"
+    );
+    assert_eq!(
+        pack_files(&store),
+        Vec::<PathBuf>::new(),
+        "no pack, no index"
+    );
+    assert_eq!(
+        crate::common::run_ok(&store, &["--json", "list"]),
+        "[]\n",
+        "no version was made"
+    );
+}
