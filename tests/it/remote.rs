@@ -2176,6 +2176,49 @@ fn a_pack_whose_deltas_form_a_cycle_is_refused_not_left_waiting() {
     assert_fsck_clean(&b, "after refusing a pack with a delta cycle");
 }
 
+/// A remote pack that does not start as a pack (bad magic), though it hashes to its name and its
+/// index tiles it, is refused after its first bytes and nothing of it is kept.
+#[test]
+fn a_remote_pack_with_a_bad_magic_is_refused() {
+    use codever::object::{Kind, encode_envelope};
+    let remote = TestRemote::new(Place::Folder);
+    let (_a, a, _src) = project();
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    let root = PathBuf::from(&remote.url);
+    let body = "magic = 1\n";
+    let (id, bytes) = (
+        blob_id(body.as_bytes()),
+        encode_envelope(Kind::Blob, body.as_bytes()),
+    );
+    let (_, mut pack, _) = forge_pack(&[(id, bytes.clone())], 0);
+    pack[..4].copy_from_slice(b"NOPE");
+    let pack_id = blake3::hash(&pack);
+    let mut idx = b"CDVX\x01".to_vec();
+    idx.extend_from_slice(pack_id.as_bytes());
+    idx.extend_from_slice(&1u32.to_le_bytes());
+    idx.extend_from_slice(id.as_bytes());
+    idx.extend_from_slice(&9u64.to_le_bytes());
+    idx.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    let sum = blake3::hash(&idx);
+    idx.extend_from_slice(sum.as_bytes());
+    let name = pack_id.to_hex();
+    std::fs::write(root.join(format!("packs/{name}.pack")), &pack).unwrap();
+    std::fs::write(root.join(format!("packs/{name}.idx")), &idx).unwrap();
+    let (_b, b) = init_store();
+    remote.add(&b);
+    let (code, out, err) = remote.run(&b, &["--json", "pull"]);
+    assert_eq!(code, 1, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        report["refused"],
+        serde_json::json!([{"key": format!("packs/{name}.pack"), "reason": "corrupt or forged: not a pack (bad magic); not downloaded further"}]),
+        "{report}"
+    );
+    assert!(!b.join(format!("packs/{name}.pack")).exists());
+    assert!(!codever::Store::open(&b).unwrap().has_object(&id));
+}
+
 /// A remote pack whose one entry is 256 MB of zeros (a sparse file: no disk) is refused by the
 /// first bytes of that entry, never read into memory whole.
 #[test]
