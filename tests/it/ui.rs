@@ -176,7 +176,10 @@ fn pages_of_the_fixture_store() {
     // Two runs compared: what each logged, then the files.
     let (st, _, body) = get(&srv, "/compare-runs/run-0...run-3");
     assert_eq!(st, 200, "{body}");
-    assert!(body.contains("<span class=\"cdv-nfiles\">3 files changed</span>"), "{body}");
+    assert!(
+        body.contains("<span class=\"cdv-nfiles\">3 files changed</span>"),
+        "{body}"
+    );
     let (st, _, body) = get(&srv, "/run/run-2");
     assert_eq!(st, 200);
     assert!(body.contains("<h1>Run run-2</h1>"));
