@@ -1025,23 +1025,26 @@ mod tests {
     /// (recursion stays bounded), while the longest allowed one is.
     #[test]
     fn a_delta_chain_longer_than_the_limit_is_not_followed() {
+        // The contract: eight writers' longest chains end to end (a merge of stores can chain
+        // one machine's delta onto another's).
+        let limit = 8 * usize::from(MAX_DELTA_DEPTH);
         let dir = tempfile::tempdir().unwrap();
         let store = Store::init(dir.path()).unwrap();
         let mut prev = code(0, 20);
         store.write_object(Kind::Blob, &prev).unwrap();
         let mut ids = Vec::new();
-        for i in 1..=MAX_CHAIN + 1 {
+        for i in 1..=limit + 1 {
             let next = code(i, 20);
             ids.push(put_delta(&store, &next, &prev, 0));
             prev = next;
         }
         let store = Store::open(store.root()).unwrap();
-        // A read resolves at most MAX_CHAIN objects at once, the whole one included: the object
-        // MAX_CHAIN - 1 deltas away from it reads back; one more delta does not.
-        let last = ids[MAX_CHAIN - 2];
-        assert_eq!(store.read_object(&last).unwrap().1, code(MAX_CHAIN - 1, 20));
+        // A read resolves at most that many objects at once, the whole one included: the object
+        // limit - 1 deltas away from it reads back; one more delta does not.
+        let last = ids[limit - 2];
+        assert_eq!(store.read_object(&last).unwrap().1, code(limit - 1, 20));
         let store = Store::open(store.root()).unwrap();
-        let e = store.read_object(&ids[MAX_CHAIN - 1]).unwrap_err();
+        let e = store.read_object(&ids[limit - 1]).unwrap_err();
         assert!(matches!(e, Error::MissingObject { .. }), "{e}");
     }
 
