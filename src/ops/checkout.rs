@@ -1055,5 +1055,14 @@ mod tests {
             .checkout(&tree, &fresh, true)
             .unwrap_err();
         assert!(!tmp.path().join("new").exists());
+        // An empty directory that was there before is not the checkout's to remove: only the
+        // directories it made go.
+        let mine = tmp.path().join("mine");
+        fs::create_dir(&mine).unwrap();
+        Store::open(store.root())
+            .unwrap()
+            .checkout(&tree, &mine.join("out"), true)
+            .unwrap_err();
+        assert!(mine.is_dir() && !mine.join("out").exists());
     }
 }
