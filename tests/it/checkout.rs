@@ -409,3 +409,36 @@ fn a_store_inside_the_target_is_left_alone() {
     assert_eq!(crate::common::read_tree(&moved), before);
     crate::common::assert_fsck_clean(&moved, "the store inside the target");
 }
+
+/// `--clean` in a project that holds its own store (`codever checkout --into .` beside
+/// `.codever`): the files of other versions are removed as anywhere else, and nothing of the
+/// store is touched.
+#[test]
+fn clean_works_in_the_directory_that_holds_the_store() {
+    let (tmp, store) = crate::common::init_store();
+    let project = tmp.path();
+    assert!(store.starts_with(project));
+    // The sources live outside the project, so that only the checkout's files are in it.
+    let src = tempfile::tempdir().unwrap();
+    write(src.path(), "a.py", b"a = 0\n");
+    write(src.path(), "old.py", b"o = 0\n");
+    crate::common::commit_ok(&store, "t/code", src.path(), "r0");
+    fs::remove_file(src.path().join("old.py")).unwrap();
+    write(src.path(), "a.py", b"a = 1\n");
+    crate::common::commit_ok(&store, "t/code", src.path(), "r1");
+    let into = project.to_str().unwrap();
+    crate::common::run_ok(&store, &["checkout", "code:v0", "--into", into]);
+    let store_files = crate::common::file_names(&store.join("objects"));
+    let report = crate::common::json(
+        &store,
+        &["checkout", "code:v1", "--into", into, "--clean", "--force"],
+    );
+    assert_eq!(report["removed"], serde_json::json!(["old.py"]), "{report}");
+    assert!(!project.join("old.py").exists());
+    assert_eq!(fs::read(project.join("a.py")).unwrap(), b"a = 1\n");
+    assert_eq!(
+        crate::common::file_names(&store.join("objects")),
+        store_files
+    );
+    crate::common::assert_fsck_clean(&store, "after --clean beside the store");
+}
