@@ -361,3 +361,39 @@ fn a_pack_that_cannot_be_put_in_place_fails_the_commit() {
         "no version was made"
     );
 }
+
+/// The same for a loose object (a one-file commit writes its objects loose): a failed rename
+/// into place is that error, exit 2, and no version — never taken for "already stored".
+#[test]
+fn a_loose_object_that_cannot_be_put_in_place_fails_the_commit() {
+    if !crate::common::strace_works() {
+        return;
+    }
+    let (tmp, store) = init_store();
+    let src = tmp.path().join("src");
+    write(&src, "a.py", b"a = 1\n");
+    let out = std::process::Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=renameat2"])
+        .args(["-e", "inject=renameat2:error=EIO:when=1"])
+        .arg(assert_cmd::cargo::cargo_bin!("codever"))
+        .arg("--store")
+        .arg(&store)
+        .args(crate::common::commit_args("code/app", &src, "r1"))
+        .env_remove("CODEVER_DIR")
+        .env_remove("CODEVER_RUN_ID")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let first = err.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with(&format!("error: cannot write {}", store.display()))
+            && first.ends_with(": Input/output error (os error 5)"),
+        "{err}"
+    );
+    assert_eq!(
+        crate::common::run_ok(&store, &["--json", "list"]),
+        "[]\n",
+        "no version was made"
+    );
+}
