@@ -591,7 +591,6 @@ mod tests {
     #[test]
     fn a_read_tries_at_most_the_bound_of_stored_encodings() {
         use crate::object::encode_delta;
-        use crate::store::pack::{PACK_MIN_OBJECTS, PackWriter};
         let dir = tempfile::tempdir().unwrap();
         let store = Store::init(dir.path()).unwrap();
         let raw = b"x = 1\n".repeat(20);
@@ -599,27 +598,8 @@ mod tests {
         // Four packs, each with its own copy of x: a delta on a base no store holds.
         for k in 0..4 {
             let base = format!("base {k}\n").repeat(20).into_bytes();
-            let mut w = PackWriter::new(store.layout());
-            w.add(
-                x,
-                encode_delta(
-                    Kind::Blob,
-                    &raw,
-                    ObjectId::compute(Kind::Blob, &base),
-                    &base,
-                    0,
-                ),
-            )
-            .unwrap();
-            for i in 1..PACK_MIN_OBJECTS {
-                let filler = format!("filler {k} {i}\n").into_bytes();
-                w.add(
-                    ObjectId::compute(Kind::Blob, &filler),
-                    encode_envelope(Kind::Blob, &filler),
-                )
-                .unwrap();
-            }
-            w.finish().unwrap();
+            let bid = ObjectId::compute(Kind::Blob, &base);
+            pack_with_fillers(&store, x, encode_delta(Kind::Blob, &raw, bid, &base, 0), k);
         }
         let store = Store::open(store.root()).unwrap();
         assert_eq!(store.places(&x).unwrap().len(), 4);
@@ -889,6 +869,20 @@ mod tests {
         w.finish().unwrap();
     }
 
+    /// Writes object `id` (its stored `bytes`) as one pack, with as many filler blobs (named by
+    /// `tag`) as a pack needs.
+    fn pack_with_fillers(store: &Store, id: ObjectId, bytes: Vec<u8>, tag: usize) {
+        let mut objects = vec![(id, bytes)];
+        for i in 1..pack::PACK_MIN_OBJECTS {
+            let filler = format!("filler {tag} {i}\n").into_bytes();
+            objects.push((
+                ObjectId::compute(Kind::Blob, &filler),
+                encode_envelope(Kind::Blob, &filler),
+            ));
+        }
+        pack_of(store, objects);
+    }
+
     #[test]
     fn an_id_stored_twice_with_opposite_delta_bases_still_reads() {
         use crate::object::encode_delta;
@@ -978,7 +972,6 @@ mod tests {
     #[test]
     fn a_failure_cut_by_a_cycle_is_not_remembered_for_other_paths() {
         use crate::object::encode_delta;
-        use crate::store::pack::{PACK_MIN_OBJECTS, PackWriter};
         let dir = tempfile::tempdir().unwrap();
         let store = Store::init(dir.path()).unwrap();
         let (w, a, f, x) = (code(1, 60), code(2, 60), code(3, 60), code(4, 60));
@@ -1000,14 +993,7 @@ mod tests {
         .into_iter()
         .enumerate()
         {
-            let mut pw = PackWriter::new(store.layout());
-            pw.add(oid, bytes).unwrap();
-            for i in 1..PACK_MIN_OBJECTS {
-                let filler = format!("filler {k} {i}\n").into_bytes();
-                pw.add(id(&filler), encode_envelope(Kind::Blob, &filler))
-                    .unwrap();
-            }
-            pw.finish().unwrap();
+            pack_with_fillers(&store, oid, bytes, k);
         }
         let store = Store::open(store.root()).unwrap();
         assert_eq!(
@@ -1054,7 +1040,6 @@ mod tests {
     #[test]
     fn a_base_packed_after_the_handle_opened_breaks_a_cycle_it_knew() {
         use crate::object::encode_delta;
-        use crate::store::pack::{PACK_MIN_OBJECTS, PackWriter};
         let dir = tempfile::tempdir().unwrap();
         let store = Store::init(dir.path()).unwrap();
         let (x, b) = (code(1, 60), code(2, 60));
@@ -1063,19 +1048,7 @@ mod tests {
             ObjectId::compute(Kind::Blob, &b),
         );
         put_delta(&store, &x, &b, 0);
-        let pack = |base: Vec<u8>, k: usize| {
-            let mut w = PackWriter::new(store.layout());
-            w.add(bid, base).unwrap();
-            for i in 1..PACK_MIN_OBJECTS {
-                let filler = format!("filler {k} {i}\n").into_bytes();
-                w.add(
-                    ObjectId::compute(Kind::Blob, &filler),
-                    encode_envelope(Kind::Blob, &filler),
-                )
-                .unwrap();
-            }
-            w.finish().unwrap();
-        };
+        let pack = |base: Vec<u8>, k: usize| pack_with_fillers(&store, bid, base, k);
         // Known to the handles: B as a delta on X. Packed after they opened: B whole.
         pack(encode_delta(Kind::Blob, &b, xid, &x, 0), 1);
         let before = Store::open(store.root()).unwrap();

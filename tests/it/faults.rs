@@ -263,6 +263,29 @@ fn a_file_rewritten_while_it_is_committed_is_never_stored_torn() {
     assert_no_problems(problems);
 }
 
+/// `codever --store STORE args…` under strace with `strace_args` (what to trace and the fault to
+/// inject); its output.
+fn codever_with_fault(store: &Path, strace_args: &[&str], args: &[&str]) -> std::process::Output {
+    std::process::Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null"])
+        .args(strace_args)
+        .arg(assert_cmd::cargo::cargo_bin!("codever"))
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .env_remove("CODEVER_DIR")
+        .env_remove("CODEVER_RUN_ID")
+        .output()
+        .unwrap()
+}
+
+/// Twenty small files in `dir` (enough for a commit to write one pack).
+fn twenty_files(dir: &Path) {
+    for i in 0..20 {
+        write(dir, &format!("f{i:02}.py"), format!("x = {i}\n").as_bytes());
+    }
+}
+
 /// A disk that fails a read (EIO, injected by strace on the pack file only) is reported as
 /// that error on that file, exit 2 — never as a corrupt store, which would send the user to
 /// repair or re-pull what is sound.
@@ -273,26 +296,23 @@ fn a_pack_the_disk_cannot_read_is_an_error_not_corruption() {
     }
     let (tmp, store) = init_store();
     let src = tmp.path().join("src");
-    for i in 0..20 {
-        write(
-            &src,
-            &format!("f{i:02}.py"),
-            format!("x = {i}\n").as_bytes(),
-        );
-    }
+    twenty_files(&src);
     commit_ok(&store, "code/app", &src, "r1");
     let packs = pack_files(&store);
     assert_eq!(packs.len(), 1, "{packs:?}");
-    let out = std::process::Command::new("strace")
-        .args(["-f", "-qq", "-o", "/dev/null", "-P"])
-        .arg(&packs[0])
-        .args(["-e", "trace=openat", "-e", "inject=openat:error=EIO"])
-        .arg(assert_cmd::cargo::cargo_bin!("codever"))
-        .arg("--store")
-        .arg(&store)
-        .args(["cat", "code/app:v0", "f07.py"])
-        .output()
-        .unwrap();
+    let pack = packs[0].to_str().unwrap();
+    let out = codever_with_fault(
+        &store,
+        &[
+            "-P",
+            pack,
+            "-e",
+            "trace=openat",
+            "-e",
+            "inject=openat:error=EIO",
+        ],
+        &["cat", "code/app:v0", "f07.py"],
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert_eq!(
@@ -322,24 +342,17 @@ fn a_pack_that_cannot_be_put_in_place_fails_the_commit() {
     }
     let (tmp, store) = init_store();
     let src = tmp.path().join("src");
-    for i in 0..20 {
-        write(
-            &src,
-            &format!("f{i:02}.py"),
-            format!("x = {i}\n").as_bytes(),
-        );
-    }
-    let out = std::process::Command::new("strace")
-        .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=renameat2"])
-        .args(["-e", "inject=renameat2:error=EIO:when=1"])
-        .arg(assert_cmd::cargo::cargo_bin!("codever"))
-        .arg("--store")
-        .arg(&store)
-        .args(crate::common::commit_args("code/app", &src, "r1"))
-        .env_remove("CODEVER_DIR")
-        .env_remove("CODEVER_RUN_ID")
-        .output()
-        .unwrap();
+    twenty_files(&src);
+    let out = codever_with_fault(
+        &store,
+        &[
+            "-e",
+            "trace=renameat2",
+            "-e",
+            "inject=renameat2:error=EIO:when=1",
+        ],
+        &crate::common::commit_args("code/app", &src, "r1"),
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     let first = err.lines().next().unwrap_or_default();
@@ -372,17 +385,16 @@ fn a_loose_object_that_cannot_be_put_in_place_fails_the_commit() {
     let (tmp, store) = init_store();
     let src = tmp.path().join("src");
     write(&src, "a.py", b"a = 1\n");
-    let out = std::process::Command::new("strace")
-        .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=renameat2"])
-        .args(["-e", "inject=renameat2:error=EIO:when=1"])
-        .arg(assert_cmd::cargo::cargo_bin!("codever"))
-        .arg("--store")
-        .arg(&store)
-        .args(crate::common::commit_args("code/app", &src, "r1"))
-        .env_remove("CODEVER_DIR")
-        .env_remove("CODEVER_RUN_ID")
-        .output()
-        .unwrap();
+    let out = codever_with_fault(
+        &store,
+        &[
+            "-e",
+            "trace=renameat2",
+            "-e",
+            "inject=renameat2:error=EIO:when=1",
+        ],
+        &crate::common::commit_args("code/app", &src, "r1"),
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     let first = err.lines().next().unwrap_or_default();

@@ -2024,7 +2024,17 @@ fn a_key_s3_cannot_list_is_named_with_what_to_do() {
 /// A pack and its index as a pusher would write them, from objects' stored bytes, with `gap`
 /// bytes of filler between objects (0: a sound pack). Returns (pack id hex, pack, index).
 fn forge_pack(objects: &[(codever::ObjectId, Vec<u8>)], gap: usize) -> (String, Vec<u8>, Vec<u8>) {
-    let mut pack = b"CDVP\x01".to_vec();
+    forge_pack_with_magic(objects, gap, b"CDVP")
+}
+
+/// [`forge_pack`] with the pack's first four bytes `magic`.
+fn forge_pack_with_magic(
+    objects: &[(codever::ObjectId, Vec<u8>)],
+    gap: usize,
+    magic: &[u8; 4],
+) -> (String, Vec<u8>, Vec<u8>) {
+    let mut pack = magic.to_vec();
+    pack.push(1);
     let mut entries = Vec::new();
     for (n, (id, bytes)) in objects.iter().enumerate() {
         if n > 0 {
@@ -2191,18 +2201,7 @@ fn a_remote_pack_with_a_bad_magic_is_refused() {
         blob_id(body.as_bytes()),
         encode_envelope(Kind::Blob, body.as_bytes()),
     );
-    let (_, mut pack, _) = forge_pack(&[(id, bytes.clone())], 0);
-    pack[..4].copy_from_slice(b"NOPE");
-    let pack_id = blake3::hash(&pack);
-    let mut idx = b"CDVX\x01".to_vec();
-    idx.extend_from_slice(pack_id.as_bytes());
-    idx.extend_from_slice(&1u32.to_le_bytes());
-    idx.extend_from_slice(id.as_bytes());
-    idx.extend_from_slice(&9u64.to_le_bytes());
-    idx.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-    let sum = blake3::hash(&idx);
-    idx.extend_from_slice(sum.as_bytes());
-    let name = pack_id.to_hex();
+    let (name, pack, idx) = forge_pack_with_magic(&[(id, bytes)], 0, b"NOPE");
     std::fs::write(root.join(format!("packs/{name}.pack")), &pack).unwrap();
     std::fs::write(root.join(format!("packs/{name}.idx")), &idx).unwrap();
     let (_b, b) = init_store();
