@@ -57,19 +57,37 @@ fn trace(store: &Path, args: &[&str]) -> Vec<String> {
     calls
 }
 
-/// The quoted path arguments of a call, in order.
+/// The quoted path arguments of a call, in order, made absolute: a name relative to a directory
+/// descriptor (`openat(4</store/packs>, "x.pack", …)`, as `strace -y` shows it) is joined to
+/// that directory's path.
 fn quoted(call: &str) -> Vec<PathBuf> {
-    call.split('"')
-        .skip(1)
+    let parts: Vec<&str> = call.split('"').collect();
+    (1..parts.len())
         .step_by(2)
-        .map(PathBuf::from)
+        .map(|i| {
+            let name = PathBuf::from(parts[i]);
+            if name.is_absolute() {
+                return name;
+            }
+            // The text before the name ends with `N</dir>, ` when a descriptor is given.
+            let before = parts[i - 1].trim_end().trim_end_matches(',');
+            match before
+                .rsplit_once('<')
+                .and_then(|(_, d)| d.strip_suffix('>'))
+            {
+                Some(dir) if before.ends_with('>') => Path::new(dir).join(name),
+                _ => name,
+            }
+        })
         .collect()
 }
 
-/// Whether a call succeeded (its result is not negative).
+/// Whether a call succeeded (its result is not negative). strace pads short calls so that
+/// results line up (`fsync(3</s>)          = 0`).
 fn succeeded(call: &str) -> bool {
-    call.rsplit_once(") = ")
-        .is_some_and(|(_, r)| !r.starts_with('-'))
+    call.rsplit_once(')')
+        .and_then(|(_, r)| r.trim_start().strip_prefix('='))
+        .is_some_and(|r| !r.trim_start().starts_with('-'))
 }
 
 /// The order problems in the calls of one command on the store `root`.
@@ -184,4 +202,54 @@ fn commits_flush_every_new_name_before_their_markers_and_their_markers_before_th
         }
     }
     assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+/// A push to a folder remote flushes every directory of the remote that received a new name
+/// (objects, packs, records, markers, the directories made for them) before it ends: the remote
+/// survives a power loss as a store does. (Its names are written relative to open directories,
+/// `renameat2(4</remote/packs>, …)`, which the checker resolves.)
+#[test]
+fn a_push_to_a_folder_flushes_the_remote_as_a_commit_flushes_a_store() {
+    if !strace_works() {
+        return;
+    }
+    let (tmp, store) = init_store();
+    let root = std::fs::canonicalize(&store).unwrap();
+    let src = tmp.path().join("src");
+    write_files(&src, &code_files(3, 40, 1));
+    run_ok(
+        &root,
+        &[
+            "commit",
+            "m",
+            "--type",
+            "code",
+            src.to_str().unwrap(),
+            "--run",
+            "r1",
+        ],
+    );
+    write_files(&src, &code_files(4, 3, 1));
+    run_ok(
+        &root,
+        &[
+            "commit",
+            "m",
+            "--type",
+            "code",
+            src.to_str().unwrap(),
+            "--run",
+            "r2",
+        ],
+    );
+    let remote = tmp.path().join("remote");
+    std::fs::create_dir_all(&remote).unwrap();
+    let remote = std::fs::canonicalize(&remote).unwrap();
+    run_ok(
+        &root,
+        &["remote", "add", "origin", remote.to_str().unwrap()],
+    );
+    let problems = order_problems(&remote, &trace(&root, &["push"]));
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+    assert!(remote.join("refs").is_dir(), "the push wrote the remote");
 }
