@@ -331,81 +331,54 @@ fn a_pack_the_disk_cannot_read_is_an_error_not_corruption() {
     );
 }
 
-/// A pack that cannot be moved into place (its rename fails with EIO, injected by strace on
-/// the commit's first `renameat2`, which is the pack's) fails the commit, exit 2, naming the
-/// pack — never a commit reported made whose objects are not stored (its index and records are
-/// not written after it).
+/// An object or a pack that cannot be moved into place (its rename fails with EIO, injected by
+/// strace on the commit's first `renameat2`: the pack's for twenty files, the first loose
+/// object's for one) fails the commit, exit 2, naming the file — never a commit reported made
+/// whose objects are not stored, nor taken for "already stored".
 #[test]
-fn a_pack_that_cannot_be_put_in_place_fails_the_commit() {
+fn an_object_or_pack_that_cannot_be_put_in_place_fails_the_commit() {
     if !crate::common::strace_works() {
         return;
     }
-    let (tmp, store) = init_store();
-    let src = tmp.path().join("src");
-    twenty_files(&src);
-    let out = codever_with_fault(
-        &store,
-        &[
-            "-e",
-            "trace=renameat2",
-            "-e",
-            "inject=renameat2:error=EIO:when=1",
-        ],
-        &crate::common::commit_args("code/app", &src, "r1"),
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    let first = err.lines().next().unwrap_or_default();
-    assert!(
-        first.starts_with(&format!(
-            "error: cannot write {}",
-            store.join("packs").display()
-        )) && first.ends_with(".pack: Input/output error (os error 5)"),
-        "{err}"
-    );
-    assert_eq!(
-        pack_files(&store),
-        Vec::<PathBuf>::new(),
-        "no pack, no index"
-    );
-    assert_eq!(
-        crate::common::run_ok(&store, &["--json", "list"]),
-        "[]\n",
-        "no version was made"
-    );
-}
-
-/// The same for a loose object (a one-file commit writes its objects loose): a failed rename
-/// into place is that error, exit 2, and no version — never taken for "already stored".
-#[test]
-fn a_loose_object_that_cannot_be_put_in_place_fails_the_commit() {
-    if !crate::common::strace_works() {
-        return;
+    for (pack, ends) in [
+        (true, ".pack: Input/output error (os error 5)"),
+        (false, ": Input/output error (os error 5)"),
+    ] {
+        let (tmp, store) = init_store();
+        let src = tmp.path().join("src");
+        if pack {
+            twenty_files(&src);
+        } else {
+            write(&src, "a.py", b"a = 1\n");
+        }
+        let out = codever_with_fault(
+            &store,
+            &[
+                "-e",
+                "trace=renameat2",
+                "-e",
+                "inject=renameat2:error=EIO:when=1",
+            ],
+            &crate::common::commit_args("code/app", &src, "r1"),
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        let first = err.lines().next().unwrap_or_default();
+        let dir = store.join(if pack { "packs" } else { "objects" });
+        assert!(
+            first.starts_with(&format!("error: cannot write {}", dir.display()))
+                && first.ends_with(ends),
+            "{err}"
+        );
+        assert_eq!(
+            pack_files(&store),
+            Vec::<PathBuf>::new(),
+            "no pack, no index"
+        );
+        assert_eq!(
+            crate::common::run_ok(&store, &["--json", "list"]),
+            "[]\n",
+            "no version was made"
+        );
     }
-    let (tmp, store) = init_store();
-    let src = tmp.path().join("src");
-    write(&src, "a.py", b"a = 1\n");
-    let out = codever_with_fault(
-        &store,
-        &[
-            "-e",
-            "trace=renameat2",
-            "-e",
-            "inject=renameat2:error=EIO:when=1",
-        ],
-        &crate::common::commit_args("code/app", &src, "r1"),
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    let first = err.lines().next().unwrap_or_default();
-    assert!(
-        first.starts_with(&format!("error: cannot write {}", store.display()))
-            && first.ends_with(": Input/output error (os error 5)"),
-        "{err}"
-    );
-    assert_eq!(
-        crate::common::run_ok(&store, &["--json", "list"]),
-        "[]\n",
-        "no version was made"
-    );
 }
