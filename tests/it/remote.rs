@@ -1376,7 +1376,13 @@ fn large_blob_streamed(place: Place) {
     );
     let (_b, b) = init_store();
     remote.add(&b);
-    measured("pull", remote.cmd(&b, &["pull"]));
+    let out = measured("pull", remote.cmd(&b, &["--json", "pull"]));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The streamed blob counts in what the pull reports received.
+    assert!(
+        report["received"]["bytes"].as_u64().unwrap() > size as u64,
+        "{report}"
+    );
     let out = measured("cat", remote.cmd(&b, &["cat", "model/w", "weights.bin"]));
     assert!(out.stdout == big, "the pulled blob differs");
     assert_fsck_clean(&b, "after pulling a large blob");
