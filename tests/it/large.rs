@@ -220,3 +220,38 @@ fn a_blob_larger_than_the_memory_limit_is_streamed() {
         String::from_utf8_lossy(&fsck.stdout)
     );
 }
+
+/// A large file changed on disk since its version is compared as git compares it: a binary
+/// file whose `index` line carries both git blob ids, hashed in pieces from the store and
+/// from the file (neither held whole).
+#[test]
+fn a_large_file_changed_on_disk_diffs_as_binary_with_both_git_ids() {
+    let (tmp, store) = init_store();
+    let src = tmp.path().join("src");
+    let big = big_content(33 << 20);
+    write(&src, "big.bin", &big);
+    commit_json(&store, "model/weights", &src, "r1");
+    let mut changed = big.clone();
+    changed[1 << 20] ^= 0x40;
+    fs::write(src.join("big.bin"), &changed).unwrap();
+    let git_id = |b: &[u8]| {
+        use sha1::Digest;
+        let mut h = sha1::Sha1::new();
+        h.update(format!("blob {}\0", b.len()).as_bytes());
+        h.update(b);
+        h.finalize()
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<String>()
+    };
+    let patch = run_ok(&store, &["diff", "model/weights:v0"]);
+    assert_eq!(
+        patch,
+        format!(
+            "diff --git a/big.bin b/big.bin\nindex {}..{} 100644\nBinary files a/big.bin and \
+             b/big.bin differ\n",
+            &git_id(&big)[..7],
+            &git_id(&changed)[..7]
+        )
+    );
+}
