@@ -778,3 +778,46 @@ fn stat_is_identical_to_git_where_bars_are_scaled_and_names_shortened() {
         assert_eq!(ours, theirs, "case {c}");
     }
 }
+
+/// Rename pairing at its edges, as git pairs: among identical deleted files the one with the
+/// added file's name is its source; a file half the size of the deleted one it came from (a
+/// similarity of exactly 50 %, git's default threshold) is still a rename.
+#[test]
+fn renames_at_their_edges_pair_as_git_pairs() {
+    let (tmp, store) = init_store();
+    let (src, repo) = (tmp.path().join("src"), tmp.path().join("repo"));
+    fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q"]);
+    let same = "import torch\n".repeat(20);
+    let long: String = (0..40)
+        .map(|i| format!("line {i:03} of a file\n"))
+        .collect();
+    let half = &long[..long.len() / 2];
+    let versions: [Vec<(&str, &str)>; 2] = [
+        vec![("a/one.py", &same), ("b/two.py", &same), ("big.txt", &long)],
+        vec![("c/two.py", &same), ("small.txt", half)],
+    ];
+    for (v, files) in versions.iter().enumerate() {
+        for dir in [&src, &repo] {
+            for e in fs::read_dir(dir).into_iter().flatten() {
+                let p = e.unwrap().path();
+                if p.file_name().unwrap() != ".git" {
+                    fs::remove_dir_all(&p)
+                        .or_else(|_| fs::remove_file(&p))
+                        .unwrap();
+                }
+            }
+            for (p, c) in files {
+                write(dir, p, c.as_bytes());
+            }
+        }
+        commit_ok(&store, "code/r", &src, &format!("r{v}"));
+        git(&repo, &["add", "-A"]);
+        git(&repo, &["commit", "-q", "-m", "v"]);
+    }
+    let ours = run_ok(&store, &["diff", "r:v0", "r:v1", "--name-status"]);
+    let theirs = git(&repo, &["diff", "-M", "--name-status", "HEAD~1", "HEAD"]);
+    assert_eq!(ours, theirs);
+    assert!(ours.contains("R100\tb/two.py\tc/two.py\n"), "{ours}");
+    assert!(ours.contains("R050\tbig.txt\tsmall.txt\n"), "{ours}");
+}
