@@ -779,9 +779,10 @@ fn stat_is_identical_to_git_where_bars_are_scaled_and_names_shortened() {
     }
 }
 
-/// Rename pairing at its edges, as git pairs: among identical deleted files the one with the
-/// added file's name is its source; a file half the size of the deleted one it came from (a
-/// similarity of exactly 50 %, git's default threshold) is still a rename.
+/// Rename pairing at its edges, as git pairs: among identical deleted files, and among equally
+/// similar ones, the one with the added file's name is its source; a file half the size of the
+/// deleted one it came from (a similarity of exactly 50 %, git's default threshold) is still a
+/// rename.
 #[test]
 fn renames_at_their_edges_pair_as_git_pairs() {
     let (tmp, store) = init_store();
@@ -793,9 +794,26 @@ fn renames_at_their_edges_pair_as_git_pairs() {
         .map(|i| format!("line {i:03} of a file\n"))
         .collect();
     let half = &long[..long.len() / 2];
+    // Two deleted files equally like an added one: the one with its name is its source.
+    let body: String = (0..20).map(|i| format!("w{i} = layer({i})\n")).collect();
+    let (model_a, model_b, model_c) = (
+        body.clone() + "a = 1\n",
+        body.clone() + "b = 1\n",
+        body + "c = 1\n",
+    );
     let versions: [Vec<(&str, &str)>; 2] = [
-        vec![("a/one.py", &same), ("b/two.py", &same), ("big.txt", &long)],
-        vec![("c/two.py", &same), ("small.txt", half)],
+        vec![
+            ("a/one.py", &same),
+            ("b/two.py", &same),
+            ("big.txt", &long),
+            ("p/model.py", &model_a),
+            ("q/other.py", &model_b),
+        ],
+        vec![
+            ("c/two.py", &same),
+            ("small.txt", half),
+            ("r/model.py", &model_c),
+        ],
     ];
     for (v, files) in versions.iter().enumerate() {
         for dir in [&src, &repo] {
@@ -820,4 +838,5 @@ fn renames_at_their_edges_pair_as_git_pairs() {
     assert_eq!(ours, theirs);
     assert!(ours.contains("R100\tb/two.py\tc/two.py\n"), "{ours}");
     assert!(ours.contains("R050\tbig.txt\tsmall.txt\n"), "{ours}");
+    assert!(ours.contains("\tp/model.py\tr/model.py\n"), "{ours}");
 }
