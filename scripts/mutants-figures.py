@@ -8,8 +8,8 @@ column (the code moves between runs), against the current list (`cargo mutants -
 `exclude_re` applies). A mutant's outcome is the best any run gave it: caught, timeout,
 unviable, missed. Runs given with `--pass1` ran the unit tests only: what they missed is
 "missed by the unit tests" until a full run says more. `--killed FILE` lists mutants (names
-without line numbers, one a line) killed since by a test, each checked by applying the mutant
-by hand.
+without line numbers, one a line) that a test kills — one added since, or one the run did not
+run — each checked by applying the mutant by hand.
 """
 import argparse, collections, json, os, re, subprocess, sys
 
@@ -68,7 +68,7 @@ def main():
         killed = c['CaughtMutant'] + c['Timeout'] + c['KilledSince']
         viable = killed + c['MissedMutant'] + c['Missed1']
         print(f"{g}: {len(ms)} mutants; killed {killed} (a run {c['CaughtMutant'] + c['Timeout']}, "
-              f"a test since {c['KilledSince']}); missed by the fast suite {c['MissedMutant']}; "
+              f"checked by hand {c['KilledSince']}); missed by the fast suite {c['MissedMutant']}; "
               f"missed by the unit tests, not yet run further {c['Missed1']}; unviable "
               f"{c['Unviable']}; untested {c['untested']}; killed {100 * killed / max(viable, 1):.1f}% "
               f"of {viable} tested viable")
