@@ -59,10 +59,13 @@ def test_one_call_versions_what_wandb_logs_and_keeps_its_scores(tmp_path):
     ]
     store = work / ".codever"
     # Every mirrored version has the digest W&B recorded for it, in W&B's own run log.
-    runs = sorted((tmp_path / "wandb-dir" / "wandb").glob("offline-run-*"))
+    # W&B names run folders by the second they started, then a random id: two runs in one
+    # second sort at random, so order them by what they logged (the baseline scored lower).
+    run_dirs = (tmp_path / "wandb-dir" / "wandb").glob("offline-run-*")
+    runs = [wandb_run_state(wandb_records(d)) for d in run_dirs]
     assert len(runs) == 2
-    for i, run_dir in enumerate(runs):
-        _, summary, artifacts = wandb_run_state(wandb_records(run_dir))
+    runs.sort(key=lambda state: state[1]["reward"])
+    for i, (_, _, artifacts) in enumerate(runs):
         for name in ("ppo", "training", "source-safelife-train.py"):
             v = cli(store, "show", f"{name}:v{i}")
             assert v["digest"] == artifacts[name].digest, (name, i)
