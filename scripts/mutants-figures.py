@@ -75,7 +75,7 @@ def main():
     if a.list:
         for m in groups[a.list]:
             b = best.get(strip(m), 'untested')
-            if b in ('MissedMutant', 'Missed1'):
+            if b in ('MissedMutant', 'Missed1', 'untested'):
                 print(b, m)
 
 

@@ -1016,4 +1016,27 @@ mod tests {
             expected
         );
     }
+
+    #[test]
+    fn a_pack_built_for_a_push_holds_each_object_once_as_a_pack_writer_writes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let objs = objects(0..PACK_MIN_OBJECTS + 2);
+        // A push may list an object twice (reached from two versions): it is sent once.
+        let mut listed = objs.clone();
+        listed.insert(2, objs[0].clone());
+        listed.push(objs[3].clone());
+        let (pack_id, pack, idx) = build_pack(&listed).unwrap();
+        write_all(&layout, &objs);
+        assert_eq!(pack, fs::read(layout.pack_file(&pack_id, "pack")).unwrap());
+        assert_eq!(idx, fs::read(layout.pack_file(&pack_id, "idx")).unwrap());
+        // And the receiver reads back every object from those two files.
+        let entries = parse_index(&idx, &pack_id).unwrap();
+        assert_eq!(entries.len(), objs.len());
+        for (id, bytes) in &objs {
+            let (_, offset, len) = entries.iter().find(|e| e.0 == *id).unwrap();
+            let at = *offset as usize;
+            assert_eq!(&pack[at..at + *len as usize], &bytes[..]);
+        }
+    }
 }
