@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::id::{BlobHasher, Md5, ObjectId, wandb_digest};
 use crate::names::normalize_path;
 use crate::object::{CommitRecord, FileMeta, Kind, SourceRecord};
-use crate::store::{LARGE_FILE, STORE_DIR_NAME, absolute};
+use crate::store::{LARGE_FILE, STORE_DIR_NAME, absolute, absolute_in};
 
 /// Include and exclude globs applied to files found in directory sources, matched against the
 /// path relative to that directory (`**/*.py`, `data/**`).
@@ -357,11 +357,20 @@ impl Snapshot {
     /// Returns the entries sorted by path.
     pub(crate) fn stage(&self, staging: Option<&Staging<'_>>) -> Result<Vec<ManifestEntry>> {
         self.check_conflicts()?;
+        // The stat cache knows files by their real path: asked once per source (and the working
+        // directory once), not per file, so that `./src`, `../x/src` and a link to it share
+        // the cache.
+        let cwd = std::env::current_dir().ok();
+        let roots = if staging.is_some_and(|s| s.stat_cache().is_some()) {
+            self.cache_roots()
+        } else {
+            Vec::new()
+        };
         self.files
             .par_iter()
             .map(|(path, pending)| {
-                let root = pending.source.map(|i| self.sources[i].path.as_str());
-                let meta = stage_one(staging, path, pending, root)?;
+                let root = pending.source.and_then(|i| roots.get(i));
+                let meta = stage_one(staging, path, pending, root, cwd.as_deref())?;
                 if let Some(s) = staging {
                     s.file_done();
                 }
@@ -371,6 +380,11 @@ impl Snapshot {
                 })
             })
             .collect()
+    }
+
+    /// Each source as the stat cache knows it (see [`CacheRoot`]), in order.
+    pub(crate) fn cache_roots(&self) -> Vec<CacheRoot> {
+        self.sources.iter().map(CacheRoot::of).collect()
     }
 
     /// The files' metadata (hashes, sizes, modes) without storing anything.
@@ -391,11 +405,12 @@ fn stage_one(
     staging: Option<&Staging<'_>>,
     path: &str,
     pending: &Pending,
-    root: Option<&str>,
+    root: Option<&CacheRoot>,
+    cwd: Option<&Path>,
 ) -> Result<FileMeta> {
     let (data, executable): (&[u8], bool) = match &pending.content {
         Content::Bytes(b, x) => (b, *x),
-        Content::File(p) => return stage_file(staging, path, p, root),
+        Content::File(p) => return stage_file(staging, path, p, root, cwd),
         Content::Stored(meta) => {
             if let Some(s) = staging
                 && !s.has_blob(&meta.id)
@@ -412,6 +427,35 @@ fn stage_one(
     Ok(meta)
 }
 
+/// A source as the stat cache knows it: its path as recorded (absolute, as given) and its real
+/// path (links and `..` resolved), under which its files are remembered.
+pub(crate) struct CacheRoot {
+    recorded: PathBuf,
+    /// The real path: the name of the source's stat cache shard.
+    pub(crate) real: String,
+}
+
+impl CacheRoot {
+    fn of(source: &SourceRecord) -> CacheRoot {
+        let recorded = PathBuf::from(&source.path);
+        let real = fs::canonicalize(&recorded).unwrap_or_else(|_| recorded.clone());
+        CacheRoot {
+            recorded,
+            real: real.to_string_lossy().into_owned(),
+        }
+    }
+
+    /// The cache's name of file `p` of this source: its path below the source's real path.
+    fn key(&self, cwd: Option<&Path>, p: &Path) -> PathBuf {
+        let abs = absolute_in(cwd, p);
+        match abs.strip_prefix(&self.recorded) {
+            Ok(rel) if rel.as_os_str().is_empty() => PathBuf::from(&self.real),
+            Ok(rel) => Path::new(&self.real).join(rel),
+            Err(_) => abs,
+        }
+    }
+}
+
 /// How many times a file that changes while it is read is read again before the commit fails.
 const READ_TRIES: u32 = 3;
 /// A file whose timestamps are this close to the start of its read may have been written during
@@ -426,7 +470,8 @@ fn stage_file(
     staging: Option<&Staging<'_>>,
     path: &str,
     p: &Path,
-    root: Option<&str>,
+    root: Option<&CacheRoot>,
+    cwd: Option<&Path>,
 ) -> Result<FileMeta> {
     // The id of the previous read when it was racy (see below).
     let mut racy_read: Option<(StatKey, ObjectId)> = None;
@@ -439,7 +484,10 @@ fn stage_file(
         let meta = fs::metadata(p).map_err(|e| Error::io("cannot read", p, e))?;
         let executable = is_executable(&meta);
         let key = StatKey::of(&meta);
-        let cache = staging.and_then(|s| Some((s, s.stat_cache()?, root?, absolute(p))));
+        let cache = staging.and_then(|s| {
+            let root = root?;
+            Some((s, s.stat_cache()?, root.real.as_str(), root.key(cwd, p)))
+        });
         if let Some((st, cache, root, abs)) = &cache
             && let Some((id, md5)) = cache.lookup(root, abs, &key)
             && st.has_blob(&id)

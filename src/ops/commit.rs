@@ -89,7 +89,8 @@ impl Store {
             validate_tag(t)?;
         }
         snapshot.check_conflicts()?;
-        let stat = StatCache::load(self, snapshot.sources().iter().map(|s| s.path.as_str()));
+        let roots = snapshot.cache_roots();
+        let stat = StatCache::load(self, roots.iter().map(|r| r.real.as_str()));
         let staging = Staging::new(self, Some(key.clone()), Some(stat))
             .with_progress(opts.progress.clone(), snapshot.len());
         let files = snapshot.stage(Some(&staging))?;

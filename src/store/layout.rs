@@ -418,11 +418,43 @@ pub(crate) fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
+/// [`absolute`] with the working directory `cwd` asked once by the caller (`absolute` asks the
+/// kernel for it at every relative path: one `getcwd` per file of a capture). The same path for
+/// the same working directory.
+pub(crate) fn absolute_in(cwd: Option<&Path>, p: &Path) -> PathBuf {
+    match cwd {
+        Some(cwd) if p.is_relative() => absolute(&cwd.join(p)),
+        _ => absolute(p),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const MAGIC: &[u8; 4] = b"TEST";
+
+    #[test]
+    fn absolute_in_a_given_working_directory_is_what_absolute_gives() {
+        let cwd = std::env::current_dir().unwrap();
+        for p in [
+            "a.py",
+            "./a/./b.py",
+            "a/../b/c.py",
+            "./",
+            "d/",
+            "/etc/x",
+            "//srv/y",
+        ] {
+            let p = Path::new(p);
+            assert_eq!(absolute_in(Some(&cwd), p), absolute(p), "{p:?}");
+            assert_eq!(absolute_in(None, p), absolute(p), "{p:?}");
+        }
+        assert_eq!(
+            absolute_in(Some(Path::new("/w")), Path::new("./t/m.py")),
+            Path::new("/w/t/m.py")
+        );
+    }
 
     fn layout() -> (tempfile::TempDir, Layout) {
         let dir = tempfile::tempdir().unwrap();

@@ -32,7 +32,9 @@ mod objects;
 pub(crate) mod pack;
 
 use layout::*;
-pub(crate) use layout::{Layout, absolute, list_dir, open_regular, read_checked, read_regular};
+pub(crate) use layout::{
+    Layout, absolute, absolute_in, list_dir, open_regular, read_checked, read_regular,
+};
 pub(crate) use objects::read_object_file;
 use objects::*;
 use pack::{Location, PackIndex};

@@ -109,3 +109,48 @@ fn a_cached_file_whose_blob_is_gone_is_stored_again() {
     let fsck = store.fsck().unwrap();
     assert!(!fsck.failed(true), "{fsck:?}");
 }
+
+/// The cache knows a file by its real path: the same tree committed through a path relative to
+/// the working directory (`./src`, `../x/src`) or through a link is trusted as much as through
+/// its absolute path.
+#[test]
+fn a_tree_named_by_a_relative_path_is_trusted_from_the_cache_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir(&src).unwrap();
+    for i in 0..5 {
+        let p = src.join(format!("m{i}.py"));
+        fs::write(&p, format!("x = {i}\n")).unwrap();
+        age(&p);
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let store = Store::init(&tmp.path().join("proj")).unwrap();
+    let first = commit(&store, &src, "r1");
+    assert_eq!((first.version, first.files_read), (Some(0), 5));
+    // The temporary directory seen from this process's working directory, spelled with `..`
+    // up to the root and `.` inside: what a user's `codever commit ./src` gives the library.
+    let cwd = std::env::current_dir().unwrap();
+    let mut relative = std::path::PathBuf::new();
+    for _ in cwd.components().skip(1) {
+        relative.push("..");
+    }
+    relative.push(src.strip_prefix("/").unwrap());
+    let relative = relative.join(".");
+    assert!(relative.is_relative() && relative.is_dir());
+    let again = commit(&store, &relative, "r2");
+    assert_eq!(
+        (again.version, again.new, again.files, again.files_read),
+        (Some(0), false, 5, 0)
+    );
+    // And through a link to the directory.
+    #[cfg(unix)]
+    {
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&src, &link).unwrap();
+        let linked = commit(&store, &link, "r3");
+        assert_eq!(
+            (linked.version, linked.new, linked.files, linked.files_read),
+            (Some(0), false, 5, 0)
+        );
+    }
+}
