@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Mutation-testing figures for TESTING.md, from any number of cargo-mutants output directories.
 
-    scripts/mutants-figures.py [--pass1 DIR]... [--killed FILE] DIR... [--list core|rest]
+    scripts/mutants-figures.py [--pass1 DIR]... [--killed FILE] [--sample FILE] DIR... [--list core|rest|sample]
 
 Each DIR holds `mutants.out/` directories (at any depth). Mutants are matched by name without line and
 column (the code moves between runs), against the current list (`cargo mutants --list`, so
@@ -37,7 +37,9 @@ def main():
     ap.add_argument('dirs', nargs='*')
     ap.add_argument('--pass1', action='append', default=[])
     ap.add_argument('--killed')
-    ap.add_argument('--list', choices=['core', 'rest'])
+    ap.add_argument('--list', choices=['core', 'rest', 'sample'])
+    ap.add_argument('--sample', help='a file of mutants (one a line, as `cargo mutants --list` '
+                    'prints them): a random sample, counted as a group of its own')
     a = ap.parse_args()
     best = {}
     for d, pass1 in [(d, False) for d in a.dirs] + [(d, True) for d in a.pass1]:
@@ -63,6 +65,13 @@ def main():
     groups = {'core': [m for m in listed if m.startswith(CORE)],
               'rest': [m for m in listed if not m.startswith(CORE)]}
     groups['all'] = listed
+    if a.sample:
+        with open(a.sample) as f:
+            drawn = [strip(m.strip()) for m in f if m.strip()]
+        now = {strip(m) for m in listed}
+        groups['sample'] = [m for m in drawn if m in now]
+        print(f"sample: {len(drawn)} drawn, {len(drawn) - len(groups['sample'])} excluded since "
+              f"(equivalent, see .cargo/mutants.toml)")
     for g, ms in groups.items():
         c = collections.Counter(best.get(strip(m), 'untested') for m in ms)
         killed = c['CaughtMutant'] + c['Timeout'] + c['KilledSince']

@@ -448,8 +448,8 @@ impl CacheRoot {
     /// The cache's name of file `p` of this source: its path below the source's real path.
     fn key(&self, cwd: Option<&Path>, p: &Path) -> PathBuf {
         let abs = absolute_in(cwd, p);
+        // (A file source's own name gets a trailing `/`: a name, the same at every commit.)
         match abs.strip_prefix(&self.recorded) {
-            Ok(rel) if rel.as_os_str().is_empty() => PathBuf::from(&self.real),
             Ok(rel) => Path::new(&self.real).join(rel),
             Err(_) => abs,
         }

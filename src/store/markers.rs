@@ -115,18 +115,33 @@ fn raw_marker_ids(dir: &Path) -> Result<Vec<ObjectId>> {
         else {
             continue;
         };
-        // Links are never followed; a type the listing does not give is asked for.
-        let is_file = match entry.file_type() {
-            FileType::RegularFile => true,
-            FileType::Unknown => statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW)
-                .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::RegularFile),
-            _ => false,
-        };
+        let is_file = is_regular_entry(entry.file_type(), || {
+            statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW)
+                .ok()
+                .map(|st| FileType::from_raw_mode(st.st_mode))
+        });
         if is_file {
             ids.push(id);
         }
     }
     Ok(ids)
+}
+
+/// Whether a directory entry the listing says is of type `listed` is a regular file. Links are
+/// never followed; a type the listing does not give (`Unknown`: filesystems without `d_type`,
+/// some network and older XFS ones) is asked for with `ask` (a `stat` that does not follow
+/// links) — else every marker there would be missed and the history read as empty.
+#[cfg(target_os = "linux")]
+fn is_regular_entry(
+    listed: rustix::fs::FileType,
+    ask: impl FnOnce() -> Option<rustix::fs::FileType>,
+) -> bool {
+    use rustix::fs::FileType;
+    match listed {
+        FileType::RegularFile => true,
+        FileType::Unknown => ask() == Some(FileType::RegularFile),
+        _ => false,
+    }
 }
 
 /// The record ids marked in `dir` (see [`marker_ids`]).
@@ -290,6 +305,26 @@ mod tests {
     fn touch(p: &Path) {
         fs::create_dir_all(p.parent().unwrap()).unwrap();
         fs::write(p, b"").unwrap();
+    }
+
+    /// A listing that gives no type (filesystems without `d_type`) is asked; one that gives it
+    /// is trusted, and only regular files are markers (never a link, even to a file).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_entry_of_unknown_type_is_asked_for_and_only_regular_files_count() {
+        use rustix::fs::FileType;
+        let never = || -> Option<FileType> { panic!("asked although the listing gave the type") };
+        assert!(is_regular_entry(FileType::RegularFile, never));
+        for t in [FileType::Directory, FileType::Symlink, FileType::Fifo] {
+            assert!(!is_regular_entry(t, never));
+        }
+        assert!(is_regular_entry(FileType::Unknown, || Some(
+            FileType::RegularFile
+        )));
+        assert!(!is_regular_entry(FileType::Unknown, || Some(
+            FileType::Symlink
+        )));
+        assert!(!is_regular_entry(FileType::Unknown, || None));
     }
 
     /// A directory that is absent, or a file where it should be, has no entries; one that

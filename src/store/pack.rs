@@ -1039,4 +1039,32 @@ mod tests {
             assert_eq!(&pack[at..at + *len as usize], &bytes[..]);
         }
     }
+
+    #[test]
+    fn at_most_max_open_packs_files_are_kept_open_and_every_read_still_works() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let n = PACK_MIN_OBJECTS;
+        let packs = MAX_OPEN_PACKS + 2;
+        for p in 0..packs {
+            write_all(store.layout(), &objects(p * n..(p + 1) * n));
+        }
+        let store = Store::open(store.root()).unwrap();
+        let open = |s: &Store| {
+            let idx = s.packs.read().unwrap();
+            let kept = idx.packs.iter().filter(|p| p.file.get().is_some()).count();
+            (idx.open.load(std::sync::atomic::Ordering::Relaxed), kept)
+        };
+        assert_eq!(open(&store), (0, 0));
+        for p in 0..packs {
+            let (id, _) = object(p * n + 1);
+            let want = format!("object number {}\n", p * n + 1);
+            assert_eq!(store.read_blob(&id).unwrap(), want.as_bytes());
+            // A handle kept for each pack read, up to the bound; then each read opens its own.
+            assert_eq!(
+                open(&store),
+                ((p + 1).min(MAX_OPEN_PACKS), (p + 1).min(MAX_OPEN_PACKS))
+            );
+        }
+    }
 }
