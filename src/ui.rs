@@ -192,8 +192,31 @@ impl HostCheck {
     }
 }
 
-/// Compares already made, for the files a page loads later (`?file=N`).
-type Cached = VecDeque<(String, Arc<TreeDiff>)>;
+/// Compares already made, for the files a page loads later (`?file=N`): (page path, the diff's
+/// fingerprint, the diff).
+type Cached = VecDeque<(String, String, Arc<TreeDiff>)>;
+
+/// A fingerprint of what a compare shows: each file's status, paths and both sides' content
+/// and mode. A page pins its fragments to it ([`compare::Options::fragment_pin`]).
+fn diff_pin(d: &TreeDiff) -> String {
+    let mut h = blake3::Hasher::new();
+    for f in &d.files {
+        let side = |m: &Option<crate::FileMeta>| match m {
+            Some(m) => format!("{}{}", m.id.to_hex(), u8::from(m.executable)),
+            None => "-".to_string(),
+        };
+        let line = format!(
+            "{}\0{}\0{}\0{}\0{}\n",
+            f.status.letter(),
+            f.old_path.as_deref().unwrap_or_default(),
+            f.new_path.as_deref().unwrap_or_default(),
+            side(&f.old),
+            side(&f.new)
+        );
+        h.update(line.as_bytes());
+    }
+    h.finalize().to_hex()[..16].to_string()
+}
 
 /// Counts the pages being rendered in one pool, at most `n` at once.
 struct Gate {
@@ -746,18 +769,33 @@ impl Ui {
         let s = &self.store;
         let opts = DiffOptions::default();
         if let Some(n) = q.get("file") {
+            // The diff the asking page shows (`at=`), else the newest made for this path.
+            let pin = q.get("at");
             let cached = {
                 let c = self.compares.lock().unwrap_or_else(|p| p.into_inner());
                 c.iter()
-                    .find(|(k, _)| k == raw_path)
-                    .map(|(_, d)| d.clone())
+                    .find(|(k, t, _)| k == raw_path && pin.is_none_or(|p| p == t))
+                    .map(|(_, t, d)| (t.clone(), d.clone()))
             };
-            let diff = match cached {
-                Some(d) => d,
-                None if runs => Arc::new(s.diff_runs(left, right, &opts)?.diff),
-                None => Arc::new(self.diff_specs(left, right, &opts)?),
+            let (tag, diff) = match cached {
+                Some(c) => c,
+                None => {
+                    let d = if runs {
+                        s.diff_runs(left, right, &opts)?.diff
+                    } else {
+                        self.diff_specs(left, right, &opts)?
+                    };
+                    (diff_pin(&d), Arc::new(d))
+                }
             };
-            self.remember(raw_path, &diff);
+            self.remember(raw_path, &tag, &diff);
+            if pin.is_some_and(|p| p != tag) {
+                return Ok(Response::text(
+                    409,
+                    "this compare changed since the page was loaded (a spec such as `latest` names \
+                     another version now, or a run logged more): reload the page\n",
+                ));
+            }
             let Some(f) = n.parse::<usize>().ok().and_then(|i| diff.files.get(i)) else {
                 return Ok(Response::text(404, "no such file in this compare\n"));
             };
@@ -803,7 +841,7 @@ impl Ui {
             Ok(n) => n,
             Err(r) => return Ok(r),
         };
-        let opts_page = compare::Options {
+        let mut opts_page = compare::Options {
             lazy_after: Some(first_file.saturating_add(self.lazy_after)),
             fragment_base: raw_path.to_string(),
             fetch_context: true,
@@ -827,11 +865,15 @@ impl Ui {
                     right: &rr,
                 }),
             };
+            let tag = diff_pin(&rd.diff);
+            opts_page.fragment_pin = Some(tag.clone());
             let body = compare::body(&c, s, &opts_page);
-            self.remember(raw_path, &Arc::new(rd.diff.clone()));
+            self.remember(raw_path, &tag, &Arc::new(rd.diff.clone()));
             return Ok(self.page(&title, body));
         }
         let diff = Arc::new(self.diff_specs(left, right, &opts)?);
+        let tag = diff_pin(&diff);
+        opts_page.fragment_pin = Some(tag.clone());
         let c = compare::Compare {
             left,
             right,
@@ -839,7 +881,7 @@ impl Ui {
             runs: None,
         };
         let body = compare::body(&c, s, &opts_page);
-        self.remember(raw_path, &diff);
+        self.remember(raw_path, &tag, &diff);
         Ok(self.page(&title, body))
     }
 
@@ -850,10 +892,10 @@ impl Ui {
         s.diff_versions(l.version().tree, r.version().tree, opts)
     }
 
-    fn remember(&self, key: &str, diff: &Arc<TreeDiff>) {
+    fn remember(&self, key: &str, tag: &str, diff: &Arc<TreeDiff>) {
         let mut c = self.compares.lock().unwrap_or_else(|p| p.into_inner());
-        c.retain(|(k, _)| k != key);
-        c.push_front((key.to_string(), diff.clone()));
+        c.retain(|(k, t, _)| k != key || t != tag);
+        c.push_front((key.to_string(), tag.to_string(), diff.clone()));
         c.truncate(4);
     }
 }

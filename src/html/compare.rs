@@ -75,6 +75,10 @@ pub struct Options {
     pub lazy_after: Option<usize>,
     /// The URL the lazy files are fetched from (the page's own path).
     pub fragment_base: String,
+    /// What the fragments asked for by this page must be computed from (`at=` in their URLs):
+    /// a fingerprint of the page's diff, so that a spec that moved since (`latest`, an alias, a
+    /// run that logged more) is refused instead of mixing two diffs in one page (the server).
+    pub fragment_pin: Option<String>,
     /// The unchanged lines are not in the page: the expand buttons fetch them from
     /// [`Options::fragment_base`] (`?file=N&gap=G`), coloured (the server).
     pub fetch_context: bool,
@@ -106,6 +110,16 @@ pub struct Options {
     pub colours: Option<std::sync::Arc<ColourCache>>,
 }
 
+impl Options {
+    /// The URL the page fetches file `i`'s table from (`?file=N`, pinned with `at=`).
+    fn file_url(&self, i: usize) -> String {
+        match &self.fragment_pin {
+            Some(pin) => format!("{}?at={pin}&file={i}", self.fragment_base),
+            None => format!("{}?file={i}", self.fragment_base),
+        }
+    }
+}
+
 /// The most bytes of HTML one file's table may make ([`Options::max_file_html`]): real files
 /// make about 250 bytes a diff line (a 10,000-line Python file rewritten, 19,863 diff lines:
 /// 4.7 MB), so every file under the line limit fits; a rewrite of lines full of `<>&"` would make
@@ -129,6 +143,7 @@ impl Default for Options {
             large_lines: 2000,
             lazy_after: None,
             fragment_base: String::new(),
+            fragment_pin: None,
             fetch_context: false,
             max_file_lines: 20_000,
             max_page_lines: 100_000,
@@ -591,7 +606,7 @@ fn over_page(i: usize, f: &FileDiff, opts: &Options, command: &str, why: Why) ->
         div.cdv-file id={ "file-" (i) } data-path=(f.path()) data-status=(status_word(f.status)) {
             (file_header(f))
             div.cdv-fb {
-                div.cdv-lazy data-src={ (opts.fragment_base) "?file=" (i) } data-large {
+                div.cdv-lazy data-src=(opts.file_url(i)) data-large {
                     button.cdv-load type="button" { "Load diff (" (plural(lines, "line", "lines")) ")" }
                 }
             }
@@ -685,7 +700,7 @@ fn file_capped(
     let large = lines > opts.large_lines;
     let inline = if opts.fetch_context {
         Context::Fetch {
-            url: format!("{}?file={i}", opts.fragment_base),
+            url: opts.file_url(i),
         }
     } else {
         Context::Inline
@@ -719,7 +734,7 @@ fn file_capped(
                         @else { "Empty file." }
                     }
                 } @else if lazy {
-                    div.cdv-lazy data-src={ (opts.fragment_base) "?file=" (i) } data-large[large] {
+                    div.cdv-lazy data-src=(opts.file_url(i)) data-large[large] {
                         button.cdv-load type="button" { "Load diff (" (plural(lines, "line", "lines")) ")" }
                     }
                 } @else if let Some(t) = table {

@@ -213,7 +213,9 @@ impl Store {
     /// Every line of `path` at version `index`, with the version that introduced it: the file is
     /// followed back through renames, and a line keeps an older origin only where the diff between
     /// two consecutive versions of the file (git's default diff, as `git blame` uses) says it is
-    /// unchanged.
+    /// unchanged. The version blamed must hold the file as text ([`Error::NotText`]); an older
+    /// version where it was binary or large breaks the line of descent: the next text version's
+    /// lines are its own.
     pub fn blame(&self, history: &History, index: usize, path: &str) -> Result<Vec<BlameLine>> {
         let opts = DiffOptions {
             context: 0,
@@ -314,37 +316,49 @@ impl Store {
         chain: &[LogEntry],
         opts: &DiffOptions,
     ) -> Result<Vec<BlameLine>> {
-        // Oldest first: (version, blob id at that version).
-        let mut steps: Vec<(usize, ObjectId)> = Vec::new();
-        for e in chain.iter().rev() {
-            if let Some(meta) = e.diff.files.first().and_then(|f| f.new) {
-                // Blame holds two versions of the file and its lines: text files only.
-                if meta.size >= crate::store::LARGE_FILE {
-                    return Err(Error::NotText {
-                        path: path.to_string(),
-                        version: e.version as u64,
-                        reason: NotTextReason::Large {
-                            size: meta.size,
-                            limit: crate::store::LARGE_FILE,
-                        },
-                    });
-                }
-                steps.push((e.version, meta.id));
-            }
-        }
+        // Oldest first: (version, the file at that version).
+        let steps: Vec<(usize, crate::FileMeta)> = chain
+            .iter()
+            .rev()
+            .filter_map(|e| Some((e.version, e.diff.files.first()?.new?)))
+            .collect();
         let mut origins: Vec<usize> = Vec::new();
         let mut prev: Vec<u8> = Vec::new();
-        for (k, (version, blob)) in steps.iter().enumerate() {
-            let content = self.read_blob(blob)?;
-            if crate::diff::is_binary(&content) {
-                return Err(Error::NotText {
+        // Whether the next text version starts afresh: at the first, and after a version that
+        // was binary or large (nothing to diff against: its lines are that version's).
+        let mut fresh = true;
+        for (k, (version, meta)) in steps.iter().enumerate() {
+            // Blame holds two versions of the file and its lines: text files only. The version
+            // blamed must be one; an older one that is not only breaks the line of descent.
+            let blamed = k + 1 == steps.len();
+            let not_text = |reason| {
+                Err(Error::NotText {
                     path: path.to_string(),
                     version: *version as u64,
-                    reason: NotTextReason::Binary,
-                });
+                    reason,
+                })
+            };
+            if meta.size >= crate::store::LARGE_FILE {
+                if blamed {
+                    return not_text(NotTextReason::Large {
+                        size: meta.size,
+                        limit: crate::store::LARGE_FILE,
+                    });
+                }
+                fresh = true;
+                continue;
             }
-            if k == 0 {
+            let content = self.read_blob(&meta.id)?;
+            if crate::diff::is_binary(&content) {
+                if blamed {
+                    return not_text(NotTextReason::Binary);
+                }
+                fresh = true;
+                continue;
+            }
+            if fresh {
                 origins = vec![*version; count_lines(&content)];
+                fresh = false;
             } else {
                 let changes = line_changes(
                     &split_lines(&prev),

@@ -580,6 +580,34 @@ fn log_and_blame_from_the_cli() {
     assert_eq!(first, blame);
 }
 
+/// A file that was binary (or too large) at some older version is still blamed at a text
+/// version: the line of descent starts again at the first text version after it, whose lines
+/// are its own. Only the version blamed must be text.
+#[test]
+fn blame_starts_again_after_a_binary_version_and_refuses_only_a_binary_target() {
+    let (tmp, store) = init_store();
+    let src = tmp.path().join("src");
+    let states: [&[u8]; 4] = [
+        b"a = 1\nb = 2\n",
+        b"a = 1\x00\nb = 2\n",
+        b"a = 1\nb = 2\nc = 3\n",
+        b"a = 1\nb = 20\nc = 3\n",
+    ];
+    for (i, body) in states.iter().enumerate() {
+        write(&src, "t.py", body);
+        commit_ok(&store, "code/q", &src, &format!("r{i}"));
+    }
+    let blame = run_ok(&store, &["blame", "q:v3", "t.py"]);
+    assert_eq!(blame, "v2 r2 1) a = 1\nv3 r3 2) b = 20\nv2 r2 3) c = 3\n");
+    let first = run_ok(&store, &["blame", "--first-seen", "q:v3", "t.py"]);
+    assert_eq!(first, "v0 r0 1) a = 1\nv3 r3 2) b = 20\nv2 r2 3) c = 3\n");
+    let err = run_err(&store, &["blame", "q:v1", "t.py"]);
+    assert!(
+        err.starts_with("error: cannot blame \"t.py\": binary at v1"),
+        "{err}"
+    );
+}
+
 /// `--color=always` colours listings as git does: version labels yellow, aliases bold green,
 /// added counts and `+` bars green, deleted red; `never` (and a pipe) prints plain text.
 #[test]

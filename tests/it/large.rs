@@ -90,7 +90,7 @@ fn a_large_file_round_trips_and_damage_is_never_restored() {
     // Blame is for text: a large (or binary) file is refused, not read whole.
     let blame = run_err(&store, &["blame", "weights:v1", "big.bin"]);
     assert!(
-        blame.starts_with("error: cannot blame \"big.bin\": 41943040 bytes at v0"),
+        blame.starts_with("error: cannot blame \"big.bin\": 41943040 bytes at v1"),
         "{blame}"
     );
     // Unchanged: linked, nothing stored.

@@ -138,7 +138,7 @@ fn pages_of_the_fixture_store() {
     assert!(!body.contains("<script>"), "no inline script under the CSP");
     // Unchanged lines stay on the server until a reader expands them.
     assert!(body.contains(
-        "<table class=\"cdv-t cdv-u\" data-gaps=\"/compare/code%2Fsafelife%3Av0...code%2Fsafelife%3Av3?file=0\">"
+        "<table class=\"cdv-t cdv-u\" data-gaps=\"/compare/code%2Fsafelife%3Av0...code%2Fsafelife%3Av3?at="
     ));
     assert!(!body.contains("<template class=\"cdv-g\""));
     let (st, _, gap) = get(
@@ -967,4 +967,106 @@ fn a_cheap_request_whose_client_left_is_not_rendered() {
     // The slot is free: the next cheap page answers.
     assert_eq!(request(&addr, "GET", "/runs", &addr).0, 200);
     assert_eq!(ui.abandoned(), 1);
+}
+
+/// A compare page of a spec that moves (`latest`) stays one diff: its unchanged lines and lazy
+/// files come from the diff the page shows, or the server says to reload — never lines of the
+/// newer diff laid into the older page (which hid a change at line 80 here).
+#[test]
+fn a_page_open_while_latest_moves_gets_its_own_lines_or_is_told_to_reload() {
+    use codever::ui::Ui;
+    let (tmp, store) = init_store();
+    let src = tmp.path().join("src");
+    let lines = |edits: &[(usize, &str)]| {
+        let mut l: Vec<String> = (1..=100).map(|i| format!("line {i}")).collect();
+        for (i, t) in edits {
+            l[i - 1] = t.to_string();
+        }
+        l.join("\n") + "\n"
+    };
+    let mut edits: Vec<(usize, &str)> = Vec::new();
+    for (i, e) in [
+        (0, ""),
+        (50, "line 50 v1"),
+        (10, "line 10 v2"),
+        (30, "line 30 v3"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if e.0 > 0 {
+            edits.push(e);
+        }
+        write(&src, "f.py", lines(&edits).as_bytes());
+        commit_ok(&store, "code/p", &src, &format!("r{i}"));
+    }
+    let addr: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
+    let ui = Ui::new(codever::Store::open(&store).unwrap(), addr);
+    let host = Some("127.0.0.1:1");
+    let get = |ui: &Ui, url: &str| {
+        let r = ui.handle("GET", url, host);
+        (
+            r.status,
+            String::from_utf8_lossy(r.body.bytes().unwrap()).into_owned(),
+        )
+    };
+    let page = "/compare/p:v0...p:latest";
+    let (st, body) = get(&ui, page);
+    assert_eq!(st, 200);
+    let gaps = body
+        .split("data-gaps=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .replace("&amp;", "&");
+    assert!(
+        gaps.starts_with("/compare/p:v0...p:latest?at=") && gaps.ends_with("&file=0"),
+        "{gaps}"
+    );
+    let tail = body
+        .split("cdv-tail\" data-gap=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    let tail_url = format!("{gaps}&gap={tail}");
+    // v4 changes line 80, inside the page's hidden tail (lines 54–100); someone loads the
+    // compare again, so the server now holds the newer diff too.
+    edits.push((80, "line 80 v4"));
+    write(&src, "f.py", lines(&edits).as_bytes());
+    commit_ok(&store, "code/p", &src, "r4");
+    let (st, newer) = get(&ui, page);
+    assert_eq!(st, 200);
+    assert!(text_of(&newer).contains("line 80 v4"));
+    assert!(!newer.contains(&gaps.replace('&', "&amp;")), "a new pin");
+    // The open page's tail: the 47 lines of v3 it hid, up to the file's end.
+    let (st, tail_rows) = get(&ui, &tail_url);
+    assert_eq!(st, 200, "{tail_rows}");
+    assert_eq!(tail_rows.matches("<tr ").count(), 47, "{tail_rows}");
+    assert!(text_of(&tail_rows).contains("line 100"));
+    assert!(!text_of(&tail_rows).contains("v4"));
+    // A server that no longer holds that diff (restarted, or other compares since) cannot
+    // make it again from `latest`: it says so, and the page shows the reason.
+    let fresh = Ui::new(codever::Store::open(&store).unwrap(), addr);
+    for url in [tail_url.as_str(), gaps.as_str()] {
+        let (st, why) = get(&fresh, url);
+        assert_eq!(
+            (st, why.as_str()),
+            (
+                409,
+                "this compare changed since the page was loaded (a spec such as `latest` names \
+                 another version now, or a run logged more): reload the page\n"
+            )
+        );
+    }
+    // Pinned to what it shows, a page of fixed specs keeps working on any server.
+    let (_, fixed) = get(&ui, "/compare/p:v0...p:v4");
+    let url = fixed
+        .split("data-gaps=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .replace("&amp;", "&");
+    let (st, _) = get(&fresh, &format!("{url}&gap=0"));
+    assert_eq!(st, 200);
 }

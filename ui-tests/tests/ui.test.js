@@ -429,6 +429,40 @@ test("ui: later files load as they come into view, a large one by its button", a
   await page.close();
 });
 
+test("ui: a page whose `latest` moved since it loaded says to reload, not mixing two diffs", async () => {
+  const lines = (edits) => Array.from({ length: 100 }, (_, i) => edits[i + 1] ?? `line ${i + 1}`).join("\n") + "\n";
+  const dir = path.join(work, "moving");
+  const commit = (edits, run) => {
+    write("moving/f.py", lines(edits));
+    cv(["commit", "moving", "--type", "code", dir, "--run", run]);
+  };
+  commit({}, "run-moving-0");
+  commit({ 50: "line 50 v1" }, "run-moving-1");
+  const page = await openPage(browser);
+  await page.goto(`${base}compare/code%2Fmoving%3Av0...code%2Fmoving%3Alatest`);
+  assert.equal(await page.locator(".cdv-nfiles").innerText(), "1 file changed");
+  // v2 changes line 80, in this page's hidden tail; the server then makes other compares, so it
+  // no longer holds the diff this page shows.
+  commit({ 50: "line 50 v1", 80: "line 80 v2" }, "run-moving-2");
+  for (const c of ["code%2Fhist%3Av0...code%2Fhist%3Av1", "code%2Fhist%3Av1...code%2Fhist%3Av2",
+    "code%2Fhist%3Av2...code%2Fhist%3Av3", "code%2Fhist%3Av0...code%2Fhist%3Av3",
+    "code%2Fmoving%3Av0...code%2Fmoving%3Alatest"]) {
+    assert.equal((await page.request.get(`${base}compare/${c}`)).status(), 200);
+  }
+  const rows = page.locator("table.cdv-u tr.cdv-l");
+  const before = await rows.count();
+  const tail = page.locator("tr.cdv-h.cdv-tail");
+  await tail.locator('button[data-dir="all"]').click();
+  await tail.locator(".cdv-hh", { hasText: "Could not load" }).waitFor();
+  assert.equal(await tail.locator(".cdv-hh").innerText(),
+    "Could not load: this compare changed since the page was loaded (a spec such as `latest` names another version now, or a run logged more): reload the page");
+  assert.equal(await rows.count(), before, "no line of the newer diff laid into this page");
+  await page.reload();
+  assert.equal(await page.locator(".cdv-nfiles").innerText(), "1 file changed");
+  assert.match(await page.locator(".cdv-file").innerText(), /line 80 v2/);
+  await page.close();
+});
+
 test("ui: a compare of more files than a page lists pages through them, and back", async () => {
   const page = await openPage(browser);
   const first = `${base}compare/code%2Fwide%3Av0...code%2Fwide%3Av1`;

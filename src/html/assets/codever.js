@@ -132,6 +132,13 @@
   function fileOf(el) { return el.closest(".cdv-file"); }
   function rootOf(el) { return el.closest(".cdv"); }
 
+  // A fetched fragment's text; a refusal becomes an error carrying the server's one-line reason
+  // (e.g. "this compare changed since the page was loaded …: reload the page").
+  function answer(r) {
+    if (r.ok) return r.text();
+    return r.text().then(function (t) { throw new Error(t.trim() || (r.status + " " + r.statusText)); });
+  }
+
   function expand(btn) {
     var file = fileOf(btn);
     var gap = btn.closest("tr").getAttribute("data-gap");
@@ -145,7 +152,7 @@
       if (!src || btn.getAttribute("data-loading")) return;
       btn.setAttribute("data-loading", "1");
       fetch(src + "&gap=" + encodeURIComponent(gap), { credentials: "same-origin" })
-        .then(function (r) { if (!r.ok) throw new Error(r.status + " " + r.statusText); return r.text(); })
+        .then(answer)
         .then(function (text) {
           var t = document.createElement("template");
           t.innerHTML = text; // a template.cdv-g rendered (and escaped) by codever's server
@@ -155,7 +162,13 @@
           btn.removeAttribute("data-loading");
           expand(btn);
         })
-        .catch(function (e) { btn.title = "Could not load: " + e.message; btn.removeAttribute("data-loading"); });
+        .catch(function (e) {
+          btn.title = "Could not load: " + e.message;
+          btn.removeAttribute("data-loading");
+          // Said where the reader looks: the row's hunk-header cell (text, never markup).
+          var hh = btn.closest("tr").querySelector(".cdv-hh");
+          if (hh) hh.textContent = "Could not load: " + e.message;
+        });
       return;
     }
     var hidden = tpl.content.children;
@@ -193,7 +206,7 @@
       lazy.setAttribute("data-loading", "1");
       btn.textContent = "Loading\u2026";
       fetch(lazy.getAttribute("data-src"), { credentials: "same-origin" })
-        .then(function (r) { if (!r.ok) throw new Error(r.status + " " + r.statusText); return r.text(); })
+        .then(answer)
         .then(function (text) {
           var t = document.createElement("template");
           t.innerHTML = text; // markup rendered (and escaped) by codever's server
