@@ -624,7 +624,11 @@ impl Ui {
             let (Some(spec), Some(file)) = (q.get("spec"), q.get("path")) else {
                 return Ok(Response::text(400, "spec= and path= are needed\n"));
             };
-            return self.file_page(page, spec, file);
+            let first = match from(q, 0) {
+                Ok(n) => n,
+                Err(r) => return Ok(r),
+            };
+            return self.file_page(page, spec, file, first);
         }
         if path == "/runs" {
             let mut runs = s.runs()?;
@@ -667,7 +671,9 @@ impl Ui {
         Ok(not_found(&format!("no page at {path}"), Some("start at /")))
     }
 
-    fn file_page(&self, page: &str, spec: &str, path: &str) -> Result<Response> {
+    /// A file's page (`/file`, `/raw`, `/history`, `/blame`); files and blames from line
+    /// `first` (0-based), a page of [`pages::FILE_LINES`] at a time.
+    fn file_page(&self, page: &str, spec: &str, path: &str, first: usize) -> Result<Response> {
         let s = &self.store;
         let r = s.resolve(&Spec::parse(spec)?)?;
         let (h, i) = (&r.history, r.index);
@@ -746,13 +752,20 @@ impl Ui {
         }
         let mut content = Vec::with_capacity(meta.size as usize);
         s.write_blob_to(&meta.id, meta.size, &mut content)?;
+        let spec_now = pages::spec_of(h, v);
         match page {
             // A binary file has no lines to blame: its view says so.
             "/blame" if !crate::diff::is_binary(&content) => {
                 let lines = s.blame(h, i, &norm)?;
-                Ok(self.page(&norm, pages::blame(h, i, &norm, &lines)))
+                let base = pages::link::file("blame", &spec_now, &norm);
+                let paging = list_paging(&base, first, pages::FILE_LINES);
+                Ok(self.page(&norm, pages::blame(h, i, &norm, &lines, &paging)))
             }
-            _ => Ok(self.page(&norm, pages::file(h, v, &norm, &content))),
+            _ => {
+                let base = pages::link::file("file", &spec_now, &norm);
+                let paging = list_paging(&base, first, pages::FILE_LINES);
+                Ok(self.page(&norm, pages::file(h, v, &norm, &content, &paging)))
+            }
         }
     }
 

@@ -135,7 +135,9 @@ impl Paging<'_> {
     /// to the previous and next pages. Nothing when the page shows them all.
     fn note(&self, what: &str, shown: &Range<usize>, total: usize) -> Markup {
         let num = super::compare::thousands;
-        let page = |from: usize| format!("{}?from={from}", self.base);
+        // A base that has a query already (a file's page: `?spec=…&path=…`) takes `&from=`.
+        let sep = if self.base.contains('?') { '&' } else { '?' };
+        let page = |from: usize| format!("{}{sep}from={from}", self.base);
         html! {
             @if shown.len() < total {
                 p.cdv-note.cdv-more {
@@ -325,26 +327,34 @@ fn file_title(h: &History, v: &Version, path: &str, what: &str) -> Markup {
 /// A file or blame of more lines than this is shown uncoloured (colouring costs about 0.1 ms a
 /// line; escaping alone is ~100 times cheaper).
 pub const COLOUR_LINES: usize = 20_000;
+/// The most lines one page of a file or its blame shows (`?from=N` for the others): a
+/// 200,000-line file's blame made 51 MB of HTML, which took a browser over a minute and a half.
+pub const FILE_LINES: usize = 10_000;
 
-/// A file of a version, coloured, with line numbers (binary files are not shown).
-pub fn file(h: &History, v: &Version, path: &str, content: &[u8]) -> Markup {
+/// The lines of a file (coloured when it has at most [`COLOUR_LINES`]), as HTML, one a line.
+fn coloured(path: &str, lines: &[&[u8]]) -> Vec<String> {
+    let lang = highlight::language(path, lines.first().copied().unwrap_or_default())
+        .filter(|_| lines.len() <= COLOUR_LINES);
+    highlight::lines(lang, lines, &[])
+}
+
+/// A file of a version, coloured, with line numbers, a page of lines at a time (`paging`;
+/// binary files are not shown).
+pub fn file(h: &History, v: &Version, path: &str, content: &[u8], paging: &Paging) -> Markup {
     let body = if crate::diff::is_binary(content) {
         html! { p.cdv-note { "Binary file not shown (" (content.len()) " bytes)." } }
     } else {
         let lines = crate::diff::split_lines(content);
-        let lang = highlight::language(path, lines.first().copied().unwrap_or_default())
-            .filter(|_| lines.len() <= COLOUR_LINES);
-        let html_lines = highlight::lines(lang, &lines, &[]);
-        let mut rows = String::new();
-        for (i, l) in html_lines.iter().enumerate() {
-            rows.push_str(&format!(
-                "<tr><td class=\"cdv-n\" data-n=\"{}\"></td><td class=\"cdv-code\">{l}</td></tr>",
-                i + 1
-            ));
-        }
+        let html_lines = coloured(path, &lines);
+        let (rows, shown) = paging.rows(lines.len(), |i| {
+            html! { tr { td.cdv-n data-n=(i + 1) {} td.cdv-code { (PreEscaped(&html_lines[i])) } } }
+        });
+        let note = paging.note("lines", &shown, lines.len());
         html! {
             @if highlight::has_bidi(content) { (bidi_warning()) }
+            (note)
             table.cdv-src { tbody { (PreEscaped(rows)) } }
+            (note)
         }
     };
     html! { div.cdv { (file_title(h, v, path, "file")) (body) } }
@@ -418,36 +428,44 @@ pub fn history(h: &History, index: usize, path: &str, entries: &[LogEntry]) -> M
 
 /// Each line of a file with the version and the run that introduced it (shown on the first line
 /// of each run of lines from one version).
-pub fn blame(h: &History, index: usize, path: &str, lines: &[BlameLine]) -> Markup {
+pub fn blame(
+    h: &History,
+    index: usize,
+    path: &str,
+    lines: &[BlameLine],
+    paging: &Paging,
+) -> Markup {
     let v = &h.versions[index];
     let texts: Vec<&[u8]> = lines.iter().map(|l| l.text.as_slice()).collect();
-    let lang = highlight::language(path, texts.first().copied().unwrap_or_default())
-        .filter(|_| texts.len() <= COLOUR_LINES);
-    let html_lines = highlight::lines(lang, &texts, &[]);
+    let html_lines = coloured(path, &texts);
+    let (rows, shown) = paging.rows(lines.len(), |i| {
+        let l = &lines[i];
+        let origin = &h.versions[l.version];
+        // The version and run at the first line of each run of lines, and of the page.
+        let first = i == paging.first || lines[i - 1].version != l.version;
+        let run = &origin.first().record.run;
+        html! {
+            tr.cdv-bl data-version=(view::number(origin.number)) data-run=(run) {
+                td.cdv-blame-v.cdv-first[first] {
+                    @if first {
+                        a.cdv-bv href=(link::version(&spec_of(h, origin))) { (view::number(origin.number)) }
+                        " "
+                        a.cdv-br href=(link::run(run)) { (run) }
+                    }
+                }
+                td.cdv-n data-n=(l.line) {}
+                td.cdv-code { (PreEscaped(&html_lines[i])) }
+            }
+        }
+    });
+    let note = paging.note("lines", &shown, lines.len());
     html! {
         div.cdv {
             (file_title(h, v, path, "blame"))
             @if texts.iter().any(|t| highlight::has_bidi(t)) { (bidi_warning()) }
-            table.cdv-src.cdv-blame {
-                tbody {
-                    @for (i, l) in lines.iter().enumerate() {
-                        @let origin = &h.versions[l.version];
-                        @let first = i == 0 || lines[i - 1].version != l.version;
-                        @let run = &origin.first().record.run;
-                        tr.cdv-bl data-version=(view::number(origin.number)) data-run=(run) {
-                            td.cdv-blame-v.cdv-first[first] {
-                                @if first {
-                                    a.cdv-bv href=(link::version(&spec_of(h, origin))) { (view::number(origin.number)) }
-                                    " "
-                                    a.cdv-br href=(link::run(run)) { (run) }
-                                }
-                            }
-                            td.cdv-n data-n=(l.line) {}
-                            td.cdv-code { (PreEscaped(&html_lines[i])) }
-                        }
-                    }
-                }
-            }
+            (note)
+            table.cdv-src.cdv-blame { tbody { (PreEscaped(rows)) } }
+            (note)
         }
     }
 }

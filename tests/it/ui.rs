@@ -1070,3 +1070,80 @@ fn a_page_open_while_latest_moves_gets_its_own_lines_or_is_told_to_reload() {
     let (st, _) = get(&fresh, &format!("{url}&gap=0"));
     assert_eq!(st, 200);
 }
+
+/// A long file's view and blame come a page of 10,000 lines at a time, with links between the
+/// pages and the version and run again at the top of each page; a bad `from=` is refused.
+#[test]
+fn a_long_files_view_and_blame_come_a_page_of_lines_at_a_time() {
+    use codever::ui::Ui;
+    let (tmp, store) = init_store();
+    let src = tmp.path().join("src");
+    let body = |edit: bool| {
+        (1..=25_001)
+            .map(|i| {
+                if edit && i == 20_005 {
+                    "edited = 1\n".to_string()
+                } else {
+                    format!("x{i} = {i}\n")
+                }
+            })
+            .collect::<String>()
+    };
+    write(&src, "long.py", body(false).as_bytes());
+    commit_ok(&store, "code/l", &src, "r0");
+    write(&src, "long.py", body(true).as_bytes());
+    commit_ok(&store, "code/l", &src, "r1");
+    let ui = Ui::new(
+        codever::Store::open(&store).unwrap(),
+        "127.0.0.1:1".parse().unwrap(),
+    );
+    let get = |url: &str| {
+        let r = ui.handle("GET", url, Some("127.0.0.1:1"));
+        (
+            r.status,
+            String::from_utf8_lossy(r.body.bytes().unwrap()).into_owned(),
+        )
+    };
+    let rows = |page: &str| page.matches("<td class=\"cdv-n\" data-n=").count();
+    let first_n = |page: &str| {
+        page.split("<td class=\"cdv-n\" data-n=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap()
+            .to_string()
+    };
+    for what in ["file", "blame"] {
+        let base = format!("/{what}?spec=code%2Fl%3Av1&path=long.py");
+        let (st, page) = get(&format!("/{what}?spec=l%3Alatest&path=long.py"));
+        assert_eq!(st, 200, "{page}");
+        assert_eq!((rows(&page), first_n(&page)), (10_000, "1".to_string()));
+        assert!(
+            text_of(&page).contains("There are 25,001 lines: this page shows 1–10,000. next →"),
+            "{what}"
+        );
+        // The links name the version, not `latest`, which may move.
+        assert!(page.contains(&format!(
+            "<a class=\"cdv-next\" href=\"{}\">",
+            format!("{base}&from=10000").replace('&', "&amp;")
+        )));
+        let (st, last) = get(&format!("{base}&from=20000"));
+        assert_eq!(st, 200);
+        assert_eq!((rows(&last), first_n(&last)), (5_001, "20001".to_string()));
+        assert!(text_of(&last).contains("this page shows 20,001–25,001. ← previous"));
+        assert!(last.contains(&format!(
+            "<a class=\"cdv-prev\" href=\"{}\">",
+            format!("{base}&from=10000").replace('&', "&amp;")
+        )));
+        assert!(text_of(&last).contains("edited = 1"));
+        let (st, _) = get(&format!("{base}&from=-1"));
+        assert_eq!(st, 400);
+    }
+    // Blame: the first line of a page names its version and run, as does each change of origin.
+    let (_, last) = get("/blame?spec=l%3Av1&path=long.py&from=20000");
+    let labelled: Vec<String> = last
+        .split("<a class=\"cdv-br\" href=\"/run/")
+        .skip(1)
+        .map(|r| r.split('"').next().unwrap().to_string())
+        .collect();
+    assert_eq!(labelled, ["r0", "r1", "r0"]);
+}
