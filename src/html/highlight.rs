@@ -430,7 +430,7 @@ pub fn escape_into(text: &str, out: &mut String) {
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
             c => match hidden(c) {
-                Some(Hidden::Bidi(name)) => {
+                Some(Hidden::Named(name)) => {
                     let _ = write!(
                         out,
                         "<span class=\"cdv-bidi\" title=\"{name}\">U+{:04X}</span>",
@@ -461,8 +461,9 @@ pub fn escape_into(text: &str, out: &mut String) {
 
 /// A character that would be shown wrongly or not at all.
 enum Hidden {
-    /// A bidirectional control, with its Unicode name.
-    Bidi(&'static str),
+    /// A bidirectional control, or a character that shows as nothing (zero-width and filler
+    /// characters: `a.py` and `a\u{200B}.py` would look the same), with its Unicode name.
+    Named(&'static str),
     /// A C0 or C1 control other than tab and line feed, or DEL.
     Control,
 }
@@ -481,10 +482,32 @@ fn hidden(c: char) -> Option<Hidden> {
         '\u{2067}' => "RIGHT-TO-LEFT ISOLATE",
         '\u{2068}' => "FIRST STRONG ISOLATE",
         '\u{2069}' => "POP DIRECTIONAL ISOLATE",
+        // Shown as nothing, or as a space: a name or a line that looks like another.
+        '\u{00AD}' => "SOFT HYPHEN",
+        '\u{034F}' => "COMBINING GRAPHEME JOINER",
+        '\u{115F}' => "HANGUL CHOSEONG FILLER",
+        '\u{1160}' => "HANGUL JUNGSEONG FILLER",
+        '\u{17B4}' => "KHMER VOWEL INHERENT AQ",
+        '\u{17B5}' => "KHMER VOWEL INHERENT AA",
+        '\u{180E}' => "MONGOLIAN VOWEL SEPARATOR",
+        '\u{200B}' => "ZERO WIDTH SPACE",
+        '\u{200C}' => "ZERO WIDTH NON-JOINER",
+        '\u{200D}' => "ZERO WIDTH JOINER",
+        '\u{2028}' => "LINE SEPARATOR",
+        '\u{2029}' => "PARAGRAPH SEPARATOR",
+        '\u{2060}' => "WORD JOINER",
+        '\u{2061}' => "FUNCTION APPLICATION",
+        '\u{2062}' => "INVISIBLE TIMES",
+        '\u{2063}' => "INVISIBLE SEPARATOR",
+        '\u{2064}' => "INVISIBLE PLUS",
+        '\u{3164}' => "HANGUL FILLER",
+        '\u{FEFF}' => "ZERO WIDTH NO-BREAK SPACE",
+        '\u{FFA0}' => "HALFWIDTH HANGUL FILLER",
+        '\u{E0000}'..='\u{E007F}' => "TAG",
         c if c.is_control() && c != '\t' && c != '\n' => return Some(Hidden::Control),
         _ => return None,
     };
-    Some(Hidden::Bidi(name))
+    Some(Hidden::Named(name))
 }
 
 /// Whether `text` holds a bidirectional control character (searched in its UTF-8 bytes, so
@@ -605,6 +628,18 @@ mod tests {
              <span class=\"cdv-ctl\" title=\"U+0085\">U+0085</span>\tc\n"
         );
         assert_eq!(visible_plain("a\u{202e}b\x1b"), "a[U+202E]b[U+001B]");
+        // Characters that show as nothing are named too, and are not bidirectional text.
+        assert_eq!(
+            visible_plain("a\u{200b}.py \u{feff}x\u{e0041}"),
+            "a[U+200B].py [U+FEFF]x[U+E0041]"
+        );
+        let mut out = String::new();
+        escape_into("a\u{200b}.py", &mut out);
+        assert_eq!(
+            out,
+            "a<span class=\"cdv-bidi\" title=\"ZERO WIDTH SPACE\">U+200B</span>.py"
+        );
+        assert!(!has_bidi("a\u{200b}\u{feff}".as_bytes()));
         // Inside a coloured token too.
         let py = one("a.py", "s = 'x\u{202e}y'");
         assert!(

@@ -420,6 +420,7 @@ fn hidden_characters_are_shown_on_every_page() {
         &snapshot(&[
             ("a.py", code.as_bytes(), false),
             ("n\u{2067}.py", b"x\n", false),
+            ("a\u{200b}.py", b"y\n", false),
         ]),
         "r1",
     );
@@ -468,6 +469,11 @@ fn hidden_characters_are_shown_on_every_page() {
     assert!(version.contains(
         ">n<span class=\"cdv-bidi\" title=\"RIGHT-TO-LEFT ISOLATE\">U+2067</span>.py</a>"
     ));
+    // A name that would look like another (`a.py`): its zero-width space is shown.
+    assert!(
+        version
+            .contains(">a<span class=\"cdv-bidi\" title=\"ZERO WIDTH SPACE\">U+200B</span>.py</a>")
+    );
     let (_, _, run) = get(&srv, "/run/r1");
     assert!(run.contains(
         "<tr><th>nul</th><td class=\"cdv-mono\">a<span class=\"cdv-ctl\" title=\"U+0000\">␀</span>b</td></tr>"
