@@ -1643,10 +1643,18 @@ fn a_store_without_the_data_of_its_versions_does_not_push_them() {
     let (_a, a, src) = project();
     remote.add(&a);
     remote.ok(&a, &["push"]);
-    // b has the records and markers only.
+    // b has the records and markers, and the trees (a listing of the files fetches them), not
+    // the files' data.
     let (_b, b) = init_store();
     remote.add(&b);
     remote.ok(&b, &["pull", "--metadata-only"]);
+    for v in ["code/app:v0", "code/app:v1"] {
+        remote.ok(&b, &["show", v]);
+        let tree = json(&b, &["show", v])["id"].as_str().unwrap().to_string();
+        let b_store = codever::Store::open(&b).unwrap();
+        let tree = codever::ObjectId::from_hex(&tree).unwrap();
+        assert!(b_store.read_object(&tree).is_ok(), "{v}'s tree is here");
+    }
     let backup = tempfile::tempdir().unwrap();
     let backup_url = backup.path().join("backup");
     run_ok(

@@ -25,7 +25,7 @@ pub struct Args {
 }
 
 pub fn run(global: &Global, args: Args) -> Result<u8> {
-    let store = global.open_store()?;
+    let store = global.open_store_fetching()?;
     let Resolved {
         history: h,
         index: upto,

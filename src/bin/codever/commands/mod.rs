@@ -61,7 +61,8 @@ impl Global {
     }
 
     /// The store, fetching the objects it lacks from the default remote, if one is set (for
-    /// `cat`, `checkout`, `diff`, `blame` after `pull --metadata-only`); said on stderr.
+    /// `show`, `log`, `cat`, `checkout`, `diff`, `blame` after `pull --metadata-only`); said
+    /// on stderr.
     pub fn open_store_fetching(&self) -> Result<Store> {
         let mut store = self.open_store()?;
         if let Some(log) = codever::remote::attach_default_remote(&mut store)? {

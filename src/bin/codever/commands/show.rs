@@ -12,7 +12,7 @@ pub struct Args {
 }
 
 pub fn run(global: &Global, args: Args) -> Result<u8> {
-    let store = global.open_store()?;
+    let store = global.open_store_fetching()?;
     let spec = Spec::parse(&args.spec)?;
     let codever::Resolved {
         history: h,
