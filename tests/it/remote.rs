@@ -2493,3 +2493,32 @@ fn an_index_whose_pack_is_not_on_the_remote_is_named_as_waiting() {
     remote.ok(&b, &["pull"]);
     assert_eq!(checked_out(&b, "code/app:v1"), read_tree(&src));
 }
+
+/// A pull from a store directory used as a folder remote (its objects loose, as a commit left
+/// them; one of 2 MiB, read whole rather than streamed) reads each of its files once: the
+/// objects and the `format` file, nothing fetched twice.
+#[test]
+fn a_pull_from_another_stores_directory_reads_each_file_once() {
+    let (tmp, a) = init_store();
+    let src = tmp.path().join("src");
+    let mut big = vec![0u8; 2 << 20];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for b in big.iter_mut() {
+        // Bytes that do not compress, so the stored object is over 1 MiB too.
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    write(&src, "big.bin", &big);
+    write(&src, "m.py", b"x = 1\n");
+    commit_ok(&a, "code/app", &src, "r1");
+    let loose = read_tree(&a.join("objects")).len();
+    assert!(loose >= 4, "{loose}");
+    let (_b, b) = init_store();
+    run_ok(&b, &["remote", "add", "origin", a.to_str().unwrap()]);
+    let pulled = json(&b, &["pull"]);
+    assert_eq!(pulled["requests"]["get"], loose as u64 + 1, "{pulled}");
+    assert_eq!(pulled["requests"]["put"], 0);
+    assert_eq!(checked_out(&b, "code/app:v0"), read_tree(&src));
+}
