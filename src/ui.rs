@@ -922,6 +922,13 @@ pub struct Server {
 impl Server {
     /// Binds `host:port` (port 0: a free port).
     pub fn bind(host: IpAddr, port: u16) -> Result<Server> {
+        // An IPv4 address written as IPv6 (`::ffff:0.0.0.0`) is served as that IPv4 address:
+        // the socket listens there anyway, and the exposure warning and the `Host` check must
+        // know it (as `::ffff:0.0.0.0` it listened on every IPv4 address unannounced).
+        let host = match host {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(host, IpAddr::V4),
+            v4 => v4,
+        };
         let want = SocketAddr::new(host, port);
         let io = |source| Error::Io {
             action: "cannot listen on",
@@ -1097,6 +1104,18 @@ mod tests {
         assert!(any6.allows(Some("[fe80::1]")));
         assert!(any6.allows(Some("box")));
         assert!(!any6.allows(Some("evil")));
+    }
+
+    #[test]
+    fn an_ipv4_address_written_as_ipv6_is_served_as_ipv4() {
+        let s = Server::bind("::ffff:127.0.0.1".parse().unwrap(), 0).unwrap();
+        assert_eq!(s.addr().ip(), "127.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(s.exposure_warning(), None);
+        let s = Server::bind("::1".parse().unwrap(), 0);
+        // (A machine without IPv6 cannot bind ::1; where it can, it stays IPv6.)
+        if let Ok(s) = s {
+            assert_eq!(s.addr().ip(), "::1".parse::<IpAddr>().unwrap());
+        }
     }
 
     #[test]
