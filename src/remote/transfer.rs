@@ -1852,13 +1852,51 @@ fn pull_packs(
         };
         install_or_wait(store, received, &mut waiting, report)?;
     }
-    // What still waits needs objects no received pack holds (or a forged chain): reported.
+    // What still waits needs objects no received pack holds — not yet synced — or objects held
+    // by packs that wait in turn. Following each pack's wait from pack to pack ends either at an
+    // object no pack holds (waiting, rightly) or back at a pack already on the path: a cycle of
+    // deltas across packs, forged or damaged, that no later transfer can complete.
+    let never = cycle_objects(&waiting);
     for (_, packs) in waiting {
         for received in packs {
-            install_pack(store, received, report, true)?;
+            install_pack(store, received, report, true, &never)?;
         }
     }
     Ok(())
+}
+
+/// The objects of the waiting packs (filed by the object each waits for) whose wait, followed
+/// from pack to pack, comes back to a pack already passed: they can never be read.
+fn cycle_objects(waiting: &HashMap<ObjectId, Vec<ReceivedPack>>) -> HashSet<ObjectId> {
+    let mut waits_for: HashMap<ObjectId, ObjectId> = HashMap::new();
+    let mut holder: HashMap<ObjectId, ObjectId> = HashMap::new();
+    for (base, packs) in waiting {
+        for r in packs {
+            waits_for.insert(r.id, *base);
+            for (id, _, _) in &r.entries {
+                holder.insert(*id, r.id);
+            }
+        }
+    }
+    let mut dead: HashSet<ObjectId> = HashSet::new();
+    for start in waits_for.keys() {
+        let mut path = vec![*start];
+        let mut at = *start;
+        while let Some(next) = waits_for.get(&at).and_then(|base| holder.get(base)) {
+            if dead.contains(next) || path.contains(next) {
+                dead.extend(path);
+                break;
+            }
+            path.push(*next);
+            at = *next;
+        }
+    }
+    waiting
+        .values()
+        .flatten()
+        .filter(|r| dead.contains(&r.id))
+        .flat_map(|r| r.entries.iter().map(|(id, _, _)| *id))
+        .collect()
 }
 
 /// Installs `received`, then every pack that was waiting for an object it brought (and so on):
@@ -1873,7 +1911,7 @@ fn install_or_wait(
     let mut queue = vec![received];
     while let Some(received) = queue.pop() {
         let brought: Vec<ObjectId> = received.entries.iter().map(|(id, _, _)| *id).collect();
-        match install_pack(store, received, report, false)? {
+        match install_pack(store, received, report, false, &HashSet::new())? {
             Installed::Waits(received, base) => waiting.entry(base).or_default().push(received),
             Installed::Done => {
                 for id in brought {
@@ -1898,12 +1936,14 @@ enum Installed {
 /// Verifies and installs one received pack, reading its objects from its temp file one at a
 /// time. Gives the pack back (nothing written, its file closed) when some object waits for a
 /// delta base not here yet and `last` is false; with `last`, such objects are reported as
-/// waiting, the damaged ones as refused.
+/// waiting, the damaged ones as refused — and so are deltas on objects in `never` (whose
+/// remote copies wait on a cycle of packs, see [`cycle_objects`]).
 fn install_pack(
     store: &Store,
     mut received: ReceivedPack,
     report: &mut TransferReport,
     last: bool,
+    never: &HashSet<ObjectId>,
 ) -> Result<Installed> {
     let p = received.id;
     let key = Entry::Pack(p).key();
@@ -1931,6 +1971,16 @@ fn install_pack(
                     format!(
                         "a delta on {}, whose copy in the same pack is as deep or deeper: it can \
                          never be read",
+                        base.short()
+                    ),
+                ));
+            }
+            Err(Error::MissingObject { id: base }) if never.contains(&base) => {
+                bad.push((
+                    *id,
+                    format!(
+                        "a delta on {}, whose copy on the remote is in a pack that waits, in \
+                         turn, for this one (a cycle of packs): it can never be read",
                         base.short()
                     ),
                 ));

@@ -2200,6 +2200,92 @@ fn a_pack_whose_deltas_form_a_cycle_is_refused_not_left_waiting() {
     assert_fsck_clean(&b, "after refusing a pack with a delta cycle");
 }
 
+/// Two remote packs whose deltas are based on each other (X in one on Y, Y in the other on X)
+/// can never be read, whatever arrives later: refused and named, not "not yet synced" for ever.
+/// A pack that waits for a pack that waits for an object no pack holds is still waiting: that
+/// object may yet arrive.
+#[test]
+fn packs_whose_deltas_wait_on_each_other_are_refused_and_a_chain_to_the_absent_waits() {
+    use codever::object::{Kind, encode_delta, encode_envelope};
+    let remote = TestRemote::new(Place::Folder);
+    let (_a, a, _src) = project();
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    let root = PathBuf::from(&remote.url);
+    let body = |c: &str| format!("{c} = 1\n").repeat(50);
+    let [x, y, p, q, u, v, w] = ["x", "y", "p", "q", "u", "v", "w"].map(body);
+    let id = |t: &String| blob_id(t.as_bytes());
+    let delta = |t: &String, base: &String| {
+        encode_delta(Kind::Blob, t.as_bytes(), id(base), base.as_bytes(), 1)
+    };
+    let plain = |t: &String| encode_envelope(Kind::Blob, t.as_bytes());
+    let mut names = Vec::new();
+    for objects in [
+        vec![(id(&x), delta(&x, &y)), (id(&p), plain(&p))],
+        vec![(id(&y), delta(&y, &x)), (id(&q), plain(&q))],
+        // u on v, v on w; w is in no pack.
+        vec![(id(&u), delta(&u, &v))],
+        vec![(id(&v), delta(&v, &w))],
+    ] {
+        let (name, pack, idx) = forge_pack(&objects, 0);
+        std::fs::write(root.join(format!("packs/{name}.pack")), pack).unwrap();
+        std::fs::write(root.join(format!("packs/{name}.idx")), idx).unwrap();
+        names.push(name);
+    }
+    let (_b, b) = init_store();
+    remote.add(&b);
+    let (code, out, err) = remote.run(&b, &["--json", "pull"]);
+    assert_eq!(code, 1, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let pairs = |k: &str| {
+        let mut v: Vec<(String, String)> = report[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["key"].as_str().unwrap().into(),
+                    r["reason"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let never = |pack: &str, obj: &String, base: &String| {
+        (
+            format!("packs/{pack}.pack (object {})", id(obj)),
+            format!(
+                "a delta on {}, whose copy on the remote is in a pack that waits, in turn, for \
+                 this one (a cycle of packs): it can never be read",
+                id(base).short()
+            ),
+        )
+    };
+    let mut want = vec![never(&names[0], &x, &y), never(&names[1], &y, &x)];
+    want.sort();
+    assert_eq!(pairs("refused"), want, "{report}");
+    let waiting: Vec<String> = pairs("waiting").into_iter().map(|(k, _)| k).collect();
+    let mut want_waiting = vec![
+        format!("packs/{}.pack", names[2]),
+        format!("packs/{}.pack", names[3]),
+    ];
+    want_waiting.sort();
+    assert_eq!(waiting, want_waiting, "{report}");
+    // The sound objects of the two refused packs are taken; the store stays clean.
+    let store = codever::Store::open(&b).unwrap();
+    for t in [&p, &q] {
+        assert_eq!(
+            store.read_object(&id(t)).unwrap(),
+            (Kind::Blob, t.clone().into_bytes())
+        );
+    }
+    for t in [&x, &y, &u, &v] {
+        assert!(!store.has_object(&id(t)));
+    }
+    assert_fsck_clean(&b, "after refusing a cycle of packs");
+}
+
 /// A remote pack that does not start as a pack (bad magic), though it hashes to its name and its
 /// index tiles it, is refused after its first bytes and nothing of it is kept.
 #[test]
