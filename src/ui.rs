@@ -309,19 +309,41 @@ impl Query<'_> {
 }
 
 fn not_found(message: &str, hint: Option<&str>) -> Response {
+    error_page(404, "Not found", message, hint)
+}
+
+fn error_page(status: u16, title: &str, message: &str, hint: Option<&str>) -> Response {
     Response::html(
-        404,
+        status,
         html::page(
-            "Not found",
+            title,
             Some(pages::nav()),
-            pages::error(message, hint),
+            pages::error_titled(title, message, hint),
             Assets::Served,
         ),
     )
 }
 
+/// An error as its page: 400 for a request that cannot name anything (a malformed spec, an
+/// ambiguous name), 500 when the store cannot be read (a damaged or missing object: `codever
+/// fsck` says more), 404 for the rest (no such artifact, version, run or file).
 fn from_error(e: &Error) -> Response {
-    not_found(&e.to_string(), e.hint().as_deref())
+    let (status, title) = match e {
+        Error::InvalidSpec { .. }
+        | Error::InvalidName { .. }
+        | Error::InvalidPath { .. }
+        | Error::AmbiguousName { .. }
+        | Error::AmbiguousIdPrefix { .. } => (400, "Bad request"),
+        Error::MissingObject { .. }
+        | Error::CorruptObject { .. }
+        | Error::Io { .. }
+        | Error::RenamesUnreadable { .. }
+        | Error::NewerFormat { .. }
+        | Error::NoStore { .. }
+        | Error::NotAStore { .. } => (500, "Cannot read the store"),
+        _ => (404, "Not found"),
+    };
+    error_page(status, title, &e.to_string(), e.hint().as_deref())
 }
 
 /// The longest spec or run id a compare URL may hold (a spec is at most `TYPE/NAME:SELECTOR` of

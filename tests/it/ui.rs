@@ -861,11 +861,19 @@ fn raw_downloads_are_streamed_in_bounded_memory() {
     let blob = crate::common::blob_id(&vec![b'a'; size]);
     std::fs::remove_file(crate::common::object_path(&store, blob)).unwrap();
     let (st, _, body) = get(&srv, "/raw?spec=data%2Fzz%3Av0&path=z.txt");
-    assert_eq!(st, 404, "{body}");
+    assert_eq!(st, 500, "{body}");
     assert!(
-        body.contains("is not yet synced (missing from this store)"),
+        body.contains("<h1>Cannot read the store</h1><p class=\"cdv-error\">object ")
+            && body.contains("is not yet synced (missing from this store)"),
         "{body}"
     );
+    // A malformed spec is a bad request; an unknown artifact is not found.
+    let (st, _, body) = get(&srv, "/version/zz%3Av01");
+    assert_eq!(st, 400, "{body}");
+    assert!(body.contains("<h1>Bad request</h1>"), "{body}");
+    let (st, _, body) = get(&srv, "/version/nothing%3Av0");
+    assert_eq!(st, 404, "{body}");
+    assert!(body.contains("<h1>Not found</h1>"), "{body}");
 }
 
 /// A version of more files than a page lists is shown a page at a time: 1,000 files, then the
