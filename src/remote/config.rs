@@ -105,6 +105,23 @@ pub(crate) fn parse_url(url: &str) -> Result<Location> {
     Ok(Location::Folder(PathBuf::from(url)))
 }
 
+/// The password a URL carries in its authority (`http://user:PASSWORD@host/…`), if any.
+pub(crate) fn url_password(url: &str) -> Option<&str> {
+    let (_, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let (userinfo, _) = authority.rsplit_once('@')?;
+    let (_, password) = userinfo.split_once(':')?;
+    (!password.is_empty()).then_some(password)
+}
+
+/// `url` as shown to people (listings, reports): a password in it replaced by `***`.
+pub fn shown_url(url: &str) -> String {
+    match url_password(url) {
+        Some(p) => url.replacen(&format!(":{p}@"), ":***@", 1),
+        None => url.to_string(),
+    }
+}
+
 /// The URL to remember for folder remote `name` given as `url` (naming `path`): absolute, the
 /// store inside a project folder, refused when the folder holds files of something else.
 fn folder_url(name: &str, url: &str, path: &std::path::Path) -> Result<String> {
@@ -238,6 +255,24 @@ impl RemoteConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_in_a_url_is_never_shown() {
+        assert_eq!(
+            shown_url("http://user:TOPSECRET@127.0.0.1:9000/x"),
+            "http://user:***@127.0.0.1:9000/x"
+        );
+        assert_eq!(url_password("https://u:p%40ss@h"), Some("p%40ss"));
+        for plain in [
+            "http://127.0.0.1:9000",
+            "s3://bucket/p@x",
+            "http://user@h/",
+            "/mnt/a:b@c",
+        ] {
+            assert_eq!(shown_url(plain), plain);
+            assert_eq!(url_password(plain), None, "{plain}");
+        }
+    }
 
     #[test]
     fn urls_are_parsed_or_refused_with_the_reason() {

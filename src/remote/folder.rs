@@ -50,6 +50,31 @@ impl Folder {
         Ok(self.layout.root().join(key))
     }
 
+    /// Fails when a directory between the remote's root and `key` (`packs`, `objects/ab`) is a
+    /// link: a remote is untrusted, and its links are never followed — not only at the last
+    /// component, which `open_regular` and the listing refuse themselves.
+    fn no_link_on_the_way(&self, key: &str) -> std::io::Result<()> {
+        let mut dir = self.layout.root().to_path_buf();
+        let parts: Vec<&str> = key.trim_end_matches('/').split('/').collect();
+        for part in &parts[..parts.len().saturating_sub(1)] {
+            dir.push(part);
+            match std::fs::symlink_metadata(&dir) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!(
+                            "{} is a link: a remote's links are never followed",
+                            dir.display()
+                        ),
+                    ));
+                }
+                // Absent: whatever is below is absent too, as the caller finds.
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// Writes `key` from `src`: a temp file in the remote's `local/tmp`, fsynced, then renamed
     /// into place without replacing an existing name (unless `replace`). Every directory on the
     /// way is opened without following a link and made if missing: the folder's owner is not
@@ -226,11 +251,23 @@ impl Folder {
             // Links are never followed: a remote is untrusted.
             let Ok(ft) = entry.file_type() else { continue };
             let child = format!("{key}{name}");
-            if ft.is_dir() {
-                self.walk(&entry.path(), &format!("{child}/"), out)?;
-            } else if ft.is_file() {
+            if ft.is_file() {
                 let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-                out.push(RemoteFile { key: child, size });
+                out.push(RemoteFile {
+                    key: child,
+                    size,
+                    not_a_file: false,
+                });
+            } else if ft.is_symlink() || super::keys::Entry::parse(&child).is_some() {
+                // A link anywhere, or a directory or FIFO named as a store's file: listed so
+                // the transfer names it, never read or entered.
+                out.push(RemoteFile {
+                    key: child,
+                    size: 0,
+                    not_a_file: true,
+                });
+            } else if ft.is_dir() {
+                self.walk(&entry.path(), &format!("{child}/"), out)?;
             }
         }
         Ok(())
@@ -240,6 +277,9 @@ impl Folder {
 impl Transport for Folder {
     fn list(&self, prefix: &str) -> Result<Vec<RemoteFile>> {
         let dir = self.path(prefix.trim_end_matches('/'))?;
+        // The prefix's own directory too (`packs` a link): the walk below follows none.
+        self.no_link_on_the_way(&format!("{}/x", prefix.trim_end_matches('/')))
+            .map_err(|e| Error::io("cannot list", &dir, e))?;
         let mut out = Vec::new();
         self.walk(&dir, prefix, &mut out)?;
         out.sort_by(|a, b| a.key.cmp(&b.key));
@@ -260,6 +300,8 @@ impl Transport for Folder {
     fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Option<Vec<u8>>> {
         self.get.fetch_add(1, Ordering::Relaxed);
         let path = self.path(key)?;
+        self.no_link_on_the_way(key)
+            .map_err(|e| Error::io("cannot read", &path, e))?;
         let mut f = match open_regular(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -286,6 +328,8 @@ impl Transport for Folder {
     fn get_to(&self, key: &str, out: &mut dyn std::io::Write) -> Result<bool> {
         self.get.fetch_add(1, Ordering::Relaxed);
         let path = self.path(key)?;
+        self.no_link_on_the_way(key)
+            .map_err(|e| Error::io("cannot read", &path, e))?;
         let mut f = match open_regular(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
@@ -312,6 +356,10 @@ impl Transport for Folder {
 
     fn put_many(&self, items: &[(String, Vec<u8>)]) -> Vec<Result<bool>> {
         items.par_iter().map(|(k, b)| self.put_new(k, b)).collect()
+    }
+
+    fn folder(&self) -> Option<&Path> {
+        Some(self.layout.root())
     }
 
     fn requests(&self) -> RequestCounts {

@@ -88,8 +88,11 @@ impl Entry {
     }
 }
 
-/// The prefixes a full listing covers.
-pub(crate) const PREFIXES: [&str; 5] = ["objects/", "packs/", "refs/", "runs/", "renames/"];
+/// The prefixes a full listing covers, in the order they are listed: the reverse of the order a
+/// push writes them (data, records, markers; renames last). A push running meanwhile then never
+/// shows a marker whose record the listing missed: the record was on the remote before the marker
+/// was, so before the marker was listed, so before `objects/` was.
+pub(crate) const PREFIXES: [&str; 5] = ["renames/", "runs/", "refs/", "objects/", "packs/"];
 
 /// The store's own files as entries with their sizes (markers 0): loose objects, packs whose
 /// index is present (a pack without one is invisible), indexes, and conforming markers.
@@ -153,6 +156,15 @@ pub(crate) fn local_entries(store: &Store) -> Result<BTreeMap<Entry, u64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn markers_are_listed_before_records_and_records_before_data() {
+        let at = |p: &str| PREFIXES.iter().position(|x| *x == p).unwrap();
+        for marker in ["renames/", "runs/", "refs/"] {
+            assert!(at(marker) < at("objects/"), "{marker}");
+        }
+        assert!(at("objects/") < at("packs/"));
+    }
 
     #[test]
     fn only_the_stores_own_names_are_entries() {

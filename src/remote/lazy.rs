@@ -109,6 +109,7 @@ impl<'a> RemoteSource<'a> {
                     .transport
                     .list("packs/")?
                     .into_iter()
+                    .filter(|f| !f.not_a_file)
                     .filter_map(|f| match Entry::parse(&f.key) {
                         Some(Entry::Index(p)) => Some(p),
                         _ => None,

@@ -26,7 +26,7 @@ mod lazy;
 mod s3;
 mod transfer;
 
-pub use config::{RemoteConfig, RemoteEntry};
+pub use config::{RemoteConfig, RemoteEntry, shown_url};
 pub use lazy::{FetchLog, attach_default_remote};
 pub use transfer::{
     ArtifactVersions, ConcurrentVersions, Counts, PullOptions, PushOptions, Refused, SyncOptions,
@@ -66,6 +66,9 @@ pub struct RemoteFile {
     pub key: String,
     /// Size in bytes.
     pub size: u64,
+    /// Not a regular file: a link, or a directory, FIFO or device where a store has a file (a
+    /// folder remote; S3 holds files only). Never read; a transfer names it as refused.
+    pub not_a_file: bool,
 }
 
 /// Counters of the requests a transport made (for reports and benchmarks).
@@ -124,6 +127,11 @@ pub(crate) trait Transport: Send + Sync {
     }
     /// The requests made so far.
     fn requests(&self) -> RequestCounts;
+    /// The directory a folder remote is (`None` for S3): a pull from one that does not exist
+    /// is an error, not an empty remote.
+    fn folder(&self) -> Option<&std::path::Path> {
+        None
+    }
 }
 
 /// An open remote: its name, URL and transport.
@@ -186,7 +194,17 @@ impl Remote {
 
     pub(crate) fn open(name: &str, entry: &RemoteEntry) -> Result<Remote> {
         let transport: Box<dyn Transport> = match config::parse_url(&entry.url)? {
-            config::Location::Folder(path) => Box::new(folder::Folder::new(&path)),
+            config::Location::Folder(path) => {
+                // A folder added before it held anything, that is now a project holding a store
+                // (`codever init` there): the store, as `remote add` would choose now.
+                let store = path.join(crate::store::STORE_DIR_NAME);
+                let path = if !path.join("format").is_file() && store.join("format").is_file() {
+                    store
+                } else {
+                    path
+                };
+                Box::new(folder::Folder::new(&path))
+            }
             #[cfg(feature = "s3")]
             config::Location::S3 { bucket, prefix } => Box::new(s3::S3::new(
                 name,
@@ -308,5 +326,8 @@ impl Transport for KillAfterPuts {
     }
     fn requests(&self) -> RequestCounts {
         self.inner.requests()
+    }
+    fn folder(&self) -> Option<&std::path::Path> {
+        self.inner.folder()
     }
 }

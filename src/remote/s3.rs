@@ -154,6 +154,13 @@ impl S3 {
             ]
             .iter()
             .any(|k| env(k).is_some());
+        // A password in the endpoint's URL is a secret too: never in a message.
+        if let Some(p) = endpoint_url
+            .as_deref()
+            .and_then(super::config::url_password)
+        {
+            secrets.push(p.to_string());
+        }
         b = b.with_region(region.unwrap_or_else(|| "us-east-1".into()));
         let allow_http = endpoint_url
             .as_deref()
@@ -373,6 +380,7 @@ impl Transport for S3 {
                     out.push(RemoteFile {
                         key: k.to_string(),
                         size: meta.size,
+                        not_a_file: false,
                     });
                 }
             }

@@ -906,12 +906,41 @@ pub(crate) fn remote_format(remote: &Remote) -> Result<Option<u32>> {
     Ok(Some(n))
 }
 
-/// Every file of the remote, as entries with sizes; also refreshes the cache's keys.
-fn list_remote(remote: &Remote, cache: &mut RemoteCache) -> Result<BTreeMap<Entry, u64>> {
+/// Every file of the remote, as entries with sizes; also refreshes the cache's keys. What is
+/// not a regular file where a store has files (a link, a directory or FIFO named as a marker) is
+/// named in `report` as refused and left out.
+fn list_remote(
+    remote: &Remote,
+    cache: &mut RemoteCache,
+    report: &mut TransferReport,
+) -> Result<BTreeMap<Entry, u64>> {
     let mut out = BTreeMap::new();
     let mut keys = BTreeSet::new();
     for prefix in PREFIXES {
         for f in remote.transport.list(prefix).map_err(|e| remote.named(e))? {
+            if f.not_a_file {
+                // A marker holds nothing but its name: one planted as a directory or link still
+                // says its record is marked there, and dropping it would renumber the others.
+                let marker = match Entry::parse(&f.key) {
+                    Some(e @ Entry::Marker(..)) => Some(e),
+                    _ => None,
+                };
+                report.refused.push(Refused {
+                    reason: if marker.is_some() {
+                        "not a regular file (a link, or a directory or FIFO where a marker goes): \
+                         never read, taken as the marker its name is; the remote needs repair"
+                    } else {
+                        "not a regular file (a link, or a directory or FIFO where a file goes): \
+                         never read"
+                    }
+                    .into(),
+                    key: f.key,
+                });
+                if let Some(e) = marker {
+                    out.insert(e, 0);
+                }
+                continue;
+            }
             if let Some(entry) = Entry::parse(&f.key) {
                 keys.insert(f.key);
                 out.insert(entry, f.size);
@@ -935,6 +964,9 @@ fn list_data(remote: &Remote, cache: &mut RemoteCache) -> Result<Option<BTreeMap
     let mut keys = BTreeSet::new();
     for prefix in DATA_PREFIXES {
         for f in remote.transport.list(prefix).map_err(|e| remote.named(e))? {
+            if f.not_a_file {
+                continue;
+            }
             if let Some(entry) = Entry::parse(&f.key) {
                 keys.insert(f.key);
                 out.insert(entry, f.size);
@@ -1056,12 +1088,28 @@ fn push_with(
     let t: &dyn super::Transport = remote.transport.as_ref();
     let named = |e| remote.named(e);
     let format = remote_format(remote)?;
+    // A first push makes the folder, not the folders above it: a missing parent is a mistyped
+    // path or an unmounted share, not a place to create.
+    if format.is_none()
+        && let Some(dir) = t.folder()
+        && !dir.is_dir()
+        && !dir.parent().is_some_and(std::path::Path::is_dir)
+    {
+        return Err(remote.error(
+            RemoteFailure::NotAStore,
+            format!(
+                "neither {} nor the folder it would be made in exists: is it mounted, is the path \
+                 right?",
+                dir.display()
+            ),
+        ));
+    }
     let there = if full || !cache.loaded || format.is_none() {
-        list_remote(remote, cache)?
+        list_remote(remote, cache, report)?
     } else {
         match list_data(remote, cache)? {
             Some(there) => there,
-            None => list_remote(remote, cache)?,
+            None => list_remote(remote, cache, report)?,
         }
     };
     match format {
@@ -1631,6 +1679,19 @@ fn send(
 /// before it becomes visible: packs, loose objects, then markers whose record arrived.
 pub fn pull(store: &Store, name: Option<&str>, opts: &PullOptions) -> Result<TransferReport> {
     let (remote, mut cache, mut report) = begin(store, name, opts.progress.clone())?;
+    // An unmounted share or a mistyped path is not an empty remote (a sync's push may make the
+    // folder; a pull has nothing to take from one that is not there).
+    if let Some(dir) = remote.transport.folder()
+        && !dir.is_dir()
+    {
+        return Err(remote.error(
+            RemoteFailure::NotAStore,
+            format!(
+                "{} does not exist: is it mounted, is the path right?",
+                dir.display()
+            ),
+        ));
+    }
     let before = versions_of(store)?;
     let remote_records = pull_with(store, &remote, &mut cache, opts, &mut report)?;
     let after = versions_of(store)?;
@@ -1655,7 +1716,7 @@ fn pull_with(
 ) -> Result<HashSet<ObjectId>> {
     let named = |e| remote.named(e);
     let format = remote_format(remote)?;
-    let there = list_remote(remote, cache)?;
+    let there = list_remote(remote, cache, report)?;
     let remote_records: HashSet<ObjectId> = there
         .keys()
         .filter_map(|e| match e {
@@ -1714,7 +1775,37 @@ fn pull_with(
             }
         }
     }
+    // The artifact markers this pull brings, for the data check below.
+    let layout = store.layout();
+    let new_refs: BTreeMap<Entry, u64> = there
+        .iter()
+        .filter(|(e, _)| match e {
+            Entry::Marker(MarkerDir::Ref(t, n), id) => {
+                !layout.artifact_dir(t, n).join(id.to_hex()).is_file()
+            }
+            _ => false,
+        })
+        .map(|(e, s)| (e.clone(), *s))
+        .collect();
     pull_markers(store, &there, report)?;
+    if data {
+        // A version whose data the remote lacks (its pack or index gone, or a pack waiting) is
+        // listed here, as on the remote, but cannot be checked out yet: said, not left silent.
+        let lacking = lacking_data(store, &new_refs, &BTreeMap::new(), &HashSet::new())?;
+        for (e, missing) in new_refs.keys().filter_map(|e| match e {
+            Entry::Marker(_, id) => lacking.get(id).map(|m| (e, m)),
+            _ => None,
+        }) {
+            report.waiting.push(Refused {
+                key: e.key(),
+                reason: format!(
+                    "its data is not on the remote (object {} and maybe more): the version is \
+                     listed as not yet synced until a pull brings it",
+                    missing.short()
+                ),
+            });
+        }
+    }
     if let Some(spec) = &opts.only {
         pull_only(store, remote, cache, spec, report)?;
     }
@@ -2241,10 +2332,12 @@ fn pull_loose(
 }
 
 /// Adds the remote's markers this store lacks whose record is here now and belongs where it is
-/// marked (runs' first, then artifacts', renames last). A marker whose record did not arrive, or
-/// belongs elsewhere (the rules `fsck` applies to this store's markers), is left out and named;
-/// except that a run's or an artifact's marker whose record was refused as damaged is kept, so
-/// the artifact stays incomplete here, as it is on the remote, instead of losing a version.
+/// marked (runs' first, then artifacts', renames last). A marker whose record belongs elsewhere
+/// (the rules `fsck` applies to this store's markers) is left out and named. A run's or an
+/// artifact's marker whose record was refused as damaged, or is not on the remote at all (a
+/// push writes records before markers, so its copy there is incomplete), is kept and named: the
+/// artifact stays incomplete here, as it is on the remote — its numbers withheld until the record
+/// comes — instead of its other versions being renumbered as if that one never was.
 fn pull_markers(
     store: &Store,
     there: &BTreeMap<Entry, u64>,
@@ -2288,17 +2381,28 @@ fn pull_markers(
                 continue;
             }
             if !store.has_object_here(id) {
-                if damaged.contains(id) && !matches!(dir, MarkerDir::Renames) {
-                    // The record's refusal is named; its marker keeps the version counted
-                    // (the artifact incomplete here, as on the remote) instead of the others
-                    // being renumbered as if it never was.
+                let rkey = Entry::Loose(*id).key();
+                let named = damaged.contains(id) || refused_records.contains(&rkey);
+                if !matches!(dir, MarkerDir::Renames) {
+                    // Kept: the version stays counted (the artifact incomplete here, as on the
+                    // remote) instead of the others being renumbered as if it never was.
+                    if !named {
+                        report.refused.push(Refused {
+                            key: e.key(),
+                            reason: format!(
+                                "its record {} is not on the remote (its copy there is \
+                                 incomplete): kept as not yet synced, so the version is counted \
+                                 and numbers wait for the record",
+                                id.short()
+                            ),
+                        });
+                    }
                     store.add_marker(&path, id)?;
                     report.received.add(0);
                     dirs.insert(path);
                     continue;
                 }
-                let rkey = Entry::Loose(*id).key();
-                if missing_reported.insert(*id) && !refused_records.contains(&rkey) {
+                if missing_reported.insert(*id) && !named {
                     report.refused.push(Refused {
                         key: e.key(),
                         reason: format!(

@@ -1741,13 +1741,19 @@ fn a_push_never_writes_through_a_link_planted_in_a_folder_remote() {
         std::os::unix::fs::symlink(&outside, root.join(link)).unwrap();
         let (code, _, err) = remote.run(&a, &["push"]);
         assert_eq!(code, 2, "{err}");
-        assert!(
-            err.contains(&format!(
+        // `packs` is listed first (and never read through); `local` is only written.
+        let said = if link == "packs" {
+            format!(
+                "{} is a link: a remote's links are never followed",
+                root.join(link).display()
+            )
+        } else {
+            format!(
                 "`{link}` is a symbolic link or a file where the store has a directory; codever \
                  never writes through a link in a remote"
-            )),
-            "{err}"
-        );
+            )
+        };
+        assert!(err.contains(&said), "{err}");
         assert_eq!(
             file_names(&outside),
             Vec::<String>::new(),
@@ -2573,8 +2579,34 @@ fn an_index_whose_pack_is_not_on_the_remote_is_named_as_waiting() {
         }),
         "{report}"
     );
-    assert_eq!(report["waiting"].as_array().unwrap().len(), 2, "{report}");
+    // And each version whose data that makes incomplete here: listed, not yet checkable out.
+    let waiting = report["waiting"].as_array().unwrap();
+    let versions: Vec<&str> = waiting[2..]
+        .iter()
+        .map(|w| w["key"].as_str().unwrap())
+        .collect();
+    let mut want: Vec<String> = ["r1", "r2"]
+        .iter()
+        .map(|r| format!("refs/code/app/{}", commit_record_of(&a, r)))
+        .collect();
+    want.sort();
+    assert_eq!(
+        (waiting.len(), versions),
+        (4, want.iter().map(String::as_str).collect()),
+        "{report}"
+    );
+    for w in &waiting[2..] {
+        assert!(
+            w["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("its data is not on the remote (object "),
+            "{w}"
+        );
+    }
     assert_eq!(report["refused"], serde_json::json!([]), "{report}");
+    let listed = json(&b, &["versions", "code/app"]);
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
     std::fs::write(&there, kept).unwrap();
     remote.ok(&b, &["pull"]);
     assert_eq!(checked_out(&b, "code/app:v1"), read_tree(&src));
@@ -2607,4 +2639,187 @@ fn a_pull_from_another_stores_directory_reads_each_file_once() {
     assert_eq!(pulled["requests"]["get"], loose as u64 + 1, "{pulled}");
     assert_eq!(pulled["requests"]["put"], 0);
     assert_eq!(checked_out(&b, "code/app:v0"), read_tree(&src));
+}
+
+/// The refusals of a damaged folder remote, as `pull --json` reports them: (key, reason).
+fn refusals(report: &serde_json::Value) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = report["refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap().into(),
+                r["reason"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// A folder remote damaged where markers are — a directory planted where a marker goes, a
+/// record deleted — is named, and never makes this store number the versions otherwise than the
+/// store that made them: the planted marker still says its name, the missing record's markers
+/// are kept so that the artifact waits for it (numbers withheld) instead of being renumbered.
+#[test]
+fn a_damaged_marker_or_a_missing_record_on_a_remote_never_renumbers_versions() {
+    let remote = TestRemote::new(Place::Folder);
+    let (_a, a, src) = project();
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    let root = PathBuf::from(&remote.url);
+    let v0 = commit_record_of(&a, "r1").to_hex();
+    let copy = |name: &str| {
+        let to = root.with_file_name(name);
+        let out = Command::new("cp")
+            .arg("-a")
+            .arg(&root)
+            .arg(&to)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        to
+    };
+    let pull_from = |url: &Path| {
+        let (_t, s) = init_store();
+        run_ok(&s, &["remote", "add", "origin", url.to_str().unwrap()]);
+        let (code, out, err) = run_any(&s, &["--json", "pull"]);
+        let report: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        (_t, s, code, report, err)
+    };
+    // A directory where v0's marker goes: named, and taken as the marker its name is.
+    let planted = copy("planted");
+    let marker = planted.join("refs/code/app").join(&v0);
+    std::fs::remove_file(&marker).unwrap();
+    std::fs::create_dir(&marker).unwrap();
+    let (_t, b, code, report, err) = pull_from(&planted);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        refusals(&report),
+        [(
+            format!("refs/code/app/{v0}"),
+            "not a regular file (a link, or a directory or FIFO where a marker goes): never \
+             read, taken as the marker its name is; the remote needs repair"
+                .to_string()
+        )]
+    );
+    assert_eq!(versions(&remote, &b), versions(&remote, &a));
+    assert_eq!(checked_out(&b, "code/app:v1"), read_tree(&src));
+    // v0's record gone from the remote: both its markers named, kept; numbers wait for it.
+    let gone = copy("gone");
+    std::fs::remove_file(gone.join("objects").join(&v0[..2]).join(&v0[2..])).unwrap();
+    let (_t, c, code, report, err) = pull_from(&gone);
+    assert_eq!(code, 1, "{err}");
+    let why = format!(
+        "its record {} is not on the remote (its copy there is incomplete): kept as not yet \
+         synced, so the version is counted and numbers wait for the record",
+        &v0[..12]
+    );
+    assert_eq!(
+        refusals(&report),
+        [
+            (format!("refs/code/app/{v0}"), why.clone()),
+            (format!("runs/r1/{v0}"), why)
+        ]
+    );
+    let (code, _, err) = run_any(&c, &["show", "code/app:v1"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not yet synced"), "{err}");
+    // Once the record is back, the pull completes the store, numbered as where it was made.
+    std::fs::copy(
+        root.join("objects").join(&v0[..2]).join(&v0[2..]),
+        gone.join("objects").join(&v0[..2]).join(&v0[2..]),
+    )
+    .unwrap();
+    run_ok(&c, &["pull"]);
+    assert_eq!(versions(&remote, &c), versions(&remote, &a));
+    assert_fsck_clean(&c, "after the record came back");
+}
+
+/// A folder remote whose `packs` is a link elsewhere is not read through; a pull from a folder
+/// that does not exist is an error, not an empty remote; a first push makes the remote's folder
+/// but not the folders above it; a remote added before `codever init` made a store there
+/// means that store.
+#[test]
+fn a_folder_remote_is_never_read_through_a_link_and_must_exist_to_pull_from() {
+    let remote = TestRemote::new(Place::Folder);
+    let (tmp, a, src) = project();
+    remote.add(&a);
+    remote.ok(&a, &["push"]);
+    let root = PathBuf::from(&remote.url);
+    let outside = tmp.path().join("outside-packs");
+    std::fs::rename(root.join("packs"), &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("packs")).unwrap();
+    let (_b, b) = init_store();
+    remote.add(&b);
+    let (code, _, err) = remote.run(&b, &["pull"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!(
+            "{} is a link: a remote's links are never followed",
+            root.join("packs").display()
+        )),
+        "{err}"
+    );
+    assert_eq!(run_any(&b, &["versions", "code/app"]).0, 2, "nothing taken");
+    // Not there at all.
+    let missing = tmp.path().join("no-such-share");
+    run_ok(&b, &["remote", "add", "gone", missing.to_str().unwrap()]);
+    let (code, _, err) = run_any(&b, &["pull", "gone"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!(
+            "{} does not exist: is it mounted, is the path right?",
+            missing.display()
+        )),
+        "{err}"
+    );
+    let deep = tmp.path().join("no-such-mount/remote");
+    run_ok(&a, &["remote", "add", "deep", deep.to_str().unwrap()]);
+    let (code, _, err) = run_any(&a, &["push", "deep"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("nor the folder it would be made in exists"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("no-such-mount").exists());
+    // Added while absent; then made a project with a store: pushes go into that store.
+    let late = tmp.path().join("late");
+    run_ok(&a, &["remote", "add", "late", late.to_str().unwrap()]);
+    let init = codever_process().arg("init").arg(&late).output().unwrap();
+    assert!(init.status.success(), "{init:?}");
+    run_ok(&a, &["push", "late"]);
+    let store = late.join(".codever");
+    assert_eq!(checked_out(&store, "code/app:v1"), read_tree(&src));
+    assert_eq!(file_names(&late), [".codever"]);
+}
+
+/// A password in an endpoint's URL is never printed: not by `remote list` (text or JSON), not in
+/// the error of a transfer that cannot reach it.
+#[test]
+fn a_password_in_an_endpoint_url_is_never_printed() {
+    let (_a, a, _src) = project();
+    let endpoint = "http://user:TOPSECRETPW@127.0.0.1:1";
+    run_ok(
+        &a,
+        &[
+            "remote",
+            "add",
+            "ui",
+            "s3://bkt/p",
+            "--endpoint-url",
+            endpoint,
+        ],
+    );
+    let text = run_ok(&a, &["remote", "list"]);
+    assert_eq!(
+        text,
+        "* ui\ts3://bkt/p  (endpoint http://user:***@127.0.0.1:1)\n"
+    );
+    let list = json(&a, &["remote", "list"]);
+    assert_eq!(list[0]["endpoint_url"], "http://user:***@127.0.0.1:1");
+    let (code, out, err) = run_any(&a, &["push"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(!format!("{out}{err}").contains("TOPSECRETPW"), "{err}");
 }

@@ -6,7 +6,21 @@ use codever::remote::{PullOptions, PushOptions, SyncOptions, TransferReport};
 use super::Global;
 use crate::output::{note, out, print_json, transfer_bar};
 
+/// What `push`, `pull` and `sync` print after their help: exit status and the JSON report.
+const REPORT_HELP: &str = "\
+Exit status: 0 done (files listed as waiting are not yet on the remote: a later transfer takes
+them); 1 done, but something was refused and is named (damaged or forged on the remote, or a
+version whose data this store lacks); 2 an error stopped it (unreachable remote, credentials,
+missing bucket, not a store): what was done stays, and running it again continues.
+
+--json prints one object: {\"remote\", \"url\", \"sent\": {\"files\", \"bytes\"}, \"received\":
+{\"files\", \"bytes\"}, \"new_here\" and \"new_there\": [{\"artifact\", \"versions\"}],
+\"concurrent\": [versions made on both sides, renumbered], \"refused\" and \"waiting\": [{\"key\",
+\"reason\"}], \"requests\": {\"list\", \"get\", \"put\"}}; an error prints {\"error\", \"hint\",
+\"kind\"}.";
+
 #[derive(clap::Args)]
+#[command(after_help = REPORT_HELP)]
 pub struct PushArgs {
     /// The remote (default: the default remote).
     remote: Option<String>,
@@ -16,6 +30,7 @@ pub struct PushArgs {
 }
 
 #[derive(clap::Args)]
+#[command(after_help = REPORT_HELP)]
 pub struct PullArgs {
     /// The remote (default: the default remote).
     remote: Option<String>,
@@ -34,6 +49,7 @@ pub struct PullArgs {
 }
 
 #[derive(clap::Args)]
+#[command(after_help = REPORT_HELP)]
 pub struct SyncArgs {
     /// The remote (default: the default remote).
     remote: Option<String>,

@@ -91,13 +91,19 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
         }
         Action::List => {}
     }
+    let shown: Vec<Option<String>> = config
+        .remotes
+        .values()
+        .map(|e| e.endpoint_url.as_deref().map(codever::remote::shown_url))
+        .collect();
     let rows: Vec<RemoteRow> = config
         .remotes
         .iter()
-        .map(|(name, e)| RemoteRow {
+        .zip(&shown)
+        .map(|((name, e), endpoint)| RemoteRow {
             name,
             url: &e.url,
-            endpoint_url: e.endpoint_url.as_deref(),
+            endpoint_url: endpoint.as_deref(),
             default: config.default.as_deref() == Some(name.as_str()),
         })
         .collect();
