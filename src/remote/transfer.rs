@@ -839,11 +839,13 @@ fn report_versions(
     report.new_there = group(&new_there);
     // Versions made apart on both sides: where what arrived is numbered before versions this
     // store had, those were renumbered (numbers follow commit time; ids never change).
+    // (Numbers withheld now — the artifact incomplete — are not a renumbering: nothing is said.)
     let renumbered: Vec<&VersionInfo> = after
         .iter()
         .filter(|v| {
-            had.get(&(v.artifact.as_str(), v.tree))
-                .is_some_and(|old| old.label() != v.label())
+            had.get(&(v.artifact.as_str(), v.tree)).is_some_and(|old| {
+                old.number.is_some() && v.number.is_some() && old.number != v.number
+            })
         })
         .collect();
     let artifacts: BTreeSet<&str> = renumbered.iter().map(|v| v.artifact.as_str()).collect();

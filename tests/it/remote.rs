@@ -2735,6 +2735,19 @@ fn a_damaged_marker_or_a_missing_record_on_a_remote_never_renumbers_versions() {
     run_ok(&c, &["pull"]);
     assert_eq!(versions(&remote, &c), versions(&remote, &a));
     assert_fsck_clean(&c, "after the record came back");
+    // A store that had the versions numbered: a new version whose record the remote lost makes
+    // the artifact wait for it, and that is not reported as a renumbering.
+    write(&src, "m01.py", b"value = 'third'\n");
+    commit_ok(&a, "code/app", &src, "r3");
+    remote.ok(&a, &["push"]);
+    let v2 = commit_record_of(&a, "r3").to_hex();
+    std::fs::remove_file(root.join("objects").join(&v2[..2]).join(&v2[2..])).unwrap();
+    run_ok(&c, &["remote", "add", "first", root.to_str().unwrap()]);
+    let (code, out, err) = run_any(&c, &["--json", "pull", "first"]);
+    assert_eq!(code, 1, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["concurrent"], serde_json::json!([]), "{report}");
+    assert_eq!(refusals(&report).len(), 2, "{report}");
 }
 
 /// A folder remote whose `packs` is a link elsewhere is not read through; a pull from a folder
