@@ -1378,11 +1378,18 @@ fn large_blob_streamed(place: Place) {
     remote.add(&b);
     let out = measured("pull", remote.cmd(&b, &["--json", "pull"]));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    // The streamed blob counts in what the pull reports received.
+    // The streamed blob counts in what the pull reports received, as one file: the report's
+    // files are exactly the files the pull made in this (new) store.
     assert!(
         report["received"]["bytes"].as_u64().unwrap() > size as u64,
         "{report}"
     );
+    let made: usize = ["objects", "packs", "refs", "runs", "renames"]
+        .iter()
+        .filter(|d| b.join(d).is_dir())
+        .map(|d| read_tree(&b.join(d)).len())
+        .sum();
+    assert_eq!(report["received"]["files"], made as u64, "{report}");
     let out = measured("cat", remote.cmd(&b, &["cat", "model/w", "weights.bin"]));
     assert!(out.stdout == big, "the pulled blob differs");
     assert_fsck_clean(&b, "after pulling a large blob");
