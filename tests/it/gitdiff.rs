@@ -633,6 +633,46 @@ fn generated_edits_give_gits_hunks() {
         (a.join("\n") + "\n").into_bytes(),
         (b.join("\n") + "\n").into_bytes(),
     ));
+    // Where git's Myers heuristics decide the output (its diff differs from `--minimal`): words
+    // drawn from a small or large vocabulary, blocks of lines kept or redrawn, a few thousand
+    // lines — the heuristics' snake tests and cost limits, checked against git's choices.
+    let heuristic_from = cases.len();
+    for (n, nw, blk, keep) in [
+        (4000, 30, 25, 3),
+        (2000, 200, 25, 3),
+        (2000, 200, 10, 1),
+        (3000, 10, 50, 5),
+        (4000, 5, 10, 7),
+        (2500, 30, 5, 3),
+    ] {
+        let words: Vec<String> = (0..nw).map(|i| format!("h{i}")).collect();
+        let a: Vec<&str> = (0..n)
+            .map(|_| words[rng.below(nw) as usize].as_str())
+            .collect();
+        let mut b: Vec<&str> = Vec::new();
+        for block in a.chunks(blk) {
+            if rng.below(10) < keep {
+                b.extend_from_slice(block);
+            } else {
+                b.extend(block.iter().map(|_| words[rng.below(nw) as usize].as_str()));
+            }
+        }
+        cases.push((
+            (a.join("\n") + "\n").into_bytes(),
+            (b.join("\n") + "\n").into_bytes(),
+        ));
+    }
+    let decided_by_heuristics = cases[heuristic_from..]
+        .iter()
+        .filter(|(a, b)| {
+            git_hunks(tmp.path(), a, b, Algorithm::Myers)
+                != git_hunks(tmp.path(), a, b, Algorithm::Minimal)
+        })
+        .count();
+    assert!(
+        decided_by_heuristics >= 4,
+        "only {decided_by_heuristics} of the heuristic cases differ from a minimal diff in git"
+    );
     let mut checked = 0;
     for (i, (a, b)) in cases.iter().enumerate() {
         for alg in Algorithm::ALL {
