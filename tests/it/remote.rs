@@ -2173,18 +2173,7 @@ fn a_pack_whose_deltas_form_a_cycle_is_refused_not_left_waiting() {
     assert_eq!(code, 1, "{err}");
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["waiting"], serde_json::json!([]), "{report}");
-    let mut refused: Vec<(String, String)> = report["refused"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["key"].as_str().unwrap().into(),
-                r["reason"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
-    refused.sort();
+    let refused = refusals(&report);
     let mut want = vec![
         (
             format!("packs/{name}.pack (object {xid})"),
@@ -2250,21 +2239,6 @@ fn packs_whose_deltas_wait_on_each_other_are_refused_and_a_chain_to_the_absent_w
     let (code, out, err) = remote.run(&b, &["--json", "pull"]);
     assert_eq!(code, 1, "{err}");
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let pairs = |k: &str| {
-        let mut v: Vec<(String, String)> = report[k]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                (
-                    r["key"].as_str().unwrap().into(),
-                    r["reason"].as_str().unwrap().into(),
-                )
-            })
-            .collect();
-        v.sort();
-        v
-    };
     let never = |pack: &str, obj: &String, base: &String| {
         (
             format!("packs/{pack}.pack (object {})", id(obj)),
@@ -2277,8 +2251,11 @@ fn packs_whose_deltas_wait_on_each_other_are_refused_and_a_chain_to_the_absent_w
     };
     let mut want = vec![never(&names[0], &x, &y), never(&names[1], &y, &x)];
     want.sort();
-    assert_eq!(pairs("refused"), want, "{report}");
-    let waiting: Vec<String> = pairs("waiting").into_iter().map(|(k, _)| k).collect();
+    assert_eq!(refusals(&report), want, "{report}");
+    let waiting: Vec<String> = listed(&report, "waiting")
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     let mut want_waiting = vec![
         format!("packs/{}.pack", names[2]),
         format!("packs/{}.pack", names[3]),
@@ -2648,9 +2625,14 @@ fn a_pull_from_another_stores_directory_reads_each_file_once() {
     assert_eq!(checked_out(&b, "code/app:v0"), read_tree(&src));
 }
 
-/// The refusals of a damaged folder remote, as `pull --json` reports them: (key, reason).
+/// The refusals of a damaged folder remote, as `pull --json` reports them: (key, reason), sorted.
 fn refusals(report: &serde_json::Value) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = report["refused"]
+    listed(report, "refused")
+}
+
+/// A transfer report's `refused` or `waiting` list: (key, reason), sorted.
+fn listed(report: &serde_json::Value, what: &str) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = report[what]
         .as_array()
         .unwrap()
         .iter()

@@ -18,6 +18,27 @@ fn age(path: &Path) {
         .unwrap();
 }
 
+/// A temp dir with `src/` of `n` files `m{i}.py` (contents by `body`), aged an hour, and a new
+/// store beside it.
+fn aged_tree(
+    n: usize,
+    body: impl Fn(usize) -> String,
+) -> (tempfile::TempDir, std::path::PathBuf, Store) {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir(&src).unwrap();
+    for i in 0..n {
+        let p = src.join(format!("m{i}.py"));
+        fs::write(&p, body(i)).unwrap();
+        age(&p);
+    }
+    // Ageing the files set their ctime to now. A file whose ctime falls in the same clock tick
+    // as the commit's read is (rightly) not trusted later, so step out of that tick first.
+    std::thread::sleep(Duration::from_millis(50));
+    let store = Store::init(&tmp.path().join("proj")).unwrap();
+    (tmp, src, store)
+}
+
 fn commit(store: &Store, src: &Path, run: &str) -> CommitOutcome {
     let mut s = Snapshot::default();
     s.add_dir(src, None).unwrap();
@@ -30,18 +51,7 @@ fn commit(store: &Store, src: &Path, run: &str) -> CommitOutcome {
 
 #[test]
 fn an_unchanged_tree_is_not_read_again_and_every_change_is() {
-    let tmp = tempfile::tempdir().unwrap();
-    let src = tmp.path().join("src");
-    fs::create_dir(&src).unwrap();
-    for i in 0..20 {
-        let p = src.join(format!("m{i}.py"));
-        fs::write(&p, format!("lr = {i}e-4\n")).unwrap();
-        age(&p);
-    }
-    // Ageing the files set their ctime to now. A file whose ctime falls in the same clock tick
-    // as the commit's read is (rightly) not trusted later, so step out of that tick first.
-    std::thread::sleep(Duration::from_millis(50));
-    let store = Store::init(&tmp.path().join("proj")).unwrap();
+    let (_tmp, src, store) = aged_tree(20, |i| format!("lr = {i}e-4\n"));
     let first = commit(&store, &src, "r1");
     assert_eq!(
         (first.version, first.new, first.files, first.files_read),
@@ -115,16 +125,7 @@ fn a_cached_file_whose_blob_is_gone_is_stored_again() {
 /// its absolute path.
 #[test]
 fn a_tree_named_by_a_relative_path_is_trusted_from_the_cache_too() {
-    let tmp = tempfile::tempdir().unwrap();
-    let src = tmp.path().join("src");
-    fs::create_dir(&src).unwrap();
-    for i in 0..5 {
-        let p = src.join(format!("m{i}.py"));
-        fs::write(&p, format!("x = {i}\n")).unwrap();
-        age(&p);
-    }
-    std::thread::sleep(Duration::from_millis(50));
-    let store = Store::init(&tmp.path().join("proj")).unwrap();
+    let (tmp, src, store) = aged_tree(5, |i| format!("x = {i}\n"));
     let first = commit(&store, &src, "r1");
     assert_eq!((first.version, first.files_read), (Some(0), 5));
     // The temporary directory seen from this process's working directory, spelled with `..`

@@ -105,6 +105,16 @@ fn text_of(html: &str) -> String {
         .replace("&amp;", "&")
 }
 
+/// The text after the first `prefix` in `html` up to the next `"`, with `&amp;` decoded: the
+/// value of the attribute `prefix` opens (`data-gaps="`).
+fn first_attr(html: &str, prefix: &str) -> String {
+    html.split(prefix)
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("no {prefix} in the page"))
+        .replace("&amp;", "&")
+}
+
 fn get(srv: &Served, path: &str) -> (u16, String, String) {
     request(&srv.addr, "GET", path, &srv.addr)
 }
@@ -1027,22 +1037,12 @@ fn a_page_open_while_latest_moves_gets_its_own_lines_or_is_told_to_reload() {
     let page = "/compare/p:v0...p:latest";
     let (st, body) = get(&ui, page);
     assert_eq!(st, 200);
-    let gaps = body
-        .split("data-gaps=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap()
-        .replace("&amp;", "&");
+    let gaps = first_attr(&body, "data-gaps=\"");
     assert!(
         gaps.starts_with("/compare/p:v0...p:latest?at=") && gaps.ends_with("&file=0"),
         "{gaps}"
     );
-    let tail = body
-        .split("cdv-tail\" data-gap=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap()
-        .to_string();
+    let tail = first_attr(&body, "cdv-tail\" data-gap=\"");
     let tail_url = format!("{gaps}&gap={tail}");
     // v4 changes line 80, inside the page's hidden tail (lines 54–100); someone loads the
     // compare again, so the server now holds the newer diff too.
@@ -1075,12 +1075,7 @@ fn a_page_open_while_latest_moves_gets_its_own_lines_or_is_told_to_reload() {
     }
     // Pinned to what it shows, a page of fixed specs keeps working on any server.
     let (_, fixed) = get(&ui, "/compare/p:v0...p:v4");
-    let url = fixed
-        .split("data-gaps=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap()
-        .replace("&amp;", "&");
+    let url = first_attr(&fixed, "data-gaps=\"");
     let (st, _) = get(&fresh, &format!("{url}&gap=0"));
     assert_eq!(st, 200);
 }
@@ -1119,13 +1114,7 @@ fn a_long_files_view_and_blame_come_a_page_of_lines_at_a_time() {
         )
     };
     let rows = |page: &str| page.matches("<td class=\"cdv-n\" data-n=").count();
-    let first_n = |page: &str| {
-        page.split("<td class=\"cdv-n\" data-n=\"")
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .unwrap()
-            .to_string()
-    };
+    let first_n = |page: &str| first_attr(page, "<td class=\"cdv-n\" data-n=\"");
     for what in ["file", "blame"] {
         let base = format!("/{what}?spec=code%2Fl%3Av1&path=long.py");
         let (st, page) = get(&format!("/{what}?spec=l%3Alatest&path=long.py"));
