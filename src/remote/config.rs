@@ -46,7 +46,7 @@ pub(crate) enum Location {
 /// Parses a remote URL: `s3://bucket[/prefix]`, `file:///abs/path`, or a plain path.
 pub(crate) fn parse_url(url: &str) -> Result<Location> {
     let bad = |reason: &str| Error::InvalidRemoteUrl {
-        url: url.to_string(),
+        url: shown_url(url),
         reason: reason.to_string(),
     };
     if let Some(rest) = url.strip_prefix("s3://") {
@@ -107,7 +107,8 @@ pub(crate) fn parse_url(url: &str) -> Result<Location> {
 
 /// The password a URL carries in its authority (`http://user:PASSWORD@host/…`), if any.
 pub(crate) fn url_password(url: &str) -> Option<&str> {
-    let (_, rest) = url.split_once("://")?;
+    // Without a scheme (`user:pass@host:9000`), what comes first is the authority too.
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let authority = rest.split(['/', '?', '#']).next()?;
     let (userinfo, _) = authority.rsplit_once('@')?;
     let (_, password) = userinfo.split_once(':')?;
@@ -116,9 +117,31 @@ pub(crate) fn url_password(url: &str) -> Option<&str> {
 
 /// `url` as shown to people (listings, reports): a password in it replaced by `***`.
 pub fn shown_url(url: &str) -> String {
-    match url_password(url) {
+    let mut shown = match url_password(url) {
         Some(p) => url.replacen(&format!(":{p}@"), ":***@", 1),
         None => url.to_string(),
+    };
+    // A query may carry a token (`?token=…`, a presigned signature): never shown.
+    if let Some(q) = shown.find('?')
+        && q + 1 < shown.len()
+    {
+        shown.truncate(q + 1);
+        shown.push_str("***");
+    }
+    shown
+}
+
+/// Why `endpoint` cannot be an S3 endpoint, if it cannot: it must be an `http://` or `https://`
+/// URL with a host (object_store's client panics building requests to some malformed ones,
+/// such as `host:9000` without a scheme).
+pub(crate) fn endpoint_problem(endpoint: &str) -> Option<String> {
+    match url::Url::parse(endpoint) {
+        Err(e) => Some(format!("not a URL ({e})")),
+        Ok(u) if !matches!(u.scheme(), "http" | "https") => {
+            Some("it must start with http:// or https://".into())
+        }
+        Ok(u) if u.host_str().is_none_or(str::is_empty) => Some("it names no host".into()),
+        Ok(_) => None,
     }
 }
 
@@ -203,6 +226,14 @@ impl RemoteConfig {
         if let Location::Folder(path) = parse_url(&entry.url)? {
             entry.url = folder_url(name, &entry.url, &path)?;
         }
+        if let Some(endpoint) = &entry.endpoint_url
+            && let Some(reason) = endpoint_problem(endpoint)
+        {
+            return Err(Error::InvalidRemoteUrl {
+                url: shown_url(endpoint),
+                reason: format!("as --endpoint-url: {reason}"),
+            });
+        }
         if let Some(old) = self.remotes.get(name) {
             return Err(Error::RemoteExists {
                 name: name.to_string(),
@@ -263,6 +294,9 @@ mod tests {
             "http://user:***@127.0.0.1:9000/x"
         );
         assert_eq!(url_password("https://u:p%40ss@h"), Some("p%40ss"));
+        assert_eq!(shown_url("user:SECRET@host:9000"), "user:***@host:9000");
+        assert_eq!(shown_url("http://h/?token=SECRET"), "http://h/?***");
+        assert_eq!(shown_url("s3://u:PW@bkt/pre"), "s3://u:***@bkt/pre");
         for plain in [
             "http://127.0.0.1:9000",
             "s3://bucket/p@x",
@@ -271,6 +305,21 @@ mod tests {
         ] {
             assert_eq!(shown_url(plain), plain);
             assert_eq!(url_password(plain), None, "{plain}");
+        }
+    }
+
+    #[test]
+    fn an_endpoint_must_be_an_http_url_with_a_host() {
+        assert_eq!(endpoint_problem("http://127.0.0.1:9000"), None);
+        assert_eq!(endpoint_problem("https://s3.example.com/base"), None);
+        for bad in [
+            "user:PW@host:9000",
+            "localhost:9000",
+            "http://user:PW@ho st",
+            "ftp://h",
+            "http://",
+        ] {
+            assert!(endpoint_problem(bad).is_some(), "{bad}");
         }
     }
 

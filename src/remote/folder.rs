@@ -280,6 +280,18 @@ impl Transport for Folder {
         // The prefix's own directory too (`packs` a link): the walk below follows none.
         self.no_link_on_the_way(&format!("{}/x", prefix.trim_end_matches('/')))
             .map_err(|e| Error::io("cannot list", &dir, e))?;
+        // A file where the store has a folder (`refs` a file) hides everything that goes in it:
+        // an error, not an empty listing.
+        if std::fs::symlink_metadata(&dir).is_ok_and(|m| !m.is_dir()) {
+            return Err(Error::io(
+                "cannot list",
+                &dir,
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "not a folder (a file where the store has a folder)",
+                ),
+            ));
+        }
         let mut out = Vec::new();
         self.walk(&dir, prefix, &mut out)?;
         out.sort_by(|a, b| a.key.cmp(&b.key));

@@ -154,6 +154,14 @@ impl S3 {
             ]
             .iter()
             .any(|k| env(k).is_some());
+        if let Some(e) = &endpoint_url
+            && let Some(reason) = super::config::endpoint_problem(e)
+        {
+            return Err(Error::InvalidRemoteUrl {
+                url: super::config::shown_url(e),
+                reason: format!("as the S3 endpoint (--endpoint-url, AWS_ENDPOINT_URL): {reason}"),
+            });
+        }
         // A password in the endpoint's URL is a secret too: never in a message.
         if let Some(p) = endpoint_url
             .as_deref()

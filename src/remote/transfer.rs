@@ -1209,6 +1209,24 @@ fn push_with(
     }
     t.flush().map_err(named)?;
 
+    // A marker whose record this store does not hold (not yet synced here, or damaged here) is
+    // not sent: named, so that a push never passes on an artifact with a version silently left
+    // out (the remote's readers would number the others without it).
+    for e in here.keys() {
+        if let Entry::Marker(MarkerDir::Ref(..) | MarkerDir::Run(_), id) = e
+            && !there.contains_key(e)
+            && !store.has_object_here(id)
+        {
+            report.refused.push(Refused {
+                key: e.key(),
+                reason: format!(
+                    "not sent: this store lacks its record {} (not yet synced here); pull it \
+                     from where it is, then push again",
+                    id.short()
+                ),
+            });
+        }
+    }
     // 4. Markers whose record is here (a marker never goes before its record), runs' first,
     // artifacts' next, renames last: the order of a commit's own publication.
     let mut sent_records = HashSet::new();
@@ -1717,8 +1735,13 @@ fn pull_with(
     report: &mut TransferReport,
 ) -> Result<HashSet<ObjectId>> {
     let named = |e| remote.named(e);
-    let format = remote_format(remote)?;
+    let mut format = remote_format(remote)?;
     let there = list_remote(remote, cache, report)?;
+    if format.is_none() && !there.is_empty() {
+        // A first push writes `format` before any other file: one that began after `format`
+        // was read has written it by now.
+        format = remote_format(remote)?;
+    }
     let remote_records: HashSet<ObjectId> = there
         .keys()
         .filter_map(|e| match e {
@@ -2334,12 +2357,12 @@ fn pull_loose(
 }
 
 /// Adds the remote's markers this store lacks whose record is here now and belongs where it is
-/// marked (runs' first, then artifacts', renames last). A marker whose record belongs elsewhere
-/// (the rules `fsck` applies to this store's markers) is left out and named. A run's or an
-/// artifact's marker whose record was refused as damaged, or is not on the remote at all (a
-/// push writes records before markers, so its copy there is incomplete), is kept and named: the
-/// artifact stays incomplete here, as it is on the remote — its numbers withheld until the record
-/// comes — instead of its other versions being renumbered as if that one never was.
+/// marked (runs' first, then artifacts', renames last). A marker whose record did not arrive, or
+/// belongs elsewhere (the rules `fsck` applies to this store's markers), is left out and named,
+/// every one; except that a run's or an artifact's marker whose record was refused as damaged is
+/// kept, so the artifact stays incomplete here, as it is on the remote, instead of losing a
+/// version (a damaged record is evidence of a version; a bare marker, which anyone can plant, is
+/// not).
 fn pull_markers(
     store: &Store,
     there: &BTreeMap<Entry, u64>,
@@ -2365,7 +2388,6 @@ fn pull_markers(
                 .and_then(|(_, rest)| ObjectId::from_hex(rest.trim_end_matches(')'))),
         })
         .collect();
-    let mut missing_reported = HashSet::new();
     let mut misplaced = Vec::new();
     for stage in 0..3 {
         let mut dirs = BTreeSet::new();
@@ -2383,32 +2405,24 @@ fn pull_markers(
                 continue;
             }
             if !store.has_object_here(id) {
-                let rkey = Entry::Loose(*id).key();
-                let named = damaged.contains(id) || refused_records.contains(&rkey);
-                if !matches!(dir, MarkerDir::Renames) {
-                    // Kept: the version stays counted (the artifact incomplete here, as on the
-                    // remote) instead of the others being renumbered as if it never was.
-                    if !named {
-                        report.refused.push(Refused {
-                            key: e.key(),
-                            reason: format!(
-                                "its record {} is not on the remote (its copy there is \
-                                 incomplete): kept as not yet synced, so the version is counted \
-                                 and numbers wait for the record",
-                                id.short()
-                            ),
-                        });
-                    }
+                if damaged.contains(id) && !matches!(dir, MarkerDir::Renames) {
+                    // The record's refusal is named; its marker keeps the version counted
+                    // (the artifact incomplete here, as on the remote) instead of the others
+                    // being renumbered as if it never was.
                     store.add_marker(&path, id)?;
                     report.received.add(0);
                     dirs.insert(path);
                     continue;
                 }
-                if missing_reported.insert(*id) && !named {
+                // Not on the remote at all: not copied (a marker alone, which anyone can plant,
+                // must not hold this store's numbers back), and every marker of it is named.
+                let rkey = Entry::Loose(*id).key();
+                if !refused_records.contains(&rkey) {
                     report.refused.push(Refused {
                         key: e.key(),
                         reason: format!(
-                            "its record {} is not on the remote (its copy there is incomplete)",
+                            "its record {} is not on the remote (its copy there is incomplete): \
+                             not copied; this store numbers the artifact without it",
                             id.short()
                         ),
                     });

@@ -2647,12 +2647,14 @@ fn listed(report: &serde_json::Value, what: &str) -> Vec<(String, String)> {
     v
 }
 
-/// A folder remote damaged where markers are — a directory planted where a marker goes, a
-/// record deleted — is named, and never makes this store number the versions otherwise than the
-/// store that made them: the planted marker still says its name, the missing record's markers
-/// are kept so that the artifact waits for it (numbers withheld) instead of being renumbered.
+/// A folder remote damaged where markers are: a directory planted where a marker goes is named
+/// and still counts as that marker (its name is all a marker holds), so the numbers match the
+/// store that made the versions; a record gone from the remote is named at every marker of it,
+/// which are not copied (a bare marker must not hold numbers back), and a later pull that brings
+/// it numbers as the maker did; a record the remote holds damaged keeps the artifact waiting,
+/// which is not reported as a renumbering.
 #[test]
-fn a_damaged_marker_or_a_missing_record_on_a_remote_never_renumbers_versions() {
+fn a_planted_marker_counts_and_a_lost_or_damaged_record_is_named() {
     let remote = TestRemote::new(Place::Folder);
     let (_a, a, src) = project();
     remote.add(&a);
@@ -2695,14 +2697,15 @@ fn a_damaged_marker_or_a_missing_record_on_a_remote_never_renumbers_versions() {
     );
     assert_eq!(versions(&remote, &b), versions(&remote, &a));
     assert_eq!(checked_out(&b, "code/app:v1"), read_tree(&src));
-    // v0's record gone from the remote: both its markers named, kept; numbers wait for it.
+    // v0's record gone from the remote: every marker of it named, none copied (a bare marker,
+    // which anyone can plant, must not hold numbers back); the store numbers what it has.
     let gone = copy("gone");
     std::fs::remove_file(gone.join("objects").join(&v0[..2]).join(&v0[2..])).unwrap();
     let (_t, c, code, report, err) = pull_from(&gone);
     assert_eq!(code, 1, "{err}");
     let why = format!(
-        "its record {} is not on the remote (its copy there is incomplete): kept as not yet \
-         synced, so the version is counted and numbers wait for the record",
+        "its record {} is not on the remote (its copy there is incomplete): not copied; this \
+         store numbers the artifact without it",
         &v0[..12]
     );
     assert_eq!(
@@ -2712,9 +2715,7 @@ fn a_damaged_marker_or_a_missing_record_on_a_remote_never_renumbers_versions() {
             (format!("runs/r1/{v0}"), why)
         ]
     );
-    let (code, _, err) = run_any(&c, &["show", "code/app:v1"]);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("not yet synced"), "{err}");
+    assert_eq!(versions(&remote, &c).as_array().unwrap().len(), 1);
     // Once the record is back, the pull completes the store, numbered as where it was made.
     std::fs::copy(
         root.join("objects").join(&v0[..2]).join(&v0[2..]),
@@ -2724,19 +2725,43 @@ fn a_damaged_marker_or_a_missing_record_on_a_remote_never_renumbers_versions() {
     run_ok(&c, &["pull"]);
     assert_eq!(versions(&remote, &c), versions(&remote, &a));
     assert_fsck_clean(&c, "after the record came back");
-    // A store that had the versions numbered: a new version whose record the remote lost makes
-    // the artifact wait for it, and that is not reported as a renumbering.
+    // A store that had the versions numbered: a new version whose record the remote holds
+    // damaged makes the artifact wait for it (numbers withheld), not reported as a renumbering.
     write(&src, "m01.py", b"value = 'third'\n");
     commit_ok(&a, "code/app", &src, "r3");
     remote.ok(&a, &["push"]);
     let v2 = commit_record_of(&a, "r3").to_hex();
-    std::fs::remove_file(root.join("objects").join(&v2[..2]).join(&v2[2..])).unwrap();
+    let record = root.join("objects").join(&v2[..2]).join(&v2[2..]);
+    std::fs::remove_file(&record).unwrap();
+    std::fs::write(&record, b"garbage").unwrap();
     run_ok(&c, &["remote", "add", "first", root.to_str().unwrap()]);
     let (code, out, err) = run_any(&c, &["--json", "pull", "first"]);
     assert_eq!(code, 1, "{err}");
+    let (code, _, err) = run_any(&c, &["show", "code/app:v1"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("version numbers"), "{err}");
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["concurrent"], serde_json::json!([]), "{report}");
-    assert_eq!(refusals(&report).len(), 2, "{report}");
+    assert_eq!(refusals(&report).len(), 1, "{report}");
+    // Such a store passes no gapped history on: the marker it holds without its record is named.
+    let onward = root.with_file_name("onward");
+    run_ok(&c, &["remote", "add", "onward", onward.to_str().unwrap()]);
+    let (code, out, err) = run_any(&c, &["--json", "push", "onward"]);
+    assert_eq!(code, 1, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let why = format!(
+        "not sent: this store lacks its record {} (not yet synced here); pull it from where it \
+         is, then push again",
+        &v2[..12]
+    );
+    assert_eq!(
+        refusals(&report),
+        [
+            (format!("refs/code/app/{v2}"), why.clone()),
+            (format!("runs/r3/{v2}"), why)
+        ],
+        "{report}"
+    );
 }
 
 /// A folder remote whose `packs` is a link elsewhere is not read through; a pull from a folder
@@ -2765,6 +2790,20 @@ fn a_folder_remote_is_never_read_through_a_link_and_must_exist_to_pull_from() {
         "{err}"
     );
     assert_eq!(run_any(&b, &["versions", "code/app"]).0, 2, "nothing taken");
+    // A file where a folder goes hides what goes in it: an error, not an empty remote.
+    std::fs::remove_file(root.join("packs")).unwrap();
+    std::fs::rename(&outside, root.join("packs")).unwrap();
+    let refs = root.join("refs");
+    std::fs::rename(&refs, tmp.path().join("refs-aside")).unwrap();
+    std::fs::write(&refs, b"hi\n").unwrap();
+    let (code, _, err) = remote.run(&b, &["pull"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("not a folder (a file where the store has a folder)"),
+        "{err}"
+    );
+    std::fs::remove_file(&refs).unwrap();
+    std::fs::rename(tmp.path().join("refs-aside"), &refs).unwrap();
     // Not there at all.
     let missing = tmp.path().join("no-such-share");
     run_ok(&b, &["remote", "add", "gone", missing.to_str().unwrap()]);
@@ -2824,4 +2863,36 @@ fn a_password_in_an_endpoint_url_is_never_printed() {
     let (code, out, err) = run_any(&a, &["push"]);
     assert_eq!(code, 2, "{err}");
     assert!(!format!("{out}{err}").contains("TOPSECRETPW"), "{err}");
+    // A malformed endpoint is refused where it is given, without echoing its password…
+    let (code, _, err) = run_any(
+        &a,
+        &[
+            "remote",
+            "add",
+            "z3",
+            "s3://bkt/p",
+            "--endpoint-url",
+            "user:TOPSECRETPW@host:9000",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with("error: invalid remote URL \"user:***@host:9000\": as --endpoint-url: it must start with http:// or https://"),
+        "{err}"
+    );
+    // …and from the environment, where a push says so instead of crashing.
+    run_ok(&a, &["remote", "add", "plain", "s3://bkt/q"]);
+    let out = codever_cmd(&a, &["--json", "push", "plain"])
+        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "not-a-real-secret")
+        .env("AWS_ENDPOINT_URL", "localhost:9000")
+        .env_remove("AWS_ENDPOINT_URL_S3")
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(
+        (out.status.code(), report["kind"].as_str()),
+        (Some(2), Some("invalid_remote_url")),
+        "{report}"
+    );
 }
