@@ -198,7 +198,8 @@ impl<'a> ArtifactRow<'a> {
 }
 
 /// One version: `{"version", "id", "digest", "created", "runs", "aliases", "files", "message",
-/// "complete", "problems", "forgotten"}`, fields in that order. `files` is the number of files in
+/// "complete", "problems", "forgotten"}`, fields in that order, and in `versions` `"counts"`
+/// (`{"added", "modified", "deleted"}` against the version before, `null` while not yet synced). `files` is the number of files in
 /// listings (`F = u64`) and the files themselves in [`VersionShow`]; `aliases` includes
 /// `latest`; `complete` and `problems` are the artifact's; `forgotten` is the version's own
 /// state (a forgotten version keeps its number; its aliases are withheld from specs).
@@ -215,6 +216,11 @@ pub struct VersionRow<'a, F = u64> {
     complete: bool,
     problems: Cow<'a, [ProblemRow]>,
     forgotten: bool,
+    /// `versions` only: how many files the version added, modified and deleted against the one
+    /// before, `null` while its tree (or that one's) has not been synced (the text's "(not yet
+    /// synced)").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    counts: Option<Option<crate::ChangeCounts>>,
 }
 
 impl<'a> VersionRow<'a> {
@@ -238,6 +244,7 @@ impl<'a, F> VersionRow<'a, F> {
             complete: h.is_complete(),
             problems,
             forgotten: v.forgotten.is_some(),
+            counts: None,
         }
     }
 }
@@ -249,6 +256,7 @@ pub struct VersionList<'a> {
     history: &'a History,
     problems: Vec<ProblemRow>,
     all: bool,
+    changes: Option<Vec<Option<crate::ChangeCounts>>>,
 }
 
 impl<'a> VersionList<'a> {
@@ -258,6 +266,7 @@ impl<'a> VersionList<'a> {
             history,
             problems: ProblemRow::all(history),
             all: false,
+            changes: None,
         }
     }
 
@@ -267,6 +276,13 @@ impl<'a> VersionList<'a> {
             all: true,
             ..VersionList::new(history)
         }
+    }
+
+    /// Each row with `"counts"`: `changes[i]` for version `i` of the history
+    /// ([`Store::version_changes`](crate::Store::version_changes)), `null` where not yet synced.
+    pub fn with_changes(mut self, changes: Vec<Option<crate::ChangeCounts>>) -> Self {
+        self.changes = Some(changes);
+        self
     }
 }
 
@@ -281,7 +297,12 @@ impl Serialize for VersionList<'_> {
         let mut seq = s.serialize_seq(Some(shown.len()))?;
         for v in shown {
             let problems = Cow::Borrowed(self.problems.as_slice());
-            seq.serialize_element(&VersionRow::with(h, v, v.first().record.files, problems))?;
+            let mut row = VersionRow::with(h, v, v.first().record.files, problems);
+            row.counts = self
+                .changes
+                .as_ref()
+                .map(|c| c.get(v.index).copied().flatten());
+            seq.serialize_element(&row)?;
         }
         seq.end()
     }

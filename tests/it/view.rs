@@ -58,10 +58,22 @@ fn versions_show_and_log_rows_are_one_shape() {
             "message",
             "complete",
             "problems",
-            "forgotten"
+            "forgotten",
+            "counts"
         ]
     );
     let versions: Value = serde_json::from_str(&text).unwrap();
+    // What each version changed against the one before, as the text's `+a ~m -d`.
+    assert_eq!(
+        versions[1]["counts"],
+        serde_json::json!({"added": 0, "modified": 1, "deleted": 0})
+    );
+    let versions: Value = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| without(v, &["counts"]))
+        .collect();
     let v1 = &versions[1];
     assert_eq!(v1["aliases"], serde_json::json!(["best"]));
     assert_eq!(versions[0]["aliases"], serde_json::json!(["latest"]));

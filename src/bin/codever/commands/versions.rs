@@ -30,7 +30,8 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
         let list = match args.all {
             true => view::VersionList::all(&h),
             false => view::VersionList::new(&h),
-        };
+        }
+        .with_changes(store.version_changes(&h));
         stream_json(&list)?;
     } else {
         out(&text(&store, &h, args.all, global.paint()));
