@@ -2307,10 +2307,14 @@ mod tests {
         );
         let cache = ColourCache::default();
         assert!(table_capped(f, &store, &fetch, least - 1, Some(&cache)).is_none());
-        assert_eq!(cache.len(), 0, "nothing was coloured");
+        assert_eq!(
+            (cache.len(), cache.is_empty()),
+            (0, true),
+            "nothing was coloured"
+        );
         // Over the bound but under the table: coloured, then refused.
         assert!(table_capped(f, &store, &fetch, least, Some(&cache)).is_none());
-        assert_eq!(cache.len(), 1);
+        assert_eq!((cache.len(), cache.is_empty()), (1, false));
         // A gap: the same.
         let g = gap(f, &store, 1).unwrap();
         let cache = ColourCache::default();
