@@ -1641,6 +1641,22 @@ mod tests {
         }
     }
 
+    /// A change at a file's first line, or hunks that meet, leave no gap before them: a gap is
+    /// only ever lines a reader can expand (none of `↕ 0`).
+    #[test]
+    fn no_empty_gap_before_a_first_line_change_or_between_meeting_hunks() {
+        let old: String = (1..=40).map(|i| format!("line {i}\n")).collect();
+        let new = old
+            .replacen("line 1\n", "line one\n", 1)
+            .replace("line 40\n", "line forty\n");
+        let (_tmp, _store, d) = one_file("a.txt", &old, &new);
+        let f = &d.files[0];
+        let old_lines = crate::diff::split_lines(old.as_bytes());
+        let found = gaps(f, &old_lines);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].1, 5..37, "only the middle, between the two hunks");
+    }
+
     /// Two versions of one file, compared through a real store.
     fn one_file(path: &str, old: &str, new: &str) -> (tempfile::TempDir, Store, TreeDiff) {
         compared([vec![(path, old.to_string())], vec![(path, new.to_string())]])
