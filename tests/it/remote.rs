@@ -2623,6 +2623,13 @@ fn a_pull_from_another_stores_directory_reads_each_file_once() {
     assert_eq!(pulled["requests"]["get"], loose as u64 + 1, "{pulled}");
     assert_eq!(pulled["requests"]["put"], 0);
     assert_eq!(checked_out(&b, "code/app:v0"), read_tree(&src));
+    // Again: nothing is fetched twice — only `format` is read.
+    let again = json(&b, &["pull"]);
+    assert_eq!(
+        (&again["requests"]["get"], &again["received"]["files"]),
+        (&serde_json::json!(1), &serde_json::json!(0)),
+        "{again}"
+    );
 }
 
 /// The refusals of a damaged folder remote, as `pull --json` reports them: (key, reason), sorted.
