@@ -1114,6 +1114,12 @@ fn push_with(
             None => list_remote(remote, cache, report)?,
         }
     };
+    // Another machine's first push writes `format` before any other file: if its files were
+    // listed, its `format` is there by now (two first pushes at once must both go through).
+    let format = match format {
+        None if !there.is_empty() => remote_format(remote)?,
+        f => f,
+    };
     match format {
         None => {
             if !there.is_empty() {
