@@ -486,7 +486,7 @@ fn versions(store: &str, spec: &str) -> PyResult<String> {
         let s = open(store)?;
         let sp = Spec::parse(spec)?;
         let h = s.resolve_artifact(sp.artifact_type.as_deref(), &sp.name)?;
-        to_json(&view::VersionList::new(&h))
+        to_json(&view::VersionList::new(&h).with_changes(s.version_changes(&h)))
     })
     .map_err(py_err)
 }

@@ -1090,12 +1090,19 @@ fn push_with(
     let t: &dyn super::Transport = remote.transport.as_ref();
     let named = |e| remote.named(e);
     let format = remote_format(remote)?;
-    // A first push makes the folder, not the folders above it: a missing parent is a mistyped
-    // path or an unmounted share, not a place to create.
+    // A first push makes the folder (and, for `PROJECT/.codever`, the project's), not the
+    // folders above it: a missing parent there is a mistyped path, not a place to create.
+    let made_from = |dir: &std::path::Path| -> Option<std::path::PathBuf> {
+        let base = match dir.file_name() {
+            Some(n) if n == crate::store::STORE_DIR_NAME => dir.parent()?,
+            _ => dir,
+        };
+        base.parent().map(std::path::Path::to_path_buf)
+    };
     if format.is_none()
         && let Some(dir) = t.folder()
         && !dir.is_dir()
-        && !dir.parent().is_some_and(std::path::Path::is_dir)
+        && !made_from(dir).is_some_and(|p| p.is_dir())
     {
         return Err(remote.error(
             RemoteFailure::NotAStore,
