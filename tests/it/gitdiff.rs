@@ -665,21 +665,19 @@ fn generated_edits_give_gits_hunks() {
     // Small edits of code with nested blocks and blank lines, where git's indent heuristic
     // weighs where a change goes (a line at the same indent as the one before scores apart from a
     // deeper one).
-    let nested = [
-        "",
-        "def f(x):",
-        "    return x",
-        "    x = 1",
-        "        y = x",
-        "class A:",
-        "    def g(self):",
-        "        pass",
-        "    pass",
-        "import torch",
-        "if x:",
-        "    y = 2",
-        "        z = 3",
-    ];
+    let nested: Vec<&str> = code[..6]
+        .iter()
+        .copied()
+        .chain([
+            "    def g(self):",
+            "        pass",
+            "    pass",
+            "import torch",
+            "if x:",
+            "    y = 2",
+            "        z = 3",
+        ])
+        .collect();
     for seed in 0..32u64 {
         let mut rng = crate::common::Rng(seed * 31 + 5);
         let n = 5 + rng.below(40) as usize;
